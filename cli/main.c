@@ -1,0 +1,86 @@
+/* main.c — `wafer COMMAND ...`: dispatches to the command table. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    wf_cmd_fn fn;
+    const char *help;
+} commands[] = {
+    {"info", wf_cmd_info, "MODEL                      config, parameter count, memory needed"},
+    {"encode", wf_cmd_encode, "--model DIR                stdin text -> token ids"},
+    {"decode", wf_cmd_decode, "--model DIR                token ids -> text (raw bytes)"},
+    {"score", wf_cmd_score, "--model DIR [--logits F]   token ids -> JSON mean_loss, logprobs"},
+    {"generate", wf_cmd_generate, "--model DIR --prompt TEXT  sample text, printed as produced"},
+    {"tokenize", wf_cmd_tokenize, "--model DIR --out DATA ... text files -> token shards"},
+    {"tokenizer-train", wf_cmd_tokenizer_train, "--vocab-size N --out DIR ... learn a BPE vocabulary"},
+    {"train", wf_cmd_train, "--model M --data D --out O  train or fine-tune"},
+    {"eval", wf_cmd_eval, "--model DIR --data DATA    mean loss and perplexity"},
+};
+#define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: wafer COMMAND [options]   (wafer COMMAND --help for details)\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nMODEL is a Hugging Face folder (config.json + model.safetensors or pytorch_model.bin)\n"
+               "or a preset name (cerebras-gpt-111m ... cerebras-gpt-13b) for random weights.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "wafer: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
+
+int wf_cli_fail(const char *cmd, const wf_err *err) {
+    fprintf(stderr, "wafer %s: %s\n", cmd, err->msg[0] ? err->msg : wf_status_name(err->code));
+    return err->code == WF_EUSAGE ? 2 : 1;
+}
+
+int wf_cli_usage(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "wafer %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'wafer %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+static void log_sink(wf_log_level lvl, const char *msg, void *ud) {
+    (void)ud;
+    fprintf(stderr, "%s%s\n", lvl == WF_LOG_ERROR ? "error: " : lvl == WF_LOG_WARN ? "warning: " : "", msg);
+}
+
+void wf_cli_log_init(int quiet) { wf_log_set(log_sink, NULL, quiet ? WF_LOG_WARN : WF_LOG_INFO); }
+
+int wf_cli_parse_long(const char *s, long long lo, long long hi, long long *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int wf_cli_parse_double(const char *s, double lo, double hi, double *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
