@@ -1,9 +1,104 @@
-/* cmd_eval.c — `wafer eval`. Placeholder until the command lands. */
+/* cmd_eval.c — `wafer eval --model DIR --data DATA_DIR [--seq T] [--batch B]`:
+** mean cross-entropy and perplexity of a model on the validation split (or
+** --split train), printed as one JSON object on stdout. */
 #include "cli/cli.h"
+#include "datasets/shards.h"
+#include "kernels/kernels.h"
+#include "model/checkpoint.h"
+#include "train/train.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *usage_text =
+    "usage: wafer eval --model DIR --data DATA_DIR [--seq T] [--batch B] [--split val|train]\n"
+    "                  [--max-windows N] [--threads N]\n"
+    "  Scores contiguous windows of T+1 tokens (each token a target once; the tail\n"
+    "  shorter than a window is left out) and prints\n"
+    "  {\"mean_loss\": nats/token, \"perplexity\": exp(mean_loss), \"tokens\": targets scored}.\n"
+    "  --seq T defaults to min(n_positions, 1024); --batch B windows per forward (4).\n";
+
+typedef struct {
+    const wf_shards *s;
+    wf_split split;
+} reader;
+
+static wf_status read_split(void *ud, uint64_t pos, size_t n, int32_t *out, wf_err *err) {
+    const reader *r = ud;
+    return wf_shards_read(r->s, r->split, pos, n, out, err);
+}
 
 int wf_cmd_eval(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "wafer eval: not built yet\n");
-    return 2;
+    const char *model = NULL, *data = NULL;
+    long long T = 0, B = 4, maxw = 0, threads = 0;
+    wf_split split = WF_SPLIT_VAL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        int takes = !strcmp(a, "--model") || !strcmp(a, "--data") || !strcmp(a, "--seq") || !strcmp(a, "--batch") ||
+                    !strcmp(a, "--split") || !strcmp(a, "--max-windows") || !strcmp(a, "--threads");
+        if (!takes) return wf_cli_usage("eval", "unknown option '%s'", a);
+        if (!v) return wf_cli_usage("eval", "%s needs a value", a);
+        i++;
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--split")) {
+            if (!strcmp(v, "val")) split = WF_SPLIT_VAL;
+            else if (!strcmp(v, "train")) split = WF_SPLIT_TRAIN;
+            else return wf_cli_usage("eval", "--split '%s': expected val or train", v);
+        } else if (!strcmp(a, "--seq") && wf_cli_parse_long(v, 1, 1 << 20, &T))
+            return wf_cli_usage("eval", "--seq '%s': expected an integer in [1, 1048576]", v);
+        else if (!strcmp(a, "--batch") && wf_cli_parse_long(v, 1, 65536, &B))
+            return wf_cli_usage("eval", "--batch '%s': expected an integer in [1, 65536]", v);
+        else if (!strcmp(a, "--max-windows") && wf_cli_parse_long(v, 0, (long long)1e15, &maxw))
+            return wf_cli_usage("eval", "--max-windows '%s': expected a non-negative integer", v);
+        else if (!strcmp(a, "--threads") && wf_cli_parse_long(v, 1, 4096, &threads))
+            return wf_cli_usage("eval", "--threads '%s': expected an integer in [1, 4096]", v);
+    }
+    if (!model) return wf_cli_usage("eval", "--model is required");
+    if (!data) return wf_cli_usage("eval", "--data is required");
+    wf_kernels_set_threads((int)threads);
+    wf_err err = {0};
+    wf_shards *s = NULL;
+    wf_gpt_config c;
+    float *w = NULL;
+    int code = 0;
+    if (wf_shards_open(data, &s, &err) || wf_checkpoint_load(model, NULL, &c, &w, &err)) {
+        code = wf_cli_fail("eval", &err);
+        goto done;
+    }
+    if (wf_shards_vocab_size(s) > c.vocab_size) {
+        WF_FAIL(&err, WF_ESHAPE, "%s: data vocabulary %d does not fit the model's vocabulary %d (different tokenizer?)",
+                data, wf_shards_vocab_size(s), c.vocab_size);
+        code = wf_cli_fail("eval", &err);
+        goto done;
+    }
+    if (T == 0) T = c.n_positions < 1024 ? c.n_positions : 1024;
+    if (T > c.n_positions) {
+        code = wf_cli_usage("eval", "--seq %lld exceeds the model's n_positions %d", T, c.n_positions);
+        goto done;
+    }
+    uint64_t count = wf_shards_count(s, split);
+    if (count < (uint64_t)T + 1) {
+        WF_FAIL(&err, WF_ESHAPE, "%s: the %s split has %llu tokens, fewer than one window of seq+1 = %lld%s", data,
+                split == WF_SPLIT_VAL ? "val" : "train", (unsigned long long)count, T + 1,
+                split == WF_SPLIT_VAL ? " (try a smaller --seq or --split train)" : "");
+        code = wf_cli_fail("eval", &err);
+        goto done;
+    }
+    reader rd = {s, split};
+    double mean;
+    uint64_t ntok;
+    if (wf_eval_loss(&c, w, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
+        code = wf_cli_fail("eval", &err);
+        goto done;
+    }
+    printf("{\"mean_loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %llu}\n", mean, exp(mean), (unsigned long long)ntok);
+done:
+    wf_free(NULL, w);
+    wf_shards_close(s);
+    return code;
 }

@@ -1,9 +1,159 @@
-/* cmd_score.c — `wafer score`. Placeholder until the command lands. */
+/* cmd_score.c — `wafer score --model DIR [--logits FILE] [--threads N]`:
+** token ids on stdin (whitespace-separated) -> one JSON object on stdout:
+**   {"n_tokens": T, "mean_loss": nats/token over the T-1 predictions (null
+**    when T = 1), "logprobs": [log p(id[i+1] | id[0..i]) for i < T-1]}
+** --logits FILE writes the full logits as little-endian float32 [T, vocab].
+** The forward runs in chunks through the KV cache, so memory stays bounded
+** by the chunk, not by T x vocab. */
 #include "cli/cli.h"
 
+#include "kernels/kernels.h"
+#include "model/checkpoint.h"
+#include "model/infer.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCORE_CHUNK 256 /* tokens per forward call: logits chunk = 256 x V floats */
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: wafer score --model DIR [--logits FILE] [--threads N] < ids.txt\n"
+               "  reads whitespace-separated token ids on stdin, prints JSON\n"
+               "  {\"n_tokens\", \"mean_loss\" (nats/token), \"logprobs\"} on stdout;\n"
+               "  --logits FILE also writes all logits as little-endian float32 [T, vocab].\n"
+               "  DIR is a Hugging Face folder or a preset name (random weights).\n");
+}
+
+/* Reads whitespace-separated integers from stdin into *ids (default heap). */
+static wf_status read_ids(int32_t **ids, size_t *n, wf_err *err) {
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
+    char tok[64];
+    int c, len = 0;
+    size_t index = 0;
+    for (;;) {
+        c = getchar();
+        if (c != EOF && !isspace(c)) {
+            if (len < (int)sizeof tok - 1) tok[len++] = (char)c;
+            else return WF_FAIL(err, WF_ECORRUPT, "stdin: token %zu: too long to be a token id", index);
+            continue;
+        }
+        if (len) {
+            tok[len] = 0;
+            char *end;
+            errno = 0;
+            long long v = strtoll(tok, &end, 10);
+            if (*end || errno || v < INT32_MIN || v > INT32_MAX)
+                return WF_FAIL(err, WF_ECORRUPT, "stdin: token %zu: '%s' is not a token id", index, tok);
+            if (*n == cap) {
+                size_t nc = cap ? cap * 2 : 1024;
+                int32_t *p = wf_realloc(NULL, *ids, nc * sizeof(int32_t), "score ids", err);
+                if (!p) return WF_ENOMEM;
+                *ids = p;
+                cap = nc;
+            }
+            (*ids)[(*n)++] = (int32_t)v;
+            index++;
+            len = 0;
+        }
+        if (c == EOF) break;
+    }
+    if (ferror(stdin)) return WF_FAIL(err, WF_EIO, "stdin: read error: %s", strerror(errno));
+    return WF_OK;
+}
+
 int wf_cmd_score(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "wafer score: not built yet\n");
-    return 2;
+    const char *model = NULL, *logits_path = NULL;
+    long long threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return wf_cli_usage("score", "unknown or incomplete option '%s'", a);
+        if (!strcmp(a, "--model")) model = argv[++i];
+        else if (!strcmp(a, "--logits")) logits_path = argv[++i];
+        else if (!strcmp(a, "--threads")) {
+            if (wf_cli_parse_long(argv[++i], 1, 1024, &threads))
+                return wf_cli_usage("score", "--threads '%s': expected an integer in [1, 1024]", argv[i]);
+        } else return wf_cli_usage("score", "unknown option '%s'", a);
+    }
+    if (!model) return wf_cli_usage("score", "--model is required");
+    wf_cli_log_init(1);
+    if (threads) wf_kernels_set_threads((int)threads);
+
+    wf_err err = {0};
+    wf_status st;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    float *w = NULL, *lg = NULL, *lp = NULL;
+    wf_infer *ctx = NULL;
+    wf_afile *af = NULL;
+    wf_gpt_config cfg;
+    if ((st = read_ids(&ids, &n, &err))) goto fail;
+    if (n == 0) {
+        st = WF_FAIL(&err, WF_ECORRUPT, "stdin: no token ids, expected at least one");
+        goto fail;
+    }
+    if ((st = wf_checkpoint_load(model, NULL, &cfg, &w, &err))) goto fail;
+    int V = cfg.vocab_size;
+    for (size_t i = 0; i < n; i++) /* check all ids before any output */
+        if (ids[i] < 0 || ids[i] >= V) {
+            st = WF_FAIL(&err, WF_ERANGE, "stdin: token id %ld at position %zu out of range [0, %d)",
+                         (long)ids[i], i, V);
+            goto fail;
+        }
+    if (n > (size_t)cfg.n_positions) {
+        st = WF_FAIL(&err, WF_ERANGE, "stdin: %zu tokens exceed the model's context of %d (n_positions)",
+                     n, cfg.n_positions);
+        goto fail;
+    }
+    wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n, .max_rows = SCORE_CHUNK};
+    if ((st = wf_infer_new(&cfg, w, &io, NULL, &ctx, &err))) goto fail;
+    lg = wf_alloc(NULL, sizeof(float) * (size_t)SCORE_CHUNK * V, "score logits", &err);
+    lp = wf_alloc(NULL, sizeof(float) * n, "score logprobs", &err);
+    if (!lg || !lp) {
+        st = WF_ENOMEM;
+        goto fail;
+    }
+    if (logits_path && (st = wf_afile_open(logits_path, &af, &err))) goto fail;
+    double total = 0;
+    for (size_t t0 = 0; t0 < n; t0 += SCORE_CHUNK) {
+        int Tc = n - t0 < SCORE_CHUNK ? (int)(n - t0) : SCORE_CHUNK;
+        if ((st = wf_infer_forward(ctx, ids + t0, 1, Tc, lg, WF_LOGITS_ALL, &err))) goto fail;
+        for (int t = 0; t < Tc; t++) {
+            size_t i = t0 + (size_t)t;
+            if (i + 1 >= n) break;
+            const float *row = lg + (size_t)t * V;
+            lp[i] = row[ids[i + 1]] - wf_logsumexp(row, V);
+            total -= lp[i];
+        }
+        /* float32 little-endian: the in-memory layout on every target we build for */
+        if (af && (st = wf_afile_write(af, lg, sizeof(float) * (size_t)Tc * V, &err))) goto fail;
+    }
+    if (af) {
+        st = wf_afile_commit(af, &err);
+        af = NULL;
+        if (st) goto fail;
+    }
+    printf("{\"n_tokens\": %zu, \"mean_loss\": ", n);
+    if (n > 1) printf("%.8g", total / (double)(n - 1));
+    else printf("null");
+    printf(", \"logprobs\": [");
+    for (size_t i = 0; i + 1 < n; i++) printf(i ? ", %.8g" : "%.8g", (double)lp[i]);
+    printf("]}\n");
+    st = WF_OK;
+fail:
+    wf_afile_abort(af);
+    wf_infer_free(ctx);
+    wf_free(NULL, lg);
+    wf_free(NULL, lp);
+    wf_free(NULL, w);
+    wf_free(NULL, ids);
+    return st ? wf_cli_fail("score", &err) : 0;
 }

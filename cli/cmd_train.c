@@ -1,9 +1,156 @@
-/* cmd_train.c — `wafer train`. Placeholder until the command lands. */
+/* cmd_train.c — `wafer train`: train a Cerebras-GPT model from a preset or
+** fine-tune a Hugging Face folder on a token DATA_DIR (wafer tokenize).
+** Flag parsing and the Ctrl-C handler live here; the loop is train/loop.c. */
 #include "cli/cli.h"
+#include "kernels/kernels.h"
+#include "train/train.h"
+
+#include <signal.h>
+#include <string.h>
+
+static const char *usage_text =
+    "usage: wafer train --model PRESET|DIR --data DATA_DIR --out DIR (--steps N | --tokens N) [options]\n"
+    "  --model M          preset (cerebras-gpt-111m ...: fresh weights from --seed) or a HF folder (fine-tune)\n"
+    "  --data DIR         token shards from `wafer tokenize` (train split; val split for validation)\n"
+    "  --out DIR          checkpoints (DIR/ckpt-N, DIR/latest), log.csv, loss.png\n"
+    "  --steps N          optimizer steps            --tokens N   or: training tokens (rounded up to steps)\n"
+    "  --batch B          sequences per micro-batch (1)\n"
+    "  --seq T            tokens per sequence (default: min(n_positions, 1024))\n"
+    "  --accum K          micro-batches per step: gradient accumulation (1)\n"
+    "  --lr LR            peak learning rate (default: the preset's recipe, else 6e-4)\n"
+    "  --warmup N         warm-up steps (default 5%% of steps)\n"
+    "  --schedule S       linear | cosine | constant: decay to 10%% of peak (default: the preset's)\n"
+    "  --end-frac F       final lr as a fraction of peak (0.1)\n"
+    "  --weight-decay W   (0.1)   --beta1 (0.9)  --beta2 (0.95)  --eps (1e-8)  --clip C (1.0; 0 = off)\n"
+    "  --decay WHAT       matrices (default) | matrices+emb | all: which tensors get weight decay\n"
+    "  --eval-every N     validation loss every N steps (and at the end)\n"
+    "  --eval-windows N   validation windows of seq+1 tokens per evaluation (16; 0 = whole split)\n"
+    "  --save-every N     checkpoint every N steps (and at the end, and on Ctrl-C)\n"
+    "  --stop-at N        save and stop after step N (continue later with --resume)\n"
+    "  --seed S           weights init of a preset and data order (1234)\n"
+    "  --threads N        CPU threads (default: all cores)\n"
+    "  --recompute        recompute activations in the backward (less memory)\n"
+    "  --resume           continue the run in --out from DIR/latest, bit-identically\n"
+    "  --tokenizer DIR    tokenizer to store with checkpoints (default: the model folder's)\n"
+    "  --n-layer N --n-embd C --n-head H --n-positions P --vocab-size V   reshape a preset\n"
+    "  -q, --quiet        no per-step lines\n"
+    "Ctrl-C saves a checkpoint and exits (status 130).\n";
+
+/* global: set by the SIGINT handler, read by the loop (STYLE 10 exception). */
+static volatile int stop_flag;
+static void on_sigint(int sig) {
+    (void)sig;
+    stop_flag = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
 
 int wf_cmd_train(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "wafer train: not built yet\n");
-    return 2;
+    wf_train_opts o;
+    wf_train_opts_default(&o);
+    int threads = 0, quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
+        double d;
+#define NEED()                                                                 \
+    do {                                                                       \
+        if (!v) return wf_cli_usage("train", "%s needs a value", a);           \
+        i++;                                                                   \
+    } while (0)
+#define LONG(lo, hi, dst)                                                                     \
+    do {                                                                                      \
+        NEED();                                                                               \
+        if (wf_cli_parse_long(v, lo, hi, &n))                                                 \
+            return wf_cli_usage("train", "%s '%s': expected an integer in [%lld, %lld]", a, v, \
+                                (long long)(lo), (long long)(hi));                            \
+        dst = n;                                                                              \
+    } while (0)
+#define DBL(lo, hi, dst)                                                                     \
+    do {                                                                                     \
+        NEED();                                                                              \
+        if (wf_cli_parse_double(v, lo, hi, &d))                                              \
+            return wf_cli_usage("train", "%s '%s': expected a number in [%g, %g]", a, v,     \
+                                (double)(lo), (double)(hi));                                 \
+        dst = d;                                                                             \
+    } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf(usage_text);
+            return 0;
+        } else if (!strcmp(a, "--model")) { NEED(); o.model = v;
+        } else if (!strcmp(a, "--data")) { NEED(); o.data = v;
+        } else if (!strcmp(a, "--out")) { NEED(); o.out = v;
+        } else if (!strcmp(a, "--tokenizer")) { NEED(); o.tokenizer = v;
+        } else if (!strcmp(a, "--steps")) { LONG(1, 1000000000LL, o.steps);
+        } else if (!strcmp(a, "--tokens")) { LONG(1, (long long)4e18, o.tokens);
+        } else if (!strcmp(a, "--batch")) { LONG(1, 65536, o.B);
+        } else if (!strcmp(a, "--seq")) { LONG(1, 1 << 20, o.T);
+        } else if (!strcmp(a, "--accum")) { LONG(1, 1 << 20, o.accum);
+        } else if (!strcmp(a, "--lr")) { DBL(1e-12, 10.0, o.lr);
+        } else if (!strcmp(a, "--warmup")) { LONG(0, 1000000000LL, o.warmup);
+        } else if (!strcmp(a, "--end-frac")) { DBL(0.0, 1.0, o.end_frac);
+        } else if (!strcmp(a, "--weight-decay")) { DBL(0.0, 10.0, o.optim.weight_decay);
+        } else if (!strcmp(a, "--beta1")) { DBL(0.0, 0.999999, o.optim.beta1);
+        } else if (!strcmp(a, "--beta2")) { DBL(0.0, 0.999999, o.optim.beta2);
+        } else if (!strcmp(a, "--eps")) { DBL(0.0, 1.0, o.optim.eps);
+        } else if (!strcmp(a, "--clip")) { DBL(0.0, 1e9, o.optim.clip);
+        } else if (!strcmp(a, "--eval-every")) { LONG(0, 1000000000LL, o.eval_every);
+        } else if (!strcmp(a, "--eval-windows")) { LONG(0, 1000000000LL, o.eval_windows);
+        } else if (!strcmp(a, "--save-every")) { LONG(0, 1000000000LL, o.save_every);
+        } else if (!strcmp(a, "--stop-at")) { LONG(1, 1000000000LL, o.stop_at);
+        } else if (!strcmp(a, "--seed")) { LONG(0, (long long)9e18, o.seed);
+        } else if (!strcmp(a, "--threads")) { LONG(1, 4096, threads);
+        } else if (!strcmp(a, "--n-layer")) { LONG(1, 1000, o.n_layer);
+        } else if (!strcmp(a, "--n-embd")) { LONG(1, 1 << 16, o.n_embd);
+        } else if (!strcmp(a, "--n-head")) { LONG(1, 1024, o.n_head);
+        } else if (!strcmp(a, "--n-positions")) { LONG(1, 1 << 20, o.n_positions);
+        } else if (!strcmp(a, "--vocab-size")) { LONG(1, 1 << 24, o.vocab_size);
+        } else if (!strcmp(a, "--recompute")) { o.recompute = 1;
+        } else if (!strcmp(a, "--resume")) { o.resume = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1;
+        } else if (!strcmp(a, "--schedule")) {
+            NEED();
+            if (!strcmp(v, "linear")) o.sched = WF_SCHED_LINEAR;
+            else if (!strcmp(v, "cosine")) o.sched = WF_SCHED_COSINE;
+            else if (!strcmp(v, "constant")) o.sched = WF_SCHED_CONSTANT;
+            else return wf_cli_usage("train", "--schedule '%s': expected linear, cosine or constant", v);
+        } else if (!strcmp(a, "--decay")) {
+            NEED();
+            if (!strcmp(v, "matrices")) o.optim.decay = WF_DECAY_MATRICES;
+            else if (!strcmp(v, "matrices+emb")) o.optim.decay = WF_DECAY_MATRICES_EMB;
+            else if (!strcmp(v, "all")) o.optim.decay = WF_DECAY_ALL;
+            else return wf_cli_usage("train", "--decay '%s': expected matrices, matrices+emb or all", v);
+        } else {
+            return wf_cli_usage("train", "unknown option '%s'", a);
+        }
+#undef NEED
+#undef LONG
+#undef DBL
+    }
+    if (!o.model) return wf_cli_usage("train", "--model is required");
+    if (!o.data) return wf_cli_usage("train", "--data is required");
+    if (!o.out) return wf_cli_usage("train", "--out is required");
+    if (o.steps <= 0 && o.tokens <= 0) return wf_cli_usage("train", "give the run length with --steps N or --tokens N");
+    if (o.steps > 0 && o.tokens > 0) return wf_cli_usage("train", "--steps and --tokens are exclusive");
+    wf_kernels_set_threads(threads);
+    wf_cli_log_init(quiet);
+    stop_flag = 0;
+    o.stop = &stop_flag;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old);
+    wf_train_result r;
+    wf_err err = {0};
+    wf_status st = wf_train_run(&o, &r, &err);
+    sigaction(SIGINT, &old, NULL);
+    if (st) return wf_cli_fail("train", &err);
+    if (r.interrupted) {
+        fprintf(stderr, "wafer train: interrupted at step %ld; saved %s (continue with --resume)\n", r.step,
+                r.checkpoint[0] ? r.checkpoint : "(no step finished, nothing saved)");
+        return 130;
+    }
+    fprintf(stderr, "wafer train: done: step %ld, loss %.4f, %.0f tokens/s; checkpoint %s\n", r.step, r.last_loss,
+            r.tokens_per_s, r.checkpoint);
+    if (r.val_loss >= 0) fprintf(stderr, "wafer train: validation loss %.4f\n", r.val_loss);
+    return 0;
 }

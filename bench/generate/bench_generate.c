@@ -1,0 +1,247 @@
+/* bench_generate.c — the inference benchmark (not a test): a
+** cerebras-gpt-111m-sized model with random weights, batch 1.
+**   - memory read bandwidth (a STREAM-like sum over a 1 GiB buffer) and the
+**     decode bound it implies: bandwidth / weight bytes read per token;
+**   - GEMM peak: wf_gemm at n = 2048 (and which kernel ran);
+**   - prefill tokens/s for a 1024-token prompt and its share of GEMM peak;
+**   - decode tokens/s over 128 new tokens (greedy), side by side with the
+**     PyTorch + HF generate figures passed in by run.sh (--torch-*).
+** Usage: bench_generate [--threads N] [--model PRESET] [--prompt N] [--new N]
+**                       [--torch-decode TOKS] [--torch-prefill TOKS] [--bf16 0|1]
+** --bf16 1 (default) also times decoding with the opt-in bf16 weights. */
+#include "base/base.h"
+#include "kernels/kernels.h"
+#include "model/checkpoint.h"
+#include "model/infer.h"
+#include "model/params.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sums n floats with wide independent accumulators; each thread reads its
+** own contiguous slice, as decoding reads each weight matrix. */
+static double read_sum(const float *x, size_t n) {
+    double total = 0;
+#pragma omp parallel reduction(+ : total)
+    {
+        float acc[64] = {0};
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n / 64; i++)
+            for (int j = 0; j < 64; j++) acc[j] += x[i * 64 + j];
+        for (int j = 0; j < 64; j++) total += acc[j];
+    }
+    return total;
+}
+
+static double measure_bandwidth(void) {
+    size_t n = (size_t)1 << 28; /* 1 GiB of floats: far beyond any cache */
+    float *x = wf_alloc(NULL, n * sizeof(float), "bandwidth buffer", NULL);
+    if (!x) return 0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = (float)(i & 1023); /* first touch per thread */
+    double best = 1e30, sink = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = wf_now();
+        sink += read_sum(x, n);
+        double t = wf_now() - t0;
+        if (t < best) best = t;
+    }
+    wf_free(NULL, x);
+    if (sink == 42.0) printf(" "); /* keep the sums alive */
+    return (double)n * sizeof(float) / best / 1e9;
+}
+
+static double measure_gemm(int n) {
+    float *a = wf_alloc(NULL, sizeof(float) * n * n, "gemm a", NULL);
+    float *b = wf_alloc(NULL, sizeof(float) * n * n, "gemm b", NULL);
+    float *c = wf_alloc(NULL, sizeof(float) * n * n, "gemm c", NULL);
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+        b[i] = (float)((i * 5) % 11) / 11.0f - 0.5f;
+    }
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        double t0 = wf_now();
+        wf_gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double t = wf_now() - t0;
+        if (t < best) best = t;
+    }
+    wf_free(NULL, a);
+    wf_free(NULL, b);
+    wf_free(NULL, c);
+    return 2.0 * n * n * n / best / 1e9;
+}
+
+/* The alternatives the GEMM was chosen against: system BLAS libraries,
+** loaded with dlopen (RTLD_LOCAL: OpenBLAS and BLIS both export
+** cblas_sgemm) and run as the environment configures them (OpenBLAS reads
+** OPENBLAS_CORETYPE, which this benchmark leaves alone). */
+typedef void (*cblas_sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha,
+                               const float *a, int lda, const float *b, int ldb, float beta,
+                               float *c, int ldc);
+
+static double measure_cblas(const char *lib, int n, char *arch, size_t arch_cap) {
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return 0;
+    /* BLIS says which kernel configuration it picked for this CPU. */
+    int (*query)(void);
+    const char *(*name)(int);
+    *(void **)&query = dlsym(h, "bli_arch_query_id");
+    *(void **)&name = dlsym(h, "bli_arch_string");
+    if (arch_cap) snprintf(arch, arch_cap, "%s", query && name ? name(query()) : "?");
+    cblas_sgemm_fn f;
+    *(void **)&f = dlsym(h, "cblas_sgemm");
+    double gf = 0;
+    if (f) {
+        float *a = wf_calloc(NULL, sizeof(float) * n * n, "gemm a", NULL);
+        float *b = wf_calloc(NULL, sizeof(float) * n * n, "gemm b", NULL);
+        float *c = wf_calloc(NULL, sizeof(float) * n * n, "gemm c", NULL);
+        double best = 1e30;
+        for (int r = 0; r < 4; r++) {
+            double t0 = wf_now();
+            f(101 /* row major */, 111, 111 /* no transpose */, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            double t = wf_now() - t0;
+            if (t < best) best = t;
+        }
+        gf = 2.0 * n * n * n / best / 1e9;
+        wf_free(NULL, a);
+        wf_free(NULL, b);
+        wf_free(NULL, c);
+    }
+    dlclose(h);
+    return gf;
+}
+
+int main(int argc, char **argv) {
+    const char *preset = "cerebras-gpt-111m";
+    int threads = 0, prompt = 1024, n_new = 128, bf16 = 1;
+    double torch_decode = 0, torch_prefill = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--model")) preset = argv[i + 1];
+        else if (!strcmp(argv[i], "--prompt")) prompt = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--new")) n_new = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--torch-decode")) torch_decode = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--torch-prefill")) torch_prefill = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--bf16")) bf16 = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "bench_generate: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    wf_kernels_set_threads(threads);
+    threads = wf_kernels_threads();
+    wf_err err;
+    wf_gpt_config cfg;
+    float *w;
+    if (wf_checkpoint_load(preset, NULL, &cfg, &w, &err)) {
+        fprintf(stderr, "bench_generate: %s\n", err.msg);
+        return 1;
+    }
+    if (prompt + n_new > cfg.n_positions) prompt = cfg.n_positions - n_new;
+    const int C = cfg.n_embd, L = cfg.n_layer, F = cfg.n_inner, V = cfg.vocab_size;
+    /* Bytes read per decoded token: every weight except wpe (one row). */
+    double wbytes = (double)(wf_gpt_numel(&cfg) - (size_t)cfg.n_positions * C) * sizeof(float);
+
+    printf("== wafer inference benchmark: %s (random weights), batch 1, %d threads ==\n", cfg.name, threads);
+    printf("gemm kernel            : %s\n", wf_gemm_kernel_name());
+    double bw = measure_bandwidth();
+    double gemm = measure_gemm(2048);
+    printf("memory read bandwidth  : %.1f GB/s\n", bw);
+    printf("weights read per token : %.1f MB -> decode bound %.1f tok/s\n", wbytes / 1e6, bw * 1e9 / wbytes);
+    printf("gemm peak (n=2048)     : %.1f GFLOP/s  [%s]\n", gemm, wf_gemm_kernel_name());
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    char arch[64];
+    double ob = measure_cblas("libopenblas.so.0", 2048, arch, 0);
+    double bl = measure_cblas("libblis.so.4", 2048, arch, sizeof arch);
+    if (ob > 0) printf("  vs OpenBLAS (n=2048)  : %.1f GFLOP/s  [OPENBLAS_CORETYPE=%s]\n", ob, ct ? ct : "(unset)");
+    if (bl > 0) printf("  vs BLIS (n=2048)      : %.1f GFLOP/s  [Debian libblis, kernel config '%s']\n", bl, arch);
+
+    wf_infer *ctx;
+    wf_infer_opts io = {.max_batch = 1, .n_ctx = prompt + n_new + 1};
+    if (wf_infer_new(&cfg, w, &io, NULL, &ctx, &err)) {
+        fprintf(stderr, "bench_generate: %s\n", err.msg);
+        return 1;
+    }
+    int32_t *ids = wf_alloc(NULL, sizeof(int32_t) * (size_t)prompt, "ids", &err);
+    float *lg = wf_alloc(NULL, sizeof(float) * V, "logits", &err);
+    for (int i = 0; i < prompt; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
+
+    /* Prefill: best of 3 over the whole prompt (logits of the last position). */
+    double tp = 1e30;
+    for (int r = 0; r < 3; r++) {
+        wf_infer_reset(ctx);
+        double t0 = wf_now();
+        wf_infer_forward(ctx, ids, 1, prompt, lg, WF_LOGITS_LAST, &err);
+        double t = wf_now() - t0;
+        if (t < tp) tp = t;
+    }
+    double mm_flops = 2.0 * prompt * L * (4.0 * C * C + 2.0 * C * F) + 2.0 * C * V;
+    double att_flops = 2.0 * L * C * (double)prompt * (prompt + 1);
+    double pre_gflops = (mm_flops + att_flops) / tp / 1e9;
+    printf("prefill %4d tokens    : %.1f tok/s (%.3f s), %.1f GFLOP/s = %.0f%% of gemm peak\n", prompt,
+           prompt / tp, tp, pre_gflops, 100.0 * pre_gflops / gemm);
+
+    /* Decode: greedy, n_new steps after a 32-token prompt; best of 2. */
+    double td = 1e30;
+    for (int r = 0; r < 2; r++) {
+        wf_infer_reset(ctx);
+        wf_infer_forward(ctx, ids, 1, 32, lg, WF_LOGITS_LAST, &err);
+        double t0 = wf_now();
+        for (int s = 0; s < n_new; s++) {
+            int32_t next = 0;
+            for (int i = 1; i < V; i++)
+                if (lg[i] > lg[next]) next = i;
+            if (wf_infer_forward(ctx, &next, 1, 1, lg, WF_LOGITS_LAST, &err)) {
+                fprintf(stderr, "bench_generate: %s\n", err.msg);
+                return 1;
+            }
+        }
+        double t = wf_now() - t0;
+        if (t < td) td = t;
+    }
+    double dec = n_new / td, bound = bw * 1e9 / wbytes;
+    printf("decode %d new tokens  : %.1f tok/s = %.0f%% of the bandwidth bound (%.1f GB/s effective)\n",
+           n_new, dec, 100.0 * dec / bound, dec * wbytes / 1e9);
+    /* Optional bf16 decode (not the default: logits are not HF-exact). */
+    double dec16 = 0;
+    if (bf16) {
+        wf_infer *c16;
+        wf_infer_opts o16 = io;
+        o16.bf16_decode = 1;
+        if (wf_infer_new(&cfg, w, &o16, NULL, &c16, &err) == WF_OK) {
+            double t16 = 1e30;
+            for (int r = 0; r < 2; r++) {
+                wf_infer_forward(c16, ids, 1, 32, lg, WF_LOGITS_LAST, &err);
+                double t0 = wf_now();
+                for (int s = 0; s < n_new; s++) {
+                    int32_t next = (int32_t)((s * 31 + 7) % V);
+                    wf_infer_forward(c16, &next, 1, 1, lg, WF_LOGITS_LAST, &err);
+                }
+                double t = wf_now() - t0;
+                if (t < t16) t16 = t;
+                wf_infer_reset(c16);
+            }
+            dec16 = n_new / t16;
+            printf("decode bf16 weights    : %.1f tok/s = %.0f%% of the bf16 bound %.1f tok/s (opt-in, not HF-exact)\n",
+                   dec16, 100.0 * dec16 / (2 * bound), 2 * bound);
+            wf_infer_free(c16);
+        }
+    }
+    if (torch_decode > 0)
+        printf("pytorch+HF generate    : decode %.1f tok/s -> wafer/pytorch = %.2fx\n", torch_decode,
+               dec / torch_decode);
+    if (torch_prefill > 0)
+        printf("pytorch prefill        : %.1f tok/s -> wafer/pytorch = %.2fx\n", torch_prefill,
+               prompt / tp / torch_prefill);
+    printf("goals: decode >= 1.5x pytorch %s, >= 70%% of bound %s; prefill >= 60%% of peak %s\n",
+           torch_decode > 0 ? (dec >= 1.5 * torch_decode ? "MET" : "MISSED") : "(no pytorch figure)",
+           dec >= 0.7 * bound ? "MET" : "MISSED", pre_gflops >= 0.6 * gemm ? "MET" : "MISSED");
+    wf_free(NULL, ids);
+    wf_free(NULL, lg);
+    wf_infer_free(ctx);
+    wf_free(NULL, w);
+    return 0;
+}

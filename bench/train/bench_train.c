@@ -1,0 +1,93 @@
+/* bench_train.c — training tokens/s of a Cerebras-GPT preset on the CPU:
+** random weights, random tokens, micro-batch B x T, full step (forward,
+** backward, clip, AdamW). Prints one JSON line with the time per phase, the
+** FLOPs counted as 6*N*tokens (N without wpe; wte counts as the tied head)
+** plus attention 6*L*T^2*C per sequence (PaLM's 12*L*T^2*C, causal half),
+** and the measured fp32 GEMM peak of wf_gemm for MFU.
+** usage: bench_train [preset] [T] [B] [steps] [threads] [--recompute] */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "train/train.h"
+
+static double gemm_peak(void) {
+    int M = 1024, N = 3072, K = 768;
+    float *a = wf_alloc(NULL, sizeof(float) * M * K, "a", NULL), *b = wf_alloc(NULL, sizeof(float) * K * N, "b", NULL),
+          *c = wf_alloc(NULL, sizeof(float) * M * N, "c", NULL);
+    for (int i = 0; i < M * K; i++) a[i] = (float)(i % 7) * 0.1f;
+    for (int i = 0; i < K * N; i++) b[i] = (float)(i % 5) * 0.1f;
+    wf_gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = wf_now();
+        wf_gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
+        double dt = wf_now() - t0, f = 2.0 * M * N * K / dt;
+        if (f > best) best = f;
+    }
+    wf_free(NULL, a), wf_free(NULL, b), wf_free(NULL, c);
+    return best;
+}
+
+int main(int argc, char **argv) {
+    const char *preset = argc > 1 ? argv[1] : "cerebras-gpt-111m";
+    int T = argc > 2 ? atoi(argv[2]) : 1024, B = argc > 3 ? atoi(argv[3]) : 1;
+    int steps = argc > 4 ? atoi(argv[4]) : 3, threads = argc > 5 ? atoi(argv[5]) : 0;
+    int recompute = argc > 6 && !strcmp(argv[6], "--recompute");
+    wf_kernels_set_threads(threads);
+    wf_err e;
+    wf_gpt_config c;
+    if (wf_gpt_config_preset(preset, &c, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 2;
+    }
+    if (T > c.n_positions) c.n_positions = T;
+    size_t n = wf_gpt_numel(&c);
+    float *w = wf_alloc(NULL, n * 4, "w", &e), *g = wf_alloc(NULL, n * 4, "g", &e);
+    if (!w || !g) return 1;
+    wf_gpt_init_random(&c, w, 1);
+    wf_gpt_view wv, gv;
+    wf_gpt_view_bind(&c, w, &wv, &e);
+    wf_gpt_view_bind(&c, g, &gv, &e);
+    wf_trainer *t;
+    wf_optim *o;
+    wf_optim_opts oo;
+    wf_optim_opts_default(&oo);
+    if (wf_trainer_new(&c, B, T, recompute, NULL, &t, &e) || wf_optim_new(&c, &oo, NULL, &o, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    int32_t *in = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "in", &e), *tg = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "tg", &e);
+    for (int i = 0; i < B * T; i++) in[i] = (i * 7919) % c.vocab_size, tg[i] = (i * 104729 + 1) % c.vocab_size;
+    double best = 1e30, tf = 0, tb = 0, to = 0, loss = 0;
+    for (int s = 0; s < steps + 1; s++) { /* step 0 warms up */
+        memset(g, 0, n * 4);
+        double t0 = wf_now();
+        wf_trainer_embed_forward(t, wv.wte, wv.wpe, in, tg, &e);
+        for (int l = 0; l < c.n_layer; l++) wf_trainer_layer_forward(t, l, &wv.layers[l]);
+        double t1 = wf_now();
+        loss = wf_trainer_head(t, wv.wte, wv.lnf_w, wv.lnf_b, gv.wte, gv.lnf_w, gv.lnf_b, 1.0f);
+        for (int l = c.n_layer - 1; l >= 0; l--) wf_trainer_layer_backward(t, l, &wv.layers[l], &gv.layers[l]);
+        wf_trainer_embed_backward(t, gv.wte, gv.wpe);
+        double t2 = wf_now();
+        float gn;
+        wf_optim_step(o, w, g, 1e-4f, &gn);
+        double t3 = wf_now();
+        if (s > 0 && t3 - t0 < best) best = t3 - t0, tf = t1 - t0, tb = t2 - t1, to = t3 - t2;
+    }
+    double tokens = (double)B * T;
+    double nonemb = (double)n - (double)c.n_positions * c.n_embd; /* wte counts: it is the head matmul */
+    double flops = 6.0 * nonemb * tokens + 6.0 * c.n_layer * (double)T * T * c.n_embd * B;
+    double peak = gemm_peak();
+    printf("{\"impl\": \"wafer\", \"model\": \"%s\", \"T\": %d, \"B\": %d, \"threads\": %d, \"recompute\": %d, "
+           "\"step_s\": %.3f, \"forward_s\": %.3f, \"head_backward_s\": %.3f, \"adamw_s\": %.3f, "
+           "\"tokens_per_s\": %.1f, \"loss\": %.4f, \"step_gflop\": %.1f, \"achieved_gflops\": %.1f, "
+           "\"gemm_peak_gflops\": %.1f, \"mfu\": %.3f, \"activation_mb\": %.1f, \"gemm\": \"%s\"}\n",
+           preset, T, B, wf_kernels_threads(), recompute, best, tf, tb, to, tokens / best, loss, flops / 1e9,
+           flops / best / 1e9, peak / 1e9, flops / best / peak, wf_trainer_bytes(t) / 1048576.0, wf_gemm_kernel_name());
+    wf_trainer_free(t);
+    wf_optim_free(o);
+    wf_gpt_view_unbind(&wv), wf_gpt_view_unbind(&gv);
+    wf_free(NULL, w), wf_free(NULL, g), wf_free(NULL, in), wf_free(NULL, tg);
+    return 0;
+}

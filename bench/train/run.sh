@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# bench/train/run.sh — training tokens/s of cerebras-gpt-111m, micro-batch 1,
+# wafer (bench_train) vs PyTorch fp32 eager (bench_torch.py), same threads.
+# Env: BUILD (build folder, default build), THREADS (default: nproc),
+# SEQS (default "1024"), STEPS (timed steps, default 2; best is reported).
+set -u
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+build="${BUILD:-build}"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+threads="${THREADS:-$(nproc)}"
+steps="${STEPS:-2}"
+bin="$build/bench/train/bench_train"
+[ -x "$bin" ] || { echo "bench/train: $bin not built (cmake --build $build --target bench_train)"; exit 1; }
+for T in ${SEQS:-1024}; do
+  "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads"
+  if python3 -c "import torch, transformers" 2>/dev/null; then
+    python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa
+  else
+    echo "bench/train: torch/transformers not installed; PyTorch peer skipped"
+  fi
+done

@@ -1,0 +1,321 @@
+/* tokenize.c — the tokenize pipeline of tokenize.h. The calling thread reads
+** files and writes shards; worker threads encode. Work items sit in a ring of
+** slots indexed by sequence number: the reader fills slot seq % N, a worker
+** claims slots strictly in sequence order, and the writer drains them in the
+** same order, so output bytes do not depend on timing or thread count. Memory
+** is bounded by N slots of about one segment each. */
+#include "datasets/tokenize.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
+
+typedef struct {
+    int state;
+    uint64_t seq;
+    char *text; /* [cap] copy of the segment */
+    size_t len, cap;
+    int doc_end;
+    int32_t *ids; /* grown by wf_tokenizer_encode */
+    size_t n, idcap;
+    wf_status st;
+    wf_err err;
+} slot;
+
+typedef struct {
+    const wf_tokenizer *tok;
+    const wf_tokenize_opts *o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    slot *slots;
+    int nslots;
+    uint64_t produced, claimed, consumed; /* sequence counters */
+    int quit;
+    /* writer side (calling thread only) */
+    wf_shard_writer *w[WF_SPLIT_COUNT];
+    uint64_t *counts; /* [vocab] train token counts, for the entropy */
+    int32_t eos;
+    wf_tokenize_stats *stats;
+    double t0, last_log;
+    uint64_t files_done, files_total;
+} pipeline;
+
+static void encode_slot(const wf_tokenizer *tok, slot *s) {
+    s->n = 0;
+    s->st = wf_tokenizer_encode(tok, s->text, s->len, &s->ids, &s->n, &s->idcap, &s->err);
+}
+
+static void *worker(void *arg) {
+    pipeline *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        slot *s = &p->slots[p->claimed % (uint64_t)p->nslots];
+        while (!p->quit && !(s->state == SLOT_READY && s->seq == p->claimed)) {
+            pthread_cond_wait(&p->cv_work, &p->mu);
+            s = &p->slots[p->claimed % (uint64_t)p->nslots];
+        }
+        if (p->quit) break;
+        p->claimed++;
+        s->state = SLOT_BUSY;
+        pthread_mutex_unlock(&p->mu);
+        encode_slot(p->tok, s);
+        pthread_mutex_lock(&p->mu);
+        s->state = SLOT_DONE;
+        pthread_cond_broadcast(&p->cv_done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void progress(pipeline *p, int final) {
+    double now = wf_now();
+    if (!final && (p->o->progress_every <= 0 || now - p->last_log < p->o->progress_every)) return;
+    p->last_log = now;
+    const wf_tokenize_stats *s = p->stats;
+    double dt = now - p->t0 > 1e-9 ? now - p->t0 : 1e-9;
+    wf_log(WF_LOG_INFO, "tokenize: %.1f MB in %.1f s (%.2f MB/s), %.2fM tokens (%.2fM train, %.2fM val), %llu/%llu files",
+           (double)s->bytes / 1e6, dt, (double)s->bytes / 1e6 / dt, (double)(s->tokens[0] + s->tokens[1]) / 1e6,
+           (double)s->tokens[0] / 1e6, (double)s->tokens[1] / 1e6, (unsigned long long)p->files_done,
+           (unsigned long long)p->files_total);
+}
+
+/* Writes the oldest finished slot (blocking until it is done). */
+static wf_status consume_one(pipeline *p, wf_err *err) {
+    slot *s = &p->slots[p->consumed % (uint64_t)p->nslots];
+    pthread_mutex_lock(&p->mu);
+    while (s->state != SLOT_DONE) pthread_cond_wait(&p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    wf_status st = s->st;
+    if (st) {
+        if (err) *err = s->err;
+        return st;
+    }
+    wf_tokenize_stats *t = p->stats;
+    uint64_t k = s->n + (s->doc_end ? 1 : 0);
+    double tv = (double)t->tokens[1], total = (double)(t->tokens[0] + t->tokens[1]);
+    int split = tv + (double)k / 2 < p->o->val_fraction * (total + (double)k) ? WF_SPLIT_VAL : WF_SPLIT_TRAIN;
+    if ((st = wf_shard_writer_append(p->w[split], s->ids, s->n, err))) return st;
+    if (s->doc_end) {
+        if ((st = wf_shard_writer_append(p->w[split], &p->eos, 1, err))) return st;
+        t->documents++;
+    }
+    if (split == WF_SPLIT_TRAIN) {
+        for (size_t i = 0; i < s->n; i++) p->counts[s->ids[i]]++;
+        if (s->doc_end) p->counts[p->eos]++;
+    }
+    t->tokens[split] += k;
+    t->bytes += s->len;
+    pthread_mutex_lock(&p->mu);
+    s->state = SLOT_FREE;
+    p->consumed++;
+    pthread_mutex_unlock(&p->mu);
+    progress(p, 0);
+    return WF_OK;
+}
+
+/* Queues one segment (copying it), first writing finished work if the ring is full. */
+static wf_status produce(pipeline *p, const char *text, size_t len, int doc_end, wf_err *err) {
+    slot *s = &p->slots[p->produced % (uint64_t)p->nslots];
+    wf_status st;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int free_now = s->state == SLOT_FREE;
+        pthread_mutex_unlock(&p->mu);
+        if (free_now) break;
+        if ((st = consume_one(p, err))) return st;
+    }
+    if (s->cap < len) {
+        char *nt = wf_realloc(NULL, s->text, len, "segment text", err);
+        if (!nt) return err ? err->code : WF_ENOMEM;
+        s->text = nt;
+        s->cap = len;
+    }
+    memcpy(s->text, text, len);
+    s->len = len;
+    s->doc_end = doc_end;
+    s->seq = p->produced++;
+    if (p->o->threads <= 1) {
+        encode_slot(p->tok, s);
+        s->state = SLOT_DONE;
+        return WF_OK;
+    }
+    pthread_mutex_lock(&p->mu);
+    s->state = SLOT_READY;
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    return WF_OK;
+}
+
+static void skip_line(const wf_tokenize_opts *o, const char *msg) {
+    if (o->on_skip) o->on_skip(msg, o->ud);
+    else wf_log(WF_LOG_WARN, "%s", msg);
+}
+
+static double entropy(const uint64_t *c, int n) {
+    uint64_t tot = 0;
+    for (int i = 0; i < n; i++) tot += c[i];
+    if (!tot) return 0;
+    double h = 0;
+    for (int i = 0; i < n; i++)
+        if (c[i]) {
+            double q = (double)c[i] / (double)tot;
+            h -= q * log(q);
+        }
+    return h;
+}
+
+static wf_status read_all(pipeline *p, const wf_input_list *in, wf_err *err) {
+    const wf_tokenize_opts *o = p->o;
+    wf_status st = WF_OK;
+    for (int i = 0; i < in->n && !st; i++) {
+        const wf_input_file *f = &in->files[i];
+        int ok;
+        char why[128];
+        uint64_t bytes;
+        if ((st = wf_inputs_check(f->path, &ok, why, sizeof why, &bytes, err))) break;
+        if (!ok) {
+            char msg[4300];
+            snprintf(msg, sizeof msg, "skipped %s: %s", f->path, why);
+            skip_line(o, msg);
+            p->stats->skipped_files++;
+            p->files_done++;
+            continue;
+        }
+        wf_doc_reader *r;
+        if ((st = wf_doc_reader_open(f, o->segment_bytes, o->on_skip, o->ud, &r, err))) break;
+        for (;;) {
+            const char *text;
+            size_t len;
+            int doc_end;
+            if ((st = wf_doc_reader_next(r, &text, &len, &doc_end, err)) || !text) break;
+            if ((st = produce(p, text, len, doc_end, err))) break;
+        }
+        p->stats->skipped_lines += wf_doc_reader_skipped_lines(r);
+        wf_doc_reader_close(r);
+        p->stats->files++;
+        p->files_done++;
+    }
+    while (!st && p->consumed < p->produced) st = consume_one(p, err);
+    return st;
+}
+
+/* Removes name_NNNNNN.bin for indices from `from` on, until one is missing. */
+static void remove_stale(const char *dir, wf_split split, int from) {
+    for (int i = from;; i++) {
+        char name[64], path[4200];
+        wf_shard_name(split, i, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (unlink(path) != 0) break;
+    }
+}
+
+wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, int n_inputs, const wf_tokenize_opts *o,
+                          wf_tokenize_stats *stats, wf_err *err) {
+    memset(stats, 0, sizeof *stats);
+    if (!(o->val_fraction >= 0 && o->val_fraction <= 0.5))
+        return WF_FAIL(err, WF_EUSAGE, "val fraction %g out of range [0, 0.5]", o->val_fraction);
+    if (o->threads < 1 || o->threads > 256)
+        return WF_FAIL(err, WF_EUSAGE, "threads %d out of range [1, 256]", o->threads);
+    int eos = wf_tokenizer_eos(tok), vocab = wf_tokenizer_vocab_size(tok);
+    if (eos < 0)
+        return WF_FAIL(err, WF_EUSAGE, "%s: the tokenizer has no <|endoftext|> token to separate documents",
+                       o->tokenizer_dir ? o->tokenizer_dir : "tokenizer");
+    wf_input_list in = {0};
+    wf_status st = wf_inputs_collect(inputs, n_inputs, &in, err);
+    if (st) {
+        wf_inputs_free(&in);
+        return st;
+    }
+    stats->ignored = in.ignored;
+    if (in.ignored) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "ignored %llu folder entries that are not .txt or .jsonl (%s)",
+                 (unsigned long long)in.ignored, in.ignored_summary);
+        skip_line(o, msg);
+    }
+    char meta[4200];
+    snprintf(meta, sizeof meta, "%s/meta.json", o->out_dir);
+    if ((st = wf_mkdir_p(o->out_dir, err))) {
+        wf_inputs_free(&in);
+        return st;
+    }
+    if (wf_path_exists(meta) && unlink(meta) != 0) {
+        wf_inputs_free(&in);
+        return WF_FAIL(err, WF_EIO, "%s: cannot remove the old manifest", meta);
+    }
+
+    pipeline p = {.tok = tok, .o = o, .eos = eos, .stats = stats, .files_total = (uint64_t)in.n};
+    p.nslots = 2 * o->threads + 2;
+    pthread_t th[256];
+    int started = 0;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv_work, NULL);
+    pthread_cond_init(&p.cv_done, NULL);
+    p.slots = wf_calloc(NULL, (size_t)p.nslots * sizeof(slot), "tokenize slots", err);
+    p.counts = wf_calloc(NULL, (size_t)vocab * sizeof(uint64_t), "token counts", err);
+    if (!p.slots || !p.counts) {
+        st = err ? err->code : WF_ENOMEM;
+        goto done;
+    }
+    for (int k = 0; k < WF_SPLIT_COUNT; k++)
+        if ((st = wf_shard_writer_open(o->out_dir, (wf_split)k, vocab, o->shard_tokens, &p.w[k], err))) goto done;
+    if (o->threads > 1)
+        for (; started < o->threads; started++)
+            if (pthread_create(&th[started], NULL, worker, &p) != 0) {
+                st = WF_FAIL(err, WF_EIO, "cannot start encoding thread %d", started);
+                goto done;
+            }
+    p.t0 = p.last_log = wf_now();
+    st = read_all(&p, &in, err);
+
+done:
+    pthread_mutex_lock(&p.mu);
+    p.quit = 1;
+    pthread_cond_broadcast(&p.cv_work);
+    pthread_mutex_unlock(&p.mu);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    wf_shards_meta m = {.vocab_size = vocab, .eos_id = eos, .tokenizer = o->tokenizer_dir,
+                        .val_fraction = o->val_fraction};
+    for (int k = 0; k < WF_SPLIT_COUNT; k++) {
+        if (!p.w[k]) continue;
+        if (st) wf_shard_writer_abort(p.w[k]);
+        else st = wf_shard_writer_finish(p.w[k], &m.tokens[k], &m.shards[k], err);
+        p.w[k] = NULL;
+    }
+    if (!st && stats->documents == 0)
+        st = WF_FAIL(err, WF_ECORRUPT, "no text to tokenize: %llu files skipped, %llu folder entries ignored",
+                     (unsigned long long)stats->skipped_files, (unsigned long long)stats->ignored);
+    if (!st) {
+        stats->entropy_nats = entropy(p.counts, vocab);
+        stats->shards[0] = m.shards[0];
+        stats->shards[1] = m.shards[1];
+        m.documents = stats->documents;
+        m.files = stats->files;
+        m.skipped_files = stats->skipped_files;
+        m.skipped_lines = stats->skipped_lines;
+        m.bytes = stats->bytes;
+        m.unigram_entropy_nats = stats->entropy_nats;
+        st = wf_shards_write_meta(o->out_dir, &m, err);
+    }
+    if (!st) {
+        remove_stale(o->out_dir, WF_SPLIT_TRAIN, m.shards[0]);
+        remove_stale(o->out_dir, WF_SPLIT_VAL, m.shards[1]);
+        stats->seconds = wf_now() - p.t0;
+        progress(&p, 1);
+    }
+    for (int i = 0; p.slots && i < p.nslots; i++) {
+        wf_free(NULL, p.slots[i].text);
+        wf_free(NULL, p.slots[i].ids);
+    }
+    wf_free(NULL, p.slots);
+    wf_free(NULL, p.counts);
+    pthread_cond_destroy(&p.cv_work);
+    pthread_cond_destroy(&p.cv_done);
+    pthread_mutex_destroy(&p.mu);
+    wf_inputs_free(&in);
+    return st;
+}

@@ -1,0 +1,230 @@
+/* fabric.h — the simulated Wafer-Scale Engine (WSE-2): a W x H grid of PEs,
+** each a compute engine running tasks + a 5-port router with 24 colors + 48 KB
+** SRAM. Event-driven and cycle-approximate: idle PEs cost nothing, a wavelet
+** hop is a ring-buffer move, long DSD ops on memory are one analytic charge.
+** This header is the machine: cost model, routes, loading PE images, running,
+** statistics, tracing. What PE code calls lives in fabric/kernel.h; layout
+** checks and the host runtime (memcpy, launch) live in sdk/.
+**
+** Coordinates: x = column (0 = west edge), y = row (0 = north edge).
+** NORTH of (x,y) is (x,y-1); EAST is (x+1,y).
+** Determinism: one thread, a fixed processing order; the same program gives
+** the same cycles and the same bits every run. */
+#ifndef WF_FABRIC_H
+#define WF_FABRIC_H
+
+#include "../base/base.h"
+#include "kernel.h"
+
+#include <stdint.h>
+
+/* ---- hardware limits (REFERENCE.md, "The Wafer-Scale Engine 2") ------- */
+#define WF_FABRIC_MAX_W 750           /* largest program rectangle (memcpy needs the rest) */
+#define WF_FABRIC_MAX_H 994
+#define WF_FABRIC_COLORS 24           /* router colors (virtual channels) */
+#define WF_FABRIC_MEMCPY_COLOR 21     /* colors 21..23 are reserved for memcpy */
+#define WF_FABRIC_TASKS 64            /* task IDs 0..63; data task ID = color */
+#define WF_FABRIC_IQ 8                /* core input queues */
+#define WF_FABRIC_OQ 6                /* core output queues */
+#define WF_FABRIC_SWITCH_POS 3        /* switch positions per color */
+#define WF_PE_SRAM_BYTES (48 * 1024)  /* per PE, 8 banks of 6 KB */
+#define WF_PE_BANK_BYTES (6 * 1024)
+
+/* Router ports. Masks of ports are (1u << port). */
+typedef enum { WF_PORT_N, WF_PORT_S, WF_PORT_E, WF_PORT_W, WF_PORT_RAMP, WF_PORT_COUNT } wf_port;
+#define WF_N (1u << WF_PORT_N)
+#define WF_S (1u << WF_PORT_S)
+#define WF_E (1u << WF_PORT_E)
+#define WF_W (1u << WF_PORT_W)
+#define WF_RAMP (1u << WF_PORT_RAMP)
+const char *wf_port_name(int port); /* "NORTH", "SOUTH", "EAST", "WEST", "RAMP" */
+
+/* ---- the cost model: ONE table (STYLE 12) ------------------------------
+** Every cycle the simulator charges comes from here. Defaults in
+** wf_cost_wse2; values marked *open* are not fixed by any public source. */
+typedef struct wf_cost_model {
+    double clock_hz;         /* cycles -> seconds only; *open*: 850 MHz (vendor scripts) vs 1.1 GHz */
+    uint32_t hop_latency;    /* cycles router->neighbour router; *open*: 1 documented, 2 observed */
+    uint32_t ramp_latency;   /* cycles core<->own router (oq->router, router->iq); 1 */
+    uint32_t router_depth;   /* wavelets buffered per color per router for link inputs; *open*: 2 */
+    uint8_t iq_depth[WF_FABRIC_IQ]; /* words; REFERENCE WSE-2: 6,6,4,4,2,2,2,2 */
+    uint8_t oq_depth[WF_FABRIC_OQ]; /* words; REFERENCE WSE-2: 2,2,6,6,2,2 */
+    uint32_t task_switch;    /* cycles from pick to a task's first op; *open*: 2 */
+    uint32_t dsd_setup;      /* cycles to issue one DSD op (sync or async); *open*: 1 */
+    /* Elements per cycle, REFERENCE WSE-2. An op on n elements takes
+    ** dsd_setup + ceil(n / width) cycles (+ bank conflict), on memory only. */
+    uint32_t w_f16_add, w_f16_mul, w_f16_fma; /* 4, 4, 4 */
+    uint32_t w_f32_add, w_f32_mul, w_f32_fma; /* 2, 1, 1 */
+    uint32_t w_mov32, w_mov16;                /* 2, 4 */
+    /* Bank-conflict rule: SRAM is 8 banks of bank_bytes; per cycle two reads
+    ** and one write. When BOTH source operands of an op are memory DSDs whose
+    ** base addresses lie in the same bank, the reads serialise: the op costs
+    ** bank_conflict * ceil(n / width) extra cycles (0 disables the rule). */
+    uint32_t bank_bytes;     /* 6144 */
+    uint32_t bank_conflict;  /* 1 */
+    uint32_t sram_bytes;     /* 49152 per PE */
+    uint32_t code_reserve;   /* bytes of each PE's SRAM kept for code + stack; *open*: 4096 */
+    /* Host I/O (sdk/host.h): data enters/leaves at the WEST edge; every row
+    ** of the rectangle has its own channel of 1 wavelet/cycle, and all rows
+    ** together carry at most io_words_per_cycle (1.2 Tb/s at 850 MHz = 44).
+    ** A memcpy of w x h PEs x n elements at column x costs
+    **   memcpy_setup + (x + w) * hop_latency + max(w*n, ceil(w*h*n / io_words_per_cycle)). */
+    uint32_t memcpy_setup;      /* *open*: 100 */
+    uint32_t io_words_per_cycle;/* *open*: 44 */
+    uint32_t launch_latency;    /* cycles from launch to the exported function starting; *open*: 100 */
+} wf_cost_model;
+
+/* global: const table of defaults (STYLE 10). */
+extern const wf_cost_model wf_cost_wse2;
+
+/* ---- routes --------------------------------------------------------------
+** Per PE and color: up to 3 switch positions, each an input set (rx) and an
+** output set (tx, multicast). Position `cur` is active at load. A control
+** wavelet on the color, after it is forwarded by this router, advances the
+** position: cur+1, wrapping to 0 after npos-1 when `ring`, else staying.
+** A wavelet waits at the router while its arrival port is not in the active
+** rx; it moves only when every tx target has room (atomic multicast). */
+typedef struct {
+    uint8_t rx, tx;          /* port masks (WF_N|WF_S|WF_E|WF_W|WF_RAMP) */
+} wf_route_pos;
+typedef struct {
+    wf_route_pos pos[WF_FABRIC_SWITCH_POS];
+    uint8_t npos;            /* 1..3; 0 is treated as 1 */
+    uint8_t cur;             /* initial position, < npos */
+    uint8_t ring;            /* 1: wrap after the last position */
+} wf_route;
+/* A one-position route. */
+static inline wf_route wf_route_simple(unsigned rx, unsigned tx) {
+    wf_route r = {{{(uint8_t)rx, (uint8_t)tx}}, 1, 0, 0};
+    return r;
+}
+
+/* ---- PE images ------------------------------------------------------------
+** What one PE runs, after layout (sdk/layout.c builds these; tests may build
+** them by hand). Borrowed: must outlive the fabric. Symbol i of the kernel
+** occupies SRAM bytes [sym_addr[i], sym_addr[i] + sym_bytes[i]); only
+** [sram_lo, sram_hi) is backed by host memory, allocated the first time the
+** PE is touched, so a 750 x 994 fabric fits in RAM. */
+typedef struct wf_pe_image {
+    const wf_kernel *kernel;
+    const uint32_t *sym_addr;   /* kernel->nsymbols entries, byte addresses */
+    const uint32_t *sym_bytes;  /* kernel->nsymbols entries */
+    uint32_t sram_lo, sram_hi;  /* backed byte range, sram_hi <= sram_bytes */
+    const int64_t *params;      /* wf_pe_param(); may be NULL */
+    int nparams;
+    int rx0, ry0, rw, rh;       /* the code region this PE belongs to */
+} wf_pe_image;
+
+/* ---- the fabric ------------------------------------------------------------ */
+typedef struct wf_fabric wf_fabric;
+
+/* w x h PEs (1..750 x 1..994). cm NULL = wf_cost_wse2 (copied). heap NULL =
+** default heap; every byte the fabric holds comes from it. */
+wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap,
+                        wf_fabric **out, wf_err *err);
+void wf_fabric_free(wf_fabric *f); /* NULL is a no-op */
+int wf_fabric_w(const wf_fabric *f);
+int wf_fabric_h(const wf_fabric *f);
+const wf_cost_model *wf_fabric_cost(const wf_fabric *f);
+
+/* Configuration, before the first run (no static checks here beyond bounds:
+** sdk/layout.c does the checks). Setting a route twice replaces it. */
+wf_status wf_fabric_set_route(wf_fabric *f, int x, int y, int color, const wf_route *r, wf_err *err);
+wf_status wf_fabric_set_image(wf_fabric *f, int x, int y, const wf_pe_image *img, wf_err *err);
+/* Freezes the configuration: assigns input/output queues per PE (an input
+** queue to every color whose route delivers to RAMP or that has a data task;
+** an output queue to every color whose route accepts RAMP; in color order,
+** queue i gets depth iq_depth[i]) and runs each kernel's init(pe). Fails with
+** WF_ECOLOR naming the PE when more than 8 / 6 colors need queues. Called by
+** the first run/launch if not called before. */
+wf_status wf_fabric_load(wf_fabric *f, wf_err *err);
+
+/* Runs until quiescent: no task runnable, no wavelet or async op in flight.
+** WF_OK if nothing is left waiting; WF_EDEADLOCK if wavelets, async ops or
+** activated tasks are left waiting (the message names the first PE, color
+** and what it waits on; wf_fabric_report() lists up to 32); WF_ERANGE when
+** this run passes max_cycles cycles (0 = no limit) — the max-cycle guard; any
+** error a kernel raised with wf_pe_fail() (message names PE, cycle, task).
+** After a deadlock the stuck items stay in place: more host input and a new
+** run can resume them. */
+wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err);
+
+/* Calls fn(pe, 0) on PE (x,y) as a task-like invocation starting at cycle
+** `at` (>= now). Used by the host runtime's launch; run afterwards. */
+wf_status wf_fabric_call(wf_fabric *f, int x, int y, wf_task_fn fn, uint64_t at, wf_err *err);
+
+/* Host-side access (no cycles charged; sdk/host.c charges them).
+** Returns PE (x,y)'s SRAM as a pointer to byte address sram_lo (allocating
+** it on first use), with lo/hi set to the backed range; NULL with err when the PE
+** has no image or allocation fails. Valid until wf_fabric_free. */
+uint8_t *wf_fabric_sram(wf_fabric *f, int x, int y, uint32_t *lo, uint32_t *hi, wf_err *err);
+/* Looks up symbol `name` of PE (x,y)'s kernel: its index, or -1. */
+int wf_fabric_symbol(const wf_fabric *f, int x, int y, const char *name, uint32_t *addr, uint32_t *bytes);
+/* Streams n wavelets into PE (x,y)'s input queue for `color`, one per cycle
+** from cycle `at`, subject to back-pressure (host streaming memcpy). The data
+** is copied. Fails when the PE has no input queue for the color. */
+wf_status wf_fabric_inject(wf_fabric *f, int x, int y, int color, const uint32_t *data, uint32_t n,
+                           uint64_t at, wf_err *err);
+/* Advances the clock with the fabric idle (host I/O time). */
+void wf_fabric_advance(wf_fabric *f, uint64_t cycles);
+uint64_t wf_fabric_now(const wf_fabric *f);
+/* The last deadlock / error report, several lines; owned by f, valid until
+** the next run. "" when none. */
+const char *wf_fabric_report(const wf_fabric *f);
+
+/* ---- statistics ------------------------------------------------------------ */
+typedef struct {
+    uint64_t busy;      /* cycles the core ran tasks (incl. task switch and sync ops) */
+    uint64_t stalled;   /* cycles an async fabric op or a router head wavelet waited on
+                        ** input or back-pressure (counted while the sim steps) */
+    uint64_t idle;      /* now - busy, for a PE that has an image; else 0 */
+    uint64_t wav_in;    /* wavelets delivered to this core (router -> input queue) */
+    uint64_t wav_out;   /* wavelets this core sent (output queue -> router) */
+    uint64_t hops;      /* wavelets this router forwarded (each multicast target counts) */
+    uint64_t tasks;     /* task invocations */
+    uint64_t ops;       /* DSD ops issued */
+} wf_pe_stats;
+/* Zeroes when (x,y) was never touched. */
+void wf_fabric_pe_stats(const wf_fabric *f, int x, int y, wf_pe_stats *out);
+
+typedef struct {
+    uint64_t cycles;         /* current clock */
+    uint64_t pes_used;       /* PEs with an image or a route */
+    uint64_t sram_backed;    /* bytes of PE SRAM allocated on the host */
+    uint64_t busy;           /* sum of per-PE busy cycles */
+    uint64_t hops;           /* sum of wavelet hops */
+    uint64_t tasks;          /* sum of task invocations */
+    uint64_t ops;            /* DSD ops */
+    uint64_t steps;          /* simulator work items: router steps + op steps + tasks +
+                             ** events (the denominator of ns per active PE-cycle) */
+    double wall_s;           /* wall time spent inside wf_fabric_run */
+} wf_fabric_stats;
+void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out);
+
+/* ---- tracing hook -------------------------------------------------------------
+** The fabric calls fn for events of PEs inside [x0,x1) x [y0,y1) whose cycle
+** lies in [c0,c1). Tracing off (fn NULL) costs one branch per event site.
+** Task: cycle = start, dur = cycles charged, id = task ID (64 = launched
+** function). Hop: cycle = forwarding cycle, id = color, port = output port,
+** data = wavelet. Op: an async op completed: cycle = start, dur, id = color
+** (255 for memory-only ops). Deliver: a wavelet entered the core's input
+** queue (id = color). */
+typedef enum { WF_TRACE_TASK, WF_TRACE_HOP, WF_TRACE_OP, WF_TRACE_DELIVER, WF_TRACE_KIND_COUNT } wf_trace_kind;
+typedef struct {
+    uint8_t kind;   /* wf_trace_kind */
+    uint8_t id;     /* task ID or color */
+    uint8_t port;   /* WF_PORT_* for hops */
+    uint8_t ctrl;   /* 1: control wavelet */
+    int16_t x, y;
+    uint32_t data;  /* wavelet bits */
+    uint64_t cycle;
+    uint64_t dur;
+} wf_trace_event;
+typedef void (*wf_trace_fn)(void *ud, const wf_trace_event *ev);
+typedef struct {
+    int x0, y0, x1, y1;  /* PE window, half-open */
+    uint64_t c0, c1;     /* cycle window, half-open; c1 = 0 means no end */
+} wf_trace_window;
+void wf_fabric_set_trace(wf_fabric *f, wf_trace_fn fn, void *ud, const wf_trace_window *win);
+
+#endif

@@ -1,0 +1,247 @@
+/* fabric_int.h — the simulator's insides, shared by the fabric/ sources only.
+** Layout of state: a W*H array of PE pointers, NULL for untouched PEs; a
+** touched PE owns a few color slots (route + router buffer + its input and
+** output queue for that color). Everything small comes from an arena freed
+** with the fabric; PE SRAM is one wf_alloc per PE, at first touch.
+** Time: one global clock `now`; three per-cycle active lists (routers with
+** wavelets, microthread ops, PEs to pick a task on) plus a heap of future
+** events. When the lists are empty the clock jumps to the next event. */
+#ifndef WF_FABRIC_INT_H
+#define WF_FABRIC_INT_H
+
+#include "fabric.h"
+#include "kernel.h"
+
+#define NO_OP 0u          /* op index 0 is never used: "none" */
+#define TASK_LAUNCH 64    /* trace/fault ID of a launched function */
+
+/* A wavelet in a buffer. ready: low 32 bits of the first cycle it may move
+** (see is_ready). flags: bit 0 control, bits 1..3 arrival port. */
+typedef struct {
+    uint32_t data;
+    uint32_t ready;
+    uint8_t flags;
+} wf_wv;
+
+/* Ring buffer with credit lag: a slot freed at cycle t is reusable only from
+** t+1, so the processing order inside a cycle cannot change the result. */
+typedef struct {
+    wf_wv *e;
+    uint8_t cap, head, n;
+    uint8_t lag_n;        /* pops during cycle lag_at */
+    uint32_t lag_at;
+} wf_fifo;
+
+/* Ready test robust to 32-bit wrap: a wavelet is at most 255 cycles "in the
+** future"; anything else is in the past. */
+static inline int is_ready(uint32_t ready, uint64_t now) {
+    uint32_t d = ready - (uint32_t)now;
+    return d == 0 || d > 255u;
+}
+static inline int fifo_space(const wf_fifo *q, uint64_t now) {
+    int lag = q->lag_at == (uint32_t)now ? q->lag_n : 0;
+    return (int)q->cap - (int)q->n - lag;
+}
+static inline wf_wv *fifo_head(wf_fifo *q) { return &q->e[q->head]; }
+static inline int fifo_head_ready(const wf_fifo *q, uint64_t now) {
+    return q->n && is_ready(q->e[q->head].ready, now);
+}
+static inline void fifo_push(wf_fifo *q, uint32_t data, uint64_t ready, uint8_t flags) {
+    unsigned i = (unsigned)q->head + q->n;
+    if (i >= q->cap) i -= q->cap;
+    q->e[i].data = data;
+    q->e[i].ready = (uint32_t)ready;
+    q->e[i].flags = flags;
+    q->n++;
+}
+static inline wf_wv fifo_pop(wf_fifo *q, uint64_t now) {
+    wf_wv w = q->e[q->head];
+    if (++q->head == q->cap) q->head = 0;
+    q->n--;
+    if (q->lag_at != (uint32_t)now) { q->lag_at = (uint32_t)now; q->lag_n = 0; }
+    q->lag_n++;
+    return w;
+}
+
+/* One color on one PE. */
+typedef struct {
+    wf_route route;
+    uint8_t color;
+    uint8_t has_route;
+    int8_t iq, oq;        /* queue index or -1 */
+    uint8_t toggle;       /* alternates link vs RAMP input */
+    wf_fifo rb;           /* wavelets from links, waiting at the router */
+    wf_fifo in;           /* core input queue (router -> core) */
+    wf_fifo out;          /* core output queue (core -> router) */
+    uint32_t in_ops, in_ops_tail;   /* ops consuming `in` (have a fabric-in operand) */
+    uint32_t out_ops, out_ops_tail; /* ops producing into `out` without fabric-in */
+} wf_cslot;
+
+/* Derived once per distinct image. */
+typedef struct wf_prog {
+    const wf_pe_image *img;
+    wf_task_fn fn[WF_FABRIC_TASKS];
+    const char *name[WF_FABRIC_TASKS];
+    uint8_t kind[WF_FABRIC_TASKS];
+    uint32_t data_colors;   /* colors with a data task */
+    uint64_t ctrl_tasks;    /* control task IDs */
+    uint64_t init_blocked;
+    struct wf_prog *next;
+} wf_prog;
+
+struct wf_pe {
+    wf_fabric *f;
+    int16_t x, y;
+    uint32_t idx;
+    const wf_pe_image *img;
+    const wf_prog *prog;
+    uint8_t *sram;              /* backs [img->sram_lo, img->sram_hi) */
+    int8_t cidx[WF_FABRIC_COLORS];
+    uint8_t ncolors;
+    uint8_t in_rlist, in_plist;
+    uint8_t rr;                 /* round-robin start color */
+    wf_cslot *slots;
+    uint32_t rpend;             /* colors with a wavelet in rb or out */
+    uint64_t ready;             /* activated tasks */
+    uint64_t blocked;
+    uint64_t busy_until;        /* core busy before this cycle */
+    wf_task_fn launch_fn;       /* pending launched function */
+    uint32_t ctrl_data;         /* last control wavelet for a control task */
+    /* running task (valid inside a task or init) */
+    uint64_t tstart, tlocal;
+    int cur_task;
+    uint64_t port_used[WF_PORT_COUNT]; /* cycle+1 a port last carried a wavelet out */
+    wf_pe_stats st;
+};
+
+/* Op codes of DSD ops. */
+enum { OP_FMACS, OP_FADDS, OP_FSUBS, OP_FMULS, OP_MOV32, OP_MOV16, OP_FMACH, OP_FADDH, OP_FMULH,
+       OP_FMOVS, OP_INJECT, OP_CODE_COUNT };
+
+/* A memory operand walked element by element. */
+typedef struct {
+    uint8_t *p;          /* current element */
+    uint32_t k[4], len[4];
+    int64_t st[4];       /* byte strides */
+} wf_cursor;
+
+typedef struct {
+    uint8_t kind;        /* wf_dsd_kind */
+    uint8_t color;
+    uint32_t bits;       /* scalar */
+    wf_cursor c;
+} wf_operand;
+
+/* An async op (microthread work item). */
+typedef struct {
+    uint32_t next;       /* next op on the same queue; NO_OP ends */
+    uint32_t pe;         /* PE index */
+    uint8_t code, action, task, active;
+    uint8_t in_color, out_color, ctrl, esize; /* colors: 255 = none */
+    uint32_t i, n;
+    uint32_t sbits;      /* fmacs / fmach scalar */
+    uint64_t start;
+    uint64_t stalls;
+    wf_operand dst, a, b;
+    uint32_t *inj;       /* OP_INJECT: data to deliver, owned */
+} wf_op;
+
+/* Bump allocator in big zeroed chunks, freed all at once with the fabric:
+** keeps one PE's state contiguous and neighbouring PEs close in memory. */
+typedef struct {
+    uint8_t **chunks; size_t n, cap;
+    uint8_t *bump; size_t left;
+    size_t chunk;                /* bytes per chunk */
+} wf_arena;
+
+typedef struct {
+    uint64_t time;
+    uint64_t seq;
+    uint32_t kind, arg;
+} wf_event;
+enum { EV_CORE_FREE, EV_OP_START, EV_OP_DONE, EV_CALL };
+
+struct wf_fabric {
+    int w, h;
+    wf_cost_model cm;
+    wf_heap *heap;
+    wf_pe **pes;                 /* w*h, NULL = untouched */
+    wf_arena arena;              /* PEs, slots, queues, programs */
+    wf_arena sram_arena;         /* backed PE SRAM */
+    wf_prog *progs;
+    int loaded;
+    /* time */
+    uint64_t now;
+    uint64_t seq;
+    wf_event *heapv; size_t nheap, cheap;
+    uint32_t *rlist; size_t nr, cr;      /* PE indices */
+    uint32_t *plist; size_t np, cp;
+    uint32_t *olist; size_t no, co;      /* op indices */
+    uint32_t *tmp; size_t ctmp;
+    /* ops */
+    wf_op *ops; size_t cops;
+    uint32_t op_free;                    /* free list through next */
+    size_t nops_used;
+    /* progress */
+    int progress;
+    int failed;
+    wf_err ferr;
+    char report[4096];
+    /* trace */
+    wf_trace_fn trace; void *trace_ud; wf_trace_window tw;
+    /* stats */
+    uint64_t steps;
+    double wall;
+    uint64_t sram_backed;
+    uint64_t pes_used;
+};
+
+/* fabric.c */
+void *arena_get(wf_fabric *f, wf_arena *a, size_t n, wf_err *err);
+void arena_release(wf_fabric *f, wf_arena *a);
+static inline void *arena_alloc(wf_fabric *f, size_t n, wf_err *err) { return arena_get(f, &f->arena, n, err); }
+wf_pe *pe_get(wf_fabric *f, int x, int y, wf_err *err); /* creates */
+static inline wf_pe *pe_at(const wf_fabric *f, int x, int y) {
+    return (x < 0 || y < 0 || x >= f->w || y >= f->h) ? NULL : f->pes[(size_t)y * f->w + x];
+}
+int pe_sram_touch(wf_pe *pe);  /* 0 ok, else fails the run */
+static inline wf_cslot *slot_of(wf_pe *pe, int color) {
+    int i = pe->cidx[color];
+    return i < 0 ? NULL : &pe->slots[i];
+}
+static inline int trace_on(const wf_fabric *f, int x, int y, uint64_t c) {
+    return f->trace && x >= f->tw.x0 && x < f->tw.x1 && y >= f->tw.y0 && y < f->tw.y1 &&
+           c >= f->tw.c0 && (f->tw.c1 == 0 || c < f->tw.c1);
+}
+void emit(wf_fabric *f, int kind, int id, int port, int ctrl, int x, int y, uint32_t data, uint64_t cycle,
+          uint64_t dur);
+
+/* run.c */
+int list_push(wf_fabric *f, uint32_t **v, size_t *n, size_t *c, uint32_t x);
+void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg);
+void wake_router(wf_pe *pe);
+void wake_pick(wf_pe *pe);
+void fabric_fail(wf_fabric *f, wf_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* router.c */
+void router_step(wf_fabric *f, wf_pe *pe);
+
+/* core.c */
+void core_pick(wf_fabric *f, wf_pe *pe, int *keep);
+void core_done_action(wf_fabric *f, wf_pe *pe, int action, int task);
+void core_deliver_ctrl(wf_fabric *f, wf_pe *pe, uint32_t data);
+
+/* ops.c */
+void op_step(wf_fabric *f, uint32_t oi, int *keep);
+void op_start_event(wf_fabric *f, uint32_t oi);
+void op_done_event(wf_fabric *f, uint32_t oi);
+void op_release(wf_fabric *f, uint32_t oi);
+uint32_t op_new(wf_fabric *f);
+void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi);
+const char *op_name(int code);
+
+#endif

@@ -1,0 +1,187 @@
+/* kernel.h — what PE programs are written against: the vendor SDK's concepts
+** (tasks, colors, DSDs, DSD ops, microthreads) in C. A kernel is a const
+** wf_kernel: named SRAM symbols, tasks bound to IDs, host-callable exports.
+** Task bodies are C functions run natively; every op they issue is charged in
+** cycles from the cost model (fabric/fabric.h, wf_cost_model).
+**
+** Timing rules (what a kernel author must know):
+** - A task runs to completion. It costs task_switch + the sum of its sync ops
+**   (+ dsd_setup per async op issued); the core is busy that long.
+** - Sync ops on memory compute at once and cost dsd_setup + ceil(n/width)
+**   (+ bank-conflict penalty). Their results are visible immediately.
+** - Any op with a fabric operand runs on a microthread (one per queue,
+**   FIFO): it moves one element per cycle as wavelets arrive / queue room
+**   frees up. Fabric-IN ops must be async (results are not ready inside the
+**   task; a sync fabric-in op fails the run). A sync fabric-OUT op is accepted
+**   and behaves like an async op without completion action.
+** - Async memory-only ops compute at issue and complete (fire their action)
+**   at issue time + their cost.
+** - On completion an async op may activate or unblock a task.
+** - fp32 arithmetic is plain C float (fmacs is NOT fused: a + b*s, two
+**   roundings). fp16 is IEEE binary16 stored as uint16_t, converted by
+**   wf_f16_to_f32/wf_f32_to_f16 (round to nearest even) — no _Float16 needed;
+**   fp16 ops compute in fp32 (fmach in double) and round once to fp16. */
+#ifndef WF_KERNEL_H
+#define WF_KERNEL_H
+
+#include "../base/base.h"
+
+#include <stdint.h>
+
+typedef struct wf_pe wf_pe; /* one PE, opaque; valid only inside a call from the fabric */
+
+/* A task body. data: the wavelet for data tasks (32 bits; 16-bit payloads in
+** the low half), the control wavelet for control tasks, 0 otherwise. */
+typedef void (*wf_task_fn)(wf_pe *pe, uint32_t data);
+
+typedef enum {
+    WF_TASK_DATA,    /* runs once per wavelet arriving on color = id (0..23) */
+    WF_TASK_LOCAL,   /* runs when activated (wf_activate) */
+    WF_TASK_CONTROL  /* runs when a control wavelet whose bits & 63 == id reaches the core */
+} wf_task_kind;
+
+typedef struct {
+    int id;            /* 0..63; for data tasks the color (0..20) */
+    wf_task_kind kind;
+    wf_task_fn fn;
+    int blocked;       /* 1: starts blocked */
+    const char *name;  /* for traces and errors; may be NULL */
+} wf_task_decl;
+
+typedef struct {
+    const char *name;  /* looked up by memcpy; unique within the kernel */
+    uint32_t bytes;    /* default size; the layout may override per region */
+} wf_symbol_decl;
+
+typedef struct {
+    const char *name;  /* host launches it by name */
+    wf_task_fn fn;     /* called with data = 0 on every PE of the region */
+} wf_export_decl;
+
+typedef struct wf_kernel {
+    const char *name;
+    const wf_symbol_decl *symbols; int nsymbols;
+    const wf_task_decl *tasks;     int ntasks;
+    const wf_export_decl *exports; int nexports;
+    void (*init)(wf_pe *pe);       /* optional; runs at load, 0 cycles (block tasks, set state) */
+} wf_kernel;
+
+/* ---- where am I ---------------------------------------------------------- */
+int wf_pe_x(const wf_pe *pe);   /* absolute fabric column */
+int wf_pe_y(const wf_pe *pe);   /* absolute fabric row */
+int wf_pe_rx(const wf_pe *pe);  /* column within the code region */
+int wf_pe_ry(const wf_pe *pe);  /* row within the code region */
+int wf_pe_rw(const wf_pe *pe);  /* code region width */
+int wf_pe_rh(const wf_pe *pe);  /* code region height */
+int64_t wf_pe_param(const wf_pe *pe, int i);  /* region parameter i; 0 if absent */
+uint64_t wf_pe_cycle(const wf_pe *pe);        /* the task's current cycle (start + charged so far) */
+/* Pointer to symbol `sym` (index into kernel->symbols) in this PE's SRAM.
+** Valid until the fabric is freed; zero-filled at first touch. */
+void *wf_sym(wf_pe *pe, int sym);
+uint32_t wf_sym_bytes(const wf_pe *pe, int sym);
+/* Charge extra cycles to the running task (scalar work the model cannot see). */
+void wf_pe_charge(wf_pe *pe, uint32_t cycles);
+/* Stops the run with an error; the message is prefixed with "PE(x,y): cycle
+** N: task T: ". Only the first failure is kept. */
+void wf_pe_fail(wf_pe *pe, wf_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ---- tasks ------------------------------------------------------------------ */
+void wf_activate(wf_pe *pe, int task);  /* local task becomes ready */
+void wf_block(wf_pe *pe, int task);     /* a blocked task is not picked (data tasks: wavelets queue up) */
+void wf_unblock(wf_pe *pe, int task);
+int wf_is_blocked(const wf_pe *pe, int task);
+
+/* ---- DSDs ----------------------------------------------------------------------
+** Plain values, built cheaply. Memory DSDs address PE SRAM by byte address,
+** up to 4 dimensions, innermost first: element k = (k0,k1,k2,k3) lives at
+** addr + esize * (k0*stride[0] + k1*stride[1] + ...), iterated k0 fastest.
+** Fabric DSDs name a color and a length (one element per wavelet; 16-bit
+** elements travel in the low half). Scalars are sources holding one value. */
+typedef enum { WF_DSD_MEM, WF_DSD_FABIN, WF_DSD_FABOUT, WF_DSD_SCALAR } wf_dsd_kind;
+typedef struct {
+    uint8_t kind;        /* wf_dsd_kind */
+    uint8_t rank;        /* 1..4 (mem) */
+    uint8_t esize;       /* bytes per element: 2 or 4 (mem) */
+    uint8_t color;       /* fabric */
+    uint8_t ctrl;        /* fabout: send control wavelets */
+    uint32_t addr;       /* byte address in SRAM (mem) */
+    uint32_t len[4];     /* extents, innermost first; unused dims = 1 */
+    int32_t stride[4];   /* in elements */
+    uint32_t n;          /* total elements */
+    uint32_t bits;       /* scalar value bits */
+} wf_dsd;
+
+/* 1-D memory DSD over n elements of esize bytes starting at `base` (a pointer
+** from wf_sym), with element stride. Fails the run if base is not in SRAM. */
+wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int esize);
+/* rank-D memory DSD (rank 1..4), len/stride innermost first. */
+wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, const int32_t *stride,
+                  int esize);
+wf_dsd wf_dsd_fabin(int color, uint32_t n);
+wf_dsd wf_dsd_fabout(int color, uint32_t n);
+wf_dsd wf_dsd_scalar_f32(float v);
+wf_dsd wf_dsd_scalar_u32(uint32_t v);
+wf_dsd wf_dsd_scalar_u16(uint16_t v);  /* also fp16 bits */
+/* Moves a memory DSD's start by `elems` elements (increment_dsd_offset). */
+wf_dsd wf_dsd_offset(wf_dsd d, int32_t elems);
+/* Sets a 1-D or fabric DSD's length (set_dsd_length). */
+wf_dsd wf_dsd_length(wf_dsd d, uint32_t n);
+
+/* ---- completion of an op ------------------------------------------------------- */
+enum { WF_DONE_NONE, WF_DONE_ACTIVATE, WF_DONE_UNBLOCK };
+typedef struct {
+    uint8_t async;    /* 1: run on a microthread */
+    uint8_t action;   /* WF_DONE_* on completion */
+    uint8_t task;     /* task to activate / unblock */
+} wf_async;
+static inline wf_async wf_sync(void) { wf_async a = {0, WF_DONE_NONE, 0}; return a; }
+static inline wf_async wf_async_none(void) { wf_async a = {1, WF_DONE_NONE, 0}; return a; }
+static inline wf_async wf_async_activate(int t) { wf_async a = {1, WF_DONE_ACTIVATE, (uint8_t)t}; return a; }
+static inline wf_async wf_async_unblock(int t) { wf_async a = {1, WF_DONE_UNBLOCK, (uint8_t)t}; return a; }
+#define WF_SYNC wf_sync()
+
+/* ---- DSD ops ----------------------------------------------------------------------
+** dst: MEM or FABOUT. Sources: MEM, FABIN or SCALAR (at most one FABIN per op).
+** All operands iterate the same number of elements: dst.n (a scalar repeats).
+** Element types: f32/u32 ops need esize 4, f16/u16 ops esize 2.
+** Widths (elements/cycle) from the cost model in brackets. */
+void wf_fmacs(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, float s, wf_async as); /* dst = a + b*s   [f32 fma] */
+void wf_fadds(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as);          /* dst = a + b     [f32 add] */
+void wf_fsubs(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as);          /* dst = a - b     [f32 add] */
+void wf_fmuls(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as);          /* dst = a * b     [f32 mul] */
+void wf_fmovs(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as);                  /* dst = src (f32) [mov32] */
+void wf_mov32(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as);                  /* 32-bit copy     [mov32] */
+void wf_mov16(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as);                  /* 16-bit copy     [mov16] */
+void wf_fmach(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, uint16_t s, wf_async as); /* f16 dst = a + b*s [f16 fma] */
+void wf_faddh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as);          /* f16 dst = a + b [f16 add] */
+void wf_fmulh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as);          /* f16 dst = a * b [f16 mul] */
+
+/* One wavelet onto `color` (an async 1-element fabric-out op; in order with
+** other ops on the color's output queue). ctrl: a control wavelet. */
+void wf_send(wf_pe *pe, int color, uint32_t data);
+void wf_send_ctrl(wf_pe *pe, int color, uint32_t data);
+
+/* Cycles a sync op on n memory elements at `width` costs (the table rule,
+** without bank conflict) — for tests and docs. */
+uint64_t wf_op_cycles(const wf_pe *pe, uint32_t n, uint32_t width);
+
+/* ---- fp16 (IEEE binary16 as bits), portable --------------------------------------- */
+float wf_f16_to_f32(uint16_t h);
+uint16_t wf_f32_to_f16(float f);  /* round to nearest even; overflow -> inf; NaN kept */
+uint16_t wf_f64_to_f16(double d); /* same, from double (one rounding) */
+
+/* 16-bit index + 16-bit value wavelets (sparse data). */
+static inline uint32_t wf_wavelet_iv(uint16_t index, uint16_t value) {
+    return ((uint32_t)index << 16) | value;
+}
+static inline uint16_t wf_wavelet_index(uint32_t w) { return (uint16_t)(w >> 16); }
+static inline uint16_t wf_wavelet_value(uint32_t w) { return (uint16_t)w; }
+
+static inline uint32_t wf_f32_bits(float f) { union { float f; uint32_t u; } v; v.f = f; return v.u; }
+static inline float wf_bits_f32(uint32_t u) { union { float f; uint32_t u; } v; v.u = u; return v.f; }
+
+#endif

@@ -1,0 +1,634 @@
+/* ops.c — DSDs and DSD ops. An op on memory (and scalars) only is computed
+** natively at issue and charged analytically: dsd_setup + ceil(n/width)
+** (+ bank conflict). An op with a fabric operand becomes a microthread work
+** item queued on its color's input queue (fabric-in) or output queue
+** (fabric-out only); the head of each queue moves one element per cycle when
+** a wavelet is there / the queue has room, and sleeps otherwise until the
+** router wakes it. Completion may activate or unblock a task. */
+#include "fabric_int.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const op_names[OP_CODE_COUNT] = {"fmacs", "fadds", "fsubs", "fmuls", "mov32",
+                                                    "mov16", "fmach", "faddh", "fmulh", "fmovs",
+                                                    "inject"};
+const char *op_name(int code) { return code >= 0 && code < OP_CODE_COUNT ? op_names[code] : "?"; }
+
+/* ---- DSD constructors ------------------------------------------------------------ */
+static wf_dsd dsd_bad(void) {
+    wf_dsd d;
+    memset(&d, 0, sizeof d);
+    d.kind = WF_DSD_MEM;
+    d.addr = UINT32_MAX; /* invalid: the op using it fails */
+    return d;
+}
+
+wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, const int32_t *stride,
+                  int esize) {
+    if (rank < 1 || rank > 4 || (esize != 2 && esize != 4)) {
+        wf_pe_fail(pe, WF_EUSAGE, "memory DSD: rank %d, esize %d, expected rank 1..4 and esize 2 or 4", rank,
+                   esize);
+        return dsd_bad();
+    }
+    if (!pe->img || pe_sram_touch(pe)) return dsd_bad();
+    const uint8_t *p = base;
+    size_t span = pe->img->sram_hi - pe->img->sram_lo;
+    if (!p || p < pe->sram || p > pe->sram + span) {
+        wf_pe_fail(pe, WF_EUSAGE, "memory DSD: base pointer is not in this PE's SRAM");
+        return dsd_bad();
+    }
+    wf_dsd d;
+    memset(&d, 0, sizeof d);
+    d.kind = WF_DSD_MEM;
+    d.rank = (uint8_t)rank;
+    d.esize = (uint8_t)esize;
+    d.addr = pe->img->sram_lo + (uint32_t)(p - pe->sram);
+    d.n = 1;
+    for (int i = 0; i < 4; i++) {
+        d.len[i] = i < rank ? len[i] : 1;
+        d.stride[i] = i < rank ? stride[i] : 0;
+        d.n *= d.len[i];
+    }
+    return d;
+}
+
+wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int esize) {
+    return wf_dsd_mem(pe, base, 1, &n, &stride, esize);
+}
+
+static wf_dsd dsd_fab(int kind, int color, uint32_t n) {
+    wf_dsd d;
+    memset(&d, 0, sizeof d);
+    d.kind = (uint8_t)kind;
+    d.color = (uint8_t)(color < 0 || color > 255 ? 255 : color);
+    d.n = n;
+    d.rank = 1;
+    d.len[0] = n;
+    d.len[1] = d.len[2] = d.len[3] = 1;
+    return d;
+}
+wf_dsd wf_dsd_fabin(int color, uint32_t n) { return dsd_fab(WF_DSD_FABIN, color, n); }
+wf_dsd wf_dsd_fabout(int color, uint32_t n) { return dsd_fab(WF_DSD_FABOUT, color, n); }
+
+wf_dsd wf_dsd_scalar_u32(uint32_t v) {
+    wf_dsd d;
+    memset(&d, 0, sizeof d);
+    d.kind = WF_DSD_SCALAR;
+    d.bits = v;
+    return d;
+}
+wf_dsd wf_dsd_scalar_f32(float v) { return wf_dsd_scalar_u32(wf_f32_bits(v)); }
+wf_dsd wf_dsd_scalar_u16(uint16_t v) { return wf_dsd_scalar_u32(v); }
+
+wf_dsd wf_dsd_offset(wf_dsd d, int32_t elems) {
+    if (d.kind == WF_DSD_MEM && d.addr != UINT32_MAX) d.addr += (uint32_t)(elems * (int32_t)d.esize);
+    return d;
+}
+wf_dsd wf_dsd_length(wf_dsd d, uint32_t n) {
+    if (d.kind == WF_DSD_SCALAR) return d;
+    d.n = n;
+    d.len[0] = n;
+    d.len[1] = d.len[2] = d.len[3] = 1;
+    return d;
+}
+
+uint64_t wf_op_cycles(const wf_pe *pe, uint32_t n, uint32_t width) {
+    return pe->f->cm.dsd_setup + (n + width - 1) / width;
+}
+
+/* ---- element arithmetic (the one definition both paths use) ------------------------ */
+static inline float f32(uint32_t u) { return wf_bits_f32(u); }
+static inline double h64(uint32_t u) { return (double)wf_f16_to_f32((uint16_t)u); }
+
+/* a + p rounded once to fp16: round-to-odd in double, then to fp16. */
+static uint16_t f16_sum(double a, double p) {
+    double s = a + p;
+    double bb = s - a;
+    double e = (a - (s - bb)) + (p - bb);
+    if (e != 0 && isfinite(s)) {
+        uint64_t u;
+        memcpy(&u, &s, 8);
+        if (!(u & 1)) s = nextafter(s, e > 0 ? INFINITY : -INFINITY);
+    }
+    return wf_f64_to_f16(s);
+}
+
+static inline uint32_t elem(int code, uint32_t a, uint32_t b, uint32_t s) {
+    switch (code) {
+    case OP_FMACS: return wf_f32_bits(f32(a) + f32(b) * f32(s));
+    case OP_FADDS: return wf_f32_bits(f32(a) + f32(b));
+    case OP_FSUBS: return wf_f32_bits(f32(a) - f32(b));
+    case OP_FMULS: return wf_f32_bits(f32(a) * f32(b));
+    case OP_MOV32: case OP_FMOVS: return a;
+    case OP_MOV16: return a & 0xffffu;
+    case OP_FMACH: return f16_sum(h64(a), h64(b) * h64(s)); /* b*s exact in double */
+    case OP_FADDH: return wf_f64_to_f16(h64(a) + h64(b));   /* exact in double */
+    case OP_FMULH: return wf_f64_to_f16(h64(a) * h64(b));   /* exact in double */
+    default: return 0;
+    }
+}
+
+/* ---- operands -------------------------------------------------------------------------- */
+static inline uint32_t cur_load(const wf_cursor *c, int esize) {
+    if (esize == 4) {
+        uint32_t v;
+        memcpy(&v, c->p, 4);
+        return v;
+    }
+    uint16_t v;
+    memcpy(&v, c->p, 2);
+    return v;
+}
+static inline void cur_store(const wf_cursor *c, int esize, uint32_t v) {
+    if (esize == 4) memcpy(c->p, &v, 4);
+    else {
+        uint16_t h = (uint16_t)v;
+        memcpy(c->p, &h, 2);
+    }
+}
+static inline void cur_next(wf_cursor *c) {
+    if (++c->k[0] < c->len[0]) {
+        c->p += c->st[0];
+        return;
+    }
+    c->k[0] = 0;
+    c->p -= c->st[0] * (int64_t)(c->len[0] - 1);
+    for (int d = 1; d < 4; d++) {
+        if (++c->k[d] < c->len[d]) {
+            c->p += c->st[d];
+            return;
+        }
+        c->k[d] = 0;
+        c->p -= c->st[d] * (int64_t)(c->len[d] - 1);
+    }
+}
+
+/* Binds a memory DSD to a cursor, checking it stays inside the backed SRAM. */
+static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_cursor *c, const char *what) {
+    if (d->addr == UINT32_MAX) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: invalid memory DSD", what);
+        return -1;
+    }
+    if (d->esize != esize) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: memory DSD has %d-byte elements, the op needs %d", what, d->esize, esize);
+        return -1;
+    }
+    int64_t lo = 0, hi = 0;
+    for (int i = 0; i < 4; i++) {
+        int64_t span = (int64_t)(d->len[i] ? d->len[i] - 1 : 0) * d->stride[i] * esize;
+        if (span < 0) lo += span;
+        else hi += span;
+    }
+    int64_t a0 = (int64_t)d->addr + lo, a1 = (int64_t)d->addr + hi + esize;
+    if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi)) {
+        wf_pe_fail(pe, WF_ESRAM, "%s: memory DSD covers bytes [%lld,%lld), outside the PE's symbols [%u,%u)",
+                   what, (long long)a0, (long long)a1, pe->img->sram_lo, pe->img->sram_hi);
+        return -1;
+    }
+    if (pe_sram_touch(pe)) return -1;
+    memset(c, 0, sizeof *c);
+    c->p = pe->sram + (d->addr - pe->img->sram_lo);
+    for (int i = 0; i < 4; i++) {
+        c->len[i] = d->len[i] ? d->len[i] : 1;
+        c->st[i] = (int64_t)d->stride[i] * esize;
+    }
+    return 0;
+}
+
+static int bind(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *o, const char *what) {
+    memset(o, 0, sizeof *o);
+    o->kind = d->kind;
+    o->color = d->color;
+    o->bits = d->bits;
+    if (d->kind == WF_DSD_MEM) return bind_mem(pe, d, esize, &o->c, what);
+    return 0;
+}
+
+/* ---- issue ------------------------------------------------------------------------------- */
+uint32_t op_new(wf_fabric *f) {
+    if (f->op_free == NO_OP) {
+        size_t nc = f->cops * 2;
+        wf_err e = {0};
+        wf_op *n = wf_realloc(f->heap, f->ops, nc * sizeof *n, "fabric ops", &e);
+        if (!n) {
+            fabric_fail(f, WF_ENOMEM, "%s", e.msg);
+            return NO_OP;
+        }
+        memset(n + f->cops, 0, (nc - f->cops) * sizeof *n);
+        for (size_t i = f->cops; i < nc; i++) n[i].next = i + 1 < nc ? (uint32_t)(i + 1) : NO_OP;
+        f->op_free = (uint32_t)f->cops;
+        f->ops = n;
+        f->cops = nc;
+    }
+    uint32_t oi = f->op_free;
+    f->op_free = f->ops[oi].next;
+    memset(&f->ops[oi], 0, sizeof f->ops[oi]);
+    f->nops_used++;
+    return oi;
+}
+
+void op_release(wf_fabric *f, uint32_t oi) {
+    wf_op *o = &f->ops[oi];
+    wf_free(f->heap, o->inj);
+    o->inj = NULL;
+    o->next = f->op_free;
+    f->op_free = oi;
+    f->nops_used--;
+}
+
+static void op_activate(wf_fabric *f, uint32_t oi) {
+    wf_op *o = &f->ops[oi];
+    if (o->active) return;
+    o->active = 1;
+    list_push(f, &f->olist, &f->no, &f->co, oi);
+}
+
+static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
+    const wf_cost_model *cm = &f->cm;
+    switch (code) {
+    case OP_FMACS: *w = cm->w_f32_fma; *esize = 4; break;
+    case OP_FADDS: case OP_FSUBS: *w = cm->w_f32_add; *esize = 4; break;
+    case OP_FMULS: *w = cm->w_f32_mul; *esize = 4; break;
+    case OP_MOV32: case OP_FMOVS: *w = cm->w_mov32; *esize = 4; break;
+    case OP_MOV16: *w = cm->w_mov16; *esize = 2; break;
+    case OP_FMACH: *w = cm->w_f16_fma; *esize = 2; break;
+    case OP_FADDH: *w = cm->w_f16_add; *esize = 2; break;
+    case OP_FMULH: *w = cm->w_f16_mul; *esize = 2; break;
+    default: *w = 1; *esize = 4;
+    }
+}
+
+/* nsrc: how many of a, b are real operands (mov: 1). */
+static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b, int nsrc,
+                  uint32_t sbits, wf_async as) {
+    wf_fabric *f = pe->f;
+    const char *nm = op_names[code];
+    if (pe->cur_task < 0) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: DSD ops may only be issued inside a task", nm);
+        return;
+    }
+    pe->st.ops++;
+    uint32_t width;
+    int esize;
+    count_width(f, code, &width, &esize);
+    if (dst->kind != WF_DSD_MEM && dst->kind != WF_DSD_FABOUT) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: destination must be a memory or fabric-out DSD", nm);
+        return;
+    }
+    const wf_dsd *src[2] = {a, b};
+    int nfabin = 0, in_color = 255;
+    uint32_t n = dst->n;
+    for (int i = 0; i < nsrc; i++) {
+        if (src[i]->kind == WF_DSD_FABOUT) {
+            wf_pe_fail(pe, WF_EUSAGE, "%s: a fabric-out DSD cannot be a source", nm);
+            return;
+        }
+        if (src[i]->kind == WF_DSD_FABIN) {
+            nfabin++;
+            in_color = src[i]->color;
+        }
+        if (src[i]->kind != WF_DSD_SCALAR && src[i]->n != n) {
+            wf_pe_fail(pe, WF_EUSAGE, "%s: operand lengths differ: destination %u, source %d has %u", nm, n,
+                       i + 1, src[i]->n);
+            return;
+        }
+    }
+    if (nfabin > 1) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: at most one fabric-in operand per op", nm);
+        return;
+    }
+    int out_color = dst->kind == WF_DSD_FABOUT ? dst->color : 255;
+    int colors[2] = {in_color, out_color};
+    for (int i = 0; i < 2; i++) {
+        if (colors[i] == 255) continue;
+        if (colors[i] >= WF_FABRIC_MEMCPY_COLOR) {
+            wf_pe_fail(pe, WF_ECOLOR, "%s: color %d is not usable by kernels (0..20; 21-23 are memcpy's)", nm,
+                       colors[i]);
+            return;
+        }
+        wf_cslot *s = slot_of(pe, colors[i]);
+        if (i == 0 ? (!s || s->iq < 0) : (!s || s->oq < 0)) {
+            wf_pe_fail(pe, WF_ECOLOR, "%s: color %d: the PE has no %s queue for it (%s)", nm, colors[i],
+                       i == 0 ? "input" : "output",
+                       i == 0 ? "route the color to RAMP or declare a data task" : "route the color from RAMP");
+            return;
+        }
+    }
+    wf_operand od, oa, ob;
+    if (bind(pe, dst, esize, &od, nm) || bind(pe, a, esize, &oa, nm) ||
+        (nsrc > 1 && bind(pe, b, esize, &ob, nm)))
+        return;
+    if (nsrc < 2) memset(&ob, 0, sizeof ob), ob.kind = WF_DSD_SCALAR;
+    int fabric = in_color != 255 || out_color != 255;
+    if (!fabric) {
+        /* memory only: compute now, charge analytically */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t va = oa.kind == WF_DSD_MEM ? cur_load(&oa.c, esize) : oa.bits;
+            uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob.c, esize) : ob.bits;
+            cur_store(&od.c, esize, elem(code, va, vb, sbits));
+            cur_next(&od.c);
+            if (oa.kind == WF_DSD_MEM) cur_next(&oa.c);
+            if (ob.kind == WF_DSD_MEM) cur_next(&ob.c);
+        }
+        uint64_t cost = (n + width - 1) / width;
+        if (f->cm.bank_conflict && nsrc > 1 && a->kind == WF_DSD_MEM && b->kind == WF_DSD_MEM &&
+            a->addr / f->cm.bank_bytes == b->addr / f->cm.bank_bytes)
+            cost += (uint64_t)f->cm.bank_conflict * ((n + width - 1) / width);
+        pe->tlocal += f->cm.dsd_setup;
+        if (!as.async) {
+            pe->tlocal += cost;
+            return;
+        }
+        uint32_t oi = op_new(f);
+        if (oi == NO_OP) return;
+        wf_op *o = &f->ops[oi];
+        o->pe = pe->idx;
+        o->code = (uint8_t)code;
+        o->action = as.action;
+        o->task = as.task;
+        o->n = o->i = n;
+        o->in_color = o->out_color = 255;
+        o->start = pe->tlocal;
+        ev_push(f, pe->tlocal + cost, EV_OP_DONE, oi);
+        return;
+    }
+    if (in_color != 255 && !as.async) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: color %d: a fabric-in op must be async (its data is not there "
+                   "while the task runs)", nm, in_color);
+        return;
+    }
+    uint32_t oi = op_new(f);
+    if (oi == NO_OP) return;
+    wf_op *o = &f->ops[oi];
+    o->pe = pe->idx;
+    o->code = (uint8_t)code;
+    o->action = as.action;
+    o->task = as.task;
+    o->in_color = (uint8_t)in_color;
+    o->out_color = (uint8_t)out_color;
+    o->ctrl = dst->ctrl;
+    o->esize = (uint8_t)esize;
+    o->n = n;
+    o->sbits = sbits;
+    o->dst = od;
+    o->a = oa;
+    o->b = ob;
+    pe->tlocal += f->cm.dsd_setup;
+    o->start = pe->tlocal;
+    op_enqueue(f, pe, oi);
+}
+
+/* Appends op oi to its queue; schedules its start if it is the head. */
+void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi) {
+    wf_op *o = &f->ops[oi];
+    wf_cslot *s;
+    uint32_t *head, *tail;
+    if (o->in_color != 255) {
+        s = slot_of(pe, o->in_color);
+        head = &s->in_ops;
+        tail = &s->in_ops_tail;
+    } else {
+        s = slot_of(pe, o->out_color);
+        head = &s->out_ops;
+        tail = &s->out_ops_tail;
+    }
+    o->next = NO_OP;
+    if (*head == NO_OP) {
+        *head = *tail = oi;
+        if (o->n == 0) {
+            ev_push(f, o->start, EV_OP_START, oi); /* completes at start */
+        } else if (o->start <= f->now) {
+            op_activate(f, oi);
+        } else {
+            ev_push(f, o->start, EV_OP_START, oi);
+        }
+    } else {
+        f->ops[*tail].next = oi;
+        *tail = oi;
+    }
+}
+
+static uint32_t *queue_head(wf_fabric *f, wf_pe *pe, const wf_op *o) {
+    if (o->code == OP_INJECT) return NULL;
+    wf_cslot *s = slot_of(pe, o->in_color != 255 ? o->in_color : o->out_color);
+    (void)f;
+    return o->in_color != 255 ? &s->in_ops : &s->out_ops;
+}
+
+static void op_complete(wf_fabric *f, uint32_t oi) {
+    wf_op *o = &f->ops[oi];
+    wf_pe *pe = f->pes[o->pe];
+    uint64_t now = f->now;
+    uint32_t *head = queue_head(f, pe, o);
+    uint64_t el = now + 1 > o->start ? now + 1 - o->start : 0;
+    if (el > o->n) pe->st.stalled += el - o->n;
+    if (f->trace && trace_on(f, pe->x, pe->y, o->start))
+        emit(f, WF_TRACE_OP, o->in_color != 255 ? o->in_color : o->out_color, o->code, 0, pe->x, pe->y, o->n,
+             o->start, el);
+    int action = o->action, task = o->task;
+    uint32_t next = o->next;
+    int in_color = o->in_color;
+    if (head) {
+        WF_ASSERT(*head == oi);
+        *head = next;
+        if (next != NO_OP) {
+            wf_op *nx = &f->ops[next];
+            if (nx->n == 0 || nx->start > now) ev_push(f, nx->start > now ? nx->start : now, EV_OP_START, next);
+            else op_activate(f, next);
+        }
+    }
+    op_release(f, oi);
+    core_done_action(f, pe, action, task);
+    if (in_color != 255 && next == NO_OP) {
+        wf_cslot *s = slot_of(pe, in_color);
+        if (s->in.n) wake_pick(pe); /* the data task may take the rest */
+    }
+}
+
+void op_start_event(wf_fabric *f, uint32_t oi) {
+    wf_op *o = &f->ops[oi];
+    wf_pe *pe = f->pes[o->pe];
+    uint32_t *head = queue_head(f, pe, o);
+    if (head && *head != oi) return; /* not its turn yet: started when its predecessor completes */
+    if (o->n == 0) {
+        op_complete(f, oi);
+        return;
+    }
+    op_activate(f, oi);
+}
+
+void op_done_event(wf_fabric *f, uint32_t oi) {
+    wf_op *o = &f->ops[oi];
+    wf_pe *pe = f->pes[o->pe];
+    if (f->trace && trace_on(f, pe->x, pe->y, o->start))
+        emit(f, WF_TRACE_OP, 255, o->code, 0, pe->x, pe->y, o->n, o->start, f->now - o->start);
+    int action = o->action, task = o->task;
+    op_release(f, oi);
+    core_done_action(f, pe, action, task);
+}
+
+/* ---- wakers (router.c / core.c call these) ---------------------------------------------- */
+void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s);
+void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s);
+void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s);
+
+void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+    if (s->in_ops != NO_OP) {
+        wf_op *o = &f->ops[s->in_ops];
+        if (!o->active && o->start <= f->now && o->n) op_activate(f, s->in_ops);
+    } else if (pe->prog && (pe->prog->data_colors >> s->color & 1)) {
+        wake_pick(pe);
+    }
+}
+
+/* The head op producing into s->out may sleep on a full queue. (An op that
+** reads fabric-in and writes fabric-out polls instead; host injection too.) */
+void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+    (void)pe;
+    if (s->out_ops != NO_OP) {
+        wf_op *o = &f->ops[s->out_ops];
+        if (!o->active && o->start <= f->now && o->n) op_activate(f, s->out_ops);
+    }
+}
+
+void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+    (void)f;
+    (void)pe;
+    (void)s; /* injection polls; nothing sleeps on input-queue room */
+}
+
+/* ---- one microthread cycle ---------------------------------------------------------------- */
+void op_step(wf_fabric *f, uint32_t oi, int *keep) {
+    wf_op *o = &f->ops[oi];
+    wf_pe *pe = f->pes[o->pe];
+    uint64_t now = f->now;
+    if (o->code == OP_INJECT) {
+        wf_cslot *s = slot_of(pe, o->in_color);
+        if (fifo_space(&s->in, now) <= 0) {
+            *keep = 1; /* host injection polls: few of them, short-lived */
+            return;
+        }
+        fifo_push(&s->in, o->inj[o->i++], now + f->cm.ramp_latency, 0);
+        pe->st.wav_in++;
+        f->progress = 1;
+        if (f->trace && trace_on(f, pe->x, pe->y, now))
+            emit(f, WF_TRACE_DELIVER, s->color, WF_PORT_RAMP, 0, pe->x, pe->y, o->inj[o->i - 1], now, 1);
+        slot_in_arrived(f, pe, s);
+        if (o->i == o->n) {
+            o->active = 0;
+            op_release(f, oi);
+        } else {
+            *keep = 1;
+        }
+        return;
+    }
+    wf_cslot *si = o->in_color != 255 ? slot_of(pe, o->in_color) : NULL;
+    wf_cslot *so = o->out_color != 255 ? slot_of(pe, o->out_color) : NULL;
+    if (si) {
+        if (!si->in.n) { /* sleep until the router delivers */
+            o->active = 0;
+            return;
+        }
+        if (!is_ready(fifo_head(&si->in)->ready, now)) {
+            *keep = 1;
+            return;
+        }
+    }
+    if (so && fifo_space(&so->out, now) <= 0) {
+        if (si) { /* a fabric-in -> fabric-out op: poll (rare) */
+            *keep = 1;
+            return;
+        }
+        o->active = 0; /* sleep until the router drains the queue */
+        return;
+    }
+    int es = o->esize;
+    uint32_t mask = es == 2 ? 0xffffu : 0xffffffffu;
+    uint32_t va, vb;
+    if (o->a.kind == WF_DSD_MEM) va = cur_load(&o->a.c, es);
+    else if (o->a.kind == WF_DSD_FABIN) va = fifo_pop(&si->in, now).data & mask;
+    else va = o->a.bits;
+    if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b.c, es);
+    else if (o->b.kind == WF_DSD_FABIN) vb = fifo_pop(&si->in, now).data & mask;
+    else vb = o->b.bits;
+    uint32_t r = elem(o->code, va, vb, o->sbits);
+    if (so) {
+        fifo_push(&so->out, r, now + f->cm.ramp_latency, o->ctrl);
+        pe->rpend |= 1u << so->color;
+        wake_router(pe);
+    } else {
+        cur_store(&o->dst.c, es, r);
+        cur_next(&o->dst.c);
+    }
+    if (o->a.kind == WF_DSD_MEM) cur_next(&o->a.c);
+    if (o->b.kind == WF_DSD_MEM) cur_next(&o->b.c);
+    if (si) slot_in_popped(f, pe, si);
+    f->progress = 1;
+    if (++o->i == o->n) {
+        o->active = 0;
+        op_complete(f, oi);
+    } else {
+        *keep = 1;
+    }
+}
+
+/* ---- public ops -------------------------------------------------------------------------------- */
+void wf_fmacs(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, float s, wf_async as) {
+    issue(pe, OP_FMACS, &dst, &a, &b, 2, wf_f32_bits(s), as);
+}
+void wf_fadds(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe, OP_FADDS, &dst, &a, &b, 2, 0, as); }
+void wf_fsubs(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe, OP_FSUBS, &dst, &a, &b, 2, 0, as); }
+void wf_fmuls(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe, OP_FMULS, &dst, &a, &b, 2, 0, as); }
+void wf_fmovs(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as) { issue(pe, OP_FMOVS, &dst, &src, &src, 1, 0, as); }
+void wf_mov32(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as) { issue(pe, OP_MOV32, &dst, &src, &src, 1, 0, as); }
+void wf_mov16(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as) { issue(pe, OP_MOV16, &dst, &src, &src, 1, 0, as); }
+void wf_fmach(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, uint16_t s, wf_async as) {
+    issue(pe, OP_FMACH, &dst, &a, &b, 2, s, as);
+}
+void wf_faddh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe, OP_FADDH, &dst, &a, &b, 2, 0, as); }
+void wf_fmulh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe, OP_FMULH, &dst, &a, &b, 2, 0, as); }
+
+void wf_send(wf_pe *pe, int color, uint32_t data) {
+    wf_dsd d = wf_dsd_fabout(color, 1), s = wf_dsd_scalar_u32(data);
+    issue(pe, OP_MOV32, &d, &s, &s, 1, 0, wf_async_none());
+}
+void wf_send_ctrl(wf_pe *pe, int color, uint32_t data) {
+    wf_dsd d = wf_dsd_fabout(color, 1), s = wf_dsd_scalar_u32(data);
+    d.ctrl = 1;
+    issue(pe, OP_MOV32, &d, &s, &s, 1, 0, wf_async_none());
+}
+
+/* ---- host injection ------------------------------------------------------------------------------ */
+wf_status wf_fabric_inject(wf_fabric *f, int x, int y, int color, const uint32_t *data, uint32_t n, uint64_t at,
+                           wf_err *err) {
+    wf_status st = wf_fabric_load(f, err);
+    if (st) return st;
+    wf_pe *pe = pe_at(f, x, y);
+    wf_cslot *s = pe && color >= 0 && color < WF_FABRIC_COLORS ? slot_of(pe, color) : NULL;
+    if (!s || s->iq < 0)
+        return WF_FAIL(err, WF_ECOLOR, "fabric: inject: PE(%d,%d): no input queue for color %d (declare a "
+                       "data task or route the color to RAMP)", x, y, color);
+    if (n == 0) return WF_OK;
+    uint32_t oi = op_new(f);
+    if (oi == NO_OP) goto nomem;
+    wf_op *o = &f->ops[oi];
+    o->inj = wf_alloc(f->heap, (size_t)n * 4, "inject data", err);
+    if (!o->inj) {
+        op_release(f, oi);
+        return err ? err->code : WF_ENOMEM;
+    }
+    memcpy(o->inj, data, (size_t)n * 4);
+    o->pe = pe->idx;
+    o->code = OP_INJECT;
+    o->in_color = (uint8_t)color;
+    o->out_color = 255;
+    o->n = n;
+    o->start = at < f->now ? f->now : at;
+    ev_push(f, o->start, EV_OP_START, oi);
+    return WF_OK;
+nomem:
+    if (err) *err = f->ferr;
+    f->failed = 0;
+    return WF_ENOMEM;
+}

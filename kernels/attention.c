@@ -1,0 +1,214 @@
+/* attention.c — causal multi-head attention, flash style: a block of query
+** rows visits the keys in tiles (transposed once per tile so the scores of
+** 64 keys are one vector loop) with an online softmax (running max m,
+** running sum l, accumulator rescaled when m grows), so memory is O(D) per
+** row and no T x T matrix exists. The naive reference beside it
+** materialises one row of scores at a time. */
+#include "kernels/kernels_int.h"
+
+#include "base/base.h"
+
+#include <math.h>
+#include <string.h>
+
+#define ATT_QB 32        /* query rows per block: they share one transposed key tile */
+#define ATT_KT 64        /* keys per tile */
+#define ATT_MAX_D 256    /* head size bound (stack buffers); presets use 64 and 128 */
+
+/* 16 floats as one GCC vector (a zmm register in the AVX-512 clone, SSE
+** pieces in the baseline one); aligned(4): loads need no alignment. */
+typedef float att_v16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+/* nq (<= ATT_QB) consecutive query rows of one (batch, head) at absolute
+** positions qpos0 .. qpos0+nq-1 against keys 0 .. qpos0+nq-1. Row i of q,
+** out at q + i*ldq, out + i*ldo; key/value row j at k + j*ldkv. lse[i]
+** (when lse is not NULL) receives the row's log-sum-exp. */
+static inline __attribute__((always_inline)) void
+attend_body(float *out, int ldo, float *lse, const float *q, int ldq, const float *k, const float *v,
+            int ldkv, int qpos0, int nq, int D, float scale) {
+    float kt[ATT_MAX_D * ATT_KT]; /* key tile transposed: kt[d*KT + j] */
+    float acc[ATT_QB][ATT_MAX_D];
+    float qs[ATT_QB][ATT_MAX_D];
+    float m[ATT_QB], l[ATT_QB];
+    float s[ATT_KT], p[ATT_KT];
+    for (int i = 0; i < nq; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+        for (int d = 0; d < D; d++) {
+            acc[i][d] = 0.0f;
+            qs[i][d] = q[(size_t)i * ldq + d] * scale;
+        }
+    }
+    int nk = qpos0 + nq;
+    for (int j0 = 0; j0 < nk; j0 += ATT_KT) {
+        int nj = nk - j0 < ATT_KT ? nk - j0 : ATT_KT;
+        for (int j = 0; j < nj; j++) {
+            const float *kr = k + (size_t)(j0 + j) * ldkv;
+            for (int d = 0; d < D; d++) kt[d * ATT_KT + j] = kr[d];
+        }
+        for (int j = nj; j < ATT_KT; j++)
+            for (int d = 0; d < D; d++) kt[d * ATT_KT + j] = 0.0f;
+        for (int i = 0; i < nq; i++) {
+            int vis = qpos0 + i - j0 + 1; /* keys j0 .. qpos0+i are visible */
+            if (vis <= 0) continue;
+            if (vis > nj) vis = nj;
+            for (int j = 0; j < ATT_KT; j++) s[j] = 0.0f;
+            for (int d = 0; d < D; d++) {
+                float qd = qs[i][d];
+                const float *kd = kt + d * ATT_KT;
+                for (int j = 0; j < ATT_KT; j++) s[j] += qd * kd[j];
+            }
+            /* masked tile max, 16 lanes wide (a serial max would not vectorize) */
+            float lane[16];
+            for (int ln = 0; ln < 16; ln++) lane[ln] = -INFINITY;
+            for (int j0l = 0; j0l < ATT_KT; j0l += 16)
+                for (int ln = 0; ln < 16; ln++) {
+                    float x = j0l + ln < vis ? s[j0l + ln] : -INFINITY;
+                    lane[ln] = x > lane[ln] ? x : lane[ln];
+                }
+            float tm = lane[0];
+            for (int ln = 1; ln < 16; ln++) tm = lane[ln] > tm ? lane[ln] : tm;
+            float mn = tm > m[i] ? tm : m[i];
+            float corr = expf(m[i] - mn); /* m = -inf on the first tile: 0 */
+            float sum = 0.0f;
+            for (int j = 0; j < ATT_KT; j++) {
+                float e = wf_exp_neg(s[j] - mn);
+                p[j] = j < vis ? e : 0.0f;
+                sum += p[j];
+            }
+            l[i] = l[i] * corr + sum;
+            float *a = acc[i];
+            for (int d = 0; d < D; d++) a[d] *= corr;
+            /* 64 columns at a time, even and odd keys apart: eight
+            ** independent accumulator registers hide the FMA latency. */
+            int d0 = 0;
+            for (; d0 + 64 <= D; d0 += 64) {
+                att_v16 *ap = (att_v16 *)(a + d0);
+                att_v16 r0 = ap[0], r1 = ap[1], r2 = ap[2], r3 = ap[3];
+                att_v16 z = {0}, u0 = z, u1 = z, u2 = z, u3 = z;
+                int j = 0;
+                for (; j + 1 < vis; j += 2) {
+                    const att_v16 *v0 = (const att_v16 *)(v + (size_t)(j0 + j) * ldkv + d0);
+                    const att_v16 *v1 = (const att_v16 *)(v + (size_t)(j0 + j + 1) * ldkv + d0);
+                    float p0 = p[j], p1 = p[j + 1];
+                    r0 += p0 * v0[0]; r1 += p0 * v0[1]; r2 += p0 * v0[2]; r3 += p0 * v0[3];
+                    u0 += p1 * v1[0]; u1 += p1 * v1[1]; u2 += p1 * v1[2]; u3 += p1 * v1[3];
+                }
+                if (j < vis) {
+                    const att_v16 *v0 = (const att_v16 *)(v + (size_t)(j0 + j) * ldkv + d0);
+                    float p0 = p[j];
+                    r0 += p0 * v0[0]; r1 += p0 * v0[1]; r2 += p0 * v0[2]; r3 += p0 * v0[3];
+                }
+                ap[0] = r0 + u0; ap[1] = r1 + u1; ap[2] = r2 + u2; ap[3] = r3 + u3;
+            }
+            for (; d0 < D; d0 += 16) {
+                int w = D - d0 < 16 ? D - d0 : 16;
+                if (w == 16) {
+                    att_v16 r = *(const att_v16 *)(a + d0);
+                    for (int j = 0; j < vis; j++)
+                        r += p[j] * *(const att_v16 *)(v + (size_t)(j0 + j) * ldkv + d0);
+                    *(att_v16 *)(a + d0) = r;
+                } else {
+                    for (int j = 0; j < vis; j++) {
+                        const float *vr = v + (size_t)(j0 + j) * ldkv + d0;
+                        for (int dd = 0; dd < w; dd++) a[d0 + dd] += p[j] * vr[dd];
+                    }
+                }
+            }
+            m[i] = mn;
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        float inv = 1.0f / l[i];
+        for (int d = 0; d < D; d++) out[(size_t)i * ldo + d] = acc[i][d] * inv;
+        if (lse) lse[i] = m[i] + logf(l[i]);
+    }
+}
+
+/* The body specialised for the presets' head sizes (a compile-time D lets
+** the accumulators live in registers) and for any D. */
+WF_CLONES
+static void attend_block_64(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+                            const float *v, int ldkv, int qpos0, int nq, float scale) {
+    attend_body(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, 64, scale);
+}
+
+WF_CLONES
+static void attend_block_128(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+                             const float *v, int ldkv, int qpos0, int nq, float scale) {
+    attend_body(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, 128, scale);
+}
+
+WF_CLONES
+static void attend_block_any(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+                             const float *v, int ldkv, int qpos0, int nq, int D, float scale) {
+    attend_body(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, D, scale);
+}
+
+static void attend_block(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+                         const float *v, int ldkv, int qpos0, int nq, int D, float scale) {
+    if (D == 64) attend_block_64(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, scale);
+    else if (D == 128) attend_block_128(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, scale);
+    else attend_block_any(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, D, scale);
+}
+
+void wf_attention_forward_kv(float *out, long o_bs, int ldo, float *lse,
+                             const float *q, long q_bs, int ldq,
+                             const float *k, const float *v, long kv_bs, int ldkv,
+                             int B, int T, int pos0, int C, int H) {
+    int D = C / H;
+    WF_ASSERT(D * H == C && D <= ATT_MAX_D);
+    float scale = 1.0f / sqrtf((float)D);
+    int nqb = (T + ATT_QB - 1) / ATT_QB;
+    long tasks = (long)B * H * nqb;
+    /* multiply-adds, about: fork only when it pays */
+    double work = 2.0 * B * H * T * (pos0 + T / 2.0 + 1) * D;
+#pragma omp parallel for schedule(dynamic, 1) if (tasks > 1 && work > 2e5)
+    for (long r = 0; r < tasks; r++) {
+        /* Late query blocks are the long ones: hand them out first. */
+        long rr = tasks - 1 - r;
+        int qb = (int)(rr % nqb), h = (int)((rr / nqb) % H), b = (int)(rr / ((long)nqb * H));
+        int t0 = qb * ATT_QB, nq = T - t0 < ATT_QB ? T - t0 : ATT_QB;
+        attend_block(out + b * o_bs + (size_t)t0 * ldo + h * D, ldo,
+                     lse ? lse + ((size_t)b * H + h) * T + t0 : NULL,
+                     q + b * q_bs + (size_t)t0 * ldq + h * D, ldq,
+                     k + b * kv_bs + h * D, v + b * kv_bs + h * D, ldkv, pos0 + t0, nq, D, scale);
+    }
+}
+
+void wf_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
+    long bs = (long)T * 3 * C;
+    wf_attention_forward_kv(out, (long)T * C, C, lse, qkv, bs, 3 * C, qkv + C, qkv + 2 * C, bs,
+                            3 * C, B, T, 0, C, H);
+}
+
+void wf_attention_forward_naive(float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
+    int D = C / H;
+    double scale = 1.0 / sqrt((double)D);
+    double *s = wf_alloc(NULL, sizeof(double) * (size_t)T, "attention reference scores", NULL);
+    WF_ASSERT(s);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + ((size_t)b * T + t) * 3 * C + h * D;
+                double m = -INFINITY;
+                for (int j = 0; j <= t; j++) {
+                    const float *kr = qkv + ((size_t)b * T + j) * 3 * C + C + h * D;
+                    double dot = 0;
+                    for (int d = 0; d < D; d++) dot += (double)q[d] * kr[d];
+                    s[j] = dot * scale;
+                    if (s[j] > m) m = s[j];
+                }
+                double sum = 0;
+                for (int j = 0; j <= t; j++) sum += exp(s[j] - m);
+                float *o = out + ((size_t)b * T + t) * C + h * D;
+                for (int d = 0; d < D; d++) {
+                    double a = 0;
+                    for (int j = 0; j <= t; j++)
+                        a += exp(s[j] - m) / sum * qkv[((size_t)b * T + j) * 3 * C + 2 * C + h * D + d];
+                    o[d] = (float)a;
+                }
+                if (lse) lse[((size_t)b * H + h) * T + t] = (float)(m + log(sum));
+            }
+    wf_free(NULL, s);
+}

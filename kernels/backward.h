@@ -1,0 +1,65 @@
+/* backward.h — the backward kernels of a Cerebras-GPT (GPT-2) block and the
+** fused LM-head + softmax cross-entropy, each with a naive reference beside it
+** (STYLE 17) that tests/train compares against. Shapes use the model's letters:
+** N = B*T rows, C = n_embd, F = n_inner, H = heads, hs = C/H, V = vocab.
+** Conventions: "+=" outputs accumulate (gradient accumulation across
+** micro-batches and residual branches); "=" outputs are overwritten.
+** Every kernel is deterministic: the summation order depends on the shapes
+** only, never on the number of threads. */
+#ifndef WF_KERNELS_BACKWARD_H
+#define WF_KERNELS_BACKWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* LayerNorm backward. x [N,C] the forward input, w [C], mean/rstd [N] saved
+** by the forward (rstd = 1/sqrt(var + eps), biased variance), dout [N,C].
+** dx [N,C] +=, dw [C] +=, db [C] +=. */
+void wf_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                           const float *w, const float *mean, const float *rstd, int N, int C);
+void wf_layernorm_backward_ref(float *dx, float *dw, float *db, const float *dout, const float *x,
+                               const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* GELU backward over n elements: dx = gelu'(x) * dout (overwrites dx; dx may
+** alias dout). act: 0 = exact erf GELU (HF "gelu"), 1 = tanh form ("gelu_new"),
+** the values of wf_activation in model/config.h. */
+void wf_gelu_backward(float *dx, const float *x, const float *dout, size_t n, int act);
+void wf_gelu_backward_ref(float *dx, const float *x, const float *dout, size_t n, int act);
+
+/* Linear backward for y = x @ w + b, x [N,Cin], w [Cin,Cout] (HF Conv1D
+** layout), dout [N,Cout]: dx [N,Cin] += dout @ w^T (skipped when dx is NULL),
+** dw [Cin,Cout] += x^T @ dout, db [Cout] += column sums of dout (skipped when NULL). */
+void wf_matmul_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, int N, int Cin, int Cout);
+void wf_matmul_backward_ref(float *dx, float *dw, float *db, const float *dout, const float *x,
+                            const float *w, int N, int Cin, int Cout);
+
+/* Causal multi-head attention backward, flash style: recomputes each score
+** from q, k and the forward's logsumexp, so memory is O(T) per head, never
+** T x T. qkv [B,T,3C] (q | k | v, head h in columns h*hs..), out [B,T,C] the
+** forward's attention output (before c_proj), lse [B,H,T] natural-log
+** logsumexp of the scaled scores, dout [B,T,C]. Scale 1/sqrt(hs).
+** dqkv [B,T,3C] is overwritten. */
+void wf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                           const float *lse, int B, int T, int C, int H);
+/* Naive reference: materialises the T x T probabilities of one head at a time. */
+void wf_attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
+                               const float *lse, int B, int T, int C, int H);
+/* Naive causal attention forward (out [B,T,C], lse [B,H,T]); a reference for tests. */
+void wf_attention_forward_ref(float *out, float *lse, const float *qkv, int B, int T, int C, int H);
+
+/* Fused tied LM head + softmax cross-entropy over rows in chunks of `rows`:
+** logits = h @ wte^T (h [N,C] after ln_f, wte [V,C]) one chunk [rows,V] at a
+** time in `scratch` (rows*V floats), never [N,V] at once.
+** losses [N] = lse(logits) - logits[target] (natural log), always written.
+** When dh is not NULL: dlogits = (softmax - onehot) * dscale, dh [N,C] =
+** dlogits @ wte (overwritten) and dwte [V,C] += dlogits^T @ h.
+** targets must lie in [0, V) (the caller checks). */
+void wf_crossentropy_fused(float *dh, float *dwte, float *losses, const float *h, const float *wte,
+                           const int32_t *targets, int N, int C, int V, float dscale,
+                           float *scratch, int rows);
+void wf_crossentropy_fused_ref(float *dh, float *dwte, float *losses, const float *h,
+                               const float *wte, const int32_t *targets, int N, int C, int V,
+                               float dscale);
+
+#endif

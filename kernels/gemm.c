@@ -1,0 +1,202 @@
+/* gemm.c — C = alpha op(A) op(B) + beta C, row-major (contract in kernels.h).
+** A BLIS-style blocked driver: B is packed kc x nc (shared, L3), each thread
+** packs its own mc x kc block of A (L2), and an mr x nr micro-kernel runs
+** over packed panels. The ISA-specific micro-kernel is picked at run time
+** (gemm_avx512.c); a portable C micro-kernel is the fallback, and
+** wf_gemm_naive is the reference both are tested against. Threads split the
+** M and N tiles, never K, so results do not depend on the thread count. */
+#include "kernels/kernels_int.h"
+
+#include "base/base.h"
+
+#include <omp.h>
+#include <string.h>
+
+void wf_gemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int p = 0; p < K; p++) {
+                float a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                float b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                s += (double)a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? (float)(alpha * s) : (float)(alpha * s + (double)beta * *c);
+        }
+}
+
+/* Packs rows i0..i0+mc of op(A), columns p0..p0+kc, into micro-panels of mr
+** rows, k-major, zero padded. */
+static void pack_a(float *ap, int ta, const float *A, int lda, int i0, int mc, int p0, int kc,
+                   int mr) {
+    for (int ir = 0; ir < mc; ir += mr) {
+        int m = mc - ir < mr ? mc - ir : mr;
+        float *dst = ap + (size_t)ir * kc;
+        if (ta) {
+            for (int p = 0; p < kc; p++) {
+                const float *src = A + (size_t)(p0 + p) * lda + i0 + ir;
+                int i = 0;
+                for (; i < m; i++) dst[p * mr + i] = src[i];
+                for (; i < mr; i++) dst[p * mr + i] = 0.0f;
+            }
+        } else {
+            for (int i = 0; i < mr; i++) {
+                if (i < m) {
+                    const float *src = A + (size_t)(i0 + ir + i) * lda + p0;
+                    for (int p = 0; p < kc; p++) dst[p * mr + i] = src[p];
+                } else {
+                    for (int p = 0; p < kc; p++) dst[p * mr + i] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Packs micro-panel jr (columns j0+jr .. +nr) of op(B), rows p0..p0+kc. */
+static void pack_b_panel(float *dst, int tb, const float *B, int ldb, int j0, int n, int p0,
+                         int kc, int nr) {
+    if (tb) {
+        for (int j = 0; j < nr; j++) {
+            if (j < n) {
+                const float *src = B + (size_t)(j0 + j) * ldb + p0;
+                for (int p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+            } else {
+                for (int p = 0; p < kc; p++) dst[p * nr + j] = 0.0f;
+            }
+        }
+    } else {
+        for (int p = 0; p < kc; p++) {
+            const float *src = B + (size_t)(p0 + p) * ldb + j0;
+            float *d = dst + (size_t)p * nr;
+            if (n == nr) {
+                memcpy(d, src, sizeof(float) * (size_t)nr);
+            } else {
+                int j = 0;
+                for (; j < n; j++) d[j] = src[j];
+                for (; j < nr; j++) d[j] = 0.0f;
+            }
+        }
+    }
+}
+
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+}
+
+void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    const int mr = im->mr, nr = im->nr;
+    const int KC = im->kc, MC = im->mc, NC = im->nc;
+    /* Small products run on one thread: a fork/join costs more than it saves. */
+    int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    int ncap = N < NC ? N : NC;
+    int npan_cap = (ncap + nr - 1) / nr;
+    float *bp = wf_alloc(NULL, sizeof(float) * (size_t)KC * npan_cap * nr, "gemm packed B", NULL);
+    float *apall = wf_alloc(NULL, sizeof(float) * (size_t)nt * MC * KC, "gemm packed A", NULL);
+    WF_ASSERT(bp && apall);
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = N - jc < NC ? N - jc : NC;
+        int npan = (nc + nr - 1) / nr;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC;
+            float bet = pc == 0 ? beta : 1.0f;
+            int n_ic = (M + MC - 1) / MC;
+            int jsplit = (2 * nt + n_ic - 1) / n_ic;
+            if (jsplit > npan) jsplit = npan;
+            if (nt == 1) jsplit = 1;
+            int ntask = n_ic * jsplit;
+#pragma omp parallel num_threads(nt)
+            {
+#pragma omp for schedule(static)
+                for (int jp = 0; jp < npan; jp++) {
+                    int j0 = jp * nr, n = nc - j0 < nr ? nc - j0 : nr;
+                    pack_b_panel(bp + (size_t)jp * kc * nr, tb, B, ldb, jc + j0, n, pc, kc, nr);
+                }
+                float *ap = apall + (size_t)omp_get_thread_num() * MC * KC;
+                int packed_ic = -1;
+#pragma omp for schedule(static)
+                for (int task = 0; task < ntask; task++) {
+                    int ic = task / jsplit, js = task % jsplit;
+                    int i0 = ic * MC, mc = M - i0 < MC ? M - i0 : MC;
+                    if (packed_ic != ic) {
+                        pack_a(ap, ta, A, lda, i0, mc, pc, kc, mr);
+                        packed_ic = ic;
+                    }
+                    int jp0 = (int)((long)npan * js / jsplit), jp1 = (int)((long)npan * (js + 1) / jsplit);
+                    for (int jp = jp0; jp < jp1; jp++) {
+                        int j0 = jp * nr, n = nc - j0 < nr ? nc - j0 : nr;
+                        const float *b = bp + (size_t)jp * kc * nr;
+                        for (int ir = 0; ir < mc; ir += mr) {
+                            int m = mc - ir < mr ? mc - ir : mr;
+                            im->ukernel(kc, ap + (size_t)ir * kc, b,
+                                        C + (size_t)(i0 + ir) * ldc + jc + j0, ldc, alpha, bet, m, n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    wf_free(NULL, apall);
+    wf_free(NULL, bp);
+}
+
+/* ---- portable micro-kernel (plain C; the vectorizer does what it can) ---- */
+#define P_MR 6
+#define P_NR 16
+
+static void ukernel_portable(int kc, const float *a, const float *b, float *c, int ldc,
+                             float alpha, float beta, int m, int n) {
+    float acc[P_MR][P_NR];
+    memset(acc, 0, sizeof acc);
+    for (int p = 0; p < kc; p++)
+        for (int i = 0; i < P_MR; i++) {
+            float av = a[p * P_MR + i];
+            for (int j = 0; j < P_NR; j++) acc[i][j] += av * b[p * P_NR + j];
+        }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float *d = &c[(size_t)i * ldc + j];
+            *d = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *d;
+        }
+}
+
+static const wf_gemm_impl portable_impl = {
+    .name = "wafer-portable (6x16 C micro-kernel)",
+    .ukernel = ukernel_portable,
+    .mr = P_MR, .nr = P_NR, .mc = 96, .kc = 256, .nc = 2048,
+    .skinny = NULL,
+};
+
+void wf_gemm_portable(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
+    wf_gemm_blocked(&portable_impl, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static const wf_gemm_impl *pick(void) {
+    const wf_gemm_impl *im = wf_gemm_impl_avx512();
+    return im ? im : &portable_impl;
+}
+
+const char *wf_gemm_kernel_name(void) { return pick()->name; }
+
+#define SKINNY_MAX_M 8 /* rows below which the unpacked (GEMV-like) path wins */
+
+void wf_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
+    const wf_gemm_impl *im = pick();
+    if (!ta && M < SKINNY_MAX_M && K > 0 && im->skinny) {
+        im->skinny(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    wf_gemm_blocked(im, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

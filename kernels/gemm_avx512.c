@@ -1,0 +1,175 @@
+/* gemm_avx512.c — the AVX-512F micro-kernel (14 x 32: 28 zmm accumulators,
+** two B vectors and a broadcast A per k step) and the skinny (GEMV-like)
+** path used when decoding one token per sequence. Compiled for any x86-64
+** through target attributes; wf_gemm_impl_avx512() returns NULL unless the
+** CPU reports AVX-512F at run time (__builtin_cpu_supports). */
+#include "kernels/kernels_int.h"
+
+#include <omp.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+#define MR 14
+#define NR 32
+
+static TGT inline __mmask16 mask_n(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+#define DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define STEP(i)                                                 \
+    {                                                           \
+        __m512 av = _mm512_set1_ps(a[i]);                       \
+        c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);             \
+        c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);             \
+    }
+#define STORE(i)                                                                    \
+    if (i < m) {                                                                    \
+        float *cr = c + (size_t)(i)*ldc;                                            \
+        __m512 r0 = _mm512_mul_ps(va, c##i##0), r1 = _mm512_mul_ps(va, c##i##1);    \
+        if (beta != 0.0f) {                                                         \
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, cr), r0);            \
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16), r1);       \
+        }                                                                           \
+        _mm512_mask_storeu_ps(cr, k0, r0);                                          \
+        _mm512_mask_storeu_ps(cr + 16, k1, r1);                                     \
+    }
+
+static TGT void ukernel_14x32(int kc, const float *a, const float *b, float *c, int ldc,
+                              float alpha, float beta, int m, int n) {
+    DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5) DECL(6)
+    DECL(7) DECL(8) DECL(9) DECL(10) DECL(11) DECL(12) DECL(13)
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6)
+        STEP(7) STEP(8) STEP(9) STEP(10) STEP(11) STEP(12) STEP(13)
+        a += MR;
+        b += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __mmask16 k0 = mask_n(n), k1 = mask_n(n - 16);
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5) STORE(6)
+    STORE(7) STORE(8) STORE(9) STORE(10) STORE(11) STORE(12) STORE(13)
+}
+
+/* ---- skinny: M < 8 rows, ta = 0 ------------------------------------------ */
+#define SK_NB 128 /* columns per block in the tb = 0 path: 8 zmm per row */
+/* Below this many multiply-adds a fork/join costs more than it saves
+** (and on a busy machine a late thread stalls the barrier). */
+#define SKINNY_PAR_MIN (1L << 17)
+
+/* C[m, j0..j0+nb) for up to 3 rows m of A, tb = 0: streams nb columns of
+** every row of B once. */
+static TGT void skinny_nn_block(int mrows, int nb, int K, float alpha, const float *A, int lda,
+                                const float *B, int ldb, float beta, float *C, int ldc) {
+    __m512 acc[3][SK_NB / 16];
+    int nv = (nb + 15) / 16;
+    for (int i = 0; i < 3; i++)
+        for (int v = 0; v < SK_NB / 16; v++) acc[i][v] = _mm512_setzero_ps();
+    __mmask16 last = mask_n(nb - (nv - 1) * 16);
+    if (mrows == 1 && nb == SK_NB) {
+        for (int p = 0; p < K; p++) {
+            const float *br = B + (size_t)p * ldb;
+            __m512 a0 = _mm512_set1_ps(A[p]);
+            for (int v = 0; v < SK_NB / 16; v++)
+                acc[0][v] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(br + 16 * v), acc[0][v]);
+        }
+    } else {
+        for (int p = 0; p < K; p++) {
+            const float *br = B + (size_t)p * ldb;
+            for (int v = 0; v < nv; v++) {
+                __m512 bv = _mm512_maskz_loadu_ps(v == nv - 1 ? last : (__mmask16)0xFFFF, br + 16 * v);
+                for (int i = 0; i < mrows; i++)
+                    acc[i][v] = _mm512_fmadd_ps(_mm512_set1_ps(A[(size_t)i * lda + p]), bv, acc[i][v]);
+            }
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < mrows; i++)
+        for (int v = 0; v < nv; v++) {
+            __mmask16 k = v == nv - 1 ? last : (__mmask16)0xFFFF;
+            float *cr = C + (size_t)i * ldc + 16 * v;
+            __m512 r = _mm512_mul_ps(va, acc[i][v]);
+            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, cr), r);
+            _mm512_mask_storeu_ps(cr, k, r);
+        }
+}
+
+/* tb = 1: C[m, j] = dot(A[m,:], B[j,:]) for j in [j0, j1), 4 columns at a time. */
+static TGT void skinny_nt_range(int M, int j0, int j1, int K, float alpha, const float *A, int lda,
+                                const float *B, int ldb, float beta, float *C, int ldc) {
+    __mmask16 kt = mask_n(K % 16);
+    int kfull = K - K % 16;
+    for (int m = 0; m < M; m++) {
+        const float *a = A + (size_t)m * lda;
+        for (int j = j0; j < j1; j += 4) {
+            int nj = j1 - j < 4 ? j1 - j : 4;
+            const float *b[4];
+            for (int q = 0; q < 4; q++) b[q] = B + (size_t)(j + (q < nj ? q : 0)) * ldb;
+            __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            int p = 0;
+            for (; p < kfull; p += 16) {
+                __m512 av = _mm512_loadu_ps(a + p);
+                s0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[0] + p), s0);
+                s1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[1] + p), s1);
+                s2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[2] + p), s2);
+                s3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[3] + p), s3);
+            }
+            if (kt) {
+                __m512 av = _mm512_maskz_loadu_ps(kt, a + p);
+                s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[0] + p), s0);
+                s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[1] + p), s1);
+                s2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[2] + p), s2);
+                s3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[3] + p), s3);
+            }
+            float r[4] = {_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1),
+                          _mm512_reduce_add_ps(s2), _mm512_reduce_add_ps(s3)};
+            for (int q = 0; q < nj; q++) {
+                float *d = &C[(size_t)m * ldc + j + q];
+                *d = beta == 0.0f ? alpha * r[q] : alpha * r[q] + beta * *d;
+            }
+        }
+    }
+}
+
+static void skinny(int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc) {
+    if (tb) {
+        int nblk = (N + 63) / 64;
+#pragma omp parallel for schedule(static) if ((long)N * K * M >= SKINNY_PAR_MIN)
+        for (int blk = 0; blk < nblk; blk++) {
+            int j0 = blk * 64, j1 = j0 + 64 < N ? j0 + 64 : N;
+            skinny_nt_range(M, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        }
+        return;
+    }
+    int nblk = (N + SK_NB - 1) / SK_NB;
+#pragma omp parallel for schedule(static) if ((long)N * K * M >= SKINNY_PAR_MIN)
+    for (int blk = 0; blk < nblk; blk++) {
+        int j0 = blk * SK_NB, nb = N - j0 < SK_NB ? N - j0 : SK_NB;
+        for (int m0 = 0; m0 < M; m0 += 3) {
+            int mrows = M - m0 < 3 ? M - m0 : 3;
+            skinny_nn_block(mrows, nb, K, alpha, A + (size_t)m0 * lda, lda, B + j0, ldb, beta,
+                            C + (size_t)m0 * ldc + j0, ldc);
+        }
+    }
+}
+
+static const wf_gemm_impl avx512_impl = {
+    .name = "wafer-avx512 (14x32 fp32 micro-kernel)",
+    .ukernel = ukernel_14x32,
+    .mr = MR, .nr = NR, .mc = 14 * 12, .kc = 256, .nc = 3072,
+    .skinny = skinny,
+};
+
+const wf_gemm_impl *wf_gemm_impl_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? &avx512_impl : NULL;
+}
+
+#else
+const wf_gemm_impl *wf_gemm_impl_avx512(void) { return NULL; }
+#endif

@@ -1,0 +1,174 @@
+/* gemm_bf16.c — products with bf16 weights for decoding (kernels.h): the
+** weight stream is half the bytes of fp32, which is what a batch-1 decode
+** step is bound by. Weights are widened to fp32 in registers (exact), so
+** only their rounding to bf16 differs from the fp32 path. AVX-512F/BW path
+** behind a runtime check, a portable C path otherwise, and a naive
+** reference for the tests. */
+#include "kernels/kernels_int.h"
+
+#include <string.h>
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+void wf_bf16_from_f32(uint16_t *out, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &in[i], sizeof u);
+        if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) out[i] = (uint16_t)((u >> 16) | 0x40);
+        else out[i] = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
+void wf_gemm_bf16w_naive(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W,
+                         int ldw, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int p = 0; p < K; p++)
+                s += (double)A[(size_t)i * lda + p] *
+                     bf16_to_f32(tb ? W[(size_t)j * ldw + p] : W[(size_t)p * ldw + j]);
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? (float)s : (float)s + beta * *c;
+        }
+}
+
+#define BF_PAR_MIN (1L << 17) /* multiply-adds below which one thread is faster */
+#define BF_NB 128             /* columns per task, tb = 0 */
+
+static void portable_nn(int M, int j0, int nb, int K, const float *A, int lda, const uint16_t *W,
+                        int ldw, float beta, float *C, int ldc) {
+    float acc[BF_NB];
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < nb; j++) acc[j] = 0.0f;
+        for (int p = 0; p < K; p++) {
+            float a = A[(size_t)i * lda + p];
+            const uint16_t *w = W + (size_t)p * ldw + j0;
+            for (int j = 0; j < nb; j++) acc[j] += a * bf16_to_f32(w[j]);
+        }
+        for (int j = 0; j < nb; j++) {
+            float *c = &C[(size_t)i * ldc + j0 + j];
+            *c = beta == 0.0f ? acc[j] : acc[j] + beta * *c;
+        }
+    }
+}
+
+static void portable_nt(int M, int j0, int j1, int K, const float *A, int lda, const uint16_t *W,
+                        int ldw, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = j0; j < j1; j++) {
+            float s = 0.0f;
+            const uint16_t *w = W + (size_t)j * ldw;
+            for (int p = 0; p < K; p++) s += A[(size_t)i * lda + p] * bf16_to_f32(w[p]);
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? s : s + beta * *c;
+        }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+
+static TGT inline __mmask16 mask16(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+static TGT inline __m512 widen(__mmask16 k, const uint16_t *p) {
+    __m256i h = _mm256_maskz_loadu_epi16(k, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Up to 3 rows of A against nb (<= BF_NB) columns of W[K, N]. */
+static TGT void avx_nn(int M, int j0, int nb, int K, const float *A, int lda, const uint16_t *W,
+                       int ldw, float beta, float *C, int ldc) {
+    int nv = (nb + 15) / 16;
+    __mmask16 last = mask16(nb - (nv - 1) * 16);
+    for (int m0 = 0; m0 < M; m0 += 3) {
+        int mr = M - m0 < 3 ? M - m0 : 3;
+        __m512 acc[3][BF_NB / 16];
+        for (int i = 0; i < 3; i++)
+            for (int v = 0; v < BF_NB / 16; v++) acc[i][v] = _mm512_setzero_ps();
+        for (int p = 0; p < K; p++) {
+            const uint16_t *w = W + (size_t)p * ldw + j0;
+            for (int v = 0; v < nv; v++) {
+                __m512 b = widen(v == nv - 1 ? last : (__mmask16)0xFFFF, w + 16 * v);
+                for (int i = 0; i < mr; i++)
+                    acc[i][v] = _mm512_fmadd_ps(_mm512_set1_ps(A[(size_t)(m0 + i) * lda + p]), b, acc[i][v]);
+            }
+        }
+        __m512 vb = _mm512_set1_ps(beta);
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < nv; v++) {
+                __mmask16 k = v == nv - 1 ? last : (__mmask16)0xFFFF;
+                float *c = C + (size_t)(m0 + i) * ldc + j0 + 16 * v;
+                __m512 r = acc[i][v];
+                if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, c), r);
+                _mm512_mask_storeu_ps(c, k, r);
+            }
+    }
+}
+
+/* Columns j0..j1 of W[N, K] (rows of the stored matrix): dot products. */
+static TGT void avx_nt(int M, int j0, int j1, int K, const float *A, int lda, const uint16_t *W,
+                       int ldw, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (size_t)i * lda;
+        for (int j = j0; j < j1; j += 4) {
+            int nj = j1 - j < 4 ? j1 - j : 4;
+            const uint16_t *w[4];
+            for (int q = 0; q < 4; q++) w[q] = W + (size_t)(j + (q < nj ? q : 0)) * ldw;
+            __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            for (int p = 0; p < K; p += 16) {
+                __mmask16 k = mask16(K - p);
+                __m512 av = _mm512_maskz_loadu_ps(k, a + p);
+                s0 = _mm512_fmadd_ps(av, widen(k, w[0] + p), s0);
+                s1 = _mm512_fmadd_ps(av, widen(k, w[1] + p), s1);
+                s2 = _mm512_fmadd_ps(av, widen(k, w[2] + p), s2);
+                s3 = _mm512_fmadd_ps(av, widen(k, w[3] + p), s3);
+            }
+            float r[4] = {_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1), _mm512_reduce_add_ps(s2),
+                          _mm512_reduce_add_ps(s3)};
+            for (int q = 0; q < nj; q++) {
+                float *c = &C[(size_t)i * ldc + j + q];
+                *c = beta == 0.0f ? r[q] : r[q] + beta * *c;
+            }
+        }
+    }
+}
+
+static int have_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+#else
+static int have_avx512(void) { return 0; }
+#define avx_nn portable_nn
+#define avx_nt portable_nt
+#endif
+
+void wf_gemm_bf16w(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W, int ldw,
+                   float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    int fast = have_avx512();
+    long work = (long)M * N * K;
+    if (tb) {
+        int nblk = (N + 63) / 64;
+#pragma omp parallel for schedule(static) if (work >= BF_PAR_MIN)
+        for (int b = 0; b < nblk; b++) {
+            int j0 = b * 64, j1 = j0 + 64 < N ? j0 + 64 : N;
+            (fast ? avx_nt : portable_nt)(M, j0, j1, K, A, lda, W, ldw, beta, C, ldc);
+        }
+    } else {
+        int nblk = (N + BF_NB - 1) / BF_NB;
+#pragma omp parallel for schedule(static) if (work >= BF_PAR_MIN)
+        for (int b = 0; b < nblk; b++) {
+            int j0 = b * BF_NB, nb = N - j0 < BF_NB ? N - j0 : BF_NB;
+            (fast ? avx_nn : portable_nn)(M, j0, nb, K, A, lda, W, ldw, beta, C, ldc);
+        }
+    }
+}

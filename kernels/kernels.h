@@ -1,0 +1,124 @@
+/* kernels.h — CPU math for the model: plain functions over (pointer, shape),
+** llm.c style (STYLE 17). Letters: B batch, T time (tokens), C channels
+** (n_embd), H heads, D = C/H head size, V vocab, N = B*T rows, OC output
+** channels. Everything is fp32, row-major, contiguous unless a leading
+** dimension (ld*) is given. Every fast path has a naive reference beside it
+** (the *_naive functions) that tests/kernels/ compares against.
+**
+** Threads: the kernels use OpenMP; wf_kernels_set_threads() fixes the count.
+** Results are deterministic for a given thread count (no atomics, fixed
+** reduction order).
+**
+** What the forward saves for the backward (helper "train"):
+**   - wf_layernorm_forward: mean[N], rstd[N] (rstd = 1/sqrt(var + eps), var
+**     biased), when the pointers are not NULL.
+**   - wf_attention_forward: lse[B,H,T] = log(sum_j exp(s_ij)) of the scaled,
+**     causally masked scores s_ij = q_i.k_j / sqrt(D), when lse is not NULL.
+**     With it the backward recomputes P_ij = exp(s_ij - lse_i) tile by tile.
+**   - gelu/matmul/residual save nothing: the backward re-reads their inputs. */
+#ifndef WF_KERNELS_H
+#define WF_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- threads ------------------------------------------------------------ */
+/* Sets the OpenMP thread count used by every kernel (n <= 0: all cores). */
+void wf_kernels_set_threads(int n);
+int wf_kernels_threads(void);
+
+/* ---- GEMM ----------------------------------------------------------------
+** Row-major: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C[M,N].
+**   ta = 0: A is stored [M,K] (lda >= K);  ta = 1: A is stored [K,M] (lda >= M).
+**   tb = 0: B is stored [K,N] (ldb >= N);  tb = 1: B is stored [N,K] (ldb >= K).
+** beta = 0: C is written without being read (may hold garbage or NaN).
+** The backward's products in this form, with the HF Conv1D layout W[C,OC]:
+**   forward  out[N,OC]  = inp[N,C] @ W[C,OC]   wf_gemm(0,0, N,OC,C, 1, inp,C, W,OC, 0, out,OC)
+**   dinp[N,C]          += dout[N,OC] @ W^T      wf_gemm(0,1, N,C,OC, 1, dout,OC, W,OC, 1, dinp,C)
+**   dW[C,OC]           += inp^T @ dout          wf_gemm(1,0, C,OC,N, 1, inp,C, dout,OC, 1, dW,OC)
+** Deterministic: the K loop is summed in a fixed order independent of threads. */
+void wf_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+/* Triple loop reference, double accumulation. Same contract as wf_gemm. */
+void wf_gemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+/* The portable C path of wf_gemm (what runs without AVX-512); for tests. */
+void wf_gemm_portable(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc);
+/* Name of the GEMM path wf_gemm dispatches to on this CPU, e.g.
+** "wafer-avx512 (16x12 fp32 micro-kernel)" or "wafer-portable". */
+const char *wf_gemm_kernel_name(void);
+
+/* ---- bf16 weights (optional fast decode) ----------------------------------
+** bf16 = the top 16 bits of an fp32 (8-bit exponent, 7-bit mantissa). Halves
+** the bytes a decode step streams; products are still fp32 (the weight is
+** widened exactly, activations stay fp32). Not bit-compatible with the fp32
+** path: logits move by ~1e-2 relative, so fp32 stays the default. */
+/* out[n] = in[n] rounded to nearest even (NaN stays NaN). */
+void wf_bf16_from_f32(uint16_t *out, const float *in, size_t n);
+/* C[M,N] = A[M,K] @ op(W) + beta * C with W in bf16: tb = 0: W stored [K,N]
+** (ldw >= N); tb = 1: W stored [N,K] (ldw >= K). Meant for small M
+** (decoding); any M works. beta = 0: C is not read. */
+void wf_gemm_bf16w(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W, int ldw,
+                   float beta, float *C, int ldc);
+/* Reference: widen W to fp32, double accumulation. */
+void wf_gemm_bf16w_naive(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W,
+                         int ldw, float beta, float *C, int ldc);
+
+/* out[N,OC] = inp[N,C] @ W[C,OC] + bias[OC] (bias may be NULL). HF Conv1D layout. */
+void wf_matmul_forward(float *out, const float *inp, const float *W, const float *bias,
+                       int N, int C, int OC);
+void wf_matmul_forward_naive(float *out, const float *inp, const float *W, const float *bias,
+                             int N, int C, int OC);
+
+/* ---- embeddings ----------------------------------------------------------
+** out[B,T,C] = wte[ids[b,t], :] + wpe[pos0 + t, :]. ids must be < V and
+** pos0 + T <= P: the caller validates (the model returns WF_ERANGE). */
+void wf_encoder_forward(float *out, const int32_t *ids, const float *wte, const float *wpe,
+                        int B, int T, int C, int pos0);
+
+/* ---- layernorm -----------------------------------------------------------
+** out[N,C] = (inp - mean) * rstd * w + b per row. mean[N], rstd[N] are
+** written when not NULL (saved for the backward). out may equal inp. */
+void wf_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C, float eps);
+
+/* ---- activations (elementwise over n floats; out may equal inp) ---------- */
+/* exact GELU: x * 0.5 * (1 + erf(x / sqrt(2)))  — HF "gelu" (Cerebras-GPT) */
+void wf_gelu_forward(float *out, const float *inp, size_t n);
+/* tanh GELU: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))  — HF "gelu_new" */
+void wf_gelu_new_forward(float *out, const float *inp, size_t n);
+
+/* out[n] = a[n] + b[n]; out may equal a or b. */
+void wf_residual_forward(float *out, const float *a, const float *b, size_t n);
+
+/* ---- attention -----------------------------------------------------------
+** Causal multi-head attention over a packed qkv[B,T,3C] (q | k | v along the
+** last axis, head h at columns h*D..h*D+D-1 of each part) -> out[B,T,C].
+** Flash-style: keys are visited in tiles with an online softmax; no T x T
+** matrix is ever stored. lse[B,H,T] (may be NULL): see the top comment.
+** Head size D = C/H must be <= 256 (the model checks; presets use 64, 128). */
+void wf_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int H);
+/* Reference: full scores per row, two-pass softmax, double accumulation. */
+void wf_attention_forward_naive(float *out, float *lse, const float *qkv, int B, int T, int C, int H);
+
+/* The general form the KV cache uses. Queries q (row t of batch b at
+** q + b*q_bs + t*ldq, C floats) sit at absolute positions pos0 + t, t < T;
+** keys/values for positions 0 .. pos0+T-1 are rows of k and v (row j of
+** batch b at k + b*kv_bs + j*ldkv). Query t attends to keys 0..pos0+t.
+** out row t of batch b at out + b*o_bs + t*ldo. lse as above with T rows. */
+void wf_attention_forward_kv(float *out, long o_bs, int ldo, float *lse,
+                             const float *q, long q_bs, int ldq,
+                             const float *k, const float *v, long kv_bs, int ldkv,
+                             int B, int T, int pos0, int C, int H);
+
+/* ---- softmax / loss helpers ---------------------------------------------- */
+/* log(sum_i exp(x[i])), stable. */
+float wf_logsumexp(const float *x, int n);
+/* probs[N,V] = softmax of logits rows (probs may equal logits). */
+void wf_softmax_forward(float *probs, const float *logits, int N, int V);
+/* losses[N] = lse(logits[n]) - logits[n, targets[n]] (nats); targets < V. */
+void wf_crossentropy_forward(float *losses, const float *logits, const int32_t *targets,
+                             int N, int V);
+
+#endif

@@ -1,0 +1,66 @@
+/* kernels_int.h — shared inside kernels/ only: the GEMM micro-kernel
+** interface between the blocked driver (gemm.c) and the ISA-specific
+** micro-kernels (gemm_avx512.c). */
+#ifndef WF_KERNELS_INT_H
+#define WF_KERNELS_INT_H
+
+#include "kernels/kernels.h"
+
+#include <string.h>
+
+/* Hot elementwise loops are compiled twice, for AVX-512 (x86-64-v4) and for
+** the baseline, and picked at load time (GCC target_clones, an ifunc). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WF_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define WF_CLONES
+#endif
+
+/* exp(x) for x <= 0, vectorizable without -ffast-math (Cephes expf
+** polynomial, round-to-nearest by the 1.5*2^23 trick). Relative error
+** < 1e-7 on [-87, 0]; below -87 the result is ~1e-38. */
+static inline float wf_exp_neg(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &e, sizeof sc);
+    return y * sc;
+}
+
+/* A micro-kernel computes one MR x NR tile from packed panels:
+**   a: MR x kc, stored k-major (a[p*MR + i]), zero padded past m rows;
+**   b: kc x NR, stored k-major (b[p*NR + j]), zero padded past n columns;
+**   C[i,j] (i < m, j < n) = alpha * sum_p a[p,i] b[p,j] + beta * C[i,j];
+**   beta = 0: C is not read. Sums over p in order 0..kc-1 (deterministic). */
+typedef void (*wf_ukernel_fn)(int kc, const float *a, const float *b, float *c, int ldc,
+                              float alpha, float beta, int m, int n);
+
+typedef struct {
+    const char *name;
+    wf_ukernel_fn ukernel;
+    int mr, nr;     /* tile shape */
+    int mc, kc, nc; /* cache blocking: A block mc x kc in L2, B panel kc x nc */
+    /* Skinny products (M small, decoding): C[M,N] = alpha op(A) op(B) + beta C
+    ** with ta = 0; NULL = use the blocked path. */
+    void (*skinny)(int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+} wf_gemm_impl;
+
+/* NULL when the CPU lacks AVX-512F (runtime check). */
+const wf_gemm_impl *wf_gemm_impl_avx512(void);
+/* The blocked driver over any micro-kernel. */
+void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc);
+
+#endif

@@ -1,0 +1,23 @@
+/* matmul.c — the linear layer in HF Conv1D layout: out = inp @ W + bias. */
+#include "kernels/kernels.h"
+
+void wf_matmul_forward(float *out, const float *inp, const float *W, const float *bias,
+                       int N, int C, int OC) {
+    if (bias) {
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] = bias[o];
+        wf_gemm(0, 0, N, OC, C, 1.0f, inp, C, W, OC, 1.0f, out, OC);
+    } else {
+        wf_gemm(0, 0, N, OC, C, 1.0f, inp, C, W, OC, 0.0f, out, OC);
+    }
+}
+
+void wf_matmul_forward_naive(float *out, const float *inp, const float *W, const float *bias,
+                             int N, int C, int OC) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int c = 0; c < C; c++) s += (double)inp[(size_t)n * C + c] * W[(size_t)c * OC + o];
+            out[(size_t)n * OC + o] = (float)s;
+        }
+}

@@ -1,0 +1,40 @@
+/* checkpoint.h — Hugging Face model folders in and out: config.json plus
+** model.safetensors, a sharded model.safetensors.index.json, or a legacy
+** pytorch_model.bin (torch.save zip), mapped onto the layer-major layout of
+** model/params.h. A preset name instead of a folder gives random weights.
+** Sits in model/ above the format readers (safetensors.h, torchbin.h). */
+#ifndef WF_MODEL_CHECKPOINT_H
+#define WF_MODEL_CHECKPOINT_H
+
+#include "model/config.h"
+#include "model/params.h"
+
+/* Seed used for the random weights of a preset name (wf_gpt_init_random). */
+#define WF_CHECKPOINT_PRESET_SEED 1234
+
+/* Loads a model. `model` is either
+**   - a folder with config.json and, in order of preference, model.safetensors,
+**     model.safetensors.index.json (shards) or pytorch_model.bin; or
+**   - a preset name ("cerebras-gpt-111m", "111m", ...): random weights, seed 1234.
+** Tensor names are accepted with or without "transformer."; attn.bias /
+** attn.masked_bias buffers and a tied lm_head.weight (same shape as wte) are
+** ignored. Every expected tensor must be present exactly once with its shape.
+** On success *weights holds wf_gpt_numel(cfg) floats (layer-major), allocated
+** from h: the caller frees it with wf_free(h, *weights). On failure nothing is
+** left allocated and *weights is NULL. F16/BF16 tensors are widened to fp32. */
+wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights,
+                             wf_err *err);
+
+/* The config alone, without reading weights: from a preset name or dir/config.json.
+** *source (may be NULL) is set to a static string naming where weights would
+** come from: "random (preset, seed 1234)", "model.safetensors",
+** "model.safetensors.index.json" or "pytorch_model.bin". */
+wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const char **source, wf_err *err);
+
+/* Writes dir/config.json and dir/model.safetensors (F32, names with the
+** "transformer." prefix, lm_head not written since it is tied), each atomically;
+** creates dir (and parents) when missing. `weights` is borrowed. */
+wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights,
+                             wf_err *err);
+
+#endif

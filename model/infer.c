@@ -1,0 +1,204 @@
+/* infer.c — the forward pass with a KV cache (infer.h). Per chunk of rows
+** N = B*Tc: embeddings, then per layer ln_1 -> c_attn (qkv) -> keys/values
+** appended to the cache -> causal attention over the cache -> c_proj ->
+** residual -> ln_2 -> c_fc -> GELU -> c_proj -> residual; finally ln_f and
+** the tied LM head (logits = x @ wte^T). All math is in kernels/. */
+#include "model/infer.h"
+
+#include "kernels/kernels.h"
+#include "model/params.h"
+
+#include <string.h>
+
+struct wf_infer {
+    wf_heap *heap;
+    wf_gpt_config cfg;
+    wf_gpt_view w;      /* borrowed weights (the const is cast away: never written) */
+    int max_batch;      /* B capacity */
+    int n_ctx;          /* cache positions per sequence */
+    int max_rows;       /* rows per chunk */
+    int pos;            /* tokens in the cache per sequence */
+    float *kcache;      /* [L, max_batch, n_ctx, C] */
+    float *vcache;      /* [L, max_batch, n_ctx, C] */
+    float *act;         /* one block holding the buffers below */
+    float *x;           /* [rows, C] residual stream */
+    float *ln;          /* [rows, C] */
+    float *qkv;         /* [rows, 3C] */
+    float *att;         /* [rows, C] */
+    float *fc;          /* [rows, F] */
+    float *tmp;         /* [rows, C] */
+    int32_t *ids;       /* [rows] chunk ids */
+    uint16_t *wh;       /* NULL, or bf16 copy of all weights, same offsets as w.base */
+    size_t bytes;
+};
+
+wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_infer_opts *opts,
+                       wf_heap *h, wf_infer **out, wf_err *err) {
+    *out = NULL;
+    wf_status st = wf_gpt_config_validate(cfg, "infer", err);
+    if (st) return st;
+    int B = opts && opts->max_batch > 0 ? opts->max_batch : 1;
+    int n_ctx = opts && opts->n_ctx > 0 ? opts->n_ctx : cfg->n_positions;
+    int rows = opts && opts->max_rows > 0 ? opts->max_rows : 512;
+    if (n_ctx > cfg->n_positions)
+        return WF_FAIL(err, WF_EUSAGE, "infer: n_ctx %d exceeds n_positions %d", n_ctx, cfg->n_positions);
+    if (wf_gpt_head_dim(cfg) > 256)
+        return WF_FAIL(err, WF_ESHAPE, "infer: head size %d exceeds the attention kernel limit 256",
+                       wf_gpt_head_dim(cfg));
+    if (rows < B) rows = B;
+    wf_infer *c = wf_calloc(h, sizeof *c, "infer context", err);
+    if (!c) return WF_ENOMEM;
+    c->heap = h;
+    c->cfg = *cfg;
+    c->max_batch = B;
+    c->n_ctx = n_ctx;
+    c->max_rows = rows;
+    size_t C = (size_t)cfg->n_embd, F = (size_t)cfg->n_inner;
+    size_t cache = (size_t)cfg->n_layer * B * n_ctx * C;
+    size_t act = (size_t)rows * (C * 7 + F);
+    if ((st = wf_gpt_view_bind(cfg, (float *)weights, &c->w, err))) goto fail;
+    c->kcache = wf_alloc(h, cache * sizeof(float), "infer key cache", err);
+    if (!c->kcache) { st = WF_ENOMEM; goto fail; }
+    c->vcache = wf_alloc(h, cache * sizeof(float), "infer value cache", err);
+    if (!c->vcache) { st = WF_ENOMEM; goto fail; }
+    c->act = wf_alloc(h, act * sizeof(float) + (size_t)rows * sizeof(int32_t), "infer activations", err);
+    if (!c->act) { st = WF_ENOMEM; goto fail; }
+    c->x = c->act;
+    c->ln = c->x + rows * C;
+    c->qkv = c->ln + rows * C;
+    c->att = c->qkv + rows * 3 * C;
+    c->fc = c->att + rows * C;
+    c->tmp = c->fc + rows * F;
+    c->ids = (int32_t *)(c->tmp + rows * C);
+    c->bytes = 2 * cache * sizeof(float) + act * sizeof(float) + (size_t)rows * sizeof(int32_t);
+    if (opts && opts->bf16_decode) {
+        size_t n = wf_gpt_numel(cfg);
+        c->wh = wf_alloc(h, n * sizeof(uint16_t), "infer bf16 weights", err);
+        if (!c->wh) { st = WF_ENOMEM; goto fail; }
+        wf_bf16_from_f32(c->wh, weights, n);
+        c->bytes += n * sizeof(uint16_t);
+    }
+    *out = c;
+    return WF_OK;
+fail:
+    wf_infer_free(c);
+    return st;
+}
+
+void wf_infer_free(wf_infer *c) {
+    if (!c) return;
+    wf_gpt_view_unbind(&c->w);
+    wf_free(c->heap, c->kcache);
+    wf_free(c->heap, c->vcache);
+    wf_free(c->heap, c->act);
+    wf_free(c->heap, c->wh);
+    wf_free(c->heap, c);
+}
+
+void wf_infer_reset(wf_infer *c) { c->pos = 0; }
+int wf_infer_pos(const wf_infer *c) { return c->pos; }
+size_t wf_infer_bytes(const wf_infer *c) { return c->bytes; }
+
+#define BF16_MAX_ROWS 8 /* chunks below this many rows stream bf16 weights */
+
+/* The bf16 twin of an fp32 weight pointer (same offset). */
+static const uint16_t *half_of(const wf_infer *c, const float *p) { return c->wh + (p - c->w.base); }
+
+/* out[N,OC] = inp @ W + bias, from the bf16 copy when decoding with one. */
+static void linear(const wf_infer *c, float *out, const float *inp, const float *W, const float *bias,
+                   int N, int C, int OC) {
+    if (c->wh && N < BF16_MAX_ROWS) {
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
+        wf_gemm_bf16w(0, N, OC, C, inp, C, half_of(c, W), OC, 1.0f, out, OC);
+    } else {
+        wf_matmul_forward(out, inp, W, bias, N, C, OC);
+    }
+}
+
+/* logits[M,V] = x[M,C] @ wte^T (tied head), ldc = V. */
+static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
+    const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
+    if (c->wh && M < BF16_MAX_ROWS)
+        wf_gemm_bf16w(1, M, V, C, x, C, half_of(c, c->w.wte), C, 0.0f, logits, V);
+    else
+        wf_gemm(0, 1, M, V, C, 1.0f, x, C, c->w.wte, C, 0.0f, logits, V);
+}
+
+/* One chunk: ids [B, Tc] in c->ids at positions c->pos.. ; leaves ln_f(x) in
+** c->ln (rows b*Tc + t). */
+static void forward_chunk(wf_infer *c, int B, int Tc) {
+    const wf_gpt_config *g = &c->cfg;
+    const int C = g->n_embd, F = g->n_inner, H = g->n_head, N = B * Tc, pos0 = c->pos;
+    const long kv_bs = (long)c->n_ctx * C;
+    wf_encoder_forward(c->x, c->ids, c->w.wte, c->w.wpe, B, Tc, C, pos0);
+    for (int l = 0; l < g->n_layer; l++) {
+        const wf_gpt_layer *w = &c->w.layers[l];
+        float *kc = c->kcache + (size_t)l * c->max_batch * kv_bs;
+        float *vc = c->vcache + (size_t)l * c->max_batch * kv_bs;
+        wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln1_w, w->ln1_b, N, C, g->layer_norm_eps);
+        linear(c, c->qkv, c->ln, w->qkv_w, w->qkv_b, N, C, 3 * C);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < Tc; t++) {
+                const float *row = c->qkv + ((size_t)b * Tc + t) * 3 * C;
+                size_t at = (size_t)b * kv_bs + (size_t)(pos0 + t) * C;
+                memcpy(kc + at, row + C, sizeof(float) * C);
+                memcpy(vc + at, row + 2 * C, sizeof(float) * C);
+            }
+        wf_attention_forward_kv(c->att, (long)Tc * C, C, NULL, c->qkv, (long)Tc * 3 * C, 3 * C, kc, vc,
+                                kv_bs, C, B, Tc, pos0, C, H);
+        linear(c, c->tmp, c->att, w->aproj_w, w->aproj_b, N, C, C);
+        wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
+        wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln2_w, w->ln2_b, N, C, g->layer_norm_eps);
+        linear(c, c->fc, c->ln, w->fc_w, w->fc_b, N, C, F);
+        if (g->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(c->fc, c->fc, (size_t)N * F);
+        else wf_gelu_forward(c->fc, c->fc, (size_t)N * F);
+        linear(c, c->tmp, c->fc, w->fproj_w, w->fproj_b, N, F, C);
+        wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
+    }
+    wf_layernorm_forward(c->ln, NULL, NULL, c->x, c->w.lnf_w, c->w.lnf_b, N, C, g->layer_norm_eps);
+    c->pos += Tc;
+}
+
+wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float *logits,
+                           wf_logits_mode mode, wf_err *err) {
+    const wf_gpt_config *g = &c->cfg;
+    const int C = g->n_embd, V = g->vocab_size;
+    if (B < 1 || B > c->max_batch)
+        return WF_FAIL(err, WF_EUSAGE, "infer: batch %d outside [1, %d]", B, c->max_batch);
+    if (T < 1) return WF_FAIL(err, WF_EUSAGE, "infer: %d tokens, expected at least 1", T);
+    if (mode != WF_LOGITS_NONE && !logits)
+        return WF_FAIL(err, WF_EUSAGE, "infer: logits buffer is NULL");
+    if ((long)c->pos + T > c->n_ctx)
+        return WF_FAIL(err, WF_ERANGE,
+                       "infer: sequence of %ld tokens exceeds the context of %d (n_positions %d)",
+                       (long)c->pos + T, c->n_ctx, g->n_positions);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int32_t id = ids[(size_t)b * T + t];
+            if (id < 0 || id >= V)
+                return WF_FAIL(err, WF_ERANGE,
+                               "token id %ld at (batch %d, position %d) out of range [0, %d)",
+                               (long)id, b, c->pos + t, V);
+        }
+    int Tc_max = c->max_rows / B;
+    for (int t0 = 0; t0 < T; t0 += Tc_max) {
+        int Tc = T - t0 < Tc_max ? T - t0 : Tc_max;
+        int last_chunk = t0 + Tc == T;
+        for (int b = 0; b < B; b++)
+            memcpy(c->ids + (size_t)b * Tc, ids + (size_t)b * T + t0, sizeof(int32_t) * Tc);
+        forward_chunk(c, B, Tc);
+        if (mode == WF_LOGITS_ALL) {
+            if (B == 1 || Tc == T)
+                lm_head(c, logits + (size_t)t0 * V, c->ln, B * Tc);
+            else
+                for (int b = 0; b < B; b++)
+                    lm_head(c, logits + ((size_t)b * T + t0) * V, c->ln + (size_t)b * Tc * C, Tc);
+        } else if (mode == WF_LOGITS_LAST && last_chunk) {
+            /* Gather each sequence's last row, then one product for all B. */
+            for (int b = 0; b < B; b++)
+                memmove(c->tmp + (size_t)b * C, c->ln + ((size_t)b * Tc + Tc - 1) * C, sizeof(float) * C);
+            lm_head(c, logits, c->tmp, B);
+        }
+    }
+    return WF_OK;
+}

@@ -1,0 +1,55 @@
+/* infer.h — the CPU inference engine: a GPT-2 / Cerebras-GPT forward over the
+** layer-major weights of model/params.h, with a KV cache so that a prompt is
+** prefilled in one batched pass and then decoded one token per step. Used by
+** `wafer score`, `wafer generate` and bench/generate. Runs on kernels/.
+**
+** Batching: B sequences advance together; all sit at the same position.
+** Logits equal Hugging Face GPT2LMHeadModel's (fp32) to about 1e-5. */
+#ifndef WF_MODEL_INFER_H
+#define WF_MODEL_INFER_H
+
+#include "model/config.h"
+
+typedef struct wf_infer wf_infer;
+
+typedef struct {
+    int max_batch;  /* B the cache holds; >= 1 */
+    int n_ctx;      /* tokens per sequence the cache holds; 0 = n_positions; <= n_positions */
+    int max_rows;   /* activation rows (B*T) per internal chunk; 0 = 512. Longer
+                    ** inputs are processed in chunks through the cache. */
+    int bf16_decode; /* 1: keep a bf16 copy of the matrices (2 bytes/param more)
+                     ** and use it when a chunk has fewer than 8 rows (decoding):
+                     ** about 2x decode speed, logits within ~1e-2 of fp32, not
+                     ** the HF-exact path. 0 (default): fp32 everywhere. */
+} wf_infer_opts;
+
+/* Creates a context. `weights` (wf_gpt_numel(cfg) floats, layer-major) is
+** borrowed and must outlive the context. The cache and activations come
+** from h (NULL = default heap). *out is freed with wf_infer_free. */
+wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_infer_opts *opts,
+                       wf_heap *h, wf_infer **out, wf_err *err);
+void wf_infer_free(wf_infer *ctx); /* NULL is a no-op */
+
+/* Empties the KV cache: the next forward starts at position 0. */
+void wf_infer_reset(wf_infer *ctx);
+/* Tokens per sequence already in the cache (the position of the next token). */
+int wf_infer_pos(const wf_infer *ctx);
+/* Bytes held by the context (cache + activations). */
+size_t wf_infer_bytes(const wf_infer *ctx);
+
+typedef enum {
+    WF_LOGITS_LAST = 0, /* logits [B, V] for the last position of each sequence */
+    WF_LOGITS_ALL,      /* logits [B, T, V] for every position */
+    WF_LOGITS_NONE      /* fill the cache only */
+} wf_logits_mode;
+
+/* Runs ids [B, T] (row b = sequence b) at positions pos .. pos+T-1, appends
+** their keys/values to the cache and writes logits per `mode` (logits may be
+** NULL with WF_LOGITS_NONE). Errors, with the cache left unchanged:
+**   WF_ERANGE  "token id 600 at (batch 0, position 3) out of range [0, 512)";
+**   WF_ERANGE  "sequence of N tokens exceeds the context of n_ctx" (pos + T);
+**   WF_EUSAGE  B outside [1, max_batch] or T < 1. */
+wf_status wf_infer_forward(wf_infer *ctx, const int32_t *ids, int B, int T, float *logits,
+                           wf_logits_mode mode, wf_err *err);
+
+#endif

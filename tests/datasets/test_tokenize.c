@@ -1,0 +1,310 @@
+/* test_tokenize.c — `wafer tokenize` as a library (datasets/tokenize.h and
+** inputs.h): exact skip messages and counts for bad files and lines, token
+** content equal to encoding each document + EOS, the same bytes for 1 and 2
+** threads, .txt segmentation that does not change ids, the validation split,
+** shard rollover with stale shards removed, strict UTF-8, and bad arguments.
+** Uses the bundled GPT-2 vocabulary (data/gpt2; tests run in the source root). */
+#include "datasets/tokenize.h"
+#include "tests/check.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char root[64];
+static wf_tokenizer *gpt2;
+
+typedef struct {
+    char text[8192];
+    int n;
+} msgs;
+
+static void collect(const char *msg, void *ud) {
+    msgs *m = ud;
+    size_t k = strlen(m->text);
+    snprintf(m->text + k, sizeof m->text - k, "%s\n", msg);
+    m->n++;
+}
+
+static void put(const char *dir, const char *name, const void *data, size_t n) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *slash = strrchr(p, '/');
+    *slash = 0;
+    wf_mkdir_p(p, NULL);
+    *slash = '/';
+    FILE *f = fopen(p, "wb");
+    if (!f) return;
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+#define PUTS(dir, name, str) put(dir, name, str, sizeof(str) - 1)
+
+/* Reads a whole split into a malloc'd array. */
+static int32_t *read_split(const char *dir, wf_split sp, uint64_t *n) {
+    wf_shards *s = NULL;
+    wf_err e = {0};
+    *n = 0;
+    if (wf_shards_open(dir, &s, &e)) {
+        fprintf(stderr, "open %s: %s\n", dir, e.msg);
+        return NULL;
+    }
+    *n = wf_shards_count(s, sp);
+    int32_t *v = malloc((*n + 1) * sizeof *v);
+    if (wf_shards_read(s, sp, 0, *n, v, &e)) *n = 0;
+    wf_shards_close(s);
+    return v;
+}
+
+static void append_doc(int32_t **ids, size_t *n, size_t *cap, const char *text) {
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_tokenizer_encode(gpt2, text, strlen(text), ids, n, cap, &e), WF_OK);
+    int32_t eos = wf_tokenizer_eos(gpt2);
+    WF_CHECK_EQ(wf_tokenizer_encode(gpt2, "<|endoftext|>", 13, ids, n, cap, &e), WF_OK);
+    WF_CHECK_EQ((*ids)[*n - 1], eos);
+}
+
+static void test_mixed_folder(void) {
+    char in[128], out[128];
+    snprintf(in, sizeof in, "%s/mixed", root);
+    snprintf(out, sizeof out, "%s/mixed_out", root);
+    PUTS(in, "a.txt", "Hello world.\nThis is a test.\n");
+    PUTS(in, "b.jsonl", "{\"text\":\"doc one\"}\n\nnot json\n{\"x\":1}\n{\"text\":\"\"}\n"
+                        "{\"text\":\"doc two\\nline \\u65e5\\u672c\"}\n[1]\n{\"text\":\"last, no newline\"}");
+    PUTS(in, "bad.txt", "ab\xff\xfe" "cd");
+    PUTS(in, "bad2.txt", "ok \xe2\x82"); /* truncated 3-byte sequence at the end */
+    PUTS(in, "surrogate.txt", "x\xed\xa0\x80");
+    PUTS(in, "empty.txt", "");
+    PUTS(in, "sub/bin.txt", "abc\0def");
+    PUTS(in, "ws.txt", "  \n\xe3\x80\x80\n"); /* spaces, newline, U+3000 */
+    PUTS(in, "notes.md", "# not read");
+    PUTS(in, "sub/.hidden.txt", "hidden");
+    PUTS(in, "z.TXT", "upper case extension\n");
+    msgs m = {{0}, 0};
+    wf_tokenize_opts o = {.out_dir = out, .val_fraction = 0, .threads = 2, .on_skip = collect, .ud = &m};
+    wf_tokenize_stats s;
+    wf_err e = {0};
+    const char *inputs[] = {in};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s, &e), WF_OK);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "ignored 2 folder entries that are not .txt or .jsonl (1 .md, 1 hidden)\n"
+             "skipped %s/b.jsonl:3: not valid JSON\n"
+             "skipped %s/b.jsonl:4: no \"text\" string member\n"
+             "skipped %s/b.jsonl:5: empty \"text\"\n"
+             "skipped %s/b.jsonl:7: no \"text\" string member\n"
+             "skipped %s/bad.txt: invalid UTF-8 at byte 2\n"
+             "skipped %s/bad2.txt: invalid UTF-8 at byte 3\n"
+             "skipped %s/empty.txt: empty file\n"
+             "skipped %s/sub/bin.txt: binary file (NUL byte at byte 3)\n"
+             "skipped %s/surrogate.txt: invalid UTF-8 at byte 1\n"
+             "skipped %s/ws.txt: no text (only whitespace)\n",
+             in, in, in, in, in, in, in, in, in, in);
+    WF_CHECK_STR(m.text, want);
+    WF_CHECK_EQ(s.files, 3);
+    WF_CHECK_EQ(s.skipped_files, 6);
+    WF_CHECK_EQ(s.skipped_lines, 4);
+    WF_CHECK_EQ(s.ignored, 2);
+    WF_CHECK_EQ(s.documents, 5);
+    WF_CHECK_EQ(s.tokens[1], 0);
+    /* Content: each document's ids then EOS, in walk order. */
+    int32_t *want_ids = NULL;
+    size_t wn = 0, wc = 0;
+    append_doc(&want_ids, &wn, &wc, "Hello world.\nThis is a test.\n");
+    append_doc(&want_ids, &wn, &wc, "doc one");
+    append_doc(&want_ids, &wn, &wc, "doc two\nline \xe6\x97\xa5\xe6\x9c\xac");
+    append_doc(&want_ids, &wn, &wc, "last, no newline");
+    append_doc(&want_ids, &wn, &wc, "upper case extension\n");
+    uint64_t n;
+    int32_t *got = read_split(out, WF_SPLIT_TRAIN, &n);
+    WF_CHECK_EQ(n, wn);
+    WF_CHECK(got && n == wn && memcmp(got, want_ids, wn * sizeof *got) == 0);
+    WF_CHECK_EQ(s.tokens[0], wn);
+    free(got);
+    wf_free(NULL, want_ids);
+    /* meta.json carries the counts and a sane entropy. */
+    wf_shards *sh = NULL;
+    WF_CHECK_EQ(wf_shards_open(out, &sh, &e), WF_OK);
+    if (sh) {
+        WF_CHECK_EQ(wf_shards_eos(sh), 50256);
+        WF_CHECK(wf_shards_unigram_entropy(sh) > 1.0 && wf_shards_unigram_entropy(sh) < log((double)wn));
+        wf_shards_close(sh);
+    }
+    char meta[256], *mt = NULL;
+    size_t ml;
+    snprintf(meta, sizeof meta, "%s/meta.json", out);
+    WF_CHECK_EQ(wf_file_read(NULL, meta, &mt, &ml, &e), WF_OK);
+    WF_CHECK_HAS(mt, "\"skipped_files\": 6,");
+    WF_CHECK_HAS(mt, "\"skipped_lines\": 4,");
+    WF_CHECK_HAS(mt, "\"documents\": 5,");
+    wf_free(NULL, mt);
+}
+
+/* Builds a corpus of many small documents and one large .txt file. */
+static void make_big_corpus(const char *in) {
+    char *big = malloc(400000);
+    size_t k = 0;
+    unsigned x = 1;
+    while (k < 390000) {
+        int r = (int)((x = x * 1103515245u + 12345u) >> 16) % 40;
+        const char *w = r < 5 ? "\n" : r < 7 ? "\n\n" : r < 9 ? "  " : r < 10 ? "\xe3\x80\x80" : r < 12 ? "日本語 " : "word ";
+        size_t l = strlen(w);
+        memcpy(big + k, w, l);
+        k += l;
+        if (r >= 12) { /* a short variable token */
+            k += (size_t)snprintf(big + k, 32, "t%u", (x >> 20) % 500);
+        }
+    }
+    put(in, "big.txt", big, k);
+    free(big);
+    for (int i = 0; i < 150; i++) {
+        char name[32], body[128];
+        snprintf(name, sizeof name, "d%03d.txt", i);
+        int l = snprintf(body, sizeof body, "Document %d says hello %d times.\n", i, i * 7);
+        put(in, name, body, (size_t)l);
+    }
+}
+
+static int files_equal(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    int eq = wf_file_read(NULL, a, &x, &nx, NULL) == WF_OK && wf_file_read(NULL, b, &y, &ny, NULL) == WF_OK &&
+             nx == ny && memcmp(x, y, nx) == 0;
+    wf_free(NULL, x);
+    wf_free(NULL, y);
+    return eq;
+}
+
+static void test_threads_segments_and_split(void) {
+    char in[128], o1[128], o2[128], o3[128], whole[128];
+    snprintf(in, sizeof in, "%s/big", root);
+    snprintf(o1, sizeof o1, "%s/big_t1", root);
+    snprintf(o2, sizeof o2, "%s/big_t2", root);
+    snprintf(o3, sizeof o3, "%s/big_seg", root);
+    snprintf(whole, sizeof whole, "%s/big/big.txt", root);
+    make_big_corpus(in);
+    wf_tokenize_stats s1, s2, s3;
+    wf_err e = {0};
+    const char *inputs[] = {in};
+    wf_tokenize_opts o = {.out_dir = o1, .val_fraction = 0.1, .threads = 1, .segment_bytes = 4096,
+                          .shard_tokens = 5000};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s1, &e), WF_OK);
+    o.out_dir = o2;
+    o.threads = 2;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s2, &e), WF_OK);
+    WF_CHECK_EQ(s1.tokens[0], s2.tokens[0]);
+    WF_CHECK_EQ(s1.tokens[1], s2.tokens[1]);
+    WF_CHECK(s1.shards[0] > 3);
+    WF_CHECK_EQ(s1.shards[0], s2.shards[0]);
+    int same = 1;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < s1.shards[k]; i++) {
+            char n[32], a[256], b[256];
+            wf_shard_name((wf_split)k, i, n, sizeof n);
+            snprintf(a, sizeof a, "%s/%s", o1, n);
+            snprintf(b, sizeof b, "%s/%s", o2, n);
+            same &= files_equal(a, b);
+        }
+    WF_CHECK(same);
+    /* The validation share is near the target (within one segment). */
+    double frac = (double)s1.tokens[1] / (double)(s1.tokens[0] + s1.tokens[1]);
+    WF_CHECK_NEAR(frac, 0.1, 0.02);
+    WF_CHECK(s1.documents == 151);
+    WF_CHECK_NEAR(s1.entropy_nats, s2.entropy_nats, 1e-12);
+
+    /* Segmenting big.txt in 4 KiB pieces gives the ids of the whole file. */
+    const char *one[] = {whole};
+    o = (wf_tokenize_opts){.out_dir = o3, .val_fraction = 0, .threads = 2, .segment_bytes = 4096};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, one, 1, &o, &s3, &e), WF_OK);
+    char *text = NULL;
+    size_t tl = 0;
+    WF_CHECK_EQ(wf_file_read(NULL, whole, &text, &tl, &e), WF_OK);
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    WF_CHECK_EQ(wf_tokenizer_encode(gpt2, text, tl, &ids, &n, &cap, &e), WF_OK);
+    uint64_t gn;
+    int32_t *got = read_split(o3, WF_SPLIT_TRAIN, &gn);
+    WF_CHECK_EQ(gn, n + 1);
+    WF_CHECK(got && gn == n + 1 && memcmp(got, ids, n * sizeof *ids) == 0);
+    free(got);
+    wf_free(NULL, ids);
+    wf_free(NULL, text);
+
+    /* Rewriting o1 with one big shard removes the stale higher-numbered ones. */
+    o = (wf_tokenize_opts){.out_dir = o1, .val_fraction = 0.1, .threads = 2, .segment_bytes = 4096};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s1, &e), WF_OK);
+    WF_CHECK_EQ(s1.shards[0], 1);
+    char p[256];
+    snprintf(p, sizeof p, "%s/train_000001.bin", o1);
+    WF_CHECK(!wf_path_exists(p));
+    wf_shards *sh = NULL;
+    WF_CHECK_EQ(wf_shards_open(o1, &sh, &e), WF_OK);
+    if (sh) WF_CHECK_EQ(wf_shards_verify(sh, &e), WF_OK);
+    wf_shards_close(sh);
+}
+
+static void test_utf8_checker(void) {
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"abc", 3), 3);
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"\xf0\x9f\x98\x80!", 5), 5); /* U+1F600 */
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"a\xc0\x80", 3), 1);         /* overlong NUL */
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"ab\xe0\x80\xaf", 5), 2);     /* overlong 3-byte */
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"\xed\xbf\xbf", 3), 0);       /* surrogate */
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"\xf4\x90\x80\x80", 4), 0);   /* > U+10FFFF */
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"xy\xe6\x97", 4), 2);         /* truncated */
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"\x80", 1), 0);               /* stray continuation */
+    WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"a\0b", 3), 3);               /* NUL is valid UTF-8 */
+}
+
+static void test_bad_arguments(void) {
+    char out[128];
+    snprintf(out, sizeof out, "%s/bad_out", root);
+    wf_tokenize_stats s;
+    wf_err e = {0};
+    const char *missing[] = {"/nonexistent/input.txt"};
+    wf_tokenize_opts o = {.out_dir = out, .val_fraction = 0.01, .threads = 1};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, missing, 1, &o, &s, &e), WF_EIO);
+    WF_CHECK_STR(e.msg, "/nonexistent/input.txt: No such file or directory");
+    o.val_fraction = 0.7;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, missing, 1, &o, &s, &e), WF_EUSAGE);
+    WF_CHECK_STR(e.msg, "val fraction 0.7 out of range [0, 0.5]");
+    /* Only unusable files: an error, and no meta.json is left behind. */
+    char in[128];
+    snprintf(in, sizeof in, "%s/allbad", root);
+    PUTS(in, "e.txt", "");
+    PUTS(in, "f.jsonl", "{\"y\":2}\n");
+    const char *inputs[] = {in};
+    msgs m = {{0}, 0};
+    o = (wf_tokenize_opts){.out_dir = out, .val_fraction = 0.01, .threads = 1, .on_skip = collect, .ud = &m};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s, &e), WF_ECORRUPT);
+    WF_CHECK_STR(e.msg, "no text to tokenize: 1 files skipped, 0 folder entries ignored");
+    WF_CHECK_EQ(m.n, 2);
+    char meta[256];
+    snprintf(meta, sizeof meta, "%s/meta.json", out);
+    WF_CHECK(!wf_path_exists(meta));
+    /* A file named directly is read whatever its extension. */
+    char md[160];
+    snprintf(md, sizeof md, "%s/readme.md", in);
+    PUTS(in, "readme.md", "# Title\n");
+    const char *direct[] = {md};
+    o.on_skip = NULL;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, direct, 1, &o, &s, &e), WF_OK);
+    WF_CHECK_EQ(s.documents, 1);
+}
+
+int main(void) {
+    snprintf(root, sizeof root, "/tmp/wf_test_tokenize_XXXXXX");
+    if (!mkdtemp(root)) return 1;
+    wf_err e = {0};
+    if (wf_tokenizer_load("data/gpt2", &gpt2, &e)) {
+        fprintf(stderr, "cannot load data/gpt2: %s\n", e.msg);
+        return 1;
+    }
+    test_mixed_folder();
+    test_threads_segments_and_split();
+    test_utf8_checker();
+    test_bad_arguments();
+    wf_tokenizer_free(gpt2);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0) return 1;
+    return wf_check_report();
+}

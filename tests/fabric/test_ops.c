@@ -1,0 +1,325 @@
+/* test_ops.c — every DSD op against a plain C reference, bit for bit, and
+** its cycle charge from the cost table: dsd_setup + ceil(n / width), plus the
+** bank-conflict penalty when both sources start in one 6 KB bank. Also
+** multi-dimensional strided DSDs, scalar operands, a fabric-in operand, the
+** fp16 conversions against the compiler's _Float16, and op misuse errors. */
+#include "../../sdk/sdk.h"
+#include "../../base/rng.h"
+#include "../check.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NMAX 256
+/* A in bank 0, B in bank 1, D in bank 2, A2 in bank 0 (after A) */
+enum { S_A, S_A2, S_PADA, S_B, S_PADB, S_D, S_CFG };
+static const wf_symbol_decl syms[] = {{"A", 4 * NMAX}, {"A2", 4 * NMAX}, {"padA", 0}, {"B", 4 * NMAX},
+                                      {"padB", 0},     {"D", 4 * NMAX},  {"cfg", 16}};
+
+enum { K_FMACS, K_FADDS, K_FSUBS, K_FMULS, K_FMOVS, K_MOV32, K_MOV16, K_FMACH, K_FADDH, K_FMULH,
+       K_FADDS_SCALAR, K_FMULS_SCALAR, K_FMOVS_FILL, K_FADDS_CONFLICT, K_FMOVS_2D, K_COUNT };
+static const char *const kname[K_COUNT] = {"fmacs", "fadds", "fsubs", "fmuls", "fmovs", "mov32", "mov16",
+                                           "fmach", "faddh", "fmulh", "fadds scalar", "fmuls scalar",
+                                           "fmovs fill", "fadds conflict", "fmovs 2d"};
+static const float S = 0.7f;
+static const uint16_t SH = 0x3a66; /* fp16 ~0.8 */
+
+static void run(wf_pe *pe, uint32_t d) {
+    (void)d;
+    uint32_t *cfg = wf_sym(pe, S_CFG);
+    uint32_t n = cfg[1];
+    int es = cfg[0] == K_MOV16 || cfg[0] == K_FMACH || cfg[0] == K_FADDH || cfg[0] == K_FMULH ? 2 : 4;
+    wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), n, 1, es), b = wf_dsd_mem1d(pe, wf_sym(pe, S_B), n, 1, es);
+    wf_dsd a2 = wf_dsd_mem1d(pe, wf_sym(pe, S_A2), n, 1, es), dd = wf_dsd_mem1d(pe, wf_sym(pe, S_D), n, 1, es);
+    switch (cfg[0]) {
+    case K_FMACS: wf_fmacs(pe, dd, a, b, S, WF_SYNC); break;
+    case K_FADDS: wf_fadds(pe, dd, a, b, WF_SYNC); break;
+    case K_FSUBS: wf_fsubs(pe, dd, a, b, WF_SYNC); break;
+    case K_FMULS: wf_fmuls(pe, dd, a, b, WF_SYNC); break;
+    case K_FMOVS: wf_fmovs(pe, dd, a, WF_SYNC); break;
+    case K_MOV32: wf_mov32(pe, dd, a, WF_SYNC); break;
+    case K_MOV16: wf_mov16(pe, dd, a, WF_SYNC); break;
+    case K_FMACH: wf_fmach(pe, dd, a, b, SH, WF_SYNC); break;
+    case K_FADDH: wf_faddh(pe, dd, a, b, WF_SYNC); break;
+    case K_FMULH: wf_fmulh(pe, dd, a, b, WF_SYNC); break;
+    case K_FADDS_SCALAR: wf_fadds(pe, dd, a, wf_dsd_scalar_f32(S), WF_SYNC); break;
+    case K_FMULS_SCALAR: wf_fmuls(pe, dd, wf_dsd_scalar_f32(S), b, WF_SYNC); break;
+    case K_FMOVS_FILL: wf_fmovs(pe, dd, wf_dsd_scalar_f32(S), WF_SYNC); break;
+    case K_FADDS_CONFLICT: wf_fadds(pe, dd, a, a2, WF_SYNC); break;
+    case K_FMOVS_2D: { /* D[i*16+j] = A[j*16+i]: a 16x16 transpose through a 2-D DSD */
+        uint32_t len[2] = {16, 16};
+        int32_t st[2] = {16, 1};
+        wf_dsd src = wf_dsd_mem(pe, wf_sym(pe, S_A), 2, len, st, 4);
+        wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_D), 256, 1, 4), src, WF_SYNC);
+        break;
+    }
+    }
+}
+static const wf_export_decl ex[] = {{"run", run}};
+static const wf_kernel k = {"ops", syms, 7, NULL, 0, ex, 1, NULL};
+
+static float f32(uint32_t u) { return wf_bits_f32(u); }
+static uint32_t b32(float f) { return wf_f32_bits(f); }
+
+#if defined(__FLT16_MAX__)
+static _Float16 hf(uint16_t u) { _Float16 h; memcpy(&h, &u, 2); return h; }
+static uint16_t hb(_Float16 h) { uint16_t u; memcpy(&u, &h, 2); return u; }
+#endif
+
+/* The plain C reference for element i. fp16 uses the compiler's _Float16
+** (float evaluation of one op is correctly rounded: 24 >= 2*11+2 bits) and
+** __float128 for the fused fmach (exact, then one rounding). */
+static uint32_t ref(int kk, const uint32_t *a, const uint32_t *a2, const uint32_t *b, int i) {
+    const uint16_t *ah = (const uint16_t *)a, *bh = (const uint16_t *)b;
+    switch (kk) {
+    case K_FMACS: return b32(f32(a[i]) + f32(b[i]) * S);
+    case K_FADDS: return b32(f32(a[i]) + f32(b[i]));
+    case K_FSUBS: return b32(f32(a[i]) - f32(b[i]));
+    case K_FMULS: return b32(f32(a[i]) * f32(b[i]));
+    case K_FMOVS: case K_MOV32: return a[i];
+    case K_MOV16: return ah[i];
+#if defined(__FLT16_MAX__)
+    case K_FMACH: {
+        __float128 q = (__float128)hf(ah[i]) + (__float128)hf(bh[i]) * (__float128)hf(SH);
+        return hb((_Float16)q);
+    }
+    case K_FADDH: return hb(hf(ah[i]) + hf(bh[i]));
+    case K_FMULH: return hb(hf(ah[i]) * hf(bh[i]));
+#else
+    case K_FMACH: return wf_f64_to_f16(fma((double)wf_f16_to_f32(bh[i]), wf_f16_to_f32(SH), wf_f16_to_f32(ah[i])));
+    case K_FADDH: return wf_f64_to_f16((double)wf_f16_to_f32(ah[i]) + wf_f16_to_f32(bh[i]));
+    case K_FMULH: return wf_f64_to_f16((double)wf_f16_to_f32(ah[i]) * wf_f16_to_f32(bh[i]));
+#endif
+    case K_FADDS_SCALAR: return b32(f32(a[i]) + S);
+    case K_FMULS_SCALAR: return b32(S * f32(b[i]));
+    case K_FMOVS_FILL: return b32(S);
+    case K_FADDS_CONFLICT: return b32(f32(a[i]) + f32(a2[i]));
+    case K_FMOVS_2D: return a[(i % 16) * 16 + i / 16];
+    }
+    return 0;
+}
+
+static uint32_t width(int kk, const wf_cost_model *cm) {
+    switch (kk) {
+    case K_FMACS: return cm->w_f32_fma;
+    case K_FADDS: case K_FSUBS: case K_FADDS_SCALAR: case K_FADDS_CONFLICT: return cm->w_f32_add;
+    case K_FMULS: case K_FMULS_SCALAR: return cm->w_f32_mul;
+    case K_FMOVS: case K_MOV32: case K_FMOVS_FILL: case K_FMOVS_2D: return cm->w_mov32;
+    case K_MOV16: return cm->w_mov16;
+    case K_FMACH: return cm->w_f16_fma;
+    case K_FADDH: return cm->w_f16_add;
+    case K_FMULH: return cm->w_f16_mul;
+    }
+    return 1;
+}
+
+static void every_op_matches_reference_and_table(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
+    /* place A at 4096 (bank 0), A2 right after (bank 0), B at 6144 (bank 1), D at 12288 */
+    uint32_t sz[7] = {4 * NMAX, 4 * NMAX, 0, 4 * NMAX, 0, 4 * NMAX, 16};
+    sz[2] = 6144 - (4096 + 8 * NMAX);
+    sz[4] = 12288 - (6144 + 4 * NMAX);
+    wf_code_opts o = {NULL, 0, sz};
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &k, &o, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    uint32_t addr;
+    WF_CHECK_EQ(wf_fabric_symbol(wf_host_fabric(h), 0, 0, "B", &addr, NULL), S_B);
+    WF_CHECK_EQ(addr, 6144);
+    WF_CHECK_EQ(wf_fabric_symbol(wf_host_fabric(h), 0, 0, "D", &addr, NULL), S_D);
+    WF_CHECK_EQ(addr, 12288);
+    const wf_cost_model *cm = wf_fabric_cost(wf_host_fabric(h));
+    wf_rng rng;
+    wf_rng_seed(&rng, 7);
+    static const uint32_t ns[] = {1, 7, 100, 256};
+    for (int kk = 0; kk < K_COUNT; kk++)
+        for (int ni = 0; ni < 4; ni++) {
+            uint32_t n = kk == K_FMOVS_2D ? 256 : ns[ni];
+            uint32_t a[NMAX], a2[NMAX], b[NMAX], dd[NMAX];
+            int half = kk == K_MOV16 || kk == K_FMACH || kk == K_FADDH || kk == K_FMULH;
+            for (int i = 0; i < NMAX; i++) {
+                float fa = ((float)wf_rng_uniform(&rng) - 0.5f) * 8, fb = ((float)wf_rng_uniform(&rng) - 0.5f) * 8;
+                float fc = ((float)wf_rng_uniform(&rng) - 0.5f) * 8;
+                if (half) {
+                    uint16_t *ah = (uint16_t *)&a[i], *bh = (uint16_t *)&b[i];
+                    ah[0] = wf_f32_to_f16(fa); ah[1] = wf_f32_to_f16(fb);
+                    bh[0] = wf_f32_to_f16(fc); bh[1] = wf_f32_to_f16(fa * fc);
+                } else {
+                    a[i] = b32(fa);
+                    b[i] = b32(fb);
+                }
+                a2[i] = b32(fc);
+                dd[i] = 0xdeadbeef;
+            }
+            wf_memcpy m = {"A", 0, 0, 0, 1, 1, NMAX, 0, 4, WF_ROW_MAJOR};
+            WF_CHECK_EQ(wf_host_h2d(h, &m, a, &e), WF_OK);
+            m.symbol = "A2";
+            WF_CHECK_EQ(wf_host_h2d(h, &m, a2, &e), WF_OK);
+            m.symbol = "B";
+            WF_CHECK_EQ(wf_host_h2d(h, &m, b, &e), WF_OK);
+            m.symbol = "D";
+            WF_CHECK_EQ(wf_host_h2d(h, &m, dd, &e), WF_OK);
+            uint32_t cfg[4] = {(uint32_t)kk, n, 0, 0};
+            wf_memcpy mc = {"cfg", 0, 0, 0, 1, 1, 4, 0, 4, WF_ROW_MAJOR};
+            WF_CHECK_EQ(wf_host_h2d(h, &mc, cfg, &e), WF_OK);
+            wf_pe_stats before, after;
+            wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &before);
+            WF_CHECK_EQ(wf_host_launch(h, "run", &e), WF_OK);
+            wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &after);
+            m.symbol = "D";
+            WF_CHECK_EQ(wf_host_d2h(h, &m, dd, &e), WF_OK);
+            int bad = 0, first = -1;
+            if (half) {
+                const uint16_t *dh = (const uint16_t *)dd;
+                for (uint32_t i = 0; i < n; i++)
+                    if (dh[i] != ref(kk, a, a2, b, (int)i)) { bad++; if (first < 0) first = (int)i; }
+                for (uint32_t i = n; i < 2 * NMAX; i++)
+                    if (dh[i] != ((i & 1) ? 0xdead : 0xbeef)) bad++; /* untouched past n */
+            } else {
+                for (uint32_t i = 0; i < n; i++)
+                    if (dd[i] != ref(kk, a, a2, b, (int)i)) { bad++; if (first < 0) first = (int)i; }
+                for (uint32_t i = n; i < NMAX; i++)
+                    if (dd[i] != 0xdeadbeef) bad++;
+            }
+            if (bad) fprintf(stderr, "op %s n=%u: %d mismatches, first at %d\n", kname[kk], n, bad, first);
+            WF_CHECK_EQ(bad, 0);
+            uint32_t w = width(kk, cm);
+            uint64_t want = cm->task_switch + cm->dsd_setup + (n + w - 1) / w;
+            if (kk == K_FADDS_CONFLICT) want += (n + w - 1) / w;
+            if (after.busy - before.busy != want) fprintf(stderr, "op %s n=%u\n", kname[kk], n);
+            WF_CHECK_EQ(after.busy - before.busy, want);
+        }
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* fmacs with a fabric-in operand: D = A + fabin * S on PE(1,0), fed by PE(0,0). */
+enum { C = 5 };
+static void fab_send(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_fmovs(pe, wf_dsd_fabout(C, 64), wf_dsd_mem1d(pe, wf_sym(pe, S_B), 64, 1, 4), wf_async_none());
+}
+static void fab_recv(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), 64, 1, 4), dd = wf_dsd_mem1d(pe, wf_sym(pe, S_D), 64, 1, 4);
+    wf_fmacs(pe, dd, a, wf_dsd_fabin(C, 64), S, wf_async_none());
+}
+static const wf_export_decl fs_ex[] = {{"run", fab_send}};
+static const wf_export_decl fr_ex[] = {{"run", fab_recv}};
+static const wf_kernel fs = {"fs", syms, 7, NULL, 0, fs_ex, 1, NULL};
+static const wf_kernel fr = {"fr", syms, 7, NULL, 0, fr_ex, 1, NULL};
+
+static void fabric_operand_matches_reference(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &fs, NULL, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &fr, NULL, &e), WF_OK);
+    wf_route r0 = wf_route_simple(WF_RAMP, WF_E), r1 = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r0, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r1, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    float a[64], b[64], dd[64];
+    for (int i = 0; i < 64; i++) a[i] = (float)i / 7.0f, b[i] = (float)(64 - i) / 3.0f;
+    wf_memcpy m = {"A", 0, 1, 0, 1, 1, 64, 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_h2d(h, &m, a, &e), WF_OK);
+    wf_memcpy mb = {"B", 0, 0, 0, 1, 1, 64, 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_h2d(h, &mb, b, &e), WF_OK);
+    uint64_t t0 = wf_host_cycles(h);
+    WF_CHECK_EQ(wf_host_launch(h, "run", &e), WF_OK);
+    /* the last element is consumed at t0+106+63 (see test_router.c); the run ends then */
+    WF_CHECK_EQ(wf_host_cycles(h), t0 + 106 + 63);
+    m.symbol = "D";
+    WF_CHECK_EQ(wf_host_d2h(h, &m, dd, &e), WF_OK);
+    int bad = 0;
+    for (int i = 0; i < 64; i++) bad += b32(dd[i]) != b32(a[i] + b[i] * S);
+    WF_CHECK_EQ(bad, 0);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* misuse: wrong element size, out-of-SRAM DSD, sync fabric-in, memcpy color */
+static void bad_esize(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), 4, 1, 2);
+    wf_fadds(pe, a, a, a, WF_SYNC);
+}
+static void bad_range(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_D), 300, 1, 4);
+    wf_fmovs(pe, a, wf_dsd_scalar_f32(1), WF_SYNC);
+}
+static void sync_fabin(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_D), 4, 1, 4), wf_dsd_fabin(3, 4), WF_SYNC);
+}
+static void memcpy_color(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_send(pe, 22, 1);
+}
+static const wf_export_decl bad_ex[] = {{"esize", bad_esize}, {"range", bad_range}, {"sync", sync_fabin},
+                                        {"color", memcpy_color}};
+static const wf_task_decl bad_tasks[] = {{3, WF_TASK_DATA, bad_esize, 1, "d3"}};
+static const wf_kernel badk = {"bad", syms, 7, bad_tasks, 1, bad_ex, 4, NULL};
+
+static void op_misuse_fails_with_pe_and_task(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(3, 2, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 2, 1, 1, 1, &badk, NULL, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "esize", &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "PE(2,1): cycle ");
+    WF_CHECK_HAS(e.msg, "launched function: fadds: memory DSD has 2-byte elements, the op needs 4");
+    WF_CHECK_EQ(wf_host_launch(h, "range", &e), WF_ESRAM);
+    WF_CHECK_HAS(e.msg, "fmovs: memory DSD covers bytes [7168,8368), outside the PE's symbols");
+    WF_CHECK_HAS(e.msg, "outside the PE's symbols");
+    WF_CHECK_EQ(wf_host_launch(h, "sync", &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "color 3: a fabric-in op must be async");
+    WF_CHECK_EQ(wf_host_launch(h, "color", &e), WF_ECOLOR);
+    WF_CHECK_HAS(e.msg, "color 22 is not usable by kernels");
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+static void fp16_conversions_match_the_compiler(void) {
+#if defined(__FLT16_MAX__)
+    int bad = 0;
+    for (uint32_t u = 0; u < 65536; u++) {
+        float want = (float)hf((uint16_t)u), got = wf_f16_to_f32((uint16_t)u);
+        if (isnan(want) ? !isnan(got) : b32(want) != b32(got)) bad++;
+        if (!isnan(want) && wf_f32_to_f16(want) != u) bad++; /* round trip */
+    }
+    WF_CHECK_EQ(bad, 0);
+    wf_rng rng;
+    wf_rng_seed(&rng, 3);
+    bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        uint32_t bits = (uint32_t)wf_rng_next(&rng);
+        /* focus on the fp16 range, subnormals and overflow edges */
+        bits = (bits & 0x807fffffu) | ((uint32_t)(96 + (bits >> 23) % 50) << 23);
+        float f = f32(bits);
+        if (wf_f32_to_f16(f) != hb((_Float16)f)) bad++;
+    }
+    WF_CHECK_EQ(bad, 0);
+#endif
+    WF_CHECK_EQ(wf_f32_to_f16(1.0f), 0x3c00);
+    WF_CHECK_EQ(wf_f32_to_f16(65520.0f), 0x7c00);  /* rounds to inf */
+    WF_CHECK_EQ(wf_f32_to_f16(65519.0f), 0x7bff);
+    WF_CHECK_EQ(wf_f32_to_f16(-0.0f), 0x8000);
+    WF_CHECK_EQ(wf_f32_to_f16(0x1p-25f), 0);        /* tie to even: 0 */
+    WF_CHECK_EQ(wf_f32_to_f16(0x1.8p-25f), 1);      /* above the tie */
+    WF_CHECK_EQ(b32(wf_f16_to_f32(0x0001)), b32(0x1p-24f));
+}
+
+int main(void) {
+    every_op_matches_reference_and_table();
+    fabric_operand_matches_reference();
+    op_misuse_fails_with_pe_and_task();
+    fp16_conversions_match_the_compiler();
+    return wf_check_report();
+}

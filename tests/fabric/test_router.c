@@ -1,0 +1,313 @@
+/* test_router.c — routing on the simulated fabric: multicast, switch
+** positions advanced by control wavelets, back-pressure from a slow
+** receiver (cycle counts), deadlock reports that name PE and color, the
+** max-cycle guard, and the trace hook. */
+#include "../../sdk/sdk.h"
+#include "../check.h"
+
+#include <string.h>
+
+enum { C = 2, T_DONE = 40, N = 8 };
+/* symbols: buf (32 floats), log (8 words: [0] done cycle, [1] count) */
+static const wf_symbol_decl syms[] = {{"buf", 128}, {"log", 32}};
+enum { S_BUF, S_LOG };
+
+static void send_go(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *x = wf_sym(pe, S_BUF);
+    int n = (int)wf_pe_param(pe, 0);
+    wf_fmovs(pe, wf_dsd_fabout(C, (uint32_t)n), wf_dsd_mem1d(pe, x, (uint32_t)n, 1, 4),
+             wf_async_activate(T_DONE));
+}
+static void recv_go(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *x = wf_sym(pe, S_BUF);
+    int n = (int)wf_pe_param(pe, 0);
+    wf_fmovs(pe, wf_dsd_mem1d(pe, x, (uint32_t)n, 1, 4), wf_dsd_fabin(C, (uint32_t)n), wf_async_activate(T_DONE));
+}
+static void mark_done(wf_pe *pe, uint32_t d) {
+    (void)d;
+    uint32_t *log = wf_sym(pe, S_LOG);
+    log[0] = (uint32_t)wf_pe_cycle(pe); /* cycle the done task started + task switch */
+}
+static const wf_task_decl done_task[] = {{T_DONE, WF_TASK_LOCAL, mark_done, 0, "done"}};
+static const wf_export_decl send_exp[] = {{"go", send_go}};
+static const wf_export_decl recv_exp[] = {{"go", recv_go}};
+static const wf_kernel sender = {"sender", syms, 2, done_task, 1, send_exp, 1, NULL};
+static const wf_kernel receiver = {"receiver", syms, 2, done_task, 1, recv_exp, 1, NULL};
+
+static uint32_t read_u32(wf_host *h, int x, int y, const char *sym, int i) {
+    uint32_t v[8] = {0};
+    wf_err e = {0};
+    wf_memcpy m = {sym, 0, x, y, 1, 1, (uint32_t)(i + 1), 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_d2h(h, &m, v, &e), WF_OK);
+    return v[i];
+}
+
+static void fill_sender(wf_host *h, int x, int y, int n) {
+    float v[32];
+    for (int i = 0; i < n; i++) v[i] = 0.25f * (float)i + 1;
+    wf_memcpy m = {"buf", 0, x, y, 1, 1, (uint32_t)n, 0, 4, WF_ROW_MAJOR};
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_host_h2d(h, &m, v, &e), WF_OK);
+}
+
+static int check_received(wf_host *h, int x, int y, int n) {
+    float v[32];
+    wf_memcpy m = {"buf", 0, x, y, 1, 1, (uint32_t)n, 0, 4, WF_ROW_MAJOR};
+    wf_err e = {0};
+    if (wf_host_d2h(h, &m, v, &e)) return 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] != 0.25f * (float)i + 1) return 0;
+    return 1;
+}
+
+/* PE(0,0) -> E; PE(1,0) takes a copy and forwards E and S; PE(2,0), PE(1,1) receive. */
+static void multicast_reaches_every_target_in_step(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    int64_t n = N;
+    wf_code_opts o = {&n, 1, NULL};
+    WF_CHECK_EQ(wf_layout_new(3, 2, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &sender, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 2, 1, &receiver, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 1, 1, 1, &receiver, &o, &e), WF_OK);
+    wf_route r00 = wf_route_simple(WF_RAMP, WF_E), r10 = wf_route_simple(WF_W, WF_RAMP | WF_E | WF_S);
+    wf_route r20 = wf_route_simple(WF_W, WF_RAMP), r11 = wf_route_simple(WF_N, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r00, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r10, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 2, 0, 1, 1, C, &r20, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 1, 1, 1, C, &r11, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    fill_sender(h, 0, 0, N);
+    /* PE(2,1) has neither code nor route: it costs nothing */
+    uint64_t t0 = wf_host_cycles(h);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+    WF_CHECK(check_received(h, 1, 0, N));
+    WF_CHECK(check_received(h, 2, 0, N));
+    WF_CHECK(check_received(h, 1, 1, N));
+    /* element k: pushed by the send op at t0+103+k, forwarded by (0,0) at +104+k, by
+    ** (1,0) at +105+k to its own queue and to both neighbours' routers at once; the
+    ** receive at (1,0) pops it at +106+k, so it completes at +113 and its done task
+    ** logs +115 (after the task switch). The neighbours are one hop later. */
+    uint32_t d10 = read_u32(h, 1, 0, "log", 0), d20 = read_u32(h, 2, 0, "log", 0), d11 = read_u32(h, 1, 1, "log", 0);
+    WF_CHECK_EQ(d10, t0 + 106 + (N - 1) + 2);
+    WF_CHECK_EQ(d20, d10 + 1);
+    WF_CHECK_EQ(d11, d10 + 1);
+    wf_pe_stats ps;
+    wf_fabric_pe_stats(wf_host_fabric(h), 1, 0, &ps);
+    WF_CHECK_EQ(ps.hops, 3 * N);  /* RAMP + E + S per wavelet */
+    WF_CHECK_EQ(ps.wav_in, N);
+    wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &ps);
+    WF_CHECK_EQ(ps.wav_out, N);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Switches: PE(1,0) color C: position 0 delivers to its core, position 1 forwards
+** east. The sender sends 4 data, 1 control wavelet, 4 data: the control wavelet
+** flips PE(1,0) to position 1 after it passes. */
+static void sw_send(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *x = wf_sym(pe, S_BUF);
+    wf_fmovs(pe, wf_dsd_fabout(C, 4), wf_dsd_mem1d(pe, x, 4, 1, 4), wf_async_none());
+    wf_send_ctrl(pe, C, 0x3f); /* no control task 63 anywhere: only switches react */
+    wf_fmovs(pe, wf_dsd_fabout(C, 4), wf_dsd_mem1d(pe, x + 4, 4, 1, 4), wf_async_none());
+}
+static void sw_recv(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *x = wf_sym(pe, S_BUF);
+    wf_fmovs(pe, wf_dsd_mem1d(pe, x, 4, 1, 4), wf_dsd_fabin(C, 4), wf_async_activate(T_DONE));
+}
+static const wf_export_decl sw_send_exp[] = {{"go", sw_send}};
+static const wf_export_decl sw_recv_exp[] = {{"go", sw_recv}};
+static const wf_kernel sw_sender = {"sw_sender", syms, 2, done_task, 1, sw_send_exp, 1, NULL};
+static const wf_kernel sw_receiver = {"sw_receiver", syms, 2, done_task, 1, sw_recv_exp, 1, NULL};
+
+static void control_wavelet_advances_the_switch(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(3, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &sw_sender, NULL, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 2, 1, &sw_receiver, NULL, &e), WF_OK);
+    wf_route r00 = wf_route_simple(WF_RAMP, WF_E), r20 = wf_route_simple(WF_W, WF_RAMP);
+    wf_route r10 = {{{WF_W, WF_RAMP}, {WF_W, WF_E}}, 2, 0, 0};
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r00, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r10, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 2, 0, 1, 1, C, &r20, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    fill_sender(h, 0, 0, 8);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+    float a[4], b[4];
+    wf_memcpy m = {"buf", 0, 1, 0, 1, 1, 4, 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_d2h(h, &m, a, &e), WF_OK);
+    m.x = 2;
+    WF_CHECK_EQ(wf_host_d2h(h, &m, b, &e), WF_OK);
+    for (int i = 0; i < 4; i++) {
+        WF_CHECK_EQ(a[i], 0.25f * (float)i + 1);
+        WF_CHECK_EQ(b[i], 0.25f * (float)(i + 4) + 1);
+    }
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Back-pressure: the receiver's data task takes 10 cycles per wavelet
+** (2 switch + 8 charged). 32 wavelets cannot all be buffered, so the sender's
+** op completes only when the tail fits: its completion is paced by the receiver. */
+static void slow_data(wf_pe *pe, uint32_t d) {
+    uint32_t *log = wf_sym(pe, S_LOG);
+    float *x = wf_sym(pe, S_BUF);
+    x[log[1]++] = wf_bits_f32(d);
+    log[2] = (uint32_t)wf_pe_cycle(pe);
+    wf_pe_charge(pe, 8);
+}
+static const wf_task_decl slow_tasks[] = {{C, WF_TASK_DATA, slow_data, 0, "slow"}};
+static const wf_kernel slow = {"slow", syms, 2, slow_tasks, 1, NULL, 0, NULL};
+
+static void slow_receiver_stalls_the_sender(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    int64_t n = 32;
+    wf_code_opts o = {&n, 1, NULL};
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &sender, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &slow, &o, &e), WF_OK);
+    wf_route r0 = wf_route_simple(WF_RAMP, WF_E), r1 = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r0, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r1, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    fill_sender(h, 0, 0, 32);
+    uint64_t t0 = wf_host_cycles(h);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+    WF_CHECK(check_received(h, 1, 0, 32));
+    uint32_t send_done = read_u32(h, 0, 0, "log", 0) - (uint32_t)t0;
+    uint32_t last_task = read_u32(h, 1, 0, "log", 2) - (uint32_t)t0;
+    /* first wavelet enters the receiver's queue ready at +106; its task runs
+    ** 106..116, then one task per 10 cycles: the 32nd starts at 106 + 31*10 = 416
+    ** (cycle after switch 418). */
+    WF_CHECK_EQ(last_task, 418);
+    /* in flight when the sender finishes: input queue 0 (6) + router buffer (2) +
+    ** output queue 0 (2) = 10 wavelets, plus the one in the running task: the sender
+    ** pushes its last element when the 21st task starts. */
+    WF_CHECK(send_done > 106 + 19 * 10 && send_done < 106 + 23 * 10);
+    WF_CHECK_EQ(send_done, 330); /* exact value, deterministic */
+    wf_pe_stats ps;
+    wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &ps);
+    WF_CHECK(ps.stalled > 150);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Deadlock: a receive with no sender. */
+static void receive_without_sender_is_a_deadlock(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    int64_t n = 4;
+    wf_code_opts o = {&n, 1, NULL};
+    WF_CHECK_EQ(wf_layout_new(2, 2, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 1, 1, 1, &receiver, &o, &e), WF_OK);
+    wf_route r = wf_route_simple(WF_N, WF_RAMP), src = wf_route_simple(WF_RAMP, WF_S);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &src, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 1, 1, 1, C, &r, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EDEADLOCK);
+    WF_CHECK_HAS(e.msg, "deadlock: PE(1,1): color 2: async fmovs receive waits for a wavelet (0 of 4 received");
+    WF_CHECK_HAS(wf_fabric_report(wf_host_fabric(h)), "PE(1,1): color 2");
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Wavelets left in a queue whose data task stays blocked: also a deadlock. */
+static const wf_task_decl blocked_tasks[] = {{C, WF_TASK_DATA, slow_data, 1, "slow"}};
+static const wf_kernel blocked = {"blocked", syms, 2, blocked_tasks, 1, NULL, 0, NULL};
+static void blocked_data_task_is_reported(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    int64_t n = 3;
+    wf_code_opts o = {&n, 1, NULL};
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &sender, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &blocked, &o, &e), WF_OK);
+    wf_route r0 = wf_route_simple(WF_RAMP, WF_E), r1 = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r0, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r1, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EDEADLOCK);
+    WF_CHECK_HAS(e.msg, "PE(1,0): color 2: 3 wavelets wait in input queue, data task 2 'slow' is blocked");
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Max-cycle guard: a task that re-activates itself forever. */
+static void spin(wf_pe *pe, uint32_t d) { (void)d; wf_activate(pe, 50); }
+static const wf_task_decl spin_tasks[] = {{50, WF_TASK_LOCAL, spin, 0, "spin"}};
+static const wf_export_decl spin_exp[] = {{"go", spin}};
+static const wf_kernel spinner = {"spin", NULL, 0, spin_tasks, 1, spin_exp, 1, NULL};
+static void endless_kernel_hits_the_guard(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &spinner, NULL, &e), WF_OK);
+    wf_host *h;
+    wf_host_opts ho = {NULL, NULL, 10000};
+    WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
+    WF_CHECK_HAS(e.msg, "run exceeded the max-cycle guard of 10000 cycles");
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Trace hook: hops and tasks inside the window only. */
+typedef struct { int hops, tasks, delivers, ops, outside; } counts;
+static void on_ev(void *ud, const wf_trace_event *ev) {
+    counts *c = ud;
+    if (ev->x != 1) c->outside++;
+    if (ev->kind == WF_TRACE_HOP) c->hops++;
+    if (ev->kind == WF_TRACE_TASK) c->tasks++;
+    if (ev->kind == WF_TRACE_DELIVER) c->delivers++;
+    if (ev->kind == WF_TRACE_OP) c->ops++;
+}
+static void trace_hook_sees_the_window(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    int64_t n = N;
+    wf_code_opts o = {&n, 1, NULL};
+    WF_CHECK_EQ(wf_layout_new(3, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &sender, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 2, 1, &receiver, &o, &e), WF_OK);
+    wf_route r00 = wf_route_simple(WF_RAMP, WF_E), r10 = wf_route_simple(WF_W, WF_RAMP | WF_E);
+    wf_route r20 = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r00, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r10, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 2, 0, 1, 1, C, &r20, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    counts c;
+    memset(&c, 0, sizeof c);
+    wf_trace_window w = {1, 0, 2, 1, 0, 0};
+    wf_fabric_set_trace(wf_host_fabric(h), on_ev, &c, &w);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+    WF_CHECK_EQ(c.outside, 0);
+    WF_CHECK_EQ(c.hops, 2 * N);
+    WF_CHECK_EQ(c.delivers, N);
+    WF_CHECK_EQ(c.tasks, 2); /* go + done */
+    WF_CHECK_EQ(c.ops, 1);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+int main(void) {
+    multicast_reaches_every_target_in_step();
+    control_wavelet_advances_the_switch();
+    slow_receiver_stalls_the_sender();
+    receive_without_sender_is_a_deadlock();
+    blocked_data_task_is_reported();
+    endless_kernel_hits_the_guard();
+    trace_hook_sees_the_window();
+    return wf_check_report();
+}

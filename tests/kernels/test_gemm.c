@@ -1,0 +1,155 @@
+/* test_gemm.c — wf_gemm (dispatched: AVX-512 where the CPU has it) and the
+** portable C path against the naive reference, for every transpose, odd
+** edge sizes, alpha/beta, leading dimensions wider than the matrix, the
+** skinny (decode) path, and determinism across thread counts. */
+#include "kernels/kernels.h"
+#include "base/base.h"
+#include "base/rng.h"
+#include "tests/check.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int,
+                        float, float *, int);
+
+static float *randmat(wf_rng *r, size_t n) {
+    float *x = wf_alloc(NULL, n * sizeof(float) + 64, "test", NULL);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(wf_rng_uniform(r) * 2 - 1);
+    return x;
+}
+
+/* Max abs error of fn against the reference, relative to sqrt(K) scale. */
+static double run_case(gemm_fn fn, wf_rng *r, int ta, int tb, int M, int N, int K, float alpha,
+                       float beta, int pad) {
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = randmat(r, na), *B = randmat(r, nb), *C = randmat(r, nc), *R = wf_alloc(NULL, nc * 4 + 64, "t", NULL);
+    for (size_t i = 0; i < nc; i++) R[i] = C[i];
+    if (beta == 0.0f) /* C must not be read: poison it */
+        for (size_t i = 0; i < nc; i++) C[i] = NAN;
+    fn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    wf_gemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    double md = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double d = fabs((double)C[(size_t)i * ldc + j] - R[(size_t)i * ldc + j]);
+            if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        }
+    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C); wf_free(NULL, R);
+    return md;
+}
+
+static void sweep(gemm_fn fn, const char *what) {
+    wf_rng r;
+    wf_rng_seed(&r, 1);
+    static const int dims[][3] = {{1, 1, 1}, {1, 77, 33}, {3, 300, 129}, {7, 50, 768}, {8, 40, 20},
+                                  {13, 31, 17}, {15, 33, 257}, {29, 65, 300}, {64, 64, 64},
+                                  {100, 130, 520}, {200, 70, 33}};
+    double worst = 0;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int ab = 0; ab < 3; ab++) {
+                    float alpha = ab == 2 ? -0.5f : 1.0f, beta = ab == 0 ? 0.0f : ab == 1 ? 1.0f : 0.25f;
+                    int M = dims[d][0], N = dims[d][1], K = dims[d][2];
+                    double e = run_case(fn, &r, ta, tb, M, N, K, alpha, beta, (int)(d % 3));
+                    double tol = 1e-5 * sqrt((double)K) + 1e-6;
+                    if (e > tol)
+                        fprintf(stderr, "%s ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g: err %g\n",
+                                what, ta, tb, M, N, K, alpha, beta, e);
+                    WF_CHECK(e <= tol);
+                    if (e > worst) worst = e;
+                }
+    printf("%s: max abs error vs naive %.3g\n", what, worst);
+}
+
+static void test_k_zero_scales_c(void) {
+    float C[4] = {1, 2, 3, 4}, A[1] = {0}, B[1] = {0};
+    wf_gemm(0, 0, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2);
+    WF_CHECK_NEAR(C[3], 2.0, 0);
+    wf_gemm(0, 0, 2, 2, 0, 1.0f, A, 1, B, 2, 0.0f, C, 2);
+    WF_CHECK_NEAR(C[0], 0.0, 0);
+}
+
+static void test_deterministic_across_threads(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 7);
+    int M = 150, N = 200, K = 600;
+    float *A = randmat(&r, (size_t)M * K), *B = randmat(&r, (size_t)K * N);
+    float *C1 = wf_alloc(NULL, sizeof(float) * M * N, "t", NULL), *C2 = wf_alloc(NULL, sizeof(float) * M * N, "t", NULL);
+    int nt = wf_kernels_threads();
+    wf_kernels_set_threads(1);
+    wf_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C1, N);
+    wf_kernels_set_threads(3);
+    wf_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C2, N);
+    wf_kernels_set_threads(nt);
+    int same = 1;
+    for (int i = 0; i < M * N; i++) same &= C1[i] == C2[i];
+    WF_CHECK(same);
+    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
+}
+
+static void test_matmul_forward(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 3);
+    int N = 9, C = 70, OC = 45;
+    float *x = randmat(&r, (size_t)N * C), *W = randmat(&r, (size_t)C * OC), *b = randmat(&r, OC);
+    float *o1 = randmat(&r, (size_t)N * OC), *o2 = randmat(&r, (size_t)N * OC);
+    wf_matmul_forward(o1, x, W, b, N, C, OC);
+    wf_matmul_forward_naive(o2, x, W, b, N, C, OC);
+    double md = 0;
+    for (int i = 0; i < N * OC; i++) md = fmax(md, fabs(o1[i] - o2[i]));
+    WF_CHECK(md < 1e-5);
+    wf_matmul_forward(o1, x, W, NULL, 1, C, OC);
+    wf_matmul_forward_naive(o2, x, W, NULL, 1, C, OC);
+    md = 0;
+    for (int i = 0; i < OC; i++) md = fmax(md, fabs(o1[i] - o2[i]));
+    WF_CHECK(md < 1e-5);
+    wf_free(NULL, x); wf_free(NULL, W); wf_free(NULL, b); wf_free(NULL, o1); wf_free(NULL, o2);
+}
+
+static void test_bf16(void) {
+    uint16_t h[4];
+    float x[4] = {1.0f, 1.00390625f /* 1 + 2^-8: tie, to even */, 1.01171875f /* 1 + 3*2^-8 */, -2.5f};
+    wf_bf16_from_f32(h, x, 4);
+    WF_CHECK_EQ(h[0], 0x3F80);
+    WF_CHECK_EQ(h[1], 0x3F80);
+    WF_CHECK_EQ(h[2], 0x3F82);
+    WF_CHECK_EQ(h[3], 0xC020);
+    wf_rng r;
+    wf_rng_seed(&r, 11);
+    static const int dims[][3] = {{1, 1, 1}, {1, 300, 77}, {2, 129, 768}, {3, 17, 33}, {5, 200, 130}, {9, 64, 16}};
+    double worst = 0;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int bt = 0; bt < 2; bt++) {
+                int M = dims[d][0], N = dims[d][1], K = dims[d][2];
+                float *A = randmat(&r, (size_t)M * K), *Wf = randmat(&r, (size_t)N * K);
+                uint16_t *W = wf_alloc(NULL, sizeof(uint16_t) * (size_t)N * K + 64, "t", NULL);
+                wf_bf16_from_f32(W, Wf, (size_t)N * K);
+                float *C1 = randmat(&r, (size_t)M * N), *C2 = wf_alloc(NULL, sizeof(float) * (size_t)M * N, "t", NULL);
+                for (int i = 0; i < M * N; i++) C2[i] = C1[i];
+                float beta = bt ? 0.5f : 0.0f;
+                int ldw = tb ? K : N;
+                wf_gemm_bf16w(tb, M, N, K, A, K, W, ldw, beta, C1, N);
+                wf_gemm_bf16w_naive(tb, M, N, K, A, K, W, ldw, beta, C2, N);
+                double e = 0;
+                for (int i = 0; i < M * N; i++) e = fmax(e, fabs((double)C1[i] - C2[i]));
+                WF_CHECK(e <= 1e-5 * sqrt((double)K) + 1e-6);
+                worst = fmax(worst, e);
+                wf_free(NULL, A); wf_free(NULL, Wf); wf_free(NULL, W); wf_free(NULL, C1); wf_free(NULL, C2);
+            }
+    printf("wf_gemm_bf16w: max abs error vs naive %.3g\n", worst);
+}
+
+int main(void) {
+    printf("gemm kernel: %s\n", wf_gemm_kernel_name());
+    sweep(wf_gemm, "wf_gemm");
+    sweep(wf_gemm_portable, "wf_gemm_portable");
+    test_k_zero_scales_c();
+    test_deterministic_across_threads();
+    test_matmul_forward();
+    test_bf16();
+    return wf_check_report();
+}

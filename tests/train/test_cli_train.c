@@ -1,0 +1,100 @@
+/* test_cli_train.c — `wafer train` and `wafer eval` as a user runs them:
+** flag errors name the flag, a short fine-tune of the tiny-gelu fixture
+** writes a checkpoint, log.csv and loss.png, and eval prints the JSON. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "datasets/shards.h"
+#include "tests/check.h"
+
+static char root[] = "/tmp/wf_test_clitrainXXXXXX";
+static char out_buf[65536];
+
+/* Runs `WAFER args` (stderr merged), returns the exit status; output in out_buf. */
+static int run(const char *args) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", WAFER_BIN, args);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out_buf, 1, sizeof out_buf - 1, p) : 0;
+    out_buf[n] = 0;
+    int st = p ? pclose(p) : -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void make_data(const char *dir, int vocab) {
+    wf_err e;
+    WF_CHECK_EQ(wf_mkdir_p(dir, &e), WF_OK);
+    int32_t ids[4000];
+    for (int i = 0; i < 4000; i++) ids[i] = (int32_t)((i * 7 + (i / 13) * 3) % 97 + (i % 5) * 80) % vocab;
+    uint64_t n[2] = {0, 0};
+    for (int sp = 0; sp < 2; sp++) {
+        wf_shard_writer *w;
+        WF_CHECK_EQ(wf_shard_writer_open(dir, (wf_split)sp, vocab, 0, &w, &e), WF_OK);
+        WF_CHECK_EQ(wf_shard_writer_append(w, ids + sp * 3000, sp ? 1000 : 3000, &e), WF_OK);
+        WF_CHECK_EQ(wf_shard_writer_finish(w, &n[sp], NULL, &e), WF_OK);
+    }
+    wf_shards_meta m = {.vocab_size = vocab, .eos_id = -1, .tokens = {n[0], n[1]}, .shards = {1, 1},
+                        .unigram_entropy_nats = -1};
+    WF_CHECK_EQ(wf_shards_write_meta(dir, &m, &e), WF_OK);
+}
+
+int main(void) {
+    WF_CHECK(mkdtemp(root) != NULL);
+    char a[1024];
+    WF_CHECK_EQ(run("train --model x"), 2);
+    WF_CHECK_HAS(out_buf, "wafer train: --data is required");
+    WF_CHECK_EQ(run("train --model x --data y --out z --steps abc"), 2);
+    WF_CHECK_HAS(out_buf, "--steps 'abc': expected an integer in [1, 1000000000]");
+    WF_CHECK_EQ(run("train --model x --data y --out z --steps 3 --schedule wavy"), 2);
+    WF_CHECK_HAS(out_buf, "--schedule 'wavy': expected linear, cosine or constant");
+    WF_CHECK_EQ(run("train --model x --data y --out z"), 2);
+    WF_CHECK_HAS(out_buf, "give the run length with --steps N or --tokens N");
+    WF_CHECK_EQ(run("train --frobnicate"), 2);
+    WF_CHECK_HAS(out_buf, "unknown option '--frobnicate'");
+    WF_CHECK_EQ(run("train --help"), 0);
+    WF_CHECK_HAS(out_buf, "--resume");
+    snprintf(a, sizeof a, "train --model tests/fixtures/models/tiny-gelu --data %s/none --out %s/o --steps 2", root, root);
+    WF_CHECK_EQ(run(a), 1);
+    WF_CHECK_HAS(out_buf, "wafer train: ");
+    WF_CHECK_HAS(out_buf, "/none");
+
+    char data[300], data600[300];
+    snprintf(data, sizeof data, "%s/data", root);
+    snprintf(data600, sizeof data600, "%s/data600", root);
+    make_data(data, 512);
+    make_data(data600, 600);
+    snprintf(a, sizeof a, "train --model tests/fixtures/models/tiny-gelu --data %s --out %s/o --steps 3 "
+             "--batch 2 --seq 16 --lr 1e-3 --warmup 1 --threads 2", data, root);
+    WF_CHECK_EQ(run(a), 0);
+    WF_CHECK_HAS(out_buf, "step 3/3 | loss ");
+    WF_CHECK_HAS(out_buf, "| lr ");
+    WF_CHECK_HAS(out_buf, "tok/s | ETA ");
+    WF_CHECK_HAS(out_buf, "val loss");
+    WF_CHECK_HAS(out_buf, "wafer train: done: step 3");
+    snprintf(a, sizeof a, "train --model tests/fixtures/models/tiny-gelu --data %s --out %s/o6 --steps 3 --seq 16", data600, root);
+    WF_CHECK_EQ(run(a), 1);
+    WF_CHECK_HAS(out_buf, "data vocabulary 600 does not fit the model's vocabulary 512");
+
+    snprintf(a, sizeof a, "eval --model %s/o/ckpt-00000003 --data %s --seq 16 --batch 5", root, data);
+    WF_CHECK_EQ(run(a), 0);
+    WF_CHECK_HAS(out_buf, "{\"mean_loss\": ");
+    WF_CHECK_HAS(out_buf, "\"tokens\": 992}"); /* (1000-1)/16 = 62 windows of 16 targets */
+    double loss = 0, ppl = 0;
+    const char *p = strstr(out_buf, "\"mean_loss\": ");
+    if (p) loss = strtod(p + 13, NULL);
+    p = strstr(out_buf, "\"perplexity\": ");
+    if (p) ppl = strtod(p + 14, NULL);
+    WF_CHECK(loss > 1 && loss < 7);
+    WF_CHECK_NEAR(ppl, exp(loss), 1e-3 * ppl);
+    snprintf(a, sizeof a, "eval --model %s/o/ckpt-00000003 --data %s --seq 2000", root, data);
+    WF_CHECK_EQ(run(a), 2);
+    WF_CHECK_HAS(out_buf, "--seq 2000 exceeds the model's n_positions 512");
+    snprintf(a, sizeof a, "eval --model tests/fixtures/models/tiny-gelu --data %s --seq 16", data600);
+    WF_CHECK_EQ(run(a), 1);
+    WF_CHECK_HAS(out_buf, "data vocabulary 600 does not fit the model's vocabulary 512");
+    snprintf(a, sizeof a, "rm -rf '%s'", root);
+    if (system(a) != 0) fprintf(stderr, "cleanup failed\n");
+    return wf_check_report();
+}

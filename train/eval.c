@@ -1,0 +1,52 @@
+/* eval.c — mean cross-entropy of a model over a token split, in windows of
+** T+1 tokens (wafer eval, and the validation loss of the training loop). */
+#include "train/train.h"
+
+wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_read_fn read, void *ud,
+                       uint64_t count, int B, int T, long max_windows, wf_heap *h, double *mean_loss,
+                       uint64_t *tokens, wf_err *err) {
+    *mean_loss = 0;
+    *tokens = 0;
+    if (count < (uint64_t)T + 1)
+        return WF_FAIL(err, WF_ESHAPE, "eval: the split has %llu tokens, fewer than one window of seq+1 = %d",
+                       (unsigned long long)count, T + 1);
+    uint64_t nwin = (count - 1) / (uint64_t)T;
+    if (max_windows > 0 && nwin > (uint64_t)max_windows) nwin = (uint64_t)max_windows;
+    wf_gpt_view w;
+    wf_status rc = wf_gpt_view_bind(c, (float *)weights, &w, err);
+    if (rc) return rc;
+    wf_trainer *t = NULL, *tail = NULL;
+    int32_t *buf = NULL, *in = NULL, *tg = NULL;
+    int Bmain = (uint64_t)B < nwin ? B : (int)nwin;
+    int Btail = (int)(nwin % (uint64_t)Bmain);
+    if ((rc = wf_trainer_new(c, Bmain, T, 0, h, &t, err))) goto done;
+    if (Btail && (rc = wf_trainer_new(c, Btail, T, 0, h, &tail, err))) goto done;
+    buf = wf_alloc(h, sizeof(int32_t) * (size_t)(T + 1), "eval window", err);
+    in = wf_alloc(h, sizeof(int32_t) * (size_t)Bmain * T, "eval inputs", err);
+    tg = wf_alloc(h, sizeof(int32_t) * (size_t)Bmain * T, "eval targets", err);
+    if (!buf || !in || !tg) {
+        rc = WF_ENOMEM;
+        goto done;
+    }
+    double sum = 0;
+    for (uint64_t w0 = 0; w0 < nwin; w0 += (uint64_t)Bmain) {
+        int nb = nwin - w0 < (uint64_t)Bmain ? (int)(nwin - w0) : Bmain;
+        for (int b = 0; b < nb; b++) {
+            if ((rc = read(ud, (w0 + (uint64_t)b) * (uint64_t)T, (size_t)T + 1, buf, err))) goto done;
+            for (int k = 0; k < T; k++) in[b * T + k] = buf[k], tg[b * T + k] = buf[k + 1];
+        }
+        float l;
+        if ((rc = wf_trainer_loss(nb == Bmain ? t : tail, &w, in, tg, &l, err))) goto done;
+        sum += (double)l * nb * T;
+    }
+    *tokens = nwin * (uint64_t)T;
+    *mean_loss = sum / (double)*tokens;
+done:
+    wf_free(h, buf);
+    wf_free(h, in);
+    wf_free(h, tg);
+    wf_trainer_free(t);
+    wf_trainer_free(tail);
+    wf_gpt_view_unbind(&w);
+    return rc;
+}

@@ -1,0 +1,391 @@
+/* loop.c — the training loop behind `wafer train`: model and data setup,
+** accumulation over K micro-batches, clipping + AdamW per block, LR schedule,
+** periodic validation, checkpoints (out/ckpt-N + out/latest pointer), resume,
+** log.csv and loss.png. Same seed and flags give the same bits, and a resumed
+** run continues exactly where the straight run would be. */
+#include "train/train.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/rng.h"
+#include "datasets/shards.h"
+#include "kernels/kernels.h"
+#include "model/checkpoint.h"
+#include "model/tokenizer.h"
+
+void wf_train_opts_default(wf_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->B = 1, o->T = 0, o->accum = 1;
+    o->warmup = -1, o->sched = -1, o->end_frac = 0.1;
+    o->eval_windows = 16;
+    o->seed = 1234;
+    wf_optim_opts_default(&o->optim);
+}
+
+typedef struct {
+    long step;
+    double loss, val, lr, tps;
+} log_row;
+
+typedef struct {
+    const wf_train_opts *o;
+    wf_gpt_config cfg;
+    float *w, *g;
+    wf_gpt_view wv, gv;
+    wf_trainer *tr;
+    wf_optim *opt;
+    wf_shards *data;
+    wf_tokenizer *tok;
+    wf_train_state st;
+    long total;
+    double peak;
+    wf_sched_kind sched;
+    long warmup;
+    log_row *rows;
+    int nrows, caprows;
+    int32_t *win, *in, *tg;
+    long saved_step; /* step of the last checkpoint written, -1 none */
+    int T;           /* sequence length in use */
+} run;
+
+static wf_status read_val(void *ud, uint64_t pos, size_t n, int32_t *out, wf_err *err) {
+    return wf_shards_read((const wf_shards *)ud, WF_SPLIT_VAL, pos, n, out, err);
+}
+
+static wf_status add_row(run *r, log_row row, wf_err *err) {
+    if (r->nrows == r->caprows) {
+        int cap = r->caprows ? 2 * r->caprows : 256;
+        log_row *p = wf_realloc(NULL, r->rows, sizeof *p * (size_t)cap, "log rows", err);
+        if (!p) return WF_ENOMEM;
+        r->rows = p, r->caprows = cap;
+    }
+    r->rows[r->nrows++] = row;
+    return WF_OK;
+}
+
+static wf_status write_log(run *r, wf_err *err) {
+    size_t cap = 64 + (size_t)r->nrows * 96, n = 0;
+    char *buf = wf_alloc(NULL, cap, "log.csv", err);
+    if (!buf) return WF_ENOMEM;
+    n += (size_t)snprintf(buf + n, cap - n, "step,loss,val_loss,lr,tokens_per_s\n");
+    for (int i = 0; i < r->nrows; i++) {
+        const log_row *w = &r->rows[i];
+        char val[32] = "";
+        if (w->val >= 0) snprintf(val, sizeof val, "%.6f", w->val);
+        n += (size_t)snprintf(buf + n, cap - n, "%ld,%.6f,%s,%.6e,%.1f\n", w->step, w->loss, val, w->lr, w->tps);
+    }
+    char path[1100];
+    snprintf(path, sizeof path, "%s/log.csv", r->o->out);
+    wf_status rc = wf_file_write_atomic(path, buf, n, err);
+    wf_free(NULL, buf);
+    if (rc || r->nrows == 0) return rc;
+    long *st = wf_alloc(NULL, sizeof(long) * (size_t)r->nrows, "plot", err);
+    double *lo = wf_alloc(NULL, sizeof(double) * (size_t)r->nrows * 2, "plot", err);
+    if (!st || !lo) {
+        wf_free(NULL, st), wf_free(NULL, lo);
+        return WF_ENOMEM;
+    }
+    for (int i = 0; i < r->nrows; i++) st[i] = r->rows[i].step, lo[i] = r->rows[i].loss, lo[r->nrows + i] = r->rows[i].val;
+    snprintf(path, sizeof path, "%s/loss.png", r->o->out);
+    rc = wf_plot_loss_png(path, st, lo, lo + r->nrows, r->nrows, err);
+    wf_free(NULL, st), wf_free(NULL, lo);
+    return rc;
+}
+
+/* Reads an earlier log.csv back (resume), keeping rows up to `upto`. */
+static void read_log(run *r, long upto) {
+    char path[1100], *buf;
+    size_t n;
+    wf_err e;
+    snprintf(path, sizeof path, "%s/log.csv", r->o->out);
+    if (wf_file_read(NULL, path, &buf, &n, &e)) return;
+    char *line = strchr(buf, '\n');
+    while (line && line[1]) {
+        line++;
+        log_row w = {.val = -1};
+        char *p = line;
+        w.step = strtol(p, &p, 10);
+        if (*p == ',') w.loss = strtod(p + 1, &p);
+        if (*p == ',' && p[1] != ',') w.val = strtod(p + 1, &p);
+        else if (*p == ',') p++;
+        if (*p == ',') w.lr = strtod(p + 1, &p);
+        if (*p == ',') w.tps = strtod(p + 1, &p);
+        if (w.step >= 1 && w.step <= upto && add_row(r, w, &e)) break;
+        line = strchr(line, '\n');
+    }
+    wf_free(NULL, buf);
+}
+
+static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err) {
+    char dir[1100], path[1200];
+    snprintf(dir, sizeof dir, "%s/ckpt-%08llu", r->o->out, (unsigned long long)r->st.step);
+    wf_status rc = wf_checkpoint_save(dir, &r->cfg, r->w, err);
+    if (!rc && r->tok) rc = wf_tokenizer_save(r->tok, dir, err);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/optimizer.bin", dir);
+        rc = wf_optstate_save(path, r->opt, &r->st, err);
+    }
+    if (!rc) {
+        char name[64];
+        int n = snprintf(name, sizeof name, "ckpt-%08llu\n", (unsigned long long)r->st.step);
+        snprintf(path, sizeof path, "%s/latest", r->o->out);
+        rc = wf_file_write_atomic(path, name, (size_t)n, err);
+    }
+    if (rc) return wf_err_prefix(err, "saving checkpoint %s", dir), rc;
+    snprintf(out_dir, cap, "%s", dir);
+    /* Older checkpoints are dropped once `latest` names the new one. */
+    DIR *d = opendir(r->o->out);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (strncmp(de->d_name, "ckpt-", 5) != 0 || strcmp(dir + strlen(r->o->out) + 1, de->d_name) == 0) continue;
+        char old[1400];
+        snprintf(old, sizeof old, "%s/%s", r->o->out, de->d_name);
+        DIR *d2 = opendir(old);
+        struct dirent *f;
+        while (d2 && (f = readdir(d2))) {
+            if (f->d_name[0] == '.') continue;
+            char fp[1700];
+            snprintf(fp, sizeof fp, "%s/%s", old, f->d_name);
+            unlink(fp);
+        }
+        if (d2) closedir(d2);
+        rmdir(old);
+    }
+    if (d) closedir(d);
+    wf_log(WF_LOG_INFO, "saved %s", dir);
+    return WF_OK;
+}
+
+/* The model: a checkpoint folder (fine-tune), a resumed checkpoint, or a
+** preset (with overrides) initialised from the seed. */
+static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
+    const wf_train_opts *o = r->o;
+    int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size;
+    const char *src = resume_dir ? resume_dir : o->model;
+    if (resume_dir || wf_path_is_dir(o->model)) {
+        if (overrides && !resume_dir)
+            return WF_FAIL(err, WF_EUSAGE, "%s: --n-layer/--n-embd/--n-head/--n-positions/--vocab-size apply to a preset, not to a model folder", o->model);
+        wf_status rc = wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err);
+        if (rc) return rc;
+    } else {
+        wf_status rc = wf_gpt_config_preset(o->model, &r->cfg, err);
+        if (rc) return rc;
+        wf_gpt_config *c = &r->cfg;
+        if (o->n_layer) c->n_layer = o->n_layer;
+        if (o->n_head) c->n_head = o->n_head;
+        if (o->n_embd) c->n_embd = o->n_embd, c->n_inner = 4 * o->n_embd;
+        if (o->n_positions) c->n_positions = o->n_positions;
+        if (o->vocab_size) c->vocab_size = o->vocab_size;
+        if (overrides) snprintf(c->name, sizeof c->name, "custom");
+        if ((rc = wf_gpt_config_validate(c, o->model, err))) return rc;
+        r->w = wf_alloc(NULL, wf_gpt_numel(c) * sizeof(float), "weights", err);
+        if (!r->w) return WF_ENOMEM;
+        wf_gpt_init_random(c, r->w, o->seed);
+    }
+    r->g = wf_alloc(NULL, wf_gpt_numel(&r->cfg) * sizeof(float), "gradients", err);
+    if (!r->g) return WF_ENOMEM;
+    wf_status rc = wf_gpt_view_bind(&r->cfg, r->w, &r->wv, err);
+    if (!rc) rc = wf_gpt_view_bind(&r->cfg, r->g, &r->gv, err);
+    return rc;
+}
+
+static void fmt_eta(double s, char *buf, size_t cap) {
+    if (!(s >= 0) || s > 1e8) snprintf(buf, cap, "?");
+    else if (s >= 3600) snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+}
+
+static wf_status eval_val(run *r, double *val, wf_err *err) {
+    uint64_t cnt = wf_shards_count(r->data, WF_SPLIT_VAL), n;
+    *val = -1;
+    if (cnt < (uint64_t)r->T + 1) return WF_OK;
+    return wf_eval_loss(&r->cfg, r->w, read_val, r->data, cnt, r->o->B, r->T, r->o->eval_windows, NULL,
+                        val, &n, err);
+}
+
+wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err) {
+    run R, *r = &R;
+    memset(r, 0, sizeof R);
+    memset(res, 0, sizeof *res);
+    res->val_loss = -1;
+    r->o = o;
+    wf_status rc = WF_OK;
+    int B = o->B, T = o->T, K = o->accum;
+    r->saved_step = -1;
+    if (!o->model || !o->data || !o->out)
+        return WF_FAIL(err, WF_EUSAGE, "--model, --data and --out are required");
+    if (B <= 0 || T < 0 || K <= 0)
+        return WF_FAIL(err, WF_EUSAGE, "batch %d, seq %d, accum %d: each must be positive", B, T, K);
+    if (o->steps <= 0 && o->tokens <= 0)
+        return WF_FAIL(err, WF_EUSAGE, "give the run length with --steps N or --tokens N");
+    char resume_dir[1100] = "";
+    if (o->resume) {
+        char path[1100], *txt;
+        size_t n;
+        snprintf(path, sizeof path, "%s/latest", o->out);
+        if (!wf_path_exists(path))
+            return WF_FAIL(err, WF_EUSAGE, "--resume: %s: no checkpoint to resume from", path);
+        if ((rc = wf_file_read(NULL, path, &txt, &n, err))) return rc;
+        while (n && (txt[n - 1] == '\n' || txt[n - 1] == '\r')) txt[--n] = 0;
+        snprintf(resume_dir, sizeof resume_dir, "%s/%s", o->out, txt);
+        wf_free(NULL, txt);
+    }
+    if ((rc = wf_shards_open(o->data, &r->data, err))) goto done;
+    if ((rc = setup_model(r, o->resume ? resume_dir : NULL, err))) goto done;
+    if (T == 0) T = r->cfg.n_positions < 1024 ? r->cfg.n_positions : 1024;
+    r->T = T;
+    if (T > r->cfg.n_positions) {
+        rc = WF_FAIL(err, WF_EUSAGE, "--seq %d exceeds the model's n_positions %d", T, r->cfg.n_positions);
+        goto done;
+    }
+    int dv = wf_shards_vocab_size(r->data);
+    if (dv > r->cfg.vocab_size) {
+        rc = WF_FAIL(err, WF_ESHAPE, "%s: data vocabulary %d does not fit the model's vocabulary %d (different tokenizer?%s)",
+                     o->data, dv, r->cfg.vocab_size, wf_path_is_dir(o->model) ? "" : " --vocab-size sets a preset's");
+        goto done;
+    }
+    if (dv < r->cfg.vocab_size)
+        wf_log(WF_LOG_WARN, "data vocabulary %d is smaller than the model's %d", dv, r->cfg.vocab_size);
+    if (wf_shards_count(r->data, WF_SPLIT_TRAIN) < (uint64_t)T + 1) {
+        rc = WF_FAIL(err, WF_ESHAPE, "%s: the train split has %llu tokens, fewer than seq+1 = %d", o->data,
+                     (unsigned long long)wf_shards_count(r->data, WF_SPLIT_TRAIN), T + 1);
+        goto done;
+    }
+    /* tokenizer to ship with checkpoints */
+    {
+        const char *td = o->tokenizer ? o->tokenizer : (o->resume ? resume_dir : (wf_path_is_dir(o->model) ? o->model : NULL));
+        if (td) {
+            wf_err te;
+            if (wf_tokenizer_load(td, &r->tok, &te)) {
+                if (o->tokenizer) {
+                    *err = te;
+                    rc = te.code;
+                    goto done;
+                }
+                r->tok = NULL;
+            }
+        }
+    }
+    if ((rc = wf_mkdir_p(o->out, err))) goto done;
+    if ((rc = wf_trainer_new(&r->cfg, B, T, o->recompute, NULL, &r->tr, err))) goto done;
+    if ((rc = wf_optim_new(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
+    long long per_step = (long long)B * T * K;
+    r->total = o->steps > 0 ? o->steps : (long)((o->tokens + per_step - 1) / per_step);
+    r->peak = o->lr > 0 ? o->lr : (r->cfg.lr > 0 ? r->cfg.lr : 6e-4);
+    r->sched = o->sched >= 0 ? (wf_sched_kind)o->sched : (r->cfg.cosine ? WF_SCHED_COSINE : WF_SCHED_LINEAR);
+    r->warmup = o->warmup >= 0 ? o->warmup : r->total / 20;
+    wf_rng rng;
+    wf_rng_seed(&rng, o->seed);
+    r->st = (wf_train_state){.seed = o->seed, .accum = (uint64_t)K, .B = (uint64_t)B, .T = (uint64_t)T};
+    memcpy(r->st.rng, rng.s, sizeof rng.s);
+    if (o->resume) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/optimizer.bin", resume_dir);
+        if ((rc = wf_optstate_load(path, r->opt, &r->st, err))) goto done;
+        if (r->st.B != (uint64_t)B || r->st.T != (uint64_t)T || r->st.accum != (uint64_t)K || r->st.seed != o->seed) {
+            rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s was written with --batch %llu --seq %llu --accum %llu --seed %llu; give the same flags",
+                         path, (unsigned long long)r->st.B, (unsigned long long)r->st.T,
+                         (unsigned long long)r->st.accum, (unsigned long long)r->st.seed);
+            goto done;
+        }
+        if (o->stop_at > 0 && o->stop_at <= (long)r->st.step) {
+            rc = WF_FAIL(err, WF_EUSAGE, "--stop-at %ld is not after the resumed step %llu", o->stop_at,
+                         (unsigned long long)r->st.step);
+            goto done;
+        }
+        read_log(r, (long)r->st.step);
+        wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
+    }
+    r->win = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * (T + 1), "batch", err);
+    r->in = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "inputs", err);
+    r->tg = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "targets", err);
+    if (!r->win || !r->in || !r->tg) {
+        rc = WF_ENOMEM;
+        goto done;
+    }
+    wf_log(WF_LOG_INFO, "training %s: %zu parameters, %ld steps of %d x %d x %d tokens, lr %.3g (%s, warm-up %ld), %d threads",
+           r->cfg.name, wf_gpt_numel(&r->cfg), r->total, K, B, T, r->peak,
+           r->sched == WF_SCHED_COSINE ? "cosine" : r->sched == WF_SCHED_LINEAR ? "linear" : "constant",
+           r->warmup, wf_kernels_threads());
+    size_t numel = wf_gpt_numel(&r->cfg);
+    double t_start = wf_now();
+    long start_step = (long)r->st.step;
+    double last_loss = -1;
+    while ((long)r->st.step < r->total) {
+        if (o->stop && *o->stop) {
+            res->interrupted = 1;
+            break;
+        }
+        double t0 = wf_now();
+        memset(r->g, 0, numel * sizeof(float));
+        double tot = 0;
+        for (int k = 0; k < K; k++) {
+            if ((rc = wf_shards_batch(r->data, WF_SPLIT_TRAIN, o->seed, r->st.data_pos, 0, B, T, r->win, err))) goto done;
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++)
+                    r->in[b * T + t] = r->win[b * (T + 1) + t], r->tg[b * T + t] = r->win[b * (T + 1) + t + 1];
+            float l;
+            if ((rc = wf_trainer_step(r->tr, &r->wv, &r->gv, r->in, r->tg, 1.0f / (float)K, &l, err))) goto done;
+            tot += l;
+            r->st.data_pos++;
+        }
+        long s = (long)r->st.step;
+        float lr = (float)wf_lr_at(r->sched, r->peak, o->end_frac, r->warmup, r->total, s), gn;
+        wf_optim_step(r->opt, r->w, r->g, lr, &gn);
+        r->st.step++;
+        r->st.tokens += (uint64_t)per_step;
+        last_loss = tot / K;
+        double dt = wf_now() - t0, tps = (double)per_step / (dt > 0 ? dt : 1e-9);
+        double avg = (wf_now() - t_start) / (double)(r->st.step - (uint64_t)start_step);
+        char eta[32];
+        fmt_eta(avg * (double)(r->total - (long)r->st.step), eta, sizeof eta);
+        log_row row = {.step = (long)r->st.step, .loss = last_loss, .val = -1, .lr = lr, .tps = tps};
+        int last = (long)r->st.step == r->total || (o->stop_at > 0 && (long)r->st.step >= o->stop_at);
+        if ((o->eval_every > 0 && (long)r->st.step % o->eval_every == 0) || (long)r->st.step == r->total) {
+            if ((rc = eval_val(r, &row.val, err))) goto done;
+            if (row.val >= 0) res->val_loss = row.val;
+        }
+        wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s",
+               (long)r->st.step, r->total, last_loss, lr, gn, tps, eta);
+        if (row.val >= 0) wf_log(WF_LOG_INFO, "step %ld: val loss %.4f (ppl %.2f)", row.step, row.val, exp(row.val));
+        if (!isfinite(last_loss)) {
+            rc = WF_FAIL(err, WF_ERANGE, "step %ld: loss is %f; lower --lr", row.step, last_loss);
+            goto done;
+        }
+        if ((rc = add_row(r, row, err))) goto done;
+        int save = last || (o->save_every > 0 && (long)r->st.step % o->save_every == 0) || (o->stop && *o->stop);
+        if (save) {
+            if ((rc = save_checkpoint(r, res->checkpoint, sizeof res->checkpoint, err))) goto done;
+            if ((rc = write_log(r, err))) goto done;
+            r->saved_step = (long)r->st.step;
+        }
+        if (o->stop_at > 0 && (long)r->st.step >= o->stop_at) break;
+    }
+    if (res->interrupted && (long)r->st.step > start_step && r->saved_step != (long)r->st.step) {
+        if ((rc = save_checkpoint(r, res->checkpoint, sizeof res->checkpoint, err))) goto done;
+        if ((rc = write_log(r, err))) goto done;
+    }
+    res->step = (long)r->st.step;
+    res->last_loss = last_loss;
+    {
+        double el = wf_now() - t_start;
+        long done_steps = (long)r->st.step - start_step;
+        res->tokens_per_s = el > 0 ? (double)done_steps * (double)per_step / el : 0;
+    }
+done:
+    wf_free(NULL, r->win), wf_free(NULL, r->in), wf_free(NULL, r->tg);
+    wf_free(NULL, r->rows);
+    wf_trainer_free(r->tr);
+    wf_optim_free(r->opt);
+    wf_gpt_view_unbind(&r->wv);
+    wf_gpt_view_unbind(&r->gv);
+    wf_free(NULL, r->w);
+    wf_free(NULL, r->g);
+    wf_shards_close(r->data);
+    wf_tokenizer_free(r->tok);
+    return rc;
+}

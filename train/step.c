@@ -1,0 +1,255 @@
+/* step.c — one training micro-batch, block by block: forward with saved
+** activations (or only layer inputs, with recompute), the fused LM head and
+** cross-entropy, and the backward that yields each block's gradient in turn.
+** The math per layer (pre-LN GPT-2 block, HF Conv1D layout):
+**   ln1 = LN(x); qkv = ln1 W_qkv + b; att = causal_attn(qkv);
+**   x2 = x + att W_ap + b; ln2 = LN(x2); h = ln2 W_fc + b; hg = gelu(h);
+**   y = x2 + hg W_fp + b. */
+#include "train/train.h"
+
+#include <string.h>
+
+#include "kernels/backward.h"
+#include "kernels/kernels.h"
+
+enum { CE_ROWS = 256 }; /* rows of logits held at once: CE_ROWS x V floats */
+
+/* Saved activations of one layer. With recompute every layer shares one set. */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* [N,C], [N], [N] */
+    float *qkv;                       /* [N,3C] */
+    float *att;                       /* [N,C] */
+    float *lse;                       /* [B,H,T] */
+    float *x2;                        /* [N,C] residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd; /* [N,C], [N], [N] */
+    float *fch, *fchg;                /* [N,F] before / after GELU */
+} layer_acts;
+
+struct wf_trainer {
+    wf_gpt_config cfg;
+    int B, T, N, recompute;
+    wf_heap *heap;
+    float *mem;          /* one block for everything below */
+    size_t bytes;
+    float **res;         /* [L+1] residual stream inputs: res[l] enters layer l, res[L] enters ln_f */
+    layer_acts *acts;    /* [L] (all alias acts[0] when recompute) */
+    float *lnf, *lnf_mean, *lnf_rstd; /* [N,C], [N], [N] */
+    float *losses;       /* [N] */
+    float *ce_scratch;   /* [CE_ROWS, V] */
+    float *dres;         /* [N,C] gradient of the residual stream */
+    float *dln;          /* [N,C] gradient at a LayerNorm output */
+    float *datt;         /* [N,C] */
+    float *dqkv;         /* [N,3C] */
+    float *dfch;         /* [N,F] */
+    int32_t *inputs, *targets; /* [N] copies of the micro-batch */
+    int recomputed;      /* layer whose activations the shared set holds (recompute), -1 none */
+};
+
+static size_t acts_floats(const wf_gpt_config *c, int B, int T) {
+    size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)c->n_inner;
+    return N * C * 5 + N * 4 + N * 3 * C + (size_t)B * c->n_head * T + 2 * N * F;
+}
+
+static float *carve_acts(layer_acts *a, float *p, const wf_gpt_config *c, int B, int T) {
+    size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)c->n_inner;
+    a->ln1 = p; p += N * C;
+    a->ln1_mean = p; p += N;
+    a->ln1_rstd = p; p += N;
+    a->qkv = p; p += N * 3 * C;
+    a->att = p; p += N * C;
+    a->lse = p; p += (size_t)B * c->n_head * T;
+    a->x2 = p; p += N * C;
+    a->ln2 = p; p += N * C;
+    a->ln2_mean = p; p += N;
+    a->ln2_rstd = p; p += N;
+    a->fch = p; p += N * F;
+    a->fchg = p; p += N * F;
+    (void)C;
+    return p;
+}
+
+wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf_heap *h,
+                         wf_trainer **out, wf_err *err) {
+    *out = NULL;
+    if (B <= 0 || T <= 0)
+        return WF_FAIL(err, WF_EUSAGE, "trainer: batch %d x seq %d, expected positive", B, T);
+    if (T > c->n_positions)
+        return WF_FAIL(err, WF_EUSAGE, "trainer: seq %d exceeds the model's n_positions %d", T,
+                       c->n_positions);
+    wf_trainer *t = wf_calloc(h, sizeof *t, "trainer", err);
+    if (!t) return WF_ENOMEM;
+    t->cfg = *c;
+    t->B = B, t->T = T, t->N = B * T, t->recompute = recompute ? 1 : 0, t->heap = h;
+    t->recomputed = -1;
+    int L = c->n_layer;
+    size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)c->n_inner, V = (size_t)c->vocab_size;
+    size_t nacts = recompute ? 1 : (size_t)L;
+    size_t floats = (size_t)(L + 1) * N * C + nacts * acts_floats(c, B, T) + N * C + 2 * N + N +
+                    (size_t)CE_ROWS * V + N * C * 3 + N * 3 * C + N * F + 2 * N + 64 * 16;
+    t->res = wf_calloc(h, sizeof(float *) * (size_t)(L + 1), "trainer residuals", err);
+    t->acts = wf_calloc(h, sizeof(layer_acts) * (size_t)L, "trainer layers", err);
+    t->mem = wf_alloc(h, floats * sizeof(float), "trainer activations", err);
+    if (!t->res || !t->acts || !t->mem) {
+        wf_trainer_free(t);
+        return WF_ENOMEM;
+    }
+    t->bytes = floats * sizeof(float);
+    float *p = t->mem;
+    for (int l = 0; l <= L; l++) t->res[l] = p, p += N * C;
+    for (int l = 0; l < L; l++) {
+        if (!recompute || l == 0) p = carve_acts(&t->acts[l], p, c, B, T);
+        else t->acts[l] = t->acts[0];
+    }
+    t->lnf = p; p += N * C;
+    t->lnf_mean = p; p += N;
+    t->lnf_rstd = p; p += N;
+    t->losses = p; p += N;
+    t->ce_scratch = p; p += (size_t)CE_ROWS * V;
+    t->dres = p; p += N * C;
+    t->dln = p; p += N * C;
+    t->datt = p; p += N * C;
+    t->dqkv = p; p += N * 3 * C;
+    t->dfch = p; p += N * F;
+    t->inputs = (int32_t *)p; p += N;
+    t->targets = (int32_t *)p; p += N;
+    WF_ASSERT(p <= t->mem + floats);
+    *out = t;
+    return WF_OK;
+}
+
+void wf_trainer_free(wf_trainer *t) {
+    if (!t) return;
+    wf_free(t->heap, t->mem);
+    wf_free(t->heap, t->acts);
+    wf_free(t->heap, t->res);
+    wf_free(t->heap, t);
+}
+
+size_t wf_trainer_bytes(const wf_trainer *t) { return t->bytes; }
+
+wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float *wpe,
+                                   const int32_t *inputs, const int32_t *targets, wf_err *err) {
+    int V = t->cfg.vocab_size;
+    for (int i = 0; i < t->N; i++) {
+        if (inputs[i] < 0 || inputs[i] >= V)
+            return WF_FAIL(err, WF_ERANGE, "batch: input token %d at position %d is outside the vocabulary [0, %d)",
+                           (int)inputs[i], i, V);
+        if (targets && (targets[i] < 0 || targets[i] >= V))
+            return WF_FAIL(err, WF_ERANGE, "batch: target token %d at position %d is outside the vocabulary [0, %d)",
+                           (int)targets[i], i, V);
+    }
+    memcpy(t->inputs, inputs, sizeof(int32_t) * (size_t)t->N);
+    if (targets) memcpy(t->targets, targets, sizeof(int32_t) * (size_t)t->N);
+    wf_encoder_forward(t->res[0], inputs, wte, wpe, t->B, t->T, t->cfg.n_embd, 0);
+    t->recomputed = -1;
+    return WF_OK;
+}
+
+static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
+    const wf_gpt_config *c = &t->cfg;
+    int N = t->N, C = c->n_embd, F = c->n_inner;
+    layer_acts *a = &t->acts[l];
+    const float *x = t->res[l];
+    float *y = t->res[l + 1];
+    wf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, c->layer_norm_eps);
+    wf_matmul_forward(a->qkv, a->ln1, w->qkv_w, w->qkv_b, N, C, 3 * C);
+    wf_attention_forward(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head);
+    wf_matmul_forward(y, a->att, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
+    wf_residual_forward(a->x2, x, y, (size_t)N * C);
+    wf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C, c->layer_norm_eps);
+    wf_matmul_forward(a->fch, a->ln2, w->fc_w, w->fc_b, N, C, F);
+    if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
+    else wf_gelu_forward(a->fchg, a->fch, (size_t)N * F);
+    wf_matmul_forward(y, a->fchg, w->fproj_w, w->fproj_b, N, F, C);
+    wf_residual_forward(y, y, a->x2, (size_t)N * C);
+    t->recomputed = l;
+}
+
+void wf_trainer_layer_forward(wf_trainer *t, int l, const wf_gpt_layer *w) {
+    WF_ASSERT(l >= 0 && l < t->cfg.n_layer);
+    layer_fwd(t, l, w);
+}
+
+float wf_trainer_head(wf_trainer *t, const float *wte, const float *lnf_w, const float *lnf_b,
+                      float *g_wte, float *g_lnf_w, float *g_lnf_b, float grad_scale) {
+    const wf_gpt_config *c = &t->cfg;
+    int N = t->N, C = c->n_embd, L = c->n_layer;
+    wf_layernorm_forward(t->lnf, t->lnf_mean, t->lnf_rstd, t->res[L], lnf_w, lnf_b, N, C, c->layer_norm_eps);
+    int bwd = g_lnf_w != NULL;
+    wf_crossentropy_fused(bwd ? t->dln : NULL, g_wte, t->losses, t->lnf, wte, t->targets, N, C,
+                          c->vocab_size, grad_scale / (float)N, t->ce_scratch, CE_ROWS);
+    double sum = 0.0;
+    for (int i = 0; i < N; i++) sum += t->losses[i];
+    if (bwd) {
+        memset(t->dres, 0, sizeof(float) * (size_t)N * C);
+        wf_layernorm_backward(t->dres, g_lnf_w, g_lnf_b, t->dln, t->res[L], lnf_w, t->lnf_mean,
+                              t->lnf_rstd, N, C);
+    }
+    return (float)(sum / N);
+}
+
+void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_gpt_layer *g) {
+    const wf_gpt_config *c = &t->cfg;
+    WF_ASSERT(l >= 0 && l < c->n_layer);
+    int N = t->N, C = c->n_embd, F = c->n_inner;
+    size_t NC = (size_t)N * C;
+    /* With recompute the shared set holds the last layer run; bring back l's.
+    ** res[l+1] is rewritten with the same bits, so nothing else changes. */
+    if (t->recompute && t->recomputed != l) layer_fwd(t, l, w);
+    layer_acts *a = &t->acts[l];
+    float *dres = t->dres;
+    /* MLP: y = x2 + gelu(ln2 W_fc + b) W_fp + b */
+    memset(t->dfch, 0, sizeof(float) * (size_t)N * F);
+    wf_matmul_backward(t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, w->fproj_w, N, F, C);
+    wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
+    memset(t->dln, 0, sizeof(float) * NC);
+    wf_matmul_backward(t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, w->fc_w, N, C, F);
+    wf_layernorm_backward(dres, g->ln2_w, g->ln2_b, t->dln, a->x2, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
+    /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
+    memset(t->datt, 0, sizeof(float) * NC);
+    wf_matmul_backward(t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
+    wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head);
+    memset(t->dln, 0, sizeof(float) * NC);
+    wf_matmul_backward(t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
+    wf_layernorm_backward(dres, g->ln1_w, g->ln1_b, t->dln, t->res[l], w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
+}
+
+void wf_trainer_embed_backward(wf_trainer *t, float *g_wte, float *g_wpe) {
+    int B = t->B, T = t->T, C = t->cfg.n_embd;
+    /* wpe: position tt sums its B rows in order; positions are independent. */
+#pragma omp parallel for schedule(static) if ((long)T * C > 32768)
+    for (int tt = 0; tt < T; tt++)
+        for (int b = 0; b < B; b++) {
+            const float *d = t->dres + ((size_t)b * T + tt) * C;
+            float *gp = g_wpe + (size_t)tt * C;
+            for (int k = 0; k < C; k++) gp[k] += d[k];
+        }
+    /* wte: a scatter by token id, in row order (repeated ids stay deterministic). */
+    for (int i = 0; i < t->N; i++) {
+        const float *d = t->dres + (size_t)i * C;
+        float *gw = g_wte + (size_t)t->inputs[i] * C;
+        for (int k = 0; k < C; k++) gw[k] += d[k];
+    }
+}
+
+wf_status wf_trainer_step(wf_trainer *t, const wf_gpt_view *w, wf_gpt_view *g,
+                          const int32_t *inputs, const int32_t *targets, float grad_scale,
+                          float *loss, wf_err *err) {
+    wf_status st = wf_trainer_embed_forward(t, w->wte, w->wpe, inputs, targets, err);
+    if (st) return st;
+    int L = t->cfg.n_layer;
+    for (int l = 0; l < L; l++) layer_fwd(t, l, &w->layers[l]);
+    *loss = wf_trainer_head(t, w->wte, w->lnf_w, w->lnf_b, g->wte, g->lnf_w, g->lnf_b, grad_scale);
+    for (int l = L - 1; l >= 0; l--) wf_trainer_layer_backward(t, l, &w->layers[l], &g->layers[l]);
+    wf_trainer_embed_backward(t, g->wte, g->wpe);
+    return WF_OK;
+}
+
+wf_status wf_trainer_loss(wf_trainer *t, const wf_gpt_view *w, const int32_t *inputs,
+                          const int32_t *targets, float *loss, wf_err *err) {
+    wf_status st = wf_trainer_embed_forward(t, w->wte, w->wpe, inputs, targets, err);
+    if (st) return st;
+    for (int l = 0; l < t->cfg.n_layer; l++) layer_fwd(t, l, &w->layers[l]);
+    *loss = wf_trainer_head(t, w->wte, w->lnf_w, w->lnf_b, NULL, NULL, NULL, 1.0f);
+    return WF_OK;
+}

@@ -1,0 +1,194 @@
+/* train.h — training a Cerebras-GPT model on the CPU: the per-layer training
+** step (forward with saved activations, backward producing one block's
+** gradient at a time), AdamW with torch semantics applied block by block,
+** optimizer-state files, and the training loop with checkpoints and resume.
+**
+** Shaped for the execution modes of ARCHITECTURE.md: every buffer (weights,
+** grads, Adam m, v) uses the layer-major layout of model/params.h, the step is
+** exposed per block (wf_trainer_layer_forward/backward, wf_optim_update_block),
+** so a weight store can stream layer k while layer k+1 computes and an MPI
+** worker can reduce one block's gradients as soon as it is produced. */
+#ifndef WF_TRAIN_H
+#define WF_TRAIN_H
+
+#include "kernels/adamw.h"
+#include "model/config.h"
+#include "model/params.h"
+
+/* ---- the training step ---------------------------------------------------- */
+
+/* Activations and scratch for one micro-batch [B,T] of one model config.
+** Opaque; owns its memory. */
+typedef struct wf_trainer wf_trainer;
+
+/* B, T: micro-batch shape (T <= n_positions). recompute: keep only each
+** layer's input and recompute the layer's forward during the backward (about
+** 1/3 more FLOPs, activations of one layer instead of all). */
+wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf_heap *h,
+                         wf_trainer **out, wf_err *err);
+void wf_trainer_free(wf_trainer *t); /* NULL is a no-op */
+/* Bytes of activations and scratch the trainer holds. */
+size_t wf_trainer_bytes(const wf_trainer *t);
+
+/* Whole step for one micro-batch: forward, mean cross-entropy over the B*T
+** targets, backward. inputs, targets: [B*T] ids in [0, V) (checked: WF_ERANGE
+** naming the position). Gradients accumulate: g += grad_scale * dloss/dθ
+** (grad_scale = 1/K for K accumulated micro-batches); zero g yourself first.
+** *loss receives the mean loss of this micro-batch. */
+wf_status wf_trainer_step(wf_trainer *t, const wf_gpt_view *w, wf_gpt_view *g,
+                          const int32_t *inputs, const int32_t *targets, float grad_scale,
+                          float *loss, wf_err *err);
+/* Forward only: *loss = mean cross-entropy over the B*T targets. */
+wf_status wf_trainer_loss(wf_trainer *t, const wf_gpt_view *w, const int32_t *inputs,
+                          const int32_t *targets, float *loss, wf_err *err);
+
+/* The same step, block by block, for executors that move weights themselves.
+** Order: embed_forward, layer_forward l = 0..L-1, head (forward + loss +
+** backward of ln_f and the tied head), layer_backward l = L-1..0,
+** embed_backward. Each call only reads the weights of its own block (plus
+** wte for the head) and only writes that block's gradient. */
+wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float *wpe,
+                                   const int32_t *inputs, const int32_t *targets, wf_err *err);
+void wf_trainer_layer_forward(wf_trainer *t, int l, const wf_gpt_layer *w);
+/* Forward through ln_f and the head, loss, and (when g_lnf_w != NULL) the
+** backward of the head: dwte += ..., g_lnf_w/g_lnf_b += ... Returns the mean loss. */
+float wf_trainer_head(wf_trainer *t, const float *wte, const float *lnf_w, const float *lnf_b,
+                      float *g_wte, float *g_lnf_w, float *g_lnf_b, float grad_scale);
+void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_gpt_layer *g);
+void wf_trainer_embed_backward(wf_trainer *t, float *g_wte, float *g_wpe);
+
+/* ---- the optimizer -------------------------------------------------------- */
+
+/* Which tensors get weight decay. Values reach optimizer-state files: append only. */
+typedef enum {
+    WF_DECAY_MATRICES = 0, /* Conv1D weights only: no biases, LayerNorm, embeddings (default) */
+    WF_DECAY_MATRICES_EMB, /* matrices and the wte/wpe embeddings */
+    WF_DECAY_ALL,          /* every parameter (torch's default single group) */
+    WF_DECAY_COUNT
+} wf_decay_mode;
+
+typedef struct {
+    float beta1, beta2, eps; /* 0.9, 0.95, 1e-8 (REFERENCE.md) */
+    float weight_decay;      /* 0.1 */
+    float clip;              /* global-norm clip; <= 0 disables. 1.0 */
+    wf_decay_mode decay;
+} wf_optim_opts;
+
+void wf_optim_opts_default(wf_optim_opts *o);
+
+/* AdamW state: m and v in the layer-major layout, and the step count. */
+typedef struct {
+    wf_gpt_config cfg;
+    wf_optim_opts opts;
+    float *m, *v;  /* [wf_gpt_numel], zero at step 0; owned, from heap */
+    long step;     /* updates applied so far */
+    wf_heap *heap; /* borrowed */
+} wf_optim;
+
+wf_status wf_optim_new(const wf_gpt_config *c, const wf_optim_opts *o, wf_heap *h, wf_optim **out,
+                       wf_err *err);
+void wf_optim_free(wf_optim *o); /* NULL is a no-op */
+
+/* Does tensor i of the model (wf_gpt_tensor_info order) get weight decay? */
+int wf_optim_decays(const wf_optim *o, int tensor);
+/* Sum of squares of block b's gradient (for the global norm). */
+double wf_grad_block_sumsq(const wf_gpt_config *c, const float *grads, int b);
+/* AdamW on block b with the given lr and gradient multiplier (clip coefficient),
+** using step count o->step (increment it once per update before the blocks). */
+void wf_optim_update_block(wf_optim *o, int b, float *weights, const float *grads, float lr,
+                           float grad_scale);
+/* Whole update: global norm over all blocks, clip, step++, every block.
+** *gnorm receives the pre-clip norm. */
+void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, float *gnorm);
+
+/* ---- optimizer-state file ------------------------------------------------- */
+/* File "optimizer.bin" in a checkpoint folder; little-endian, version 1:
+**
+**   offset  size       field
+**   0       8          magic "WFOPTIM\0"
+**   8       4          version (u32) = 1
+**   12      4          section count n (u32)
+**   16      8          file size in bytes (u64)
+**   24      8          numel: floats in m and in v (u64) = wf_gpt_numel(cfg)
+**   32      32*n       section table: name[16] NUL-padded, offset u64, size u64
+**   ...                sections at 64-byte aligned offsets:
+**     "state"  16 x u64: [0] step, [1] tokens seen, [2] data position,
+**              [3..6] RNG state s[0..3], [7] seed, [8] decay mode,
+**              [9] micro-steps per step K, [10] B, [11] T, [12..15] 0
+**     "hparams" 8 x f32: beta1, beta2, eps, weight_decay, clip, 0, 0, 0
+**     "m"      numel x f32
+**     "v"      numel x f32
+** Readers check magic, version, sizes and that every section lies inside the
+** file, and reject unknown versions with a message naming the file. */
+#define WF_OPTSTATE_VERSION 1
+
+typedef struct {
+    uint64_t step, tokens, data_pos;
+    uint64_t rng[4];
+    uint64_t seed;
+    uint64_t accum, B, T;
+} wf_train_state;
+
+wf_status wf_optstate_save(const char *path, const wf_optim *o, const wf_train_state *s, wf_err *err);
+/* Loads into an existing optimizer of the same model (numel must match). */
+wf_status wf_optstate_load(const char *path, wf_optim *o, wf_train_state *s, wf_err *err);
+
+/* ---- evaluation ----------------------------------------------------------- */
+/* Mean cross-entropy over a token split read through `read(ud, pos, n, out)`:
+** contiguous windows of T+1 tokens at positions 0, T, 2T, ... (each token is
+** a target once; a tail shorter than T+1 is left out), B windows per forward,
+** at most max_windows windows (0 = all). *tokens = targets scored. */
+typedef wf_status (*wf_token_read_fn)(void *ud, uint64_t pos, size_t n, int32_t *out, wf_err *err);
+wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_read_fn read, void *ud,
+                       uint64_t count, int B, int T, long max_windows, wf_heap *h, double *mean_loss,
+                       uint64_t *tokens, wf_err *err);
+
+/* ---- the training loop ---------------------------------------------------- */
+
+typedef struct {
+    const char *model;    /* preset name (fresh weights) or HF folder (fine-tuning) */
+    const char *data;     /* DATA_DIR of token shards (datasets/shards.h) */
+    const char *out;      /* output folder: checkpoints, log.csv, loss.png */
+    const char *tokenizer;/* folder to copy into checkpoints; NULL: the model folder's, if any */
+    long steps;           /* optimizer steps; 0: from tokens */
+    long long tokens;     /* training tokens when steps == 0 */
+    int B, T, accum;      /* micro-batch [B,T] (T 0: min(n_positions, 1024)), K micro-batches per step */
+    double lr;            /* peak; <= 0: the preset's recipe (wf_gpt_config.lr) or 6e-4 */
+    long warmup;          /* steps; < 0: 5% of steps */
+    int sched;            /* wf_sched_kind; < 0: the preset's (cosine flag) */
+    double end_frac;      /* decay to end_frac * peak (0.1) */
+    long eval_every;      /* steps between validation losses; 0: at the end only */
+    long eval_windows;    /* validation windows per evaluation (0: all) */
+    long save_every;      /* steps between checkpoints; 0: at the end only */
+    long stop_at;         /* stop after this step, saving (resume later); 0: none */
+    uint64_t seed;        /* init of a preset's weights and the data order */
+    int resume;           /* continue from out/latest */
+    int recompute;        /* activation recompute */
+    int n_layer, n_embd, n_head, n_positions, vocab_size; /* preset overrides; 0 keeps */
+    wf_optim_opts optim;
+    volatile int *stop;   /* set asynchronously (SIGINT): save and return; may be NULL */
+} wf_train_opts;
+
+void wf_train_opts_default(wf_train_opts *o);
+
+typedef struct {
+    long step;            /* steps done when the run returned */
+    double last_loss, val_loss; /* val_loss < 0: none */
+    double tokens_per_s;
+    int interrupted;      /* stopped by *stop */
+    char checkpoint[1100];/* the last checkpoint written */
+} wf_train_result;
+
+/* Runs training. Checkpoints are out/ckpt-NNNNNNNN/ (config.json,
+** model.safetensors, tokenizer files when known, optimizer.bin), each file
+** written atomically; out/latest names the newest complete one and is
+** replaced atomically only after all its files are on disk, so a failed or
+** interrupted save leaves the previous checkpoint in force. Progress goes to
+** wf_log (INFO), one line per step. */
+wf_status wf_train_run(const wf_train_opts *o, wf_train_result *r, wf_err *err);
+
+/* Writes a PNG loss curve (train loss line, validation points) of n points. */
+wf_status wf_plot_loss_png(const char *path, const long *step, const double *loss,
+                           const double *val, int n, wf_err *err);
+
+#endif
