@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "datasets/tokenize.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,7 +22,8 @@ static const char *const help =
     "skipped, each reported on its own line. Documents are joined with <|endoftext|>.\n"
     "\n"
     "options:\n"
-    "  --model DIR          tokenizer folder (a model folder or `wafer tokenizer-train` output)\n"
+    "  --model DIR          tokenizer folder (a model folder or `wafer tokenizer-train` output);\n"
+    "                       'gpt2' is the bundled GPT-2 vocabulary\n"
     "  --out DATA_DIR       output folder (created; an earlier dataset there is replaced)\n"
     "  --val-fraction F     share of tokens held out for validation, 0..0.5 (default 0.005)\n"
     "  --threads N          encoding threads (default: number of CPUs)\n"
@@ -93,11 +95,13 @@ int wf_cmd_tokenize(int argc, char **argv) {
     wf_cli_log_init(quiet);
     wf_err err = {0};
     wf_tokenizer *tok = NULL;
-    if (wf_tokenizer_load(model, &tok, &err)) {
+    if (wf_tokenizer_open(model, &tok, &err)) {
         rc = wf_cli_fail(cmd, &err);
         goto out;
     }
-    wf_tokenize_opts o = {.out_dir = out, .tokenizer_dir = model, .val_fraction = val, .threads = (int)threads,
+    char absdir[4096];
+    const char *tokdir = realpath(model, absdir) ? absdir : model; /* recorded in meta.json */
+    wf_tokenize_opts o = {.out_dir = out, .tokenizer_dir = tokdir, .val_fraction = val, .threads = (int)threads,
                           .shard_tokens = (uint64_t)shard, .on_skip = print_skip, .progress_every = quiet ? 0 : 5.0};
     wf_tokenize_stats s;
     wf_status st = wf_tokenize_run(tok, inputs, n_in, &o, &s, &err);

@@ -74,14 +74,14 @@ static uint64_t utf8_feed(utf8_state *u, const uint8_t *s, size_t n, uint64_t ba
 
 size_t wf_utf8_check(const uint8_t *s, size_t n) {
     utf8_state u = {0};
-    uint64_t bad = utf8_feed(&u, s, n, 0);
-    if (bad != UINT64_MAX && !u.nul) return (size_t)bad;
-    if (bad != UINT64_MAX) { /* a NUL is valid UTF-8: continue after it */
-        size_t at = (size_t)bad + 1;
-        size_t rest = wf_utf8_check(s + at, n - at);
-        return at + rest;
+    size_t at = 0;
+    for (;;) {
+        uint64_t bad = utf8_feed(&u, s + at, n - at, at);
+        if (bad == UINT64_MAX) return u.need ? (size_t)u.start : n;
+        if (!u.nul) return (size_t)bad;
+        at = (size_t)bad + 1; /* a NUL is valid UTF-8: go on after it */
+        u.nul = 0;
     }
-    return u.need ? (size_t)u.start : n;
 }
 
 wf_status wf_inputs_check(const char *path, int *ok, char *why, size_t why_cap, uint64_t *bytes, wf_err *err) {

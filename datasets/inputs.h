@@ -9,7 +9,8 @@
 **    other name as plain text.
 **  - A file that is empty, holds a NUL byte (binary), is not valid UTF-8
 **    (strict: no overlongs, surrogates or code points past U+10FFFF) or holds
-**    only whitespace is skipped whole, with one line naming the first bad byte.
+**    only whitespace is skipped whole, with one line naming the first bad byte;
+**    so is a file that cannot be read (permissions, I/O error).
 **  - .txt: the whole file is one document. Large files are cut into segments
 **    of about segment_bytes at a line start where the bytes on both sides of
 **    the newline are not whitespace; at such a point the GPT-2 pre-tokenizer

@@ -125,11 +125,14 @@ void wf_pe_charge(wf_pe *pe, uint32_t cycles) {
 
 void *wf_sym(wf_pe *pe, int sym) {
     const wf_kernel *k = pe->img ? pe->img->kernel : NULL;
-    if (!k || sym < 0 || sym >= k->nsymbols) {
-        wf_pe_fail(pe, WF_EUSAGE, "symbol %d does not exist (kernel has %d)", sym, k ? k->nsymbols : 0);
-        return NULL;
+    if (!k || sym < 0 || sym >= k->nsymbols || pe_sram_touch(pe)) {
+        if (!k || sym < 0 || sym >= k->nsymbols)
+            wf_pe_fail(pe, WF_EUSAGE, "symbol %d does not exist (kernel has %d)", sym, k ? k->nsymbols : 0);
+        /* the run stops after this task; give it scratch memory rather than NULL */
+        wf_fabric *f = pe->f;
+        if (!f->scratch) f->scratch = arena_alloc(f, f->cm.sram_bytes, NULL);
+        return f->scratch;
     }
-    if (pe_sram_touch(pe)) return NULL;
     return pe->sram + (pe->img->sym_addr[sym] - pe->img->sram_lo);
 }
 

@@ -8,10 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sys/mman.h>
-
-#define HUGE_PAGE ((size_t)2 << 20)
-
 void *arena_get(wf_fabric *f, wf_arena *a, size_t n, wf_err *err) {
     n = (n + 15) & ~(size_t)15;
     if (n > a->left) {
@@ -25,12 +21,6 @@ void *arena_get(wf_fabric *f, wf_arena *a, size_t n, wf_err *err) {
         }
         uint8_t *p = wf_alloc(f->heap, sz, "fabric arena", err);
         if (!p) return NULL;
-        /* big chunks: ask for transparent huge pages (fewer TLB misses on a full wafer) */
-        if (sz >= 4 * HUGE_PAGE) {
-            uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-            uintptr_t hi = ((uintptr_t)p + sz) & ~(uintptr_t)(HUGE_PAGE - 1);
-            if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-        }
         memset(p, 0, sz);
         a->chunks[a->n++] = p;
         a->bump = p;
@@ -75,7 +65,8 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->h = h;
     f->cm = *cm;
     f->heap = heap;
-    /* small fabrics: 1 MB chunks; big ones: 32 MB chunks that can use huge pages */
+    /* small fabrics: 1 MB chunks; big ones: 32 MB (transparent huge pages measured
+    ** 3x slower here: page clearing dominated, so we do not ask for them) */
     f->arena.chunk = (size_t)w * h > 65536 ? (size_t)32 << 20 : (size_t)1 << 20;
     f->sram_arena.chunk = f->arena.chunk;
     f->pes = wf_calloc(heap, (size_t)w * h * sizeof *f->pes, "fabric PE index", err);
@@ -118,6 +109,31 @@ int wf_fabric_h(const wf_fabric *f) { return f->h; }
 const wf_cost_model *wf_fabric_cost(const wf_fabric *f) { return &f->cm; }
 uint64_t wf_fabric_now(const wf_fabric *f) { return f->now; }
 void wf_fabric_advance(wf_fabric *f, uint64_t cycles) { f->now += cycles; }
+void wf_fabric_set_reference_mode(wf_fabric *f, int on) { f->ref_mode = on != 0; }
+
+wf_status wf_fabric_capture(wf_fabric *f, int x, int y, int color, uint32_t *buf, uint32_t n, wf_err *err) {
+    wf_status st = wf_fabric_load(f, err);
+    if (st) return st;
+    wf_pe *pe = pe_at(f, x, y);
+    wf_cslot *s = pe && color >= 0 && color < WF_FABRIC_COLORS ? slot_of(pe, color) : NULL;
+    if (!s || s->oq < 0)
+        return WF_FAIL(err, WF_ECOLOR, "fabric: capture: PE(%d,%d): no output queue for color %d (route the "
+                       "color from RAMP, e.g. wf_route_simple(WF_RAMP, 0))", x, y, color);
+    s->cap = buf;
+    s->cap_n = buf ? n : 0;
+    s->cap_i = 0;
+    if (buf && s->out.n) { /* wavelets already waiting: the router takes them now */
+        pe->rpend |= 1u << color;
+        wake_router(pe);
+    }
+    return WF_OK;
+}
+
+uint32_t wf_fabric_captured(const wf_fabric *f, int x, int y, int color) {
+    wf_pe *pe = pe_at(f, x, y);
+    wf_cslot *s = pe && color >= 0 && color < WF_FABRIC_COLORS ? slot_of(pe, color) : NULL;
+    return s ? s->cap_i : 0;
+}
 const char *wf_fabric_report(const wf_fabric *f) { return f->report; }
 
 wf_pe *pe_get(wf_fabric *f, int x, int y, wf_err *err) {
@@ -195,8 +211,28 @@ wf_status wf_fabric_set_image(wf_fabric *f, int x, int y, const wf_pe_image *img
 }
 
 static const wf_prog *prog_for(wf_fabric *f, const wf_pe_image *img, wf_err *err) {
-    for (wf_prog *p = f->progs; p; p = p->next)
-        if (p->img == img) return p;
+    /* a hash of image pointers: a layout may give every PE its own image */
+    size_t mask = f->prog_cap - 1;
+    size_t hsh = ((uintptr_t)img >> 4) * 0x9E3779B97F4A7C15ull;
+    if (f->prog_cap) {
+        for (size_t i = hsh & mask;; i = (i + 1) & mask) {
+            if (!f->prog_tab[i]) break;
+            if (f->prog_tab[i]->img == img) return f->prog_tab[i];
+        }
+    }
+    if (2 * (f->nprogs + 1) > f->prog_cap) { /* grow and rehash (old table stays in the arena) */
+        size_t nc = f->prog_cap ? f->prog_cap * 2 : 64;
+        wf_prog **t = arena_alloc(f, nc * sizeof *t, err);
+        if (!t) return NULL;
+        for (wf_prog *q = f->progs; q; q = q->next) {
+            size_t j = (((uintptr_t)q->img >> 4) * 0x9E3779B97F4A7C15ull) & (nc - 1);
+            while (t[j]) j = (j + 1) & (nc - 1);
+            t[j] = q;
+        }
+        f->prog_tab = t;
+        f->prog_cap = nc;
+        mask = nc - 1;
+    }
     wf_prog *p = arena_alloc(f, sizeof *p, err);
     if (!p) return NULL;
     p->img = img;
@@ -221,6 +257,10 @@ static const wf_prog *prog_for(wf_fabric *f, const wf_pe_image *img, wf_err *err
     }
     p->next = f->progs;
     f->progs = p;
+    size_t j = hsh & mask;
+    while (f->prog_tab[j]) j = (j + 1) & mask;
+    f->prog_tab[j] = p;
+    f->nprogs++;
     return p;
 }
 
@@ -310,6 +350,12 @@ wf_status wf_fabric_load(wf_fabric *f, wf_err *err) {
         }
         f->pes[i] = np;
     }
+    for (size_t i = 0; i < n; i++) {
+        wf_pe *pe = f->pes[i];
+        if (!pe) continue;
+        static const int ndx[4] = {0, 0, 1, -1}, ndy[4] = {-1, 1, 0, 0};
+        for (int p = 0; p < 4; p++) pe->nb[p] = pe_at(f, pe->x + ndx[p], pe->y + ndy[p]);
+    }
     f->loaded = 1;
 done:
     arena_release(f, &old);
@@ -390,6 +436,7 @@ void wf_fabric_pe_stats(const wf_fabric *f, int x, int y, wf_pe_stats *out) {
     const wf_pe *pe = pe_at(f, x, y);
     if (!pe) return;
     *out = pe->st;
+    out->active += pe->st.busy;
     out->idle = pe->img && f->now > pe->st.busy ? f->now - pe->st.busy : 0;
 }
 
@@ -407,6 +454,7 @@ void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out) {
         out->hops += pe->st.hops;
         out->tasks += pe->st.tasks;
         out->ops += pe->st.ops;
+        out->active += pe->st.active + pe->st.busy;
     }
 }
 

@@ -9,7 +9,17 @@
 ** Coordinates: x = column (0 = west edge), y = row (0 = north edge).
 ** NORTH of (x,y) is (x,y-1); EAST is (x+1,y).
 ** Determinism: one thread, a fixed processing order; the same program gives
-** the same cycles and the same bits every run. */
+** the same cycles and the same bits every run. A fabric (and the wf_pe
+** handles its tasks get) is used by one thread at a time.
+**
+** Time model in one paragraph: a wavelet forwarded by a router at cycle t is
+** in the next router's buffer from t + hop_latency and can move on then; one
+** wavelet per cycle leaves through each output port; it moves only when all
+** its targets have room (a slot freed at t is reusable from t+1). The core
+** puts a wavelet into its output queue at t (usable by the router at
+** t + ramp_latency) and takes one from an input queue at the earliest at
+** t + ramp_latency after delivery. Tasks and ops are charged by the cost model
+** below. */
 #ifndef WF_FABRIC_H
 #define WF_FABRIC_H
 
@@ -46,7 +56,8 @@ typedef struct wf_cost_model {
     double clock_hz;         /* cycles -> seconds only; *open*: 850 MHz (vendor scripts) vs 1.1 GHz */
     uint32_t hop_latency;    /* cycles router->neighbour router; *open*: 1 documented, 2 observed */
     uint32_t ramp_latency;   /* cycles core<->own router (oq->router, router->iq); 1 */
-    uint32_t router_depth;   /* wavelets buffered per color per router for link inputs; *open*: 2 */
+    uint32_t router_depth;   /* wavelets buffered per color per router for link inputs; *open*: 2.
+                             ** A stream keeps 1 wavelet/cycle only if router_depth >= hop_latency + 1 */
     uint8_t iq_depth[WF_FABRIC_IQ]; /* words; REFERENCE WSE-2: 6,6,4,4,2,2,2,2 */
     uint8_t oq_depth[WF_FABRIC_OQ]; /* words; REFERENCE WSE-2: 2,2,6,6,2,2 */
     uint32_t task_switch;    /* cycles from pick to a task's first op; *open*: 2 */
@@ -165,6 +176,19 @@ int wf_fabric_symbol(const wf_fabric *f, int x, int y, const char *name, uint32_
 ** is copied. Fails when the PE has no input queue for the color. */
 wf_status wf_fabric_inject(wf_fabric *f, int x, int y, int color, const uint32_t *data, uint32_t n,
                            uint64_t at, wf_err *err);
+/* Reference mode (tests only): turns off the fast paths — routers blocked
+** downstream and receives waiting on an empty queue are stepped every cycle
+** instead of sleeping, and no wavelet is handed straight to a waiting
+** receive. Results and cycles must not change (STYLE 17); only speed does. */
+void wf_fabric_set_reference_mode(wf_fabric *f, int on);
+/* Host capture (streaming d2h): the next n wavelets PE (x,y)'s core sends on
+** `color` go to buf (one per cycle, in place of the route's outputs) instead
+** of the fabric. buf is borrowed until the capture is full or cleared (buf
+** NULL). The color's route must accept RAMP (an output queue); a route with
+** no outputs (wf_route_simple(WF_RAMP, 0)) is the usual "to host" route.
+** wf_fabric_captured() says how many arrived so far. */
+wf_status wf_fabric_capture(wf_fabric *f, int x, int y, int color, uint32_t *buf, uint32_t n, wf_err *err);
+uint32_t wf_fabric_captured(const wf_fabric *f, int x, int y, int color);
 /* Advances the clock with the fabric idle (host I/O time). */
 void wf_fabric_advance(wf_fabric *f, uint64_t cycles);
 uint64_t wf_fabric_now(const wf_fabric *f);
@@ -183,6 +207,9 @@ typedef struct {
     uint64_t hops;      /* wavelets this router forwarded (each multicast target counts) */
     uint64_t tasks;     /* task invocations */
     uint64_t ops;       /* DSD ops issued */
+    uint64_t active;    /* active PE-cycles: busy + cycles in which its router or one of its
+                        ** async ops moved a wavelet/element (may double count a cycle
+                        ** where both the core and the router worked) */
 } wf_pe_stats;
 /* Zeroes when (x,y) was never touched. */
 void wf_fabric_pe_stats(const wf_fabric *f, int x, int y, wf_pe_stats *out);
@@ -195,8 +222,9 @@ typedef struct {
     uint64_t hops;           /* sum of wavelet hops */
     uint64_t tasks;          /* sum of task invocations */
     uint64_t ops;            /* DSD ops */
-    uint64_t steps;          /* simulator work items: router steps + op steps + tasks +
-                             ** events (the denominator of ns per active PE-cycle) */
+    uint64_t active;         /* sum of per-PE active cycles: the denominator of
+                             ** "wall ns per active PE-cycle" */
+    uint64_t steps;          /* simulator work items: router steps + op steps + tasks + events */
     double wall_s;           /* wall time spent inside wf_fabric_run */
 } wf_fabric_stats;
 void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out);
@@ -204,11 +232,15 @@ void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out);
 /* ---- tracing hook -------------------------------------------------------------
 ** The fabric calls fn for events of PEs inside [x0,x1) x [y0,y1) whose cycle
 ** lies in [c0,c1). Tracing off (fn NULL) costs one branch per event site.
-** Task: cycle = start, dur = cycles charged, id = task ID (64 = launched
-** function). Hop: cycle = forwarding cycle, id = color, port = output port,
-** data = wavelet. Op: an async op completed: cycle = start, dur, id = color
-** (255 for memory-only ops). Deliver: a wavelet entered the core's input
-** queue (id = color). */
+**   TASK:    cycle = start, dur = cycles charged, id = task ID (64 = a launched
+**            function), data = the task's wavelet (data/control tasks) or 0.
+**   HOP:     cycle = forwarding cycle, dur 1, id = color, port = output port
+**            (RAMP = into its own core), ctrl, data = wavelet. One per target.
+**   OP:      an async op completed: cycle = its start, dur = start..completion,
+**            id = color (255 for a memory-only op), port = op code (name:
+**            wf_op_name(port)), data = element count.
+**   DELIVER: a wavelet entered the core (input queue or straight into a
+**            waiting receive): id = color, data = wavelet. */
 typedef enum { WF_TRACE_TASK, WF_TRACE_HOP, WF_TRACE_OP, WF_TRACE_DELIVER, WF_TRACE_KIND_COUNT } wf_trace_kind;
 typedef struct {
     uint8_t kind;   /* wf_trace_kind */
@@ -226,5 +258,8 @@ typedef struct {
     uint64_t c0, c1;     /* cycle window, half-open; c1 = 0 means no end */
 } wf_trace_window;
 void wf_fabric_set_trace(wf_fabric *f, wf_trace_fn fn, void *ud, const wf_trace_window *win);
+/* Name of an op code in WF_TRACE_OP events ("fmacs", "fadds", ..., "fmovs",
+** "inject" for host streaming); "?" when out of range. Static string. */
+const char *wf_op_name(int code);
 
 #endif

@@ -75,6 +75,9 @@ typedef struct {
     wf_fifo out;          /* core output queue (core -> router) */
     uint32_t in_ops, in_ops_tail;   /* ops consuming `in` (have a fabric-in operand) */
     uint32_t out_ops, out_ops_tail; /* ops producing into `out` without fabric-in */
+    uint32_t out_waiter;  /* a fabric-in -> fabric-out op asleep on a full `out`, or NO_OP */
+    uint32_t *cap;        /* host capture (streaming d2h): wavelets from `out` go here */
+    uint32_t cap_n, cap_i;
 } wf_cslot;
 
 /* Derived once per distinct image. */
@@ -90,29 +93,51 @@ typedef struct wf_prog {
 } wf_prog;
 
 struct wf_pe {
+    /* hot: what a router step and the picker read (first cache lines) */
+    uint32_t rpend;             /* colors with a wavelet in rb or out */
+    uint8_t ncolors;
+    uint8_t in_rlist, in_plist;
+    int8_t cidx[WF_FABRIC_COLORS];
+    wf_cslot *slots;
+    struct wf_pe *nb[4];        /* neighbours N S E W (NULL off the edge or untouched), set at load */
+    uint64_t port_used[WF_PORT_COUNT]; /* cycle+1 a port last carried a wavelet out */
+    uint64_t ready;             /* activated tasks */
+    uint64_t blocked;
+    uint64_t busy_until;        /* core busy before this cycle */
+    const wf_prog *prog;
+    wf_pe_stats st;
+    /* colder */
     wf_fabric *f;
     int16_t x, y;
     uint32_t idx;
     const wf_pe_image *img;
-    const wf_prog *prog;
     uint8_t *sram;              /* backs [img->sram_lo, img->sram_hi) */
-    int8_t cidx[WF_FABRIC_COLORS];
-    uint8_t ncolors;
-    uint8_t in_rlist, in_plist;
-    uint8_t rr;                 /* round-robin start color */
-    wf_cslot *slots;
-    uint32_t rpend;             /* colors with a wavelet in rb or out */
-    uint64_t ready;             /* activated tasks */
-    uint64_t blocked;
-    uint64_t busy_until;        /* core busy before this cycle */
     wf_task_fn launch_fn;       /* pending launched function */
     uint32_t ctrl_data;         /* last control wavelet for a control task */
-    /* running task (valid inside a task or init) */
+    int cur_task;               /* running task (valid inside a task or init), else -1 */
     uint64_t tstart, tlocal;
-    int cur_task;
-    uint64_t port_used[WF_PORT_COUNT]; /* cycle+1 a port last carried a wavelet out */
-    wf_pe_stats st;
+    uint64_t last_act;          /* latest cycle counted in st.active (router/op work) */
+    uint64_t act_mask;          /* bit k: cycle last_act - k was counted */
+    uint64_t rsleep;            /* cycle+1 the router fell asleep blocked (0 = not asleep) */
 };
+
+/* Counts cycle c as active once (cycles may arrive slightly out of order:
+** a cut-through receive counts the cycle after the router's). */
+static inline void mark_active(wf_pe *pe, uint64_t c) {
+    if (c > pe->last_act || pe->act_mask == 0) {
+        uint64_t d = c - pe->last_act;
+        pe->act_mask = (pe->act_mask == 0 || d >= 64) ? 1 : (pe->act_mask << d) | 1;
+        pe->last_act = c;
+        pe->st.active++;
+    } else {
+        uint64_t d = pe->last_act - c;
+        if (d >= 64) { pe->st.active++; return; }
+        if (!(pe->act_mask >> d & 1)) {
+            pe->act_mask |= 1ull << d;
+            pe->st.active++;
+        }
+    }
+}
 
 /* Op codes of DSD ops. */
 enum { OP_FMACS, OP_FADDS, OP_FSUBS, OP_FMULS, OP_MOV32, OP_MOV16, OP_FMACH, OP_FADDH, OP_FMULH,
@@ -135,13 +160,13 @@ typedef struct {
 /* An async op (microthread work item). */
 typedef struct {
     uint32_t next;       /* next op on the same queue; NO_OP ends */
-    uint32_t pe;         /* PE index */
+    wf_pe *pe;           /* owner (PE blocks do not move after load) */
     uint8_t code, action, task, active;
     uint8_t in_color, out_color, ctrl, esize; /* colors: 255 = none */
     uint32_t i, n;
     uint32_t sbits;      /* fmacs / fmach scalar */
     uint64_t start;
-    uint64_t stalls;
+    uint64_t last_at;    /* cycle of the last element consumed from fabric-in */
     wf_operand dst, a, b;
     uint32_t *inj;       /* OP_INJECT: data to deliver, owned */
 } wf_op;
@@ -159,7 +184,7 @@ typedef struct {
     uint64_t seq;
     uint32_t kind, arg;
 } wf_event;
-enum { EV_CORE_FREE, EV_OP_START, EV_OP_DONE, EV_CALL };
+enum { EV_CORE_FREE, EV_OP_START, EV_OP_DONE, EV_CALL, EV_OP_FINISH };
 
 struct wf_fabric {
     int w, h;
@@ -169,6 +194,7 @@ struct wf_fabric {
     wf_arena arena;              /* PEs, slots, queues, programs */
     wf_arena sram_arena;         /* backed PE SRAM */
     wf_prog *progs;
+    wf_prog **prog_tab; size_t prog_cap, nprogs; /* open addressing by image pointer */
     int loaded;
     /* time */
     uint64_t now;
@@ -182,6 +208,9 @@ struct wf_fabric {
     wf_op *ops; size_t cops;
     uint32_t op_free;                    /* free list through next */
     size_t nops_used;
+    int ref_mode;                        /* wf_fabric_set_reference_mode */
+    uint8_t *scratch;                    /* sram_bytes handed out by a failed wf_sym, so the
+                                         ** kernel does not crash before the run stops */
     /* progress */
     int progress;
     int failed;
@@ -221,11 +250,13 @@ int list_push(wf_fabric *f, uint32_t **v, size_t *n, size_t *c, uint32_t x);
 void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg);
 void wake_router(wf_pe *pe);
 void wake_pick(wf_pe *pe);
-void fabric_fail(wf_fabric *f, wf_status code, const char *fmt, ...)
+void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 5, 6)))
 #endif
     ;
+/* Stops the run with an error (the first one wins); records our source line. */
+#define fabric_fail(f, code, ...) fabric_fail_at((f), __FILE__, __LINE__, (code), __VA_ARGS__)
 
 /* router.c */
 void router_step(wf_fabric *f, wf_pe *pe);
@@ -239,6 +270,8 @@ void core_deliver_ctrl(wf_fabric *f, wf_pe *pe, uint32_t data);
 void op_step(wf_fabric *f, uint32_t oi, int *keep);
 void op_start_event(wf_fabric *f, uint32_t oi);
 void op_done_event(wf_fabric *f, uint32_t oi);
+void op_finish_event(wf_fabric *f, uint32_t oi);
+int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now);
 void op_release(wf_fabric *f, uint32_t oi);
 uint32_t op_new(wf_fabric *f);
 void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi);

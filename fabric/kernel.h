@@ -17,10 +17,18 @@
 ** - Async memory-only ops compute at issue and complete (fire their action)
 **   at issue time + their cost.
 ** - On completion an async op may activate or unblock a task.
+** - The picker (when the core is free) runs a pending launched function
+**   first, else the lowest-numbered ready task: a local/control task that is
+**   activated and not blocked, or a data task (not blocked) whose color's
+**   input queue holds a wavelet and has no async receive queued on it (a
+**   queued receive takes the wavelets first). Control wavelets reaching the
+**   core never enter an input queue: they activate control task (bits & 63)
+**   if the kernel has one, else they only moved switches on their way.
 ** - fp32 arithmetic is plain C float (fmacs is NOT fused: a + b*s, two
 **   roundings). fp16 is IEEE binary16 stored as uint16_t, converted by
 **   wf_f16_to_f32/wf_f32_to_f16 (round to nearest even) — no _Float16 needed;
-**   fp16 ops compute in fp32 (fmach in double) and round once to fp16. */
+**   fp16 ops are correctly rounded (computed exactly, rounded once; fmach is
+**   a fused a + b*s), checked against the compiler's _Float16 in tests. */
 #ifndef WF_KERNEL_H
 #define WF_KERNEL_H
 
@@ -76,7 +84,8 @@ int wf_pe_rh(const wf_pe *pe);  /* code region height */
 int64_t wf_pe_param(const wf_pe *pe, int i);  /* region parameter i; 0 if absent */
 uint64_t wf_pe_cycle(const wf_pe *pe);        /* the task's current cycle (start + charged so far) */
 /* Pointer to symbol `sym` (index into kernel->symbols) in this PE's SRAM.
-** Valid until the fabric is freed; zero-filled at first touch. */
+** Valid until the fabric is freed; zero-filled at first touch. A bad index
+** fails the run and returns scratch memory (never NULL unless out of memory). */
 void *wf_sym(wf_pe *pe, int sym);
 uint32_t wf_sym_bytes(const wf_pe *pe, int sym);
 /* Charge extra cycles to the running task (scalar work the model cannot see). */

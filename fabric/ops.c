@@ -14,6 +14,7 @@ static const char *const op_names[OP_CODE_COUNT] = {"fmacs", "fadds", "fsubs", "
                                                     "mov16", "fmach", "faddh", "fmulh", "fmovs",
                                                     "inject"};
 const char *op_name(int code) { return code >= 0 && code < OP_CODE_COUNT ? op_names[code] : "?"; }
+const char *wf_op_name(int code) { return op_name(code); }
 
 /* ---- DSD constructors ------------------------------------------------------------ */
 static wf_dsd dsd_bad(void) {
@@ -259,6 +260,46 @@ static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
     }
 }
 
+/* Fast path of the memory-only loop for 1-D fp32/32-bit operands: plain
+** strided loops, one per op (a scalar is a stride-0 operand). Same float
+** expressions as elem(), so the same bits; test_ops.c checks both against
+** the reference. Returns 0 when it does not apply. */
+static int is_1d(const wf_operand *o) {
+    return o->kind == WF_DSD_SCALAR || (o->c.len[1] == 1 && o->c.len[2] == 1 && o->c.len[3] == 1);
+}
+static int mem_fast(int code, wf_operand *od, wf_operand *oa, wf_operand *ob, uint32_t n, uint32_t sbits) {
+    if (code > OP_MOV32 && code != OP_FMOVS) return 0;
+    if (!is_1d(od) || !is_1d(oa) || !is_1d(ob)) return 0;
+    uint32_t sa = oa->bits, sb = ob->bits; /* scalars as raw bits: a move keeps them exactly */
+    float sv = wf_bits_f32(sbits);
+    uint8_t *pa, *pb, *pd = od->c.p;
+    int64_t da, db, dd = od->c.st[0];
+    if (oa->kind == WF_DSD_MEM) { pa = oa->c.p; da = oa->c.st[0]; }
+    else { pa = (uint8_t *)&sa; da = 0; }
+    if (ob->kind == WF_DSD_MEM) { pb = ob->c.p; db = ob->c.st[0]; }
+    else { pb = (uint8_t *)&sb; db = 0; }
+    float x, y, r;
+#define MEM_LOOP(EXPR)                                                  \
+    for (uint32_t i = 0; i < n; i++) {                                  \
+        memcpy(&x, pa + (int64_t)i * da, 4);                            \
+        memcpy(&y, pb + (int64_t)i * db, 4);                            \
+        r = (EXPR);                                                     \
+        memcpy(pd + (int64_t)i * dd, &r, 4);                            \
+    }
+    switch (code) {
+    case OP_FMACS: MEM_LOOP(x + y * sv) break;
+    case OP_FADDS: MEM_LOOP(x + y) break;
+    case OP_FSUBS: MEM_LOOP(x - y) break;
+    case OP_FMULS: MEM_LOOP(x * y) break;
+    default: /* MOV32 / FMOVS: bit copy */
+        for (uint32_t i = 0; i < n; i++) memmove(pd + (int64_t)i * dd, pa + (int64_t)i * da, 4);
+        break;
+    }
+#undef MEM_LOOP
+    (void)y;
+    return 1;
+}
+
 /* nsrc: how many of a, b are real operands (mov: 1). */
 static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b, int nsrc,
                   uint32_t sbits, wf_async as) {
@@ -323,6 +364,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     int fabric = in_color != 255 || out_color != 255;
     if (!fabric) {
         /* memory only: compute now, charge analytically */
+        if (!mem_fast(code, &od, &oa, &ob, n, sbits))
         for (uint32_t i = 0; i < n; i++) {
             uint32_t va = oa.kind == WF_DSD_MEM ? cur_load(&oa.c, esize) : oa.bits;
             uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob.c, esize) : ob.bits;
@@ -343,7 +385,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
         uint32_t oi = op_new(f);
         if (oi == NO_OP) return;
         wf_op *o = &f->ops[oi];
-        o->pe = pe->idx;
+        o->pe = pe;
         o->code = (uint8_t)code;
         o->action = as.action;
         o->task = as.task;
@@ -361,7 +403,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     uint32_t oi = op_new(f);
     if (oi == NO_OP) return;
     wf_op *o = &f->ops[oi];
-    o->pe = pe->idx;
+    o->pe = pe;
     o->code = (uint8_t)code;
     o->action = as.action;
     o->task = as.task;
@@ -418,7 +460,7 @@ static uint32_t *queue_head(wf_fabric *f, wf_pe *pe, const wf_op *o) {
 
 static void op_complete(wf_fabric *f, uint32_t oi) {
     wf_op *o = &f->ops[oi];
-    wf_pe *pe = f->pes[o->pe];
+    wf_pe *pe = o->pe;
     uint64_t now = f->now;
     uint32_t *head = queue_head(f, pe, o);
     uint64_t el = now + 1 > o->start ? now + 1 - o->start : 0;
@@ -448,7 +490,7 @@ static void op_complete(wf_fabric *f, uint32_t oi) {
 
 void op_start_event(wf_fabric *f, uint32_t oi) {
     wf_op *o = &f->ops[oi];
-    wf_pe *pe = f->pes[o->pe];
+    wf_pe *pe = o->pe;
     uint32_t *head = queue_head(f, pe, o);
     if (head && *head != oi) return; /* not its turn yet: started when its predecessor completes */
     if (o->n == 0) {
@@ -460,7 +502,7 @@ void op_start_event(wf_fabric *f, uint32_t oi) {
 
 void op_done_event(wf_fabric *f, uint32_t oi) {
     wf_op *o = &f->ops[oi];
-    wf_pe *pe = f->pes[o->pe];
+    wf_pe *pe = o->pe;
     if (f->trace && trace_on(f, pe->x, pe->y, o->start))
         emit(f, WF_TRACE_OP, 255, o->code, 0, pe->x, pe->y, o->n, o->start, f->now - o->start);
     int action = o->action, task = o->task;
@@ -482,26 +524,82 @@ void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     }
 }
 
-/* The head op producing into s->out may sleep on a full queue. (An op that
-** reads fabric-in and writes fabric-out polls instead; host injection too.) */
+/* Ops asleep on a full s->out: the head of out_ops, or a fabric-in ->
+** fabric-out op recorded as out_waiter. (Host injection polls.) */
 void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     (void)pe;
+    if (s->out_waiter != NO_OP) {
+        uint32_t w = s->out_waiter;
+        s->out_waiter = NO_OP;
+        op_activate(f, w);
+    }
     if (s->out_ops != NO_OP) {
         wf_op *o = &f->ops[s->out_ops];
         if (!o->active && o->start <= f->now && o->n) op_activate(f, s->out_ops);
     }
 }
 
+/* A slot of the input queue frees: the own router may sleep waiting for it
+** (host injection polls). */
 void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     (void)f;
-    (void)pe;
-    (void)s; /* injection polls; nothing sleeps on input-queue room */
+    if (pe->rsleep && (pe->rpend >> s->color & 1)) wake_router(pe);
 }
 
 /* ---- one microthread cycle ---------------------------------------------------------------- */
+/* One element: read the sources (fw = the fabric-in wavelet, if any), compute,
+** write memory or push onto the output queue. */
+static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t fw, uint64_t now,
+                       uint64_t at) {
+    int es = o->esize;
+    uint32_t mask = es == 2 ? 0xffffu : 0xffffffffu;
+    uint32_t va, vb;
+    if (o->a.kind == WF_DSD_MEM) va = cur_load(&o->a.c, es);
+    else if (o->a.kind == WF_DSD_FABIN) va = fw & mask;
+    else va = o->a.bits;
+    if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b.c, es);
+    else if (o->b.kind == WF_DSD_FABIN) vb = fw & mask;
+    else vb = o->b.bits;
+    uint32_t r = elem(o->code, va, vb, o->sbits);
+    mark_active(pe, at);
+    if (so) {
+        fifo_push(&so->out, r, now + f->cm.ramp_latency, o->ctrl);
+        pe->rpend |= 1u << so->color;
+        wake_router(pe);
+    } else {
+        cur_store(&o->dst.c, es, r);
+        cur_next(&o->dst.c);
+    }
+    if (o->a.kind == WF_DSD_MEM) cur_next(&o->a.c);
+    if (o->b.kind == WF_DSD_MEM) cur_next(&o->b.c);
+}
+
+/* Cut-through delivery: the router hands a wavelet straight to the receive op
+** waiting on an EMPTY input queue. The stepped model would queue it (ready at
+** now + ramp_latency) and the op would take it exactly then, so we compute the
+** element now, count it as consumed at that cycle, and fire completion then:
+** same cycles, half the work. Not for ops that also write fabric-out. */
+int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now) {
+    if (s->in.n || s->in_ops == NO_OP || f->ref_mode) return 0;
+    uint32_t oi = s->in_ops;
+    wf_op *o = &f->ops[oi];
+    uint64_t at = now + f->cm.ramp_latency;
+    if (o->out_color != 255 || o->i >= o->n || o->start > now || o->last_at >= at) return 0;
+    op_element(f, o, pe, NULL, data, now, at);
+    o->last_at = at;
+    f->progress = 1;
+    if (++o->i == o->n) ev_push(f, at, EV_OP_FINISH, oi);
+    return 1;
+}
+
+void op_finish_event(wf_fabric *f, uint32_t oi) {
+    f->ops[oi].active = 0;
+    op_complete(f, oi);
+}
+
 void op_step(wf_fabric *f, uint32_t oi, int *keep) {
     wf_op *o = &f->ops[oi];
-    wf_pe *pe = f->pes[o->pe];
+    wf_pe *pe = o->pe;
     uint64_t now = f->now;
     if (o->code == OP_INJECT) {
         wf_cslot *s = slot_of(pe, o->in_color);
@@ -523,46 +621,39 @@ void op_step(wf_fabric *f, uint32_t oi, int *keep) {
         }
         return;
     }
+    if (o->i >= o->n) { /* finished by cut-through; EV_OP_FINISH completes it */
+        o->active = 0;
+        return;
+    }
     wf_cslot *si = o->in_color != 255 ? slot_of(pe, o->in_color) : NULL;
     wf_cslot *so = o->out_color != 255 ? slot_of(pe, o->out_color) : NULL;
     if (si) {
         if (!si->in.n) { /* sleep until the router delivers */
-            o->active = 0;
+            if (f->ref_mode) *keep = 1;
+            else o->active = 0;
             return;
         }
-        if (!is_ready(fifo_head(&si->in)->ready, now)) {
+        if (!is_ready(fifo_head(&si->in)->ready, now) || (o->i && o->last_at >= now)) {
             *keep = 1;
             return;
         }
     }
     if (so && fifo_space(&so->out, now) <= 0) {
-        if (si) { /* a fabric-in -> fabric-out op: poll (rare) */
+        /* a slot freed this cycle is usable next cycle: poll; else sleep until the
+        ** router drains the queue (ops queued on this color are its out_ops; a
+        ** fabric-in -> fabric-out op registers as the queue's waiter) */
+        if (f->ref_mode || (so->out.lag_at == (uint32_t)now && so->out.lag_n) ||
+            (si && so->out_waiter != NO_OP && so->out_waiter != oi)) { /* one waiter slot: others poll */
             *keep = 1;
-            return;
+        } else {
+            if (si) so->out_waiter = oi;
+            o->active = 0;
         }
-        o->active = 0; /* sleep until the router drains the queue */
         return;
     }
-    int es = o->esize;
-    uint32_t mask = es == 2 ? 0xffffu : 0xffffffffu;
-    uint32_t va, vb;
-    if (o->a.kind == WF_DSD_MEM) va = cur_load(&o->a.c, es);
-    else if (o->a.kind == WF_DSD_FABIN) va = fifo_pop(&si->in, now).data & mask;
-    else va = o->a.bits;
-    if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b.c, es);
-    else if (o->b.kind == WF_DSD_FABIN) vb = fifo_pop(&si->in, now).data & mask;
-    else vb = o->b.bits;
-    uint32_t r = elem(o->code, va, vb, o->sbits);
-    if (so) {
-        fifo_push(&so->out, r, now + f->cm.ramp_latency, o->ctrl);
-        pe->rpend |= 1u << so->color;
-        wake_router(pe);
-    } else {
-        cur_store(&o->dst.c, es, r);
-        cur_next(&o->dst.c);
-    }
-    if (o->a.kind == WF_DSD_MEM) cur_next(&o->a.c);
-    if (o->b.kind == WF_DSD_MEM) cur_next(&o->b.c);
+    uint32_t fw = si ? fifo_pop(&si->in, now).data : 0;
+    o->last_at = now;
+    op_element(f, o, pe, so, fw, now, now);
     if (si) slot_in_popped(f, pe, si);
     f->progress = 1;
     if (++o->i == o->n) {
@@ -619,7 +710,7 @@ wf_status wf_fabric_inject(wf_fabric *f, int x, int y, int color, const uint32_t
         return err ? err->code : WF_ENOMEM;
     }
     memcpy(o->inj, data, (size_t)n * 4);
-    o->pe = pe->idx;
+    o->pe = pe;
     o->code = OP_INJECT;
     o->in_color = (uint8_t)color;
     o->out_color = 255;

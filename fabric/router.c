@@ -18,12 +18,33 @@ static void advance_switch(wf_route *r) {
     else if (r->ring) r->cur = 0;
 }
 
-/* Returns 1 if the wavelet moved. */
+/* What one color's router cycle did. MOVED, WAIT (a head is still in flight,
+** an output port was taken this cycle, or a slot frees next cycle) keep the
+** router on the active list; BLOCKED (downstream full, or the head is not
+** accepted by the switch position) lets it sleep until a pop downstream or a
+** new wavelet wakes it (STYLE 17: idle costs nothing, blocked too). */
+enum { FW_MOVED, FW_WAIT, FW_BLOCKED };
+
+static int space_state(const wf_fifo *q, uint64_t now) {
+    if (fifo_space(q, now) > 0) return FW_MOVED;
+    return q->lag_at == (uint32_t)now && q->lag_n ? FW_WAIT : FW_BLOCKED;
+}
+
 static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
     const wf_route_pos *pos = &s->route.pos[s->route.cur];
     int rb_ok = fifo_head_ready(&s->rb, now) && ((pos->rx >> ((fifo_head(&s->rb)->flags >> 1) & 7)) & 1);
     int out_ok = fifo_head_ready(&s->out, now) && (pos->rx & WF_RAMP);
-    if (!rb_ok && !out_ok) return 0;
+    if (!rb_ok && !out_ok) {
+        int in_flight = (s->rb.n && !is_ready(fifo_head(&s->rb)->ready, now)) ||
+                        (s->out.n && !is_ready(fifo_head(&s->out)->ready, now));
+        return in_flight ? FW_WAIT : FW_BLOCKED;
+    }
+    if (out_ok && s->cap && s->cap_i < s->cap_n) { /* streaming d2h: the host takes it */
+        s->cap[s->cap_i++] = fifo_pop(&s->out, now).data;
+        pe->st.wav_out++;
+        slot_out_popped(f, pe, s);
+        return FW_MOVED;
+    }
     int use_rb = rb_ok && (!out_ok || s->toggle == 0);
     wf_fifo *src = use_rb ? &s->rb : &s->out;
     const wf_wv *w = fifo_head(src);
@@ -33,33 +54,40 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
     /* every target must be free */
     for (unsigned m = tx; m; m &= m - 1) {
         int p = __builtin_ctz(m);
-        if (pe->port_used[p] == now + 1) return 0;
+        if (pe->port_used[p] == now + 1) return FW_WAIT;
         if (p == WF_PORT_RAMP) {
             if (ctrl) continue; /* control wavelets go to the task picker, not the queue */
             if (s->iq < 0) {
                 fabric_fail(f, WF_ECOLOR, "PE(%d,%d): cycle %llu: color %d: route delivers to RAMP but the "
                             "PE has no input queue for it", pe->x, pe->y, (unsigned long long)now, s->color);
-                return 0;
+                return FW_WAIT;
             }
-            if (fifo_space(&s->in, now) <= 0) return 0;
+            int sp = space_state(&s->in, now);
+            if (sp != FW_MOVED) return sp;
         } else {
-            wf_pe *nb = pe_at(f, pe->x + dx[p], pe->y + dy[p]);
+            wf_pe *nb = pe->nb[p];
             wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
             if (!ns || !ns->rb.e) {
                 fabric_fail(f, WF_ECOLOR, "PE(%d,%d): cycle %llu: color %d: wavelet sent %s to PE(%d,%d), "
                             "which has no route for color %d", pe->x, pe->y, (unsigned long long)now,
                             s->color, wf_port_name(p), pe->x + dx[p], pe->y + dy[p], s->color);
-                return 0;
+                return FW_WAIT;
             }
-            if (fifo_space(&ns->rb, now) <= 0) return 0;
+            int sp = space_state(&ns->rb, now);
+            if (sp != FW_MOVED) return sp;
             nslot[p] = ns;
         }
     }
     wf_wv wv = fifo_pop(src, now);
-    int from_port = use_rb ? (wv.flags >> 1) & 7 : WF_PORT_RAMP;
     if (!use_rb) {
         pe->st.wav_out++;
         slot_out_popped(f, pe, s);
+    } else {
+        /* a slot of this buffer frees: wake the routers that feed it */
+        unsigned feeders = 0;
+        for (int k = 0; k < s->route.npos; k++) feeders |= s->route.pos[k].rx;
+        for (int p = 0; p < 4; p++)
+            if ((feeders >> p & 1) && pe->nb[p] && (pe->nb[p]->rpend >> s->color & 1)) wake_router(pe->nb[p]);
     }
     if (rb_ok && out_ok) s->toggle ^= 1;
     int tr = f->trace && trace_on(f, pe->x, pe->y, now);
@@ -73,37 +101,47 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
                 core_deliver_ctrl(f, pe, wv.data);
                 continue;
             }
-            fifo_push(&s->in, wv.data, now + f->cm.ramp_latency, 0);
             pe->st.wav_in++;
             if (tr) emit(f, WF_TRACE_DELIVER, s->color, p, 0, pe->x, pe->y, wv.data, now, 1);
-            slot_in_arrived(f, pe, s);
+            if (!op_cut_through(f, pe, s, wv.data, now)) {
+                fifo_push(&s->in, wv.data, now + f->cm.ramp_latency, 0);
+                slot_in_arrived(f, pe, s);
+            }
         } else {
-            wf_pe *nb = f->pes[pe->idx + dy[p] * f->w + dx[p]];
+            wf_pe *nb = pe->nb[p];
             fifo_push(&nslot[p]->rb, wv.data, now + f->cm.hop_latency,
                       (uint8_t)(ctrl | (opposite[p] << 1)));
             nb->rpend |= 1u << s->color;
             wake_router(nb);
         }
     }
-    (void)from_port;
     if (ctrl) advance_switch(&s->route);
-    return 1;
+    return FW_MOVED;
 }
 
 void router_step(wf_fabric *f, wf_pe *pe) {
     uint64_t now = f->now;
     uint32_t pend = pe->rpend;
-    /* rotate the starting color so no color starves an output port */
-    unsigned r = pe->rr;
+    /* rotate the starting color with the clock so no color starves an output
+    ** port; a function of the cycle, not of how often this router was stepped,
+    ** so sleeping routers arbitrate exactly like always-stepped ones */
+    unsigned r = (unsigned)(now % WF_FABRIC_COLORS);
     uint32_t order = r ? ((pend >> r) | (pend << (WF_FABRIC_COLORS - r))) & 0xffffffu : pend;
-    pe->rr = (uint8_t)(r + 1 == WF_FABRIC_COLORS ? 0 : r + 1);
-    int stalled = 0;
+    int stalled = 0, keep = 0;
     for (uint32_t m = order; m; m &= m - 1) {
         int c = (int)((__builtin_ctz(m) + r) % WF_FABRIC_COLORS);
         wf_cslot *s = slot_of(pe, c);
-        if (forward(f, pe, s, now)) f->progress = 1;
-        else stalled = 1;
+        int st = forward(f, pe, s, now);
+        if (st == FW_MOVED) {
+            f->progress = 1;
+            mark_active(pe, now);
+            keep = 1;
+        } else {
+            stalled = 1;
+            if (st == FW_WAIT) keep = 1;
+        }
         if (!s->rb.n && !s->out.n) pe->rpend &= ~(1u << c);
     }
     if (stalled) pe->st.stalled++;
+    if (!keep && pe->rpend && !f->ref_mode) pe->rsleep = now + 1; /* asleep: step_routers drops it */
 }

@@ -69,6 +69,10 @@ static wf_event ev_pop(wf_fabric *f) {
 }
 
 void wake_router(wf_pe *pe) {
+    if (pe->rsleep) { /* blocked until now: count the stalled cycles it slept */
+        pe->st.stalled += pe->f->now + 1 - pe->rsleep;
+        pe->rsleep = 0;
+    }
     if (pe->in_rlist) return;
     pe->in_rlist = 1;
     list_push(pe->f, &pe->f->rlist, &pe->f->nr, &pe->f->cr, pe->idx);
@@ -80,12 +84,12 @@ void wake_pick(wf_pe *pe) {
     list_push(pe->f, &pe->f->plist, &pe->f->np, &pe->f->cp, pe->idx);
 }
 
-void fabric_fail(wf_fabric *f, wf_status code, const char *fmt, ...) {
+void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...) {
     if (f->failed) return;
     f->failed = 1;
     f->ferr.code = code;
-    f->ferr.file = __FILE__;
-    f->ferr.line = __LINE__;
+    f->ferr.file = file;
+    f->ferr.line = line;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(f->ferr.msg, sizeof f->ferr.msg, fmt, ap);
@@ -110,6 +114,7 @@ static void do_event(wf_fabric *f, const wf_event *ev) {
     case EV_CALL: wake_pick(f->pes[ev->arg]); break;
     case EV_OP_START: op_start_event(f, ev->arg); break;
     case EV_OP_DONE: op_done_event(f, ev->arg); break;
+    case EV_OP_FINISH: op_finish_event(f, ev->arg); break;
     default: WF_ASSERT(0);
     }
     f->progress = 1;
@@ -149,41 +154,63 @@ static int build_report(wf_fabric *f, char *first, size_t nfirst) {
         if (!pe) continue;
         for (int si = 0; si < pe->ncolors; si++) {
             wf_cslot *s = &pe->slots[si];
-            line[0] = 0;
-            if (s->in_ops) {
-                const wf_op *o = &f->ops[s->in_ops];
-                snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s receive waits for a wavelet "
-                         "(%u of %u received, %u in input queue)", pe->x, pe->y, s->color, op_name(o->code),
-                         o->i, o->n, s->in.n);
-            } else if (s->out_ops) {
-                const wf_op *o = &f->ops[s->out_ops];
-                snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s send waits for output queue room "
-                         "(%u of %u sent)", pe->x, pe->y, s->color, op_name(o->code), o->i, o->n);
-            } else if (s->in.n) {
-                int has = pe->prog && (pe->prog->data_colors >> s->color & 1);
-                if (has)
-                    snprintf(line, sizeof line, "PE(%d,%d): color %d: %u wavelets wait in input queue, data "
-                             "task %s is blocked", pe->x, pe->y, s->color, s->in.n,
-                             task_label(pe, s->color, lb, sizeof lb));
-                else
-                    snprintf(line, sizeof line, "PE(%d,%d): color %d: %u wavelets wait in input queue, no "
-                             "task or receive consumes them", pe->x, pe->y, s->color, s->in.n);
-            } else if (s->rb.n || s->out.n) {
-                wf_wv *w = s->rb.n ? fifo_head(&s->rb) : fifo_head(&s->out);
-                int port = s->rb.n ? (w->flags >> 1) & 7 : WF_PORT_RAMP;
-                const wf_route_pos *p = &s->route.pos[s->route.cur];
-                if (!((p->rx >> port) & 1))
-                    snprintf(line, sizeof line, "PE(%d,%d): color %d: wavelet from %s waits at the router: "
-                             "switch position %d does not accept %s", pe->x, pe->y, s->color,
-                             wf_port_name(port), s->route.cur, wf_port_name(port));
-                else
-                    snprintf(line, sizeof line, "PE(%d,%d): color %d: %u wavelets wait at the router for "
-                             "room downstream", pe->x, pe->y, s->color, (unsigned)(s->rb.n + s->out.n));
-            }
-            if (line[0]) {
-                if (!count) snprintf(first, nfirst, "%s", line);
-                if (count < 32) at = rep(f->report, cap, at, "%s\n", line);
-                count++;
+            for (int part = 0; part < 2; part++) { /* 0: the core side, 1: the router */
+                line[0] = 0;
+                if (part == 0 && s->in_ops) {
+                    const wf_op *o = &f->ops[s->in_ops];
+                    snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s receive waits for a wavelet "
+                             "(%u of %u received, %u in input queue)", pe->x, pe->y, s->color, op_name(o->code),
+                             o->i, o->n, s->in.n);
+                } else if (part == 0 && s->out_ops) {
+                    const wf_op *o = &f->ops[s->out_ops];
+                    snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s send waits for output queue room "
+                             "(%u of %u sent)", pe->x, pe->y, s->color, op_name(o->code), o->i, o->n);
+                } else if (part == 0 && s->in.n) {
+                    int has = pe->prog && (pe->prog->data_colors >> s->color & 1);
+                    if (has)
+                        snprintf(line, sizeof line, "PE(%d,%d): color %d: %u wavelets wait in input queue, data "
+                                 "task %s is blocked", pe->x, pe->y, s->color, s->in.n,
+                                 task_label(pe, s->color, lb, sizeof lb));
+                    else
+                        snprintf(line, sizeof line, "PE(%d,%d): color %d: %u wavelets wait in input queue, no "
+                                 "task or receive consumes them", pe->x, pe->y, s->color, s->in.n);
+                } else if (part == 1 && (s->rb.n || s->out.n)) {
+                    wf_wv *w = s->rb.n ? fifo_head(&s->rb) : fifo_head(&s->out);
+                    int port = s->rb.n ? (w->flags >> 1) & 7 : WF_PORT_RAMP;
+                    const wf_route_pos *p = &s->route.pos[s->route.cur];
+                    if (!((p->rx >> port) & 1))
+                        snprintf(line, sizeof line, "PE(%d,%d): color %d: wavelet from %s waits at the router: "
+                                 "switch position %d does not accept %s", pe->x, pe->y, s->color,
+                                 wf_port_name(port), s->route.cur, wf_port_name(port));
+                    else {
+                        /* name the first full target */
+                        char who[96] = "downstream";
+                        static const int ddx[4] = {0, 0, 1, -1}, ddy[4] = {-1, 1, 0, 0};
+                        for (unsigned m = p->tx; m; m &= m - 1) {
+                            int q = __builtin_ctz(m);
+                            if (q == WF_PORT_RAMP) {
+                                if (s->iq >= 0 && s->in.n >= s->in.cap) {
+                                    snprintf(who, sizeof who, "its own input queue (%u full)", s->in.cap);
+                                    break;
+                                }
+                            } else if (pe->nb[q]) {
+                                wf_cslot *ns = slot_of(pe->nb[q], s->color);
+                                if (ns && ns->rb.n >= ns->rb.cap) {
+                                    snprintf(who, sizeof who, "%s: PE(%d,%d)'s router buffer is full", wf_port_name(q),
+                                             pe->x + ddx[q], pe->y + ddy[q]);
+                                    break;
+                                }
+                            }
+                        }
+                        snprintf(line, sizeof line, "PE(%d,%d): color %d: %u wavelets wait at the router for room "
+                                 "in %s", pe->x, pe->y, s->color, (unsigned)(s->rb.n + s->out.n), who);
+                    }
+                }
+                if (line[0]) {
+                    if (!count) snprintf(first, nfirst, "%s", line);
+                    if (count < 32) at = rep(f->report, cap, at, "%s\n", line);
+                    count++;
+                }
             }
         }
         uint64_t stuck = pe->ready & pe->blocked;
@@ -233,7 +260,7 @@ static void step_routers(wf_fabric *f) {
         wf_pe *pe = f->pes[f->rlist[i]];
         f->steps++;
         router_step(f, pe);
-        if (pe->rpend) f->rlist[k++] = pe->idx;
+        if (pe->rpend && !pe->rsleep) f->rlist[k++] = pe->idx;
         else pe->in_rlist = 0;
     }
     /* routers woken during this pass were appended after n */
@@ -272,6 +299,35 @@ static void step_picks(wf_fabric *f) {
     for (size_t i = n; i < f->np; i++) f->plist[k++] = f->plist[i];
     f->np = k;
 }
+
+#ifdef WF_DEBUG
+/* Consistency walk (STYLE 16): queue bounds, list flags, op queues. */
+static void debug_walk(wf_fabric *f) {
+    for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
+        wf_pe *pe = f->pes[i];
+        if (!pe) continue;
+        for (int si = 0; si < pe->ncolors; si++) {
+            wf_cslot *s = &pe->slots[si];
+            const wf_fifo *q[3] = {&s->rb, &s->in, &s->out};
+            for (int k = 0; k < 3; k++) WF_ASSERT(q[k]->n <= q[k]->cap && (q[k]->cap == 0 || q[k]->head < q[k]->cap));
+            WF_ASSERT(pe->cidx[s->color] == si);
+            if (s->rb.n || s->out.n) WF_ASSERT(pe->rpend >> s->color & 1);
+            uint32_t heads[2] = {s->in_ops, s->out_ops}, tails[2] = {s->in_ops_tail, s->out_ops_tail};
+            for (int k = 0; k < 2; k++) {
+                uint32_t last = NO_OP;
+                for (uint32_t oi = heads[k]; oi != NO_OP; oi = f->ops[oi].next) {
+                    WF_ASSERT(oi < f->cops && f->ops[oi].pe == pe);
+                    last = oi;
+                }
+                if (heads[k] != NO_OP) WF_ASSERT(last == tails[k]);
+            }
+        }
+    }
+    for (size_t i = 0; i < f->nr; i++) WF_ASSERT(f->pes[f->rlist[i]]->in_rlist);
+    for (size_t i = 0; i < f->np; i++) WF_ASSERT(f->pes[f->plist[i]]->in_plist);
+    for (size_t i = 0; i < f->no; i++) WF_ASSERT(f->ops[f->olist[i]].active);
+}
+#endif
 
 wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     wf_status st = wf_fabric_load(f, err);
@@ -316,6 +372,9 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
         f->now++;
     }
     f->wall += wf_now() - t0;
+#ifdef WF_DEBUG
+    debug_walk(f);
+#endif
     if (f->failed) {
         snprintf(f->report, sizeof f->report, "%s\n", f->ferr.msg);
         f->failed = 0; /* the error is reported once */

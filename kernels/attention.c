@@ -11,7 +11,8 @@
 #include <math.h>
 #include <string.h>
 
-#define ATT_QB 32        /* query rows per block: they share one transposed key tile */
+#define ATT_QB 32        /* query rows per block (prefill): two vectors of 16 rows */
+#define ATT_QB_SMALL 8   /* below this many rows (decoding) the row-wise body runs */
 #define ATT_KT 64        /* keys per tile */
 #define ATT_MAX_D 256    /* head size bound (stack buffers); presets use 64 and 128 */
 
@@ -19,7 +20,47 @@
 ** pieces in the baseline one); aligned(4): loads need no alignment. */
 typedef float att_v16 __attribute__((vector_size(64), aligned(4), may_alias));
 
-/* nq (<= ATT_QB) consecutive query rows of one (batch, head) at absolute
+/* a[0..D) += sum_{j < vis} p[j*ps] * v[j*ldkv + 0..D): 64 columns at a time,
+** even and odd keys apart, so eight independent accumulator registers hide
+** the FMA latency. */
+static inline __attribute__((always_inline)) void
+pv_accumulate(float *a, const float *p, int ps, const float *v, int ldkv, int vis, int D) {
+    int d0 = 0;
+    for (; d0 + 64 <= D; d0 += 64) {
+        att_v16 *ap = (att_v16 *)(a + d0);
+        att_v16 r0 = ap[0], r1 = ap[1], r2 = ap[2], r3 = ap[3];
+        att_v16 z = {0}, u0 = z, u1 = z, u2 = z, u3 = z;
+        int j = 0;
+        for (; j + 1 < vis; j += 2) {
+            const att_v16 *v0 = (const att_v16 *)(v + (size_t)j * ldkv + d0);
+            const att_v16 *v1 = (const att_v16 *)(v + (size_t)(j + 1) * ldkv + d0);
+            float p0 = p[j * ps], p1 = p[(j + 1) * ps];
+            r0 += p0 * v0[0]; r1 += p0 * v0[1]; r2 += p0 * v0[2]; r3 += p0 * v0[3];
+            u0 += p1 * v1[0]; u1 += p1 * v1[1]; u2 += p1 * v1[2]; u3 += p1 * v1[3];
+        }
+        if (j < vis) {
+            const att_v16 *v0 = (const att_v16 *)(v + (size_t)j * ldkv + d0);
+            float p0 = p[j * ps];
+            r0 += p0 * v0[0]; r1 += p0 * v0[1]; r2 += p0 * v0[2]; r3 += p0 * v0[3];
+        }
+        ap[0] = r0 + u0; ap[1] = r1 + u1; ap[2] = r2 + u2; ap[3] = r3 + u3;
+    }
+    for (; d0 < D; d0 += 16) {
+        int w = D - d0 < 16 ? D - d0 : 16;
+        if (w == 16) {
+            att_v16 r = *(const att_v16 *)(a + d0);
+            for (int j = 0; j < vis; j++) r += p[j * ps] * *(const att_v16 *)(v + (size_t)j * ldkv + d0);
+            *(att_v16 *)(a + d0) = r;
+        } else {
+            for (int j = 0; j < vis; j++)
+                for (int dd = 0; dd < w; dd++) a[d0 + dd] += p[j * ps] * v[(size_t)j * ldkv + d0 + dd];
+        }
+    }
+}
+
+/* Few query rows (decoding): one row at a time against a transposed key
+** tile. */
+/* nq (<= ATT_QB_SMALL) consecutive query rows of one (batch, head) at absolute
 ** positions qpos0 .. qpos0+nq-1 against keys 0 .. qpos0+nq-1. Row i of q,
 ** out at q + i*ldq, out + i*ldo; key/value row j at k + j*ldkv. lse[i]
 ** (when lse is not NULL) receives the row's log-sum-exp. */
@@ -27,9 +68,9 @@ static inline __attribute__((always_inline)) void
 attend_body(float *out, int ldo, float *lse, const float *q, int ldq, const float *k, const float *v,
             int ldkv, int qpos0, int nq, int D, float scale) {
     float kt[ATT_MAX_D * ATT_KT]; /* key tile transposed: kt[d*KT + j] */
-    float acc[ATT_QB][ATT_MAX_D];
-    float qs[ATT_QB][ATT_MAX_D];
-    float m[ATT_QB], l[ATT_QB];
+    float acc[ATT_QB_SMALL][ATT_MAX_D];
+    float qs[ATT_QB_SMALL][ATT_MAX_D];
+    float m[ATT_QB_SMALL], l[ATT_QB_SMALL];
     float s[ATT_KT], p[ATT_KT];
     for (int i = 0; i < nq; i++) {
         m[i] = -INFINITY;
@@ -79,42 +120,7 @@ attend_body(float *out, int ldo, float *lse, const float *q, int ldq, const floa
             l[i] = l[i] * corr + sum;
             float *a = acc[i];
             for (int d = 0; d < D; d++) a[d] *= corr;
-            /* 64 columns at a time, even and odd keys apart: eight
-            ** independent accumulator registers hide the FMA latency. */
-            int d0 = 0;
-            for (; d0 + 64 <= D; d0 += 64) {
-                att_v16 *ap = (att_v16 *)(a + d0);
-                att_v16 r0 = ap[0], r1 = ap[1], r2 = ap[2], r3 = ap[3];
-                att_v16 z = {0}, u0 = z, u1 = z, u2 = z, u3 = z;
-                int j = 0;
-                for (; j + 1 < vis; j += 2) {
-                    const att_v16 *v0 = (const att_v16 *)(v + (size_t)(j0 + j) * ldkv + d0);
-                    const att_v16 *v1 = (const att_v16 *)(v + (size_t)(j0 + j + 1) * ldkv + d0);
-                    float p0 = p[j], p1 = p[j + 1];
-                    r0 += p0 * v0[0]; r1 += p0 * v0[1]; r2 += p0 * v0[2]; r3 += p0 * v0[3];
-                    u0 += p1 * v1[0]; u1 += p1 * v1[1]; u2 += p1 * v1[2]; u3 += p1 * v1[3];
-                }
-                if (j < vis) {
-                    const att_v16 *v0 = (const att_v16 *)(v + (size_t)(j0 + j) * ldkv + d0);
-                    float p0 = p[j];
-                    r0 += p0 * v0[0]; r1 += p0 * v0[1]; r2 += p0 * v0[2]; r3 += p0 * v0[3];
-                }
-                ap[0] = r0 + u0; ap[1] = r1 + u1; ap[2] = r2 + u2; ap[3] = r3 + u3;
-            }
-            for (; d0 < D; d0 += 16) {
-                int w = D - d0 < 16 ? D - d0 : 16;
-                if (w == 16) {
-                    att_v16 r = *(const att_v16 *)(a + d0);
-                    for (int j = 0; j < vis; j++)
-                        r += p[j] * *(const att_v16 *)(v + (size_t)(j0 + j) * ldkv + d0);
-                    *(att_v16 *)(a + d0) = r;
-                } else {
-                    for (int j = 0; j < vis; j++) {
-                        const float *vr = v + (size_t)(j0 + j) * ldkv + d0;
-                        for (int dd = 0; dd < w; dd++) a[d0 + dd] += p[j] * vr[dd];
-                    }
-                }
-            }
+            pv_accumulate(a, p, 1, v + (size_t)j0 * ldkv, ldkv, vis, D);
             m[i] = mn;
         }
     }
@@ -125,24 +131,126 @@ attend_body(float *out, int ldo, float *lse, const float *q, int ldq, const floa
     }
 }
 
+/* A block of up to ATT_QB query rows (prefill). Q is transposed once per
+** block (qT[d][i]), so each key row, read as stored, gives the scores of
+** all 32 rows in two vector FMAs per d: no per-tile transpose. The tile's
+** scores sT[j][i], softmax statistics and masks are vectors over rows i. */
+static inline __attribute__((always_inline)) void
+attend_body_wide(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+                 const float *v, int ldkv, int qpos0, int nq, int D, float scale) {
+    float qT[ATT_MAX_D][ATT_QB];
+    float acc[ATT_QB][ATT_MAX_D];
+    float sT[ATT_KT][ATT_QB];
+    float m[ATT_QB], l[ATT_QB], mn[ATT_QB], corr[ATT_QB];
+    for (int d = 0; d < D; d++)
+        for (int i = 0; i < ATT_QB; i++) qT[d][i] = i < nq ? q[(size_t)i * ldq + d] * scale : 0.0f;
+    for (int i = 0; i < ATT_QB; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+    for (int i = 0; i < nq; i++)
+        for (int d = 0; d < D; d++) acc[i][d] = 0.0f;
+    int nk = qpos0 + nq;
+    for (int j0 = 0; j0 < nk; j0 += ATT_KT) {
+        int nj = nk - j0 < ATT_KT ? nk - j0 : ATT_KT;
+        /* four keys at a time: eight independent accumulator chains */
+        int jk = 0;
+        for (; jk + 4 <= nj; jk += 4) {
+            const float *k0 = k + (size_t)(j0 + jk) * ldkv, *k1 = k0 + ldkv, *k2 = k1 + ldkv, *k3 = k2 + ldkv;
+            att_v16 z = {0}, a0 = z, b0 = z, a1 = z, b1 = z, a2 = z, b2 = z, a3 = z, b3 = z;
+            for (int d = 0; d < D; d++) {
+                att_v16 q0 = *(const att_v16 *)&qT[d][0], q1 = *(const att_v16 *)&qT[d][16];
+                a0 += k0[d] * q0; b0 += k0[d] * q1;
+                a1 += k1[d] * q0; b1 += k1[d] * q1;
+                a2 += k2[d] * q0; b2 += k2[d] * q1;
+                a3 += k3[d] * q0; b3 += k3[d] * q1;
+            }
+            *(att_v16 *)&sT[jk][0] = a0; *(att_v16 *)&sT[jk][16] = b0;
+            *(att_v16 *)&sT[jk + 1][0] = a1; *(att_v16 *)&sT[jk + 1][16] = b1;
+            *(att_v16 *)&sT[jk + 2][0] = a2; *(att_v16 *)&sT[jk + 2][16] = b2;
+            *(att_v16 *)&sT[jk + 3][0] = a3; *(att_v16 *)&sT[jk + 3][16] = b3;
+        }
+        for (; jk < nj; jk++) {
+            const float *kr = k + (size_t)(j0 + jk) * ldkv;
+            att_v16 s0 = {0}, s1 = {0};
+            for (int d = 0; d < D; d++) {
+                const att_v16 *qd = (const att_v16 *)qT[d];
+                s0 += kr[d] * qd[0];
+                s1 += kr[d] * qd[1];
+            }
+            *(att_v16 *)&sT[jk][0] = s0;
+            *(att_v16 *)&sT[jk][16] = s1;
+        }
+        /* row i sees key j0+j when j0 + j <= qpos0 + i */
+        float tmax[ATT_QB];
+        for (int i = 0; i < ATT_QB; i++) tmax[i] = -INFINITY;
+        for (int j = 0; j < nj; j++)
+            for (int i = 0; i < ATT_QB; i++) {
+                float x = j0 + j <= qpos0 + i ? sT[j][i] : -INFINITY;
+                tmax[i] = x > tmax[i] ? x : tmax[i];
+            }
+        for (int i = 0; i < ATT_QB; i++) {
+            mn[i] = tmax[i] > m[i] ? tmax[i] : m[i];
+            corr[i] = m[i] == -INFINITY ? 0.0f : wf_exp_neg(m[i] - mn[i]);
+        }
+        float sum[ATT_QB];
+        for (int i = 0; i < ATT_QB; i++) sum[i] = 0.0f;
+        for (int j = 0; j < nj; j++)
+            for (int i = 0; i < ATT_QB; i++) {
+                float e = wf_exp_neg(sT[j][i] - mn[i]);
+                float pv = j0 + j <= qpos0 + i ? e : 0.0f;
+                sT[j][i] = pv;
+                sum[i] += pv;
+            }
+        for (int i = 0; i < ATT_QB; i++) {
+            l[i] = l[i] * corr[i] + sum[i];
+            m[i] = mn[i];
+        }
+        for (int i = 0; i < nq; i++) {
+            int vis = qpos0 + i - j0 + 1;
+            if (vis > nj) vis = nj;
+            float *a = acc[i];
+            if (corr[i] != 1.0f)
+                for (int d = 0; d < D; d++) a[d] *= corr[i];
+            if (vis > 0) pv_accumulate(a, &sT[0][i], ATT_QB, v + (size_t)j0 * ldkv, ldkv, vis, D);
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        float inv = 1.0f / l[i];
+        for (int d = 0; d < D; d++) out[(size_t)i * ldo + d] = acc[i][d] * inv;
+        if (lse) lse[i] = m[i] + logf(l[i]);
+    }
+}
+
+/* Picks the body for the block's height. */
+static inline __attribute__((always_inline)) void
+attend_any(float *out, int ldo, float *lse, const float *q, int ldq, const float *k, const float *v,
+           int ldkv, int qpos0, int nq, int D, float scale) {
+    if (nq >= ATT_QB_SMALL) {
+        attend_body_wide(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, D, scale);
+    } else {
+        attend_body(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, D, scale);
+    }
+}
+
 /* The body specialised for the presets' head sizes (a compile-time D lets
 ** the accumulators live in registers) and for any D. */
 WF_CLONES
 static void attend_block_64(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
                             const float *v, int ldkv, int qpos0, int nq, float scale) {
-    attend_body(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, 64, scale);
+    attend_any(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, 64, scale);
 }
 
 WF_CLONES
 static void attend_block_128(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
                              const float *v, int ldkv, int qpos0, int nq, float scale) {
-    attend_body(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, 128, scale);
+    attend_any(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, 128, scale);
 }
 
 WF_CLONES
 static void attend_block_any(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
                              const float *v, int ldkv, int qpos0, int nq, int D, float scale) {
-    attend_body(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, D, scale);
+    attend_any(out, ldo, lse, q, ldq, k, v, ldkv, qpos0, nq, D, scale);
 }
 
 static void attend_block(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,

@@ -4,6 +4,7 @@
 ** is summed by one thread in a fixed order: results do not depend on threads. */
 #include "kernels/backward.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -245,9 +246,27 @@ static inline __attribute__((always_inline)) void attn_bwd_head_body(
     }
 }
 
-#include <immintrin.h>
-
 #define TGT512 __attribute__((target("avx512f,avx512vl,fma")))
+
+/* exp(x) for 16 floats: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6
+** polynomial (Taylor coefficients; max relative error about 2 ulp on this
+** range), times 2^n by scalef. Inputs below -87 give 0 or a denormal-free
+** tiny value; the callers mask out what must be exactly 0. */
+static inline TGT512 __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
 
 /* C[m][0..63] (+)= sum_k A[r][k] * B[k][0..63] for m <= 4 rows: 16 zmm
 ** accumulators, one B row loaded per k and reused across the rows. */
@@ -292,64 +311,74 @@ static TGT512 void mk_gemm64(int M, int nb, int K, const float *A, int lda, cons
 }
 
 /* The AVX-512 path for head sizes that are multiples of 64 (64 for 111M,
-** 128 for the larger presets): the same tile algorithm as the body above,
-** with the five tile products done by mk_gemm64. Scratch layout as there,
-** plus two transposed tiles (P^T, dS^T) carved after dP. */
+** 128 for the larger presets). Works on transposed score tiles so that no
+** key or value tile is ever copied: with Qt = Q_i^T and dOt = dO_i^T packed
+** once per query tile,
+**   S^T  = K_j Qt,  dP^T = V_j dOt        (A rows read in place from qkv)
+**   P^T  = exp(S^T*scale - lse), dS^T = P^T (dP^T - D) scale
+**   dV_j += P^T dO_i, dK_j += dS^T Q_i     (B rows read in place)
+**   dQ_i += dS K_j                          (dS = one 64x64 transpose)
+** Each product is mk_gemm64; accumulation order is fixed by the shapes. */
 static TGT512 void attn_bwd_head_avx512_64(float *dqkv, const float *dout, const float *qkv, const float *out,
                                            const float *lse, int T, int C, int H, int h, float *scr) {
     int hs = C / H, C3 = 3 * C, nb = hs / 64;
     float scale = 1.0f / sqrtf((float)hs);
-    float *Dv = scr, *Qi = Dv + T, *dOi = Qi + ATT_BQ * hs, *dQ = dOi + ATT_BQ * hs;
-    float *Kt = dQ + ATT_BQ * hs, *Vt = Kt + ATT_BK * hs, *Kj = Vt + ATT_BK * hs;
-    float *S = Kj + ATT_BK * hs, *dP = S + ATT_BQ * ATT_BK, *Pt = dP + ATT_BQ * ATT_BK, *dSt = Pt + ATT_BQ * ATT_BK;
+    float *Dv = scr, *Qt = Dv + T, *dOt = Qt + ATT_BQ * hs, *dQ = dOt + ATT_BQ * hs;
+    float *St = dQ + ATT_BQ * hs, *dPt = St + ATT_BQ * ATT_BK, *dS = dPt + ATT_BQ * ATT_BK;
+    float *lt = dS + ATT_BQ * ATT_BK, *Dt = lt + ATT_BQ;
+    const float *Qh = qkv + h * hs, *Kh = qkv + C + h * hs, *Vh = qkv + 2 * C + h * hs;
+    const float *dOh = dout + h * hs;
+    float *dQh = dqkv + h * hs, *dKh = dqkv + C + h * hs, *dVh = dqkv + 2 * C + h * hs;
     for (int t = 0; t < T; t++) {
-        float *d = dqkv + (size_t)t * C3 + h * hs;
-        memset(d + C, 0, sizeof(float) * (size_t)hs);
-        memset(d + 2 * C, 0, sizeof(float) * (size_t)hs);
-        const float *o = out + (size_t)t * C + h * hs, *go = dout + (size_t)t * C + h * hs;
+        memset(dKh + (size_t)t * C3, 0, sizeof(float) * (size_t)hs);
+        memset(dVh + (size_t)t * C3, 0, sizeof(float) * (size_t)hs);
+        const float *o = out + (size_t)t * C + h * hs, *go = dOh + (size_t)t * C;
         float acc = 0.0f;
         for (int k = 0; k < hs; k++) acc += o[k] * go[k];
         Dv[t] = acc;
     }
     for (int i0 = 0; i0 < T; i0 += ATT_BQ) {
         int nq = T - i0 < ATT_BQ ? T - i0 : ATT_BQ;
-        for (int i = 0; i < nq; i++) {
-            memcpy(Qi + i * hs, qkv + (size_t)(i0 + i) * C3 + h * hs, sizeof(float) * (size_t)hs);
-            memcpy(dOi + i * hs, dout + (size_t)(i0 + i) * C + h * hs, sizeof(float) * (size_t)hs);
+        for (int i = 0; i < ATT_BQ; i++) {
+            int in = i < nq;
+            const float *q = Qh + (size_t)(i0 + i) * C3, *g = dOh + (size_t)(i0 + i) * C;
+            for (int k = 0; k < hs; k++) {
+                Qt[k * ATT_BQ + i] = in ? q[k] : 0.0f;
+                dOt[k * ATT_BQ + i] = in ? g[k] : 0.0f;
+            }
+            lt[i] = in ? lse[i0 + i] : 0.0f;
+            Dt[i] = in ? Dv[i0 + i] : 0.0f;
         }
         memset(dQ, 0, sizeof(float) * (size_t)nq * hs);
         int jend = i0 + nq;
         for (int j0 = 0; j0 < jend; j0 += ATT_BK) {
             int nk = jend - j0 < ATT_BK ? jend - j0 : ATT_BK;
-            for (int j = 0; j < ATT_BK; j++) {
-                if (j < nk) {
-                    const float *kr = qkv + (size_t)(j0 + j) * C3 + C + h * hs, *vr = kr + C;
-                    memcpy(Kj + j * hs, kr, sizeof(float) * (size_t)hs);
-                    for (int k = 0; k < hs; k++) Kt[k * ATT_BK + j] = kr[k], Vt[k * ATT_BK + j] = vr[k];
-                } else {
-                    for (int k = 0; k < hs; k++) Kt[k * ATT_BK + j] = 0.0f, Vt[k * ATT_BK + j] = 0.0f;
+            mk_gemm64(nk, 1, hs, Kh + (size_t)j0 * C3, C3, Qt, ATT_BQ, St, ATT_BQ, 0);   /* S^T  */
+            mk_gemm64(nk, 1, hs, Vh + (size_t)j0 * C3, C3, dOt, ATT_BQ, dPt, ATT_BQ, 0); /* dP^T */
+            const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            const __m512 vscale = _mm512_set1_ps(scale);
+            for (int j = 0; j < nk; j++) {
+                float *sr = St + j * ATT_BQ, *pr = dPt + j * ATT_BQ;
+                __m512i vmin = _mm512_set1_epi32(j0 + j - i0), vnq = _mm512_set1_epi32(nq);
+                for (int v = 0; v < ATT_BQ; v += 16) {
+                    /* causal mask: queries i >= j0+j-i0 see key j; i < nq are real */
+                    __m512i idx = _mm512_add_epi32(iota, _mm512_set1_epi32(v));
+                    __mmask16 live = _mm512_cmpge_epi32_mask(idx, vmin) & _mm512_cmplt_epi32_mask(idx, vnq);
+                    __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(sr + v), vscale, _mm512_loadu_ps(lt + v));
+                    __m512 p = _mm512_maskz_mov_ps(live, exp512(x));
+                    __m512 ds = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(pr + v), _mm512_loadu_ps(Dt + v))), vscale);
+                    _mm512_storeu_ps(sr + v, p);
+                    _mm512_storeu_ps(pr + v, ds);
                 }
             }
-            mk_gemm64(nq, 1, hs, Qi, hs, Kt, ATT_BK, S, ATT_BK, 0);   /* S  = Q K^T  */
-            mk_gemm64(nq, 1, hs, dOi, hs, Vt, ATT_BK, dP, ATT_BK, 0); /* dP = dO V^T */
-            for (int i = 0; i < nq; i++) {
-                float *sr = S + i * ATT_BK, *pr = dP + i * ATT_BK;
-                float l = lse[i0 + i], D = Dv[i0 + i];
-                int jmax = i0 + i - j0;
-                for (int j = 0; j < ATT_BK; j++) {
-                    float p = (j <= jmax && j < nk) ? expf(sr[j] * scale - l) : 0.0f;
-                    Pt[j * ATT_BQ + i] = p;
-                    dSt[j * ATT_BQ + i] = p * (pr[j] - D) * scale;
-                    pr[j] = dSt[j * ATT_BQ + i]; /* dP now holds dS */
-                }
-            }
-            /* dV_j += P^T dO, dK_j += dS^T Q, dQ += dS K_j */
-            mk_gemm64(nk, nb, nq, Pt, ATT_BQ, dOi, hs, dqkv + (size_t)j0 * C3 + 2 * C + h * hs, C3, 1);
-            mk_gemm64(nk, nb, nq, dSt, ATT_BQ, Qi, hs, dqkv + (size_t)j0 * C3 + C + h * hs, C3, 1);
-            mk_gemm64(nq, nb, nk, dP, ATT_BK, Kj, hs, dQ, hs, 1);
+            for (int i = 0; i < nq; i++)
+                for (int j = 0; j < nk; j++) dS[i * ATT_BK + j] = dPt[j * ATT_BQ + i];
+            mk_gemm64(nk, nb, nq, St, ATT_BQ, dOh + (size_t)i0 * C, C, dVh + (size_t)j0 * C3, C3, 1);
+            mk_gemm64(nk, nb, nq, dPt, ATT_BQ, Qh + (size_t)i0 * C3, C3, dKh + (size_t)j0 * C3, C3, 1);
+            mk_gemm64(nq, nb, nk, dS, ATT_BK, Kh + (size_t)j0 * C3, C3, dQ, hs, 1);
         }
         for (int i = 0; i < nq; i++)
-            memcpy(dqkv + (size_t)(i0 + i) * C3 + h * hs, dQ + i * hs, sizeof(float) * (size_t)hs);
+            memcpy(dQh + (size_t)(i0 + i) * C3, dQ + i * hs, sizeof(float) * (size_t)hs);
     }
 }
 

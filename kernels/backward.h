@@ -39,7 +39,9 @@ void wf_matmul_backward_ref(float *dx, float *dw, float *db, const float *dout, 
 ** T x T. qkv [B,T,3C] (q | k | v, head h in columns h*hs..), out [B,T,C] the
 ** forward's attention output (before c_proj), lse [B,H,T] natural-log
 ** logsumexp of the scaled scores, dout [B,T,C]. Scale 1/sqrt(hs).
-** dqkv [B,T,3C] is overwritten. */
+** dqkv [B,T,3C] is overwritten. Parallel over (b, h); query and key tiles of
+** 64; an AVX-512 path for head sizes that are multiples of 64, a portable
+** one otherwise (chosen at run time). */
 void wf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                            const float *lse, int B, int T, int C, int H);
 /* Naive reference: materialises the T x T probabilities of one head at a time. */

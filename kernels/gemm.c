@@ -110,10 +110,15 @@ void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             float bet = pc == 0 ? beta : 1.0f;
+            /* Even row blocks (a multiple of mr, at most MC), and enough
+            ** column splits for about 4 tasks per thread; tasks are handed
+            ** out dynamically, ic-major, so a thread often reuses its packed A. */
             int n_ic = (M + MC - 1) / MC;
-            int jsplit = (2 * nt + n_ic - 1) / n_ic;
+            int mcb = (M + n_ic - 1) / n_ic;
+            mcb = (mcb + mr - 1) / mr * mr;
+            n_ic = (M + mcb - 1) / mcb;
+            int jsplit = nt == 1 ? 1 : (4 * nt + n_ic - 1) / n_ic;
             if (jsplit > npan) jsplit = npan;
-            if (nt == 1) jsplit = 1;
             int ntask = n_ic * jsplit;
 #pragma omp parallel num_threads(nt)
             {
@@ -124,10 +129,10 @@ void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K
                 }
                 float *ap = apall + (size_t)omp_get_thread_num() * MC * KC;
                 int packed_ic = -1;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
                 for (int task = 0; task < ntask; task++) {
                     int ic = task / jsplit, js = task % jsplit;
-                    int i0 = ic * MC, mc = M - i0 < MC ? M - i0 : MC;
+                    int i0 = ic * mcb, mc = M - i0 < mcb ? M - i0 : mcb;
                     if (packed_ic != ic) {
                         pack_a(ap, ta, A, lda, i0, mc, pc, kc, mr);
                         packed_ic = ic;

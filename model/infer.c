@@ -39,7 +39,7 @@ wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_
     if (st) return st;
     int B = opts && opts->max_batch > 0 ? opts->max_batch : 1;
     int n_ctx = opts && opts->n_ctx > 0 ? opts->n_ctx : cfg->n_positions;
-    int rows = opts && opts->max_rows > 0 ? opts->max_rows : 512;
+    int rows = opts && opts->max_rows > 0 ? opts->max_rows : 1024;
     if (n_ctx > cfg->n_positions)
         return WF_FAIL(err, WF_EUSAGE, "infer: n_ctx %d exceeds n_positions %d", n_ctx, cfg->n_positions);
     if (wf_gpt_head_dim(cfg) > 256)

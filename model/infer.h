@@ -15,7 +15,7 @@ typedef struct wf_infer wf_infer;
 typedef struct {
     int max_batch;  /* B the cache holds; >= 1 */
     int n_ctx;      /* tokens per sequence the cache holds; 0 = n_positions; <= n_positions */
-    int max_rows;   /* activation rows (B*T) per internal chunk; 0 = 512. Longer
+    int max_rows;   /* activation rows (B*T) per internal chunk; 0 = 1024. Longer
                     ** inputs are processed in chunks through the cache. */
     int bf16_decode; /* 1: keep a bf16 copy of the matrices (2 bytes/param more)
                      ** and use it when a chunk has fewer than 8 rows (decoding):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo_corpus.sh OUT_DIR — the demo's Japanese text corpus, offline: renders
 # every Japanese man page of Debian's manpages-ja (/usr/share/man/ja, gzip'd
-# troff) to plain UTF-8 text with groff (groff-base, which man-db needs), one
+# troff) to plain UTF-8 text with groff (package groff-base), one
 # OUT_DIR/<section>/<page>.txt per page. Lines are not justified or wrapped
 # (-dAD=l, long line length), so a paragraph is one line; indentation and
 # trailing blanks are stripped and runs of blank lines squeezed.
@@ -14,11 +14,11 @@ if [ -f "${out%/}.done" ]; then
   exit 0
 fi
 if [ ! -d "$src" ]; then
-  echo "corpus: $src not found: install the manpages-ja package (scripts/setup.sh does)" >&2
+  echo "corpus: $src not found: install the manpages-ja package (scripts/setup.sh does); a minimized image may exclude /usr/share/man in /etc/dpkg/dpkg.cfg.d" >&2
   exit 1
 fi
-for tool in groff zcat col; do
-  command -v $tool >/dev/null || { echo "corpus: '$tool' not found (package groff-base / man-db / bsdextrautils)" >&2; exit 1; }
+for tool in groff zcat; do
+  command -v $tool >/dev/null || { echo "corpus: '$tool' not found (packages groff-base, gzip: scripts/setup.sh installs them)" >&2; exit 1; }
 done
 rm -rf "$out" "${out%/}.done"
 mkdir -p "$out"
@@ -31,7 +31,7 @@ render() { # render SRC OUT_DIR: one page
   mkdir -p "$out/$sec"
   dst="$out/$sec/$name.txt"
   zcat -f "$f" | groff -k -Tutf8 -mandoc -dAD=l -rHY=0 -rLL=2000n -rcR=1 -P-c -P-b -P-u 2>/dev/null |
-    col -b -x | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e 's/  */ /g' | cat -s > "$dst.tmp" || true
+    sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e 's/  */ /g' | cat -s > "$dst.tmp" || true
   if [ -s "$dst.tmp" ]; then mv "$dst.tmp" "$dst"; else rm -f "$dst.tmp"; fi
 }
 export -f render

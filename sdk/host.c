@@ -23,6 +23,8 @@ wf_status wf_host_new(const wf_layout *l, const wf_host_opts *o, wf_host **out, 
     if (!h) return WF_ENOMEM;
     h->l = l;
     h->o = *o;
+    if (h->o.max_cycles == 0) h->o.max_cycles = WF_HOST_MAX_CYCLES;
+    if (h->o.max_cycles == UINT64_MAX) h->o.max_cycles = 0; /* wf_fabric_run: 0 = none */
     wf_status st = wf_fabric_new(l->w, l->h, o->cost, o->heap, &h->f, err);
     if (st) goto fail;
     if ((st = wf_layout_apply(l, h->f, err))) goto fail;
@@ -149,13 +151,57 @@ wf_status wf_host_h2d(wf_host *h, const wf_memcpy *m, const void *src, wf_err *e
     return wf_fabric_run(h->f, h->o.max_cycles, err);
 }
 
+/* Streaming d2h: capture n wavelets per PE sent on m->color, run until the
+** fabric is quiescent, then check every PE delivered its n. */
+static wf_status stream_d2h(wf_host *h, const wf_memcpy *m, void *dst, wf_err *err) {
+    const char *what = "memcpy_d2h (streaming)";
+    wf_status st = check_memcpy(h, m, what, err);
+    if (st) return st;
+    if (m->color < 0 || m->color >= WF_FABRIC_MEMCPY_COLOR)
+        return WF_FAIL(err, WF_ECOLOR, "%s: color %d, expected 0..20", what, m->color);
+    size_t npe = (size_t)m->w * m->h, per = m->n ? m->n : 1;
+    uint32_t *buf = wf_alloc(h->o.heap, npe * per * 4, "memcpy stream", err);
+    if (!buf) return WF_ENOMEM;
+    for (int py = 0; py < m->h && !st; py++)
+        for (int px = 0; px < m->w && !st; px++)
+            st = wf_fabric_capture(h->f, m->x + px, m->y + py, m->color, buf + ((size_t)py * m->w + px) * per, m->n,
+                                   err);
+    if (!st) st = wf_fabric_run(h->f, h->o.max_cycles, err);
+    for (int py = 0; py < m->h && !st; py++)
+        for (int px = 0; px < m->w && !st; px++) {
+            uint32_t got = wf_fabric_captured(h->f, m->x + px, m->y + py, m->color);
+            if (got < m->n)
+                st = WF_FAIL(err, WF_EDEADLOCK, "%s: PE(%d,%d): color %d: %u of %u elements arrived before the "
+                             "fabric went quiet", what, m->x + px, m->y + py, m->color, got, m->n);
+        }
+    if (!st) {
+        uint8_t *hb = dst;
+        for (int py = 0; py < m->h; py++)
+            for (int px = 0; px < m->w; px++)
+                for (uint32_t e = 0; e < m->n; e++) {
+                    uint32_t v = buf[((size_t)py * m->w + px) * per + e];
+                    uint8_t *hp = hb + host_index(m, px, py, e) * m->esize;
+                    if (m->esize == 4) memcpy(hp, &v, 4);
+                    else {
+                        uint16_t v16 = (uint16_t)v;
+                        memcpy(hp, &v16, 2);
+                    }
+                }
+        /* the last wavelet still travels to the west edge */
+        wf_fabric_advance(h->f, (uint64_t)(m->x + m->w) * wf_fabric_cost(h->f)->hop_latency);
+    }
+    for (int py = 0; py < m->h; py++) /* unregister: buf is freed below */
+        for (int px = 0; px < m->w; px++) wf_fabric_capture(h->f, m->x + px, m->y + py, m->color, NULL, 0, NULL);
+    wf_free(h->o.heap, buf);
+    return st;
+}
+
 wf_status wf_host_d2h(wf_host *h, const wf_memcpy *m, void *dst, wf_err *err) {
-    if (!m->symbol)
-        return WF_FAIL(err, WF_EUSAGE, "memcpy_d2h: streaming mode (no symbol) is not implemented; use a symbol");
+    if (!m->symbol) return stream_d2h(h, m, dst, err);
     return copy(h, m, dst, 0, err);
 }
 
-wf_status wf_host_launch(wf_host *h, const char *name, wf_err *err) {
+static wf_status schedule_launch(wf_host *h, const char *name, wf_err *err) {
     const wf_cost_model *cm = wf_fabric_cost(h->f);
     uint64_t at = wf_fabric_now(h->f) + cm->launch_latency;
     int found = 0;
@@ -172,5 +218,15 @@ wf_status wf_host_launch(wf_host *h, const char *name, wf_err *err) {
                 if ((st = wf_fabric_call(h->f, x, y, fn, at, err))) return st;
     }
     if (!found) return WF_FAIL(err, WF_EUSAGE, "launch: no kernel exports a function named '%s'", name);
+    return WF_OK;
+}
+
+wf_status wf_host_launch_nb(wf_host *h, const char *name, wf_err *err) { return schedule_launch(h, name, err); }
+
+wf_status wf_host_run(wf_host *h, wf_err *err) { return wf_fabric_run(h->f, h->o.max_cycles, err); }
+
+wf_status wf_host_launch(wf_host *h, const char *name, wf_err *err) {
+    wf_status st = schedule_launch(h, name, err);
+    if (st) return st;
     return wf_fabric_run(h->f, h->o.max_cycles, err);
 }

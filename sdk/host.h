@@ -15,8 +15,9 @@
 ** cycles with the fabric idle, and writes/reads SRAM directly. A streaming
 ** h2d delivers the PE's elements into its input queue for the color, one per
 ** cycle from memcpy_setup + (x+1) * hop_latency, with back-pressure; the
-** PE's data task (or async fabric-in op) consumes them. 16-bit elements
-** travel one per wavelet, in the low half.
+** PE's data task (or async fabric-in op) consumes them. A streaming d2h
+** takes what the PE's core sends on the color, one per cycle, at the PE.
+** 16-bit elements travel one per wavelet, in the low half.
 **
 ** Host buffer order for a w x h rectangle with n elements per PE:
 **   WF_ROW_MAJOR: index ((py * w) + px) * n + e        (shape [h][w][n])
@@ -29,10 +30,13 @@
 
 typedef struct wf_host wf_host;
 
+#define WF_HOST_MAX_CYCLES 1000000000ull /* ~1.2 s of wafer time at 850 MHz: a spinning kernel stops */
+
 typedef struct {
     const wf_cost_model *cost;  /* NULL = wf_cost_wse2 */
     wf_heap *heap;              /* NULL = default heap */
-    uint64_t max_cycles;        /* guard per host call; 0 = none */
+    uint64_t max_cycles;        /* guard per host call (launch, streaming h2d): 0 = the default
+                                ** WF_HOST_MAX_CYCLES; UINT64_MAX = no guard */
 } wf_host_opts;
 
 /* Checks the layout, creates its fabric and loads it (kernel init runs).
@@ -54,11 +58,22 @@ typedef struct {
 /* Errors: WF_ERANGE rectangle outside the fabric; WF_EUSAGE unknown symbol
 ** (names the PE), offset + n past the symbol's size, bad esize. */
 wf_status wf_host_h2d(wf_host *h, const wf_memcpy *m, const void *src, wf_err *err);
-/* Copy mode only (streaming d2h is not implemented). */
+/* Copy mode, or streaming mode (symbol NULL): collects the next n wavelets
+** each PE's core sends on m->color (route it wf_route_simple(WF_RAMP, 0) or
+** any route accepting RAMP), running the fabric until quiescent; start the
+** sender first with wf_host_launch_nb (vendor: nonblock launch). Fails with
+** WF_EDEADLOCK naming the PE when fewer than n arrive. The clock then
+** advances by (x + w) hops for the trip to the west edge. */
 wf_status wf_host_d2h(wf_host *h, const wf_memcpy *m, void *dst, wf_err *err);
 /* Calls exported function `name` on every PE whose kernel exports it, at
 ** now + launch_latency, then runs to quiescence. WF_EUSAGE if no PE does. */
 wf_status wf_host_launch(wf_host *h, const char *name, wf_err *err);
+/* The same without running: the calls are scheduled (at now + launch_latency)
+** and run with the next streaming h2d, launch or wf_host_run. Use it to
+** start a kernel that waits for streamed input (vendor: nonblock=True). */
+wf_status wf_host_launch_nb(wf_host *h, const char *name, wf_err *err);
+/* Runs the fabric to quiescence (status as for launch). */
+wf_status wf_host_run(wf_host *h, wf_err *err);
 
 wf_fabric *wf_host_fabric(wf_host *h);   /* borrowed, owned by h */
 uint64_t wf_host_cycles(const wf_host *h);

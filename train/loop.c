@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "base/rng.h"
 #include "datasets/shards.h"
 #include "kernels/kernels.h"
@@ -193,6 +195,21 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     return rc;
 }
 
+/* The "tokenizer" folder recorded in DATA_DIR/meta.json by wafer tokenize, or "". */
+static void data_tokenizer(const char *data, char *out, size_t cap) {
+    char path[1100], *buf;
+    size_t n;
+    wf_err e;
+    out[0] = 0;
+    snprintf(path, sizeof path, "%s/meta.json", data);
+    if (wf_file_read(NULL, path, &buf, &n, &e)) return;
+    cJSON *j = cJSON_Parse(buf);
+    const cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "tokenizer") : NULL;
+    if (cJSON_IsString(t) && wf_path_is_dir(t->valuestring)) snprintf(out, cap, "%s", t->valuestring);
+    cJSON_Delete(j);
+    wf_free(NULL, buf);
+}
+
 static void fmt_eta(double s, char *buf, size_t cap) {
     if (!(s >= 0) || s > 1e8) snprintf(buf, cap, "?");
     else if (s >= 3600) snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
@@ -255,9 +272,15 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                      (unsigned long long)wf_shards_count(r->data, WF_SPLIT_TRAIN), T + 1);
         goto done;
     }
-    /* tokenizer to ship with checkpoints */
+    /* tokenizer to ship with checkpoints: --tokenizer, else the resumed or
+    ** fine-tuned model's folder, else the one DATA_DIR/meta.json names */
     {
         const char *td = o->tokenizer ? o->tokenizer : (o->resume ? resume_dir : (wf_path_is_dir(o->model) ? o->model : NULL));
+        char meta_tok[1024] = "";
+        if (!td) {
+            data_tokenizer(o->data, meta_tok, sizeof meta_tok);
+            if (meta_tok[0]) td = meta_tok;
+        }
         if (td) {
             wf_err te;
             if (wf_tokenizer_load(td, &r->tok, &te)) {

@@ -18,7 +18,8 @@ torch.manual_seed(0)
 cfg = GPT2Config(n_layer=10, n_embd=768, n_head=12, n_inner=3072, vocab_size=50257,
                  n_positions=max(2048, T), activation_function="gelu", resid_pdrop=0.0,
                  embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)
-m = GPT2LMHeadModel(cfg, attn_implementation=attn)
+cfg._attn_implementation = attn
+m = GPT2LMHeadModel(cfg)
 m.train()
 decay = [p for n, p in m.named_parameters() if p.dim() == 2 and "wte" not in n and "wpe" not in n]
 nodecay = [p for n, p in m.named_parameters() if not (p.dim() == 2 and "wte" not in n and "wpe" not in n)]
@@ -39,6 +40,6 @@ for s in range(steps + 1):
         best = min(best, dt)
 n = sum(p.numel() for p in m.parameters()) - cfg.n_positions * cfg.n_embd
 flops = 6.0 * n * B * T + 6.0 * cfg.n_layer * T * T * cfg.n_embd * B
-print(json.dumps({"impl": "torch %s (%s attention)" % (torch.__version__, attn), "T": T, "B": B,
+print(json.dumps({"impl": "torch %s (%s attention)" % (torch.__version__, m.config._attn_implementation), "T": T, "B": B,
                   "threads": torch.get_num_threads(), "step_s": round(best, 3),
                   "tokens_per_s": round(B * T / best, 1), "achieved_gflops": round(flops / best / 1e9, 1)}))

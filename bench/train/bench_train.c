@@ -3,7 +3,9 @@
 ** backward, clip, AdamW). Prints one JSON line with the time per phase, the
 ** FLOPs counted as 6*N*tokens (N without wpe; wte counts as the tied head)
 ** plus attention 6*L*T^2*C per sequence (PaLM's 12*L*T^2*C, causal half),
-** and the measured fp32 GEMM peak of wf_gemm for MFU.
+** and the measured fp32 GEMM peak of wf_gemm (1024x3072x768, best of 10
+** runs before and after the steps) for MFU. forward_s covers the embeddings
+** and the layers; the LM head's forward is timed with the backward.
 ** usage: bench_train [preset] [T] [B] [steps] [threads] [--recompute] */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@ static double gemm_peak(void) {
     for (int i = 0; i < K * N; i++) b[i] = (float)(i % 5) * 0.1f;
     wf_gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
     double best = 0;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < 10; r++) {
         double t0 = wf_now();
         wf_gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
         double dt = wf_now() - t0, f = 2.0 * M * N * K / dt;
@@ -59,8 +61,9 @@ int main(int argc, char **argv) {
     }
     int32_t *in = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "in", &e), *tg = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "tg", &e);
     for (int i = 0; i < B * T; i++) in[i] = (i * 7919) % c.vocab_size, tg[i] = (i * 104729 + 1) % c.vocab_size;
+    double peak_before = gemm_peak();
     double best = 1e30, tf = 0, tb = 0, to = 0, loss = 0;
-    for (int s = 0; s < steps + 1; s++) { /* step 0 warms up */
+    for (int s = 0; s < steps + 1; s++) { /* step 0 warms up (timed only when steps == 0) */
         memset(g, 0, n * 4);
         double t0 = wf_now();
         wf_trainer_embed_forward(t, wv.wte, wv.wpe, in, tg, &e);
@@ -73,14 +76,15 @@ int main(int argc, char **argv) {
         float gn;
         wf_optim_step(o, w, g, 1e-4f, &gn);
         double t3 = wf_now();
-        if (s > 0 && t3 - t0 < best) best = t3 - t0, tf = t1 - t0, tb = t2 - t1, to = t3 - t2;
+        if ((s > 0 || steps == 0) && t3 - t0 < best) best = t3 - t0, tf = t1 - t0, tb = t2 - t1, to = t3 - t2;
     }
     double tokens = (double)B * T;
     double nonemb = (double)n - (double)c.n_positions * c.n_embd; /* wte counts: it is the head matmul */
     double flops = 6.0 * nonemb * tokens + 6.0 * c.n_layer * (double)T * T * c.n_embd * B;
-    double peak = gemm_peak();
+    double peak = gemm_peak(), peak0 = peak_before;
+    if (peak0 > peak) peak = peak0; /* best of before and after: the machine is shared */
     printf("{\"impl\": \"wafer\", \"model\": \"%s\", \"T\": %d, \"B\": %d, \"threads\": %d, \"recompute\": %d, "
-           "\"step_s\": %.3f, \"forward_s\": %.3f, \"head_backward_s\": %.3f, \"adamw_s\": %.3f, "
+           "\"step_s\": %.3f, \"forward_s\": %.3f, \"head_and_backward_s\": %.3f, \"adamw_s\": %.3f, "
            "\"tokens_per_s\": %.1f, \"loss\": %.4f, \"step_gflop\": %.1f, \"achieved_gflops\": %.1f, "
            "\"gemm_peak_gflops\": %.1f, \"mfu\": %.3f, \"activation_mb\": %.1f, \"gemm\": \"%s\"}\n",
            preset, T, B, wf_kernels_threads(), recompute, best, tf, tb, to, tokens / best, loss, flops / 1e9,

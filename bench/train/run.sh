@@ -20,3 +20,9 @@ for T in ${SEQS:-1024}; do
     echo "bench/train: torch/transformers not installed; PyTorch peer skipped"
   fi
 done
+# MEM10240=1: peak RSS of one training step at seq 10,240 on 111M (minutes on 2 cores).
+if [ "${MEM10240:-0}" = 1 ]; then
+  /usr/bin/time -v "$bin" cerebras-gpt-111m 10240 1 0 "$threads" 2> /tmp/wf_bench_mem.$$ \
+    && grep -E 'Maximum resident|Elapsed' /tmp/wf_bench_mem.$$
+  rm -f /tmp/wf_bench_mem.$$
+fi

@@ -6,6 +6,7 @@
 #include "datasets/bpe_train.h"
 #include "tests/check.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 
 static wf_bpe_train_opts opts(int vocab) {
@@ -91,6 +92,66 @@ static void test_matches_hf_on_words_with_spaces(void) {
     WF_CHECK_EQ(s.words, 2);
     if (t) WF_CHECK_STR(tok_str(t, 256, buf, sizeof buf), "ab");
     wf_tokenizer_free(t);
+}
+
+/* Trains on each case of tests/fixtures/datasets/bpe_hf.json (made by
+** oracle/bpe_fixtures.py with HF tokenizers' BpeTrainer) and compares the
+** saved merges.txt with HF's merges, line by line. */
+static void test_fixture_merges_equal_hf(void) {
+    char *json = NULL;
+    size_t jl = 0;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_file_read(NULL, "tests/fixtures/datasets/bpe_hf.json", &json, &jl, &e), WF_OK);
+    cJSON *root = json ? cJSON_ParseWithLength(json, jl) : NULL;
+    wf_free(NULL, json);
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases"), *c;
+    WF_CHECK(cJSON_GetArraySize(cases) == 4);
+    cJSON_ArrayForEach(c, cases) {
+        const char *name = cJSON_GetObjectItemCaseSensitive(c, "name")->valuestring;
+        const cJSON *tj = cJSON_GetObjectItemCaseSensitive(c, "texts"), *mj = cJSON_GetObjectItemCaseSensitive(c, "merges");
+        int n = cJSON_GetArraySize(tj);
+        const char *texts[8];
+        size_t lens[8];
+        for (int i = 0; i < n && i < 8; i++) {
+            texts[i] = cJSON_GetArrayItem(tj, i)->valuestring;
+            lens[i] = strlen(texts[i]);
+        }
+        wf_bpe_train_opts o = opts(cJSON_GetObjectItemCaseSensitive(c, "vocab_size")->valueint);
+        o.min_frequency = cJSON_GetObjectItemCaseSensitive(c, "min_frequency")->valueint;
+        wf_tokenizer *t = NULL;
+        wf_bpe_train_stats s;
+        WF_CHECK_EQ(wf_bpe_train_texts(texts, lens, n, &o, &t, &s, &e), WF_OK);
+        if (!t) continue;
+        WF_CHECK_EQ(s.merges, cJSON_GetArraySize(mj));
+        char dir[] = "/tmp/wf_test_bpe_fx_XXXXXX", path[128];
+        WF_CHECK(mkdtemp(dir) != NULL);
+        WF_CHECK_EQ(wf_tokenizer_save(t, dir, &e), WF_OK);
+        snprintf(path, sizeof path, "%s/merges.txt", dir);
+        char *mt = NULL;
+        size_t ml = 0;
+        WF_CHECK_EQ(wf_file_read(NULL, path, &mt, &ml, &e), WF_OK);
+        int line = -1, mismatch = -1;
+        for (char *p = mt, *nl; p && *p; p = nl + 1, line++) {
+            nl = strchr(p, '\n');
+            if (!nl) break;
+            *nl = 0;
+            if (line < 0) continue; /* "#version: 0.2" */
+            const cJSON *want = cJSON_GetArrayItem(mj, line);
+            if (mismatch < 0 && (!want || strcmp(want->valuestring, p) != 0)) {
+                mismatch = line;
+                fprintf(stderr, "%s: merge %d: wafer \"%s\", HF \"%s\"\n", name, line, p,
+                        want ? want->valuestring : "(none)");
+            }
+        }
+        WF_CHECK_EQ(mismatch, -1);
+        WF_CHECK_EQ(line, cJSON_GetArraySize(mj));
+        wf_free(NULL, mt);
+        wf_tokenizer_free(t);
+        char cmd[100];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        WF_CHECK_EQ(system(cmd), 0);
+    }
+    cJSON_Delete(root);
 }
 
 static void test_spelling(void) {
@@ -242,12 +303,42 @@ static void test_bad_options(void) {
     WF_CHECK_STR(e.msg, "/nonexistent/corpus: No such file or directory");
 }
 
+/* Every allocation failure while training is WF_ENOMEM with nothing leaked. */
+static void test_allocation_failures(void) {
+    char *corpus = make_corpus(600, 3);
+    size_t len = strlen(corpus);
+    const char *texts[] = {corpus};
+    wf_bpe_train_opts o = opts(280);
+    size_t base = wf_heap_live(NULL);
+    int k, bad = 0;
+    for (k = 0; k < 3000; k++) {
+        wf_tokenizer *t = NULL;
+        wf_bpe_train_stats s;
+        wf_err e = {0};
+        wf_heap_fail_at(NULL, k);
+        wf_status st = wf_bpe_train_texts(texts, &len, 1, &o, &t, &s, &e);
+        wf_heap_fail_at(NULL, -1);
+        if (st == WF_OK) {
+            wf_tokenizer_free(t);
+            break;
+        }
+        bad += st != WF_ENOMEM || t != NULL || wf_heap_live(NULL) != base;
+    }
+    WF_CHECK_EQ(bad, 0);
+    if (!(k > 10 && k < 3000)) fprintf(stderr, "allocation failure loop ended at k = %d\n", k);
+    WF_CHECK(k > 10 && k < 3000);
+    WF_CHECK_EQ(wf_heap_live(NULL), base);
+    free(corpus);
+}
+
 int main(void) {
     test_hand_checked_merges();
     test_matches_hf_on_words_with_spaces();
+    test_fixture_merges_equal_hf();
     test_spelling();
     test_roundtrip_and_compression();
     test_files_threads_agree();
     test_bad_options();
+    test_allocation_failures();
     return wf_check_report();
 }

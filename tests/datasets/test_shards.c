@@ -235,6 +235,30 @@ static void test_corrupt_and_lying_files(void) {
     }
 }
 
+/* Every allocation failure while opening is WF_ENOMEM with nothing leaked. */
+static void test_open_allocation_failures(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/a", tmpdir);
+    WF_CHECK_EQ(make_dataset(dir, 50257, 2500, 10, 1000), 0);
+    size_t base = wf_heap_live(NULL);
+    int k, bad = 0;
+    for (k = 0; k < 100; k++) {
+        wf_shards *s = NULL;
+        wf_err e = {0};
+        wf_heap_fail_at(NULL, k);
+        wf_status st = wf_shards_open(dir, &s, &e);
+        wf_heap_fail_at(NULL, -1);
+        if (st == WF_OK) {
+            wf_shards_close(s);
+            break;
+        }
+        bad += st != WF_ENOMEM || s != NULL || wf_heap_live(NULL) != base;
+    }
+    WF_CHECK_EQ(bad, 0);
+    WF_CHECK(k > 3 && k < 100);
+    WF_CHECK_EQ(wf_heap_live(NULL), base);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/wf_test_shards_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -246,6 +270,7 @@ int main(void) {
     test_batches_are_deterministic_and_sliceable();
     test_writer_rejects_out_of_range_ids();
     test_corrupt_and_lying_files();
+    test_open_allocation_failures();
     rm_rf(tmpdir);
     return wf_check_report();
 }

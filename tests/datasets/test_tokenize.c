@@ -252,6 +252,40 @@ static void test_utf8_checker(void) {
     WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"xy\xe6\x97", 4), 2);         /* truncated */
     WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"\x80", 1), 0);               /* stray continuation */
     WF_CHECK_EQ(wf_utf8_check((const uint8_t *)"a\0b", 3), 3);               /* NUL is valid UTF-8 */
+    size_t big = 1u << 20;
+    uint8_t *zeros = calloc(big, 1);
+    WF_CHECK_EQ(wf_utf8_check(zeros, big), big); /* many NULs: no recursion, no stack overflow */
+    zeros[big - 1] = 0xff;
+    WF_CHECK_EQ(wf_utf8_check(zeros, big), big - 1);
+    free(zeros);
+}
+
+/* Every allocation failure on the way is an error with nothing leaked. */
+static void test_allocation_failures(void) {
+    char in[128], out[128];
+    snprintf(in, sizeof in, "%s/fault", root);
+    snprintf(out, sizeof out, "%s/fault_out", root);
+    PUTS(in, "a.txt", "Hello world.\nThis is a test.\n");
+    PUTS(in, "b.jsonl", "{\"text\":\"doc one\"}\nbad\n{\"text\":\"doc two\"}\n");
+    PUTS(in, "c.md", "x");
+    const char *inputs[] = {in};
+    for (int threads = 1; threads <= 2; threads++) {
+        int k, failures = 0;
+        size_t base = wf_heap_live(NULL);
+        for (k = 0; k < 200; k++) {
+            wf_tokenize_opts o = {.out_dir = out, .val_fraction = 0.2, .threads = threads};
+            wf_tokenize_stats s;
+            wf_err e = {0};
+            wf_heap_fail_at(NULL, k);
+            wf_status st = wf_tokenize_run(gpt2, inputs, 1, &o, &s, &e);
+            wf_heap_fail_at(NULL, -1);
+            if (st == WF_OK) break;
+            failures += st != WF_ENOMEM;
+            failures += wf_heap_live(NULL) != base;
+        }
+        WF_CHECK_EQ(failures, 0);
+        WF_CHECK(k > 5 && k < 200);
+    }
 }
 
 static void test_bad_arguments(void) {
@@ -302,6 +336,7 @@ int main(void) {
     test_threads_segments_and_split();
     test_utf8_checker();
     test_bad_arguments();
+    test_allocation_failures();
     wf_tokenizer_free(gpt2);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

@@ -17,10 +17,10 @@ static const wf_symbol_decl syms[] = {{"A", 4 * NMAX}, {"A2", 4 * NMAX}, {"padA"
                                       {"padB", 0},     {"D", 4 * NMAX},  {"cfg", 16}};
 
 enum { K_FMACS, K_FADDS, K_FSUBS, K_FMULS, K_FMOVS, K_MOV32, K_MOV16, K_FMACH, K_FADDH, K_FMULH,
-       K_FADDS_SCALAR, K_FMULS_SCALAR, K_FMOVS_FILL, K_FADDS_CONFLICT, K_FMOVS_2D, K_COUNT };
+       K_FADDS_SCALAR, K_FMULS_SCALAR, K_FMOVS_FILL, K_FADDS_CONFLICT, K_FMOVS_2D, K_FMULS_REV, K_COUNT };
 static const char *const kname[K_COUNT] = {"fmacs", "fadds", "fsubs", "fmuls", "fmovs", "mov32", "mov16",
                                            "fmach", "faddh", "fmulh", "fadds scalar", "fmuls scalar",
-                                           "fmovs fill", "fadds conflict", "fmovs 2d"};
+                                           "fmovs fill", "fadds conflict", "fmovs 2d", "fmuls reversed"};
 static const float S = 0.7f;
 static const uint16_t SH = 0x3a66; /* fp16 ~0.8 */
 
@@ -46,6 +46,11 @@ static void run(wf_pe *pe, uint32_t d) {
     case K_FMULS_SCALAR: wf_fmuls(pe, dd, wf_dsd_scalar_f32(S), b, WF_SYNC); break;
     case K_FMOVS_FILL: wf_fmovs(pe, dd, wf_dsd_scalar_f32(S), WF_SYNC); break;
     case K_FADDS_CONFLICT: wf_fadds(pe, dd, a, a2, WF_SYNC); break;
+    case K_FMULS_REV: { /* D[i] = A[n-1-i] * B[i]: a negative stride */
+        float *pa = wf_sym(pe, S_A);
+        wf_fmuls(pe, dd, wf_dsd_mem1d(pe, pa + n - 1, n, -1, 4), b, WF_SYNC);
+        break;
+    }
     case K_FMOVS_2D: { /* D[i*16+j] = A[j*16+i]: a 16x16 transpose through a 2-D DSD */
         uint32_t len[2] = {16, 16};
         int32_t st[2] = {16, 1};
@@ -69,6 +74,7 @@ static uint16_t hb(_Float16 h) { uint16_t u; memcpy(&u, &h, 2); return u; }
 /* The plain C reference for element i. fp16 uses the compiler's _Float16
 ** (float evaluation of one op is correctly rounded: 24 >= 2*11+2 bits) and
 ** __float128 for the fused fmach (exact, then one rounding). */
+static int n_ref; /* n of the op under test, for the reversed case */
 static uint32_t ref(int kk, const uint32_t *a, const uint32_t *a2, const uint32_t *b, int i) {
     const uint16_t *ah = (const uint16_t *)a, *bh = (const uint16_t *)b;
     switch (kk) {
@@ -95,6 +101,7 @@ static uint32_t ref(int kk, const uint32_t *a, const uint32_t *a2, const uint32_
     case K_FMOVS_FILL: return b32(S);
     case K_FADDS_CONFLICT: return b32(f32(a[i]) + f32(a2[i]));
     case K_FMOVS_2D: return a[(i % 16) * 16 + i / 16];
+    case K_FMULS_REV: return b32(f32(a[n_ref - 1 - i]) * f32(b[i]));
     }
     return 0;
 }
@@ -103,7 +110,7 @@ static uint32_t width(int kk, const wf_cost_model *cm) {
     switch (kk) {
     case K_FMACS: return cm->w_f32_fma;
     case K_FADDS: case K_FSUBS: case K_FADDS_SCALAR: case K_FADDS_CONFLICT: return cm->w_f32_add;
-    case K_FMULS: case K_FMULS_SCALAR: return cm->w_f32_mul;
+    case K_FMULS: case K_FMULS_SCALAR: case K_FMULS_REV: return cm->w_f32_mul;
     case K_FMOVS: case K_MOV32: case K_FMOVS_FILL: case K_FMOVS_2D: return cm->w_mov32;
     case K_MOV16: return cm->w_mov16;
     case K_FMACH: return cm->w_f16_fma;
@@ -137,6 +144,7 @@ static void every_op_matches_reference_and_table(void) {
     for (int kk = 0; kk < K_COUNT; kk++)
         for (int ni = 0; ni < 4; ni++) {
             uint32_t n = kk == K_FMOVS_2D ? 256 : ns[ni];
+            n_ref = (int)n;
             uint32_t a[NMAX], a2[NMAX], b[NMAX], dd[NMAX];
             int half = kk == K_MOV16 || kk == K_FMACH || kk == K_FADDH || kk == K_FMULH;
             for (int i = 0; i < NMAX; i++) {
@@ -316,10 +324,85 @@ static void fp16_conversions_match_the_compiler(void) {
     WF_CHECK_EQ(b32(wf_f16_to_f32(0x0001)), b32(0x1p-24f));
 }
 
+/* 16-bit data over the fabric (low halves of wavelets), DSD offset/length,
+** a 3-D DSD with a negative stride, index/value wavelets. */
+enum { C16 = 6 };
+static void h_send(wf_pe *pe, uint32_t d) {
+    (void)d;
+    uint16_t *b = wf_sym(pe, S_B);
+    wf_dsd src = wf_dsd_mem1d(pe, b, 64, 1, 2);
+    src = wf_dsd_length(wf_dsd_offset(src, 8), 16); /* halves 8..23 */
+    wf_mov16(pe, wf_dsd_fabout(C16, 16), src, wf_async_none());
+    wf_send(pe, C16, wf_wavelet_iv(7, 0x3c00)); /* index 7, fp16 1.0 */
+}
+static void h_recv(wf_pe *pe, uint32_t d) {
+    (void)d;
+    uint16_t *a = wf_sym(pe, S_A), *dd = wf_sym(pe, S_D);
+    wf_faddh(pe, wf_dsd_mem1d(pe, dd, 16, 1, 2), wf_dsd_mem1d(pe, a, 16, 1, 2), wf_dsd_fabin(C16, 16),
+             wf_async_none());
+    wf_mov32(pe, wf_dsd_mem1d(pe, (uint32_t *)(void *)(dd + 32), 1, 1, 4), wf_dsd_fabin(C16, 1), wf_async_none());
+    /* 3-D with a negative innermost stride: D[64 + k] = A[(k2*4 + k1)*2 + (1 - k0)] */
+    uint32_t len[3] = {2, 4, 2};
+    int32_t st[3] = {-1, 2, 8};
+    wf_dsd src = wf_dsd_mem(pe, a + 1, 3, len, st, 2);
+    wf_mov16(pe, wf_dsd_mem1d(pe, dd + 64, 16, 1, 2), src, WF_SYNC);
+}
+static const wf_export_decl hs_ex[] = {{"run", h_send}};
+static const wf_export_decl hr_ex[] = {{"run", h_recv}};
+static const wf_kernel hs = {"hs", syms, 7, NULL, 0, hs_ex, 1, NULL};
+static const wf_kernel hr = {"hr", syms, 7, NULL, 0, hr_ex, 1, NULL};
+
+static void half_precision_over_the_fabric(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &hs, NULL, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &hr, NULL, &e), WF_OK);
+    wf_route r0 = wf_route_simple(WF_RAMP, WF_E), r1 = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C16, &r0, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C16, &r1, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    uint16_t a[64], b[64], dd[128];
+    for (int i = 0; i < 64; i++) {
+        a[i] = wf_f32_to_f16((float)i * 0.37f - 5);
+        b[i] = wf_f32_to_f16((float)i * -0.11f + 2);
+    }
+    wf_memcpy ma = {"A", 0, 1, 0, 1, 1, 64, 0, 2, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_h2d(h, &ma, a, &e), WF_OK);
+    wf_memcpy mb = {"B", 0, 0, 0, 1, 1, 64, 0, 2, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_h2d(h, &mb, b, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "run", &e), WF_OK);
+    wf_memcpy md = {"D", 0, 1, 0, 1, 1, 128, 0, 2, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_d2h(h, &md, dd, &e), WF_OK);
+    int bad = 0;
+    for (int i = 0; i < 16; i++) {
+#if defined(__FLT16_MAX__)
+        bad += dd[i] != hb(hf(a[i]) + hf(b[8 + i]));
+#else
+        bad += dd[i] != wf_f64_to_f16((double)wf_f16_to_f32(a[i]) + wf_f16_to_f32(b[8 + i]));
+#endif
+    }
+    WF_CHECK_EQ(bad, 0);
+    uint32_t iv;
+    memcpy(&iv, dd + 32, 4);
+    WF_CHECK_EQ(wf_wavelet_index(iv), 7);
+    WF_CHECK_EQ(wf_wavelet_value(iv), 0x3c00);
+    bad = 0;
+    for (int q = 0; q < 16; q++) {
+        int k0 = q % 2, k1 = (q / 2) % 4, k2 = q / 8;
+        bad += dd[64 + q] != a[1 + (k2 * 8 + k1 * 2) - k0];
+    }
+    WF_CHECK_EQ(bad, 0);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
 int main(void) {
     every_op_matches_reference_and_table();
     fabric_operand_matches_reference();
     op_misuse_fails_with_pe_and_task();
     fp16_conversions_match_the_compiler();
+    half_precision_over_the_fabric();
     return wf_check_report();
 }

@@ -166,7 +166,7 @@ static void slow_data(wf_pe *pe, uint32_t d) {
 static const wf_task_decl slow_tasks[] = {{C, WF_TASK_DATA, slow_data, 0, "slow"}};
 static const wf_kernel slow = {"slow", syms, 2, slow_tasks, 1, NULL, 0, NULL};
 
-static void slow_receiver_stalls_the_sender(void) {
+static uint32_t slow_run(int ref, uint32_t *last_task, uint64_t *stalled) {
     wf_layout *l;
     wf_err e = {0};
     int64_t n = 32;
@@ -179,26 +179,39 @@ static void slow_receiver_stalls_the_sender(void) {
     WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r1, &e), WF_OK);
     wf_host *h;
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    wf_fabric_set_reference_mode(wf_host_fabric(h), ref);
     fill_sender(h, 0, 0, 32);
     uint64_t t0 = wf_host_cycles(h);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
     WF_CHECK(check_received(h, 1, 0, 32));
     uint32_t send_done = read_u32(h, 0, 0, "log", 0) - (uint32_t)t0;
-    uint32_t last_task = read_u32(h, 1, 0, "log", 2) - (uint32_t)t0;
+    *last_task = read_u32(h, 1, 0, "log", 2) - (uint32_t)t0;
+    wf_pe_stats ps;
+    wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &ps);
+    *stalled = ps.stalled;
+    wf_host_free(h);
+    wf_layout_free(l);
+    return send_done;
+}
+
+static void slow_receiver_stalls_the_sender(void) {
+    uint32_t last_task, last_ref;
+    uint64_t stalled, stalled_ref;
+    uint32_t send_done = slow_run(0, &last_task, &stalled);
+    uint32_t send_ref = slow_run(1, &last_ref, &stalled_ref);
     /* first wavelet enters the receiver's queue ready at +106; its task runs
     ** 106..116, then one task per 10 cycles: the 32nd starts at 106 + 31*10 = 416
     ** (cycle after switch 418). */
     WF_CHECK_EQ(last_task, 418);
     /* in flight when the sender finishes: input queue 0 (6) + router buffer (2) +
-    ** output queue 0 (2) = 10 wavelets, plus the one in the running task: the sender
-    ** pushes its last element when the 21st task starts. */
-    WF_CHECK(send_done > 106 + 19 * 10 && send_done < 106 + 23 * 10);
-    WF_CHECK_EQ(send_done, 330); /* exact value, deterministic */
-    wf_pe_stats ps;
-    wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &ps);
-    WF_CHECK(ps.stalled > 150);
-    wf_host_free(h);
-    wf_layout_free(l);
+    ** output queue 0 (2) = 10 wavelets, plus the one in the running task: the
+    ** sender's last element enters its output queue after the receiver's 21st task
+    ** has started: 106 + 20*10 = 306 < send_done < 106 + 23*10 */
+    WF_CHECK(send_done > 106 + 20 * 10 && send_done < 106 + 23 * 10);
+    WF_CHECK_EQ(send_done, 321); /* exact value, deterministic */
+    WF_CHECK_EQ(send_ref, send_done); /* the always-stepped reference agrees */
+    WF_CHECK_EQ(last_ref, last_task);
+    WF_CHECK(stalled > 150);
 }
 
 /* Deadlock: a receive with no sender. */
@@ -239,6 +252,25 @@ static void blocked_data_task_is_reported(void) {
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EDEADLOCK);
     WF_CHECK_HAS(e.msg, "PE(1,0): color 2: 3 wavelets wait in input queue, data task 2 'slow' is blocked");
+    wf_host_free(h);
+    wf_layout_free(l);
+    /* 20 wavelets: queues and buffers fill up; the report says where each waits */
+    n = 20;
+    WF_CHECK_EQ(wf_layout_new(3, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &sender, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 2, 0, 1, 1, &blocked, &o, &e), WF_OK);
+    wf_route mid = wf_route_simple(WF_W, WF_E), r2 = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r0, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &mid, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 2, 0, 1, 1, C, &r2, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EDEADLOCK);
+    const char *rep = wf_fabric_report(wf_host_fabric(h));
+    WF_CHECK_HAS(rep, "PE(0,0): color 2: async fmovs send waits for output queue room (12 of 20 sent)");
+    WF_CHECK_HAS(rep, "PE(1,0): color 2: 2 wavelets wait at the router for room in EAST: PE(2,0)'s router "
+                      "buffer is full");
+    WF_CHECK_HAS(rep, "PE(2,0): color 2: 2 wavelets wait at the router for room in its own input queue (6 full)");
+    WF_CHECK_HAS(rep, "PE(2,0): color 2: 6 wavelets wait in input queue, data task 2 'slow' is blocked");
     wf_host_free(h);
     wf_layout_free(l);
 }
@@ -301,6 +333,44 @@ static void trace_hook_sees_the_window(void) {
     wf_layout_free(l);
 }
 
+/* Hop latency is a parameter: with 2 cycles per hop (as observed on silicon),
+** the chain 0 -> 1 -> 2 delivers element k to PE(2,0) two cycles later per hop. */
+static void hop_latency_is_a_parameter(void) {
+    uint64_t done[2][2];
+    for (int lat = 1; lat <= 2; lat++) {
+        wf_layout *l;
+        wf_err e = {0};
+        int64_t n = N;
+        wf_code_opts o = {&n, 1, NULL};
+        WF_CHECK_EQ(wf_layout_new(3, 1, &l, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &sender, &o, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_code(l, 1, 0, 2, 1, &receiver, &o, &e), WF_OK);
+        wf_route r00 = wf_route_simple(WF_RAMP, WF_E), r10 = wf_route_simple(WF_W, WF_RAMP | WF_E);
+        wf_route r20 = wf_route_simple(WF_W, WF_RAMP);
+        WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r00, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r10, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_route(l, 2, 0, 1, 1, C, &r20, &e), WF_OK);
+        wf_cost_model cm = wf_cost_wse2;
+        cm.hop_latency = (uint32_t)lat;
+        cm.router_depth = 3; /* full rate at 2-cycle hops needs 3 slots */
+        wf_host_opts ho = {&cm, NULL, 0};
+        wf_host *h;
+        WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
+        fill_sender(h, 0, 0, N);
+        uint64_t t0 = wf_host_cycles(h);
+        WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+        WF_CHECK(check_received(h, 2, 0, N));
+        done[lat - 1][0] = read_u32(h, 1, 0, "log", 0) - t0;
+        done[lat - 1][1] = read_u32(h, 2, 0, "log", 0) - t0;
+        wf_host_free(h);
+        wf_layout_free(l);
+    }
+    WF_CHECK_EQ(done[0][0], 106 + (N - 1) + 2);
+    WF_CHECK_EQ(done[0][1], done[0][0] + 1);
+    WF_CHECK_EQ(done[1][0], done[0][0] + 1);     /* one hop, one more cycle */
+    WF_CHECK_EQ(done[1][1], done[1][0] + 2);     /* and two per further hop */
+}
+
 int main(void) {
     multicast_reaches_every_target_in_step();
     control_wavelet_advances_the_switch();
@@ -309,5 +379,6 @@ int main(void) {
     blocked_data_task_is_reported();
     endless_kernel_hits_the_guard();
     trace_hook_sees_the_window();
+    hop_latency_is_a_parameter();
     return wf_check_report();
 }

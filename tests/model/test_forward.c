@@ -8,6 +8,7 @@
 #include "model/infer.h"
 
 #include "base/base.h"
+#include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "model/params.h"
 #include "tests/check.h"
@@ -274,9 +275,43 @@ static void test_bf16_decode(void) {
     wf_free(NULL, w);
 }
 
+/* Same logits, bit for bit, on 1 and 2 threads (a model big enough for
+** the kernels to go parallel): threads split rows and columns, never a sum. */
+static void test_threads_deterministic(void) {
+    wf_gpt_config cfg;
+    wf_err e;
+    WF_CHECK_EQ(wf_gpt_config_preset("cerebras-gpt-111m", &cfg, &e), WF_OK);
+    cfg.n_layer = 2;
+    cfg.n_embd = 256;
+    cfg.n_head = 4;
+    cfg.n_inner = 1024;
+    cfg.vocab_size = 1000;
+    cfg.n_positions = 256;
+    int T = getenv("WF_TEST_QUICK") ? 64 : 200, V = cfg.vocab_size;
+    float *w = wf_alloc(NULL, sizeof(float) * wf_gpt_numel(&cfg), "t", &e);
+    wf_gpt_init_random(&cfg, w, 5);
+    int32_t ids[200];
+    for (int i = 0; i < T; i++) ids[i] = (int32_t)((i * 131 + 7) % V);
+    float *a = wf_alloc(NULL, sizeof(float) * T * V, "t", &e), *b = wf_alloc(NULL, sizeof(float) * T * V, "t", &e);
+    int nt = wf_kernels_threads();
+    for (int pass = 0; pass < 2; pass++) {
+        wf_kernels_set_threads(pass ? 2 : 1);
+        wf_infer *c;
+        WF_CHECK_EQ(wf_infer_new(&cfg, w, NULL, NULL, &c, &e), WF_OK);
+        WF_CHECK_EQ(wf_infer_forward(c, ids, 1, T, pass ? b : a, WF_LOGITS_ALL, &e), WF_OK);
+        wf_infer_free(c);
+    }
+    wf_kernels_set_threads(nt);
+    WF_CHECK(memcmp(a, b, sizeof(float) * T * V) == 0);
+    wf_free(NULL, a);
+    wf_free(NULL, b);
+    wf_free(NULL, w);
+}
+
 int main(void) {
     test_fixtures();
     test_chunks_batches_errors();
     test_bf16_decode();
+    test_threads_deterministic();
     return wf_check_report();
 }

@@ -99,6 +99,19 @@ static void two_pe_send_receive(void) {
     ** input queue (ready t0+106+k); the receive op pops element 15 at t0+121 and
     ** activates DONE at that cycle; DONE runs at t0+121, its cycle after switch = +2. */
     WF_CHECK_EQ(done, t0 + 121 + 2);
+    /* active PE-cycles: sender = 3 busy + element pushes at +103..+118 and router
+    ** forwards at +104..+119 (17 distinct cycles); receiver = 3 + 2 busy + router
+    ** forwards at +105..+120 and receive elements at +106..+121 (17 distinct) */
+    wf_pe_stats s0, s1;
+    wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &s0);
+    wf_fabric_pe_stats(wf_host_fabric(h), 1, 0, &s1);
+    WF_CHECK_EQ(s0.active, 3 + 17);
+    WF_CHECK_EQ(s1.active, 5 + 17);
+    wf_fabric_stats fs;
+    wf_fabric_read_stats(wf_host_fabric(h), &fs);
+    WF_CHECK_EQ(fs.active, 20 + 22);
+    WF_CHECK_EQ(fs.pes_used, 2);
+    WF_CHECK_EQ(fs.hops, 32);
     wf_host_free(h);
     wf_layout_free(l);
 }
@@ -218,11 +231,134 @@ static void streaming_h2d_triggers_data_tasks(void) {
     wf_layout_free(l);
 }
 
+/* Fault injection (STYLE 15): make the k-th allocation of the host's heap
+** fail for k = 0, 1, 2... until wf_host_new and a run succeed: every failure
+** is WF_ENOMEM, nothing leaks, nothing crashes. */
+static void allocation_failures_are_clean(void) {
+    wf_err e = {0};
+    wf_layout *l = NULL;
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &send_k, NULL, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &recv_k, NULL, &e), WF_OK);
+    wf_route r0 = wf_route_simple(WF_RAMP, WF_E), r1 = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r0, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r1, &e), WF_OK);
+    int k, ok = 0;
+    for (k = 0; k < 200 && !ok; k++) {
+        wf_heap *hp = wf_heap_new(0);
+        wf_heap_fail_at(hp, k);
+        wf_host_opts o = {NULL, hp, 0};
+        wf_host *h = NULL;
+        wf_status st = wf_host_new(l, &o, &h, &e);
+        if (st == WF_OK) st = wf_host_launch(h, "go", &e);
+        if (st == WF_OK) {
+            ok = 1;
+        } else {
+            WF_CHECK_EQ(st, WF_ENOMEM);
+        }
+        wf_host_free(h);
+        WF_CHECK_EQ(wf_heap_live(hp), 0);
+        wf_heap_free(hp);
+    }
+    WF_CHECK(ok);
+    WF_CHECK(k > 3); /* several allocation sites were exercised */
+    wf_layout_free(l);
+}
+
+/* The analytic I/O model: setup + (x + w) hops + max(per-row words, all words / rate). */
+static void memcpy_cost_follows_the_io_model(void) {
+    static const wf_symbol_decl big[] = {{"v", 400}};
+    static const wf_kernel bk = {"big", big, 1, NULL, 0, NULL, 0, NULL};
+    wf_layout *l;
+    wf_host *h = grid_host(&l, &bk, 20, 100);
+    wf_err e = {0};
+    static float buf[100 * 10 * 100];
+    wf_memcpy m = {"v", 0, 5, 0, 10, 10, 100, 0, 4, WF_ROW_MAJOR};
+    uint64_t t0 = wf_host_cycles(h);
+    WF_CHECK_EQ(wf_host_h2d(h, &m, buf, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_cycles(h) - t0, 100 + 15 + 1000);  /* rows in parallel: 10*100 per row */
+    wf_memcpy m2 = {"v", 0, 0, 0, 1, 100, 100, 0, 4, WF_ROW_MAJOR};
+    t0 = wf_host_cycles(h);
+    WF_CHECK_EQ(wf_host_d2h(h, &m2, buf, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_cycles(h) - t0, 100 + 1 + 228);    /* 10,000 words at 44/cycle */
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Non-blocking launch: start a kernel that waits for streamed input, then
+** stream the input; nothing deadlocks in between. */
+static void rx_go(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *a = wf_sym(pe, S_A);
+    wf_fadds(pe, wf_dsd_mem1d(pe, a, 4, 1, 4), wf_dsd_mem1d(pe, a, 4, 1, 4), wf_dsd_fabin(5, 4), wf_async_none());
+}
+static const wf_export_decl rx_exp[] = {{"go", rx_go}};
+static const wf_kernel rx_kernel = {"rx", add_syms, 2, acc_tasks, 1, rx_exp, 1, NULL};
+
+static void launch_nb_then_stream(void) {
+    wf_layout *l;
+    wf_host *h = grid_host(&l, &rx_kernel, 1, 1);
+    wf_err e = {0};
+    float a[4] = {1, 2, 3, 4}, in[4] = {10, 20, 30, 40}, out[4];
+    wf_memcpy m = {"A", 0, 0, 0, 1, 1, 4, 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_h2d(h, &m, a, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch_nb(h, "go", &e), WF_OK);
+    wf_memcpy ms = {NULL, 5, 0, 0, 1, 1, 4, 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_h2d(h, &ms, in, &e), WF_OK); /* the receive op takes them, not the data task */
+    WF_CHECK_EQ(wf_host_d2h(h, &m, out, &e), WF_OK);
+    for (int i = 0; i < 4; i++) WF_CHECK_EQ(out[i], a[i] + in[i]);
+    WF_CHECK_EQ(wf_host_run(h, &e), WF_OK);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
+/* Streaming d2h: each PE sends 3 wavelets to the host on color 7. */
+static void tx_go(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *a = wf_sym(pe, S_A);
+    for (int i = 0; i < 3; i++) a[i] = (float)(wf_pe_x(pe) * 10 + wf_pe_y(pe) + i);
+    wf_fmovs(pe, wf_dsd_fabout(7, 3), wf_dsd_mem1d(pe, a, 3, 1, 4), wf_async_none());
+}
+static const wf_export_decl tx_exp[] = {{"go", tx_go}};
+static const wf_kernel tx_kernel = {"tx", add_syms, 2, NULL, 0, tx_exp, 1, NULL};
+
+static void streaming_d2h_collects_sends(void) {
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(3, 2, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 3, 2, &tx_kernel, NULL, &e), WF_OK);
+    wf_route host = wf_route_simple(WF_RAMP, 0);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 3, 2, 7, &host, &e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch_nb(h, "go", &e), WF_OK);
+    float out[3 * 2 * 3];
+    wf_memcpy m = {NULL, 7, 0, 0, 3, 2, 3, 0, 4, WF_COL_MAJOR};
+    WF_CHECK_EQ(wf_host_d2h(h, &m, out, &e), WF_OK);
+    int bad = 0;
+    for (int py = 0; py < 2; py++)
+        for (int px = 0; px < 3; px++)
+            for (int i = 0; i < 3; i++) bad += out[py + 2 * (px + 3 * i)] != (float)(px * 10 + py + i);
+    WF_CHECK_EQ(bad, 0);
+    /* nothing more is sent: a second streaming d2h reports who fell short */
+    WF_CHECK_EQ(wf_host_d2h(h, &m, out, &e), WF_EDEADLOCK);
+    WF_CHECK_HAS(e.msg, "memcpy_d2h (streaming): PE(0,0): color 7: 0 of 3 elements arrived");
+    wf_memcpy bad_color = {NULL, 8, 0, 0, 1, 1, 1, 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_d2h(h, &bad_color, out, &e), WF_ECOLOR);
+    WF_CHECK_HAS(e.msg, "PE(0,0): no output queue for color 8");
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
 int main(void) {
     memcpy_add_memcpy_back();
     two_pe_send_receive();
     memcpy_errors_name_the_problem();
     memcpy_orders_round_trip();
     streaming_h2d_triggers_data_tasks();
+    allocation_failures_are_clean();
+    memcpy_cost_follows_the_io_model();
+    launch_nb_then_stream();
+    streaming_d2h_collects_sends();
     return wf_check_report();
 }

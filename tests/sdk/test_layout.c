@@ -153,6 +153,36 @@ static void too_many_queues_fail_at_load(void) {
     wf_layout_free(l);
 }
 
+/* Fault injection on the default heap the layout uses: every failure is
+** WF_ENOMEM and leaves nothing behind; without failures the layout checks. */
+static wf_status build_some_layout(long fail_at, wf_err *e) {
+    wf_layout *l = NULL;
+    wf_heap_fail_at(NULL, fail_at);
+    wf_route r = wf_route_simple(WF_RAMP, WF_E), r2 = wf_route_simple(WF_W, WF_RAMP);
+    wf_status st = wf_layout_new(4, 4, &l, e);
+    if (!st) st = wf_layout_code(l, 0, 0, 2, 2, &fits, NULL, e);
+    for (int i = 0; !st && i < 60; i++) st = wf_layout_route(l, 0, i % 4, 1, 1, i % 20, &r, e);
+    for (int i = 0; !st && i < 60; i++) st = wf_layout_route(l, 1, i % 4, 1, 1, i % 20, &r2, e);
+    if (!st) st = wf_layout_check(l, NULL, e);
+    wf_heap_fail_at(NULL, -1);
+    wf_layout_free(l);
+    return st;
+}
+
+static void layout_allocation_failures_are_clean(void) {
+    size_t base = wf_heap_live(NULL);
+    wf_err e = {0};
+    WF_CHECK_EQ(build_some_layout(-1, &e), WF_OK);
+    int k;
+    for (k = 0; k < 100; k++) {
+        wf_status st = build_some_layout(k, &e);
+        WF_CHECK_EQ(wf_heap_live(NULL), base);
+        if (st == WF_OK) break;
+        WF_CHECK_EQ(st, WF_ENOMEM);
+    }
+    WF_CHECK(k > 3 && k < 100);
+}
+
 int main(void) {
     sram_overflow_names_pe_and_bytes();
     route_conflicts_are_rejected();
@@ -160,5 +190,6 @@ int main(void) {
     memcpy_colors_and_bad_tasks_are_rejected();
     regions_and_rectangles_are_checked();
     too_many_queues_fail_at_load();
+    layout_allocation_failures_are_clean();
     return wf_check_report();
 }

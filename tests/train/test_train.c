@@ -120,7 +120,7 @@ static void gradients_match_torch(const char *name, int recompute) {
     cJSON_Delete(j);
 }
 
-static void recompute_and_threads_are_deterministic(void) {
+static void recompute_and_thread_count_give_the_same_bits(void) {
     model m;
     WF_CHECK_EQ(model_load(&m, "tiny-gelu"), 0);
     int B = 2, T = 33, N = B * T;
@@ -132,6 +132,7 @@ static void recompute_and_threads_are_deterministic(void) {
     for (int run = 0; run < 3; run++) {
         wf_err e;
         wf_trainer *t;
+        wf_kernels_set_threads(run == 1 ? 1 : 2); /* run 1: another thread count */
         memset(m.g, 0, numel * 4);
         WF_CHECK_EQ(wf_trainer_new(&m.cfg, B, T, run == 2, NULL, &t, &e), WF_OK);
         WF_CHECK_EQ(wf_trainer_step(t, &m.wv, &m.gv, in, tg, 0.5f, &loss[run], &e), WF_OK);
@@ -140,7 +141,63 @@ static void recompute_and_threads_are_deterministic(void) {
         wf_trainer_free(t);
     }
     WF_CHECK(loss[0] == loss[1] && loss[1] == loss[2]);
+    wf_kernels_set_threads(2);
     wf_free(NULL, g1);
+    model_free(&m);
+}
+
+/* Runs the step block by block as a weight-streaming executor would: a
+** "device" buffer holds NaN except for the one block each call may read, so
+** any read outside it poisons the result. Gradients must equal the whole
+** step bit for bit. */
+static void block_by_block_step_reads_only_its_block(void) {
+    model m;
+    WF_CHECK_EQ(model_load(&m, "tiny-gelu"), 0);
+    const wf_gpt_config *c = &m.cfg;
+    int B = 2, T = 24, N = B * T, L = c->n_layer;
+    int32_t in[48], tg[48];
+    for (int i = 0; i < N; i++) in[i] = (i * 53 + 1) % 512, tg[i] = (i * 29 + 3) % 512;
+    size_t numel = wf_gpt_numel(c);
+    wf_err e;
+    wf_trainer *t;
+    float loss1, loss2;
+    WF_CHECK_EQ(wf_trainer_new(c, B, T, 0, NULL, &t, &e), WF_OK);
+    WF_CHECK_EQ(wf_trainer_step(t, &m.wv, &m.gv, in, tg, 1.0f, &loss1, &e), WF_OK);
+    float *dev = wf_alloc(NULL, numel * 4, "device weights", &e), *g2 = wf_calloc(NULL, numel * 4, "grads", &e);
+    for (size_t i = 0; i < numel; i++) dev[i] = NAN;
+    wf_gpt_view dv, gv;
+    wf_gpt_view_bind(c, dev, &dv, &e);
+    wf_gpt_view_bind(c, g2, &gv, &e);
+#define FETCH(b) memcpy(dev + wf_gpt_block_offset(c, b), m.w + wf_gpt_block_offset(c, b), wf_gpt_block_numel(c, b) * 4)
+#define EVICT(b) for (size_t k = 0; k < wf_gpt_block_numel(c, b); k++) dev[wf_gpt_block_offset(c, b) + k] = NAN
+    FETCH(0);
+    WF_CHECK_EQ(wf_trainer_embed_forward(t, dv.wte, dv.wpe, in, tg, &e), WF_OK);
+    EVICT(0);
+    for (int l = 0; l < L; l++) {
+        FETCH(1 + l);
+        wf_trainer_layer_forward(t, l, &dv.layers[l]);
+        EVICT(1 + l);
+    }
+    FETCH(0);
+    FETCH(L + 1);
+    loss2 = wf_trainer_head(t, dv.wte, dv.lnf_w, dv.lnf_b, gv.wte, gv.lnf_w, gv.lnf_b, 1.0f);
+    EVICT(0);
+    EVICT(L + 1);
+    for (int l = L - 1; l >= 0; l--) {
+        FETCH(1 + l);
+        wf_trainer_layer_backward(t, l, &dv.layers[l], &gv.layers[l]);
+        EVICT(1 + l);
+    }
+    wf_trainer_embed_backward(t, gv.wte, gv.wpe);
+#undef FETCH
+#undef EVICT
+    WF_CHECK(loss1 == loss2);
+    WF_CHECK(memcmp(m.g, g2, numel * 4) == 0);
+    wf_gpt_view_unbind(&dv);
+    wf_gpt_view_unbind(&gv);
+    wf_free(NULL, dev);
+    wf_free(NULL, g2);
+    wf_trainer_free(t);
     model_free(&m);
 }
 
@@ -316,7 +373,8 @@ int main(void) {
     gradients_match_torch("tiny-gelu", 0);
     gradients_match_torch("tiny-gelu", 1);
     gradients_match_torch("tiny-gelu-new", 0);
-    recompute_and_threads_are_deterministic();
+    recompute_and_thread_count_give_the_same_bits();
+    block_by_block_step_reads_only_its_block();
     bad_tokens_are_reported();
     trajectory_matches_torch("tiny-gelu");
     trajectory_matches_torch("tiny-gelu-new");

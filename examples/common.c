@@ -1,0 +1,211 @@
+/* common.c — flag parsing, diagnostics hookup and the summary line shared by
+** the example programs (see common.h for the JSON keys). */
+#include "common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
+    printf("usage: %s [flags]\n", prog);
+    for (int i = 0; i < nflags; i++) {
+        if (flags[i].kind == WF_EX_INT)
+            printf("  --%-14s %s (default %lld)\n", flags[i].name, flags[i].help,
+                   (long long)*(int64_t *)flags[i].dst);
+        else
+            printf("  --%-14s %s (default %s)\n", flags[i].name, flags[i].help,
+                   *(const char **)flags[i].dst ? *(const char **)flags[i].dst : "none");
+    }
+    printf("  --json           one-line JSON summary on stdout\n"
+           "  --trace FILE     Perfetto/Chrome trace JSON of tasks and wavelets\n"
+           "  --trace-window x0,y0,x1,y1,c0,c1   PEs [x0,x1)x[y0,y1), cycles [c0,c1) (c1=0: no end)\n"
+           "  --heatmap FILE   PNG heatmap of per-PE activity\n"
+           "  --heatmap-metric busy|hops|stalled   what the heatmap shows (default busy cycles)\n");
+}
+
+wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
+                      int *help, wf_err *err) {
+    memset(o, 0, sizeof *o);
+    *help = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(prog, flags, nflags);
+            *help = 1;
+            return WF_OK;
+        }
+        if (!strcmp(a, "--json")) {
+            o->json = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) return WF_FAIL(err, WF_EUSAGE, "%s: unexpected argument '%s'", prog, a);
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!val) return WF_FAIL(err, WF_EUSAGE, "%s: flag '%s' needs a value", prog, a);
+        i++;
+        if (!strcmp(a, "--trace")) {
+            o->trace = val;
+            continue;
+        }
+        if (!strcmp(a, "--heatmap")) {
+            o->heatmap = val;
+            continue;
+        }
+        if (!strcmp(a, "--heatmap-metric")) {
+            if (!strcmp(val, "busy")) o->heat = WF_HEAT_BUSY;
+            else if (!strcmp(val, "hops")) o->heat = WF_HEAT_HOPS;
+            else if (!strcmp(val, "stalled")) o->heat = WF_HEAT_STALLED;
+            else return WF_FAIL(err, WF_EUSAGE, "%s: --heatmap-metric '%s': expected busy, hops or stalled", prog, val);
+            continue;
+        }
+        if (!strcmp(a, "--trace-window")) {
+            wf_status st = wf_trace_window_parse(val, &o->tw, err);
+            if (st) return wf_err_prefix(err, "%s: --trace-window", prog);
+            o->has_tw = 1;
+            continue;
+        }
+        int found = 0;
+        for (int k = 0; k < nflags && !found; k++) {
+            if (strcmp(a + 2, flags[k].name)) continue;
+            found = 1;
+            if (flags[k].kind == WF_EX_STR) {
+                *(const char **)flags[k].dst = val;
+            } else {
+                char *end = NULL;
+                errno = 0;
+                long long v = strtoll(val, &end, 10);
+                if (errno || !end || *end || end == val)
+                    return WF_FAIL(err, WF_EUSAGE, "%s: flag '%s': '%s' is not an integer", prog, a, val);
+                *(int64_t *)flags[k].dst = v;
+            }
+        }
+        if (!found) return WF_FAIL(err, WF_EUSAGE, "%s: unknown flag '%s' (see --help)", prog, a);
+    }
+    return WF_OK;
+}
+
+wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
+    if (!o->trace) return WF_OK;
+    return wf_tracer_open(wf_host_fabric(h), o->trace, o->has_tw ? &o->tw : NULL, 0, &o->tracer, err);
+}
+
+wf_status wf_ex_diag_end(wf_ex_opts *o, wf_host *h, wf_err *err) {
+    wf_status st = wf_tracer_close(o->tracer, err);
+    o->tracer = NULL;
+    if (st) return st;
+    if (o->heatmap) return wf_heatmap_write(wf_host_fabric(h), o->heatmap, o->heat, 0, NULL, err);
+    return WF_OK;
+}
+
+void wf_ex_extra(wf_ex_result *r, const char *key, double v) {
+    if (r->nextra >= 16) return;
+    r->extra_key[r->nextra] = key;
+    r->extra_val[r->nextra++] = v;
+}
+
+void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
+    wf_fabric *f = wf_host_fabric(h);
+    wf_fabric_stats s;
+    wf_fabric_read_stats(f, &s);
+    double pes = (double)wf_fabric_w(f) * wf_fabric_h(f);
+    double rw = s.wall_s > 0 ? s.wall_s : 1e-9;
+    double pe_cyc_s = pes * (double)r->compute_cycles / rw;
+    /* active PE-cycles: cycles in which a PE's core, router or a microthread
+    ** worked. Core-busy cycles (s.busy) and the simulator's work items
+    ** (s.steps: router steps, op steps, tasks, events) overlap, so we take the
+    ** larger one: a lower bound of the union, which makes ns/active PE-cycle
+    ** an upper (conservative) figure. */
+    uint64_t active = s.busy > s.steps ? s.busy : s.steps;
+    double act_s = (double)active / rw;
+    double ns_act = active ? s.wall_s * 1e9 / (double)active : 0;
+    double ns_cpu = active ? o->run_cpu_s * 1e9 / (double)active : 0;
+    if (o->json) {
+        printf("{\"example\":\"%s\",\"params\":{%s},\"cycles\":%llu,\"compute_cycles\":%llu,\"io_cycles\":%llu,"
+               "\"wall_s\":%.6f,\"run_wall_s\":%.6f,\"pes\":%.0f,\"active_pe_cycles\":%llu,"
+               "\"pe_cycles_per_s\":%.6g,\"active_pe_cycles_per_s\":%.6g,\"ns_per_active_pe_cycle\":%.4g,"
+               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"check\":\"%s\",\"max_abs_diff\":%.9g",
+               r->example, r->params, (unsigned long long)r->cycles, (unsigned long long)r->compute_cycles,
+               (unsigned long long)r->io_cycles, r->wall_s, s.wall_s, pes, (unsigned long long)active, pe_cyc_s,
+               act_s, ns_act, o->run_cpu_s, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.hops,
+               (unsigned long long)o->launch_at, r->ok ? "ok" : "fail",
+               r->max_abs_diff);
+        for (int i = 0; i < r->nextra; i++) {
+            double v = r->extra_val[i];
+            if (v == floor(v) && fabs(v) < 9e15) printf(",\"%s\":%.0f", r->extra_key[i], v);
+            else printf(",\"%s\":%.9g", r->extra_key[i], v);
+        }
+        printf("}\n");
+    } else {
+        printf("%s {%s}\n", r->example, r->params);
+        printf("  cycles %llu (compute %llu, memcpy I/O %llu) = %.3f ms at %.0f MHz\n",
+               (unsigned long long)r->cycles, (unsigned long long)r->compute_cycles,
+               (unsigned long long)r->io_cycles, (double)r->cycles / wf_fabric_cost(f)->clock_hz * 1e3,
+               wf_fabric_cost(f)->clock_hz / 1e6);
+        printf("  wall %.3f s (simulator %.3f s): %.3g PE-cycles/s, %.3g active PE-cycles/s (%.1f ns each)\n",
+               r->wall_s, s.wall_s, pe_cyc_s, act_s, ns_act);
+        printf("  simulator CPU time %.3f s: %.1f ns per active PE-cycle\n", o->run_cpu_s, ns_cpu);
+        printf("  busy %llu PE-cycles, %llu hops; first launch at cycle %llu\n", (unsigned long long)s.busy,
+               (unsigned long long)s.hops, (unsigned long long)o->launch_at);
+        for (int i = 0; i < r->nextra; i++) printf("  %s = %.9g\n", r->extra_key[i], r->extra_val[i]);
+        printf("  check: %s (max |diff| %.3g)\n", r->ok ? "ok" : "FAIL", r->max_abs_diff);
+    }
+    fflush(stdout);
+}
+
+int wf_ex_fail(const char *prog, wf_host *h, const wf_err *e) {
+    fprintf(stderr, "%s: error: %s\n", prog, e->msg);
+    if (h) {
+        const char *rep = wf_fabric_report(wf_host_fabric(h));
+        size_t n = strlen(e->msg);
+        int same = rep && !strncmp(rep, e->msg, n) && rep[n] == '\n' && rep[n + 1] == 0;
+        if (rep && rep[0] && !same && !strstr(e->msg, rep)) fprintf(stderr, "%s", rep);
+    }
+    return 1;
+}
+
+wf_status wf_ex_h2d(wf_host *h, const wf_memcpy *m, const void *src, uint64_t *io, wf_err *err) {
+    uint64_t c0 = wf_host_cycles(h);
+    wf_status st = wf_host_h2d(h, m, src, err);
+    *io += wf_host_cycles(h) - c0;
+    return st;
+}
+
+wf_status wf_ex_d2h(wf_host *h, const wf_memcpy *m, void *dst, uint64_t *io, wf_err *err) {
+    uint64_t c0 = wf_host_cycles(h);
+    wf_status st = wf_host_d2h(h, m, dst, err);
+    *io += wf_host_cycles(h) - c0;
+    return st;
+}
+
+wf_status wf_ex_launch(wf_ex_opts *o, wf_host *h, const char *fn, uint64_t *compute, wf_err *err) {
+    uint64_t c0 = wf_host_cycles(h);
+    if (!o->launched) {
+        o->launched = 1;
+        o->launch_at = c0;
+    }
+    double cpu0 = cpu_now();
+    wf_status st = wf_host_launch(h, fn, err);
+    o->run_cpu_s += cpu_now() - cpu0;
+    *compute += wf_host_cycles(h) - c0;
+    return st;
+}
+
+uint64_t wf_ex_compare(const float *got, const float *want, size_t n, double *max_abs) {
+    uint64_t bad = 0;
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (wf_f32_bits(got[i]) != wf_f32_bits(want[i])) bad++;
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (d > mx || d != d) mx = d;
+    }
+    if (max_abs) *max_abs = mx;
+    return bad;
+}

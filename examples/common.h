@@ -1,0 +1,87 @@
+/* common.h — what every example program shares: flag parsing (sizes by
+** flags, --json, --trace FILE, --trace-window x0,y0,x1,y1,c0,c1, --heatmap
+** FILE), attaching the diagnostics (sdk/diag.h) to the example's fabric, and
+** the one-line summary (text or JSON). Example programs print; the library
+** below them never does (STYLE 4).
+**
+** JSON summary keys (one object on one line, stdout):
+**   example, params{...}, cycles (total simulated), compute_cycles (inside
+**   launches), io_cycles (memcpy), wall_s (whole program), run_wall_s (inside
+**   the simulator), pes (program rectangle W*H), active_pe_cycles (max of the
+**   per-PE busy sum and the simulator's work items, wf_fabric_stats.steps: a
+**   lower bound of the PE-cycles in which a core, router or microthread
+**   worked), pe_cycles_per_s (W*H*compute_cycles /
+**   run_wall_s), active_pe_cycles_per_s, ns_per_active_pe_cycle, busy (sum of
+**   per-PE busy cycles), hops, check ("ok" / "fail"), max_abs_diff, plus
+**   run_cpu_s (CPU seconds inside launches: the simulator's own cost, not
+**   inflated by other processes), ns_per_active_pe_cycle_cpu,
+**   launch_at (cycle of the first launch: --trace-window cycles are absolute),
+**   example-specific numbers. */
+#ifndef WF_EXAMPLES_COMMON_H
+#define WF_EXAMPLES_COMMON_H
+
+#include "../sdk/diag.h"
+#include "../sdk/sdk.h"
+
+typedef enum { WF_EX_INT, WF_EX_STR } wf_ex_kind;
+typedef struct {
+    const char *name;   /* "--name" */
+    wf_ex_kind kind;
+    void *dst;          /* int64_t * or const char ** */
+    const char *help;
+} wf_ex_flag;
+
+typedef struct {
+    int json;
+    const char *trace;       /* NULL = no trace */
+    wf_trace_window tw;      /* default: everything */
+    int has_tw;
+    const char *heatmap;     /* NULL = no heatmap */
+    wf_heat_metric heat;     /* --heatmap-metric busy|hops|stalled (default busy) */
+    wf_tracer *tracer;       /* open while the example runs */
+    uint64_t launch_at;      /* fabric cycle the first launch was issued (trace windows are absolute) */
+    int launched;
+    double run_cpu_s;        /* process CPU seconds spent inside launches (load-independent) */
+} wf_ex_opts;
+
+/* Parses argv against the example's flags plus the common ones. Returns
+** WF_OK, or WF_EUSAGE with the message naming the flag. --help prints usage
+** and sets *help. */
+wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
+                      int *help, wf_err *err);
+
+/* Starts the trace (if asked) on the host's fabric. */
+wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err);
+/* Closes the trace and writes the heatmap (if asked). */
+wf_status wf_ex_diag_end(wf_ex_opts *o, wf_host *h, wf_err *err);
+
+/* Summary numbers. extra: up to 16 example-specific key/value pairs. */
+typedef struct {
+    const char *example;
+    char params[512];        /* JSON object body, e.g. "\"m\":64,\"n\":64" */
+    uint64_t cycles, compute_cycles, io_cycles;
+    double wall_s;
+    int ok;
+    double max_abs_diff;
+    const char *extra_key[16];
+    double extra_val[16];
+    int nextra;
+} wf_ex_result;
+void wf_ex_extra(wf_ex_result *r, const char *key, double v);
+/* Prints the summary for host h's fabric (stats read from it). */
+void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r);
+
+/* Prints "<prog>: error: <msg>" (+ the fabric's report when there is one)
+** to stderr and returns 1 — the examples' exit code for any failure. */
+int wf_ex_fail(const char *prog, wf_host *h, const wf_err *e);
+
+/* Copy-mode memcpy that also adds its cycles to *io. */
+wf_status wf_ex_h2d(wf_host *h, const wf_memcpy *m, const void *src, uint64_t *io, wf_err *err);
+wf_status wf_ex_d2h(wf_host *h, const wf_memcpy *m, void *dst, uint64_t *io, wf_err *err);
+/* Launch that adds its cycles to *compute and notes the first launch's cycle in o. */
+wf_status wf_ex_launch(wf_ex_opts *o, wf_host *h, const char *fn, uint64_t *compute, wf_err *err);
+
+/* Bit-level comparison helpers: count of mismatching floats, max |a-b|. */
+uint64_t wf_ex_compare(const float *got, const float *want, size_t n, double *max_abs);
+
+#endif

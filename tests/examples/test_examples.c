@@ -1,0 +1,365 @@
+/* test_examples.c — runs the example programs (examples/) at small sizes and
+** checks what they print with --json: results bit-identical to the host
+** reference, cycle counts that follow the cost model exactly where they can
+** be derived by hand (one-PE GEMV, hop counts), the reduce / allreduce cycles
+** against the analytic model of Luczynski et al. (HPDC 2024) within 10%,
+** dense vs sparse cycles, error messages for bad flags and layouts, and the
+** trace / heatmap files. The programs are found through WF_EX_DIR (set by
+** CMake to the build folder of the examples). */
+#include "../../sdk/sdk.h"
+#include "../check.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef WF_EX_DIR
+#error "WF_EX_DIR must name the folder of the example programs"
+#endif
+
+static char out_buf[1 << 16];
+
+/* Runs "<dir>/<cmd>" with stderr merged; returns the exit code, output in out_buf. */
+static int run(const char *cmd) {
+    char line[2048];
+    snprintf(line, sizeof line, "%s/%s 2>&1", WF_EX_DIR, cmd);
+    FILE *p = popen(line, "r");
+    if (!p) return -1;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs cmd (with --json appended) and parses its last JSON line; NULL on failure. */
+static cJSON *run_json(const char *cmd) {
+    char c[2048];
+    snprintf(c, sizeof c, "%s --json", cmd);
+    int rc = run(c);
+    if (rc != 0) {
+        fprintf(stderr, "command '%s' exited %d:\n%s\n", c, rc, out_buf);
+        return NULL;
+    }
+    char *last = out_buf; /* the summary is the last line */
+    for (char *q = out_buf; *q; q++)
+        if (*q == '\n' && q[1]) last = q + 1;
+    cJSON *r = cJSON_Parse(last);
+    if (!r) fprintf(stderr, "command '%s': output is not JSON:\n%s\n", c, out_buf);
+    return r;
+}
+
+static double num(const cJSON *j, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v)) {
+        fprintf(stderr, "JSON has no number '%s'\n", key);
+        return NAN;
+    }
+    return v->valuedouble;
+}
+static const char *str(const cJSON *j, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* ---- GEMV ------------------------------------------------------------------------------- */
+static void gemv_one_pe_follows_the_cost_table(void) {
+    const int M = 48, N = 40;
+    cJSON *j = run_json("gemv --kx 1 --ky 1 --m 48 --n 40");
+    WF_CHECK(j != NULL);
+    if (!j) return;
+    WF_CHECK_STR(str(j, "check"), "ok");
+    WF_CHECK_EQ(num(j, "mismatches"), 0);
+    /* launch_latency + go task (task switch) + compute task (task switch +
+    ** per column: dsd_setup + M / w_f32_fma, + M when A's column and y share
+    ** a bank). Symbols: A at code_reserve, then x (N floats), then y. */
+    const wf_cost_model *cm = &wf_cost_wse2;
+    uint32_t a0 = cm->code_reserve, y0 = a0 + 4u * M * N + 4u * N;
+    uint64_t want = cm->launch_latency + 2ull * cm->task_switch;
+    for (int c = 0; c < N; c++) {
+        uint32_t ac = a0 + 4u * M * c;
+        want += cm->dsd_setup + (M + cm->w_f32_fma - 1) / cm->w_f32_fma;
+        if (ac / cm->bank_bytes == y0 / cm->bank_bytes) want += (M + cm->w_f32_fma - 1) / cm->w_f32_fma;
+    }
+    WF_CHECK_EQ(num(j, "compute_cycles"), want);
+    /* 3 copy-mode memcpys in + 1 out, each setup + hops + max(w*n, w*h*n/44) */
+    uint64_t io = 0;
+    const uint64_t n_in[3] = {(uint64_t)M * N, N, M};
+    for (int i = 0; i < 3; i++) io += cm->memcpy_setup + 1 * cm->hop_latency + n_in[i];
+    io += cm->memcpy_setup + 1 * cm->hop_latency + M;
+    WF_CHECK_EQ(num(j, "io_cycles"), io);
+    WF_CHECK_EQ(num(j, "hops"), 0);
+    cJSON_Delete(j);
+}
+
+static void gemv_grid_is_bit_identical_with_exact_hops(void) {
+    cJSON *j = run_json("gemv --kx 5 --ky 4 --m 50 --n 45");
+    cJSON *one = run_json("gemv --kx 1 --ky 1 --m 50 --n 45");
+    WF_CHECK(j && one);
+    if (j && one) {
+        WF_CHECK_STR(str(j, "check"), "ok");
+        WF_CHECK_EQ(num(j, "max_abs_diff"), 0);
+        /* x down the columns: 2 hops per wavelet per link (sender + receiver
+        ** routers); the row reduce likewise: 2 N (ky-1) + 2 M (kx-1) */
+        WF_CHECK_EQ(num(j, "hops"), 2 * 45 * 3 + 2 * 50 * 4);
+        WF_CHECK(num(j, "compute_cycles") * 4 < num(one, "compute_cycles"));
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(one);
+    /* ragged blocks and a single row / column of PEs */
+    const char *cases[] = {"gemv --kx 7 --ky 1 --m 9 --n 100", "gemv --kx 1 --ky 6 --m 61 --n 17",
+                           "gemv --kx 3 --ky 3 --m 3 --n 3"};
+    for (int i = 0; i < 3; i++) {
+        cJSON *c = run_json(cases[i]);
+        WF_CHECK(c != NULL);
+        if (c) WF_CHECK_STR(str(c, "check"), "ok");
+        cJSON_Delete(c);
+    }
+}
+
+static void bad_flags_and_layouts_exit_with_a_message(void) {
+    WF_CHECK_EQ(run("gemv --kx 0"), 1);
+    WF_CHECK_HAS(out_buf, "gemv: error: sizes: m 128, n 128 on 0 x 4 PEs: need 1 <= kx <= n");
+    WF_CHECK_EQ(run("gemv --kx 800 --m 1000 --n 1000"), 1);
+    WF_CHECK_HAS(out_buf, "800");
+    WF_CHECK_EQ(run("gemv --kx 1 --ky 1 --m 200 --n 200"), 1);
+    WF_CHECK_HAS(out_buf, "SRAM");
+    WF_CHECK_HAS(out_buf, "PE(0,0)");
+    WF_CHECK_EQ(run("gemv --bogus 3"), 1);
+    WF_CHECK_HAS(out_buf, "gemv: error: gemv: unknown flag '--bogus'");
+    WF_CHECK_EQ(run("gemv --m 12x"), 1);
+    WF_CHECK_HAS(out_buf, "flag '--m': '12x' is not an integer");
+    WF_CHECK_EQ(run("gemv --trace-window 1,2,3"), 1);
+    WF_CHECK_HAS(out_buf, "expected x0,y0,x1,y1,c0,c1");
+    WF_CHECK_EQ(run("collectives --op scatter"), 1);
+    WF_CHECK_HAS(out_buf, "--op 'scatter': expected reduce, bcast or allreduce");
+    WF_CHECK_EQ(run("summa --p 1"), 1);
+    WF_CHECK_HAS(out_buf, "need 2 <= p <= 750");
+    WF_CHECK_EQ(run("sparse --m 100 --n 1000"), 1);
+    WF_CHECK_HAS(out_buf, "a PE has 48 KB");
+    /* broken programs: the fabric's message, naming PE, cycle, task, color */
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault deadlock"), 1);
+    WF_CHECK_HAS(out_buf, "gemv: error: fabric: cycle 503: deadlock: PE(2,0): color 2: async fadds receive waits "
+                          "for a wavelet (0 of 4 received, 0 in input queue)");
+    WF_CHECK_HAS(out_buf, "\nPE(2,1): color 2: async fadds receive waits for a wavelet");
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault route"), 1);
+    WF_CHECK_HAS(out_buf, "PE(1,0): color 2: route sends EAST but PE(2,0) has no route for color 2 accepting WEST");
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault oob"), 1);
+    WF_CHECK_HAS(out_buf, "PE(0,0): cycle 488: task 30 'compute': fmacs: memory DSD covers bytes [4172,4188), "
+                          "outside the PE's symbols [4096,4172)");
+    WF_CHECK_EQ(run("gemv --trace /nonexistent-dir/t.json --kx 2 --ky 2 --m 4 --n 4"), 1);
+    WF_CHECK_HAS(out_buf, "trace: ");
+}
+
+/* ---- reduce / allreduce vs the analytic model -------------------------------------------------
+** Luczynski, Gianinazzi, Iff, Wilson, De Sensi, Hoefler, "Near-Optimal
+** Wafer-Scale Reduce", HPDC 2024: an algorithm's cycles are
+**     T = max(C, E / N + L) + (2 T_R + 1) D
+** C contention (wavelets through the busiest link or ramp), E energy (total
+** hops), N links used, L distance (longest path in hops), D depth
+** (dependent receive-add-send steps), T_R the ramp latency core <-> router.
+** Chain reduce of B elements over P PEs: C = B, E = B (P-1), N = P-1,
+** L = P-1, D = P-1. Broadcast from one end / corner: C = B, E/N = B,
+** L = hops to the farthest PE, D = 1. 2-D reduce = row chains, then the
+** column chain; allreduce = reduce, then broadcast. Our parameters are the
+** simulator's cost table (T_R = ramp_latency; one hop = hop_latency). */
+static double chain_model(double B, double P, const wf_cost_model *cm) {
+    if (P <= 1) return 0;
+    double C = B, E = B * (P - 1), N = P - 1, L = (P - 1) * cm->hop_latency, D = P - 1;
+    return fmax(C, E / N + L) + (2.0 * cm->ramp_latency + 1) * D;
+}
+static double bcast_model(double B, double hops, const wf_cost_model *cm) {
+    if (hops <= 0) return 0;
+    return fmax(B, B + hops * cm->hop_latency) + (2.0 * cm->ramp_latency + 1);
+}
+
+static void reduce_and_allreduce_agree_with_the_model(void) {
+    const wf_cost_model *cm = &wf_cost_wse2;
+    static const struct { const char *op; int px, py, n; } cases[] = {
+        {"reduce", 16, 1, 256},    {"reduce", 32, 1, 1024},   {"reduce", 64, 1, 512},   {"reduce", 8, 8, 256},
+        {"reduce", 16, 16, 256},   {"reduce", 4, 32, 512},    {"allreduce", 16, 1, 256}, {"allreduce", 64, 1, 512},
+        {"allreduce", 8, 8, 256},  {"allreduce", 16, 16, 256}, {"allreduce", 4, 32, 512}, {"bcast", 32, 1, 512},
+        {"bcast", 16, 16, 256},
+    };
+    int quick = getenv("WF_TEST_QUICK") != NULL;
+    double worst = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (quick && cases[i].px * cases[i].py > 64) continue;
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "collectives --op %s --px %d --py %d --n %d", cases[i].op, cases[i].px,
+                 cases[i].py, cases[i].n);
+        cJSON *j = run_json(cmd);
+        WF_CHECK(j != NULL);
+        if (!j) continue;
+        WF_CHECK_STR(str(j, "check"), "ok");
+        double B = cases[i].n, px = cases[i].px, py = cases[i].py;
+        double red = chain_model(B, px, cm) + chain_model(B, py, cm);
+        double bc = bcast_model(B, (px - 1) + (py - 1), cm);
+        double model = !strcmp(cases[i].op, "reduce") ? red : !strcmp(cases[i].op, "bcast") ? bc : red + bc;
+        double got = num(j, "collective_cycles");
+        WF_CHECK_NEAR(num(j, "model_cycles"), model, 0.5); /* the example prints the same formula */
+        double rel = fabs(got - model) / model;
+        if (rel > worst) worst = rel;
+        if (rel > 0.10) fprintf(stderr, "  %s: %.0f cycles, model %.0f (%.1f%%)\n", cmd, got, model, 100 * rel);
+        WF_CHECK(rel <= 0.10);
+        cJSON_Delete(j);
+    }
+    printf("collectives vs Luczynski et al. model: worst relative error %.1f%%\n", 100 * worst);
+}
+
+static void allreduce_odd_grids_are_exact(void) {
+    const char *cases[] = {"collectives --op allreduce --px 3 --py 5 --n 7", "collectives --op reduce --px 1 --py 1 --n 3",
+                           "collectives --op bcast --px 5 --py 1 --n 1", "collectives --op allreduce --px 1 --py 9 --n 33"};
+    for (int i = 0; i < 4; i++) {
+        cJSON *j = run_json(cases[i]);
+        WF_CHECK(j != NULL);
+        if (j) WF_CHECK_STR(str(j, "check"), "ok");
+        cJSON_Delete(j);
+    }
+}
+
+/* ---- SUMMA, stencil, sparse --------------------------------------------------------------------- */
+static void summa_is_bit_identical(void) {
+    cJSON *j = run_json("summa --p 4 --t 5");
+    WF_CHECK(j != NULL);
+    if (!j) return;
+    WF_CHECK_STR(str(j, "check"), "ok");
+    /* each PE does p t^2 fmacs of t elements: the compute time is at least that */
+    WF_CHECK(num(j, "compute_cycles") >= 4 * 25 * (1 + 5));
+    WF_CHECK_EQ(num(j, "fmacs_cycles_per_pe"), 4 * 25 * (1 + 5));
+    cJSON_Delete(j);
+    cJSON *k = run_json("summa --p 3 --t 1");
+    WF_CHECK(k != NULL);
+    if (k) WF_CHECK_STR(str(k, "check"), "ok");
+    cJSON_Delete(k);
+}
+
+static void stencil_is_bit_identical_with_exact_hops(void) {
+    cJSON *j = run_json("stencil --nx 6 --ny 5 --nz 16");
+    WF_CHECK(j != NULL);
+    if (!j) return;
+    WF_CHECK_STR(str(j, "check"), "ok");
+    /* every directed neighbour pair moves nz wavelets over 2 routers */
+    int pairs = 2 * ((6 - 1) * 5 + 6 * (5 - 1));
+    WF_CHECK_EQ(num(j, "hops"), 2 * 16 * pairs);
+    cJSON_Delete(j);
+}
+
+static void sparse_never_sends_zeros(void) {
+    cJSON *j = run_json("sparse --p 4 --m 8 --n 256 --density 10");
+    WF_CHECK(j != NULL);
+    if (!j) return;
+    WF_CHECK_STR(str(j, "check"), "ok");
+    double nnz = num(j, "nnz");
+    WF_CHECK(nnz > 0 && nnz < 256);
+    /* one wavelet per nonzero + the end marker, 2 (p-1) hops each */
+    WF_CHECK_EQ(num(j, "sparse_hops"), (nnz + 1) * 2 * 3);
+    WF_CHECK_EQ(num(j, "dense_hops"), 256 * 2 * 3);
+    /* one data task per arriving wavelet on each receiver + one launch per PE */
+    WF_CHECK_EQ(num(j, "sparse_tasks"), 3 * (nnz + 1) + 4);
+    WF_CHECK(num(j, "sparse_cycles") * 2 < num(j, "dense_cycles"));
+    cJSON_Delete(j);
+}
+
+/* ---- diagnostics ------------------------------------------------------------------------------------ */
+static void trace_and_heatmap_files(void) {
+    char dir[] = "/tmp/wf_test_examples_XXXXXX";
+    if (!mkdtemp(dir)) {
+        WF_CHECK(0);
+        return;
+    }
+    char cmd[1024], tpath[300], ppath[300];
+    snprintf(tpath, sizeof tpath, "%s/t.json", dir);
+    snprintf(ppath, sizeof ppath, "%s/h.png", dir);
+    snprintf(cmd, sizeof cmd, "gemv --kx 3 --ky 2 --m 12 --n 9 --trace %s --trace-window 0,0,2,1,0,0 --heatmap %s",
+             tpath, ppath);
+    cJSON *j = run_json(cmd);
+    WF_CHECK(j != NULL);
+    cJSON_Delete(j);
+    char *txt = NULL;
+    size_t len = 0;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_file_read(NULL, tpath, &txt, &len, &e), WF_OK);
+    cJSON *t = txt ? cJSON_Parse(txt) : NULL;
+    WF_CHECK(t != NULL);
+    if (t) {
+        const cJSON *evs = cJSON_GetObjectItemCaseSensitive(t, "traceEvents");
+        WF_CHECK(cJSON_IsArray(evs));
+        int tasks = 0, hops = 0, named = 0, outside = 0;
+        const cJSON *ev;
+        cJSON_ArrayForEach(ev, evs) {
+            const char *ph = str(ev, "ph");
+            int pid = (int)num(ev, "pid");
+            if (pid != 1 && pid != 2) outside++; /* window: PE(0,0) and PE(1,0) only (pid = y*3 + x + 1) */
+            if (!strcmp(ph, "X") && !strcmp(str(ev, "cat"), "task")) tasks++;
+            if (!strcmp(ph, "i") && !strcmp(str(ev, "cat"), "hop")) hops++;
+            if (!strcmp(ph, "M") && !strcmp(str(ev, "name"), "process_name")) named++;
+        }
+        WF_CHECK_EQ(outside, 0);
+        WF_CHECK_EQ(named, 2);
+        WF_CHECK_EQ(tasks, 4); /* per PE: the launched function + the compute task */
+        WF_CHECK(hops > 0);
+        cJSON_Delete(t);
+    }
+    wf_free(NULL, txt);
+    txt = NULL;
+    WF_CHECK_EQ(wf_file_read(NULL, ppath, &txt, &len, &e), WF_OK);
+    if (txt) {
+        static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        WF_CHECK(len > 33 && !memcmp(txt, sig, 8));
+        const unsigned char *u = (const unsigned char *)txt;
+        uint32_t w = (uint32_t)u[16] << 24 | u[17] << 16 | u[18] << 8 | u[19];
+        uint32_t h = (uint32_t)u[20] << 24 | u[21] << 16 | u[22] << 8 | u[23];
+        WF_CHECK_EQ(w, 3 * 8); /* 3 PEs wide, 8 pixels per PE (512 / 3 capped at 8) */
+        WF_CHECK_EQ(h, 2 * 8 + 6); /* + the legend */
+    }
+    wf_free(NULL, txt);
+    remove(tpath);
+    remove(ppath);
+    rmdir(dir);
+}
+
+/* `wafer sim EXAMPLE` runs the example program with its flags. */
+static void wafer_sim_runs_examples(void) {
+#ifdef WF_WAFER_BIN
+    if (access(WF_WAFER_BIN, X_OK) != 0) {
+        printf("wafer_sim_runs_examples: %s not built, skipped\n", WF_WAFER_BIN);
+        return;
+    }
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s sim collectives --op reduce --px 4 --py 2 --n 8 --json 2>&1", WF_WAFER_BIN);
+    FILE *p = popen(cmd, "r");
+    WF_CHECK(p != NULL);
+    if (!p) return;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = 0;
+    WF_CHECK_EQ(pclose(p), 0);
+    WF_CHECK_HAS(out_buf, "\"example\":\"collectives\"");
+    WF_CHECK_HAS(out_buf, "\"check\":\"ok\"");
+    snprintf(cmd, sizeof cmd, "%s sim nosuch 2>&1", WF_WAFER_BIN);
+    p = popen(cmd, "r");
+    if (!p) return;
+    n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = 0;
+    int st = pclose(p);
+    WF_CHECK_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2);
+    WF_CHECK_HAS(out_buf, "wafer sim: unknown example 'nosuch'");
+#endif
+}
+
+int main(void) {
+    gemv_one_pe_follows_the_cost_table();
+    gemv_grid_is_bit_identical_with_exact_hops();
+    bad_flags_and_layouts_exit_with_a_message();
+    reduce_and_allreduce_agree_with_the_model();
+    allreduce_odd_grids_are_exact();
+    summa_is_bit_identical();
+    stencil_is_bit_identical_with_exact_hops();
+    sparse_never_sends_zeros();
+    trace_and_heatmap_files();
+    wafer_sim_runs_examples();
+    return wf_check_report();
+}
