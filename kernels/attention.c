@@ -1,9 +1,11 @@
-/* attention.c — causal multi-head attention, flash style: a block of query
-** rows visits the keys in tiles (transposed once per tile so the scores of
-** 64 keys are one vector loop) with an online softmax (running max m,
-** running sum l, accumulator rescaled when m grows), so memory is O(D) per
-** row and no T x T matrix exists. The naive reference beside it
-** materialises one row of scores at a time. */
+/* attention.c — causal multi-head attention, flash style: keys are visited
+** in tiles of 64 with an online softmax (running max m, running sum l,
+** accumulator rescaled when m grows), so memory is O(D) per row and no
+** T x T matrix exists. Two bodies: blocks of 32 query rows (prefill, and
+** training) transpose Q once and get the scores of all 32 rows from each
+** key row as stored; a few rows (decoding) use one row against a
+** transposed key tile. Both are cloned for AVX-512 (WF_CLONES). The naive
+** reference beside them materialises one row of scores at a time. */
 #include "kernels/kernels_int.h"
 
 #include "base/base.h"

@@ -85,6 +85,31 @@ static TGT inline __m512 widen(__mmask16 k, const uint16_t *p) {
 /* Up to 3 rows of A against nb (<= BF_NB) columns of W[K, N]. */
 static TGT void avx_nn(int M, int j0, int nb, int K, const float *A, int lda, const uint16_t *W,
                        int ldw, float beta, float *C, int ldc) {
+    if (M == 1 && nb == BF_NB) { /* decoding: one row, a full block, no masks */
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        const uint16_t *w = W + j0;
+        for (int p = 0; p < K; p++, w += ldw) {
+            __m512 x = _mm512_set1_ps(A[p]);
+#define WIDEN(o) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (o)))), 16))
+            a0 = _mm512_fmadd_ps(x, WIDEN(0), a0);
+            a1 = _mm512_fmadd_ps(x, WIDEN(16), a1);
+            a2 = _mm512_fmadd_ps(x, WIDEN(32), a2);
+            a3 = _mm512_fmadd_ps(x, WIDEN(48), a3);
+            a4 = _mm512_fmadd_ps(x, WIDEN(64), a4);
+            a5 = _mm512_fmadd_ps(x, WIDEN(80), a5);
+            a6 = _mm512_fmadd_ps(x, WIDEN(96), a6);
+            a7 = _mm512_fmadd_ps(x, WIDEN(112), a7);
+#undef WIDEN
+        }
+        __m512 r[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        float *c = C + j0;
+        for (int v = 0; v < 8; v++) {
+            __m512 o = r[v];
+            if (beta != 0.0f) o = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(c + 16 * v), o);
+            _mm512_storeu_ps(c + 16 * v, o);
+        }
+        return;
+    }
     int nv = (nb + 15) / 16;
     __mmask16 last = mask16(nb - (nv - 1) * 16);
     for (int m0 = 0; m0 < M; m0 += 3) {
@@ -122,13 +147,24 @@ static TGT void avx_nt(int M, int j0, int j1, int K, const float *A, int lda, co
             const uint16_t *w[4];
             for (int q = 0; q < 4; q++) w[q] = W + (size_t)(j + (q < nj ? q : 0)) * ldw;
             __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-            for (int p = 0; p < K; p += 16) {
+            const uint16_t *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+            int p = 0;
+#define WIDEN(q) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(q))), 16))
+            for (; p + 16 <= K; p += 16) {
+                __m512 av = _mm512_loadu_ps(a + p);
+                s0 = _mm512_fmadd_ps(av, WIDEN(w0 + p), s0);
+                s1 = _mm512_fmadd_ps(av, WIDEN(w1 + p), s1);
+                s2 = _mm512_fmadd_ps(av, WIDEN(w2 + p), s2);
+                s3 = _mm512_fmadd_ps(av, WIDEN(w3 + p), s3);
+            }
+#undef WIDEN
+            if (p < K) {
                 __mmask16 k = mask16(K - p);
                 __m512 av = _mm512_maskz_loadu_ps(k, a + p);
-                s0 = _mm512_fmadd_ps(av, widen(k, w[0] + p), s0);
-                s1 = _mm512_fmadd_ps(av, widen(k, w[1] + p), s1);
-                s2 = _mm512_fmadd_ps(av, widen(k, w[2] + p), s2);
-                s3 = _mm512_fmadd_ps(av, widen(k, w[3] + p), s3);
+                s0 = _mm512_fmadd_ps(av, widen(k, w0 + p), s0);
+                s1 = _mm512_fmadd_ps(av, widen(k, w1 + p), s1);
+                s2 = _mm512_fmadd_ps(av, widen(k, w2 + p), s2);
+                s3 = _mm512_fmadd_ps(av, widen(k, w3 + p), s3);
             }
             float r[4] = {_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1), _mm512_reduce_add_ps(s2),
                           _mm512_reduce_add_ps(s3)};

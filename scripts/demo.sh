@@ -16,7 +16,7 @@ WAFER=${WAFER:-build/wafer}
 OUT=${WF_DEMO_OUT:-out/demo}
 VOCAB=${WF_DEMO_VOCAB:-4096}          # BPE vocabulary: 256 bytes + merges + <|endoftext|>
 VAL=${WF_DEMO_VAL:-0.01}              # share of tokens held out for validation
-STEPS=${WF_DEMO_STEPS:-600}           # 600 x 16 x 128 = 1.2M tokens: ~3.5 min at ~6k tokens/s on 2 cores
+STEPS=${WF_DEMO_STEPS:-1200}          # 1200 x 16 x 128 = 2.5M tokens (~1 epoch): ~5 min at ~8k tokens/s on 2 cores
 BATCH=${WF_DEMO_BATCH:-16}
 SEQ=${WF_DEMO_SEQ:-128}
 LAYERS=${WF_DEMO_LAYERS:-4}
@@ -24,7 +24,8 @@ EMBD=${WF_DEMO_EMBD:-256}
 HEADS=${WF_DEMO_HEADS:-4}
 LR=${WF_DEMO_LR:-2e-3}
 WARMUP=${WF_DEMO_WARMUP:-60}
-PROMPT=${WF_DEMO_PROMPT:-$'名前\n'}    # how every man page starts: the model should go on with "cmd - what it does"
+TRAIN_SECONDS=${WF_DEMO_TRAIN_SECONDS:-480} # cap on training time; the checkpoint saved on stop is used
+PROMPT=${WF_DEMO_PROMPT:-$'名前\nls - '} # how man pages start: "NAME\ncmd - what it does"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 json_num() { # json_num FILE KEY: a number member of a flat JSON file
@@ -68,11 +69,20 @@ if ! "$WAFER" train --help >/dev/null 2>&1; then
 fi
 
 say "4/6 train: $LAYERS layers x $EMBD wide, $HEADS heads, vocabulary $VOCAB; $STEPS steps of $BATCH x $SEQ tokens"
+echo "demo: training stops at $STEPS steps or after $TRAIN_SECONDS s, whichever comes first (Ctrl-C also saves)"
 rm -rf "$OUT/run"
-"$WAFER" train --model cerebras-gpt-111m --n-layer "$LAYERS" --n-embd "$EMBD" --n-head "$HEADS" \
+rc=0
+timeout --preserve-status -s INT "$TRAIN_SECONDS" \
+  "$WAFER" train --model cerebras-gpt-111m --n-layer "$LAYERS" --n-embd "$EMBD" --n-head "$HEADS" \
   --n-positions "$SEQ" --vocab-size "$VOCAB" --data "$OUT/data" --out "$OUT/run" \
   --steps "$STEPS" --batch "$BATCH" --seq "$SEQ" --lr "$LR" --warmup "$WARMUP" \
-  --eval-every $(( STEPS / 5 > 0 ? STEPS / 5 : 1 )) --tokenizer "$OUT/tokenizer"
+  --eval-every $(( STEPS / 5 > 0 ? STEPS / 5 : 1 )) --tokenizer "$OUT/tokenizer" || rc=$?
+if [ "$rc" = 130 ]; then
+  echo "demo: the time budget ran out (WF_DEMO_TRAIN_SECONDS=$TRAIN_SECONDS); going on with the checkpoint saved on stop"
+elif [ "$rc" != 0 ]; then
+  echo "demo: wafer train failed (exit $rc)" >&2
+  exit "$rc"
+fi
 ckpt="$OUT/run/$(head -1 "$OUT/run/latest")" # `latest` names the newest checkpoint folder
 
 say "5/6 eval: validation loss of the final model"
@@ -83,7 +93,7 @@ if [ -n "$loss" ]; then
 fi
 
 say "6/6 generate: prompt $(printf '%q' "$PROMPT")"
-"$WAFER" generate --model "$ckpt" --prompt "$PROMPT" --max-tokens 80 --temperature 0.8 --top-k 40 --seed 1
+"$WAFER" generate --model "$ckpt" --prompt "$PROMPT" --max-tokens 80 --temperature 0.7 --top-k 20 --seed 2
 echo
 
 say "done in $(( $(date +%s) - t_start )) s. Outputs:"
@@ -91,4 +101,4 @@ echo "  corpus      $OUT/corpus (text of $(find "$OUT/corpus" -name '*.txt' | wc
 echo "  tokenizer   $OUT/tokenizer (vocab.json, merges.txt, tokenizer.json: loads in Hugging Face)"
 echo "  data        $OUT/data (token shards + meta.json)"
 echo "  model       $ckpt (Hugging Face folder), log $OUT/run/log.csv, loss curve $OUT/run/loss.png"
-echo "  try:        $WAFER generate --model $ckpt --prompt \"説明\""
+echo "  try:        $WAFER generate --model $ckpt --prompt \$'名前\\nmount - '"

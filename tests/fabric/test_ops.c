@@ -264,14 +264,19 @@ static void sync_fabin(wf_pe *pe, uint32_t d) {
     (void)d;
     wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_D), 4, 1, 4), wf_dsd_fabin(3, 4), WF_SYNC);
 }
+static void bad_symbol(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *p = wf_sym(pe, 99);
+    p[0] = 1; /* scratch: no crash, the run stops with the error */
+}
 static void memcpy_color(wf_pe *pe, uint32_t d) {
     (void)d;
     wf_send(pe, 22, 1);
 }
 static const wf_export_decl bad_ex[] = {{"esize", bad_esize}, {"range", bad_range}, {"sync", sync_fabin},
-                                        {"color", memcpy_color}};
+                                        {"color", memcpy_color}, {"sym", bad_symbol}};
 static const wf_task_decl bad_tasks[] = {{3, WF_TASK_DATA, bad_esize, 1, "d3"}};
-static const wf_kernel badk = {"bad", syms, 7, bad_tasks, 1, bad_ex, 4, NULL};
+static const wf_kernel badk = {"bad", syms, 7, bad_tasks, 1, bad_ex, 5, NULL};
 
 static void op_misuse_fails_with_pe_and_task(void) {
     wf_layout *l;
@@ -290,6 +295,8 @@ static void op_misuse_fails_with_pe_and_task(void) {
     WF_CHECK_HAS(e.msg, "color 3: a fabric-in op must be async");
     WF_CHECK_EQ(wf_host_launch(h, "color", &e), WF_ECOLOR);
     WF_CHECK_HAS(e.msg, "color 22 is not usable by kernels");
+    WF_CHECK_EQ(wf_host_launch(h, "sym", &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "symbol 99 does not exist (kernel has 7)");
     wf_host_free(h);
     wf_layout_free(l);
 }
