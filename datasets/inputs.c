@@ -454,3 +454,20 @@ wf_status wf_doc_reader_next(wf_doc_reader *r, const char **text, size_t *len, i
     *doc_end = 0;
     return r->kind == WF_INPUT_TXT ? next_txt(r, text, len, doc_end, err) : next_jsonl(r, text, len, doc_end, err);
 }
+
+wf_status wf_inputs_admit(const char *path, int *ok, char *msg, size_t msg_cap, uint64_t *bytes,
+                          wf_err *err) {
+    char why[600];
+    wf_err ce = {0};
+    wf_status cs = wf_inputs_check(path, ok, why, sizeof why, bytes, &ce);
+    if (cs == WF_EIO) { /* unreadable: skip it, say so (drop the path prefix of the message) */
+        size_t n = strlen(path);
+        *ok = 0;
+        snprintf(why, sizeof why, "%s", ce.msg + (strncmp(ce.msg, path, n) ? 0 : n + 2));
+    } else if (cs) {
+        if (err) *err = ce;
+        return cs;
+    }
+    if (!*ok) snprintf(msg, msg_cap, "skipped %s: %s", path, why);
+    return WF_OK;
+}

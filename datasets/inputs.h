@@ -49,6 +49,12 @@ void wf_inputs_free(wf_input_list *l); /* frees the contents; l itself is the ca
 wf_status wf_inputs_check(const char *path, int *ok, char *why, size_t why_cap, uint64_t *bytes,
                           wf_err *err);
 
+/* wf_inputs_check, with an unreadable file (permissions, I/O error) turned into
+** a skip: *ok = 0 and why says what failed. Other errors are returned. When the
+** file is skipped, msg (cap >= 64) receives the one-line report "skipped <path>: <why>". */
+wf_status wf_inputs_admit(const char *path, int *ok, char *msg, size_t msg_cap, uint64_t *bytes,
+                          wf_err *err);
+
 /* First invalid byte offset of strict UTF-8 in s[0..n), or n when valid. */
 size_t wf_utf8_check(const uint8_t *s, size_t n);
 

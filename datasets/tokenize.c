@@ -174,21 +174,10 @@ static wf_status read_all(pipeline *p, const wf_input_list *in, wf_err *err) {
     for (int i = 0; i < in->n && !st; i++) {
         const wf_input_file *f = &in->files[i];
         int ok;
-        char why[600];
         uint64_t bytes;
-        wf_err ce = {0};
-        wf_status cs = wf_inputs_check(f->path, &ok, why, sizeof why, &bytes, &ce);
-        if (cs == WF_EIO) { /* unreadable (permissions, I/O error): skip it, say so */
-            ok = 0;
-            snprintf(why, sizeof why, "%s", ce.msg + (strncmp(ce.msg, f->path, strlen(f->path)) ? 0 : strlen(f->path) + 2));
-        } else if (cs) {
-            st = cs;
-            if (err) *err = ce;
-            break;
-        }
+        char msg[4300];
+        if ((st = wf_inputs_admit(f->path, &ok, msg, sizeof msg, &bytes, err))) break;
         if (!ok) {
-            char msg[4300];
-            snprintf(msg, sizeof msg, "skipped %s: %s", f->path, why);
             skip_line(o, msg);
             p->stats->skipped_files++;
             p->files_done++;

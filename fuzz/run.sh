@@ -1,6 +1,6 @@
 #!/bin/sh
-# run.sh BUILD_DIR SECONDS [TARGETS] — runs each checkpoint fuzzer (default: "safetensors
-# torchbin") for SECONDS, one after the
+# run.sh BUILD_DIR SECONDS [TARGETS] — runs each file-parser fuzzer (default: "safetensors
+# torchbin tokenizer shards") for SECONDS, one after the
 # other (one core, -jobs=1), seeded from fuzz/seeds/ and the model fixtures.
 # Everything it writes stays in BUILD_DIR: corpus-<t>/ (grown corpus),
 # crash-<t>-* (reproducers), fuzz-0.log (libFuzzer's job log), fuzz-<t>.log.
@@ -8,15 +8,17 @@ set -eu
 ROOT=$(pwd)
 B=$(cd "${1:-build-fuzz}" && pwd)
 T=${2:-600}
-for t in ${3:-safetensors torchbin}; do
+for t in ${3:-safetensors torchbin tokenizer shards}; do
   C="$B/corpus-$t"
   mkdir -p "$C"
-  cp fuzz/seeds/$t/* "$C/"
+  [ -d fuzz/seeds/$t ] && cp fuzz/seeds/$t/* "$C/"
   DICT=""
   if [ "$t" = safetensors ]; then
     for f in tests/fixtures/models/*/model*.safetensors; do cp "$f" "$C/$(echo "$f" | tr / _)"; done
     DICT="-dict=$ROOT/fuzz/dict.safetensors"
-  else
+  elif [ "$t" = tokenizer ]; then
+    cp tests/fixtures/tokenizer/*.json "$C/" 2>/dev/null || true
+  elif [ "$t" = torchbin ]; then
     for f in tests/fixtures/models/*/pytorch_model.bin; do cp "$f" "$C/$(echo "$f" | tr / _)"; done
   fi
   (cd "$B" && ./fuzz/fuzz_$t "$C" $DICT -max_total_time="$T" -jobs=1 -workers=1 -max_len=700000 \

@@ -57,6 +57,7 @@ static TGT void ukernel_14x32(int kc, const float *a, const float *b, float *c, 
 
 /* ---- skinny: M < 8 rows, ta = 0 ------------------------------------------ */
 #define SK_NB 128 /* columns per block in the tb = 0 path: 8 zmm per row */
+#define SK_PF 8   /* rows of B prefetched ahead in the one-row path */
 /* Below this many multiply-adds a fork/join costs more than it saves
 ** (and on a busy machine a late thread stalls the barrier). */
 #define SKINNY_PAR_MIN (1L << 17)
@@ -74,6 +75,9 @@ static TGT void skinny_nn_block(int mrows, int nb, int K, float alpha, const flo
         for (int p = 0; p < K; p++) {
             const float *br = B + (size_t)p * ldb;
             __m512 a0 = _mm512_set1_ps(A[p]);
+            /* rows are ldb apart: fetch SK_PF rows ahead (8 lines each) */
+            const char *pf = (const char *)(br + (size_t)SK_PF * ldb);
+            for (int l = 0; l < 8; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
             for (int v = 0; v < SK_NB / 16; v++)
                 acc[0][v] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(br + 16 * v), acc[0][v]);
         }

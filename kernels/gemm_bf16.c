@@ -39,6 +39,7 @@ void wf_gemm_bf16w_naive(int tb, int M, int N, int K, const float *A, int lda, c
 
 #define BF_PAR_MIN (1L << 17) /* multiply-adds below which one thread is faster */
 #define BF_NB 128             /* columns per task, tb = 0 */
+#define BF_PF 8               /* rows of W prefetched ahead in the decode path */
 
 static void portable_nn(int M, int j0, int nb, int K, const float *A, int lda, const uint16_t *W,
                         int ldw, float beta, float *C, int ldc) {
@@ -90,6 +91,12 @@ static TGT void avx_nn(int M, int j0, int nb, int K, const float *A, int lda, co
         const uint16_t *w = W + j0;
         for (int p = 0; p < K; p++, w += ldw) {
             __m512 x = _mm512_set1_ps(A[p]);
+            /* rows are ldw apart: fetch a few rows ahead (4 lines each) */
+            const char *pf = (const char *)(w + (size_t)BF_PF * ldw);
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
+            _mm_prefetch(pf + 192, _MM_HINT_T0);
 #define WIDEN(o) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + (o)))), 16))
             a0 = _mm512_fmadd_ps(x, WIDEN(0), a0);
             a1 = _mm512_fmadd_ps(x, WIDEN(16), a1);

@@ -96,9 +96,6 @@ static void meta(wf_tracer *t, int x, int y, int pid, int tid) {
     }
 }
 
-static const char *const op_label[] = {"fmacs", "fadds", "fsubs", "fmuls", "mov32", "mov16",
-                                       "fmach", "faddh", "fmulh", "fmovs", "inject"};
-
 static void hook(void *ud, const wf_trace_event *ev) {
     wf_tracer *t = ud;
     if (t->events >= t->max_events) {
@@ -120,7 +117,7 @@ static void hook(void *ud, const wf_trace_event *ev) {
         break;
     case WF_TRACE_OP: {
         int tid = ev->id == 255 ? TID_MEMOPS : 1 + ev->id;
-        const char *nm = ev->port < sizeof op_label / sizeof op_label[0] ? op_label[ev->port] : "op";
+        const char *nm = wf_op_name(ev->port);
         meta(t, ev->x, ev->y, pid, tid);
         put(t, "%s{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"op\",\"pid\":%d,\"tid\":%d,\"ts\":%llu,\"dur\":%llu,"
                "\"args\":{\"n\":%u}}", sep(t), nm, pid, tid, ts, dur ? dur : 1, (unsigned)ev->data);
