@@ -1,6 +1,8 @@
 /* plot.c — a tiny loss-curve plotter: 800x480 RGB PNG through libpng, axes
-** with a light grid, the training loss as a blue polyline and validation
-** losses as red squares. No text: the CSV beside it carries the numbers. */
+** with a light grid and numbered ticks, the training loss as a blue polyline
+** and validation losses as red squares, with a legend. Text uses a built-in
+** 3x5 pixel font (drawn at 2x), so no font library is needed; the CSV beside
+** the PNG carries the exact numbers. */
 #include "train/train.h"
 
 #include <math.h>
@@ -8,7 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { W = 800, H = 480, M = 40 };
+enum { W = 800, H = 480, ML = 70, MR = 20, MT = 30, MB = 40, SCALE = 2 };
+
+/* 3x5 glyphs, one row per 3-bit number (bit 2 = left column). */
+static const struct { char c; unsigned char rows[5]; } font[] = {
+    {'0', {7, 5, 5, 5, 7}}, {'1', {2, 6, 2, 2, 7}}, {'2', {7, 1, 7, 4, 7}}, {'3', {7, 1, 7, 1, 7}},
+    {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}}, {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}},
+    {'8', {7, 5, 7, 5, 7}}, {'9', {7, 5, 7, 1, 7}}, {'.', {0, 0, 0, 0, 2}}, {'-', {0, 0, 7, 0, 0}},
+    {'+', {0, 2, 7, 2, 0}}, {'e', {7, 5, 7, 4, 7}}, {'a', {7, 1, 7, 5, 7}}, {'i', {2, 0, 2, 2, 2}},
+    {'l', {6, 2, 2, 2, 7}}, {'n', {0, 6, 5, 5, 5}}, {'o', {0, 7, 5, 5, 7}}, {'p', {7, 5, 7, 4, 4}},
+    {'r', {0, 7, 4, 4, 4}}, {'s', {7, 4, 7, 1, 7}}, {'t', {4, 7, 4, 4, 7}}, {'v', {0, 5, 5, 5, 2}},
+    {'(', {1, 2, 2, 2, 1}}, {')', {4, 2, 2, 2, 4}}, {'/', {1, 1, 2, 4, 4}}, {'k', {4, 5, 6, 5, 5}},
+};
 
 static void put(unsigned char *img, int x, int y, const unsigned char *rgb) {
     if (x < 0 || y < 0 || x >= W || y >= H) return;
@@ -27,6 +40,22 @@ static void line(unsigned char *img, int x0, int y0, int x1, int y1, const unsig
     }
 }
 
+/* Draws text with its top-left corner at (x, y); unknown characters are blanks. */
+static void text(unsigned char *img, int x, int y, const char *str, const unsigned char *rgb) {
+    for (; *str; str++, x += 4 * SCALE) {
+        for (size_t g = 0; g < sizeof font / sizeof font[0]; g++) {
+            if (font[g].c != *str) continue;
+            for (int r = 0; r < 5; r++)
+                for (int c = 0; c < 3; c++)
+                    if (font[g].rows[r] & (4 >> c))
+                        for (int d = 0; d < SCALE * SCALE; d++)
+                            put(img, x + c * SCALE + d % SCALE, y + r * SCALE + d / SCALE, rgb);
+        }
+    }
+}
+
+static int text_width(const char *str) { return (int)strlen(str) * 4 * SCALE; }
+
 wf_status wf_plot_loss_png(const char *path, const long *step, const double *loss,
                            const double *val, int n, wf_err *err) {
     static const unsigned char white[3] = {255, 255, 255}, grid[3] = {225, 225, 225},
@@ -43,14 +72,30 @@ wf_status wf_plot_loss_png(const char *path, const long *step, const double *los
     if (!(hi > lo)) lo = isfinite(lo) ? lo - 1 : 0, hi = lo + 2;
     if (s1 <= s0) s1 = s0 + 1;
     for (int g = 0; g <= 10; g++) {
-        int y = M + (H - 2 * M) * g / 10, x = M + (W - 2 * M) * g / 10;
-        line(img, M, y, W - M, y, grid);
-        line(img, x, M, x, H - M, grid);
+        int y = MT + (H - MT - MB) * g / 10, x = ML + (W - ML - MR) * g / 10;
+        line(img, ML, y, W - MR, y, grid);
+        line(img, x, MT, x, H - MB, grid);
     }
-    line(img, M, H - M, W - M, H - M, axis);
-    line(img, M, M, M, H - M, axis);
-#define PX(s) (M + (int)((double)((s) - s0) / (double)(s1 - s0) * (W - 2 * M)))
-#define PY(v) (H - M - (int)(((v) - lo) / (hi - lo) * (H - 2 * M)))
+    line(img, ML, H - MB, W - MR, H - MB, axis);
+    line(img, ML, MT, ML, H - MB, axis);
+    char lab[32];
+    for (int g = 0; g <= 5; g++) { /* tick labels: loss on the left, steps below */
+        double v = lo + (hi - lo) * g / 5;
+        snprintf(lab, sizeof lab, "%.3g", v);
+        text(img, ML - 6 - text_width(lab), H - MB - (H - MT - MB) * g / 5 - 5, lab, axis);
+        snprintf(lab, sizeof lab, "%ld", s0 + (long)((double)(s1 - s0) * g / 5));
+        int x = ML + (W - ML - MR) * g / 5 - text_width(lab) / 2;
+        if (x + text_width(lab) > W) x = W - text_width(lab);
+        text(img, x, H - MB + 8, lab, axis);
+    }
+    text(img, 6, 8, "loss", axis);
+    text(img, W - MR - text_width("step"), H - 14, "step", axis);
+    line(img, W - MR - 150, 14, W - MR - 130, 14, blue);
+    text(img, W - MR - 124, 9, "train", axis);
+    for (int d = 0; d < 25; d++) put(img, W - MR - 62 + d % 5, 12 + d / 5, red);
+    text(img, W - MR - 52, 9, "val", axis);
+#define PX(s) (ML + (int)((double)((s) - s0) / (double)(s1 - s0) * (W - ML - MR)))
+#define PY(v) (H - MB - (int)(((v) - lo) / (hi - lo) * (H - MT - MB)))
     for (int i = 1; i < n; i++)
         if (isfinite(loss[i - 1]) && isfinite(loss[i]))
             line(img, PX(step[i - 1]), PY(loss[i - 1]), PX(step[i]), PY(loss[i]), blue);
