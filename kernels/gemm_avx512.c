@@ -57,7 +57,7 @@ static TGT void ukernel_14x32(int kc, const float *a, const float *b, float *c, 
 
 /* ---- skinny: M < 8 rows, ta = 0 ------------------------------------------ */
 #define SK_NB 128 /* columns per block in the tb = 0 path: 8 zmm per row */
-#define SK_PF 8   /* rows of B prefetched ahead in the one-row path */
+#define SK_PF 16   /* rows of B prefetched ahead in the one-row path */
 /* Below this many multiply-adds a fork/join costs more than it saves
 ** (and on a busy machine a late thread stalls the barrier). */
 #define SKINNY_PAR_MIN (1L << 17)
