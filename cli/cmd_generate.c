@@ -13,7 +13,6 @@
 #include "model/sample.h"
 #include "model/tokenizer.h"
 
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,18 +41,12 @@ static int has_tokenizer(const char *dir) {
 
 /* Picks the tokenizer folder: explicit, the model's, ./data/gpt2, or
 ** data/gpt2 next to the binary's build folder (<repo>/build/wafer). */
-static const char *find_tokenizer(const char *flag, const char *model, char *buf, size_t cap) {
+/* --tokenizer, else the model folder when it has tokenizer files, else the
+** bundled GPT-2 vocabulary ("gpt2", resolved by wf_tokenizer_open). */
+static const char *find_tokenizer(const char *flag, const char *model) {
     if (flag) return flag;
     if (wf_path_is_dir(model) && has_tokenizer(model)) return model;
-    if (has_tokenizer("data/gpt2")) return "data/gpt2";
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        snprintf(buf, cap, "%s/../data/gpt2", dirname(exe));
-        if (has_tokenizer(buf)) return buf;
-    }
-    return "data/gpt2"; /* load fails and says so */
+    return "gpt2";
 }
 
 int wf_cmd_generate(int argc, char **argv) {
@@ -110,9 +103,8 @@ int wf_cmd_generate(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
     wf_gpt_config cfg;
-    char tbuf[4200];
     if ((st = wf_checkpoint_load(model, NULL, &cfg, &w, &err))) goto fail;
-    if ((st = wf_tokenizer_load(find_tokenizer(tokdir, model, tbuf, sizeof tbuf), &tok, &err))) goto fail;
+    if ((st = wf_tokenizer_open(find_tokenizer(tokdir, model), &tok, &err))) goto fail;
     if ((st = wf_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, &cap, &err))) goto fail;
     if (n == 0) { /* empty prompt: start from the BOS token, as HF does */
         int32_t *p = wf_realloc(NULL, ids, sizeof(int32_t), "prompt ids", &err);

@@ -283,7 +283,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         }
         if (td) {
             wf_err te;
-            if (wf_tokenizer_load(td, &r->tok, &te)) {
+            if (wf_tokenizer_open(td, &r->tok, &te)) {
                 if (o->tokenizer) {
                     *err = te;
                     rc = te.code;

@@ -5,6 +5,7 @@
 #include "datasets/shards.h"
 #include "model/tokenizer.h"
 #include "tests/check.h"
+#include "tests/run_cmd.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -15,13 +16,8 @@ static char out[8192];
 /* Runs `wafer ARGS` with stderr merged into out; returns the exit code. */
 static int run(const char *args) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", WF_WAFER, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    snprintf(cmd, sizeof cmd, "'%s' %s", WF_WAFER, args);
+    return wf_run_cmd(cmd, out, sizeof out);
 }
 
 static void test_bad_flags(void) {

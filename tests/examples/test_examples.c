@@ -8,6 +8,7 @@
 ** CMake to the build folder of the examples). */
 #include "../../sdk/sdk.h"
 #include "../check.h"
+#include "../run_cmd.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -26,13 +27,8 @@ static char out_buf[1 << 16];
 /* Runs "<dir>/<cmd>" with stderr merged; returns the exit code, output in out_buf. */
 static int run(const char *cmd) {
     char line[2048];
-    snprintf(line, sizeof line, "%s/%s 2>&1", WF_EX_DIR, cmd);
-    FILE *p = popen(line, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    snprintf(line, sizeof line, "%s/%s", WF_EX_DIR, cmd);
+    return wf_run_cmd(line, out_buf, sizeof out_buf);
 }
 
 /* Runs cmd (with --json appended) and parses its last JSON line; NULL on failure. */

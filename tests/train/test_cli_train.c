@@ -8,6 +8,7 @@
 
 #include "datasets/shards.h"
 #include "tests/check.h"
+#include "tests/run_cmd.h"
 
 static char root[] = "/tmp/wf_test_clitrainXXXXXX";
 static char out_buf[65536];
@@ -15,12 +16,8 @@ static char out_buf[65536];
 /* Runs `WAFER args` (stderr merged), returns the exit status; output in out_buf. */
 static int run(const char *args) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", WAFER_BIN, args);
-    FILE *p = popen(cmd, "r");
-    size_t n = p ? fread(out_buf, 1, sizeof out_buf - 1, p) : 0;
-    out_buf[n] = 0;
-    int st = p ? pclose(p) : -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    snprintf(cmd, sizeof cmd, "%s %s", WAFER_BIN, args);
+    return wf_run_cmd(cmd, out_buf, sizeof out_buf);
 }
 
 static void make_data(const char *dir, int vocab) {

@@ -1,0 +1,160 @@
+/* test_cli_infer.c — the inference commands as users and scripts call them
+** (the names are a contract): `wafer score` agrees with Hugging Face's logits
+** fixture, `--logits` writes [T, vocab] float32, `wafer generate` is
+** reproducible from its seed, `encode | decode` round-trips, and bad ids and
+** bad flags give one-line errors with the documented exit codes. */
+#include "model/checkpoint.h"
+#include "model/params.h"
+#include "tests/check.h"
+#include "tests/run_cmd.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char out[1 << 16];
+static char tmp[] = "/tmp/wf_test_cliinferXXXXXX";
+#define TINY "tests/fixtures/models/tiny-gelu"
+
+/* Runs `wafer ARGS` (printf-style) with `input` (may be NULL) on stdin, via a
+** temp file so no shell feature beyond POSIX sh is needed. Output in out. */
+static int run(const char *input, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static int run(const char *input, const char *fmt, ...) {
+    char args[2048], line[3072], in_path[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(in_path, sizeof in_path, "%s/stdin.txt", tmp);
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_file_write_atomic(in_path, input ? input : "", input ? strlen(input) : 0, &e), WF_OK);
+    /* keep a trailing stderr redirection last: "ARGS 2>/dev/null" -> "... < in 2>/dev/null" */
+    char *err_redir = strstr(args, " 2>");
+    if (err_redir && strchr(err_redir + 3, ' ')) err_redir = NULL;
+    if (err_redir) *err_redir = 0;
+    snprintf(line, sizeof line, "'%s' %s < '%s'%s", WAFER_BIN, args, in_path, err_redir ? " 2>/dev/null" : "");
+    return wf_run_cmd(line, out, sizeof out);
+}
+
+static float *read_f32(const char *path, size_t *n) {
+    char *buf;
+    size_t len;
+    wf_err e = {0};
+    if (wf_file_read(NULL, path, &buf, &len, &e)) return NULL;
+    *n = len / 4;
+    return (float *)buf;
+}
+
+/* score on HF's 7-token fixture: logprobs and mean_loss from the reference logits. */
+static void score_matches_hf_logits(void) {
+    static const int ids[7] = {162, 248, 186, 380, 146, 347, 369}; /* ids_T7.json */
+    const int V = 512;
+    size_t n = 0;
+    float *ref = read_f32(TINY "/logits_T7.f32", &n);
+    WF_CHECK(ref && n == 7 * (size_t)V);
+    if (!ref) return;
+    char logits_path[128];
+    snprintf(logits_path, sizeof logits_path, "%s/logits.f32", tmp);
+    WF_CHECK_EQ(run("162 248 186 380 146 347 369\n", "score --model " TINY " --logits %s", logits_path), 0);
+    cJSON *j = cJSON_Parse(out);
+    WF_CHECK(j != NULL);
+    if (j) {
+        cJSON *lp = cJSON_GetObjectItem(j, "logprobs");
+        WF_CHECK_EQ(cJSON_GetObjectItem(j, "n_tokens")->valueint, 7);
+        WF_CHECK_EQ(cJSON_GetArraySize(lp), 6);
+        double sum = 0;
+        for (int i = 0; i < 6; i++) {
+            double mx = -INFINITY, z = 0;
+            for (int v = 0; v < V; v++) mx = fmax(mx, ref[i * V + v]);
+            for (int v = 0; v < V; v++) z += exp(ref[i * V + v] - mx);
+            double want = ref[i * V + ids[i + 1]] - mx - log(z);
+            WF_CHECK_NEAR(cJSON_GetArrayItem(lp, i)->valuedouble, want, 1e-4);
+            sum -= want;
+        }
+        WF_CHECK_NEAR(cJSON_GetObjectItem(j, "mean_loss")->valuedouble, sum / 6, 1e-4);
+        cJSON_Delete(j);
+    }
+    size_t m = 0;
+    float *got = read_f32(logits_path, &m);
+    WF_CHECK_EQ(m, n);
+    double worst = 0;
+    for (size_t i = 0; got && i < n && i < m; i++) worst = fmax(worst, fabs((double)got[i] - ref[i]));
+    WF_CHECK_NEAR(worst, 0, 1e-4); /* fp32 logits vs HF: max abs error */
+    wf_free(NULL, got);
+    wf_free(NULL, ref);
+}
+
+static void score_rejects_bad_ids(void) {
+    WF_CHECK_EQ(run("1 2 512\n", "score --model " TINY), 1);
+    WF_CHECK_HAS(out, "wafer score: ");
+    WF_CHECK_HAS(out, "512");
+    WF_CHECK(strchr(out, '\n') == out + strlen(out) - 1); /* exactly one line */
+    WF_CHECK_EQ(run("1 two 3\n", "score --model " TINY), 1);
+    WF_CHECK_HAS(out, "two");
+    WF_CHECK_EQ(run("1 2\n", "score --model /nonexistent/model"), 1);
+    WF_CHECK_HAS(out, "/nonexistent/model");
+}
+
+/* A small random model with the GPT-2 vocabulary, so generate can use data/gpt2. */
+static void make_gpt2_vocab_model(char *dir, size_t cap) {
+    snprintf(dir, cap, "%s/small", tmp);
+    wf_gpt_config c;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_gpt_config_preset("111m", &c, &e), WF_OK);
+    c.n_layer = 1; c.n_embd = 32; c.n_head = 2; c.n_inner = 128; c.n_positions = 64;
+    float *w = calloc(wf_gpt_numel(&c), sizeof *w);
+    wf_gpt_init_random(&c, w, 7);
+    WF_CHECK_EQ(wf_checkpoint_save(dir, &c, w, &e), WF_OK);
+    free(w);
+}
+
+static void generate_is_reproducible_from_its_seed(void) {
+    static char first[sizeof out];
+    char dir[128];
+    make_gpt2_vocab_model(dir, sizeof dir);
+#define FMT "generate --model %s --tokenizer gpt2 --prompt 'The wafer' --max-tokens 12 %s 2>/dev/null"
+    WF_CHECK_EQ(run(NULL, FMT, dir, "--seed 5 --temperature 0.9 --top-k 40 --top-p 0.95"), 0);
+    snprintf(first, sizeof first, "%s", out);
+    WF_CHECK(strlen(first) > strlen("The wafer"));
+    WF_CHECK_EQ(run(NULL, FMT, dir, "--seed 5 --temperature 0.9 --top-k 40 --top-p 0.95"), 0);
+    WF_CHECK_STR(out, first);
+    WF_CHECK_EQ(run(NULL, FMT, dir, "--seed 5 --temperature 0.9 --top-k 40 --top-p 0.95 --threads 1"), 0);
+    WF_CHECK_STR(out, first); /* same bits on 1 and 2 threads */
+    WF_CHECK_EQ(run(NULL, FMT, dir, "--seed 6 --temperature 0.9 --top-k 40 --top-p 0.95"), 0);
+    WF_CHECK(strcmp(out, first) != 0); /* 12 tokens from 50257: a collision would be a bug */
+    WF_CHECK_EQ(run(NULL, "generate --model %s --tokenizer gpt2 --prompt x --top-p 1.5", dir), 2);
+    WF_CHECK_HAS(out, "--top-p '1.5'");
+    WF_CHECK_EQ(run(NULL, "generate --model %s --prompt Hello", TINY), 1); /* GPT-2 id 15496 does not fit vocab 512 */
+    WF_CHECK_HAS(out, "out of range [0, 512)");
+}
+
+static void encode_decode_round_trip(void) {
+    WF_CHECK_EQ(run("Hello world\n", "encode --model gpt2"), 0);
+    WF_CHECK_STR(out, "15496 995 198\n");
+    const char *text = "こんにちは  世界 🙂\n\tx  \n";
+    WF_CHECK_EQ(run(text, "encode --model gpt2"), 0);
+    static char ids[sizeof out];
+    snprintf(ids, sizeof ids, "%s", out);
+    WF_CHECK_EQ(run(ids, "decode --model gpt2"), 0);
+    WF_CHECK_STR(out, text);
+    WF_CHECK_EQ(run("15496 50257\n", "decode --model gpt2"), 1);
+    WF_CHECK_HAS(out, "50257");
+}
+
+int main(void) {
+    WF_CHECK(mkdtemp(tmp) != NULL);
+    score_matches_hf_logits();
+    score_rejects_bad_ids();
+    generate_is_reproducible_from_its_seed();
+    encode_decode_round_trip();
+    char rm[256];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
+    WF_CHECK_EQ(system(rm), 0);
+    return wf_check_report();
+}
