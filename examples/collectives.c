@@ -101,7 +101,10 @@ static const wf_kernel coll_kernel = {"collectives", coll_syms, S_COUNT, coll_ta
 ** C = B, E/N = B, L = P - 1 (or (Px-1) + (Py-1) over a grid), D = 1. The 2-D
 ** reduce is the row chain followed by the column chain; allreduce is reduce
 ** then broadcast. Parameters come from the simulator's cost table (STYLE
-** 12): T_R = ramp_latency, one hop = hop_latency cycles. */
+** 12): T_R = ramp_latency, one hop = hop_latency cycles.
+** Source: the paper's full text (arXiv 2404.15888) was not available to us;
+** T is the formula as quoted by public summaries of the paper, and the
+** per-pattern C/E/N/L/D above are our own derivation (docs/sdk.md §5). */
 static double chain(double B, double P, double tr, double hop) {
     if (P <= 1) return 0;
     return fmax(B, B + (P - 1) * hop) + (2 * tr + 1) * (P - 1);
