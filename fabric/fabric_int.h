@@ -248,7 +248,13 @@ void emit(wf_fabric *f, int kind, int id, int port, int ctrl, int x, int y, uint
 /* run.c */
 int list_push(wf_fabric *f, uint32_t **v, size_t *n, size_t *c, uint32_t x);
 void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg);
-void wake_router(wf_pe *pe);
+void wake_router_slow(wf_pe *pe);
+/* Puts a router on the active list (counting cycles it slept blocked); the
+** common case, already listed and awake, stays inline. */
+static inline void wake_router(wf_pe *pe) {
+    if (pe->in_rlist && !pe->rsleep) return;
+    wake_router_slow(pe);
+}
 void wake_pick(wf_pe *pe);
 void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...)
 #if defined(__GNUC__)

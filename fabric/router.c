@@ -129,7 +129,8 @@ void router_step(wf_fabric *f, wf_pe *pe) {
     uint32_t order = r ? ((pend >> r) | (pend << (WF_FABRIC_COLORS - r))) & 0xffffffu : pend;
     int stalled = 0, keep = 0;
     for (uint32_t m = order; m; m &= m - 1) {
-        int c = (int)((__builtin_ctz(m) + r) % WF_FABRIC_COLORS);
+        int c = __builtin_ctz(m) + (int)r;
+        if (c >= WF_FABRIC_COLORS) c -= WF_FABRIC_COLORS;
         wf_cslot *s = slot_of(pe, c);
         int st = forward(f, pe, s, now);
         if (st == FW_MOVED) {

@@ -68,7 +68,7 @@ static wf_event ev_pop(wf_fabric *f) {
     return top;
 }
 
-void wake_router(wf_pe *pe) {
+void wake_router_slow(wf_pe *pe) {
     if (pe->rsleep) { /* blocked until now: count the stalled cycles it slept */
         pe->st.stalled += pe->f->now + 1 - pe->rsleep;
         pe->rsleep = 0;
