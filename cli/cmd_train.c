@@ -30,6 +30,7 @@ static const char *usage_text =
     "  --seed S           weights init of a preset and data order (1234)\n"
     "  --threads N        CPU threads (default: all cores)\n"
     "  --recompute        recompute activations in the backward (less memory)\n"
+    "  --bf16             bf16 products, fp32 sums, in the big GEMMs (weights, grads, Adam stay fp32)\n"
     "  --resume           continue the run in --out from DIR/latest, bit-identically\n"
     "  --tokenizer DIR    tokenizer to store with checkpoints (default: the model folder's)\n"
     "  --n-layer N --n-embd C --n-head H --n-positions P --vocab-size V   reshape a preset\n"
@@ -105,6 +106,7 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--n-positions")) { LONG(1, 1 << 20, o.n_positions);
         } else if (!strcmp(a, "--vocab-size")) { LONG(1, 1 << 24, o.vocab_size);
         } else if (!strcmp(a, "--recompute")) { o.recompute = 1;
+        } else if (!strcmp(a, "--bf16")) { o.bf16 = 1;
         } else if (!strcmp(a, "--resume")) { o.resume = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1;
         } else if (!strcmp(a, "--schedule")) {

@@ -121,4 +121,22 @@ void wf_softmax_forward(float *probs, const float *logits, int N, int V);
 void wf_crossentropy_forward(float *losses, const float *logits, const int32_t *targets,
                              int N, int V);
 
+/* ---- bf16 x bf16 GEMM (bf16 training, gemm_bf16x.c) -----------------------
+** C[M,N] = op(A)[M,K] @ op(B)[K,N] + beta * C with A and B in bf16, products
+** summed in fp32 (vdpbf16ps where the CPU has AVX512_BF16, else a portable
+** C path that widens to fp32). ta/tb/ld* as in wf_gemm; no alpha. beta = 0:
+** C is not read. Deterministic for any thread count. */
+void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                   const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* The portable path (what runs without AVX512_BF16); for tests. */
+void wf_gemm_bf16x_portable(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                            const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* Reference: widen both to fp32, double accumulation. */
+void wf_gemm_bf16x_naive(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                         const uint16_t *B, int ldb, float beta, float *C, int ldc);
+const char *wf_gemm_bf16x_kernel_name(void);
+/* wf_bf16_from_f32 with the same bits (round to nearest even, NaN stays
+** NaN), vectorized where wf_gemm_bf16x's fast path runs, threaded for big n. */
+void wf_bf16x_from_f32(uint16_t *out, const float *in, size_t n);
+
 #endif

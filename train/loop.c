@@ -295,6 +295,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     }
     if ((rc = wf_mkdir_p(o->out, err))) goto done;
     if ((rc = wf_trainer_new(&r->cfg, B, T, o->recompute, NULL, &r->tr, err))) goto done;
+    if ((rc = wf_trainer_set_bf16(r->tr, o->bf16, err))) goto done;
     if ((rc = wf_optim_new(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
     long long per_step = (long long)B * T * K;
     r->total = o->steps > 0 ? o->steps : (long)((o->tokens + per_step - 1) / per_step);

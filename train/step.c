@@ -7,6 +7,7 @@
 **   y = x2 + hg W_fp + b. */
 #include "train/train.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "kernels/backward.h"
@@ -43,6 +44,10 @@ struct wf_trainer {
     float *dfch;         /* [N,F] */
     int32_t *inputs, *targets; /* [N] copies of the micro-batch */
     int recomputed;      /* layer whose activations the shared set holds (recompute), -1 none */
+    int bf16;            /* wf_trainer_set_bf16: big GEMMs on bf16 operands */
+    uint16_t *bmem;      /* bf16 scratch (NULL until bf16 is set): */
+    uint16_t *xa, *xd, *xw; /* activation [N,max(C,F)], gradient [N,max(3C,F)], weight copies */
+    uint16_t *xwte, *xlg;   /* wte [V,C] and one chunk of logit gradients [CE_ROWS,V] */
 };
 
 static size_t acts_floats(const wf_gpt_config *c, int B, int T) {
@@ -119,6 +124,7 @@ wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf
 
 void wf_trainer_free(wf_trainer *t) {
     if (!t) return;
+    wf_free(t->heap, t->bmem);
     wf_free(t->heap, t->mem);
     wf_free(t->heap, t->acts);
     wf_free(t->heap, t->res);
@@ -145,6 +151,68 @@ wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float 
     return WF_OK;
 }
 
+/* ---- bf16 compute (wf_trainer_set_bf16) ------------------------------------
+** The four block GEMMs take bf16 copies of their operands (activations and
+** gradients converted once per product, weights once per use: K*OC
+** conversions against N*K*OC multiply-adds) and sum in fp32. Bias, layernorm,
+** attention, softmax and every stored tensor stay fp32. Off: the fp32 kernels,
+** bit for bit as before. */
+static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
+
+wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
+    if (on && !t->bmem) {
+        size_t N = (size_t)t->N, C = (size_t)t->cfg.n_embd, F = (size_t)t->cfg.n_inner;
+        size_t V = (size_t)t->cfg.vocab_size;
+        size_t na = N * imax(C, F), nd = N * imax(3 * C, F), nw = C * imax(3 * C, F);
+        size_t nv = V * C, nl = (size_t)CE_ROWS * V, all = na + nd + nw + nv + nl;
+        t->bmem = wf_alloc(t->heap, sizeof(uint16_t) * all, "trainer bf16 scratch", err);
+        if (!t->bmem) return WF_ENOMEM;
+        t->xa = t->bmem, t->xd = t->xa + na, t->xw = t->xd + nd, t->xwte = t->xw + nw, t->xlg = t->xwte + nv;
+        t->bytes += sizeof(uint16_t) * all;
+    }
+    t->bf16 = on ? 1 : 0;
+    return WF_OK;
+}
+
+/* out[N,OC] = inp[N,K] @ W[K,OC] + bias */
+static void mm_fwd(wf_trainer *t, float *out, const float *inp, const float *W, const float *bias,
+                   int N, int K, int OC) {
+    if (!t->bf16) {
+        wf_matmul_forward(out, inp, W, bias, N, K, OC);
+        return;
+    }
+    wf_bf16x_from_f32(t->xa, inp, (size_t)N * K);
+    wf_bf16x_from_f32(t->xw, W, (size_t)K * OC);
+    wf_gemm_bf16x(0, 0, N, OC, K, t->xa, K, t->xw, OC, 0.0f, out, OC);
+    if (bias)
+#pragma omp parallel for schedule(static) if ((long)N * OC > 65536)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
+}
+
+/* wf_matmul_backward's contract: dx += dout W^T, dw += x^T dout, db += sums. */
+static void mm_bwd(wf_trainer *t, float *dx, float *dw, float *db, const float *dout, const float *x,
+                   const float *w, int N, int Cin, int Cout) {
+    if (!t->bf16) {
+        wf_matmul_backward(dx, dw, db, dout, x, w, N, Cin, Cout);
+        return;
+    }
+    wf_bf16x_from_f32(t->xd, dout, (size_t)N * Cout);
+    wf_bf16x_from_f32(t->xw, w, (size_t)Cin * Cout);
+    if (dx) wf_gemm_bf16x(0, 1, N, Cin, Cout, t->xd, Cout, t->xw, Cout, 1.0f, dx, Cin);
+    wf_bf16x_from_f32(t->xa, x, (size_t)N * Cin);
+    wf_gemm_bf16x(1, 0, Cin, Cout, N, t->xa, Cin, t->xd, Cout, 1.0f, dw, Cout);
+    if (db) /* row by row into 256-column strips: contiguous, vectorizable */
+#pragma omp parallel for schedule(static) if ((long)N * Cout > 65536)
+        for (int o0 = 0; o0 < Cout; o0 += 256) {
+            int o1 = o0 + 256 < Cout ? o0 + 256 : Cout;
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (size_t)n * Cout;
+                for (int o = o0; o < o1; o++) db[o] += d[o];
+            }
+        }
+}
+
 static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
     const wf_gpt_config *c = &t->cfg;
     int N = t->N, C = c->n_embd, F = c->n_inner;
@@ -152,15 +220,15 @@ static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
     const float *x = t->res[l];
     float *y = t->res[l + 1];
     wf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, c->layer_norm_eps);
-    wf_matmul_forward(a->qkv, a->ln1, w->qkv_w, w->qkv_b, N, C, 3 * C);
+    mm_fwd(t, a->qkv, a->ln1, w->qkv_w, w->qkv_b, N, C, 3 * C);
     wf_attention_forward(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head);
-    wf_matmul_forward(y, a->att, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
+    mm_fwd(t, y, a->att, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
     wf_residual_forward(a->x2, x, y, (size_t)N * C);
     wf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C, c->layer_norm_eps);
-    wf_matmul_forward(a->fch, a->ln2, w->fc_w, w->fc_b, N, C, F);
+    mm_fwd(t, a->fch, a->ln2, w->fc_w, w->fc_b, N, C, F);
     if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
     else wf_gelu_forward(a->fchg, a->fch, (size_t)N * F);
-    wf_matmul_forward(y, a->fchg, w->fproj_w, w->fproj_b, N, F, C);
+    mm_fwd(t, y, a->fchg, w->fproj_w, w->fproj_b, N, F, C);
     wf_residual_forward(y, y, a->x2, (size_t)N * C);
     t->recomputed = l;
 }
@@ -170,14 +238,56 @@ void wf_trainer_layer_forward(wf_trainer *t, int l, const wf_gpt_layer *w) {
     layer_fwd(t, l, w);
 }
 
+/* wf_crossentropy_fused's contract (backward.h) with the three head GEMMs
+** on bf16 operands: logits = lnf wte^T, dh = dlogits wte, dwte += dlogits^T
+** lnf. Softmax and the loss are fp32 over the fp32 logits. */
+static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, float dscale) {
+    int N = t->N, C = t->cfg.n_embd, V = t->cfg.vocab_size;
+    wf_bf16x_from_f32(t->xa, t->lnf, (size_t)N * C);
+    wf_bf16x_from_f32(t->xwte, wte, (size_t)V * C);
+    float *lgs = t->ce_scratch;
+    for (int r0 = 0; r0 < N; r0 += CE_ROWS) {
+        int R = r0 + CE_ROWS < N ? CE_ROWS : N - r0;
+        const uint16_t *hc = t->xa + (size_t)r0 * C;
+        wf_gemm_bf16x(0, 1, R, V, C, hc, C, t->xwte, C, 0.0f, lgs, V);
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < R; i++) {
+            float *lg = lgs + (size_t)i * V;
+            int tg = t->targets[r0 + i];
+            float mx = -INFINITY, ltg = lg[tg];
+            for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+            double z = 0.0;
+            for (int v = 0; v < V; v++) {
+                float ev = expf(lg[v] - mx);
+                z += (double)ev;
+                if (dh) lg[v] = ev;
+            }
+            t->losses[r0 + i] = mx + (float)log(z) - ltg;
+            if (dh) {
+                float k = (float)((double)dscale / z);
+                for (int v = 0; v < V; v++) lg[v] *= k;
+                lg[tg] -= dscale;
+            }
+        }
+        if (dh) {
+            wf_bf16x_from_f32(t->xlg, lgs, (size_t)R * V);
+            wf_gemm_bf16x(0, 0, R, C, V, t->xlg, V, t->xwte, C, 0.0f, dh + (size_t)r0 * C, C);
+            wf_gemm_bf16x(1, 0, V, C, R, t->xlg, V, hc, C, 1.0f, dwte, C);
+        }
+    }
+}
+
 float wf_trainer_head(wf_trainer *t, const float *wte, const float *lnf_w, const float *lnf_b,
                       float *g_wte, float *g_lnf_w, float *g_lnf_b, float grad_scale) {
     const wf_gpt_config *c = &t->cfg;
     int N = t->N, C = c->n_embd, L = c->n_layer;
     wf_layernorm_forward(t->lnf, t->lnf_mean, t->lnf_rstd, t->res[L], lnf_w, lnf_b, N, C, c->layer_norm_eps);
     int bwd = g_lnf_w != NULL;
-    wf_crossentropy_fused(bwd ? t->dln : NULL, g_wte, t->losses, t->lnf, wte, t->targets, N, C,
-                          c->vocab_size, grad_scale / (float)N, t->ce_scratch, CE_ROWS);
+    if (t->bf16)
+        head_bf16(t, bwd ? t->dln : NULL, g_wte, wte, grad_scale / (float)N);
+    else
+        wf_crossentropy_fused(bwd ? t->dln : NULL, g_wte, t->losses, t->lnf, wte, t->targets, N, C,
+                              c->vocab_size, grad_scale / (float)N, t->ce_scratch, CE_ROWS);
     double sum = 0.0;
     for (int i = 0; i < N; i++) sum += t->losses[i];
     if (bwd) {
@@ -200,17 +310,17 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     float *dres = t->dres;
     /* MLP: y = x2 + gelu(ln2 W_fc + b) W_fp + b */
     memset(t->dfch, 0, sizeof(float) * (size_t)N * F);
-    wf_matmul_backward(t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, w->fproj_w, N, F, C);
+    mm_bwd(t, t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, w->fproj_w, N, F, C);
     wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
     memset(t->dln, 0, sizeof(float) * NC);
-    wf_matmul_backward(t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, w->fc_w, N, C, F);
+    mm_bwd(t, t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, w->fc_w, N, C, F);
     wf_layernorm_backward(dres, g->ln2_w, g->ln2_b, t->dln, a->x2, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
     memset(t->datt, 0, sizeof(float) * NC);
-    wf_matmul_backward(t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
+    mm_bwd(t, t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
     wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head);
     memset(t->dln, 0, sizeof(float) * NC);
-    wf_matmul_backward(t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
+    mm_bwd(t, t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
     wf_layernorm_backward(dres, g->ln1_w, g->ln1_b, t->dln, t->res[l], w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
 }
 

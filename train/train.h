@@ -27,6 +27,13 @@ typedef struct wf_trainer wf_trainer;
 wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf_heap *h,
                          wf_trainer **out, wf_err *err);
 void wf_trainer_free(wf_trainer *t); /* NULL is a no-op */
+/* bf16 compute (on = 1): the block GEMMs (qkv, attention projection, fc, fc
+** projection; forward, dinp and dW) multiply bf16 copies of their operands
+** with fp32 sums (kernels.h wf_gemm_bf16x). Weights, gradients, optimizer
+** state, layernorm, attention, softmax and the loss stay fp32. Off (the
+** default) is the fp32 path bit for bit. WF_ENOMEM if its scratch
+** (2-byte copies of one layer's largest operands) cannot be allocated. */
+wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err);
 /* Bytes of activations and scratch the trainer holds. */
 size_t wf_trainer_bytes(const wf_trainer *t);
 
@@ -164,6 +171,7 @@ typedef struct {
     uint64_t seed;        /* init of a preset's weights and the data order */
     int resume;           /* continue from out/latest */
     int recompute;        /* activation recompute */
+    int bf16;             /* block and head GEMMs on bf16 operands (wf_trainer_set_bf16); eval stays fp32 */
     int n_layer, n_embd, n_head, n_positions, vocab_size; /* preset overrides; 0 keeps */
     wf_optim_opts optim;
     volatile int *stop;   /* set asynchronously (SIGINT): save and return; may be NULL */

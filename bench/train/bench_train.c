@@ -6,7 +6,9 @@
 ** and the measured fp32 GEMM peak of wf_gemm (1024x3072x768, best of 10
 ** runs before and after the steps) for MFU. forward_s covers the embeddings
 ** and the layers; the LM head's forward is timed with the backward.
-** usage: bench_train [preset] [T] [B] [steps] [threads] [--recompute] */
+** With --bf16 the block GEMMs run on bf16 operands (wf_trainer_set_bf16);
+** "gemm" then names the bf16 kernel (the peak stays the fp32 one).
+** usage: bench_train [preset] [T] [B] [steps] [threads] [--recompute] [--bf16] */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +37,11 @@ int main(int argc, char **argv) {
     const char *preset = argc > 1 ? argv[1] : "cerebras-gpt-111m";
     int T = argc > 2 ? atoi(argv[2]) : 1024, B = argc > 3 ? atoi(argv[3]) : 1;
     int steps = argc > 4 ? atoi(argv[4]) : 3, threads = argc > 5 ? atoi(argv[5]) : 0;
-    int recompute = argc > 6 && !strcmp(argv[6], "--recompute");
+    int recompute = 0, bf16 = 0;
+    for (int i = 6; i < argc; i++) {
+        if (!strcmp(argv[i], "--recompute")) recompute = 1;
+        else if (!strcmp(argv[i], "--bf16")) bf16 = 1;
+    }
     wf_kernels_set_threads(threads);
     wf_err e;
     wf_gpt_config c;
@@ -55,7 +61,8 @@ int main(int argc, char **argv) {
     wf_optim *o;
     wf_optim_opts oo;
     wf_optim_opts_default(&oo);
-    if (wf_trainer_new(&c, B, T, recompute, NULL, &t, &e) || wf_optim_new(&c, &oo, NULL, &o, &e)) {
+    if (wf_trainer_new(&c, B, T, recompute, NULL, &t, &e) || wf_trainer_set_bf16(t, bf16, &e) ||
+        wf_optim_new(&c, &oo, NULL, &o, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
@@ -83,12 +90,13 @@ int main(int argc, char **argv) {
     double flops = 6.0 * nonemb * tokens + 6.0 * c.n_layer * (double)T * T * c.n_embd * B;
     double peak = gemm_peak(), peak0 = peak_before;
     if (peak0 > peak) peak = peak0; /* best of before and after: the machine is shared */
-    printf("{\"impl\": \"wafer\", \"model\": \"%s\", \"T\": %d, \"B\": %d, \"threads\": %d, \"recompute\": %d, "
+    printf("{\"impl\": \"wafer\", \"model\": \"%s\", \"T\": %d, \"B\": %d, \"threads\": %d, \"recompute\": %d, \"bf16\": %d, "
            "\"step_s\": %.3f, \"forward_s\": %.3f, \"head_and_backward_s\": %.3f, \"adamw_s\": %.3f, "
            "\"tokens_per_s\": %.1f, \"loss\": %.4f, \"step_gflop\": %.1f, \"achieved_gflops\": %.1f, "
            "\"gemm_peak_gflops\": %.1f, \"mfu\": %.3f, \"activation_mb\": %.1f, \"gemm\": \"%s\"}\n",
-           preset, T, B, wf_kernels_threads(), recompute, best, tf, tb, to, tokens / best, loss, flops / 1e9,
-           flops / best / 1e9, peak / 1e9, flops / best / peak, wf_trainer_bytes(t) / 1048576.0, wf_gemm_kernel_name());
+           preset, T, B, wf_kernels_threads(), recompute, bf16, best, tf, tb, to, tokens / best, loss, flops / 1e9,
+           flops / best / 1e9, peak / 1e9, flops / best / peak, wf_trainer_bytes(t) / 1048576.0,
+           bf16 ? wf_gemm_bf16x_kernel_name() : wf_gemm_kernel_name());
     wf_trainer_free(t);
     wf_optim_free(o);
     wf_gpt_view_unbind(&wv), wf_gpt_view_unbind(&gv);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/train/run.sh — training tokens/s of cerebras-gpt-111m, micro-batch 1,
-# wafer (bench_train) vs PyTorch fp32 eager (bench_torch.py), same threads.
+# wafer fp32, wafer --bf16 (bench_train) vs PyTorch fp32 eager (bench_torch.py),
+# same threads.
 # Env: BUILD (build folder, default build), THREADS (default: nproc),
 # SEQS (default "1024"), STEPS (timed steps, default 2; best is reported).
 set -u
@@ -10,10 +11,12 @@ build="${BUILD:-build}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 threads="${THREADS:-$(nproc)}"
 steps="${STEPS:-2}"
+echo "bench/train: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 bin="$build/bench/train/bench_train"
 [ -x "$bin" ] || { echo "bench/train: $bin not built (cmake --build $build --target bench_train)"; exit 1; }
 for T in ${SEQS:-1024}; do
   "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads"
+  "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads" --bf16 # bf16 operands, fp32 sums
   if python3 -c "import torch, transformers" 2>/dev/null; then
     python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa
   else

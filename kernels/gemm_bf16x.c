@@ -1,0 +1,294 @@
+/* gemm_bf16x.c — C = op(A) op(B) + beta C with BOTH operands in bf16 and
+** fp32 accumulation, for bf16 training (kernels.h, wf_gemm_bf16x). Same
+** BLIS-style blocking as gemm.c, but the packed panels hold K in pairs:
+** A as one 32-bit (a[i,2p], a[i,2p+1]) per row and pair, B as the two rows
+** 2p, 2p+1 interleaved per column, which is the operand layout of
+** vdpbf16ps (AVX-512 BF16: two bf16 products summed into an fp32 lane, twice
+** the fp32 FMA rate). 14 x 32 micro-kernel, 28 zmm accumulators. A portable
+** C micro-kernel over the same panels (widen to fp32, fp32 accumulate) runs
+** when the CPU lacks AVX512_BF16 (runtime check). Threads split M and N
+** tiles, never K: results do not depend on the thread count. Also the
+** vectorized fp32 -> bf16 rounding the trainer uses (wf_bf16x_from_f32). */
+#include "kernels/kernels_int.h"
+
+#include "base/base.h"
+
+#include <omp.h>
+#include <string.h>
+
+#define XMR 14
+#define XNR 32
+#define XMC (14 * 12)
+#define XKC 512 /* even: only the last K block can end on half a pair */
+#define XNC 3072
+
+static inline float bf(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+void wf_gemm_bf16x_naive(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                         const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int p = 0; p < K; p++) {
+                float a = bf(ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
+                float b = bf(tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j]);
+                s += (double)a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? (float)s : (float)(s + (double)beta * *c);
+        }
+}
+
+/* A micro-kernel: C[i,j] (i < m, j < n) = sum over kp pairs + beta C
+** (beta = 0: C not read). a: kp x XMR u32 pairs; b: kp x XNR x 2 bf16. */
+typedef void (*xukernel_fn)(int kp, const uint32_t *a, const uint16_t *b, float *c, int ldc,
+                            float beta, int m, int n);
+
+static void ukernel_portable(int kp, const uint32_t *a, const uint16_t *b, float *c, int ldc,
+                             float beta, int m, int n) {
+    float acc[XMR][XNR];
+    memset(acc, 0, sizeof acc);
+    for (int p = 0; p < kp; p++) {
+        const uint16_t *bp = b + (size_t)p * XNR * 2;
+        for (int i = 0; i < XMR; i++) {
+            uint32_t w = a[p * XMR + i];
+            float a0 = bf((uint16_t)(w & 0xFFFFu)), a1 = bf((uint16_t)(w >> 16));
+            for (int j = 0; j < XNR; j++) acc[i][j] += a0 * bf(bp[2 * j]) + a1 * bf(bp[2 * j + 1]);
+        }
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float *d = &c[(size_t)i * ldc + j];
+            *d = beta == 0.0f ? acc[i][j] : acc[i][j] + beta * *d;
+        }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+static TGT inline __mmask16 xmask(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+#define XDECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define XSTEP(i)                                                          \
+    {                                                                     \
+        __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]);             \
+        c##i##0 = _mm512_dpbf16_ps(c##i##0, av, b0);                      \
+        c##i##1 = _mm512_dpbf16_ps(c##i##1, av, b1);                      \
+    }
+#define XSTORE(i)                                                                   \
+    if (i < m) {                                                                    \
+        float *cr = c + (size_t)(i)*ldc;                                            \
+        __m512 r0 = c##i##0, r1 = c##i##1;                                          \
+        if (beta != 0.0f) {                                                         \
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, cr), r0);            \
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16), r1);       \
+        }                                                                           \
+        _mm512_mask_storeu_ps(cr, k0, r0);                                          \
+        _mm512_mask_storeu_ps(cr + 16, k1, r1);                                     \
+    }
+
+static TGT void ukernel_bf16(int kp, const uint32_t *a, const uint16_t *b, float *c, int ldc,
+                             float beta, int m, int n) {
+    XDECL(0) XDECL(1) XDECL(2) XDECL(3) XDECL(4) XDECL(5) XDECL(6)
+    XDECL(7) XDECL(8) XDECL(9) XDECL(10) XDECL(11) XDECL(12) XDECL(13)
+    for (int p = 0; p < kp; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)b);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + 32));
+        _mm_prefetch((const char *)(b + 8 * 2 * XNR), _MM_HINT_T0);
+        XSTEP(0) XSTEP(1) XSTEP(2) XSTEP(3) XSTEP(4) XSTEP(5) XSTEP(6)
+        XSTEP(7) XSTEP(8) XSTEP(9) XSTEP(10) XSTEP(11) XSTEP(12) XSTEP(13)
+        a += XMR;
+        b += 2 * XNR;
+    }
+    __m512 vb = _mm512_set1_ps(beta);
+    __mmask16 k0 = xmask(n), k1 = xmask(n - 16);
+    XSTORE(0) XSTORE(1) XSTORE(2) XSTORE(3) XSTORE(4) XSTORE(5) XSTORE(6)
+    XSTORE(7) XSTORE(8) XSTORE(9) XSTORE(10) XSTORE(11) XSTORE(12) XSTORE(13)
+}
+
+static TGT void convert_avx(uint16_t *out, const float *in, size_t n) {
+    const __m512i r7 = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
+    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i qbit = _mm512_set1_epi32(0x40);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(in + i));
+        __m512i r = _mm512_srli_epi32(
+            _mm512_add_epi32(_mm512_add_epi32(u, r7), _mm512_and_si512(_mm512_srli_epi32(u, 16), one)), 16);
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absm), inf);
+        r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), qbit);
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(r));
+    }
+    if (i < n) wf_bf16_from_f32(out + i, in + i, n - i);
+}
+
+static int have_bf16(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+}
+#else
+static int have_bf16(void) { return 0; }
+#define convert_avx wf_bf16_from_f32
+#define ukernel_bf16 ukernel_portable
+#endif
+
+static inline uint32_t ld32(const uint16_t *p) {
+    uint32_t u;
+    memcpy(&u, p, sizeof u);
+    return u;
+}
+
+/* Rows i0..i0+mc of op(A), columns p0..p0+kc, as XMR-row panels of pairs
+** (a[q*XMR + i] = A[i, 2q] | A[i, 2q+1] << 16), zero padded. */
+static void pack_a(uint32_t *ap, int ta, const uint16_t *A, int lda, int i0, int mc, int p0, int kc) {
+    int kp = (kc + 1) / 2, odd = kc & 1, kf = kc / 2; /* kf full pairs */
+    for (int ir = 0; ir < mc; ir += XMR) {
+        int m = mc - ir < XMR ? mc - ir : XMR;
+        uint32_t *dst = ap + (size_t)ir * kp;
+        if (!ta) {
+            for (int i = 0; i < m; i++) {
+                const uint16_t *src = A + (size_t)(i0 + ir + i) * lda + p0;
+                for (int q = 0; q < kf; q++) dst[q * XMR + i] = ld32(src + 2 * q);
+                if (odd) dst[kf * XMR + i] = src[2 * kf];
+            }
+        } else {
+            for (int q = 0; q < kp; q++) {
+                const uint16_t *r0 = A + (size_t)(p0 + 2 * q) * lda + i0 + ir;
+                uint32_t *d = dst + (size_t)q * XMR;
+                if (q < kf) {
+                    const uint16_t *r1 = r0 + lda;
+                    for (int i = 0; i < m; i++) d[i] = (uint32_t)r0[i] | (uint32_t)r1[i] << 16;
+                } else {
+                    for (int i = 0; i < m; i++) d[i] = r0[i];
+                }
+            }
+        }
+        for (int i = m; i < XMR; i++)
+            for (int q = 0; q < kp; q++) dst[q * XMR + i] = 0;
+    }
+}
+
+/* Columns j0..j0+n of op(B), rows p0..p0+kc, as one panel of XNR columns
+** (two rows interleaved per column), zero padded. */
+static void pack_b(uint16_t *dst, int tb, const uint16_t *B, int ldb, int j0, int n, int p0, int kc) {
+    int kp = (kc + 1) / 2, kf = kc / 2;
+    if (tb) {
+        for (int j = 0; j < n; j++) {
+            const uint16_t *src = B + (size_t)(j0 + j) * ldb + p0;
+            for (int q = 0; q < kf; q++) memcpy(dst + ((size_t)q * XNR + j) * 2, src + 2 * q, 4);
+            if (kf < kp) dst[((size_t)kf * XNR + j) * 2] = src[2 * kf], dst[((size_t)kf * XNR + j) * 2 + 1] = 0;
+        }
+    } else {
+        for (int q = 0; q < kp; q++) {
+            const uint16_t *r0 = B + (size_t)(p0 + 2 * q) * ldb + j0;
+            const uint16_t *r1 = q < kf ? r0 + ldb : NULL;
+            uint16_t *d = dst + (size_t)q * XNR * 2;
+            if (r1)
+                for (int j = 0; j < n; j++) d[2 * j] = r0[j], d[2 * j + 1] = r1[j];
+            else
+                for (int j = 0; j < n; j++) d[2 * j] = r0[j], d[2 * j + 1] = 0;
+        }
+    }
+    if (n < XNR)
+        for (int q = 0; q < kp; q++)
+            for (int j = n; j < XNR; j++) dst[((size_t)q * XNR + j) * 2] = 0, dst[((size_t)q * XNR + j) * 2 + 1] = 0;
+}
+
+static void gemm_x(xukernel_fn uk, int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                   const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    int ncap = N < XNC ? N : XNC;
+    int npan_cap = (ncap + XNR - 1) / XNR;
+    uint16_t *bp = wf_alloc(NULL, sizeof(uint16_t) * (size_t)XKC * npan_cap * XNR, "gemm bf16 packed B", NULL);
+    uint32_t *apall = wf_alloc(NULL, sizeof(uint32_t) * (size_t)nt * XMC * (XKC / 2), "gemm bf16 packed A", NULL);
+    WF_ASSERT(bp && apall);
+    for (int jc = 0; jc < N; jc += XNC) {
+        int nc = N - jc < XNC ? N - jc : XNC;
+        int npan = (nc + XNR - 1) / XNR;
+        for (int pc = 0; pc < K; pc += XKC) {
+            int kc = K - pc < XKC ? K - pc : XKC, kp = (kc + 1) / 2;
+            float bet = pc == 0 ? beta : 1.0f;
+            int n_ic = (M + XMC - 1) / XMC;
+            int mcb = (M + n_ic - 1) / n_ic;
+            mcb = (mcb + XMR - 1) / XMR * XMR;
+            n_ic = (M + mcb - 1) / mcb;
+            int jsplit = nt == 1 ? 1 : (4 * nt + n_ic - 1) / n_ic;
+            if (jsplit > npan) jsplit = npan;
+            int ntask = n_ic * jsplit;
+#pragma omp parallel num_threads(nt)
+            {
+#pragma omp for schedule(static)
+                for (int jp = 0; jp < npan; jp++) {
+                    int j0 = jp * XNR, n = nc - j0 < XNR ? nc - j0 : XNR;
+                    pack_b(bp + (size_t)jp * kp * XNR * 2, tb, B, ldb, jc + j0, n, pc, kc);
+                }
+                uint32_t *ap = apall + (size_t)omp_get_thread_num() * XMC * (XKC / 2);
+                int packed_ic = -1;
+#pragma omp for schedule(dynamic, 1)
+                for (int task = 0; task < ntask; task++) {
+                    int ic = task / jsplit, js = task % jsplit;
+                    int i0 = ic * mcb, mc = M - i0 < mcb ? M - i0 : mcb;
+                    if (packed_ic != ic) {
+                        pack_a(ap, ta, A, lda, i0, mc, pc, kc);
+                        packed_ic = ic;
+                    }
+                    int jp0 = (int)((long)npan * js / jsplit), jp1 = (int)((long)npan * (js + 1) / jsplit);
+                    for (int jp = jp0; jp < jp1; jp++) {
+                        int j0 = jp * XNR, n = nc - j0 < XNR ? nc - j0 : XNR;
+                        const uint16_t *b = bp + (size_t)jp * kp * XNR * 2;
+                        for (int ir = 0; ir < mc; ir += XMR) {
+                            int m = mc - ir < XMR ? mc - ir : XMR;
+                            uk(kp, ap + (size_t)ir * kp, b, C + (size_t)(i0 + ir) * ldc + jc + j0, ldc, bet, m, n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    wf_free(NULL, apall);
+    wf_free(NULL, bp);
+}
+
+void wf_gemm_bf16x_portable(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                            const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    gemm_x(ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                   const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    gemm_x(have_bf16() ? ukernel_bf16 : ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+const char *wf_gemm_bf16x_kernel_name(void) {
+    return have_bf16() ? "wafer-avx512bf16 (14x32 vdpbf16ps)" : "wafer-portable (bf16 widened, fp32)";
+}
+
+void wf_bf16x_from_f32(uint16_t *out, const float *in, size_t n) {
+    if (!have_bf16()) {
+        wf_bf16_from_f32(out, in, n);
+        return;
+    }
+    const size_t chunk = (size_t)1 << 16;
+    long nch = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (nch >= 16)
+    for (long c = 0; c < nch; c++) {
+        size_t i0 = (size_t)c * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+        convert_avx(out + i0, in + i0, m);
+    }
+}

@@ -1,0 +1,129 @@
+/* test_gemm_bf16x.c — wf_gemm_bf16x (vdpbf16ps where the CPU has
+** AVX512_BF16) and its portable path against the naive reference (both
+** operands widened to fp32, double sums): every transpose, odd K (half a
+** pair at the end of a block), K across the 512 block, beta 0 (C poisoned
+** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
+** counts; the rounding of wf_bf16_from_f32 the training path relies on. */
+#include "kernels/kernels.h"
+#include "base/base.h"
+#include "base/rng.h"
+#include "tests/check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*gemm_fn)(int, int, int, int, int, const uint16_t *, int, const uint16_t *, int,
+                        float, float *, int);
+
+static uint16_t *randbf(wf_rng *r, size_t n) {
+    float *x = wf_alloc(NULL, n * sizeof(float) + 64, "test", NULL);
+    uint16_t *h = wf_alloc(NULL, n * sizeof(uint16_t) + 64, "test", NULL);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(wf_rng_uniform(r) * 2 - 1);
+    wf_bf16_from_f32(h, x, n);
+    wf_free(NULL, x);
+    return h;
+}
+
+static double run_case(gemm_fn fn, wf_rng *r, int ta, int tb, int M, int N, int K, float beta, int pad) {
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    uint16_t *A = randbf(r, na), *B = randbf(r, nb);
+    float *C = wf_alloc(NULL, nc * 4 + 64, "t", NULL), *R = wf_alloc(NULL, nc * 4 + 64, "t", NULL);
+    for (size_t i = 0; i < nc; i++) C[i] = R[i] = (float)(wf_rng_uniform(r) * 2 - 1);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < nc; i++) C[i] = NAN;
+    fn(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    wf_gemm_bf16x_naive(ta, tb, M, N, K, A, lda, B, ldb, beta, R, ldc);
+    double md = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double d = fabs((double)C[(size_t)i * ldc + j] - R[(size_t)i * ldc + j]);
+            if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        }
+    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C); wf_free(NULL, R);
+    return md;
+}
+
+static void sweep(gemm_fn fn, const char *what) {
+    wf_rng r;
+    wf_rng_seed(&r, 7);
+    static const int dims[][3] = {{1, 1, 1}, {1, 77, 33}, {3, 300, 129}, {13, 31, 17}, {15, 33, 257},
+                                  {29, 65, 600}, {64, 64, 64}, {100, 130, 1031}, {200, 70, 34}};
+    int nd = getenv("WF_TEST_QUICK") ? 7 : (int)(sizeof dims / sizeof dims[0]);
+    double worst = 0;
+    for (int d = 0; d < nd; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bb = 0; bb < 3; bb++) {
+                    float beta = bb == 0 ? 0.0f : bb == 1 ? 1.0f : 0.25f;
+                    int M = dims[d][0], N = dims[d][1], K = dims[d][2];
+                    double e = run_case(fn, &r, ta, tb, M, N, K, beta, d % 3);
+                    /* exact bf16 products; only fp32 summation order differs */
+                    double tol = 2e-6 * sqrt((double)K) + 1e-6;
+                    if (e > tol)
+                        fprintf(stderr, "%s ta=%d tb=%d M=%d N=%d K=%d beta=%g: err %g\n", what, ta, tb,
+                                M, N, K, beta, e);
+                    WF_CHECK(e <= tol);
+                    if (e > worst) worst = e;
+                }
+    printf("%s: worst abs error %.3g\n", what, worst);
+}
+
+static void test_threads(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 3);
+    int M = 300, N = 200, K = 700;
+    uint16_t *A = randbf(&r, (size_t)M * K), *B = randbf(&r, (size_t)K * N);
+    float *C1 = wf_alloc(NULL, (size_t)M * N * 4, "t", NULL), *C2 = wf_alloc(NULL, (size_t)M * N * 4, "t", NULL);
+    int old = wf_kernels_threads();
+    wf_kernels_set_threads(1);
+    wf_gemm_bf16x(0, 0, M, N, K, A, K, B, N, 0.0f, C1, N);
+    wf_kernels_set_threads(2);
+    wf_gemm_bf16x(0, 0, M, N, K, A, K, B, N, 0.0f, C2, N);
+    wf_kernels_set_threads(old);
+    WF_CHECK(memcmp(C1, C2, (size_t)M * N * 4) == 0);
+    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
+}
+
+static void test_rounding(void) {
+    float in[4] = {1.0f, 1.00390625f /* 1 + 2^-8: tie, to even 1.0 */, 1.01171875f /* tie, to odd up */, -2.5f};
+    uint16_t h[4];
+    wf_bf16_from_f32(h, in, 4);
+    WF_CHECK_EQ(h[0], 0x3F80);
+    WF_CHECK_EQ(h[1], 0x3F80);
+    WF_CHECK_EQ(h[2], 0x3F82);
+    WF_CHECK_EQ(h[3], 0xC020);
+}
+
+/* wf_bf16x_from_f32 gives wf_bf16_from_f32's bits: random bit patterns
+** (all magnitudes, denormals, NaNs), exact ties, infinities, a tail past 16. */
+static void test_convert(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 5);
+    size_t n = 100003;
+    float *x = wf_alloc(NULL, n * sizeof(float), "t", NULL);
+    uint16_t *a = wf_alloc(NULL, n * 2, "t", NULL), *b = wf_alloc(NULL, n * 2, "t", NULL);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)wf_rng_next(&r);
+        if (i % 3 == 0) u = (u & 0xFFFF0000u) | 0x8000u; /* exact ties */
+        memcpy(&x[i], &u, sizeof u);
+    }
+    x[0] = INFINITY, x[1] = -INFINITY, x[2] = NAN, x[3] = 1e-40f, x[4] = -0.0f;
+    wf_bf16_from_f32(a, x, n);
+    wf_bf16x_from_f32(b, x, n);
+    WF_CHECK(memcmp(a, b, n * 2) == 0);
+    WF_CHECK_EQ(b[0], 0x7F80);
+    WF_CHECK((b[2] & 0x7F80) == 0x7F80 && (b[2] & 0x7F));
+    wf_free(NULL, x); wf_free(NULL, a); wf_free(NULL, b);
+}
+
+int main(void) {
+    printf("kernel: %s\n", wf_gemm_bf16x_kernel_name());
+    sweep(wf_gemm_bf16x, "dispatched");
+    sweep(wf_gemm_bf16x_portable, "portable");
+    test_threads();
+    test_rounding();
+    test_convert();
+    return wf_check_report();
+}
