@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """bench_torch.py — the PyTorch peer of bench_train: GPT2LMHeadModel in fp32
-eager mode (no torch.compile) with a Cerebras-GPT preset's shape, one
+eager mode (or with torch.compile: 6th argument "compile") with a Cerebras-GPT preset's shape, one
 micro-batch [B,T] of random tokens, a full training step (forward, loss,
 backward, clip_grad_norm_, AdamW). Prints one JSON line like bench_train.
-usage: bench_torch.py [T] [B] [steps] [threads] [attn: sdpa|eager]"""
+usage: bench_torch.py [T] [B] [steps] [threads] [attn: sdpa|eager] [eager|compile]"""
 import json, sys, time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
@@ -13,6 +13,7 @@ B = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
 attn = sys.argv[5] if len(sys.argv) > 5 else "sdpa"
+mode = sys.argv[6] if len(sys.argv) > 6 else "eager"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 cfg = GPT2Config(n_layer=10, n_embd=768, n_head=12, n_inner=3072, vocab_size=50257,
@@ -26,12 +27,20 @@ nodecay = [p for n, p in m.named_parameters() if not (p.dim() == 2 and "wte" not
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": nodecay, "weight_decay": 0.0}],
                         lr=1e-4, betas=(0.9, 0.95), eps=1e-8)
 x = torch.randint(0, cfg.vocab_size, (B, T + 1))
+
+
+def fwd_loss(inp, tgt):
+    logits = m(inp).logits
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab_size), tgt.reshape(-1))
+
+
+if mode == "compile":  # the first (untimed) step compiles
+    fwd_loss = torch.compile(fwd_loss)
 best = 1e30
 for s in range(steps + 1):
     t0 = time.perf_counter()
     opt.zero_grad(set_to_none=True)
-    out = m(x[:, :-1], labels=None)
-    loss = torch.nn.functional.cross_entropy(out.logits.reshape(-1, cfg.vocab_size), x[:, 1:].reshape(-1))
+    loss = fwd_loss(x[:, :-1], x[:, 1:])
     loss.backward()
     torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
     opt.step()
@@ -40,6 +49,6 @@ for s in range(steps + 1):
         best = min(best, dt)
 n = sum(p.numel() for p in m.parameters()) - cfg.n_positions * cfg.n_embd
 flops = 6.0 * n * B * T + 6.0 * cfg.n_layer * T * T * cfg.n_embd * B
-print(json.dumps({"impl": "torch %s (%s attention)" % (torch.__version__, m.config._attn_implementation), "T": T, "B": B,
+print(json.dumps({"impl": "torch %s (%s attention, %s)" % (torch.__version__, m.config._attn_implementation, mode), "T": T, "B": B,
                   "threads": torch.get_num_threads(), "step_s": round(best, 3),
                   "tokens_per_s": round(B * T / best, 1), "achieved_gflops": round(flops / best / 1e9, 1)}))

@@ -19,6 +19,9 @@ for T in ${SEQS:-1024}; do
   "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads" --bf16 # bf16 operands, fp32 sums
   if python3 -c "import torch, transformers" 2>/dev/null; then
     python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa
+    # torch.compile where it works here (TORCH_COMPILE=0 skips it: compiling takes minutes)
+    [ "${TORCH_COMPILE:-1}" = 1 ] && { timeout 900 python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa compile 2>/dev/null \
+      || echo "bench/train: torch.compile failed or timed out here"; }
   else
     echo "bench/train: torch/transformers not installed; PyTorch peer skipped"
   fi
