@@ -93,6 +93,7 @@ if [ -n "$loss" ]; then
 fi
 
 say "6/6 generate: prompt $(printf '%q' "$PROMPT")"
+printf '\033[4m%s\033[0m' "$PROMPT"   # the prompt (underlined), then the model's continuation
 "$WAFER" generate --model "$ckpt" --prompt "$PROMPT" --max-tokens 80 --temperature 0.7 --top-k 20 --seed 2
 echo
 
