@@ -28,7 +28,8 @@ static void usage(FILE *f) {
             "  --threads N        CPU threads (default: all cores)\n"
             "  --bf16             decode with bf16 weights (~2x faster; logits not HF-exact)\n"
             "  --tokenizer DIR    vocab.json + merges.txt (default: the model folder, then data/gpt2)\n"
-            "DIR is a Hugging Face folder or a preset name (random weights).\n");
+            "DIR is a Hugging Face folder or a preset name (random weights).\n"
+            "stdout gets the continuation only (raw bytes, as produced); stats go to stderr.\n");
 }
 
 static int has_tokenizer(const char *dir) {
