@@ -1,18 +1,12 @@
 /* bpe_words.c — the first half of BPE training: GPT-2 pre-tokenization (the
-** regex below, run by PCRE2 with Unicode properties and JIT) and counting of
-** distinct words in an open-addressed table. model/ has its own hand-written
-** pre-tokenizer for encoding; this one only has to split training text the
-** same way in practice (Unicode tables may differ on rare code points, which
-** changes counts, never the correctness of the learned merges). */
+** tokenizer's own pre-tokenizer, wf_tokenizer_pretok_next, so training splits
+** text exactly as encoding does) and counting of distinct words in an
+** open-addressed table. */
 #include "datasets/bpe_int.h"
+#include "model/tokenizer.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 #include <string.h>
 
-/* The GPT-2 pre-tokenizer pattern (OpenAI encoder.py; HF ByteLevel use_regex). */
-static const char *const gpt2_pattern =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 static const char eot[] = "<|endoftext|>";
 
 static uint64_t hash_bytes(const uint8_t *s, uint32_t n) {
@@ -111,8 +105,6 @@ int64_t wf_bpe_words_find(const wf_bpe_words *w, const uint8_t *s, uint32_t n) {
 }
 
 struct wf_bpe_counter {
-    pcre2_code *re;
-    pcre2_match_data *md;
     wf_bpe_words words;
 };
 
@@ -120,25 +112,12 @@ wf_status wf_bpe_counter_new(wf_bpe_counter **out, wf_err *err) {
     *out = NULL;
     wf_bpe_counter *c = wf_calloc(NULL, sizeof *c, "BPE counter", err);
     if (!c) return err ? err->code : WF_ENOMEM;
-    int ec;
-    PCRE2_SIZE eo;
-    c->re = pcre2_compile((PCRE2_SPTR)gpt2_pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
-    WF_ASSERT(c->re); /* a constant pattern: failing to compile is our bug */
-    pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE); /* optional speed-up; interpreter otherwise */
-    c->md = pcre2_match_data_create_from_pattern(c->re, NULL);
-    if (!c->md) {
-        pcre2_code_free(c->re);
-        wf_free(NULL, c);
-        return WF_FAIL(err, WF_ENOMEM, "BPE counter: out of memory for PCRE2 match data");
-    }
     *out = c;
     return WF_OK;
 }
 
 void wf_bpe_counter_free(wf_bpe_counter *c) {
     if (!c) return;
-    pcre2_match_data_free(c->md);
-    pcre2_code_free(c->re);
     wf_bpe_words_free(&c->words);
     wf_free(NULL, c);
 }
@@ -149,14 +128,8 @@ wf_bpe_words *wf_bpe_counter_words(wf_bpe_counter *c) { return &c->words; }
 static wf_status count_piece(wf_bpe_counter *c, const uint8_t *s, size_t n, wf_err *err) {
     size_t at = 0;
     while (at < n) {
-        int rc = pcre2_match(c->re, s, n, at, PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, c->md, NULL);
-        size_t end;
-        if (rc > 0) end = pcre2_get_ovector_pointer(c->md)[1];
-        else { /* cannot happen for valid UTF-8: the alternatives cover every code point */
-            end = at + 1;
-            while (end < n && (s[end] & 0xc0) == 0x80) end++;
-        }
-        if (end <= at) end = at + 1;
+        size_t end = wf_tokenizer_pretok_next(s, n, at);
+        WF_ASSERT(end > at && end <= n);
         if (end - at > UINT32_MAX) end = at + UINT32_MAX;
         wf_status st = wf_bpe_words_add(&c->words, s + at, (uint32_t)(end - at), 1, err);
         if (st) return st;

@@ -187,3 +187,5 @@ void wf_tok_byte_map(uint16_t byte_cp[256], uint8_t order[256]) {
         }
     }
 }
+
+size_t wf_tokenizer_pretok_next(const uint8_t *s, size_t n, size_t i) { return wf_tok_pretok_next(s, n, i); }

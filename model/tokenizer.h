@@ -86,4 +86,10 @@ wf_status wf_tokenizer_save(const wf_tokenizer *t, const char *dir, wf_err *err)
 wf_status wf_tokenizer_from_merges(const char *const *merges_a, const char *const *merges_b,
                                    int n_merges, wf_tokenizer **out, wf_err *err);
 
+/* The GPT-2 pre-tokenizer on its own (for the BPE trainer, so that training
+** splits text exactly as encoding does): the end (exclusive byte offset) of
+** the piece that starts at s[i], i < n. Arbitrary bytes; bytes that are not
+** well-formed UTF-8 count as "other" characters. */
+size_t wf_tokenizer_pretok_next(const uint8_t *s, size_t n, size_t i);
+
 #endif

@@ -3,7 +3,7 @@
 # called by `make demo` and `make test`, so a fresh Debian machine needs nothing else.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libblis-dev libcjson-dev
-      libpcre2-dev libpng-dev zlib1g-dev libzip-dev libopenmpi-dev openmpi-bin
+      libpng-dev zlib1g-dev libzip-dev libopenmpi-dev openmpi-bin
       clang libclang-rt-14-dev manpages-ja groff-base)
 missing=()
 for p in "${pkgs[@]}"; do
