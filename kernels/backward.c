@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -394,15 +395,19 @@ static void attn_bwd_head_portable(float *dqkv, const float *dout, const float *
     attn_bwd_head_body(dqkv, dout, qkv, out, lse, T, C, H, h, scr);
 }
 
+size_t wf_attention_backward_scratch(int T, int hs, int nthreads) {
+    return attn_scratch_floats(T, hs) * (size_t)(nthreads > 0 ? nthreads : 1);
+}
+
 void wf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                           const float *lse, int B, int T, int C, int H) {
+                           const float *lse, int B, int T, int C, int H, float *scratch, int nthreads) {
     int hs = C / H;
     int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                  __builtin_cpu_supports("fma");
-#pragma omp parallel
+    size_t per = attn_scratch_floats(T, hs);
+#pragma omp parallel num_threads(nthreads > 0 ? nthreads : 1)
     {
-        float *scr = wf_alloc(NULL, sizeof(float) * attn_scratch_floats(T, hs), "attention bwd scratch", NULL);
-        WF_ASSERT(scr != NULL);
+        float *scr = scratch + per * (size_t)omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
@@ -412,7 +417,6 @@ void wf_attention_backward(float *dqkv, const float *dout, const float *qkv, con
             if (avx512) attn_bwd_head_avx512(d, go, q, o, l, T, C, H, h, scr);
             else attn_bwd_head_portable(d, go, q, o, l, T, C, H, h, scr);
         }
-        wf_free(NULL, scr);
     }
 }
 

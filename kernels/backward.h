@@ -43,7 +43,10 @@ void wf_matmul_backward_ref(float *dx, float *dw, float *db, const float *dout, 
 ** 64; an AVX-512 path for head sizes that are multiples of 64, a portable
 ** one otherwise (chosen at run time). */
 void wf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                           const float *lse, int B, int T, int C, int H);
+                           const float *lse, int B, int T, int C, int H, float *scratch, int nthreads);
+/* Floats of `scratch` that wf_attention_backward needs to run on up to
+** nthreads threads (the caller allocates it once, so the kernel cannot fail). */
+size_t wf_attention_backward_scratch(int T, int hs, int nthreads);
 /* Naive reference: materialises the T x T probabilities of one head at a time. */
 void wf_attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
                                const float *lse, int B, int T, int C, int H);

@@ -42,6 +42,8 @@ struct wf_trainer {
     float *datt;         /* [N,C] */
     float *dqkv;         /* [N,3C] */
     float *dfch;         /* [N,F] */
+    float *attn_scratch; /* wf_attention_backward_scratch(T, hs, attn_threads) floats */
+    int attn_threads;    /* threads the attention scratch is sized for */
     int32_t *inputs, *targets; /* [N] copies of the micro-batch */
     int recomputed;      /* layer whose activations the shared set holds (recompute), -1 none */
     int bf16;            /* wf_trainer_set_bf16: big GEMMs on bf16 operands */
@@ -91,6 +93,9 @@ wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf
     size_t nacts = recompute ? 1 : (size_t)L;
     size_t floats = (size_t)(L + 1) * N * C + nacts * acts_floats(c, B, T) + N * C + 2 * N + N +
                     (size_t)CE_ROWS * V + N * C * 3 + N * 3 * C + N * F + 2 * N + 64 * 16;
+    t->attn_threads = wf_kernels_threads();
+    size_t attn_floats = wf_attention_backward_scratch(T, c->n_embd / c->n_head, t->attn_threads);
+    floats += attn_floats;
     t->res = wf_calloc(h, sizeof(float *) * (size_t)(L + 1), "trainer residuals", err);
     t->acts = wf_calloc(h, sizeof(layer_acts) * (size_t)L, "trainer layers", err);
     t->mem = wf_alloc(h, floats * sizeof(float), "trainer activations", err);
@@ -115,6 +120,7 @@ wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf
     t->datt = p; p += N * C;
     t->dqkv = p; p += N * 3 * C;
     t->dfch = p; p += N * F;
+    t->attn_scratch = p; p += attn_floats;
     t->inputs = (int32_t *)p; p += N;
     t->targets = (int32_t *)p; p += N;
     WF_ASSERT(p <= t->mem + floats);
@@ -318,7 +324,8 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
     memset(t->datt, 0, sizeof(float) * NC);
     mm_bwd(t, t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
-    wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head);
+    wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
+                          t->attn_scratch, t->attn_threads);
     memset(t->dln, 0, sizeof(float) * NC);
     mm_bwd(t, t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
     wf_layernorm_backward(dres, g->ln1_w, g->ln1_b, t->dln, t->res[l], w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);

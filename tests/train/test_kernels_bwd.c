@@ -113,7 +113,9 @@ static void attention_backward_matches_reference(int B, int T, int C, int H) {
     wf_attention_forward_ref(out2, lse2, qkv, B, T, C, H);
     double ef = relerr(out, out2, N * C), el = relerr(lse, lse2, (size_t)B * H * T);
     float *d1 = randv(N * 3 * C, &r, 1.0f), *d2 = zerov(N * 3 * C); /* d1 garbage: must be overwritten */
-    wf_attention_backward(d1, go, qkv, out, lse, B, T, C, H);
+    int nth = wf_kernels_threads();
+    float *scr = zerov(wf_attention_backward_scratch(T, C / H, nth));
+    wf_attention_backward(d1, go, qkv, out, lse, B, T, C, H, scr, nth);
     wf_attention_backward_ref(d2, go, qkv, out, lse, B, T, C, H);
     double e = relerr(d1, d2, N * 3 * C);
     printf("attention B%d T%d C%d H%d: fwd out %.2e lse %.2e, bwd rel err %.2e\n", B, T, C, H, ef, el, e);
@@ -121,9 +123,9 @@ static void attention_backward_matches_reference(int B, int T, int C, int H) {
     WF_CHECK(e < 1e-5);
     /* determinism: a second run gives the same bits */
     float *d3 = zerov(N * 3 * C);
-    wf_attention_backward(d3, go, qkv, out, lse, B, T, C, H);
+    wf_attention_backward(d3, go, qkv, out, lse, B, T, C, H, scr, 1); /* 1 thread: same bits */
     WF_CHECK(memcmp(d1, d3, N * 3 * C * sizeof(float)) == 0);
-    void *all[] = {qkv, go, out, lse, out2, lse2, d1, d2, d3};
+    void *all[] = {qkv, go, out, lse, out2, lse2, d1, d2, d3, scr};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) wf_free(NULL, all[i]);
 }
 
