@@ -110,15 +110,8 @@ void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             float bet = pc == 0 ? beta : 1.0f;
-            /* Even row blocks (a multiple of mr, at most MC), and enough
-            ** column splits for about 4 tasks per thread; tasks are handed
-            ** out dynamically, ic-major, so a thread often reuses its packed A. */
-            int n_ic = (M + MC - 1) / MC;
-            int mcb = (M + n_ic - 1) / n_ic;
-            mcb = (mcb + mr - 1) / mr * mr;
-            n_ic = (M + mcb - 1) / mcb;
-            int jsplit = nt == 1 ? 1 : (4 * nt + n_ic - 1) / n_ic;
-            if (jsplit > npan) jsplit = npan;
+            int mcb, n_ic, jsplit;
+            wf_gemm_split(M, MC, mr, nt, npan, &mcb, &n_ic, &jsplit);
             int ntask = n_ic * jsplit;
 #pragma omp parallel num_threads(nt)
             {

@@ -224,12 +224,8 @@ static void gemm_x(xukernel_fn uk, int ta, int tb, int M, int N, int K, const ui
         for (int pc = 0; pc < K; pc += XKC) {
             int kc = K - pc < XKC ? K - pc : XKC, kp = (kc + 1) / 2;
             float bet = pc == 0 ? beta : 1.0f;
-            int n_ic = (M + XMC - 1) / XMC;
-            int mcb = (M + n_ic - 1) / n_ic;
-            mcb = (mcb + XMR - 1) / XMR * XMR;
-            n_ic = (M + mcb - 1) / mcb;
-            int jsplit = nt == 1 ? 1 : (4 * nt + n_ic - 1) / n_ic;
-            if (jsplit > npan) jsplit = npan;
+            int mcb, n_ic, jsplit;
+            wf_gemm_split(M, XMC, XMR, nt, npan, &mcb, &n_ic, &jsplit);
             int ntask = n_ic * jsplit;
 #pragma omp parallel num_threads(nt)
             {

@@ -63,4 +63,19 @@ void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc);
 
+/* How a blocked GEMM splits one (jc, pc) block into tasks: even row blocks
+** of *mcb rows (a multiple of mr, at most mc), *n_ic of them, and *jsplit
+** column splits (about 4 tasks per thread, at most npan panels). Tasks are
+** handed out dynamically, ic-major, so a thread often reuses its packed A. */
+static inline void wf_gemm_split(int M, int mc, int mr, int nt, int npan, int *mcb, int *n_ic, int *jsplit) {
+    int n = (M + mc - 1) / mc;
+    int b = (M + n - 1) / n;
+    b = (b + mr - 1) / mr * mr;
+    n = (M + b - 1) / b;
+    int js = nt == 1 ? 1 : (4 * nt + n - 1) / n;
+    *mcb = b;
+    *n_ic = n;
+    *jsplit = js > npan ? npan : js;
+}
+
 #endif
