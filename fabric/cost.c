@@ -9,6 +9,7 @@ const wf_cost_model wf_cost_wse2 = {
     .clock_hz = 850e6,          /* *open*: vendor scripts convert cycles with 850 MHz */
     .hop_latency = 1,           /* *open*: 1 documented, 2 observed */
     .ramp_latency = 1,          /* core <-> own router */
+    .op_latency = 1,            /* Luczynski et al. HPDC 2024: a dependent step costs 2 T_R + 1 */
     .router_depth = 2,          /* *open*: enough for 1 wavelet/cycle at hop_latency 1 */
     .iq_depth = {6, 6, 4, 4, 2, 2, 2, 2},  /* REFERENCE: input queues 0-7 */
     .oq_depth = {2, 2, 6, 6, 2, 2},        /* REFERENCE: output queues 0-5 */

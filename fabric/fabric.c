@@ -48,13 +48,13 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
         return WF_FAIL(err, WF_ERANGE, "fabric: size %dx%d, expected 1x1 .. %dx%d", w, h,
                        WF_FABRIC_MAX_W, WF_FABRIC_MAX_H);
     if (!cm) cm = &wf_cost_wse2;
-    if (cm->hop_latency < 1 || cm->hop_latency > 64 || cm->ramp_latency < 1 || cm->ramp_latency > 64 ||
+    if (cm->hop_latency < 1 || cm->hop_latency > 64 || cm->ramp_latency < 1 || cm->ramp_latency > 64 || cm->op_latency > 64 ||
         cm->router_depth < 1 || cm->router_depth > 64 || cm->task_switch < 1 || cm->w_f16_add < 1 ||
         cm->w_f16_mul < 1 || cm->w_f16_fma < 1 || cm->w_f32_add < 1 || cm->w_f32_mul < 1 ||
         cm->w_f32_fma < 1 || cm->w_mov32 < 1 || cm->w_mov16 < 1 || cm->bank_bytes < 4 ||
         cm->io_words_per_cycle < 1 || cm->sram_bytes < 64)
         return WF_FAIL(err, WF_EUSAGE, "fabric: cost model: latencies, depths, widths and I/O rate "
-                                       "must be >= 1 (latencies <= 64)");
+                                       "must be >= 1 (latencies <= 64, op_latency 0..64)");
     for (int i = 0; i < WF_FABRIC_IQ; i++)
         if (cm->iq_depth[i] < 1) return WF_FAIL(err, WF_EUSAGE, "fabric: cost model: iq_depth[%d] is 0", i);
     for (int i = 0; i < WF_FABRIC_OQ; i++)

@@ -16,8 +16,9 @@
 ** in the next router's buffer from t + hop_latency and can move on then; one
 ** wavelet per cycle leaves through each output port; it moves only when all
 ** its targets have room (a slot freed at t is reusable from t+1). The core
-** puts a wavelet into its output queue at t (usable by the router at
-** t + ramp_latency) and takes one from an input queue at the earliest at
+** computes a fabric-out element at t; it enters the output queue at
+** t + op_latency (its slot is claimed at t) and is usable by the router at
+** t + op_latency + ramp_latency and takes one from an input queue at the earliest at
 ** t + ramp_latency after delivery. Tasks and ops are charged by the cost model
 ** below. */
 #ifndef WF_FABRIC_H
@@ -56,6 +57,9 @@ typedef struct wf_cost_model {
     double clock_hz;         /* cycles -> seconds only; *open*: 850 MHz (vendor scripts) vs 1.1 GHz */
     uint32_t hop_latency;    /* cycles router->neighbour router; *open*: 1 documented, 2 observed */
     uint32_t ramp_latency;   /* cycles core<->own router (oq->router, router->iq); 1 */
+    uint32_t op_latency;     /* cycles from an element's operands to its result entering the output
+                             ** queue (a pipeline stage, not a queue slot); 1: the "+1" of the
+                             ** receive-compute-send step 2 T_R + 1 in Luczynski et al. (HPDC 2024) */
     uint32_t router_depth;   /* wavelets buffered per color per router for link inputs; *open*: 2.
                              ** A stream keeps 1 wavelet/cycle only if router_depth >= hop_latency + 1 */
     uint8_t iq_depth[WF_FABRIC_IQ]; /* words; REFERENCE WSE-2: 6,6,4,4,2,2,2,2 */

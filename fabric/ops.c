@@ -547,6 +547,13 @@ void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
 }
 
 /* ---- one microthread cycle ---------------------------------------------------------------- */
+/* Room for a result computed now. It enters the output queue at
+** now + op_latency: with op_latency >= 1 a slot the router freed this cycle
+** is already free then, so only wavelets still queued count. */
+static int out_room(const wf_fabric *f, const wf_fifo *q, uint64_t now) {
+    return f->cm.op_latency ? (int)q->cap - (int)q->n : fifo_space(q, now);
+}
+
 /* One element: read the sources (fw = the fabric-in wavelet, if any), compute,
 ** write memory or push onto the output queue. */
 static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t fw, uint64_t now,
@@ -563,7 +570,7 @@ static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t
     uint32_t r = elem(o->code, va, vb, o->sbits);
     mark_active(pe, at);
     if (so) {
-        fifo_push(&so->out, r, now + f->cm.ramp_latency, o->ctrl);
+        fifo_push(&so->out, r, now + f->cm.op_latency + f->cm.ramp_latency, o->ctrl);
         pe->rpend |= 1u << so->color;
         wake_router(pe);
     } else {
@@ -638,11 +645,11 @@ void op_step(wf_fabric *f, uint32_t oi, int *keep) {
             return;
         }
     }
-    if (so && fifo_space(&so->out, now) <= 0) {
+    if (so && out_room(f, &so->out, now) <= 0) {
         /* a slot freed this cycle is usable next cycle: poll; else sleep until the
         ** router drains the queue (ops queued on this color are its out_ops; a
         ** fabric-in -> fabric-out op registers as the queue's waiter) */
-        if (f->ref_mode || (so->out.lag_at == (uint32_t)now && so->out.lag_n) ||
+        if (f->ref_mode || (!f->cm.op_latency && so->out.lag_at == (uint32_t)now && so->out.lag_n) ||
             (si && so->out_waiter != NO_OP && so->out_waiter != oi)) { /* one waiter slot: others poll */
             *keep = 1;
         } else {

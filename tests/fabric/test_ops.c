@@ -238,8 +238,8 @@ static void fabric_operand_matches_reference(void) {
     WF_CHECK_EQ(wf_host_h2d(h, &mb, b, &e), WF_OK);
     uint64_t t0 = wf_host_cycles(h);
     WF_CHECK_EQ(wf_host_launch(h, "run", &e), WF_OK);
-    /* the last element is consumed at t0+106+63 (see test_router.c); the run ends then */
-    WF_CHECK_EQ(wf_host_cycles(h), t0 + 106 + 63);
+    /* the last element is consumed at t0+107+63 (see test_router.c); the run ends then */
+    WF_CHECK_EQ(wf_host_cycles(h), t0 + 107 + 63);
     m.symbol = "D";
     WF_CHECK_EQ(wf_host_d2h(h, &m, dd, &e), WF_OK);
     int bad = 0;

@@ -87,12 +87,13 @@ static void multicast_reaches_every_target_in_step(void) {
     WF_CHECK(check_received(h, 1, 0, N));
     WF_CHECK(check_received(h, 2, 0, N));
     WF_CHECK(check_received(h, 1, 1, N));
-    /* element k: pushed by the send op at t0+103+k, forwarded by (0,0) at +104+k, by
-    ** (1,0) at +105+k to its own queue and to both neighbours' routers at once; the
-    ** receive at (1,0) pops it at +106+k, so it completes at +113 and its done task
-    ** logs +115 (after the task switch). The neighbours are one hop later. */
+    /* element k: computed by the send op at t0+103+k, in its output queue at +104+k
+    ** (op_latency 1), forwarded by (0,0) at +105+k, by (1,0) at +106+k to its own
+    ** queue and to both neighbours' routers at once; the receive at (1,0) pops it at
+    ** +107+k, so it completes at +114 and its done task logs +116 (after the task
+    ** switch). The neighbours are one hop later. */
     uint32_t d10 = read_u32(h, 1, 0, "log", 0), d20 = read_u32(h, 2, 0, "log", 0), d11 = read_u32(h, 1, 1, "log", 0);
-    WF_CHECK_EQ(d10, t0 + 106 + (N - 1) + 2);
+    WF_CHECK_EQ(d10, t0 + 107 + (N - 1) + 2);
     WF_CHECK_EQ(d20, d10 + 1);
     WF_CHECK_EQ(d11, d10 + 1);
     wf_pe_stats ps;
@@ -199,10 +200,10 @@ static void slow_receiver_stalls_the_sender(void) {
     uint64_t stalled, stalled_ref;
     uint32_t send_done = slow_run(0, &last_task, &stalled);
     uint32_t send_ref = slow_run(1, &last_ref, &stalled_ref);
-    /* first wavelet enters the receiver's queue ready at +106; its task runs
-    ** 106..116, then one task per 10 cycles: the 32nd starts at 106 + 31*10 = 416
-    ** (cycle after switch 418). */
-    WF_CHECK_EQ(last_task, 418);
+    /* first wavelet enters the receiver's queue ready at +107 (send at +103,
+    ** op_latency 1, ramp, hop, ramp); its task runs 107..117, then one task per
+    ** 10 cycles: the 32nd starts at 107 + 31*10 = 417 (cycle after switch 419). */
+    WF_CHECK_EQ(last_task, 419);
     /* in flight when the sender finishes: input queue 0 (6) + router buffer (2) +
     ** output queue 0 (2) = 10 wavelets, plus the one in the running task: the
     ** sender's last element enters its output queue after the receiver's 21st task
@@ -365,7 +366,7 @@ static void hop_latency_is_a_parameter(void) {
         wf_host_free(h);
         wf_layout_free(l);
     }
-    WF_CHECK_EQ(done[0][0], 106 + (N - 1) + 2);
+    WF_CHECK_EQ(done[0][0], 107 + (N - 1) + 2);
     WF_CHECK_EQ(done[0][1], done[0][0] + 1);
     WF_CHECK_EQ(done[1][0], done[0][0] + 1);     /* one hop, one more cycle */
     WF_CHECK_EQ(done[1][1], done[1][0] + 2);     /* and two per further hop */

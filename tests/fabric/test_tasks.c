@@ -146,9 +146,10 @@ static void control_wavelet_triggers_control_task(void) {
     WF_CHECK_EQ(wf_host_d2h(h, &m, log, &e), WF_OK);
     WF_CHECK_EQ(log[0], 1);
     WF_CHECK_EQ(log[1], (7u << 8) | 45u); /* the task sees the whole control wavelet */
-    /* sent at +103 (ready +104), (0,0) forwards +104, (1,0) delivers to the core at
-    ** +105, the control task starts then: +107 after its switch */
-    WF_CHECK_EQ(log[2], t0 + 107);
+    /* sent at +103 (in the output queue at +104 after op_latency, ready +105),
+    ** (0,0) forwards +105, (1,0) delivers to the core at +106, the control task
+    ** starts then: +108 after its switch */
+    WF_CHECK_EQ(log[2], t0 + 108);
     wf_pe_stats ps;
     wf_fabric_pe_stats(wf_host_fabric(h), 1, 0, &ps);
     WF_CHECK_EQ(ps.wav_in, 0); /* control wavelets do not enter the input queue */

@@ -93,23 +93,24 @@ static void two_pe_send_receive(void) {
     uint32_t done = 0;
     wf_memcpy md = {"done", 0, 1, 0, 1, 1, 1, 0, 4, WF_ROW_MAJOR};
     WF_CHECK_EQ(wf_host_d2h(h, &md, &done, &e), WF_OK);
-    /* launch at t0+100; send op starts at +2 (switch) +1 (setup) = t0+103 and pushes
-    ** element k into the output queue at t0+103+k (ready +1); router(0,0) forwards at
-    ** t0+104+k; it reaches (1,0)'s buffer ready at t0+105+k, which forwards into the
-    ** input queue (ready t0+106+k); the receive op pops element 15 at t0+121 and
-    ** activates DONE at that cycle; DONE runs at t0+121, its cycle after switch = +2. */
-    WF_CHECK_EQ(done, t0 + 121 + 2);
-    /* active PE-cycles: sender = 3 busy + element pushes at +103..+118 and router
-    ** forwards at +104..+119 (17 distinct cycles); receiver = 3 + 2 busy + router
-    ** forwards at +105..+120 and receive elements at +106..+121 (17 distinct) */
+    /* launch at t0+100; send op starts at +2 (switch) +1 (setup) = t0+103 and computes
+    ** element k at t0+103+k; it enters the output queue at +104+k (op_latency 1), ready
+    ** for router(0,0) at t0+105+k; it reaches (1,0)'s buffer ready at t0+106+k, which
+    ** forwards into the input queue (ready t0+107+k); the receive op pops element 15 at
+    ** t0+122 and activates DONE at that cycle; DONE runs at t0+122, its cycle after
+    ** switch = +2. */
+    WF_CHECK_EQ(done, t0 + 122 + 2);
+    /* active PE-cycles: sender = 3 busy + elements at +103..+118 and router forwards at
+    ** +105..+120 (18 distinct cycles); receiver = 3 + 2 busy + router forwards at
+    ** +106..+121 and receive elements at +107..+122 (17 distinct) */
     wf_pe_stats s0, s1;
     wf_fabric_pe_stats(wf_host_fabric(h), 0, 0, &s0);
     wf_fabric_pe_stats(wf_host_fabric(h), 1, 0, &s1);
-    WF_CHECK_EQ(s0.active, 3 + 17);
+    WF_CHECK_EQ(s0.active, 3 + 18);
     WF_CHECK_EQ(s1.active, 5 + 17);
     wf_fabric_stats fs;
     wf_fabric_read_stats(wf_host_fabric(h), &fs);
-    WF_CHECK_EQ(fs.active, 20 + 22);
+    WF_CHECK_EQ(fs.active, 21 + 22);
     WF_CHECK_EQ(fs.pes_used, 2);
     WF_CHECK_EQ(fs.hops, 32);
     wf_host_free(h);
