@@ -29,12 +29,14 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --trace FILE     Perfetto/Chrome trace JSON of tasks and wavelets\n"
            "  --trace-window x0,y0,x1,y1,c0,c1   PEs [x0,x1)x[y0,y1), cycles [c0,c1) (c1=0: no end)\n"
            "  --heatmap FILE   PNG heatmap of per-PE activity\n"
-           "  --heatmap-metric busy|hops|stalled   what the heatmap shows (default busy cycles)\n");
+           "  --heatmap-metric busy|hops|stalled   what the heatmap shows (default busy cycles)\n"
+           "  --threads N      simulator threads, 1..16 (default 1; results do not depend on it)\n");
 }
 
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err) {
     memset(o, 0, sizeof *o);
+    o->threads = 1;
     *help = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -66,6 +68,14 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             else return WF_FAIL(err, WF_EUSAGE, "%s: --heatmap-metric '%s': expected busy, hops or stalled", prog, val);
             continue;
         }
+        if (!strcmp(a, "--threads")) {
+            char *end = NULL;
+            long v = strtol(val, &end, 10);
+            if (!end || *end || end == val || v < 1 || v > 16)
+                return WF_FAIL(err, WF_EUSAGE, "%s: --threads '%s': expected 1..16", prog, val);
+            o->threads = (int)v;
+            continue;
+        }
         if (!strcmp(a, "--trace-window")) {
             wf_status st = wf_trace_window_parse(val, &o->tw, err);
             if (st) return wf_err_prefix(err, "%s: --trace-window", prog);
@@ -93,7 +103,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
 }
 
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
-    if (!o->trace) return WF_OK;
+    wf_status st = wf_fabric_set_threads(wf_host_fabric(h), o->threads, err);
+    if (st || !o->trace) return st;
     return wf_tracer_open(wf_host_fabric(h), o->trace, o->has_tw ? &o->tw : NULL, 0, &o->tracer, err);
 }
 
@@ -131,12 +142,11 @@ void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         printf("{\"example\":\"%s\",\"params\":{%s},\"cycles\":%llu,\"compute_cycles\":%llu,\"io_cycles\":%llu,"
                "\"wall_s\":%.6f,\"run_wall_s\":%.6f,\"pes\":%.0f,\"active_pe_cycles\":%llu,"
                "\"pe_cycles_per_s\":%.6g,\"active_pe_cycles_per_s\":%.6g,\"ns_per_active_pe_cycle\":%.4g,"
-               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"check\":\"%s\",\"max_abs_diff\":%.9g",
+               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
                r->example, r->params, (unsigned long long)r->cycles, (unsigned long long)r->compute_cycles,
                (unsigned long long)r->io_cycles, r->wall_s, s.wall_s, pes, (unsigned long long)active, pe_cyc_s,
                act_s, ns_act, o->run_cpu_s, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.hops,
-               (unsigned long long)o->launch_at, r->ok ? "ok" : "fail",
-               r->max_abs_diff);
+               (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
         for (int i = 0; i < r->nextra; i++) {
             double v = r->extra_val[i];
             if (v == floor(v) && fabs(v) < 9e15) printf(",\"%s\":%.0f", r->extra_key[i], v);
@@ -151,7 +161,8 @@ void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
                wf_fabric_cost(f)->clock_hz / 1e6);
         printf("  wall %.3f s (simulator %.3f s): %.3g PE-cycles/s, %.3g active PE-cycles/s (%.1f ns each)\n",
                r->wall_s, s.wall_s, pe_cyc_s, act_s, ns_act);
-        printf("  simulator CPU time %.3f s: %.1f ns per active PE-cycle\n", o->run_cpu_s, ns_cpu);
+        printf("  simulator CPU time %.3f s on %d thread%s: %.1f ns per active PE-cycle\n", o->run_cpu_s, o->threads,
+               o->threads == 1 ? "" : "s", ns_cpu);
         printf("  busy %llu PE-cycles, %llu hops; first launch at cycle %llu\n", (unsigned long long)s.busy,
                (unsigned long long)s.hops, (unsigned long long)o->launch_at);
         for (int i = 0; i < r->nextra; i++) printf("  %s = %.9g\n", r->extra_key[i], r->extra_val[i]);

@@ -16,6 +16,7 @@
 **   run_cpu_s (CPU seconds inside launches: the simulator's own cost, not
 **   inflated by other processes), ns_per_active_pe_cycle_cpu,
 **   launch_at (cycle of the first launch: --trace-window cycles are absolute),
+**   threads (simulator threads),
 **   example-specific numbers. */
 #ifndef WF_EXAMPLES_COMMON_H
 #define WF_EXAMPLES_COMMON_H
@@ -33,6 +34,7 @@ typedef struct {
 
 typedef struct {
     int json;
+    int threads;             /* --threads N (default 1) */
     const char *trace;       /* NULL = no trace */
     wf_trace_window tw;      /* default: everything */
     int has_tw;
@@ -50,7 +52,7 @@ typedef struct {
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err);
 
-/* Starts the trace (if asked) on the host's fabric. */
+/* Applies --threads and starts the trace (if asked) on the host's fabric. */
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err);
 /* Closes the trace and writes the heatmap (if asked). */
 wf_status wf_ex_diag_end(wf_ex_opts *o, wf_host *h, wf_err *err);

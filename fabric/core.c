@@ -4,6 +4,7 @@
 ** wavelets reaching the core, and what PE code may ask about itself. */
 #include "fabric_int.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -20,8 +21,8 @@ static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t da
     pe->busy_until = now + dur;
     pe->st.busy += dur;
     pe->st.tasks++;
-    f->steps++;
-    f->progress = 1;
+    tctx(f)->steps++;
+    note_progress();
     ev_push(f, now + dur, EV_CORE_FREE, pe->idx);
     if (f->trace && trace_on(f, pe->x, pe->y, now))
         emit(f, WF_TRACE_TASK, id, 0, 0, pe->x, pe->y, data, now, dur);
@@ -130,7 +131,9 @@ void *wf_sym(wf_pe *pe, int sym) {
             wf_pe_fail(pe, WF_EUSAGE, "symbol %d does not exist (kernel has %d)", sym, k ? k->nsymbols : 0);
         /* the run stops after this task; give it scratch memory rather than NULL */
         wf_fabric *f = pe->f;
+        pthread_mutex_lock(&f->mu);
         if (!f->scratch) f->scratch = arena_alloc(f, f->cm.sram_bytes, NULL);
+        pthread_mutex_unlock(&f->mu);
         return f->scratch;
     }
     return pe->sram + (pe->img->sym_addr[sym] - pe->img->sram_lo);

@@ -71,13 +71,17 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->sram_arena.chunk = f->arena.chunk;
     f->pes = wf_calloc(heap, (size_t)w * h * sizeof *f->pes, "fabric PE index", err);
     if (!f->pes) goto fail;
-    f->cops = 1024;
-    f->ops = wf_calloc(heap, f->cops * sizeof *f->ops, "fabric ops", err);
-    if (!f->ops) goto fail;
-    for (size_t i = f->cops - 1; i >= 1; i--) { /* free list 1..cops-1 in order */
-        f->ops[i].next = i + 1 < f->cops ? (uint32_t)(i + 1) : NO_OP;
+    pthread_mutex_init(&f->mu, NULL);
+    f->threads = 1;
+    /* bands of at least 8 rows, at most WF_FABRIC_MAX_BANDS: a function of the
+    ** height alone, so the processing order (and every result) is the same for
+    ** any thread count */
+    f->nbands = h / 8 < 1 ? 1 : h / 8 > WF_FABRIC_MAX_BANDS ? WF_FABRIC_MAX_BANDS : h / 8;
+    for (int b = 0; b < f->nbands; b++) {
+        f->band[b].y0 = (int)((int64_t)h * b / f->nbands);
+        f->band[b].y1 = (int)((int64_t)h * (b + 1) / f->nbands);
+        f->band[b].op_free = NO_OP;
     }
-    f->op_free = 1;
     f->tw.x1 = w;
     f->tw.y1 = h;
     *out = f;
@@ -89,18 +93,22 @@ fail:
 
 void wf_fabric_free(wf_fabric *f) {
     if (!f) return;
-    if (f->ops) {
-        for (size_t i = 1; i < f->cops; i++) wf_free(f->heap, f->ops[i].inj);
+    fabric_pool_free(f);
+    for (uint32_t k = 0; k < f->nopch; k++) {
+        for (uint32_t i = 0; i < OP_CHUNK; i++) wf_free(f->heap, f->opch[k][i].inj);
+        wf_free(f->heap, f->opch[k]);
     }
     arena_release(f, &f->arena);
     arena_release(f, &f->sram_arena);
     wf_free(f->heap, f->pes);
-    wf_free(f->heap, f->ops);
-    wf_free(f->heap, f->heapv);
-    wf_free(f->heap, f->rlist);
-    wf_free(f->heap, f->plist);
-    wf_free(f->heap, f->olist);
-    wf_free(f->heap, f->tmp);
+    for (int b = 0; b < f->nbands; b++) {
+        wf_band *bd = &f->band[b];
+        for (int i = 0; i < L_COUNT; i++) wf_free(f->heap, bd->l[i].v);
+        wf_free(f->heap, bd->heapv);
+        wf_free(f->heap, bd->tmp);
+        wf_free(f->heap, bd->dv);
+    }
+    pthread_mutex_destroy(&f->mu);
     wf_free(f->heap, f);
 }
 
@@ -145,6 +153,11 @@ wf_pe *pe_get(wf_fabric *f, int x, int y, wf_err *err) {
     pe->x = (int16_t)x;
     pe->y = (int16_t)y;
     pe->idx = (uint32_t)((size_t)y * f->w + x);
+    int b = 0;
+    while (y >= f->band[b].y1) b++;
+    pe->band = (uint8_t)b;
+    pe->edge = b > 0 && y == f->band[b].y0 ? EDGE_TOP : b + 1 < f->nbands && y == f->band[b].y1 - 1 ? EDGE_BOT
+                                                                                              : EDGE_MID;
     memset(pe->cidx, -1, sizeof pe->cidx);
     pe->cur_task = -1;
     *slot = pe;
@@ -391,12 +404,14 @@ int pe_sram_touch(wf_pe *pe) {
     }
     size_t n = pe->img->sram_hi - pe->img->sram_lo;
     wf_err e = {0};
+    pthread_mutex_lock(&f->mu); /* tasks on several threads may touch first */
     pe->sram = arena_get(f, &f->sram_arena, n ? n : 1, &e);
+    if (pe->sram) f->sram_backed += n;
+    pthread_mutex_unlock(&f->mu);
     if (!pe->sram) {
         fabric_fail(f, WF_ENOMEM, "PE(%d,%d): %s", pe->x, pe->y, e.msg);
         return -1;
     }
-    f->sram_backed += n;
     return 0;
 }
 
@@ -446,6 +461,7 @@ void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out) {
     out->pes_used = f->pes_used;
     out->sram_backed = f->sram_backed;
     out->steps = f->steps;
+    for (int i = 0; i < WF_FABRIC_MAX_BANDS; i++) out->steps += f->tc[i].steps;
     out->wall_s = f->wall;
     for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
         const wf_pe *pe = f->pes[i];

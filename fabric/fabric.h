@@ -8,9 +8,11 @@
 **
 ** Coordinates: x = column (0 = west edge), y = row (0 = north edge).
 ** NORTH of (x,y) is (x,y-1); EAST is (x+1,y).
-** Determinism: one thread, a fixed processing order; the same program gives
-** the same cycles and the same bits every run. A fabric (and the wf_pe
-** handles its tasks get) is used by one thread at a time.
+** Determinism: a fixed processing order; the same program gives the same
+** cycles and the same bits every run, on any number of threads
+** (wf_fabric_set_threads). A fabric is driven by one host thread at a time;
+** PE code (tasks) may run on the fabric's worker threads, each task on the
+** PE's own state only.
 **
 ** Time model in one paragraph: a wavelet forwarded by a router at cycle t is
 ** in the next router's buffer from t + hop_latency and can move on then; one
@@ -185,6 +187,12 @@ wf_status wf_fabric_inject(wf_fabric *f, int x, int y, int color, const uint32_t
 ** instead of sleeping, and no wavelet is handed straight to a waiting
 ** receive. Results and cycles must not change (STYLE 17); only speed does. */
 void wf_fabric_set_reference_mode(wf_fabric *f, int on);
+/* Threads for wf_fabric_run (1..16, default 1). The rows are cut into bands
+** (at least 8 rows each, at most 16 bands, fixed by the height); each cycle
+** splits its bands over the threads when it has enough work (small cycles
+** stay on the caller's thread). Results do not depend on n. Tracing runs on
+** one thread. */
+wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err);
 /* Host capture (streaming d2h): the next n wavelets PE (x,y)'s core sends on
 ** `color` go to buf (one per cycle, in place of the route's outputs) instead
 ** of the fabric. buf is borrowed until the capture is full or cleared (buf

@@ -3,14 +3,24 @@
 ** touched PE owns a few color slots (route + router buffer + its input and
 ** output queue for that color). Everything small comes from an arena freed
 ** with the fabric; PE SRAM is one wf_alloc per PE, at first touch.
-** Time: one global clock `now`; three per-cycle active lists (routers with
-** wavelets, microthread ops, PEs to pick a task on) plus a heap of future
-** events. When the lists are empty the clock jumps to the next event. */
+** Time: one global clock `now`; per band of rows, per-cycle active lists
+** (routers with wavelets, microthread ops, PEs to pick a task on) plus a
+** heap of future events. When all lists are empty the clock jumps to the
+** next event.
+** Threads (run.c): the rows are cut into bands that depend on the fabric
+** height only; a cycle is three phases separated by barriers: A (per band:
+** due events, routers of the band's inner rows), B (per pair of adjacent
+** bands: routers of the two rows that touch, their list and event pushes
+** deferred), C (per band: the deferred pushes, ops, picks). Each phase only
+** touches state its band (or pair) owns, in a fixed order, so 1 and N
+** threads give the same cycles and bits. */
 #ifndef WF_FABRIC_INT_H
 #define WF_FABRIC_INT_H
 
 #include "fabric.h"
 #include "kernel.h"
+
+#include <pthread.h>
 
 #define NO_OP 0u          /* op index 0 is never used: "none" */
 #define TASK_LAUNCH 64    /* trace/fault ID of a launched function */
@@ -92,11 +102,15 @@ typedef struct wf_prog {
     struct wf_prog *next;
 } wf_prog;
 
+/* Band edges: which router list a PE of a band is on. */
+enum { EDGE_MID, EDGE_TOP, EDGE_BOT };
+
 struct wf_pe {
     /* hot: what a router step and the picker read (first cache lines) */
     uint32_t rpend;             /* colors with a wavelet in rb or out */
     uint8_t ncolors;
     uint8_t in_rlist, in_plist;
+    uint8_t band, edge;         /* band of rows, EDGE_* within it */
     int8_t cidx[WF_FABRIC_COLORS];
     wf_cslot *slots;
     struct wf_pe *nb[4];        /* neighbours N S E W (NULL off the edge or untouched), set at load */
@@ -186,6 +200,48 @@ typedef struct {
 } wf_event;
 enum { EV_CORE_FREE, EV_OP_START, EV_OP_DONE, EV_CALL, EV_OP_FINISH };
 
+/* A growable list of PE or op indices; `snap` is its length when the
+** current phase began (entries after it wait for the next cycle). */
+typedef struct {
+    uint32_t *v;
+    size_t n, c, snap;
+} wf_ilist;
+enum { L_RMID, L_RTOP, L_RBOT, L_OPS, L_PICK, L_COUNT };
+
+/* A push made in phase B, applied by the owning band in phase C. */
+typedef struct {
+    uint64_t time;               /* events */
+    uint32_t arg, kind;          /* kind: event kind, or 255 + list for a list push */
+    uint8_t band;
+} wf_deferred;
+
+/* Ops live in fixed chunks so a thread may add chunks while others hold
+** pointers into older ones. */
+#define OP_CHUNK_BITS 12
+#define OP_CHUNK (1u << OP_CHUNK_BITS)
+#define OP_MAX_CHUNKS 16384u     /* 67 M ops in flight */
+
+/* Rows [y0, y1) and everything the simulator keeps per band. */
+typedef struct {
+    int y0, y1;
+    wf_ilist l[L_COUNT];
+    wf_event *heapv; size_t nheap, cheap;
+    uint64_t seq;
+    uint32_t op_free;            /* free ops owned by this band, through next */
+    int64_t nops_used;
+    uint32_t *tmp; size_t ctmp;  /* sort scratch */
+    wf_deferred *dv; size_t nd, cd; /* pushes deferred by the pair (this band, next band) */
+} wf_band;
+
+/* Per thread: what a phase did. */
+typedef struct {
+    int progress;
+    uint64_t steps;
+    wf_band *defer;              /* phase B: pushes go here */
+} wf_tctx;
+
+#define WF_FABRIC_MAX_BANDS 16
+typedef struct wf_pool wf_pool;  /* run.c: worker threads */
 struct wf_fabric {
     int w, h;
     wf_cost_model cm;
@@ -198,28 +254,27 @@ struct wf_fabric {
     int loaded;
     /* time */
     uint64_t now;
-    uint64_t seq;
-    wf_event *heapv; size_t nheap, cheap;
-    uint32_t *rlist; size_t nr, cr;      /* PE indices */
-    uint32_t *plist; size_t np, cp;
-    uint32_t *olist; size_t no, co;      /* op indices */
-    uint32_t *tmp; size_t ctmp;
+    int nbands;
+    wf_band band[WF_FABRIC_MAX_BANDS];
     /* ops */
-    wf_op *ops; size_t cops;
-    uint32_t op_free;                    /* free list through next */
-    size_t nops_used;
+    wf_op *opch[OP_MAX_CHUNKS];          /* chunk k holds ops k*OP_CHUNK .. */
+    uint32_t nopch;                      /* chunks allocated; op 0 is never used */
     int ref_mode;                        /* wf_fabric_set_reference_mode */
     uint8_t *scratch;                    /* sram_bytes handed out by a failed wf_sym, so the
                                          ** kernel does not crash before the run stops */
+    /* threads */
+    pthread_mutex_t mu;                  /* op chunks, first-touch SRAM, scratch */
+    int threads;                         /* wf_fabric_set_threads */
+    wf_pool *pool;
+    wf_tctx tc[WF_FABRIC_MAX_BANDS];     /* one per thread; tc[0] is the caller's */
     /* progress */
-    int progress;
-    int failed;
+    _Atomic int failed;
     wf_err ferr;
     char report[4096];
     /* trace */
     wf_trace_fn trace; void *trace_ud; wf_trace_window tw;
     /* stats */
-    uint64_t steps;
+    uint64_t steps;                      /* summed from tc[] after each run */
     double wall;
     uint64_t sram_backed;
     uint64_t pes_used;
@@ -245,8 +300,14 @@ static inline int trace_on(const wf_fabric *f, int x, int y, uint64_t c) {
 void emit(wf_fabric *f, int kind, int id, int port, int ctrl, int x, int y, uint32_t data, uint64_t cycle,
           uint64_t dur);
 
+static inline wf_op *op_at(const wf_fabric *f, uint32_t oi) {
+    return &f->opch[oi >> OP_CHUNK_BITS][oi & (OP_CHUNK - 1)];
+}
+
 /* run.c */
-int list_push(wf_fabric *f, uint32_t **v, size_t *n, size_t *c, uint32_t x);
+extern _Thread_local wf_tctx *wf_tc;  /* the running thread's context (tc[0] outside runs) */
+/* Appends x to list `which` of band b (deferred in phase B). */
+void list_add(wf_fabric *f, int b, int which, uint32_t x);
 void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg);
 void wake_router_slow(wf_pe *pe);
 /* Puts a router on the active list (counting cycles it slept blocked); the
@@ -255,7 +316,12 @@ static inline void wake_router(wf_pe *pe) {
     if (pe->in_rlist && !pe->rsleep) return;
     wake_router_slow(pe);
 }
+static inline wf_tctx *tctx(wf_fabric *f) { return wf_tc ? wf_tc : &f->tc[0]; }
+static inline void note_progress(void) {
+    if (wf_tc) wf_tc->progress = 1;
+}
 void wake_pick(wf_pe *pe);
+void fabric_pool_free(wf_fabric *f);
 void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
@@ -279,7 +345,7 @@ void op_done_event(wf_fabric *f, uint32_t oi);
 void op_finish_event(wf_fabric *f, uint32_t oi);
 int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now);
 void op_release(wf_fabric *f, uint32_t oi);
-uint32_t op_new(wf_fabric *f);
+uint32_t op_new(wf_fabric *f, wf_pe *pe);   /* zeroed, o->pe set; NO_OP when out of memory */
 void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi);
 const char *op_name(int code);
 

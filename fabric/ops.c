@@ -8,6 +8,7 @@
 #include "fabric_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 static const char *const op_names[OP_CODE_COUNT] = {"fmacs", "fadds", "fsubs", "fmuls", "mov32",
@@ -207,42 +208,60 @@ static int bind(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *o, const char
 }
 
 /* ---- issue ------------------------------------------------------------------------------- */
-uint32_t op_new(wf_fabric *f) {
-    if (f->op_free == NO_OP) {
-        size_t nc = f->cops * 2;
+/* A fresh chunk of ops for band b (under the fabric lock: bands of other
+** threads may be adding chunks too; existing chunks never move). */
+static int op_grow(wf_fabric *f, wf_band *bd) {
+    pthread_mutex_lock(&f->mu);
+    int ok = 0;
+    if (f->nopch < OP_MAX_CHUNKS) {
         wf_err e = {0};
-        wf_op *n = wf_realloc(f->heap, f->ops, nc * sizeof *n, "fabric ops", &e);
-        if (!n) {
+        wf_op *c = wf_calloc(f->heap, OP_CHUNK * sizeof *c, "fabric ops", &e);
+        if (c) {
+            uint32_t base = f->nopch * OP_CHUNK;
+            f->opch[f->nopch++] = c;
+            for (uint32_t i = OP_CHUNK; i-- > (base ? 0u : 1u);) { /* op 0 is never used */
+                c[i].next = bd->op_free;
+                bd->op_free = base + i;
+            }
+            ok = 1;
+        } else {
+            pthread_mutex_unlock(&f->mu);
             fabric_fail(f, WF_ENOMEM, "%s", e.msg);
-            return NO_OP;
+            return 0;
         }
-        memset(n + f->cops, 0, (nc - f->cops) * sizeof *n);
-        for (size_t i = f->cops; i < nc; i++) n[i].next = i + 1 < nc ? (uint32_t)(i + 1) : NO_OP;
-        f->op_free = (uint32_t)f->cops;
-        f->ops = n;
-        f->cops = nc;
     }
-    uint32_t oi = f->op_free;
-    f->op_free = f->ops[oi].next;
-    memset(&f->ops[oi], 0, sizeof f->ops[oi]);
-    f->nops_used++;
+    pthread_mutex_unlock(&f->mu);
+    if (!ok) fabric_fail(f, WF_ENOMEM, "fabric: more than %u async ops in flight", OP_MAX_CHUNKS * OP_CHUNK);
+    return ok;
+}
+
+uint32_t op_new(wf_fabric *f, wf_pe *pe) {
+    wf_band *bd = &f->band[pe->band];
+    if (bd->op_free == NO_OP && !op_grow(f, bd)) return NO_OP;
+    uint32_t oi = bd->op_free;
+    wf_op *o = op_at(f, oi);
+    bd->op_free = o->next;
+    memset(o, 0, sizeof *o);
+    o->pe = pe;
+    bd->nops_used++;
     return oi;
 }
 
 void op_release(wf_fabric *f, uint32_t oi) {
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
+    wf_band *bd = &f->band[o->pe->band];
     wf_free(f->heap, o->inj);
     o->inj = NULL;
-    o->next = f->op_free;
-    f->op_free = oi;
-    f->nops_used--;
+    o->next = bd->op_free;
+    bd->op_free = oi;
+    bd->nops_used--;
 }
 
 static void op_activate(wf_fabric *f, uint32_t oi) {
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     if (o->active) return;
     o->active = 1;
-    list_push(f, &f->olist, &f->no, &f->co, oi);
+    list_add(f, o->pe->band, L_OPS, oi);
 }
 
 static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
@@ -382,9 +401,9 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
             pe->tlocal += cost;
             return;
         }
-        uint32_t oi = op_new(f);
+        uint32_t oi = op_new(f, pe);
         if (oi == NO_OP) return;
-        wf_op *o = &f->ops[oi];
+        wf_op *o = op_at(f, oi);
         o->pe = pe;
         o->code = (uint8_t)code;
         o->action = as.action;
@@ -400,9 +419,9 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
                    "while the task runs)", nm, in_color);
         return;
     }
-    uint32_t oi = op_new(f);
+    uint32_t oi = op_new(f, pe);
     if (oi == NO_OP) return;
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     o->pe = pe;
     o->code = (uint8_t)code;
     o->action = as.action;
@@ -423,7 +442,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
 
 /* Appends op oi to its queue; schedules its start if it is the head. */
 void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi) {
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     wf_cslot *s;
     uint32_t *head, *tail;
     if (o->in_color != 255) {
@@ -446,7 +465,7 @@ void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi) {
             ev_push(f, o->start, EV_OP_START, oi);
         }
     } else {
-        f->ops[*tail].next = oi;
+        op_at(f, *tail)->next = oi;
         *tail = oi;
     }
 }
@@ -459,7 +478,7 @@ static uint32_t *queue_head(wf_fabric *f, wf_pe *pe, const wf_op *o) {
 }
 
 static void op_complete(wf_fabric *f, uint32_t oi) {
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     wf_pe *pe = o->pe;
     uint64_t now = f->now;
     uint32_t *head = queue_head(f, pe, o);
@@ -475,7 +494,7 @@ static void op_complete(wf_fabric *f, uint32_t oi) {
         WF_ASSERT(*head == oi);
         *head = next;
         if (next != NO_OP) {
-            wf_op *nx = &f->ops[next];
+            wf_op *nx = op_at(f, next);
             if (nx->n == 0 || nx->start > now) ev_push(f, nx->start > now ? nx->start : now, EV_OP_START, next);
             else op_activate(f, next);
         }
@@ -489,7 +508,7 @@ static void op_complete(wf_fabric *f, uint32_t oi) {
 }
 
 void op_start_event(wf_fabric *f, uint32_t oi) {
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     wf_pe *pe = o->pe;
     uint32_t *head = queue_head(f, pe, o);
     if (head && *head != oi) return; /* not its turn yet: started when its predecessor completes */
@@ -501,7 +520,7 @@ void op_start_event(wf_fabric *f, uint32_t oi) {
 }
 
 void op_done_event(wf_fabric *f, uint32_t oi) {
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     wf_pe *pe = o->pe;
     if (f->trace && trace_on(f, pe->x, pe->y, o->start))
         emit(f, WF_TRACE_OP, 255, o->code, 0, pe->x, pe->y, o->n, o->start, f->now - o->start);
@@ -517,7 +536,7 @@ void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s);
 
 void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     if (s->in_ops != NO_OP) {
-        wf_op *o = &f->ops[s->in_ops];
+        wf_op *o = op_at(f, s->in_ops);
         if (!o->active && o->start <= f->now && o->n) op_activate(f, s->in_ops);
     } else if (pe->prog && (pe->prog->data_colors >> s->color & 1)) {
         wake_pick(pe);
@@ -534,7 +553,7 @@ void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
         op_activate(f, w);
     }
     if (s->out_ops != NO_OP) {
-        wf_op *o = &f->ops[s->out_ops];
+        wf_op *o = op_at(f, s->out_ops);
         if (!o->active && o->start <= f->now && o->n) op_activate(f, s->out_ops);
     }
 }
@@ -589,23 +608,23 @@ static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t
 int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now) {
     if (s->in.n || s->in_ops == NO_OP || f->ref_mode) return 0;
     uint32_t oi = s->in_ops;
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     uint64_t at = now + f->cm.ramp_latency;
     if (o->out_color != 255 || o->i >= o->n || o->start > now || o->last_at >= at) return 0;
     op_element(f, o, pe, NULL, data, now, at);
     o->last_at = at;
-    f->progress = 1;
+    note_progress();
     if (++o->i == o->n) ev_push(f, at, EV_OP_FINISH, oi);
     return 1;
 }
 
 void op_finish_event(wf_fabric *f, uint32_t oi) {
-    f->ops[oi].active = 0;
+    op_at(f, oi)->active = 0;
     op_complete(f, oi);
 }
 
 void op_step(wf_fabric *f, uint32_t oi, int *keep) {
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     wf_pe *pe = o->pe;
     uint64_t now = f->now;
     if (o->code == OP_INJECT) {
@@ -616,7 +635,7 @@ void op_step(wf_fabric *f, uint32_t oi, int *keep) {
         }
         fifo_push(&s->in, o->inj[o->i++], now + f->cm.ramp_latency, 0);
         pe->st.wav_in++;
-        f->progress = 1;
+        note_progress();
         if (f->trace && trace_on(f, pe->x, pe->y, now))
             emit(f, WF_TRACE_DELIVER, s->color, WF_PORT_RAMP, 0, pe->x, pe->y, o->inj[o->i - 1], now, 1);
         slot_in_arrived(f, pe, s);
@@ -662,7 +681,7 @@ void op_step(wf_fabric *f, uint32_t oi, int *keep) {
     o->last_at = now;
     op_element(f, o, pe, so, fw, now, now);
     if (si) slot_in_popped(f, pe, si);
-    f->progress = 1;
+    note_progress();
     if (++o->i == o->n) {
         o->active = 0;
         op_complete(f, oi);
@@ -708,9 +727,9 @@ wf_status wf_fabric_inject(wf_fabric *f, int x, int y, int color, const uint32_t
         return WF_FAIL(err, WF_ECOLOR, "fabric: inject: PE(%d,%d): no input queue for color %d (declare a "
                        "data task or route the color to RAMP)", x, y, color);
     if (n == 0) return WF_OK;
-    uint32_t oi = op_new(f);
+    uint32_t oi = op_new(f, pe);
     if (oi == NO_OP) goto nomem;
-    wf_op *o = &f->ops[oi];
+    wf_op *o = op_at(f, oi);
     o->inj = wf_alloc(f->heap, (size_t)n * 4, "inject data", err);
     if (!o->inj) {
         op_release(f, oi);

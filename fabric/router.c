@@ -134,7 +134,7 @@ void router_step(wf_fabric *f, wf_pe *pe) {
         wf_cslot *s = slot_of(pe, c);
         int st = forward(f, pe, s, now);
         if (st == FW_MOVED) {
-            f->progress = 1;
+            note_progress();
             mark_active(pe, now);
             keep = 1;
         } else {

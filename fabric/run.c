@@ -6,65 +6,109 @@
 ** deadlock: the report names PEs, colors and what each waits on. */
 #include "fabric_int.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-int list_push(wf_fabric *f, uint32_t **v, size_t *n, size_t *c, uint32_t x) {
-    if (*n == *c) {
-        size_t nc = *c ? *c * 2 : 256;
+_Thread_local wf_tctx *wf_tc;
+
+static int ilist_push(wf_fabric *f, wf_ilist *l, uint32_t x) {
+    if (l->n == l->c) {
+        size_t nc = l->c ? l->c * 2 : 256;
         wf_err e = {0};
-        uint32_t *nv = wf_realloc(f->heap, *v, nc * sizeof *nv, "fabric list", &e);
+        uint32_t *nv = wf_realloc(f->heap, l->v, nc * sizeof *nv, "fabric list", &e);
         if (!nv) {
             fabric_fail(f, WF_ENOMEM, "%s", e.msg);
             return -1;
         }
-        *v = nv;
-        *c = nc;
+        l->v = nv;
+        l->c = nc;
     }
-    (*v)[(*n)++] = x;
+    l->v[l->n++] = x;
     return 0;
+}
+
+/* Phase B (rows where two bands touch): a push into a band's list or event
+** heap is recorded in the pair's buffer; the band applies it in phase C. */
+static void defer(wf_fabric *f, wf_band *pair, int b, uint32_t kind, uint32_t arg, uint64_t time) {
+    if (pair->nd == pair->cd) {
+        size_t nc = pair->cd ? pair->cd * 2 : 256;
+        wf_err e = {0};
+        wf_deferred *nv = wf_realloc(f->heap, pair->dv, nc * sizeof *nv, "fabric deferred pushes", &e);
+        if (!nv) {
+            fabric_fail(f, WF_ENOMEM, "%s", e.msg);
+            return;
+        }
+        pair->dv = nv;
+        pair->cd = nc;
+    }
+    pair->dv[pair->nd++] = (wf_deferred){time, arg, kind, (uint8_t)b};
+}
+
+#define KIND_LIST 256u /* wf_deferred.kind: KIND_LIST + list, else an event kind */
+
+void list_add(wf_fabric *f, int b, int which, uint32_t x) {
+    wf_tctx *t = wf_tc;
+    if (t && t->defer) defer(f, t->defer, b, KIND_LIST + (uint32_t)which, x, 0);
+    else ilist_push(f, &f->band[b].l[which], x);
 }
 
 static int ev_less(const wf_event *a, const wf_event *b) {
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg) {
-    if (f->nheap == f->cheap) {
-        size_t nc = f->cheap ? f->cheap * 2 : 1024;
+static void heap_push(wf_fabric *f, wf_band *bd, uint64_t time, uint32_t kind, uint32_t arg) {
+    if (bd->nheap == bd->cheap) {
+        size_t nc = bd->cheap ? bd->cheap * 2 : 1024;
         wf_err e = {0};
-        wf_event *nv = wf_realloc(f->heap, f->heapv, nc * sizeof *nv, "fabric events", &e);
+        wf_event *nv = wf_realloc(f->heap, bd->heapv, nc * sizeof *nv, "fabric events", &e);
         if (!nv) {
             fabric_fail(f, WF_ENOMEM, "%s", e.msg);
             return;
         }
-        f->heapv = nv;
-        f->cheap = nc;
+        bd->heapv = nv;
+        bd->cheap = nc;
     }
-    wf_event ev = {time, f->seq++, kind, arg};
-    size_t i = f->nheap++;
+    wf_event ev = {time, bd->seq++, kind, arg};
+    size_t i = bd->nheap++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!ev_less(&ev, &f->heapv[p])) break;
-        f->heapv[i] = f->heapv[p];
+        if (!ev_less(&ev, &bd->heapv[p])) break;
+        bd->heapv[i] = bd->heapv[p];
         i = p;
     }
-    f->heapv[i] = ev;
+    bd->heapv[i] = ev;
 }
 
-static wf_event ev_pop(wf_fabric *f) {
-    wf_event top = f->heapv[0], last = f->heapv[--f->nheap];
-    size_t i = 0, n = f->nheap;
+/* The band an event belongs to: its PE's. */
+static int ev_band(const wf_fabric *f, uint32_t kind, uint32_t arg) {
+    const wf_pe *pe = kind == EV_CORE_FREE || kind == EV_CALL ? f->pes[arg] : op_at(f, arg)->pe;
+    return pe->band;
+}
+
+void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg) {
+    int b = ev_band(f, kind, arg);
+    wf_tctx *t = wf_tc;
+    if (t && t->defer) defer(f, t->defer, b, kind, arg, time);
+    else heap_push(f, &f->band[b], time, kind, arg);
+}
+
+static wf_event ev_pop(wf_band *bd) {
+    wf_event top = bd->heapv[0], last = bd->heapv[--bd->nheap];
+    size_t i = 0, n = bd->nheap;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && ev_less(&f->heapv[c + 1], &f->heapv[c])) c++;
-        if (!ev_less(&f->heapv[c], &last)) break;
-        f->heapv[i] = f->heapv[c];
+        if (c + 1 < n && ev_less(&bd->heapv[c + 1], &bd->heapv[c])) c++;
+        if (!ev_less(&bd->heapv[c], &last)) break;
+        bd->heapv[i] = bd->heapv[c];
         i = c;
     }
-    if (n) f->heapv[i] = last;
+    if (n) bd->heapv[i] = last;
     return top;
 }
 
@@ -75,18 +119,17 @@ void wake_router_slow(wf_pe *pe) {
     }
     if (pe->in_rlist) return;
     pe->in_rlist = 1;
-    list_push(pe->f, &pe->f->rlist, &pe->f->nr, &pe->f->cr, pe->idx);
+    list_add(pe->f, pe->band, L_RMID + pe->edge, pe->idx);
 }
 
 void wake_pick(wf_pe *pe) {
     if (pe->in_plist) return;
     pe->in_plist = 1;
-    list_push(pe->f, &pe->f->plist, &pe->f->np, &pe->f->cp, pe->idx);
+    list_add(pe->f, pe->band, L_PICK, pe->idx);
 }
 
 void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...) {
-    if (f->failed) return;
-    f->failed = 1;
+    if (atomic_exchange(&f->failed, 1)) return; /* the first one wins */
     f->ferr.code = code;
     f->ferr.file = file;
     f->ferr.line = line;
@@ -108,7 +151,7 @@ wf_status wf_fabric_call(wf_fabric *f, int x, int y, wf_task_fn fn, uint64_t at,
 }
 
 static void do_event(wf_fabric *f, const wf_event *ev) {
-    f->steps++;
+    wf_tc->steps++;
     switch (ev->kind) {
     case EV_CORE_FREE:
     case EV_CALL: wake_pick(f->pes[ev->arg]); break;
@@ -117,7 +160,7 @@ static void do_event(wf_fabric *f, const wf_event *ev) {
     case EV_OP_FINISH: op_finish_event(f, ev->arg); break;
     default: WF_ASSERT(0);
     }
-    f->progress = 1;
+    wf_tc->progress = 1;
 }
 
 /* ---- deadlock report ------------------------------------------------------ */
@@ -157,12 +200,12 @@ static int build_report(wf_fabric *f, char *first, size_t nfirst) {
             for (int part = 0; part < 2; part++) { /* 0: the core side, 1: the router */
                 line[0] = 0;
                 if (part == 0 && s->in_ops) {
-                    const wf_op *o = &f->ops[s->in_ops];
+                    const wf_op *o = op_at(f, s->in_ops);
                     snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s receive waits for a wavelet "
                              "(%u of %u received, %u in input queue)", pe->x, pe->y, s->color, op_name(o->code),
                              o->i, o->n, s->in.n);
                 } else if (part == 0 && s->out_ops) {
-                    const wf_op *o = &f->ops[s->out_ops];
+                    const wf_op *o = op_at(f, s->out_ops);
                     snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s send waits for output queue room "
                              "(%u of %u sent)", pe->x, pe->y, s->color, op_name(o->code), o->i, o->n);
                 } else if (part == 0 && s->in.n) {
@@ -227,20 +270,20 @@ static int build_report(wf_fabric *f, char *first, size_t nfirst) {
     return count;
 }
 
-/* ---- the loop --------------------------------------------------------------- */
+/* ---- one band's lists --------------------------------------------------------- */
 /* Sorts a large active list (LSD radix, 11-bit digits) so the cycle walks PE
 ** state in memory order; a small list is left as is. Order inside a cycle does
 ** not change results (credit lag, ready stamps), only speed. */
-static void sort_list(wf_fabric *f, uint32_t *v, size_t n, uint32_t max_key) {
+static void sort_list(wf_fabric *f, wf_band *bd, uint32_t *v, size_t n, uint32_t max_key) {
     if (n < 2048) return;
-    if (f->ctmp < n) {
+    if (bd->ctmp < n) {
         wf_err e = {0};
-        uint32_t *t = wf_realloc(f->heap, f->tmp, n * sizeof *t, "fabric sort", &e);
+        uint32_t *t = wf_realloc(f->heap, bd->tmp, n * sizeof *t, "fabric sort", &e);
         if (!t) return; /* unsorted is still correct */
-        f->tmp = t;
-        f->ctmp = n;
+        bd->tmp = t;
+        bd->ctmp = n;
     }
-    uint32_t *a = v, *b = f->tmp;
+    uint32_t *a = v, *b = bd->tmp;
     int passes = 0;
     for (int shift = 0; shift < 32 && (max_key >> shift); shift += 11, passes++) {
         size_t cnt[2048] = {0};
@@ -253,51 +296,261 @@ static void sort_list(wf_fabric *f, uint32_t *v, size_t n, uint32_t max_key) {
     if (passes & 1) memcpy(v, a, n * sizeof *v);
 }
 
-static void step_routers(wf_fabric *f) {
-    sort_list(f, f->rlist, f->nr, (uint32_t)((size_t)f->w * f->h));
-    size_t n = f->nr, k = 0;
+/* Steps the routers listed before the phase began; routers woken meanwhile
+** stay listed for the next cycle. */
+static void step_routers(wf_fabric *f, wf_band *bd, wf_ilist *l) {
+    size_t n = l->snap, k = 0;
+    sort_list(f, bd, l->v, n, (uint32_t)((size_t)f->w * f->h));
     for (size_t i = 0; i < n; i++) {
-        wf_pe *pe = f->pes[f->rlist[i]];
-        f->steps++;
+        wf_pe *pe = f->pes[l->v[i]];
+        wf_tc->steps++;
         router_step(f, pe);
-        if (pe->rpend && !pe->rsleep) f->rlist[k++] = pe->idx;
+        if (pe->rpend && !pe->rsleep) l->v[k++] = pe->idx;
         else pe->in_rlist = 0;
     }
-    /* routers woken during this pass were appended after n */
-    for (size_t i = n; i < f->nr; i++) f->rlist[k++] = f->rlist[i];
-    f->nr = k;
+    for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
+    l->n = k;
+    l->snap = 0;
 }
 
-static void step_ops(wf_fabric *f) {
-    sort_list(f, f->olist, f->no, (uint32_t)f->cops);
-    size_t n = f->no, k = 0;
+static void step_ops(wf_fabric *f, wf_band *bd) {
+    wf_ilist *l = &bd->l[L_OPS];
+    size_t n = l->n, k = 0;
+    sort_list(f, bd, l->v, n, f->nopch * OP_CHUNK);
     for (size_t i = 0; i < n; i++) {
-        uint32_t oi = f->olist[i];
+        uint32_t oi = l->v[i];
         int keep = 0;
-        f->steps++;
+        wf_tc->steps++;
         op_step(f, oi, &keep);
-        if (keep) f->olist[k++] = oi;
+        if (keep) l->v[k++] = oi;
     }
-    for (size_t i = n; i < f->no; i++) f->olist[k++] = f->olist[i];
-    f->no = k;
+    for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
+    l->n = k;
 }
 
-static void step_picks(wf_fabric *f) {
+static void step_picks(wf_fabric *f, wf_band *bd) {
     /* tasks run here may wake other PEs: those go to the next round */
-    size_t n = f->np, k = 0;
+    wf_ilist *l = &bd->l[L_PICK];
+    size_t n = l->n, k = 0;
     for (size_t i = 0; i < n; i++) {
-        wf_pe *pe = f->pes[f->plist[i]];
+        wf_pe *pe = f->pes[l->v[i]];
         int keep = 0;
         pe->in_plist = 0;
         core_pick(f, pe, &keep);
         if (keep && !pe->in_plist) {
             pe->in_plist = 1;
-            f->plist[k++] = pe->idx;
+            l->v[k++] = pe->idx;
         }
         if (f->failed) break;
     }
-    for (size_t i = n; i < f->np; i++) f->plist[k++] = f->plist[i];
-    f->np = k;
+    for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
+    l->n = k;
+}
+
+/* ---- the three phases of a cycle ---------------------------------------------- */
+/* A: due events, then the routers of the band's inner rows. */
+static void phase_a(wf_fabric *f, int b) {
+    wf_band *bd = &f->band[b];
+    while (bd->nheap && bd->heapv[0].time <= f->now) {
+        wf_event ev = ev_pop(bd);
+        do_event(f, &ev);
+    }
+    for (int i = L_RMID; i <= L_RBOT; i++) bd->l[i].snap = bd->l[i].n;
+    if (bd->l[L_RMID].snap) step_routers(f, bd, &bd->l[L_RMID]);
+}
+
+/* B: the two rows where band k meets band k+1. Their routers reach into
+** both bands, so every push they make waits in band k's buffer. */
+static void phase_b(wf_fabric *f, int k) {
+    wf_band *up = &f->band[k], *dn = &f->band[k + 1];
+    up->nd = 0;
+    wf_tc->defer = up;
+    if (up->l[L_RBOT].snap) step_routers(f, up, &up->l[L_RBOT]);
+    if (dn->l[L_RTOP].snap) step_routers(f, dn, &dn->l[L_RTOP]);
+    wf_tc->defer = NULL;
+}
+
+static void apply_deferred(wf_fabric *f, int b, const wf_band *pair) {
+    for (size_t i = 0; i < pair->nd; i++) {
+        const wf_deferred *d = &pair->dv[i];
+        if (d->band != b) continue;
+        if (d->kind >= KIND_LIST) ilist_push(f, &f->band[b].l[d->kind - KIND_LIST], d->arg);
+        else heap_push(f, &f->band[b], d->time, d->kind, d->arg);
+    }
+}
+
+/* C: what phase B deferred for this band (the pair above first), then ops
+** and task picks. */
+static void phase_c(wf_fabric *f, int b) {
+    wf_band *bd = &f->band[b];
+    if (b > 0) apply_deferred(f, b, &f->band[b - 1]);
+    if (b + 1 < f->nbands) apply_deferred(f, b, bd);
+    if (bd->l[L_OPS].n) step_ops(f, bd);
+    if (bd->l[L_PICK].n) step_picks(f, bd);
+}
+
+enum { PH_A, PH_B, PH_C, PH_QUIT };
+
+/* Thread `tid` of `nt` runs bands tid, tid+nt, ... (pairs likewise). */
+static void run_phase(wf_fabric *f, int ph, int tid, int nt) {
+    wf_tc = &f->tc[tid];
+    int n = ph == PH_B ? f->nbands - 1 : f->nbands;
+    for (int b = tid; b < n; b += nt) {
+        if (ph == PH_A) phase_a(f, b);
+        else if (ph == PH_B) phase_b(f, b);
+        else phase_c(f, b);
+    }
+}
+
+/* ---- worker threads ------------------------------------------------------------
+** Workers spin on a generation counter between phases (a cycle is a few
+** microseconds) and sleep on a condition variable after a while without work
+** (between runs, or while cycles are too small to split). */
+typedef struct {
+    wf_pool *p;
+    int tid;
+} wf_worker;
+
+struct wf_pool {
+    wf_fabric *f;
+    int nt;                           /* threads including the caller */
+    pthread_t th[WF_FABRIC_MAX_BANDS];
+    wf_worker w[WF_FABRIC_MAX_BANDS];
+    _Atomic unsigned gen;
+    _Atomic int pending, sleepers;
+    int ph;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__("pause");
+#endif
+}
+
+static void *worker(void *arg) {
+    wf_pool *p = ((wf_worker *)arg)->p;
+    int tid = ((wf_worker *)arg)->tid;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load(&p->gen)) == seen) {
+            if (++spins < 20000) {
+                cpu_relax();
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while ((g = atomic_load(&p->gen)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        seen = g;
+        if (p->ph == PH_QUIT) return NULL;
+        run_phase(p->f, p->ph, tid, p->nt);
+        atomic_fetch_sub(&p->pending, 1);
+    }
+}
+
+/* Runs phase ph on all threads; returns when every thread is done. */
+static void pool_phase(wf_pool *p, int ph) {
+    p->ph = ph;
+    atomic_store(&p->pending, p->nt - 1);
+    atomic_fetch_add(&p->gen, 1);
+    if (atomic_load(&p->sleepers)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (ph == PH_QUIT) return;
+    run_phase(p->f, ph, 0, p->nt);
+    for (int spins = 0; atomic_load(&p->pending); spins++) {
+        if (spins < 4000) cpu_relax();
+        else sched_yield(); /* a worker lost its core: let it run */
+    }
+}
+
+void fabric_pool_free(wf_fabric *f) {
+    wf_pool *p = f->pool;
+    if (!p) return;
+    pool_phase(p, PH_QUIT);
+    for (int i = 1; i < p->nt; i++) pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    wf_free(f->heap, p);
+    f->pool = NULL;
+}
+
+/* Starts nt - 1 workers; on failure the run goes on with one thread. */
+static void pool_start(wf_fabric *f, int nt) {
+    wf_pool *p = wf_calloc(f->heap, sizeof *p, "fabric threads", NULL);
+    if (!p) return;
+    p->f = f;
+    p->nt = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    f->pool = p;
+    for (int i = 1; i < nt; i++) {
+        p->w[i] = (wf_worker){p, i};
+        if (pthread_create(&p->th[i], NULL, worker, &p->w[i])) break;
+        p->nt = i + 1;
+    }
+    if (p->nt < 2) fabric_pool_free(f);
+}
+
+wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err) {
+    if (n < 1 || n > WF_FABRIC_MAX_BANDS)
+        return WF_FAIL(err, WF_EUSAGE, "fabric: threads %d, expected 1..%d", n, WF_FABRIC_MAX_BANDS);
+    if (f->pool && f->pool->nt != n) fabric_pool_free(f);
+    f->threads = n;
+    return WF_OK;
+}
+
+/* Work listed for this cycle, to decide whether splitting it pays. */
+static size_t cycle_work(const wf_fabric *f) {
+    size_t w = 0;
+    for (int b = 0; b < f->nbands; b++) {
+        const wf_band *bd = &f->band[b];
+        for (int i = 0; i < L_COUNT; i++) w += bd->l[i].n;
+    }
+    return w;
+}
+/* Cycles with less listed work run on the caller's thread alone (same order,
+** same results). Env WF_FABRIC_PAR_MIN overrides it (tests force 1). */
+#define PAR_MIN_WORK 512
+static size_t par_min_work(void) {
+    const char *e = getenv("WF_FABRIC_PAR_MIN");
+    return e && *e ? (size_t)strtoull(e, NULL, 10) : PAR_MIN_WORK;
+}
+
+static int any_listed(const wf_fabric *f) {
+    for (int b = 0; b < f->nbands; b++)
+        for (int i = 0; i < L_COUNT; i++)
+            if (f->band[b].l[i].n) return 1;
+    return 0;
+}
+
+/* The earliest pending event, UINT64_MAX when none. */
+static uint64_t next_event(const wf_fabric *f) {
+    uint64_t t = UINT64_MAX;
+    for (int b = 0; b < f->nbands; b++)
+        if (f->band[b].nheap && f->band[b].heapv[0].time < t) t = f->band[b].heapv[0].time;
+    return t;
+}
+
+static void one_cycle(wf_fabric *f, int par) {
+    if (par) {
+        pool_phase(f->pool, PH_A);
+        if (f->nbands > 1) pool_phase(f->pool, PH_B);
+        pool_phase(f->pool, PH_C);
+        return;
+    }
+    for (int b = 0; b < f->nbands; b++) phase_a(f, b);
+    for (int k = 0; k + 1 < f->nbands; k++) phase_b(f, k);
+    for (int b = 0; b < f->nbands; b++) phase_c(f, b);
 }
 
 #ifdef WF_DEBUG
@@ -315,17 +568,24 @@ static void debug_walk(wf_fabric *f) {
             uint32_t heads[2] = {s->in_ops, s->out_ops}, tails[2] = {s->in_ops_tail, s->out_ops_tail};
             for (int k = 0; k < 2; k++) {
                 uint32_t last = NO_OP;
-                for (uint32_t oi = heads[k]; oi != NO_OP; oi = f->ops[oi].next) {
-                    WF_ASSERT(oi < f->cops && f->ops[oi].pe == pe);
+                for (uint32_t oi = heads[k]; oi != NO_OP; oi = op_at(f, oi)->next) {
+                    WF_ASSERT(oi < f->nopch * OP_CHUNK && op_at(f, oi)->pe == pe);
                     last = oi;
                 }
                 if (heads[k] != NO_OP) WF_ASSERT(last == tails[k]);
             }
         }
     }
-    for (size_t i = 0; i < f->nr; i++) WF_ASSERT(f->pes[f->rlist[i]]->in_rlist);
-    for (size_t i = 0; i < f->np; i++) WF_ASSERT(f->pes[f->plist[i]]->in_plist);
-    for (size_t i = 0; i < f->no; i++) WF_ASSERT(f->ops[f->olist[i]].active);
+    for (int b = 0; b < f->nbands; b++) {
+        const wf_band *bd = &f->band[b];
+        for (int i = L_RMID; i <= L_RBOT; i++)
+            for (size_t k = 0; k < bd->l[i].n; k++) {
+                const wf_pe *pe = f->pes[bd->l[i].v[k]];
+                WF_ASSERT(pe->in_rlist && pe->band == b && L_RMID + pe->edge == i);
+            }
+        for (size_t k = 0; k < bd->l[L_PICK].n; k++) WF_ASSERT(f->pes[bd->l[L_PICK].v[k]]->in_plist);
+        for (size_t k = 0; k < bd->l[L_OPS].n; k++) WF_ASSERT(op_at(f, bd->l[L_OPS].v[k])->active);
+    }
 }
 #endif
 
@@ -335,42 +595,48 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     double t0 = wf_now();
     uint64_t start = f->now;
     uint32_t quiet = 0;
-    const uint32_t quiet_max = f->cm.hop_latency + 2 * f->cm.ramp_latency + 4;
+    const uint32_t quiet_max = f->cm.hop_latency + 2 * f->cm.ramp_latency + f->cm.op_latency + 4;
+    /* tracing calls back into one user function: keep it on this thread */
+    int nt = f->trace ? 1 : f->threads;
+    size_t par_min = par_min_work();
+    if (nt > 1 && f->nbands > 1 && !f->pool) pool_start(f, nt < f->nbands ? nt : f->nbands);
+    wf_tc = &f->tc[0];
     f->report[0] = 0;
     while (!f->failed) {
         if (max_cycles && f->now - start > max_cycles) {
             f->wall += wf_now() - t0;
+            wf_tc = NULL;
             snprintf(f->report, sizeof f->report, "stopped at the max-cycle guard\n");
             return WF_FAIL(err, WF_ERANGE, "fabric: cycle %llu: run exceeded the max-cycle guard of %llu "
                            "cycles", (unsigned long long)f->now, (unsigned long long)max_cycles);
         }
-        f->progress = 0;
-        while (f->nheap && f->heapv[0].time <= f->now) {
-            wf_event ev = ev_pop(f);
-            do_event(f, &ev);
-        }
-        if (f->nr) step_routers(f);
-        if (f->no) step_ops(f);
-        if (f->np) step_picks(f);
+        int par = nt > 1 && f->pool && cycle_work(f) >= par_min;
+        int nprog = par ? f->pool->nt : 1;
+        for (int i = 0; i < nprog; i++) f->tc[i].progress = 0;
+        one_cycle(f, par);
         if (f->failed) break;
-        if (!f->nr && !f->no && !f->np) {
-            if (!f->nheap) break;          /* quiescent */
-            f->now = f->heapv[0].time;     /* jump */
+        int progress = 0;
+        for (int i = 0; i < nprog; i++) progress |= f->tc[i].progress;
+        if (!any_listed(f)) {
+            uint64_t t = next_event(f);
+            if (t == UINT64_MAX) break;    /* quiescent */
+            if (t > f->now) f->now = t;    /* jump (an event due now runs in this cycle again) */
             quiet = 0;
             continue;
         }
-        if (f->progress) {
+        if (progress) {
             quiet = 0;
         } else if (++quiet > quiet_max) {
             /* nothing moved for longer than any latency: only an event can help */
-            if (!f->nheap) break;
-            if (f->heapv[0].time > f->now) f->now = f->heapv[0].time;
-            else f->now++;
+            uint64_t t = next_event(f);
+            if (t == UINT64_MAX) break;
+            f->now = t > f->now ? t : f->now + 1;
             quiet = 0;
             continue;
         }
         f->now++;
     }
+    wf_tc = NULL;
     f->wall += wf_now() - t0;
 #ifdef WF_DEBUG
     debug_walk(f);

@@ -27,6 +27,7 @@ wf_status wf_host_new(const wf_layout *l, const wf_host_opts *o, wf_host **out, 
     if (h->o.max_cycles == UINT64_MAX) h->o.max_cycles = 0; /* wf_fabric_run: 0 = none */
     wf_status st = wf_fabric_new(l->w, l->h, o->cost, o->heap, &h->f, err);
     if (st) goto fail;
+    if ((st = wf_fabric_set_threads(h->f, o->threads ? o->threads : 1, err))) goto fail;
     if ((st = wf_layout_apply(l, h->f, err))) goto fail;
     if ((st = wf_fabric_run(h->f, o->max_cycles, err))) goto fail;
     *out = h;

@@ -37,6 +37,7 @@ typedef struct {
     wf_heap *heap;              /* NULL = default heap */
     uint64_t max_cycles;        /* guard per host call (launch, streaming h2d): 0 = the default
                                 ** WF_HOST_MAX_CYCLES; UINT64_MAX = no guard */
+    int threads;                /* simulator threads (wf_fabric_set_threads): 0 = 1 */
 } wf_host_opts;
 
 /* Checks the layout, creates its fabric and loads it (kernel init runs).

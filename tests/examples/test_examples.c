@@ -358,6 +358,63 @@ static void wafer_sim_runs_examples(void) {
 #endif
 }
 
+/* ---- threads -------------------------------------------------------------------------------
+** The simulator cuts rows into bands (8 rows or more) and splits each cycle's
+** phases over threads; the order is fixed by the height, so 1 and 2 threads
+** must give the same cycles, counters and bits. WF_FABRIC_PAR_MIN=1 makes even
+** these small cycles go parallel. */
+static int timing_key(const char *k) {
+    static const char *const t[] = {"wall_s", "run_wall_s", "pe_cycles_per_s", "active_pe_cycles_per_s",
+                                    "ns_per_active_pe_cycle", "run_cpu_s", "ns_per_active_pe_cycle_cpu",
+                                    "ref_wall_s", "threads"};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcmp(k, t[i])) return 1;
+    return 0;
+}
+
+static void threads_do_not_change_results(void) {
+    setenv("WF_FABRIC_PAR_MIN", "1", 1);
+    const char *cmds[] = {"collectives --op allreduce --px 20 --py 40 --n 33", "summa --p 16 --t 4",
+                          "gemv --kx 8 --ky 24 --m 64 --n 96", "stencil --nx 16 --ny 24 --nz 32",
+                          "sparse --p 24 --m 16 --n 256", "collectives --op bcast --px 9 --py 33 --n 5"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char c1[256], c2[256];
+        snprintf(c1, sizeof c1, "%s --threads 1", cmds[i]);
+        snprintf(c2, sizeof c2, "%s --threads 2", cmds[i]);
+        cJSON *a = run_json(c1), *b = run_json(c2);
+        WF_CHECK(a != NULL && b != NULL);
+        if (a && b) {
+            WF_CHECK_STR(str(b, "check"), "ok");
+            int compared = 0;
+            for (const cJSON *x = a->child; x; x = x->next) {
+                if (timing_key(x->string)) continue;
+                const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+                char *sa = cJSON_PrintUnformatted(x), *sb = y ? cJSON_PrintUnformatted(y) : NULL;
+                if (!sb || strcmp(sa, sb)) {
+                    fprintf(stderr, "%s: '%s' is %s on 1 thread, %s on 2\n", cmds[i], x->string, sa, sb ? sb : "missing");
+                    WF_CHECK(0);
+                }
+                compared++;
+                free(sa);
+                free(sb);
+            }
+            WF_CHECK(compared >= 8);
+        }
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    /* a deadlock is found at the same cycle with the same report */
+    static char out1[sizeof out_buf];
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 16 --m 32 --n 9 --fault deadlock --threads 1"), 1);
+    memcpy(out1, out_buf, sizeof out1);
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 16 --m 32 --n 9 --fault deadlock --threads 2"), 1);
+    WF_CHECK_STR(out_buf, out1);
+    WF_CHECK_HAS(out_buf, ": deadlock: PE(");
+    WF_CHECK_EQ(run("gemv --threads 0"), 1);
+    WF_CHECK_HAS(out_buf, "gemv: --threads '0': expected 1..16");
+    unsetenv("WF_FABRIC_PAR_MIN");
+}
+
 int main(void) {
     gemv_one_pe_follows_the_cost_table();
     gemv_grid_is_bit_identical_with_exact_hops();
@@ -369,5 +426,6 @@ int main(void) {
     sparse_never_sends_zeros();
     trace_and_heatmap_files();
     wafer_sim_runs_examples();
+    threads_do_not_change_results();
     return wf_check_report();
 }

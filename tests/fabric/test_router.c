@@ -287,7 +287,7 @@ static void endless_kernel_hits_the_guard(void) {
     WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &spinner, NULL, &e), WF_OK);
     wf_host *h;
-    wf_host_opts ho = {NULL, NULL, 10000};
+    wf_host_opts ho = {NULL, NULL, 10000, 1};
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "run exceeded the max-cycle guard of 10000 cycles");
@@ -354,7 +354,7 @@ static void hop_latency_is_a_parameter(void) {
         wf_cost_model cm = wf_cost_wse2;
         cm.hop_latency = (uint32_t)lat;
         cm.router_depth = 3; /* full rate at 2-cycle hops needs 3 slots */
-        wf_host_opts ho = {&cm, NULL, 0};
+        wf_host_opts ho = {&cm, NULL, 0, 1};
         wf_host *h;
         WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
         fill_sender(h, 0, 0, N);
