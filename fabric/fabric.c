@@ -105,9 +105,9 @@ void wf_fabric_free(wf_fabric *f) {
         wf_band *bd = &f->band[b];
         for (int i = 0; i < L_COUNT; i++) wf_free(f->heap, bd->l[i].v);
         wf_free(f->heap, bd->heapv);
-        wf_free(f->heap, bd->tmp);
         wf_free(f->heap, bd->dv);
     }
+    for (int i = 0; i < WF_FABRIC_MAX_BANDS; i++) wf_free(f->heap, f->tc[i].tmp);
     pthread_mutex_destroy(&f->mu);
     wf_free(f->heap, f);
 }
@@ -208,6 +208,8 @@ wf_status wf_fabric_set_route(wf_fabric *f, int x, int y, int color, const wf_ro
     s->route = *r;
     s->route.npos = (uint8_t)npos;
     s->has_route = 1;
+    s->feed = 0;
+    for (int p = 0; p < npos; p++) s->feed |= (uint8_t)(s->route.pos[p].rx & (WF_N | WF_S | WF_E | WF_W));
     return WF_OK;
 }
 

@@ -9,11 +9,13 @@
 ** next event.
 ** Threads (run.c): the rows are cut into bands that depend on the fabric
 ** height only; a cycle is three phases separated by barriers: A (per band:
-** due events, routers of the band's inner rows), B (per pair of adjacent
-** bands: routers of the two rows that touch, their list and event pushes
-** deferred), C (per band: the deferred pushes, ops, picks). Each phase only
-** touches state its band (or pair) owns, in a fixed order, so 1 and N
-** threads give the same cycles and bits. */
+** due events, then routers, ops and task picks of the band's inner rows),
+** B (per pair of adjacent bands: routers of the two rows that touch, their
+** list and event pushes deferred), C (per band: the deferred pushes, then
+** ops and picks of the edge rows). An op or task touches only its own PE,
+** and a PE's router runs before its ops in every cycle, as with one list.
+** Each phase only touches state its band (or pair) owns, in a fixed order,
+** so 1 and N threads give the same cycles and bits. */
 #ifndef WF_FABRIC_INT_H
 #define WF_FABRIC_INT_H
 
@@ -80,6 +82,7 @@ typedef struct {
     uint8_t has_route;
     int8_t iq, oq;        /* queue index or -1 */
     uint8_t toggle;       /* alternates link vs RAMP input */
+    uint8_t feed;         /* link ports that feed rb in some switch position */
     wf_fifo rb;           /* wavelets from links, waiting at the router */
     wf_fifo in;           /* core input queue (router -> core) */
     wf_fifo out;          /* core output queue (core -> router) */
@@ -206,7 +209,9 @@ typedef struct {
     uint32_t *v;
     size_t n, c, snap;
 } wf_ilist;
-enum { L_RMID, L_RTOP, L_RBOT, L_OPS, L_PICK, L_COUNT };
+/* Router lists by edge (L_RMID + pe->edge); ops and picks of inner PEs run in
+** phase A right after their routers (warm in cache), those of edge PEs in C. */
+enum { L_RMID, L_RTOP, L_RBOT, L_OPS, L_PICK, L_OPS_EDGE, L_PICK_EDGE, L_COUNT };
 
 /* A push made in phase B, applied by the owning band in phase C. */
 typedef struct {
@@ -229,7 +234,6 @@ typedef struct {
     uint64_t seq;
     uint32_t op_free;            /* free ops owned by this band, through next */
     int64_t nops_used;
-    uint32_t *tmp; size_t ctmp;  /* sort scratch */
     wf_deferred *dv; size_t nd, cd; /* pushes deferred by the pair (this band, next band) */
 } wf_band;
 
@@ -238,6 +242,7 @@ typedef struct {
     int progress;
     uint64_t steps;
     wf_band *defer;              /* phase B: pushes go here */
+    uint32_t *tmp; size_t ctmp;  /* sort scratch */
 } wf_tctx;
 
 #define WF_FABRIC_MAX_BANDS 16
@@ -299,6 +304,7 @@ static inline int trace_on(const wf_fabric *f, int x, int y, uint64_t c) {
 }
 void emit(wf_fabric *f, int kind, int id, int port, int ctrl, int x, int y, uint32_t data, uint64_t cycle,
           uint64_t dur);
+
 
 static inline wf_op *op_at(const wf_fabric *f, uint32_t oi) {
     return &f->opch[oi >> OP_CHUNK_BITS][oi & (OP_CHUNK - 1)];

@@ -261,7 +261,7 @@ static void op_activate(wf_fabric *f, uint32_t oi) {
     wf_op *o = op_at(f, oi);
     if (o->active) return;
     o->active = 1;
-    list_add(f, o->pe->band, L_OPS, oi);
+    list_add(f, o->pe->band, o->pe->edge ? L_OPS_EDGE : L_OPS, oi);
 }
 
 static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {

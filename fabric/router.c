@@ -32,13 +32,17 @@ static int space_state(const wf_fifo *q, uint64_t now) {
 
 static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
     const wf_route_pos *pos = &s->route.pos[s->route.cur];
-    int rb_ok = fifo_head_ready(&s->rb, now) && ((pos->rx >> ((fifo_head(&s->rb)->flags >> 1) & 7)) & 1);
-    int out_ok = fifo_head_ready(&s->out, now) && (pos->rx & WF_RAMP);
-    if (!rb_ok && !out_ok) {
-        int in_flight = (s->rb.n && !is_ready(fifo_head(&s->rb)->ready, now)) ||
-                        (s->out.n && !is_ready(fifo_head(&s->out)->ready, now));
-        return in_flight ? FW_WAIT : FW_BLOCKED;
+    int rb_ok = 0, out_ok = 0, in_flight = 0;
+    if (s->rb.n) {
+        const wf_wv *h = fifo_head(&s->rb);
+        if (is_ready(h->ready, now)) rb_ok = (pos->rx >> ((h->flags >> 1) & 7)) & 1;
+        else in_flight = 1;
     }
+    if (s->out.n) {
+        if (is_ready(fifo_head(&s->out)->ready, now)) out_ok = (pos->rx & WF_RAMP) != 0;
+        else in_flight = 1;
+    }
+    if (!rb_ok && !out_ok) return in_flight ? FW_WAIT : FW_BLOCKED;
     if (out_ok && s->cap && s->cap_i < s->cap_n) { /* streaming d2h: the host takes it */
         s->cap[s->cap_i++] = fifo_pop(&s->out, now).data;
         pe->st.wav_out++;
@@ -84,10 +88,10 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
         slot_out_popped(f, pe, s);
     } else {
         /* a slot of this buffer frees: wake the routers that feed it */
-        unsigned feeders = 0;
-        for (int k = 0; k < s->route.npos; k++) feeders |= s->route.pos[k].rx;
-        for (int p = 0; p < 4; p++)
-            if ((feeders >> p & 1) && pe->nb[p] && (pe->nb[p]->rpend >> s->color & 1)) wake_router(pe->nb[p]);
+        for (unsigned m = s->feed; m; m &= m - 1) {
+            wf_pe *nb = pe->nb[__builtin_ctz(m)];
+            if (nb && (nb->rpend >> s->color & 1)) wake_router(nb);
+        }
     }
     if (rb_ok && out_ok) s->toggle ^= 1;
     int tr = f->trace && trace_on(f, pe->x, pe->y, now);
@@ -121,27 +125,33 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
 
 void router_step(wf_fabric *f, wf_pe *pe) {
     uint64_t now = f->now;
-    uint32_t pend = pe->rpend;
-    /* rotate the starting color with the clock so no color starves an output
-    ** port; a function of the cycle, not of how often this router was stepped,
-    ** so sleeping routers arbitrate exactly like always-stepped ones */
-    unsigned r = (unsigned)(now % WF_FABRIC_COLORS);
-    uint32_t order = r ? ((pend >> r) | (pend << (WF_FABRIC_COLORS - r))) & 0xffffffu : pend;
-    int stalled = 0, keep = 0;
+    uint32_t pend = pe->rpend, order = pend;
+    /* with several colors waiting, rotate the starting color with the clock so
+    ** no color starves an output port; a function of the cycle, not of how
+    ** often this router was stepped, so sleeping routers arbitrate exactly like
+    ** always-stepped ones */
+    unsigned r = 0;
+    if (pend & (pend - 1)) {
+        r = (unsigned)(now % WF_FABRIC_COLORS);
+        if (r) order = ((pend >> r) | (pend << (WF_FABRIC_COLORS - r))) & 0xffffffu;
+    }
+    int stalled = 0, keep = 0, moved = 0;
     for (uint32_t m = order; m; m &= m - 1) {
         int c = __builtin_ctz(m) + (int)r;
         if (c >= WF_FABRIC_COLORS) c -= WF_FABRIC_COLORS;
         wf_cslot *s = slot_of(pe, c);
         int st = forward(f, pe, s, now);
         if (st == FW_MOVED) {
-            note_progress();
-            mark_active(pe, now);
-            keep = 1;
+            moved = keep = 1;
         } else {
             stalled = 1;
             if (st == FW_WAIT) keep = 1;
         }
         if (!s->rb.n && !s->out.n) pe->rpend &= ~(1u << c);
+    }
+    if (moved) {
+        note_progress();
+        mark_active(pe, now);
     }
     if (stalled) pe->st.stalled++;
     if (!keep && pe->rpend && !f->ref_mode) pe->rsleep = now + 1; /* asleep: step_routers drops it */

@@ -125,7 +125,7 @@ void wake_router_slow(wf_pe *pe) {
 void wake_pick(wf_pe *pe) {
     if (pe->in_plist) return;
     pe->in_plist = 1;
-    list_add(pe->f, pe->band, L_PICK, pe->idx);
+    list_add(pe->f, pe->band, pe->edge ? L_PICK_EDGE : L_PICK, pe->idx);
 }
 
 void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...) {
@@ -271,36 +271,65 @@ static int build_report(wf_fabric *f, char *first, size_t nfirst) {
 }
 
 /* ---- one band's lists --------------------------------------------------------- */
-/* Sorts a large active list (LSD radix, 11-bit digits) so the cycle walks PE
-** state in memory order; a small list is left as is. Order inside a cycle does
-** not change results (credit lag, ready stamps), only speed. */
-static void sort_list(wf_fabric *f, wf_band *bd, uint32_t *v, size_t n, uint32_t max_key) {
-    if (n < 2048) return;
-    if (bd->ctmp < n) {
+/* Sorts an active list so the cycle walks PE (or op) state in memory order.
+** Lists are nearly sorted (kept entries keep their order, a few woken ones
+** are appended), so insertion sort usually costs O(n); when it starts to
+** move a lot, an LSD radix sort (12-bit digits over the keys' span) takes
+** over. Order inside a
+** cycle does not change results (credit lag, ready stamps), only speed. */
+static void radix_sort(wf_fabric *f, uint32_t *v, size_t n) {
+    wf_tctx *t = wf_tc; /* scratch is per thread: two pairs may sort one band's lists */
+    if (t->ctmp < n) {
         wf_err e = {0};
-        uint32_t *t = wf_realloc(f->heap, bd->tmp, n * sizeof *t, "fabric sort", &e);
-        if (!t) return; /* unsorted is still correct */
-        bd->tmp = t;
-        bd->ctmp = n;
+        uint32_t *nt = wf_realloc(f->heap, t->tmp, n * sizeof *nt, "fabric sort", &e);
+        if (!nt) return; /* unsorted is still correct */
+        t->tmp = nt;
+        t->ctmp = n;
     }
-    uint32_t *a = v, *b = bd->tmp;
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < lo) lo = v[i];
+        if (v[i] > hi) hi = v[i];
+    }
+    uint32_t span = hi - lo; /* a band's keys are close together: often one pass */
+    uint32_t *a = v, *b = t->tmp;
     int passes = 0;
-    for (int shift = 0; shift < 32 && (max_key >> shift); shift += 11, passes++) {
-        size_t cnt[2048] = {0};
-        for (size_t i = 0; i < n; i++) cnt[(a[i] >> shift) & 2047]++;
+    for (int shift = 0; shift == 0 || (shift < 32 && (span >> shift)); shift += 12, passes++) {
+        size_t cnt[4096];
+        uint32_t nb = (span >> shift) >= 4095 ? 4096 : (span >> shift) + 1;
+        memset(cnt, 0, nb * sizeof cnt[0]);
+        for (size_t i = 0; i < n; i++) cnt[((a[i] - lo) >> shift) & 4095]++;
         size_t sum = 0;
-        for (int d = 0; d < 2048; d++) { size_t c = cnt[d]; cnt[d] = sum; sum += c; }
-        for (size_t i = 0; i < n; i++) b[cnt[(a[i] >> shift) & 2047]++] = a[i];
-        uint32_t *t = a; a = b; b = t;
+        for (uint32_t d = 0; d < nb; d++) { size_t c = cnt[d]; cnt[d] = sum; sum += c; }
+        for (size_t i = 0; i < n; i++) b[cnt[((a[i] - lo) >> shift) & 4095]++] = a[i];
+        uint32_t *tt = a; a = b; b = tt;
     }
     if (passes & 1) memcpy(v, a, n * sizeof *v);
 }
 
+static void sort_list(wf_fabric *f, uint32_t *v, size_t n) {
+    size_t budget = 4 * n + 64;
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+            if (!--budget) {
+                v[j] = x;
+                radix_sort(f, v, n);
+                return;
+            }
+        }
+        v[j] = x;
+    }
+}
+
 /* Steps the routers listed before the phase began; routers woken meanwhile
 ** stay listed for the next cycle. */
-static void step_routers(wf_fabric *f, wf_band *bd, wf_ilist *l) {
+static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
-    sort_list(f, bd, l->v, n, (uint32_t)((size_t)f->w * f->h));
+    sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
         wf_pe *pe = f->pes[l->v[i]];
         wf_tc->steps++;
@@ -313,10 +342,9 @@ static void step_routers(wf_fabric *f, wf_band *bd, wf_ilist *l) {
     l->snap = 0;
 }
 
-static void step_ops(wf_fabric *f, wf_band *bd) {
-    wf_ilist *l = &bd->l[L_OPS];
+static void step_ops(wf_fabric *f, wf_ilist *l) {
     size_t n = l->n, k = 0;
-    sort_list(f, bd, l->v, n, f->nopch * OP_CHUNK);
+    sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
         uint32_t oi = l->v[i];
         int keep = 0;
@@ -328,9 +356,8 @@ static void step_ops(wf_fabric *f, wf_band *bd) {
     l->n = k;
 }
 
-static void step_picks(wf_fabric *f, wf_band *bd) {
+static void step_picks(wf_fabric *f, wf_ilist *l) {
     /* tasks run here may wake other PEs: those go to the next round */
-    wf_ilist *l = &bd->l[L_PICK];
     size_t n = l->n, k = 0;
     for (size_t i = 0; i < n; i++) {
         wf_pe *pe = f->pes[l->v[i]];
@@ -348,7 +375,7 @@ static void step_picks(wf_fabric *f, wf_band *bd) {
 }
 
 /* ---- the three phases of a cycle ---------------------------------------------- */
-/* A: due events, then the routers of the band's inner rows. */
+/* A: due events, then routers, ops and picks of the band's inner rows. */
 static void phase_a(wf_fabric *f, int b) {
     wf_band *bd = &f->band[b];
     while (bd->nheap && bd->heapv[0].time <= f->now) {
@@ -356,7 +383,9 @@ static void phase_a(wf_fabric *f, int b) {
         do_event(f, &ev);
     }
     for (int i = L_RMID; i <= L_RBOT; i++) bd->l[i].snap = bd->l[i].n;
-    if (bd->l[L_RMID].snap) step_routers(f, bd, &bd->l[L_RMID]);
+    if (bd->l[L_RMID].snap) step_routers(f, &bd->l[L_RMID]);
+    if (bd->l[L_OPS].n) step_ops(f, &bd->l[L_OPS]);
+    if (bd->l[L_PICK].n) step_picks(f, &bd->l[L_PICK]);
 }
 
 /* B: the two rows where band k meets band k+1. Their routers reach into
@@ -365,8 +394,8 @@ static void phase_b(wf_fabric *f, int k) {
     wf_band *up = &f->band[k], *dn = &f->band[k + 1];
     up->nd = 0;
     wf_tc->defer = up;
-    if (up->l[L_RBOT].snap) step_routers(f, up, &up->l[L_RBOT]);
-    if (dn->l[L_RTOP].snap) step_routers(f, dn, &dn->l[L_RTOP]);
+    if (up->l[L_RBOT].snap) step_routers(f, &up->l[L_RBOT]);
+    if (dn->l[L_RTOP].snap) step_routers(f, &dn->l[L_RTOP]);
     wf_tc->defer = NULL;
 }
 
@@ -380,13 +409,13 @@ static void apply_deferred(wf_fabric *f, int b, const wf_band *pair) {
 }
 
 /* C: what phase B deferred for this band (the pair above first), then ops
-** and task picks. */
+** and task picks of the edge rows. */
 static void phase_c(wf_fabric *f, int b) {
     wf_band *bd = &f->band[b];
     if (b > 0) apply_deferred(f, b, &f->band[b - 1]);
     if (b + 1 < f->nbands) apply_deferred(f, b, bd);
-    if (bd->l[L_OPS].n) step_ops(f, bd);
-    if (bd->l[L_PICK].n) step_picks(f, bd);
+    if (bd->l[L_OPS_EDGE].n) step_ops(f, &bd->l[L_OPS_EDGE]);
+    if (bd->l[L_PICK_EDGE].n) step_picks(f, &bd->l[L_PICK_EDGE]);
 }
 
 enum { PH_A, PH_B, PH_C, PH_QUIT };
@@ -583,8 +612,10 @@ static void debug_walk(wf_fabric *f) {
                 const wf_pe *pe = f->pes[bd->l[i].v[k]];
                 WF_ASSERT(pe->in_rlist && pe->band == b && L_RMID + pe->edge == i);
             }
-        for (size_t k = 0; k < bd->l[L_PICK].n; k++) WF_ASSERT(f->pes[bd->l[L_PICK].v[k]]->in_plist);
-        for (size_t k = 0; k < bd->l[L_OPS].n; k++) WF_ASSERT(op_at(f, bd->l[L_OPS].v[k])->active);
+        for (int i = L_PICK; i <= L_PICK_EDGE; i += L_PICK_EDGE - L_PICK)
+            for (size_t k = 0; k < bd->l[i].n; k++) WF_ASSERT(f->pes[bd->l[i].v[k]]->in_plist);
+        for (int i = L_OPS; i <= L_OPS_EDGE; i += L_OPS_EDGE - L_OPS)
+            for (size_t k = 0; k < bd->l[i].n; k++) WF_ASSERT(op_at(f, bd->l[i].v[k])->active);
     }
 }
 #endif
