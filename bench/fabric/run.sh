@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/fabric/run.sh — simulator speed in ns per active PE-cycle on SUMMA
 # (busy), allreduce (wavelets) and a mostly idle full fabric, vs MuchiSim.
+# Each row on 1 and 2 simulator threads.
 # Env: BUILD (build folder, default build), BIG=1 adds GEMV 16384^2 on
-# 750x994 (about 30 s), QUICK=1 shrinks the workloads.
+# 750x994 (about 30 s), QUICK=1 shrinks the workloads, REPS=N keeps the
+# fastest of N runs per row (default 1), THREADS="1 2" the thread counts.
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -13,5 +15,6 @@ bin="$build/bench/fabric/bench_fabric"
 args=()
 [ "${BIG:-0}" = 1 ] && args+=(--big)
 [ "${QUICK:-0}" = 1 ] && args+=(--quick)
+args+=(--reps "${REPS:-1}" --threads "${THREADS:-1 2}")
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin" "${args[@]}"
