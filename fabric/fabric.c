@@ -10,6 +10,13 @@
 
 void *arena_get(wf_fabric *f, wf_arena *a, size_t n, wf_err *err) {
     n = (n + 15) & ~(size_t)15;
+    /* big objects (PE blocks) start on a cache line: the hot fields of a PE
+    ** then span as few lines as fabric_int.h lays out */
+    size_t pad = n >= 256 && a->left ? (size_t)(-(uintptr_t)a->bump & 63) : 0;
+    if (pad && pad < a->left) {
+        a->bump += pad;
+        a->left -= pad;
+    }
     if (n > a->left) {
         size_t sz = n > a->chunk ? n : a->chunk;
         if (a->n == a->cap) {

@@ -210,18 +210,19 @@ const char *wf_fabric_report(const wf_fabric *f);
 
 /* ---- statistics ------------------------------------------------------------ */
 typedef struct {
-    uint64_t busy;      /* cycles the core ran tasks (incl. task switch and sync ops) */
-    uint64_t stalled;   /* cycles an async fabric op or a router head wavelet waited on
-                        ** input or back-pressure (counted while the sim steps) */
-    uint64_t idle;      /* now - busy, for a PE that has an image; else 0 */
+    /* (the router-side counters first: the simulator keeps them on one cache line) */
     uint64_t wav_in;    /* wavelets delivered to this core (router -> input queue) */
     uint64_t wav_out;   /* wavelets this core sent (output queue -> router) */
     uint64_t hops;      /* wavelets this router forwarded (each multicast target counts) */
-    uint64_t tasks;     /* task invocations */
-    uint64_t ops;       /* DSD ops issued */
+    uint64_t stalled;   /* cycles an async fabric op or a router head wavelet waited on
+                        ** input or back-pressure (counted while the sim steps) */
     uint64_t active;    /* active PE-cycles: busy + cycles in which its router or one of its
                         ** async ops moved a wavelet/element (may double count a cycle
                         ** where both the core and the router worked) */
+    uint64_t busy;      /* cycles the core ran tasks (incl. task switch and sync ops) */
+    uint64_t tasks;     /* task invocations */
+    uint64_t ops;       /* DSD ops issued */
+    uint64_t idle;      /* now - busy, for a PE that has an image; else 0 */
 } wf_pe_stats;
 /* Zeroes when (x,y) was never touched. */
 void wf_fabric_pe_stats(const wf_fabric *f, int x, int y, wf_pe_stats *out);

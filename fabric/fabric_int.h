@@ -109,33 +109,35 @@ typedef struct wf_prog {
 enum { EDGE_MID, EDGE_TOP, EDGE_BOT };
 
 struct wf_pe {
-    /* hot: what a router step and the picker read (first cache lines) */
+    /* hot, in the order a router step reads them: lines 0-3 of the block
+    ** (line 0: lists and colors; 1: neighbours and activity; 2: ports and
+    ** task state; 3: the counters a router bumps, st's first fields) */
     uint32_t rpend;             /* colors with a wavelet in rb or out */
     uint8_t ncolors;
     uint8_t in_rlist, in_plist;
     uint8_t band, edge;         /* band of rows, EDGE_* within it */
     int8_t cidx[WF_FABRIC_COLORS];
     wf_cslot *slots;
+    uint64_t rsleep;            /* cycle+1 the router fell asleep blocked (0 = not asleep) */
+    wf_fabric *f;
     struct wf_pe *nb[4];        /* neighbours N S E W (NULL off the edge or untouched), set at load */
+    uint64_t last_act;          /* latest cycle counted in st.active (router/op work) */
+    uint64_t act_mask;          /* bit k: cycle last_act - k was counted */
+    uint32_t idx;
+    int16_t x, y;
+    const wf_prog *prog;
     uint64_t port_used[WF_PORT_COUNT]; /* cycle+1 a port last carried a wavelet out */
     uint64_t ready;             /* activated tasks */
     uint64_t blocked;
     uint64_t busy_until;        /* core busy before this cycle */
-    const wf_prog *prog;
     wf_pe_stats st;
-    /* colder */
-    wf_fabric *f;
-    int16_t x, y;
-    uint32_t idx;
+    /* colder: what tasks and the host use */
     const wf_pe_image *img;
     uint8_t *sram;              /* backs [img->sram_lo, img->sram_hi) */
     wf_task_fn launch_fn;       /* pending launched function */
     uint32_t ctrl_data;         /* last control wavelet for a control task */
     int cur_task;               /* running task (valid inside a task or init), else -1 */
     uint64_t tstart, tlocal;
-    uint64_t last_act;          /* latest cycle counted in st.active (router/op work) */
-    uint64_t act_mask;          /* bit k: cycle last_act - k was counted */
-    uint64_t rsleep;            /* cycle+1 the router fell asleep blocked (0 = not asleep) */
 };
 
 /* Counts cycle c as active once (cycles may arrive slightly out of order:
@@ -174,17 +176,17 @@ typedef struct {
     wf_cursor c;
 } wf_operand;
 
-/* An async op (microthread work item). */
+/* An async op (microthread work item); what each element step reads first. */
 typedef struct {
     uint32_t next;       /* next op on the same queue; NO_OP ends */
-    wf_pe *pe;           /* owner (PE blocks do not move after load) */
     uint8_t code, action, task, active;
     uint8_t in_color, out_color, ctrl, esize; /* colors: 255 = none */
     uint32_t i, n;
-    uint32_t sbits;      /* fmacs / fmach scalar */
+    wf_pe *pe;           /* owner (PE blocks do not move after load) */
     uint64_t start;
     uint64_t last_at;    /* cycle of the last element consumed from fabric-in */
-    wf_operand dst, a, b;
+    uint32_t sbits;      /* fmacs / fmach scalar */
+    wf_operand a, b, dst;
     uint32_t *inj;       /* OP_INJECT: data to deliver, owned */
 } wf_op;
 
