@@ -130,11 +130,10 @@ void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
     double rw = s.wall_s > 0 ? s.wall_s : 1e-9;
     double pe_cyc_s = pes * (double)r->compute_cycles / rw;
     /* active PE-cycles: cycles in which a PE's core, router or a microthread
-    ** worked. Core-busy cycles (s.busy) and the simulator's work items
-    ** (s.steps: router steps, op steps, tasks, events) overlap, so we take the
-    ** larger one: a lower bound of the union, which makes ns/active PE-cycle
-    ** an upper (conservative) figure. */
-    uint64_t active = s.busy > s.steps ? s.busy : s.steps;
+    ** worked, each counted once per PE (wf_pe_stats.active). The simulator's
+    ** work items (s.steps) are not used: a router step that only waits, or a
+    ** router and an op step in the same PE-cycle, are not two active cycles. */
+    uint64_t active = s.active;
     double act_s = (double)active / rw;
     double ns_act = active ? s.wall_s * 1e9 / (double)active : 0;
     double ns_cpu = active ? o->run_cpu_s * 1e9 / (double)active : 0;
@@ -142,11 +141,11 @@ void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         printf("{\"example\":\"%s\",\"params\":{%s},\"cycles\":%llu,\"compute_cycles\":%llu,\"io_cycles\":%llu,"
                "\"wall_s\":%.6f,\"run_wall_s\":%.6f,\"pes\":%.0f,\"active_pe_cycles\":%llu,"
                "\"pe_cycles_per_s\":%.6g,\"active_pe_cycles_per_s\":%.6g,\"ns_per_active_pe_cycle\":%.4g,"
-               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
+               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"sim_steps\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
                r->example, r->params, (unsigned long long)r->cycles, (unsigned long long)r->compute_cycles,
                (unsigned long long)r->io_cycles, r->wall_s, s.wall_s, pes, (unsigned long long)active, pe_cyc_s,
-               act_s, ns_act, o->run_cpu_s, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.hops,
-               (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
+               act_s, ns_act, o->run_cpu_s, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.steps,
+               (unsigned long long)s.hops, (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
         for (int i = 0; i < r->nextra; i++) {
             double v = r->extra_val[i];
             if (v == floor(v) && fabs(v) < 9e15) printf(",\"%s\":%.0f", r->extra_key[i], v);

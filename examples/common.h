@@ -7,10 +7,10 @@
 ** JSON summary keys (one object on one line, stdout):
 **   example, params{...}, cycles (total simulated), compute_cycles (inside
 **   launches), io_cycles (memcpy), wall_s (whole program), run_wall_s (inside
-**   the simulator), pes (program rectangle W*H), active_pe_cycles (max of the
-**   per-PE busy sum and the simulator's work items, wf_fabric_stats.steps: a
-**   lower bound of the PE-cycles in which a core, router or microthread
-**   worked), pe_cycles_per_s (W*H*compute_cycles /
+**   the simulator), pes (program rectangle W*H), active_pe_cycles (PE-cycles
+**   in which a core, router or microthread worked, each once per PE:
+**   wf_fabric_stats.active), sim_steps (the simulator's work items: router
+**   and op steps, tasks, events), pe_cycles_per_s (W*H*compute_cycles /
 **   run_wall_s), active_pe_cycles_per_s, ns_per_active_pe_cycle, busy (sum of
 **   per-PE busy cycles), hops, check ("ok" / "fail"), max_abs_diff, plus
 **   run_cpu_s (CPU seconds inside launches: the simulator's own cost, not

@@ -10,6 +10,19 @@
 
 void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s); /* ops.c */
 
+/* A task now covers [from, to): router/op cycles in there that were counted
+** before it started (same cycle, or a cut-through receive's next cycle) are
+** busy cycles now, counted once in st.busy. */
+static void unmark_busy(wf_pe *pe, uint64_t from, uint64_t to) {
+    for (uint64_t c = from; c < to && c <= pe->last_act && pe->act_mask; c++) {
+        uint64_t d = pe->last_act - c;
+        if (d < 64 && (pe->act_mask >> d & 1)) {
+            pe->act_mask &= ~(1ull << d);
+            pe->st.active--;
+        }
+    }
+}
+
 static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t data) {
     uint64_t now = f->now;
     pe->tstart = now;
@@ -18,7 +31,9 @@ static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t da
     fn(pe, data);
     pe->cur_task = -1;
     uint64_t dur = pe->tlocal - now;
+    pe->busy_from = now;
     pe->busy_until = now + dur;
+    unmark_busy(pe, now, now + dur);
     pe->st.busy += dur;
     pe->st.tasks++;
     tctx(f)->steps++;

@@ -216,9 +216,9 @@ typedef struct {
     uint64_t hops;      /* wavelets this router forwarded (each multicast target counts) */
     uint64_t stalled;   /* cycles an async fabric op or a router head wavelet waited on
                         ** input or back-pressure (counted while the sim steps) */
-    uint64_t active;    /* active PE-cycles: busy + cycles in which its router or one of its
-                        ** async ops moved a wavelet/element (may double count a cycle
-                        ** where both the core and the router worked) */
+    uint64_t active;    /* active PE-cycles: busy + the other cycles in which its router or
+                        ** one of its async ops moved a wavelet/element (a cycle where both
+                        ** worked counts once, up to one cycle per task at its start) */
     uint64_t busy;      /* cycles the core ran tasks (incl. task switch and sync ops) */
     uint64_t tasks;     /* task invocations */
     uint64_t ops;       /* DSD ops issued */
@@ -235,8 +235,8 @@ typedef struct {
     uint64_t hops;           /* sum of wavelet hops */
     uint64_t tasks;          /* sum of task invocations */
     uint64_t ops;            /* DSD ops */
-    uint64_t active;         /* sum of per-PE active cycles: the denominator of
-                             ** "wall ns per active PE-cycle" */
+    uint64_t active;         /* sum of per-PE active cycles (wf_pe_stats.active): the
+                             ** denominator of "wall ns per active PE-cycle" */
     uint64_t steps;          /* simulator work items: router steps + op steps + tasks + events */
     double wall_s;           /* wall time spent inside wf_fabric_run */
 } wf_fabric_stats;

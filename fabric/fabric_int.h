@@ -130,6 +130,7 @@ struct wf_pe {
     uint64_t ready;             /* activated tasks */
     uint64_t blocked;
     uint64_t busy_until;        /* core busy before this cycle */
+    uint64_t busy_from;         /* ... since this one (the latest task) */
     wf_pe_stats st;
     /* colder: what tasks and the host use */
     const wf_pe_image *img;
@@ -141,8 +142,10 @@ struct wf_pe {
 };
 
 /* Counts cycle c as active once (cycles may arrive slightly out of order:
-** a cut-through receive counts the cycle after the router's). */
+** a cut-through receive counts the cycle after the router's). A cycle inside
+** the latest task is already counted in st.busy. */
 static inline void mark_active(wf_pe *pe, uint64_t c) {
+    if (c < pe->busy_until && c >= pe->busy_from) return;
     if (c > pe->last_act || pe->act_mask == 0) {
         uint64_t d = c - pe->last_act;
         pe->act_mask = (pe->act_mask == 0 || d >= 64) ? 1 : (pe->act_mask << d) | 1;

@@ -327,10 +327,38 @@ static void sort_list(wf_fabric *f, uint32_t *v, size_t n) {
 
 /* Steps the routers listed before the phase began; routers woken meanwhile
 ** stay listed for the next cycle. */
+/* Two-stage prefetch along a sorted router list: the PE PF_FAR entries ahead
+** (its hot lines), and for the one PF_NEAR ahead, whose first line is then
+** in cache, the slots and queue heads of its waiting colors. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch((p), 1, 3)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+#define PF_FAR 8
+#define PF_NEAR 3
+static void prefetch_far(const wf_pe *pe) {
+    const char *b = (const char *)pe;
+    PREFETCH(b);
+    PREFETCH(b + 64);
+    PREFETCH(b + 128);
+    PREFETCH(b + 192);
+}
+static void prefetch_near(const wf_pe *pe) {
+    for (uint32_t m = pe->rpend; m; m &= m - 1) {
+        const wf_cslot *s = &pe->slots[pe->cidx[__builtin_ctz(m)]];
+        PREFETCH(s);
+        if (s->rb.n) PREFETCH(&s->rb.e[s->rb.head]);
+        if (s->out.n) PREFETCH(&s->out.e[s->out.head]);
+    }
+}
+
 static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
     sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
+        if (i + PF_FAR < n) prefetch_far(f->pes[l->v[i + PF_FAR]]);
+        if (i + PF_NEAR < n) prefetch_near(f->pes[l->v[i + PF_NEAR]]);
         wf_pe *pe = f->pes[l->v[i]];
         wf_tc->steps++;
         router_step(f, pe);
@@ -342,10 +370,30 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
     l->snap = 0;
 }
 
+/* The same for ops: the op's header and first operand, then (once those are
+** in cache) its memory operands' current elements and its queues. */
+static void prefetch_op_far(const wf_op *o) {
+    PREFETCH(o);
+    PREFETCH((const char *)o + 64);
+    PREFETCH((const char *)o + 128);
+}
+static void prefetch_op_near(const wf_op *o) {
+    if (o->a.kind == WF_DSD_MEM) PREFETCH(o->a.c.p);
+    if (o->b.kind == WF_DSD_MEM) PREFETCH(o->b.c.p);
+    if (o->dst.kind == WF_DSD_MEM) PREFETCH(o->dst.c.p);
+    const wf_pe *pe = o->pe;
+    if (o->in_color != 255 && pe->cidx[o->in_color] >= 0) {
+        const wf_cslot *s = &pe->slots[pe->cidx[o->in_color]];
+        PREFETCH(&s->in.e[s->in.head]);
+    }
+}
+
 static void step_ops(wf_fabric *f, wf_ilist *l) {
     size_t n = l->n, k = 0;
     sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
+        if (i + PF_FAR < n) prefetch_op_far(op_at(f, l->v[i + PF_FAR]));
+        if (i + PF_NEAR < n) prefetch_op_near(op_at(f, l->v[i + PF_NEAR]));
         uint32_t oi = l->v[i];
         int keep = 0;
         wf_tc->steps++;
