@@ -344,12 +344,16 @@ static void prefetch_far(const wf_pe *pe) {
     PREFETCH(b + 128);
     PREFETCH(b + 192);
 }
-static void prefetch_near(const wf_pe *pe) {
+static void prefetch_near(const wf_fabric *f, const wf_pe *pe) {
     for (uint32_t m = pe->rpend; m; m &= m - 1) {
         const wf_cslot *s = &pe->slots[pe->cidx[__builtin_ctz(m)]];
         PREFETCH(s);
         if (s->rb.n) PREFETCH(&s->rb.e[s->rb.head]);
         if (s->out.n) PREFETCH(&s->out.e[s->out.head]);
+        if (s->in_ops != NO_OP) { /* a receive the router may hand a wavelet to */
+            const char *o = (const char *)op_at(f, s->in_ops);
+            for (size_t b = 0; b < sizeof(wf_op); b += 64) PREFETCH(o + b);
+        }
     }
 }
 
@@ -358,7 +362,7 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
     sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
         if (i + PF_FAR < n) prefetch_far(f->pes[l->v[i + PF_FAR]]);
-        if (i + PF_NEAR < n) prefetch_near(f->pes[l->v[i + PF_NEAR]]);
+        if (i + PF_NEAR < n) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
         wf_pe *pe = f->pes[l->v[i]];
         wf_tc->steps++;
         router_step(f, pe);
@@ -373,9 +377,7 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
 /* The same for ops: the op's header and first operand, then (once those are
 ** in cache) its memory operands' current elements and its queues. */
 static void prefetch_op_far(const wf_op *o) {
-    PREFETCH(o);
-    PREFETCH((const char *)o + 64);
-    PREFETCH((const char *)o + 128);
+    for (size_t b = 0; b < sizeof *o; b += 64) PREFETCH((const char *)o + b);
 }
 static void prefetch_op_near(const wf_op *o) {
     if (o->a.kind == WF_DSD_MEM) PREFETCH(o->a.c.p);
