@@ -165,31 +165,37 @@ static inline void mark_active(wf_pe *pe, uint64_t c) {
 enum { OP_FMACS, OP_FADDS, OP_FSUBS, OP_FMULS, OP_MOV32, OP_MOV16, OP_FMACH, OP_FADDH, OP_FMULH,
        OP_FMOVS, OP_INJECT, OP_CODE_COUNT };
 
-/* A memory operand walked element by element. */
+/* An op operand: a scalar, a fabric side, or a memory DSD walked element by
+** element. What each element needs (the current element, dimension 0) is
+** here, 32 bytes; dimensions 1..3 live apart in wf_dims, read only when
+** dimension 0 wraps. */
 typedef struct {
     uint8_t *p;          /* current element */
-    uint32_t k[4], len[4];
-    int64_t st[4];       /* byte strides */
-} wf_cursor;
-
-typedef struct {
+    int64_t st0;         /* byte stride of dimension 0 */
+    uint32_t k0, len0;
     uint8_t kind;        /* wf_dsd_kind */
     uint8_t color;
     uint32_t bits;       /* scalar */
-    wf_cursor c;
 } wf_operand;
-
-/* An async op (microthread work item); what each element step reads first. */
 typedef struct {
-    uint32_t next;       /* next op on the same queue; NO_OP ends */
+    uint32_t k[3], len[3];
+    int64_t st[3];       /* byte strides of dimensions 1..3 */
+} wf_dims;
+
+/* An async op (microthread work item); what each element step reads is in
+** its first 144 bytes (header and the three operands), which start on a
+** cache line (ops are line-aligned in their chunks). */
+typedef struct {
+    _Alignas(64) uint32_t next; /* next op on the same queue; NO_OP ends */
     uint8_t code, action, task, active;
     uint8_t in_color, out_color, ctrl, esize; /* colors: 255 = none */
     uint32_t i, n;
+    uint32_t sbits;      /* fmacs / fmach scalar */
     wf_pe *pe;           /* owner (PE blocks do not move after load) */
     uint64_t start;
     uint64_t last_at;    /* cycle of the last element consumed from fabric-in */
-    uint32_t sbits;      /* fmacs / fmach scalar */
     wf_operand a, b, dst;
+    wf_dims xa, xb, xdst;
     uint32_t *inj;       /* OP_INJECT: data to deliver, owned */
 } wf_op;
 

@@ -132,7 +132,7 @@ static inline uint32_t elem(int code, uint32_t a, uint32_t b, uint32_t s) {
 }
 
 /* ---- operands -------------------------------------------------------------------------- */
-static inline uint32_t cur_load(const wf_cursor *c, int esize) {
+static inline uint32_t cur_load(const wf_operand *c, int esize) {
     if (esize == 4) {
         uint32_t v;
         memcpy(&v, c->p, 4);
@@ -142,32 +142,32 @@ static inline uint32_t cur_load(const wf_cursor *c, int esize) {
     memcpy(&v, c->p, 2);
     return v;
 }
-static inline void cur_store(const wf_cursor *c, int esize, uint32_t v) {
+static inline void cur_store(const wf_operand *c, int esize, uint32_t v) {
     if (esize == 4) memcpy(c->p, &v, 4);
     else {
         uint16_t h = (uint16_t)v;
         memcpy(c->p, &h, 2);
     }
 }
-static inline void cur_next(wf_cursor *c) {
-    if (++c->k[0] < c->len[0]) {
-        c->p += c->st[0];
+static inline void cur_next(wf_operand *c, wf_dims *x) {
+    if (++c->k0 < c->len0) {
+        c->p += c->st0;
         return;
     }
-    c->k[0] = 0;
-    c->p -= c->st[0] * (int64_t)(c->len[0] - 1);
-    for (int d = 1; d < 4; d++) {
-        if (++c->k[d] < c->len[d]) {
-            c->p += c->st[d];
+    c->k0 = 0;
+    c->p -= c->st0 * (int64_t)(c->len0 - 1);
+    for (int d = 0; d < 3; d++) {
+        if (++x->k[d] < x->len[d]) {
+            c->p += x->st[d];
             return;
         }
-        c->k[d] = 0;
-        c->p -= c->st[d] * (int64_t)(c->len[d] - 1);
+        x->k[d] = 0;
+        c->p -= x->st[d] * (int64_t)(x->len[d] - 1);
     }
 }
 
-/* Binds a memory DSD to a cursor, checking it stays inside the backed SRAM. */
-static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_cursor *c, const char *what) {
+/* Binds a memory DSD to an operand, checking it stays inside the backed SRAM. */
+static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dims *x, const char *what) {
     if (d->addr == UINT32_MAX) {
         wf_pe_fail(pe, WF_EUSAGE, "%s: invalid memory DSD", what);
         return -1;
@@ -189,21 +189,25 @@ static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_cursor *c, const c
         return -1;
     }
     if (pe_sram_touch(pe)) return -1;
-    memset(c, 0, sizeof *c);
     c->p = pe->sram + (d->addr - pe->img->sram_lo);
-    for (int i = 0; i < 4; i++) {
-        c->len[i] = d->len[i] ? d->len[i] : 1;
-        c->st[i] = (int64_t)d->stride[i] * esize;
+    c->k0 = 0;
+    c->len0 = d->len[0] ? d->len[0] : 1;
+    c->st0 = (int64_t)d->stride[0] * esize;
+    for (int i = 1; i < 4; i++) {
+        x->k[i - 1] = 0;
+        x->len[i - 1] = d->len[i] ? d->len[i] : 1;
+        x->st[i - 1] = (int64_t)d->stride[i] * esize;
     }
     return 0;
 }
 
-static int bind(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *o, const char *what) {
+static int bind(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *o, wf_dims *x, const char *what) {
     memset(o, 0, sizeof *o);
+    memset(x, 0, sizeof *x);
     o->kind = d->kind;
     o->color = d->color;
     o->bits = d->bits;
-    if (d->kind == WF_DSD_MEM) return bind_mem(pe, d, esize, &o->c, what);
+    if (d->kind == WF_DSD_MEM) return bind_mem(pe, d, esize, o, x, what);
     return 0;
 }
 
@@ -283,19 +287,20 @@ static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
 ** strided loops, one per op (a scalar is a stride-0 operand). Same float
 ** expressions as elem(), so the same bits; test_ops.c checks both against
 ** the reference. Returns 0 when it does not apply. */
-static int is_1d(const wf_operand *o) {
-    return o->kind == WF_DSD_SCALAR || (o->c.len[1] == 1 && o->c.len[2] == 1 && o->c.len[3] == 1);
+static int is_1d(const wf_operand *o, const wf_dims *x) {
+    return o->kind == WF_DSD_SCALAR || (o->kind == WF_DSD_MEM && x->len[0] == 1 && x->len[1] == 1 && x->len[2] == 1);
 }
-static int mem_fast(int code, wf_operand *od, wf_operand *oa, wf_operand *ob, uint32_t n, uint32_t sbits) {
+static int mem_fast(int code, wf_operand *od, wf_operand *oa, wf_operand *ob, const wf_dims *dims, uint32_t n,
+                    uint32_t sbits) {
     if (code > OP_MOV32 && code != OP_FMOVS) return 0;
-    if (!is_1d(od) || !is_1d(oa) || !is_1d(ob)) return 0;
+    if (!is_1d(od, &dims[0]) || !is_1d(oa, &dims[1]) || !is_1d(ob, &dims[2])) return 0;
     uint32_t sa = oa->bits, sb = ob->bits; /* scalars as raw bits: a move keeps them exactly */
     float sv = wf_bits_f32(sbits);
-    uint8_t *pa, *pb, *pd = od->c.p;
-    int64_t da, db, dd = od->c.st[0];
-    if (oa->kind == WF_DSD_MEM) { pa = oa->c.p; da = oa->c.st[0]; }
+    uint8_t *pa, *pb, *pd = od->p;
+    int64_t da, db, dd = od->st0;
+    if (oa->kind == WF_DSD_MEM) { pa = oa->p; da = oa->st0; }
     else { pa = (uint8_t *)&sa; da = 0; }
-    if (ob->kind == WF_DSD_MEM) { pb = ob->c.p; db = ob->c.st[0]; }
+    if (ob->kind == WF_DSD_MEM) { pb = ob->p; db = ob->st0; }
     else { pb = (uint8_t *)&sb; db = 0; }
     float x, y, r;
 #define MEM_LOOP(EXPR)                                                  \
@@ -376,21 +381,22 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
         }
     }
     wf_operand od, oa, ob;
-    if (bind(pe, dst, esize, &od, nm) || bind(pe, a, esize, &oa, nm) ||
-        (nsrc > 1 && bind(pe, b, esize, &ob, nm)))
+    wf_dims x[3]; /* dst, a, b */
+    if (bind(pe, dst, esize, &od, &x[0], nm) || bind(pe, a, esize, &oa, &x[1], nm) ||
+        (nsrc > 1 && bind(pe, b, esize, &ob, &x[2], nm)))
         return;
-    if (nsrc < 2) memset(&ob, 0, sizeof ob), ob.kind = WF_DSD_SCALAR;
+    if (nsrc < 2) memset(&ob, 0, sizeof ob), memset(&x[2], 0, sizeof x[2]), ob.kind = WF_DSD_SCALAR;
     int fabric = in_color != 255 || out_color != 255;
     if (!fabric) {
         /* memory only: compute now, charge analytically */
-        if (!mem_fast(code, &od, &oa, &ob, n, sbits))
+        if (!mem_fast(code, &od, &oa, &ob, x, n, sbits))
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t va = oa.kind == WF_DSD_MEM ? cur_load(&oa.c, esize) : oa.bits;
-            uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob.c, esize) : ob.bits;
-            cur_store(&od.c, esize, elem(code, va, vb, sbits));
-            cur_next(&od.c);
-            if (oa.kind == WF_DSD_MEM) cur_next(&oa.c);
-            if (ob.kind == WF_DSD_MEM) cur_next(&ob.c);
+            uint32_t va = oa.kind == WF_DSD_MEM ? cur_load(&oa, esize) : oa.bits;
+            uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob, esize) : ob.bits;
+            cur_store(&od, esize, elem(code, va, vb, sbits));
+            cur_next(&od, &x[0]);
+            if (oa.kind == WF_DSD_MEM) cur_next(&oa, &x[1]);
+            if (ob.kind == WF_DSD_MEM) cur_next(&ob, &x[2]);
         }
         uint64_t cost = (n + width - 1) / width;
         if (f->cm.bank_conflict && nsrc > 1 && a->kind == WF_DSD_MEM && b->kind == WF_DSD_MEM &&
@@ -435,6 +441,9 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     o->dst = od;
     o->a = oa;
     o->b = ob;
+    o->xdst = x[0];
+    o->xa = x[1];
+    o->xb = x[2];
     pe->tlocal += f->cm.dsd_setup;
     o->start = pe->tlocal;
     op_enqueue(f, pe, oi);
@@ -580,10 +589,10 @@ static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t
     int es = o->esize;
     uint32_t mask = es == 2 ? 0xffffu : 0xffffffffu;
     uint32_t va, vb;
-    if (o->a.kind == WF_DSD_MEM) va = cur_load(&o->a.c, es);
+    if (o->a.kind == WF_DSD_MEM) va = cur_load(&o->a, es);
     else if (o->a.kind == WF_DSD_FABIN) va = fw & mask;
     else va = o->a.bits;
-    if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b.c, es);
+    if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b, es);
     else if (o->b.kind == WF_DSD_FABIN) vb = fw & mask;
     else vb = o->b.bits;
     uint32_t r = elem(o->code, va, vb, o->sbits);
@@ -593,11 +602,11 @@ static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t
         pe->rpend |= 1u << so->color;
         wake_router(pe);
     } else {
-        cur_store(&o->dst.c, es, r);
-        cur_next(&o->dst.c);
+        cur_store(&o->dst, es, r);
+        cur_next(&o->dst, &o->xdst);
     }
-    if (o->a.kind == WF_DSD_MEM) cur_next(&o->a.c);
-    if (o->b.kind == WF_DSD_MEM) cur_next(&o->b.c);
+    if (o->a.kind == WF_DSD_MEM) cur_next(&o->a, &o->xa);
+    if (o->b.kind == WF_DSD_MEM) cur_next(&o->b, &o->xb);
 }
 
 /* Cut-through delivery: the router hands a wavelet straight to the receive op

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,7 +353,7 @@ static void prefetch_near(const wf_fabric *f, const wf_pe *pe) {
         if (s->out.n) PREFETCH(&s->out.e[s->out.head]);
         if (s->in_ops != NO_OP) { /* a receive the router may hand a wavelet to */
             const char *o = (const char *)op_at(f, s->in_ops);
-            for (size_t b = 0; b < sizeof(wf_op); b += 64) PREFETCH(o + b);
+            for (size_t b = 0; b < offsetof(wf_op, xa); b += 64) PREFETCH(o + b);
         }
     }
 }
@@ -377,12 +378,12 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
 /* The same for ops: the op's header and first operand, then (once those are
 ** in cache) its memory operands' current elements and its queues. */
 static void prefetch_op_far(const wf_op *o) {
-    for (size_t b = 0; b < sizeof *o; b += 64) PREFETCH((const char *)o + b);
+    for (size_t b = 0; b < offsetof(wf_op, xa); b += 64) PREFETCH((const char *)o + b);
 }
 static void prefetch_op_near(const wf_op *o) {
-    if (o->a.kind == WF_DSD_MEM) PREFETCH(o->a.c.p);
-    if (o->b.kind == WF_DSD_MEM) PREFETCH(o->b.c.p);
-    if (o->dst.kind == WF_DSD_MEM) PREFETCH(o->dst.c.p);
+    if (o->a.kind == WF_DSD_MEM) PREFETCH(o->a.p);
+    if (o->b.kind == WF_DSD_MEM) PREFETCH(o->b.p);
+    if (o->dst.kind == WF_DSD_MEM) PREFETCH(o->dst.p);
     const wf_pe *pe = o->pe;
     if (o->in_color != 255 && pe->cidx[o->in_color] >= 0) {
         const wf_cslot *s = &pe->slots[pe->cidx[o->in_color]];
