@@ -328,27 +328,31 @@ static void sort_list(wf_fabric *f, uint32_t *v, size_t n) {
 
 /* Steps the routers listed before the phase began; routers woken meanwhile
 ** stay listed for the next cycle. */
-/* Two-stage prefetch along a sorted router list: the PE PF_FAR entries ahead
-** (its hot lines), and for the one PF_NEAR ahead, whose first line is then
-** in cache, the slots and queue heads of its waiting colors. */
+/* Three-stage prefetch along a sorted router list: the hot lines of the PE
+** PF_FAR entries ahead; the color slots of the one PF_MID ahead (its first
+** line is in cache by then); the queue heads and receive op of the one
+** PF_NEAR ahead (its slots are in cache by then). */
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(p) __builtin_prefetch((p), 1, 3)
 #else
 #define PREFETCH(p) ((void)(p))
 #endif
-#define PF_FAR 8
-#define PF_NEAR 3
+#define PF_FAR 12
+#define PF_MID 6
+#define PF_NEAR 2
 static void prefetch_far(const wf_pe *pe) {
-    const char *b = (const char *)pe;
-    PREFETCH(b);
-    PREFETCH(b + 64);
-    PREFETCH(b + 128);
-    PREFETCH(b + 192);
+    for (size_t b = 0; b < sizeof *pe; b += 64) PREFETCH((const char *)pe + b);
+}
+static void prefetch_mid(const wf_pe *pe) {
+    for (uint32_t m = pe->rpend; m; m &= m - 1) {
+        const char *s = (const char *)&pe->slots[pe->cidx[__builtin_ctz(m)]];
+        PREFETCH(s);
+        PREFETCH(s + sizeof(wf_cslot) - 1);
+    }
 }
 static void prefetch_near(const wf_fabric *f, const wf_pe *pe) {
     for (uint32_t m = pe->rpend; m; m &= m - 1) {
         const wf_cslot *s = &pe->slots[pe->cidx[__builtin_ctz(m)]];
-        PREFETCH(s);
         if (s->rb.n) PREFETCH(&s->rb.e[s->rb.head]);
         if (s->out.n) PREFETCH(&s->out.e[s->out.head]);
         if (s->in_ops != NO_OP) { /* a receive the router may hand a wavelet to */
@@ -363,6 +367,7 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
     sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
         if (i + PF_FAR < n) prefetch_far(f->pes[l->v[i + PF_FAR]]);
+        if (i + PF_MID < n) prefetch_mid(f->pes[l->v[i + PF_MID]]);
         if (i + PF_NEAR < n) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
         wf_pe *pe = f->pes[l->v[i]];
         wf_tc->steps++;
