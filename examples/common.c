@@ -8,11 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* All online CPUs, at most 16: results are the same on any thread count. */
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 16 ? 16 : (int)n;
 }
 
 static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
@@ -30,13 +37,14 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --trace-window x0,y0,x1,y1,c0,c1   PEs [x0,x1)x[y0,y1), cycles [c0,c1) (c1=0: no end)\n"
            "  --heatmap FILE   PNG heatmap of per-PE activity\n"
            "  --heatmap-metric busy|hops|stalled   what the heatmap shows (default busy cycles)\n"
-           "  --threads N      simulator threads, 1..16 (default 1; results do not depend on it)\n");
+           "  --threads N      simulator threads, 1..16 (default: the online CPUs, %d here; results do not\n"
+           "                   depend on it)\n", default_threads());
 }
 
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err) {
     memset(o, 0, sizeof *o);
-    o->threads = 1;
+    o->threads = default_threads();
     *help = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -34,7 +34,7 @@ typedef struct {
 
 typedef struct {
     int json;
-    int threads;             /* --threads N (default 1) */
+    int threads;             /* --threads N (default: online CPUs, at most 16) */
     const char *trace;       /* NULL = no trace */
     wf_trace_window tw;      /* default: everything */
     int has_tw;
