@@ -114,7 +114,7 @@ void wf_fabric_free(wf_fabric *f) {
         wf_free(f->heap, bd->heapv);
         wf_free(f->heap, bd->dv);
     }
-    for (int i = 0; i < WF_FABRIC_MAX_BANDS; i++) wf_free(f->heap, f->tc[i].tmp);
+    for (int i = 0; i < WF_FABRIC_MAX_THREADS; i++) wf_free(f->heap, f->tc[i].tmp);
     pthread_mutex_destroy(&f->mu);
     wf_free(f->heap, f);
 }
@@ -470,7 +470,7 @@ void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out) {
     out->pes_used = f->pes_used;
     out->sram_backed = f->sram_backed;
     out->steps = f->steps;
-    for (int i = 0; i < WF_FABRIC_MAX_BANDS; i++) out->steps += f->tc[i].steps;
+    for (int i = 0; i < WF_FABRIC_MAX_THREADS; i++) out->steps += f->tc[i].steps;
     out->wall_s = f->wall;
     for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
         const wf_pe *pe = f->pes[i];

@@ -257,6 +257,7 @@ typedef struct {
 } wf_tctx;
 
 #define WF_FABRIC_MAX_BANDS 16
+#define WF_FABRIC_MAX_THREADS 16
 typedef struct wf_pool wf_pool;  /* run.c: worker threads */
 struct wf_fabric {
     int w, h;
@@ -282,7 +283,7 @@ struct wf_fabric {
     pthread_mutex_t mu;                  /* op chunks, first-touch SRAM, scratch */
     int threads;                         /* wf_fabric_set_threads */
     wf_pool *pool;
-    wf_tctx tc[WF_FABRIC_MAX_BANDS];     /* one per thread; tc[0] is the caller's */
+    wf_tctx tc[WF_FABRIC_MAX_THREADS];   /* one per thread; tc[0] is the caller's */
     /* progress */
     _Atomic int failed;
     wf_err ferr;

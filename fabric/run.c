@@ -499,8 +499,8 @@ typedef struct {
 struct wf_pool {
     wf_fabric *f;
     int nt;                           /* threads including the caller */
-    pthread_t th[WF_FABRIC_MAX_BANDS];
-    wf_worker w[WF_FABRIC_MAX_BANDS];
+    pthread_t th[WF_FABRIC_MAX_THREADS];
+    wf_worker w[WF_FABRIC_MAX_THREADS];
     _Atomic unsigned gen;
     _Atomic int pending, sleepers;
     int ph;
@@ -587,8 +587,8 @@ static void pool_start(wf_fabric *f, int nt) {
 }
 
 wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err) {
-    if (n < 1 || n > WF_FABRIC_MAX_BANDS)
-        return WF_FAIL(err, WF_EUSAGE, "fabric: threads %d, expected 1..%d", n, WF_FABRIC_MAX_BANDS);
+    if (n < 1 || n > WF_FABRIC_MAX_THREADS)
+        return WF_FAIL(err, WF_EUSAGE, "fabric: threads %d, expected 1..%d", n, WF_FABRIC_MAX_THREADS);
     if (f->pool && f->pool->nt != n) fabric_pool_free(f);
     f->threads = n;
     return WF_OK;
