@@ -339,7 +339,16 @@ static inline void note_progress(void) {
     if (wf_tc) wf_tc->progress = 1;
 }
 void wake_pick(wf_pe *pe);
-void fabric_pool_free(wf_fabric *f);
+/* The phases of a cycle (see the top of this file). */
+enum { PH_A, PH_B, PH_C, PH_QUIT };
+/* Runs phase ph for thread tid of nt: bands tid, tid + nt, ... (pairs likewise). */
+void fabric_run_phase(wf_fabric *f, int ph, int tid, int nt);
+
+/* pool.c: worker threads */
+void fabric_pool_start(wf_fabric *f, int nt);   /* f->pool, or NULL if no thread could start */
+void fabric_pool_phase(wf_fabric *f, int ph);   /* all threads run ph; returns when all are done */
+int fabric_pool_threads(const wf_fabric *f);    /* threads including the caller */
+void fabric_pool_free(wf_fabric *f);            /* stops and joins the workers; NULL pool is a no-op */
 void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))

@@ -1,13 +1,13 @@
 /* run.c — the one dispatch loop (STYLE 17). Per cycle: due events (core
 ** free, op start/done, launches), then every router with wavelets, every
-** active microthread op, every PE that may pick a task. Idle PEs are on no
-** list and cost nothing; with all lists empty the clock jumps to the next
-** event. No progress for a few cycles with nothing in the future means
-** deadlock: the report names PEs, colors and what each waits on. */
+** active microthread op, every PE that may pick a task, band by band in the
+** three phases fabric_int.h describes (on several threads: pool.c). Idle
+** PEs are on no list and cost nothing; with all lists empty the clock jumps
+** to the next event. No progress for a few cycles with nothing in the
+** future means deadlock: the report names PEs, colors and what each waits
+** on. */
 #include "fabric_int.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -474,10 +474,8 @@ static void phase_c(wf_fabric *f, int b) {
     if (bd->l[L_PICK_EDGE].n) step_picks(f, &bd->l[L_PICK_EDGE]);
 }
 
-enum { PH_A, PH_B, PH_C, PH_QUIT };
-
 /* Thread `tid` of `nt` runs bands tid, tid+nt, ... (pairs likewise). */
-static void run_phase(wf_fabric *f, int ph, int tid, int nt) {
+void fabric_run_phase(wf_fabric *f, int ph, int tid, int nt) {
     wf_tc = &f->tc[tid];
     int n = ph == PH_B ? f->nbands - 1 : f->nbands;
     for (int b = tid; b < n; b += nt) {
@@ -485,113 +483,6 @@ static void run_phase(wf_fabric *f, int ph, int tid, int nt) {
         else if (ph == PH_B) phase_b(f, b);
         else phase_c(f, b);
     }
-}
-
-/* ---- worker threads ------------------------------------------------------------
-** Workers spin on a generation counter between phases (a cycle is a few
-** microseconds) and sleep on a condition variable after a while without work
-** (between runs, or while cycles are too small to split). */
-typedef struct {
-    wf_pool *p;
-    int tid;
-} wf_worker;
-
-struct wf_pool {
-    wf_fabric *f;
-    int nt;                           /* threads including the caller */
-    pthread_t th[WF_FABRIC_MAX_THREADS];
-    wf_worker w[WF_FABRIC_MAX_THREADS];
-    _Atomic unsigned gen;
-    _Atomic int pending, sleepers;
-    int ph;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-};
-
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ __volatile__("pause");
-#endif
-}
-
-static void *worker(void *arg) {
-    wf_pool *p = ((wf_worker *)arg)->p;
-    int tid = ((wf_worker *)arg)->tid;
-    unsigned seen = 0;
-    for (;;) {
-        unsigned g;
-        int spins = 0;
-        while ((g = atomic_load(&p->gen)) == seen) {
-            if (++spins < 20000) {
-                cpu_relax();
-                continue;
-            }
-            pthread_mutex_lock(&p->mu);
-            atomic_fetch_add(&p->sleepers, 1);
-            while ((g = atomic_load(&p->gen)) == seen) pthread_cond_wait(&p->cv, &p->mu);
-            atomic_fetch_sub(&p->sleepers, 1);
-            pthread_mutex_unlock(&p->mu);
-            break;
-        }
-        seen = g;
-        if (p->ph == PH_QUIT) return NULL;
-        run_phase(p->f, p->ph, tid, p->nt);
-        atomic_fetch_sub(&p->pending, 1);
-    }
-}
-
-/* Runs phase ph on all threads; returns when every thread is done. */
-static void pool_phase(wf_pool *p, int ph) {
-    p->ph = ph;
-    atomic_store(&p->pending, p->nt - 1);
-    atomic_fetch_add(&p->gen, 1);
-    if (atomic_load(&p->sleepers)) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    if (ph == PH_QUIT) return;
-    run_phase(p->f, ph, 0, p->nt);
-    for (int spins = 0; atomic_load(&p->pending); spins++) {
-        if (spins < 4000) cpu_relax();
-        else sched_yield(); /* a worker lost its core: let it run */
-    }
-}
-
-void fabric_pool_free(wf_fabric *f) {
-    wf_pool *p = f->pool;
-    if (!p) return;
-    pool_phase(p, PH_QUIT);
-    for (int i = 1; i < p->nt; i++) pthread_join(p->th[i], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-    wf_free(f->heap, p);
-    f->pool = NULL;
-}
-
-/* Starts nt - 1 workers; on failure the run goes on with one thread. */
-static void pool_start(wf_fabric *f, int nt) {
-    wf_pool *p = wf_calloc(f->heap, sizeof *p, "fabric threads", NULL);
-    if (!p) return;
-    p->f = f;
-    p->nt = 1;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    f->pool = p;
-    for (int i = 1; i < nt; i++) {
-        p->w[i] = (wf_worker){p, i};
-        if (pthread_create(&p->th[i], NULL, worker, &p->w[i])) break;
-        p->nt = i + 1;
-    }
-    if (p->nt < 2) fabric_pool_free(f);
-}
-
-wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err) {
-    if (n < 1 || n > WF_FABRIC_MAX_THREADS)
-        return WF_FAIL(err, WF_EUSAGE, "fabric: threads %d, expected 1..%d", n, WF_FABRIC_MAX_THREADS);
-    if (f->pool && f->pool->nt != n) fabric_pool_free(f);
-    f->threads = n;
-    return WF_OK;
 }
 
 /* Work listed for this cycle, to decide whether splitting it pays. */
@@ -628,9 +519,9 @@ static uint64_t next_event(const wf_fabric *f) {
 
 static void one_cycle(wf_fabric *f, int par) {
     if (par) {
-        pool_phase(f->pool, PH_A);
-        if (f->nbands > 1) pool_phase(f->pool, PH_B);
-        pool_phase(f->pool, PH_C);
+        fabric_pool_phase(f, PH_A);
+        if (f->nbands > 1) fabric_pool_phase(f, PH_B);
+        fabric_pool_phase(f, PH_C);
         return;
     }
     for (int b = 0; b < f->nbands; b++) phase_a(f, b);
@@ -686,7 +577,7 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     /* tracing calls back into one user function: keep it on this thread */
     int nt = f->trace ? 1 : f->threads;
     size_t par_min = par_min_work();
-    if (nt > 1 && f->nbands > 1 && !f->pool) pool_start(f, nt < f->nbands ? nt : f->nbands);
+    if (nt > 1 && f->nbands > 1 && !f->pool) fabric_pool_start(f, nt < f->nbands ? nt : f->nbands);
     wf_tc = &f->tc[0];
     f->report[0] = 0;
     while (!f->failed) {
@@ -698,7 +589,7 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
                            "cycles", (unsigned long long)f->now, (unsigned long long)max_cycles);
         }
         int par = nt > 1 && f->pool && cycle_work(f) >= par_min;
-        int nprog = par ? f->pool->nt : 1;
+        int nprog = par ? fabric_pool_threads(f) : 1;
         for (int i = 0; i < nprog; i++) f->tc[i].progress = 0;
         one_cycle(f, par);
         if (f->failed) break;
