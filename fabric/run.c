@@ -276,8 +276,8 @@ static int build_report(wf_fabric *f, char *first, size_t nfirst) {
 ** Lists are nearly sorted (kept entries keep their order, a few woken ones
 ** are appended), so insertion sort usually costs O(n); when it starts to
 ** move a lot, an LSD radix sort (12-bit digits over the keys' span) takes
-** over. Order inside a
-** cycle does not change results (credit lag, ready stamps), only speed. */
+** over. Order inside a cycle does not change results (credit lag, ready
+** stamps), only speed. */
 static void radix_sort(wf_fabric *f, uint32_t *v, size_t n) {
     wf_tctx *t = wf_tc; /* scratch is per thread: two pairs may sort one band's lists */
     if (t->ctmp < n) {
@@ -326,8 +326,6 @@ static void sort_list(wf_fabric *f, uint32_t *v, size_t n) {
     }
 }
 
-/* Steps the routers listed before the phase began; routers woken meanwhile
-** stay listed for the next cycle. */
 /* Three-stage prefetch along a sorted router list: the hot lines of the PE
 ** PF_FAR entries ahead; the color slots of the one PF_MID ahead (its first
 ** line is in cache by then); the queue heads and receive op of the one
@@ -362,6 +360,8 @@ static void prefetch_near(const wf_fabric *f, const wf_pe *pe) {
     }
 }
 
+/* Steps the routers listed before the phase began; routers woken meanwhile
+** stay listed for the next cycle. */
 static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
     sort_list(f, l->v, n);
