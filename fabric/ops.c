@@ -215,28 +215,25 @@ static int bind(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *o, wf_dims *x
 /* A fresh chunk of ops for band b (under the fabric lock: bands of other
 ** threads may be adding chunks too; existing chunks never move). */
 static int op_grow(wf_fabric *f, wf_band *bd) {
+    wf_err e = {0};
+    wf_op *c = NULL;
+    uint32_t base = 0;
     pthread_mutex_lock(&f->mu);
-    int ok = 0;
-    if (f->nopch < OP_MAX_CHUNKS) {
-        wf_err e = {0};
-        wf_op *c = wf_calloc(f->heap, OP_CHUNK * sizeof *c, "fabric ops", &e);
-        if (c) {
-            uint32_t base = f->nopch * OP_CHUNK;
-            f->opch[f->nopch++] = c;
-            for (uint32_t i = OP_CHUNK; i-- > (base ? 0u : 1u);) { /* op 0 is never used */
-                c[i].next = bd->op_free;
-                bd->op_free = base + i;
-            }
-            ok = 1;
-        } else {
-            pthread_mutex_unlock(&f->mu);
-            fabric_fail(f, WF_ENOMEM, "%s", e.msg);
-            return 0;
-        }
+    if (f->nopch < OP_MAX_CHUNKS && (c = wf_calloc(f->heap, OP_CHUNK * sizeof *c, "fabric ops", &e))) {
+        base = f->nopch * OP_CHUNK;
+        f->opch[f->nopch++] = c;
     }
     pthread_mutex_unlock(&f->mu);
-    if (!ok) fabric_fail(f, WF_ENOMEM, "fabric: more than %u async ops in flight", OP_MAX_CHUNKS * OP_CHUNK);
-    return ok;
+    if (!c) {
+        if (e.code) fabric_fail(f, WF_ENOMEM, "%s", e.msg);
+        else fabric_fail(f, WF_ENOMEM, "fabric: more than %u async ops in flight", OP_MAX_CHUNKS * OP_CHUNK);
+        return 0;
+    }
+    for (uint32_t i = OP_CHUNK; i-- > (base ? 0u : 1u);) { /* op 0 is never used */
+        c[i].next = bd->op_free;
+        bd->op_free = base + i;
+    }
+    return 1;
 }
 
 uint32_t op_new(wf_fabric *f, wf_pe *pe) {
