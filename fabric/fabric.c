@@ -55,8 +55,8 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
         return WF_FAIL(err, WF_ERANGE, "fabric: size %dx%d, expected 1x1 .. %dx%d", w, h,
                        WF_FABRIC_MAX_W, WF_FABRIC_MAX_H);
     if (!cm) cm = &wf_cost_wse2;
-    if (cm->hop_latency < 1 || cm->hop_latency > 64 || cm->ramp_latency < 1 || cm->ramp_latency > 64 || cm->op_latency > 64 ||
-        cm->router_depth < 1 || cm->router_depth > 64 || cm->task_switch < 1 || cm->w_f16_add < 1 ||
+    if (cm->hop_latency < 1 || cm->hop_latency > 64 || cm->ramp_latency < 1 || cm->ramp_latency > 64 ||
+        cm->op_latency > 64 || cm->router_depth < 1 || cm->router_depth > 64 || cm->task_switch < 1 || cm->w_f16_add < 1 ||
         cm->w_f16_mul < 1 || cm->w_f16_fma < 1 || cm->w_f32_add < 1 || cm->w_f32_mul < 1 ||
         cm->w_f32_fma < 1 || cm->w_mov32 < 1 || cm->w_mov16 < 1 || cm->bank_bytes < 4 ||
         cm->io_words_per_cycle < 1 || cm->sram_bytes < 64)
@@ -68,6 +68,7 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
         if (cm->oq_depth[i] < 1) return WF_FAIL(err, WF_EUSAGE, "fabric: cost model: oq_depth[%d] is 0", i);
     wf_fabric *f = wf_calloc(heap, sizeof *f, "fabric", err);
     if (!f) return err ? err->code : WF_ENOMEM;
+    pthread_mutex_init(&f->mu, NULL); /* before any failure: wf_fabric_free destroys it */
     f->w = w;
     f->h = h;
     f->cm = *cm;
@@ -78,7 +79,6 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->sram_arena.chunk = f->arena.chunk;
     f->pes = wf_calloc(heap, (size_t)w * h * sizeof *f->pes, "fabric PE index", err);
     if (!f->pes) goto fail;
-    pthread_mutex_init(&f->mu, NULL);
     f->threads = 1;
     /* bands of at least 8 rows, at most WF_FABRIC_MAX_BANDS: a function of the
     ** height alone, so the processing order (and every result) is the same for
