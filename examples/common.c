@@ -130,7 +130,7 @@ void wf_ex_extra(wf_ex_result *r, const char *key, double v) {
     r->extra_val[r->nextra++] = v;
 }
 
-void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
+int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
     wf_fabric *f = wf_host_fabric(h);
     wf_fabric_stats s;
     wf_fabric_read_stats(f, &s);
@@ -176,6 +176,10 @@ void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         printf("  check: %s (max |diff| %.3g)\n", r->ok ? "ok" : "FAIL", r->max_abs_diff);
     }
     fflush(stdout);
+    if (r->ok) return 0;
+    fprintf(stderr, "%s: check failed: %llu of %llu values differ from the reference\n", r->example,
+            (unsigned long long)r->mismatches, (unsigned long long)r->outputs);
+    return 2;
 }
 
 int wf_ex_fail(const char *prog, wf_host *h, const wf_err *e) {

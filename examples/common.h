@@ -64,14 +64,17 @@ typedef struct {
     uint64_t cycles, compute_cycles, io_cycles;
     double wall_s;
     int ok;
+    uint64_t mismatches, outputs; /* values that differ from the reference, of how many */
     double max_abs_diff;
     const char *extra_key[16];
     double extra_val[16];
     int nextra;
 } wf_ex_result;
 void wf_ex_extra(wf_ex_result *r, const char *key, double v);
-/* Prints the summary for host h's fabric (stats read from it). */
-void wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r);
+/* Prints the summary for host h's fabric (stats read from it) and, when the
+** check failed, "<example>: check failed: ..." to stderr. Returns the
+** example's exit code: 0, or 2 for a failed check. */
+int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r);
 
 /* Prints "<prog>: error: <msg>" (+ the fabric's report when there is one)
 ** to stderr and returns 1 — the examples' exit code for any failure. */
