@@ -25,7 +25,6 @@ static void unmark_busy(wf_pe *pe, uint64_t from, uint64_t to) {
 
 static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t data) {
     uint64_t now = f->now;
-    pe->tstart = now;
     pe->tlocal = now + f->cm.task_switch;
     pe->cur_task = id;
     fn(pe, data);

@@ -391,7 +391,7 @@ done:
     for (size_t i = 0; i < n; i++) {
         wf_pe *pe = f->pes[i];
         if (!pe || !pe->img || !pe->img->kernel || !pe->img->kernel->init) continue;
-        pe->tstart = pe->tlocal = f->now;
+        pe->tlocal = f->now;
         pe->cur_task = TASK_LAUNCH;
         pe->img->kernel->init(pe);
         pe->cur_task = -1;

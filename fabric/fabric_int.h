@@ -138,7 +138,7 @@ struct wf_pe {
     wf_task_fn launch_fn;       /* pending launched function */
     uint32_t ctrl_data;         /* last control wavelet for a control task */
     int cur_task;               /* running task (valid inside a task or init), else -1 */
-    uint64_t tstart, tlocal;
+    uint64_t tlocal;            /* the running task's clock: its start plus what it was charged */
 };
 
 /* Counts cycle c as active once (cycles may arrive slightly out of order:
