@@ -469,8 +469,7 @@ void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out) {
     out->cycles = f->now;
     out->pes_used = f->pes_used;
     out->sram_backed = f->sram_backed;
-    out->steps = f->steps;
-    for (int i = 0; i < WF_FABRIC_MAX_THREADS; i++) out->steps += f->tc[i].steps;
+    for (int i = 0; i < WF_FABRIC_MAX_THREADS; i++) out->steps += f->tc[i].steps; /* per thread */
     out->wall_s = f->wall;
     for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
         const wf_pe *pe = f->pes[i];

@@ -291,7 +291,6 @@ struct wf_fabric {
     /* trace */
     wf_trace_fn trace; void *trace_ud; wf_trace_window tw;
     /* stats */
-    uint64_t steps;                      /* summed from tc[] after each run */
     double wall;
     uint64_t sram_backed;
     uint64_t pes_used;
