@@ -244,7 +244,6 @@ typedef struct {
     wf_event *heapv; size_t nheap, cheap;
     uint64_t seq;
     uint32_t op_free;            /* free ops owned by this band, through next */
-    int64_t nops_used;
     wf_deferred *dv; size_t nd, cd; /* pushes deferred by the pair (this band, next band) */
 } wf_band;
 

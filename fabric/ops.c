@@ -244,7 +244,6 @@ uint32_t op_new(wf_fabric *f, wf_pe *pe) {
     bd->op_free = o->next;
     memset(o, 0, sizeof *o);
     o->pe = pe;
-    bd->nops_used++;
     return oi;
 }
 
@@ -255,7 +254,6 @@ void op_release(wf_fabric *f, uint32_t oi) {
     o->inj = NULL;
     o->next = bd->op_free;
     bd->op_free = oi;
-    bd->nops_used--;
 }
 
 static void op_activate(wf_fabric *f, uint32_t oi) {
