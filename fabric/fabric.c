@@ -134,12 +134,14 @@ wf_status wf_fabric_capture(wf_fabric *f, int x, int y, int color, uint32_t *buf
     if (!s || s->oq < 0)
         return WF_FAIL(err, WF_ECOLOR, "fabric: capture: PE(%d,%d): no output queue for color %d (route the "
                        "color from RAMP, e.g. wf_route_simple(WF_RAMP, 0))", x, y, color);
-    s->cap = buf;
-    s->cap_n = buf ? n : 0;
-    s->cap_i = 0;
+    wf_cslot_cold *c = slot_cold(pe, s);
+    c->cap = buf;
+    c->cap_n = buf ? n : 0;
+    c->cap_i = 0;
+    s->capture = buf != NULL;
     if (buf && s->out.n) { /* wavelets already waiting: the router takes them now */
         pe->rpend |= 1u << color;
-        wake_router(pe);
+        wake_router(f, pe);
     }
     return WF_OK;
 }
@@ -147,7 +149,7 @@ wf_status wf_fabric_capture(wf_fabric *f, int x, int y, int color, uint32_t *buf
 uint32_t wf_fabric_captured(const wf_fabric *f, int x, int y, int color) {
     wf_pe *pe = pe_at(f, x, y);
     wf_cslot *s = pe && color >= 0 && color < WF_FABRIC_COLORS ? slot_of(pe, color) : NULL;
-    return s ? s->cap_i : 0;
+    return s ? slot_cold(pe, s)->cap_i : 0;
 }
 const char *wf_fabric_report(const wf_fabric *f) { return f->report; }
 
@@ -175,8 +177,9 @@ wf_pe *pe_get(wf_fabric *f, int x, int y, wf_err *err) {
 static wf_cslot *slot_get(wf_fabric *f, wf_pe *pe, int color, wf_err *err) {
     wf_cslot *s = slot_of(pe, color);
     if (s) return s;
-    wf_cslot *ns = arena_alloc(f, (size_t)(pe->ncolors + 1) * sizeof *ns, err);
-    if (!ns) return NULL;
+    uint8_t *raw = arena_alloc(f, (size_t)(pe->ncolors + 1) * sizeof(wf_cslot) + 63, err);
+    if (!raw) return NULL;
+    wf_cslot *ns = (wf_cslot *)(((uintptr_t)raw + 63) & ~(uintptr_t)63); /* slots are line-aligned */
     if (pe->ncolors) memcpy(ns, pe->slots, pe->ncolors * sizeof *ns); /* old copy stays in the arena */
     pe->slots = ns;
     s = &ns[pe->ncolors];
@@ -290,7 +293,7 @@ static const wf_prog *prog_for(wf_fabric *f, const wf_pe_image *img, wf_err *err
 typedef struct { uint8_t rb, in, out; int8_t iq, oq; } caps;
 
 static void fifo_place(wf_fifo *q, wf_wv **next, unsigned cap) {
-    q->e = cap ? *next : NULL;
+    q->off = cap ? (uint16_t)((uintptr_t)*next - (uintptr_t)q) : 0;
     *next += cap;
     q->cap = (uint8_t)cap;
     q->head = q->n = q->lag_n = 0;
@@ -354,14 +357,19 @@ wf_status wf_fabric_load(wf_fabric *f, wf_err *err) {
         }
         size_t nent;
         if ((st = plan_queues(f, pe, cp, &nent, err))) goto done;
-        size_t bytes = sizeof *pe + pe->ncolors * sizeof(wf_cslot) + nent * sizeof(wf_wv);
+        /* one block, 64-byte aligned: the PE, its slots (a line each), their
+        ** cold halves, the queue entries (the fifo offsets fit 16 bits) */
+        size_t pe_sz = (sizeof *pe + 63) & ~(size_t)63, nc = pe->ncolors;
+        size_t bytes = pe_sz + nc * (sizeof(wf_cslot) + sizeof(wf_cslot_cold)) + nent * sizeof(wf_wv);
         uint8_t *blk = arena_alloc(f, bytes, err);
         if (!blk) { st = err ? err->code : WF_ENOMEM; goto done; }
+        WF_ASSERT(((uintptr_t)blk & 63) == 0);
         wf_pe *np = (wf_pe *)blk;
         *np = *pe;
-        np->slots = (wf_cslot *)(blk + sizeof *pe);
-        if (pe->ncolors) memcpy(np->slots, pe->slots, pe->ncolors * sizeof(wf_cslot));
-        wf_wv *next = (wf_wv *)(blk + sizeof *pe + pe->ncolors * sizeof(wf_cslot));
+        np->slots = (wf_cslot *)(blk + pe_sz);
+        np->scold = (wf_cslot_cold *)(blk + pe_sz + nc * sizeof(wf_cslot));
+        if (nc) memcpy(np->slots, pe->slots, nc * sizeof(wf_cslot));
+        wf_wv *next = (wf_wv *)(blk + pe_sz + nc * (sizeof(wf_cslot) + sizeof(wf_cslot_cold)));
         for (int si = 0; si < np->ncolors; si++) {
             wf_cslot *s = &np->slots[si];
             s->iq = cp[si].iq;

@@ -23,6 +23,7 @@
 #include "kernel.h"
 
 #include <pthread.h>
+#include <stddef.h>
 
 #define NO_OP 0u          /* op index 0 is never used: "none" */
 #define TASK_LAUNCH 64    /* trace/fault ID of a launched function */
@@ -36,13 +37,16 @@ typedef struct {
 } wf_wv;
 
 /* Ring buffer with credit lag: a slot freed at cycle t is reusable only from
-** t+1, so the processing order inside a cycle cannot change the result. */
+** t+1, so the processing order inside a cycle cannot change the result. The
+** entries live off bytes after the struct, in the same PE block (12 bytes:
+** three queues and the route fit a color slot's one cache line). */
 typedef struct {
-    wf_wv *e;
+    uint16_t off;         /* 0: no queue */
     uint8_t cap, head, n;
     uint8_t lag_n;        /* pops during cycle lag_at */
     uint32_t lag_at;
 } wf_fifo;
+static inline wf_wv *fifo_ent(const wf_fifo *q) { return (wf_wv *)((uintptr_t)q + q->off); }
 
 /* Ready test robust to 32-bit wrap: a wavelet is at most 255 cycles "in the
 ** future"; anything else is in the past. */
@@ -54,20 +58,21 @@ static inline int fifo_space(const wf_fifo *q, uint64_t now) {
     int lag = q->lag_at == (uint32_t)now ? q->lag_n : 0;
     return (int)q->cap - (int)q->n - lag;
 }
-static inline wf_wv *fifo_head(wf_fifo *q) { return &q->e[q->head]; }
+static inline wf_wv *fifo_head(const wf_fifo *q) { return &fifo_ent(q)[q->head]; }
 static inline int fifo_head_ready(const wf_fifo *q, uint64_t now) {
-    return q->n && is_ready(q->e[q->head].ready, now);
+    return q->n && is_ready(fifo_head(q)->ready, now);
 }
 static inline void fifo_push(wf_fifo *q, uint32_t data, uint64_t ready, uint8_t flags) {
     unsigned i = (unsigned)q->head + q->n;
     if (i >= q->cap) i -= q->cap;
-    q->e[i].data = data;
-    q->e[i].ready = (uint32_t)ready;
-    q->e[i].flags = flags;
+    wf_wv *e = &fifo_ent(q)[i];
+    e->data = data;
+    e->ready = (uint32_t)ready;
+    e->flags = flags;
     q->n++;
 }
 static inline wf_wv fifo_pop(wf_fifo *q, uint64_t now) {
-    wf_wv w = q->e[q->head];
+    wf_wv w = *fifo_head(q);
     if (++q->head == q->cap) q->head = 0;
     q->n--;
     if (q->lag_at != (uint32_t)now) { q->lag_at = (uint32_t)now; q->lag_n = 0; }
@@ -75,23 +80,30 @@ static inline wf_wv fifo_pop(wf_fifo *q, uint64_t now) {
     return w;
 }
 
-/* One color on one PE. */
+/* One color on one PE: what a router step or an element step reads, in one
+** cache line (slots are 64-byte aligned in the PE block). */
 typedef struct {
-    wf_route route;
+    _Alignas(64) wf_route route;
     uint8_t color;
     uint8_t has_route;
     int8_t iq, oq;        /* queue index or -1 */
     uint8_t toggle;       /* alternates link vs RAMP input */
     uint8_t feed;         /* link ports that feed rb in some switch position */
+    uint8_t capture;      /* the host captures `out` (streaming d2h, see wf_cslot_cold) */
     wf_fifo rb;           /* wavelets from links, waiting at the router */
     wf_fifo in;           /* core input queue (router -> core) */
     wf_fifo out;          /* core output queue (core -> router) */
-    uint32_t in_ops, in_ops_tail;   /* ops consuming `in` (have a fabric-in operand) */
-    uint32_t out_ops, out_ops_tail; /* ops producing into `out` without fabric-in */
+    uint32_t in_ops;      /* ops consuming `in` (have a fabric-in operand) */
+    uint32_t out_ops;     /* ops producing into `out` without fabric-in */
     uint32_t out_waiter;  /* a fabric-in -> fabric-out op asleep on a full `out`, or NO_OP */
+} wf_cslot;
+_Static_assert(sizeof(wf_cslot) == 64, "wf_cslot: one cache line");
+/* The rest of a color slot (pe->scold, same index; set at load). */
+typedef struct {
+    uint32_t in_ops_tail, out_ops_tail;
     uint32_t *cap;        /* host capture (streaming d2h): wavelets from `out` go here */
     uint32_t cap_n, cap_i;
-} wf_cslot;
+} wf_cslot_cold;
 
 /* Derived once per distinct image. */
 typedef struct wf_prog {
@@ -109,29 +121,35 @@ typedef struct wf_prog {
 enum { EDGE_MID, EDGE_TOP, EDGE_BOT };
 
 struct wf_pe {
-    /* hot, in the order a router step reads them: lines 0-3 of the block
-    ** (line 0: lists and colors; 1: neighbours and activity; 2: ports and
-    ** task state; 3: the counters a router bumps, st's first fields) */
+    /* hot: lines 0-2 of the 64-byte aligned block. Line 0: what a router
+    ** step reads first (lists, colors, ports); 1: neighbours and activity;
+    ** 2: the counters routers and ops bump (st's first fields) */
     uint32_t rpend;             /* colors with a wavelet in rb or out */
     uint8_t ncolors;
     uint8_t in_rlist, in_plist;
-    uint8_t band, edge;         /* band of rows, EDGE_* within it */
+    uint8_t in_olist;           /* on the band's list of PEs with active ops */
     int8_t cidx[WF_FABRIC_COLORS];
+    uint32_t aop;               /* active ops of this PE, through wf_op.anext (NO_OP ends) */
+    uint8_t band, edge;         /* band of rows, EDGE_* within it */
+    uint8_t port_mask;          /* ports that carried a wavelet out in cycle port_at-1 */
+    uint8_t asleep;             /* the router sleeps blocked, since cycle sleep_at */
+    uint32_t idx;
     wf_cslot *slots;
-    uint64_t rsleep;            /* cycle+1 the router fell asleep blocked (0 = not asleep) */
-    wf_fabric *f;
+    uint64_t port_at;           /* cycle+1 of the ports in port_mask */
     struct wf_pe *nb[4];        /* neighbours N S E W (NULL off the edge or untouched), set at load */
     uint64_t last_act;          /* latest cycle counted in st.active (router/op work) */
     uint64_t act_mask;          /* bit k: cycle last_act - k was counted */
-    uint32_t idx;
-    int16_t x, y;
-    const wf_prog *prog;
-    uint64_t port_used[WF_PORT_COUNT]; /* cycle+1 a port last carried a wavelet out */
-    uint64_t ready;             /* activated tasks */
-    uint64_t blocked;
     uint64_t busy_until;        /* core busy before this cycle */
     uint64_t busy_from;         /* ... since this one (the latest task) */
     wf_pe_stats st;
+    /* warm: task picks, wakes of sleeping routers */
+    wf_fabric *f;
+    wf_cslot_cold *scold;       /* per slot, set at load */
+    uint64_t sleep_at;          /* see asleep */
+    int16_t x, y;
+    const wf_prog *prog;
+    uint64_t ready;             /* activated tasks */
+    uint64_t blocked;
     /* colder: what tasks and the host use */
     const wf_pe_image *img;
     uint8_t *sram;              /* backs [img->sram_lo, img->sram_hi) */
@@ -141,10 +159,14 @@ struct wf_pe {
     uint64_t tlocal;            /* the running task's clock: its start plus what it was charged */
 };
 
+_Static_assert(offsetof(struct wf_pe, nb) == 64 && offsetof(struct wf_pe, st) == 128,
+               "wf_pe: the hot fields fill lines 0 and 1, st starts line 2");
+
 /* Counts cycle c as active once (cycles may arrive slightly out of order:
 ** a cut-through receive counts the cycle after the router's). A cycle inside
 ** the latest task is already counted in st.busy. */
 static inline void mark_active(wf_pe *pe, uint64_t c) {
+    if (c == pe->last_act && pe->act_mask) return; /* the common repeat: counted */
     if (c < pe->busy_until && c >= pe->busy_from) return;
     if (c > pe->last_act || pe->act_mask == 0) {
         uint64_t d = c - pe->last_act;
@@ -191,6 +213,7 @@ typedef struct {
     uint8_t in_color, out_color, ctrl, esize; /* colors: 255 = none */
     uint32_t i, n;
     uint32_t sbits;      /* fmacs / fmach scalar */
+    uint32_t anext;      /* next active op of the same PE (pe->aop), while active */
     wf_pe *pe;           /* owner (PE blocks do not move after load) */
     uint64_t start;
     uint64_t last_at;    /* cycle of the last element consumed from fabric-in */
@@ -220,9 +243,11 @@ typedef struct {
     uint32_t *v;
     size_t n, c, snap;
 } wf_ilist;
-/* Router lists by edge (L_RMID + pe->edge); ops and picks of inner PEs run in
-** phase A right after their routers (warm in cache), those of edge PEs in C. */
-enum { L_RMID, L_RTOP, L_RBOT, L_OPS, L_PICK, L_OPS_EDGE, L_PICK_EDGE, L_COUNT };
+/* Router lists by edge (L_RMID + pe->edge); L_OPE lists the PEs with active
+** ops (pe->aop). Inner PEs step their ops in phase A right after their own
+** router, in one walk in PE order (the PE's state is still in L1); picks of
+** inner PEs follow in A; ops and picks of edge PEs run in C. */
+enum { L_RMID, L_RTOP, L_RBOT, L_OPE, L_PICK, L_OPE_EDGE, L_PICK_EDGE, L_COUNT };
 
 /* A push made in phase B, applied by the owning band in phase C. */
 typedef struct {
@@ -308,6 +333,7 @@ static inline wf_cslot *slot_of(wf_pe *pe, int color) {
     int i = pe->cidx[color];
     return i < 0 ? NULL : &pe->slots[i];
 }
+static inline wf_cslot_cold *slot_cold(const wf_pe *pe, const wf_cslot *s) { return &pe->scold[s - pe->slots]; }
 static inline int trace_on(const wf_fabric *f, int x, int y, uint64_t c) {
     return f->trace && x >= f->tw.x0 && x < f->tw.x1 && y >= f->tw.y0 && y < f->tw.y1 &&
            c >= f->tw.c0 && (f->tw.c1 == 0 || c < f->tw.c1);
@@ -325,12 +351,12 @@ extern _Thread_local wf_tctx *wf_tc;  /* the running thread's context (tc[0] out
 /* Appends x to list `which` of band b (deferred in phase B). */
 void list_add(wf_fabric *f, int b, int which, uint32_t x);
 void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg);
-void wake_router_slow(wf_pe *pe);
+void wake_router_slow(wf_fabric *f, wf_pe *pe);
 /* Puts a router on the active list (counting cycles it slept blocked); the
 ** common case, already listed and awake, stays inline. */
-static inline void wake_router(wf_pe *pe) {
-    if (pe->in_rlist && !pe->rsleep) return;
-    wake_router_slow(pe);
+static inline void wake_router(wf_fabric *f, wf_pe *pe) {
+    if (pe->in_rlist && !pe->asleep) return;
+    wake_router_slow(f, pe);
 }
 static inline wf_tctx *tctx(wf_fabric *f) { return wf_tc ? wf_tc : &f->tc[0]; }
 static inline void note_progress(void) {
@@ -364,7 +390,9 @@ void core_done_action(wf_fabric *f, wf_pe *pe, int action, int task);
 void core_deliver_ctrl(wf_fabric *f, wf_pe *pe, uint32_t data);
 
 /* ops.c */
-void op_step(wf_fabric *f, uint32_t oi, int *keep);
+/* Steps the ops active on pe when called, in op index order; ops activated
+** meanwhile wait for the next cycle. Returns the ops stepped. */
+unsigned op_step_pe(wf_fabric *f, wf_pe *pe);
 void op_start_event(wf_fabric *f, uint32_t oi);
 void op_done_event(wf_fabric *f, uint32_t oi);
 void op_finish_event(wf_fabric *f, uint32_t oi);

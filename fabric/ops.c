@@ -260,7 +260,22 @@ static void op_activate(wf_fabric *f, uint32_t oi) {
     wf_op *o = op_at(f, oi);
     if (o->active) return;
     o->active = 1;
-    list_add(f, o->pe->band, o->pe->edge ? L_OPS_EDGE : L_OPS, oi);
+    wf_pe *pe = o->pe;
+    o->anext = pe->aop;
+    pe->aop = oi;
+    if (!pe->in_olist) {
+        pe->in_olist = 1;
+        list_add(f, pe->band, pe->edge ? L_OPE_EDGE : L_OPE, pe->idx);
+    }
+}
+
+/* Takes an active op off its PE's chain (it completes outside a step). */
+static void op_unlink(wf_fabric *f, uint32_t oi) {
+    wf_op *o = op_at(f, oi);
+    uint32_t *p = &o->pe->aop;
+    while (*p != NO_OP && *p != oi) p = &op_at(f, *p)->anext;
+    if (*p == oi) *p = o->anext;
+    o->active = 0;
 }
 
 static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
@@ -452,11 +467,11 @@ void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi) {
     if (o->in_color != 255) {
         s = slot_of(pe, o->in_color);
         head = &s->in_ops;
-        tail = &s->in_ops_tail;
+        tail = &slot_cold(pe, s)->in_ops_tail;
     } else {
         s = slot_of(pe, o->out_color);
         head = &s->out_ops;
-        tail = &s->out_ops_tail;
+        tail = &slot_cold(pe, s)->out_ops_tail;
     }
     o->next = NO_OP;
     if (*head == NO_OP) {
@@ -565,8 +580,7 @@ void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
 /* A slot of the input queue frees: the own router may sleep waiting for it
 ** (host injection polls). */
 void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
-    (void)f;
-    if (pe->rsleep && (pe->rpend >> s->color & 1)) wake_router(pe);
+    if (pe->asleep && (pe->rpend >> s->color & 1)) wake_router(f, pe);
 }
 
 /* ---- one microthread cycle ---------------------------------------------------------------- */
@@ -595,7 +609,7 @@ static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t
     if (so) {
         fifo_push(&so->out, r, now + f->cm.op_latency + f->cm.ramp_latency, o->ctrl);
         pe->rpend |= 1u << so->color;
-        wake_router(pe);
+        wake_router(f, pe);
     } else {
         cur_store(&o->dst, es, r);
         cur_next(&o->dst, &o->xdst);
@@ -623,11 +637,11 @@ int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t
 }
 
 void op_finish_event(wf_fabric *f, uint32_t oi) {
-    op_at(f, oi)->active = 0;
+    if (op_at(f, oi)->active) op_unlink(f, oi);
     op_complete(f, oi);
 }
 
-void op_step(wf_fabric *f, uint32_t oi, int *keep) {
+static void op_step(wf_fabric *f, uint32_t oi, int *keep) {
     wf_op *o = op_at(f, oi);
     wf_pe *pe = o->pe;
     uint64_t now = f->now;
@@ -752,4 +766,49 @@ nomem:
     if (err) *err = f->ferr;
     f->failed = 0;
     return WF_ENOMEM;
+}
+
+unsigned op_step_pe(wf_fabric *f, wf_pe *pe) {
+    uint32_t head = pe->aop, sorted = NO_OP;
+    pe->aop = NO_OP;
+    wf_op *o1 = op_at(f, head);
+    if (o1->anext == NO_OP) { /* the common case: one op */
+        int keep = 0;
+        op_step(f, head, &keep);
+        if (keep) {
+            o1->anext = pe->aop;
+            pe->aop = head;
+        }
+        return 1;
+    }
+    /* the snapshot, sorted by op index (chains are short: insertion) */
+    while (head != NO_OP) {
+        uint32_t oi = head;
+        head = op_at(f, oi)->anext;
+        uint32_t *p = &sorted;
+        while (*p != NO_OP && *p < oi) p = &op_at(f, *p)->anext;
+        op_at(f, oi)->anext = *p;
+        *p = oi;
+    }
+    /* ops activated while these step go to pe->aop; the kept ones go in front */
+    uint32_t kept = NO_OP, *tail = &kept;
+    unsigned n = 0;
+    while (sorted != NO_OP) {
+        uint32_t oi = sorted;
+        wf_op *o = op_at(f, oi);
+        sorted = o->anext;
+        int keep = 0;
+        op_step(f, oi, &keep);
+        n++;
+        if (keep) {
+            *tail = oi;
+            tail = &o->anext;
+            *tail = NO_OP;
+        }
+    }
+    if (kept != NO_OP) {
+        *tail = pe->aop;
+        pe->aop = kept;
+    }
+    return n;
 }

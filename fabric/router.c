@@ -9,6 +9,8 @@
 static const int dx[4] = {0, 0, 1, -1}; /* N S E W */
 static const int dy[4] = {-1, 1, 0, 0};
 static const int opposite[4] = {WF_PORT_S, WF_PORT_N, WF_PORT_W, WF_PORT_E};
+static const uint8_t nports[32] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                   1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4, 3, 4, 4, 5}; /* ports in a mask */
 
 void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s);   /* ops.c */
 void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s);   /* ops.c */
@@ -43,8 +45,9 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
         else in_flight = 1;
     }
     if (!rb_ok && !out_ok) return in_flight ? FW_WAIT : FW_BLOCKED;
-    if (out_ok && s->cap && s->cap_i < s->cap_n) { /* streaming d2h: the host takes it */
-        s->cap[s->cap_i++] = fifo_pop(&s->out, now).data;
+    wf_cslot_cold *sc = out_ok && s->capture ? slot_cold(pe, s) : NULL;
+    if (sc && sc->cap_i < sc->cap_n) { /* streaming d2h: the host takes it */
+        sc->cap[sc->cap_i++] = fifo_pop(&s->out, now).data;
         pe->st.wav_out++;
         slot_out_popped(f, pe, s);
         return FW_MOVED;
@@ -54,13 +57,27 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
     const wf_wv *w = fifo_head(src);
     int ctrl = w->flags & 1;
     unsigned tx = pos->tx;
-    wf_cslot *nslot[4] = {0};
-    /* every target must be free */
-    for (unsigned m = tx; m; m &= m - 1) {
+    unsigned used = pe->port_at == now + 1 ? pe->port_mask : 0;
+    wf_cslot *nslot[4];
+    /* every target must be free, checked in port order (N S E W RAMP) */
+    for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
         int p = __builtin_ctz(m);
-        if (pe->port_used[p] == now + 1) return FW_WAIT;
-        if (p == WF_PORT_RAMP) {
-            if (ctrl) continue; /* control wavelets go to the task picker, not the queue */
+        if (used >> p & 1) return FW_WAIT;
+        wf_pe *nb = pe->nb[p];
+        wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
+        if (!ns || !ns->rb.cap) {
+            fabric_fail(f, WF_ECOLOR, "PE(%d,%d): cycle %llu: color %d: wavelet sent %s to PE(%d,%d), "
+                        "which has no route for color %d", pe->x, pe->y, (unsigned long long)now,
+                        s->color, wf_port_name(p), pe->x + dx[p], pe->y + dy[p], s->color);
+            return FW_WAIT;
+        }
+        int sp = space_state(&ns->rb, now);
+        if (sp != FW_MOVED) return sp;
+        nslot[p] = ns;
+    }
+    if (tx & WF_RAMP) {
+        if (used & WF_RAMP) return FW_WAIT;
+        if (!ctrl) { /* control wavelets go to the task picker, not the queue */
             if (s->iq < 0) {
                 fabric_fail(f, WF_ECOLOR, "PE(%d,%d): cycle %llu: color %d: route delivers to RAMP but the "
                             "PE has no input queue for it", pe->x, pe->y, (unsigned long long)now, s->color);
@@ -68,18 +85,6 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
             }
             int sp = space_state(&s->in, now);
             if (sp != FW_MOVED) return sp;
-        } else {
-            wf_pe *nb = pe->nb[p];
-            wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
-            if (!ns || !ns->rb.e) {
-                fabric_fail(f, WF_ECOLOR, "PE(%d,%d): cycle %llu: color %d: wavelet sent %s to PE(%d,%d), "
-                            "which has no route for color %d", pe->x, pe->y, (unsigned long long)now,
-                            s->color, wf_port_name(p), pe->x + dx[p], pe->y + dy[p], s->color);
-                return FW_WAIT;
-            }
-            int sp = space_state(&ns->rb, now);
-            if (sp != FW_MOVED) return sp;
-            nslot[p] = ns;
         }
     }
     wf_wv wv = fifo_pop(src, now);
@@ -90,33 +95,37 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
         /* a slot of this buffer frees: wake the routers that feed it */
         for (unsigned m = s->feed; m; m &= m - 1) {
             wf_pe *nb = pe->nb[__builtin_ctz(m)];
-            if (nb && (nb->rpend >> s->color & 1)) wake_router(nb);
+            if (nb && (nb->rpend >> s->color & 1)) wake_router(f, nb);
         }
     }
     if (rb_ok && out_ok) s->toggle ^= 1;
+    if (pe->port_at != now + 1) {
+        pe->port_at = now + 1;
+        pe->port_mask = 0;
+    }
+    pe->port_mask |= (uint8_t)tx;
+    pe->st.hops += nports[tx & 31];
     int tr = f->trace && trace_on(f, pe->x, pe->y, now);
-    for (unsigned m = tx; m; m &= m - 1) {
+    uint32_t ready = (uint32_t)(now + f->cm.hop_latency);
+    for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
         int p = __builtin_ctz(m);
-        pe->port_used[p] = now + 1;
-        pe->st.hops++;
         if (tr) emit(f, WF_TRACE_HOP, s->color, p, ctrl, pe->x, pe->y, wv.data, now, 1);
-        if (p == WF_PORT_RAMP) {
-            if (ctrl) {
-                core_deliver_ctrl(f, pe, wv.data);
-                continue;
-            }
+        wf_pe *nb = pe->nb[p];
+        fifo_push(&nslot[p]->rb, wv.data, ready, (uint8_t)(ctrl | (opposite[p] << 1)));
+        nb->rpend |= 1u << s->color;
+        wake_router(f, nb);
+    }
+    if (tx & WF_RAMP) {
+        if (tr) emit(f, WF_TRACE_HOP, s->color, WF_PORT_RAMP, ctrl, pe->x, pe->y, wv.data, now, 1);
+        if (ctrl) {
+            core_deliver_ctrl(f, pe, wv.data);
+        } else {
             pe->st.wav_in++;
-            if (tr) emit(f, WF_TRACE_DELIVER, s->color, p, 0, pe->x, pe->y, wv.data, now, 1);
+            if (tr) emit(f, WF_TRACE_DELIVER, s->color, WF_PORT_RAMP, 0, pe->x, pe->y, wv.data, now, 1);
             if (!op_cut_through(f, pe, s, wv.data, now)) {
                 fifo_push(&s->in, wv.data, now + f->cm.ramp_latency, 0);
                 slot_in_arrived(f, pe, s);
             }
-        } else {
-            wf_pe *nb = pe->nb[p];
-            fifo_push(&nslot[p]->rb, wv.data, now + f->cm.hop_latency,
-                      (uint8_t)(ctrl | (opposite[p] << 1)));
-            nb->rpend |= 1u << s->color;
-            wake_router(nb);
         }
     }
     if (ctrl) advance_switch(&s->route);
@@ -154,5 +163,8 @@ void router_step(wf_fabric *f, wf_pe *pe) {
         mark_active(pe, now);
     }
     if (stalled) pe->st.stalled++;
-    if (!keep && pe->rpend && !f->ref_mode) pe->rsleep = now + 1; /* asleep: step_routers drops it */
+    if (!keep && pe->rpend && !f->ref_mode) { /* asleep: step_router drops it */
+        pe->asleep = 1;
+        pe->sleep_at = now;
+    }
 }

@@ -113,14 +113,14 @@ static wf_event ev_pop(wf_band *bd) {
     return top;
 }
 
-void wake_router_slow(wf_pe *pe) {
-    if (pe->rsleep) { /* blocked until now: count the stalled cycles it slept */
-        pe->st.stalled += pe->f->now + 1 - pe->rsleep;
-        pe->rsleep = 0;
+void wake_router_slow(wf_fabric *f, wf_pe *pe) {
+    if (pe->asleep) { /* blocked until now: count the stalled cycles it slept */
+        pe->st.stalled += f->now - pe->sleep_at;
+        pe->asleep = 0;
     }
     if (pe->in_rlist) return;
     pe->in_rlist = 1;
-    list_add(pe->f, pe->band, L_RMID + pe->edge, pe->idx);
+    list_add(f, pe->band, L_RMID + pe->edge, pe->idx);
 }
 
 void wake_pick(wf_pe *pe) {
@@ -351,8 +351,8 @@ static void prefetch_mid(const wf_pe *pe) {
 static void prefetch_near(const wf_fabric *f, const wf_pe *pe) {
     for (uint32_t m = pe->rpend; m; m &= m - 1) {
         const wf_cslot *s = &pe->slots[pe->cidx[__builtin_ctz(m)]];
-        if (s->rb.n) PREFETCH(&s->rb.e[s->rb.head]);
-        if (s->out.n) PREFETCH(&s->out.e[s->out.head]);
+        if (s->rb.n) PREFETCH(fifo_head(&s->rb));
+        if (s->out.n) PREFETCH(fifo_head(&s->out));
         if (s->in_ops != NO_OP) { /* a receive the router may hand a wavelet to */
             const char *o = (const char *)op_at(f, s->in_ops);
             for (size_t b = 0; b < offsetof(wf_op, xa); b += 64) PREFETCH(o + b);
@@ -360,8 +360,17 @@ static void prefetch_near(const wf_fabric *f, const wf_pe *pe) {
     }
 }
 
-/* Steps the routers listed before the phase began; routers woken meanwhile
-** stay listed for the next cycle. */
+/* A router step and the list bookkeeping around it. */
+static inline int step_router(wf_fabric *f, wf_pe *pe) {
+    wf_tc->steps++;
+    router_step(f, pe);
+    if (pe->rpend && !pe->asleep) return 1;
+    pe->in_rlist = 0;
+    return 0;
+}
+
+/* Steps the routers listed before the phase began (edge rows, phase B);
+** routers woken meanwhile stay listed for the next cycle. */
 static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
     sort_list(f, l->v, n);
@@ -370,43 +379,84 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
         if (i + PF_MID < n) prefetch_mid(f->pes[l->v[i + PF_MID]]);
         if (i + PF_NEAR < n) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
         wf_pe *pe = f->pes[l->v[i]];
-        wf_tc->steps++;
-        router_step(f, pe);
-        if (pe->rpend && !pe->rsleep) l->v[k++] = pe->idx;
-        else pe->in_rlist = 0;
+        if (step_router(f, pe)) l->v[k++] = pe->idx;
     }
     for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
     l->n = k;
     l->snap = 0;
 }
 
-/* The same for ops: the op's header and first operand, then (once those are
-** in cache) its memory operands' current elements and its queues. */
-static void prefetch_op_far(const wf_op *o) {
-    for (size_t b = 0; b < offsetof(wf_op, xa); b += 64) PREFETCH((const char *)o + b);
+/* The ops of one PE on an L_OPE list; keeps the PE listed while it has any. */
+static inline int step_ops_of(wf_fabric *f, wf_pe *pe) {
+    if (pe->aop != NO_OP) wf_tc->steps += op_step_pe(f, pe);
+    if (pe->aop != NO_OP) return 1;
+    pe->in_olist = 0;
+    return 0;
 }
-static void prefetch_op_near(const wf_op *o) {
+
+/* Prefetch for a PE whose ops step soon: its first active op (header and
+** operands), then that op's memory elements and input queue head. */
+static void prefetch_op_far(const wf_fabric *f, const wf_pe *pe) {
+    if (pe->aop == NO_OP) return;
+    const char *o = (const char *)op_at(f, pe->aop);
+    for (size_t b = 0; b < offsetof(wf_op, xa); b += 64) PREFETCH(o + b);
+}
+static void prefetch_op_near(const wf_fabric *f, const wf_pe *pe) {
+    if (pe->aop == NO_OP) return;
+    const wf_op *o = op_at(f, pe->aop);
     if (o->a.kind == WF_DSD_MEM) PREFETCH(o->a.p);
     if (o->b.kind == WF_DSD_MEM) PREFETCH(o->b.p);
     if (o->dst.kind == WF_DSD_MEM) PREFETCH(o->dst.p);
-    const wf_pe *pe = o->pe;
     if (o->in_color != 255 && pe->cidx[o->in_color] >= 0) {
         const wf_cslot *s = &pe->slots[pe->cidx[o->in_color]];
-        PREFETCH(&s->in.e[s->in.head]);
+        PREFETCH(fifo_head(&s->in));
     }
 }
 
+/* Phase A's walk over the inner rows: routers (l, listed before the phase)
+** and PEs with active ops (o) merged in PE order; a PE's ops step right
+** after its router, as with one list: ops only touch their own PE. */
+static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
+    size_t nr = l->snap, no = o->n, i = 0, j = 0, kr = 0, ko = 0;
+    sort_list(f, l->v, nr);
+    sort_list(f, o->v, no);
+    while (i < nr || j < no) {
+        uint32_t ri = i < nr ? l->v[i] : UINT32_MAX, oj = j < no ? o->v[j] : UINT32_MAX;
+        if (ri <= oj) {
+            if (i + PF_FAR < nr) prefetch_far(f->pes[l->v[i + PF_FAR]]);
+            if (i + PF_MID < nr) prefetch_mid(f->pes[l->v[i + PF_MID]]);
+            if (i + PF_NEAR < nr) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
+            i++;
+        }
+        if (oj <= ri) {
+            if (j + PF_MID < no) prefetch_op_far(f, f->pes[o->v[j + PF_MID]]);
+            if (j + PF_NEAR < no) prefetch_op_near(f, f->pes[o->v[j + PF_NEAR]]);
+            j++;
+        }
+        wf_pe *pe = f->pes[ri < oj ? ri : oj];
+        if (ri <= oj && step_router(f, pe)) l->v[kr++] = ri;
+        /* ops its router just activated step now too (the PE went on o's tail) */
+        if (oj <= ri) {
+            if (step_ops_of(f, pe)) o->v[ko++] = oj;
+        } else if (pe->aop != NO_OP) {
+            wf_tc->steps += op_step_pe(f, pe);
+        }
+    }
+    for (size_t k = nr; k < l->n; k++) l->v[kr++] = l->v[k];
+    l->n = kr;
+    l->snap = 0;
+    for (size_t k = no; k < o->n; k++) o->v[ko++] = o->v[k];
+    o->n = ko;
+}
+
+/* Ops of the edge rows (phase C). */
 static void step_ops(wf_fabric *f, wf_ilist *l) {
     size_t n = l->n, k = 0;
     sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
-        if (i + PF_FAR < n) prefetch_op_far(op_at(f, l->v[i + PF_FAR]));
-        if (i + PF_NEAR < n) prefetch_op_near(op_at(f, l->v[i + PF_NEAR]));
-        uint32_t oi = l->v[i];
-        int keep = 0;
-        wf_tc->steps++;
-        op_step(f, oi, &keep);
-        if (keep) l->v[k++] = oi;
+        if (i + PF_FAR < n) prefetch_op_far(f, f->pes[l->v[i + PF_FAR]]);
+        if (i + PF_NEAR < n) prefetch_op_near(f, f->pes[l->v[i + PF_NEAR]]);
+        if (step_ops_of(f, f->pes[l->v[i]])) l->v[k++] = l->v[i];
     }
     for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
     l->n = k;
@@ -439,8 +489,7 @@ static void phase_a(wf_fabric *f, int b) {
         do_event(f, &ev);
     }
     for (int i = L_RMID; i <= L_RBOT; i++) bd->l[i].snap = bd->l[i].n;
-    if (bd->l[L_RMID].snap) step_routers(f, &bd->l[L_RMID]);
-    if (bd->l[L_OPS].n) step_ops(f, &bd->l[L_OPS]);
+    if (bd->l[L_RMID].snap || bd->l[L_OPE].n) step_inner(f, &bd->l[L_RMID], &bd->l[L_OPE]);
     if (bd->l[L_PICK].n) step_picks(f, &bd->l[L_PICK]);
 }
 
@@ -470,7 +519,7 @@ static void phase_c(wf_fabric *f, int b) {
     wf_band *bd = &f->band[b];
     if (b > 0) apply_deferred(f, b, &f->band[b - 1]);
     if (b + 1 < f->nbands) apply_deferred(f, b, bd);
-    if (bd->l[L_OPS_EDGE].n) step_ops(f, &bd->l[L_OPS_EDGE]);
+    if (bd->l[L_OPE_EDGE].n) step_ops(f, &bd->l[L_OPE_EDGE]);
     if (bd->l[L_PICK_EDGE].n) step_picks(f, &bd->l[L_PICK_EDGE]);
 }
 
@@ -541,7 +590,7 @@ static void debug_walk(wf_fabric *f) {
             for (int k = 0; k < 3; k++) WF_ASSERT(q[k]->n <= q[k]->cap && (q[k]->cap == 0 || q[k]->head < q[k]->cap));
             WF_ASSERT(pe->cidx[s->color] == si);
             if (s->rb.n || s->out.n) WF_ASSERT(pe->rpend >> s->color & 1);
-            uint32_t heads[2] = {s->in_ops, s->out_ops}, tails[2] = {s->in_ops_tail, s->out_ops_tail};
+            uint32_t heads[2] = {s->in_ops, s->out_ops}, tails[2] = {slot_cold(pe, s)->in_ops_tail, slot_cold(pe, s)->out_ops_tail};
             for (int k = 0; k < 2; k++) {
                 uint32_t last = NO_OP;
                 for (uint32_t oi = heads[k]; oi != NO_OP; oi = op_at(f, oi)->next) {
@@ -561,8 +610,13 @@ static void debug_walk(wf_fabric *f) {
             }
         for (int i = L_PICK; i <= L_PICK_EDGE; i += L_PICK_EDGE - L_PICK)
             for (size_t k = 0; k < bd->l[i].n; k++) WF_ASSERT(f->pes[bd->l[i].v[k]]->in_plist);
-        for (int i = L_OPS; i <= L_OPS_EDGE; i += L_OPS_EDGE - L_OPS)
-            for (size_t k = 0; k < bd->l[i].n; k++) WF_ASSERT(op_at(f, bd->l[i].v[k])->active);
+        for (int i = L_OPE; i <= L_OPE_EDGE; i += L_OPE_EDGE - L_OPE)
+            for (size_t k = 0; k < bd->l[i].n; k++) {
+                const wf_pe *pe = f->pes[bd->l[i].v[k]];
+                WF_ASSERT(pe->in_olist && pe->band == b);
+                for (uint32_t oi = pe->aop; oi != NO_OP; oi = op_at(f, oi)->anext)
+                    WF_ASSERT(op_at(f, oi)->active && op_at(f, oi)->pe == pe);
+            }
     }
 }
 #endif
