@@ -189,15 +189,17 @@ enum { OP_FMACS, OP_FADDS, OP_FSUBS, OP_FMULS, OP_MOV32, OP_MOV16, OP_FMACH, OP_
 
 /* An op operand: a scalar, a fabric side, or a memory DSD walked element by
 ** element. What each element needs (the current element, dimension 0) is
-** here, 32 bytes; dimensions 1..3 live apart in wf_dims, read only when
+** here, 24 bytes; dimensions 1..3 live apart in wf_dims, read only when
 ** dimension 0 wraps. */
 typedef struct {
-    uint8_t *p;          /* current element */
-    int64_t st0;         /* byte stride of dimension 0 */
+    union {
+        uint8_t *p;      /* memory: current element */
+        uint32_t bits;   /* scalar */
+    };
+    int32_t st0;         /* byte stride of dimension 0 (0 when it has one element) */
     uint32_t k0, len0;
     uint8_t kind;        /* wf_dsd_kind */
     uint8_t color;
-    uint32_t bits;       /* scalar */
 } wf_operand;
 typedef struct {
     uint32_t k[3], len[3];
@@ -205,8 +207,8 @@ typedef struct {
 } wf_dims;
 
 /* An async op (microthread work item); what each element step reads is in
-** its first 144 bytes (header and the three operands), which start on a
-** cache line (ops are line-aligned in their chunks). */
+** its first 128 bytes (header and the three operands): two cache lines (ops
+** are line-aligned in their chunks). */
 typedef struct {
     _Alignas(64) uint32_t next; /* next op on the same queue; NO_OP ends */
     uint8_t code, action, task, active;
@@ -221,6 +223,7 @@ typedef struct {
     wf_dims xa, xb, xdst;
     uint32_t *inj;       /* OP_INJECT: data to deliver, owned */
 } wf_op;
+_Static_assert(offsetof(wf_op, xa) == 128, "wf_op: an element step reads two cache lines");
 
 /* Bump allocator in big zeroed chunks, freed all at once with the fabric:
 ** keeps one PE's state contiguous and neighbouring PEs close in memory. */

@@ -192,7 +192,9 @@ static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dim
     c->p = pe->sram + (d->addr - pe->img->sram_lo);
     c->k0 = 0;
     c->len0 = d->len[0] ? d->len[0] : 1;
-    c->st0 = (int64_t)d->stride[0] * esize;
+    /* within the SRAM bounds just checked, so it fits 32 bits; unused with one element */
+    int64_t st0 = (int64_t)d->stride[0] * esize;
+    c->st0 = c->len0 > 1 && st0 >= INT32_MIN && st0 <= INT32_MAX ? (int32_t)st0 : 0;
     for (int i = 1; i < 4; i++) {
         x->k[i - 1] = 0;
         x->len[i - 1] = d->len[i] ? d->len[i] : 1;
