@@ -25,6 +25,13 @@
 #include <pthread.h>
 #include <stddef.h>
 
+/* Inlining the per-element hot path (a hint elsewhere: plain inline). */
+#if defined(__GNUC__) || defined(__clang__)
+#define WF_HOT_INLINE inline __attribute__((always_inline))
+#else
+#define WF_HOT_INLINE inline
+#endif
+
 #define NO_OP 0u          /* op index 0 is never used: "none" */
 #define TASK_LAUNCH 64    /* trace/fault ID of a launched function */
 
@@ -298,6 +305,7 @@ struct wf_fabric {
     int loaded;
     /* time */
     uint64_t now;
+    unsigned rot;                /* now % WF_FABRIC_COLORS: routers' first color this cycle */
     int nbands;
     wf_band band[WF_FABRIC_MAX_BANDS];
     /* ops */

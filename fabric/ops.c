@@ -595,8 +595,8 @@ static int out_room(const wf_fabric *f, const wf_fifo *q, uint64_t now) {
 
 /* One element: read the sources (fw = the fabric-in wavelet, if any), compute,
 ** write memory or push onto the output queue. */
-static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t fw, uint64_t now,
-                       uint64_t at) {
+static WF_HOT_INLINE void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t fw,
+                                     uint64_t now, uint64_t at) {
     int es = o->esize;
     uint32_t mask = es == 2 ? 0xffffu : 0xffffffffu;
     uint32_t va, vb;
@@ -606,7 +606,9 @@ static void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot *so, uint32_t
     if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b, es);
     else if (o->b.kind == WF_DSD_FABIN) vb = fw & mask;
     else vb = o->b.bits;
-    uint32_t r = elem(o->code, va, vb, o->sbits);
+    /* the common fp32 add and moves inline, the rest through elem() */
+    uint32_t r = o->code == OP_FADDS ? wf_f32_bits(f32(va) + f32(vb))
+               : o->code == OP_FMOVS || o->code == OP_MOV32 ? va : elem(o->code, va, vb, o->sbits);
     mark_active(pe, at);
     if (so) {
         fifo_push(&so->out, r, now + f->cm.op_latency + f->cm.ramp_latency, o->ctrl);

@@ -141,7 +141,7 @@ void router_step(wf_fabric *f, wf_pe *pe) {
     ** always-stepped ones */
     unsigned r = 0;
     if (pend & (pend - 1)) {
-        r = (unsigned)(now % WF_FABRIC_COLORS);
+        r = f->rot;
         if (r) order = ((pend >> r) | (pend << (WF_FABRIC_COLORS - r))) & 0xffffffu;
     }
     int stalled = 0, keep = 0, moved = 0;

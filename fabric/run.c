@@ -309,8 +309,10 @@ static void radix_sort(wf_fabric *f, uint32_t *v, size_t n) {
 }
 
 static void sort_list(wf_fabric *f, uint32_t *v, size_t n) {
+    size_t i = 1;
+    while (i < n && v[i - 1] <= v[i]) i++; /* the sorted prefix: often all of it */
     size_t budget = 4 * n + 64;
-    for (size_t i = 1; i < n; i++) {
+    for (; i < n; i++) {
         uint32_t x = v[i];
         size_t j = i;
         while (j > 0 && v[j - 1] > x) {
@@ -563,6 +565,7 @@ static uint64_t next_event(const wf_fabric *f) {
 }
 
 static void one_cycle(wf_fabric *f, int par) {
+    f->rot = (unsigned)(f->now % WF_FABRIC_COLORS);
     if (par) {
         fabric_pool_phase(f, PH_A);
         if (f->nbands > 1) fabric_pool_phase(f, PH_B);
