@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s); /* ops.c */
 
 /* A task now covers [from, to): router/op cycles in there that were counted
 ** before it started (same cycle, or a cut-through receive's next cycle) are

@@ -401,6 +401,24 @@ void core_done_action(wf_fabric *f, wf_pe *pe, int action, int task);
 void core_deliver_ctrl(wf_fabric *f, wf_pe *pe, uint32_t data);
 
 /* ops.c */
+/* Wakers around a color's queues (inline: the common case does nothing).
+** A wavelet entered `in`: start the receive op (or the data task). */
+void slot_in_arrived_slow(wf_fabric *f, wf_pe *pe, wf_cslot *s);
+static inline void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+    if (s->in_ops != NO_OP && op_at(f, s->in_ops)->active) return;
+    slot_in_arrived_slow(f, pe, s);
+}
+/* A slot of `out` freed: ops asleep on it (the head of out_ops, or a
+** fabric-in -> fabric-out op recorded as out_waiter; host injection polls). */
+void slot_out_popped_slow(wf_fabric *f, wf_pe *pe, wf_cslot *s);
+static inline void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+    if (s->out_waiter == NO_OP && s->out_ops == NO_OP) return;
+    slot_out_popped_slow(f, pe, s);
+}
+/* A slot of `in` freed: the own router may sleep waiting for it. */
+static inline void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+    if (pe->asleep && (pe->rpend >> s->color & 1)) wake_router(f, pe);
+}
 /* Steps the ops active on pe when called, in op index order; ops activated
 ** meanwhile wait for the next cycle. Returns the ops stepped. */
 unsigned op_step_pe(wf_fabric *f, wf_pe *pe);

@@ -551,11 +551,7 @@ void op_done_event(wf_fabric *f, uint32_t oi) {
 }
 
 /* ---- wakers (router.c / core.c call these) ---------------------------------------------- */
-void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s);
-void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s);
-void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s);
-
-void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+void slot_in_arrived_slow(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     if (s->in_ops != NO_OP) {
         wf_op *o = op_at(f, s->in_ops);
         if (!o->active && o->start <= f->now && o->n) op_activate(f, s->in_ops);
@@ -564,9 +560,7 @@ void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     }
 }
 
-/* Ops asleep on a full s->out: the head of out_ops, or a fabric-in ->
-** fabric-out op recorded as out_waiter. (Host injection polls.) */
-void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
+void slot_out_popped_slow(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     (void)pe;
     if (s->out_waiter != NO_OP) {
         uint32_t w = s->out_waiter;
@@ -577,12 +571,6 @@ void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
         wf_op *o = op_at(f, s->out_ops);
         if (!o->active && o->start <= f->now && o->n) op_activate(f, s->out_ops);
     }
-}
-
-/* A slot of the input queue frees: the own router may sleep waiting for it
-** (host injection polls). */
-void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
-    if (pe->asleep && (pe->rpend >> s->color & 1)) wake_router(f, pe);
 }
 
 /* ---- one microthread cycle ---------------------------------------------------------------- */

@@ -12,8 +12,6 @@ static const int opposite[4] = {WF_PORT_S, WF_PORT_N, WF_PORT_W, WF_PORT_E};
 static const uint8_t nports[32] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                    1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4, 3, 4, 4, 5}; /* ports in a mask */
 
-void slot_in_arrived(wf_fabric *f, wf_pe *pe, wf_cslot *s);   /* ops.c */
-void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s);   /* ops.c */
 
 static void advance_switch(wf_route *r) {
     if (r->cur + 1 < r->npos) r->cur++;
