@@ -1,21 +1,24 @@
 /* fabric_int.h — the simulator's insides, shared by the fabric/ sources only.
 ** Layout of state: a W*H array of PE pointers, NULL for untouched PEs; a
 ** touched PE owns a few color slots (route + router buffer + its input and
-** output queue for that color). Everything small comes from an arena freed
-** with the fabric; PE SRAM is one wf_alloc per PE, at first touch.
+** output queue for that color). At load each PE's state becomes one 64-byte
+** aligned block: the PE (router-hot lines 0-1, counters line 2), its slots
+** (one line each), their cold halves, the queue entries. Everything small
+** comes from an arena freed with the fabric; PE SRAM from a second arena, at
+** first touch.
 ** Time: one global clock `now`; per band of rows, per-cycle active lists
-** (routers with wavelets, microthread ops, PEs to pick a task on) plus a
-** heap of future events. When all lists are empty the clock jumps to the
-** next event.
+** (routers with wavelets, PEs with active microthread ops, PEs to pick a
+** task on) plus a heap of future events. When all lists are empty the clock
+** jumps to the next event.
 ** Threads (run.c): the rows are cut into bands that depend on the fabric
 ** height only; a cycle is three phases separated by barriers: A (per band:
-** due events, then routers, ops and task picks of the band's inner rows),
-** B (per pair of adjacent bands: routers of the two rows that touch, their
-** list and event pushes deferred), C (per band: the deferred pushes, then
-** ops and picks of the edge rows). An op or task touches only its own PE,
-** and a PE's router runs before its ops in every cycle, as with one list.
-** Each phase only touches state its band (or pair) owns, in a fixed order,
-** so 1 and N threads give the same cycles and bits. */
+** due events, one walk of the inner rows in PE order, each PE's router then
+** its ops, then task picks), B (per pair of adjacent bands: routers of the
+** two rows that touch, their list and event pushes deferred), C (per band:
+** the deferred pushes, then ops and picks of the edge rows). An op or task
+** touches only its own PE, and a PE's router runs before its ops in every
+** cycle. Each phase only touches state its band (or pair) owns, in a fixed
+** order, so 1 and N threads give the same cycles and bits. */
 #ifndef WF_FABRIC_INT_H
 #define WF_FABRIC_INT_H
 
