@@ -292,7 +292,13 @@ static const wf_prog *prog_for(wf_fabric *f, const wf_pe_image *img, wf_err *err
 /* Per-color queue capacities, decided at load. */
 typedef struct { uint8_t rb, in, out; int8_t iq, oq; } caps;
 
+/* The farthest entry from a queue header: every slot and cold half, then
+** rings of at most 64 (router_depth) per color plus 255 per core queue. */
+_Static_assert(WF_FABRIC_COLORS * (sizeof(wf_cslot) + sizeof(wf_cslot_cold)) +
+                   (WF_FABRIC_COLORS * 64 + (WF_FABRIC_IQ + WF_FABRIC_OQ) * 255) * sizeof(wf_wv) < 65536,
+               "wf_fifo.off: queue entries must lie within 64 KB of their header");
 static void fifo_place(wf_fifo *q, wf_wv **next, unsigned cap) {
+    WF_ASSERT(!cap || (uintptr_t)*next - (uintptr_t)q < 65536);
     q->off = cap ? (uint16_t)((uintptr_t)*next - (uintptr_t)q) : 0;
     *next += cap;
     q->cap = (uint8_t)cap;
