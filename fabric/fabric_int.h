@@ -427,9 +427,23 @@ static inline void slot_out_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
 static inline void slot_in_popped(wf_fabric *f, wf_pe *pe, wf_cslot *s) {
     if (pe->asleep && (pe->rpend >> s->color & 1)) wake_router(f, pe);
 }
+/* One op's microthread cycle; 1: it stays active. */
+int op_step(wf_fabric *f, uint32_t oi, wf_op *o);
+unsigned op_step_pe_many(wf_fabric *f, wf_pe *pe);
 /* Steps the ops active on pe when called, in op index order; ops activated
-** meanwhile wait for the next cycle. Returns the ops stepped. */
-unsigned op_step_pe(wf_fabric *f, wf_pe *pe);
+** meanwhile wait for the next cycle. Returns the ops stepped. One op (the
+** common case) inline, several in ops.c. */
+static inline unsigned op_step_pe(wf_fabric *f, wf_pe *pe) {
+    uint32_t oi = pe->aop;
+    wf_op *o = op_at(f, oi);
+    if (o->anext != NO_OP) return op_step_pe_many(f, pe);
+    pe->aop = NO_OP;
+    if (op_step(f, oi, o)) { /* kept: in front of any op it activated */
+        o->anext = pe->aop;
+        pe->aop = oi;
+    }
+    return 1;
+}
 void op_start_event(wf_fabric *f, uint32_t oi);
 void op_done_event(wf_fabric *f, uint32_t oi);
 void op_finish_event(wf_fabric *f, uint32_t oi);

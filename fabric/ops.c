@@ -633,46 +633,36 @@ void op_finish_event(wf_fabric *f, uint32_t oi) {
     op_complete(f, oi);
 }
 
-static void op_step(wf_fabric *f, uint32_t oi, int *keep) {
-    wf_op *o = op_at(f, oi);
+int op_step(wf_fabric *f, uint32_t oi, wf_op *o) {
     wf_pe *pe = o->pe;
     uint64_t now = f->now;
     if (o->code == OP_INJECT) {
         wf_cslot *s = slot_of(pe, o->in_color);
-        if (fifo_space(&s->in, now) <= 0) {
-            *keep = 1; /* host injection polls: few of them, short-lived */
-            return;
-        }
+        if (fifo_space(&s->in, now) <= 0) return 1; /* host injection polls: few of them, short-lived */
         fifo_push(&s->in, o->inj[o->i++], now + f->cm.ramp_latency, 0);
         pe->st.wav_in++;
         note_progress();
         if (f->trace && trace_on(f, pe->x, pe->y, now))
             emit(f, WF_TRACE_DELIVER, s->color, WF_PORT_RAMP, 0, pe->x, pe->y, o->inj[o->i - 1], now, 1);
         slot_in_arrived(f, pe, s);
-        if (o->i == o->n) {
-            o->active = 0;
-            op_release(f, oi);
-        } else {
-            *keep = 1;
-        }
-        return;
+        if (o->i < o->n) return 1;
+        o->active = 0;
+        op_release(f, oi);
+        return 0;
     }
     if (o->i >= o->n) { /* finished by cut-through; EV_OP_FINISH completes it */
         o->active = 0;
-        return;
+        return 0;
     }
     wf_cslot *si = o->in_color != 255 ? slot_of(pe, o->in_color) : NULL;
     wf_cslot *so = o->out_color != 255 ? slot_of(pe, o->out_color) : NULL;
     if (si) {
         if (!si->in.n) { /* sleep until the router delivers */
-            if (f->ref_mode) *keep = 1;
-            else o->active = 0;
-            return;
+            if (f->ref_mode) return 1;
+            o->active = 0;
+            return 0;
         }
-        if (!is_ready(fifo_head(&si->in)->ready, now) || (o->i && o->last_at >= now)) {
-            *keep = 1;
-            return;
-        }
+        if (!is_ready(fifo_head(&si->in)->ready, now) || (o->i && o->last_at >= now)) return 1;
     }
     if (so && out_room(f, &so->out, now) <= 0) {
         /* a slot freed this cycle is usable next cycle: poll; else sleep until the
@@ -680,24 +670,21 @@ static void op_step(wf_fabric *f, uint32_t oi, int *keep) {
         ** fabric-in -> fabric-out op registers as the queue's waiter) */
         if (f->ref_mode || (!f->cm.op_latency && so->out.lag_at == (uint32_t)now && so->out.lag_n) ||
             (si && so->out_waiter != NO_OP && so->out_waiter != oi)) { /* one waiter slot: others poll */
-            *keep = 1;
-        } else {
-            if (si) so->out_waiter = oi;
-            o->active = 0;
+            return 1;
         }
-        return;
+        if (si) so->out_waiter = oi;
+        o->active = 0;
+        return 0;
     }
     uint32_t fw = si ? fifo_pop(&si->in, now).data : 0;
     o->last_at = now;
     op_element(f, o, pe, so, fw, now, now);
     if (si) slot_in_popped(f, pe, si);
     note_progress();
-    if (++o->i == o->n) {
-        o->active = 0;
-        op_complete(f, oi);
-    } else {
-        *keep = 1;
-    }
+    if (++o->i < o->n) return 1;
+    o->active = 0;
+    op_complete(f, oi);
+    return 0;
 }
 
 /* ---- public ops -------------------------------------------------------------------------------- */
@@ -760,19 +747,9 @@ nomem:
     return WF_ENOMEM;
 }
 
-unsigned op_step_pe(wf_fabric *f, wf_pe *pe) {
+unsigned op_step_pe_many(wf_fabric *f, wf_pe *pe) {
     uint32_t head = pe->aop, sorted = NO_OP;
     pe->aop = NO_OP;
-    wf_op *o1 = op_at(f, head);
-    if (o1->anext == NO_OP) { /* the common case: one op */
-        int keep = 0;
-        op_step(f, head, &keep);
-        if (keep) {
-            o1->anext = pe->aop;
-            pe->aop = head;
-        }
-        return 1;
-    }
     /* the snapshot, sorted by op index (chains are short: insertion) */
     while (head != NO_OP) {
         uint32_t oi = head;
@@ -789,10 +766,8 @@ unsigned op_step_pe(wf_fabric *f, wf_pe *pe) {
         uint32_t oi = sorted;
         wf_op *o = op_at(f, oi);
         sorted = o->anext;
-        int keep = 0;
-        op_step(f, oi, &keep);
         n++;
-        if (keep) {
+        if (op_step(f, oi, o)) {
             *tail = oi;
             tail = &o->anext;
             *tail = NO_OP;
