@@ -70,9 +70,6 @@ static inline int fifo_space(const wf_fifo *q, uint64_t now) {
     return (int)q->cap - (int)q->n - lag;
 }
 static inline wf_wv *fifo_head(const wf_fifo *q) { return &fifo_ent(q)[q->head]; }
-static inline int fifo_head_ready(const wf_fifo *q, uint64_t now) {
-    return q->n && is_ready(fifo_head(q)->ready, now);
-}
 static inline void fifo_push(wf_fifo *q, uint32_t data, uint64_t ready, uint8_t flags) {
     unsigned i = (unsigned)q->head + q->n;
     if (i >= q->cap) i -= q->cap;
