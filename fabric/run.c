@@ -17,17 +17,25 @@
 
 _Thread_local wf_tctx *wf_tc;
 
+/* Doubles a growable array of *cap elements of `elem` bytes (`first` when
+** empty); the new block, or NULL with the run failed (the old one stays). */
+static void *grow(wf_fabric *f, void *v, size_t *cap, size_t first, size_t elem, const char *what) {
+    size_t nc = *cap ? *cap * 2 : first;
+    wf_err e = {0};
+    void *nv = wf_realloc(f->heap, v, nc * elem, what, &e);
+    if (!nv) {
+        fabric_fail(f, WF_ENOMEM, "%s", e.msg);
+        return NULL;
+    }
+    *cap = nc;
+    return nv;
+}
+
 static int ilist_push(wf_fabric *f, wf_ilist *l, uint32_t x) {
     if (l->n == l->c) {
-        size_t nc = l->c ? l->c * 2 : 256;
-        wf_err e = {0};
-        uint32_t *nv = wf_realloc(f->heap, l->v, nc * sizeof *nv, "fabric list", &e);
-        if (!nv) {
-            fabric_fail(f, WF_ENOMEM, "%s", e.msg);
-            return -1;
-        }
+        uint32_t *nv = grow(f, l->v, &l->c, 256, sizeof *nv, "fabric list");
+        if (!nv) return -1;
         l->v = nv;
-        l->c = nc;
     }
     l->v[l->n++] = x;
     return 0;
@@ -37,15 +45,9 @@ static int ilist_push(wf_fabric *f, wf_ilist *l, uint32_t x) {
 ** heap is recorded in the pair's buffer; the band applies it in phase C. */
 static void defer(wf_fabric *f, wf_band *pair, int b, uint32_t kind, uint32_t arg, uint64_t time) {
     if (pair->nd == pair->cd) {
-        size_t nc = pair->cd ? pair->cd * 2 : 256;
-        wf_err e = {0};
-        wf_deferred *nv = wf_realloc(f->heap, pair->dv, nc * sizeof *nv, "fabric deferred pushes", &e);
-        if (!nv) {
-            fabric_fail(f, WF_ENOMEM, "%s", e.msg);
-            return;
-        }
+        wf_deferred *nv = grow(f, pair->dv, &pair->cd, 256, sizeof *nv, "fabric deferred pushes");
+        if (!nv) return;
         pair->dv = nv;
-        pair->cd = nc;
     }
     pair->dv[pair->nd++] = (wf_deferred){time, arg, kind, (uint8_t)b};
 }
@@ -64,15 +66,9 @@ static int ev_less(const wf_event *a, const wf_event *b) {
 
 static void heap_push(wf_fabric *f, wf_band *bd, uint64_t time, uint32_t kind, uint32_t arg) {
     if (bd->nheap == bd->cheap) {
-        size_t nc = bd->cheap ? bd->cheap * 2 : 1024;
-        wf_err e = {0};
-        wf_event *nv = wf_realloc(f->heap, bd->heapv, nc * sizeof *nv, "fabric events", &e);
-        if (!nv) {
-            fabric_fail(f, WF_ENOMEM, "%s", e.msg);
-            return;
-        }
+        wf_event *nv = grow(f, bd->heapv, &bd->cheap, 1024, sizeof *nv, "fabric events");
+        if (!nv) return;
         bd->heapv = nv;
-        bd->cheap = nc;
     }
     wf_event ev = {time, bd->seq++, kind, arg};
     size_t i = bd->nheap++;
@@ -358,6 +354,13 @@ static void prefetch_near(const wf_fabric *f, const wf_pe *pe) {
     }
 }
 
+/* The three stages for entry i of a sorted router list of n. */
+static inline void prefetch_routers(const wf_fabric *f, const wf_ilist *l, size_t i, size_t n) {
+    if (i + PF_FAR < n) prefetch_far(f->pes[l->v[i + PF_FAR]]);
+    if (i + PF_MID < n) prefetch_mid(f->pes[l->v[i + PF_MID]]);
+    if (i + PF_NEAR < n) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
+}
+
 /* A router step and the list bookkeeping around it. */
 static inline int step_router(wf_fabric *f, wf_pe *pe) {
     wf_tc->steps++;
@@ -373,9 +376,7 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
     sort_list(f, l->v, n);
     for (size_t i = 0; i < n; i++) {
-        if (i + PF_FAR < n) prefetch_far(f->pes[l->v[i + PF_FAR]]);
-        if (i + PF_MID < n) prefetch_mid(f->pes[l->v[i + PF_MID]]);
-        if (i + PF_NEAR < n) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
+        prefetch_routers(f, l, i, n);
         wf_pe *pe = f->pes[l->v[i]];
         if (step_router(f, pe)) l->v[k++] = pe->idx;
     }
@@ -421,9 +422,7 @@ static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
     while (i < nr || j < no) {
         uint32_t ri = i < nr ? l->v[i] : UINT32_MAX, oj = j < no ? o->v[j] : UINT32_MAX;
         if (ri <= oj) {
-            if (i + PF_FAR < nr) prefetch_far(f->pes[l->v[i + PF_FAR]]);
-            if (i + PF_MID < nr) prefetch_mid(f->pes[l->v[i + PF_MID]]);
-            if (i + PF_NEAR < nr) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
+            prefetch_routers(f, l, i, nr);
             i++;
         }
         if (oj <= ri) {
