@@ -125,6 +125,12 @@ typedef struct wf_prog {
     struct wf_prog *next;
 } wf_prog;
 
+/* wf_pe.in_rlist. A router that sent its last wavelet lingers on its list
+** for a cycle (step_router in run.c); one that gets a wavelet while it
+** lingers, before its step in that cycle, skips that step, as a router
+** listed only then would not be stepped before the next cycle. */
+enum { RL_OFF, RL_ON, RL_LINGER, RL_SKIP };
+
 /* Band edges: which router list a PE of a band is on. */
 enum { EDGE_MID, EDGE_TOP, EDGE_BOT };
 
@@ -134,7 +140,8 @@ struct wf_pe {
     ** 2: the counters routers and ops bump (st's first fields) */
     uint32_t rpend;             /* colors with a wavelet in rb or out */
     uint8_t ncolors;
-    uint8_t in_rlist, in_plist;
+    uint8_t in_rlist;           /* RL_*: on the band's router list, and how */
+    uint8_t in_plist;
     uint8_t in_olist;           /* on the band's list of PEs with active ops */
     int8_t cidx[WF_FABRIC_COLORS];
     uint32_t aop;               /* active ops of this PE, through wf_op.anext (NO_OP ends) */
@@ -142,6 +149,7 @@ struct wf_pe {
     uint8_t port_mask;          /* ports that carried a wavelet out in cycle port_at-1 */
     uint8_t asleep;             /* the router sleeps blocked, since cycle sleep_at */
     uint32_t idx;
+    uint32_t linger_at;         /* RL_LINGER: the cycle it sent its last wavelet */
     wf_cslot *slots;
     uint64_t port_at;           /* cycle+1 of the ports in port_mask */
     struct wf_pe *nb[4];        /* neighbours N S E W (NULL off the edge or untouched), set at load */
@@ -290,6 +298,7 @@ typedef struct {
 /* Per thread: what a phase did. */
 typedef struct {
     int progress;
+    int rlive;                   /* a router list holds work for the next cycle (see step_router) */
     uint64_t steps;
     wf_band *defer;              /* phase B: pushes go here */
     uint32_t *tmp; size_t ctmp;  /* sort scratch */
@@ -374,6 +383,19 @@ static inline void wake_router(wf_fabric *f, wf_pe *pe) {
     if (pe->in_rlist && !pe->asleep) return;
     wake_router_slow(f, pe);
 }
+/* The same after a wavelet was queued for pe's router, `old` its rpend
+** before: a listed router with nothing pending (one that lingers, see
+** step_router in run.c) has work again, which the run loop must know. */
+static inline void wake_router_push(wf_fabric *f, wf_pe *pe, uint32_t old) {
+    if (pe->in_rlist && !pe->asleep) {
+        if (!old) {
+            wf_tc->rlive = 1;
+            if (pe->in_rlist == RL_LINGER && pe->linger_at != (uint32_t)f->now) pe->in_rlist = RL_SKIP;
+        }
+        return;
+    }
+    wake_router_slow(f, pe);
+}
 static inline wf_tctx *tctx(wf_fabric *f) { return wf_tc ? wf_tc : &f->tc[0]; }
 static inline void note_progress(void) {
     if (wf_tc) wf_tc->progress = 1;
@@ -398,7 +420,7 @@ void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, co
 #define fabric_fail(f, code, ...) fabric_fail_at((f), __FILE__, __LINE__, (code), __VA_ARGS__)
 
 /* router.c */
-void router_step(wf_fabric *f, wf_pe *pe);
+int router_step(wf_fabric *f, wf_pe *pe); /* 1: it moved a wavelet (the caller notes progress) */
 
 /* core.c */
 void core_pick(wf_fabric *f, wf_pe *pe, int *keep);

@@ -26,6 +26,19 @@ static wf_dsd dsd_bad(void) {
     return d;
 }
 
+/* The SRAM address of base, or UINT32_MAX (the PE failed) when base is not
+** in the PE's backed SRAM. */
+static uint32_t dsd_addr(wf_pe *pe, const void *base) {
+    if (!pe->img || (!pe->sram && pe_sram_touch(pe))) return UINT32_MAX;
+    const uint8_t *p = base;
+    size_t span = pe->img->sram_hi - pe->img->sram_lo;
+    if (!p || p < pe->sram || p > pe->sram + span) {
+        wf_pe_fail(pe, WF_EUSAGE, "memory DSD: base pointer is not in this PE's SRAM");
+        return UINT32_MAX;
+    }
+    return pe->img->sram_lo + (uint32_t)(p - pe->sram);
+}
+
 wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, const int32_t *stride,
                   int esize) {
     if (rank < 1 || rank > 4 || (esize != 2 && esize != 4)) {
@@ -33,19 +46,14 @@ wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, co
                    esize);
         return dsd_bad();
     }
-    if (!pe->img || pe_sram_touch(pe)) return dsd_bad();
-    const uint8_t *p = base;
-    size_t span = pe->img->sram_hi - pe->img->sram_lo;
-    if (!p || p < pe->sram || p > pe->sram + span) {
-        wf_pe_fail(pe, WF_EUSAGE, "memory DSD: base pointer is not in this PE's SRAM");
-        return dsd_bad();
-    }
+    uint32_t addr = dsd_addr(pe, base);
+    if (addr == UINT32_MAX) return dsd_bad();
     wf_dsd d;
     memset(&d, 0, sizeof d);
     d.kind = WF_DSD_MEM;
     d.rank = (uint8_t)rank;
     d.esize = (uint8_t)esize;
-    d.addr = pe->img->sram_lo + (uint32_t)(p - pe->sram);
+    d.addr = addr;
     d.n = 1;
     for (int i = 0; i < 4; i++) {
         d.len[i] = i < rank ? len[i] : 1;
@@ -56,7 +64,11 @@ wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, co
 }
 
 wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int esize) {
-    return wf_dsd_mem(pe, base, 1, &n, &stride, esize);
+    if (esize != 2 && esize != 4) return wf_dsd_mem(pe, base, 1, &n, &stride, esize); /* reports it */
+    uint32_t addr = dsd_addr(pe, base);
+    if (addr == UINT32_MAX) return dsd_bad();
+    return (wf_dsd){.kind = WF_DSD_MEM, .rank = 1, .esize = (uint8_t)esize, .addr = addr,
+                    .len = {n, 1, 1, 1}, .stride = {stride, 0, 0, 0}, .n = n};
 }
 
 static wf_dsd dsd_fab(int kind, int color, uint32_t n) {
@@ -302,18 +314,10 @@ static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
 static int is_1d(const wf_operand *o, const wf_dims *x) {
     return o->kind == WF_DSD_SCALAR || (o->kind == WF_DSD_MEM && x->len[0] == 1 && x->len[1] == 1 && x->len[2] == 1);
 }
-static int mem_fast(int code, wf_operand *od, wf_operand *oa, wf_operand *ob, const wf_dims *dims, uint32_t n,
-                    uint32_t sbits) {
-    if (code > OP_MOV32 && code != OP_FMOVS) return 0;
-    if (!is_1d(od, &dims[0]) || !is_1d(oa, &dims[1]) || !is_1d(ob, &dims[2])) return 0;
-    uint32_t sa = oa->bits, sb = ob->bits; /* scalars as raw bits: a move keeps them exactly */
+/* The loops themselves, on first bytes and byte strides. */
+static void mem_loop(int code, uint8_t *pd, int64_t dd, const uint8_t *pa, int64_t da, const uint8_t *pb,
+                     int64_t db, uint32_t n, uint32_t sbits) {
     float sv = wf_bits_f32(sbits);
-    uint8_t *pa, *pb, *pd = od->p;
-    int64_t da, db, dd = od->st0;
-    if (oa->kind == WF_DSD_MEM) { pa = oa->p; da = oa->st0; }
-    else { pa = (uint8_t *)&sa; da = 0; }
-    if (ob->kind == WF_DSD_MEM) { pb = ob->p; db = ob->st0; }
-    else { pb = (uint8_t *)&sb; db = 0; }
     float x, y, r;
 #define MEM_LOOP(EXPR)                                                  \
     for (uint32_t i = 0; i < n; i++) {                                  \
@@ -333,6 +337,54 @@ static int mem_fast(int code, wf_operand *od, wf_operand *oa, wf_operand *ob, co
     }
 #undef MEM_LOOP
     (void)y;
+}
+static int mem_fast_code(int code) { return code <= OP_MOV32 || code == OP_FMOVS; }
+static int mem_fast(int code, wf_operand *od, wf_operand *oa, wf_operand *ob, const wf_dims *dims, uint32_t n,
+                    uint32_t sbits) {
+    if (!mem_fast_code(code)) return 0;
+    if (!is_1d(od, &dims[0]) || !is_1d(oa, &dims[1]) || !is_1d(ob, &dims[2])) return 0;
+    uint32_t sa = oa->bits, sb = ob->bits; /* scalars as raw bits: a move keeps them exactly */
+    const uint8_t *pa = oa->kind == WF_DSD_MEM ? oa->p : (const uint8_t *)&sa;
+    const uint8_t *pb = ob->kind == WF_DSD_MEM ? ob->p : (const uint8_t *)&sb;
+    mem_loop(code, od->p, od->st0, pa, oa->kind == WF_DSD_MEM ? oa->st0 : 0, pb, ob->kind == WF_DSD_MEM ? ob->st0 : 0,
+             n, sbits);
+    return 1;
+}
+
+/* What bind() would make of a 1-D 32-bit memory DSD, without the general
+** cursor: its first byte and byte stride. NULL when bind() must decide:
+** other shapes, and every error (bind() then reports it). */
+static inline uint8_t *mem1d(const wf_pe *pe, const wf_dsd *d, int64_t *st) {
+    if (d->kind != WF_DSD_MEM || d->esize != 4 || d->addr == UINT32_MAX || !pe->sram || d->len[1] > 1 ||
+        d->len[2] > 1 || d->len[3] > 1)
+        return NULL;
+    int64_t span = (int64_t)(d->len[0] ? d->len[0] - 1 : 0) * d->stride[0] * 4;
+    int64_t a0 = (int64_t)d->addr + (span < 0 ? span : 0), a1 = (int64_t)d->addr + (span > 0 ? span : 0) + 4;
+    if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi)) return NULL;
+    *st = d->len[0] > 1 ? (int64_t)d->stride[0] * 4 : 0;
+    return pe->sram + (d->addr - pe->img->sram_lo);
+}
+
+/* The memory-only fp32 ops on 1-D operands (a scalar is a stride-0 one),
+** computed straight from the DSDs; 0 when it does not apply. */
+static int mem_direct(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b, int nsrc,
+                      uint32_t sbits) {
+    if (!mem_fast_code(code)) return 0;
+    const wf_dsd *src[2] = {a, nsrc > 1 ? b : NULL};
+    uint32_t bits[2] = {0, 0};
+    const uint8_t *ps[2];
+    int64_t ds[2] = {0, 0}, dd;
+    uint8_t *pd = mem1d(pe, dst, &dd);
+    if (!pd) return 0;
+    for (int i = 0; i < 2; i++) {
+        if (!src[i] || src[i]->kind == WF_DSD_SCALAR) {
+            bits[i] = src[i] ? src[i]->bits : 0;
+            ps[i] = (const uint8_t *)&bits[i];
+        } else if (!(ps[i] = mem1d(pe, src[i], &ds[i]))) {
+            return 0;
+        }
+    }
+    mem_loop(code, pd, dd, ps[0], ds[0], ps[1], ds[1], dst->n, sbits);
     return 1;
 }
 
@@ -392,16 +444,20 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
             return;
         }
     }
+    int fabric = in_color != 255 || out_color != 255;
     wf_operand od, oa, ob;
     wf_dims x[3]; /* dst, a, b */
-    if (bind(pe, dst, esize, &od, &x[0], nm) || bind(pe, a, esize, &oa, &x[1], nm) ||
-        (nsrc > 1 && bind(pe, b, esize, &ob, &x[2], nm)))
-        return;
-    if (nsrc < 2) memset(&ob, 0, sizeof ob), memset(&x[2], 0, sizeof x[2]), ob.kind = WF_DSD_SCALAR;
-    int fabric = in_color != 255 || out_color != 255;
+    /* memory only, 1-D fp32: computed here, no cursors */
+    int direct = !fabric && mem_direct(pe, code, dst, a, b, nsrc, sbits);
+    if (!direct) {
+        if (bind(pe, dst, esize, &od, &x[0], nm) || bind(pe, a, esize, &oa, &x[1], nm) ||
+            (nsrc > 1 && bind(pe, b, esize, &ob, &x[2], nm)))
+            return;
+        if (nsrc < 2) memset(&ob, 0, sizeof ob), memset(&x[2], 0, sizeof x[2]), ob.kind = WF_DSD_SCALAR;
+    }
     if (!fabric) {
         /* memory only: compute now, charge analytically */
-        if (!mem_fast(code, &od, &oa, &ob, x, n, sbits))
+        if (!direct && !mem_fast(code, &od, &oa, &ob, x, n, sbits))
         for (uint32_t i = 0; i < n; i++) {
             uint32_t va = oa.kind == WF_DSD_MEM ? cur_load(&oa, esize) : oa.bits;
             uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob, esize) : ob.bits;
@@ -600,8 +656,9 @@ static WF_HOT_INLINE void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot
     mark_active(pe, at);
     if (so) {
         fifo_push(&so->out, r, now + f->cm.op_latency + f->cm.ramp_latency, o->ctrl);
-        pe->rpend |= 1u << so->color;
-        wake_router(f, pe);
+        uint32_t old = pe->rpend;
+        pe->rpend = old | 1u << so->color;
+        wake_router_push(f, pe, old);
     } else {
         cur_store(&o->dst, es, r);
         cur_next(&o->dst, &o->xdst);

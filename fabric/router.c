@@ -30,7 +30,7 @@ static int space_state(const wf_fifo *q, uint64_t now) {
     return q->lag_at == (uint32_t)now && q->lag_n ? FW_WAIT : FW_BLOCKED;
 }
 
-static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
+static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned *usedp) {
     const wf_route_pos *pos = &s->route.pos[s->route.cur];
     int rb_ok = 0, out_ok = 0, in_flight = 0;
     if (s->rb.n) {
@@ -55,7 +55,7 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
     const wf_wv *w = fifo_head(src);
     int ctrl = w->flags & 1;
     unsigned tx = pos->tx;
-    unsigned used = pe->port_at == now + 1 ? pe->port_mask : 0;
+    unsigned used = *usedp;
     wf_cslot *nslot[4];
     /* every target must be free, checked in port order (N S E W RAMP) */
     for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
@@ -85,23 +85,21 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
             if (sp != FW_MOVED) return sp;
         }
     }
+    int was_full = src->n == src->cap;
     wf_wv wv = fifo_pop(src, now);
     if (!use_rb) {
         pe->st.wav_out++;
         slot_out_popped(f, pe, s);
-    } else {
-        /* a slot of this buffer frees: wake the routers that feed it */
+    } else if (was_full) {
+        /* a slot of this buffer frees: wake the routers that feed it (they
+        ** sleep on it only while it is full) */
         for (unsigned m = s->feed; m; m &= m - 1) {
             wf_pe *nb = pe->nb[__builtin_ctz(m)];
             if (nb && (nb->rpend >> s->color & 1)) wake_router(f, nb);
         }
     }
     if (rb_ok && out_ok) s->toggle ^= 1;
-    if (pe->port_at != now + 1) {
-        pe->port_at = now + 1;
-        pe->port_mask = 0;
-    }
-    pe->port_mask |= (uint8_t)tx;
+    *usedp = used | tx;
     pe->st.hops += nports[tx & 31];
     int tr = f->trace && trace_on(f, pe->x, pe->y, now);
     uint32_t ready = (uint32_t)(now + f->cm.hop_latency);
@@ -110,8 +108,9 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
         if (tr) emit(f, WF_TRACE_HOP, s->color, p, ctrl, pe->x, pe->y, wv.data, now, 1);
         wf_pe *nb = pe->nb[p];
         fifo_push(&nslot[p]->rb, wv.data, ready, (uint8_t)(ctrl | (opposite[p] << 1)));
-        nb->rpend |= 1u << s->color;
-        wake_router(f, nb);
+        uint32_t old = nb->rpend;
+        nb->rpend = old | 1u << s->color;
+        wake_router_push(f, nb, old);
     }
     if (tx & WF_RAMP) {
         if (tr) emit(f, WF_TRACE_HOP, s->color, WF_PORT_RAMP, ctrl, pe->x, pe->y, wv.data, now, 1);
@@ -130,8 +129,11 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now) {
     return FW_MOVED;
 }
 
-void router_step(wf_fabric *f, wf_pe *pe) {
+int router_step(wf_fabric *f, wf_pe *pe) {
     uint64_t now = f->now;
+    /* output ports used this cycle (a router may be stepped twice in a cycle
+    ** when the clock re-runs it for an event due now) */
+    unsigned used = pe->port_at == now + 1 ? pe->port_mask : 0;
     uint32_t pend = pe->rpend, order = pend;
     /* with several colors waiting, rotate the starting color with the clock so
     ** no color starves an output port; a function of the cycle, not of how
@@ -147,7 +149,7 @@ void router_step(wf_fabric *f, wf_pe *pe) {
         int c = __builtin_ctz(m) + (int)r;
         if (c >= WF_FABRIC_COLORS) c -= WF_FABRIC_COLORS;
         wf_cslot *s = slot_of(pe, c);
-        int st = forward(f, pe, s, now);
+        int st = forward(f, pe, s, now, &used);
         if (st == FW_MOVED) {
             moved = keep = 1;
         } else {
@@ -157,7 +159,8 @@ void router_step(wf_fabric *f, wf_pe *pe) {
         if (!s->rb.n && !s->out.n) pe->rpend &= ~(1u << c);
     }
     if (moved) {
-        note_progress();
+        pe->port_at = now + 1;
+        pe->port_mask = (uint8_t)used;
         mark_active(pe, now);
     }
     if (stalled) pe->st.stalled++;
@@ -165,4 +168,5 @@ void router_step(wf_fabric *f, wf_pe *pe) {
         pe->asleep = 1;
         pe->sleep_at = now;
     }
+    return moved;
 }

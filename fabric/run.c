@@ -110,12 +110,13 @@ static wf_event ev_pop(wf_band *bd) {
 }
 
 void wake_router_slow(wf_fabric *f, wf_pe *pe) {
+    if (wf_tc) wf_tc->rlive = 1; /* work for the next cycle (outside runs: none counted) */
     if (pe->asleep) { /* blocked until now: count the stalled cycles it slept */
         pe->st.stalled += f->now - pe->sleep_at;
         pe->asleep = 0;
     }
     if (pe->in_rlist) return;
-    pe->in_rlist = 1;
+    pe->in_rlist = RL_ON;
     list_add(f, pe->band, L_RMID + pe->edge, pe->idx);
 }
 
@@ -361,13 +362,43 @@ static inline void prefetch_routers(const wf_fabric *f, const wf_ilist *l, size_
     if (i + PF_NEAR < n) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
 }
 
-/* A router step and the list bookkeeping around it. */
-static inline int step_router(wf_fabric *f, wf_pe *pe) {
-    wf_tc->steps++;
-    router_step(f, pe);
-    if (pe->rpend && !pe->asleep) return 1;
-    pe->in_rlist = 0;
-    return 0;
+/* A router step and the list bookkeeping around it; 1: it stays listed.
+** A router that sent its last wavelet lingers on the list for one cycle:
+** in a stream the next wavelet usually arrives in the same cycle (from a
+** neighbour stepped later), and dropping and re-adding it every cycle cost
+** more than the step that finds nothing (which drops it, and is not counted).
+** A router kept with work sets rlive; wake_router sets it too, so lingering
+** entries alone do not keep the clock from jumping (results are unchanged). */
+enum { SR_KEEP = 1, SR_LIVE = 2, SR_MOVED = 4, SR_STEP = 8 }; /* step_router's outcome bits */
+static inline unsigned step_router(wf_fabric *f, wf_pe *pe) {
+    if (pe->in_rlist != RL_ON) {
+        if (pe->in_rlist == RL_SKIP) {
+            pe->in_rlist = RL_ON;
+            return SR_KEEP | SR_LIVE;
+        }
+        if (!pe->rpend) { /* lingered, and nothing came */
+            pe->in_rlist = RL_OFF;
+            return 0;
+        }
+        pe->in_rlist = RL_ON;
+    }
+    unsigned r = SR_STEP | (router_step(f, pe) ? SR_MOVED : 0);
+    if (pe->asleep) {
+        pe->in_rlist = RL_OFF;
+        return r;
+    }
+    if (pe->rpend) return r | SR_KEEP | SR_LIVE;
+    pe->in_rlist = RL_LINGER;
+    pe->linger_at = (uint32_t)f->now;
+    return r | SR_KEEP;
+}
+
+/* What a walk's router steps (outcome bits or-ed in `any`) add to the
+** thread's counts. */
+static inline void count_routers(uint64_t steps, unsigned any) {
+    wf_tc->steps += steps;
+    if (any & SR_LIVE) wf_tc->rlive = 1;
+    if (any & SR_MOVED) wf_tc->progress = 1;
 }
 
 /* Steps the routers listed before the phase began (edge rows, phase B);
@@ -375,11 +406,17 @@ static inline int step_router(wf_fabric *f, wf_pe *pe) {
 static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
     sort_list(f, l->v, n);
+    uint64_t steps = 0;
+    unsigned live = 0;
     for (size_t i = 0; i < n; i++) {
         prefetch_routers(f, l, i, n);
         wf_pe *pe = f->pes[l->v[i]];
-        if (step_router(f, pe)) l->v[k++] = pe->idx;
+        unsigned r = step_router(f, pe);
+        steps += r >> 3;
+        live |= r;
+        if (r & SR_KEEP) l->v[k++] = pe->idx;
     }
+    count_routers(steps, live);
     for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
     l->n = k;
     l->snap = 0;
@@ -417,6 +454,8 @@ static void prefetch_op_near(const wf_fabric *f, const wf_pe *pe) {
 ** after its router, as with one list: ops only touch their own PE. */
 static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
     size_t nr = l->snap, no = o->n, i = 0, j = 0, kr = 0, ko = 0;
+    uint64_t steps = 0;
+    unsigned live = 0;
     sort_list(f, l->v, nr);
     sort_list(f, o->v, no);
     while (i < nr || j < no) {
@@ -431,7 +470,12 @@ static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
             j++;
         }
         wf_pe *pe = f->pes[ri < oj ? ri : oj];
-        if (ri <= oj && step_router(f, pe)) l->v[kr++] = ri;
+        if (ri <= oj) {
+            unsigned r = step_router(f, pe);
+            steps += r >> 3;
+            live |= r;
+            if (r & SR_KEEP) l->v[kr++] = ri;
+        }
         /* ops its router just activated step now too (the PE went on o's tail) */
         if (oj <= ri) {
             if (step_ops_of(f, pe)) o->v[ko++] = oj;
@@ -439,6 +483,7 @@ static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
             wf_tc->steps += op_step_pe(f, pe);
         }
     }
+    count_routers(steps, live);
     for (size_t k = nr; k < l->n; k++) l->v[kr++] = l->v[k];
     l->n = kr;
     l->snap = 0;
@@ -548,11 +593,33 @@ static size_t par_min_work(void) {
     return e && *e ? (size_t)strtoull(e, NULL, 10) : PAR_MIN_WORK;
 }
 
-static int any_listed(const wf_fabric *f) {
+/* Work for the next cycle: listed ops or picks, or a router with something
+** pending (rlive of the threads that ran the cycle; lingering routers with
+** nothing pending do not count). */
+static int any_listed(const wf_fabric *f, int nprog) {
+    for (int i = 0; i < nprog; i++)
+        if (f->tc[i].rlive) return 1;
     for (int b = 0; b < f->nbands; b++)
         for (int i = 0; i < L_COUNT; i++)
-            if (f->band[b].l[i].n) return 1;
+            if (i != L_RMID && i != L_RTOP && i != L_RBOT && f->band[b].l[i].n) return 1;
     return 0;
+}
+
+/* Before the clock jumps or the run ends: routers that linger with nothing
+** pending leave their lists (so linger_at is always this cycle or the one
+** before, and a later run starts from empty lists as before). */
+static void drop_lingering(wf_fabric *f) {
+    for (int b = 0; b < f->nbands; b++)
+        for (int i = L_RMID; i <= L_RBOT; i++) {
+            wf_ilist *l = &f->band[b].l[i];
+            size_t k = 0;
+            for (size_t j = 0; j < l->n; j++) {
+                wf_pe *pe = f->pes[l->v[j]];
+                if (pe->in_rlist == RL_LINGER && !pe->rpend) pe->in_rlist = RL_OFF;
+                else l->v[k++] = l->v[j];
+            }
+            l->n = k;
+        }
 }
 
 /* The earliest pending event, UINT64_MAX when none. */
@@ -642,12 +709,13 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
         }
         int par = nt > 1 && f->pool && cycle_work(f) >= par_min;
         int nprog = par ? fabric_pool_threads(f) : 1;
-        for (int i = 0; i < nprog; i++) f->tc[i].progress = 0;
+        for (int i = 0; i < nprog; i++) f->tc[i].progress = f->tc[i].rlive = 0;
         one_cycle(f, par);
         if (f->failed) break;
         int progress = 0;
         for (int i = 0; i < nprog; i++) progress |= f->tc[i].progress;
-        if (!any_listed(f)) {
+        if (!any_listed(f, nprog)) {
+            drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;    /* quiescent */
             if (t > f->now) f->now = t;    /* jump (an event due now runs in this cycle again) */
@@ -658,6 +726,7 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             quiet = 0;
         } else if (++quiet > quiet_max) {
             /* nothing moved for longer than any latency: only an event can help */
+            drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;
             f->now = t > f->now ? t : f->now + 1;
