@@ -678,7 +678,14 @@ int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t
     wf_op *o = op_at(f, oi);
     uint64_t at = now + f->cm.ramp_latency;
     if (o->out_color != 255 || o->i >= o->n || o->start > now || o->last_at >= at) return 0;
-    op_element(f, o, pe, NULL, data, now, at);
+    if ((o->code == OP_FMOVS || o->code == OP_MOV32) && o->a.kind == WF_DSD_FABIN) {
+        /* a receive into memory (the common case): what op_element does */
+        mark_active(pe, at);
+        cur_store(&o->dst, o->esize, data);
+        cur_next(&o->dst, &o->xdst);
+    } else {
+        op_element(f, o, pe, NULL, data, now, at);
+    }
     o->last_at = at;
     note_progress();
     if (++o->i == o->n) ev_push(f, at, EV_OP_FINISH, oi);
