@@ -672,6 +672,9 @@ static void debug_walk(wf_fabric *f) {
             for (size_t k = 0; k < bd->l[i].n; k++) {
                 const wf_pe *pe = f->pes[bd->l[i].v[k]];
                 WF_ASSERT(pe->in_rlist && pe->band == b && L_RMID + pe->edge == i);
+                /* a skipped step is taken within its cycle; lingering lasts one */
+                WF_ASSERT(f->failed || pe->in_rlist != RL_SKIP);
+                WF_ASSERT(f->failed || pe->in_rlist != RL_LINGER || pe->linger_at + 1u >= (uint32_t)f->now);
             }
         for (int i = L_PICK; i <= L_PICK_EDGE; i += L_PICK_EDGE - L_PICK)
             for (size_t k = 0; k < bd->l[i].n; k++) WF_ASSERT(f->pes[bd->l[i].v[k]]->in_plist);
