@@ -8,8 +8,9 @@
 ** first touch.
 ** Time: one global clock `now`; per band of rows, per-cycle active lists
 ** (routers with wavelets, PEs with active microthread ops, PEs to pick a
-** task on) plus a heap of future events. When all lists are empty the clock
-** jumps to the next event.
+** task on) plus a heap of future events. A router that sent its last
+** wavelet lingers on its list for one cycle (RL_LINGER). When no list holds
+** work the clock jumps to the next event.
 ** Threads (run.c): the rows are cut into bands that depend on the fabric
 ** height only; a cycle is three phases separated by barriers: A (per band:
 ** due events, one walk of the inner rows in PE order, each PE's router then
