@@ -308,13 +308,9 @@ static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
 }
 
 /* Fast path of the memory-only loop for 1-D fp32/32-bit operands: plain
-** strided loops, one per op (a scalar is a stride-0 operand). Same float
-** expressions as elem(), so the same bits; test_ops.c checks both against
-** the reference. Returns 0 when it does not apply. */
-static int is_1d(const wf_operand *o, const wf_dims *x) {
-    return o->kind == WF_DSD_SCALAR || (o->kind == WF_DSD_MEM && x->len[0] == 1 && x->len[1] == 1 && x->len[2] == 1);
-}
-/* The loops themselves, on first bytes and byte strides. */
+** strided loops, one per op (a scalar is a stride-0 operand), straight from
+** the DSDs, without the general cursors. Same float expressions as elem(),
+** so the same bits; test_ops.c checks both against the reference. */
 static void mem_loop(int code, uint8_t *pd, int64_t dd, const uint8_t *pa, int64_t da, const uint8_t *pb,
                      int64_t db, uint32_t n, uint32_t sbits) {
     float sv = wf_bits_f32(sbits);
@@ -338,25 +334,14 @@ static void mem_loop(int code, uint8_t *pd, int64_t dd, const uint8_t *pa, int64
 #undef MEM_LOOP
     (void)y;
 }
-static int mem_fast_code(int code) { return code <= OP_MOV32 || code == OP_FMOVS; }
-static int mem_fast(int code, wf_operand *od, wf_operand *oa, wf_operand *ob, const wf_dims *dims, uint32_t n,
-                    uint32_t sbits) {
-    if (!mem_fast_code(code)) return 0;
-    if (!is_1d(od, &dims[0]) || !is_1d(oa, &dims[1]) || !is_1d(ob, &dims[2])) return 0;
-    uint32_t sa = oa->bits, sb = ob->bits; /* scalars as raw bits: a move keeps them exactly */
-    const uint8_t *pa = oa->kind == WF_DSD_MEM ? oa->p : (const uint8_t *)&sa;
-    const uint8_t *pb = ob->kind == WF_DSD_MEM ? ob->p : (const uint8_t *)&sb;
-    mem_loop(code, od->p, od->st0, pa, oa->kind == WF_DSD_MEM ? oa->st0 : 0, pb, ob->kind == WF_DSD_MEM ? ob->st0 : 0,
-             n, sbits);
-    return 1;
-}
 
-/* What bind() would make of a 1-D 32-bit memory DSD, without the general
-** cursor: its first byte and byte stride. NULL when bind() must decide:
-** other shapes, and every error (bind() then reports it). */
+/* What bind() would make of a 1-D 32-bit memory DSD of a PE with backed
+** SRAM, without the general cursor: its first byte and byte stride. NULL
+** when bind() must decide: other shapes, and every error (bind() then
+** reports it). */
 static inline uint8_t *mem1d(const wf_pe *pe, const wf_dsd *d, int64_t *st) {
-    if (d->kind != WF_DSD_MEM || d->esize != 4 || d->addr == UINT32_MAX || !pe->sram || d->len[1] > 1 ||
-        d->len[2] > 1 || d->len[3] > 1)
+    if (d->kind != WF_DSD_MEM || d->esize != 4 || d->addr == UINT32_MAX || d->len[1] > 1 || d->len[2] > 1 ||
+        d->len[3] > 1)
         return NULL;
     int64_t span = (int64_t)(d->len[0] ? d->len[0] - 1 : 0) * d->stride[0] * 4;
     int64_t a0 = (int64_t)d->addr + (span < 0 ? span : 0), a1 = (int64_t)d->addr + (span > 0 ? span : 0) + 4;
@@ -369,7 +354,7 @@ static inline uint8_t *mem1d(const wf_pe *pe, const wf_dsd *d, int64_t *st) {
 ** computed straight from the DSDs; 0 when it does not apply. */
 static int mem_direct(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b, int nsrc,
                       uint32_t sbits) {
-    if (!mem_fast_code(code)) return 0;
+    if ((code > OP_MOV32 && code != OP_FMOVS) || (!pe->sram && pe_sram_touch(pe))) return 0;
     const wf_dsd *src[2] = {a, nsrc > 1 ? b : NULL};
     uint32_t bits[2] = {0, 0};
     const uint8_t *ps[2];
@@ -457,7 +442,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     }
     if (!fabric) {
         /* memory only: compute now, charge analytically */
-        if (!direct && !mem_fast(code, &od, &oa, &ob, x, n, sbits))
+        if (!direct)
         for (uint32_t i = 0; i < n; i++) {
             uint32_t va = oa.kind == WF_DSD_MEM ? cur_load(&oa, esize) : oa.bits;
             uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob, esize) : ob.bits;
