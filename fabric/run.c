@@ -362,19 +362,30 @@ static inline void prefetch_routers(const wf_fabric *f, const wf_ilist *l, size_
     if (i + PF_NEAR < n) prefetch_near(f, f->pes[l->v[i + PF_NEAR]]);
 }
 
+/* What a walk's router steps did, added to the thread's counts at its end. */
+typedef struct {
+    uint64_t steps;
+    int live, moved;
+} rwalk;
+static inline void rwalk_end(const rwalk *w) {
+    wf_tc->steps += w->steps;
+    if (w->live) wf_tc->rlive = 1;
+    if (w->moved) wf_tc->progress = 1;
+}
+
 /* A router step and the list bookkeeping around it; 1: it stays listed.
 ** A router that sent its last wavelet lingers on the list for one cycle:
 ** in a stream the next wavelet usually arrives in the same cycle (from a
 ** neighbour stepped later), and dropping and re-adding it every cycle cost
 ** more than the step that finds nothing (which drops it, and is not counted).
-** A router kept with work sets rlive; wake_router sets it too, so lingering
-** entries alone do not keep the clock from jumping (results are unchanged). */
-enum { SR_KEEP = 1, SR_LIVE = 2, SR_MOVED = 4, SR_STEP = 8 }; /* step_router's outcome bits */
-static inline unsigned step_router(wf_fabric *f, wf_pe *pe) {
+** A router kept with work sets `live`, and so do wake_router_push and
+** wake_router_slow, so lingering entries alone do not keep the clock from
+** jumping (results are unchanged). */
+static inline int step_router(wf_fabric *f, wf_pe *pe, rwalk *w) {
     if (pe->in_rlist != RL_ON) {
-        if (pe->in_rlist == RL_SKIP) {
+        if (pe->in_rlist == RL_SKIP) { /* live is set already */
             pe->in_rlist = RL_ON;
-            return SR_KEEP | SR_LIVE;
+            return 1;
         }
         if (!pe->rpend) { /* lingered, and nothing came */
             pe->in_rlist = RL_OFF;
@@ -382,23 +393,19 @@ static inline unsigned step_router(wf_fabric *f, wf_pe *pe) {
         }
         pe->in_rlist = RL_ON;
     }
-    unsigned r = SR_STEP | (router_step(f, pe) ? SR_MOVED : 0);
+    w->steps++;
+    w->moved |= router_step(f, pe);
     if (pe->asleep) {
         pe->in_rlist = RL_OFF;
-        return r;
+        return 0;
     }
-    if (pe->rpend) return r | SR_KEEP | SR_LIVE;
-    pe->in_rlist = RL_LINGER;
-    pe->linger_at = (uint32_t)f->now;
-    return r | SR_KEEP;
-}
-
-/* What a walk's router steps (outcome bits or-ed in `any`) add to the
-** thread's counts. */
-static inline void count_routers(uint64_t steps, unsigned any) {
-    wf_tc->steps += steps;
-    if (any & SR_LIVE) wf_tc->rlive = 1;
-    if (any & SR_MOVED) wf_tc->progress = 1;
+    if (pe->rpend) {
+        w->live = 1;
+    } else {
+        pe->in_rlist = RL_LINGER;
+        pe->linger_at = (uint32_t)f->now;
+    }
+    return 1;
 }
 
 /* Steps the routers listed before the phase began (edge rows, phase B);
@@ -406,17 +413,13 @@ static inline void count_routers(uint64_t steps, unsigned any) {
 static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
     sort_list(f, l->v, n);
-    uint64_t steps = 0;
-    unsigned live = 0;
+    rwalk w = {0, 0, 0};
     for (size_t i = 0; i < n; i++) {
         prefetch_routers(f, l, i, n);
         wf_pe *pe = f->pes[l->v[i]];
-        unsigned r = step_router(f, pe);
-        steps += r >> 3;
-        live |= r;
-        if (r & SR_KEEP) l->v[k++] = pe->idx;
+        if (step_router(f, pe, &w)) l->v[k++] = pe->idx;
     }
-    count_routers(steps, live);
+    rwalk_end(&w);
     for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
     l->n = k;
     l->snap = 0;
@@ -454,8 +457,7 @@ static void prefetch_op_near(const wf_fabric *f, const wf_pe *pe) {
 ** after its router, as with one list: ops only touch their own PE. */
 static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
     size_t nr = l->snap, no = o->n, i = 0, j = 0, kr = 0, ko = 0;
-    uint64_t steps = 0;
-    unsigned live = 0;
+    rwalk w = {0, 0, 0};
     sort_list(f, l->v, nr);
     sort_list(f, o->v, no);
     while (i < nr || j < no) {
@@ -470,12 +472,7 @@ static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
             j++;
         }
         wf_pe *pe = f->pes[ri < oj ? ri : oj];
-        if (ri <= oj) {
-            unsigned r = step_router(f, pe);
-            steps += r >> 3;
-            live |= r;
-            if (r & SR_KEEP) l->v[kr++] = ri;
-        }
+        if (ri <= oj && step_router(f, pe, &w)) l->v[kr++] = ri;
         /* ops its router just activated step now too (the PE went on o's tail) */
         if (oj <= ri) {
             if (step_ops_of(f, pe)) o->v[ko++] = oj;
@@ -483,7 +480,7 @@ static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
             wf_tc->steps += op_step_pe(f, pe);
         }
     }
-    count_routers(steps, live);
+    rwalk_end(&w);
     for (size_t k = nr; k < l->n; k++) l->v[kr++] = l->v[k];
     l->n = kr;
     l->snap = 0;
