@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-
 /* A task now covers [from, to): router/op cycles in there that were counted
 ** before it started (same cycle, or a cut-through receive's next cycle) are
 ** busy cycles now, counted once in st.busy. */
