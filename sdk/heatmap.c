@@ -1,7 +1,8 @@
 /* heatmap.c — a PNG image of per-PE activity over the fabric (format and
 ** colour scale in sdk/diag.h), written with libpng row by row through the
 ** user-output writer (wf_ofile_open: atomic for a file, through to a FIFO
-** or /dev/stdout). One cell of scale x scale pixels per PE; a legend bar along the bottom shows the colour scale. */
+** or /dev/stdout). One cell of scale x scale pixels per PE; a legend bar
+** along the bottom shows the colour scale. */
 #include "diag.h"
 
 #include <png.h>
