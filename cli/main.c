@@ -1,4 +1,6 @@
-/* main.c — `wafer COMMAND ...`: dispatches to the command table. */
+/* main.c — `wafer COMMAND ...`: dispatches to the command table, then makes
+** sure what the command printed reached stdout (a full disk or a closed
+** pipe is an error, never exit 0). */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -32,13 +34,25 @@ static void usage(FILE *f) {
                "or a preset name (cerebras-gpt-111m ... cerebras-gpt-13b) for random weights.\n");
 }
 
+/* stdio keeps the first write error in the stream (ferror), so one check after
+** the command covers every printf of every command. Returns the exit code. */
+static int finish_stdout(const char *cmd, int rc) {
+    errno = 0;
+    int bad = fflush(stdout) != 0, e = errno;
+    bad |= ferror(stdout);
+    if (fclose(stdout) != 0 && !bad) bad = 1, e = errno;
+    if (!bad || rc) return rc; /* a failed command has said why already */
+    fprintf(stderr, "wafer %s: writing standard output: %s\n", cmd, e ? strerror(e) : "write error");
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? 2 : finish_stdout("help", 0);
     }
     for (int i = 0; i < NCOMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return finish_stdout(argv[1], commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "wafer: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
