@@ -324,6 +324,37 @@ static void test_bad_arguments(void) {
     WF_CHECK_EQ(s.documents, 1);
 }
 
+/* Symlinks back up the tree (x -> ., sub/up -> ..) and a second link to a
+** file: each folder and file is read once, the repeats counted as ignored.
+** Before (device, inode) tracking, one loop read a.txt 60-odd times and two
+** loops grew without end (the alarm turns that into a failure). */
+static void test_symlink_loops(void) {
+    char in[128], p[256];
+    snprintf(in, sizeof in, "%s/loops", root);
+    PUTS(in, "a.txt", "alpha\n");
+    PUTS(in, "sub/b.txt", "beta\n");
+    snprintf(p, sizeof p, "%s/x", in);
+    WF_CHECK_EQ(symlink(".", p), 0);
+    snprintf(p, sizeof p, "%s/alias.txt", in);
+    WF_CHECK_EQ(symlink("a.txt", p), 0);
+    const char *inputs[] = {in, in};
+    alarm(30);
+    for (int twice = 0; twice < 2; twice++) {
+        wf_input_list l = {0};
+        wf_err e = {0};
+        WF_CHECK_EQ(wf_inputs_collect(inputs, 1 + twice, &l, &e), WF_OK);
+        WF_CHECK_EQ(l.n, 2); /* alias.txt sorts first and is the one read; sub/b.txt */
+        WF_CHECK_EQ(l.ignored, 2 + 2 * twice); /* a.txt (read as alias.txt), x; then sub/up, the 2nd INPUT */
+        WF_CHECK_STR(l.ignored_summary, twice ? "4 already seen" : "2 already seen");
+        wf_inputs_free(&l);
+        if (!twice) {
+            snprintf(p, sizeof p, "%s/sub/up", in);
+            WF_CHECK_EQ(symlink("..", p), 0);
+        }
+    }
+    alarm(0);
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/wf_test_tokenize_XXXXXX");
     if (!mkdtemp(root)) return 1;
@@ -335,6 +366,7 @@ int main(void) {
     test_mixed_folder();
     test_threads_segments_and_split();
     test_utf8_checker();
+    test_symlink_loops();
     test_bad_arguments();
     test_allocation_failures();
     wf_tokenizer_free(gpt2);
