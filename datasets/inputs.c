@@ -87,8 +87,9 @@ size_t wf_utf8_check(const uint8_t *s, size_t n) {
 wf_status wf_inputs_check(const char *path, int *ok, char *why, size_t why_cap, uint64_t *bytes, wf_err *err) {
     *ok = 0;
     *bytes = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    wf_status os = wf_file_open_read(path, &fd, NULL, err); /* a FIFO is refused, never waited on */
+    if (os) return os;
     uint8_t *buf = wf_alloc(NULL, READ_BLOCK, "input scan buffer", err);
     if (!buf) {
         close(fd);
@@ -346,11 +347,10 @@ wf_status wf_doc_reader_open(const wf_input_file *f, size_t segment_bytes, wf_sk
     r->cap = f->kind == WF_INPUT_TXT ? 2 * r->seg + 8 : READ_BLOCK;
     r->on_skip = on_skip;
     r->ud = ud;
-    r->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) {
-        wf_status st = WF_FAIL(err, WF_EIO, "%s: cannot open: %s", f->path, strerror(errno));
+    wf_status os = wf_file_open_read(f->path, &r->fd, NULL, err);
+    if (os) {
         wf_free(NULL, r);
-        return st;
+        return os;
     }
     r->buf = wf_alloc(NULL, r->cap, "doc reader buffer", err);
     if (!r->buf) {

@@ -3,13 +3,23 @@
 ** slots indexed by sequence number: the reader fills slot seq % N, a worker
 ** claims slots strictly in sequence order, and the writer drains them in the
 ** same order, so output bytes do not depend on timing or thread count. Memory
-** is bounded by N slots of about one segment each. */
+** is bounded by N slots of about one segment each.
+** The dataset is built in a sibling folder OUT.tmp-PID and swapped in whole
+** (renameat2 RENAME_EXCHANGE), so OUT holds a complete dataset at every
+** moment: the old one until the swap, the new one after. */
 #include "datasets/tokenize.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
@@ -201,14 +211,163 @@ static wf_status read_all(pipeline *p, const wf_input_list *in, wf_err *err) {
     return st;
 }
 
-/* Removes name_NNNNNN.bin for indices from `from` on, until one is missing. */
-static void remove_stale(const char *dir, wf_split split, int from) {
-    for (int i = from;; i++) {
-        char name[64], path[4200];
-        wf_shard_name(split, i, name, sizeof name);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        if (unlink(path) != 0) break;
+/* ---- the output folder ---------------------------------------------------
+** Names a dataset folder may hold: meta.json, train_/val_NNNNNN.bin and the
+** .tmp files of an interrupted write. Only these are ever deleted. */
+static int digits(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+static int dataset_entry(const char *name) {
+    if (!strcmp(name, "meta.json")) return 1;
+    if (!strncmp(name, "meta.json.tmp", 13)) return digits(name + 13, strlen(name + 13));
+    const char *r = !strncmp(name, "train_", 6) ? name + 6 : !strncmp(name, "val_", 4) ? name + 4 : NULL;
+    if (!r || strlen(r) < 10 || !digits(r, 6) || strncmp(r + 6, ".bin", 4)) return 0;
+    return !strcmp(r + 10, "") || !strcmp(r + 10, ".tmp");
+}
+
+/* First entry of dir that is not part of a dataset, into first (cap bytes);
+** returns 1 when there is one, 0 when none, -1 when dir cannot be listed. */
+static int foreign_entry(const char *dir, char *first, size_t cap) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || dataset_entry(e->d_name)) continue;
+        snprintf(first, cap, "%s", e->d_name);
+        found = 1;
     }
+    closedir(d);
+    return found;
+}
+
+/* Deletes the dataset files of dir, then dir itself if that left it empty. */
+static void remove_dataset_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        char p[PATH_MAX + 300];
+        if (!dataset_entry(e->d_name)) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Removes OUT.tmp-PID folders of runs that were killed (their PID is gone). */
+static void remove_abandoned(const char *out) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", out);
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : out;
+    if (slash == parent) parent[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(parent, sizeof parent, ".");
+    size_t bl = strlen(base);
+    DIR *d = opendir(parent);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *t = e->d_name + bl;
+        if (strncmp(e->d_name, base, bl) || strncmp(t, ".tmp-", 5) || !t[5] || !digits(t + 5, strlen(t + 5)) ||
+            strlen(t + 5) > 9)
+            continue;
+        pid_t pid = (pid_t)atol(t + 5);
+        if (pid == getpid() || !(kill(pid, 0) != 0 && errno == ESRCH)) continue; /* alive: not ours to touch */
+        char p[PATH_MAX + 300];
+        snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
+        remove_dataset_dir(p);
+    }
+    closedir(d);
+}
+
+/* fsync of the folder holding path, so a rename in it survives a crash. */
+static void sync_parent(const char *path) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent) parent[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(parent, sizeof parent, ".");
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Resolves out_dir (following a symlink to its folder) into final, checks
+** that an existing folder holds nothing but a dataset, and creates the
+** sibling build folder tmp. *had_old says whether final exists. */
+static wf_status prepare_out(const char *out_dir, char *final, char *tmp, size_t cap, int *had_old, wf_err *err) {
+    struct stat st;
+    *had_old = stat(out_dir, &st) == 0;
+    if (*had_old && !S_ISDIR(st.st_mode)) return WF_FAIL(err, WF_EIO, "%s: exists and is not a folder", out_dir);
+    if (*had_old) {
+        if (!realpath(out_dir, final)) return WF_FAIL(err, WF_EIO, "%s: %s", out_dir, strerror(errno));
+        char first[300];
+        int f = foreign_entry(final, first, sizeof first);
+        if (f < 0) return WF_FAIL(err, WF_EIO, "%s: cannot list the folder: %s", out_dir, strerror(errno));
+        if (f)
+            return WF_FAIL(err, WF_EUSAGE, "%s: holds '%s', which is not part of a dataset; tokenize replaces "
+                           "the whole folder, so name a new or empty one", out_dir, first);
+    } else {
+        size_t n = strlen(out_dir);
+        while (n > 1 && out_dir[n - 1] == '/') n--; /* "data/" -> "data" */
+        if (n >= cap - 32) return WF_FAIL(err, WF_EUSAGE, "%s: path too long", out_dir);
+        memcpy(final, out_dir, n);
+        final[n] = 0;
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", final);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) {
+            *slash = 0;
+            wf_status s = wf_mkdir_p(parent, err);
+            if (s) return s;
+        }
+    }
+    if (strlen(final) >= cap - 32) return WF_FAIL(err, WF_EUSAGE, "%s: path too long", out_dir);
+    remove_abandoned(final);
+    snprintf(tmp, cap, "%s.tmp-%ld", final, (long)getpid());
+    remove_dataset_dir(tmp); /* our own PID's leftover, if any */
+    if (mkdir(tmp, *had_old ? (st.st_mode & 07777) : 0755) != 0)
+        return WF_FAIL(err, WF_EIO, "%s: cannot create the folder the new dataset is built in (beside %s): %s",
+                       tmp, out_dir, strerror(errno));
+    return WF_OK;
+}
+
+/* Puts the complete dataset in tmp at final; the old dataset is removed only
+** after the swap. A kill at any point leaves final loadable (old or new). */
+static wf_status swap_in(const char *tmp, const char *final, int had_old, wf_err *err) {
+    sync_parent(tmp);
+    if (!had_old) {
+        if (rename(tmp, final) != 0)
+            return WF_FAIL(err, WF_EIO, "%s: cannot move the new dataset into place: %s", final, strerror(errno));
+    } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) != 0) {
+        if (errno != EINVAL && errno != ENOSYS)
+            return WF_FAIL(err, WF_EIO, "%s: cannot swap in the new dataset: %s", final, strerror(errno));
+        /* No atomic exchange here (an old kernel or a network file system):
+        ** the old folder steps aside first; the window between the two
+        ** renames is the only moment final is absent. */
+        char old[PATH_MAX + 32];
+        snprintf(old, sizeof old, "%s.old-%ld", final, (long)getpid());
+        if (rename(final, old) != 0)
+            return WF_FAIL(err, WF_EIO, "%s: cannot move the old dataset aside: %s", final, strerror(errno));
+        if (rename(tmp, final) != 0) {
+            wf_status s = WF_FAIL(err, WF_EIO, "%s: cannot move the new dataset into place: %s", final,
+                                  strerror(errno));
+            rename(old, final);
+            return s;
+        }
+        sync_parent(final);
+        remove_dataset_dir(old);
+        return WF_OK;
+    }
+    sync_parent(final);
+    if (had_old) remove_dataset_dir(tmp); /* now the old dataset */
+    return WF_OK;
 }
 
 wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, int n_inputs, const wf_tokenize_opts *o,
@@ -235,15 +394,11 @@ wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, in
                  (unsigned long long)in.ignored, in.ignored_summary);
         skip_line(o, msg);
     }
-    char meta[4200];
-    snprintf(meta, sizeof meta, "%s/meta.json", o->out_dir);
-    if ((st = wf_mkdir_p(o->out_dir, err))) {
+    char final[PATH_MAX], tmp[PATH_MAX];
+    int had_old = 0;
+    if ((st = prepare_out(o->out_dir, final, tmp, sizeof final, &had_old, err))) {
         wf_inputs_free(&in);
         return st;
-    }
-    if (wf_path_exists(meta) && unlink(meta) != 0) {
-        wf_inputs_free(&in);
-        return WF_FAIL(err, WF_EIO, "%s: cannot remove the old manifest", meta);
     }
 
     pipeline p = {.tok = tok, .o = o, .eos = eos, .stats = stats, .files_total = (uint64_t)in.n};
@@ -260,7 +415,7 @@ wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, in
         goto done;
     }
     for (int k = 0; k < WF_SPLIT_COUNT; k++)
-        if ((st = wf_shard_writer_open(o->out_dir, (wf_split)k, vocab, o->shard_tokens, &p.w[k], err))) goto done;
+        if ((st = wf_shard_writer_open(tmp, (wf_split)k, vocab, o->shard_tokens, &p.w[k], err))) goto done;
     if (o->threads > 1)
         for (; started < o->threads; started++)
             if (pthread_create(&th[started], NULL, worker, &p) != 0) {
@@ -297,11 +452,11 @@ done:
         m.skipped_lines = stats->skipped_lines;
         m.bytes = stats->bytes;
         m.unigram_entropy_nats = stats->entropy_nats;
-        st = wf_shards_write_meta(o->out_dir, &m, err);
+        st = wf_shards_write_meta(tmp, &m, err);
     }
+    if (!st) st = swap_in(tmp, final, had_old, err);
+    if (st) remove_dataset_dir(tmp);
     if (!st) {
-        remove_stale(o->out_dir, WF_SPLIT_TRAIN, m.shards[0]);
-        remove_stale(o->out_dir, WF_SPLIT_VAL, m.shards[1]);
         stats->seconds = wf_now() - p.t0;
         progress(&p, 1);
     }

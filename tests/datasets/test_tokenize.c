@@ -7,7 +7,9 @@
 #include "datasets/tokenize.h"
 #include "tests/check.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char root[64];
@@ -355,6 +357,104 @@ static void test_symlink_loops(void) {
     alarm(0);
 }
 
+/* Number of entries of root named "<base>.tmp-*" or "<base>.old-*". */
+static int leftovers(const char *base) {
+    char cmd[300], buf[64];
+    snprintf(cmd, sizeof cmd, "ls -d '%s'.tmp-* '%s'.old-* 2>/dev/null | wc -l", base, base);
+    FILE *f = popen(cmd, "r");
+    int n = -1;
+    if (f && fgets(buf, sizeof buf, f)) n = atoi(buf);
+    if (f) pclose(f);
+    return n;
+}
+
+/* Same split contents as want[0..wn)? */
+static int split_is(const char *dir, const int32_t *want, uint64_t wn) {
+    uint64_t n;
+    int32_t *got = read_split(dir, WF_SPLIT_TRAIN, &n);
+    int same = got && n == wn && memcmp(got, want, wn * sizeof *got) == 0;
+    free(got);
+    return same;
+}
+
+/* Rebuilding a dataset never loses the old one: a failed run (disk full at
+** meta.json) leaves it as it was, a folder with other files in it is refused
+** untouched, and a run killed at any moment leaves a loadable dataset, the
+** old or the new, whose leftovers the next run removes. Before the fix the
+** old meta.json went first, so all of these lost the dataset. */
+static void test_rebuild_is_atomic(void) {
+    char small[128], big[128], out[128], scratch[128], notes[256];
+    snprintf(small, sizeof small, "%s/rebuild_in", root);
+    snprintf(big, sizeof big, "%s/big", root); /* from test_threads_segments_and_split */
+    snprintf(out, sizeof out, "%s/rebuild_out", root);
+    snprintf(scratch, sizeof scratch, "%s/rebuild_scratch", root);
+    PUTS(small, "a.txt", "The old dataset: a few words.\n");
+    const char *in_a[] = {small}, *in_b[] = {big};
+    wf_tokenize_opts oa = {.out_dir = out, .val_fraction = 0, .threads = 1};
+    wf_tokenize_opts ob = {.out_dir = out, .val_fraction = 0.1, .threads = 1, .segment_bytes = 4096,
+                           .shard_tokens = 3000};
+    wf_tokenize_stats s;
+    wf_err e = {0};
+    uint64_t na, nb;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_a, 1, &oa, &s, &e), WF_OK);
+    int32_t *ids_a = read_split(out, WF_SPLIT_TRAIN, &na);
+    WF_CHECK(ids_a && na > 5);
+    ob.out_dir = scratch;
+    double t0 = wf_now();
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_OK);
+    double t_b = wf_now() - t0;
+    int32_t *ids_b = read_split(scratch, WF_SPLIT_TRAIN, &nb);
+    WF_CHECK(ids_b && nb > 10000 && s.shards[0] > 3);
+    ob.out_dir = out;
+    if (!ids_a || !ids_b) {
+        free(ids_a);
+        free(ids_b);
+        return;
+    }
+
+    /* disk full while writing meta.json: the old dataset is intact */
+    wf_file_fail_write_at(0);
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_EIO);
+    wf_file_fail_write_at(-1);
+    WF_CHECK_HAS(e.msg, "meta.json");
+    WF_CHECK(split_is(out, ids_a, na));
+    WF_CHECK_EQ(leftovers(out), 0);
+
+    /* a folder holding other files is refused, and nothing in it is touched */
+    snprintf(notes, sizeof notes, "%s/notes.txt", out);
+    PUTS(out, "notes.txt", "mine");
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "holds 'notes.txt', which is not part of a dataset");
+    WF_CHECK(wf_path_exists(notes) && split_is(out, ids_a, na));
+    unlink(notes);
+
+    /* killed at spread-out moments of a rebuild: always the old or the new */
+    int olds = 0, news = 0, bad = 0;
+    for (int i = 0; i < 12; i++) {
+        WF_CHECK_EQ(wf_tokenize_run(gpt2, in_a, 1, &oa, &s, &e), WF_OK);
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            wf_err ce = {0};
+            _exit(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &ce) ? 1 : 0);
+        }
+        usleep((useconds_t)(1e6 * t_b * 2 * i / 11));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        if (split_is(out, ids_a, na)) olds++;
+        else if (split_is(out, ids_b, nb)) news++;
+        else bad++;
+    }
+    WF_CHECK_EQ(bad, 0);
+    WF_CHECK(olds > 0); /* the first kill comes before the swap */
+    printf("rebuild killed 12 times (run %.3f s): %d old, %d new\n", t_b, olds, news);
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_a, 1, &oa, &s, &e), WF_OK);
+    WF_CHECK_EQ(leftovers(out), 0); /* the killed runs' build folders are gone */
+    WF_CHECK(split_is(out, ids_a, na));
+    free(ids_a);
+    free(ids_b);
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/wf_test_tokenize_XXXXXX");
     if (!mkdtemp(root)) return 1;
@@ -365,6 +465,7 @@ int main(void) {
     }
     test_mixed_folder();
     test_threads_segments_and_split();
+    test_rebuild_is_atomic();
     test_utf8_checker();
     test_symlink_loops();
     test_bad_arguments();
