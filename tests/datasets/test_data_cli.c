@@ -167,6 +167,25 @@ static void user_outputs_keep_symlinks(void) {
     }
 }
 
+/* A FIFO in place of config.json or tokenizer.json is an error naming it,
+** never a wait for a writer (timeout 20 turns a hang into exit 124). */
+static void fifo_inputs_fail_fast(void) {
+    char dir[128], p[192], cmd[512];
+    snprintf(dir, sizeof dir, "%s/fifo_model", root);
+    WF_CHECK_EQ(mkdir(dir, 0755), 0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    WF_CHECK_EQ(mkfifo(p, 0644), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' info %s", WF_WAFER, dir);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out, sizeof out), 1);
+    WF_CHECK_HAS(out, "/fifo_model/config.json: not a regular file (a FIFO)");
+    unlink(p);
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    WF_CHECK_EQ(mkfifo(p, 0644), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' encode --model %s < /dev/null", WF_WAFER, dir);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out, sizeof out), 1);
+    WF_CHECK_HAS(out, "/fifo_model/tokenizer.json: not a regular file (a FIFO)");
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/wf_test_data_cli_XXXXXX");
     if (!mkdtemp(root)) return 1;
@@ -174,6 +193,7 @@ int main(void) {
     test_end_to_end();
     every_command_reports_a_full_stdout();
     user_outputs_keep_symlinks();
+    fifo_inputs_fail_fast();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) return 1;
