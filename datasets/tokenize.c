@@ -257,15 +257,20 @@ static void remove_dataset_dir(const char *dir) {
     rmdir(dir);
 }
 
+/* The folder holding path into parent ("." or "/" at the top); returns the
+** last component of path. */
+static const char *split_parent(const char *path, char *parent, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(parent, cap, ".");
+    else if (slash == path) snprintf(parent, cap, "/");
+    else snprintf(parent, cap, "%.*s", (int)(slash - path), path);
+    return slash ? slash + 1 : path;
+}
+
 /* Removes OUT.tmp-PID folders of runs that were killed (their PID is gone). */
 static void remove_abandoned(const char *out) {
     char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", out);
-    char *slash = strrchr(parent, '/');
-    const char *base = slash ? slash + 1 : out;
-    if (slash == parent) parent[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(parent, sizeof parent, ".");
+    const char *base = split_parent(out, parent, sizeof parent);
     size_t bl = strlen(base);
     DIR *d = opendir(parent);
     if (!d) return;
@@ -286,11 +291,7 @@ static void remove_abandoned(const char *out) {
 /* fsync of the folder holding path, so a rename in it survives a crash. */
 static void sync_parent(const char *path) {
     char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", path);
-    char *slash = strrchr(parent, '/');
-    if (slash == parent) parent[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(parent, sizeof parent, ".");
+    split_parent(path, parent, sizeof parent);
     int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -320,13 +321,9 @@ static wf_status prepare_out(const char *out_dir, char *final, char *tmp, size_t
         memcpy(final, out_dir, n);
         final[n] = 0;
         char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%s", final);
-        char *slash = strrchr(parent, '/');
-        if (slash && slash != parent) {
-            *slash = 0;
-            wf_status s = wf_mkdir_p(parent, err);
-            if (s) return s;
-        }
+        split_parent(final, parent, sizeof parent);
+        wf_status s = wf_mkdir_p(parent, err);
+        if (s) return s;
     }
     if (strlen(final) >= cap - 32) return WF_FAIL(err, WF_EUSAGE, "%s: path too long", out_dir);
     remove_abandoned(final);

@@ -190,6 +190,20 @@ static char *make_corpus(size_t n, unsigned seed) {
     return s;
 }
 
+/* Saves t into a fresh temp folder and loads it back (NULL on failure); the
+** folder is removed before returning. */
+static wf_tokenizer *save_and_reload(const wf_tokenizer *t) {
+    char dir[] = "/tmp/wf_test_bpe_XXXXXX", cmd[100];
+    wf_tokenizer *t2 = NULL;
+    wf_err e = {0};
+    WF_CHECK(mkdtemp(dir) != NULL);
+    WF_CHECK_EQ(wf_tokenizer_save(t, dir, &e), WF_OK);
+    WF_CHECK_EQ(wf_tokenizer_load(dir, &t2, &e), WF_OK);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    WF_CHECK_EQ(system(cmd), 0);
+    return t2;
+}
+
 static void test_roundtrip_and_compression(void) {
     char *corpus = make_corpus(200000, 7);
     size_t len = strlen(corpus);
@@ -204,10 +218,7 @@ static void test_roundtrip_and_compression(void) {
         return;
     }
     WF_CHECK_EQ(s.merges, 600 - 257);
-    char dir[] = "/tmp/wf_test_bpe_XXXXXX";
-    WF_CHECK(mkdtemp(dir) != NULL);
-    WF_CHECK_EQ(wf_tokenizer_save(t, dir, &e), WF_OK);
-    WF_CHECK_EQ(wf_tokenizer_load(dir, &t2, &e), WF_OK);
+    t2 = save_and_reload(t);
     if (t2) {
         const char *sample = "kariton quist, mithe\nonving lo ve sa 日本語のテキスト ok";
         int32_t *a = NULL, *b = NULL;
@@ -232,9 +243,6 @@ static void test_roundtrip_and_compression(void) {
     }
     wf_tokenizer_free(t2);
     wf_tokenizer_free(t);
-    char cmd[100];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    WF_CHECK_EQ(system(cmd), 0);
     free(corpus);
 }
 
@@ -268,12 +276,7 @@ static void test_long_repeated_line(void) {
         if (l > longest) longest = l;
     }
     WF_CHECK(longest >= 512 && longest <= WF_BPE_MAX_TOKEN_SPELLED); /* merged up to the cap, not past it */
-    char dir[] = "/tmp/wf_test_bpe_longXXXXXX";
-    WF_CHECK(mkdtemp(dir) != NULL);
-    if (t) {
-        WF_CHECK_EQ(wf_tokenizer_save(t, dir, &e), WF_OK);
-        WF_CHECK_EQ(wf_tokenizer_load(dir, &t2, &e), WF_OK);
-    }
+    if (t) t2 = save_and_reload(t);
     if (t2) {
         int32_t *ids = NULL;
         size_t ni = 0, ci = 0, bl = 0;
@@ -287,9 +290,6 @@ static void test_long_repeated_line(void) {
     }
     wf_tokenizer_free(t2);
     wf_tokenizer_free(t);
-    char cmd[100];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    WF_CHECK_EQ(system(cmd), 0);
     free(text);
 }
 
