@@ -100,7 +100,8 @@ wf_status wf_afile_open(const char *path, wf_afile **out, wf_err *err) {
     }
     memcpy(p, path, n + 1);
     snprintf(t, n + 16, "%s.tmp%ld", path, (long)getpid());
-    f->fd = open(t, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    unlink(t); /* a leftover of a crashed run with our PID; never follow a link planted there */
+    f->fd = open(t, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         wf_status s = WF_FAIL(err, WF_EIO, "%s: cannot create: %s", t, strerror(errno));
         free(f); free(p); free(t);
