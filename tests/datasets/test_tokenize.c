@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -451,6 +452,17 @@ static void test_rebuild_is_atomic(void) {
     WF_CHECK_EQ(wf_tokenize_run(gpt2, in_a, 1, &oa, &s, &e), WF_OK);
     WF_CHECK_EQ(leftovers(out), 0); /* the killed runs' build folders are gone */
     WF_CHECK(split_is(out, ids_a, na));
+
+    /* OUT given as a symlink: the link stays, its folder gets the new dataset */
+    char link[160];
+    struct stat st;
+    snprintf(link, sizeof link, "%s/rebuild_link", root);
+    WF_CHECK_EQ(symlink(out, link), 0);
+    ob.out_dir = link;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_OK);
+    WF_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    WF_CHECK(split_is(out, ids_b, nb));
+    WF_CHECK_EQ(leftovers(out), 0);
     free(ids_a);
     free(ids_b);
 }
