@@ -103,11 +103,11 @@ static void gradients_match_torch(const char *name, int recompute) {
         double md = 0, mr = 0;
         for (size_t k = 0; k < ti.numel; k++) {
             double d = fabs((double)m.g[ti.offset + k] - gr[ti.offset + k]);
-            if (!(d <= md)) md = d;
+            md = wf_check_max(md, d);
             if (fabs(gr[ti.offset + k]) > mr) mr = fabs(gr[ti.offset + k]);
         }
         double rel = md / (mr > 1e-12 ? mr : 1e-12);
-        if (!(rel <= worst)) worst = rel, snprintf(worst_name, sizeof worst_name, "%s", ti.name);
+        if (!(rel <= worst)) worst = wf_check_max(worst, rel), snprintf(worst_name, sizeof worst_name, "%s", ti.name);
     }
     printf("%s%s: loss %.7f (torch %.7f), worst gradient rel err %.3g in %s\n", name,
            recompute ? " (recompute)" : "", loss, cJSON_GetObjectItem(j, "loss")->valuedouble, worst, worst_name);
@@ -278,8 +278,8 @@ static void trajectory_matches_torch(const char *name) {
         wf_optim_step(o, m.w, m.g, lr, &gn);
         double dl = fabs(tot / K - cJSON_GetObjectItem(ts, "loss")->valuedouble);
         double dn = fabs(gn - cJSON_GetObjectItem(ts, "grad_norm")->valuedouble);
-        if (dl > worst) worst = dl;
-        if (dn > worst_norm) worst_norm = dn;
+        worst = wf_check_max(worst, dl);
+        worst_norm = wf_check_max(worst_norm, dn);
     }
     windows(cJSON_GetArrayItem(cJSON_GetArrayItem(batches, 0), 0), B, T, in, tg);
     float fin;
