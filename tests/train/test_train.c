@@ -112,8 +112,23 @@ static void gradients_match_torch(const char *name, int recompute) {
     printf("%s%s: loss %.7f (torch %.7f), worst gradient rel err %.3g in %s\n", name,
            recompute ? " (recompute)" : "", loss, cJSON_GetObjectItem(j, "loss")->valuedouble, worst, worst_name);
     WF_CHECK(worst < 1e-4);
-    /* Accumulation: a second step with scale 1 doubles every gradient exactly
-    ** up to rounding; and recompute gives the same bits as no recompute. */
+    /* Accumulation: a second step on the same batch with grad_scale 0.5 adds
+    ** half of every gradient again (g = 1.5 g1 up to rounding) and reports the
+    ** same loss. (Recompute == no recompute bit for bit:
+    ** recompute_and_thread_count_give_the_same_bits below.) */
+    float *g1 = malloc(numel * sizeof(float)), loss2 = 0;
+    memcpy(g1, m.g, numel * sizeof(float));
+    WF_CHECK_EQ(wf_trainer_step(t, &m.wv, &m.gv, in, tg, 0.5f, &loss2, &e), WF_OK);
+    WF_CHECK_FEQ(loss2, loss);
+    double acc_d = 0, acc_m = 0;
+    for (size_t k = 0; k < numel; k++) {
+        acc_d = wf_check_max(acc_d, fabs((double)m.g[k] - 1.5 * g1[k]));
+        acc_m = wf_check_max(acc_m, fabs((double)g1[k]));
+    }
+    printf("%s%s: accumulation max |g - 1.5 g1| / max |g1| = %.3g\n", name, recompute ? " (recompute)" : "",
+           acc_d / acc_m);
+    WF_CHECK(acc_m > 0 && acc_d / acc_m < 1e-6);
+    free(g1);
     wf_trainer_free(t);
     wf_free(NULL, ref);
     model_free(&m);
