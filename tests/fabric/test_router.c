@@ -167,7 +167,7 @@ static void slow_data(wf_pe *pe, uint32_t d) {
 static const wf_task_decl slow_tasks[] = {{C, WF_TASK_DATA, slow_data, 0, "slow"}};
 static const wf_kernel slow = {"slow", syms, 2, slow_tasks, 1, NULL, 0, NULL};
 
-static uint32_t slow_run(int ref, uint32_t *last_task, uint64_t *stalled) {
+static uint32_t slow_run(int ref, const wf_cost_model *cm, uint32_t *last_task, uint64_t *stalled) {
     wf_layout *l;
     wf_err e = {0};
     int64_t n = 32;
@@ -179,7 +179,8 @@ static uint32_t slow_run(int ref, uint32_t *last_task, uint64_t *stalled) {
     WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r0, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r1, &e), WF_OK);
     wf_host *h;
-    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    wf_host_opts ho = {cm, NULL, 0, 1};
+    WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     wf_fabric_set_reference_mode(wf_host_fabric(h), ref);
     fill_sender(h, 0, 0, 32);
     uint64_t t0 = wf_host_cycles(h);
@@ -195,24 +196,56 @@ static uint32_t slow_run(int ref, uint32_t *last_task, uint64_t *stalled) {
     return send_done;
 }
 
-static void slow_receiver_stalls_the_sender(void) {
+/* The cycle counts of a 32-wavelet stream into a receiver whose data task
+** takes P = task_switch + 8 cycles, from the cost model's fields:
+**   first element computed by the send op at S = launch_latency + task_switch
+**   + dsd_setup; it reaches the receiver's input queue at
+**   R = S + op_latency + ramp_latency + hop_latency + ramp_latency;
+**   task j starts at R + j*P, so the last (j = 31) is past its switch at
+**   R + 31*P + task_switch.
+**   In flight between the two cores fit cap = iq_depth[0] + router_depth +
+**   oq_depth[0] wavelets. Element 31 can leave the send op only once the
+**   receiver has taken element 31 - cap, which its task does when it starts
+**   running (R + (31 - cap)*P + task_switch); the freed slot then moves back
+**   one stage per cycle (input queue <- router, router <- output queue: space
+**   is granted one stage at a time, whatever the ramp, hop or op latency), and
+**   the op's last write into its output queue completes it:
+**   send_done = R + (31 - cap)*P + task_switch + 2.
+** Checked on the WSE-2 table (R = 107, cap = 10: 419 and 321) and on variants
+** that move each term. */
+static void slow_receiver_case(const wf_cost_model *cm) {
     uint32_t last_task, last_ref;
     uint64_t stalled, stalled_ref;
-    uint32_t send_done = slow_run(0, &last_task, &stalled);
-    uint32_t send_ref = slow_run(1, &last_ref, &stalled_ref);
-    /* first wavelet enters the receiver's queue ready at +107 (send at +103,
-    ** op_latency 1, ramp, hop, ramp); its task runs 107..117, then one task per
-    ** 10 cycles: the 32nd starts at 107 + 31*10 = 417 (cycle after switch 419). */
-    WF_CHECK_EQ(last_task, 419);
-    /* in flight when the sender finishes: input queue 0 (6) + router buffer (2) +
-    ** output queue 0 (2) = 10 wavelets, plus the one in the running task: the
-    ** sender's last element enters its output queue after the receiver's 21st task
-    ** has started: 106 + 20*10 = 306 < send_done < 106 + 23*10 */
-    WF_CHECK(send_done > 106 + 20 * 10 && send_done < 106 + 23 * 10);
-    WF_CHECK_EQ(send_done, 321); /* exact value, deterministic */
+    uint32_t send_done = slow_run(0, cm, &last_task, &stalled);
+    uint32_t send_ref = slow_run(1, cm, &last_ref, &stalled_ref);
+    uint32_t P = cm->task_switch + 8, S = cm->launch_latency + cm->task_switch + cm->dsd_setup;
+    uint32_t R = S + cm->op_latency + 2 * cm->ramp_latency + cm->hop_latency;
+    uint32_t cap = cm->iq_depth[0] + cm->router_depth + cm->oq_depth[0];
+    printf("slow receiver: hop %u, router %u, iq %u: last task %u, send done %u (R %u, cap %u)\n",
+           cm->hop_latency, cm->router_depth, cm->iq_depth[0], last_task, send_done, R, cap);
+    WF_CHECK_EQ(last_task, R + 31 * P + cm->task_switch);
+    WF_CHECK_EQ(send_done, R + (31 - cap) * P + cm->task_switch + 2);
     WF_CHECK_EQ(send_ref, send_done); /* the always-stepped reference agrees */
     WF_CHECK_EQ(last_ref, last_task);
     WF_CHECK(stalled > 150);
+}
+
+static void slow_receiver_stalls_the_sender(void) {
+    wf_cost_model cm = wf_cost_wse2;
+    WF_CHECK_EQ(cm.launch_latency + cm.task_switch + cm.dsd_setup + cm.op_latency + 2 * cm.ramp_latency + cm.hop_latency, 107);
+    slow_receiver_case(&cm); /* 419 and 321 */
+    cm.router_depth = 3;
+    slow_receiver_case(&cm);
+    cm.iq_depth[0] = 4;
+    slow_receiver_case(&cm);
+    cm.hop_latency = 2;
+    slow_receiver_case(&cm);
+    cm.task_switch = 3;
+    slow_receiver_case(&cm);
+    cm.ramp_latency = 2;
+    slow_receiver_case(&cm);
+    cm.op_latency = 2;
+    slow_receiver_case(&cm);
 }
 
 /* Deadlock: a receive with no sender. */
