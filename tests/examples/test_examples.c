@@ -144,8 +144,24 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
     WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault route"), 1);
     WF_CHECK_HAS(out_buf, "PE(1,0): color 2: route sends EAST but PE(2,0) has no route for color 2 accepting WEST");
     WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault oob"), 1);
-    WF_CHECK_HAS(out_buf, "PE(0,0): cycle 488: task 30 'compute': fmacs: memory DSD covers bytes [4172,4188), "
-                          "outside the PE's symbols [4096,4172)");
+    {
+        /* The cycle of the bad op, from the cost model: kx 3, ky 2, m 8, n 9 gives
+        ** 4 x 3 blocks (mr 4, nc 3). Three h2d copies (sdk/host.c io_cycles:
+        ** memcpy_setup + (x + w) * hop_latency + max(w * n, ceil(words / 44))):
+        ** A (3 x 2 PEs, 12 words): 100 + 3 + 36; x (3 x 1, 3): 100 + 3 + 9;
+        ** b (1 x 2, 4): 100 + 1 + 4; then launch_latency and the task switch;
+        ** then three synchronous fmacs of 4 elements whose two memory sources
+        ** (y and A, both in bank 0) serialise: dsd_setup + 4 + 4 + op_latency
+        ** each. The fourth, out-of-bounds fmacs fails when it starts. */
+        const wf_cost_model *cm = &wf_cost_wse2;
+        uint64_t io = 3 * cm->memcpy_setup + (3 + 3 + 1) * cm->hop_latency + 36 + 9 + 4;
+        uint64_t op = cm->dsd_setup + 4 / cm->w_f32_fma + 4 * cm->bank_conflict + cm->op_latency;
+        char want[160];
+        snprintf(want, sizeof want, "PE(0,0): cycle %llu: task 30 'compute': fmacs: memory DSD covers bytes ",
+                 (unsigned long long)(io + cm->launch_latency + cm->task_switch + 3 * op));
+        WF_CHECK_HAS(out_buf, want); /* 488 */
+        WF_CHECK_HAS(out_buf, "fmacs: memory DSD covers bytes [4172,4188), outside the PE's symbols [4096,4172)");
+    }
     WF_CHECK_EQ(run("gemv --trace /nonexistent-dir/t.json --kx 2 --ky 2 --m 4 --n 4"), 1);
     WF_CHECK_HAS(out_buf, "trace: ");
 }
