@@ -4,41 +4,27 @@
 ** val_000000.bin. The files go to a private temp folder; the reader must reject
 ** or serve them without crashing, leaking or reading out of bounds. */
 #include "datasets/shards.h"
+#include "fuzz_util.h"
 
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* global: the fuzzer's scratch folder, made once per process. */
-static char dir[64];
-
-static void put(const char *name, const uint8_t *p, size_t n) {
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (n && fwrite(p, 1, n, f) != n) abort();
-    fclose(f);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/wf_fuzz_shards_XXXXXX");
-        if (!mkdtemp(dir)) abort();
-    }
+    const char *dir = fuzz_scratch("shards");
     if (size < 3) return 0;
     size_t m = (size_t)data[0] | (size_t)data[1] << 8;
     if (m > size - 3) m = size - 3;
     const uint8_t *meta = data + 2, *rest = data + 3 + m;
     size_t nrest = size - 3 - m, cut = nrest * data[2 + m] / 255;
-    put("meta.json", meta, m);
-    put("train_000000.bin", rest, cut);
-    put("val_000000.bin", rest + cut, nrest - cut);
+    fuzz_put("meta.json", meta, m);
+    fuzz_put("train_000000.bin", rest, cut);
+    fuzz_put("val_000000.bin", rest + cut, nrest - cut);
     wf_shards *s = NULL;
     wf_err e = {0};
-    if (wf_shards_open(dir, &s, &e) == WF_OK) {
+    wf_status st = wf_shards_open(dir, &s, &e);
+    fuzz_report(st, &e);
+    if (st == WF_OK) {
         int32_t buf[4 * 33];
         for (int k = 0; k < WF_SPLIT_COUNT; k++) {
             uint64_t n = wf_shards_count(s, (wf_split)k);
