@@ -124,13 +124,20 @@ static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
         wf_gemm(0, 1, M, V, C, 1.0f, x, C, c->w.wte, C, 0.0f, logits, V);
 }
 
-/* One chunk: ids [B, Tc] in c->ids at positions c->pos.. ; leaves ln_f(x) in
-** c->ln (rows b*Tc + t). */
-static void forward_chunk(wf_infer *c, int B, int Tc) {
+/* One chunk: ids [B, Tc] in c->ids; leaves ln_f(x) in c->ln (rows b*Tc + t).
+** slot == NULL: sequence b is cache row b at positions c->pos.. (then c->pos
+** advances). Otherwise sequence b is cache row slot[b] at positions pos[b]..
+** (slot mode, wf_infer_forward_slots): embeddings, cache writes and attention
+** run per sequence, the matrix products over all B*Tc rows at once. */
+static void forward_chunk(wf_infer *c, int B, int Tc, const int *slot, const int *pos) {
     const wf_gpt_config *g = &c->cfg;
     const int C = g->n_embd, F = g->n_inner, H = g->n_head, N = B * Tc, pos0 = c->pos;
     const long kv_bs = (long)c->n_ctx * C;
-    wf_encoder_forward(c->x, c->ids, c->w.wte, c->w.wpe, B, Tc, C, pos0);
+    if (!slot) wf_encoder_forward(c->x, c->ids, c->w.wte, c->w.wpe, B, Tc, C, pos0);
+    else
+        for (int b = 0; b < B; b++)
+            wf_encoder_forward(c->x + (size_t)b * Tc * C, c->ids + (size_t)b * Tc, c->w.wte, c->w.wpe, 1,
+                               Tc, C, pos[b]);
     for (int l = 0; l < g->n_layer; l++) {
         const wf_gpt_layer *w = &c->w.layers[l];
         float *kc = c->kcache + (size_t)l * c->max_batch * kv_bs;
@@ -140,12 +147,19 @@ static void forward_chunk(wf_infer *c, int B, int Tc) {
         for (int b = 0; b < B; b++)
             for (int t = 0; t < Tc; t++) {
                 const float *row = c->qkv + ((size_t)b * Tc + t) * 3 * C;
-                size_t at = (size_t)b * kv_bs + (size_t)(pos0 + t) * C;
+                size_t at = (size_t)(slot ? slot[b] : b) * kv_bs + (size_t)((slot ? pos[b] : pos0) + t) * C;
                 memcpy(kc + at, row + C, sizeof(float) * C);
                 memcpy(vc + at, row + 2 * C, sizeof(float) * C);
             }
-        wf_attention_forward_kv(c->att, (long)Tc * C, C, NULL, c->qkv, (long)Tc * 3 * C, 3 * C, kc, vc,
-                                kv_bs, C, B, Tc, pos0, C, H);
+        if (!slot)
+            wf_attention_forward_kv(c->att, (long)Tc * C, C, NULL, c->qkv, (long)Tc * 3 * C, 3 * C, kc, vc,
+                                    kv_bs, C, B, Tc, pos0, C, H);
+        else
+            for (int b = 0; b < B; b++)
+                wf_attention_forward_kv(c->att + (size_t)b * Tc * C, (long)Tc * C, C, NULL,
+                                        c->qkv + (size_t)b * Tc * 3 * C, (long)Tc * 3 * C, 3 * C,
+                                        kc + (size_t)slot[b] * kv_bs, vc + (size_t)slot[b] * kv_bs, kv_bs, C,
+                                        1, Tc, pos[b], C, H);
         linear(c, c->tmp, c->att, w->aproj_w, w->aproj_b, N, C, C);
         wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
         wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln2_w, w->ln2_b, N, C, g->layer_norm_eps);
@@ -156,7 +170,7 @@ static void forward_chunk(wf_infer *c, int B, int Tc) {
         wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
     }
     wf_layernorm_forward(c->ln, NULL, NULL, c->x, c->w.lnf_w, c->w.lnf_b, N, C, g->layer_norm_eps);
-    c->pos += Tc;
+    if (!slot) c->pos += Tc;
 }
 
 wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float *logits,
@@ -186,7 +200,7 @@ wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float 
         int last_chunk = t0 + Tc == T;
         for (int b = 0; b < B; b++)
             memcpy(c->ids + (size_t)b * Tc, ids + (size_t)b * T + t0, sizeof(int32_t) * Tc);
-        forward_chunk(c, B, Tc);
+        forward_chunk(c, B, Tc, NULL, NULL);
         if (mode == WF_LOGITS_ALL) {
             if (B == 1 || Tc == T)
                 lm_head(c, logits + (size_t)t0 * V, c->ln, B * Tc);
@@ -199,6 +213,37 @@ wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float 
                 memmove(c->tmp + (size_t)b * C, c->ln + ((size_t)b * Tc + Tc - 1) * C, sizeof(float) * C);
             lm_head(c, logits, c->tmp, B);
         }
+    }
+    return WF_OK;
+}
+
+wf_status wf_infer_forward_slots(wf_infer *c, const int *slot, const int *pos, const int32_t *ids, int B,
+                                 int T, float *logits, wf_logits_mode mode, wf_err *err) {
+    const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
+    if (B < 1 || B > c->max_batch || T < 1 || (long)B * T > c->max_rows)
+        return WF_FAIL(err, WF_EUSAGE, "infer: %d sequences of %d tokens, expected 1..%d of total rows <= %d",
+                       B, T, c->max_batch, c->max_rows);
+    if (mode != WF_LOGITS_NONE && !logits) return WF_FAIL(err, WF_EUSAGE, "infer: logits buffer is NULL");
+    for (int b = 0; b < B; b++) {
+        if (slot[b] < 0 || slot[b] >= c->max_batch)
+            return WF_FAIL(err, WF_EUSAGE, "infer: slot %d outside [0, %d)", slot[b], c->max_batch);
+        for (int j = 0; j < b; j++)
+            if (slot[j] == slot[b]) return WF_FAIL(err, WF_EUSAGE, "infer: slot %d given twice", slot[b]);
+        if (pos[b] < 0 || (long)pos[b] + T > c->n_ctx)
+            return WF_FAIL(err, WF_ERANGE, "infer: sequence of %ld tokens exceeds the context of %d",
+                           (long)pos[b] + T, c->n_ctx);
+        for (int t = 0; t < T; t++)
+            if (ids[(size_t)b * T + t] < 0 || ids[(size_t)b * T + t] >= V)
+                return WF_FAIL(err, WF_ERANGE, "token id %ld at (batch %d, position %d) out of range [0, %d)",
+                               (long)ids[(size_t)b * T + t], b, pos[b] + t, V);
+    }
+    memcpy(c->ids, ids, sizeof(int32_t) * (size_t)B * T);
+    forward_chunk(c, B, T, slot, pos);
+    if (mode == WF_LOGITS_ALL) lm_head(c, logits, c->ln, B * T);
+    else if (mode == WF_LOGITS_LAST) {
+        for (int b = 0; b < B; b++)
+            memmove(c->tmp + (size_t)b * C, c->ln + ((size_t)b * T + T - 1) * C, sizeof(float) * C);
+        lm_head(c, logits, c->tmp, B);
     }
     return WF_OK;
 }
