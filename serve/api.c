@@ -483,7 +483,7 @@ int wf_serve_parse(const wf_serve_model *m, int chat, const char *body, size_t l
             s->gen_start = s->len;
         }
     }
-    snprintf(j->id, sizeof j->id, "%s-%016llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)(j->seed ^ (uint64_t)(uintptr_t)j));
+    snprintf(j->id, sizeof j->id, "%s", chat ? "chatcmpl" : "cmpl"); /* http.c numbers it */
     j->created = (long)time(NULL);
 done:
     for (int i = 0; i < WF_SERVE_MAX_SEQS; i++) wf_free(NULL, pv[i].ids);
@@ -681,27 +681,27 @@ char *wf_serve_error_json(int status, const char *msg, const char *param) {
 }
 
 int wf_serve_tokenize(const wf_serve_model *m, int detok, const char *body, size_t len, char **out, char *msg,
-                      size_t msgcap) {
-    const char *param;
+                      size_t msgcap, const char **param) {
+    *param = NULL;
     int st = 0;
     int np = 0;
     idvec pv[1];
     memset(pv, 0, sizeof pv);
     cJSON *root = cJSON_ParseWithLength(body, len), *o = NULL;
     if (!cJSON_IsObject(root)) {
-        st = bad(msg, msgcap, &param, NULL, "request body: not a JSON object");
+        st = bad(msg, msgcap, param, NULL, "request body: not a JSON object");
         goto done;
     }
     if (!detok) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "prompt");
         if (!p) p = cJSON_GetObjectItemCaseSensitive(root, "text");
         if (!cJSON_IsString(p)) {
-            st = bad(msg, msgcap, &param, "prompt", "'prompt' must be a string");
+            st = bad(msg, msgcap, param, "prompt", "'prompt' must be a string");
             goto done;
         }
         wf_err e = {0};
         if (wf_tokenizer_encode(m->tok, p->valuestring, strlen(p->valuestring), &pv[0].ids, &pv[0].n, &pv[0].cap, &e)) {
-            st = bad(msg, msgcap, &param, "prompt", "%s", e.msg);
+            st = bad(msg, msgcap, param, "prompt", "%s", e.msg);
             goto done;
         }
         o = cJSON_CreateObject();
@@ -712,18 +712,21 @@ int wf_serve_tokenize(const wf_serve_model *m, int detok, const char *body, size
     } else {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tokens");
         if (!cJSON_IsArray(t)) {
-            st = bad(msg, msgcap, &param, "tokens", "'tokens' must be a list of token ids");
+            st = bad(msg, msgcap, param, "tokens", "'tokens' must be a list of token ids");
             goto done;
         }
         wf_tokenizer *tk = (wf_tokenizer *)m->tok;
         wf_serve_model mm = *m;
         mm.vocab = wf_tokenizer_vocab_size(tk);
-        if (cJSON_GetArraySize(t) > 0 && (st = add_prompt_ids(&mm, pv, &np, t, 0, msg, msgcap, &param))) goto done;
+        if (cJSON_GetArraySize(t) > 0 && (st = add_prompt_ids(&mm, pv, &np, t, 0, msg, msgcap, param))) {
+            *param = "tokens";
+            goto done;
+        }
         char *text = NULL;
         size_t n = 0;
         wf_err e = {0};
         if (wf_tokenizer_decode(m->tok, pv[0].ids, pv[0].n, &text, &n, &e)) {
-            st = bad(msg, msgcap, &param, "tokens", "%s", e.msg);
+            st = bad(msg, msgcap, param, "tokens", "%s", e.msg);
             goto done;
         }
         o = cJSON_CreateObject();

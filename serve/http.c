@@ -40,6 +40,7 @@ struct wf_serve {
     wf_tokenizer *tok;
     wf_serve_model m;
     wf_sched *sched;        /* set once when ready, never changes until stop */
+    unsigned long long n_req; /* request ids (under mu) */
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -151,6 +152,9 @@ static enum MHD_Result do_completion(wf_serve *s, struct MHD_Connection *c, conn
     wf_serve_job *j;
     int st = wf_serve_parse(&s->m, chat, r->body ? r->body : "", r->len, &j, msg, sizeof msg, &param);
     if (st) return error(s, c, st, msg, param);
+    pthread_mutex_lock(&s->mu);
+    snprintf(j->id, sizeof j->id, "%s-%llu", chat ? "chatcmpl" : "cmpl", ++s->n_req);
+    pthread_mutex_unlock(&s->mu);
     st = wf_sched_submit(s->sched, j, s->o.timeout_s);
     if (st) {
         wf_serve_job_free(j);
@@ -193,8 +197,9 @@ static enum MHD_Result do_completion(wf_serve *s, struct MHD_Connection *c, conn
 
 static enum MHD_Result do_tokenize(wf_serve *s, struct MHD_Connection *c, conn_t *r, int detok) {
     char msg[512], *out = NULL;
-    int st = wf_serve_tokenize(&s->m, detok, r->body ? r->body : "", r->len, &out, msg, sizeof msg);
-    if (st) return error(s, c, st, msg, NULL);
+    const char *param;
+    int st = wf_serve_tokenize(&s->m, detok, r->body ? r->body : "", r->len, &out, msg, sizeof msg, &param);
+    if (st) return error(s, c, st, msg, param);
     return reply(s, c, 200, out, NULL);
 }
 

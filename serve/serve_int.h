@@ -116,7 +116,7 @@ char *wf_serve_render_stream(const wf_serve_model *m, wf_serve_job *j, int *fini
 char *wf_serve_error_json(int status, const char *msg, const char *param);
 /* /tokenize, /detokenize bodies -> response JSON, or an HTTP error status. */
 int wf_serve_tokenize(const wf_serve_model *m, int detok, const char *body, size_t len, char **out, char *msg,
-                      size_t msgcap);
+                      size_t msgcap, const char **param);
 /* JSON string of bytes: invalid UTF-8 becomes U+FFFD (malloc'd, NUL-terminated). */
 char *wf_serve_utf8_clean(const char *s, size_t n);
 
