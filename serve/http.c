@@ -80,9 +80,13 @@ static int state_of(wf_serve *s) {
     return st;
 }
 
+/* The scheduler once the model is ready, else NULL (the loader sets it). */
+static wf_sched *sched_of(wf_serve *s) { return state_of(s) == 1 ? s->sched : NULL; }
+
 /* Queues a response that owns json (malloc'd). */
 static enum MHD_Result reply(wf_serve *s, struct MHD_Connection *c, int status, char *json, const char *ctype) {
-    if (s->sched) wf_sched_count(s->sched, status >= 400);
+    wf_sched *sc = sched_of(s);
+    if (sc) wf_sched_count(sc, status >= 400);
     if (!json) return MHD_NO;
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
     if (!r) {
@@ -400,6 +404,7 @@ static int has_tokenizer(const char *dir) {
 static void *load(void *arg) {
     wf_serve *s = arg;
     wf_err err = {0};
+    wf_sched *sc = NULL;
     wf_status st = wf_checkpoint_load(s->model, NULL, &s->cfg, &s->w, &err);
     if (!st) st = wf_tokenizer_open(s->tokdir, &s->tok, &err);
     if (!st) {
@@ -413,10 +418,11 @@ static void *load(void *arg) {
             if (eos < 0 || eos >= s->cfg.vocab_size) eos = -1;
             s->m = (wf_serve_model){.tok = s->tok, .vocab = s->cfg.vocab_size, .n_ctx = n_ctx, .eos = eos,
                                     .name = s->name};
-            st = wf_sched_new(&s->m, &s->cfg, s->w, s->o.parallel, s->o.max_queue, &s->sched, &err);
+            st = wf_sched_new(&s->m, &s->cfg, s->w, s->o.parallel, s->o.max_queue, &sc, &err);
         }
     }
     pthread_mutex_lock(&s->mu);
+    s->sched = sc;
     s->state = st ? -1 : 1;
     if (st) s->load_err = err;
     pthread_mutex_unlock(&s->mu);
@@ -447,7 +453,7 @@ wf_status wf_serve_start(const wf_serve_opts *o, wf_serve **out, wf_err *err) {
         size_t n = strlen(tmp);
         while (n > 1 && tmp[n - 1] == '/') tmp[--n] = 0;
         const char *b = strrchr(tmp, '/');
-        snprintf(s->name, sizeof s->name, "%s", b ? b + 1 : tmp);
+        snprintf(s->name, sizeof s->name, "%.255s", b ? b + 1 : tmp);
     }
     wf_status st;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
@@ -458,7 +464,9 @@ wf_status wf_serve_start(const wf_serve_opts *o, wf_serve **out, wf_err *err) {
     s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
                             (uint16_t)o->port, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->o.parallel + s->o.max_queue + 64),
-                            MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            /* idle limit; above the request limit so a long wait is never cut */
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s->o.timeout_s + 60),
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
     if (!s->d) {
         st = WF_FAIL(err, WF_EIO, "serve: %s:%d: cannot listen (port in use?)", s->o.host, o->port);
