@@ -360,6 +360,11 @@ static int parse_params(const wf_serve_model *m, const cJSON *root, wf_serve_job
         if (!cJSON_IsBool(v) || j->chat) return bad(msg, cap, param, "echo", "'echo' must be a boolean (completions only)");
         j->echo = cJSON_IsTrue(v);
     }
+    v = cJSON_GetObjectItemCaseSensitive(root, "ignore_eos");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) return bad(msg, cap, param, "ignore_eos", "'ignore_eos' must be a boolean");
+        j->ignore_eos = cJSON_IsTrue(v);
+    }
     v = cJSON_GetObjectItemCaseSensitive(root, "stream");
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsBool(v)) return bad(msg, cap, param, "stream", "'stream' must be a boolean");

@@ -260,9 +260,9 @@ static enum MHD_Result do_metrics(wf_serve *s, struct MHD_Connection *c) {
     wf_serve_stats st;
     wf_sched_stats(s->sched, &st);
     size_t len = 0;
-    char *p = malloc(2048);
+    char *p = malloc(4096);
     if (!p) return MHD_NO;
-    len = (size_t)snprintf(p, 2048,
+    len = (size_t)snprintf(p, 4096,
                            "# HELP wafer_requests_total HTTP requests answered (API endpoints)\n"
                            "# TYPE wafer_requests_total counter\nwafer_requests_total %llu\n"
                            "# HELP wafer_request_errors_total requests answered with a 4xx/5xx status\n"
@@ -271,12 +271,20 @@ static enum MHD_Result do_metrics(wf_serve *s, struct MHD_Connection *c) {
                            "# TYPE wafer_prompt_tokens_total counter\nwafer_prompt_tokens_total %llu\n"
                            "# HELP wafer_generation_tokens_total tokens generated\n"
                            "# TYPE wafer_generation_tokens_total counter\nwafer_generation_tokens_total %llu\n"
+                           "# HELP wafer_decode_steps_total batched decode steps\n"
+                           "# TYPE wafer_decode_steps_total counter\nwafer_decode_steps_total %llu\n"
+                           "# HELP wafer_decode_rows_total sequences summed over decode steps (/ steps = mean batch)\n"
+                           "# TYPE wafer_decode_rows_total counter\nwafer_decode_rows_total %llu\n"
+                           "# HELP wafer_cancelled_total sequences ended early because the client went away\n"
+                           "# TYPE wafer_cancelled_total counter\nwafer_cancelled_total %llu\n"
                            "# HELP wafer_queue_length sequences waiting for a slot\n"
                            "# TYPE wafer_queue_length gauge\nwafer_queue_length %d\n"
                            "# HELP wafer_active_slots sequences in the batch\n"
                            "# TYPE wafer_active_slots gauge\nwafer_active_slots %d\n",
                            (unsigned long long)st.requests, (unsigned long long)st.errors,
-                           (unsigned long long)st.prompt_tokens, (unsigned long long)st.gen_tokens, st.queued,
+                           (unsigned long long)st.prompt_tokens, (unsigned long long)st.gen_tokens,
+                           (unsigned long long)st.steps, (unsigned long long)st.step_rows,
+                           (unsigned long long)st.cancelled, st.queued,
                            st.active);
     histogram(&p, &len, "wafer_time_to_first_token_seconds", "from queueing to the first token", st.ttft_bucket,
               wf_serve_ttft_bounds, st.ttft_sum, st.ttft_n);

@@ -94,7 +94,7 @@ static void produce(wf_sched *s, wf_serve_seq *q, const float *row) {
     q->ids[q->n_prompt + q->n_gen++] = id;
     s->st.gen_tokens++;
     pthread_cond_broadcast(&j->cond);
-    if (id == s->m.eos) {
+    if (id == s->m.eos && !j->ignore_eos) {
         finish_seq(s, q, FINISH_STOP);
         return;
     }
@@ -164,7 +164,9 @@ static void retire(wf_sched *s, double now) {
         if (s->stop && !j->status) {
             j->status = 503;
             snprintf(j->err, sizeof j->err, "server shutting down");
-        } else if (!j->cancelled && !j->status) {
+        } else if (j->cancelled) {
+            s->st.cancelled++;
+        } else if (!j->status) {
             j->status = 504;
             snprintf(j->err, sizeof j->err, "request exceeded the time limit of %.0f s",
                      j->deadline - j->t_submit);
@@ -238,6 +240,8 @@ static void *run(void *arg) {
         wf_status st = B ? wf_infer_forward_slots(s->inf, s->bslot, s->bpos, s->bids, B, 1, s->logits, WF_LOGITS_LAST, &err)
                          : WF_OK;
         pthread_mutex_lock(&s->mu);
+        s->st.steps += B > 0;
+        s->st.step_rows += (uint64_t)B;
         for (int b = 0; b < B; b++) {
             wf_serve_seq *q = batch[b];
             if (st) {

@@ -71,6 +71,7 @@ typedef struct {
 struct wf_serve_job {
     /* request */
     int chat, stream, include_usage, echo;
+    int ignore_eos;     /* vLLM's extension: keep going past <|endoftext|> (benchmarks) */
     int logprobs;       /* -1: none; else top-k per token in [0, 20] */
     int max_tokens, n;
     float temperature, top_p;
@@ -125,6 +126,8 @@ typedef struct wf_sched wf_sched;
 
 typedef struct {
     uint64_t requests, errors, prompt_tokens, gen_tokens;
+    uint64_t steps, step_rows;       /* batched decode steps, and sequences in them */
+    uint64_t cancelled;              /* sequences ended early because the client went away */
     double ttft_sum, tok_sum;        /* seconds */
     uint64_t ttft_n, tok_n;
     uint64_t ttft_bucket[8], tok_bucket[8]; /* cumulative at the bounds below */

@@ -239,11 +239,15 @@ static void test_echo_vs_score(void) {
     free(idtxt);
 }
 
-/* Continuous batching: concurrent greedy requests give the same text as each alone. */
+/* Continuous batching: concurrent greedy requests give the same tokens and
+** logprobs (to 1e-5: each row's math is the same, only GEMM blocking may
+** differ) as each alone. The logprobs matter: the random fixture model's
+** greedy text hardly depends on the context, its logprobs do. */
 typedef struct {
-    char body[256];
-    char text[4096];
-    int status;
+    char body[512];
+    char text[16384];
+    double lp[512];
+    int n_lp, status;
 } job_t;
 
 static void *run_job(void *arg) {
@@ -252,32 +256,62 @@ static void *run_job(void *arg) {
     j->status = http(port, "POST", "/v1/completions", NULL, j->body, b, NULL);
     cJSON *o = cJSON_Parse(b);
     snprintf(j->text, sizeof j->text, "%s", text_of(o, 0) ? text_of(o, 0) : "(none)");
+    const cJSON *tl = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), 0), "logprobs"), "token_logprobs");
+    j->n_lp = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, tl) if (j->n_lp < 512) j->lp[j->n_lp++] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
     cJSON_Delete(o);
     free(b);
     return NULL;
 }
 
+/* A counter's value from /metrics (NaN when missing). */
+static double metric(const char *name) {
+    char *b = malloc(RESP_CAP), key[128];
+    double v = NAN;
+    snprintf(key, sizeof key, "\n%s ", name);
+    if (http(port, "GET", "/metrics", NULL, NULL, b, NULL) == 200 && strstr(b, key)) v = atof(strstr(b, key) + strlen(key));
+    free(b);
+    return v;
+}
+
 static void test_batching(void) {
     enum { N = 8 };
     job_t jobs[N], solo[N];
-    const char *prompts[N] = {"a", "a b c d e f", "x", "q r", "[1, 2]", "hello", "z z z z z z z z z", "k"};
+    const char *prompts[N] = {"a", "a b c d e f", "x", "q r", "[1, 2]", "in on at", "a,b;c,d;e,f;g,h;i", "k"};
     for (int i = 0; i < N; i++) {
-        snprintf(jobs[i].body, sizeof jobs[i].body, "{\"prompt\":\"%s\",\"max_tokens\":%d,\"temperature\":0}",
-                 prompts[i], 10 + 7 * i);
+        snprintf(jobs[i].body, sizeof jobs[i].body,
+                 "{\"prompt\":\"%s\",\"max_tokens\":%d,\"temperature\":0,\"ignore_eos\":true,\"logprobs\":0}",
+                 prompts[i],
+                 100 + 37 * i);
         solo[i] = jobs[i];
         run_job(&solo[i]);
     }
+    double steps0 = metric("wafer_decode_steps_total"), rows0 = metric("wafer_decode_rows_total");
     pthread_t th[N];
     for (int i = 0; i < N; i++) pthread_create(&th[i], NULL, run_job, &jobs[i]);
     for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    double steps = metric("wafer_decode_steps_total") - steps0, rows = metric("wafer_decode_rows_total") - rows0;
+    printf("concurrent: %.0f sequence-steps in %.0f decode steps (mean batch %.2f)\n", rows, steps, rows / steps);
+    WF_CHECK(rows / steps > 1.5); /* the requests really shared decode steps */
     int same = 0;
+    double maxdiff = 0;
     for (int i = 0; i < N; i++) {
         WF_CHECK_EQ(jobs[i].status, solo[i].status);
+        WF_CHECK_EQ(jobs[i].n_lp, 100 + 37 * i);
+        WF_CHECK_EQ(jobs[i].n_lp, solo[i].n_lp);
+        for (int t = 0; t < jobs[i].n_lp && t < solo[i].n_lp; t++) {
+            double d = fabs(jobs[i].lp[t] - solo[i].lp[t]);
+            maxdiff = d > maxdiff || d != d ? (d != d ? 1e9 : d) : maxdiff;
+        }
         same += !strcmp(jobs[i].text, solo[i].text);
         if (strcmp(jobs[i].text, solo[i].text))
             fprintf(stderr, "batched '%s' vs alone '%s'\n", jobs[i].text, solo[i].text);
     }
     WF_CHECK_EQ(same, N);
+    printf("batched vs alone: max |logprob diff| %.3g\n", maxdiff);
+    WF_CHECK(maxdiff <= 1e-5);
 }
 
 static void test_stream(void) {
@@ -422,16 +456,18 @@ static void test_robustness(void) {
         close(fd);
     }
     WF_CHECK(answered > n / 2);
-    /* a long generation whose client disconnects must free its slot */
+    /* long generations (8 x 512 tokens) whose clients hang up must be cancelled */
+    double cancelled0 = metric("wafer_cancelled_total");
     for (int i = 0; i < 4; i++) {
         int fd = wf_http_dial(port);
-        const char *b = i % 2 ? "{\"prompt\":\"a\",\"max_tokens\":100000,\"stream\":true}"
-                              : "{\"prompt\":\"a\",\"max_tokens\":100000}";
+        const char *b = i % 2 ? "{\"prompt\":\"a\",\"max_tokens\":100000,\"n\":8,\"ignore_eos\":true,\"stream\":true}"
+                              : "{\"prompt\":\"a\",\"max_tokens\":100000,\"n\":8,\"ignore_eos\":true}";
         int len = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
                            strlen(b), b);
         wf_http_send_all(fd, req, (size_t)len);
-        usleep(20000);
+        usleep(5000);
         close(fd);
+        for (int t = 0; t < 100 && metric("wafer_active_slots") + metric("wafer_queue_length") > 0; t++) usleep(20000);
     }
     int idle = 0;
     for (int t = 0; t < 100 && !idle; t++) {
@@ -440,6 +476,8 @@ static void test_robustness(void) {
         idle = strstr(buf, "wafer_active_slots 0") && strstr(buf, "wafer_queue_length 0");
     }
     WF_CHECK(idle);
+    printf("disconnects: %.0f sequences cancelled\n", metric("wafer_cancelled_total") - cancelled0);
+    WF_CHECK(metric("wafer_cancelled_total") - cancelled0 >= 28); /* 32 unless a request finished in 5 ms */
     WF_CHECK_EQ(http(port, "GET", "/health", NULL, NULL, buf, NULL), 200);
 }
 
@@ -486,7 +524,7 @@ int main(void) {
         WF_CHECK_EQ(http(port, "GET", "/v1/models", "Authorization: Bearer sekret\r\n", NULL, buf, NULL), 200);
         /* the per-request time limit (2 ms here) ends a long generation with 504 */
         WF_CHECK_EQ(http(port, "POST", "/v1/completions", "Authorization: Bearer sekret\r\n",
-                         "{\"prompt\":\"a\",\"max_tokens\":100000}", buf, NULL), 504);
+                         "{\"prompt\":\"a\",\"max_tokens\":100000,\"ignore_eos\":true}", buf, NULL), 504);
         WF_CHECK_HAS(buf, "time limit");
         wf_serve_stop(s);
     }
