@@ -57,19 +57,23 @@ void wf_serve_job_free(wf_serve_job *j) {
     wf_free(NULL, j);
 }
 
-wf_status wf_serve_seq_append(wf_serve_seq *s, const char *bytes, size_t n, wf_err *err) {
-    if (s->len + n + 1 > s->cap) {
-        size_t nc = s->cap ? s->cap : 64;
-        while (nc < s->len + n + 1) nc *= 2;
-        char *p = wf_realloc(NULL, s->text, nc, "serve text", err);
+wf_status wf_serve_buf_append(char **buf, size_t *len, size_t *cap, const char *bytes, size_t n, wf_err *err) {
+    if (*len + n + 1 > *cap) {
+        size_t nc = *cap ? *cap : 64;
+        while (nc < *len + n + 1) nc *= 2;
+        char *p = wf_realloc(NULL, *buf, nc, "serve text", err);
         if (!p) return WF_ENOMEM;
-        s->text = p;
-        s->cap = nc;
+        *buf = p;
+        *cap = nc;
     }
-    memcpy(s->text + s->len, bytes, n);
-    s->len += n;
-    s->text[s->len] = 0;
+    if (n) memcpy(*buf + *len, bytes, n);
+    *len += n;
+    (*buf)[*len] = 0;
     return WF_OK;
+}
+
+wf_status wf_serve_seq_append(wf_serve_seq *s, const char *bytes, size_t n, wf_err *err) {
+    return wf_serve_buf_append(&s->text, &s->len, &s->cap, bytes, n, err);
 }
 
 size_t wf_serve_seq_safe_len(const wf_serve_seq *s) {

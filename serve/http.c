@@ -145,7 +145,7 @@ static void stream_free(void *cls) {
     wf_sched_cancel(st->s->sched, st->job); /* returns at once when the job is done */
     wf_serve_job_free(st->job);
     free(st->pend);
-    free(st);
+    wf_free(NULL, st);
 }
 
 /* ---- endpoints ---------------------------------------------------------- */
@@ -169,13 +169,13 @@ static enum MHD_Result do_completion(wf_serve *s, struct MHD_Connection *c, conn
     }
     int fd = conn_fd(c);
     if (j->stream) {
-        stream_t *sc = calloc(1, sizeof *sc);
+        stream_t *sc = wf_calloc(NULL, sizeof *sc, "serve stream", NULL);
         struct MHD_Response *resp =
             sc ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, sc, stream_free) : NULL;
         if (!resp) {
             wf_sched_cancel(s->sched, j);
             wf_serve_job_free(j);
-            free(sc);
+            wf_free(NULL, sc);
             return MHD_NO;
         }
         *sc = (stream_t){.s = s, .job = j, .fd = fd};
@@ -350,7 +350,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     wf_serve *s = cls;
     conn_t *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = wf_calloc(NULL, sizeof *r, "serve request", NULL);
         if (!r) return MHD_NO;
         *con_cls = r;
         return MHD_YES;
@@ -362,18 +362,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             r->too_big = 1;
             return MHD_YES; /* keep reading, answer 413 at the end */
         }
-        if (r->len + n + 1 > r->cap) {
-            size_t nc = r->cap ? r->cap : 4096;
-            while (nc < r->len + n + 1) nc *= 2;
-            char *p = realloc(r->body, nc);
-            if (!p) return MHD_NO;
-            r->body = p;
-            r->cap = nc;
-        }
-        memcpy(r->body + r->len, upload, n);
-        r->len += n;
-        r->body[r->len] = 0;
-        return MHD_YES;
+        wf_err err = {0};
+        return wf_serve_buf_append(&r->body, &r->len, &r->cap, upload, n, &err) ? MHD_NO : MHD_YES;
     }
     return route(s, c, r, url, method);
 }
@@ -384,8 +374,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     (void)toe;
     conn_t *r = *con_cls;
     if (r) {
-        free(r->body);
-        free(r);
+        wf_free(NULL, r->body);
+        wf_free(NULL, r);
     }
     *con_cls = NULL;
 }

@@ -101,7 +101,10 @@ int wf_serve_parse(const wf_serve_model *m, int chat, const char *body, size_t l
                    char *msg, size_t msgcap, const char **param);
 void wf_serve_job_free(wf_serve_job *j); /* NULL is a no-op */
 
-/* Appends token id's bytes to s->text (done by the scheduler). */
+/* Appends n bytes to a growing NUL-terminated buffer (wf_realloc, default
+** heap; *buf may start NULL with *cap 0; free with wf_free(NULL, *buf)). */
+wf_status wf_serve_buf_append(char **buf, size_t *len, size_t *cap, const char *bytes, size_t n, wf_err *err);
+/* Appends a token's bytes to s->text (done by the scheduler). */
 wf_status wf_serve_seq_append(wf_serve_seq *s, const char *bytes, size_t n, wf_err *err);
 /* Bytes of generated text that are safe to send while s is still running:
 ** not part of a possible stop string, not a split UTF-8 character. */
