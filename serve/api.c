@@ -300,6 +300,20 @@ static int parse_params(const wf_serve_model *m, const cJSON *root, wf_serve_job
     long long ll;
     v = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (v && !cJSON_IsString(v) && !cJSON_IsNull(v)) return bad(msg, cap, param, "model", "'model' must be a string");
+    /* options wafer does not implement: accepted at their neutral value only,
+    ** so that a client never silently gets other semantics */
+    static const struct { const char *key, *what; double num; } neutral[] = {
+        {"presence_penalty", "0", 0}, {"frequency_penalty", "0", 0}, {"best_of", "1", 1},
+        {"logit_bias", "{}", -1}, {"suffix", "null", -2}};
+    for (size_t i = 0; i < sizeof neutral / sizeof neutral[0]; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(root, neutral[i].key);
+        int ok = !v || cJSON_IsNull(v) ||
+                 (neutral[i].num == -1 ? cJSON_IsObject(v) && !v->child
+                                       : cJSON_IsNumber(v) && v->valuedouble == neutral[i].num);
+        if (!ok)
+            return bad(msg, cap, param, neutral[i].key, "'%s' is not supported (only %s)", neutral[i].key,
+                       neutral[i].what);
+    }
     j->max_tokens = j->chat ? m->n_ctx : 16;
     const char *mt = j->chat && cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens")
                          ? "max_completion_tokens" : "max_tokens";

@@ -83,6 +83,9 @@ static void test_errors(void) {
     check_error("/v1/completions", "{\"prompt\":\"a\",\"echo\":1}", 400, "echo", NULL);
     check_error("/v1/completions", "{\"prompt\":\"a\",\"stream\":\"yes\"}", 400, "stream", NULL);
     check_error("/v1/completions", "{\"prompt\":\"a\",\"seed\":\"x\"}", 400, "seed", NULL);
+    check_error("/v1/completions", "{\"prompt\":\"a\",\"presence_penalty\":0.5}", 400, "presence_penalty", "not supported");
+    check_error("/v1/completions", "{\"prompt\":\"a\",\"logit_bias\":{\"1\":5}}", 400, "logit_bias", NULL);
+    check_error("/v1/completions", "{\"prompt\":\"a\",\"best_of\":3}", 400, "best_of", NULL);
     check_error("/v1/chat/completions", "{\"messages\":[]}", 400, "messages", NULL);
     check_error("/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"a\"}]}", 400, "messages", "unknown role");
     check_error("/tokenize", "{\"prompt\":5}", 400, "prompt", NULL);
@@ -154,6 +157,10 @@ static void test_completions(void) {
     } else WF_CHECK(!"greedy text too short for the stop test");
     cJSON_Delete(a);
     cJSON_Delete(b);
+    /* neutral values of unsupported options are accepted (clients send them) */
+    a = post("/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"presence_penalty\":0,\"frequency_penalty\":0,"
+                                "\"best_of\":1,\"logit_bias\":{},\"suffix\":null,\"user\":\"u\"}", 200);
+    cJSON_Delete(a);
     /* max_tokens 0: empty text, no tokens */
     a = post("/v1/completions", "{\"prompt\":\"a b\",\"max_tokens\":0}", 200);
     WF_CHECK_STR(text_of(a, 0), "");
