@@ -561,6 +561,15 @@ int main(void) {
         wf_serve_stop(s);
         wf_serve_stop(s1);
     }
+    /* the command: bad flags exit 2, a model that cannot load exits 1 with the reason */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s serve --model %s --port 99999", WAFER_BIN, MODEL);
+    WF_CHECK_EQ(wf_run_cmd(cmd, buf, RESP_CAP), 2);
+    WF_CHECK_HAS(buf, "--port '99999'");
+    snprintf(cmd, sizeof cmd, "%s serve --model tests/fixtures/models/no-such-model --port 0", WAFER_BIN);
+    WF_CHECK_EQ(wf_run_cmd(cmd, buf, RESP_CAP), 1);
+    WF_CHECK_HAS(buf, "wafer serve: ");
+    WF_CHECK_HAS(buf, "no-such-model");
     free(buf);
     free(buf2);
     return wf_check_report();
