@@ -1,11 +1,13 @@
 /* sched.c — continuous batching. One thread owns the inference context, whose
 ** cache rows are `parallel` slots (model/infer.h slot mode). Each loop: drop
-** cancelled and expired sequences, move queued ones into free slots and
-** prefill them (one prompt at a time, 256 tokens per forward), then one
-** batched decode step over every active slot (each at its own position), then
-** sample and append the tokens. Requests join and leave between steps. The
-** lock guards the queue, the slots and everything a job shows to http.c; the
-** forward runs without it. */
+** cancelled and expired sequences, move queued ones into free slots, then one
+** forward over every active slot, each at its own position: one token for
+** each decoding sequence plus up to 256 prompt tokens of sequences still
+** prefilling (a prompt is split over steps, so new requests do not stall the
+** others); then sample and append the tokens. Requests join and leave between
+** steps. A sequence that wants its prompt's logprobs (echo) is prefilled on
+** its own with every position's logits. The lock guards the queue, the slots
+** and everything a job shows to http.c; the forward runs without it. */
 #include "serve/serve_int.h"
 
 #include "kernels/kernels.h"
@@ -31,8 +33,8 @@ struct wf_sched {
     wf_serve_seq **slot;   /* [parallel], NULL = free */
     float *logits;         /* [parallel, V]: next-token logits per slot */
     float *plogits;        /* [WF_SERVE_PREFILL, V]: prompt logits for echo */
-    int *bslot, *bpos;     /* [parallel] batch scratch */
-    int32_t *bids;
+    int *bslot, *bpos, *blen; /* [parallel] the step's sequences */
+    int32_t *bids;         /* [parallel + WF_SERVE_PREFILL] the step's tokens */
     wf_serve_stats st;
 };
 
@@ -134,7 +136,7 @@ static wf_status prefill(wf_sched *s, wf_serve_seq *q, wf_err *err) {
     for (int t0 = 0; t0 < n; t0 += WF_SERVE_PREFILL) {
         int Tc = n - t0 < WF_SERVE_PREFILL ? n - t0 : WF_SERVE_PREFILL, last = t0 + Tc == n;
         wf_logits_mode mode = all ? WF_LOGITS_ALL : last ? WF_LOGITS_LAST : WF_LOGITS_NONE;
-        wf_status st = wf_infer_forward_slots(s->inf, &q->slot, &t0, q->ids + t0, 1, Tc, all ? s->plogits : next,
+        wf_status st = wf_infer_forward_slots(s->inf, &q->slot, &t0, &Tc, q->ids + t0, 1, all ? s->plogits : next,
                                               mode, err);
         if (st) return st;
         if (!all) continue;
@@ -179,27 +181,62 @@ static void retire(wf_sched *s, double now) {
     s->qlen = k;
 }
 
+/* Ends q with a 500 carrying err (under the lock). */
+static void fail_seq(wf_sched *s, wf_serve_seq *q, const wf_err *err) {
+    q->job->status = 500;
+    snprintf(q->job->err, sizeof q->job->err, "%s", err->msg);
+    finish_seq(s, q, FINISH_LENGTH);
+}
+
 static void *run(void *arg) {
     wf_sched *s = arg;
     const int V = s->m.vocab;
-    wf_serve_seq *newq[256], *batch[256];
+    wf_serve_seq *batch[256], *echo[256];
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         retire(s, wf_now());
-        int nnew = 0, nact = 0;
         for (int i = 0; i < s->parallel && s->qlen > 0; i++) {
             if (s->slot[i]) continue;
             wf_serve_seq *q = s->queue[0];
             memmove(s->queue, s->queue + 1, sizeof(*s->queue) * (size_t)--s->qlen);
             q->slot = i;
+            q->pos = 0;
             q->state = SEQ_RUNNING;
             s->slot[i] = q;
-            newq[nnew++] = q;
+            if (q->max_gen == 0 && q->n_echo == 0) finish_seq(s, q, FINISH_LENGTH); /* needs no model */
         }
-        for (int i = 0; i < s->parallel; i++) nact += s->slot[i] != NULL;
-        s->st.active = nact;
+        /* the step: decoding sequences first, then prompt chunks within the row budget */
+        int B = 0, rows = 0, n_dec = 0, n_echo = 0, budget = WF_SERVE_PREFILL;
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < s->parallel; i++) {
+                wf_serve_seq *q = s->slot[i];
+                if (!q || q->state != SEQ_RUNNING || q->job->cancelled) continue;
+                int decoding = q->pos >= q->n_prompt, n = 1;
+                if (pass == 0 && !decoding) continue;
+                if (pass == 1) {
+                    if (decoding) continue;
+                    if (q->n_echo) {
+                        echo[n_echo++] = q;
+                        continue;
+                    }
+                    n = q->n_prompt - q->pos < budget ? q->n_prompt - q->pos : budget;
+                    if (n <= 0) continue;
+                    budget -= n;
+                    memcpy(s->bids + rows, q->ids + q->pos, sizeof(int32_t) * (size_t)n);
+                } else {
+                    s->bids[rows] = q->next;
+                    n_dec++;
+                }
+                s->bslot[B] = i;
+                s->bpos[B] = q->pos;
+                s->blen[B] = n;
+                rows += n;
+                batch[B++] = q;
+            }
+        s->st.active = 0;
+        for (int i = 0; i < s->parallel; i++) s->st.active += s->slot[i] != NULL;
         s->st.queued = s->qlen;
-        if (!nact) {
+        if (!B && !n_echo) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 100 * 1000000L;
@@ -208,50 +245,32 @@ static void *run(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&s->mu);
-        for (int i = 0; i < nnew; i++) {
-            wf_serve_seq *q = newq[i];
+        for (int i = 0; i < n_echo; i++) { /* whole prompt, every position's logits */
+            wf_serve_seq *q = echo[i];
             wf_err err = {0};
-            wf_status st = WF_OK;
-            int skip = q->max_gen == 0 && q->n_echo == 0; /* nothing needs the model */
-            if (!skip) st = prefill(s, q, &err);
+            wf_status st = prefill(s, q, &err);
             pthread_mutex_lock(&s->mu);
             q->n_lp = q->n_echo;
-            if (st) {
-                q->job->status = 500;
-                snprintf(q->job->err, sizeof q->job->err, "%s", err.msg);
-                finish_seq(s, q, FINISH_LENGTH);
-            } else if (q->max_gen == 0) finish_seq(s, q, FINISH_LENGTH);
+            if (st) fail_seq(s, q, &err);
+            else if (q->max_gen == 0) finish_seq(s, q, FINISH_LENGTH);
             else produce(s, q, s->logits + (size_t)q->slot * V);
             pthread_mutex_unlock(&s->mu);
         }
-        /* one batched decode step over every active slot */
-        pthread_mutex_lock(&s->mu);
-        int B = 0;
-        for (int i = 0; i < s->parallel; i++) {
-            wf_serve_seq *q = s->slot[i];
-            if (!q || q->state != SEQ_RUNNING || q->job->cancelled) continue;
-            s->bslot[B] = i;
-            s->bpos[B] = q->pos;
-            s->bids[B] = q->next;
-            batch[B++] = q;
-        }
-        pthread_mutex_unlock(&s->mu);
         wf_err err = {0};
-        wf_status st = B ? wf_infer_forward_slots(s->inf, s->bslot, s->bpos, s->bids, B, 1, s->logits, WF_LOGITS_LAST, &err)
+        wf_status st = B ? wf_infer_forward_slots(s->inf, s->bslot, s->bpos, s->blen, s->bids, B, s->logits,
+                                                  WF_LOGITS_LAST, &err)
                          : WF_OK;
         pthread_mutex_lock(&s->mu);
-        s->st.steps += B > 0;
-        s->st.step_rows += (uint64_t)B;
+        s->st.steps += n_dec > 0;
+        s->st.step_rows += (uint64_t)n_dec;
         for (int b = 0; b < B; b++) {
             wf_serve_seq *q = batch[b];
             if (st) {
-                q->job->status = 500;
-                snprintf(q->job->err, sizeof q->job->err, "%s", err.msg);
-                finish_seq(s, q, FINISH_LENGTH);
+                fail_seq(s, q, &err);
                 continue;
             }
-            q->pos++;
-            produce(s, q, s->logits + (size_t)b * V);
+            q->pos += s->blen[b];
+            if (q->pos >= q->n_prompt) produce(s, q, s->logits + (size_t)b * V); /* else: more prompt to come */
         }
     }
     retire(s, wf_now()); /* stop: every remaining sequence ends with 503 */
@@ -273,8 +292,7 @@ wf_status wf_sched_new(const wf_serve_model *m, const wf_gpt_config *cfg, const 
     s->max_queue = max_queue;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
-    int rows = parallel > WF_SERVE_PREFILL ? parallel : WF_SERVE_PREFILL;
-    wf_infer_opts io = {.max_batch = parallel, .n_ctx = m->n_ctx, .max_rows = rows};
+    wf_infer_opts io = {.max_batch = parallel, .n_ctx = m->n_ctx, .max_rows = parallel + WF_SERVE_PREFILL};
     wf_status st = wf_infer_new(cfg, weights, &io, NULL, &s->inf, err);
     if (st) goto fail;
     const size_t V = (size_t)m->vocab;
@@ -282,13 +300,14 @@ wf_status wf_sched_new(const wf_serve_model *m, const wf_gpt_config *cfg, const 
     s->slot = wf_calloc(NULL, sizeof(*s->slot) * (size_t)parallel, "serve slots", err);
     s->logits = wf_alloc(NULL, sizeof(float) * (size_t)parallel * V, "serve logits", err);
     s->plogits = wf_alloc(NULL, sizeof(float) * WF_SERVE_PREFILL * V, "serve prompt logits", err);
-    s->bslot = wf_alloc(NULL, sizeof(int) * (size_t)parallel * 2, "serve batch", err);
-    s->bids = wf_alloc(NULL, sizeof(int32_t) * (size_t)parallel, "serve batch ids", err);
+    s->bslot = wf_alloc(NULL, sizeof(int) * (size_t)parallel * 3, "serve batch", err);
+    s->bids = wf_alloc(NULL, sizeof(int32_t) * (size_t)(parallel + WF_SERVE_PREFILL), "serve batch ids", err);
     if (!s->queue || !s->slot || !s->logits || !s->plogits || !s->bslot || !s->bids) {
         st = WF_ENOMEM;
         goto fail;
     }
     s->bpos = s->bslot + parallel;
+    s->blen = s->bpos + parallel;
     if (pthread_create(&s->th, NULL, run, s)) {
         st = WF_FAIL(err, WF_ENOMEM, "serve: cannot start the scheduler thread: %s", strerror(errno));
         goto fail;
