@@ -536,9 +536,21 @@ int main(void) {
         wf_serve_stop(s);
     }
 
+    /* while the model loads (a 111M preset: random init takes ~2 s), /health says 503
+    ** (release run only: under ASan (WF_TEST_QUICK) the init alone takes 8 s) */
+    wf_err e = {0};
+    wf_serve_opts slow = {.model = "cerebras-gpt-111m", .tokenizer = "gpt2", .parallel = 1, .n_ctx = 16};
+    s = NULL;
+    if (!getenv("WF_TEST_QUICK")) WF_CHECK_EQ(wf_serve_start(&slow, &s, &e), WF_OK);
+    if (s) {
+        WF_CHECK_EQ(http(wf_serve_port(s), "GET", "/health", NULL, NULL, buf, NULL), 503);
+        WF_CHECK_HAS(buf, "\"status\":\"loading\"");
+        WF_CHECK_EQ(http(wf_serve_port(s), "GET", "/v1/models", NULL, NULL, buf, NULL), 503);
+        WF_CHECK_HAS(buf, "still loading");
+        wf_serve_stop(s);
+    }
     /* a model that cannot load: /health says 503 with the reason */
     wf_serve_opts bad = {.model = "tests/fixtures/models/no-such-model"};
-    wf_err e = {0};
     s = NULL;
     WF_CHECK_EQ(wf_serve_start(&bad, &s, &e), WF_OK);
     if (s) {
