@@ -3,7 +3,7 @@
 ** streaming /v1/completions requests one after the other (greedy, fixed
 ** max_tokens, ignore nothing), measuring time to first token (first SSE
 ** event), the gaps between events (per-token latency) and the completion
-** tokens (usage). Prints one JSON line per client count:
+** tokens (usage), after one warm-up request. Prints one JSON line per client count:
 **   {"clients", "requests", "failed", "tokens", "wall_s", "tok_per_s",
 **    "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms"}
 ** usage: bench_serve --port P [--clients 1,4,16,64] [--requests R]
@@ -100,6 +100,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_serve --port P [--clients 1,4,16,64] [--requests R<=1000] [--max-tokens N<=4096] "
                         "[--prompt-tokens T<=1000] [--model ID]\n");
         return 2;
+    }
+    /* one warm-up request first: the first forward pages the weights in */
+    client_t warm = {.port = port, .requests = 1, .max_tokens = 4, .prompt_tokens = prompt_tokens, .model = model};
+    double warm_ttft[1], warm_itl[4];
+    warm.ttft = warm_ttft;
+    warm.itl = warm_itl;
+    if (one_request(&warm, 0)) {
+        fprintf(stderr, "bench_serve: the warm-up request on port %d failed\n", port);
+        return 1;
     }
     int total_failed = 0;
     for (const char *p = clients; *p;) {

@@ -5,6 +5,9 @@
 # --parallel). Knobs: MODEL (default the preset cerebras-gpt-111m, random
 # weights), PARALLEL (16), REQUESTS per client (2), MAX_TOKENS (32),
 # CLIENTS (1,4,16,64), THREADS (all cores). Bounded: CLIENTS x REQUESTS requests.
+# Side by side on the same weights: MODEL=<HF folder>, and GGUF from llama.cpp's
+# convert_hf_to_gguf.py <copy of the folder> --outtype f32 (its GPT-2 converter
+# wants "n_ctx" in config.json: add it, = n_positions, in the copy).
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
