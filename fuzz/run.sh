@@ -1,6 +1,6 @@
 #!/bin/sh
-# run.sh BUILD_DIR SECONDS [TARGETS] — runs each file-parser fuzzer (default: "safetensors
-# torchbin tokenizer shards") for SECONDS, one after the
+# run.sh BUILD_DIR SECONDS [TARGETS] — runs each parser fuzzer (default: "safetensors
+# torchbin tokenizer shards request") for SECONDS, one after the
 # other (one core, -jobs=1), seeded from fuzz/seeds/ and the model fixtures.
 # Everything it writes stays in BUILD_DIR: corpus-<t>/ (grown corpus),
 # crash-<t>-* (reproducers), fuzz-0.log (libFuzzer's job log), fuzz-<t>.log.
@@ -8,7 +8,7 @@ set -eu
 ROOT=$(pwd)
 B=$(cd "${1:-build-fuzz}" && pwd)
 T=${2:-600}
-for t in ${3:-safetensors torchbin tokenizer shards}; do
+for t in ${3:-safetensors torchbin tokenizer shards request}; do
   C="$B/corpus-$t"
   mkdir -p "$C"
   [ -d fuzz/seeds/$t ] && cp fuzz/seeds/$t/* "$C/"
