@@ -308,7 +308,7 @@ static void optimizer_state_round_trips_and_rejects_bad_files(void) {
     size_t n = wf_gpt_numel(&c);
     for (size_t i = 0; i < n; i++) o->m[i] = (float)i * 0.5f, o->v[i] = (float)(n - i);
     o->step = 17;
-    wf_train_state s = {.step = 17, .tokens = 12345, .data_pos = 99, .rng = {1, 2, 3, 4}, .seed = 7,
+    wf_train_state s = {.step = 17, .tokens = 17 * 2 * 3 * 8, .data_pos = 17 * 2, .rng = {1, 2, 3, 4}, .seed = 7,
                         .accum = 2, .B = 3, .T = 8};
     char dir[] = "/tmp/wf_test_optXXXXXX";
     WF_CHECK(mkdtemp(dir) != NULL);
@@ -353,6 +353,22 @@ static void optimizer_state_round_trips_and_rejects_bad_files(void) {
     WF_CHECK_EQ(wf_file_write_atomic(bad, buf, len, &e), WF_OK);
     WF_CHECK_EQ(wf_optstate_load(bad, o2, &s2, &e), WF_ECORRUPT);
     WF_CHECK_HAS(e.msg, "offset 8: version 9, expected 1");
+    buf[8] = 1;
+    /* a corrupt step count is an error, never an assertion (section offsets from the table) */
+    size_t st_off = 0, m_off = 0;
+    for (int i = 0; i < 8; i++) st_off |= (size_t)(unsigned char)buf[32 + 16 + i] << (8 * i);
+    for (int i = 0; i < 8; i++) m_off |= (size_t)(unsigned char)buf[32 + 64 + 16 + i] << (8 * i);
+    WF_CHECK(st_off > 0 && st_off < len && m_off > 0 && m_off < len);
+    buf[st_off + 7] = (char)0x80; /* step 2^63 + 17 */
+    WF_CHECK_EQ(wf_file_write_atomic(bad, buf, len, &e), WF_OK);
+    WF_CHECK_EQ(wf_optstate_load(bad, o2, &s2, &e), WF_ECORRUPT);
+    WF_CHECK_HAS(e.msg, "bad.bin: section 'state': step 9223372036854775825");
+    buf[st_off + 7] = 0;
+    float nan = NAN;
+    memcpy(buf + m_off + 4 * 5, &nan, 4); /* m of the first tensor, wte */
+    WF_CHECK_EQ(wf_file_write_atomic(bad, buf, len, &e), WF_OK);
+    WF_CHECK_EQ(wf_optstate_load(bad, o2, &s2, &e), WF_ECORRUPT);
+    WF_CHECK_HAS(e.msg, "bad.bin: section 'm': tensor 'wte.weight' holds NaN or Inf");
     wf_free(NULL, buf);
     wf_gpt_config c2 = c;
     c2.n_layer = 1;
