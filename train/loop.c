@@ -304,6 +304,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                      o->data, dv, r->cfg.vocab_size, wf_path_is_dir(o->model) ? "" : " --vocab-size sets a preset's");
         goto done;
     }
+    if (wf_shards_count(r->data, WF_SPLIT_VAL) < (uint64_t)T + 1)
+        wf_log(WF_LOG_WARN, "validation is off: %s has %llu validation tokens, fewer than seq+1 = %d (make one with "
+               "wafer tokenize --val-fraction F)", o->data, (unsigned long long)wf_shards_count(r->data, WF_SPLIT_VAL), T + 1);
     if (dv < r->cfg.vocab_size)
         wf_log(WF_LOG_WARN, "data vocabulary %d is smaller than the model's %d", dv, r->cfg.vocab_size);
     if (wf_shards_count(r->data, WF_SPLIT_TRAIN) < (uint64_t)T + 1) {
