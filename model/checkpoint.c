@@ -8,8 +8,10 @@
 #include "model/torchbin.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PATH_BYTES 4096
 #define MAX_SHARDS 4096
@@ -18,6 +20,7 @@ static const char *const SRC_PRESET = "random (preset, seed 1234)";
 static const char *const SRC_ST = "model.safetensors";
 static const char *const SRC_INDEX = "model.safetensors.index.json";
 static const char *const SRC_BIN = "pytorch_model.bin";
+static const char *const SRC_NONE = "none (config.json only: random weights when training, seed --seed)";
 
 /* One opened weights file: exactly one of st / tb is set. */
 typedef struct {
@@ -48,27 +51,47 @@ static void shape_str(char *buf, size_t n, int ndim, const long long *shape) {
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
-/* Decides where a folder's weights are. */
+/* Whether path names something: *found = 1 when it does, 0 when nothing has
+** that name. A name that is there but cannot be followed (a symlink loop or a
+** dangling link, no permission) is an error naming the cause, not "missing". */
+static wf_status probe(const char *path, int *found, wf_err *err) {
+    struct stat st;
+    *found = 0;
+    if (stat(path, &st) == 0) {
+        *found = 1;
+        return WF_OK;
+    }
+    int e = errno;
+    if (e == ENOENT && lstat(path, &st) != 0) return WF_OK;
+    return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path,
+                   e == ENOENT ? "dangling symbolic link" : strerror(e));
+}
+
+/* Decides where a folder's weights are; SRC_NONE when it has none. */
 static wf_status pick_source(const char *dir, const char **source, wf_err *err) {
     char p[PATH_BYTES];
     const char *order[] = {SRC_ST, SRC_INDEX, SRC_BIN};
     for (int i = 0; i < 3; i++) {
+        int found;
         wf_status s = join(p, dir, order[i], err);
+        if (!s) s = probe(p, &found, err);
         if (s) return s;
-        if (wf_path_exists(p)) {
+        if (found) {
             *source = order[i];
             return WF_OK;
         }
     }
-    return WF_FAIL(err, WF_EIO, "%s: no model weights, expected model.safetensors, model.safetensors.index.json or "
-                   "pytorch_model.bin", dir);
+    *source = SRC_NONE;
+    return WF_OK;
 }
 
 wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const char **source, wf_err *err) {
     const char *src = NULL;
     wf_status s;
+    int found;
     if (!wf_path_is_dir(model)) {
-        if (wf_path_exists(model))
+        if ((s = probe(model, &found, err))) return s;
+        if (found)
             return WF_FAIL(err, WF_EUSAGE, "%s: is a file, expected a model folder or a preset name", model);
         if (strchr(model, '/'))
             return WF_FAIL(err, WF_EIO, "%s: no such model folder", model);
@@ -77,8 +100,8 @@ wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const
         return WF_OK;
     }
     char p[PATH_BYTES];
-    if ((s = join(p, model, "config.json", err))) return s;
-    if (!wf_path_exists(p)) return WF_FAIL(err, WF_EIO, "%s: missing, expected a Hugging Face config.json", p);
+    if ((s = join(p, model, "config.json", err)) || (s = probe(p, &found, err))) return s;
+    if (!found) return WF_FAIL(err, WF_EIO, "%s: missing, expected a Hugging Face config.json", p);
     if ((s = wf_gpt_config_load(p, cfg, err))) return s;
     if ((s = pick_source(model, &src, err))) return s;
     if (source) *source = src;
@@ -242,19 +265,33 @@ done:
     return s;
 }
 
-wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights, wf_err *err) {
+/* init 0: a folder without weights is an error (inference needs trained weights). */
+static wf_status load_any(const char *model, int init, uint64_t seed, wf_heap *h, wf_gpt_config *cfg, float **weights,
+                          wf_err *err) {
     *weights = NULL;
     const char *source = NULL;
     wf_status s = wf_checkpoint_load_config(model, cfg, &source, err);
     if (s) return s;
-    if (source == SRC_PRESET) {
+    if (source == SRC_NONE && !init)
+        return WF_FAIL(err, WF_EIO, "%s: no model weights, expected model.safetensors, model.safetensors.index.json "
+                       "or pytorch_model.bin (only config.json: train --model starts it from random weights)", model);
+    if (source == SRC_PRESET || source == SRC_NONE) {
         float *w = wf_alloc(h, wf_gpt_numel(cfg) * sizeof(float), "model weights", err);
         if (!w) return WF_ENOMEM;
-        wf_gpt_init_random(cfg, w, WF_CHECKPOINT_PRESET_SEED);
+        wf_gpt_init_random(cfg, w, source == SRC_PRESET ? WF_CHECKPOINT_PRESET_SEED : seed);
         *weights = w;
         return WF_OK;
     }
     return load_folder(model, source, h, cfg, weights, err);
+}
+
+wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights, wf_err *err) {
+    return load_any(model, 0, 0, h, cfg, weights, err);
+}
+
+wf_status wf_checkpoint_load_or_init(const char *model, uint64_t seed, wf_heap *h, wf_gpt_config *cfg,
+                                     float **weights, wf_err *err) {
+    return load_any(model, 1, seed, h, cfg, weights, err);
 }
 
 wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights, wf_err *err) {

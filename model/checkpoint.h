@@ -25,10 +25,19 @@
 wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights,
                              wf_err *err);
 
+/* The same, except that a folder holding config.json and no weights file is
+** initialised randomly from `seed` (wf_gpt_init_random), the way a new
+** architecture is trained from scratch. A preset name still uses seed 1234. */
+wf_status wf_checkpoint_load_or_init(const char *model, uint64_t seed, wf_heap *h, wf_gpt_config *cfg,
+                                     float **weights, wf_err *err);
+
 /* The config alone, without reading weights: from a preset name or dir/config.json.
 ** *source (may be NULL) is set to a static string naming where weights would
 ** come from: "random (preset, seed 1234)", "model.safetensors",
-** "model.safetensors.index.json" or "pytorch_model.bin". */
+** "model.safetensors.index.json", "pytorch_model.bin", or "none (config.json
+** only...)" for a folder without weights (wf_checkpoint_load then fails). A
+** name that exists but cannot be followed (symlink loop) is an error naming
+** the cause. */
 wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const char **source, wf_err *err);
 
 /* Writes dir/config.json and dir/model.safetensors (F32, names with the

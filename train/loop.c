@@ -171,7 +171,8 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     if (resume_dir || wf_path_is_dir(o->model)) {
         if (overrides && !resume_dir)
             return WF_FAIL(err, WF_EUSAGE, "%s: --n-layer/--n-embd/--n-head/--n-positions/--vocab-size apply to a preset, not to a model folder", o->model);
-        wf_status rc = wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err);
+        wf_status rc = resume_dir ? wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err)
+                                  : wf_checkpoint_load_or_init(src, o->seed, NULL, &r->cfg, &r->w, err);
         if (rc) return rc;
     } else {
         wf_status rc = wf_gpt_config_preset(o->model, &r->cfg, err);
