@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -169,6 +170,33 @@ static int is_ignored_buffer(const char *name) {
 
 typedef struct { int file, idx; } slot;
 
+/* NaN or Inf weights load (a diverged run's checkpoint is still worth
+** inspecting) but never silently: one warning names the first such tensor and
+** counts the others. Returns the number of non-finite values. */
+static size_t warn_nonfinite(const char *dir, const wf_gpt_config *cfg, const float *w) {
+    size_t total = 0, first_bad = 0, first_at = 0, first_numel = 0;
+    int ntensors = 0, first = -1;
+    for (int i = 0; i < wf_gpt_tensor_count(cfg); i++) {
+        wf_tensor_info info;
+        wf_gpt_tensor_info(cfg, i, &info);
+        size_t bad = 0, at = 0;
+        for (size_t k = 0; k < info.numel; k++)
+            if (!isfinite(w[info.offset + k]) && bad++ == 0) at = k;
+        if (!bad) continue;
+        total += bad;
+        if (ntensors++ == 0) first = i, first_bad = bad, first_at = at, first_numel = info.numel;
+    }
+    if (first >= 0) {
+        wf_tensor_info info;
+        wf_gpt_tensor_info(cfg, first, &info);
+        char more[48] = "";
+        if (ntensors > 1) snprintf(more, sizeof more, ", and %d more tensors", ntensors - 1);
+        wf_log(WF_LOG_WARN, "%s: tensor 'transformer.%s': %zu of %zu values are NaN or Inf (first at element %zu)%s;"
+               " outputs will be NaN", dir, info.name, first_bad, first_numel, first_at, more);
+    }
+    return total;
+}
+
 static wf_status load_folder(const char *dir, const char *source, wf_heap *h, const wf_gpt_config *cfg,
                              float **weights, wf_err *err) {
     wfile *files = NULL;
@@ -252,6 +280,7 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
         wf_gpt_tensor_info(cfg, i, &info);
         if ((s = file_read(&files[slots[i].file], slots[i].idx, w + info.offset, err))) goto done;
     }
+    warn_nonfinite(dir, cfg, w);
     s = WF_OK;
 done:
     if (s) wf_free(h, w);
