@@ -75,6 +75,12 @@ wf_status wf_gpt_config_validate(const wf_gpt_config *c, const char *where, wf_e
     return WF_OK;
 }
 
+int wf_gpt_activation_parse(const char *a) {
+    if (!strcmp(a, "gelu")) return WF_ACT_GELU;
+    if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_fast")) return WF_ACT_GELU_NEW;
+    return -1;
+}
+
 /* Reads an integer key; absent keeps *dst. Present but not an integer: error. */
 static wf_status get_int(const cJSON *j, const char *key, int *dst, const char *path, wf_err *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -136,9 +142,8 @@ wf_status wf_gpt_config_load(const char *path, wf_gpt_config *c, wf_err *err) {
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "activation_function");
     if (act) {
         const char *a = cJSON_IsString(act) ? act->valuestring : "";
-        if (strcmp(a, "gelu") == 0) c->act = WF_ACT_GELU;
-        else if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_fast"))
-            c->act = WF_ACT_GELU_NEW;
+        int k = wf_gpt_activation_parse(a);
+        if (k >= 0) c->act = (wf_activation)k;
         else {
             s = WF_FAIL(err, WF_ECORRUPT, "%s: activation_function '%s' is not supported, expected "
                         "'gelu' or 'gelu_new'", path, a);

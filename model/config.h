@@ -39,6 +39,9 @@ wf_status wf_gpt_config_preset(const char *name, wf_gpt_config *c, wf_err *err);
 ** (scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, untied heads,
 ** unscaled attention) with a message naming the key. */
 wf_status wf_gpt_config_load(const char *path, wf_gpt_config *c, wf_err *err);
+/* Activation from its Hugging Face name: "gelu" (exact erf), or "gelu_new",
+** "gelu_pytorch_tanh", "gelu_fast" (the tanh form). Returns -1 for others. */
+int wf_gpt_activation_parse(const char *name);
 /* Writes config.json that transformers' GPT2LMHeadModel loads. */
 wf_status wf_gpt_config_save(const wf_gpt_config *c, const char *path, wf_err *err);
 /* Checks internal consistency (divisibility, positive sizes); names the field. */

@@ -151,6 +151,28 @@ static void config_only_folder_is_sized_and_trained_from_scratch(const char *dat
     wf_free(NULL, w0);
 }
 
+/* Presets take --n-inner and --activation (a new architecture without writing a config.json). */
+static void preset_overrides_reach_the_checkpoint(const char *data) {
+    char o[300], ck[400];
+    snprintf(o, sizeof o, "%s/preset-run", tmp);
+    WF_CHECK_EQ(run("train --model cerebras-gpt-111m --n-layer 1 --n-embd 32 --n-head 2 --n-positions 32 "
+                    "--vocab-size 512 --n-inner 48 --activation gelu_new --data %s --out %s --steps 1 --batch 1 "
+                    "--seq 16", data, o), 0);
+    WF_CHECK_HAS(out, "wafer train: done: step 1");
+    snprintf(ck, sizeof ck, "%s/ckpt-00000001", o);
+    wf_gpt_config c;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_checkpoint_load_config(ck, &c, NULL, &e), WF_OK);
+    WF_CHECK_EQ(c.n_inner, 48);
+    WF_CHECK_EQ(c.act, WF_ACT_GELU_NEW);
+    WF_CHECK_EQ(c.n_embd, 32);
+    WF_CHECK_EQ(run("train --model cerebras-gpt-111m --activation relu --data %s --out %s --steps 1", data, o), 2);
+    WF_CHECK_STR(out, "wafer train: --activation 'relu': expected gelu or gelu_new (see 'wafer train --help')\n");
+    WF_CHECK_EQ(run("train --model " TINY " --n-inner 48 --data %s --out %s/x --steps 1", data, tmp), 2);
+    WF_CHECK_HAS(out, "tiny-gelu: --n-layer/--n-embd/--n-head/--n-inner/--n-positions/--vocab-size/--activation "
+                      "apply to a preset, not to a model folder");
+}
+
 int main(void) {
     WF_CHECK(mkdtemp(tmp) != NULL);
     char data[300];
@@ -158,6 +180,7 @@ int main(void) {
     make_data(data, 512);
     nan_weights_give_json_null_and_a_warning(data);
     config_only_folder_is_sized_and_trained_from_scratch(data);
+    preset_overrides_reach_the_checkpoint(data);
     char rm[256];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
     WF_CHECK_EQ(system(rm), 0);
