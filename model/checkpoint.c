@@ -170,6 +170,9 @@ static int is_ignored_buffer(const char *name) {
 
 typedef struct { int file, idx; } slot;
 
+/* GPT2LMHeadModel's state dict prefixes the body's tensors, not the head's. */
+static const char *hf_prefix(const char *name) { return strcmp(name, "lm_head.weight") ? "transformer." : ""; }
+
 /* NaN or Inf weights load (a diverged run's checkpoint is still worth
 ** inspecting) but never silently: one warning names the first such tensor and
 ** counts the others. Returns the number of non-finite values. */
@@ -233,7 +236,7 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
             if (is_ignored_buffer(nm)) continue;
             int want;
             wf_tensor_info info;
-            if (!strcmp(d->name, "lm_head.weight")) {
+            if (!strcmp(d->name, "lm_head.weight") && !cfg->untied_head) {
                 info = wte; /* tied: must match wte, and is not loaded */
                 want = -2;
             } else {
@@ -269,8 +272,8 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
         wf_tensor_info info;
         wf_gpt_tensor_info(cfg, i, &info);
         shape_str(b, sizeof b, info.ndim, info.shape);
-        s = WF_FAIL(err, WF_ECORRUPT, "%s: tensor 'transformer.%s': missing, expected shape %s in %s", dir,
-                    info.name, b, source);
+        s = WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s%s': missing, expected shape %s in %s%s", dir, hf_prefix(info.name),
+                    info.name, b, source, i == nt - 1 && cfg->untied_head ? " (config.json: tie_word_embeddings false)" : "");
         goto done;
     }
     w = wf_alloc(h, wf_gpt_numel(cfg) * sizeof(float), "model weights", err);
@@ -341,7 +344,7 @@ wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const fl
     for (int i = 0; i < nt; i++) {
         wf_tensor_info info;
         wf_gpt_tensor_info(cfg, i, &info);
-        snprintf(names[i].name, sizeof names[i].name, "transformer.%s", info.name);
+        snprintf(names[i].name, sizeof names[i].name, "%s%s", hf_prefix(info.name), info.name);
         names[i].shape[0] = info.shape[0];
         names[i].shape[1] = info.shape[1];
         ents[i] = (wf_st_entry){names[i].name, info.ndim, names[i].shape, weights + info.offset};
