@@ -8,11 +8,9 @@
 #include "model/torchbin.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PATH_BYTES 4096
 #define MAX_SHARDS 4096
@@ -52,22 +50,6 @@ static void shape_str(char *buf, size_t n, int ndim, const long long *shape) {
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
-/* Whether path names something: *found = 1 when it does, 0 when nothing has
-** that name. A name that is there but cannot be followed (a symlink loop or a
-** dangling link, no permission) is an error naming the cause, not "missing". */
-static wf_status probe(const char *path, int *found, wf_err *err) {
-    struct stat st;
-    *found = 0;
-    if (stat(path, &st) == 0) {
-        *found = 1;
-        return WF_OK;
-    }
-    int e = errno;
-    if (e == ENOENT && lstat(path, &st) != 0) return WF_OK;
-    return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path,
-                   e == ENOENT ? "dangling symbolic link" : strerror(e));
-}
-
 /* Decides where a folder's weights are; SRC_NONE when it has none. */
 static wf_status pick_source(const char *dir, const char **source, wf_err *err) {
     char p[PATH_BYTES];
@@ -75,7 +57,7 @@ static wf_status pick_source(const char *dir, const char **source, wf_err *err) 
     for (int i = 0; i < 3; i++) {
         int found;
         wf_status s = join(p, dir, order[i], err);
-        if (!s) s = probe(p, &found, err);
+        if (!s) s = wf_path_probe(p, &found, err);
         if (s) return s;
         if (found) {
             *source = order[i];
@@ -91,7 +73,7 @@ wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const
     wf_status s;
     int found;
     if (!wf_path_is_dir(model)) {
-        if ((s = probe(model, &found, err))) return s;
+        if ((s = wf_path_probe(model, &found, err))) return s;
         if (found)
             return WF_FAIL(err, WF_EUSAGE, "%s: is a file, expected a model folder or a preset name", model);
         if (strchr(model, '/'))
@@ -101,7 +83,7 @@ wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const
         return WF_OK;
     }
     char p[PATH_BYTES];
-    if ((s = join(p, model, "config.json", err)) || (s = probe(p, &found, err))) return s;
+    if ((s = join(p, model, "config.json", err)) || (s = wf_path_probe(p, &found, err))) return s;
     if (!found) return WF_FAIL(err, WF_EIO, "%s: missing, expected a Hugging Face config.json", p);
     if ((s = wf_gpt_config_load(p, cfg, err))) return s;
     if ((s = pick_source(model, &src, err))) return s;

@@ -104,6 +104,8 @@ static wf_status load_vocab(const char *path, const cJSON *vocab, int min_size, 
         if ((long)v > max_id) max_id = (long)v;
         blob += strlen(e->string);
     }
+    if (blob + extra_bytes >= UINT32_MAX) /* token offsets are 32-bit */
+        return WF_FAIL(err, WF_ECORRUPT, "%s: tokens hold %zu bytes, expected under 4 GiB", path, blob + extra_bytes);
     if (max_id < 0) return WF_FAIL(err, WF_ECORRUPT, "%s: vocabulary is empty", path);
     wf_tokenizer *t;
     wf_status st = wf_tok_new((int)max_id + 1, blob + extra_bytes, &t, err);
@@ -351,13 +353,20 @@ done:
 
 wf_status wf_tokenizer_load(const char *dir, wf_tokenizer **out, wf_err *err) {
     *out = NULL;
-    if (!wf_path_is_dir(dir))
-        return WF_FAIL(err, WF_EIO, "%s: tokenizer folder not found", dir);
+    int found;
+    if (!wf_path_is_dir(dir)) {
+        wf_status st = wf_path_probe(dir, &found, err);
+        return st ? st : WF_FAIL(err, WF_EIO, "%s: tokenizer folder not found", dir);
+    }
     char vpath[4096], mpath[4096], jpath[4096];
     snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
     snprintf(mpath, sizeof mpath, "%s/merges.txt", dir);
     snprintf(jpath, sizeof jpath, "%s/tokenizer.json", dir);
-    int hv = wf_path_exists(vpath), hm = wf_path_exists(mpath), hj = wf_path_exists(jpath);
+    int hv, hm, hj;
+    wf_status st;
+    if ((st = wf_path_probe(vpath, &hv, err)) || (st = wf_path_probe(mpath, &hm, err)) ||
+        (st = wf_path_probe(jpath, &hj, err)))
+        return st;
     if (hv && (hm || !hj)) return load_vocab_merges(vpath, mpath, out, err);
     if (hj) return load_tokenizer_json(jpath, out, err);
     if (hm) return load_vocab_merges(vpath, mpath, out, err); /* names the missing vocab.json */
