@@ -592,12 +592,11 @@ static void test_bad_files(void) {
              "(the number of entries)", d);
     expect_load_error(d, WF_ECORRUPT, m);
 
-    /* A symlink loop in place of vocab.json names the loop, not "no tokenizer files". */
-    make_dir(d, sizeof d, "vocab_loop");
+    /* A symlink loop in place of tokenizer.json names the loop, not "no tokenizer files". */
+    make_dir(d, sizeof d, "json_loop");
     char loop[600];
-    snprintf(loop, sizeof loop, "%s/vocab.json", d);
+    snprintf(loop, sizeof loop, "%s/tokenizer.json", d);
     WF_CHECK_EQ(symlink(loop, loop), 0);
-    write_file(d, "merges.txt", "");
     snprintf(m, sizeof m, "%s: cannot open: Too many levels of symbolic links", loop);
     expect_load_error(d, WF_EIO, m);
 
