@@ -60,6 +60,7 @@ struct wf_torchbin {
     char prefix[256];
     int n;
     tb_tensor *t; /* [n]; names from heap */
+    uint8_t *crc_ok; /* [zip entries]: 1 once a storage has been streamed whole and its CRC-32 matched */
 };
 
 /* ---- growable arrays on the heap ------------------------------------------ */
@@ -486,6 +487,7 @@ void wf_torchbin_close(wf_torchbin *t) {
     if (t->t)
         for (int i = 0; i < t->n; i++) wf_free(t->heap, (void *)t->t[i].d.name);
     wf_free(t->heap, t->t);
+    wf_free(t->heap, t->crc_ok);
     wf_free(t->heap, t);
 }
 
@@ -494,6 +496,8 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *c
 /* Finds <prefix>/data.pkl, runs it and resolves each tensor's storage. */
 static wf_status load_index(wf_torchbin *t, wf_err *err) {
     zip_int64_t ne = zip_get_num_entries(t->zip, 0), pkl = -1;
+    t->crc_ok = wf_calloc(t->heap, ne > 0 ? (size_t)ne : 1, "storage CRC flags", err);
+    if (!t->crc_ok) return WF_ENOMEM;
     for (zip_int64_t i = 0; i < ne && pkl < 0; i++) {
         const char *nm = zip_get_name(t->zip, (zip_uint64_t)i, 0);
         if (!nm) continue;
@@ -722,15 +726,22 @@ wf_status wf_torchbin_read_f32(wf_torchbin *t, int i, float *dst, wf_err *err) {
     if (!zf)
         return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': cannot open storage '%s': %s", t->path, tt->d.name,
                        tt->key, zip_strerror(t->zip));
-    /* The whole storage streams through CRC-32 from its first byte (no seek),
-    ** so that a flipped bit anywhere in it is caught; the tensor's elements are
-    ** widened on the way. */
+    /* The first read of a storage streams all of it through CRC-32 from its
+    ** first byte (no seek), so that a flipped bit anywhere in it is caught;
+    ** the tensor's elements are widened on the way. Later tensors of a
+    ** verified, uncompressed storage seek straight to their bytes. */
     wf_status s = WF_OK;
     uint8_t buf[1 << 14];
     zip_stat_t sb;
     zip_stat_init(&sb);
     if (zip_stat_index(t->zip, (zip_uint64_t)tt->zindex, 0, &sb) != 0) s = WF_ECORRUPT;
     uint64_t skip = tt->offset * esz, total = sb.size, pos = 0;
+    int verified = t->crc_ok[tt->zindex];
+    if (!s && verified && (sb.valid & ZIP_STAT_COMP_METHOD) && sb.comp_method == ZIP_CM_STORE && skip) {
+        if (zip_fseek(zf, (zip_int64_t)skip, SEEK_SET) != 0) s = WF_ECORRUPT;
+        pos = skip;
+    }
+    if (verified) total = skip + (uint64_t)n * esz; /* nothing to check past the tensor */
     uLong crc = crc32(0, NULL, 0);
     while (pos < total && !s) {
         size_t m = total - pos < sizeof buf ? (size_t)(total - pos) : sizeof buf;
@@ -750,7 +761,10 @@ wf_status wf_torchbin_read_f32(wf_torchbin *t, int i, float *dst, wf_err *err) {
     if (s)
         return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': storage '%s' is truncated or corrupt, expected %zu "
                        "readable elements", t->path, tt->d.name, tt->key, n);
+    if (verified) return WF_OK;
     char what[700];
     snprintf(what, sizeof what, "tensor '%s': storage '%s'", tt->d.name, tt->key);
-    return check_crc(t, &sb, crc, what, err);
+    if ((s = check_crc(t, &sb, crc, what, err))) return s;
+    t->crc_ok[tt->zindex] = 1;
+    return WF_OK;
 }
