@@ -33,6 +33,10 @@ int wf_cli_usage(const char *cmd, const char *fmt, ...)
 /* Installs the stderr log sink (progress lines); quiet drops INFO. */
 void wf_cli_log_init(int quiet);
 
+/* Prints v with printf format fmt, or JSON null when v is NaN or Inf (which
+** JSON cannot hold); returns 1 when it printed null. */
+int wf_cli_json_num(const char *fmt, double v);
+
 /* Parses a whole decimal/float flag value; returns 0 on success. */
 int wf_cli_parse_long(const char *s, long long lo, long long hi, long long *out);
 int wf_cli_parse_double(const char *s, double lo, double hi, double *out);

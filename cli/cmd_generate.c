@@ -105,7 +105,9 @@ int wf_cmd_generate(int argc, char **argv) {
     size_t n = 0, cap = 0;
     wf_gpt_config cfg;
     if ((st = wf_checkpoint_load(model, NULL, &cfg, &w, &err))) goto fail;
-    if ((st = wf_tokenizer_open(find_tokenizer(tokdir, model), &tok, &err))) goto fail;
+    const char *tokname = find_tokenizer(tokdir, model);
+    if ((st = wf_tokenizer_open(tokname, &tok, &err))) goto fail;
+    if ((st = wf_tokenizer_fits(tok, cfg.vocab_size, tokname, &err))) goto fail;
     if ((st = wf_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, &cap, &err))) goto fail;
     if (n == 0) { /* empty prompt: start from the BOS token, as HF does */
         int32_t *p = wf_realloc(NULL, ids, sizeof(int32_t), "prompt ids", &err);

@@ -39,6 +39,8 @@ static const char *usage_text =
     "                     DIR/checkpoints.txt are removed, never symlinks or folders with other files\n"
     "  --tokenizer DIR    tokenizer to store with checkpoints (default: the model folder's)\n"
     "  --n-layer N --n-embd C --n-head H --n-positions P --vocab-size V   reshape a preset\n"
+    "  --n-inner F        a preset's MLP width (default 4 x n_embd)\n"
+    "  --activation A     a preset's activation: gelu (exact, Cerebras-GPT) or gelu_new (tanh, GPT-2)\n"
     "  -q, --quiet        no per-step lines\n"
     "Ctrl-C saves a checkpoint and exits (status 130).\n";
 
@@ -110,6 +112,12 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--n-head")) { LONG(1, 1024, o.n_head);
         } else if (!strcmp(a, "--n-positions")) { LONG(1, 1 << 20, o.n_positions);
         } else if (!strcmp(a, "--vocab-size")) { LONG(1, 1 << 24, o.vocab_size);
+        } else if (!strcmp(a, "--n-inner")) { LONG(1, 1 << 18, o.n_inner);
+        } else if (!strcmp(a, "--activation")) {
+            NEED();
+            int k = wf_gpt_activation_parse(v);
+            if (k < 0) return wf_cli_usage("train", "--activation '%s': expected gelu or gelu_new", v);
+            o.act = 1 + k;
         } else if (!strcmp(a, "--recompute")) { o.recompute = 1;
         } else if (!strcmp(a, "--bf16")) { o.bf16 = 1;
         } else if (!strcmp(a, "--resume")) { o.resume = 1;

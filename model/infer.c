@@ -2,7 +2,7 @@
 ** N = B*Tc: embeddings, then per layer ln_1 -> c_attn (qkv) -> keys/values
 ** appended to the cache -> causal attention over the cache -> c_proj ->
 ** residual -> ln_2 -> c_fc -> GELU -> c_proj -> residual; finally ln_f and
-** the tied LM head (logits = x @ wte^T). All math is in kernels/. */
+** the LM head (logits = x @ wte^T, or x @ lm_head^T when untied). All math is in kernels/. */
 #include "model/infer.h"
 
 #include "kernels/kernels.h"
@@ -115,13 +115,13 @@ static void linear(const wf_infer *c, float *out, const float *inp, const float 
     }
 }
 
-/* logits[M,V] = x[M,C] @ wte^T (tied head), ldc = V. */
+/* logits[M,V] = x[M,C] @ lm_head^T (lm_head == wte when tied), ldc = V. */
 static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
     const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
     if (c->wh && M < BF16_MAX_ROWS)
-        wf_gemm_bf16w(1, M, V, C, x, C, half_of(c, c->w.wte), C, 0.0f, logits, V);
+        wf_gemm_bf16w(1, M, V, C, x, C, half_of(c, c->w.lm_head), C, 0.0f, logits, V);
     else
-        wf_gemm(0, 1, M, V, C, 1.0f, x, C, c->w.wte, C, 0.0f, logits, V);
+        wf_gemm(0, 1, M, V, C, 1.0f, x, C, c->w.lm_head, C, 0.0f, logits, V);
 }
 
 /* One chunk: ids [B, Tc] in c->ids; leaves ln_f(x) in c->ln (rows b*Tc + t).

@@ -205,12 +205,13 @@ static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err)
 ** preset (with overrides) initialised from the seed. */
 static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     const wf_train_opts *o = r->o;
-    int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size;
+    int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size || o->n_inner || o->act;
     const char *src = resume_dir ? resume_dir : o->model;
     if (resume_dir || wf_path_is_dir(o->model)) {
         if (overrides && !resume_dir)
-            return WF_FAIL(err, WF_EUSAGE, "%s: --n-layer/--n-embd/--n-head/--n-positions/--vocab-size apply to a preset, not to a model folder", o->model);
-        wf_status rc = wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err);
+            return WF_FAIL(err, WF_EUSAGE, "%s: --n-layer/--n-embd/--n-head/--n-inner/--n-positions/--vocab-size/--activation apply to a preset, not to a model folder", o->model);
+        wf_status rc = resume_dir ? wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err)
+                                  : wf_checkpoint_load_or_init(src, o->seed, NULL, &r->cfg, &r->w, err);
         if (rc) return rc;
     } else {
         wf_status rc = wf_gpt_config_preset(o->model, &r->cfg, err);
@@ -221,6 +222,8 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
         if (o->n_embd) c->n_embd = o->n_embd, c->n_inner = 4 * o->n_embd;
         if (o->n_positions) c->n_positions = o->n_positions;
         if (o->vocab_size) c->vocab_size = o->vocab_size;
+        if (o->n_inner) c->n_inner = o->n_inner;
+        if (o->act) c->act = (wf_activation)(o->act - 1);
         if (overrides) snprintf(c->name, sizeof c->name, "custom");
         if ((rc = wf_gpt_config_validate(c, o->model, err))) return rc;
         r->w = wf_alloc(NULL, wf_gpt_numel(c) * sizeof(float), "weights", err);

@@ -175,7 +175,8 @@ typedef struct {
     unsigned optim_given; /* WF_OPTIM_GIVEN_* bits: flags the user set; on resume they replace the stored values */
     int recompute;        /* activation recompute */
     int bf16;             /* block and head GEMMs on bf16 operands (wf_trainer_set_bf16); eval stays fp32 */
-    int n_layer, n_embd, n_head, n_positions, vocab_size; /* preset overrides; 0 keeps */
+    int n_layer, n_embd, n_head, n_positions, vocab_size, n_inner; /* preset overrides; 0 keeps */
+    int act;              /* preset override: 0 keeps, else 1 + wf_activation */
     wf_optim_opts optim;
     volatile int *stop;   /* set asynchronously (SIGINT): save and return; may be NULL */
 } wf_train_opts;
