@@ -405,6 +405,7 @@ static void *load(void *arg) {
     wf_sched *sc = NULL;
     wf_status st = wf_checkpoint_load(s->model, NULL, &s->cfg, &s->w, &err);
     if (!st) st = wf_tokenizer_open(s->tokdir, &s->tok, &err);
+    if (!st) st = wf_tokenizer_fits(s->tok, s->cfg.vocab_size, s->tokdir, &err);
     if (!st) {
         int n_ctx = s->o.n_ctx > 0 ? s->o.n_ctx : s->cfg.n_positions;
         if (n_ctx > s->cfg.n_positions) {

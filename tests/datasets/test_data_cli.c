@@ -140,8 +140,10 @@ static void every_command_reports_a_full_stdout(void) {
     }
     /* generate flushes every token and goes on after a failed one, so the
     ** error number is gone by the end: the message may say "write error" */
-    WF_CHECK_EQ(run_full("generate --model tests/fixtures/models/tiny-gelu --prompt a --max-tokens 4 "
-                         "--tokenizer data/gpt2"), 1);
+    char gen[600];
+    snprintf(gen, sizeof gen, "generate --model tests/fixtures/models/tiny-gelu --prompt a --max-tokens 4 "
+             "--tokenizer %s/tok", root);
+    WF_CHECK_EQ(run_full(gen), 1);
     WF_CHECK_HAS(out, "wafer generate: writing standard output: ");
 }
 

@@ -15,7 +15,30 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define MODEL "tests/fixtures/models/tiny-gelu"
+#include "model/checkpoint.h"
+
+/* The GPT-2 tokenizer needs a model with its 50257 ids (wf_tokenizer_fits):
+** the tiny fixture's shape with vocab_size 50257 and seeded random weights,
+** written to a temp folder named tiny-gelu. Chat uses the 512-id fixture. */
+#define MODEL512 "tests/fixtures/models/tiny-gelu"
+static char model_root[] = "/tmp/wf_test_serveXXXXXX";
+static char model_dir[600];
+#define MODEL model_dir
+
+static int make_gpt2_model(void) {
+    wf_gpt_config c;
+    wf_err e = {0};
+    if (!mkdtemp(model_root) || wf_gpt_config_load(MODEL512 "/config.json", &c, &e)) return 1;
+    c.vocab_size = 50257;
+    snprintf(model_dir, sizeof model_dir, "%s/tiny-gelu", model_root);
+    float *w = wf_alloc(NULL, wf_gpt_numel(&c) * sizeof(float), "model", &e);
+    if (!w) return 1;
+    wf_gpt_init_random(&c, w, 7);
+    wf_status st = wf_checkpoint_save(model_dir, &c, w, &e);
+    wf_free(NULL, w);
+    if (st) fprintf(stderr, "%s\n", e.msg);
+    return st != WF_OK;
+}
 #define RESP_CAP (1 << 20)
 
 /* One request on a fresh connection; returns the status (-1 on failure).
@@ -71,8 +94,8 @@ static void test_errors(void) {
     check_error("/v1/completions", "{\"prompt\":[]}", 400, "prompt", NULL);
     check_error("/v1/completions", "{\"prompt\":[[]]}", 400, "prompt", "empty list");
     check_error("/v1/completions", "{\"prompt\":[1,\"a\"]}", 400, "prompt", "element 1");
-    check_error("/v1/completions", "{\"prompt\":[1,512]}", 400, "prompt", "token id 512 at position 1 out of range [0, 512)");
-    check_error("/v1/completions", "{\"prompt\":\"Hello\"}", 400, "prompt", "out of range [0, 512)");
+    check_error("/v1/completions", "{\"prompt\":[1,50257]}", 400, "prompt",
+                "token id 50257 at position 1 out of range [0, 50257)");
     check_error("/v1/completions", "{\"prompt\":\"a\",\"temperature\":-1}", 400, "temperature", NULL);
     check_error("/v1/completions", "{\"prompt\":\"a\",\"top_p\":0}", 400, "top_p", NULL);
     check_error("/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":\"5\"}", 400, "max_tokens", NULL);
@@ -352,8 +375,7 @@ static void test_stream(void) {
     cJSON_Delete(a);
 }
 
-/* Chat needs a tokenizer whose ids fit the 512-token fixture model: one is
-** trained here (the GPT-2 ids of "User:" are beyond 512). */
+/* Chat with a tokenizer of the 512-token fixture model's size, trained here. */
 static void test_chat(void) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
@@ -364,7 +386,7 @@ static void test_chat(void) {
     WF_CHECK_EQ(wf_run_cmd(cmd, buf2, RESP_CAP), 0);
     char tokdir[512];
     snprintf(tokdir, sizeof tokdir, "%s", buf2);
-    wf_serve_opts o = {.model = MODEL, .tokenizer = tokdir, .parallel = 2};
+    wf_serve_opts o = {.model = MODEL512, .tokenizer = tokdir, .parallel = 2};
     wf_err e = {0};
     wf_serve *s = NULL;
     WF_CHECK_EQ(wf_serve_start(&o, &s, &e), WF_OK);
@@ -503,6 +525,7 @@ static wf_serve *start(wf_serve_opts *o) {
 int main(void) {
     buf = malloc(RESP_CAP);
     buf2 = malloc(RESP_CAP);
+    WF_CHECK_EQ(make_gpt2_model(), 0);
     wf_serve_opts o = {.model = MODEL, .tokenizer = "gpt2", .parallel = 4, .max_queue = 16, .max_body = 256 * 1024};
     wf_serve *s = start(&o);
     if (!s) return wf_check_report();
@@ -582,6 +605,12 @@ int main(void) {
     WF_CHECK_EQ(wf_run_cmd(cmd, buf, RESP_CAP), 1);
     WF_CHECK_HAS(buf, "wafer serve: ");
     WF_CHECK_HAS(buf, "no-such-model");
+    /* a tokenizer that does not fit the model is refused, as `wafer generate` does */
+    snprintf(cmd, sizeof cmd, "%s serve --model %s --tokenizer gpt2 --port 0", WAFER_BIN, MODEL512);
+    WF_CHECK_EQ(wf_run_cmd(cmd, buf, RESP_CAP), 1);
+    WF_CHECK_HAS(buf, "tokenizer has 50257 tokens but the model's vocab_size is 512");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", model_root);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
     free(buf);
     free(buf2);
     return wf_check_report();
