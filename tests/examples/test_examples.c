@@ -68,7 +68,7 @@ static void gemv_one_pe_follows_the_cost_table(void) {
     WF_CHECK(j != NULL);
     if (!j) return;
     WF_CHECK_STR(str(j, "check"), "ok");
-    WF_CHECK_EQ(num(j, "mismatches"), 0);
+    WF_CHECK_FEQ(num(j, "mismatches"), 0);
     /* launch_latency + go task (task switch) + compute task (task switch +
     ** per column: dsd_setup + M / w_f32_fma, + M when A's column and y share
     ** a bank). Symbols: A at code_reserve, then x (N floats), then y. */
@@ -80,14 +80,14 @@ static void gemv_one_pe_follows_the_cost_table(void) {
         want += cm->dsd_setup + (M + cm->w_f32_fma - 1) / cm->w_f32_fma;
         if (ac / cm->bank_bytes == y0 / cm->bank_bytes) want += (M + cm->w_f32_fma - 1) / cm->w_f32_fma;
     }
-    WF_CHECK_EQ(num(j, "compute_cycles"), want);
+    WF_CHECK_FEQ(num(j, "compute_cycles"), want);
     /* 3 copy-mode memcpys in + 1 out, each setup + hops + max(w*n, w*h*n/44) */
     uint64_t io = 0;
     const uint64_t n_in[3] = {(uint64_t)M * N, N, M};
     for (int i = 0; i < 3; i++) io += cm->memcpy_setup + 1 * cm->hop_latency + n_in[i];
     io += cm->memcpy_setup + 1 * cm->hop_latency + M;
-    WF_CHECK_EQ(num(j, "io_cycles"), io);
-    WF_CHECK_EQ(num(j, "hops"), 0);
+    WF_CHECK_FEQ(num(j, "io_cycles"), io);
+    WF_CHECK_FEQ(num(j, "hops"), 0);
     cJSON_Delete(j);
 }
 
@@ -97,10 +97,10 @@ static void gemv_grid_is_bit_identical_with_exact_hops(void) {
     WF_CHECK(j && one);
     if (j && one) {
         WF_CHECK_STR(str(j, "check"), "ok");
-        WF_CHECK_EQ(num(j, "max_abs_diff"), 0);
+        WF_CHECK_FEQ(num(j, "max_abs_diff"), 0);
         /* x down the columns: 2 hops per wavelet per link (sender + receiver
         ** routers); the row reduce likewise: 2 N (ky-1) + 2 M (kx-1) */
-        WF_CHECK_EQ(num(j, "hops"), 2 * 45 * 3 + 2 * 50 * 4);
+        WF_CHECK_FEQ(num(j, "hops"), 2 * 45 * 3 + 2 * 50 * 4);
         WF_CHECK(num(j, "compute_cycles") * 4 < num(one, "compute_cycles"));
     }
     cJSON_Delete(j);
@@ -211,7 +211,7 @@ static void reduce_and_allreduce_agree_with_the_model(void) {
         printf("  model %-10s %3dx%-3d B=%-5d model %7.0f  sim %7.0f  err %+6.1f%%  %s\n", cases[i].op,
                cases[i].px, cases[i].py, cases[i].n, model, got, 100 * (got - model) / model,
                bw ? "bandwidth-bound" : "latency-bound");
-        if (rel > worst) worst = rel;
+        worst = wf_check_max(worst, rel);
         WF_CHECK(rel <= 0.10);
         cJSON_Delete(j);
     }
@@ -237,7 +237,7 @@ static void summa_is_bit_identical(void) {
     WF_CHECK_STR(str(j, "check"), "ok");
     /* each PE does p t^2 fmacs of t elements: the compute time is at least that */
     WF_CHECK(num(j, "compute_cycles") >= 4 * 25 * (1 + 5));
-    WF_CHECK_EQ(num(j, "fmacs_cycles_per_pe"), 4 * 25 * (1 + 5));
+    WF_CHECK_FEQ(num(j, "fmacs_cycles_per_pe"), 4 * 25 * (1 + 5));
     cJSON_Delete(j);
     cJSON *k = run_json("summa --p 3 --t 1");
     WF_CHECK(k != NULL);
@@ -252,7 +252,7 @@ static void stencil_is_bit_identical_with_exact_hops(void) {
     WF_CHECK_STR(str(j, "check"), "ok");
     /* every directed neighbour pair moves nz wavelets over 2 routers */
     int pairs = 2 * ((6 - 1) * 5 + 6 * (5 - 1));
-    WF_CHECK_EQ(num(j, "hops"), 2 * 16 * pairs);
+    WF_CHECK_FEQ(num(j, "hops"), 2 * 16 * pairs);
     cJSON_Delete(j);
 }
 
@@ -264,10 +264,10 @@ static void sparse_never_sends_zeros(void) {
     double nnz = num(j, "nnz");
     WF_CHECK(nnz > 0 && nnz < 256);
     /* one wavelet per nonzero + the end marker, 2 (p-1) hops each */
-    WF_CHECK_EQ(num(j, "sparse_hops"), (nnz + 1) * 2 * 3);
-    WF_CHECK_EQ(num(j, "dense_hops"), 256 * 2 * 3);
+    WF_CHECK_FEQ(num(j, "sparse_hops"), (nnz + 1) * 2 * 3);
+    WF_CHECK_FEQ(num(j, "dense_hops"), 256 * 2 * 3);
     /* one data task per arriving wavelet on each receiver + one launch per PE */
-    WF_CHECK_EQ(num(j, "sparse_tasks"), 3 * (nnz + 1) + 4);
+    WF_CHECK_FEQ(num(j, "sparse_tasks"), 3 * (nnz + 1) + 4);
     WF_CHECK(num(j, "sparse_cycles") * 2 < num(j, "dense_cycles"));
     cJSON_Delete(j);
 }

@@ -20,14 +20,6 @@
 #define FIX "tests/fixtures/models"
 #define TOL 1e-4
 
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
 
 /* Reads ids_T<T>.json; returns the count (0 when missing). */
 static int read_ids(const char *dir, int T, int32_t *ids, int cap) {
@@ -84,7 +76,7 @@ static void check_model(const char *label, const char *dir, const wf_gpt_config 
         WF_CHECK_EQ(wf_infer_new(cfg, w, NULL, NULL, &ctx, &e), WF_OK);
         float *lg = wf_alloc(NULL, sizeof(float) * (size_t)T * V, "logits", &e);
         WF_CHECK_EQ(wf_infer_forward(ctx, ids, 1, T, lg, WF_LOGITS_ALL, &e), WF_OK);
-        double d = maxdiff(lg, ref, (size_t)T * V);
+        double d = wf_check_maxdiff(lg, ref, (size_t)T * V);
         printf("%-28s T=%-3d max abs diff vs HF %.3g\n", label, T, d);
         WF_CHECK(d <= TOL);
 
@@ -94,10 +86,10 @@ static void check_model(const char *label, const char *dir, const wf_gpt_config 
             wf_infer_reset(ctx);
             float *last = wf_alloc(NULL, sizeof(float) * V, "last", &e);
             WF_CHECK_EQ(wf_infer_forward(ctx, ids, 1, pre, last, WF_LOGITS_LAST, &e), WF_OK);
-            double dk = maxdiff(last, ref + (size_t)(pre - 1) * V, V);
+            double dk = wf_check_maxdiff(last, ref + (size_t)(pre - 1) * V, V);
             for (int t = pre; t < T; t++) {
                 WF_CHECK_EQ(wf_infer_forward(ctx, ids + t, 1, 1, last, WF_LOGITS_LAST, &e), WF_OK);
-                dk = fmax(dk, maxdiff(last, ref + (size_t)t * V, V));
+                dk = wf_check_max(dk, wf_check_maxdiff(last, ref + (size_t)t * V, V));
             }
             WF_CHECK_EQ(wf_infer_pos(ctx), T);
             printf("%-28s T=%-3d KV-cache decode max abs diff vs HF %.3g\n", label, T, dk);
@@ -183,16 +175,16 @@ static void test_chunks_batches_errors(void) {
     /* batch 2 (rows b*T + t), in one chunk vs chunks of 12 tokens */
     WF_CHECK_EQ(wf_infer_forward(a, ids, 2, T, full, WF_LOGITS_ALL, &e), WF_OK);
     WF_CHECK_EQ(wf_infer_forward(b, ids, 2, T, got, WF_LOGITS_ALL, &e), WF_OK);
-    WF_CHECK(maxdiff(full, got, (size_t)2 * T * V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full, got, (size_t)2 * T * V) <= 1e-5);
     /* sequence 1 alone equals row 1 of the batch */
     wf_infer_reset(a);
     WF_CHECK_EQ(wf_infer_forward(a, ids + T, 1, T, got, WF_LOGITS_ALL, &e), WF_OK);
-    WF_CHECK(maxdiff(full + (size_t)T * V, got, (size_t)T * V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full + (size_t)T * V, got, (size_t)T * V) <= 1e-5);
     /* LAST mode with batch 2 and chunking */
     wf_infer_reset(b);
     WF_CHECK_EQ(wf_infer_forward(b, ids, 2, T, got, WF_LOGITS_LAST, &e), WF_OK);
-    WF_CHECK(maxdiff(full + (size_t)(T - 1) * V, got, V) <= 1e-5);
-    WF_CHECK(maxdiff(full + (size_t)(2 * T - 1) * V, got + V, V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full + (size_t)(T - 1) * V, got, V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full + (size_t)(2 * T - 1) * V, got + V, V) <= 1e-5);
 
     /* bad token id: message names id and position; the cache is untouched */
     wf_infer_reset(a);
@@ -260,10 +252,10 @@ static void test_bf16_decode(void) {
     wf_infer *c;
     WF_CHECK_EQ(wf_infer_new(&cfg, w, &(wf_infer_opts){.bf16_decode = 1}, NULL, &c, &e), WF_OK);
     WF_CHECK_EQ(wf_infer_forward(c, ids, 1, pre, lg, WF_LOGITS_ALL, &e), WF_OK);
-    double dp = maxdiff(lg, ref, (size_t)pre * V), dd = 0;
+    double dp = wf_check_maxdiff(lg, ref, (size_t)pre * V), dd = 0;
     for (int t = pre; t < T; t++) {
         WF_CHECK_EQ(wf_infer_forward(c, ids + t, 1, 1, lg, WF_LOGITS_LAST, &e), WF_OK);
-        dd = fmax(dd, maxdiff(lg, ref + (size_t)t * V, V));
+        dd = wf_check_max(dd, wf_check_maxdiff(lg, ref + (size_t)t * V, V));
     }
     printf("bf16 decode: prefill max abs diff vs HF %.3g (fp32 path), decode %.3g (bf16 weights)\n", dp, dd);
     WF_CHECK(dp <= TOL);

@@ -25,7 +25,7 @@ static double relerr(const float *a, const float *b, size_t n) {
     double md = 0, mb = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
-        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
+        md = wf_check_max(md, d);
         if (fabs(b[i]) > mb) mb = fabs(b[i]);
     }
     return md / (mb > 1e-12 ? mb : 1e-12);

@@ -278,8 +278,8 @@ static void trajectory_matches_torch(const char *name) {
         wf_optim_step(o, m.w, m.g, lr, &gn);
         double dl = fabs(tot / K - cJSON_GetObjectItem(ts, "loss")->valuedouble);
         double dn = fabs(gn - cJSON_GetObjectItem(ts, "grad_norm")->valuedouble);
-        if (dl > worst) worst = dl;
-        if (dn > worst_norm) worst_norm = dn;
+        worst = wf_check_max(worst, dl);
+        worst_norm = wf_check_max(worst_norm, dn);
     }
     windows(cJSON_GetArrayItem(cJSON_GetArrayItem(batches, 0), 0), B, T, in, tg);
     float fin;
