@@ -1,5 +1,5 @@
 /* config.h — the Cerebras-GPT (HF model_type "gpt2") hyper-parameters: the
-** seven presets of REFERENCE.md, and config.json load/save in the Hugging Face
+** seven presets of docs/REFERENCE.md, and config.json load/save in the Hugging Face
 ** format. Plain data (STYLE 3). */
 #ifndef WF_MODEL_CONFIG_H
 #define WF_MODEL_CONFIG_H
@@ -24,7 +24,7 @@ typedef struct {
     float layer_norm_eps; /* HF layer_norm_epsilon */
     wf_activation act;
     int bos_token_id, eos_token_id;
-    /* Training recipe of the preset (REFERENCE.md); 0 where unknown. */
+    /* Training recipe of the preset (docs/REFERENCE.md); 0 where unknown. */
     float lr;             /* peak learning rate */
     int batch_seqs;       /* global batch in sequences */
     int cosine;           /* 1: cosine decay, 0: linear */

@@ -1,4 +1,4 @@
-/* test_params.c — presets match REFERENCE.md, the layer-major layout is dense
+/* test_params.c — presets match docs/REFERENCE.md, the layer-major layout is dense
 ** and ordered, names resolve with and without "transformer.", config.json
 ** round-trips and bad configs are rejected with the key named. */
 #include "model/params.h"
