@@ -17,26 +17,13 @@
 #include "datasets/shards.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
+#include "tests/train/load_json.h"
 #include "train/train.h"
 
 #define FIX "tests/fixtures/train/"
 #define MODELS "tests/fixtures/models/"
 
 static char root[] = "/tmp/wf_test_loopfixXXXXXX";
-
-static cJSON *load_json(const char *path) {
-    char *buf;
-    size_t n;
-    wf_err e;
-    if (wf_file_read(NULL, path, &buf, &n, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        return NULL;
-    }
-    cJSON *j = cJSON_Parse(buf);
-    wf_free(NULL, buf);
-    if (!j) fprintf(stderr, "%s: not valid JSON\n", path);
-    return j;
-}
 
 /* Writes ids[0..n) as the train split (and no validation split) of dir. */
 static void write_split(const char *dir, const int32_t *ids, size_t n, int vocab) {

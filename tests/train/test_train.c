@@ -12,23 +12,11 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
+#include "tests/train/load_json.h"
 #include "train/train.h"
 
 #define FIX "tests/fixtures/train/"
 #define MODELS "tests/fixtures/models/"
-
-static cJSON *load_json(const char *path) {
-    char *buf;
-    size_t n;
-    wf_err e;
-    if (wf_file_read(NULL, path, &buf, &n, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        return NULL;
-    }
-    cJSON *j = cJSON_Parse(buf);
-    wf_free(NULL, buf);
-    return j;
-}
 
 /* Splits windows [B][T+1] (a cJSON array of arrays) into inputs/targets [B*T]. */
 static void windows(const cJSON *win, int B, int T, int32_t *in, int32_t *tg) {
