@@ -7,7 +7,7 @@
 ** loop that forms a batch's inputs or targets wrong, or passes the wrong step
 ** index to the schedule, fails here. wf_eval_loss is checked against the mean
 ** cross-entropy computed in this file from the committed Hugging Face logits
-** (tests/fixtures/models/<m>/logits_T260.f32). */
+** (tests/fixtures/models/<m>/logits_T260.f32), and so is `wafer eval`. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@
 #include "datasets/shards.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
+#include "tests/run_cmd.h"
 #include "tests/train/load_json.h"
 #include "train/train.h"
 
@@ -260,6 +261,21 @@ static void eval_matches_fixture_logits(const char *name) {
         WF_CHECK_EQ(tokens, 259);
     }
     wf_free(NULL, w), wf_free(NULL, buf);
+#ifdef WAFER_BIN
+    /* `wafer eval` on the same 260 tokens, as the train split of a DATA_DIR */
+    char data[300], cmd[1200], out[4096];
+    snprintf(data, sizeof data, "%s/eval_%s", root, name);
+    write_split(data, ids, 260, V);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --split train --seq 259 --batch 1 2>/dev/null",
+             WAFER_BIN, dir, data);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out, sizeof out), 0);
+    double cli = NAN;
+    const char *ml = strstr(out, "\"mean_loss\": ");
+    if (ml) cli = strtod(ml + 13, NULL);
+    printf("%s: wafer eval: %s", name, out);
+    WF_CHECK_NEAR(cli, want, 2e-5); /* printed %.6f */
+    WF_CHECK_HAS(out, "\"tokens\": 259}");
+#endif
 }
 
 int main(void) {
