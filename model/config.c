@@ -1,4 +1,4 @@
-/* config.c — presets (REFERENCE.md, Cerebras-GPT table) and the Hugging Face
+/* config.c — presets (docs/REFERENCE.md, Cerebras-GPT table) and the Hugging Face
 ** config.json reader/writer (cJSON). */
 #include "model/config.h"
 
@@ -10,7 +10,7 @@
 
 typedef struct { const char *name; int L, C, H, F; float lr; int batch; int cosine; } preset;
 
-/* REFERENCE.md: Cerebras-GPT table (Dey et al. 2023). d_head = C / H. */
+/* docs/REFERENCE.md: Cerebras-GPT table (Dey et al. 2023). d_head = C / H. */
 static const preset presets[] = {
     {"cerebras-gpt-111m", 10, 768, 12, 3072, 6.0e-4f, 120, 0},
     {"cerebras-gpt-256m", 14, 1088, 17, 4352, 6.0e-4f, 264, 0},

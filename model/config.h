@@ -1,5 +1,5 @@
 /* config.h — the Cerebras-GPT (HF model_type "gpt2") hyper-parameters: the
-** seven presets of REFERENCE.md, and config.json load/save in the Hugging Face
+** seven presets of docs/REFERENCE.md, and config.json load/save in the Hugging Face
 ** format. Plain data (STYLE 3). */
 #ifndef WF_MODEL_CONFIG_H
 #define WF_MODEL_CONFIG_H
@@ -26,7 +26,7 @@ typedef struct {
     int bos_token_id, eos_token_id;
     int untied_head;      /* 1: lm_head.weight [V, C] is its own tensor (HF tie_word_embeddings
                           ** false); 0 (presets, Cerebras-GPT): the head is wte */
-    /* Training recipe of the preset (REFERENCE.md); 0 where unknown. */
+    /* Training recipe of the preset (docs/REFERENCE.md); 0 where unknown. */
     float lr;             /* peak learning rate */
     int batch_seqs;       /* global batch in sequences */
     int cosine;           /* 1: cosine decay, 0: linear */

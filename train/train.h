@@ -75,7 +75,7 @@ typedef enum {
 } wf_decay_mode;
 
 typedef struct {
-    float beta1, beta2, eps; /* 0.9, 0.95, 1e-8 (REFERENCE.md) */
+    float beta1, beta2, eps; /* 0.9, 0.95, 1e-8 (docs/REFERENCE.md) */
     float weight_decay;      /* 0.1 */
     float clip;              /* global-norm clip; <= 0 disables. 1.0 */
     wf_decay_mode decay;

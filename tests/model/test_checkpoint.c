@@ -442,7 +442,7 @@ static void bin_views_offsets_and_types(void) {
     WF_CHECK(memcmp(w + 8, row, sizeof row) == 0); /* base[2]: offset 2 rows of 4 */
     WF_CHECK_EQ(wf_torchbin_tensor(t, wf_torchbin_find(t, "row"))->ndim, 1);
     WF_CHECK_EQ(wf_torchbin_read_f32(t, wf_torchbin_find(t, "scalar"), x, &e), WF_OK);
-    WF_CHECK_EQ(x[0], -10000);
+    WF_CHECK_FEQ(x[0], -10000);
     WF_CHECK_EQ(wf_torchbin_tensor(t, wf_torchbin_find(t, "scalar"))->ndim, 0);
     WF_CHECK_EQ(wf_torchbin_read_f32(t, wf_torchbin_find(t, "h"), x, &e), WF_OK);
     WF_CHECK_EQ(wf_torchbin_tensor(t, wf_torchbin_find(t, "h"))->dtype, WF_DT_F16);

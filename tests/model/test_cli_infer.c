@@ -85,7 +85,7 @@ static void score_matches_hf_logits(void) {
     float *got = read_f32(logits_path, &m);
     WF_CHECK_EQ(m, n);
     double worst = 0;
-    for (size_t i = 0; got && i < n && i < m; i++) worst = fmax(worst, fabs((double)got[i] - ref[i]));
+    for (size_t i = 0; got && i < n && i < m; i++) worst = wf_check_max(worst, fabs((double)got[i] - ref[i]));
     WF_CHECK_NEAR(worst, 0, 1e-4); /* fp32 logits vs HF: max abs error */
     wf_free(NULL, got);
     wf_free(NULL, ref);
