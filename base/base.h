@@ -120,6 +120,10 @@ void wf_afile_abort(wf_afile *f);                    /* NULL is a no-op */
 wf_status wf_ofile_open(const char *path, wf_afile **out, wf_err *err);
 int wf_path_exists(const char *path);
 int wf_path_is_dir(const char *path);
+/* Whether path names something: *found = 1, or 0 when nothing has that name.
+** A name that is there but cannot be followed (a symlink loop, a dangling
+** link, no permission) is an error naming the cause, not "missing". */
+wf_status wf_path_probe(const char *path, int *found, wf_err *err);
 wf_status wf_mkdir_p(const char *path, wf_err *err);
 
 /* Test hook: make the n-th wf_afile_write/commit from now fail with ENOSPC

@@ -285,3 +285,15 @@ wf_status wf_mkdir_p(const char *path, wf_err *err) {
     if (!wf_path_is_dir(path)) return WF_FAIL(err, WF_EIO, "%s: exists and is not a directory", path);
     return WF_OK;
 }
+
+wf_status wf_path_probe(const char *path, int *found, wf_err *err) {
+    struct stat st;
+    *found = 0;
+    if (stat(path, &st) == 0) {
+        *found = 1;
+        return WF_OK;
+    }
+    int e = errno;
+    if (e == ENOENT && lstat(path, &st) != 0) return WF_OK;
+    return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path, e == ENOENT ? "dangling symbolic link" : strerror(e));
+}

@@ -143,11 +143,18 @@ int wf_cmd_score(int argc, char **argv) {
         if (st) goto fail;
     }
     printf("{\"n_tokens\": %zu, \"mean_loss\": ", n);
-    if (n > 1) printf("%.8g", total / (double)(n - 1));
+    size_t nulls = 0;
+    if (n > 1) nulls += (size_t)wf_cli_json_num("%.8g", total / (double)(n - 1));
     else printf("null");
     printf(", \"logprobs\": [");
-    for (size_t i = 0; i + 1 < n; i++) printf(i ? ", %.8g" : "%.8g", (double)lp[i]);
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (i) printf(", ");
+        nulls += (size_t)wf_cli_json_num("%.8g", (double)lp[i]);
+    }
     printf("]}\n");
+    if (nulls)
+        wf_log(WF_LOG_WARN, "score: %zu values are NaN or Inf (non-finite weights or logits?), printed as null",
+               nulls);
     st = WF_OK;
 fail:
     wf_afile_abort(af);

@@ -122,6 +122,9 @@ int wf_cmd_tokenize(int argc, char **argv) {
             (unsigned long long)s.ignored, (unsigned long long)s.documents, (double)s.bytes / 1e6,
             (unsigned long long)total, (unsigned long long)s.tokens[0], s.shards[0], (unsigned long long)s.tokens[1],
             s.shards[1], total ? (double)s.bytes / (double)total : 0.0, s.seconds, s.entropy_nats);
+    if (s.val_by_tokens)
+        fprintf(stderr, "tokenize: the corpus has too few documents to split by document: its last %llu tokens "
+                        "(--val-fraction %g) are the validation split\n", (unsigned long long)s.tokens[1], val);
     if (val > 0 && s.tokens[1] == 0)
         fprintf(stderr, "warning: the validation split is empty: the corpus has too few documents or segments "
                         "for --val-fraction %g; raise it or add documents\n", val);

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static const struct {
     {"tokenizer-train", wf_cmd_tokenizer_train, "--vocab-size N --out DIR ... learn a BPE vocabulary"},
     {"train", wf_cmd_train, "--model M --data D --out O  train or fine-tune"},
     {"eval", wf_cmd_eval, "--model DIR --data DATA    mean loss and perplexity"},
+    {"serve", wf_cmd_serve, "--model DIR [--port 8080]   OpenAI-compatible HTTP server"},
     {"sim", wf_cmd_sim, "EXAMPLE [flags]            run a simulated-wafer example (gemv, summa, ...)"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -79,6 +81,15 @@ static void log_sink(wf_log_level lvl, const char *msg, void *ud) {
 }
 
 void wf_cli_log_init(int quiet) { wf_log_set(log_sink, NULL, quiet ? WF_LOG_WARN : WF_LOG_INFO); }
+
+int wf_cli_json_num(const char *fmt, double v) {
+    if (isfinite(v)) {
+        printf(fmt, v);
+        return 0;
+    }
+    fputs("null", stdout);
+    return 1;
+}
 
 int wf_cli_parse_long(const char *s, long long lo, long long hi, long long *out) {
     if (!s || !*s) return -1;

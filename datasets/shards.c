@@ -358,7 +358,9 @@ wf_status wf_shards_open(const char *dir, wf_shards **out, wf_err *err) {
     *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/meta.json", dir);
-    if (!wf_path_is_dir(dir)) return WF_FAIL(err, WF_EIO, "%s: no such data folder", dir);
+    if (!wf_path_is_dir(dir))
+        return WF_FAIL(err, WF_EIO, wf_path_exists(dir) ? "%s: not a folder: expected the data folder `wafer tokenize --out` "
+                       "wrote (meta.json and shards)" : "%s: no such data folder", dir);
     if (!wf_path_exists(path))
         return WF_FAIL(err, WF_EIO, "%s: missing: not a wafer dataset (make one with 'wafer tokenize'), "
                        "or tokenize did not finish", path);

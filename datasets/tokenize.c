@@ -50,6 +50,11 @@ typedef struct {
     uint64_t *counts; /* [vocab] train token counts, for the entropy */
     int32_t eos;
     wf_tokenize_stats *stats;
+    /* The latest train segment is held back (with its EOS) until the next one
+    ** comes: when the corpus ends with the validation split still empty (too
+    ** few documents), its tail becomes the validation split (split_held). */
+    int32_t *held;
+    size_t held_n, held_cap;
     double t0, last_log;
     uint64_t files_done, files_total;
 } pipeline;
@@ -93,6 +98,41 @@ static void progress(pipeline *p, int final) {
            (unsigned long long)p->files_total);
 }
 
+/* Appends n tokens to a split; train tokens are counted for the entropy. */
+static wf_status write_part(pipeline *p, int split, const int32_t *ids, size_t n, wf_err *err) {
+    if (!n) return WF_OK;
+    wf_status st = wf_shard_writer_append(p->w[split], ids, n, err);
+    if (st) return st;
+    if (split == WF_SPLIT_TRAIN)
+        for (size_t i = 0; i < n; i++) p->counts[ids[i]]++;
+    p->stats->tokens[split] += n;
+    return WF_OK;
+}
+
+static wf_status flush_held(pipeline *p, wf_err *err) {
+    wf_status st = write_part(p, WF_SPLIT_TRAIN, p->held, p->held_n, err);
+    p->held_n = 0;
+    return st;
+}
+
+/* At the end: with --val-fraction > 0 and the validation split still empty,
+** the last val_fraction of the tokens (at least 1, from the held segment) go
+** to validation; otherwise the held segment goes to train as it is. */
+static wf_status split_held(pipeline *p, wf_err *err) {
+    uint64_t total = p->stats->tokens[0] + p->stats->tokens[1] + p->held_n;
+    if (p->stats->tokens[WF_SPLIT_VAL] == 0 && p->o->val_fraction > 0 && p->held_n >= 2) {
+        size_t v = (size_t)ceil(p->o->val_fraction * (double)total);
+        if (v < 1) v = 1;
+        if (v > p->held_n - 1) v = p->held_n - 1;
+        wf_status st = write_part(p, WF_SPLIT_TRAIN, p->held, p->held_n - v, err);
+        if (!st) st = write_part(p, WF_SPLIT_VAL, p->held + p->held_n - v, v, err);
+        p->held_n = 0;
+        p->stats->val_by_tokens = 1;
+        return st;
+    }
+    return flush_held(p, err);
+}
+
 /* Writes the oldest finished slot (blocking until it is done). */
 static wf_status consume_one(pipeline *p, wf_err *err) {
     slot *s = &p->slots[p->consumed % (uint64_t)p->nslots];
@@ -106,19 +146,24 @@ static wf_status consume_one(pipeline *p, wf_err *err) {
     }
     wf_tokenize_stats *t = p->stats;
     uint64_t k = s->n + (s->doc_end ? 1 : 0);
-    double tv = (double)t->tokens[1], total = (double)(t->tokens[0] + t->tokens[1]);
+    double tv = (double)t->tokens[1], total = (double)(t->tokens[0] + t->tokens[1] + p->held_n); /* held: train, not yet written */
     int split = tv + (double)k / 2 < p->o->val_fraction * (total + (double)k) ? WF_SPLIT_VAL : WF_SPLIT_TRAIN;
-    if ((st = wf_shard_writer_append(p->w[split], s->ids, s->n, err))) return st;
-    if (s->doc_end) {
-        if ((st = wf_shard_writer_append(p->w[split], &p->eos, 1, err))) return st;
-        t->documents++;
-    }
-    if (split == WF_SPLIT_TRAIN) {
-        for (size_t i = 0; i < s->n; i++) p->counts[s->ids[i]]++;
-        if (s->doc_end) p->counts[p->eos]++;
-    }
-    t->tokens[split] += k;
+    if (s->doc_end) t->documents++;
     t->bytes += s->len;
+    if (split == WF_SPLIT_VAL) {
+        if ((st = write_part(p, split, s->ids, s->n, err))) return st;
+        if (s->doc_end && (st = write_part(p, split, &p->eos, 1, err))) return st;
+    } else {
+        if ((st = flush_held(p, err))) return st;
+        if (k > p->held_cap) {
+            int32_t *h = wf_realloc(NULL, p->held, k * sizeof *h, "held segment", err);
+            if (!h) return WF_ENOMEM;
+            p->held = h, p->held_cap = k;
+        }
+        memcpy(p->held, s->ids, s->n * sizeof *s->ids);
+        if (s->doc_end) p->held[s->n] = p->eos;
+        p->held_n = k;
+    }
     pthread_mutex_lock(&p->mu);
     s->state = SLOT_FREE;
     p->consumed++;
@@ -208,6 +253,7 @@ static wf_status read_all(pipeline *p, const wf_input_list *in, wf_err *err) {
         p->files_done++;
     }
     while (!st && p->consumed < p->produced) st = consume_one(p, err);
+    if (!st) st = split_held(p, err);
     return st;
 }
 
@@ -463,6 +509,7 @@ done:
     }
     wf_free(NULL, p.slots);
     wf_free(NULL, p.counts);
+    wf_free(NULL, p.held);
     pthread_cond_destroy(&p.cv_work);
     pthread_cond_destroy(&p.cv_done);
     pthread_mutex_destroy(&p.mu);

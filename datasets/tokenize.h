@@ -38,6 +38,7 @@ typedef struct {
     uint64_t skipped_files, skipped_lines;
     uint64_t ignored;        /* folder entries not read (see inputs.h) */
     double entropy_nats;     /* unigram entropy of the train tokens */
+    int val_by_tokens;       /* too few documents: the validation split is the corpus's last tokens */
     double seconds;
 } wf_tokenize_stats;
 

@@ -6,7 +6,6 @@
 #define WF_CHECK_H
 
 #include <math.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,19 +18,29 @@ static int wf_check_pass_, wf_check_fail_;
             fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); }    \
     } while (0)
 
-/* 1 when x has a floating type; x is not evaluated. */
-#define WF_IS_FLOAT_(x) _Generic((x), float: 1, double: 1, long double: 1, default: 0)
+/* 1 when x has a floating type. Not evaluated: _Generic looks at the type only. */
+#define WF_CHECK_IS_FLOAT_(x) _Generic((x), float: 1, double: 1, long double: 1, default: 0)
 
-/* Integer equality. Floats are refused at compile time (1.25 would equal 1
-** after the cast): use WF_CHECK_FEQ or WF_CHECK_NEAR for them. */
+/* Integer equality. A float argument is refused at compile time: converting
+** it to an integer would make 1.25 equal 1 (use WF_CHECK_FEQ or _NEAR). */
 #define WF_CHECK_EQ(a, b)                                                           \
     do {                                                                            \
-        _Static_assert(!WF_IS_FLOAT_(a) && !WF_IS_FLOAT_(b),                        \
+        _Static_assert(!WF_CHECK_IS_FLOAT_(a) && !WF_CHECK_IS_FLOAT_(b),            \
                        "WF_CHECK_EQ on a float: use WF_CHECK_FEQ or WF_CHECK_NEAR"); \
         long long a_ = (long long)(a), b_ = (long long)(b);                         \
         if (a_ == b_) wf_check_pass_++;                                             \
         else { wf_check_fail_++;                                                    \
             fprintf(stderr, "%s:%d: FAILED: %s == %s: got %lld, expected %lld\n",   \
+                    __FILE__, __LINE__, #a, #b, a_, b_); }                          \
+    } while (0)
+
+/* Exact floating-point equality, compared as doubles; NaN never equals. */
+#define WF_CHECK_FEQ(a, b)                                                          \
+    do {                                                                            \
+        double a_ = (double)(a), b_ = (double)(b);                                  \
+        if (a_ == b_) wf_check_pass_++;                                             \
+        else { wf_check_fail_++;                                                    \
+            fprintf(stderr, "%s:%d: FAILED: %s == %s: got %.17g, expected %.17g\n", \
                     __FILE__, __LINE__, #a, #b, a_, b_); }                          \
     } while (0)
 
@@ -44,30 +53,6 @@ static int wf_check_pass_, wf_check_fail_;
                     "diff %.3g > tol %.3g\n", __FILE__, __LINE__, #a, #b, a_, b_,   \
                     fabs(a_ - b_), t_); }                                           \
     } while (0)
-
-/* Exact float equality (bit-for-bit value; NaN never equals anything). */
-#define WF_CHECK_FEQ(a, b)                                                          \
-    do {                                                                            \
-        double a_ = (double)(a), b_ = (double)(b);                                  \
-        if (a_ == b_) wf_check_pass_++;                                             \
-        else { wf_check_fail_++;                                                    \
-            fprintf(stderr, "%s:%d: FAILED: %s == %s: got %.9g, expected %.9g\n",   \
-                    __FILE__, __LINE__, #a, #b, a_, b_); }                          \
-    } while (0)
-
-/* Running maximum that keeps NaN: once either side is NaN the result is NaN,
-** and a NaN never passes WF_CHECK_NEAR or a `<= tol` comparison. Use this, not
-** fmax(), which drops NaN and lets a kernel that returns NaN pass. */
-static inline double wf_check_max(double m, double d) {
-    return (isnan(m) || isnan(d)) ? NAN : (d > m ? d : m);
-}
-
-/* max |a[i] - b[i]| over n floats; NaN when any element is NaN. */
-static inline double wf_check_maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = wf_check_max(m, fabs((double)a[i] - (double)b[i]));
-    return m;
-}
 
 #define WF_CHECK_STR(a, b)                                                          \
     do {                                                                            \
@@ -88,6 +73,20 @@ static inline double wf_check_maxdiff(const float *a, const float *b, size_t n) 
             fprintf(stderr, "%s:%d: FAILED: \"%s\" should contain \"%s\"\n",        \
                     __FILE__, __LINE__, h_ ? h_ : "(null)", n_ ? n_ : "(null)"); }  \
     } while (0)
+
+/* Running maximum that keeps NaN: once either side is NaN the result is NaN,
+** so a "max diff <= tol" check fails (fmax and "if (d > m) m = d" drop it). */
+static inline double wf_check_max(double m, double x) {
+    if (isnan(m) || isnan(x)) return NAN;
+    return x > m ? x : m;
+}
+
+/* Largest |a[i] - b[i]|; NaN when any element of either side is NaN. */
+static inline double wf_check_maxdiff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = wf_check_max(m, fabs((double)a[i] - (double)b[i]));
+    return m;
+}
 
 static inline int wf_check_report(void) {
     printf("%d passed, %d failed\n", wf_check_pass_, wf_check_fail_);

@@ -467,6 +467,38 @@ static void test_rebuild_is_atomic(void) {
     free(ids_b);
 }
 
+/* One document: the validation split is its last tokens (by token, not by document), said in the stats;
+** with enough documents the split stays by document. */
+static void test_one_document_splits_by_tokens(void) {
+    char in[600], out[600], out0[600];
+    snprintf(in, sizeof in, "%s/onedoc", root);
+    snprintf(out, sizeof out, "%s/onedoc_out", root);
+    snprintf(out0, sizeof out0, "%s/onedoc_out0", root);
+    PUTS(in, "book.txt", "The only document of this corpus is a short story about a wafer that learned to count. "
+                         "It counted PEs, colors and cycles, and then it counted the tokens of its own story.\n");
+    wf_tokenize_opts o = {.out_dir = out, .val_fraction = 0.1, .threads = 2};
+    wf_tokenize_stats s;
+    wf_err e = {0};
+    const char *inputs[] = {in};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s, &e), WF_OK);
+    WF_CHECK_EQ(s.documents, 1);
+    WF_CHECK_EQ(s.val_by_tokens, 1);
+    uint64_t total = s.tokens[0] + s.tokens[1];
+    WF_CHECK(total > 20);
+    WF_CHECK_EQ(s.tokens[1], (uint64_t)ceil(0.1 * (double)total));
+    /* train then val is the whole document, in order: the same tokens as with no split */
+    o.out_dir = out0, o.val_fraction = 0;
+    wf_tokenize_stats s0;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s0, &e), WF_OK);
+    WF_CHECK_EQ(s0.val_by_tokens, 0);
+    uint64_t nt, nv, n0;
+    int32_t *tr = read_split(out, WF_SPLIT_TRAIN, &nt), *va = read_split(out, WF_SPLIT_VAL, &nv);
+    int32_t *all = read_split(out0, WF_SPLIT_TRAIN, &n0);
+    WF_CHECK_EQ(nt + nv, n0);
+    WF_CHECK(tr && va && all && nt + nv == n0 && memcmp(tr, all, nt * 4) == 0 && memcmp(va, all + nt, nv * 4) == 0);
+    free(tr), free(va), free(all);
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/wf_test_tokenize_XXXXXX");
     if (!mkdtemp(root)) return 1;
@@ -480,6 +512,7 @@ int main(void) {
     test_rebuild_is_atomic();
     test_utf8_checker();
     test_symlink_loops();
+    test_one_document_splits_by_tokens();
     test_bad_arguments();
     test_allocation_failures();
     wf_tokenizer_free(gpt2);

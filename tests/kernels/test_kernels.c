@@ -16,6 +16,7 @@ static float *randmat(wf_rng *r, size_t n, float scale) {
     return x;
 }
 
+
 static void attention_case(int B, int T, int C, int H) {
     wf_rng r;
     wf_rng_seed(&r, (uint64_t)(B * 1000 + T * 10 + H));

@@ -20,6 +20,7 @@
 #define FIX "tests/fixtures/models"
 #define TOL 1e-4
 
+
 /* Reads ids_T<T>.json; returns the count (0 when missing). */
 static int read_ids(const char *dir, int T, int32_t *ids, int cap) {
     char p[512];
@@ -59,16 +60,17 @@ static int copy_file(const char *from, const char *to) {
     return r;
 }
 
-/* Compares one loaded model against the fixture logits of dir. */
-/* nT: the fixture has ids/logits for the first nT of T = 1, 7, 260; each of
-** them must be there (a missing fixture fails, never skips). */
-static void check_model(const char *label, const char *dir, const wf_gpt_config *cfg, const float *w, int nT) {
+/* Compares one loaded model against the fixture logits of dir, for the
+** first nt of T = 1, 7, 260. Every one of them must be there: a missing or
+** short ids file fails, it is not skipped. */
+static void check_model(const char *label, const char *dir, int nt, const wf_gpt_config *cfg, const float *w) {
     static const int Ts[3] = {1, 7, 260};
     int V = cfg->vocab_size;
-    for (int k = 0; k < nT; k++) {
+    for (int k = 0; k < nt; k++) {
         int T = Ts[k];
         int32_t ids[300];
         int got = read_ids(dir, T, ids, 300);
+        if (got != T) fprintf(stderr, "%s: ids_T%d.json missing or short (%d ids)\n", dir, T, got);
         WF_CHECK_EQ(got, T);
         if (got != T) continue;
         float *ref = read_logits(dir, T, (size_t)T * V);
@@ -106,21 +108,18 @@ static void check_model(const char *label, const char *dir, const wf_gpt_config 
 }
 
 static void test_fixtures(void) {
-    /* Every fixture listed here must exist (tests/fixtures/models/README.md):
-    ** nT sequence lengths of logits, and whether a pytorch_model.bin is there. */
-    static const struct { const char *name; int nT, bin; } fx[] = {
+    /* Every fixture is required: a missing folder, ids or logits file fails.
+    ** nt: how many of T = 1, 7, 260 it has logits for; bin: it carries a
+    ** pytorch_model.bin as well. */
+    static const struct { const char *name; int nt, bin; } models[] = {
         {"tiny-gelu", 3, 1}, {"tiny-gelu-new", 3, 1}, {"wide-head", 3, 0},
         {"tiny-gelu-sharded", 3, 0}, {"hub-style", 2, 1}};
-    int seen = 0, nfx = (int)(sizeof fx / sizeof fx[0]);
-    for (int m = 0; m < nfx; m++) {
+    int seen = 0;
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         char dir[256], label[128];
-        const char *name = fx[m].name;
-        snprintf(dir, sizeof dir, FIX "/%s", name);
-        if (!wf_path_is_dir(dir)) {
-            fprintf(stderr, "missing fixture folder %s\n", dir);
-            WF_CHECK(0);
-            continue;
-        }
+        snprintf(dir, sizeof dir, FIX "/%s", models[m].name);
+        if (!wf_path_is_dir(dir)) fprintf(stderr, "fixture %s missing\n", dir);
+        WF_CHECK(wf_path_is_dir(dir));
         /* Copies of tiny-gelu in another format carry no logits of their own. */
         char ref[256], probe[300];
         snprintf(probe, sizeof probe, "%s/ids_T1.json", dir);
@@ -130,8 +129,8 @@ static void test_fixtures(void) {
         wf_err e;
         /* Format 1: whatever the folder prefers (safetensors / shards). */
         if (wf_checkpoint_load(dir, NULL, &cfg, &w, &e) == WF_OK) {
-            snprintf(label, sizeof label, "%s (safetensors)", name);
-            check_model(label, ref, &cfg, w, fx[m].nT);
+            snprintf(label, sizeof label, "%s (safetensors)", models[m].name);
+            check_model(label, ref, models[m].nt, &cfg, w);
             wf_free(NULL, w);
             seen++;
         } else {
@@ -141,8 +140,8 @@ static void test_fixtures(void) {
         /* Format 2: pytorch_model.bin alone in a scratch folder. */
         char bin[300];
         snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
-        WF_CHECK_EQ(!!wf_path_exists(bin), fx[m].bin);
-        if (!fx[m].bin || !wf_path_exists(bin)) continue;
+        WF_CHECK_EQ(wf_path_exists(bin), models[m].bin);
+        if (!models[m].bin || !wf_path_exists(bin)) continue;
         char tmp[] = "/tmp/wf_test_forward_XXXXXX";
         WF_CHECK(mkdtemp(tmp) != NULL);
         char src[300], dst[300];
@@ -152,8 +151,8 @@ static void test_fixtures(void) {
         snprintf(dst, sizeof dst, "%s/pytorch_model.bin", tmp);
         WF_CHECK_EQ(copy_file(bin, dst), 0);
         if (wf_checkpoint_load(tmp, NULL, &cfg, &w, &e) == WF_OK) {
-            snprintf(label, sizeof label, "%s (pytorch_model.bin)", name);
-            check_model(label, ref, &cfg, w, fx[m].nT);
+            snprintf(label, sizeof label, "%s (pytorch_model.bin)", models[m].name);
+            check_model(label, ref, models[m].nt, &cfg, w);
             wf_free(NULL, w);
         } else {
             fprintf(stderr, "load %s: %s\n", tmp, e.msg);
@@ -164,7 +163,7 @@ static void test_fixtures(void) {
         remove(dst);
         remove(tmp);
     }
-    WF_CHECK_EQ(seen, nfx);
+    WF_CHECK_EQ(seen, (int)(sizeof models / sizeof models[0]));
 }
 
 /* Chunked prefill, batches and errors on the tiny-gelu model. */

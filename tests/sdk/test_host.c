@@ -217,7 +217,9 @@ static void streaming_h2d_triggers_data_tasks(void) {
     }
     /* PE(1,*) : injection starts at t0 + 100 + 2 hops; 8 data tasks of 2 cycles, each
     ** wavelet ready 1 cycle after injection: last task starts at t0+102+1+7*2 = t0+117,
-    ** ends t0+119; the d2h then adds its own I/O time */
+    ** ends t0+119; the d2h then adds its own I/O time, by the model of
+    ** memcpy_cost_follows_the_io_model: memcpy_setup 100 + (x + w) = 2 hops
+    ** + max(w * n = 2 * 4 = 8 words per row, 16 words / 44 per cycle) */
     wf_pe_stats ps;
     wf_fabric_pe_stats(wf_host_fabric(h), 1, 1, &ps);
     WF_CHECK_EQ(ps.tasks, 8);
