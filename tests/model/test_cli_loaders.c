@@ -144,7 +144,7 @@ static void config_only_folder_is_sized_and_trained_from_scratch(const char *dat
         /* trained from the seed-9 init, not from tiny-gelu's weights: close to it, not equal */
         WF_CHECK_EQ(c.n_embd, 64);
         double diff = 0;
-        for (size_t i = 0; i < wf_gpt_numel(&c); i++) diff = fmax(diff, fabs((double)w[i] - w0[i]));
+        for (size_t i = 0; i < wf_gpt_numel(&c); i++) diff = wf_check_max(diff, fabs((double)w[i] - w0[i]));
         WF_CHECK(diff > 0 && diff < 0.05);
     }
     wf_free(NULL, w);

@@ -149,9 +149,9 @@ static void training_step_matches_tied_by_construction(void) {
         WF_CHECK(memcmp(gt + VC, gu + VC, (nt - VC) * sizeof(float)) == 0);
         double worst = 0, scale = 0, head = 0;
         for (size_t i = 0; i < VC; i++) {
-            worst = fmax(worst, fabs((double)gt[i] - ((double)gu[i] + gu[nt + i])));
-            scale = fmax(scale, fabs(gt[i]));
-            head = fmax(head, fabs(gu[nt + i]));
+            worst = wf_check_max(worst, fabs((double)gt[i] - ((double)gu[i] + gu[nt + i])));
+            scale = wf_check_max(scale, fabs(gt[i]));
+            head = wf_check_max(head, fabs(gu[nt + i]));
         }
         WF_CHECK(scale > 0 && head > 0);
         WF_CHECK(worst <= 1e-6 * scale);
