@@ -49,10 +49,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         float *w = calloc(n, sizeof *w), *g = calloc(n, sizeof *g), gn;
         for (size_t i = 0; i < n; i++) g[i] = (float)(i % 7) - 3;
         wf_optim_step(o, w, g, 1e-3f, &gn);
-        s.step++; /* as the loop does */
+        /* as the loop does: one step consumes accum micro-batches of B x T tokens
+        ** (the loader checks position = step x accum, tokens = step x accum x B x T) */
+        s.step++, s.data_pos += s.accum, s.tokens += s.accum * s.B * s.T;
         free(w), free(g);
         wf_train_state s2;
-        if (wf_optstate_save(back, o, &s, &e) == WF_OK && wf_optim_new(&c, &oo, NULL, &o2, &e) == WF_OK) {
+        if (s.step <= (1ull << 40) && wf_optstate_save(back, o, &s, &e) == WF_OK &&
+            wf_optim_new(&c, &oo, NULL, &o2, &e) == WF_OK) {
             WF_ASSERT(wf_optstate_load(back, o2, &s2, &e) == WF_OK);
             WF_ASSERT(memcmp(&s, &s2, sizeof s) == 0 && o2->step == o->step);
         }
