@@ -3,6 +3,7 @@
 ** layer's gradient, and AdamW scratch (m, v) of the largest block. */
 #include "exec/exec.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/adamw.h"
@@ -180,6 +181,42 @@ static wf_status x_gather(void *ud, float *w, wf_optim *o, wf_err *err) {
         if (rc) return rc;
     }
     return WF_OK;
+}
+
+wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, wf_exec_plan *p, wf_err *err) {
+    wf_trainer *tr;
+    wf_status rc = wf_trainer_new(c, B, T, recompute, NULL, &tr, err);
+    if (rc) return rc;
+    memset(p, 0, sizeof *p);
+    p->params = wf_gpt_numel(c);
+    p->acts = wf_trainer_bytes(tr);
+    wf_trainer_free(tr);
+    p->resident = 16 * p->params + p->acts;
+    p->stream_device = wf_exec_device_bytes(c, p->acts);
+    p->stream_store = 16 * p->params;
+    p->stream_disk = p->stream_device + 12 * p->params;
+    p->stream_ram = p->stream_disk + p->stream_store;
+    return WF_OK;
+}
+
+static size_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return (size_t)kb * 1024;
+}
+
+int wf_exec_auto_stream(const wf_exec_plan *p, size_t limit, char *why, size_t cap) {
+    const char *src = "--mem-limit";
+    if (!limit) limit = mem_available(), src = "available memory";
+    int stream = limit && p->resident > limit;
+    snprintf(why, cap, "--mode auto: resident training needs %.2f GiB, %s is %.2f GiB: %s",
+             (double)p->resident / 1073741824.0, src, (double)limit / 1073741824.0,
+             stream ? "streaming weights from the store" : "resident");
+    return stream;
 }
 
 static void x_close(void *ud) { release(ud); }

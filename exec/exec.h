@@ -28,4 +28,22 @@ size_t wf_exec_device_bytes(const wf_gpt_config *c, size_t tr_bytes);
 /* The store in use (NULL before open). */
 wf_store *wf_exec_store(wf_exec *x);
 
+/* Memory of one training configuration in each mode (bytes). */
+typedef struct {
+    size_t params;        /* parameter count */
+    size_t acts;          /* activations + scratch of one micro-batch (the trainer) */
+    size_t resident;      /* --mode resident: 16 B/param (w, grad, m, v) + acts */
+    size_t stream_device; /* --mode stream, device side: acts + a layer, the embeddings, ln_f, update scratch */
+    size_t stream_store;  /* the store: 16 B/param, in RAM or on disk */
+    size_t stream_ram;    /* --mode stream, host RAM, RAM store: device side + store + checkpoint staging (12 B/param) */
+    size_t stream_disk;   /* --mode stream, host RAM, disk store: device side + checkpoint staging */
+} wf_exec_plan;
+
+/* Fills p for micro-batch [B,T] (the trainer is sized without touching its pages). */
+wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, wf_exec_plan *p, wf_err *err);
+/* --mode auto: returns 1 (stream) when p->resident exceeds limit (0: the
+** machine's available memory, /proc/meminfo MemAvailable), writing one line
+** into why that says which and why. */
+int wf_exec_auto_stream(const wf_exec_plan *p, size_t limit, char *why, size_t cap);
+
 #endif
