@@ -59,6 +59,13 @@ int main(void) {
         snprintf(p2, sizeof p2, "%s/auto/ckpt-00000005/%s", root, files[i]);
         WF_CHECK(same(p1, p2));
     }
+    WF_CHECK_EQ(run("info tests/fixtures/models/tiny-gelu --batch 2 --seq 16"), 0);
+    WF_CHECK_HAS(out_buf, "training    batch 2 x seq 16");
+    WF_CHECK_HAS(out_buf, "--mode stream: device side");
+    WF_CHECK_EQ(run("info tests/fixtures/models/tiny-gelu --batch 2 --seq 16 --json"), 0);
+    WF_CHECK_HAS(out_buf, "\"stream_host_disk_store\":");
+    WF_CHECK_EQ(run("info tests/fixtures/models/tiny-gelu --seq x"), 2);
+    WF_CHECK_HAS(out_buf, "--seq needs an integer");
     /* the store of another model */
     snprintf(a, sizeof a, "train --model cerebras-gpt-111m --n-layer 1 --n-embd 32 --n-head 2 --vocab-size 512 --data %s "
              "--steps 1 --batch 1 --seq 8 --out %s/other --mode stream --store %s/store", data, root, root);
