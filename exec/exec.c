@@ -123,8 +123,10 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     wf_status rc = wf_store_read(x->st, WF_STORE_W, 0, x->emb_w, err);
     if (!rc) rc = wf_store_read(x->st, WF_STORE_W, L + 1, x->lnf_w, err);
     if (!rc) rc = wf_trainer_embed_forward(x->tr, x->emb_w, x->emb_w + wpe_off, in, tg, err);
+    wf_store_prefetch(x->st, WF_STORE_W, 1);
     for (int l = 0; !rc && l < L; l++) {
         if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) break;
+        wf_store_prefetch(x->st, WF_STORE_W, l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
         wf_gpt_layer w = layer_at(c, l, x->lay_w);
         wf_trainer_layer_forward(x->tr, l, &w);
     }
@@ -133,9 +135,14 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     if (rc) return rc;
     *loss = wf_trainer_head(x->tr, x->emb_w, x->lnf_w, x->lnf_w + C, x->emb_g, x->lnf_g, x->lnf_g + C, scale);
     if ((rc = grad_out(x, L + 1, x->lnf_g, err))) return rc;
+    if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, L);
     for (int l = L - 1; l >= 0; l--) {
         if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) return rc;
         if ((rc = grad_in(x, 1 + l, x->lay_g, err))) return rc;
+        if (l > 0) {
+            wf_store_prefetch(x->st, WF_STORE_W, l);
+            if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, l);
+        }
         wf_gpt_layer w = layer_at(c, l, x->lay_w), g = layer_at(c, l, x->lay_g);
         wf_trainer_layer_backward(x->tr, l, &w, &g);
         if ((rc = grad_out(x, 1 + l, x->lay_g, err))) return rc;
@@ -163,12 +170,13 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
         if (!rc) rc = wf_store_read(x->st, WF_STORE_M, b, x->m, err);
         if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, x->v, err);
         if (rc) return rc;
+        for (int k = 0; b + 1 < x->nb && k < WF_STORE_KINDS; k++) wf_store_prefetch(x->st, (wf_store_kind)k, b + 1);
         wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef);
         if ((rc = wf_store_write(x->st, WF_STORE_W, b, w, err)) || (rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err)) ||
             (rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err)))
             return rc;
     }
-    return WF_OK;
+    return wf_store_flush(x->st, err);
 }
 
 static wf_status x_gather(void *ud, float *w, wf_optim *o, wf_err *err) {

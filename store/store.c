@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,19 @@
 #define MAGIC "WFSTORE\0"
 #define VERSION 1u
 #define IO_CHUNK (64u << 20) /* bytes per pread/pwrite call */
+#define NSTAGE 6             /* staging buffers: prefetched reads and write-behind */
+#define MAX_WRITES 2         /* of which at most this many hold pending writes */
+
+/* A staging buffer of the I/O thread. */
+typedef struct {
+    int busy;        /* 0 free; 1 queued or in flight; 2 done */
+    int write;       /* 1: write-behind, 0: prefetch */
+    int k, b;        /* kind, block */
+    long seq;        /* FIFO order */
+    wf_status rc;    /* of a finished request */
+    wf_err err;
+    float *buf;      /* [stage_floats] */
+} stage;
 
 struct wf_store {
     wf_gpt_config cfg;
@@ -27,6 +41,16 @@ struct wf_store {
     unsigned char *written;   /* [KINDS * nb] */
     int *first;               /* [nb] first tensor of block b */
     uint64_t bytes_read, bytes_written;
+    /* the I/O thread (disk backend) */
+    pthread_t thr;
+    int thr_on, quit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    stage st[NSTAGE];
+    size_t stage_floats;  /* blocks larger than this go synchronously */
+    long next_seq;
+    wf_status failed;     /* a write-behind that failed: sticky */
+    wf_err fail_err;
 };
 
 static long fail_write_at = -1;
@@ -80,6 +104,84 @@ static wf_status io_all(wf_store *s, int wr, void *buf, size_t n, uint64_t off, 
         done += (size_t)got;
     }
     return WF_OK;
+}
+
+/* The I/O thread: runs queued requests in FIFO order. */
+static void *io_main(void *arg) {
+    wf_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        stage *q = NULL;
+        for (int i = 0; i < NSTAGE; i++)
+            if (s->st[i].busy == 1 && (!q || s->st[i].seq < q->seq)) q = &s->st[i];
+        if (!q) {
+            if (s->quit) break;
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        size_t n = wf_gpt_block_numel(&s->cfg, q->b) * sizeof(float);
+        uint64_t off = s->off[q->k * s->nb + q->b];
+        pthread_mutex_unlock(&s->mu);
+        wf_err e = {0};
+        wf_status rc = io_all(s, q->write, q->buf, n, off, &e);
+        if (rc) wf_err_prefix(&e, "block %d (%s)", q->b, kind_name((wf_store_kind)q->k));
+        pthread_mutex_lock(&s->mu);
+        q->rc = rc, q->err = e;
+        if (q->write) {
+            if (rc && !s->failed) s->failed = rc, s->fail_err = e;
+            q->busy = 0;
+        } else {
+            q->busy = 2;
+        }
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static stage *find_free(wf_store *s) {
+    for (int i = 0; i < NSTAGE; i++)
+        if (!s->st[i].busy) return &s->st[i];
+    return NULL;
+}
+
+static int pending_writes(const wf_store *s) {
+    int n = 0;
+    for (int i = 0; i < NSTAGE; i++) n += s->st[i].busy && s->st[i].write;
+    return n;
+}
+
+static stage *find_prefetch(wf_store *s, int k, int b) {
+    for (int i = 0; i < NSTAGE; i++)
+        if (s->st[i].busy && !s->st[i].write && s->st[i].k == k && s->st[i].b == b) return &s->st[i];
+    return NULL;
+}
+
+/* Waits (mu held) for all queued writes to reach the file; returns the sticky error. */
+static wf_status drain_writes(wf_store *s, wf_err *err) {
+    while (pending_writes(s)) pthread_cond_wait(&s->cv, &s->mu);
+    if (s->failed && err) *err = s->fail_err;
+    return s->failed;
+}
+
+wf_status wf_store_flush(wf_store *s, wf_err *err) {
+    if (!s->thr_on) return WF_OK;
+    pthread_mutex_lock(&s->mu);
+    wf_status rc = drain_writes(s, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void wf_store_prefetch(wf_store *s, wf_store_kind k, int b) {
+    if (!s->thr_on || wf_gpt_block_numel(&s->cfg, b) > s->stage_floats || !s->written[k * s->nb + b]) return;
+    pthread_mutex_lock(&s->mu);
+    int reads = 0;
+    for (int i = 0; i < NSTAGE; i++) reads += s->st[i].busy && !s->st[i].write;
+    stage *q = find_prefetch(s, k, b);
+    if (!q && reads < NSTAGE - MAX_WRITES && (q = find_free(s))) /* writes always keep MAX_WRITES buffers */
+        q->busy = 1, q->write = 0, q->k = k, q->b = b, q->seq = s->next_seq++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_store **out, wf_err *err) {
@@ -137,6 +239,21 @@ wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_
     } else if ((rc = io_all(s, 1, want, HDR_SIZE, 0, err))) {
         goto fail;
     }
+    for (int b = 1; b < s->nb - 1; b++)
+        if (wf_gpt_block_numel(c, b) > s->stage_floats) s->stage_floats = wf_gpt_block_numel(c, b);
+    for (int i = 0; i < NSTAGE; i++)
+        if (!(s->st[i].buf = wf_alloc(h, s->stage_floats * sizeof(float) + 1, "store staging", err))) {
+            rc = WF_ENOMEM;
+            goto fail;
+        }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->thr, NULL, io_main, s) != 0) {
+        pthread_mutex_destroy(&s->mu), pthread_cond_destroy(&s->cv);
+        rc = WF_FAIL(err, WF_EIO, "%s: cannot start the store's I/O thread", s->path);
+        goto fail;
+    }
+    s->thr_on = 1;
     *out = s;
     return WF_OK;
 fail:
@@ -146,6 +263,15 @@ fail:
 
 void wf_store_close(wf_store *s) {
     if (!s) return;
+    if (s->thr_on) {
+        pthread_mutex_lock(&s->mu);
+        s->quit = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thr, NULL);
+        pthread_mutex_destroy(&s->mu), pthread_cond_destroy(&s->cv);
+    }
+    for (int i = 0; i < NSTAGE; i++) wf_free(s->heap, s->st[i].buf);
     if (s->fd >= 0) close(s->fd);
     for (int k = 0; k < WF_STORE_KINDS; k++) wf_free(s->heap, s->ram[k]);
     wf_free(s->heap, s->off), wf_free(s->heap, s->sum), wf_free(s->heap, s->written), wf_free(s->heap, s->first);
@@ -174,8 +300,24 @@ wf_status wf_store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err 
     }
     if (!s->written[k * s->nb + b])
         return WF_FAIL(err, WF_ECORRUPT, "%s: block %d (%s) read before it was written", s->path, b, kind_name(k));
-    wf_status rc = io_all(s, 0, dst, n * sizeof(float), s->off[k * s->nb + b], err);
-    if (rc) return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
+    wf_status rc = WF_OK;
+    stage *q = NULL;
+    if (s->thr_on) {
+        pthread_mutex_lock(&s->mu);
+        if ((q = find_prefetch(s, k, b))) {
+            while (q->busy == 1) pthread_cond_wait(&s->cv, &s->mu);
+            if ((rc = q->rc)) *err = q->err;
+            else memcpy(dst, q->buf, n * sizeof(float));
+            q->busy = 0;
+            pthread_cond_broadcast(&s->cv);
+        } else {
+            rc = drain_writes(s, err);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (rc) return rc;
+    }
+    if (!q && (rc = io_all(s, 0, dst, n * sizeof(float), s->off[k * s->nb + b], err)))
+        return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
     uint64_t sums[WF_T_LAYER_COUNT];
     block_sums(s, b, dst, sums);
     const uint64_t *want = s->sum + (size_t)k * s->ntensor + s->first[b];
@@ -201,8 +343,34 @@ wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, 
         return WF_OK;
     }
     s->written[k * s->nb + b] = 0;
-    wf_status rc = io_all(s, 1, (void *)src, n * sizeof(float), s->off[k * s->nb + b], err);
-    if (rc) return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
+    wf_status rc = WF_OK;
+    if (s->thr_on) {
+        pthread_mutex_lock(&s->mu);
+        stage *q = find_prefetch(s, k, b); /* a prefetch of the old contents is stale now */
+        if (q) {
+            while (q->busy == 1) pthread_cond_wait(&s->cv, &s->mu);
+            q->busy = 0;
+        }
+        if (n > s->stage_floats) {
+            rc = drain_writes(s, err);
+            pthread_mutex_unlock(&s->mu);
+            q = NULL;
+        } else {
+            while (!s->failed && (pending_writes(s) >= MAX_WRITES || !(q = find_free(s))))
+                pthread_cond_wait(&s->cv, &s->mu);
+            if (s->failed) {
+                rc = s->failed, *err = s->fail_err;
+            } else {
+                memcpy(q->buf, src, n * sizeof(float));
+                q->busy = 1, q->write = 1, q->k = k, q->b = b, q->seq = s->next_seq++;
+                pthread_cond_broadcast(&s->cv);
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
+        if (rc) return rc;
+    }
+    if ((!s->thr_on || n > s->stage_floats) && (rc = io_all(s, 1, (void *)src, n * sizeof(float), s->off[k * s->nb + b], err)))
+        return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
     block_sums(s, b, src, s->sum + (size_t)k * s->ntensor + s->first[b]);
     s->written[k * s->nb + b] = 1;
     return WF_OK;

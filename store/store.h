@@ -34,6 +34,16 @@ void wf_store_close(wf_store *s); /* NULL is a no-op */
 wf_status wf_store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err);
 wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err);
 
+/* Disk backend: an I/O thread reads ahead and writes behind through a few
+** staging buffers (each the size of a layer block; the embeddings and other
+** larger blocks go synchronously). prefetch: start reading block b of kind k
+** now (a no-op when no buffer is free, for RAM, or when unwritten); the next
+** wf_store_read of it takes the prefetched bytes. Writes return once the
+** bytes are staged; a failed write-behind is reported by the next store call
+** and by flush, which waits for every staged write to reach the file. */
+void wf_store_prefetch(wf_store *s, wf_store_kind k, int b);
+wf_status wf_store_flush(wf_store *s, wf_err *err);
+
 /* Host memory the store holds (RAM backend: all of it; disk: bookkeeping). */
 size_t wf_store_host_bytes(const wf_store *s);
 /* Bytes moved since open: read and written. */
