@@ -28,7 +28,7 @@ wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, 
 /* The config alone, without reading weights: from a preset name or dir/config.json.
 ** *source (may be NULL) is set to a static string naming where weights would
 ** come from: "random (preset, seed 1234)", "model.safetensors",
-** "model.safetensors.index.json" or "pytorch_model.bin". */
+** "model.safetensors.index.json", "pytorch_model.bin" or "pytorch_model.bin.index.json". */
 wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const char **source, wf_err *err);
 
 /* Writes dir/config.json and dir/model.safetensors (F32, names with the
