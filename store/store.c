@@ -304,7 +304,9 @@ wf_status wf_store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err 
     stage *q = NULL;
     if (s->thr_on) {
         pthread_mutex_lock(&s->mu);
-        if ((q = find_prefetch(s, k, b))) {
+        if (s->failed) { /* an earlier write-behind failed: report that, not its consequences */
+            rc = s->failed, *err = s->fail_err;
+        } else if ((q = find_prefetch(s, k, b))) {
             while (q->busy == 1) pthread_cond_wait(&s->cv, &s->mu);
             if ((rc = q->rc)) *err = q->err;
             else memcpy(dst, q->buf, n * sizeof(float));
