@@ -5,6 +5,8 @@
 ** --device-mem, a full disk during the step and a damaged store block are
 ** clear errors that leave the last checkpoint in force. */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,6 +99,55 @@ static void stream_matches_resident(void) {
     }
 }
 
+/* The executor's hooks, with the optimizer pass of step 3 dying half-way:
+** the disk store takes 5 writes of the pass, then the process is SIGKILLed
+** (store.bin is left half-updated, nothing is cleaned up). */
+static wf_step_hooks real;
+static int updates;
+static wf_status dying_update(void *ud, float lr, float *gn, wf_err *e) {
+    if (++updates == 3) wf_store_fail_write_at(5);
+    wf_status st = real.update(ud, lr, gn, e);
+    if (st) raise(SIGKILL);
+    return st;
+}
+
+static void sigkill_in_the_optimizer_pass(void) {
+    char out[300], store[400];
+    snprintf(out, sizeof out, "%s/killed", root);
+    snprintf(store, sizeof store, "%s/store", out);
+    fflush(NULL);
+    pid_t pid = fork(); /* before this process starts OpenMP threads */
+    if (pid == 0) {
+        wf_train_opts o;
+        wf_train_result r;
+        wf_err e;
+        opts(&o, out, 1);
+        o.save_every = 1;
+        wf_exec_opts xo = {.store_dir = store};
+        wf_exec *x;
+        if (wf_exec_new(&xo, &x, &e)) _exit(3);
+        wf_exec_hooks(x, &real);
+        wf_step_hooks h = real;
+        h.update = dying_update;
+        o.exec = &h;
+        wf_train_run(&o, &r, &e);
+        _exit(4); /* not reached: killed in step 3 */
+    }
+    int ws = 0;
+    WF_CHECK_EQ(waitpid(pid, &ws, 0), pid);
+    WF_CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+    size_t n = 0;
+    char p[512], *latest = NULL;
+    wf_err e;
+    snprintf(p, sizeof p, "%s/latest", out);
+    if (wf_file_read(NULL, p, &latest, &n, &e) == WF_OK) WF_CHECK(strncmp(latest, "ckpt-00000002", 13) == 0);
+    else WF_CHECK(!"no latest after the kill");
+    wf_free(NULL, latest);
+    wf_train_result r;
+    WF_CHECK_EQ(run(out, 1, store, 0, 1, 0, &r, &e), WF_OK); /* resume over the half-updated store */
+    WF_CHECK_EQ(r.step, 4);
+}
+
 static void faults_are_clear_errors(void) {
     char out[300], store[400];
     wf_train_result r;
@@ -127,7 +178,16 @@ int main(void) {
     WF_CHECK(mkdtemp(root) != NULL);
     snprintf(data, sizeof data, "%s/data", root);
     make_data(data, 512);
+    sigkill_in_the_optimizer_pass();
     stream_matches_resident();
+    char killed[300];
+    snprintf(killed, sizeof killed, "%s/killed", root);
+    {
+        char ref[300];
+        snprintf(ref, sizeof ref, "%s/resident1", root);
+        WF_CHECK(same_file(ref, killed, "model.safetensors"));
+        WF_CHECK(same_file(ref, killed, "optimizer.bin"));
+    }
     faults_are_clear_errors();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
