@@ -92,8 +92,14 @@ void wf_log(wf_log_level lvl, const char *fmt, ...)
 double wf_now(void); /* monotonic seconds */
 
 /* ---- files ------------------------------------------------------------ */
-/* Reads a whole file into a NUL-terminated buffer from h. *len excludes the NUL. */
+/* Reads a whole file into a NUL-terminated buffer from h. *len excludes the NUL.
+** Never blocks on a FIFO or device: anything but a regular file is WF_EIO. */
 wf_status wf_file_read(wf_heap *h, const char *path, char **out, size_t *len, wf_err *err);
+/* Opens path read-only without ever blocking (O_NONBLOCK, then fstat) and
+** requires a regular file: a FIFO, device, socket or folder is WF_EIO
+** "<path>: not a regular file (a FIFO)". *fd (blocking again, close-on-exec)
+** is the caller's to close; *size (may be NULL) gets the file size. */
+wf_status wf_file_open_read(const char *path, int *fd, uint64_t *size, wf_err *err);
 /* Writes atomically: path.tmp, fsync, rename. On failure the old file is intact. */
 wf_status wf_file_write_atomic(const char *path, const void *data, size_t n, wf_err *err);
 /* An atomic writer for large, streamed files: open → write* → commit (or abort). */
@@ -102,8 +108,22 @@ wf_status wf_afile_open(const char *path, wf_afile **out, wf_err *err);
 wf_status wf_afile_write(wf_afile *f, const void *data, size_t n, wf_err *err);
 wf_status wf_afile_commit(wf_afile *f, wf_err *err); /* frees f in all cases */
 void wf_afile_abort(wf_afile *f);                    /* NULL is a no-op */
+/* The writer for outputs a user names (--logits F, --trace F, --heatmap F).
+** A regular file or a new path is replaced atomically as by wf_afile_open,
+** with the temp file in the folder of the final target of a symlink (the
+** link stays a link; an existing file keeps its permission bits). A FIFO, a
+** character or block device, anything under /proc, and /dev/stdout,
+** /dev/stderr, /dev/fd/N (the process's own descriptor N, shared offset) are
+** written through: commit only closes, abort cannot take back what was
+** written. Opening a FIFO waits for a reader, as `cat > fifo` does. A folder
+** is WF_EIO. Write, commit and abort as for any wf_afile. */
+wf_status wf_ofile_open(const char *path, wf_afile **out, wf_err *err);
 int wf_path_exists(const char *path);
 int wf_path_is_dir(const char *path);
+/* Whether path names something: *found = 1, or 0 when nothing has that name.
+** A name that is there but cannot be followed (a symlink loop, a dangling
+** link, no permission) is an error naming the cause, not "missing". */
+wf_status wf_path_probe(const char *path, int *found, wf_err *err);
 wf_status wf_mkdir_p(const char *path, wf_err *err);
 
 /* Test hook: make the n-th wf_afile_write/commit from now fail with ENOSPC

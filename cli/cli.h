@@ -19,6 +19,7 @@ int wf_cmd_tokenizer_train(int argc, char **argv);
 int wf_cmd_train(int argc, char **argv);
 int wf_cmd_eval(int argc, char **argv);
 int wf_cmd_sim(int argc, char **argv);
+int wf_cmd_serve(int argc, char **argv);
 
 /* Prints "wafer <cmd>: <message>" for err on stderr and returns the exit code
 ** for its status (1 for data errors, 2 for usage errors). */
@@ -31,6 +32,10 @@ int wf_cli_usage(const char *cmd, const char *fmt, ...)
     ;
 /* Installs the stderr log sink (progress lines); quiet drops INFO. */
 void wf_cli_log_init(int quiet);
+
+/* Prints v with printf format fmt, or JSON null when v is NaN or Inf (which
+** JSON cannot hold); returns 1 when it printed null. */
+int wf_cli_json_num(const char *fmt, double v);
 
 /* Parses a whole decimal/float flag value; returns 0 on success. */
 int wf_cli_parse_long(const char *s, long long lo, long long hi, long long *out);

@@ -77,11 +77,7 @@ int wf_cmd_encode(int argc, char **argv) {
         k += (size_t)snprintf(line + k, 16, "%d", (int)ids[i]);
     }
     line[k++] = '\n';
-    fwrite(line, 1, k, stdout);
-    if (fflush(stdout) != 0) {
-        WF_FAIL(&err, WF_EIO, "stdout: write failed");
-        rc = wf_cli_fail("encode", &err);
-    }
+    fwrite(line, 1, k, stdout); /* a failed write is reported by main() */
 done:
     wf_free(NULL, ids);
     wf_free(NULL, text);

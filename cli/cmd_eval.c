@@ -61,6 +61,7 @@ int wf_cmd_eval(int argc, char **argv) {
     if (!model) return wf_cli_usage("eval", "--model is required");
     if (!data) return wf_cli_usage("eval", "--data is required");
     wf_kernels_set_threads((int)threads);
+    wf_cli_log_init(1);
     wf_err err = {0};
     wf_shards *s = NULL;
     wf_gpt_config c;
@@ -96,7 +97,14 @@ int wf_cmd_eval(int argc, char **argv) {
         code = wf_cli_fail("eval", &err);
         goto done;
     }
-    printf("{\"mean_loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %llu}\n", mean, exp(mean), (unsigned long long)ntok);
+    printf("{\"mean_loss\": ");
+    int nulls = wf_cli_json_num("%.6f", mean);
+    printf(", \"perplexity\": ");
+    nulls += wf_cli_json_num("%.4f", exp(mean));
+    printf(", \"tokens\": %llu}\n", (unsigned long long)ntok);
+    if (nulls)
+        wf_log(WF_LOG_WARN, "eval: mean_loss %g, perplexity %g: printed as null (JSON has no NaN or Inf)", mean,
+               exp(mean));
 done:
     wf_free(NULL, w);
     wf_shards_close(s);

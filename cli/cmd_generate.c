@@ -7,6 +7,8 @@
 ** bundled GPT-2 files in data/gpt2 (needed for a preset = random weights). */
 #include "cli/cli.h"
 
+#include <errno.h>
+
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "model/infer.h"
@@ -105,7 +107,9 @@ int wf_cmd_generate(int argc, char **argv) {
     size_t n = 0, cap = 0;
     wf_gpt_config cfg;
     if ((st = wf_checkpoint_load(model, NULL, &cfg, &w, &err))) goto fail;
-    if ((st = wf_tokenizer_open(find_tokenizer(tokdir, model), &tok, &err))) goto fail;
+    const char *tokname = find_tokenizer(tokdir, model);
+    if ((st = wf_tokenizer_open(tokname, &tok, &err))) goto fail;
+    if ((st = wf_tokenizer_fits(tok, cfg.vocab_size, tokname, &err))) goto fail;
     if ((st = wf_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, &cap, &err))) goto fail;
     if (n == 0) { /* empty prompt: start from the BOS token, as HF does */
         int32_t *p = wf_realloc(NULL, ids, sizeof(int32_t), "prompt ids", &err);
@@ -144,8 +148,10 @@ int wf_cmd_generate(int argc, char **argv) {
         if (next == eos) { why = "eos"; break; }
         const char *bytes;
         int len = wf_tokenizer_token_bytes(tok, next, &bytes);
-        if (len > 0) fwrite(bytes, 1, (size_t)len, stdout);
-        fflush(stdout);
+        if ((len > 0 && fwrite(bytes, 1, (size_t)len, stdout) != (size_t)len) || fflush(stdout) != 0) {
+            st = WF_FAIL(&err, WF_EIO, "writing standard output: %s", strerror(errno)); /* stop at once */
+            goto fail;
+        }
         produced++;
         if (produced >= limit) break;
         if ((st = wf_infer_forward(ctx, &next, 1, 1, lg, WF_LOGITS_LAST, &err))) goto fail;

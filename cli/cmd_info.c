@@ -82,6 +82,7 @@ int wf_cmd_info(int argc, char **argv) {
         snprintf(eps, sizeof eps, "%.7g", (double)c.layer_norm_eps); /* the float's shortest decimal */
         cJSON_AddNumberToObject(j, "layer_norm_epsilon", strtod(eps, NULL));
         cJSON_AddNumberToObject(j, "parameters", params);
+        cJSON_AddBoolToObject(j, "tie_word_embeddings", !c.untied_head);
         cJSON *m = cJSON_AddObjectToObject(j, "memory_bytes");
         cJSON_AddNumberToObject(m, "weights_fp32", w_bytes);
         cJSON_AddNumberToObject(m, "training_fp32_adamw", train_bytes);
@@ -121,7 +122,8 @@ int wf_cmd_info(int argc, char **argv) {
     printf("vocab       %d\n", c.vocab_size);
     printf("positions   %d\n", c.n_positions);
     printf("activation  %s\n", c.act == WF_ACT_GELU ? "gelu (exact erf)" : "gelu_new (tanh approximation)");
-    printf("parameters  %.0f (%.1f M, LM head tied to wte)\n", params, params / 1e6);
+    printf("parameters  %.0f (%.1f M, LM head %s)\n", params, params / 1e6,
+           c.untied_head ? "untied: its own lm_head.weight" : "tied to wte");
     printf("memory      %-30s %s\n", "weights (fp32)", b1);
     printf("            %-30s %s  (activations not included)\n", "training (w + g + AdamW m, v)", b2);
     printf("            %-30s %s  (fp32, one sequence)\n", "KV cache per 1k tokens", b3);

@@ -2,7 +2,8 @@
 ** token ids on stdin (whitespace-separated) -> one JSON object on stdout:
 **   {"n_tokens": T, "mean_loss": nats/token over the T-1 predictions (null
 **    when T = 1), "logprobs": [log p(id[i+1] | id[0..i]) for i < T-1]}
-** --logits FILE writes the full logits as little-endian float32 [T, vocab].
+** --logits FILE writes the full logits as little-endian float32 [T, vocab]
+** (atomically for a file; through to a FIFO, device or /dev/stdout).
 ** The forward runs in chunks through the KV cache, so memory stays bounded
 ** by the chunk, not by T x vocab. */
 #include "cli/cli.h"
@@ -121,7 +122,7 @@ int wf_cmd_score(int argc, char **argv) {
         st = WF_ENOMEM;
         goto fail;
     }
-    if (logits_path && (st = wf_afile_open(logits_path, &af, &err))) goto fail;
+    if (logits_path && (st = wf_ofile_open(logits_path, &af, &err))) goto fail;
     double total = 0;
     for (size_t t0 = 0; t0 < n; t0 += SCORE_CHUNK) {
         int Tc = n - t0 < SCORE_CHUNK ? (int)(n - t0) : SCORE_CHUNK;
@@ -142,11 +143,18 @@ int wf_cmd_score(int argc, char **argv) {
         if (st) goto fail;
     }
     printf("{\"n_tokens\": %zu, \"mean_loss\": ", n);
-    if (n > 1) printf("%.8g", total / (double)(n - 1));
+    size_t nulls = 0;
+    if (n > 1) nulls += (size_t)wf_cli_json_num("%.8g", total / (double)(n - 1));
     else printf("null");
     printf(", \"logprobs\": [");
-    for (size_t i = 0; i + 1 < n; i++) printf(i ? ", %.8g" : "%.8g", (double)lp[i]);
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (i) printf(", ");
+        nulls += (size_t)wf_cli_json_num("%.8g", (double)lp[i]);
+    }
     printf("]}\n");
+    if (nulls)
+        wf_log(WF_LOG_WARN, "score: %zu values are NaN or Inf (non-finite weights or logits?), printed as null",
+               nulls);
     st = WF_OK;
 fail:
     wf_afile_abort(af);

@@ -24,7 +24,8 @@ static const char *const help =
     "options:\n"
     "  --model DIR          tokenizer folder (a model folder or `wafer tokenizer-train` output);\n"
     "                       'gpt2' is the bundled GPT-2 vocabulary\n"
-    "  --out DATA_DIR       output folder (created; an earlier dataset there is replaced)\n"
+    "  --out DATA_DIR       output folder (created; an earlier dataset there is replaced whole:\n"
+    "                       the new one is built in DATA_DIR.tmp-PID beside it and swapped in)\n"
     "  --val-fraction F     share of tokens held out for validation, 0..0.5 (default 0.005)\n"
     "  --threads N          encoding threads (default: number of CPUs)\n"
     "  --shard-tokens N     tokens per shard file (default 100000000)\n"
@@ -121,6 +122,9 @@ int wf_cmd_tokenize(int argc, char **argv) {
             (unsigned long long)s.ignored, (unsigned long long)s.documents, (double)s.bytes / 1e6,
             (unsigned long long)total, (unsigned long long)s.tokens[0], s.shards[0], (unsigned long long)s.tokens[1],
             s.shards[1], total ? (double)s.bytes / (double)total : 0.0, s.seconds, s.entropy_nats);
+    if (s.val_by_tokens)
+        fprintf(stderr, "tokenize: the corpus has too few documents to split by document: its last %llu tokens "
+                        "(--val-fraction %g) are the validation split\n", (unsigned long long)s.tokens[1], val);
     if (val > 0 && s.tokens[1] == 0)
         fprintf(stderr, "warning: the validation split is empty: the corpus has too few documents or segments "
                         "for --val-fraction %g; raise it or add documents\n", val);

@@ -103,6 +103,9 @@ int wf_cmd_tokenizer_train(int argc, char **argv) {
             (unsigned long long)s.ignored, (double)s.bytes / 1e6, (unsigned long long)s.words,
             (unsigned long long)s.unique_words, s.seconds_count, s.merges, s.seconds_merge, s.last_count,
             s.dup_skipped, wf_tokenizer_vocab_size(tok));
+    if (s.long_skipped)
+        fprintf(stderr, "tokenizer-train: %d pairs not merged: the token would be longer than %d bytes "
+                        "(a long repeated line?)\n", s.long_skipped, WF_BPE_MAX_TOKEN_SPELLED);
     if (s.merges < (int)vocab - 257)
         fprintf(stderr, "warning: stopped at %d merges of the %lld asked: no pair left that occurs at least "
                         "%lld times (the vocabulary is %d, not %lld)\n",

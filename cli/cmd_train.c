@@ -38,9 +38,16 @@ static const char *usage_text =
     "  --store DIR        --mode stream: keep weights, Adam m/v and grads in DIR/store.bin (default: in RAM)\n"
     "  --device-mem SIZE  --mode stream: fail unless the device side fits SIZE (K/M/G suffixes)\n"
     "  --mem-limit SIZE   --mode auto: stream when resident training would need more (default: available RAM)\n"
-    "  --resume           continue the run in --out from DIR/latest, bit-identically\n"
+    "  --resume           continue the run in --out from DIR/latest, bit-identically; optimizer flags\n"
+    "                     given again (--beta1 ... --clip, --decay) replace the stored ones from then on\n"
+    "  --overwrite        start over in a --out that holds an earlier run (removes its checkpoints, latest,\n"
+    "                     log.csv, loss.png; nothing else). Without it a fresh run needs an empty --out\n"
+    "  --keep N           keep this run's N newest checkpoints (3; 0 = all). Only checkpoints listed in\n"
+    "                     DIR/checkpoints.txt are removed, never symlinks or folders with other files\n"
     "  --tokenizer DIR    tokenizer to store with checkpoints (default: the model folder's)\n"
     "  --n-layer N --n-embd C --n-head H --n-positions P --vocab-size V   reshape a preset\n"
+    "  --n-inner F        a preset's MLP width (default 4 x n_embd)\n"
+    "  --activation A     a preset's activation: gelu (exact, Cerebras-GPT) or gelu_new (tanh, GPT-2)\n"
     "  -q, --quiet        no per-step lines\n"
     "Ctrl-C saves a checkpoint and exits (status 130).\n";
 
@@ -139,11 +146,11 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--lr")) { DBL(1e-12, 10.0, o.lr);
         } else if (!strcmp(a, "--warmup")) { LONG(0, 1000000000LL, o.warmup);
         } else if (!strcmp(a, "--end-frac")) { DBL(0.0, 1.0, o.end_frac);
-        } else if (!strcmp(a, "--weight-decay")) { DBL(0.0, 10.0, o.optim.weight_decay);
-        } else if (!strcmp(a, "--beta1")) { DBL(0.0, 0.999999, o.optim.beta1);
-        } else if (!strcmp(a, "--beta2")) { DBL(0.0, 0.999999, o.optim.beta2);
-        } else if (!strcmp(a, "--eps")) { DBL(0.0, 1.0, o.optim.eps);
-        } else if (!strcmp(a, "--clip")) { DBL(0.0, 1e9, o.optim.clip);
+        } else if (!strcmp(a, "--weight-decay")) { DBL(0.0, 10.0, o.optim.weight_decay); o.optim_given |= WF_OPTIM_GIVEN_WD;
+        } else if (!strcmp(a, "--beta1")) { DBL(0.0, 0.999999, o.optim.beta1); o.optim_given |= WF_OPTIM_GIVEN_BETA1;
+        } else if (!strcmp(a, "--beta2")) { DBL(0.0, 0.999999, o.optim.beta2); o.optim_given |= WF_OPTIM_GIVEN_BETA2;
+        } else if (!strcmp(a, "--eps")) { DBL(0.0, 1.0, o.optim.eps); o.optim_given |= WF_OPTIM_GIVEN_EPS;
+        } else if (!strcmp(a, "--clip")) { DBL(0.0, 1e9, o.optim.clip); o.optim_given |= WF_OPTIM_GIVEN_CLIP;
         } else if (!strcmp(a, "--eval-every")) { LONG(0, 1000000000LL, o.eval_every);
         } else if (!strcmp(a, "--eval-windows")) { LONG(0, 1000000000LL, o.eval_windows);
         } else if (!strcmp(a, "--save-every")) { LONG(0, 1000000000LL, o.save_every);
@@ -155,6 +162,12 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--n-head")) { LONG(1, 1024, o.n_head);
         } else if (!strcmp(a, "--n-positions")) { LONG(1, 1 << 20, o.n_positions);
         } else if (!strcmp(a, "--vocab-size")) { LONG(1, 1 << 24, o.vocab_size);
+        } else if (!strcmp(a, "--n-inner")) { LONG(1, 1 << 18, o.n_inner);
+        } else if (!strcmp(a, "--activation")) {
+            NEED();
+            int k = wf_gpt_activation_parse(v);
+            if (k < 0) return wf_cli_usage("train", "--activation '%s': expected gelu or gelu_new", v);
+            o.act = 1 + k;
         } else if (!strcmp(a, "--recompute")) { o.recompute = 1;
         } else if (!strcmp(a, "--bf16")) { o.bf16 = 1;
         } else if (!strcmp(a, "--resume")) { o.resume = 1;
@@ -165,6 +178,8 @@ int wf_cmd_train(int argc, char **argv) {
             long long b = parse_size(v);
             if (b <= 0) return wf_cli_usage("train", "%s '%s': expected a size in bytes (suffix K, M, G or T)", a, v);
             *(a[2] == 'd' ? &dev_mem : &mem_limit) = b;
+        } else if (!strcmp(a, "--overwrite")) { o.overwrite = 1;
+        } else if (!strcmp(a, "--keep")) { LONG(0, 1000, o.keep);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1;
         } else if (!strcmp(a, "--schedule")) {
             NEED();
@@ -174,6 +189,7 @@ int wf_cmd_train(int argc, char **argv) {
             else return wf_cli_usage("train", "--schedule '%s': expected linear, cosine or constant", v);
         } else if (!strcmp(a, "--decay")) {
             NEED();
+            o.optim_given |= WF_OPTIM_GIVEN_DECAY;
             if (!strcmp(v, "matrices")) o.optim.decay = WF_DECAY_MATRICES;
             else if (!strcmp(v, "matrices+emb")) o.optim.decay = WF_DECAY_MATRICES_EMB;
             else if (!strcmp(v, "all")) o.optim.decay = WF_DECAY_ALL;

@@ -1,7 +1,10 @@
-/* main.c — `wafer COMMAND ...`: dispatches to the command table. */
+/* main.c — `wafer COMMAND ...`: dispatches to the command table, then makes
+** sure what the command printed reached stdout (a full disk or a closed
+** pipe is an error, never exit 0). */
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@ static const struct {
     {"tokenizer-train", wf_cmd_tokenizer_train, "--vocab-size N --out DIR ... learn a BPE vocabulary"},
     {"train", wf_cmd_train, "--model M --data D --out O  train or fine-tune"},
     {"eval", wf_cmd_eval, "--model DIR --data DATA    mean loss and perplexity"},
+    {"serve", wf_cmd_serve, "--model DIR [--port 8080]   OpenAI-compatible HTTP server"},
     {"sim", wf_cmd_sim, "EXAMPLE [flags]            run a simulated-wafer example (gemv, summa, ...)"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -32,13 +36,25 @@ static void usage(FILE *f) {
                "or a preset name (cerebras-gpt-111m ... cerebras-gpt-13b) for random weights.\n");
 }
 
+/* stdio keeps the first write error in the stream (ferror), so one check after
+** the command covers every printf of every command. Returns the exit code. */
+static int finish_stdout(const char *cmd, int rc) {
+    errno = 0;
+    int bad = fflush(stdout) != 0, e = errno;
+    bad |= ferror(stdout);
+    if (fclose(stdout) != 0 && !bad) bad = 1, e = errno;
+    if (!bad || rc) return rc; /* a failed command has said why already */
+    fprintf(stderr, "wafer %s: writing standard output: %s\n", cmd, e ? strerror(e) : "write error");
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? 2 : finish_stdout("help", 0);
     }
     for (int i = 0; i < NCOMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return finish_stdout(argv[1], commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "wafer: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
@@ -65,6 +81,15 @@ static void log_sink(wf_log_level lvl, const char *msg, void *ud) {
 }
 
 void wf_cli_log_init(int quiet) { wf_log_set(log_sink, NULL, quiet ? WF_LOG_WARN : WF_LOG_INFO); }
+
+int wf_cli_json_num(const char *fmt, double v) {
+    if (isfinite(v)) {
+        printf(fmt, v);
+        return 0;
+    }
+    fputs("null", stdout);
+    return 1;
+}
 
 int wf_cli_parse_long(const char *s, long long lo, long long hi, long long *out) {
     if (!s || !*s) return -1;

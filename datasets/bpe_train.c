@@ -298,7 +298,7 @@ static wf_status learn(const wf_bpe_words *W, const wf_bpe_train_opts *o, wf_tok
         if ((st = heap_push(&t.heap, t.pm.p[i].count, t.pm.p[i].key, err))) goto done;
 
     int m = 0;
-    uint8_t tmp[1 << 16];
+    uint8_t tmp[WF_BPE_MAX_TOKEN_SPELLED];
     while (m < target && t.heap.n > 0) {
         heap_ent top = heap_pop(&t.heap);
         int64_t f = pair_find(&t.pm, top.key);
@@ -312,12 +312,17 @@ static wf_status learn(const wf_bpe_words *W, const wf_bpe_train_opts *o, wf_tok
         if (top.count < o->min_frequency || top.count <= 0) break;
         int32_t a = (int32_t)(top.key >> 32), b = (int32_t)(top.key & 0xffffffffu);
         uint32_t la = toks.len[a], lb = toks.len[b];
-        if ((size_t)la + lb > sizeof tmp) { /* absurdly long token: never merge further */
-            p->banned = 1;
+        size_t spelled = 0;
+        if ((size_t)la + lb <= WF_BPE_MAX_TOKEN_SPELLED) {
+            memcpy(tmp, toks.arena + toks.off[a], la);
+            memcpy(tmp + la, toks.arena + toks.off[b], lb);
+            for (uint32_t k = 0; k < la + lb; k++) spelled += cpmap[tmp[k]] < 0x80 ? 1 : 2;
+        }
+        if ((size_t)la + lb > WF_BPE_MAX_TOKEN_SPELLED || spelled > WF_BPE_MAX_TOKEN_SPELLED) {
+            p->banned = 1; /* too long to spell in merges.txt: never merge this pair */
+            stats->long_skipped++;
             continue;
         }
-        memcpy(tmp, toks.arena + toks.off[a], la);
-        memcpy(tmp + la, toks.arena + toks.off[b], lb);
         if (wf_bpe_words_find(&toks, tmp, la + lb) >= 0) {
             p->banned = 1;
             stats->dup_skipped++;
@@ -380,7 +385,7 @@ static wf_status learn(const wf_bpe_words *W, const wf_bpe_train_opts *o, wf_tok
         }
     }
     st = wf_tokenizer_from_merges((const char *const *)sa, (const char *const *)sb, m, out, err);
-    if (st) wf_err_prefix(err, "BPE trainer: building the tokenizer: ");
+    if (st) wf_err_prefix(err, "BPE trainer: building the tokenizer");
 
 done:
     for (int i = 0; sa && i < stats->merges; i++) wf_free(NULL, sa[i]);

@@ -22,6 +22,12 @@
 #include "datasets/inputs.h"
 #include "model/tokenizer.h"
 
+/* Longest token a merge may make, in its byte-level spelling (a byte spells as
+** 1 or 2 UTF-8 bytes): the limit wf_tokenizer_from_merges (model/tokenizer.c)
+** accepts. A pair whose result would be longer is never merged, so a corpus
+** with a long repeated line still yields a loadable tokenizer. */
+#define WF_BPE_MAX_TOKEN_SPELLED 1024
+
 typedef struct {
     int vocab_size;        /* >= 257: 256 bytes + merges + <|endoftext|> */
     long long min_frequency; /* >= 1; HF's default is 2 */
@@ -37,6 +43,7 @@ typedef struct {
     uint64_t words, unique_words; /* pre-tokens, and distinct ones */
     int merges;                   /* merges learned */
     int dup_skipped;              /* merges not taken: result already a token */
+    int long_skipped;             /* pairs not merged: result over WF_BPE_MAX_TOKEN_SPELLED */
     long long last_count;         /* count of the last merged pair */
     double seconds_count, seconds_merge;
 } wf_bpe_train_stats;

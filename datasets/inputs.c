@@ -87,8 +87,9 @@ size_t wf_utf8_check(const uint8_t *s, size_t n) {
 wf_status wf_inputs_check(const char *path, int *ok, char *why, size_t why_cap, uint64_t *bytes, wf_err *err) {
     *ok = 0;
     *bytes = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    wf_status os = wf_file_open_read(path, &fd, NULL, err); /* a FIFO is refused, never waited on */
+    if (os) return os;
     uint8_t *buf = wf_alloc(NULL, READ_BLOCK, "input scan buffer", err);
     if (!buf) {
         close(fd);
@@ -127,15 +128,58 @@ wf_status wf_inputs_check(const char *path, int *ok, char *why, size_t why_cap, 
 /* collecting files                                                          */
 
 typedef struct {
-    char ext[16];
+    char ext[24];
     uint64_t n;
 } ext_count;
+
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+} file_id;
 
 typedef struct {
     wf_input_list *l;
     ext_count ign[8]; /* the first 8 kinds of ignored entries; the rest pooled */
     uint64_t ign_other;
+    file_id *seen;    /* [cap] open addressing; ino 0 = empty slot (no real inode is 0) */
+    size_t nseen, cap;
 } walk_ctx;
+
+static size_t id_hash(file_id f, size_t cap) {
+    uint64_t h = ((uint64_t)f.dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)f.ino * 0xc2b2ae3d27d4eb4full);
+    return (size_t)(h ^ h >> 29) & (cap - 1);
+}
+
+/* Records folder or file (dev, ino); *fresh = 0 when it was seen before, so a
+** symlink back up the tree (x -> .) or a second path to the same file is
+** read once, not again and again. */
+static wf_status mark_seen(walk_ctx *w, const struct stat *sb, int *fresh, wf_err *err) {
+    file_id f = {sb->st_dev, sb->st_ino ? sb->st_ino : 1};
+    if (2 * (w->nseen + 1) > w->cap) {
+        size_t nc = w->cap ? 2 * w->cap : 256;
+        file_id *ns = wf_calloc(NULL, nc * sizeof *ns, "visited folders", err);
+        if (!ns) return err ? err->code : WF_ENOMEM;
+        for (size_t i = 0; i < w->cap; i++)
+            if (w->seen[i].ino) {
+                size_t j = id_hash(w->seen[i], nc);
+                while (ns[j].ino) j = (j + 1) & (nc - 1);
+                ns[j] = w->seen[i];
+            }
+        wf_free(NULL, w->seen);
+        w->seen = ns;
+        w->cap = nc;
+    }
+    size_t j = id_hash(f, w->cap);
+    for (; w->seen[j].ino; j = (j + 1) & (w->cap - 1))
+        if (w->seen[j].ino == f.ino && w->seen[j].dev == f.dev) {
+            *fresh = 0;
+            return WF_OK;
+        }
+    w->seen[j] = f;
+    w->nseen++;
+    *fresh = 1;
+    return WF_OK;
+}
 
 static void note_ignored(walk_ctx *w, const char *kind) {
     w->l->ignored++;
@@ -216,10 +260,13 @@ static wf_status walk(walk_ctx *w, const char *dir, int depth, wf_err *err) {
         }
         snprintf(p, pl, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
         struct stat sb;
+        int fresh = 1;
         if (names[i][0] == '.') note_ignored(w, "hidden");
         else if (stat(p, &sb) != 0) note_ignored(w, "unreadable");
-        else if (S_ISDIR(sb.st_mode)) st = walk(w, p, depth + 1, err);
-        else if (!S_ISREG(sb.st_mode)) note_ignored(w, "not a regular file");
+        else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) note_ignored(w, "not a regular file");
+        else if ((st = mark_seen(w, &sb, &fresh, err)) || !fresh) {
+            if (!st) note_ignored(w, "already seen");
+        } else if (S_ISDIR(sb.st_mode)) st = walk(w, p, depth + 1, err);
         else {
             const char *x = ext_of(names[i]);
             if (x && !strcasecmp(x, ".txt")) st = add_file(w->l, p, WF_INPUT_TXT, err);
@@ -237,17 +284,23 @@ done:
 
 wf_status wf_inputs_collect(const char *const *paths, int n, wf_input_list *l, wf_err *err) {
     walk_ctx w = {.l = l};
-    for (int i = 0; i < n; i++) {
+    wf_status st = WF_OK;
+    for (int i = 0; i < n && !st; i++) {
         struct stat sb;
-        if (stat(paths[i], &sb) != 0) return WF_FAIL(err, WF_EIO, "%s: %s", paths[i], strerror(errno));
-        wf_status st;
-        if (S_ISDIR(sb.st_mode)) st = walk(&w, paths[i], 0, err);
-        else if (S_ISREG(sb.st_mode)) {
+        int fresh = 1;
+        if (stat(paths[i], &sb) != 0) st = WF_FAIL(err, WF_EIO, "%s: %s", paths[i], strerror(errno));
+        else if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+            st = WF_FAIL(err, WF_EIO, "%s: not a file or folder", paths[i]);
+        else if ((st = mark_seen(&w, &sb, &fresh, err)) || !fresh) {
+            if (!st) note_ignored(&w, "already seen");
+        } else if (S_ISDIR(sb.st_mode)) st = walk(&w, paths[i], 0, err);
+        else {
             const char *x = ext_of(paths[i]);
             st = add_file(l, paths[i], x && !strcasecmp(x, ".jsonl") ? WF_INPUT_JSONL : WF_INPUT_TXT, err);
-        } else return WF_FAIL(err, WF_EIO, "%s: not a file or folder", paths[i]);
-        if (st) return st;
+        }
     }
+    wf_free(NULL, w.seen);
+    if (st) return st;
     size_t k = 0;
     l->ignored_summary[0] = 0;
     for (int i = 0; i < 8 && w.ign[i].n; i++)
@@ -294,11 +347,10 @@ wf_status wf_doc_reader_open(const wf_input_file *f, size_t segment_bytes, wf_sk
     r->cap = f->kind == WF_INPUT_TXT ? 2 * r->seg + 8 : READ_BLOCK;
     r->on_skip = on_skip;
     r->ud = ud;
-    r->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) {
-        wf_status st = WF_FAIL(err, WF_EIO, "%s: cannot open: %s", f->path, strerror(errno));
+    wf_status os = wf_file_open_read(f->path, &r->fd, NULL, err);
+    if (os) {
         wf_free(NULL, r);
-        return st;
+        return os;
     }
     r->buf = wf_alloc(NULL, r->cap, "doc reader buffer", err);
     if (!r->buf) {

@@ -7,6 +7,9 @@
 **    counted per extension and summarised, not read. A file named on the
 **    command line is read whatever its extension: *.jsonl as JSON lines, any
 **    other name as plain text.
+**  - Every folder and file is read once, however many paths lead to it:
+**    they are told apart by (device, inode), so a symlink back up the tree
+**    (x -> .) is counted as "already seen", not walked again.
 **  - A file that is empty, holds a NUL byte (binary), is not valid UTF-8
 **    (strict: no overlongs, surrogates or code points past U+10FFFF) or holds
 **    only whitespace is skipped whole, with one line naming the first bad byte;

@@ -20,7 +20,7 @@
 **   24     4     u32 split: 0 train, 1 val
 **   28     4     u32 shard index within its split (agrees with the file name)
 **   32     8     u64 position of the shard's first token within its split
-**   40     8     u64 FNV-1a 64 of the payload bytes (checked by wf_shards_verify)
+**   40     8     u64 FNV-1a 64 of the payload bytes (checked by wf_shards_open)
 **   48     16    reserved, zero
 **   64     n_tokens * dtype   the tokens
 ** File size is exactly 64 + n_tokens * dtype.
@@ -48,10 +48,13 @@ typedef enum { WF_SPLIT_TRAIN = 0, WF_SPLIT_VAL = 1, WF_SPLIT_COUNT } wf_split;
 /* ---- reader -------------------------------------------------------------- */
 typedef struct wf_shards wf_shards;
 
-/* Opens DATA_DIR: reads meta.json, maps every shard it lists and checks each
+/* Opens DATA_DIR: reads meta.json, maps every shard it lists, checks each
 ** header against the manifest (magic, version, vocab, dtype, split, index,
-** start position, file size). Tokens themselves are range-checked as they are
-** read. *out is owned by the caller (wf_shards_close). */
+** start position, file size) and each payload against its checksum (one
+** sequential pass, about 1 GB/s; a mismatch is WF_ECORRUPT naming the shard).
+** Tokens themselves are range-checked as they are read. A FIFO or device in
+** place of a file is an error, never a hang. *out is owned by the caller
+** (wf_shards_close). */
 wf_status wf_shards_open(const char *dir, wf_shards **out, wf_err *err);
 void wf_shards_close(wf_shards *s); /* NULL is a no-op */
 

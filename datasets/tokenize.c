@@ -3,13 +3,23 @@
 ** slots indexed by sequence number: the reader fills slot seq % N, a worker
 ** claims slots strictly in sequence order, and the writer drains them in the
 ** same order, so output bytes do not depend on timing or thread count. Memory
-** is bounded by N slots of about one segment each. */
+** is bounded by N slots of about one segment each.
+** The dataset is built in a sibling folder OUT.tmp-PID and swapped in whole
+** (renameat2 RENAME_EXCHANGE), so OUT holds a complete dataset at every
+** moment: the old one until the swap, the new one after. */
 #include "datasets/tokenize.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
@@ -40,6 +50,11 @@ typedef struct {
     uint64_t *counts; /* [vocab] train token counts, for the entropy */
     int32_t eos;
     wf_tokenize_stats *stats;
+    /* The latest train segment is held back (with its EOS) until the next one
+    ** comes: when the corpus ends with the validation split still empty (too
+    ** few documents), its tail becomes the validation split (split_held). */
+    int32_t *held;
+    size_t held_n, held_cap;
     double t0, last_log;
     uint64_t files_done, files_total;
 } pipeline;
@@ -83,6 +98,41 @@ static void progress(pipeline *p, int final) {
            (unsigned long long)p->files_total);
 }
 
+/* Appends n tokens to a split; train tokens are counted for the entropy. */
+static wf_status write_part(pipeline *p, int split, const int32_t *ids, size_t n, wf_err *err) {
+    if (!n) return WF_OK;
+    wf_status st = wf_shard_writer_append(p->w[split], ids, n, err);
+    if (st) return st;
+    if (split == WF_SPLIT_TRAIN)
+        for (size_t i = 0; i < n; i++) p->counts[ids[i]]++;
+    p->stats->tokens[split] += n;
+    return WF_OK;
+}
+
+static wf_status flush_held(pipeline *p, wf_err *err) {
+    wf_status st = write_part(p, WF_SPLIT_TRAIN, p->held, p->held_n, err);
+    p->held_n = 0;
+    return st;
+}
+
+/* At the end: with --val-fraction > 0 and the validation split still empty,
+** the last val_fraction of the tokens (at least 1, from the held segment) go
+** to validation; otherwise the held segment goes to train as it is. */
+static wf_status split_held(pipeline *p, wf_err *err) {
+    uint64_t total = p->stats->tokens[0] + p->stats->tokens[1] + p->held_n;
+    if (p->stats->tokens[WF_SPLIT_VAL] == 0 && p->o->val_fraction > 0 && p->held_n >= 2) {
+        size_t v = (size_t)ceil(p->o->val_fraction * (double)total);
+        if (v < 1) v = 1;
+        if (v > p->held_n - 1) v = p->held_n - 1;
+        wf_status st = write_part(p, WF_SPLIT_TRAIN, p->held, p->held_n - v, err);
+        if (!st) st = write_part(p, WF_SPLIT_VAL, p->held + p->held_n - v, v, err);
+        p->held_n = 0;
+        p->stats->val_by_tokens = 1;
+        return st;
+    }
+    return flush_held(p, err);
+}
+
 /* Writes the oldest finished slot (blocking until it is done). */
 static wf_status consume_one(pipeline *p, wf_err *err) {
     slot *s = &p->slots[p->consumed % (uint64_t)p->nslots];
@@ -96,19 +146,24 @@ static wf_status consume_one(pipeline *p, wf_err *err) {
     }
     wf_tokenize_stats *t = p->stats;
     uint64_t k = s->n + (s->doc_end ? 1 : 0);
-    double tv = (double)t->tokens[1], total = (double)(t->tokens[0] + t->tokens[1]);
+    double tv = (double)t->tokens[1], total = (double)(t->tokens[0] + t->tokens[1] + p->held_n); /* held: train, not yet written */
     int split = tv + (double)k / 2 < p->o->val_fraction * (total + (double)k) ? WF_SPLIT_VAL : WF_SPLIT_TRAIN;
-    if ((st = wf_shard_writer_append(p->w[split], s->ids, s->n, err))) return st;
-    if (s->doc_end) {
-        if ((st = wf_shard_writer_append(p->w[split], &p->eos, 1, err))) return st;
-        t->documents++;
-    }
-    if (split == WF_SPLIT_TRAIN) {
-        for (size_t i = 0; i < s->n; i++) p->counts[s->ids[i]]++;
-        if (s->doc_end) p->counts[p->eos]++;
-    }
-    t->tokens[split] += k;
+    if (s->doc_end) t->documents++;
     t->bytes += s->len;
+    if (split == WF_SPLIT_VAL) {
+        if ((st = write_part(p, split, s->ids, s->n, err))) return st;
+        if (s->doc_end && (st = write_part(p, split, &p->eos, 1, err))) return st;
+    } else {
+        if ((st = flush_held(p, err))) return st;
+        if (k > p->held_cap) {
+            int32_t *h = wf_realloc(NULL, p->held, k * sizeof *h, "held segment", err);
+            if (!h) return WF_ENOMEM;
+            p->held = h, p->held_cap = k;
+        }
+        memcpy(p->held, s->ids, s->n * sizeof *s->ids);
+        if (s->doc_end) p->held[s->n] = p->eos;
+        p->held_n = k;
+    }
     pthread_mutex_lock(&p->mu);
     s->state = SLOT_FREE;
     p->consumed++;
@@ -198,17 +253,164 @@ static wf_status read_all(pipeline *p, const wf_input_list *in, wf_err *err) {
         p->files_done++;
     }
     while (!st && p->consumed < p->produced) st = consume_one(p, err);
+    if (!st) st = split_held(p, err);
     return st;
 }
 
-/* Removes name_NNNNNN.bin for indices from `from` on, until one is missing. */
-static void remove_stale(const char *dir, wf_split split, int from) {
-    for (int i = from;; i++) {
-        char name[64], path[4200];
-        wf_shard_name(split, i, name, sizeof name);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        if (unlink(path) != 0) break;
+/* ---- the output folder ---------------------------------------------------
+** Names a dataset folder may hold: meta.json, train_/val_NNNNNN.bin and the
+** .tmp files of an interrupted write. Only these are ever deleted. */
+static int digits(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+static int dataset_entry(const char *name) {
+    if (!strcmp(name, "meta.json")) return 1;
+    if (!strncmp(name, "meta.json.tmp", 13)) return digits(name + 13, strlen(name + 13));
+    const char *r = !strncmp(name, "train_", 6) ? name + 6 : !strncmp(name, "val_", 4) ? name + 4 : NULL;
+    if (!r || strlen(r) < 10 || !digits(r, 6) || strncmp(r + 6, ".bin", 4)) return 0;
+    return !strcmp(r + 10, "") || !strcmp(r + 10, ".tmp");
+}
+
+/* First entry of dir that is not part of a dataset, into first (cap bytes);
+** returns 1 when there is one, 0 when none, -1 when dir cannot be listed. */
+static int foreign_entry(const char *dir, char *first, size_t cap) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || dataset_entry(e->d_name)) continue;
+        snprintf(first, cap, "%s", e->d_name);
+        found = 1;
     }
+    closedir(d);
+    return found;
+}
+
+/* Deletes the dataset files of dir, then dir itself if that left it empty. */
+static void remove_dataset_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        char p[PATH_MAX + 300];
+        if (!dataset_entry(e->d_name)) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* The folder holding path into parent ("." or "/" at the top); returns the
+** last component of path. */
+static const char *split_parent(const char *path, char *parent, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(parent, cap, ".");
+    else if (slash == path) snprintf(parent, cap, "/");
+    else snprintf(parent, cap, "%.*s", (int)(slash - path), path);
+    return slash ? slash + 1 : path;
+}
+
+/* Removes OUT.tmp-PID folders of runs that were killed (their PID is gone). */
+static void remove_abandoned(const char *out) {
+    char parent[PATH_MAX];
+    const char *base = split_parent(out, parent, sizeof parent);
+    size_t bl = strlen(base);
+    DIR *d = opendir(parent);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *t = e->d_name + bl;
+        if (strncmp(e->d_name, base, bl) || strncmp(t, ".tmp-", 5) || !t[5] || !digits(t + 5, strlen(t + 5)) ||
+            strlen(t + 5) > 9)
+            continue;
+        pid_t pid = (pid_t)atol(t + 5);
+        if (pid == getpid() || !(kill(pid, 0) != 0 && errno == ESRCH)) continue; /* alive: not ours to touch */
+        char p[PATH_MAX + 300];
+        snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
+        remove_dataset_dir(p);
+    }
+    closedir(d);
+}
+
+/* fsync of the folder holding path, so a rename in it survives a crash. */
+static void sync_parent(const char *path) {
+    char parent[PATH_MAX];
+    split_parent(path, parent, sizeof parent);
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Resolves out_dir (following a symlink to its folder) into final, checks
+** that an existing folder holds nothing but a dataset, and creates the
+** sibling build folder tmp. *had_old says whether final exists. */
+static wf_status prepare_out(const char *out_dir, char *final, char *tmp, size_t cap, int *had_old, wf_err *err) {
+    struct stat st;
+    *had_old = stat(out_dir, &st) == 0;
+    if (*had_old && !S_ISDIR(st.st_mode)) return WF_FAIL(err, WF_EIO, "%s: exists and is not a folder", out_dir);
+    if (*had_old) {
+        if (!realpath(out_dir, final)) return WF_FAIL(err, WF_EIO, "%s: %s", out_dir, strerror(errno));
+        char first[300];
+        int f = foreign_entry(final, first, sizeof first);
+        if (f < 0) return WF_FAIL(err, WF_EIO, "%s: cannot list the folder: %s", out_dir, strerror(errno));
+        if (f)
+            return WF_FAIL(err, WF_EUSAGE, "%s: holds '%s', which is not part of a dataset; tokenize replaces "
+                           "the whole folder, so name a new or empty one", out_dir, first);
+    } else {
+        size_t n = strlen(out_dir);
+        while (n > 1 && out_dir[n - 1] == '/') n--; /* "data/" -> "data" */
+        if (n >= cap - 32) return WF_FAIL(err, WF_EUSAGE, "%s: path too long", out_dir);
+        memcpy(final, out_dir, n);
+        final[n] = 0;
+        char parent[PATH_MAX];
+        split_parent(final, parent, sizeof parent);
+        wf_status s = wf_mkdir_p(parent, err);
+        if (s) return s;
+    }
+    if (strlen(final) >= cap - 32) return WF_FAIL(err, WF_EUSAGE, "%s: path too long", out_dir);
+    remove_abandoned(final);
+    snprintf(tmp, cap, "%s.tmp-%ld", final, (long)getpid());
+    remove_dataset_dir(tmp); /* our own PID's leftover, if any */
+    if (mkdir(tmp, *had_old ? (st.st_mode & 07777) : 0755) != 0)
+        return WF_FAIL(err, WF_EIO, "%s: cannot create the folder the new dataset is built in (beside %s): %s",
+                       tmp, out_dir, strerror(errno));
+    return WF_OK;
+}
+
+/* Puts the complete dataset in tmp at final; the old dataset is removed only
+** after the swap. A kill at any point leaves final loadable (old or new). */
+static wf_status swap_in(const char *tmp, const char *final, int had_old, wf_err *err) {
+    sync_parent(tmp);
+    if (!had_old) {
+        if (rename(tmp, final) != 0)
+            return WF_FAIL(err, WF_EIO, "%s: cannot move the new dataset into place: %s", final, strerror(errno));
+    } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) != 0) {
+        if (errno != EINVAL && errno != ENOSYS)
+            return WF_FAIL(err, WF_EIO, "%s: cannot swap in the new dataset: %s", final, strerror(errno));
+        /* No atomic exchange here (an old kernel or a network file system):
+        ** the old folder steps aside first; the window between the two
+        ** renames is the only moment final is absent. */
+        char old[PATH_MAX + 32];
+        snprintf(old, sizeof old, "%s.old-%ld", final, (long)getpid());
+        if (rename(final, old) != 0)
+            return WF_FAIL(err, WF_EIO, "%s: cannot move the old dataset aside: %s", final, strerror(errno));
+        if (rename(tmp, final) != 0) {
+            wf_status s = WF_FAIL(err, WF_EIO, "%s: cannot move the new dataset into place: %s", final,
+                                  strerror(errno));
+            rename(old, final);
+            return s;
+        }
+        sync_parent(final);
+        remove_dataset_dir(old);
+        return WF_OK;
+    }
+    sync_parent(final);
+    if (had_old) remove_dataset_dir(tmp); /* now the old dataset */
+    return WF_OK;
 }
 
 wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, int n_inputs, const wf_tokenize_opts *o,
@@ -235,15 +437,11 @@ wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, in
                  (unsigned long long)in.ignored, in.ignored_summary);
         skip_line(o, msg);
     }
-    char meta[4200];
-    snprintf(meta, sizeof meta, "%s/meta.json", o->out_dir);
-    if ((st = wf_mkdir_p(o->out_dir, err))) {
+    char final[PATH_MAX], tmp[PATH_MAX];
+    int had_old = 0;
+    if ((st = prepare_out(o->out_dir, final, tmp, sizeof final, &had_old, err))) {
         wf_inputs_free(&in);
         return st;
-    }
-    if (wf_path_exists(meta) && unlink(meta) != 0) {
-        wf_inputs_free(&in);
-        return WF_FAIL(err, WF_EIO, "%s: cannot remove the old manifest", meta);
     }
 
     pipeline p = {.tok = tok, .o = o, .eos = eos, .stats = stats, .files_total = (uint64_t)in.n};
@@ -260,7 +458,7 @@ wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, in
         goto done;
     }
     for (int k = 0; k < WF_SPLIT_COUNT; k++)
-        if ((st = wf_shard_writer_open(o->out_dir, (wf_split)k, vocab, o->shard_tokens, &p.w[k], err))) goto done;
+        if ((st = wf_shard_writer_open(tmp, (wf_split)k, vocab, o->shard_tokens, &p.w[k], err))) goto done;
     if (o->threads > 1)
         for (; started < o->threads; started++)
             if (pthread_create(&th[started], NULL, worker, &p) != 0) {
@@ -297,11 +495,11 @@ done:
         m.skipped_lines = stats->skipped_lines;
         m.bytes = stats->bytes;
         m.unigram_entropy_nats = stats->entropy_nats;
-        st = wf_shards_write_meta(o->out_dir, &m, err);
+        st = wf_shards_write_meta(tmp, &m, err);
     }
+    if (!st) st = swap_in(tmp, final, had_old, err);
+    if (st) remove_dataset_dir(tmp);
     if (!st) {
-        remove_stale(o->out_dir, WF_SPLIT_TRAIN, m.shards[0]);
-        remove_stale(o->out_dir, WF_SPLIT_VAL, m.shards[1]);
         stats->seconds = wf_now() - p.t0;
         progress(&p, 1);
     }
@@ -311,6 +509,7 @@ done:
     }
     wf_free(NULL, p.slots);
     wf_free(NULL, p.counts);
+    wf_free(NULL, p.held);
     pthread_cond_destroy(&p.cv_work);
     pthread_cond_destroy(&p.cv_done);
     pthread_mutex_destroy(&p.mu);

@@ -38,13 +38,18 @@ typedef struct {
     uint64_t skipped_files, skipped_lines;
     uint64_t ignored;        /* folder entries not read (see inputs.h) */
     double entropy_nats;     /* unigram entropy of the train tokens */
+    int val_by_tokens;       /* too few documents: the validation split is the corpus's last tokens */
     double seconds;
 } wf_tokenize_stats;
 
-/* Runs the whole pipeline. tok is shared read-only by the threads. On success
-** out_dir holds the shards and meta.json (written last); shards left from an
-** earlier run with higher numbers are removed. On failure meta.json is absent,
-** so a half-written folder is never taken for a dataset. */
+/* Runs the whole pipeline. tok is shared read-only by the threads. The new
+** dataset is built in the sibling folder out_dir.tmp-PID and swapped in whole
+** when complete; the old one (if any) is removed after the swap. On failure,
+** or when killed at any point, out_dir still holds the old dataset (or does
+** not exist, when there was none); a later run removes the .tmp-PID folders
+** of dead processes. An existing out_dir that holds anything but a dataset
+** (meta.json, train_/val_NNNNNN.bin) is refused with WF_EUSAGE, untouched.
+** A symlink out_dir keeps pointing at its folder, which is replaced. */
 wf_status wf_tokenize_run(const wf_tokenizer *tok, const char *const *inputs, int n_inputs,
                           const wf_tokenize_opts *o, wf_tokenize_stats *stats, wf_err *err);
 

@@ -175,7 +175,10 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         for (int i = 0; i < r->nextra; i++) printf("  %s = %.9g\n", r->extra_key[i], r->extra_val[i]);
         printf("  check: %s (max |diff| %.3g)\n", r->ok ? "ok" : "FAIL", r->max_abs_diff);
     }
-    fflush(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout)) { /* a full disk or closed pipe is not success */
+        fprintf(stderr, "%s: writing standard output: %s\n", r->example, errno ? strerror(errno) : "write error");
+        return 1;
+    }
     if (r->ok) return 0;
     fprintf(stderr, "%s: check failed: %llu of %llu values differ from the reference\n", r->example,
             (unsigned long long)r->mismatches, (unsigned long long)r->outputs);

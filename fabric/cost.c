@@ -1,6 +1,6 @@
 /* cost.c — the one cost-model table (STYLE 12). Every number the simulator
 ** charges comes from wf_cost_wse2 unless a caller passes its own table.
-** Sources: REFERENCE.md, section "The Wafer-Scale Engine 2". Values marked
+** Sources: docs/REFERENCE.md, section "The Wafer-Scale Engine 2". Values marked
 ** *open* are our choice where no public source settles them. */
 #include "fabric.h"
 

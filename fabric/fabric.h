@@ -31,7 +31,7 @@
 
 #include <stdint.h>
 
-/* ---- hardware limits (REFERENCE.md, "The Wafer-Scale Engine 2") ------- */
+/* ---- hardware limits (docs/REFERENCE.md, "The Wafer-Scale Engine 2") ------- */
 #define WF_FABRIC_MAX_W 750           /* largest program rectangle (memcpy needs the rest) */
 #define WF_FABRIC_MAX_H 994
 #define WF_FABRIC_COLORS 24           /* router colors (virtual channels) */

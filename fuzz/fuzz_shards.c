@@ -1,8 +1,12 @@
 /* fuzz_shards.c — libFuzzer target for the token shard reader (datasets/
 ** shards.h). Input layout: u16 LE meta length M, M bytes of meta.json, one byte
 ** k, then the rest is split at k/255 of its length into train_000000.bin and
-** val_000000.bin. The files go to a private temp folder; the reader must reject
-** or serve them without crashing, leaking or reading out of bounds. */
+** val_000000.bin; train_000001.bin and val_000001.bin are copies of them (shard
+** index 1, first position = the first shard's token count), so a
+** meta.json that counts 2 shards a split gets a reader over two files (reads
+** that cross a shard boundary). The files go to a private temp folder; the
+** reader must reject or serve them without crashing, leaking or reading out
+** of bounds. */
 #include "datasets/shards.h"
 
 #include <stdlib.h>
@@ -23,6 +27,20 @@ static void put(const char *name, const uint8_t *p, size_t n) {
     fclose(f);
 }
 
+/* Writes p as shard 1 of its split: header index 1, first position n_tokens of shard 0. */
+static void put_second(const char *name, const uint8_t *p, size_t n) {
+    uint8_t *c = malloc(n ? n : 1);
+    if (!c) abort();
+    if (n) memcpy(c, p, n);
+    if (n >= 40) {
+        memset(c + 28, 0, 4);
+        c[28] = 1;
+        memcpy(c + 32, p + 16, 8);
+    }
+    put(name, c, n);
+    free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/wf_fuzz_shards_XXXXXX");
@@ -36,6 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     put("meta.json", meta, m);
     put("train_000000.bin", rest, cut);
     put("val_000000.bin", rest + cut, nrest - cut);
+    put_second("train_000001.bin", rest, cut);
+    put_second("val_000001.bin", rest + cut, nrest - cut);
     wf_shards *s = NULL;
     wf_err e = {0};
     if (wf_shards_open(dir, &s, &e) == WF_OK) {
@@ -44,10 +64,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             uint64_t n = wf_shards_count(s, (wf_split)k);
             (void)wf_shards_read(s, (wf_split)k, 0, n < 64 ? (size_t)n : 64, buf, &e);
             if (n > 64) (void)wf_shards_read(s, (wf_split)k, n - 64, 64, buf, &e);
+            if (n > 2) (void)wf_shards_read(s, (wf_split)k, n / 2 - 1, 2, buf, &e); /* a shard boundary */
             (void)wf_shards_read(s, (wf_split)k, n, 1, buf, &e); /* past the end: an error */
             (void)wf_shards_batch(s, (wf_split)k, 1, 2, 0, 4, 32, buf, &e);
         }
         (void)wf_shards_verify(s, &e);
+        WF_ASSERT(wf_shards_vocab_size(s) > 0 && wf_shards_nshards(s, WF_SPLIT_TRAIN) >= 0);
+        (void)wf_shards_eos(s), (void)wf_shards_unigram_entropy(s);
         wf_shards_close(s);
     }
     WF_ASSERT(wf_heap_live(NULL) == 0);

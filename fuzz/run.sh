@@ -1,17 +1,18 @@
 #!/bin/sh
-# run.sh BUILD_DIR SECONDS [TARGETS] — runs each file-parser fuzzer (default: "safetensors
-# torchbin tokenizer shards") for SECONDS, one after the
-# other (one core, -jobs=1), seeded from fuzz/seeds/ and the model fixtures.
+# run.sh BUILD_DIR SECONDS [TARGETS] — runs each parser fuzzer (default: "safetensors
+# torchbin tokenizer tokfiles shards optstate request") for SECONDS, one after the
+# other (one core, -jobs=1), seeded from fuzz/seeds/ (not its pending/ reproducers, which
+# crash until their fix lands) and the model fixtures.
 # Everything it writes stays in BUILD_DIR: corpus-<t>/ (grown corpus),
 # crash-<t>-* (reproducers), fuzz-0.log (libFuzzer's job log), fuzz-<t>.log.
 set -eu
 ROOT=$(pwd)
 B=$(cd "${1:-build-fuzz}" && pwd)
 T=${2:-600}
-for t in ${3:-safetensors torchbin tokenizer shards}; do
+for t in ${3:-safetensors torchbin tokenizer tokfiles shards optstate request}; do
   C="$B/corpus-$t"
   mkdir -p "$C"
-  [ -d fuzz/seeds/$t ] && cp fuzz/seeds/$t/* "$C/"
+  [ -d fuzz/seeds/$t ] && find fuzz/seeds/$t -maxdepth 1 -type f -exec cp {} "$C/" \;
   DICT=""
   if [ "$t" = safetensors ]; then
     for f in tests/fixtures/models/*/model*.safetensors; do cp "$f" "$C/$(echo "$f" | tr / _)"; done

@@ -8,6 +8,7 @@
 #include "model/torchbin.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ static const char *const SRC_ST = "model.safetensors";
 static const char *const SRC_INDEX = "model.safetensors.index.json";
 static const char *const SRC_BIN = "pytorch_model.bin";
 static const char *const SRC_BIN_INDEX = "pytorch_model.bin.index.json"; /* shards pytorch_model-0000i-of-0000n.bin */
+static const char *const SRC_NONE = "none (config.json only: random weights when training, seed --seed)";
 
 /* One opened weights file: exactly one of st / tb is set. */
 typedef struct {
@@ -49,27 +51,31 @@ static void shape_str(char *buf, size_t n, int ndim, const long long *shape) {
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
-/* Decides where a folder's weights are. */
+/* Decides where a folder's weights are; SRC_NONE when it has none. */
 static wf_status pick_source(const char *dir, const char **source, wf_err *err) {
     char p[PATH_BYTES];
     const char *order[] = {SRC_ST, SRC_INDEX, SRC_BIN, SRC_BIN_INDEX};
     for (int i = 0; i < 4; i++) {
+        int found;
         wf_status s = join(p, dir, order[i], err);
+        if (!s) s = wf_path_probe(p, &found, err);
         if (s) return s;
-        if (wf_path_exists(p)) {
+        if (found) {
             *source = order[i];
             return WF_OK;
         }
     }
-    return WF_FAIL(err, WF_EIO, "%s: no model weights, expected model.safetensors, model.safetensors.index.json or "
-                   "pytorch_model.bin(.index.json)", dir);
+    *source = SRC_NONE;
+    return WF_OK;
 }
 
 wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const char **source, wf_err *err) {
     const char *src = NULL;
     wf_status s;
+    int found;
     if (!wf_path_is_dir(model)) {
-        if (wf_path_exists(model))
+        if ((s = wf_path_probe(model, &found, err))) return s;
+        if (found)
             return WF_FAIL(err, WF_EUSAGE, "%s: is a file, expected a model folder or a preset name", model);
         if (strchr(model, '/'))
             return WF_FAIL(err, WF_EIO, "%s: no such model folder", model);
@@ -78,8 +84,8 @@ wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const
         return WF_OK;
     }
     char p[PATH_BYTES];
-    if ((s = join(p, model, "config.json", err))) return s;
-    if (!wf_path_exists(p)) return WF_FAIL(err, WF_EIO, "%s: missing, expected a Hugging Face config.json", p);
+    if ((s = join(p, model, "config.json", err)) || (s = wf_path_probe(p, &found, err))) return s;
+    if (!found) return WF_FAIL(err, WF_EIO, "%s: missing, expected a Hugging Face config.json", p);
     if ((s = wf_gpt_config_load(p, cfg, err))) return s;
     if ((s = pick_source(model, &src, err))) return s;
     if (source) *source = src;
@@ -147,6 +153,36 @@ static int is_ignored_buffer(const char *name) {
 
 typedef struct { int file, idx; } slot;
 
+/* GPT2LMHeadModel's state dict prefixes the body's tensors, not the head's. */
+static const char *hf_prefix(const char *name) { return strcmp(name, "lm_head.weight") ? "transformer." : ""; }
+
+/* NaN or Inf weights load (a diverged run's checkpoint is still worth
+** inspecting) but never silently: one warning names the first such tensor and
+** counts the others. Returns the number of non-finite values. */
+static size_t warn_nonfinite(const char *dir, const wf_gpt_config *cfg, const float *w) {
+    size_t total = 0, first_bad = 0, first_at = 0, first_numel = 0;
+    int ntensors = 0, first = -1;
+    for (int i = 0; i < wf_gpt_tensor_count(cfg); i++) {
+        wf_tensor_info info;
+        wf_gpt_tensor_info(cfg, i, &info);
+        size_t bad = 0, at = 0;
+        for (size_t k = 0; k < info.numel; k++)
+            if (!isfinite(w[info.offset + k]) && bad++ == 0) at = k;
+        if (!bad) continue;
+        total += bad;
+        if (ntensors++ == 0) first = i, first_bad = bad, first_at = at, first_numel = info.numel;
+    }
+    if (first >= 0) {
+        wf_tensor_info info;
+        wf_gpt_tensor_info(cfg, first, &info);
+        char more[48] = "";
+        if (ntensors > 1) snprintf(more, sizeof more, ", and %d more tensors", ntensors - 1);
+        wf_log(WF_LOG_WARN, "%s: tensor 'transformer.%s': %zu of %zu values are NaN or Inf (first at element %zu)%s;"
+               " outputs will be NaN", dir, info.name, first_bad, first_numel, first_at, more);
+    }
+    return total;
+}
+
 static wf_status load_folder(const char *dir, const char *source, wf_heap *h, const wf_gpt_config *cfg,
                              float **weights, wf_err *err) {
     wfile *files = NULL;
@@ -183,7 +219,7 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
             if (is_ignored_buffer(nm)) continue;
             int want;
             wf_tensor_info info;
-            if (!strcmp(d->name, "lm_head.weight")) {
+            if (!strcmp(d->name, "lm_head.weight") && !cfg->untied_head) {
                 info = wte; /* tied: must match wte, and is not loaded */
                 want = -2;
             } else {
@@ -219,8 +255,8 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
         wf_tensor_info info;
         wf_gpt_tensor_info(cfg, i, &info);
         shape_str(b, sizeof b, info.ndim, info.shape);
-        s = WF_FAIL(err, WF_ECORRUPT, "%s: tensor 'transformer.%s': missing, expected shape %s in %s", dir,
-                    info.name, b, source);
+        s = WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s%s': missing, expected shape %s in %s%s", dir, hf_prefix(info.name),
+                    info.name, b, source, i == nt - 1 && cfg->untied_head ? " (config.json: tie_word_embeddings false)" : "");
         goto done;
     }
     w = wf_alloc(h, wf_gpt_numel(cfg) * sizeof(float), "model weights", err);
@@ -230,6 +266,7 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
         wf_gpt_tensor_info(cfg, i, &info);
         if ((s = file_read(&files[slots[i].file], slots[i].idx, w + info.offset, err))) goto done;
     }
+    warn_nonfinite(dir, cfg, w);
     s = WF_OK;
 done:
     if (s) wf_free(h, w);
@@ -243,19 +280,33 @@ done:
     return s;
 }
 
-wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights, wf_err *err) {
+/* init 0: a folder without weights is an error (inference needs trained weights). */
+static wf_status load_any(const char *model, int init, uint64_t seed, wf_heap *h, wf_gpt_config *cfg, float **weights,
+                          wf_err *err) {
     *weights = NULL;
     const char *source = NULL;
     wf_status s = wf_checkpoint_load_config(model, cfg, &source, err);
     if (s) return s;
-    if (source == SRC_PRESET) {
+    if (source == SRC_NONE && !init)
+        return WF_FAIL(err, WF_EIO, "%s: no model weights, expected model.safetensors, model.safetensors.index.json "
+                       "or pytorch_model.bin (only config.json: train --model starts it from random weights)", model);
+    if (source == SRC_PRESET || source == SRC_NONE) {
         float *w = wf_alloc(h, wf_gpt_numel(cfg) * sizeof(float), "model weights", err);
         if (!w) return WF_ENOMEM;
-        wf_gpt_init_random(cfg, w, WF_CHECKPOINT_PRESET_SEED);
+        wf_gpt_init_random(cfg, w, source == SRC_PRESET ? WF_CHECKPOINT_PRESET_SEED : seed);
         *weights = w;
         return WF_OK;
     }
     return load_folder(model, source, h, cfg, weights, err);
+}
+
+wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights, wf_err *err) {
+    return load_any(model, 0, 0, h, cfg, weights, err);
+}
+
+wf_status wf_checkpoint_load_or_init(const char *model, uint64_t seed, wf_heap *h, wf_gpt_config *cfg,
+                                     float **weights, wf_err *err) {
+    return load_any(model, 1, seed, h, cfg, weights, err);
 }
 
 wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights, wf_err *err) {
@@ -276,7 +327,7 @@ wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const fl
     for (int i = 0; i < nt; i++) {
         wf_tensor_info info;
         wf_gpt_tensor_info(cfg, i, &info);
-        snprintf(names[i].name, sizeof names[i].name, "transformer.%s", info.name);
+        snprintf(names[i].name, sizeof names[i].name, "%s%s", hf_prefix(info.name), info.name);
         names[i].shape[0] = info.shape[0];
         names[i].shape[1] = info.shape[1];
         ents[i] = (wf_st_entry){names[i].name, info.ndim, names[i].shape, weights + info.offset};

@@ -17,22 +17,31 @@
 **     model.safetensors.index.json (shards) or pytorch_model.bin; or
 **   - a preset name ("cerebras-gpt-111m", "111m", ...): random weights, seed 1234.
 ** Tensor names are accepted with or without "transformer."; attn.bias /
-** attn.masked_bias buffers and a tied lm_head.weight (same shape as wte) are
-** ignored. Every expected tensor must be present exactly once with its shape.
+** attn.masked_bias buffers and, for a tied model, lm_head.weight (same shape as
+** wte) are ignored; an untied model (tie_word_embeddings false) needs it. Every expected tensor must be present exactly once with its shape.
 ** On success *weights holds wf_gpt_numel(cfg) floats (layer-major), allocated
 ** from h: the caller frees it with wf_free(h, *weights). On failure nothing is
 ** left allocated and *weights is NULL. F16/BF16 tensors are widened to fp32. */
 wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights,
                              wf_err *err);
 
+/* The same, except that a folder holding config.json and no weights file is
+** initialised randomly from `seed` (wf_gpt_init_random), the way a new
+** architecture is trained from scratch. A preset name still uses seed 1234. */
+wf_status wf_checkpoint_load_or_init(const char *model, uint64_t seed, wf_heap *h, wf_gpt_config *cfg,
+                                     float **weights, wf_err *err);
+
 /* The config alone, without reading weights: from a preset name or dir/config.json.
 ** *source (may be NULL) is set to a static string naming where weights would
 ** come from: "random (preset, seed 1234)", "model.safetensors",
-** "model.safetensors.index.json", "pytorch_model.bin" or "pytorch_model.bin.index.json". */
+** "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json", or "none (config.json
+** only...)" for a folder without weights (wf_checkpoint_load then fails). A
+** name that exists but cannot be followed (symlink loop) is an error naming
+** the cause. */
 wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const char **source, wf_err *err);
 
 /* Writes dir/config.json and dir/model.safetensors (F32, names with the
-** "transformer." prefix, lm_head not written since it is tied), each atomically;
+** "transformer." prefix; lm_head.weight only when untied), each atomically;
 ** creates dir (and parents) when missing. `weights` is borrowed. */
 wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights,
                              wf_err *err);

@@ -1,4 +1,4 @@
-/* config.c — presets (REFERENCE.md, Cerebras-GPT table) and the Hugging Face
+/* config.c — presets (docs/REFERENCE.md, Cerebras-GPT table) and the Hugging Face
 ** config.json reader/writer (cJSON). */
 #include "model/config.h"
 
@@ -10,7 +10,7 @@
 
 typedef struct { const char *name; int L, C, H, F; float lr; int batch; int cosine; } preset;
 
-/* REFERENCE.md: Cerebras-GPT table (Dey et al. 2023). d_head = C / H. */
+/* docs/REFERENCE.md: Cerebras-GPT table (Dey et al. 2023). d_head = C / H. */
 static const preset presets[] = {
     {"cerebras-gpt-111m", 10, 768, 12, 3072, 6.0e-4f, 120, 0},
     {"cerebras-gpt-256m", 14, 1088, 17, 4352, 6.0e-4f, 264, 0},
@@ -70,9 +70,17 @@ wf_status wf_gpt_config_validate(const wf_gpt_config *c, const char *where, wf_e
     if (!(c->layer_norm_eps > 0 && c->layer_norm_eps < 1))
         return WF_FAIL(err, WF_ECORRUPT, "%s: layer_norm_epsilon %g out of range", where,
                        (double)c->layer_norm_eps);
+    if (c->untied_head != 0 && c->untied_head != 1)
+        return WF_FAIL(err, WF_ECORRUPT, "%s: untied_head %d, expected 0 or 1", where, c->untied_head);
     if ((unsigned)c->act >= WF_ACT_COUNT)
         return WF_FAIL(err, WF_ECORRUPT, "%s: bad activation", where);
     return WF_OK;
+}
+
+int wf_gpt_activation_parse(const char *a) {
+    if (!strcmp(a, "gelu")) return WF_ACT_GELU;
+    if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_fast")) return WF_ACT_GELU_NEW;
+    return -1;
 }
 
 /* Reads an integer key; absent keeps *dst. Present but not an integer: error. */
@@ -136,9 +144,8 @@ wf_status wf_gpt_config_load(const char *path, wf_gpt_config *c, wf_err *err) {
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "activation_function");
     if (act) {
         const char *a = cJSON_IsString(act) ? act->valuestring : "";
-        if (strcmp(a, "gelu") == 0) c->act = WF_ACT_GELU;
-        else if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_fast"))
-            c->act = WF_ACT_GELU_NEW;
+        int k = wf_gpt_activation_parse(a);
+        if (k >= 0) c->act = (wf_activation)k;
         else {
             s = WF_FAIL(err, WF_ECORRUPT, "%s: activation_function '%s' is not supported, expected "
                         "'gelu' or 'gelu_new'", path, a);
@@ -147,8 +154,9 @@ wf_status wf_gpt_config_load(const char *path, wf_gpt_config *c, wf_err *err) {
     }
     static const struct { const char *key; int want; } flags[] = {
         {"scale_attn_weights", 1}, {"scale_attn_by_inverse_layer_idx", 0},
-        {"reorder_and_upcast_attn", 0}, {"tie_word_embeddings", 1},
+        {"reorder_and_upcast_attn", 0},
     };
+    c->untied_head = !get_bool(j, "tie_word_embeddings", 1);
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         if (get_bool(j, flags[i].key, flags[i].want) != flags[i].want) {
             s = WF_FAIL(err, WF_ECORRUPT, "%s: '%s: %s' is not supported", path, flags[i].key,
@@ -190,7 +198,7 @@ wf_status wf_gpt_config_save(const wf_gpt_config *c, const char *path, wf_err *e
     cJSON_AddNumberToObject(j, "attn_pdrop", 0.0);
     cJSON_AddNumberToObject(j, "resid_pdrop", 0.0);
     cJSON_AddBoolToObject(j, "scale_attn_weights", 1);
-    cJSON_AddBoolToObject(j, "tie_word_embeddings", 1);
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", !c->untied_head);
     cJSON_AddBoolToObject(j, "use_cache", 1);
     cJSON_AddStringToObject(j, "torch_dtype", "float32");
     char *text = cJSON_Print(j);

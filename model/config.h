@@ -1,5 +1,5 @@
 /* config.h — the Cerebras-GPT (HF model_type "gpt2") hyper-parameters: the
-** seven presets of REFERENCE.md, and config.json load/save in the Hugging Face
+** seven presets of docs/REFERENCE.md, and config.json load/save in the Hugging Face
 ** format. Plain data (STYLE 3). */
 #ifndef WF_MODEL_CONFIG_H
 #define WF_MODEL_CONFIG_H
@@ -24,7 +24,9 @@ typedef struct {
     float layer_norm_eps; /* HF layer_norm_epsilon */
     wf_activation act;
     int bos_token_id, eos_token_id;
-    /* Training recipe of the preset (REFERENCE.md); 0 where unknown. */
+    int untied_head;      /* 1: lm_head.weight [V, C] is its own tensor (HF tie_word_embeddings
+                          ** false); 0 (presets, Cerebras-GPT): the head is wte */
+    /* Training recipe of the preset (docs/REFERENCE.md); 0 where unknown. */
     float lr;             /* peak learning rate */
     int batch_seqs;       /* global batch in sequences */
     int cosine;           /* 1: cosine decay, 0: linear */
@@ -36,9 +38,12 @@ extern const char *const wf_gpt_preset_names[];
 /* Fills *c from a preset name (case-insensitive; "111m" and "111M" also work). */
 wf_status wf_gpt_config_preset(const char *name, wf_gpt_config *c, wf_err *err);
 /* Parses a Hugging Face config.json. Rejects what we do not implement
-** (scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, untied heads,
-** unscaled attention) with a message naming the key. */
+** (scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, unscaled
+** attention) with a message naming the key. */
 wf_status wf_gpt_config_load(const char *path, wf_gpt_config *c, wf_err *err);
+/* Activation from its Hugging Face name: "gelu" (exact erf), or "gelu_new",
+** "gelu_pytorch_tanh", "gelu_fast" (the tanh form). Returns -1 for others. */
+int wf_gpt_activation_parse(const char *name);
 /* Writes config.json that transformers' GPT2LMHeadModel loads. */
 wf_status wf_gpt_config_save(const wf_gpt_config *c, const char *path, wf_err *err);
 /* Checks internal consistency (divisibility, positive sizes); names the field. */

@@ -2,7 +2,7 @@
 ** N = B*Tc: embeddings, then per layer ln_1 -> c_attn (qkv) -> keys/values
 ** appended to the cache -> causal attention over the cache -> c_proj ->
 ** residual -> ln_2 -> c_fc -> GELU -> c_proj -> residual; finally ln_f and
-** the tied LM head (logits = x @ wte^T). All math is in kernels/. */
+** the LM head (logits = x @ wte^T, or x @ lm_head^T when untied). All math is in kernels/. */
 #include "model/infer.h"
 
 #include "kernels/kernels.h"
@@ -115,37 +115,56 @@ static void linear(const wf_infer *c, float *out, const float *inp, const float 
     }
 }
 
-/* logits[M,V] = x[M,C] @ wte^T (tied head), ldc = V. */
+/* logits[M,V] = x[M,C] @ lm_head^T (lm_head == wte when tied), ldc = V. */
 static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
     const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
     if (c->wh && M < BF16_MAX_ROWS)
-        wf_gemm_bf16w(1, M, V, C, x, C, half_of(c, c->w.wte), C, 0.0f, logits, V);
+        wf_gemm_bf16w(1, M, V, C, x, C, half_of(c, c->w.lm_head), C, 0.0f, logits, V);
     else
-        wf_gemm(0, 1, M, V, C, 1.0f, x, C, c->w.wte, C, 0.0f, logits, V);
+        wf_gemm(0, 1, M, V, C, 1.0f, x, C, c->w.lm_head, C, 0.0f, logits, V);
 }
 
-/* One chunk: ids [B, Tc] in c->ids at positions c->pos.. ; leaves ln_f(x) in
-** c->ln (rows b*Tc + t). */
-static void forward_chunk(wf_infer *c, int B, int Tc) {
+/* One chunk: ids [B, Tc] in c->ids; leaves ln_f(x) in c->ln (rows b*Tc + t).
+** slot == NULL: sequence b is cache row b at positions c->pos.. (then c->pos
+** advances). Otherwise (slot mode, wf_infer_forward_slots) sequence b has
+** len[b] tokens, its rows follow those of sequences < b, and it is cache row
+** slot[b] at positions pos[b]..: embeddings, cache writes and attention run
+** per sequence, the matrix products over all rows at once. */
+static void forward_chunk(wf_infer *c, int B, int Tc, const int *slot, const int *pos, const int *len) {
     const wf_gpt_config *g = &c->cfg;
-    const int C = g->n_embd, F = g->n_inner, H = g->n_head, N = B * Tc, pos0 = c->pos;
+    const int C = g->n_embd, F = g->n_inner, H = g->n_head, pos0 = c->pos;
     const long kv_bs = (long)c->n_ctx * C;
-    wf_encoder_forward(c->x, c->ids, c->w.wte, c->w.wpe, B, Tc, C, pos0);
+    int N = B * Tc;
+    if (!slot) wf_encoder_forward(c->x, c->ids, c->w.wte, c->w.wpe, B, Tc, C, pos0);
+    else
+        for (int b = 0, r = 0; b < B; r += len[b++])
+            wf_encoder_forward(c->x + (size_t)r * C, c->ids + r, c->w.wte, c->w.wpe, 1, len[b], C, pos[b]);
+    if (slot)
+        for (int b = N = 0; b < B; b++) N += len[b];
     for (int l = 0; l < g->n_layer; l++) {
         const wf_gpt_layer *w = &c->w.layers[l];
         float *kc = c->kcache + (size_t)l * c->max_batch * kv_bs;
         float *vc = c->vcache + (size_t)l * c->max_batch * kv_bs;
         wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln1_w, w->ln1_b, N, C, g->layer_norm_eps);
         linear(c, c->qkv, c->ln, w->qkv_w, w->qkv_b, N, C, 3 * C);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < Tc; t++) {
-                const float *row = c->qkv + ((size_t)b * Tc + t) * 3 * C;
-                size_t at = (size_t)b * kv_bs + (size_t)(pos0 + t) * C;
+        for (int b = 0, r = 0; b < B; b++) {
+            const int n = slot ? len[b] : Tc;
+            for (int t = 0; t < n; t++) {
+                const float *row = c->qkv + ((size_t)r + t) * 3 * C;
+                size_t at = (size_t)(slot ? slot[b] : b) * kv_bs + (size_t)((slot ? pos[b] : pos0) + t) * C;
                 memcpy(kc + at, row + C, sizeof(float) * C);
                 memcpy(vc + at, row + 2 * C, sizeof(float) * C);
             }
-        wf_attention_forward_kv(c->att, (long)Tc * C, C, NULL, c->qkv, (long)Tc * 3 * C, 3 * C, kc, vc,
-                                kv_bs, C, B, Tc, pos0, C, H);
+            r += n;
+        }
+        if (!slot)
+            wf_attention_forward_kv(c->att, (long)Tc * C, C, NULL, c->qkv, (long)Tc * 3 * C, 3 * C, kc, vc,
+                                    kv_bs, C, B, Tc, pos0, C, H);
+        else
+            for (int b = 0, r = 0; b < B; r += len[b++])
+                wf_attention_forward_kv(c->att + (size_t)r * C, (long)len[b] * C, C, NULL, c->qkv + (size_t)r * 3 * C,
+                                        (long)len[b] * 3 * C, 3 * C, kc + (size_t)slot[b] * kv_bs,
+                                        vc + (size_t)slot[b] * kv_bs, kv_bs, C, 1, len[b], pos[b], C, H);
         linear(c, c->tmp, c->att, w->aproj_w, w->aproj_b, N, C, C);
         wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
         wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln2_w, w->ln2_b, N, C, g->layer_norm_eps);
@@ -156,7 +175,7 @@ static void forward_chunk(wf_infer *c, int B, int Tc) {
         wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
     }
     wf_layernorm_forward(c->ln, NULL, NULL, c->x, c->w.lnf_w, c->w.lnf_b, N, C, g->layer_norm_eps);
-    c->pos += Tc;
+    if (!slot) c->pos += Tc;
 }
 
 wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float *logits,
@@ -186,7 +205,7 @@ wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float 
         int last_chunk = t0 + Tc == T;
         for (int b = 0; b < B; b++)
             memcpy(c->ids + (size_t)b * Tc, ids + (size_t)b * T + t0, sizeof(int32_t) * Tc);
-        forward_chunk(c, B, Tc);
+        forward_chunk(c, B, Tc, NULL, NULL, NULL);
         if (mode == WF_LOGITS_ALL) {
             if (B == 1 || Tc == T)
                 lm_head(c, logits + (size_t)t0 * V, c->ln, B * Tc);
@@ -199,6 +218,42 @@ wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float 
                 memmove(c->tmp + (size_t)b * C, c->ln + ((size_t)b * Tc + Tc - 1) * C, sizeof(float) * C);
             lm_head(c, logits, c->tmp, B);
         }
+    }
+    return WF_OK;
+}
+
+wf_status wf_infer_forward_slots(wf_infer *c, const int *slot, const int *pos, const int *len, const int32_t *ids,
+                                 int B, float *logits, wf_logits_mode mode, wf_err *err) {
+    const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
+    if (B < 1 || B > c->max_batch)
+        return WF_FAIL(err, WF_EUSAGE, "infer: %d sequences, expected 1..%d", B, c->max_batch);
+    if (mode != WF_LOGITS_NONE && !logits) return WF_FAIL(err, WF_EUSAGE, "infer: logits buffer is NULL");
+    long rows = 0;
+    for (int b = 0; b < B; b++) {
+        if (slot[b] < 0 || slot[b] >= c->max_batch)
+            return WF_FAIL(err, WF_EUSAGE, "infer: slot %d outside [0, %d)", slot[b], c->max_batch);
+        for (int j = 0; j < b; j++)
+            if (slot[j] == slot[b]) return WF_FAIL(err, WF_EUSAGE, "infer: slot %d given twice", slot[b]);
+        if (len[b] < 1 || (rows += len[b]) > c->max_rows)
+            return WF_FAIL(err, WF_EUSAGE, "infer: sequence %d: %d tokens; expected >= 1 and %d rows in all at most",
+                           b, len[b], c->max_rows);
+        if (pos[b] < 0 || (long)pos[b] + len[b] > c->n_ctx)
+            return WF_FAIL(err, WF_ERANGE, "infer: sequence of %ld tokens exceeds the context of %d",
+                           (long)pos[b] + len[b], c->n_ctx);
+    }
+    for (long r = 0, b = 0, t = 0; r < rows; r++, t++) {
+        while (t == len[b]) b++, t = 0;
+        if (ids[r] < 0 || ids[r] >= V)
+            return WF_FAIL(err, WF_ERANGE, "token id %ld at (batch %ld, position %ld) out of range [0, %d)",
+                           (long)ids[r], b, pos[b] + t, V);
+    }
+    memcpy(c->ids, ids, sizeof(int32_t) * (size_t)rows);
+    forward_chunk(c, B, 0, slot, pos, len);
+    if (mode == WF_LOGITS_ALL) lm_head(c, logits, c->ln, (int)rows);
+    else if (mode == WF_LOGITS_LAST) {
+        for (int b = 0, r = 0; b < B; r += len[b++])
+            memmove(c->tmp + (size_t)b * C, c->ln + ((size_t)r + len[b] - 1) * C, sizeof(float) * C);
+        lm_head(c, logits, c->tmp, B);
     }
     return WF_OK;
 }

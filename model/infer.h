@@ -52,4 +52,17 @@ typedef enum {
 wf_status wf_infer_forward(wf_infer *ctx, const int32_t *ids, int B, int T, float *logits,
                            wf_logits_mode mode, wf_err *err);
 
+/* Slot mode, for a server's continuous batching: the cache's max_batch rows
+** are independent sequences ("slots"), each at its own position, which the
+** caller tracks (wf_infer_pos/reset do not apply; do not mix the two modes on
+** one context). Runs B sequences of len[b] >= 1 tokens each (decode steps of
+** 1 token and prompt chunks may share one call): ids holds them one after the
+** other; sequence b goes to cache row slot[b] (distinct) at positions pos[b] ..
+** pos[b]+len[b]-1, whose keys and values it writes, and attends over positions
+** 0 .. pos[b]+len[b]-1 of its row. logits: LAST [B, V] (each sequence's last
+** token), ALL [sum len, V]. sum len must not exceed max_rows (no chunking: the
+** caller splits a long prompt). Errors as wf_infer_forward, nothing written. */
+wf_status wf_infer_forward_slots(wf_infer *ctx, const int *slot, const int *pos, const int *len, const int32_t *ids,
+                                 int B, float *logits, wf_logits_mode mode, wf_err *err);
+
 #endif

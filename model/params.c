@@ -27,10 +27,15 @@ static size_t layer_numel(const wf_gpt_config *c) {
     return 2 * C + C * 3 * C + 3 * C + C * C + C + 2 * C + C * F + F + F * C + C;
 }
 
+/* Floats of the untied head: 0 when tied. */
+static size_t head_numel(const wf_gpt_config *c) {
+    return c->untied_head ? (size_t)c->vocab_size * (size_t)c->n_embd : 0;
+}
+
 size_t wf_gpt_block_numel(const wf_gpt_config *c, int b) {
     if (b == 0) return ((size_t)c->vocab_size + (size_t)c->n_positions) * (size_t)c->n_embd;
     if (b <= c->n_layer) return layer_numel(c);
-    return 2 * (size_t)c->n_embd;
+    return 2 * (size_t)c->n_embd + head_numel(c);
 }
 
 size_t wf_gpt_block_offset(const wf_gpt_config *c, int b) {
@@ -38,9 +43,11 @@ size_t wf_gpt_block_offset(const wf_gpt_config *c, int b) {
     return wf_gpt_block_numel(c, 0) + (size_t)(b - 1) * layer_numel(c);
 }
 
-size_t wf_gpt_numel(const wf_gpt_config *c) { return wf_gpt_block_offset(c, c->n_layer + 1) + 2 * (size_t)c->n_embd; }
+size_t wf_gpt_numel(const wf_gpt_config *c) {
+    return wf_gpt_block_offset(c, c->n_layer + 1) + wf_gpt_block_numel(c, c->n_layer + 1);
+}
 
-int wf_gpt_tensor_count(const wf_gpt_config *c) { return 4 + WF_T_LAYER_COUNT * c->n_layer; }
+int wf_gpt_tensor_count(const wf_gpt_config *c) { return 4 + WF_T_LAYER_COUNT * c->n_layer + (c->untied_head != 0); }
 
 void wf_gpt_tensor_info(const wf_gpt_config *c, int i, wf_tensor_info *o) {
     long long C = c->n_embd;
@@ -66,12 +73,19 @@ void wf_gpt_tensor_info(const wf_gpt_config *c, int i, wf_tensor_info *o) {
         o->shape[0] = r ? r : k;
         o->shape[1] = r ? k : 0;
         o->offset = off;
-    } else {
+    } else if (i < 4 + WF_T_LAYER_COUNT * c->n_layer) {
         int t = i - 2 - WF_T_LAYER_COUNT * c->n_layer;
         snprintf(o->name, sizeof o->name, t == 0 ? "ln_f.weight" : "ln_f.bias");
         o->ndim = 1;
         o->shape[0] = C;
         o->offset = wf_gpt_block_offset(c, c->n_layer + 1) + (size_t)(t ? C : 0);
+    } else {
+        WF_ASSERT(c->untied_head && i == 4 + WF_T_LAYER_COUNT * c->n_layer);
+        snprintf(o->name, sizeof o->name, "lm_head.weight");
+        o->ndim = 2;
+        o->shape[0] = c->vocab_size;
+        o->shape[1] = C;
+        o->offset = wf_gpt_block_offset(c, c->n_layer + 1) + 2 * (size_t)C;
     }
     o->numel = (size_t)o->shape[0] * (size_t)(o->ndim == 2 ? o->shape[1] : 1);
 }
@@ -82,6 +96,7 @@ int wf_gpt_tensor_find(const wf_gpt_config *c, const char *name) {
     if (!strcmp(name, "wpe.weight")) return 1;
     if (!strcmp(name, "ln_f.weight")) return 2 + WF_T_LAYER_COUNT * c->n_layer;
     if (!strcmp(name, "ln_f.bias")) return 3 + WF_T_LAYER_COUNT * c->n_layer;
+    if (!strcmp(name, "lm_head.weight")) return c->untied_head ? 4 + WF_T_LAYER_COUNT * c->n_layer : -1;
     if (strncmp(name, "h.", 2) != 0) return -1;
     const char *p = name + 2;
     int l = 0, digits = 0;
@@ -112,6 +127,7 @@ wf_status wf_gpt_view_bind(const wf_gpt_config *c, float *base, wf_gpt_view *v, 
     }
     v->lnf_w = base + wf_gpt_block_offset(c, c->n_layer + 1);
     v->lnf_b = v->lnf_w + c->n_embd;
+    v->lm_head = c->untied_head ? v->lnf_b + c->n_embd : v->wte;
     return WF_OK;
 }
 

@@ -11,9 +11,12 @@
 **                               mlp.c_fc.weight [C, F]      mlp.c_fc.bias [F]
 **                               mlp.c_proj.weight [F, C]    mlp.c_proj.bias [C]
 **   block L+1      final norm   ln_f.weight [C], ln_f.bias [C]
+**                  and head     lm_head.weight [V, C]   only when cfg->untied_head
 **
 ** Matrices keep Hugging Face's Conv1D layout (in, out): y = x @ W + b, so a
-** checkpoint loads with a copy. The LM head is tied to wte. */
+** checkpoint loads with a copy. The LM head is tied to wte (logits = x wte^T)
+** unless cfg->untied_head, when lm_head.weight (nn.Linear, [V, C]) is its own
+** tensor, the last one, in the final block. */
 #ifndef WF_MODEL_PARAMS_H
 #define WF_MODEL_PARAMS_H
 
@@ -44,6 +47,7 @@ typedef struct {
     float *wte, *wpe;       /* [V, C], [P, C] */
     wf_gpt_layer *layers;   /* [n_layer] */
     float *lnf_w, *lnf_b;   /* [C] */
+    float *lm_head;         /* [V, C]: == wte when tied, else the last tensor of the final block */
 } wf_gpt_view;
 
 /* Number of blocks: embeddings + n_layer + final norm. */
@@ -52,14 +56,15 @@ static inline int wf_gpt_nblocks(const wf_gpt_config *c) { return c->n_layer + 2
 size_t wf_gpt_block_numel(const wf_gpt_config *c, int b);
 /* Offset (floats) of block b from the start of the buffer. */
 size_t wf_gpt_block_offset(const wf_gpt_config *c, int b);
-/* Total parameter count (tied head counted once). */
+/* Total parameter count (a tied head counted once, as part of wte). */
 size_t wf_gpt_numel(const wf_gpt_config *c);
 
 wf_status wf_gpt_view_bind(const wf_gpt_config *c, float *base, wf_gpt_view *v, wf_err *err);
 void wf_gpt_view_unbind(wf_gpt_view *v);
 
 /* One named tensor of the model, with the Hugging Face name *without* the
-** "transformer." prefix ("wte.weight", "h.3.attn.c_attn.weight", "ln_f.bias"). */
+** "transformer." prefix ("wte.weight", "h.3.attn.c_attn.weight", "ln_f.bias";
+** "lm_head.weight", which HF never prefixes). */
 typedef struct {
     char name[64];
     int ndim;          /* 1 or 2 */
@@ -68,12 +73,12 @@ typedef struct {
     size_t offset;     /* floats from the buffer start */
 } wf_tensor_info;
 
-/* Number of named tensors: 2 + 12 * n_layer + 2. */
+/* Number of named tensors: 2 + 12 * n_layer + 2, plus 1 for an untied lm_head. */
 int wf_gpt_tensor_count(const wf_gpt_config *c);
 /* Describes tensor i (0 <= i < count), in storage order. */
 void wf_gpt_tensor_info(const wf_gpt_config *c, int i, wf_tensor_info *out);
 /* Finds a tensor by HF name; accepts and strips a "transformer." prefix.
-** Returns its index, or -1. */
+** Returns its index, or -1 (also for "lm_head.weight" of a tied model). */
 int wf_gpt_tensor_find(const wf_gpt_config *c, const char *name);
 
 /* GPT-2 initialisation as HF does it: N(0, 0.02) for matrices and embeddings,

@@ -331,7 +331,7 @@ wf_status wf_safetensors_open(const char *path, wf_heap *h, wf_safetensors **out
     *out = NULL;
     wf_safetensors *s = new_handle(path, h, err);
     if (!s) return WF_ENOMEM;
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block the open */
     if (s->fd < 0) {
         int e = errno;
         wf_safetensors_close(s);

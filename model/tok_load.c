@@ -83,20 +83,29 @@ static wf_status parse_json(const char *path, const char *text, size_t n, cJSON 
     return WF_OK;
 }
 
-/* Fills the vocabulary from a JSON object {token: id}. */
-static wf_status load_vocab(const char *path, const cJSON *vocab, int min_size, size_t extra_bytes,
+/* Fills the vocabulary from a JSON object {token: id}. Ids are bounded by the
+** number of entries (vocabulary + n_added added tokens): the id table is sized
+** by the largest id, so one huge id in a tiny file must not size it. Holes are
+** allowed within that bound. */
+static wf_status load_vocab(const char *path, const cJSON *vocab, int min_size, int n_added, size_t extra_bytes,
                             wf_tokenizer **out, wf_err *err) {
     if (!cJSON_IsObject(vocab)) return WF_FAIL(err, WF_ECORRUPT, "%s: vocabulary is not a JSON object", path);
     long max_id = min_size - 1;
+    long entries = (long)cJSON_GetArraySize(vocab) + n_added;
     size_t blob = 0;
     for (const cJSON *e = vocab->child; e; e = e->next) {
         double v = e->valuedouble;
         if (!cJSON_IsNumber(e) || v < 0 || v >= (1 << 30) || v != (double)(long)v)
             return WF_FAIL(err, WF_ECORRUPT, "%s: token '%s': id is not an integer in [0, 2^30)", path,
                            e->string);
+        if ((long)v >= entries)
+            return WF_FAIL(err, WF_ECORRUPT, "%s: token '%s': id %ld out of range, expected below %ld (the number "
+                           "of entries)", path, e->string, (long)v, entries);
         if ((long)v > max_id) max_id = (long)v;
         blob += strlen(e->string);
     }
+    if (blob + extra_bytes >= UINT32_MAX) /* token offsets are 32-bit */
+        return WF_FAIL(err, WF_ECORRUPT, "%s: tokens hold %zu bytes, expected under 4 GiB", path, blob + extra_bytes);
     if (max_id < 0) return WF_FAIL(err, WF_ECORRUPT, "%s: vocabulary is empty", path);
     wf_tokenizer *t;
     wf_status st = wf_tok_new((int)max_id + 1, blob + extra_bytes, &t, err);
@@ -191,7 +200,7 @@ static wf_status load_vocab_merges(const char *vpath, const char *mpath, wf_toke
     if ((st = wf_file_read(NULL, vpath, &vtext, &vn, err))) goto done;
     if ((st = wf_file_read(NULL, mpath, &mtext, &mn, err))) goto done;
     if ((st = parse_json(vpath, vtext, vn, &j, err))) goto done;
-    if ((st = load_vocab(vpath, j, 0, 13, &t, err))) goto done;
+    if ((st = load_vocab(vpath, j, 0, 0, 13, &t, err))) goto done;
     if ((st = load_merges_txt(t, mpath, mtext, mn, err))) goto done;
     if (wf_tok_find(t, "<|endoftext|>", 13) >= 0) {
         /* GPT2Tokenizer's default special token: split out of raw text. */
@@ -257,21 +266,28 @@ static wf_status load_tokenizer_json(const char *path, wf_tokenizer **out, wf_er
     }
     /* Added tokens may sit above the model's vocabulary: size for both. */
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(j, "added_tokens");
-    int min_size = 0;
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    int min_size = 0, n_added = cJSON_IsArray(added) ? cJSON_GetArraySize(added) : 0;
+    long entries = (long)(cJSON_IsObject(vocab) ? cJSON_GetArraySize(vocab) : 0) + n_added;
     size_t extra = 0;
     for (const cJSON *a = cJSON_IsArray(added) ? added->child : NULL; a; a = a->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
         if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 29) ||
+            id->valuedouble != (double)id->valueint ||
             !cJSON_IsString(content) || !content->valuestring[0]) {
             st = WF_FAIL(err, WF_ECORRUPT, "%s: added_tokens: entry without a valid id and content", path);
+            goto done;
+        }
+        if (id->valuedouble >= (double)entries) {
+            st = WF_FAIL(err, WF_ECORRUPT, "%s: added_tokens: '%s': id %.0f out of range, expected below %ld (the "
+                         "number of entries)", path, content->valuestring, id->valuedouble, entries);
             goto done;
         }
         if (id->valueint + 1 > min_size) min_size = id->valueint + 1;
         extra += strlen(content->valuestring);
     }
-    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-    if ((st = load_vocab(path, vocab, min_size, extra, &t, err))) goto done;
+    if ((st = load_vocab(path, vocab, min_size, n_added, extra, &t, err))) goto done;
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!cJSON_IsArray(merges)) {
         st = WF_FAIL(err, WF_ECORRUPT, "%s: model.merges: expected an array", path);
@@ -337,13 +353,20 @@ done:
 
 wf_status wf_tokenizer_load(const char *dir, wf_tokenizer **out, wf_err *err) {
     *out = NULL;
-    if (!wf_path_is_dir(dir))
-        return WF_FAIL(err, WF_EIO, "%s: tokenizer folder not found", dir);
+    int found;
+    if (!wf_path_is_dir(dir)) {
+        wf_status st = wf_path_probe(dir, &found, err);
+        return st ? st : WF_FAIL(err, WF_EIO, "%s: tokenizer folder not found", dir);
+    }
     char vpath[4096], mpath[4096], jpath[4096];
     snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
     snprintf(mpath, sizeof mpath, "%s/merges.txt", dir);
     snprintf(jpath, sizeof jpath, "%s/tokenizer.json", dir);
-    int hv = wf_path_exists(vpath), hm = wf_path_exists(mpath), hj = wf_path_exists(jpath);
+    int hv, hm, hj;
+    wf_status st;
+    if ((st = wf_path_probe(vpath, &hv, err)) || (st = wf_path_probe(mpath, &hm, err)) ||
+        (st = wf_path_probe(jpath, &hj, err)))
+        return st;
     if (hv && (hm || !hj)) return load_vocab_merges(vpath, mpath, out, err);
     if (hj) return load_tokenizer_json(jpath, out, err);
     if (hm) return load_vocab_merges(vpath, mpath, out, err); /* names the missing vocab.json */

@@ -499,3 +499,11 @@ wf_status wf_tokenizer_decode(const wf_tokenizer *t, const int32_t *ids, size_t 
     *len = k;
     return WF_OK;
 }
+
+wf_status wf_tokenizer_fits(const wf_tokenizer *t, int model_vocab, const char *where, wf_err *err) {
+    int n = t->n_vocab;
+    if (n <= model_vocab && model_vocab - n <= WF_TOKENIZER_MAX_PAD) return WF_OK;
+    return WF_FAIL(err, WF_ESHAPE, "%s: tokenizer has %d tokens but the model's vocab_size is %d, expected %d to %d "
+                   "tokens (a tokenizer of another model?)", where, n, model_vocab,
+                   model_vocab > WF_TOKENIZER_MAX_PAD ? model_vocab - WF_TOKENIZER_MAX_PAD : 1, model_vocab);
+}

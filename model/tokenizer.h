@@ -44,6 +44,16 @@ wf_status wf_tokenizer_open(const char *model, wf_tokenizer **out, wf_err *err);
 int wf_tokenizer_vocab_size(const wf_tokenizer *t); /* largest id + 1 */
 int wf_tokenizer_eos(const wf_tokenizer *t);        /* "<|endoftext|>" id, or -1 */
 
+/* Slack allowed between a model's vocab_size and its tokenizer: HF models pad
+** vocab_size up (to a multiple of 64 or 128, e.g. 50304 for GPT-2's 50257),
+** so the model may have up to this many ids without a token; a larger gap
+** means the tokenizer belongs to another model. */
+#define WF_TOKENIZER_MAX_PAD 1023
+/* Checks that t fits a model of model_vocab ids: every token id must exist in
+** the model (tokenizer size <= model_vocab), and at most WF_TOKENIZER_MAX_PAD
+** model ids may lack a token. `where` names the tokenizer in the message. */
+wf_status wf_tokenizer_fits(const wf_tokenizer *t, int model_vocab, const char *where, wf_err *err);
+
 /* Appends the ids of text[0..len) to the growing buffer *ids (capacity *cap,
 ** used *n). *ids may be NULL with *cap 0; it is (re)allocated with wf_alloc on
 ** the default heap, and the caller frees it with wf_free(NULL, *ids). On

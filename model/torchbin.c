@@ -5,9 +5,14 @@
 ** entry table, so nothing is ever executed or built outside these arrays. */
 #include "model/torchbin.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 /* Bounds for hostile pickles. A state dict of a 13B model has ~500 tensors and
 ** needs ~20 values per tensor; these leave room by orders of magnitude. */
@@ -55,6 +60,7 @@ struct wf_torchbin {
     char prefix[256];
     int n;
     tb_tensor *t; /* [n]; names from heap */
+    uint8_t *crc_ok; /* [zip entries]: 1 once a storage has been streamed whole and its CRC-32 matched */
 };
 
 /* ---- growable arrays on the heap ------------------------------------------ */
@@ -428,6 +434,24 @@ static wf_status zip_fail(wf_torchbin *t, zip_error_t *ze, const char *what, wf_
     return s;
 }
 
+/* zlib's crc32 takes a uInt length: feed it in pieces. */
+static uLong crc_update(uLong crc, const uint8_t *p, uint64_t n) {
+    while (n) {
+        uInt m = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, m);
+        p += m;
+        n -= m;
+    }
+    return crc;
+}
+
+/* The zip directory's CRC-32 of an entry against the one computed over its bytes. */
+static wf_status check_crc(const wf_torchbin *t, const zip_stat_t *sb, uLong got, const char *what, wf_err *err) {
+    if (!(sb->valid & ZIP_STAT_CRC) || (uint32_t)got == sb->crc) return WF_OK;
+    return WF_FAIL(err, WF_ECORRUPT, "%s: %s: CRC-32 %08x, expected %08x from the zip directory (corrupt archive)",
+                   t->path, what, (unsigned)got, (unsigned)sb->crc);
+}
+
 /* Reads zip entry idx whole into a heap buffer (at most max bytes). */
 static wf_status read_entry(wf_torchbin *t, zip_int64_t idx, uint8_t **out, size_t *len, size_t max, wf_err *err) {
     zip_stat_t sb;
@@ -447,6 +471,11 @@ static wf_status read_entry(wf_torchbin *t, zip_int64_t idx, uint8_t **out, size
         return WF_FAIL(err, WF_ECORRUPT, "%s: %s: read %lld of %llu bytes, expected all (truncated or corrupt "
                        "archive)", t->path, name, (long long)got, (unsigned long long)sb.size);
     }
+    wf_status s = check_crc(t, &sb, crc_update(crc32(0, NULL, 0), buf, sb.size), name, err);
+    if (s) {
+        wf_free(t->heap, buf);
+        return s;
+    }
     *out = buf;
     *len = (size_t)sb.size;
     return WF_OK;
@@ -458,6 +487,7 @@ void wf_torchbin_close(wf_torchbin *t) {
     if (t->t)
         for (int i = 0; i < t->n; i++) wf_free(t->heap, (void *)t->t[i].d.name);
     wf_free(t->heap, t->t);
+    wf_free(t->heap, t->crc_ok);
     wf_free(t->heap, t);
 }
 
@@ -466,6 +496,8 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *c
 /* Finds <prefix>/data.pkl, runs it and resolves each tensor's storage. */
 static wf_status load_index(wf_torchbin *t, wf_err *err) {
     zip_int64_t ne = zip_get_num_entries(t->zip, 0), pkl = -1;
+    t->crc_ok = wf_calloc(t->heap, ne > 0 ? (size_t)ne : 1, "storage CRC flags", err);
+    if (!t->crc_ok) return WF_ENOMEM;
     for (zip_int64_t i = 0; i < ne && pkl < 0; i++) {
         const char *nm = zip_get_name(t->zip, (zip_uint64_t)i, 0);
         if (!nm) continue;
@@ -598,9 +630,23 @@ wf_status wf_torchbin_open(const char *path, wf_heap *h, wf_torchbin **out, wf_e
     *out = NULL;
     wf_torchbin *t = new_handle(path, h, err);
     if (!t) return WF_ENOMEM;
+    /* O_NONBLOCK: a FIFO in place of the file must not block the open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        wf_torchbin_close(t);
+        return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || fcntl(fd, F_SETFL, 0) != 0) {
+        close(fd);
+        wf_torchbin_close(t);
+        return WF_FAIL(err, WF_EIO, "%s: not a regular file, expected a pytorch_model.bin zip archive", path);
+    }
     int code = 0;
-    t->zip = zip_open(path, ZIP_RDONLY, &code);
+    t->zip = zip_fdopen(fd, ZIP_RDONLY, &code); /* owns fd on success */
     if (!t->zip) {
+        close(fd);
         zip_error_t ze;
         zip_error_init_with_code(&ze, code);
         wf_status s = code == ZIP_ER_OPEN || code == ZIP_ER_READ || code == ZIP_ER_NOENT
@@ -680,32 +726,45 @@ wf_status wf_torchbin_read_f32(wf_torchbin *t, int i, float *dst, wf_err *err) {
     if (!zf)
         return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': cannot open storage '%s': %s", t->path, tt->d.name,
                        tt->key, zip_strerror(t->zip));
+    /* The first read of a storage streams all of it through CRC-32 from its
+    ** first byte (no seek), so that a flipped bit anywhere in it is caught;
+    ** the tensor's elements are widened on the way. Later tensors of a
+    ** verified, uncompressed storage seek straight to their bytes. */
     wf_status s = WF_OK;
     uint8_t buf[1 << 14];
-    uint64_t skip = tt->offset * esz;
     zip_stat_t sb;
-    int stored = zip_stat_index(t->zip, (zip_uint64_t)tt->zindex, 0, &sb) == 0 &&
-                 (sb.valid & ZIP_STAT_COMP_METHOD) && sb.comp_method == ZIP_CM_STORE;
-    if (skip && stored) {
+    zip_stat_init(&sb);
+    if (zip_stat_index(t->zip, (zip_uint64_t)tt->zindex, 0, &sb) != 0) s = WF_ECORRUPT;
+    uint64_t skip = tt->offset * esz, total = sb.size, pos = 0;
+    int verified = t->crc_ok[tt->zindex];
+    if (!s && verified && (sb.valid & ZIP_STAT_COMP_METHOD) && sb.comp_method == ZIP_CM_STORE && skip) {
         if (zip_fseek(zf, (zip_int64_t)skip, SEEK_SET) != 0) s = WF_ECORRUPT;
-    } else if (skip) {
-        while (skip && !s) { /* compressed entry: read and drop */
-            size_t m = skip < sizeof buf ? (size_t)skip : sizeof buf;
-            zip_int64_t got = zip_fread(zf, buf, m);
-            if (got != (zip_int64_t)m) s = WF_ECORRUPT;
-            skip -= m;
-        }
+        pos = skip;
     }
-    for (size_t k = 0; k < n && !s;) {
-        size_t m = (n - k) * esz < sizeof buf ? n - k : sizeof buf / esz;
-        zip_int64_t got = zip_fread(zf, buf, m * esz);
-        if (got != (zip_int64_t)(m * esz)) { s = WF_ECORRUPT; break; }
-        wf_dtype_to_f32(d, buf, dst + k, m);
-        k += m;
+    if (verified) total = skip + (uint64_t)n * esz; /* nothing to check past the tensor */
+    uLong crc = crc32(0, NULL, 0);
+    while (pos < total && !s) {
+        size_t m = total - pos < sizeof buf ? (size_t)(total - pos) : sizeof buf;
+        if (pos < skip && m > skip - pos) m = (size_t)(skip - pos); /* chunks meet the tensor's start */
+        if (pos >= skip && pos < skip + (uint64_t)n * esz) {      /* ... and hold whole elements in it */
+            uint64_t left = skip + (uint64_t)n * esz - pos;
+            if (m > left) m = (size_t)left;
+            m -= m % esz;
+        }
+        zip_int64_t got = zip_fread(zf, buf, m);
+        if (got != (zip_int64_t)m) { s = WF_ECORRUPT; break; }
+        crc = crc_update(crc, buf, m);
+        if (pos >= skip && pos < skip + (uint64_t)n * esz) wf_dtype_to_f32(d, buf, dst + (pos - skip) / esz, m / esz);
+        pos += m;
     }
     zip_fclose(zf);
     if (s)
         return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': storage '%s' is truncated or corrupt, expected %zu "
                        "readable elements", t->path, tt->d.name, tt->key, n);
+    if (verified) return WF_OK;
+    char what[700];
+    snprintf(what, sizeof what, "tensor '%s': storage '%s'", tt->d.name, tt->key);
+    if ((s = check_crc(t, &sb, crc, what, err))) return s;
+    t->crc_ok[tt->zindex] = 1;
     return WF_OK;
 }

@@ -1,7 +1,8 @@
 /* heatmap.c — a PNG image of per-PE activity over the fabric (format and
 ** colour scale in sdk/diag.h), written with libpng row by row through the
-** atomic file writer (wf_afile: path.tmp, fsync, rename). One cell of
-** scale x scale pixels per PE; a legend bar along the bottom shows the colour scale. */
+** user-output writer (wf_ofile_open: atomic for a file, through to a FIFO
+** or /dev/stdout). One cell of scale x scale pixels per PE; a legend bar
+** along the bottom shows the colour scale. */
 #include "diag.h"
 
 #include <png.h>
@@ -122,7 +123,7 @@ wf_status wf_heatmap_write(const wf_fabric *f, const char *path, wf_heat_metric 
     }
     sink k;
     memset(&k, 0, sizeof k);
-    wf_status st = wf_afile_open(path, &k.af, err);
+    wf_status st = wf_ofile_open(path, &k.af, err);
     if (st) {
         wf_err_prefix(err, "heatmap");
     } else if (encode(&k, val, w, h, scale, mx, row) != 0) {

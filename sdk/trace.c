@@ -1,6 +1,6 @@
 /* trace.c — Perfetto / Chrome trace-event JSON from the fabric's trace hook
 ** (format in sdk/diag.h). Events are formatted into a 64 KB buffer and
-** streamed through an atomic file writer; per-PE metadata (process and
+** streamed through the user-output writer (wf_ofile_open); per-PE metadata (process and
 ** thread names) is written the first time a PE or thread shows up. The hook
 ** cannot fail the run: the first write error is kept and returned at close. */
 #include "diag.h"
@@ -161,7 +161,7 @@ wf_status wf_tracer_open(wf_fabric *f, const char *path, const wf_trace_window *
         wf_free(NULL, t);
         return err ? err->code : WF_ENOMEM;
     }
-    wf_status st = wf_afile_open(path, &t->af, err);
+    wf_status st = wf_ofile_open(path, &t->af, err);
     if (st) {
         wf_free(NULL, t->seen);
         wf_free(NULL, t);

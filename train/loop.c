@@ -3,7 +3,7 @@
 ** periodic validation, checkpoints (out/ckpt-N + out/latest pointer), resume,
 ** log.csv and loss.png. Same seed and flags give the same bits, and a resumed
 ** run continues exactly where the straight run would be. */
-#include "train/train.h"
+#include "train/train_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +25,7 @@ void wf_train_opts_default(wf_train_opts *o) {
     o->warmup = -1, o->sched = -1, o->end_frac = 0.1;
     o->eval_windows = 16;
     o->seed = 1234;
+    o->keep = 3;
     wf_optim_opts_default(&o->optim);
 }
 
@@ -51,6 +52,8 @@ typedef struct {
     int nrows, caprows;
     int32_t *win, *in, *tg;
     long saved_step; /* step of the last checkpoint written, -1 none */
+    char saved_dir[1100]; /* that checkpoint's folder (or the resumed one); "" none */
+    wf_outdir od;    /* this run's checkpoints in out (train/outdir.c) */
     int T;           /* sequence length in use */
 } run;
 
@@ -122,43 +125,81 @@ static void read_log(run *r, long upto) {
     wf_free(NULL, buf);
 }
 
+/* Names the first tensor of weights, m or v holding NaN/Inf in *what; 0 when all are finite. */
+static int find_nonfinite(const run *r, char *what, size_t cap) {
+    const float *bufs[3] = {r->w, r->opt->m, r->opt->v};
+    static const char *const kind[3] = {"weights", "Adam moment m", "Adam moment v"};
+    for (int k = 0; k < 3; k++) {
+        int t = wf_nonfinite_tensor(&r->cfg, bufs[k]);
+        if (t >= 0) {
+            wf_tensor_info ti;
+            wf_gpt_tensor_info(&r->cfg, t, &ti);
+            snprintf(what, cap, "%s of tensor '%s'", kind[k], ti.name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The run diverged: an error naming the step and the tensor, and the checkpoint still in force. */
+static wf_status diverged(const run *r, const char *cause, wf_err *err) {
+    char what[160] = "";
+    wf_err ge;
+    if (r->o->exec) r->o->exec->gather(r->o->exec->ud, r->w, r->opt, &ge); /* the store's tensors, to name the bad one */
+    if (!find_nonfinite(r, what, sizeof what)) snprintf(what, sizeof what, "no saved tensor yet");
+    return WF_FAIL(err, WF_ERANGE, "step %llu: %s; %s holds NaN or Inf: not saved, the last good checkpoint is %s "
+                   "(restart from it with a lower --lr or a --clip)", (unsigned long long)r->st.step, cause, what,
+                   r->saved_dir[0] ? r->saved_dir : "none (no checkpoint was saved)");
+}
+
+/* On resume the stored optimizer settings hold unless the user gave the flag
+** again: then the user's value applies from this step on, and the log says so. */
+static void apply_given_optim(wf_optim *opt, const wf_train_opts *o) {
+    struct { unsigned bit; const char *flag; float *dst; float val; } f[] = {
+        {WF_OPTIM_GIVEN_BETA1, "--beta1", &opt->opts.beta1, o->optim.beta1},
+        {WF_OPTIM_GIVEN_BETA2, "--beta2", &opt->opts.beta2, o->optim.beta2},
+        {WF_OPTIM_GIVEN_EPS, "--eps", &opt->opts.eps, o->optim.eps},
+        {WF_OPTIM_GIVEN_WD, "--weight-decay", &opt->opts.weight_decay, o->optim.weight_decay},
+        {WF_OPTIM_GIVEN_CLIP, "--clip", &opt->opts.clip, o->optim.clip},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        if (!(o->optim_given & f[i].bit) || *f[i].dst == f[i].val) continue;
+        wf_log(WF_LOG_INFO, "%s %g replaces the stored %g from this step on", f[i].flag, f[i].val, *f[i].dst);
+        *f[i].dst = f[i].val;
+    }
+    if ((o->optim_given & WF_OPTIM_GIVEN_DECAY) && opt->opts.decay != o->optim.decay) {
+        wf_log(WF_LOG_INFO, "--decay replaces the stored weight-decay groups from this step on");
+        opt->opts.decay = o->optim.decay;
+    }
+}
+
 static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err) {
-    char dir[1100], path[1200];
-    snprintf(dir, sizeof dir, "%s/ckpt-%08llu", r->o->out, (unsigned long long)r->st.step);
+    char tmp[WF_TRAIN_PATH], dir[1100], path[WF_TRAIN_PATH + 32], what[160];
+    long step = (long)r->st.step;
     wf_status rc = r->o->exec ? r->o->exec->gather(r->o->exec->ud, r->w, r->opt, err) : WF_OK;
-    if (!rc) rc = wf_checkpoint_save(dir, &r->cfg, r->w, err);
-    if (!rc && r->tok) rc = wf_tokenizer_save(r->tok, dir, err);
+    if (rc) return rc;
+    if (find_nonfinite(r, what, sizeof what)) return diverged(r, "the run diverged", err);
+    if ((rc = wf_outdir_begin(&r->od, step, tmp, sizeof tmp, err))) return rc;
+    rc = wf_checkpoint_save(tmp, &r->cfg, r->w, err);
+    if (!rc && r->tok) rc = wf_tokenizer_save(r->tok, tmp, err);
     if (!rc) {
-        snprintf(path, sizeof path, "%s/optimizer.bin", dir);
+        snprintf(path, sizeof path, "%s/optimizer.bin", tmp);
         rc = wf_optstate_save(path, r->opt, &r->st, err);
     }
-    if (!rc) {
-        char name[64];
-        int n = snprintf(name, sizeof name, "ckpt-%08llu\n", (unsigned long long)r->st.step);
-        snprintf(path, sizeof path, "%s/latest", r->o->out);
-        rc = wf_file_write_atomic(path, name, (size_t)n, err);
+    if (rc) {
+        wf_outdir_abort(tmp);
+        snprintf(dir, sizeof dir, "%s/ckpt-%08ld", r->o->out, step);
+        return wf_err_prefix(err, "saving checkpoint %s", dir), rc;
     }
-    if (rc) return wf_err_prefix(err, "saving checkpoint %s", dir), rc;
+    if ((rc = wf_outdir_commit(&r->od, step, tmp, dir, sizeof dir, err))) return rc;
+    char name[64];
+    int n = snprintf(name, sizeof name, "ckpt-%08ld\n", step);
+    snprintf(path, sizeof path, "%s/latest", r->o->out);
+    if ((rc = wf_file_write_atomic(path, name, (size_t)n, err))) return wf_err_prefix(err, "saving checkpoint %s", dir), rc;
     snprintf(out_dir, cap, "%s", dir);
-    /* Older checkpoints are dropped once `latest` names the new one. */
-    DIR *d = opendir(r->o->out);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        if (strncmp(de->d_name, "ckpt-", 5) != 0 || strcmp(dir + strlen(r->o->out) + 1, de->d_name) == 0) continue;
-        char old[1400];
-        snprintf(old, sizeof old, "%s/%s", r->o->out, de->d_name);
-        DIR *d2 = opendir(old);
-        struct dirent *f;
-        while (d2 && (f = readdir(d2))) {
-            if (f->d_name[0] == '.') continue;
-            char fp[1700];
-            snprintf(fp, sizeof fp, "%s/%s", old, f->d_name);
-            unlink(fp);
-        }
-        if (d2) closedir(d2);
-        rmdir(old);
-    }
-    if (d) closedir(d);
+    snprintf(r->saved_dir, sizeof r->saved_dir, "%s", dir);
+    name[n - 1] = 0;
+    wf_outdir_retain(&r->od, name); /* older checkpoints go once `latest` names the new one */
     wf_log(WF_LOG_INFO, "saved %s", dir);
     return WF_OK;
 }
@@ -167,12 +208,13 @@ static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err)
 ** preset (with overrides) initialised from the seed. */
 static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     const wf_train_opts *o = r->o;
-    int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size;
+    int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size || o->n_inner || o->act;
     const char *src = resume_dir ? resume_dir : o->model;
     if (resume_dir || wf_path_is_dir(o->model)) {
         if (overrides && !resume_dir)
-            return WF_FAIL(err, WF_EUSAGE, "%s: --n-layer/--n-embd/--n-head/--n-positions/--vocab-size apply to a preset, not to a model folder", o->model);
-        wf_status rc = wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err);
+            return WF_FAIL(err, WF_EUSAGE, "%s: --n-layer/--n-embd/--n-head/--n-inner/--n-positions/--vocab-size/--activation apply to a preset, not to a model folder", o->model);
+        wf_status rc = resume_dir ? wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err)
+                                  : wf_checkpoint_load_or_init(src, o->seed, NULL, &r->cfg, &r->w, err);
         if (rc) return rc;
     } else {
         wf_status rc = wf_gpt_config_preset(o->model, &r->cfg, err);
@@ -183,6 +225,8 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
         if (o->n_embd) c->n_embd = o->n_embd, c->n_inner = 4 * o->n_embd;
         if (o->n_positions) c->n_positions = o->n_positions;
         if (o->vocab_size) c->vocab_size = o->vocab_size;
+        if (o->n_inner) c->n_inner = o->n_inner;
+        if (o->act) c->act = (wf_activation)(o->act - 1);
         if (overrides) snprintf(c->name, sizeof c->name, "custom");
         if ((rc = wf_gpt_config_validate(c, o->model, err))) return rc;
         r->w = wf_alloc(NULL, wf_gpt_numel(c) * sizeof(float), "weights", err);
@@ -243,17 +287,17 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if (o->steps <= 0 && o->tokens <= 0)
         return WF_FAIL(err, WF_EUSAGE, "give the run length with --steps N or --tokens N");
     char resume_dir[1100] = "";
+    if (wf_path_exists(o->out) && !wf_path_is_dir(o->out))
+        return WF_FAIL(err, WF_EUSAGE, "--out %s: exists and is not a folder", o->out);
     if (o->resume) {
-        char path[1100], *txt;
-        size_t n;
-        snprintf(path, sizeof path, "%s/latest", o->out);
-        if (!wf_path_exists(path))
-            return WF_FAIL(err, WF_EUSAGE, "--resume: %s: no checkpoint to resume from", path);
-        if ((rc = wf_file_read(NULL, path, &txt, &n, err))) return rc;
-        while (n && (txt[n - 1] == '\n' || txt[n - 1] == '\r')) txt[--n] = 0;
-        snprintf(resume_dir, sizeof resume_dir, "%s/%s", o->out, txt);
-        wf_free(NULL, txt);
+        if ((rc = wf_outdir_latest(o->out, resume_dir, sizeof resume_dir, err))) return rc;
+    } else {
+        char what[300];
+        if (!o->overwrite && !wf_outdir_is_fresh(o->out, what, sizeof what))
+            return WF_FAIL(err, WF_EUSAGE, "--out %s: already holds %s; continue that run with --resume, start over with "
+                           "--overwrite (removes its checkpoints, latest and log), or choose another --out", o->out, what);
     }
+    if ((rc = wf_outdir_open(&r->od, o->out, o->keep, err))) return rc;
     if ((rc = wf_shards_open(o->data, &r->data, err))) goto done;
     if ((rc = setup_model(r, o->resume ? resume_dir : NULL, err))) goto done;
     if (T == 0) T = r->cfg.n_positions < 1024 ? r->cfg.n_positions : 1024;
@@ -268,6 +312,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                      o->data, dv, r->cfg.vocab_size, wf_path_is_dir(o->model) ? "" : " --vocab-size sets a preset's");
         goto done;
     }
+    if (wf_shards_count(r->data, WF_SPLIT_VAL) < (uint64_t)T + 1)
+        wf_log(WF_LOG_WARN, "validation is off: %s has %llu validation tokens, fewer than seq+1 = %d (make one with "
+               "wafer tokenize --val-fraction F)", o->data, (unsigned long long)wf_shards_count(r->data, WF_SPLIT_VAL), T + 1);
     if (dv < r->cfg.vocab_size)
         wf_log(WF_LOG_WARN, "data vocabulary %d is smaller than the model's %d", dv, r->cfg.vocab_size);
     if (wf_shards_count(r->data, WF_SPLIT_TRAIN) < (uint64_t)T + 1) {
@@ -297,6 +344,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         }
     }
     if ((rc = wf_mkdir_p(o->out, err))) goto done;
+    if (o->resume) snprintf(r->saved_dir, sizeof r->saved_dir, "%s", resume_dir);
+    else if (o->overwrite) wf_outdir_clear(&r->od); /* only after the model and data were found good */
+    wf_outdir_sweep_temps(&r->od);
     if ((rc = wf_trainer_new(&r->cfg, B, T, o->recompute, NULL, &r->tr, err))) goto done;
     if ((rc = wf_trainer_set_bf16(r->tr, o->bf16, err))) goto done;
     if ((rc = wf_optim_new(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
@@ -324,6 +374,13 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                          (unsigned long long)r->st.step);
             goto done;
         }
+        if ((long)r->st.step >= r->total) {
+            rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s is already at step %llu, %s the %ld steps asked for; give a "
+                         "larger --steps (or --tokens) to train further", resume_dir, (unsigned long long)r->st.step,
+                         (long)r->st.step == r->total ? "which is" : "past", r->total);
+            goto done;
+        }
+        apply_given_optim(r->opt, o);
         read_log(r, (long)r->st.step);
         wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
     }
@@ -383,8 +440,11 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s",
                (long)r->st.step, r->total, last_loss, lr, gn, tps, eta);
         if (row.val >= 0) wf_log(WF_LOG_INFO, "step %ld: val loss %.4f (ppl %.2f)", row.step, row.val, exp(row.val));
-        if (!isfinite(last_loss)) {
-            rc = WF_FAIL(err, WF_ERANGE, "step %ld: loss is %f; lower --lr", row.step, last_loss);
+        if (!isfinite(last_loss) || !isfinite(gn)) {
+            char cause[96];
+            snprintf(cause, sizeof cause, "%s is %g", isfinite(last_loss) ? "the gradient norm" : "the loss",
+                     isfinite(last_loss) ? gn : last_loss);
+            rc = diverged(r, cause, err);
             goto done;
         }
         if ((rc = add_row(r, row, err))) goto done;

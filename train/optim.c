@@ -59,7 +59,7 @@ double wf_grad_block_sumsq(const wf_gpt_config *c, const float *grads, int b) {
 static void block_tensors(const wf_gpt_config *c, int b, int *first, int *count) {
     if (b == 0) *first = 0, *count = 2;
     else if (b <= c->n_layer) *first = 2 + WF_T_LAYER_COUNT * (b - 1), *count = WF_T_LAYER_COUNT;
-    else *first = 2 + WF_T_LAYER_COUNT * c->n_layer, *count = 2;
+    else *first = 2 + WF_T_LAYER_COUNT * c->n_layer, *count = wf_gpt_tensor_count(c) - *first; /* + untied head */
 }
 
 void wf_optim_update_block(wf_optim *o, int b, float *weights, const float *grads, float lr,

@@ -1,7 +1,9 @@
 /* optstate.c — optimizer.bin: Adam moments, step, RNG and data position of a
 ** training run (format table in train.h). Written atomically through
 ** wf_afile, so a failed save leaves the previous file intact. */
-#include "train/train.h"
+#include "train/train_int.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -138,6 +140,19 @@ wf_status wf_optstate_load(const char *path, wf_optim *o, wf_train_state *s, wf_
         rc = WF_FAIL(err, WF_ECORRUPT, "%s: section 'state': decay mode %llu unknown", path, (unsigned long long)st[8]);
         goto done;
     }
+    /* Every value read is checked before use (a corrupt count must be an error, never an assert). */
+    uint64_t per_step = st[9] * st[10] * st[11];
+    if (st[9] < 1 || st[9] > (1u << 20) || st[10] < 1 || st[10] > 65536 || st[11] < 1 || st[11] > (1u << 20)) {
+        rc = WF_FAIL(err, WF_ECORRUPT, "%s: section 'state': accum %llu, batch %llu, seq %llu out of range", path,
+                     (unsigned long long)st[9], (unsigned long long)st[10], (unsigned long long)st[11]);
+        goto done;
+    }
+    if (st[0] > (1ull << 40) || st[2] != st[0] * st[9] || st[1] != st[0] * per_step) {
+        rc = WF_FAIL(err, WF_ECORRUPT, "%s: section 'state': step %llu, data position %llu and tokens %llu "
+                     "disagree (expected position = step x accum, tokens = step x accum x batch x seq)", path,
+                     (unsigned long long)st[0], (unsigned long long)st[2], (unsigned long long)st[1]);
+        goto done;
+    }
     s->step = st[0], s->tokens = st[1], s->data_pos = st[2];
     for (int i = 0; i < 4; i++) s->rng[i] = st[3 + i];
     s->seed = st[7], s->accum = st[9], s->B = st[10], s->T = st[11];
@@ -146,11 +161,27 @@ wf_status wf_optstate_load(const char *path, wf_optim *o, wf_train_state *s, wf_
         uint32_t u = get_u32(sec[1] + 4 * i);
         memcpy(&hp[i], &u, 4);
     }
+    if (!(hp[0] >= 0 && hp[0] < 1) || !(hp[1] >= 0 && hp[1] < 1) || !(hp[2] >= 0 && hp[2] <= 1) ||
+        !(hp[3] >= 0 && hp[3] <= 10) || !isfinite(hp[4])) {
+        rc = WF_FAIL(err, WF_ECORRUPT, "%s: section 'hparams': beta1 %g, beta2 %g, eps %g, weight decay %g, clip %g: "
+                     "out of range", path, hp[0], hp[1], hp[2], hp[3], hp[4]);
+        goto done;
+    }
     o->opts.beta1 = hp[0], o->opts.beta2 = hp[1], o->opts.eps = hp[2];
     o->opts.weight_decay = hp[3], o->opts.clip = hp[4];
     o->opts.decay = (wf_decay_mode)st[8];
     memcpy(o->m, sec[2], numel * 4);
     memcpy(o->v, sec[3], numel * 4);
+    for (int k = 0; k < 2; k++) {
+        int bad = wf_nonfinite_tensor(&o->cfg, k ? o->v : o->m);
+        if (bad >= 0) {
+            wf_tensor_info ti;
+            wf_gpt_tensor_info(&o->cfg, bad, &ti);
+            rc = WF_FAIL(err, WF_ECORRUPT, "%s: section '%s': tensor '%s' holds NaN or Inf (corrupt optimizer state)",
+                         path, names[2 + k], ti.name);
+            goto done;
+        }
+    }
     o->step = (long)s->step;
 done:
     wf_free(o->heap, buf);

@@ -356,7 +356,7 @@ wf_status wf_trainer_step(wf_trainer *t, const wf_gpt_view *w, wf_gpt_view *g,
     if (st) return st;
     int L = t->cfg.n_layer;
     for (int l = 0; l < L; l++) layer_fwd(t, l, &w->layers[l]);
-    *loss = wf_trainer_head(t, w->wte, w->lnf_w, w->lnf_b, g->wte, g->lnf_w, g->lnf_b, grad_scale);
+    *loss = wf_trainer_head(t, w->lm_head, w->lnf_w, w->lnf_b, g->lm_head, g->lnf_w, g->lnf_b, grad_scale);
     for (int l = L - 1; l >= 0; l--) wf_trainer_layer_backward(t, l, &w->layers[l], &g->layers[l]);
     wf_trainer_embed_backward(t, g->wte, g->wpe);
     return WF_OK;
@@ -367,6 +367,6 @@ wf_status wf_trainer_loss(wf_trainer *t, const wf_gpt_view *w, const int32_t *in
     wf_status st = wf_trainer_embed_forward(t, w->wte, w->wpe, inputs, targets, err);
     if (st) return st;
     for (int l = 0; l < t->cfg.n_layer; l++) layer_fwd(t, l, &w->layers[l]);
-    *loss = wf_trainer_head(t, w->wte, w->lnf_w, w->lnf_b, NULL, NULL, NULL, 1.0f);
+    *loss = wf_trainer_head(t, w->lm_head, w->lnf_w, w->lnf_b, NULL, NULL, NULL, 1.0f);
     return WF_OK;
 }

@@ -75,7 +75,7 @@ typedef enum {
 } wf_decay_mode;
 
 typedef struct {
-    float beta1, beta2, eps; /* 0.9, 0.95, 1e-8 (REFERENCE.md) */
+    float beta1, beta2, eps; /* 0.9, 0.95, 1e-8 (docs/REFERENCE.md) */
     float weight_decay;      /* 0.1 */
     float clip;              /* global-norm clip; <= 0 disables. 1.0 */
     wf_decay_mode decay;
@@ -193,13 +193,22 @@ typedef struct {
     long stop_at;         /* stop after this step, saving (resume later); 0: none */
     uint64_t seed;        /* init of a preset's weights and the data order */
     int resume;           /* continue from out/latest */
+    int overwrite;        /* a fresh run may replace an earlier run's files in out (else out must be empty) */
+    int keep;             /* newest checkpoints of this run kept in out; <= 0 keeps all (default 3) */
+    unsigned optim_given; /* WF_OPTIM_GIVEN_* bits: flags the user set; on resume they replace the stored values */
     int recompute;        /* activation recompute */
     int bf16;             /* block and head GEMMs on bf16 operands (wf_trainer_set_bf16); eval stays fp32 */
-    int n_layer, n_embd, n_head, n_positions, vocab_size; /* preset overrides; 0 keeps */
+    int n_layer, n_embd, n_head, n_positions, vocab_size, n_inner; /* preset overrides; 0 keeps */
+    int act;              /* preset override: 0 keeps, else 1 + wf_activation */
     wf_optim_opts optim;
     volatile int *stop;   /* set asynchronously (SIGINT): save and return; may be NULL */
     const wf_step_hooks *exec; /* NULL: resident step; else this executor (borrowed) */
 } wf_train_opts;
+
+enum {
+    WF_OPTIM_GIVEN_BETA1 = 1, WF_OPTIM_GIVEN_BETA2 = 2, WF_OPTIM_GIVEN_EPS = 4,
+    WF_OPTIM_GIVEN_WD = 8, WF_OPTIM_GIVEN_CLIP = 16, WF_OPTIM_GIVEN_DECAY = 32
+};
 
 void wf_train_opts_default(wf_train_opts *o);
 
@@ -212,11 +221,16 @@ typedef struct {
 } wf_train_result;
 
 /* Runs training. Checkpoints are out/ckpt-NNNNNNNN/ (config.json,
-** model.safetensors, tokenizer files when known, optimizer.bin), each file
-** written atomically; out/latest names the newest complete one and is
-** replaced atomically only after all its files are on disk, so a failed or
-** interrupted save leaves the previous checkpoint in force. Progress goes to
-** wf_log (INFO), one line per step. */
+** model.safetensors, tokenizer files when known, optimizer.bin), built in
+** out/ckpt-NNNNNNNN.tmp-PID and renamed when complete; out/latest names the
+** newest and is replaced atomically only after it is in place, so a failed or
+** interrupted save leaves the previous checkpoint in force. Weights or
+** optimizer state holding NaN/Inf are never saved: the run stops with an error
+** naming the step and tensor. A fresh run refuses a non-empty out unless
+** o->overwrite; retention (o->keep) removes only checkpoints listed in
+** out/checkpoints.txt (written by this run and the runs it resumed), never
+** through a symlink, never a folder holding files wafer did not write
+** (train/outdir.c). Progress goes to wf_log (INFO), one line per step. */
 wf_status wf_train_run(const wf_train_opts *o, wf_train_result *r, wf_err *err);
 
 /* Writes a PNG loss curve (train loss line, validation points) of n points. */

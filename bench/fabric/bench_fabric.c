@@ -6,7 +6,7 @@
 **   idle       one row broadcasts 256 floats over a 750 x 994 fabric whose
 **              other rows hold a program that never runs
 ** and, with --big, GEMV 16384 x 16384 over 750 x 994 PEs.
-** Peer: MuchiSim, ~370 ns per PE-cycle on this machine (REFERENCE.md).
+** Peer: MuchiSim, ~370 ns per PE-cycle on this machine (docs/REFERENCE.md).
 ** Each workload runs on 1 and 2 simulator threads (--threads, results are
 ** identical and checked by the example); --reps N keeps the fastest of N runs
 ** (this machine's timings drift between runs).
@@ -23,7 +23,7 @@
 #error "WF_EX_DIR must name the folder of the example programs"
 #endif
 
-#define PEER_NS 370.0 /* MuchiSim ns per PE-cycle, REFERENCE.md */
+#define PEER_NS 370.0 /* MuchiSim ns per PE-cycle, docs/REFERENCE.md */
 
 static char out[1 << 16];
 

@@ -1,9 +1,16 @@
 /* test_base.c — allocator accounting, budgets and fault injection; error
-** values; atomic file writes that survive a full disk. */
+** values; atomic file writes that survive a full disk; reads that never block
+** on a FIFO; user-named outputs written through to FIFOs, devices, stdout and
+** symlink targets instead of being replaced. */
 #include "../../base/base.h"
 #include "../check.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static void heap_counts_live_and_peak(void) {
@@ -73,6 +80,144 @@ static void atomic_write_keeps_old_file_on_disk_full(void) {
     rmdir(dir);
 }
 
+static void file_read_refuses_a_fifo_without_blocking(void) {
+    char dir[] = "/tmp/wf_test_fifoXXXXXX", path[128];
+    WF_CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    WF_CHECK_EQ(mkfifo(path, 0644), 0);
+    alarm(20); /* a blocking open would hang here: SIGALRM ends the test as failed */
+    wf_err e = {0};
+    char *buf = NULL;
+    size_t n;
+    WF_CHECK_EQ(wf_file_read(NULL, path, &buf, &n, &e), WF_EIO);
+    WF_CHECK_HAS(e.msg, path);
+    WF_CHECK_HAS(e.msg, "not a regular file (a FIFO)");
+    WF_CHECK(buf == NULL);
+    int fd = 5;
+    WF_CHECK_EQ(wf_file_open_read(path, &fd, NULL, &e), WF_EIO);
+    WF_CHECK_EQ(fd, -1);
+    WF_CHECK_EQ(wf_file_open_read(dir, &fd, NULL, &e), WF_EIO);
+    WF_CHECK_HAS(e.msg, "(a folder)");
+    alarm(0);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Reads a small file into buf (NUL-terminated); returns its length or -1. */
+static long slurp(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return (long)n;
+}
+
+static int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static wf_status put_ofile(const char *path, const char *text, wf_err *e) {
+    wf_afile *f;
+    wf_status s = wf_ofile_open(path, &f, e);
+    if (s) return s;
+    if ((s = wf_afile_write(f, text, strlen(text), e))) {
+        wf_afile_abort(f);
+        return s;
+    }
+    return wf_afile_commit(f, e);
+}
+
+static void ofile_keeps_symlinks_and_writes_their_target(void) {
+    char dir[] = "/tmp/wf_test_ofileXXXXXX", sub[128], real[160], link[128], dang[128], newt[160], buf[64];
+    WF_CHECK(mkdtemp(dir) != NULL);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    WF_CHECK_EQ(mkdir(sub, 0755), 0);
+    snprintf(real, sizeof real, "%s/real.bin", sub);
+    snprintf(link, sizeof link, "%s/logits.bin", dir);
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_file_write_atomic(real, "old", 3, &e), WF_OK);
+    WF_CHECK_EQ(chmod(real, 0600), 0);
+    WF_CHECK_EQ(symlink("sub/real.bin", link), 0);
+    WF_CHECK_EQ(put_ofile(link, "new-data", &e), WF_OK);
+    struct stat st;
+    WF_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode)); /* still a link */
+    WF_CHECK_EQ(slurp(real, buf, sizeof buf), 8);
+    WF_CHECK_STR(buf, "new-data");
+    WF_CHECK(stat(real, &st) == 0 && (st.st_mode & 0777) == 0600); /* permissions kept */
+    WF_CHECK_EQ(count_entries(sub), 1); /* no temp file left beside the target */
+    WF_CHECK_EQ(count_entries(dir), 2);
+    /* a dangling link: the file it names is created, the link kept */
+    snprintf(dang, sizeof dang, "%s/trace.json", dir);
+    snprintf(newt, sizeof newt, "%s/fresh.json", sub);
+    WF_CHECK_EQ(symlink(newt, dang), 0);
+    WF_CHECK_EQ(put_ofile(dang, "{}", &e), WF_OK);
+    WF_CHECK(lstat(dang, &st) == 0 && S_ISLNK(st.st_mode));
+    WF_CHECK_EQ(slurp(newt, buf, sizeof buf), 2);
+    /* a folder is an error naming it */
+    WF_CHECK_EQ(put_ofile(sub, "x", &e), WF_EIO);
+    WF_CHECK_HAS(e.msg, "is a folder");
+    /* a full disk leaves the old target intact, the link a link */
+    wf_file_fail_write_at(0);
+    WF_CHECK_EQ(put_ofile(link, "lost", &e), WF_EIO);
+    wf_file_fail_write_at(-1);
+    WF_CHECK_EQ(slurp(real, buf, sizeof buf), 8);
+    WF_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    WF_CHECK_EQ(count_entries(sub), 2);
+    unlink(dang);
+    unlink(newt);
+    unlink(link);
+    unlink(real);
+    rmdir(sub);
+    rmdir(dir);
+}
+
+static void ofile_writes_through_to_fifos_devices_and_own_fds(void) {
+    char dir[] = "/tmp/wf_test_ospecXXXXXX", fifo[128], dev[128], buf[64], name[64];
+    WF_CHECK(mkdtemp(dir) != NULL);
+    wf_err e = {0};
+    struct stat st;
+    /* FIFO: a reader is there first, so opening for writing does not wait */
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    WF_CHECK_EQ(mkfifo(fifo, 0644), 0);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+    WF_CHECK(rd >= 0);
+    WF_CHECK_EQ(put_ofile(fifo, "through", &e), WF_OK);
+    ssize_t k = read(rd, buf, sizeof buf - 1);
+    WF_CHECK_EQ(k, 7);
+    buf[k > 0 ? k : 0] = 0;
+    WF_CHECK_STR(buf, "through");
+    close(rd);
+    WF_CHECK(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode)); /* still a FIFO */
+    /* /dev/fd/N: our own descriptor (a pipe here), never replaced */
+    int p[2];
+    WF_CHECK_EQ(pipe(p), 0);
+    snprintf(name, sizeof name, "/dev/fd/%d", p[1]);
+    WF_CHECK_EQ(put_ofile(name, "fd-out", &e), WF_OK);
+    close(p[1]);
+    k = read(p[0], buf, sizeof buf - 1);
+    WF_CHECK_EQ(k, 6);
+    close(p[0]);
+    /* a character device (a copy of /dev/null made here; needs root) stays one */
+    snprintf(dev, sizeof dev, "%s/null", dir);
+    if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        WF_CHECK_EQ(put_ofile(dev, "discarded", &e), WF_OK);
+        WF_CHECK(stat(dev, &st) == 0 && S_ISCHR(st.st_mode));
+        unlink(dev);
+    } else {
+        printf("note: not root (%s): character-device case not run\n", strerror(errno));
+    }
+    WF_CHECK_EQ(count_entries(dir), 1); /* only the FIFO: no temp files */
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void errors_carry_source_position(void) {
     wf_err e = {0};
     int line = __LINE__ + 1;
@@ -90,5 +235,8 @@ int main(void) {
     heap_fault_injection_fails_exactly_the_kth();
     atomic_write_keeps_old_file_on_disk_full();
     errors_carry_source_position();
+    file_read_refuses_a_fifo_without_blocking();
+    ofile_keeps_symlinks_and_writes_their_target();
+    ofile_writes_through_to_fifos_devices_and_own_fds();
     return wf_check_report();
 }

@@ -190,6 +190,20 @@ static char *make_corpus(size_t n, unsigned seed) {
     return s;
 }
 
+/* Saves t into a fresh temp folder and loads it back (NULL on failure); the
+** folder is removed before returning. */
+static wf_tokenizer *save_and_reload(const wf_tokenizer *t) {
+    char dir[] = "/tmp/wf_test_bpe_XXXXXX", cmd[100];
+    wf_tokenizer *t2 = NULL;
+    wf_err e = {0};
+    WF_CHECK(mkdtemp(dir) != NULL);
+    WF_CHECK_EQ(wf_tokenizer_save(t, dir, &e), WF_OK);
+    WF_CHECK_EQ(wf_tokenizer_load(dir, &t2, &e), WF_OK);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    WF_CHECK_EQ(system(cmd), 0);
+    return t2;
+}
+
 static void test_roundtrip_and_compression(void) {
     char *corpus = make_corpus(200000, 7);
     size_t len = strlen(corpus);
@@ -204,10 +218,7 @@ static void test_roundtrip_and_compression(void) {
         return;
     }
     WF_CHECK_EQ(s.merges, 600 - 257);
-    char dir[] = "/tmp/wf_test_bpe_XXXXXX";
-    WF_CHECK(mkdtemp(dir) != NULL);
-    WF_CHECK_EQ(wf_tokenizer_save(t, dir, &e), WF_OK);
-    WF_CHECK_EQ(wf_tokenizer_load(dir, &t2, &e), WF_OK);
+    t2 = save_and_reload(t);
     if (t2) {
         const char *sample = "kariton quist, mithe\nonving lo ve sa 日本語のテキスト ok";
         int32_t *a = NULL, *b = NULL;
@@ -232,10 +243,54 @@ static void test_roundtrip_and_compression(void) {
     }
     wf_tokenizer_free(t2);
     wf_tokenizer_free(t);
-    char cmd[100];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    WF_CHECK_EQ(system(cmd), 0);
     free(corpus);
+}
+
+/* A long repeated line (one pre-token of 5000 'a's, three times) used to make
+** merges past the 1024 spelled bytes wf_tokenizer_from_merges accepts, so
+** training failed at the very end. Now such pairs are not merged; the
+** tokenizer builds, saves, loads, and round-trips the line. */
+static void test_long_repeated_line(void) {
+    size_t n = 3 * 5001 + 20;
+    char *text = malloc(n + 1);
+    size_t k = 0;
+    for (int line = 0; line < 3; line++) {
+        memset(text + k, 'a', 5000);
+        k += 5000;
+        text[k++] = '\n';
+    }
+    k += (size_t)snprintf(text + k, n + 1 - k, "é%s", "\xc3\xa9\xc3\xa9\xc3\xa9");
+    const char *texts[] = {text};
+    size_t lens[] = {k};
+    wf_bpe_train_opts o = opts(300);
+    wf_tokenizer *t = NULL, *t2 = NULL;
+    wf_bpe_train_stats s;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_bpe_train_texts(texts, lens, 1, &o, &t, &s, &e), WF_OK);
+    if (e.code) fprintf(stderr, "  %s\n", e.msg);
+    WF_CHECK(s.long_skipped > 0);
+    int longest = 0;
+    for (int32_t id = 0; t && id < wf_tokenizer_vocab_size(t); id++) {
+        const char *b;
+        int l = wf_tokenizer_token_bytes(t, id, &b);
+        if (l > longest) longest = l;
+    }
+    WF_CHECK(longest >= 512 && longest <= WF_BPE_MAX_TOKEN_SPELLED); /* merged up to the cap, not past it */
+    if (t) t2 = save_and_reload(t);
+    if (t2) {
+        int32_t *ids = NULL;
+        size_t ni = 0, ci = 0, bl = 0;
+        char *back = NULL;
+        WF_CHECK_EQ(wf_tokenizer_encode(t2, text, k, &ids, &ni, &ci, &e), WF_OK);
+        WF_CHECK(ni > 0 && ni < 100);
+        WF_CHECK_EQ(wf_tokenizer_decode(t2, ids, ni, &back, &bl, &e), WF_OK);
+        WF_CHECK(bl == k && back && memcmp(back, text, k) == 0);
+        wf_free(NULL, back);
+        wf_free(NULL, ids);
+    }
+    wf_tokenizer_free(t2);
+    wf_tokenizer_free(t);
+    free(text);
 }
 
 static void test_files_threads_agree(void) {
@@ -337,6 +392,7 @@ int main(void) {
     test_fixture_merges_equal_hf();
     test_spelling();
     test_roundtrip_and_compression();
+    test_long_repeated_line();
     test_files_threads_agree();
     test_bad_options();
     test_allocation_failures();

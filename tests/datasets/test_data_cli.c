@@ -1,14 +1,17 @@
 /* test_data_cli.c — `wafer tokenize` and `wafer tokenizer-train` as a user runs
 ** them: exit codes and the exact messages for bad flags, and a small end-to-end
-** run (learn a vocabulary, tokenize with it, read the shards back). Runs the
-** built binary (WF_WAFER, set by CMake). */
+** run (learn a vocabulary, tokenize with it, read the shards back); every
+** command's output to a full stdout (/dev/full) is an error, not exit 0.
+** Runs the built binary (WF_WAFER, set by CMake). */
 #include "datasets/shards.h"
 #include "model/tokenizer.h"
 #include "tests/check.h"
 #include "tests/run_cmd.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char root[64];
 static char out[8192];
@@ -99,11 +102,99 @@ static void test_end_to_end(void) {
     wf_shards_close(s);
 }
 
+/* Runs `wafer ARGS >/dev/full`; stderr alone lands in out. Returns the exit code. */
+static int run_full(const char *args) {
+    char cmd[2048], path[128];
+    snprintf(path, sizeof path, "%s/stderr.txt", root);
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full 2>%s", WF_WAFER, args, path);
+    int rc = wf_run_cmd(cmd, out, sizeof out);
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    if (f) fclose(f);
+    out[n] = 0;
+    return rc;
+}
+
+/* Needs the dataset and tokenizer of test_end_to_end. */
+static void every_command_reports_a_full_stdout(void) {
+    static const char *const cmds[][2] = {
+        {"info tests/fixtures/models/tiny-gelu", "wafer info: "},
+        {"score --model tests/fixtures/models/tiny-gelu < %s/ids.txt", "wafer score: "},
+        {"eval --model tests/fixtures/models/tiny-gelu --data %s/data --split train --seq 4", "wafer eval: "},
+        {"encode --model data/gpt2 < tests/fixtures/models/tiny-gelu/config.json", "wafer encode: "},
+        {"decode --model %s/tok < %s/ids.txt", "wafer decode: "},
+        {"sim gemv --m 16 --n 16 --kx 2 --ky 2 --json", "gemv: "},
+        {"--help", "wafer help: "},
+    };
+    char path[128];
+    snprintf(path, sizeof path, "%s/ids.txt", root);
+    WF_CHECK_EQ(wf_file_write_atomic(path, "1 2 3\n", 6, NULL), WF_OK);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, cmds[i][0], root, root);
+        WF_CHECK_EQ(run_full(args), 1);
+        char want[128];
+        snprintf(want, sizeof want, "%swriting standard output: No space left on device\n", cmds[i][1]);
+        WF_CHECK_HAS(out, want);
+        if (!strstr(out, want)) fprintf(stderr, "  (command: wafer %s)\n", args);
+    }
+    /* generate flushes every token and stops at the first failed write, naming the reason */
+    char gen[600];
+    snprintf(gen, sizeof gen, "generate --model tests/fixtures/models/tiny-gelu --prompt a --max-tokens 4 "
+             "--tokenizer %s/tok", root);
+    WF_CHECK_EQ(run_full(gen), 1);
+    WF_CHECK_HAS(out, "wafer generate: writing standard output: No space left on device");
+}
+
+/* score --logits and an example's --trace follow a symlink to its target and
+** keep the link (they used to replace the link with a regular file). */
+static void user_outputs_keep_symlinks(void) {
+    char cmd[1024], link[128], real[128];
+    struct stat st;
+    const char *names[2] = {"logits", "trace"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(link, sizeof link, "%s/%s.link", root, names[k]);
+        snprintf(real, sizeof real, "%s/%s.real", root, names[k]);
+        WF_CHECK_EQ(symlink(real, link), 0);
+        if (k == 0)
+            snprintf(cmd, sizeof cmd, "score --model tests/fixtures/models/tiny-gelu --logits %s < %s/ids.txt", link,
+                     root);
+        else snprintf(cmd, sizeof cmd, "sim gemv --m 16 --n 16 --kx 2 --ky 2 --trace %s", link);
+        WF_CHECK_EQ(run(cmd), 0);
+        WF_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+        WF_CHECK(stat(real, &st) == 0 && S_ISREG(st.st_mode));
+        if (k == 0) WF_CHECK_EQ(st.st_size, 3 * 512 * 4); /* [T=3, V=512] float32 */
+        else WF_CHECK(st.st_size > 100);
+    }
+}
+
+/* A FIFO in place of config.json or tokenizer.json is an error naming it,
+** never a wait for a writer (timeout 20 turns a hang into exit 124). */
+static void fifo_inputs_fail_fast(void) {
+    char dir[128], p[192], cmd[512];
+    snprintf(dir, sizeof dir, "%s/fifo_model", root);
+    WF_CHECK_EQ(mkdir(dir, 0755), 0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    WF_CHECK_EQ(mkfifo(p, 0644), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' info %s", WF_WAFER, dir);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out, sizeof out), 1);
+    WF_CHECK_HAS(out, "/fifo_model/config.json: not a regular file (a FIFO)");
+    unlink(p);
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    WF_CHECK_EQ(mkfifo(p, 0644), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' encode --model %s < /dev/null", WF_WAFER, dir);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out, sizeof out), 1);
+    WF_CHECK_HAS(out, "/fifo_model/tokenizer.json: not a regular file (a FIFO)");
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/wf_test_data_cli_XXXXXX");
     if (!mkdtemp(root)) return 1;
     test_bad_flags();
     test_end_to_end();
+    every_command_reports_a_full_stdout();
+    user_outputs_keep_symlinks();
+    fifo_inputs_fail_fast();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) return 1;

@@ -6,6 +6,7 @@
 #include "tests/check.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -219,10 +220,33 @@ static void test_corrupt_and_lying_files(void) {
     WF_CHECK_EQ(wf_file_write_atomic(meta, "[1,2", 4, &e), WF_OK);
     expect_open_error(dir, WF_ECORRUPT, "meta.json: not a JSON object");
 
-    /* A token >= vocab in the payload: open succeeds (headers are fine),
-    ** reading it names the file and the byte offset. */
+    /* A changed payload byte: open checks the checksum and names the shard. */
+    make_dataset(dir, 1000, 250, 0, 100);
+    poke(p, 64 + 2 * 5, "\x01", 1);
+    expect_open_error(dir, WF_ECORRUPT, "train_000001.bin: payload checksum mismatch (file changed after writing");
+
+    /* A FIFO in place of a shard is an error, not a hang (alarm: a blocking open fails the test). */
+    make_dataset(dir, 1000, 250, 0, 100);
+    unlink(p);
+    WF_CHECK_EQ(mkfifo(p, 0644), 0);
+    alarm(20);
+    expect_open_error(dir, WF_EIO, "train_000001.bin: not a regular file (a FIFO) (listed in meta.json)");
+    alarm(0);
+    unlink(p);
+
+    /* A token >= vocab in the payload under a matching checksum: open
+    ** succeeds, reading it names the file and the byte offset. */
     make_dataset(dir, 1000, 250, 0, 100);
     poke(p, 64 + 2 * 5, "\xff\xff", 2);
+    uint8_t payload[200];
+    FILE *f = fopen(p, "rb");
+    WF_CHECK(f && fseek(f, 64, SEEK_SET) == 0 && fread(payload, 1, 200, f) == 200);
+    if (f) fclose(f);
+    uint64_t h = 0xcbf29ce484222325ull;
+    uint8_t le[8];
+    for (int i = 0; i < 200; i++) h = (h ^ payload[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(h >> (8 * i));
+    poke(p, 40, le, 8);
     wf_shards *s = NULL;
     WF_CHECK_EQ(wf_shards_open(dir, &s, &e), WF_OK);
     if (s) {
@@ -230,7 +254,7 @@ static void test_corrupt_and_lying_files(void) {
         WF_CHECK_EQ(wf_shards_read(s, WF_SPLIT_TRAIN, 100, 10, buf, &e), WF_ECORRUPT);
         WF_CHECK_HAS(e.msg, "train_000001.bin: byte 74: token 65535 out of range [0, 1000)");
         WF_CHECK_EQ(wf_shards_verify(s, &e), WF_ECORRUPT);
-        WF_CHECK_HAS(e.msg, "train_000001.bin: payload checksum mismatch");
+        WF_CHECK_HAS(e.msg, "train_000001.bin: byte 74: token 65535 out of range [0, 1000)");
         wf_shards_close(s);
     }
 }

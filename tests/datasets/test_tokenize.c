@@ -7,7 +7,10 @@
 #include "datasets/tokenize.h"
 #include "tests/check.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char root[64];
@@ -324,6 +327,178 @@ static void test_bad_arguments(void) {
     WF_CHECK_EQ(s.documents, 1);
 }
 
+/* Symlinks back up the tree (x -> ., sub/up -> ..) and a second link to a
+** file: each folder and file is read once, the repeats counted as ignored.
+** Before (device, inode) tracking, one loop read a.txt 60-odd times and two
+** loops grew without end (the alarm turns that into a failure). */
+static void test_symlink_loops(void) {
+    char in[128], p[256];
+    snprintf(in, sizeof in, "%s/loops", root);
+    PUTS(in, "a.txt", "alpha\n");
+    PUTS(in, "sub/b.txt", "beta\n");
+    snprintf(p, sizeof p, "%s/x", in);
+    WF_CHECK_EQ(symlink(".", p), 0);
+    snprintf(p, sizeof p, "%s/alias.txt", in);
+    WF_CHECK_EQ(symlink("a.txt", p), 0);
+    const char *inputs[] = {in, in};
+    alarm(30);
+    for (int twice = 0; twice < 2; twice++) {
+        wf_input_list l = {0};
+        wf_err e = {0};
+        WF_CHECK_EQ(wf_inputs_collect(inputs, 1 + twice, &l, &e), WF_OK);
+        WF_CHECK_EQ(l.n, 2); /* alias.txt sorts first and is the one read; sub/b.txt */
+        WF_CHECK_EQ(l.ignored, 2 + 2 * twice); /* a.txt (read as alias.txt), x; then sub/up, the 2nd INPUT */
+        WF_CHECK_STR(l.ignored_summary, twice ? "4 already seen" : "2 already seen");
+        wf_inputs_free(&l);
+        if (!twice) {
+            snprintf(p, sizeof p, "%s/sub/up", in);
+            WF_CHECK_EQ(symlink("..", p), 0);
+        }
+    }
+    alarm(0);
+}
+
+/* Number of entries of root named "<base>.tmp-*" or "<base>.old-*". */
+static int leftovers(const char *base) {
+    char cmd[300], buf[64];
+    snprintf(cmd, sizeof cmd, "ls -d '%s'.tmp-* '%s'.old-* 2>/dev/null | wc -l", base, base);
+    FILE *f = popen(cmd, "r");
+    int n = -1;
+    if (f && fgets(buf, sizeof buf, f)) n = atoi(buf);
+    if (f) pclose(f);
+    return n;
+}
+
+/* Same split contents as want[0..wn)? */
+static int split_is(const char *dir, const int32_t *want, uint64_t wn) {
+    uint64_t n;
+    int32_t *got = read_split(dir, WF_SPLIT_TRAIN, &n);
+    int same = got && n == wn && memcmp(got, want, wn * sizeof *got) == 0;
+    free(got);
+    return same;
+}
+
+/* Rebuilding a dataset never loses the old one: a failed run (disk full at
+** meta.json) leaves it as it was, a folder with other files in it is refused
+** untouched, and a run killed at any moment leaves a loadable dataset, the
+** old or the new, whose leftovers the next run removes. Before the fix the
+** old meta.json went first, so all of these lost the dataset. */
+static void test_rebuild_is_atomic(void) {
+    char small[128], big[128], out[128], scratch[128], notes[256];
+    snprintf(small, sizeof small, "%s/rebuild_in", root);
+    snprintf(big, sizeof big, "%s/big", root); /* from test_threads_segments_and_split */
+    snprintf(out, sizeof out, "%s/rebuild_out", root);
+    snprintf(scratch, sizeof scratch, "%s/rebuild_scratch", root);
+    PUTS(small, "a.txt", "The old dataset: a few words.\n");
+    const char *in_a[] = {small}, *in_b[] = {big};
+    wf_tokenize_opts oa = {.out_dir = out, .val_fraction = 0, .threads = 1};
+    wf_tokenize_opts ob = {.out_dir = out, .val_fraction = 0.1, .threads = 1, .segment_bytes = 4096,
+                           .shard_tokens = 3000};
+    wf_tokenize_stats s;
+    wf_err e = {0};
+    uint64_t na, nb;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_a, 1, &oa, &s, &e), WF_OK);
+    int32_t *ids_a = read_split(out, WF_SPLIT_TRAIN, &na);
+    WF_CHECK(ids_a && na > 5);
+    ob.out_dir = scratch;
+    double t0 = wf_now();
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_OK);
+    double t_b = wf_now() - t0;
+    int32_t *ids_b = read_split(scratch, WF_SPLIT_TRAIN, &nb);
+    WF_CHECK(ids_b && nb > 10000 && s.shards[0] > 3);
+    ob.out_dir = out;
+    if (!ids_a || !ids_b) {
+        free(ids_a);
+        free(ids_b);
+        return;
+    }
+
+    /* disk full while writing meta.json: the old dataset is intact */
+    wf_file_fail_write_at(0);
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_EIO);
+    wf_file_fail_write_at(-1);
+    WF_CHECK_HAS(e.msg, "meta.json");
+    WF_CHECK(split_is(out, ids_a, na));
+    WF_CHECK_EQ(leftovers(out), 0);
+
+    /* a folder holding other files is refused, and nothing in it is touched */
+    snprintf(notes, sizeof notes, "%s/notes.txt", out);
+    PUTS(out, "notes.txt", "mine");
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "holds 'notes.txt', which is not part of a dataset");
+    WF_CHECK(wf_path_exists(notes) && split_is(out, ids_a, na));
+    unlink(notes);
+
+    /* killed at spread-out moments of a rebuild: always the old or the new */
+    int olds = 0, news = 0, bad = 0;
+    for (int i = 0; i < 12; i++) {
+        WF_CHECK_EQ(wf_tokenize_run(gpt2, in_a, 1, &oa, &s, &e), WF_OK);
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            wf_err ce = {0};
+            _exit(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &ce) ? 1 : 0);
+        }
+        usleep((useconds_t)(1e6 * t_b * 2 * i / 11));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        if (split_is(out, ids_a, na)) olds++;
+        else if (split_is(out, ids_b, nb)) news++;
+        else bad++;
+    }
+    WF_CHECK_EQ(bad, 0);
+    WF_CHECK(olds > 0); /* the first kill comes before the swap */
+    printf("rebuild killed 12 times (run %.3f s): %d old, %d new\n", t_b, olds, news);
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_a, 1, &oa, &s, &e), WF_OK);
+    WF_CHECK_EQ(leftovers(out), 0); /* the killed runs' build folders are gone */
+    WF_CHECK(split_is(out, ids_a, na));
+
+    /* OUT given as a symlink: the link stays, its folder gets the new dataset */
+    char link[160];
+    struct stat st;
+    snprintf(link, sizeof link, "%s/rebuild_link", root);
+    WF_CHECK_EQ(symlink(out, link), 0);
+    ob.out_dir = link;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, in_b, 1, &ob, &s, &e), WF_OK);
+    WF_CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    WF_CHECK(split_is(out, ids_b, nb));
+    WF_CHECK_EQ(leftovers(out), 0);
+    free(ids_a);
+    free(ids_b);
+}
+
+/* One document: the validation split is its last tokens (by token, not by document), said in the stats;
+** with enough documents the split stays by document. */
+static void test_one_document_splits_by_tokens(void) {
+    char in[600], out[600], out0[600];
+    snprintf(in, sizeof in, "%s/onedoc", root);
+    snprintf(out, sizeof out, "%s/onedoc_out", root);
+    snprintf(out0, sizeof out0, "%s/onedoc_out0", root);
+    PUTS(in, "book.txt", "The only document of this corpus is a short story about a wafer that learned to count. "
+                         "It counted PEs, colors and cycles, and then it counted the tokens of its own story.\n");
+    wf_tokenize_opts o = {.out_dir = out, .val_fraction = 0.1, .threads = 2};
+    wf_tokenize_stats s;
+    wf_err e = {0};
+    const char *inputs[] = {in};
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s, &e), WF_OK);
+    WF_CHECK_EQ(s.documents, 1);
+    WF_CHECK_EQ(s.val_by_tokens, 1);
+    uint64_t total = s.tokens[0] + s.tokens[1];
+    WF_CHECK(total > 20);
+    WF_CHECK_EQ(s.tokens[1], (uint64_t)ceil(0.1 * (double)total));
+    /* train then val is the whole document, in order: the same tokens as with no split */
+    o.out_dir = out0, o.val_fraction = 0;
+    wf_tokenize_stats s0;
+    WF_CHECK_EQ(wf_tokenize_run(gpt2, inputs, 1, &o, &s0, &e), WF_OK);
+    WF_CHECK_EQ(s0.val_by_tokens, 0);
+    uint64_t nt, nv, n0;
+    int32_t *tr = read_split(out, WF_SPLIT_TRAIN, &nt), *va = read_split(out, WF_SPLIT_VAL, &nv);
+    int32_t *all = read_split(out0, WF_SPLIT_TRAIN, &n0);
+    WF_CHECK_EQ(nt + nv, n0);
+    WF_CHECK(tr && va && all && nt + nv == n0 && memcmp(tr, all, nt * 4) == 0 && memcmp(va, all + nt, nv * 4) == 0);
+    free(tr), free(va), free(all);
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/wf_test_tokenize_XXXXXX");
     if (!mkdtemp(root)) return 1;
@@ -334,7 +509,10 @@ int main(void) {
     }
     test_mixed_folder();
     test_threads_segments_and_split();
+    test_rebuild_is_atomic();
     test_utf8_checker();
+    test_symlink_loops();
+    test_one_document_splits_by_tokens();
     test_bad_arguments();
     test_allocation_failures();
     wf_tokenizer_free(gpt2);

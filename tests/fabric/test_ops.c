@@ -238,7 +238,10 @@ static void fabric_operand_matches_reference(void) {
     WF_CHECK_EQ(wf_host_h2d(h, &mb, b, &e), WF_OK);
     uint64_t t0 = wf_host_cycles(h);
     WF_CHECK_EQ(wf_host_launch(h, "run", &e), WF_OK);
-    /* the last element is consumed at t0+107+63 (see test_router.c); the run ends then */
+    /* the first element reaches the receiver ready at t0+107 (test_router.c:
+    ** launch 100 + task switch 2 + send setup, op_latency 1, ramp, hop, ramp),
+    ** the other 63 follow at the link's 1 wavelet per cycle; the run ends
+    ** when the last is consumed */
     WF_CHECK_EQ(wf_host_cycles(h), t0 + 107 + 63);
     m.symbol = "D";
     WF_CHECK_EQ(wf_host_d2h(h, &m, dd, &e), WF_OK);

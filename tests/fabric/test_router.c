@@ -147,8 +147,8 @@ static void control_wavelet_advances_the_switch(void) {
     m.x = 2;
     WF_CHECK_EQ(wf_host_d2h(h, &m, b, &e), WF_OK);
     for (int i = 0; i < 4; i++) {
-        WF_CHECK_EQ(a[i], 0.25f * (float)i + 1);
-        WF_CHECK_EQ(b[i], 0.25f * (float)(i + 4) + 1);
+        WF_CHECK_FEQ(a[i], 0.25f * (float)i + 1);
+        WF_CHECK_FEQ(b[i], 0.25f * (float)(i + 4) + 1);
     }
     wf_host_free(h);
     wf_layout_free(l);

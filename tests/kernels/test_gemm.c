@@ -59,7 +59,7 @@ static void sweep(gemm_fn fn, const char *what) {
                         fprintf(stderr, "%s ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g: err %g\n",
                                 what, ta, tb, M, N, K, alpha, beta, e);
                     WF_CHECK(e <= tol);
-                    if (e > worst) worst = e;
+                    worst = wf_check_max(worst, e);
                 }
     printf("%s: max abs error vs naive %.3g\n", what, worst);
 }
@@ -99,12 +99,12 @@ static void test_matmul_forward(void) {
     wf_matmul_forward(o1, x, W, b, N, C, OC);
     wf_matmul_forward_naive(o2, x, W, b, N, C, OC);
     double md = 0;
-    for (int i = 0; i < N * OC; i++) md = fmax(md, fabs(o1[i] - o2[i]));
+    for (int i = 0; i < N * OC; i++) md = wf_check_max(md, fabs(o1[i] - o2[i]));
     WF_CHECK(md < 1e-5);
     wf_matmul_forward(o1, x, W, NULL, 1, C, OC);
     wf_matmul_forward_naive(o2, x, W, NULL, 1, C, OC);
     md = 0;
-    for (int i = 0; i < OC; i++) md = fmax(md, fabs(o1[i] - o2[i]));
+    for (int i = 0; i < OC; i++) md = wf_check_max(md, fabs(o1[i] - o2[i]));
     WF_CHECK(md < 1e-5);
     wf_free(NULL, x); wf_free(NULL, W); wf_free(NULL, b); wf_free(NULL, o1); wf_free(NULL, o2);
 }
@@ -135,9 +135,9 @@ static void test_bf16(void) {
                 wf_gemm_bf16w(tb, M, N, K, A, K, W, ldw, beta, C1, N);
                 wf_gemm_bf16w_naive(tb, M, N, K, A, K, W, ldw, beta, C2, N);
                 double e = 0;
-                for (int i = 0; i < M * N; i++) e = fmax(e, fabs((double)C1[i] - C2[i]));
+                for (int i = 0; i < M * N; i++) e = wf_check_max(e, fabs((double)C1[i] - C2[i]));
                 WF_CHECK(e <= 1e-5 * sqrt((double)K) + 1e-6);
-                worst = fmax(worst, e);
+                worst = wf_check_max(worst, e);
                 wf_free(NULL, A); wf_free(NULL, Wf); wf_free(NULL, W); wf_free(NULL, C1); wf_free(NULL, C2);
             }
     printf("wf_gemm_bf16w: max abs error vs naive %.3g\n", worst);

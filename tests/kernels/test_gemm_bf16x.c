@@ -65,7 +65,7 @@ static void sweep(gemm_fn fn, const char *what) {
                         fprintf(stderr, "%s ta=%d tb=%d M=%d N=%d K=%d beta=%g: err %g\n", what, ta, tb,
                                 M, N, K, beta, e);
                     WF_CHECK(e <= tol);
-                    if (e > worst) worst = e;
+                    worst = wf_check_max(worst, e);
                 }
     printf("%s: worst abs error %.3g\n", what, worst);
 }

@@ -16,14 +16,6 @@ static float *randmat(wf_rng *r, size_t n, float scale) {
     return x;
 }
 
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
 
 static void attention_case(int B, int T, int C, int H) {
     wf_rng r;
@@ -33,7 +25,7 @@ static void attention_case(int B, int T, int C, int H) {
     float *o1 = randmat(&r, no, 1), *o2 = randmat(&r, no, 1), *l1 = randmat(&r, nl, 1), *l2 = randmat(&r, nl, 1);
     wf_attention_forward(o1, l1, qkv, B, T, C, H);
     wf_attention_forward_naive(o2, l2, qkv, B, T, C, H);
-    double eo = maxdiff(o1, o2, no), el = maxdiff(l1, l2, nl);
+    double eo = wf_check_maxdiff(o1, o2, no), el = wf_check_maxdiff(l1, l2, nl);
     printf("attention B=%d T=%d C=%d H=%d: max diff out %.3g lse %.3g\n", B, T, C, H, eo, el);
     WF_CHECK(eo < 1e-5);
     WF_CHECK(el < 1e-5);
@@ -55,7 +47,7 @@ static void attention_case(int B, int T, int C, int H) {
                             B, Tq, pos0, C, H);
     double ek = 0;
     for (int b = 0; b < B; b++)
-        ek = fmax(ek, maxdiff(o3 + (size_t)b * Tq * C, o2 + ((size_t)b * T + pos0) * C, (size_t)Tq * C));
+        ek = wf_check_max(ek, wf_check_maxdiff(o3 + (size_t)b * Tq * C, o2 + ((size_t)b * T + pos0) * C, (size_t)Tq * C));
     WF_CHECK(ek < 1e-5);
     wf_free(NULL, qkv); wf_free(NULL, o1); wf_free(NULL, o2); wf_free(NULL, l1); wf_free(NULL, l2);
     wf_free(NULL, kc); wf_free(NULL, vc); wf_free(NULL, q); wf_free(NULL, o3);
@@ -79,7 +71,7 @@ static void test_layernorm(void) {
         double rs = 1 / sqrt(v + 1e-5);
         WF_CHECK_NEAR(mean[n], m, 1e-5 * fabs(m) + 1e-6);
         WF_CHECK_NEAR(rstd[n], rs, 1e-5 * rs);
-        for (int c = 0; c < C; c++) md = fmax(md, fabs(o[n * C + c] - ((x[n * C + c] - m) * rs * w[c] + b[c])));
+        for (int c = 0; c < C; c++) md = wf_check_max(md, fabs(o[n * C + c] - ((x[n * C + c] - m) * rs * w[c] + b[c])));
     }
     WF_CHECK(md < 1e-4);
     wf_free(NULL, x); wf_free(NULL, w); wf_free(NULL, b); wf_free(NULL, o);
@@ -107,8 +99,8 @@ static void test_gelu(void) {
     double e1 = 0, e2 = 0;
     for (int i = 0; i < NG; i++) {
         double x = xs[i];
-        e1 = fmax(e1, fabs(g1[i] - 0.5 * x * (1 + erf(x / sqrt(2.0)))));
-        e2 = fmax(e2, fabs(g2[i] - 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))));
+        e1 = wf_check_max(e1, fabs(g1[i] - 0.5 * x * (1 + erf(x / sqrt(2.0)))));
+        e2 = wf_check_max(e2, fabs(g2[i] - 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))));
     }
     printf("gelu max abs error vs libm on [-10, 10]: erf %.3g, tanh %.3g\n", e1, e2);
     WF_CHECK(e1 < 1e-6);

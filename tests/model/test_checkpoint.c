@@ -14,8 +14,10 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 #define FIX "tests/fixtures/models"
 
@@ -440,7 +442,7 @@ static void bin_views_offsets_and_types(void) {
     WF_CHECK(memcmp(w + 8, row, sizeof row) == 0); /* base[2]: offset 2 rows of 4 */
     WF_CHECK_EQ(wf_torchbin_tensor(t, wf_torchbin_find(t, "row"))->ndim, 1);
     WF_CHECK_EQ(wf_torchbin_read_f32(t, wf_torchbin_find(t, "scalar"), x, &e), WF_OK);
-    WF_CHECK_EQ(x[0], -10000);
+    WF_CHECK_FEQ(x[0], -10000);
     WF_CHECK_EQ(wf_torchbin_tensor(t, wf_torchbin_find(t, "scalar"))->ndim, 0);
     WF_CHECK_EQ(wf_torchbin_read_f32(t, wf_torchbin_find(t, "h"), x, &e), WF_OK);
     WF_CHECK_EQ(wf_torchbin_tensor(t, wf_torchbin_find(t, "h"))->dtype, WF_DT_F16);
@@ -716,6 +718,110 @@ static void bad_bin_files_are_rejected_with_the_problem_named(void) {
     free(pkl);
 }
 
+/* Loading must fail with code and exactly msg. */
+static void load_fails_exact(const char *model, wf_status code, const char *msg) {
+    wf_gpt_config c;
+    float *w = (float *)1;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_checkpoint_load(model, NULL, &c, &w, &e), code);
+    WF_CHECK(w == NULL);
+    WF_CHECK_STR(e.msg, msg);
+}
+
+/* Issue 17: names that cannot be followed say why, a FIFO does not block the
+** open, and a config.json-only folder trains from scratch but does not serve. */
+static void unreadable_names_and_config_only_folders(void) {
+    char d[300], p[600], m[1200];
+    model_dir(d, sizeof d, "symlink-loop");
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    WF_CHECK_EQ(symlink(p, p), 0);
+    snprintf(m, sizeof m, "%s: cannot open: Too many levels of symbolic links", p);
+    load_fails_exact(d, WF_EIO, m);
+
+    model_dir(d, sizeof d, "dangling-config");
+    snprintf(p, sizeof p, "%s/config.json", d);
+    unlink(p);
+    WF_CHECK_EQ(symlink("/nonexistent/config.json", p), 0);
+    snprintf(m, sizeof m, "%s: cannot open: dangling symbolic link", p);
+    load_fails_exact(d, WF_EIO, m);
+
+    model_dir(d, sizeof d, "fifo-st");
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    WF_CHECK_EQ(mkfifo(p, 0600), 0);
+    snprintf(m, sizeof m, "%s: not a regular file, expected a .safetensors file", p);
+    load_fails_exact(d, WF_EIO, m);
+
+    model_dir(d, sizeof d, "fifo-bin");
+    snprintf(p, sizeof p, "%s/pytorch_model.bin", d);
+    WF_CHECK_EQ(mkfifo(p, 0600), 0);
+    snprintf(m, sizeof m, "%s: not a regular file, expected a pytorch_model.bin zip archive", p);
+    load_fails_exact(d, WF_EIO, m);
+
+    model_dir(d, sizeof d, "config-only");
+    snprintf(m, sizeof m, "%s: no model weights, expected model.safetensors, model.safetensors.index.json or "
+             "pytorch_model.bin (only config.json: train --model starts it from random weights)", d);
+    load_fails_exact(d, WF_EIO, m);
+    wf_gpt_config c;
+    const char *src = NULL;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_checkpoint_load_config(d, &c, &src, &e), WF_OK);
+    WF_CHECK_STR(src, "none (config.json only: random weights when training, seed --seed)");
+    float *w = NULL;
+    WF_CHECK_EQ(wf_checkpoint_load_or_init(d, 77, NULL, &c, &w, &e), WF_OK);
+    if (!w) return;
+    float *want = malloc(wf_gpt_numel(&c) * sizeof(float));
+    wf_gpt_init_random(&c, want, 77);
+    WF_CHECK(memcmp(w, want, wf_gpt_numel(&c) * sizeof(float)) == 0);
+    WF_CHECK(want[0] != 0.0f);
+    free(want);
+    wf_free(NULL, w);
+    /* With weights present, the seed plays no part. */
+    float *a = load_ok(FIX "/tiny-gelu", &c);
+    WF_CHECK_EQ(wf_checkpoint_load_or_init(FIX "/tiny-gelu", 77, NULL, &c, &w, &e), WF_OK);
+    WF_CHECK(a && w && memcmp(a, w, wf_gpt_numel(&c) * sizeof(float)) == 0);
+    wf_free(NULL, a);
+    wf_free(NULL, w);
+}
+
+/* Issue 17: a flipped byte inside a stored (uncompressed) storage is caught by
+** the CRC-32 on load, however the tensor is read. */
+static void bin_crc_is_verified_on_load(void) {
+    char d[300], path[600];
+    model_dir(d, sizeof d, "bad-crc");
+    snprintf(path, sizeof path, "%s/pytorch_model.bin", d);
+    const char *orig = FIX "/tiny-gelu/pytorch_model.bin";
+    int code = 0;
+    zip_t *z = zip_open(orig, ZIP_RDONLY, &code);
+    zip_stat_t sb;
+    WF_CHECK(z && zip_stat(z, "pytorch_model/data/3", 0, &sb) == 0);
+    if (z) zip_discard(z);
+    size_t len = (size_t)sb.size;
+    uint8_t *pat = malloc(len);
+    memset(pat, 0x3c, len); /* 0.0115 as fp32: a recognisable run in the archive */
+    rezip(orig, path, "/data/3", pat, len);
+    float *w = NULL;
+    wf_gpt_config c;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_checkpoint_load(d, NULL, &c, &w, &e), WF_OK); /* intact: loads */
+    wf_free(NULL, w);
+    size_t n = 0;
+    char *file = get_file(path, &n);
+    uint8_t *at = file ? memmem(file, n, pat, len) : NULL;
+    WF_CHECK(at != NULL);
+    if (at) {
+        uLong want = crc32(0, pat, (uInt)len);
+        at[len / 2] ^= 1;
+        uLong got = crc32(0, at, (uInt)len);
+        put_file(path, file, n);
+        char m[900];
+        snprintf(m, sizeof m, ": storage '3': CRC-32 %08x, expected %08x from the zip directory (corrupt archive)",
+                 (unsigned)got, (unsigned)want);
+        load_fails(d, WF_ECORRUPT, path, m);
+    }
+    wf_free(NULL, file);
+    free(pat);
+}
+
 /* Saves fixture models as wafer writes them, for oracle/roundtrip.py. */
 static void keep_saved_copies(const char *out) {
     const char *names[] = {"tiny-gelu", "tiny-gelu-new", "wide-head"};
@@ -770,6 +876,8 @@ int main(void) {
     bad_safetensors_are_rejected_with_the_problem_named();
     bad_shard_index_is_rejected();
     bad_bin_files_are_rejected_with_the_problem_named();
+    unreadable_names_and_config_only_folders();
+    bin_crc_is_verified_on_load();
     if (getenv("WF_KEEP_SAVED")) keep_saved_copies(getenv("WF_KEEP_SAVED"));
     rm_rf(tmp_root);
     return wf_check_report();

@@ -5,6 +5,7 @@
 ** bad flags give one-line errors with the documented exit codes. */
 #include "model/checkpoint.h"
 #include "model/params.h"
+#include "model/tokenizer.h"
 #include "tests/check.h"
 #include "tests/run_cmd.h"
 
@@ -84,7 +85,7 @@ static void score_matches_hf_logits(void) {
     float *got = read_f32(logits_path, &m);
     WF_CHECK_EQ(m, n);
     double worst = 0;
-    for (size_t i = 0; got && i < n && i < m; i++) worst = fmax(worst, fabs((double)got[i] - ref[i]));
+    for (size_t i = 0; got && i < n && i < m; i++) worst = wf_check_max(worst, fabs((double)got[i] - ref[i]));
     WF_CHECK_NEAR(worst, 0, 1e-4); /* fp32 logits vs HF: max abs error */
     wf_free(NULL, got);
     wf_free(NULL, ref);
@@ -130,8 +131,40 @@ static void generate_is_reproducible_from_its_seed(void) {
     WF_CHECK(strcmp(out, first) != 0); /* 12 tokens from 50257: a collision would be a bug */
     WF_CHECK_EQ(run(NULL, "generate --model %s --tokenizer gpt2 --prompt x --top-p 1.5", dir), 2);
     WF_CHECK_HAS(out, "--top-p '1.5'");
-    WF_CHECK_EQ(run(NULL, "generate --model %s --prompt Hello", TINY), 1); /* GPT-2 id 15496 does not fit vocab 512 */
-    WF_CHECK_HAS(out, "out of range [0, 512)");
+    WF_CHECK_EQ(run(NULL, "generate --model %s --prompt Hello", TINY), 1); /* GPT-2's 50257 tokens, vocab 512 */
+    WF_CHECK_STR(out, "wafer generate: gpt2: tokenizer has 50257 tokens but the model's vocab_size is 512, "
+                      "expected 1 to 512 tokens (a tokenizer of another model?)\n");
+}
+
+/* Issue 17: a 300-token tokenizer on a 50257-token model printed nothing and
+** exited 0; it is refused. A padded vocab_size (50304 for 50257) is fine. */
+static void generate_refuses_a_tokenizer_of_another_model(void) {
+    char dir[128], tokdir[160];
+    make_gpt2_vocab_model(dir, sizeof dir);
+    snprintf(tokdir, sizeof tokdir, "%s/tok300", tmp);
+    static char a[43][3], b[43][3];
+    const char *pa[43], *pb[43];
+    for (int i = 0; i < 43; i++) { /* "aa", "ab", ... : 43 merges of two letters, 257 + 43 = 300 tokens */
+        a[i][0] = (char)('a' + i / 26); b[i][0] = (char)('a' + i % 26);
+        pa[i] = a[i]; pb[i] = b[i];
+    }
+    wf_tokenizer *t = NULL;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_tokenizer_from_merges(pa, pb, 43, &t, &e), WF_OK);
+    if (!t) return;
+    WF_CHECK_EQ(wf_tokenizer_vocab_size(t), 300);
+    WF_CHECK_EQ(wf_tokenizer_save(t, tokdir, &e), WF_OK);
+    char want[512];
+    snprintf(want, sizeof want, "wafer generate: %s: tokenizer has 300 tokens but the model's vocab_size is 50257, "
+             "expected 49234 to 50257 tokens (a tokenizer of another model?)\n", tokdir);
+    WF_CHECK_EQ(run(NULL, "generate --model %s --tokenizer %s --prompt 'ab ab' --max-tokens 30", dir, tokdir), 1);
+    WF_CHECK_STR(out, want);
+    /* The rule, directly: padding up to WF_TOKENIZER_MAX_PAD ids is accepted, not one more. */
+    WF_CHECK_EQ(wf_tokenizer_fits(t, 300, "t", &e), WF_OK);
+    WF_CHECK_EQ(wf_tokenizer_fits(t, 300 + WF_TOKENIZER_MAX_PAD, "t", &e), WF_OK);
+    WF_CHECK_EQ(wf_tokenizer_fits(t, 301 + WF_TOKENIZER_MAX_PAD, "t", &e), WF_ESHAPE);
+    WF_CHECK_EQ(wf_tokenizer_fits(t, 299, "t", &e), WF_ESHAPE);
+    wf_tokenizer_free(t);
 }
 
 static void encode_decode_round_trip(void) {
@@ -152,6 +185,7 @@ int main(void) {
     score_matches_hf_logits();
     score_rejects_bad_ids();
     generate_is_reproducible_from_its_seed();
+    generate_refuses_a_tokenizer_of_another_model();
     encode_decode_round_trip();
     char rm[256];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);

@@ -20,14 +20,6 @@
 #define FIX "tests/fixtures/models"
 #define TOL 1e-4
 
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
 
 /* Reads ids_T<T>.json; returns the count (0 when missing). */
 static int read_ids(const char *dir, int T, int32_t *ids, int cap) {
@@ -68,14 +60,19 @@ static int copy_file(const char *from, const char *to) {
     return r;
 }
 
-/* Compares one loaded model against the fixture logits of dir. */
-static void check_model(const char *label, const char *dir, const wf_gpt_config *cfg, const float *w) {
+/* Compares one loaded model against the fixture logits of dir, for the
+** first nt of T = 1, 7, 260. Every one of them must be there: a missing or
+** short ids file fails, it is not skipped. */
+static void check_model(const char *label, const char *dir, int nt, const wf_gpt_config *cfg, const float *w) {
     static const int Ts[3] = {1, 7, 260};
     int V = cfg->vocab_size;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nt; k++) {
         int T = Ts[k];
         int32_t ids[300];
-        if (read_ids(dir, T, ids, 300) != T) continue;
+        int got = read_ids(dir, T, ids, 300);
+        if (got != T) fprintf(stderr, "%s: ids_T%d.json missing or short (%d ids)\n", dir, T, got);
+        WF_CHECK_EQ(got, T);
+        if (got != T) continue;
         float *ref = read_logits(dir, T, (size_t)T * V);
         WF_CHECK(ref != NULL);
         if (!ref) continue;
@@ -84,7 +81,7 @@ static void check_model(const char *label, const char *dir, const wf_gpt_config 
         WF_CHECK_EQ(wf_infer_new(cfg, w, NULL, NULL, &ctx, &e), WF_OK);
         float *lg = wf_alloc(NULL, sizeof(float) * (size_t)T * V, "logits", &e);
         WF_CHECK_EQ(wf_infer_forward(ctx, ids, 1, T, lg, WF_LOGITS_ALL, &e), WF_OK);
-        double d = maxdiff(lg, ref, (size_t)T * V);
+        double d = wf_check_maxdiff(lg, ref, (size_t)T * V);
         printf("%-28s T=%-3d max abs diff vs HF %.3g\n", label, T, d);
         WF_CHECK(d <= TOL);
 
@@ -94,10 +91,10 @@ static void check_model(const char *label, const char *dir, const wf_gpt_config 
             wf_infer_reset(ctx);
             float *last = wf_alloc(NULL, sizeof(float) * V, "last", &e);
             WF_CHECK_EQ(wf_infer_forward(ctx, ids, 1, pre, last, WF_LOGITS_LAST, &e), WF_OK);
-            double dk = maxdiff(last, ref + (size_t)(pre - 1) * V, V);
+            double dk = wf_check_maxdiff(last, ref + (size_t)(pre - 1) * V, V);
             for (int t = pre; t < T; t++) {
                 WF_CHECK_EQ(wf_infer_forward(ctx, ids + t, 1, 1, last, WF_LOGITS_LAST, &e), WF_OK);
-                dk = fmax(dk, maxdiff(last, ref + (size_t)t * V, V));
+                dk = wf_check_max(dk, wf_check_maxdiff(last, ref + (size_t)t * V, V));
             }
             WF_CHECK_EQ(wf_infer_pos(ctx), T);
             printf("%-28s T=%-3d KV-cache decode max abs diff vs HF %.3g\n", label, T, dk);
@@ -111,13 +108,18 @@ static void check_model(const char *label, const char *dir, const wf_gpt_config 
 }
 
 static void test_fixtures(void) {
-    static const char *models[] = {"tiny-gelu", "tiny-gelu-new", "wide-head", "tiny-gelu-sharded",
-                                   "hub-style"};
+    /* Every fixture is required: a missing folder, ids or logits file fails.
+    ** nt: how many of T = 1, 7, 260 it has logits for; bin: it carries a
+    ** pytorch_model.bin as well. */
+    static const struct { const char *name; int nt, bin; } models[] = {
+        {"tiny-gelu", 3, 1}, {"tiny-gelu-new", 3, 1}, {"wide-head", 3, 0},
+        {"tiny-gelu-sharded", 3, 0}, {"hub-style", 2, 1}};
     int seen = 0;
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         char dir[256], label[128];
-        snprintf(dir, sizeof dir, FIX "/%s", models[m]);
-        if (!wf_path_is_dir(dir)) continue;
+        snprintf(dir, sizeof dir, FIX "/%s", models[m].name);
+        if (!wf_path_is_dir(dir)) fprintf(stderr, "fixture %s missing\n", dir);
+        WF_CHECK(wf_path_is_dir(dir));
         /* Copies of tiny-gelu in another format carry no logits of their own. */
         char ref[256], probe[300];
         snprintf(probe, sizeof probe, "%s/ids_T1.json", dir);
@@ -127,8 +129,8 @@ static void test_fixtures(void) {
         wf_err e;
         /* Format 1: whatever the folder prefers (safetensors / shards). */
         if (wf_checkpoint_load(dir, NULL, &cfg, &w, &e) == WF_OK) {
-            snprintf(label, sizeof label, "%s (safetensors)", models[m]);
-            check_model(label, ref, &cfg, w);
+            snprintf(label, sizeof label, "%s (safetensors)", models[m].name);
+            check_model(label, ref, models[m].nt, &cfg, w);
             wf_free(NULL, w);
             seen++;
         } else {
@@ -138,7 +140,8 @@ static void test_fixtures(void) {
         /* Format 2: pytorch_model.bin alone in a scratch folder. */
         char bin[300];
         snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
-        if (!wf_path_exists(bin)) continue;
+        WF_CHECK_EQ(wf_path_exists(bin), models[m].bin);
+        if (!models[m].bin || !wf_path_exists(bin)) continue;
         char tmp[] = "/tmp/wf_test_forward_XXXXXX";
         WF_CHECK(mkdtemp(tmp) != NULL);
         char src[300], dst[300];
@@ -148,8 +151,8 @@ static void test_fixtures(void) {
         snprintf(dst, sizeof dst, "%s/pytorch_model.bin", tmp);
         WF_CHECK_EQ(copy_file(bin, dst), 0);
         if (wf_checkpoint_load(tmp, NULL, &cfg, &w, &e) == WF_OK) {
-            snprintf(label, sizeof label, "%s (pytorch_model.bin)", models[m]);
-            check_model(label, ref, &cfg, w);
+            snprintf(label, sizeof label, "%s (pytorch_model.bin)", models[m].name);
+            check_model(label, ref, models[m].nt, &cfg, w);
             wf_free(NULL, w);
         } else {
             fprintf(stderr, "load %s: %s\n", tmp, e.msg);
@@ -160,7 +163,7 @@ static void test_fixtures(void) {
         remove(dst);
         remove(tmp);
     }
-    WF_CHECK(seen >= 3);
+    WF_CHECK_EQ(seen, (int)(sizeof models / sizeof models[0]));
 }
 
 /* Chunked prefill, batches and errors on the tiny-gelu model. */
@@ -183,16 +186,16 @@ static void test_chunks_batches_errors(void) {
     /* batch 2 (rows b*T + t), in one chunk vs chunks of 12 tokens */
     WF_CHECK_EQ(wf_infer_forward(a, ids, 2, T, full, WF_LOGITS_ALL, &e), WF_OK);
     WF_CHECK_EQ(wf_infer_forward(b, ids, 2, T, got, WF_LOGITS_ALL, &e), WF_OK);
-    WF_CHECK(maxdiff(full, got, (size_t)2 * T * V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full, got, (size_t)2 * T * V) <= 1e-5);
     /* sequence 1 alone equals row 1 of the batch */
     wf_infer_reset(a);
     WF_CHECK_EQ(wf_infer_forward(a, ids + T, 1, T, got, WF_LOGITS_ALL, &e), WF_OK);
-    WF_CHECK(maxdiff(full + (size_t)T * V, got, (size_t)T * V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full + (size_t)T * V, got, (size_t)T * V) <= 1e-5);
     /* LAST mode with batch 2 and chunking */
     wf_infer_reset(b);
     WF_CHECK_EQ(wf_infer_forward(b, ids, 2, T, got, WF_LOGITS_LAST, &e), WF_OK);
-    WF_CHECK(maxdiff(full + (size_t)(T - 1) * V, got, V) <= 1e-5);
-    WF_CHECK(maxdiff(full + (size_t)(2 * T - 1) * V, got + V, V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full + (size_t)(T - 1) * V, got, V) <= 1e-5);
+    WF_CHECK(wf_check_maxdiff(full + (size_t)(2 * T - 1) * V, got + V, V) <= 1e-5);
 
     /* bad token id: message names id and position; the cache is untouched */
     wf_infer_reset(a);
@@ -260,10 +263,10 @@ static void test_bf16_decode(void) {
     wf_infer *c;
     WF_CHECK_EQ(wf_infer_new(&cfg, w, &(wf_infer_opts){.bf16_decode = 1}, NULL, &c, &e), WF_OK);
     WF_CHECK_EQ(wf_infer_forward(c, ids, 1, pre, lg, WF_LOGITS_ALL, &e), WF_OK);
-    double dp = maxdiff(lg, ref, (size_t)pre * V), dd = 0;
+    double dp = wf_check_maxdiff(lg, ref, (size_t)pre * V), dd = 0;
     for (int t = pre; t < T; t++) {
         WF_CHECK_EQ(wf_infer_forward(c, ids + t, 1, 1, lg, WF_LOGITS_LAST, &e), WF_OK);
-        dd = fmax(dd, maxdiff(lg, ref + (size_t)t * V, V));
+        dd = wf_check_max(dd, wf_check_maxdiff(lg, ref + (size_t)t * V, V));
     }
     printf("bf16 decode: prefill max abs diff vs HF %.3g (fp32 path), decode %.3g (bf16 weights)\n", dp, dd);
     WF_CHECK(dp <= TOL);

@@ -1,4 +1,4 @@
-/* test_params.c — presets match REFERENCE.md, the layer-major layout is dense
+/* test_params.c — presets match docs/REFERENCE.md, the layer-major layout is dense
 ** and ordered, names resolve with and without "transformer.", config.json
 ** round-trips and bad configs are rejected with the key named. */
 #include "model/params.h"
@@ -49,8 +49,8 @@ static void layout_is_dense_and_layer_major(void) {
     wf_gpt_tensor_info(&c, wf_gpt_tensor_find(&c, "ln_f.bias"), &t);
     WF_CHECK(v.lnf_b == w + t.offset);
     wf_gpt_init_random(&c, w, 42);
-    WF_CHECK_EQ(v.layers[2].ln1_w[5], 1.0f);
-    WF_CHECK_EQ(v.layers[2].qkv_b[5], 0.0f);
+    WF_CHECK_FEQ(v.layers[2].ln1_w[5], 1.0f);
+    WF_CHECK_FEQ(v.layers[2].qkv_b[5], 0.0f);
     WF_CHECK(v.wte[7] != 0.0f);
     wf_gpt_view_unbind(&v);
     free(w);

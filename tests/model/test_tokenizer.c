@@ -576,6 +576,30 @@ static void test_bad_files(void) {
     snprintf(m, sizeof m, "%s/vocab.json: token 'a': id is not an integer in [0, 2^30)", d);
     expect_load_error(d, WF_ECORRUPT, m);
 
+    /* One huge id in an 18-byte file must not size a 2^30-entry id table (issue 17). */
+    make_dir(d, sizeof d, "huge_id");
+    write_file(d, "vocab.json", "{\"a\": 999999999}");
+    write_file(d, "merges.txt", "");
+    snprintf(m, sizeof m, "%s/vocab.json: token 'a': id 999999999 out of range, expected below 1 (the number of "
+             "entries)", d);
+    expect_load_error(d, WF_ECORRUPT, m);
+
+    make_dir(d, sizeof d, "json_huge_added");
+    write_file(d, "tokenizer.json", "{\"added_tokens\": [{\"id\": 536870000, \"content\": \"<x>\"}], "
+                                    "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, "
+                                    "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}");
+    snprintf(m, sizeof m, "%s/tokenizer.json: added_tokens: '<x>': id 536870000 out of range, expected below 2 "
+             "(the number of entries)", d);
+    expect_load_error(d, WF_ECORRUPT, m);
+
+    /* A symlink loop in place of tokenizer.json names the loop, not "no tokenizer files". */
+    make_dir(d, sizeof d, "json_loop");
+    char loop[600];
+    snprintf(loop, sizeof loop, "%s/tokenizer.json", d);
+    WF_CHECK_EQ(symlink(loop, loop), 0);
+    snprintf(m, sizeof m, "%s: cannot open: Too many levels of symbolic links", loop);
+    expect_load_error(d, WF_EIO, m);
+
     make_dir(d, sizeof d, "json_not_bpe");
     write_file(d, "tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
     snprintf(m, sizeof m, "%s/tokenizer.json: model: expected a BPE model", d);

@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
+#include "tests/run_cmd.h"
 #include "tests/train/synth_data.h"
 #include "train/train.h"
 
@@ -75,6 +76,11 @@ static void resume_is_bit_identical_and_failed_saves_keep_the_previous(void) {
         char *latest = slurp(split, "latest", &n);
         WF_CHECK(latest && strncmp(latest, "ckpt-00000003", 13) == 0);
         wf_free(NULL, latest);
+        /* the failed save left nothing behind: no temp folder, no half checkpoint */
+        char cmd[400], found[256];
+        snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c -e tmp -e ckpt-00000006", split);
+        WF_CHECK_EQ(wf_run_cmd(cmd, found, sizeof found), 1); /* grep: no line matched */
+        WF_CHECK_STR(found, "0\n");
     }
     opts(&o, split);
     o.resume = 1;

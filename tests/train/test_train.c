@@ -12,23 +12,11 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "tests/check.h"
+#include "tests/train/load_json.h"
 #include "train/train.h"
 
 #define FIX "tests/fixtures/train/"
 #define MODELS "tests/fixtures/models/"
-
-static cJSON *load_json(const char *path) {
-    char *buf;
-    size_t n;
-    wf_err e;
-    if (wf_file_read(NULL, path, &buf, &n, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        return NULL;
-    }
-    cJSON *j = cJSON_Parse(buf);
-    wf_free(NULL, buf);
-    return j;
-}
 
 /* Splits windows [B][T+1] (a cJSON array of arrays) into inputs/targets [B*T]. */
 static void windows(const cJSON *win, int B, int T, int32_t *in, int32_t *tg) {
@@ -69,6 +57,16 @@ static void model_free(model *m) {
     wf_free(NULL, m->g);
 }
 
+/* max|a - s*b| / max(max|s*b|, 1e-12); NaN when a or b holds a NaN. */
+static double relerr(const float *a, const float *b, size_t n, float s) {
+    double md = 0, mb = 0;
+    for (size_t k = 0; k < n; k++) {
+        md = wf_check_max(md, fabs((double)a[k] - (double)s * b[k]));
+        mb = wf_check_max(mb, fabs((double)s * b[k]));
+    }
+    return md / (mb > 1e-12 ? mb : 1e-12);
+}
+
 static void gradients_match_torch(const char *name, int recompute) {
     char path[256];
     snprintf(path, sizeof path, FIX "grads_%s.json", name);
@@ -100,20 +98,37 @@ static void gradients_match_torch(const char *name, int recompute) {
     for (int i = 0; i < nt; i++) {
         wf_tensor_info ti;
         wf_gpt_tensor_info(&m.cfg, i, &ti);
-        double md = 0, mr = 0;
-        for (size_t k = 0; k < ti.numel; k++) {
-            double d = fabs((double)m.g[ti.offset + k] - gr[ti.offset + k]);
-            if (!(d <= md)) md = d;
-            if (fabs(gr[ti.offset + k]) > mr) mr = fabs(gr[ti.offset + k]);
-        }
-        double rel = md / (mr > 1e-12 ? mr : 1e-12);
-        if (!(rel <= worst)) worst = rel, snprintf(worst_name, sizeof worst_name, "%s", ti.name);
+        double rel = relerr(m.g + ti.offset, gr + ti.offset, ti.numel, 1);
+        if (!isnan(worst) && !(rel <= worst)) worst = rel, snprintf(worst_name, sizeof worst_name, "%s", ti.name);
     }
     printf("%s%s: loss %.7f (torch %.7f), worst gradient rel err %.3g in %s\n", name,
            recompute ? " (recompute)" : "", loss, cJSON_GetObjectItem(j, "loss")->valuedouble, worst, worst_name);
     WF_CHECK(worst < 1e-4);
-    /* Accumulation: a second step with scale 1 doubles every gradient exactly
-    ** up to rounding; and recompute gives the same bits as no recompute. */
+    /* Accumulation: a second step with scale 1 doubles every gradient, up to
+    ** the rounding of adding into a non-zero buffer; and recompute gives the
+    ** same bits as no recompute. */
+    float *g1 = wf_alloc(NULL, numel * 4, "g1", &e);
+    memcpy(g1, m.g, numel * 4);
+    float loss2 = 0;
+    WF_CHECK_EQ(wf_trainer_step(t, &m.wv, &m.gv, in, tg, 1.0f, &loss2, &e), WF_OK);
+    WF_CHECK_FEQ(loss2, loss);
+    double acc = 0;
+    for (int i = 0; i < nt; i++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(&m.cfg, i, &ti);
+        acc = wf_check_max(acc, relerr(m.g + ti.offset, g1 + ti.offset, ti.numel, 2));
+    }
+    printf("%s%s: two accumulated steps vs 2 x one step: worst rel err %.3g\n", name,
+           recompute ? " (recompute)" : "", acc);
+    WF_CHECK(acc < 1e-5);
+    wf_trainer *t2;
+    memset(m.g, 0, numel * 4);
+    WF_CHECK_EQ(wf_trainer_new(&m.cfg, B, T, !recompute, NULL, &t2, &e), WF_OK);
+    WF_CHECK_EQ(wf_trainer_step(t2, &m.wv, &m.gv, in, tg, 1.0f, &loss2, &e), WF_OK);
+    WF_CHECK_FEQ(loss2, loss);
+    WF_CHECK(memcmp(m.g, g1, numel * 4) == 0);
+    wf_trainer_free(t2);
+    wf_free(NULL, g1);
     wf_trainer_free(t);
     wf_free(NULL, ref);
     model_free(&m);
@@ -278,8 +293,8 @@ static void trajectory_matches_torch(const char *name) {
         wf_optim_step(o, m.w, m.g, lr, &gn);
         double dl = fabs(tot / K - cJSON_GetObjectItem(ts, "loss")->valuedouble);
         double dn = fabs(gn - cJSON_GetObjectItem(ts, "grad_norm")->valuedouble);
-        if (dl > worst) worst = dl;
-        if (dn > worst_norm) worst_norm = dn;
+        worst = wf_check_max(worst, dl);
+        worst_norm = wf_check_max(worst_norm, dn);
     }
     windows(cJSON_GetArrayItem(cJSON_GetArrayItem(batches, 0), 0), B, T, in, tg);
     float fin;
@@ -308,7 +323,7 @@ static void optimizer_state_round_trips_and_rejects_bad_files(void) {
     size_t n = wf_gpt_numel(&c);
     for (size_t i = 0; i < n; i++) o->m[i] = (float)i * 0.5f, o->v[i] = (float)(n - i);
     o->step = 17;
-    wf_train_state s = {.step = 17, .tokens = 12345, .data_pos = 99, .rng = {1, 2, 3, 4}, .seed = 7,
+    wf_train_state s = {.step = 17, .tokens = 17 * 2 * 3 * 8, .data_pos = 17 * 2, .rng = {1, 2, 3, 4}, .seed = 7,
                         .accum = 2, .B = 3, .T = 8};
     char dir[] = "/tmp/wf_test_optXXXXXX";
     WF_CHECK(mkdtemp(dir) != NULL);
@@ -353,6 +368,22 @@ static void optimizer_state_round_trips_and_rejects_bad_files(void) {
     WF_CHECK_EQ(wf_file_write_atomic(bad, buf, len, &e), WF_OK);
     WF_CHECK_EQ(wf_optstate_load(bad, o2, &s2, &e), WF_ECORRUPT);
     WF_CHECK_HAS(e.msg, "offset 8: version 9, expected 1");
+    buf[8] = 1;
+    /* a corrupt step count is an error, never an assertion (section offsets from the table) */
+    size_t st_off = 0, m_off = 0;
+    for (int i = 0; i < 8; i++) st_off |= (size_t)(unsigned char)buf[32 + 16 + i] << (8 * i);
+    for (int i = 0; i < 8; i++) m_off |= (size_t)(unsigned char)buf[32 + 64 + 16 + i] << (8 * i);
+    WF_CHECK(st_off > 0 && st_off < len && m_off > 0 && m_off < len);
+    buf[st_off + 7] = (char)0x80; /* step 2^63 + 17 */
+    WF_CHECK_EQ(wf_file_write_atomic(bad, buf, len, &e), WF_OK);
+    WF_CHECK_EQ(wf_optstate_load(bad, o2, &s2, &e), WF_ECORRUPT);
+    WF_CHECK_HAS(e.msg, "bad.bin: section 'state': step 9223372036854775825");
+    buf[st_off + 7] = 0;
+    float nan = NAN;
+    memcpy(buf + m_off + 4 * 5, &nan, 4); /* m of the first tensor, wte */
+    WF_CHECK_EQ(wf_file_write_atomic(bad, buf, len, &e), WF_OK);
+    WF_CHECK_EQ(wf_optstate_load(bad, o2, &s2, &e), WF_ECORRUPT);
+    WF_CHECK_HAS(e.msg, "bad.bin: section 'm': tensor 'wte.weight' holds NaN or Inf");
     wf_free(NULL, buf);
     wf_gpt_config c2 = c;
     c2.n_layer = 1;

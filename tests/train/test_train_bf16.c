@@ -130,7 +130,7 @@ static void test_training(void) {
     double worst = 0;
     for (int s = 0; s < STEPS; s++) {
         double d = fabs((double)loss[1][s] - loss[0][s]) / loss[0][s];
-        if (d > worst) worst = d;
+        worst = wf_check_max(worst, d);
     }
     printf("training: loss fp32 %.4f -> %.4f, bf16 %.4f -> %.4f, max relative difference %.3g%%\n",
            loss[0][0], loss[0][STEPS - 1], loss[1][0], loss[1][STEPS - 1], 100 * worst);

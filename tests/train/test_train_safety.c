@@ -1,0 +1,236 @@
+/* test_train_safety.c — `wafer train` never loses a user's data (issue 17):
+** a fresh run refuses a non-empty --out unless --overwrite; retention removes
+** only this run's checkpoints, never a symlink's target or a folder holding the
+** user's files; a diverged run saves nothing and keeps the last good
+** checkpoint; a save left half-done by a killed process is cleaned up; resume
+** applies optimizer flags given again, refuses a run already past its target
+** and names a broken `latest`; --data naming a file says so. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/checkpoint.h"
+#include "model/params.h"
+#include "tests/check.h"
+#include "tests/run_cmd.h"
+#include "tests/train/synth_data.h"
+#include "train/train.h"
+
+static char root[] = "/tmp/wf_test_trainsafeXXXXXX";
+static char out_buf[65536];
+static char data[300];
+
+static int run(const char *fmt, const char *out, const char *extra) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s/%s --batch 2 --seq 16 --lr 1e-3 --warmup 1 "
+             "--threads 1 %s", WAFER_BIN, fmt, data, root, out, extra);
+    return wf_run_cmd(cmd, out_buf, sizeof out_buf);
+}
+
+static int exists(const char *fmt, const char *a) {
+    char p[600];
+    struct stat sb;
+    snprintf(p, sizeof p, fmt, root, a);
+    return lstat(p, &sb) == 0;
+}
+
+static void touch(const char *path) {
+    FILE *f = fopen(path, "w");
+    WF_CHECK(f != NULL);
+    if (f) fputs("the user's own file\n", f), fclose(f);
+}
+
+static char *slurp(const char *path) {
+    char *b = NULL;
+    size_t n;
+    wf_err e;
+    if (wf_file_read(NULL, path, &b, &n, &e)) return NULL;
+    return b;
+}
+
+/* Puts +Inf into the last position embedding of the checkpoint in dir: a row
+** that seq 16 never reads, so the loss stays finite while the weights do not. */
+static void poison_wpe(const char *dir) {
+    wf_gpt_config c;
+    float *w = NULL;
+    wf_err e;
+    WF_CHECK_EQ(wf_checkpoint_load(dir, NULL, &c, &w, &e), WF_OK);
+    if (!w) return;
+    int t = wf_gpt_tensor_find(&c, "wpe.weight");
+    WF_CHECK(t >= 0);
+    wf_tensor_info ti;
+    wf_gpt_tensor_info(&c, t, &ti);
+    w[ti.offset + ti.numel - 1] = INFINITY;
+    WF_CHECK_EQ(wf_checkpoint_save(dir, &c, w, &e), WF_OK);
+    wf_free(NULL, w);
+}
+
+static void fresh_run_refuses_a_used_out(void) {
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "a", "--steps 2"), 0);
+    char p[600];
+    snprintf(p, sizeof p, "%s/a/notes.txt", root);
+    touch(p);
+    char *log1 = NULL;
+    snprintf(p, sizeof p, "%s/a/log.csv", root);
+    log1 = slurp(p);
+    WF_CHECK(log1 != NULL);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "a", "--steps 3"), 2);
+    WF_CHECK_HAS(out_buf, "already holds");
+    WF_CHECK_HAS(out_buf, "--resume");
+    WF_CHECK_HAS(out_buf, "--overwrite");
+    char *log2 = slurp(p);
+    WF_CHECK(log1 && log2 && strcmp(log1, log2) == 0); /* nothing touched */
+    WF_CHECK(exists("%s/a/%s", "ckpt-00000002"));
+    wf_free(NULL, log2);
+    /* --overwrite starts over: the old run's files go, the user's stay */
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "a", "--steps 3 --overwrite"), 0);
+    WF_CHECK(!exists("%s/a/%s", "ckpt-00000002"));
+    WF_CHECK(exists("%s/a/%s", "ckpt-00000003"));
+    WF_CHECK(exists("%s/a/%s", "notes.txt"));
+    log2 = slurp(p);
+    WF_CHECK(log2 && !strstr(log2, "\n4,") && strstr(log2, "\n3,"));
+    wf_free(NULL, log1), wf_free(NULL, log2);
+}
+
+static void retention_touches_only_this_runs_checkpoints(void) {
+    char p[600], q[600];
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "r", "--steps 6 --stop-at 2 --save-every 1 --keep 2"), 0);
+    WF_CHECK(exists("%s/r/%s", "ckpt-00000001") && exists("%s/r/%s", "ckpt-00000002"));
+    /* the user's things in --out: a symlink to a folder elsewhere, a folder named like a checkpoint,
+    ** a note added inside one of wafer's checkpoints */
+    snprintf(p, sizeof p, "%s/elsewhere", root);
+    mkdir(p, 0777);
+    snprintf(q, sizeof q, "%s/elsewhere/model.safetensors", root);
+    touch(q);
+    snprintf(q, sizeof q, "%s/r/ckpt-best", root);
+    WF_CHECK_EQ(symlink(p, q), 0);
+    snprintf(q, sizeof q, "%s/r/ckpt-00000000", root);
+    mkdir(q, 0777);
+    snprintf(q, sizeof q, "%s/r/ckpt-00000000/config.json", root);
+    touch(q);
+    snprintf(q, sizeof q, "%s/r/ckpt-00000001/notes.txt", root);
+    touch(q);
+    /* a save a killed process left behind (pid 2^22 + 7 is above Linux's pid_max default) */
+    snprintf(q, sizeof q, "%s/r/ckpt-00000003.tmp-4194311", root);
+    mkdir(q, 0777);
+    snprintf(q, sizeof q, "%s/r/ckpt-00000003.tmp-4194311/model.safetensors", root);
+    touch(q);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "r", "--steps 6 --save-every 1 --keep 2 --resume"), 0);
+    WF_CHECK(exists("%s/r/%s", "ckpt-00000005") && exists("%s/r/%s", "ckpt-00000006"));
+    WF_CHECK(!exists("%s/r/%s", "ckpt-00000002") && !exists("%s/r/%s", "ckpt-00000003") &&
+             !exists("%s/r/%s", "ckpt-00000004"));
+    WF_CHECK(exists("%s/%s", "elsewhere/model.safetensors")); /* the symlink's target is intact */
+    WF_CHECK(exists("%s/r/%s", "ckpt-best"));
+    WF_CHECK(exists("%s/r/%s", "ckpt-00000000/config.json"));     /* not this run's: untouched */
+    WF_CHECK(exists("%s/r/%s", "ckpt-00000001/notes.txt"));       /* holds the user's file: left whole */
+    WF_CHECK(exists("%s/r/%s", "ckpt-00000001/model.safetensors"));
+    WF_CHECK_HAS(out_buf, "ckpt-00000001 in place: it holds files wafer did not write");
+    WF_CHECK(!exists("%s/r/%s", "ckpt-00000003.tmp-4194311"));
+    WF_CHECK_HAS(out_buf, "left by a save that did not finish");
+    snprintf(p, sizeof p, "%s/r/checkpoints.txt", root);
+    char *list = slurp(p);
+    WF_CHECK(list && strcmp(list, "ckpt-00000005\nckpt-00000006\n") == 0);
+    wf_free(NULL, list);
+    /* --keep 0 keeps everything */
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "k", "--steps 3 --save-every 1 --keep 0"), 0);
+    WF_CHECK(exists("%s/k/%s", "ckpt-00000001") && exists("%s/k/%s", "ckpt-00000002") &&
+             exists("%s/k/%s", "ckpt-00000003"));
+}
+
+static void a_diverged_run_saves_nothing_and_keeps_the_last_good(void) {
+    char p[600];
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "d", "--steps 4 --stop-at 2"), 0);
+    snprintf(p, sizeof p, "%s/d/ckpt-00000002", root);
+    poison_wpe(p);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "d", "--steps 4 --save-every 1 --resume"), 1);
+    WF_CHECK_HAS(out_buf, "step 3: the run diverged; weights of tensor 'wpe.weight' holds NaN or Inf: not saved, "
+                          "the last good checkpoint is");
+    WF_CHECK_HAS(out_buf, "d/ckpt-00000002");
+    WF_CHECK(!exists("%s/d/%s", "ckpt-00000003"));
+    WF_CHECK(exists("%s/d/%s", "ckpt-00000002/model.safetensors"));
+    snprintf(p, sizeof p, "%s/d/latest", root);
+    char *latest = slurp(p);
+    WF_CHECK(latest && strcmp(latest, "ckpt-00000002\n") == 0);
+    wf_free(NULL, latest);
+    /* a NaN loss from the first step: nothing saved at all */
+    snprintf(p, sizeof p, "%s/d/ckpt-00000002", root);
+    wf_gpt_config c;
+    float *w = NULL;
+    wf_err e;
+    WF_CHECK_EQ(wf_checkpoint_load(p, NULL, &c, &w, &e), WF_OK);
+    if (w) {
+        for (int i = 0; i < 64; i++) w[i] = NAN; /* wte: every logit becomes NaN */
+        snprintf(p, sizeof p, "%s/nanmodel", root);
+        WF_CHECK_EQ(wf_checkpoint_save(p, &c, w, &e), WF_OK);
+        wf_free(NULL, w);
+    }
+    snprintf(p, sizeof p, "%s/nanmodel", root);
+    WF_CHECK_EQ(run(p, "n", "--steps 2"), 1);
+    WF_CHECK_HAS(out_buf, "step 1: the loss is nan; weights of tensor 'wte.weight' holds NaN or Inf: not saved, "
+                          "the last good checkpoint is none");
+    WF_CHECK(!exists("%s/n/%s", "latest") && !exists("%s/n/%s", "ckpt-00000001"));
+}
+
+static void resume_applies_flags_and_names_problems(void) {
+    char p[600];
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "f", "--steps 4 --stop-at 2"), 0);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "f", "--steps 4 --resume --beta1 0.8 --clip 0.5"), 0);
+    WF_CHECK_HAS(out_buf, "--beta1 0.8 replaces the stored 0.9");
+    WF_CHECK_HAS(out_buf, "--clip 0.5 replaces the stored 1");
+    wf_gpt_config c;
+    wf_err e;
+    snprintf(p, sizeof p, "%s/f/ckpt-00000004/config.json", root);
+    WF_CHECK_EQ(wf_gpt_config_load(p, &c, &e), WF_OK);
+    wf_optim_opts oo;
+    wf_optim_opts_default(&oo);
+    wf_optim *o = NULL;
+    wf_train_state s;
+    WF_CHECK_EQ(wf_optim_new(&c, &oo, NULL, &o, &e), WF_OK);
+    snprintf(p, sizeof p, "%s/f/ckpt-00000004/optimizer.bin", root);
+    WF_CHECK_EQ(wf_optstate_load(p, o, &s, &e), WF_OK);
+    WF_CHECK_NEAR(o->opts.beta1, 0.8, 1e-7);
+    WF_CHECK_NEAR(o->opts.clip, 0.5, 1e-7);
+    WF_CHECK_NEAR(o->opts.beta2, 0.95, 1e-7);
+    wf_optim_free(o);
+    /* already past the target */
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "f", "--steps 2 --resume"), 2);
+    WF_CHECK_HAS(out_buf, "is already at step 4, past the 2 steps asked for");
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "f", "--steps 4 --resume"), 2);
+    WF_CHECK_HAS(out_buf, "is already at step 4, which is the 4 steps asked for");
+    /* a broken latest */
+    snprintf(p, sizeof p, "%s/f/latest", root);
+    FILE *f = fopen(p, "w");
+    if (f) fclose(f);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "f", "--steps 9 --resume"), 1);
+    WF_CHECK_HAS(out_buf, "f/latest: the file is empty, expected a checkpoint name");
+    f = fopen(p, "w");
+    if (f) fputs("../../elsewhere\n", f), fclose(f);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "f", "--steps 9 --resume"), 1);
+    WF_CHECK_HAS(out_buf, "'../../elsewhere' is not a checkpoint name");
+    f = fopen(p, "w");
+    if (f) fputs("ckpt-00000003\n", f), fclose(f);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "f", "--steps 9 --resume"), 1);
+    WF_CHECK_HAS(out_buf, "ckpt-00000003, which is not a folder");
+    /* --data naming a file */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s train --model tests/fixtures/models/tiny-gelu --data %s/meta.json --out %s/x --steps 1",
+             WAFER_BIN, data, root);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 1);
+    WF_CHECK_HAS(out_buf, "meta.json: not a folder: expected the data folder");
+}
+
+int main(void) {
+    WF_CHECK(mkdtemp(root) != NULL);
+    snprintf(data, sizeof data, "%s/data", root);
+    make_data(data, 512);
+    fresh_run_refuses_a_used_out();
+    retention_touches_only_this_runs_checkpoints();
+    a_diverged_run_saves_nothing_and_keeps_the_last_good();
+    resume_applies_flags_and_names_problems();
+    char a[400];
+    snprintf(a, sizeof a, "rm -rf '%s'", root);
+    if (system(a) != 0) fprintf(stderr, "cleanup failed\n");
+    return wf_check_report();
+}
