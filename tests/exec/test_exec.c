@@ -19,9 +19,17 @@
 static char root[] = "/tmp/wf_test_execXXXXXX";
 static char data[256];
 
+/* 0: the 2-layer tiny-gelu fixture; 1: a 5-layer preset of the same width
+** (the executor's layer slots are reused only from 3 layers on). */
+static int five_layers;
+
 static void opts(wf_train_opts *o, const char *out, int accum) {
     wf_train_opts_default(o);
     o->model = "tests/fixtures/models/tiny-gelu";
+    if (five_layers) {
+        o->model = "cerebras-gpt-111m";
+        o->n_layer = 5, o->n_embd = 64, o->n_head = 4, o->n_positions = 64, o->vocab_size = 512;
+    }
     o->data = data;
     o->out = out;
     o->steps = 4;
@@ -72,14 +80,15 @@ static void stream_matches_resident(void) {
         char ref[300], out[300], store[400];
         wf_train_result r;
         wf_err e;
-        snprintf(ref, sizeof ref, "%s/resident%d", root, accum);
+        snprintf(ref, sizeof ref, "%s/resident%d%s", root, accum, five_layers ? "-5l" : "");
         WF_CHECK_EQ(run(ref, accum, NULL, 0, 0, 0, &r, &e), WF_OK);
         WF_CHECK_EQ(r.step, 4);
         double ref_loss = r.last_loss;
         WF_CHECK(ref_loss > 0 && ref_loss < 7);
         for (int disk = 0; disk < 2; disk++)
             for (int split = 0; split < 2; split++) {
-                snprintf(out, sizeof out, "%s/stream%d-%s-%s", root, accum, disk ? "disk" : "ram", split ? "split" : "straight");
+                snprintf(out, sizeof out, "%s/stream%d-%s-%s%s", root, accum, disk ? "disk" : "ram",
+                         split ? "split" : "straight", five_layers ? "-5l" : "");
                 snprintf(store, sizeof store, "%s/store", out);
                 const char *s = disk ? store : "";
                 if (split) {
@@ -189,6 +198,9 @@ int main(void) {
         WF_CHECK(same_file(ref, killed, "optimizer.bin"));
     }
     faults_are_clear_errors();
+    five_layers = 1;
+    stream_matches_resident();
+    five_layers = 0;
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", root);
