@@ -1,7 +1,7 @@
 /* optim.c — AdamW over the layer-major buffers, one block at a time, with
 ** torch's param-group semantics for weight decay and clip_grad_norm_ for the
 ** global norm. The kernel itself is kernels/adamw.c. */
-#include "train/train.h"
+#include "train/train_int.h"
 
 #include <string.h>
 
@@ -97,4 +97,17 @@ void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, fl
     if (gnorm) *gnorm = norm;
     o->step++;
     for (int b = 0; b < nb; b++) wf_optim_update_block(o, b, weights, grads, lr, coef);
+}
+
+int wf_nonfinite_tensor(const wf_gpt_config *c, const float *p) {
+    int nt = wf_gpt_tensor_count(c);
+    for (int i = 0; i < nt; i++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(c, i, &ti);
+        const float *x = p + ti.offset;
+        float acc = 0; /* x*0 is NaN for Inf and NaN: one multiply-add per element */
+        for (size_t k = 0; k < ti.numel; k++) acc += x[k] * 0.0f;
+        if (acc != 0) return i;
+    }
+    return -1;
 }
