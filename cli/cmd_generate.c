@@ -34,24 +34,6 @@ static void usage(FILE *f) {
             "stdout gets the continuation only (raw bytes, as produced); stats go to stderr.\n");
 }
 
-static int has_tokenizer(const char *dir) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s/vocab.json", dir);
-    if (wf_path_exists(p)) return 1;
-    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-    return wf_path_exists(p);
-}
-
-/* Picks the tokenizer folder: explicit, the model's, ./data/gpt2, or
-** data/gpt2 next to the binary's build folder (<repo>/build/wafer). */
-/* --tokenizer, else the model folder when it has tokenizer files, else the
-** bundled GPT-2 vocabulary ("gpt2", resolved by wf_tokenizer_open). */
-static const char *find_tokenizer(const char *flag, const char *model) {
-    if (flag) return flag;
-    if (wf_path_is_dir(model) && has_tokenizer(model)) return model;
-    return "gpt2";
-}
-
 int wf_cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *tokdir = NULL;
     long long max_tokens = 64, top_k = 0, seed = 1234, threads = 0;
@@ -107,7 +89,7 @@ int wf_cmd_generate(int argc, char **argv) {
     size_t n = 0, cap = 0;
     wf_gpt_config cfg;
     if ((st = wf_checkpoint_load(model, NULL, &cfg, &w, &err))) goto fail;
-    const char *tokname = find_tokenizer(tokdir, model);
+    const char *tokname = wf_tokenizer_for_model(tokdir, model);
     if ((st = wf_tokenizer_open(tokname, &tok, &err))) goto fail;
     if ((st = wf_tokenizer_fits(tok, cfg.vocab_size, tokname, &err))) goto fail;
     if ((st = wf_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, &cap, &err))) goto fail;

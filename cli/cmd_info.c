@@ -2,6 +2,7 @@
 ** preset, its parameter count, and the memory it needs (fp32 weights; training
 ** with grads and AdamW moments; KV cache per 1k tokens). Reads config only. */
 #include "cli/cli.h"
+#include "exec/exec.h"
 #include "model/checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -9,10 +10,12 @@
 #include <string.h>
 
 static const char *usage_text =
-    "usage: wafer info MODEL [--json]\n"
+    "usage: wafer info MODEL [--json] [--batch B --seq T [--recompute]]\n"
     "  MODEL   a Hugging Face folder (config.json + weights) or a preset name\n"
     "          (cerebras-gpt-111m ... cerebras-gpt-13b)\n"
     "  --json  print one JSON object instead of text\n"
+    "  --batch B, --seq T, --recompute: also the memory of training [B,T] per --mode\n"
+    "          (resident; stream: device side, store, host RAM with a RAM or disk store)\n"
     "Memory: weights = 4 B/param (fp32); training = weights + grads + AdamW m and v\n"
     "(16 B/param, activations not included); KV cache = 2 x layers x d_model x 4 B per token.\n";
 
@@ -25,13 +28,20 @@ static void human(char *buf, size_t n, double bytes) {
 
 int wf_cmd_info(int argc, char **argv) {
     const char *model = NULL;
-    int json = 0;
+    int json = 0, B = 0, T = 0, recompute = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--recompute")) {
+            recompute = 1;
+        } else if (!strcmp(argv[i], "--batch") || !strcmp(argv[i], "--seq")) {
+            long long n;
+            if (i + 1 >= argc || wf_cli_parse_long(argv[i + 1], 1, 1 << 20, &n))
+                return wf_cli_usage("info", "%s needs an integer in [1, 1048576]", argv[i]);
+            *(argv[i][2] == 'b' ? &B : &T) = (int)n, i++;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return wf_cli_usage("info", "unknown option '%s'", argv[i]);
         } else if (model) {
@@ -48,6 +58,12 @@ int wf_cmd_info(int argc, char **argv) {
     double params = (double)wf_gpt_numel(&c);
     double w_bytes = 4 * params, train_bytes = 16 * params;
     double kv_1k = 2.0 * c.n_layer * c.n_embd * 4.0 * 1024;
+    wf_exec_plan plan = {0};
+    if (B || T) {
+        if (!B) B = 1;
+        if (!T) T = c.n_positions < 1024 ? c.n_positions : 1024;
+        if (wf_exec_plan_for(&c, B, T, recompute, &plan, &err)) return wf_cli_fail("info", &err);
+    }
     const char *act = c.act == WF_ACT_GELU ? "gelu" : "gelu_new";
     if (json) {
         cJSON *j = cJSON_CreateObject();
@@ -71,6 +87,17 @@ int wf_cmd_info(int argc, char **argv) {
         cJSON_AddNumberToObject(m, "weights_fp32", w_bytes);
         cJSON_AddNumberToObject(m, "training_fp32_adamw", train_bytes);
         cJSON_AddNumberToObject(m, "kv_cache_per_1k_tokens_fp32", kv_1k);
+        if (B) {
+            cJSON *md = cJSON_AddObjectToObject(j, "modes");
+            cJSON_AddNumberToObject(md, "batch", B);
+            cJSON_AddNumberToObject(md, "seq", T);
+            cJSON_AddNumberToObject(md, "activations", (double)plan.acts);
+            cJSON_AddNumberToObject(md, "resident", (double)plan.resident);
+            cJSON_AddNumberToObject(md, "stream_device", (double)plan.stream_device);
+            cJSON_AddNumberToObject(md, "stream_store", (double)plan.stream_store);
+            cJSON_AddNumberToObject(md, "stream_host_ram_store", (double)plan.stream_ram);
+            cJSON_AddNumberToObject(md, "stream_host_disk_store", (double)plan.stream_disk);
+        }
         char *s = cJSON_Print(j);
         cJSON_Delete(j);
         if (!s) {
@@ -100,5 +127,15 @@ int wf_cmd_info(int argc, char **argv) {
     printf("memory      %-30s %s\n", "weights (fp32)", b1);
     printf("            %-30s %s  (activations not included)\n", "training (w + g + AdamW m, v)", b2);
     printf("            %-30s %s  (fp32, one sequence)\n", "KV cache per 1k tokens", b3);
+    if (B) {
+        const char *what[] = {"activations", "--mode resident", "--mode stream: device side", "  store (RAM or disk)",
+                              "  host RAM, RAM store", "  host RAM, disk store"};
+        size_t v[] = {plan.acts, plan.resident, plan.stream_device, plan.stream_store, plan.stream_ram, plan.stream_disk};
+        printf("training    batch %d x seq %d%s\n", B, T, recompute ? ", recompute" : "");
+        for (int k = 0; k < 6; k++) {
+            human(b1, sizeof b1, (double)v[k]);
+            printf("            %-30s %s\n", what[k], b1);
+        }
+    }
     return 0;
 }

@@ -2,10 +2,13 @@
 ** fine-tune a Hugging Face folder on a token DATA_DIR (wafer tokenize).
 ** Flag parsing and the Ctrl-C handler live here; the loop is train/loop.c. */
 #include "cli/cli.h"
+#include "exec/exec.h"
+#include "model/checkpoint.h"
 #include "kernels/kernels.h"
 #include "train/train.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *usage_text =
@@ -31,6 +34,10 @@ static const char *usage_text =
     "  --threads N        CPU threads (default: all cores)\n"
     "  --recompute        recompute activations in the backward (less memory)\n"
     "  --bf16             bf16 products, fp32 sums, in the big GEMMs (weights, grads, Adam stay fp32)\n"
+    "  --mode M           resident (all in RAM) | stream (weights from a store, a layer at a time) | auto (resident)\n"
+    "  --store DIR        --mode stream: keep weights, Adam m/v and grads in DIR/store.bin (default: in RAM)\n"
+    "  --device-mem SIZE  --mode stream: fail unless the device side fits SIZE (K/M/G suffixes)\n"
+    "  --mem-limit SIZE   --mode auto: stream when resident training would need more (default: available RAM)\n"
     "  --resume           continue the run in --out from DIR/latest, bit-identically; optimizer flags\n"
     "                     given again (--beta1 ... --clip, --decay) replace the stored ones from then on\n"
     "  --overwrite        start over in a --out that holds an earlier run (removes its checkpoints, latest,\n"
@@ -44,6 +51,47 @@ static const char *usage_text =
     "  -q, --quiet        no per-step lines\n"
     "Ctrl-C saves a checkpoint and exits (status 130).\n";
 
+/* "123", "64K", "2G": bytes; -1 when malformed. */
+static long long parse_size(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    double mul = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' || *end == 'm' ? 1048576.0
+               : *end == 'G' || *end == 'g' ? 1073741824.0 : *end == 'T' || *end == 't' ? 1099511627776.0 : 1.0;
+    if (end == s || !(v >= 0) || v * mul > 9e18 || (mul > 1.0 && *++end) || (mul == 1.0 && *end)) return -1;
+    return (long long)(v * mul);
+}
+
+/* --mode: sets up the streaming executor (*x) and o->exec when the run streams. */
+static int setup_mode(wf_train_opts *o, const char *mode, const char *store, long long dev, long long limit,
+                      wf_exec **x, wf_step_hooks *h) {
+    int stream = !strcmp(mode, "stream");
+    if (!stream && strcmp(mode, "resident") && strcmp(mode, "auto"))
+        return wf_cli_usage("train", "--mode '%s': expected resident, stream or auto", mode);
+    if (!strcmp(mode, "resident") && (store || dev))
+        return wf_cli_usage("train", "--store and --device-mem need --mode stream or auto");
+    wf_err err = {0};
+    if (!strcmp(mode, "auto")) {
+        wf_gpt_config c;
+        wf_exec_plan p;
+        char why[256];
+        if (wf_checkpoint_load_config(o->model, &c, NULL, &err)) return wf_cli_fail("train", &err);
+        if (o->n_layer) c.n_layer = o->n_layer;
+        if (o->n_embd) c.n_embd = o->n_embd, c.n_inner = 4 * o->n_embd;
+        if (o->n_positions) c.n_positions = o->n_positions;
+        if (o->vocab_size) c.vocab_size = o->vocab_size;
+        int T = o->T ? o->T : (c.n_positions < 1024 ? c.n_positions : 1024);
+        if (wf_exec_plan_for(&c, o->B, T, o->recompute, &p, &err)) return wf_cli_fail("train", &err);
+        stream = wf_exec_auto_stream(&p, (size_t)limit, why, sizeof why);
+        wf_log(WF_LOG_INFO, "%s", why);
+    }
+    if (!stream) return 0;
+    wf_exec_opts xo = {.store_dir = store, .device_mem = (size_t)dev};
+    if (wf_exec_new(&xo, x, &err)) return wf_cli_fail("train", &err);
+    wf_exec_hooks(*x, h);
+    o->exec = h;
+    return 0;
+}
+
 /* global: set by the SIGINT handler, read by the loop (STYLE 10 exception). */
 static volatile int stop_flag;
 static void on_sigint(int sig) {
@@ -56,6 +104,8 @@ int wf_cmd_train(int argc, char **argv) {
     wf_train_opts o;
     wf_train_opts_default(&o);
     int threads = 0, quiet = 0;
+    const char *mode = "resident", *store = NULL;
+    long long dev_mem = 0, mem_limit = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
@@ -121,6 +171,13 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--recompute")) { o.recompute = 1;
         } else if (!strcmp(a, "--bf16")) { o.bf16 = 1;
         } else if (!strcmp(a, "--resume")) { o.resume = 1;
+        } else if (!strcmp(a, "--mode")) { NEED(); mode = v;
+        } else if (!strcmp(a, "--store")) { NEED(); store = v;
+        } else if (!strcmp(a, "--device-mem") || !strcmp(a, "--mem-limit")) {
+            NEED();
+            long long b = parse_size(v);
+            if (b <= 0) return wf_cli_usage("train", "%s '%s': expected a size in bytes (suffix K, M, G or T)", a, v);
+            *(a[2] == 'd' ? &dev_mem : &mem_limit) = b;
         } else if (!strcmp(a, "--overwrite")) { o.overwrite = 1;
         } else if (!strcmp(a, "--keep")) { LONG(0, 1000, o.keep);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1;
@@ -157,9 +214,14 @@ int wf_cmd_train(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
+    wf_exec *x = NULL;
+    wf_step_hooks hooks;
+    int mrc = setup_mode(&o, mode, store, dev_mem, mem_limit, &x, &hooks);
+    if (mrc) return sigaction(SIGINT, &old, NULL), mrc;
     wf_train_result r;
     wf_err err = {0};
     wf_status st = wf_train_run(&o, &r, &err);
+    wf_exec_free(x);
     sigaction(SIGINT, &old, NULL);
     if (st) return wf_cli_fail("train", &err);
     if (r.interrupted) {

@@ -13,21 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static wf_tokenizer *gpt2; /* global: fuzz harness state, loaded once (STYLE 10) */
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    wf_err e = {0};
-    if (wf_tokenizer_open("gpt2", &gpt2, &e)) {
-        fprintf(stderr, "fuzz_request: %s\n", e.msg);
-        abort();
-    }
-    return 0;
-}
+#include "fuzz/fuzz_gpt2.h"
 
 static void check_json(char *s) {
     WF_ASSERT(s);

@@ -19,6 +19,7 @@ static const char *const SRC_PRESET = "random (preset, seed 1234)";
 static const char *const SRC_ST = "model.safetensors";
 static const char *const SRC_INDEX = "model.safetensors.index.json";
 static const char *const SRC_BIN = "pytorch_model.bin";
+static const char *const SRC_BIN_INDEX = "pytorch_model.bin.index.json"; /* shards pytorch_model-0000i-of-0000n.bin */
 static const char *const SRC_NONE = "none (config.json only: random weights when training, seed --seed)";
 
 /* One opened weights file: exactly one of st / tb is set. */
@@ -53,8 +54,8 @@ static void shape_str(char *buf, size_t n, int ndim, const long long *shape) {
 /* Decides where a folder's weights are; SRC_NONE when it has none. */
 static wf_status pick_source(const char *dir, const char **source, wf_err *err) {
     char p[PATH_BYTES];
-    const char *order[] = {SRC_ST, SRC_INDEX, SRC_BIN};
-    for (int i = 0; i < 3; i++) {
+    const char *order[] = {SRC_ST, SRC_INDEX, SRC_BIN, SRC_BIN_INDEX};
+    for (int i = 0; i < 4; i++) {
         int found;
         wf_status s = join(p, dir, order[i], err);
         if (!s) s = wf_path_probe(p, &found, err);
@@ -92,9 +93,9 @@ wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const
 }
 
 /* Reads model.safetensors.index.json and lists its shard files (plain names in dir). */
-static wf_status read_index(const char *dir, wf_heap *h, wfile **files, int *nfiles, wf_err *err) {
+static wf_status read_index(const char *dir, const char *index, wf_heap *h, wfile **files, int *nfiles, wf_err *err) {
     char p[PATH_BYTES];
-    wf_status s = join(p, dir, SRC_INDEX, err);
+    wf_status s = join(p, dir, index, err);
     if (s) return s;
     char *text = NULL;
     size_t len = 0;
@@ -190,8 +191,8 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
     float *w = NULL;
     wf_status s;
     int nt = wf_gpt_tensor_count(cfg);
-    if (source == SRC_INDEX) {
-        if ((s = read_index(dir, h, &files, &nfiles, err))) return s;
+    if (source == SRC_INDEX || source == SRC_BIN_INDEX) {
+        if ((s = read_index(dir, source, h, &files, &nfiles, err))) return s;
     } else {
         files = wf_calloc(h, sizeof *files, "weights file", err);
         if (!files) return WF_ENOMEM;
@@ -199,7 +200,7 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
         if ((s = join(files[0].path, dir, source, err))) goto done;
     }
     for (int i = 0; i < nfiles; i++) {
-        if (source == SRC_BIN) s = wf_torchbin_open(files[i].path, h, &files[i].tb, err);
+        if (source == SRC_BIN || source == SRC_BIN_INDEX) s = wf_torchbin_open(files[i].path, h, &files[i].tb, err);
         else s = wf_safetensors_open(files[i].path, h, &files[i].st, err);
         if (s) goto done;
     }

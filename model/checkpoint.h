@@ -34,7 +34,7 @@ wf_status wf_checkpoint_load_or_init(const char *model, uint64_t seed, wf_heap *
 /* The config alone, without reading weights: from a preset name or dir/config.json.
 ** *source (may be NULL) is set to a static string naming where weights would
 ** come from: "random (preset, seed 1234)", "model.safetensors",
-** "model.safetensors.index.json", "pytorch_model.bin", or "none (config.json
+** "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json", or "none (config.json
 ** only...)" for a folder without weights (wf_checkpoint_load then fails). A
 ** name that exists but cannot be followed (symlink loop) is an error naming
 ** the cause. */

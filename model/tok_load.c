@@ -400,3 +400,15 @@ wf_status wf_tokenizer_open(const char *model, wf_tokenizer **out, wf_err *err) 
     return WF_FAIL(err, WF_EIO, "gpt2: bundled tokenizer files not found (looked for data/gpt2 in the 5 folders "
                                 "above the executable; set WAFER_DATA to the data folder)");
 }
+
+const char *wf_tokenizer_for_model(const char *flag, const char *model) {
+    if (flag) return flag;
+    if (!wf_path_is_dir(model)) return "gpt2";
+    static const char *const files[] = {"vocab.json", "tokenizer.json"};
+    for (int i = 0; i < 2; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", model, files[i]);
+        if (wf_path_exists(p)) return model;
+    }
+    return "gpt2";
+}

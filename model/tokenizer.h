@@ -40,6 +40,11 @@ void wf_tokenizer_free(wf_tokenizer *t); /* NULL is a no-op */
 ** $WAFER_DATA/gpt2 if that is set, else data/gpt2 in the nearest of the 5
 ** folders above the executable (build dirs live inside the source tree). */
 wf_status wf_tokenizer_open(const char *model, wf_tokenizer **out, wf_err *err);
+/* The tokenizer folder to use with a model: flag when given, else the model
+** folder when it holds vocab.json or tokenizer.json, else "gpt2" (the bundled
+** GPT-2 vocabulary, which wf_tokenizer_open resolves). Returns one of its
+** arguments or a static string. */
+const char *wf_tokenizer_for_model(const char *flag, const char *model);
 
 int wf_tokenizer_vocab_size(const wf_tokenizer *t); /* largest id + 1 */
 int wf_tokenizer_eos(const wf_tokenizer *t);        /* "<|endoftext|>" id, or -1 */

@@ -391,14 +391,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static int has_tokenizer(const char *dir) {
-    char p[4200];
-    snprintf(p, sizeof p, "%s/vocab.json", dir);
-    if (wf_path_exists(p)) return 1;
-    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-    return wf_path_exists(p);
-}
-
 static void *load(void *arg) {
     wf_serve *s = arg;
     wf_err err = {0};
@@ -444,7 +436,7 @@ wf_status wf_serve_start(const wf_serve_opts *o, wf_serve **out, wf_err *err) {
     snprintf(s->model, sizeof s->model, "%s", o->model);
     snprintf(s->api_key, sizeof s->api_key, "%s", o->api_key ? o->api_key : "");
     if (o->tokenizer) snprintf(s->tokdir, sizeof s->tokdir, "%s", o->tokenizer);
-    else snprintf(s->tokdir, sizeof s->tokdir, "%s", wf_path_is_dir(o->model) && has_tokenizer(o->model) ? o->model : "gpt2");
+    else snprintf(s->tokdir, sizeof s->tokdir, "%s", wf_tokenizer_for_model(NULL, o->model));
     if (o->name) snprintf(s->name, sizeof s->name, "%s", o->name);
     else {
         char tmp[4096];

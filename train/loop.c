@@ -144,6 +144,8 @@ static int find_nonfinite(const run *r, char *what, size_t cap) {
 /* The run diverged: an error naming the step and the tensor, and the checkpoint still in force. */
 static wf_status diverged(const run *r, const char *cause, wf_err *err) {
     char what[160] = "";
+    wf_err ge;
+    if (r->o->exec) r->o->exec->gather(r->o->exec->ud, r->w, r->opt, &ge); /* the store's tensors, to name the bad one */
     if (!find_nonfinite(r, what, sizeof what)) snprintf(what, sizeof what, "no saved tensor yet");
     return WF_FAIL(err, WF_ERANGE, "step %llu: %s; %s holds NaN or Inf: not saved, the last good checkpoint is %s "
                    "(restart from it with a lower --lr or a --clip)", (unsigned long long)r->st.step, cause, what,
@@ -174,9 +176,10 @@ static void apply_given_optim(wf_optim *opt, const wf_train_opts *o) {
 static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err) {
     char tmp[WF_TRAIN_PATH], dir[1100], path[WF_TRAIN_PATH + 32], what[160];
     long step = (long)r->st.step;
-    if (find_nonfinite(r, what, sizeof what)) return diverged(r, "the run diverged", err);
-    wf_status rc = wf_outdir_begin(&r->od, step, tmp, sizeof tmp, err);
+    wf_status rc = r->o->exec ? r->o->exec->gather(r->o->exec->ud, r->w, r->opt, err) : WF_OK;
     if (rc) return rc;
+    if (find_nonfinite(r, what, sizeof what)) return diverged(r, "the run diverged", err);
+    if ((rc = wf_outdir_begin(&r->od, step, tmp, sizeof tmp, err))) return rc;
     rc = wf_checkpoint_save(tmp, &r->cfg, r->w, err);
     if (!rc && r->tok) rc = wf_tokenizer_save(r->tok, tmp, err);
     if (!rc) {
@@ -262,6 +265,8 @@ static wf_status eval_val(run *r, double *val, wf_err *err) {
     uint64_t cnt = wf_shards_count(r->data, WF_SPLIT_VAL), n;
     *val = -1;
     if (cnt < (uint64_t)r->T + 1) return WF_OK;
+    wf_status rc = r->o->exec ? r->o->exec->gather(r->o->exec->ud, r->w, r->opt, err) : WF_OK;
+    if (rc) return rc;
     return wf_eval_loss(&r->cfg, r->w, read_val, r->data, cnt, r->o->B, r->T, r->o->eval_windows, NULL,
                         val, &n, err);
 }
@@ -379,6 +384,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         read_log(r, (long)r->st.step);
         wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
     }
+    if (o->exec && (rc = o->exec->open(o->exec->ud, &r->cfg, r->tr, r->w, r->opt, err))) goto done;
     r->win = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * (T + 1), "batch", err);
     r->in = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "inputs", err);
     r->tg = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "targets", err);
@@ -400,7 +406,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             break;
         }
         double t0 = wf_now();
-        memset(r->g, 0, numel * sizeof(float));
+        if (!o->exec) memset(r->g, 0, numel * sizeof(float));
         double tot = 0;
         for (int k = 0; k < K; k++) {
             if ((rc = wf_shards_batch(r->data, WF_SPLIT_TRAIN, o->seed, r->st.data_pos, 0, B, T, r->win, err))) goto done;
@@ -408,13 +414,16 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                 for (int t = 0; t < T; t++)
                     r->in[b * T + t] = r->win[b * (T + 1) + t], r->tg[b * T + t] = r->win[b * (T + 1) + t + 1];
             float l;
-            if ((rc = wf_trainer_step(r->tr, &r->wv, &r->gv, r->in, r->tg, 1.0f / (float)K, &l, err))) goto done;
+            if (o->exec) rc = o->exec->micro(o->exec->ud, r->in, r->tg, 1.0f / (float)K, &l, err);
+            else rc = wf_trainer_step(r->tr, &r->wv, &r->gv, r->in, r->tg, 1.0f / (float)K, &l, err);
+            if (rc) goto done;
             tot += l;
             r->st.data_pos++;
         }
         long s = (long)r->st.step;
         float lr = (float)wf_lr_at(r->sched, r->peak, o->end_frac, r->warmup, r->total, s), gn;
-        wf_optim_step(r->opt, r->w, r->g, lr, &gn);
+        if (!o->exec) wf_optim_step(r->opt, r->w, r->g, lr, &gn);
+        else if ((rc = o->exec->update(o->exec->ud, lr, &gn, err))) goto done;
         r->st.step++;
         r->st.tokens += (uint64_t)per_step;
         last_loss = tot / K;
@@ -459,6 +468,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         res->tokens_per_s = el > 0 ? (double)done_steps * (double)per_step / el : 0;
     }
 done:
+    if (o->exec) o->exec->close(o->exec->ud);
     wf_free(NULL, r->win), wf_free(NULL, r->in), wf_free(NULL, r->tg);
     wf_free(NULL, r->rows);
     wf_trainer_free(r->tr);

@@ -1,7 +1,7 @@
 /* optim.c — AdamW over the layer-major buffers, one block at a time, with
 ** torch's param-group semantics for weight decay and clip_grad_norm_ for the
 ** global norm. The kernel itself is kernels/adamw.c. */
-#include "train/train.h"
+#include "train/train_int.h"
 
 #include <string.h>
 
@@ -64,9 +64,16 @@ static void block_tensors(const wf_gpt_config *c, int b, int *first, int *count)
 
 void wf_optim_update_block(wf_optim *o, int b, float *weights, const float *grads, float lr,
                            float grad_scale) {
+    size_t off = wf_gpt_block_offset(&o->cfg, b);
+    wf_optim_update_block_at(o, b, weights + off, grads + off, o->m + off, o->v + off, lr, grad_scale);
+}
+
+void wf_optim_update_block_at(const wf_optim *o, int b, float *weights, const float *grads, float *m,
+                              float *v, float lr, float grad_scale) {
     WF_ASSERT(o->step >= 1);
     int first, count;
     block_tensors(&o->cfg, b, &first, &count);
+    size_t base = wf_gpt_block_offset(&o->cfg, b);
     for (int i = first; i < first + count; i++) {
         wf_tensor_info ti;
         wf_gpt_tensor_info(&o->cfg, i, &ti);
@@ -75,8 +82,8 @@ void wf_optim_update_block(wf_optim *o, int b, float *weights, const float *grad
             .weight_decay = wf_optim_decays(o, i) ? o->opts.weight_decay : 0.0f,
             .step = o->step, .grad_scale = grad_scale,
         };
-        wf_adamw_update(weights + ti.offset, grads + ti.offset, o->m + ti.offset, o->v + ti.offset,
-                        ti.numel, &a);
+        size_t off = ti.offset - base;
+        wf_adamw_update(weights + off, grads + off, m + off, v + off, ti.numel, &a);
     }
 }
 
@@ -90,4 +97,17 @@ void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, fl
     if (gnorm) *gnorm = norm;
     o->step++;
     for (int b = 0; b < nb; b++) wf_optim_update_block(o, b, weights, grads, lr, coef);
+}
+
+int wf_nonfinite_tensor(const wf_gpt_config *c, const float *p) {
+    int nt = wf_gpt_tensor_count(c);
+    for (int i = 0; i < nt; i++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(c, i, &ti);
+        const float *x = p + ti.offset;
+        float acc = 0; /* x*0 is NaN for Inf and NaN: one multiply-add per element */
+        for (size_t k = 0; k < ti.numel; k++) acc += x[k] * 0.0f;
+        if (acc != 0) return i;
+    }
+    return -1;
 }

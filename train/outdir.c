@@ -263,16 +263,3 @@ wf_status wf_outdir_latest(const char *out, char *dir, size_t cap, wf_err *err) 
     wf_free(NULL, txt);
     return rc;
 }
-
-int wf_nonfinite_tensor(const wf_gpt_config *c, const float *p) {
-    int nt = wf_gpt_tensor_count(c);
-    for (int i = 0; i < nt; i++) {
-        wf_tensor_info ti;
-        wf_gpt_tensor_info(c, i, &ti);
-        const float *x = p + ti.offset;
-        float acc = 0; /* x*0 is NaN for Inf and NaN: one multiply-add per element */
-        for (size_t k = 0; k < ti.numel; k++) acc += x[k] * 0.0f;
-        if (acc != 0) return i;
-    }
-    return -1;
-}

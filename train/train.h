@@ -104,6 +104,10 @@ double wf_grad_block_sumsq(const wf_gpt_config *c, const float *grads, int b);
 ** using step count o->step (increment it once per update before the blocks). */
 void wf_optim_update_block(wf_optim *o, int b, float *weights, const float *grads, float lr,
                            float grad_scale);
+/* The same update with block-local buffers (each wf_gpt_block_numel(b) floats):
+** weights, grads, m, v of block b only, wherever they live (a weight store). */
+void wf_optim_update_block_at(const wf_optim *o, int b, float *weights, const float *grads, float *m,
+                              float *v, float lr, float grad_scale);
 /* Whole update: global norm over all blocks, clip, step++, every block.
 ** *gnorm receives the pre-clip norm. */
 void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, float *gnorm);
@@ -152,6 +156,25 @@ wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_re
 
 /* ---- the training loop ---------------------------------------------------- */
 
+/* An executor that runs the step in place of the resident path (the loop then
+** never touches its weight/gradient buffers between checkpoints; exec/exec.h
+** fills one for --mode stream). open: called once after setup/resume with the
+** starting weights and optimizer state (copy them; o stays the loop's and its
+** step counter must be advanced by update). micro: one micro-batch, gradients
+** accumulated with grad_scale (zeroed by the first micro of a step). update:
+** clip + AdamW, o->step++. gather: copy weights and m/v back into w and o
+** before a checkpoint. close: NULL-safe end. */
+typedef struct wf_step_hooks {
+    void *ud;
+    wf_status (*open)(void *ud, const wf_gpt_config *c, wf_trainer *tr, const float *w, wf_optim *o,
+                      wf_err *err);
+    wf_status (*micro)(void *ud, const int32_t *in, const int32_t *tg, float grad_scale, float *loss,
+                       wf_err *err);
+    wf_status (*update)(void *ud, float lr, float *gnorm, wf_err *err);
+    wf_status (*gather)(void *ud, float *w, wf_optim *o, wf_err *err);
+    void (*close)(void *ud);
+} wf_step_hooks;
+
 typedef struct {
     const char *model;    /* preset name (fresh weights) or HF folder (fine-tuning) */
     const char *data;     /* DATA_DIR of token shards (datasets/shards.h) */
@@ -179,6 +202,7 @@ typedef struct {
     int act;              /* preset override: 0 keeps, else 1 + wf_activation */
     wf_optim_opts optim;
     volatile int *stop;   /* set asynchronously (SIGINT): save and return; may be NULL */
+    const wf_step_hooks *exec; /* NULL: resident step; else this executor (borrowed) */
 } wf_train_opts;
 
 enum {

@@ -33,7 +33,7 @@ void wf_outdir_retain(wf_outdir *od, const char *latest);
 /* The folder OUT/latest names, checked: dir receives OUT/ckpt-N. */
 wf_status wf_outdir_latest(const char *out, char *dir, size_t cap, wf_err *err);
 
-/* Index of the first tensor of a layer-major buffer holding a NaN or Inf, or -1. */
+/* Index of the first tensor of a layer-major buffer holding a NaN or Inf, or -1 (optim.c). */
 int wf_nonfinite_tensor(const wf_gpt_config *c, const float *p);
 
 #endif

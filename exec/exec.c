@@ -1,0 +1,235 @@
+/* exec.c — the streaming executor (exec.h). Device buffers: the embedding
+** block's weights and gradient, the final norm's, one layer's weights and one
+** layer's gradient, and AdamW scratch (m, v) of the largest block. */
+#include "exec/exec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/adamw.h"
+
+struct wf_exec {
+    wf_exec_opts o;
+    wf_gpt_config cfg;
+    wf_trainer *tr;  /* borrowed from the loop */
+    wf_optim *opt;   /* borrowed: opts and the step counter */
+    wf_store *st;
+    int nb, micro;   /* micro-batches accumulated in the current step */
+    float *emb_w, *emb_g, *lnf_w, *lnf_g, *lay_w, *lay_g, *m, *v;
+    double *sumsq;   /* [nb] sum of squares of each block's accumulated gradient */
+};
+
+static size_t max_block(const wf_gpt_config *c) {
+    size_t n = 0;
+    for (int b = 0; b < wf_gpt_nblocks(c); b++)
+        if (wf_gpt_block_numel(c, b) > n) n = wf_gpt_block_numel(c, b);
+    return n;
+}
+
+size_t wf_exec_device_bytes(const wf_gpt_config *c, size_t tr_bytes) {
+    size_t e = max_block(c), f = wf_gpt_block_numel(c, c->n_layer + 1);
+    size_t l = c->n_layer > 0 ? wf_gpt_block_numel(c, 1) : 0;
+    return tr_bytes + sizeof(float) * (2 * e + 2 * f + 2 * l + 2 * max_block(c));
+}
+
+wf_status wf_exec_new(const wf_exec_opts *o, wf_exec **out, wf_err *err) {
+    *out = wf_calloc(NULL, sizeof **out, "executor", err);
+    if (!*out) return WF_ENOMEM;
+    (*out)->o = *o;
+    return WF_OK;
+}
+
+static void release(wf_exec *x) {
+    wf_store_close(x->st);
+    x->st = NULL;
+    float **bufs[] = {&x->emb_w, &x->emb_g, &x->lnf_w, &x->lnf_g, &x->lay_w, &x->lay_g, &x->m, &x->v};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wf_free(NULL, *bufs[i]), *bufs[i] = NULL;
+    wf_free(NULL, x->sumsq);
+    x->sumsq = NULL;
+}
+
+void wf_exec_free(wf_exec *x) {
+    if (!x) return;
+    release(x);
+    wf_free(NULL, x);
+}
+
+wf_store *wf_exec_store(wf_exec *x) { return x->st; }
+
+/* Pointers of layer l's tensors inside its block buffer. */
+static wf_gpt_layer layer_at(const wf_gpt_config *c, int l, float *blk) {
+    wf_gpt_layer L;
+    float **slot = &L.ln1_w; /* wf_gpt_layer lists its pointers in wf_layer_tensor order */
+    size_t base = wf_gpt_block_offset(c, 1 + l);
+    for (int t = 0; t < WF_T_LAYER_COUNT; t++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(c, 2 + WF_T_LAYER_COUNT * l + t, &ti);
+        slot[t] = blk + (ti.offset - base);
+    }
+    return L;
+}
+
+static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, const float *w, wf_optim *o,
+                        wf_err *err) {
+    wf_exec *x = ud;
+    release(x);
+    x->cfg = *c, x->tr = tr, x->opt = o, x->nb = wf_gpt_nblocks(c), x->micro = 0;
+    size_t dev = wf_exec_device_bytes(c, wf_trainer_bytes(tr));
+    if (x->o.device_mem && dev > x->o.device_mem)
+        return WF_FAIL(err, WF_ENOMEM, "--device-mem %zu bytes: the streaming step of %s needs %zu (activations %zu + one layer, embeddings, optimizer scratch); lower --batch/--seq or use --recompute",
+                       x->o.device_mem, c->name, dev, wf_trainer_bytes(tr));
+    size_t e = max_block(c), f = wf_gpt_block_numel(c, x->nb - 1), mb = e; /* emb buffers double as update scratch */
+    size_t l = c->n_layer > 0 ? wf_gpt_block_numel(c, 1) : 1;
+    if (!(x->emb_w = wf_alloc(NULL, e * sizeof(float), "device wte/wpe", err)) ||
+        !(x->emb_g = wf_alloc(NULL, e * sizeof(float), "device wte/wpe grad", err)) ||
+        !(x->lnf_w = wf_alloc(NULL, f * sizeof(float), "device ln_f", err)) ||
+        !(x->lnf_g = wf_alloc(NULL, f * sizeof(float), "device ln_f grad", err)) ||
+        !(x->lay_w = wf_alloc(NULL, l * sizeof(float), "device layer", err)) ||
+        !(x->lay_g = wf_alloc(NULL, l * sizeof(float), "device layer grad", err)) ||
+        !(x->m = wf_alloc(NULL, mb * sizeof(float), "adam m scratch", err)) ||
+        !(x->v = wf_alloc(NULL, mb * sizeof(float), "adam v scratch", err)) ||
+        !(x->sumsq = wf_calloc(NULL, sizeof(double) * (size_t)x->nb, "block norms", err)))
+        return WF_ENOMEM;
+    wf_status rc = wf_store_open(x->o.store_dir, c, NULL, &x->st, err);
+    for (int b = 0; !rc && b < x->nb; b++) {
+        size_t off = wf_gpt_block_offset(c, b);
+        rc = wf_store_write(x->st, WF_STORE_W, b, w + off, err);
+        if (!rc) rc = wf_store_write(x->st, WF_STORE_M, b, o->m + off, err);
+        if (!rc) rc = wf_store_write(x->st, WF_STORE_V, b, o->v + off, err);
+    }
+    return rc;
+}
+
+/* Brings block b's gradient accumulator to the device: zeros on the first
+** micro-batch of a step, else the store's running sum. */
+static wf_status grad_in(wf_exec *x, int b, float *g, wf_err *err) {
+    if (x->micro == 0) {
+        memset(g, 0, wf_gpt_block_numel(&x->cfg, b) * sizeof(float));
+        return WF_OK;
+    }
+    return wf_store_read(x->st, WF_STORE_G, b, g, err);
+}
+
+static wf_status grad_out(wf_exec *x, int b, const float *g, wf_err *err) {
+    x->sumsq[b] = wf_sumsq(g, wf_gpt_block_numel(&x->cfg, b));
+    return wf_store_write(x->st, WF_STORE_G, b, g, err);
+}
+
+static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float scale, float *loss, wf_err *err) {
+    wf_exec *x = ud;
+    const wf_gpt_config *c = &x->cfg;
+    int L = c->n_layer;
+    size_t C = (size_t)c->n_embd, wpe_off = (size_t)c->vocab_size * C;
+    wf_status rc = wf_store_read(x->st, WF_STORE_W, 0, x->emb_w, err);
+    if (!rc) rc = wf_store_read(x->st, WF_STORE_W, L + 1, x->lnf_w, err);
+    if (!rc) rc = wf_trainer_embed_forward(x->tr, x->emb_w, x->emb_w + wpe_off, in, tg, err);
+    wf_store_prefetch(x->st, WF_STORE_W, 1);
+    for (int l = 0; !rc && l < L; l++) {
+        if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) break;
+        wf_store_prefetch(x->st, WF_STORE_W, l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
+        wf_gpt_layer w = layer_at(c, l, x->lay_w);
+        wf_trainer_layer_forward(x->tr, l, &w);
+    }
+    if (!rc) rc = grad_in(x, 0, x->emb_g, err);
+    if (!rc) rc = grad_in(x, L + 1, x->lnf_g, err);
+    if (rc) return rc;
+    *loss = wf_trainer_head(x->tr, x->emb_w, x->lnf_w, x->lnf_w + C, x->emb_g, x->lnf_g, x->lnf_g + C, scale);
+    if ((rc = grad_out(x, L + 1, x->lnf_g, err))) return rc;
+    if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, L);
+    for (int l = L - 1; l >= 0; l--) {
+        if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) return rc;
+        if ((rc = grad_in(x, 1 + l, x->lay_g, err))) return rc;
+        if (l > 0) {
+            wf_store_prefetch(x->st, WF_STORE_W, l);
+            if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, l);
+        }
+        wf_gpt_layer w = layer_at(c, l, x->lay_w), g = layer_at(c, l, x->lay_g);
+        wf_trainer_layer_backward(x->tr, l, &w, &g);
+        if ((rc = grad_out(x, 1 + l, x->lay_g, err))) return rc;
+    }
+    wf_trainer_embed_backward(x->tr, x->emb_g, x->emb_g + wpe_off);
+    if ((rc = grad_out(x, 0, x->emb_g, err))) return rc;
+    x->micro++;
+    return WF_OK;
+}
+
+static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
+    wf_exec *x = ud;
+    wf_optim *o = x->opt;
+    double ss = 0.0;
+    for (int b = 0; b < x->nb; b++) ss += x->sumsq[b]; /* same order as wf_optim_step */
+    float norm, coef = wf_clip_coef(ss, o->opts.clip, &norm);
+    if (o->opts.clip <= 0.0f) coef = 1.0f;
+    if (gnorm) *gnorm = norm;
+    o->step++;
+    x->micro = 0;
+    float *w = x->emb_w, *g = x->emb_g; /* the largest block: embeddings */
+    for (int b = 0; b < x->nb; b++) {
+        wf_status rc = wf_store_read(x->st, WF_STORE_W, b, w, err);
+        if (!rc) rc = wf_store_read(x->st, WF_STORE_G, b, g, err);
+        if (!rc) rc = wf_store_read(x->st, WF_STORE_M, b, x->m, err);
+        if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, x->v, err);
+        if (rc) return rc;
+        for (int k = 0; b + 1 < x->nb && k < WF_STORE_KINDS; k++) wf_store_prefetch(x->st, (wf_store_kind)k, b + 1);
+        wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef);
+        if ((rc = wf_store_write(x->st, WF_STORE_W, b, w, err)) || (rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err)) ||
+            (rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err)))
+            return rc;
+    }
+    return wf_store_flush(x->st, err);
+}
+
+static wf_status x_gather(void *ud, float *w, wf_optim *o, wf_err *err) {
+    wf_exec *x = ud;
+    for (int b = 0; b < x->nb; b++) {
+        size_t off = wf_gpt_block_offset(&x->cfg, b);
+        wf_status rc = wf_store_read(x->st, WF_STORE_W, b, w + off, err);
+        if (!rc) rc = wf_store_read(x->st, WF_STORE_M, b, o->m + off, err);
+        if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, o->v + off, err);
+        if (rc) return rc;
+    }
+    return WF_OK;
+}
+
+wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, wf_exec_plan *p, wf_err *err) {
+    wf_trainer *tr;
+    wf_status rc = wf_trainer_new(c, B, T, recompute, NULL, &tr, err);
+    if (rc) return rc;
+    memset(p, 0, sizeof *p);
+    p->params = wf_gpt_numel(c);
+    p->acts = wf_trainer_bytes(tr);
+    wf_trainer_free(tr);
+    p->resident = 16 * p->params + p->acts;
+    p->stream_device = wf_exec_device_bytes(c, p->acts);
+    p->stream_store = 16 * p->params;
+    p->stream_disk = p->stream_device + 12 * p->params;
+    p->stream_ram = p->stream_disk + p->stream_store;
+    return WF_OK;
+}
+
+static size_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return (size_t)kb * 1024;
+}
+
+int wf_exec_auto_stream(const wf_exec_plan *p, size_t limit, char *why, size_t cap) {
+    const char *src = "--mem-limit";
+    if (!limit) limit = mem_available(), src = "available memory";
+    int stream = limit && p->resident > limit;
+    snprintf(why, cap, "--mode auto: resident training needs %.2f GiB, %s is %.2f GiB: %s",
+             (double)p->resident / 1073741824.0, src, (double)limit / 1073741824.0,
+             stream ? "streaming weights from the store" : "resident");
+    return stream;
+}
+
+static void x_close(void *ud) { release(ud); }
+
+void wf_exec_hooks(wf_exec *x, wf_step_hooks *h) {
+    *h = (wf_step_hooks){.ud = x, .open = x_open, .micro = x_micro, .update = x_update, .gather = x_gather,
+                         .close = x_close};
+}

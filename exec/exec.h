@@ -1,0 +1,49 @@
+/* exec.h — the streaming executor (--mode stream): the "device" holds the
+** activations of one micro-batch (the trainer) and at most one layer's
+** weights and gradient at a time, plus the embedding and final-norm blocks;
+** everything else lives in a weight store (store/store.h). Forward streams
+** the layers in, backward streams them in reverse and sends each layer's
+** gradient back to the store at once; the store accumulates micro-batches,
+** takes the global norm (from per-block sums taken as gradients arrive),
+** clips and applies AdamW block by block. Same bits as the resident step. */
+#ifndef WF_EXEC_H
+#define WF_EXEC_H
+
+#include "store/store.h"
+#include "train/train.h"
+
+typedef struct {
+    const char *store_dir; /* NULL: RAM store; else the disk store's folder */
+    size_t device_mem;     /* bytes the device side may hold; 0 = no limit */
+} wf_exec_opts;
+
+typedef struct wf_exec wf_exec;
+
+wf_status wf_exec_new(const wf_exec_opts *o, wf_exec **out, wf_err *err);
+void wf_exec_free(wf_exec *x); /* NULL is a no-op */
+/* Fills hooks for wf_train_opts.exec; valid while x lives. */
+void wf_exec_hooks(wf_exec *x, wf_step_hooks *h);
+/* Device-side bytes of the streaming step of c with a trainer of tr_bytes. */
+size_t wf_exec_device_bytes(const wf_gpt_config *c, size_t tr_bytes);
+/* The store in use (NULL before open). */
+wf_store *wf_exec_store(wf_exec *x);
+
+/* Memory of one training configuration in each mode (bytes). */
+typedef struct {
+    size_t params;        /* parameter count */
+    size_t acts;          /* activations + scratch of one micro-batch (the trainer) */
+    size_t resident;      /* --mode resident: 16 B/param (w, grad, m, v) + acts */
+    size_t stream_device; /* --mode stream, device side: acts + a layer, the embeddings, ln_f, update scratch */
+    size_t stream_store;  /* the store: 16 B/param, in RAM or on disk */
+    size_t stream_ram;    /* --mode stream, host RAM, RAM store: device side + store + checkpoint staging (12 B/param) */
+    size_t stream_disk;   /* --mode stream, host RAM, disk store: device side + checkpoint staging */
+} wf_exec_plan;
+
+/* Fills p for micro-batch [B,T] (the trainer is sized without touching its pages). */
+wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, wf_exec_plan *p, wf_err *err);
+/* --mode auto: returns 1 (stream) when p->resident exceeds limit (0: the
+** machine's available memory, /proc/meminfo MemAvailable), writing one line
+** into why that says which and why. */
+int wf_exec_auto_stream(const wf_exec_plan *p, size_t limit, char *why, size_t cap);
+
+#endif

@@ -1,0 +1,392 @@
+/* store.c — the weight store's RAM and disk backends (store.h). */
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/params.h"
+
+#define ALIGN 4096u
+#define HDR_SIZE 4096u
+#define MAGIC "WFSTORE\0"
+#define VERSION 1u
+#define IO_CHUNK (64u << 20) /* bytes per pread/pwrite call */
+#define NSTAGE 6             /* staging buffers: prefetched reads and write-behind */
+#define MAX_WRITES 2         /* of which at most this many hold pending writes */
+
+/* A staging buffer of the I/O thread. */
+typedef struct {
+    int busy;        /* 0 free; 1 queued or in flight; 2 done */
+    int write;       /* 1: write-behind, 0: prefetch */
+    int k, b;        /* kind, block */
+    long seq;        /* FIFO order */
+    wf_status rc;    /* of a finished request */
+    wf_err err;
+    float *buf;      /* [stage_floats] */
+} stage;
+
+struct wf_store {
+    wf_gpt_config cfg;
+    wf_heap *heap;
+    int nb, ntensor;
+    int fd;                   /* -1: RAM */
+    char path[1100];
+    float *ram[WF_STORE_KINDS];
+    uint64_t *off;            /* [KINDS * nb] file offsets */
+    uint64_t *sum;            /* [KINDS * ntensor] checksums of written tensors */
+    unsigned char *written;   /* [KINDS * nb] */
+    int *first;               /* [nb] first tensor of block b */
+    uint64_t bytes_read, bytes_written;
+    /* the I/O thread (disk backend) */
+    pthread_t thr;
+    int thr_on, quit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    stage st[NSTAGE];
+    size_t stage_floats;  /* blocks larger than this go synchronously */
+    long next_seq;
+    wf_status failed;     /* a write-behind that failed: sticky */
+    wf_err fail_err;
+};
+
+static long fail_write_at = -1;
+void wf_store_fail_write_at(long n) { fail_write_at = n; }
+
+/* 64-bit checksum of n floats: a multiply-xorshift over 64-bit words. */
+static uint64_t checksum(const float *x, size_t n) {
+    const unsigned char *p = (const unsigned char *)x;
+    size_t bytes = n * sizeof(float), i = 0;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ bytes;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    for (; i < bytes; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h ^ (h >> 32);
+}
+
+static const char *kind_name(wf_store_kind k) {
+    static const char *const n[] = {"weights", "adam m", "adam v", "gradients"};
+    return n[k];
+}
+
+static void header_fill(const wf_store *s, unsigned char *h) {
+    memset(h, 0, HDR_SIZE);
+    memcpy(h, MAGIC, 8);
+    uint64_t f[8] = {VERSION, (uint64_t)s->cfg.n_layer, (uint64_t)s->cfg.n_embd, (uint64_t)s->cfg.n_head,
+                     (uint64_t)s->cfg.n_inner, (uint64_t)s->cfg.n_positions, (uint64_t)s->cfg.vocab_size,
+                     (uint64_t)wf_gpt_numel(&s->cfg)};
+    memcpy(h + 8, f, sizeof f);
+}
+
+static wf_status io_all(wf_store *s, int wr, void *buf, size_t n, uint64_t off, wf_err *err) {
+    unsigned char *p = buf;
+    size_t done = 0;
+    while (done < n) {
+        size_t chunk = n - done < IO_CHUNK ? n - done : IO_CHUNK;
+        ssize_t got;
+        if (wr && fail_write_at >= 0 && fail_write_at-- == 0) got = -1, errno = ENOSPC;
+        else got = wr ? pwrite(s->fd, p + done, chunk, (off_t)(off + done))
+                      : pread(s->fd, p + done, chunk, (off_t)(off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0)
+            return WF_FAIL(err, WF_EIO, "%s: %s %zu bytes at offset %llu: %s", s->path, wr ? "writing" : "reading",
+                           chunk, (unsigned long long)(off + done), strerror(errno));
+        if (got == 0)
+            return WF_FAIL(err, WF_ECORRUPT, "%s: truncated: %zu bytes missing at offset %llu", s->path, n - done,
+                           (unsigned long long)(off + done));
+        done += (size_t)got;
+    }
+    return WF_OK;
+}
+
+/* The I/O thread: runs queued requests in FIFO order. */
+static void *io_main(void *arg) {
+    wf_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        stage *q = NULL;
+        for (int i = 0; i < NSTAGE; i++)
+            if (s->st[i].busy == 1 && (!q || s->st[i].seq < q->seq)) q = &s->st[i];
+        if (!q) {
+            if (s->quit) break;
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        size_t n = wf_gpt_block_numel(&s->cfg, q->b) * sizeof(float);
+        uint64_t off = s->off[q->k * s->nb + q->b];
+        pthread_mutex_unlock(&s->mu);
+        wf_err e = {0};
+        wf_status rc = io_all(s, q->write, q->buf, n, off, &e);
+        if (rc) wf_err_prefix(&e, "block %d (%s)", q->b, kind_name((wf_store_kind)q->k));
+        pthread_mutex_lock(&s->mu);
+        q->rc = rc, q->err = e;
+        if (q->write) {
+            if (rc && !s->failed) s->failed = rc, s->fail_err = e;
+            q->busy = 0;
+        } else {
+            q->busy = 2;
+        }
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static stage *find_free(wf_store *s) {
+    for (int i = 0; i < NSTAGE; i++)
+        if (!s->st[i].busy) return &s->st[i];
+    return NULL;
+}
+
+static int pending_writes(const wf_store *s) {
+    int n = 0;
+    for (int i = 0; i < NSTAGE; i++) n += s->st[i].busy && s->st[i].write;
+    return n;
+}
+
+static stage *find_prefetch(wf_store *s, int k, int b) {
+    for (int i = 0; i < NSTAGE; i++)
+        if (s->st[i].busy && !s->st[i].write && s->st[i].k == k && s->st[i].b == b) return &s->st[i];
+    return NULL;
+}
+
+/* Waits (mu held) for all queued writes to reach the file; returns the sticky error. */
+static wf_status drain_writes(wf_store *s, wf_err *err) {
+    while (pending_writes(s)) pthread_cond_wait(&s->cv, &s->mu);
+    if (s->failed && err) *err = s->fail_err;
+    return s->failed;
+}
+
+wf_status wf_store_flush(wf_store *s, wf_err *err) {
+    if (!s->thr_on) return WF_OK;
+    pthread_mutex_lock(&s->mu);
+    wf_status rc = drain_writes(s, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void wf_store_prefetch(wf_store *s, wf_store_kind k, int b) {
+    if (!s->thr_on || wf_gpt_block_numel(&s->cfg, b) > s->stage_floats || !s->written[k * s->nb + b]) return;
+    pthread_mutex_lock(&s->mu);
+    int reads = 0;
+    for (int i = 0; i < NSTAGE; i++) reads += s->st[i].busy && !s->st[i].write;
+    stage *q = find_prefetch(s, k, b);
+    if (!q && reads < NSTAGE - MAX_WRITES && (q = find_free(s))) /* writes always keep MAX_WRITES buffers */
+        q->busy = 1, q->write = 0, q->k = k, q->b = b, q->seq = s->next_seq++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_store **out, wf_err *err) {
+    *out = NULL;
+    wf_store *s = wf_calloc(h, sizeof *s, "store", err);
+    if (!s) return WF_ENOMEM;
+    s->cfg = *c, s->heap = h, s->fd = -1;
+    s->nb = wf_gpt_nblocks(c), s->ntensor = wf_gpt_tensor_count(c);
+    wf_status rc = WF_ENOMEM;
+    size_t numel = wf_gpt_numel(c);
+    s->off = wf_calloc(h, sizeof *s->off * WF_STORE_KINDS * (size_t)s->nb, "store offsets", err);
+    s->sum = s->off ? wf_calloc(h, sizeof *s->sum * WF_STORE_KINDS * (size_t)s->ntensor, "store sums", err) : NULL;
+    s->written = s->sum ? wf_calloc(h, WF_STORE_KINDS * (size_t)s->nb, "store flags", err) : NULL;
+    s->first = s->written ? wf_calloc(h, sizeof *s->first * (size_t)s->nb, "store blocks", err) : NULL;
+    if (!s->first) goto fail;
+    for (int b = 0; b < s->nb; b++)
+        s->first[b] = b == 0 ? 0 : b <= c->n_layer ? 2 + WF_T_LAYER_COUNT * (b - 1) : 2 + WF_T_LAYER_COUNT * c->n_layer;
+    if (!dir) {
+        for (int k = 0; k < WF_STORE_KINDS; k++)
+            if (!(s->ram[k] = wf_alloc(h, numel * sizeof(float), kind_name((wf_store_kind)k), err))) goto fail;
+        *out = s;
+        return WF_OK;
+    }
+    if ((rc = wf_mkdir_p(dir, err))) goto fail;
+    snprintf(s->path, sizeof s->path, "%s/store.bin", dir);
+    uint64_t off = HDR_SIZE;
+    for (int k = 0; k < WF_STORE_KINDS; k++)
+        for (int b = 0; b < s->nb; b++) {
+            s->off[k * s->nb + b] = off;
+            off += (wf_gpt_block_numel(c, b) * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
+        }
+    s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->fd < 0) {
+        rc = WF_FAIL(err, WF_EIO, "%s: cannot open: %s", s->path, strerror(errno));
+        goto fail;
+    }
+    unsigned char want[HDR_SIZE], have[HDR_SIZE];
+    header_fill(s, want);
+    struct stat stt;
+    if (fstat(s->fd, &stt) == 0 && stt.st_size >= (off_t)HDR_SIZE) {
+        if ((rc = io_all(s, 0, have, HDR_SIZE, 0, err))) goto fail;
+        if (memcmp(have, MAGIC, 8) != 0) {
+            rc = WF_FAIL(err, WF_ECORRUPT, "%s: not a weight store (bad magic)", s->path);
+            goto fail;
+        }
+        if (memcmp(have, want, HDR_SIZE) != 0) {
+            uint64_t f[8];
+            memcpy(f, have + 8, sizeof f);
+            rc = WF_FAIL(err, WF_EUSAGE,
+                         "%s: store made for another model (version %llu, %llu layers, n_embd %llu, vocab %llu), expected %d layers, n_embd %d, vocab %d",
+                         s->path, (unsigned long long)f[0], (unsigned long long)f[1], (unsigned long long)f[2],
+                         (unsigned long long)f[6], c->n_layer, c->n_embd, c->vocab_size);
+            goto fail;
+        }
+    } else if ((rc = io_all(s, 1, want, HDR_SIZE, 0, err))) {
+        goto fail;
+    }
+    for (int b = 1; b < s->nb - 1; b++)
+        if (wf_gpt_block_numel(c, b) > s->stage_floats) s->stage_floats = wf_gpt_block_numel(c, b);
+    for (int i = 0; i < NSTAGE; i++)
+        if (!(s->st[i].buf = wf_alloc(h, s->stage_floats * sizeof(float) + 1, "store staging", err))) {
+            rc = WF_ENOMEM;
+            goto fail;
+        }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->thr, NULL, io_main, s) != 0) {
+        pthread_mutex_destroy(&s->mu), pthread_cond_destroy(&s->cv);
+        rc = WF_FAIL(err, WF_EIO, "%s: cannot start the store's I/O thread", s->path);
+        goto fail;
+    }
+    s->thr_on = 1;
+    *out = s;
+    return WF_OK;
+fail:
+    wf_store_close(s);
+    return rc;
+}
+
+void wf_store_close(wf_store *s) {
+    if (!s) return;
+    if (s->thr_on) {
+        pthread_mutex_lock(&s->mu);
+        s->quit = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thr, NULL);
+        pthread_mutex_destroy(&s->mu), pthread_cond_destroy(&s->cv);
+    }
+    for (int i = 0; i < NSTAGE; i++) wf_free(s->heap, s->st[i].buf);
+    if (s->fd >= 0) close(s->fd);
+    for (int k = 0; k < WF_STORE_KINDS; k++) wf_free(s->heap, s->ram[k]);
+    wf_free(s->heap, s->off), wf_free(s->heap, s->sum), wf_free(s->heap, s->written), wf_free(s->heap, s->first);
+    wf_free(s->heap, s);
+}
+
+static int block_ntensor(const wf_store *s, int b) { return b == 0 || b == s->nb - 1 ? 2 : WF_T_LAYER_COUNT; }
+
+/* Checksums every tensor of block b (at dst) into sums[]. */
+static void block_sums(const wf_store *s, int b, const float *x, uint64_t *sums) {
+    size_t base = wf_gpt_block_offset(&s->cfg, b);
+    for (int i = 0; i < block_ntensor(s, b); i++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(&s->cfg, s->first[b] + i, &ti);
+        sums[i] = checksum(x + (ti.offset - base), ti.numel);
+    }
+}
+
+wf_status wf_store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err) {
+    WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
+    size_t n = wf_gpt_block_numel(&s->cfg, b);
+    s->bytes_read += n * sizeof(float);
+    if (s->fd < 0) {
+        memcpy(dst, s->ram[k] + wf_gpt_block_offset(&s->cfg, b), n * sizeof(float));
+        return WF_OK;
+    }
+    if (!s->written[k * s->nb + b])
+        return WF_FAIL(err, WF_ECORRUPT, "%s: block %d (%s) read before it was written", s->path, b, kind_name(k));
+    wf_status rc = WF_OK;
+    stage *q = NULL;
+    if (s->thr_on) {
+        pthread_mutex_lock(&s->mu);
+        if (s->failed) { /* an earlier write-behind failed: report that, not its consequences */
+            rc = s->failed, *err = s->fail_err;
+        } else if ((q = find_prefetch(s, k, b))) {
+            while (q->busy == 1) pthread_cond_wait(&s->cv, &s->mu);
+            if ((rc = q->rc)) *err = q->err;
+            else memcpy(dst, q->buf, n * sizeof(float));
+            q->busy = 0;
+            pthread_cond_broadcast(&s->cv);
+        } else {
+            rc = drain_writes(s, err);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (rc) return rc;
+    }
+    if (!q && (rc = io_all(s, 0, dst, n * sizeof(float), s->off[k * s->nb + b], err)))
+        return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
+    uint64_t sums[WF_T_LAYER_COUNT];
+    block_sums(s, b, dst, sums);
+    const uint64_t *want = s->sum + (size_t)k * s->ntensor + s->first[b];
+    for (int i = 0; i < block_ntensor(s, b); i++)
+        if (sums[i] != want[i]) {
+            wf_tensor_info ti;
+            wf_gpt_tensor_info(&s->cfg, s->first[b] + i, &ti);
+            char where[32] = "embeddings";
+            if (b == s->nb - 1) snprintf(where, sizeof where, "final norm");
+            else if (b > 0) snprintf(where, sizeof where, "layer %d", b - 1);
+            return WF_FAIL(err, WF_ECORRUPT, "%s: block %d (%s), tensor %s (%s): checksum mismatch, the store is damaged",
+                           s->path, b, where, ti.name, kind_name(k));
+        }
+    return WF_OK;
+}
+
+wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err) {
+    WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
+    size_t n = wf_gpt_block_numel(&s->cfg, b);
+    s->bytes_written += n * sizeof(float);
+    if (s->fd < 0) {
+        memcpy(s->ram[k] + wf_gpt_block_offset(&s->cfg, b), src, n * sizeof(float));
+        return WF_OK;
+    }
+    s->written[k * s->nb + b] = 0;
+    wf_status rc = WF_OK;
+    if (s->thr_on) {
+        pthread_mutex_lock(&s->mu);
+        stage *q = find_prefetch(s, k, b); /* a prefetch of the old contents is stale now */
+        if (q) {
+            while (q->busy == 1) pthread_cond_wait(&s->cv, &s->mu);
+            q->busy = 0;
+        }
+        if (n > s->stage_floats) {
+            rc = drain_writes(s, err);
+            pthread_mutex_unlock(&s->mu);
+            q = NULL;
+        } else {
+            while (!s->failed && (pending_writes(s) >= MAX_WRITES || !(q = find_free(s))))
+                pthread_cond_wait(&s->cv, &s->mu);
+            if (s->failed) {
+                rc = s->failed, *err = s->fail_err;
+            } else {
+                memcpy(q->buf, src, n * sizeof(float));
+                q->busy = 1, q->write = 1, q->k = k, q->b = b, q->seq = s->next_seq++;
+                pthread_cond_broadcast(&s->cv);
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
+        if (rc) return rc;
+    }
+    if ((!s->thr_on || n > s->stage_floats) && (rc = io_all(s, 1, (void *)src, n * sizeof(float), s->off[k * s->nb + b], err)))
+        return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
+    block_sums(s, b, src, s->sum + (size_t)k * s->ntensor + s->first[b]);
+    s->written[k * s->nb + b] = 1;
+    return WF_OK;
+}
+
+size_t wf_store_host_bytes(const wf_store *s) {
+    size_t n = sizeof *s + (sizeof *s->off + 1) * WF_STORE_KINDS * (size_t)s->nb +
+               sizeof *s->sum * WF_STORE_KINDS * (size_t)s->ntensor;
+    if (s->fd < 0) n += WF_STORE_KINDS * wf_gpt_numel(&s->cfg) * sizeof(float);
+    return n;
+}
+
+void wf_store_traffic(const wf_store *s, uint64_t *read, uint64_t *written) {
+    *read = s->bytes_read, *written = s->bytes_written;
+}
+
+const char *wf_store_path(const wf_store *s) { return s->path; }

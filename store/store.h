@@ -1,0 +1,58 @@
+/* store.h — the weight store (MemoryX-style): fp32 master weights, AdamW m
+** and v, and gradient accumulators of one model, kept per layer-major block
+** (model/params.h) off the device, in RAM or in one file on disk.
+**
+** Disk backend: DIR/store.bin, a 4 KiB header then, for each kind (W, M, V,
+** G) and block, the block's floats at a 4 KiB-aligned offset; read and
+** written with large pread/pwrite calls (no mmap paging). Every tensor of a
+** written block gets a 64-bit checksum kept in memory; a read whose bytes do
+** not match fails naming the file, the layer and the tensor. The header
+** records the model shape: opening an existing store of another model is an
+** error. */
+#ifndef WF_STORE_H
+#define WF_STORE_H
+
+#include "base/base.h"
+#include "model/config.h"
+
+typedef enum { WF_STORE_W, WF_STORE_M, WF_STORE_V, WF_STORE_G, WF_STORE_KINDS } wf_store_kind;
+
+typedef struct wf_store wf_store;
+
+/* dir NULL: RAM backend (4 x numel floats from h). Else the disk backend in
+** dir (created when missing): dir/store.bin is created or, when it exists,
+** must have been made for the same model shape (WF_EUSAGE naming the file and
+** both shapes otherwise); its contents are not trusted until written again
+** (reading an unwritten block is WF_ECORRUPT). */
+wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_store **out,
+                        wf_err *err);
+void wf_store_close(wf_store *s); /* NULL is a no-op */
+
+/* Copies block b of kind k (wf_gpt_block_numel floats) out of / into the store.
+** Reads verify the checksums of the disk backend (WF_ECORRUPT: file, block,
+** layer, tensor); short files are WF_ECORRUPT, I/O errors WF_EIO. */
+wf_status wf_store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err);
+wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err);
+
+/* Disk backend: an I/O thread reads ahead and writes behind through a few
+** staging buffers (each the size of a layer block; the embeddings and other
+** larger blocks go synchronously). prefetch: start reading block b of kind k
+** now (a no-op when no buffer is free, for RAM, or when unwritten); the next
+** wf_store_read of it takes the prefetched bytes. Writes return once the
+** bytes are staged; a failed write-behind is reported by the next store call
+** and by flush, which waits for every staged write to reach the file. */
+void wf_store_prefetch(wf_store *s, wf_store_kind k, int b);
+wf_status wf_store_flush(wf_store *s, wf_err *err);
+
+/* Host memory the store holds (RAM backend: all of it; disk: bookkeeping). */
+size_t wf_store_host_bytes(const wf_store *s);
+/* Bytes moved since open: read and written. */
+void wf_store_traffic(const wf_store *s, uint64_t *read, uint64_t *written);
+/* Path of the disk file, "" for RAM. */
+const char *wf_store_path(const wf_store *s);
+
+/* Fault injection for tests: the n-th store write from now (0 = the next one)
+** fails as if the disk were full (ENOSPC). -1 disables. */
+void wf_store_fail_write_at(long n);
+
+#endif
