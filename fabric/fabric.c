@@ -322,15 +322,15 @@ static wf_status plan_queues(wf_fabric *f, wf_pe *pe, caps *cp, size_t *nent, wf
             for (int p = 0; p < s->route.npos; p++) { rx |= s->route.pos[p].rx; tx |= s->route.pos[p].tx; }
         if ((tx & WF_RAMP) || (pe->prog && (pe->prog->data_colors >> c & 1))) {
             if (niq == WF_FABRIC_IQ)
-                return WF_FAIL(err, WF_ECOLOR, "fabric: PE(%d,%d): color %d needs input queue %d, only %d exist",
-                               pe->x, pe->y, c, niq, WF_FABRIC_IQ);
+                return WF_FAIL(err, WF_ECOLOR, "fabric: PE(%d,%d): color %d uses input queue %d, queues are 0..%d",
+                               pe->x, pe->y, c, niq, WF_FABRIC_IQ - 1);
             k->iq = (int8_t)niq;
             k->in = f->cm.iq_depth[niq++];
         }
         if (rx & WF_RAMP) {
             if (noq == WF_FABRIC_OQ)
-                return WF_FAIL(err, WF_ECOLOR, "fabric: PE(%d,%d): color %d needs output queue %d, only %d exist",
-                               pe->x, pe->y, c, noq, WF_FABRIC_OQ);
+                return WF_FAIL(err, WF_ECOLOR, "fabric: PE(%d,%d): color %d uses output queue %d, queues are 0..%d",
+                               pe->x, pe->y, c, noq, WF_FABRIC_OQ - 1);
             k->oq = (int8_t)noq;
             k->out = f->cm.oq_depth[noq++];
         }

@@ -171,6 +171,20 @@ static unsigned all_tx(const wf_route *r) {
     return m;
 }
 
+/* One rule as text: "{WEST}->{RAMP} set by region (1,2) 4x1"; positions
+** joined with " | ", then "(ring)" when it wraps. */
+static void rule_str(const wf_route_rule *r, char *b, size_t n) {
+    size_t o = 0;
+    char rx[64], tx[64];
+    for (int i = 0; i < r->r.npos && o < n; i++) {
+        ports_str(r->r.pos[i].rx, rx, sizeof rx);
+        ports_str(r->r.pos[i].tx, tx, sizeof tx);
+        o += (size_t)snprintf(b + o, n - o, "%s%s->%s", i ? " | " : "", rx, tx);
+    }
+    if (o < n && r->r.npos > 1 && r->r.ring) o += (size_t)snprintf(b + o, n - o, " (ring)");
+    if (o < n) snprintf(b + o, n - o, " set by region (%d,%d) %dx%d", r->x, r->y, r->w, r->h);
+}
+
 static wf_status check_regions(const wf_layout *l, const wf_cost_model *cm, wf_err *err) {
     char b1[32], b2[32], b3[32];
     for (int ri = 0; ri < l->nregs; ri++) {
@@ -225,7 +239,7 @@ static wf_status expand_routes(const wf_layout *l, int32_t **out, wf_err *err) {
     int32_t *m = wf_alloc(NULL, n * sizeof *m, "layout route map", err);
     if (!m) return WF_ENOMEM;
     memset(m, 0xff, n * sizeof *m);
-    char b1[64], b2[64];
+    char b1[256], b2[256];
     for (size_t ri = 0; ri < l->nrules; ri++) {
         const wf_route_rule *r = &l->rules[ri];
         for (int y = r->y; y < r->y + r->h; y++)
@@ -236,15 +250,15 @@ static wf_status expand_routes(const wf_layout *l, int32_t **out, wf_err *err) {
                     if (same_route(a, b)) continue;
                     unsigned both = all_rx(a) & all_rx(b);
                     wf_status st;
+                    rule_str(&l->rules[*cell], b1, sizeof b1);
+                    rule_str(r, b2, sizeof b2);
                     if (both) {
                         int p = __builtin_ctz(both);
-                        ports_str(all_tx(a), b1, sizeof b1);
-                        ports_str(all_tx(b), b2, sizeof b2);
                         st = WF_FAIL(err, WF_ECOLOR, "layout: PE(%d,%d): color %d: routes conflict on input %s: "
-                                     "outputs %s vs %s", x, y, r->color, wf_port_name(p), b1, b2);
+                                     "%s vs %s", x, y, r->color, wf_port_name(p), b1, b2);
                     } else {
                         st = WF_FAIL(err, WF_ECOLOR, "layout: PE(%d,%d): color %d: two different routes for one "
-                                     "color (a color has one route per PE)", x, y, r->color);
+                                     "color (a color has one route per PE): %s vs %s", x, y, r->color, b1, b2);
                     }
                     wf_free(NULL, m);
                     return st;

@@ -43,13 +43,15 @@ static void route_conflicts_are_rejected(void) {
     WF_CHECK_EQ(wf_layout_check(l, NULL, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_route(l, 3, 1, 1, 2, 7, &b, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_check(l, NULL, &e), WF_ECOLOR);
-    WF_CHECK_STR(e.msg, "layout: PE(3,2): color 7: routes conflict on input WEST: outputs {RAMP} vs {EAST}");
+    WF_CHECK_STR(e.msg, "layout: PE(3,2): color 7: routes conflict on input WEST: {WEST}->{RAMP} set by region (1,2) 4x1 "
+                 "vs {NORTH,WEST}->{EAST} set by region (3,1) 1x2");
     wf_layout_free(l);
     WF_CHECK_EQ(wf_layout_new(6, 4, &l, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, 2, &src, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, 2, &up, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_check(l, NULL, &e), WF_ECOLOR);
-    WF_CHECK_HAS(e.msg, "PE(1,0): color 2: routes conflict on input RAMP: outputs {EAST} vs {SOUTH}");
+    WF_CHECK_HAS(e.msg, "PE(1,0): color 2: routes conflict on input RAMP: {RAMP}->{EAST} set by region (1,0) 1x1 "
+                 "vs {RAMP}->{SOUTH} set by region (1,0) 1x1");
     wf_layout_free(l);
 }
 
@@ -148,8 +150,8 @@ static void too_many_queues_fail_at_load(void) {
     wf_host *h = NULL;
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_ECOLOR);
     WF_CHECK(h == NULL);
-    /* PE(0,0) sends 9 colors: 7 outputs queues needed, only 6 exist */
-    WF_CHECK_HAS(e.msg, "PE(0,0): color 6 needs output queue 6, only 6 exist");
+    /* PE(0,0) sends 9 colors: the 7th would be output queue 6 of 0..5 */
+    WF_CHECK_HAS(e.msg, "PE(0,0): color 6 uses output queue 6, queues are 0..5");
     wf_layout_free(l);
 }
 
