@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels/adamw.h"
+#include "model/checkpoint.h"
 
 struct wf_exec {
     wf_exec_opts o;
@@ -69,8 +70,8 @@ static wf_gpt_layer layer_at(const wf_gpt_config *c, int l, float *blk) {
     return L;
 }
 
-static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, const float *w, wf_optim *o,
-                        wf_err *err) {
+static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckpt_reader *rd, wf_optstate_file *os,
+                        wf_optim *o, wf_err *err) {
     wf_exec *x = ud;
     release(x);
     x->cfg = *c, x->tr = tr, x->opt = o, x->nb = wf_gpt_nblocks(c), x->micro = 0;
@@ -91,12 +92,19 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, const 
         !(x->sumsq = wf_calloc(NULL, sizeof(double) * (size_t)x->nb, "block norms", err)))
         return WF_ENOMEM;
     wf_status rc = wf_store_open(x->o.store_dir, c, NULL, &x->st, err);
+    /* The model goes to the store block by block, never whole: from the
+    ** checkpoint (or its random initialisation) and, on resume, the moments
+    ** from optimizer.bin; a fresh run's moments are zero. */
+    if (!os) memset(x->m, 0, mb * sizeof(float)), memset(x->v, 0, mb * sizeof(float));
     for (int b = 0; !rc && b < x->nb; b++) {
-        size_t off = wf_gpt_block_offset(c, b);
-        rc = wf_store_write(x->st, WF_STORE_W, b, w + off, err);
-        if (!rc) rc = wf_store_write(x->st, WF_STORE_M, b, o->m + off, err);
-        if (!rc) rc = wf_store_write(x->st, WF_STORE_V, b, o->v + off, err);
+        rc = wf_checkpoint_read_block(rd, b, x->emb_w, err);
+        if (!rc) rc = wf_store_write(x->st, WF_STORE_W, b, x->emb_w, err);
+        if (!rc && os) rc = wf_optstate_read_block(os, 0, b, x->m, err);
+        if (!rc) rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err);
+        if (!rc && os) rc = wf_optstate_read_block(os, 1, b, x->v, err);
+        if (!rc) rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err);
     }
+    if (!rc) rc = wf_store_flush(x->st, err);
     return rc;
 }
 
@@ -133,7 +141,9 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     if (!rc) rc = grad_in(x, 0, x->emb_g, err);
     if (!rc) rc = grad_in(x, L + 1, x->lnf_g, err);
     if (rc) return rc;
-    *loss = wf_trainer_head(x->tr, x->emb_w, x->lnf_w, x->lnf_w + C, x->emb_g, x->lnf_g, x->lnf_g + C, scale);
+    const float *head = c->untied_head ? x->lnf_w + 2 * C : x->emb_w; /* lm_head: its own tensor in the last block, or wte */
+    float *ghead = c->untied_head ? x->lnf_g + 2 * C : x->emb_g;
+    *loss = wf_trainer_head(x->tr, head, x->lnf_w, x->lnf_w + C, ghead, x->lnf_g, x->lnf_g + C, scale);
     if ((rc = grad_out(x, L + 1, x->lnf_g, err))) return rc;
     if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, L);
     for (int l = L - 1; l >= 0; l--) {
@@ -179,16 +189,124 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
     return wf_store_flush(x->st, err);
 }
 
-static wf_status x_gather(void *ud, float *w, wf_optim *o, wf_err *err) {
+/* Block b of kind k into buf, checked for NaN/Inf: WF_ERANGE naming the tensor in what. */
+static wf_status checked_read(wf_exec *x, wf_store_kind k, int b, float *buf, char *what, size_t cap, wf_err *err) {
+    static const char *const kind[] = {"weights", "Adam moment m", "Adam moment v"};
+    wf_status rc = wf_store_read(x->st, k, b, buf, err);
+    if (rc) return rc;
+    if (b + 1 < x->nb) wf_store_prefetch(x->st, k, b + 1);
+    int t = wf_nonfinite_block(&x->cfg, b, buf);
+    if (t < 0) return WF_OK;
+    wf_tensor_info ti;
+    wf_gpt_tensor_info(&x->cfg, t, &ti);
+    snprintf(what, cap, "%s of tensor '%s'", kind[k], ti.name);
+    return WF_FAIL(err, WF_ERANGE, "%s holds NaN or Inf", what);
+}
+
+typedef struct {
+    wf_exec *x;
+    char *what;
+    size_t cap;
+} save_ctx;
+
+static wf_status save_w(void *ud, int b, const float **blk, wf_err *err) {
+    save_ctx *s = ud;
+    *blk = s->x->emb_w;
+    return checked_read(s->x, WF_STORE_W, b, s->x->emb_w, s->what, s->cap, err);
+}
+
+static wf_status save_mv(void *ud, int which, int b, const float **blk, wf_err *err) {
+    save_ctx *s = ud;
+    float *buf = which ? s->x->v : s->x->m;
+    *blk = buf;
+    return checked_read(s->x, which ? WF_STORE_V : WF_STORE_M, b, buf, s->what, s->cap, err);
+}
+
+static wf_status x_save(void *ud, const char *dir, const wf_train_state *st, char *what, size_t cap, wf_err *err) {
     wf_exec *x = ud;
-    for (int b = 0; b < x->nb; b++) {
-        size_t off = wf_gpt_block_offset(&x->cfg, b);
-        wf_status rc = wf_store_read(x->st, WF_STORE_W, b, w + off, err);
-        if (!rc) rc = wf_store_read(x->st, WF_STORE_M, b, o->m + off, err);
-        if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, o->v + off, err);
-        if (rc) return rc;
+    save_ctx s = {x, what, cap};
+    char path[1200];
+    what[0] = 0;
+    wf_store_prefetch(x->st, WF_STORE_W, 0);
+    wf_status rc = wf_checkpoint_save_blocks(dir, &x->cfg, save_w, &s, err);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/optimizer.bin", dir);
+    wf_store_prefetch(x->st, WF_STORE_M, 0);
+    return wf_optstate_save_fn(path, &x->cfg, &x->opt->opts, st, save_mv, &s, err);
+}
+
+static int x_nonfinite(void *ud, char *what, size_t cap) {
+    wf_exec *x = ud;
+    wf_err e;
+    float *buf[3] = {x->emb_w, x->m, x->v};
+    what[0] = 0;
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < x->nb; b++)
+            if (checked_read(x, (wf_store_kind)k, b, buf[k], what, cap, &e)) {
+                if (!what[0]) snprintf(what, cap, "the store (unreadable: %s)", e.msg);
+                return 1;
+            }
+    return 0;
+}
+
+/* wf_eval_loss with the layers streamed from the store: per batch of
+** windows, the embeddings and ln_f stay on the device and the layers pass
+** through one at a time. Trainers keep one layer's activations (recompute
+** layout), so an evaluation costs the device one layer, not the model. */
+static wf_status x_eval(void *ud, wf_token_read_fn read, void *rud, uint64_t count, int B, int T, long max_windows,
+                        double *mean_loss, uint64_t *tokens, wf_err *err) {
+    wf_exec *x = ud;
+    const wf_gpt_config *c = &x->cfg;
+    int L = c->n_layer;
+    size_t C = (size_t)c->n_embd, wpe_off = (size_t)c->vocab_size * C;
+    *mean_loss = 0, *tokens = 0;
+    if (count < (uint64_t)T + 1)
+        return WF_FAIL(err, WF_ESHAPE, "eval: the split has %llu tokens, fewer than one window of seq+1 = %d",
+                       (unsigned long long)count, T + 1);
+    uint64_t nwin = (count - 1) / (uint64_t)T;
+    if (max_windows > 0 && nwin > (uint64_t)max_windows) nwin = (uint64_t)max_windows;
+    int Bmain = (uint64_t)B < nwin ? B : (int)nwin, Btail = (int)(nwin % (uint64_t)Bmain);
+    wf_trainer *t = NULL, *tail = NULL;
+    int32_t *buf = NULL, *in = NULL, *tg = NULL;
+    wf_status rc = wf_trainer_new(c, Bmain, T, 1, NULL, &t, err);
+    if (!rc && Btail) rc = wf_trainer_new(c, Btail, T, 1, NULL, &tail, err);
+    if (rc) goto done;
+    buf = wf_alloc(NULL, sizeof(int32_t) * (size_t)(T + 1), "eval window", err);
+    in = wf_alloc(NULL, sizeof(int32_t) * (size_t)Bmain * T, "eval inputs", err);
+    tg = wf_alloc(NULL, sizeof(int32_t) * (size_t)Bmain * T, "eval targets", err);
+    if (!buf || !in || !tg) {
+        rc = WF_ENOMEM;
+        goto done;
     }
-    return WF_OK;
+    if ((rc = wf_store_read(x->st, WF_STORE_W, 0, x->emb_w, err)) || (rc = wf_store_read(x->st, WF_STORE_W, L + 1, x->lnf_w, err)))
+        goto done;
+    double sum = 0;
+    for (uint64_t w0 = 0; w0 < nwin; w0 += (uint64_t)Bmain) {
+        int nb = nwin - w0 < (uint64_t)Bmain ? (int)(nwin - w0) : Bmain;
+        wf_trainer *tr = nb == Bmain ? t : tail;
+        for (int b = 0; b < nb; b++) {
+            if ((rc = read(rud, (w0 + (uint64_t)b) * (uint64_t)T, (size_t)T + 1, buf, err))) goto done;
+            for (int k = 0; k < T; k++) in[b * T + k] = buf[k], tg[b * T + k] = buf[k + 1];
+        }
+        if ((rc = wf_trainer_embed_forward(tr, x->emb_w, x->emb_w + wpe_off, in, tg, err))) goto done;
+        if (L > 0) wf_store_prefetch(x->st, WF_STORE_W, 1);
+        for (int l = 0; l < L; l++) {
+            if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) goto done;
+            wf_store_prefetch(x->st, WF_STORE_W, l + 1 < L ? 2 + l : 1); /* after the last layer, the next batch's first */
+            wf_gpt_layer w = layer_at(c, l, x->lay_w);
+            wf_trainer_layer_forward(tr, l, &w);
+        }
+        const float *head = c->untied_head ? x->lnf_w + 2 * C : x->emb_w;
+        float l = wf_trainer_head(tr, head, x->lnf_w, x->lnf_w + C, NULL, NULL, NULL, 1.0f);
+        sum += (double)l * nb * T;
+    }
+    *tokens = nwin * (uint64_t)T;
+    *mean_loss = sum / (double)*tokens;
+done:
+    wf_free(NULL, buf), wf_free(NULL, in), wf_free(NULL, tg);
+    wf_trainer_free(t);
+    wf_trainer_free(tail);
+    return rc;
 }
 
 wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, wf_exec_plan *p, wf_err *err) {
@@ -230,6 +348,6 @@ int wf_exec_auto_stream(const wf_exec_plan *p, size_t limit, char *why, size_t c
 static void x_close(void *ud) { release(ud); }
 
 void wf_exec_hooks(wf_exec *x, wf_step_hooks *h) {
-    *h = (wf_step_hooks){.ud = x, .open = x_open, .micro = x_micro, .update = x_update, .gather = x_gather,
-                         .close = x_close};
+    *h = (wf_step_hooks){.ud = x, .open = x_open, .micro = x_micro, .update = x_update, .save = x_save,
+                         .eval = x_eval, .nonfinite = x_nonfinite, .close = x_close};
 }

@@ -156,61 +156,80 @@ typedef struct { int file, idx; } slot;
 /* GPT2LMHeadModel's state dict prefixes the body's tensors, not the head's. */
 static const char *hf_prefix(const char *name) { return strcmp(name, "lm_head.weight") ? "transformer." : ""; }
 
-/* NaN or Inf weights load (a diverged run's checkpoint is still worth
-** inspecting) but never silently: one warning names the first such tensor and
-** counts the others. Returns the number of non-finite values. */
-static size_t warn_nonfinite(const char *dir, const wf_gpt_config *cfg, const float *w) {
-    size_t total = 0, first_bad = 0, first_at = 0, first_numel = 0;
-    int ntensors = 0, first = -1;
-    for (int i = 0; i < wf_gpt_tensor_count(cfg); i++) {
-        wf_tensor_info info;
-        wf_gpt_tensor_info(cfg, i, &info);
-        size_t bad = 0, at = 0;
-        for (size_t k = 0; k < info.numel; k++)
-            if (!isfinite(w[info.offset + k]) && bad++ == 0) at = k;
-        if (!bad) continue;
-        total += bad;
-        if (ntensors++ == 0) first = i, first_bad = bad, first_at = at, first_numel = info.numel;
-    }
-    if (first >= 0) {
-        wf_tensor_info info;
-        wf_gpt_tensor_info(cfg, first, &info);
-        char more[48] = "";
-        if (ntensors > 1) snprintf(more, sizeof more, ", and %d more tensors", ntensors - 1);
-        wf_log(WF_LOG_WARN, "%s: tensor 'transformer.%s': %zu of %zu values are NaN or Inf (first at element %zu)%s;"
-               " outputs will be NaN", dir, info.name, first_bad, first_numel, first_at, more);
-    }
-    return total;
+/* A model being read block by block (checkpoint.h): a folder's files with
+** every expected tensor located, or a random initialisation. */
+struct wf_ckpt_reader {
+    wf_gpt_config cfg;
+    wf_heap *h;
+    char dir[PATH_BYTES];
+    int random, next; /* random: blocks must come in order (one generator) */
+    wf_rng rng;
+    wfile *files;
+    int nfiles;
+    slot *slots;
+    /* NaN or Inf weights load (a diverged run's checkpoint is still worth
+    ** inspecting) but never silently: one warning after the last block names
+    ** the first such tensor and counts the others. */
+    size_t first_bad, first_at, first_numel;
+    int bad_tensors, first;
+};
+
+static void count_nonfinite(wf_ckpt_reader *r, int i, const float *p, size_t numel) {
+    size_t bad = 0, at = 0;
+    for (size_t k = 0; k < numel; k++)
+        if (!isfinite(p[k]) && bad++ == 0) at = k;
+    if (!bad) return;
+    if (r->bad_tensors++ == 0) r->first = i, r->first_bad = bad, r->first_at = at, r->first_numel = numel;
 }
 
-static wf_status load_folder(const char *dir, const char *source, wf_heap *h, const wf_gpt_config *cfg,
-                             float **weights, wf_err *err) {
-    wfile *files = NULL;
-    int nfiles = 0;
-    slot *slots = NULL;
-    float *w = NULL;
+static void warn_nonfinite(const wf_ckpt_reader *r) {
+    if (!r->bad_tensors) return;
+    wf_tensor_info info;
+    wf_gpt_tensor_info(&r->cfg, r->first, &info);
+    char more[48] = "";
+    if (r->bad_tensors > 1) snprintf(more, sizeof more, ", and %d more tensors", r->bad_tensors - 1);
+    wf_log(WF_LOG_WARN, "%s: tensor '%s%s': %zu of %zu values are NaN or Inf (first at element %zu)%s;"
+           " outputs will be NaN", r->dir, hf_prefix(info.name), info.name, r->first_bad, r->first_numel, r->first_at, more);
+}
+
+void wf_checkpoint_close(wf_ckpt_reader *r) {
+    if (!r) return;
+    wf_free(r->h, r->slots);
+    for (int i = 0; i < r->nfiles; i++) {
+        wf_safetensors_close(r->files[i].st);
+        wf_torchbin_close(r->files[i].tb);
+    }
+    wf_free(r->h, r->files);
+    wf_free(r->h, r);
+}
+
+/* Opens every file of the folder and finds each expected tensor exactly once. */
+static wf_status open_folder(wf_ckpt_reader *r, const char *dir, const char *source, wf_err *err) {
+    wf_heap *h = r->h;
+    const wf_gpt_config *cfg = &r->cfg;
     wf_status s;
     int nt = wf_gpt_tensor_count(cfg);
     if (source == SRC_INDEX || source == SRC_BIN_INDEX) {
-        if ((s = read_index(dir, source, h, &files, &nfiles, err))) return s;
+        if ((s = read_index(dir, source, h, &r->files, &r->nfiles, err))) return s;
     } else {
-        files = wf_calloc(h, sizeof *files, "weights file", err);
-        if (!files) return WF_ENOMEM;
-        nfiles = 1;
-        if ((s = join(files[0].path, dir, source, err))) goto done;
+        r->files = wf_calloc(h, sizeof *r->files, "weights file", err);
+        if (!r->files) return WF_ENOMEM;
+        r->nfiles = 1;
+        if ((s = join(r->files[0].path, dir, source, err))) return s;
     }
-    for (int i = 0; i < nfiles; i++) {
+    wfile *files = r->files;
+    for (int i = 0; i < r->nfiles; i++) {
         if (source == SRC_BIN || source == SRC_BIN_INDEX) s = wf_torchbin_open(files[i].path, h, &files[i].tb, err);
         else s = wf_safetensors_open(files[i].path, h, &files[i].st, err);
-        if (s) goto done;
+        if (s) return s;
     }
-    slots = wf_alloc(h, (size_t)nt * sizeof *slots, "tensor slots", err);
-    if (!slots) { s = WF_ENOMEM; goto done; }
+    slot *slots = r->slots = wf_alloc(h, (size_t)nt * sizeof *slots, "tensor slots", err);
+    if (!slots) return WF_ENOMEM;
     for (int i = 0; i < nt; i++) slots[i] = (slot){-1, -1};
     char a[160], b[160];
     wf_tensor_info wte;
     wf_gpt_tensor_info(cfg, 0, &wte);
-    for (int fi = 0; fi < nfiles; fi++) {
+    for (int fi = 0; fi < r->nfiles; fi++) {
         const wfile *f = &files[fi];
         for (int ti = 0; ti < nfile_tensors(f); ti++) {
             const wf_tensor_desc *d = file_tensor(f, ti);
@@ -224,11 +243,9 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
                 want = -2;
             } else {
                 want = wf_gpt_tensor_find(cfg, d->name);
-                if (want < 0) {
-                    s = WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': not a parameter of this model, expected only "
-                                "the %d tensors of a %d-layer GPT-2", f->path, d->name, nt, cfg->n_layer);
-                    goto done;
-                }
+                if (want < 0)
+                    return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': not a parameter of this model, expected only "
+                                   "the %d tensors of a %d-layer GPT-2", f->path, d->name, nt, cfg->n_layer);
                 wf_gpt_tensor_info(cfg, want, &info);
             }
             int same = d->ndim == info.ndim;
@@ -236,16 +253,14 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
             if (!same) {
                 shape_str(a, sizeof a, d->ndim, d->shape);
                 shape_str(b, sizeof b, info.ndim, info.shape);
-                s = WF_FAIL(err, WF_ESHAPE, "%s: tensor '%s': shape %s, expected %s%s", f->path, d->name, a, b,
-                            want == -2 ? " (tied to wte)" : "");
-                goto done;
+                return WF_FAIL(err, WF_ESHAPE, "%s: tensor '%s': shape %s, expected %s%s", f->path, d->name, a, b,
+                               want == -2 ? " (tied to wte)" : "");
             }
             if (want == -2) continue;
             if (slots[want].file >= 0) {
                 const wfile *g = &files[slots[want].file];
-                s = WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': appears twice (also as '%s' in %s), expected once",
-                            f->path, d->name, file_tensor(g, slots[want].idx)->name, g->path);
-                goto done;
+                return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': appears twice (also as '%s' in %s), expected once",
+                               f->path, d->name, file_tensor(g, slots[want].idx)->name, g->path);
             }
             slots[want] = (slot){fi, ti};
         }
@@ -255,49 +270,88 @@ static wf_status load_folder(const char *dir, const char *source, wf_heap *h, co
         wf_tensor_info info;
         wf_gpt_tensor_info(cfg, i, &info);
         shape_str(b, sizeof b, info.ndim, info.shape);
-        s = WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s%s': missing, expected shape %s in %s%s", dir, hf_prefix(info.name),
-                    info.name, b, source, i == nt - 1 && cfg->untied_head ? " (config.json: tie_word_embeddings false)" : "");
-        goto done;
+        return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s%s': missing, expected shape %s in %s%s", dir, hf_prefix(info.name),
+                       info.name, b, source, i == nt - 1 && cfg->untied_head ? " (config.json: tie_word_embeddings false)" : "");
     }
-    w = wf_alloc(h, wf_gpt_numel(cfg) * sizeof(float), "model weights", err);
-    if (!w) { s = WF_ENOMEM; goto done; }
-    for (int i = 0; i < nt; i++) {
-        wf_tensor_info info;
-        wf_gpt_tensor_info(cfg, i, &info);
-        if ((s = file_read(&files[slots[i].file], slots[i].idx, w + info.offset, err))) goto done;
-    }
-    warn_nonfinite(dir, cfg, w);
-    s = WF_OK;
-done:
-    if (s) wf_free(h, w);
-    else *weights = w;
-    wf_free(h, slots);
-    for (int i = 0; i < nfiles; i++) {
-        wf_safetensors_close(files[i].st);
-        wf_torchbin_close(files[i].tb);
-    }
-    wf_free(h, files);
-    return s;
+    return WF_OK;
 }
 
-/* init 0: a folder without weights is an error (inference needs trained weights). */
-static wf_status load_any(const char *model, int init, uint64_t seed, wf_heap *h, wf_gpt_config *cfg, float **weights,
-                          wf_err *err) {
-    *weights = NULL;
+static wf_status reader_new(const wf_gpt_config *cfg, const char *dir, wf_heap *h, wf_ckpt_reader **out, wf_err *err) {
+    wf_ckpt_reader *r = wf_calloc(h, sizeof *r, "checkpoint reader", err);
+    if (!r) return WF_ENOMEM;
+    r->cfg = *cfg, r->h = h;
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    *out = r;
+    return WF_OK;
+}
+
+wf_status wf_checkpoint_open_random(const wf_gpt_config *cfg, uint64_t seed, wf_heap *h, wf_ckpt_reader **out,
+                                    wf_err *err) {
+    wf_status s = reader_new(cfg, cfg->name, h, out, err);
+    if (s) return s;
+    (*out)->random = 1;
+    wf_rng_seed(&(*out)->rng, seed);
+    return WF_OK;
+}
+
+wf_status wf_checkpoint_open(const char *model, int init, uint64_t seed, wf_heap *h, wf_gpt_config *cfg,
+                             wf_ckpt_reader **out, wf_err *err) {
+    *out = NULL;
     const char *source = NULL;
     wf_status s = wf_checkpoint_load_config(model, cfg, &source, err);
     if (s) return s;
     if (source == SRC_NONE && !init)
         return WF_FAIL(err, WF_EIO, "%s: no model weights, expected model.safetensors, model.safetensors.index.json "
                        "or pytorch_model.bin (only config.json: train --model starts it from random weights)", model);
-    if (source == SRC_PRESET || source == SRC_NONE) {
-        float *w = wf_alloc(h, wf_gpt_numel(cfg) * sizeof(float), "model weights", err);
-        if (!w) return WF_ENOMEM;
-        wf_gpt_init_random(cfg, w, source == SRC_PRESET ? WF_CHECKPOINT_PRESET_SEED : seed);
-        *weights = w;
+    if (source == SRC_PRESET || source == SRC_NONE)
+        return wf_checkpoint_open_random(cfg, source == SRC_PRESET ? WF_CHECKPOINT_PRESET_SEED : seed, h, out, err);
+    if ((s = reader_new(cfg, model, h, out, err))) return s;
+    if ((s = open_folder(*out, model, source, err))) {
+        wf_checkpoint_close(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+wf_status wf_checkpoint_read_block(wf_ckpt_reader *r, int b, float *dst, wf_err *err) {
+    const wf_gpt_config *c = &r->cfg;
+    WF_ASSERT(b >= 0 && b < wf_gpt_nblocks(c));
+    if (r->random) {
+        if (b != r->next)
+            return WF_FAIL(err, WF_EUSAGE, "%s: random initialisation gives blocks in order: block %d asked for, "
+                           "%d is next", r->dir, b, r->next);
+        wf_gpt_init_block(c, b, dst, &r->rng);
+        r->next++;
         return WF_OK;
     }
-    return load_folder(model, source, h, cfg, weights, err);
+    size_t base = wf_gpt_block_offset(c, b), end = base + wf_gpt_block_numel(c, b);
+    for (int i = 0; i < wf_gpt_tensor_count(c); i++) {
+        wf_tensor_info info;
+        wf_gpt_tensor_info(c, i, &info);
+        if (info.offset < base || info.offset >= end) continue;
+        float *p = dst + (info.offset - base);
+        wf_status s = file_read(&r->files[r->slots[i].file], r->slots[i].idx, p, err);
+        if (s) return s;
+        count_nonfinite(r, i, p, info.numel);
+    }
+    if (b == wf_gpt_nblocks(c) - 1) warn_nonfinite(r);
+    return WF_OK;
+}
+
+/* init 0: a folder without weights is an error (inference needs trained weights). */
+static wf_status load_any(const char *model, int init, uint64_t seed, wf_heap *h, wf_gpt_config *cfg, float **weights,
+                          wf_err *err) {
+    *weights = NULL;
+    wf_ckpt_reader *r;
+    wf_status s = wf_checkpoint_open(model, init, seed, h, cfg, &r, err);
+    if (s) return s;
+    float *w = wf_alloc(h, wf_gpt_numel(cfg) * sizeof(float), "model weights", err);
+    if (!w) s = WF_ENOMEM;
+    for (int b = 0; !s && b < wf_gpt_nblocks(cfg); b++) s = wf_checkpoint_read_block(r, b, w + wf_gpt_block_offset(cfg, b), err);
+    wf_checkpoint_close(r);
+    if (s) wf_free(h, w);
+    else *weights = w;
+    return s;
 }
 
 wf_status wf_checkpoint_load(const char *model, wf_heap *h, wf_gpt_config *cfg, float **weights, wf_err *err) {
@@ -309,7 +363,31 @@ wf_status wf_checkpoint_load_or_init(const char *model, uint64_t seed, wf_heap *
     return load_any(model, 1, seed, h, cfg, weights, err);
 }
 
-wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights, wf_err *err) {
+typedef struct {
+    const wf_gpt_config *cfg;
+    wf_block_fn get;
+    void *ud;
+    int cur;            /* block whose data blk holds, -1 none */
+    const float *blk;
+} save_ctx;
+
+static wf_status save_tensor(void *ud, int i, const float **data, wf_err *err) {
+    save_ctx *x = ud;
+    wf_tensor_info info;
+    wf_gpt_tensor_info(x->cfg, i, &info);
+    int b = 0;
+    while (b + 1 < wf_gpt_nblocks(x->cfg) && wf_gpt_block_offset(x->cfg, b + 1) <= info.offset) b++;
+    if (b != x->cur) {
+        wf_status s = x->get(x->ud, b, &x->blk, err);
+        if (s) return s;
+        x->cur = b;
+    }
+    *data = x->blk + (info.offset - wf_gpt_block_offset(x->cfg, b));
+    return WF_OK;
+}
+
+wf_status wf_checkpoint_save_blocks(const char *dir, const wf_gpt_config *cfg, wf_block_fn get, void *ud,
+                                    wf_err *err) {
     char p[PATH_BYTES];
     wf_status s = wf_gpt_config_validate(cfg, dir, err);
     if (s) return s;
@@ -330,10 +408,25 @@ wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const fl
         snprintf(names[i].name, sizeof names[i].name, "%s%s", hf_prefix(info.name), info.name);
         names[i].shape[0] = info.shape[0];
         names[i].shape[1] = info.shape[1];
-        ents[i] = (wf_st_entry){names[i].name, info.ndim, names[i].shape, weights + info.offset};
+        ents[i] = (wf_st_entry){names[i].name, info.ndim, names[i].shape, NULL};
     }
-    if (!(s = join(p, dir, "model.safetensors", err))) s = wf_safetensors_write(p, ents, nt, err);
+    save_ctx x = {cfg, get, ud, -1, NULL};
+    if (!(s = join(p, dir, "model.safetensors", err))) s = wf_safetensors_write_fn(p, ents, nt, save_tensor, &x, err);
     wf_free(NULL, names);
     wf_free(NULL, ents);
     return s;
+}
+
+typedef struct { const wf_gpt_config *cfg; const float *w; } whole;
+
+static wf_status whole_block(void *ud, int b, const float **blk, wf_err *err) {
+    (void)err;
+    const whole *x = ud;
+    *blk = x->w + wf_gpt_block_offset(x->cfg, b);
+    return WF_OK;
+}
+
+wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights, wf_err *err) {
+    whole x = {cfg, weights};
+    return wf_checkpoint_save_blocks(dir, cfg, whole_block, &x, err);
 }

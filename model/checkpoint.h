@@ -46,4 +46,24 @@ wf_status wf_checkpoint_load_config(const char *model, wf_gpt_config *cfg, const
 wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights,
                              wf_err *err);
 
+
+/* ---- block by block (models larger than memory, exec/) --------------------
+** The same loading without holding the model: open finds every tensor (all
+** the checks of wf_checkpoint_load happen here), read_block widens block b's
+** tensors (wf_gpt_block_numel floats, layer-major) into dst. A random
+** initialisation (preset, config-only folder with init, open_random) must be
+** read in block order 0, 1, ...; it gives wf_gpt_init_random's bits. */
+typedef struct wf_ckpt_reader wf_ckpt_reader;
+wf_status wf_checkpoint_open(const char *model, int init, uint64_t seed, wf_heap *h, wf_gpt_config *cfg,
+                             wf_ckpt_reader **out, wf_err *err);
+wf_status wf_checkpoint_open_random(const wf_gpt_config *cfg, uint64_t seed, wf_heap *h, wf_ckpt_reader **out,
+                                    wf_err *err);
+wf_status wf_checkpoint_read_block(wf_ckpt_reader *r, int b, float *dst, wf_err *err);
+void wf_checkpoint_close(wf_ckpt_reader *r); /* NULL is a no-op */
+
+/* Block b's weights, wherever they live: *blk stays valid until the next call. */
+typedef wf_status (*wf_block_fn)(void *ud, int b, const float **blk, wf_err *err);
+/* wf_checkpoint_save asking each block of get in order (once each). */
+wf_status wf_checkpoint_save_blocks(const char *dir, const wf_gpt_config *cfg, wf_block_fn get, void *ud,
+                                    wf_err *err);
 #endif

@@ -136,15 +136,15 @@ void wf_gpt_view_unbind(wf_gpt_view *v) {
     v->layers = NULL;
 }
 
-void wf_gpt_init_random(const wf_gpt_config *c, float *base, uint64_t seed) {
-    wf_rng r;
-    wf_rng_seed(&r, seed);
+void wf_gpt_init_block(const wf_gpt_config *c, int b, float *blk, wf_rng *r) {
     int n = wf_gpt_tensor_count(c);
+    size_t base = wf_gpt_block_offset(c, b), end = base + wf_gpt_block_numel(c, b);
     float proj_std = 0.02f / sqrtf(2.0f * (float)c->n_layer);
     for (int i = 0; i < n; i++) {
         wf_tensor_info ti;
         wf_gpt_tensor_info(c, i, &ti);
-        float *p = base + ti.offset;
+        if (ti.offset < base || ti.offset >= end) continue;
+        float *p = blk + (ti.offset - base);
         const char *nm = ti.name;
         size_t len = strlen(nm);
         int is_bias = len > 5 && !strcmp(nm + len - 5, ".bias");
@@ -155,7 +155,13 @@ void wf_gpt_init_random(const wf_gpt_config *c, float *base, uint64_t seed) {
             for (size_t k = 0; k < ti.numel; k++) p[k] = 1.0f;
         } else {
             float sd = (strstr(nm, "c_proj.weight") != NULL) ? proj_std : 0.02f;
-            for (size_t k = 0; k < ti.numel; k++) p[k] = (float)wf_rng_normal(&r) * sd;
+            for (size_t k = 0; k < ti.numel; k++) p[k] = (float)wf_rng_normal(r) * sd;
         }
     }
+}
+
+void wf_gpt_init_random(const wf_gpt_config *c, float *base, uint64_t seed) {
+    wf_rng r;
+    wf_rng_seed(&r, seed);
+    for (int b = 0; b < wf_gpt_nblocks(c); b++) wf_gpt_init_block(c, b, base + wf_gpt_block_offset(c, b), &r);
 }

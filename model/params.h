@@ -20,6 +20,7 @@
 #ifndef WF_MODEL_PARAMS_H
 #define WF_MODEL_PARAMS_H
 
+#include "base/rng.h"
 #include "model/config.h"
 
 /* Tensor slots within a layer block, in storage order. Values are stable. */
@@ -84,6 +85,11 @@ int wf_gpt_tensor_find(const wf_gpt_config *c, const char *name);
 /* GPT-2 initialisation as HF does it: N(0, 0.02) for matrices and embeddings,
 ** residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0,
 ** LayerNorm weight 1. Deterministic in seed; same bits on every machine. */
+/* The same, one block at a time: fills block b (wf_gpt_block_numel floats at
+** blk) drawing from r. Tensors come in block order, so calling it for
+** b = 0, 1, ... with one generator seeded as above gives the same bits as
+** wf_gpt_init_random, without ever holding the whole model. */
+void wf_gpt_init_block(const wf_gpt_config *c, int b, float *blk, wf_rng *r);
 void wf_gpt_init_random(const wf_gpt_config *c, float *base, uint64_t seed);
 
 #endif

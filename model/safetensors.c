@@ -433,6 +433,11 @@ static void sb_json_str(sbuf *b, const char *s) {
 }
 
 wf_status wf_safetensors_write(const char *path, const wf_st_entry *t, int n, wf_err *err) {
+    return wf_safetensors_write_fn(path, t, n, NULL, NULL, err);
+}
+
+wf_status wf_safetensors_write_fn(const char *path, const wf_st_entry *t, int n, wf_st_data_fn get, void *ud,
+                                  wf_err *err) {
     WF_ASSERT(host_is_le());
     sbuf b = {0};
     uint64_t off = 0;
@@ -473,7 +478,9 @@ wf_status wf_safetensors_write(const char *path, const wf_st_entry *t, int n, wf
     for (int i = 0; i < n && !st; i++) {
         size_t numel = 1;
         for (int k = 0; k < t[i].ndim; k++) numel *= (size_t)t[i].shape[k];
-        st = wf_afile_write(f, t[i].data, numel * 4, err);
+        const float *data = t[i].data;
+        if (!data) st = get(ud, i, &data, err);
+        if (!st) st = wf_afile_write(f, data, numel * 4, err);
     }
     if (st) {
         wf_afile_abort(f);

@@ -74,5 +74,12 @@ typedef struct {
 /* Writes n tensors as F32 to path atomically (wf_afile), in the given order,
 ** with __metadata__ {"format": "pt"} so transformers accepts the file. */
 wf_status wf_safetensors_write(const char *path, const wf_st_entry *t, int n, wf_err *err);
+/* The same for tensors that are not all in memory at once: an entry whose
+** data is NULL is asked of get(ud, i, &data) when its turn comes (in order);
+** *data must stay valid until the next call. An error from get aborts the
+** write (the file at path is left as it was). */
+typedef wf_status (*wf_st_data_fn)(void *ud, int i, const float **data, wf_err *err);
+wf_status wf_safetensors_write_fn(const char *path, const wf_st_entry *t, int n, wf_st_data_fn get, void *ud,
+                                  wf_err *err);
 
 #endif

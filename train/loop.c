@@ -54,6 +54,7 @@ typedef struct {
     long saved_step; /* step of the last checkpoint written, -1 none */
     char saved_dir[1100]; /* that checkpoint's folder (or the resumed one); "" none */
     wf_outdir od;    /* this run's checkpoints in out (train/outdir.c) */
+    wf_ckpt_reader *rd; /* with an executor: where its weights come from (the loop holds none) */
     int T;           /* sequence length in use */
 } run;
 
@@ -143,10 +144,9 @@ static int find_nonfinite(const run *r, char *what, size_t cap) {
 
 /* The run diverged: an error naming the step and the tensor, and the checkpoint still in force. */
 static wf_status diverged(const run *r, const char *cause, wf_err *err) {
-    char what[160] = "";
-    wf_err ge;
-    if (r->o->exec) r->o->exec->gather(r->o->exec->ud, r->w, r->opt, &ge); /* the store's tensors, to name the bad one */
-    if (!find_nonfinite(r, what, sizeof what)) snprintf(what, sizeof what, "no saved tensor yet");
+    char what[300] = "";
+    int found = r->o->exec ? r->o->exec->nonfinite(r->o->exec->ud, what, sizeof what) : find_nonfinite(r, what, sizeof what);
+    if (!found) snprintf(what, sizeof what, "no saved tensor yet");
     return WF_FAIL(err, WF_ERANGE, "step %llu: %s; %s holds NaN or Inf: not saved, the last good checkpoint is %s "
                    "(restart from it with a lower --lr or a --clip)", (unsigned long long)r->st.step, cause, what,
                    r->saved_dir[0] ? r->saved_dir : "none (no checkpoint was saved)");
@@ -174,18 +174,28 @@ static void apply_given_optim(wf_optim *opt, const wf_train_opts *o) {
 }
 
 static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err) {
-    char tmp[WF_TRAIN_PATH], dir[1100], path[WF_TRAIN_PATH + 32], what[160];
+    char tmp[WF_TRAIN_PATH], dir[1100], path[WF_TRAIN_PATH + 32], what[300];
     long step = (long)r->st.step;
-    wf_status rc = r->o->exec ? r->o->exec->gather(r->o->exec->ud, r->w, r->opt, err) : WF_OK;
-    if (rc) return rc;
-    if (find_nonfinite(r, what, sizeof what)) return diverged(r, "the run diverged", err);
+    const wf_step_hooks *x = r->o->exec;
+    wf_status rc;
+    if (!x && find_nonfinite(r, what, sizeof what)) return diverged(r, "the run diverged", err);
     if ((rc = wf_outdir_begin(&r->od, step, tmp, sizeof tmp, err))) return rc;
-    rc = wf_checkpoint_save(tmp, &r->cfg, r->w, err);
-    if (!rc && r->tok) rc = wf_tokenizer_save(r->tok, tmp, err);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/optimizer.bin", tmp);
-        rc = wf_optstate_save(path, r->opt, &r->st, err);
+    if (x) {
+        /* straight from the executor's store, block by block; a NaN found on
+        ** the way abandons the half-written folder */
+        rc = x->save(x->ud, tmp, &r->st, what, sizeof what, err);
+        if (rc == WF_ERANGE && what[0]) {
+            wf_outdir_abort(tmp);
+            return diverged(r, "the run diverged", err);
+        }
+    } else {
+        rc = wf_checkpoint_save(tmp, &r->cfg, r->w, err);
+        if (!rc) {
+            snprintf(path, sizeof path, "%s/optimizer.bin", tmp);
+            rc = wf_optstate_save(path, r->opt, &r->st, err);
+        }
     }
+    if (!rc && r->tok) rc = wf_tokenizer_save(r->tok, tmp, err);
     if (rc) {
         wf_outdir_abort(tmp);
         snprintf(dir, sizeof dir, "%s/ckpt-%08ld", r->o->out, step);
@@ -213,6 +223,7 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     if (resume_dir || wf_path_is_dir(o->model)) {
         if (overrides && !resume_dir)
             return WF_FAIL(err, WF_EUSAGE, "%s: --n-layer/--n-embd/--n-head/--n-inner/--n-positions/--vocab-size/--activation apply to a preset, not to a model folder", o->model);
+        if (o->exec) return wf_checkpoint_open(src, !resume_dir, o->seed, NULL, &r->cfg, &r->rd, err);
         wf_status rc = resume_dir ? wf_checkpoint_load(src, NULL, &r->cfg, &r->w, err)
                                   : wf_checkpoint_load_or_init(src, o->seed, NULL, &r->cfg, &r->w, err);
         if (rc) return rc;
@@ -229,6 +240,7 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
         if (o->act) c->act = (wf_activation)(o->act - 1);
         if (overrides) snprintf(c->name, sizeof c->name, "custom");
         if ((rc = wf_gpt_config_validate(c, o->model, err))) return rc;
+        if (o->exec) return wf_checkpoint_open_random(c, o->seed, NULL, &r->rd, err);
         r->w = wf_alloc(NULL, wf_gpt_numel(c) * sizeof(float), "weights", err);
         if (!r->w) return WF_ENOMEM;
         wf_gpt_init_random(c, r->w, o->seed);
@@ -265,8 +277,8 @@ static wf_status eval_val(run *r, double *val, wf_err *err) {
     uint64_t cnt = wf_shards_count(r->data, WF_SPLIT_VAL), n;
     *val = -1;
     if (cnt < (uint64_t)r->T + 1) return WF_OK;
-    wf_status rc = r->o->exec ? r->o->exec->gather(r->o->exec->ud, r->w, r->opt, err) : WF_OK;
-    if (rc) return rc;
+    if (r->o->exec)
+        return r->o->exec->eval(r->o->exec->ud, read_val, r->data, cnt, r->o->B, r->T, r->o->eval_windows, val, &n, err);
     return wf_eval_loss(&r->cfg, r->w, read_val, r->data, cnt, r->o->B, r->T, r->o->eval_windows, NULL,
                         val, &n, err);
 }
@@ -280,6 +292,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     wf_status rc = WF_OK;
     int B = o->B, T = o->T, K = o->accum;
     r->saved_step = -1;
+    wf_optstate_file *os = NULL; /* resume with an executor: the moments stay in optimizer.bin until open */
     if (!o->model || !o->data || !o->out)
         return WF_FAIL(err, WF_EUSAGE, "--model, --data and --out are required");
     if (B <= 0 || T < 0 || K <= 0)
@@ -349,7 +362,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     wf_outdir_sweep_temps(&r->od);
     if ((rc = wf_trainer_new(&r->cfg, B, T, o->recompute, NULL, &r->tr, err))) goto done;
     if ((rc = wf_trainer_set_bf16(r->tr, o->bf16, err))) goto done;
-    if ((rc = wf_optim_new(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
+    if ((rc = (o->exec ? wf_optim_new_state : wf_optim_new)(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
     long long per_step = (long long)B * T * K;
     r->total = o->steps > 0 ? o->steps : (long)((o->tokens + per_step - 1) / per_step);
     r->peak = o->lr > 0 ? o->lr : (r->cfg.lr > 0 ? r->cfg.lr : 6e-4);
@@ -362,7 +375,10 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if (o->resume) {
         char path[1200];
         snprintf(path, sizeof path, "%s/optimizer.bin", resume_dir);
-        if ((rc = wf_optstate_load(path, r->opt, &r->st, err))) goto done;
+        if (o->exec) rc = wf_optstate_open(path, &r->cfg, &r->opt->opts, &r->st, &os, err);
+        else rc = wf_optstate_load(path, r->opt, &r->st, err);
+        if (rc) goto done;
+        r->opt->step = (long)r->st.step;
         if (r->st.B != (uint64_t)B || r->st.T != (uint64_t)T || r->st.accum != (uint64_t)K || r->st.seed != o->seed) {
             rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s was written with --batch %llu --seq %llu --accum %llu --seed %llu; give the same flags",
                          path, (unsigned long long)r->st.B, (unsigned long long)r->st.T,
@@ -384,7 +400,12 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         read_log(r, (long)r->st.step);
         wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
     }
-    if (o->exec && (rc = o->exec->open(o->exec->ud, &r->cfg, r->tr, r->w, r->opt, err))) goto done;
+    if (o->exec) {
+        rc = o->exec->open(o->exec->ud, &r->cfg, r->tr, r->rd, os, r->opt, err);
+        wf_checkpoint_close(r->rd), r->rd = NULL;
+        wf_optstate_close(os), os = NULL;
+        if (rc) goto done;
+    }
     r->win = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * (T + 1), "batch", err);
     r->in = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "inputs", err);
     r->tg = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "targets", err);
@@ -469,6 +490,8 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     }
 done:
     if (o->exec) o->exec->close(o->exec->ud);
+    wf_checkpoint_close(r->rd);
+    wf_optstate_close(os);
     wf_free(NULL, r->win), wf_free(NULL, r->in), wf_free(NULL, r->tg);
     wf_free(NULL, r->rows);
     wf_trainer_free(r->tr);

@@ -33,6 +33,14 @@ wf_status wf_optim_new(const wf_gpt_config *c, const wf_optim_opts *oo, wf_heap 
     return WF_OK;
 }
 
+wf_status wf_optim_new_state(const wf_gpt_config *c, const wf_optim_opts *oo, wf_heap *h, wf_optim **out,
+                             wf_err *err) {
+    wf_optim *o = *out = wf_calloc(h, sizeof *o, "optimizer", err);
+    if (!o) return WF_ENOMEM;
+    o->cfg = *c, o->opts = *oo, o->heap = h;
+    return WF_OK;
+}
+
 void wf_optim_free(wf_optim *o) {
     if (!o) return;
     wf_free(o->heap, o->m);
@@ -99,15 +107,24 @@ void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, fl
     for (int b = 0; b < nb; b++) wf_optim_update_block(o, b, weights, grads, lr, coef);
 }
 
-int wf_nonfinite_tensor(const wf_gpt_config *c, const float *p) {
-    int nt = wf_gpt_tensor_count(c);
-    for (int i = 0; i < nt; i++) {
+int wf_nonfinite_block(const wf_gpt_config *c, int b, const float *blk) {
+    size_t base = wf_gpt_block_offset(c, b), end = base + wf_gpt_block_numel(c, b);
+    for (int i = 0; i < wf_gpt_tensor_count(c); i++) {
         wf_tensor_info ti;
         wf_gpt_tensor_info(c, i, &ti);
-        const float *x = p + ti.offset;
+        if (ti.offset < base || ti.offset >= end) continue;
+        const float *x = blk + (ti.offset - base);
         float acc = 0; /* x*0 is NaN for Inf and NaN: one multiply-add per element */
         for (size_t k = 0; k < ti.numel; k++) acc += x[k] * 0.0f;
         if (acc != 0) return i;
+    }
+    return -1;
+}
+
+int wf_nonfinite_tensor(const wf_gpt_config *c, const float *p) {
+    for (int b = 0; b < wf_gpt_nblocks(c); b++) {
+        int t = wf_nonfinite_block(c, b, p + wf_gpt_block_offset(c, b));
+        if (t >= 0) return t;
     }
     return -1;
 }

@@ -94,10 +94,17 @@ typedef struct {
 
 wf_status wf_optim_new(const wf_gpt_config *c, const wf_optim_opts *o, wf_heap *h, wf_optim **out,
                        wf_err *err);
+/* The same without m and v (left NULL): the settings and step counter of an
+** optimizer whose moments live elsewhere (an executor's store). */
+wf_status wf_optim_new_state(const wf_gpt_config *c, const wf_optim_opts *o, wf_heap *h, wf_optim **out,
+                             wf_err *err);
 void wf_optim_free(wf_optim *o); /* NULL is a no-op */
 
 /* Does tensor i of the model (wf_gpt_tensor_info order) get weight decay? */
 int wf_optim_decays(const wf_optim *o, int tensor);
+/* Index of the first tensor of block b (wf_gpt_block_numel floats at blk)
+** holding a NaN or Inf, or -1. */
+int wf_nonfinite_block(const wf_gpt_config *c, int b, const float *blk);
 /* Sum of squares of block b's gradient (for the global norm). */
 double wf_grad_block_sumsq(const wf_gpt_config *c, const float *grads, int b);
 /* AdamW on block b with the given lr and gradient multiplier (clip coefficient),
@@ -144,6 +151,20 @@ wf_status wf_optstate_save(const char *path, const wf_optim *o, const wf_train_s
 /* Loads into an existing optimizer of the same model (numel must match). */
 wf_status wf_optstate_load(const char *path, wf_optim *o, wf_train_state *s, wf_err *err);
 
+/* Block by block, for a model that is not in memory (exec/). save_fn asks
+** get for m (which 0) then v (1) of every block in order. open checks the
+** whole layout, reads state and hparams into *s and *opts and leaves m, v on
+** disk; read_block fetches block b of m or v (a NaN/Inf is WF_ECORRUPT
+** naming the tensor). */
+typedef wf_status (*wf_moment_fn)(void *ud, int which, int b, const float **blk, wf_err *err);
+wf_status wf_optstate_save_fn(const char *path, const wf_gpt_config *c, const wf_optim_opts *opts,
+                              const wf_train_state *s, wf_moment_fn get, void *ud, wf_err *err);
+typedef struct wf_optstate_file wf_optstate_file;
+wf_status wf_optstate_open(const char *path, const wf_gpt_config *c, wf_optim_opts *opts, wf_train_state *s,
+                           wf_optstate_file **out, wf_err *err);
+wf_status wf_optstate_read_block(wf_optstate_file *f, int which, int b, float *dst, wf_err *err);
+void wf_optstate_close(wf_optstate_file *f); /* NULL is a no-op */
+
 /* ---- evaluation ----------------------------------------------------------- */
 /* Mean cross-entropy over a token split read through `read(ud, pos, n, out)`:
 ** contiguous windows of T+1 tokens at positions 0, T, 2T, ... (each token is
@@ -156,22 +177,31 @@ wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_re
 
 /* ---- the training loop ---------------------------------------------------- */
 
-/* An executor that runs the step in place of the resident path (the loop then
-** never touches its weight/gradient buffers between checkpoints; exec/exec.h
-** fills one for --mode stream). open: called once after setup/resume with the
-** starting weights and optimizer state (copy them; o stays the loop's and its
-** step counter must be advanced by update). micro: one micro-batch, gradients
-** accumulated with grad_scale (zeroed by the first micro of a step). update:
-** clip + AdamW, o->step++. gather: copy weights and m/v back into w and o
-** before a checkpoint. close: NULL-safe end. */
+/* An executor that runs the step in place of the resident path and owns the
+** model: with one, the loop never holds the weights or the Adam moments
+** (exec/exec.h fills one for --mode stream, whose store may be larger than
+** memory). open: called once after setup/resume; the weights come from rd
+** (each block read once, in order) and the moments from os (NULL: zeros,
+** a fresh run); o's opts and step counter stay the loop's, update advances
+** the counter. micro: one micro-batch, gradients accumulated with grad_scale
+** (zeroed by the first micro of a step). update: clip + AdamW, o->step++.
+** save: config.json, model.safetensors and optimizer.bin (with state s) into
+** dir, straight from where the model lives; a NaN/Inf weight or moment stops
+** it with WF_ERANGE and what naming the tensor. eval: wf_eval_loss over the
+** executor's weights. nonfinite: 1 and the first tensor holding NaN/Inf in
+** what, or 0. close: NULL-safe end. */
+typedef struct wf_ckpt_reader wf_ckpt_reader;
 typedef struct wf_step_hooks {
     void *ud;
-    wf_status (*open)(void *ud, const wf_gpt_config *c, wf_trainer *tr, const float *w, wf_optim *o,
-                      wf_err *err);
+    wf_status (*open)(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckpt_reader *rd, wf_optstate_file *os,
+                      wf_optim *o, wf_err *err);
     wf_status (*micro)(void *ud, const int32_t *in, const int32_t *tg, float grad_scale, float *loss,
                        wf_err *err);
     wf_status (*update)(void *ud, float lr, float *gnorm, wf_err *err);
-    wf_status (*gather)(void *ud, float *w, wf_optim *o, wf_err *err);
+    wf_status (*save)(void *ud, const char *dir, const wf_train_state *s, char *what, size_t cap, wf_err *err);
+    wf_status (*eval)(void *ud, wf_token_read_fn read, void *rud, uint64_t count, int B, int T, long max_windows,
+                      double *mean_loss, uint64_t *tokens, wf_err *err);
+    int (*nonfinite)(void *ud, char *what, size_t cap);
     void (*close)(void *ud);
 } wf_step_hooks;
 

@@ -9,6 +9,7 @@
 
 #include "base/rng.h"
 #include "exec/exec.h"
+#include "model/checkpoint.h"
 #include "kernels/kernels.h"
 
 static double run(const wf_gpt_config *c, int B, int T, int steps, const char *mode, const char *dir, float *w0) {
@@ -37,10 +38,12 @@ static double run(const wf_gpt_config *c, int B, int T, int steps, const char *m
         wf_exec_opts xo = {.store_dir = dir};
         if (wf_exec_new(&xo, &x, &e)) exit(1);
         wf_exec_hooks(x, &h);
-        if (h.open(h.ud, c, tr, w, o, &e)) {
+        wf_ckpt_reader *rd = NULL;
+        if (wf_checkpoint_open_random(c, 1234, NULL, &rd, &e) || h.open(h.ud, c, tr, rd, NULL, o, &e)) {
             fprintf(stderr, "bench_stream: %s\n", e.msg);
             exit(1);
         }
+        wf_checkpoint_close(rd);
     }
     double best = 1e30, loss_sum = 0;
     uint64_t rd0 = 0, wr0 = 0, rd = 0, wr = 0;
