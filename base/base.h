@@ -91,6 +91,22 @@ void wf_log(wf_log_level lvl, const char *fmt, ...)
 /* ---- time ------------------------------------------------------------- */
 double wf_now(void); /* monotonic seconds */
 
+/* ---- timelines ----------------------------------------------------------
+** Spans of work on a few tracks (threads), kept in memory and written as a
+** Chrome trace JSON file that Perfetto (ui.perfetto.dev) and chrome://tracing
+** open. Thread-safe; a NULL timeline ignores spans. name must be a static
+** string; arg is shown as args.i (a layer or block). At most
+** WF_TIMELINE_MAX spans are kept (later ones are counted as dropped). */
+typedef struct wf_timeline wf_timeline;
+#define WF_TIMELINE_MAX (1u << 22)
+wf_timeline *wf_timeline_new(void); /* NULL when out of memory */
+void wf_timeline_free(wf_timeline *t); /* NULL is a no-op */
+/* t0, t1: wf_now() seconds. */
+void wf_timeline_span(wf_timeline *t, int track, const char *name, int arg, double t0, double t1);
+size_t wf_timeline_count(const wf_timeline *t);
+/* tracks[i] names track i. Written through wf_ofile_open. */
+wf_status wf_timeline_write(wf_timeline *t, const char *path, const char *const *tracks, int ntracks, wf_err *err);
+
 /* ---- files ------------------------------------------------------------ */
 /* Reads a whole file into a NUL-terminated buffer from h. *len excludes the NUL.
 ** Never blocks on a FIFO or device: anything but a regular file is WF_EIO. */

@@ -37,6 +37,8 @@ static const char *usage_text =
     "  --mode M           resident (all in RAM) | stream (weights from a store, a layer at a time) | auto (resident)\n"
     "  --store DIR        --mode stream: keep weights, Adam m/v and grads in DIR/store.bin (default: in RAM)\n"
     "  --device-mem SIZE  --mode stream: fail unless the device side fits SIZE (K/M/G suffixes)\n"
+    "  --trace FILE       --mode stream: per-layer timeline of compute, prefetch and write-behind\n"
+    "                     (Chrome/Perfetto JSON)\n"
     "  --mem-limit SIZE   --mode auto: stream when resident training would need more (default: available RAM)\n"
     "  --resume           continue the run in --out from DIR/latest, bit-identically; optimizer flags\n"
     "                     given again (--beta1 ... --clip, --decay) replace the stored ones from then on\n"
@@ -44,6 +46,8 @@ static const char *usage_text =
     "                     log.csv, loss.png; nothing else). Without it a fresh run needs an empty --out\n"
     "  --keep N           keep this run's N newest checkpoints (3; 0 = all). Only checkpoints listed in\n"
     "                     DIR/checkpoints.txt are removed, never symlinks or folders with other files\n"
+    "  --max-shard-size S checkpoints larger than S are saved as HF shards model-0000i-of-0000n.safetensors\n"
+    "                     + model.safetensors.index.json (default 5e9 bytes, transformers' 5GB)\n"
     "  --tokenizer DIR    tokenizer to store with checkpoints (default: the model folder's)\n"
     "  --n-layer N --n-embd C --n-head H --n-positions P --vocab-size V   reshape a preset\n"
     "  --n-inner F        a preset's MLP width (default 4 x n_embd)\n"
@@ -63,12 +67,12 @@ static long long parse_size(const char *s) {
 
 /* --mode: sets up the streaming executor (*x) and o->exec when the run streams. */
 static int setup_mode(wf_train_opts *o, const char *mode, const char *store, long long dev, long long limit,
-                      wf_exec **x, wf_step_hooks *h) {
+                      const char *trace, wf_exec **x, wf_step_hooks *h) {
     int stream = !strcmp(mode, "stream");
     if (!stream && strcmp(mode, "resident") && strcmp(mode, "auto"))
         return wf_cli_usage("train", "--mode '%s': expected resident, stream or auto", mode);
-    if (!strcmp(mode, "resident") && (store || dev))
-        return wf_cli_usage("train", "--store and --device-mem need --mode stream or auto");
+    if (!strcmp(mode, "resident") && (store || dev || trace))
+        return wf_cli_usage("train", "--store, --device-mem and --trace need --mode stream or auto");
     wf_err err = {0};
     if (!strcmp(mode, "auto")) {
         wf_gpt_config c;
@@ -84,8 +88,11 @@ static int setup_mode(wf_train_opts *o, const char *mode, const char *store, lon
         stream = wf_exec_auto_stream(&p, (size_t)limit, why, sizeof why);
         wf_log(WF_LOG_INFO, "%s", why);
     }
-    if (!stream) return 0;
-    wf_exec_opts xo = {.store_dir = store, .device_mem = (size_t)dev};
+    if (!stream) {
+        if (trace) wf_log(WF_LOG_WARN, "--trace: the run is resident, no trace is written (it records the streaming executor)");
+        return 0;
+    }
+    wf_exec_opts xo = {.store_dir = store, .device_mem = (size_t)dev, .trace = trace};
     if (wf_exec_new(&xo, x, &err)) return wf_cli_fail("train", &err);
     wf_exec_hooks(*x, h);
     o->exec = h;
@@ -104,7 +111,7 @@ int wf_cmd_train(int argc, char **argv) {
     wf_train_opts o;
     wf_train_opts_default(&o);
     int threads = 0, quiet = 0;
-    const char *mode = "resident", *store = NULL;
+    const char *mode = "resident", *store = NULL, *trace = NULL;
     long long dev_mem = 0, mem_limit = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -173,11 +180,17 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--resume")) { o.resume = 1;
         } else if (!strcmp(a, "--mode")) { NEED(); mode = v;
         } else if (!strcmp(a, "--store")) { NEED(); store = v;
+        } else if (!strcmp(a, "--trace")) { NEED(); trace = v;
         } else if (!strcmp(a, "--device-mem") || !strcmp(a, "--mem-limit")) {
             NEED();
             long long b = parse_size(v);
             if (b <= 0) return wf_cli_usage("train", "%s '%s': expected a size in bytes (suffix K, M, G or T)", a, v);
             *(a[2] == 'd' ? &dev_mem : &mem_limit) = b;
+        } else if (!strcmp(a, "--max-shard-size")) {
+            NEED();
+            long long b = parse_size(v);
+            if (b <= 0) return wf_cli_usage("train", "--max-shard-size '%s': expected a size in bytes (suffix K, M, G or T)", v);
+            o.max_shard = (uint64_t)b;
         } else if (!strcmp(a, "--overwrite")) { o.overwrite = 1;
         } else if (!strcmp(a, "--keep")) { LONG(0, 1000, o.keep);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1;
@@ -216,11 +229,16 @@ int wf_cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, &old);
     wf_exec *x = NULL;
     wf_step_hooks hooks;
-    int mrc = setup_mode(&o, mode, store, dev_mem, mem_limit, &x, &hooks);
+    int mrc = setup_mode(&o, mode, store, dev_mem, mem_limit, trace, &x, &hooks);
     if (mrc) return sigaction(SIGINT, &old, NULL), mrc;
     wf_train_result r;
     wf_err err = {0};
     wf_status st = wf_train_run(&o, &r, &err);
+    if (x && trace) {
+        wf_err te = {0};
+        if (wf_exec_write_trace(x, &te)) fprintf(stderr, "wafer train: %s\n", te.msg);
+        else fprintf(stderr, "wafer train: trace of the streaming executor in %s (open it in ui.perfetto.dev)\n", trace);
+    }
     wf_exec_free(x);
     sigaction(SIGINT, &old, NULL);
     if (st) return wf_cli_fail("train", &err);

@@ -18,7 +18,16 @@ struct wf_exec {
     int nb, micro;   /* micro-batches accumulated in the current step */
     float *emb_w, *emb_g, *lnf_w, *lnf_g, *lay_w, *lay_g, *m, *v;
     double *sumsq;   /* [nb] sum of squares of each block's accumulated gradient */
+    wf_timeline *tl; /* --trace: spans of compute (track 0) and store I/O (1) */
 };
+
+/* Runs one compute call as a span of the timeline. */
+#define SPAN(x, name, i, call)                                                      \
+    do {                                                                            \
+        double t0_ = (x)->tl ? wf_now() : 0;                                        \
+        call;                                                                       \
+        if ((x)->tl) wf_timeline_span((x)->tl, 0, name, i, t0_, wf_now());          \
+    } while (0)
 
 static size_t max_block(const wf_gpt_config *c) {
     size_t n = 0;
@@ -37,6 +46,10 @@ wf_status wf_exec_new(const wf_exec_opts *o, wf_exec **out, wf_err *err) {
     *out = wf_calloc(NULL, sizeof **out, "executor", err);
     if (!*out) return WF_ENOMEM;
     (*out)->o = *o;
+    if (o->trace && !((*out)->tl = wf_timeline_new())) {
+        wf_free(NULL, *out), *out = NULL;
+        return WF_FAIL(err, WF_ENOMEM, "--trace: out of memory for the timeline");
+    }
     return WF_OK;
 }
 
@@ -52,6 +65,7 @@ static void release(wf_exec *x) {
 void wf_exec_free(wf_exec *x) {
     if (!x) return;
     release(x);
+    wf_timeline_free(x->tl);
     wf_free(NULL, x);
 }
 
@@ -92,6 +106,7 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
         !(x->sumsq = wf_calloc(NULL, sizeof(double) * (size_t)x->nb, "block norms", err)))
         return WF_ENOMEM;
     wf_status rc = wf_store_open(x->o.store_dir, c, NULL, &x->st, err);
+    if (!rc) wf_store_set_timeline(x->st, x->tl);
     /* The model goes to the store block by block, never whole: from the
     ** checkpoint (or its random initialisation) and, on resume, the moments
     ** from optimizer.bin; a fresh run's moments are zero. */
@@ -130,20 +145,20 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     size_t C = (size_t)c->n_embd, wpe_off = (size_t)c->vocab_size * C;
     wf_status rc = wf_store_read(x->st, WF_STORE_W, 0, x->emb_w, err);
     if (!rc) rc = wf_store_read(x->st, WF_STORE_W, L + 1, x->lnf_w, err);
-    if (!rc) rc = wf_trainer_embed_forward(x->tr, x->emb_w, x->emb_w + wpe_off, in, tg, err);
+    if (!rc) SPAN(x, "embed fwd", 0, rc = wf_trainer_embed_forward(x->tr, x->emb_w, x->emb_w + wpe_off, in, tg, err));
     wf_store_prefetch(x->st, WF_STORE_W, 1);
     for (int l = 0; !rc && l < L; l++) {
         if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) break;
         wf_store_prefetch(x->st, WF_STORE_W, l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
         wf_gpt_layer w = layer_at(c, l, x->lay_w);
-        wf_trainer_layer_forward(x->tr, l, &w);
+        SPAN(x, "layer fwd", l, wf_trainer_layer_forward(x->tr, l, &w));
     }
     if (!rc) rc = grad_in(x, 0, x->emb_g, err);
     if (!rc) rc = grad_in(x, L + 1, x->lnf_g, err);
     if (rc) return rc;
     const float *head = c->untied_head ? x->lnf_w + 2 * C : x->emb_w; /* lm_head: its own tensor in the last block, or wte */
     float *ghead = c->untied_head ? x->lnf_g + 2 * C : x->emb_g;
-    *loss = wf_trainer_head(x->tr, head, x->lnf_w, x->lnf_w + C, ghead, x->lnf_g, x->lnf_g + C, scale);
+    SPAN(x, "head", 0, *loss = wf_trainer_head(x->tr, head, x->lnf_w, x->lnf_w + C, ghead, x->lnf_g, x->lnf_g + C, scale));
     if ((rc = grad_out(x, L + 1, x->lnf_g, err))) return rc;
     if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, L);
     for (int l = L - 1; l >= 0; l--) {
@@ -154,10 +169,10 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
             if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, l);
         }
         wf_gpt_layer w = layer_at(c, l, x->lay_w), g = layer_at(c, l, x->lay_g);
-        wf_trainer_layer_backward(x->tr, l, &w, &g);
+        SPAN(x, "layer bwd", l, wf_trainer_layer_backward(x->tr, l, &w, &g));
         if ((rc = grad_out(x, 1 + l, x->lay_g, err))) return rc;
     }
-    wf_trainer_embed_backward(x->tr, x->emb_g, x->emb_g + wpe_off);
+    SPAN(x, "embed bwd", 0, wf_trainer_embed_backward(x->tr, x->emb_g, x->emb_g + wpe_off));
     if ((rc = grad_out(x, 0, x->emb_g, err))) return rc;
     x->micro++;
     return WF_OK;
@@ -181,7 +196,7 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
         if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, x->v, err);
         if (rc) return rc;
         for (int k = 0; b + 1 < x->nb && k < WF_STORE_KINDS; k++) wf_store_prefetch(x->st, (wf_store_kind)k, b + 1);
-        wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef);
+        SPAN(x, "adamw", b, wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef));
         if ((rc = wf_store_write(x->st, WF_STORE_W, b, w, err)) || (rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err)) ||
             (rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err)))
             return rc;
@@ -222,13 +237,14 @@ static wf_status save_mv(void *ud, int which, int b, const float **blk, wf_err *
     return checked_read(s->x, which ? WF_STORE_V : WF_STORE_M, b, buf, s->what, s->cap, err);
 }
 
-static wf_status x_save(void *ud, const char *dir, const wf_train_state *st, char *what, size_t cap, wf_err *err) {
+static wf_status x_save(void *ud, const char *dir, const wf_train_state *st, uint64_t max_shard, char *what, size_t cap,
+                        wf_err *err) {
     wf_exec *x = ud;
     save_ctx s = {x, what, cap};
     char path[1200];
     what[0] = 0;
     wf_store_prefetch(x->st, WF_STORE_W, 0);
-    wf_status rc = wf_checkpoint_save_blocks(dir, &x->cfg, save_w, &s, err);
+    wf_status rc = wf_checkpoint_save_blocks(dir, &x->cfg, save_w, &s, max_shard, err);
     if (rc) return rc;
     snprintf(path, sizeof path, "%s/optimizer.bin", dir);
     wf_store_prefetch(x->st, WF_STORE_M, 0);
@@ -294,7 +310,7 @@ static wf_status x_eval(void *ud, wf_token_read_fn read, void *rud, uint64_t cou
             if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) goto done;
             wf_store_prefetch(x->st, WF_STORE_W, l + 1 < L ? 2 + l : 1); /* after the last layer, the next batch's first */
             wf_gpt_layer w = layer_at(c, l, x->lay_w);
-            wf_trainer_layer_forward(tr, l, &w);
+            SPAN(x, "eval layer fwd", l, wf_trainer_layer_forward(tr, l, &w));
         }
         const float *head = c->untied_head ? x->lnf_w + 2 * C : x->emb_w;
         float l = wf_trainer_head(tr, head, x->lnf_w, x->lnf_w + C, NULL, NULL, NULL, 1.0f);
@@ -309,6 +325,12 @@ done:
     return rc;
 }
 
+wf_status wf_exec_write_trace(wf_exec *x, wf_err *err) {
+    static const char *const tracks[] = {"device (compute + store calls)", "store I/O thread"};
+    if (!x->tl) return WF_OK;
+    return wf_timeline_write(x->tl, x->o.trace, tracks, 2, err);
+}
+
 wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, wf_exec_plan *p, wf_err *err) {
     wf_trainer *tr;
     wf_status rc = wf_trainer_new(c, B, T, recompute, NULL, &tr, err);
@@ -320,7 +342,9 @@ wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, 
     p->resident = 16 * p->params + p->acts;
     p->stream_device = wf_exec_device_bytes(c, p->acts);
     p->stream_store = 16 * p->params;
-    p->stream_disk = p->stream_device + 12 * p->params;
+    /* the loop holds no copy of the model: checkpoints, evaluation and
+    ** resume go block by block through the device buffers */
+    p->stream_disk = p->stream_device;
     p->stream_ram = p->stream_disk + p->stream_store;
     return WF_OK;
 }

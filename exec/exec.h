@@ -15,6 +15,7 @@
 typedef struct {
     const char *store_dir; /* NULL: RAM store; else the disk store's folder */
     size_t device_mem;     /* bytes the device side may hold; 0 = no limit */
+    const char *trace;     /* NULL, or a Chrome/Perfetto trace file for wf_exec_write_trace */
 } wf_exec_opts;
 
 typedef struct wf_exec wf_exec;
@@ -25,6 +26,11 @@ void wf_exec_free(wf_exec *x); /* NULL is a no-op */
 void wf_exec_hooks(wf_exec *x, wf_step_hooks *h);
 /* Device-side bytes of the streaming step of c with a trainer of tr_bytes. */
 size_t wf_exec_device_bytes(const wf_gpt_config *c, size_t tr_bytes);
+/* Writes the timeline to o->trace (a no-op without one): track 0 the
+** device's compute spans (embed/layer fwd and bwd, head, adamw per block)
+** and its store calls (waits included), track 1 the store's I/O thread
+** (prefetch, write-behind). */
+wf_status wf_exec_write_trace(wf_exec *x, wf_err *err);
 /* The store in use (NULL before open). */
 wf_store *wf_exec_store(wf_exec *x);
 
@@ -35,8 +41,8 @@ typedef struct {
     size_t resident;      /* --mode resident: 16 B/param (w, grad, m, v) + acts */
     size_t stream_device; /* --mode stream, device side: acts + a layer, the embeddings, ln_f, update scratch */
     size_t stream_store;  /* the store: 16 B/param, in RAM or on disk */
-    size_t stream_ram;    /* --mode stream, host RAM, RAM store: device side + store + checkpoint staging (12 B/param) */
-    size_t stream_disk;   /* --mode stream, host RAM, disk store: device side + checkpoint staging */
+    size_t stream_ram;    /* --mode stream, host RAM, RAM store: device side + store */
+    size_t stream_disk;   /* --mode stream, host RAM, disk store: the device side (checkpoints, evaluation and resume stream too) */
 } wf_exec_plan;
 
 /* Fills p for micro-batch [B,T] (the trainer is sized without touching its pages). */

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PATH_BYTES 4096
@@ -386,15 +387,27 @@ static wf_status save_tensor(void *ud, int i, const float **data, wf_err *err) {
     return WF_OK;
 }
 
+/* Tensors [first, first+n) of the entries as one safetensors file; the
+** save context's callback indices are the model's tensor indices. */
+typedef struct {
+    save_ctx *x;
+    int first;
+} shard_ctx;
+
+static wf_status shard_tensor(void *ud, int i, const float **data, wf_err *err) {
+    shard_ctx *s = ud;
+    return save_tensor(s->x, s->first + i, data, err);
+}
+
 wf_status wf_checkpoint_save_blocks(const char *dir, const wf_gpt_config *cfg, wf_block_fn get, void *ud,
-                                    wf_err *err) {
+                                    uint64_t max_shard_bytes, wf_err *err) {
     char p[PATH_BYTES];
     wf_status s = wf_gpt_config_validate(cfg, dir, err);
     if (s) return s;
     if ((s = wf_mkdir_p(dir, err))) return s;
     if ((s = join(p, dir, "config.json", err)) || (s = wf_gpt_config_save(cfg, p, err))) return s;
     int nt = wf_gpt_tensor_count(cfg);
-    typedef struct { char name[80]; long long shape[2]; } named;
+    typedef struct { char name[80]; long long shape[2]; int shard; } named;
     named *names = wf_alloc(NULL, (size_t)nt * sizeof *names, "tensor names", err);
     wf_st_entry *ents = wf_alloc(NULL, (size_t)nt * sizeof *ents, "tensor entries", err);
     if (!names || !ents) {
@@ -402,6 +415,10 @@ wf_status wf_checkpoint_save_blocks(const char *dir, const wf_gpt_config *cfg, w
         wf_free(NULL, ents);
         return WF_ENOMEM;
     }
+    /* shards: consecutive tensors while they fit max_shard_bytes (a larger
+    ** tensor gets a shard of its own), as transformers' save_pretrained does */
+    int nshards = 1;
+    uint64_t in_shard = 0, total = 0;
     for (int i = 0; i < nt; i++) {
         wf_tensor_info info;
         wf_gpt_tensor_info(cfg, i, &info);
@@ -409,9 +426,34 @@ wf_status wf_checkpoint_save_blocks(const char *dir, const wf_gpt_config *cfg, w
         names[i].shape[0] = info.shape[0];
         names[i].shape[1] = info.shape[1];
         ents[i] = (wf_st_entry){names[i].name, info.ndim, names[i].shape, NULL};
+        uint64_t bytes = 4 * (uint64_t)info.numel;
+        if (max_shard_bytes && in_shard > 0 && in_shard + bytes > max_shard_bytes) nshards++, in_shard = 0;
+        names[i].shard = nshards - 1;
+        in_shard += bytes, total += bytes;
     }
     save_ctx x = {cfg, get, ud, -1, NULL};
-    if (!(s = join(p, dir, "model.safetensors", err))) s = wf_safetensors_write_fn(p, ents, nt, save_tensor, &x, err);
+    if (nshards == 1) {
+        if (!(s = join(p, dir, "model.safetensors", err))) s = wf_safetensors_write_fn(p, ents, nt, save_tensor, &x, err);
+    } else {
+        cJSON *idx = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(idx, "metadata");
+        cJSON *map = cJSON_AddObjectToObject(idx, "weight_map");
+        cJSON_AddNumberToObject(meta, "total_size", (double)total);
+        for (int first = 0, k = 0; !s && first < nt; k++) {
+            int n = 0;
+            while (first + n < nt && names[first + n].shard == k) n++;
+            char fn[64];
+            snprintf(fn, sizeof fn, "model-%05d-of-%05d.safetensors", k + 1, nshards);
+            for (int i = first; i < first + n; i++) cJSON_AddStringToObject(map, names[i].name, fn);
+            shard_ctx sc = {&x, first};
+            if (!(s = join(p, dir, fn, err))) s = wf_safetensors_write_fn(p, ents + first, n, shard_tensor, &sc, err);
+            first += n;
+        }
+        char *text = s ? NULL : cJSON_Print(idx);
+        cJSON_Delete(idx);
+        if (!s && !text) s = WF_FAIL(err, WF_ENOMEM, "%s: out of memory writing model.safetensors.index.json", dir);
+        if (!s && !(s = join(p, dir, "model.safetensors.index.json", err))) s = wf_file_write_atomic(p, text, strlen(text), err);
+        free(text);
+    }
     wf_free(NULL, names);
     wf_free(NULL, ents);
     return s;
@@ -427,6 +469,11 @@ static wf_status whole_block(void *ud, int b, const float **blk, wf_err *err) {
 }
 
 wf_status wf_checkpoint_save(const char *dir, const wf_gpt_config *cfg, const float *weights, wf_err *err) {
+    return wf_checkpoint_save_sharded(dir, cfg, weights, 0, err);
+}
+
+wf_status wf_checkpoint_save_sharded(const char *dir, const wf_gpt_config *cfg, const float *weights,
+                                     uint64_t max_shard_bytes, wf_err *err) {
     whole x = {cfg, weights};
-    return wf_checkpoint_save_blocks(dir, cfg, whole_block, &x, err);
+    return wf_checkpoint_save_blocks(dir, cfg, whole_block, &x, max_shard_bytes, err);
 }

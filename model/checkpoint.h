@@ -63,7 +63,16 @@ void wf_checkpoint_close(wf_ckpt_reader *r); /* NULL is a no-op */
 
 /* Block b's weights, wherever they live: *blk stays valid until the next call. */
 typedef wf_status (*wf_block_fn)(void *ud, int b, const float **blk, wf_err *err);
-/* wf_checkpoint_save asking each block of get in order (once each). */
+/* wf_checkpoint_save asking each block of get in order (once each). With
+** max_shard_bytes > 0 a model larger than that is written as the sharded
+** form transformers writes: model-0000i-of-0000n.safetensors (consecutive
+** tensors up to max_shard_bytes each; a larger tensor alone) and
+** model.safetensors.index.json {"metadata": {"total_size"}, "weight_map"}. */
 wf_status wf_checkpoint_save_blocks(const char *dir, const wf_gpt_config *cfg, wf_block_fn get, void *ud,
-                                    wf_err *err);
+                                    uint64_t max_shard_bytes, wf_err *err);
+/* wf_checkpoint_save with that sharding (0: always one file). */
+wf_status wf_checkpoint_save_sharded(const char *dir, const wf_gpt_config *cfg, const float *weights,
+                                     uint64_t max_shard_bytes, wf_err *err);
+/* transformers' default max_shard_size, "5GB" (5 * 10^9 bytes). */
+#define WF_CHECKPOINT_SHARD_BYTES 5000000000ull
 #endif

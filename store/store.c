@@ -51,7 +51,16 @@ struct wf_store {
     long next_seq;
     wf_status failed;     /* a write-behind that failed: sticky */
     wf_err fail_err;
+    wf_timeline *tl;      /* borrowed; NULL: no spans */
 };
+
+/* Span names per kind (static strings for the timeline). */
+static const char *const READ_SPAN[] = {"read W", "read M", "read V", "read G"};
+static const char *const WRITE_SPAN[] = {"write W", "write M", "write V", "write G"};
+static const char *const PREFETCH_SPAN[] = {"prefetch W", "prefetch M", "prefetch V", "prefetch G"};
+static const char *const BEHIND_SPAN[] = {"write-behind W", "write-behind M", "write-behind V", "write-behind G"};
+
+void wf_store_set_timeline(wf_store *s, wf_timeline *t) { s->tl = t; }
 
 static long fail_write_at = -1;
 void wf_store_fail_write_at(long n) { fail_write_at = n; }
@@ -123,7 +132,9 @@ static void *io_main(void *arg) {
         uint64_t off = s->off[q->k * s->nb + q->b];
         pthread_mutex_unlock(&s->mu);
         wf_err e = {0};
+        double t0 = wf_now();
         wf_status rc = io_all(s, q->write, q->buf, n, off, &e);
+        wf_timeline_span(s->tl, 1, (q->write ? BEHIND_SPAN : PREFETCH_SPAN)[q->k], q->b, t0, wf_now());
         if (rc) wf_err_prefix(&e, "block %d (%s)", q->b, kind_name((wf_store_kind)q->k));
         pthread_mutex_lock(&s->mu);
         q->rc = rc, q->err = e;
@@ -278,7 +289,8 @@ void wf_store_close(wf_store *s) {
     wf_free(s->heap, s);
 }
 
-static int block_ntensor(const wf_store *s, int b) { return b == 0 || b == s->nb - 1 ? 2 : WF_T_LAYER_COUNT; }
+/* Tensors of block b (the last block holds ln_f and, untied, lm_head). */
+static int block_ntensor(const wf_store *s, int b) { return (b + 1 < s->nb ? s->first[b + 1] : s->ntensor) - s->first[b]; }
 
 /* Checksums every tensor of block b (at dst) into sums[]. */
 static void block_sums(const wf_store *s, int b, const float *x, uint64_t *sums) {
@@ -290,7 +302,25 @@ static void block_sums(const wf_store *s, int b, const float *x, uint64_t *sums)
     }
 }
 
+static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err);
+static wf_status store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err);
+
+/* The compute side's view: how long each call took it (waits included). */
 wf_status wf_store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err) {
+    double t0 = s->tl ? wf_now() : 0;
+    wf_status rc = store_read(s, k, b, dst, err);
+    if (s->tl) wf_timeline_span(s->tl, 0, READ_SPAN[k], b, t0, wf_now());
+    return rc;
+}
+
+wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err) {
+    double t0 = s->tl ? wf_now() : 0;
+    wf_status rc = store_write(s, k, b, src, err);
+    if (s->tl) wf_timeline_span(s->tl, 0, WRITE_SPAN[k], b, t0, wf_now());
+    return rc;
+}
+
+static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err) {
     WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
     size_t n = wf_gpt_block_numel(&s->cfg, b);
     s->bytes_read += n * sizeof(float);
@@ -336,7 +366,7 @@ wf_status wf_store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err 
     return WF_OK;
 }
 
-wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err) {
+static wf_status store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err) {
     WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
     size_t n = wf_gpt_block_numel(&s->cfg, b);
     s->bytes_written += n * sizeof(float);

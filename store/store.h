@@ -44,6 +44,11 @@ wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, 
 void wf_store_prefetch(wf_store *s, wf_store_kind k, int b);
 wf_status wf_store_flush(wf_store *s, wf_err *err);
 
+/* Records spans into t (borrowed; NULL stops): on track 0 every read and
+** write call as the caller saw it (waits included), on track 1 the I/O
+** thread's prefetches and write-behinds. */
+void wf_store_set_timeline(wf_store *s, wf_timeline *t);
+
 /* Host memory the store holds (RAM backend: all of it; disk: bookkeeping). */
 size_t wf_store_host_bytes(const wf_store *s);
 /* Bytes moved since open: read and written. */

@@ -177,19 +177,20 @@ static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err)
     char tmp[WF_TRAIN_PATH], dir[1100], path[WF_TRAIN_PATH + 32], what[300];
     long step = (long)r->st.step;
     const wf_step_hooks *x = r->o->exec;
+    uint64_t shard = r->o->max_shard ? r->o->max_shard : WF_CHECKPOINT_SHARD_BYTES;
     wf_status rc;
     if (!x && find_nonfinite(r, what, sizeof what)) return diverged(r, "the run diverged", err);
     if ((rc = wf_outdir_begin(&r->od, step, tmp, sizeof tmp, err))) return rc;
     if (x) {
         /* straight from the executor's store, block by block; a NaN found on
         ** the way abandons the half-written folder */
-        rc = x->save(x->ud, tmp, &r->st, what, sizeof what, err);
+        rc = x->save(x->ud, tmp, &r->st, shard, what, sizeof what, err);
         if (rc == WF_ERANGE && what[0]) {
             wf_outdir_abort(tmp);
             return diverged(r, "the run diverged", err);
         }
     } else {
-        rc = wf_checkpoint_save(tmp, &r->cfg, r->w, err);
+        rc = wf_checkpoint_save_sharded(tmp, &r->cfg, r->w, shard, err);
         if (!rc) {
             snprintf(path, sizeof path, "%s/optimizer.bin", tmp);
             rc = wf_optstate_save(path, r->opt, &r->st, err);

@@ -185,8 +185,8 @@ wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_re
 ** a fresh run); o's opts and step counter stay the loop's, update advances
 ** the counter. micro: one micro-batch, gradients accumulated with grad_scale
 ** (zeroed by the first micro of a step). update: clip + AdamW, o->step++.
-** save: config.json, model.safetensors and optimizer.bin (with state s) into
-** dir, straight from where the model lives; a NaN/Inf weight or moment stops
+** save: config.json, model.safetensors (sharded above max_shard bytes) and
+** optimizer.bin (with state s) into dir, straight from where the model lives; a NaN/Inf weight or moment stops
 ** it with WF_ERANGE and what naming the tensor. eval: wf_eval_loss over the
 ** executor's weights. nonfinite: 1 and the first tensor holding NaN/Inf in
 ** what, or 0. close: NULL-safe end. */
@@ -198,7 +198,8 @@ typedef struct wf_step_hooks {
     wf_status (*micro)(void *ud, const int32_t *in, const int32_t *tg, float grad_scale, float *loss,
                        wf_err *err);
     wf_status (*update)(void *ud, float lr, float *gnorm, wf_err *err);
-    wf_status (*save)(void *ud, const char *dir, const wf_train_state *s, char *what, size_t cap, wf_err *err);
+    wf_status (*save)(void *ud, const char *dir, const wf_train_state *s, uint64_t max_shard, char *what, size_t cap,
+                      wf_err *err);
     wf_status (*eval)(void *ud, wf_token_read_fn read, void *rud, uint64_t count, int B, int T, long max_windows,
                       double *mean_loss, uint64_t *tokens, wf_err *err);
     int (*nonfinite)(void *ud, char *what, size_t cap);
@@ -225,6 +226,7 @@ typedef struct {
     int resume;           /* continue from out/latest */
     int overwrite;        /* a fresh run may replace an earlier run's files in out (else out must be empty) */
     int keep;             /* newest checkpoints of this run kept in out; <= 0 keeps all (default 3) */
+    uint64_t max_shard;   /* checkpoints above this many bytes are sharded HF folders; 0: 5 GB as transformers */
     unsigned optim_given; /* WF_OPTIM_GIVEN_* bits: flags the user set; on resume they replace the stored values */
     int recompute;        /* activation recompute */
     int bf16;             /* block and head GEMMs on bf16 operands (wf_trainer_set_bf16); eval stays fp32 */

@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "base/base.h"
 #include "tests/check.h"
 #include "tests/train/synth_data.h"
 #include "tests/run_cmd.h"
@@ -29,6 +32,44 @@ static int same(const char *a, const char *b) {
     return system(cmd) == 0;
 }
 
+/* The --trace timeline of the disk-store run (5 steps x 2 micro-batches of a
+** 2-layer model): every layer's forward and backward on the device track,
+** the I/O thread's prefetches and write-behinds on track 1, AdamW per block. */
+static void check_trace(const char *dir) {
+    char p[400], *buf = NULL;
+    size_t n = 0;
+    wf_err e;
+    snprintf(p, sizeof p, "%s/trace.json", dir);
+    if (wf_file_read(NULL, p, &buf, &n, &e)) {
+        WF_CHECK(!"no trace written");
+        return;
+    }
+    cJSON *j = cJSON_Parse(buf);
+    const cJSON *ev = j ? cJSON_GetObjectItemCaseSensitive(j, "traceEvents") : NULL, *x;
+    WF_CHECK(cJSON_IsArray(ev));
+    int fwd = 0, bwd = 0, adamw = 0, prefetch = 0, behind = 0, bad = 0;
+    cJSON_ArrayForEach(x, ev) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(x, "name"), *tid = cJSON_GetObjectItemCaseSensitive(x, "tid");
+        const cJSON *dur = cJSON_GetObjectItemCaseSensitive(x, "dur");
+        if (!cJSON_IsString(nm) || !cJSON_IsNumber(tid)) continue;
+        if (dur && !(cJSON_IsNumber(dur) && dur->valuedouble >= 0)) bad++;
+        const char *s = nm->valuestring;
+        int t = tid->valueint;
+        fwd += t == 0 && !strcmp(s, "layer fwd");
+        bwd += t == 0 && !strcmp(s, "layer bwd");
+        adamw += t == 0 && !strcmp(s, "adamw");
+        prefetch += t == 1 && !strncmp(s, "prefetch ", 9);
+        behind += t == 1 && !strncmp(s, "write-behind ", 13);
+    }
+    WF_CHECK_EQ(fwd, 5 * 2 * 2);
+    WF_CHECK_EQ(bwd, 5 * 2 * 2);
+    WF_CHECK_EQ(adamw, 5 * 4);
+    WF_CHECK(prefetch > 0 && behind > 0);
+    WF_CHECK_EQ(bad, 0);
+    cJSON_Delete(j);
+    wf_free(NULL, buf);
+}
+
 int main(void) {
     WF_CHECK(mkdtemp(root) != NULL);
     char a[1500], data[300], base[1000], p1[600], p2[600];
@@ -39,14 +80,16 @@ int main(void) {
     WF_CHECK_EQ(run("train --model x --data y --out z --steps 3 --mode stream --device-mem 12Q"), 2);
     WF_CHECK_HAS(out_buf, "--device-mem '12Q': expected a size in bytes");
     WF_CHECK_EQ(run("train --model x --data y --out z --steps 3 --store s"), 2);
-    WF_CHECK_HAS(out_buf, "--store and --device-mem need --mode stream or auto");
+    WF_CHECK_HAS(out_buf, "--store, --device-mem and --trace need --mode stream or auto");
     snprintf(base, sizeof base, "train --model tests/fixtures/models/tiny-gelu --data %s --steps 5 --batch 2 --seq 16 "
              "--accum 2 --lr 1e-3 --warmup 1 --threads 2 --save-every 1", data);
     snprintf(a, sizeof a, "%s --out %s/res", base, root);
     WF_CHECK_EQ(run(a), 0);
-    snprintf(a, sizeof a, "%s --out %s/disk --mode stream --store %s/store --device-mem 64M", base, root, root);
+    snprintf(a, sizeof a, "%s --out %s/disk --mode stream --store %s/store --device-mem 64M --trace %s/trace.json", base,
+             root, root, root);
     WF_CHECK_EQ(run(a), 0);
     WF_CHECK_HAS(out_buf, "wafer train: done: step 5");
+    check_trace(root);
     snprintf(a, sizeof a, "%s --out %s/auto --mode auto --mem-limit 100K", base, root);
     WF_CHECK_EQ(run(a), 0);
     WF_CHECK_HAS(out_buf, "--mode auto: resident training needs");

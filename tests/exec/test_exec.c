@@ -14,6 +14,7 @@
 
 #include "exec/exec.h"
 #include "kernels/kernels.h"
+#include "model/checkpoint.h"
 #include "tests/check.h"
 #include "tests/train/synth_data.h"
 
@@ -23,6 +24,7 @@ static char data[256];
 /* 0: the 2-layer tiny-gelu fixture; 1: a 5-layer preset of the same width
 ** (the executor's layer slots are reused only from 3 layers on). */
 static int five_layers;
+static uint64_t max_shard; /* 0: the default (one file for these models) */
 
 static void opts(wf_train_opts *o, const char *out, int accum) {
     wf_train_opts_default(o);
@@ -39,6 +41,7 @@ static void opts(wf_train_opts *o, const char *out, int accum) {
     o->warmup = 1;
     o->eval_every = 2;
     o->eval_windows = 3; /* batches of 2 windows and a tail of 1 */
+    o->max_shard = max_shard;
 }
 
 static char *slurp(const char *dir, const char *file, size_t *n) {
@@ -185,6 +188,50 @@ static void faults_are_clear_errors(void) {
     WF_CHECK(same_file(ref, out, "model.safetensors"));
 }
 
+/* Above --max-shard-size both modes write the sharded HF form, the same
+** bytes; the engine loads it back to the weights of the single file. */
+static void sharded_checkpoints(void) {
+    char ref[300], out[300], one[300], path[400];
+    wf_train_result r;
+    wf_err e;
+    max_shard = 100000; /* tiny-gelu: 665 KB of tensors in several shards */
+    snprintf(ref, sizeof ref, "%s/sharded-resident", root);
+    snprintf(out, sizeof out, "%s/sharded-stream", root);
+    WF_CHECK_EQ(run(ref, 1, NULL, 0, 0, 0, &r, &e), WF_OK);
+    WF_CHECK_EQ(run(out, 1, "", 2, 0, 0, &r, &e), WF_OK);
+    WF_CHECK_EQ(run(out, 1, "", 0, 1, 0, &r, &e), WF_OK); /* resume reads the shards back into the store */
+    max_shard = 0;
+    WF_CHECK(same_file(ref, out, "model.safetensors.index.json"));
+    WF_CHECK(same_file(ref, out, "optimizer.bin"));
+    int n = 0, of = 0;
+    for (int k = 2; k <= 99 && !of; k++) {
+        snprintf(path, sizeof path, "%s/ckpt-00000004/model-00001-of-%05d.safetensors", out, k);
+        if (wf_path_exists(path)) of = k;
+    }
+    printf("sharded checkpoint: %d shards\n", of);
+    for (int k = 1; k <= of; k++) {
+        char fn[64];
+        snprintf(fn, sizeof fn, "model-%05d-of-%05d.safetensors", k, of);
+        snprintf(path, sizeof path, "%s/ckpt-00000004/%s", out, fn);
+        if (!wf_path_exists(path)) break;
+        WF_CHECK(same_file(ref, out, fn));
+        n++;
+    }
+    WF_CHECK(of >= 5);
+    WF_CHECK_EQ(n, of);
+    snprintf(path, sizeof path, "%s/ckpt-00000004/model.safetensors", out);
+    WF_CHECK(!wf_path_exists(path));
+    /* same weights as the unsharded run of the same steps */
+    snprintf(one, sizeof one, "%s/resident1/ckpt-00000004", root);
+    snprintf(path, sizeof path, "%s/ckpt-00000004", out);
+    wf_gpt_config c1, c2;
+    float *w1 = NULL, *w2 = NULL;
+    WF_CHECK_EQ(wf_checkpoint_load(one, NULL, &c1, &w1, &e), WF_OK);
+    WF_CHECK_EQ(wf_checkpoint_load(path, NULL, &c2, &w2, &e), WF_OK);
+    WF_CHECK(w1 && w2 && memcmp(w1, w2, wf_gpt_numel(&c1) * sizeof(float)) == 0);
+    wf_free(NULL, w1), wf_free(NULL, w2);
+}
+
 int main(void) {
     wf_kernels_set_threads(2);
     WF_CHECK(mkdtemp(root) != NULL);
@@ -201,6 +248,7 @@ int main(void) {
         WF_CHECK(same_file(ref, killed, "optimizer.bin"));
     }
     faults_are_clear_errors();
+    sharded_checkpoints();
     five_layers = 1;
     stream_matches_resident();
     five_layers = 0;
