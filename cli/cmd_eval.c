@@ -3,6 +3,7 @@
 ** --split train), printed as one JSON object on stdout. */
 #include "cli/cli.h"
 #include "datasets/shards.h"
+#include "exec/exec.h"
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "train/train.h"
@@ -12,11 +13,13 @@
 
 static const char *usage_text =
     "usage: wafer eval --model DIR --data DATA_DIR [--seq T] [--batch B] [--split val|train]\n"
-    "                  [--max-windows N] [--threads N]\n"
+    "                  [--max-windows N] [--threads N] [--mode resident|stream]\n"
     "  Scores contiguous windows of T+1 tokens (each token a target once; the tail\n"
     "  shorter than a window is left out) and prints\n"
     "  {\"mean_loss\": nats/token, \"perplexity\": exp(mean_loss), \"tokens\": targets scored}.\n"
-    "  --seq T defaults to min(n_positions, 1024); --batch B windows per forward (4).\n";
+    "  --seq T defaults to min(n_positions, 1024); --batch B windows per forward (4).\n"
+    "  --mode stream reads the weights a layer at a time from the model folder instead of\n"
+    "  loading them (models larger than RAM; same result, every layer read once per batch).\n";
 
 typedef struct {
     const wf_shards *s;
@@ -32,6 +35,7 @@ int wf_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL;
     long long T = 0, B = 4, maxw = 0, threads = 0;
     wf_split split = WF_SPLIT_VAL;
+    int stream = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -39,13 +43,18 @@ int wf_cmd_eval(int argc, char **argv) {
             return 0;
         }
         int takes = !strcmp(a, "--model") || !strcmp(a, "--data") || !strcmp(a, "--seq") || !strcmp(a, "--batch") ||
-                    !strcmp(a, "--split") || !strcmp(a, "--max-windows") || !strcmp(a, "--threads");
+                    !strcmp(a, "--split") || !strcmp(a, "--max-windows") || !strcmp(a, "--threads") ||
+                    !strcmp(a, "--mode");
         if (!takes) return wf_cli_usage("eval", "unknown option '%s'", a);
         if (!v) return wf_cli_usage("eval", "%s needs a value", a);
         i++;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--split")) {
+        else if (!strcmp(a, "--mode")) {
+            if (strcmp(v, "resident") && strcmp(v, "stream"))
+                return wf_cli_usage("eval", "--mode '%s': expected resident or stream", v);
+            stream = !strcmp(v, "stream");
+        } else if (!strcmp(a, "--split")) {
             if (!strcmp(v, "val")) split = WF_SPLIT_VAL;
             else if (!strcmp(v, "train")) split = WF_SPLIT_TRAIN;
             else return wf_cli_usage("eval", "--split '%s': expected val or train", v);
@@ -67,7 +76,10 @@ int wf_cmd_eval(int argc, char **argv) {
     wf_gpt_config c;
     float *w = NULL;
     int code = 0;
-    if (wf_shards_open(data, &s, &err) || wf_checkpoint_load(model, NULL, &c, &w, &err)) {
+    wf_ckpt_reader *ck = NULL;
+    if (stream && !wf_path_is_dir(model)) return wf_cli_usage("eval", "--mode stream reads a model folder; '%s' is not one", model);
+    if (wf_shards_open(data, &s, &err) ||
+        (stream ? wf_checkpoint_open(model, 0, 0, NULL, &c, &ck, &err) : wf_checkpoint_load(model, NULL, &c, &w, &err))) {
         code = wf_cli_fail("eval", &err);
         goto done;
     }
@@ -93,7 +105,8 @@ int wf_cmd_eval(int argc, char **argv) {
     reader rd = {s, split};
     double mean;
     uint64_t ntok;
-    if (wf_eval_loss(&c, w, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
+    if (stream ? wf_exec_eval_reader(ck, &c, read_split, &rd, count, (int)B, (int)T, (long)maxw, &mean, &ntok, &err)
+               : wf_eval_loss(&c, w, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
         code = wf_cli_fail("eval", &err);
         goto done;
     }
@@ -107,6 +120,7 @@ int wf_cmd_eval(int argc, char **argv) {
                exp(mean));
 done:
     wf_free(NULL, w);
+    wf_checkpoint_close(ck);
     wf_shards_close(s);
     return code;
 }

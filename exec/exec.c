@@ -265,14 +265,25 @@ static int x_nonfinite(void *ud, char *what, size_t cap) {
     return 0;
 }
 
-/* wf_eval_loss with the layers streamed from the store: per batch of
-** windows, the embeddings and ln_f stay on the device and the layers pass
-** through one at a time. Trainers keep one layer's activations (recompute
-** layout), so an evaluation costs the device one layer, not the model. */
-static wf_status x_eval(void *ud, wf_token_read_fn read, void *rud, uint64_t count, int B, int T, long max_windows,
-                        double *mean_loss, uint64_t *tokens, wf_err *err) {
-    wf_exec *x = ud;
-    const wf_gpt_config *c = &x->cfg;
+/* Where an evaluation's blocks come from: the store, or a checkpoint folder. */
+typedef struct {
+    wf_status (*get)(void *ud, int b, float *dst, wf_err *err);
+    void (*prefetch)(void *ud, int b); /* may be NULL */
+    void *ud;
+    wf_timeline *tl;
+} block_src;
+
+typedef struct {
+    float *emb, *lnf, *lay;
+} eval_bufs;
+
+/* wf_eval_loss with the layers streamed from src: per batch of windows, the
+** embeddings and ln_f stay on the device and the layers pass through one at
+** a time. Trainers keep one layer's activations (recompute layout: the same
+** forward bits), so an evaluation costs the device one layer, not the model. */
+static wf_status eval_stream(const wf_gpt_config *c, const block_src *src, const eval_bufs *d, wf_token_read_fn read,
+                             void *rud, uint64_t count, int B, int T, long max_windows, double *mean_loss,
+                             uint64_t *tokens, wf_err *err) {
     int L = c->n_layer;
     size_t C = (size_t)c->n_embd, wpe_off = (size_t)c->vocab_size * C;
     *mean_loss = 0, *tokens = 0;
@@ -294,8 +305,7 @@ static wf_status x_eval(void *ud, wf_token_read_fn read, void *rud, uint64_t cou
         rc = WF_ENOMEM;
         goto done;
     }
-    if ((rc = wf_store_read(x->st, WF_STORE_W, 0, x->emb_w, err)) || (rc = wf_store_read(x->st, WF_STORE_W, L + 1, x->lnf_w, err)))
-        goto done;
+    if ((rc = src->get(src->ud, 0, d->emb, err)) || (rc = src->get(src->ud, L + 1, d->lnf, err))) goto done;
     double sum = 0;
     for (uint64_t w0 = 0; w0 < nwin; w0 += (uint64_t)Bmain) {
         int nb = nwin - w0 < (uint64_t)Bmain ? (int)(nwin - w0) : Bmain;
@@ -304,16 +314,18 @@ static wf_status x_eval(void *ud, wf_token_read_fn read, void *rud, uint64_t cou
             if ((rc = read(rud, (w0 + (uint64_t)b) * (uint64_t)T, (size_t)T + 1, buf, err))) goto done;
             for (int k = 0; k < T; k++) in[b * T + k] = buf[k], tg[b * T + k] = buf[k + 1];
         }
-        if ((rc = wf_trainer_embed_forward(tr, x->emb_w, x->emb_w + wpe_off, in, tg, err))) goto done;
-        if (L > 0) wf_store_prefetch(x->st, WF_STORE_W, 1);
+        if ((rc = wf_trainer_embed_forward(tr, d->emb, d->emb + wpe_off, in, tg, err))) goto done;
+        if (L > 0 && src->prefetch) src->prefetch(src->ud, 1);
         for (int l = 0; l < L; l++) {
-            if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) goto done;
-            wf_store_prefetch(x->st, WF_STORE_W, l + 1 < L ? 2 + l : 1); /* after the last layer, the next batch's first */
-            wf_gpt_layer w = layer_at(c, l, x->lay_w);
-            SPAN(x, "eval layer fwd", l, wf_trainer_layer_forward(tr, l, &w));
+            if ((rc = src->get(src->ud, 1 + l, d->lay, err))) goto done;
+            if (src->prefetch) src->prefetch(src->ud, l + 1 < L ? 2 + l : 1); /* after the last layer, the next batch's first */
+            wf_gpt_layer w = layer_at(c, l, d->lay);
+            double t0 = src->tl ? wf_now() : 0;
+            wf_trainer_layer_forward(tr, l, &w);
+            if (src->tl) wf_timeline_span(src->tl, 0, "eval layer fwd", l, t0, wf_now());
         }
-        const float *head = c->untied_head ? x->lnf_w + 2 * C : x->emb_w;
-        float l = wf_trainer_head(tr, head, x->lnf_w, x->lnf_w + C, NULL, NULL, NULL, 1.0f);
+        const float *head = c->untied_head ? d->lnf + 2 * C : d->emb;
+        float l = wf_trainer_head(tr, head, d->lnf, d->lnf + C, NULL, NULL, NULL, 1.0f);
         sum += (double)l * nb * T;
     }
     *tokens = nwin * (uint64_t)T;
@@ -322,6 +334,40 @@ done:
     wf_free(NULL, buf), wf_free(NULL, in), wf_free(NULL, tg);
     wf_trainer_free(t);
     wf_trainer_free(tail);
+    return rc;
+}
+
+static wf_status store_get(void *ud, int b, float *dst, wf_err *err) {
+    return wf_store_read(((wf_exec *)ud)->st, WF_STORE_W, b, dst, err);
+}
+static void store_prefetch(void *ud, int b) { wf_store_prefetch(((wf_exec *)ud)->st, WF_STORE_W, b); }
+
+static wf_status x_eval(void *ud, wf_token_read_fn read, void *rud, uint64_t count, int B, int T, long max_windows,
+                        double *mean_loss, uint64_t *tokens, wf_err *err) {
+    wf_exec *x = ud;
+    block_src src = {store_get, store_prefetch, x, x->tl};
+    eval_bufs d = {x->emb_w, x->lnf_w, x->lay_w};
+    return eval_stream(&x->cfg, &src, &d, read, rud, count, B, T, max_windows, mean_loss, tokens, err);
+}
+
+static wf_status reader_get(void *ud, int b, float *dst, wf_err *err) {
+    return wf_checkpoint_read_block((wf_ckpt_reader *)ud, b, dst, err);
+}
+
+wf_status wf_exec_eval_reader(wf_ckpt_reader *rd, const wf_gpt_config *c, wf_token_read_fn read, void *rud,
+                              uint64_t count, int B, int T, long max_windows, double *mean_loss, uint64_t *tokens,
+                              wf_err *err) {
+    size_t e = wf_gpt_block_numel(c, 0), f = wf_gpt_block_numel(c, c->n_layer + 1);
+    size_t l = c->n_layer > 0 ? wf_gpt_block_numel(c, 1) : 1;
+    eval_bufs d = {wf_alloc(NULL, e * sizeof(float), "device wte/wpe", err),
+                   wf_alloc(NULL, f * sizeof(float), "device ln_f", err),
+                   wf_alloc(NULL, l * sizeof(float), "device layer", err)};
+    wf_status rc = WF_ENOMEM;
+    if (d.emb && d.lnf && d.lay) {
+        block_src src = {reader_get, NULL, rd, NULL};
+        rc = eval_stream(c, &src, &d, read, rud, count, B, T, max_windows, mean_loss, tokens, err);
+    }
+    wf_free(NULL, d.emb), wf_free(NULL, d.lnf), wf_free(NULL, d.lay);
     return rc;
 }
 

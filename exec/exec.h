@@ -31,6 +31,15 @@ size_t wf_exec_device_bytes(const wf_gpt_config *c, size_t tr_bytes);
 ** and its store calls (waits included), track 1 the store's I/O thread
 ** (prefetch, write-behind). */
 wf_status wf_exec_write_trace(wf_exec *x, wf_err *err);
+/* wf_eval_loss without holding the model: the weights stream from an open
+** checkpoint folder (model/checkpoint.h, not a random initialisation) a
+** layer at a time, every layer read once per batch of B windows (the page
+** cache keeps a model that fits in RAM warm; one that does not is read from
+** disk each time). Same bits as wf_eval_loss. Device memory: the
+** embeddings, ln_f, one layer, one layer's activations. */
+wf_status wf_exec_eval_reader(wf_ckpt_reader *rd, const wf_gpt_config *c, wf_token_read_fn read, void *rud,
+                              uint64_t count, int B, int T, long max_windows, double *mean_loss, uint64_t *tokens,
+                              wf_err *err);
 /* The store in use (NULL before open). */
 wf_store *wf_exec_store(wf_exec *x);
 

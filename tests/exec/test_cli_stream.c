@@ -1,7 +1,8 @@
 /* test_cli_stream.c — `wafer train --mode stream|auto` as a user runs it:
 ** flag errors name the flag, a disk-store run and an auto run that streams
 ** (under --mem-limit) end on the same model.safetensors and optimizer.bin
-** bytes as the resident run, a store of another model is refused, and a
+** bytes as the resident run, `eval --mode stream` prints the resident
+** evaluation's line, --trace writes the per-layer timeline, a store of another model is refused, and a
 ** SIGKILL in the middle of a streamed run leaves the last checkpoint, from
 ** which --resume ends on the resident run's bytes. */
 #include <signal.h>
@@ -102,6 +103,18 @@ int main(void) {
         snprintf(p2, sizeof p2, "%s/auto/ckpt-00000005/%s", root, files[i]);
         WF_CHECK(same(p1, p2));
     }
+    /* wafer eval --mode stream reads the layers from the folder: the same JSON line */
+    char ev[2][256] = {"", ""};
+    for (int k = 0; k < 2; k++) {
+        snprintf(a, sizeof a, "eval --model %s/res/ckpt-00000005 --data %s --seq 16 --batch 3 --max-windows 7 --mode %s",
+                 root, data, k ? "stream" : "resident");
+        WF_CHECK_EQ(run(a), 0);
+        WF_CHECK_HAS(out_buf, "\"mean_loss\": ");
+        snprintf(ev[k], sizeof ev[k], "%s", out_buf);
+    }
+    WF_CHECK(strcmp(ev[0], ev[1]) == 0);
+    WF_CHECK_EQ(run("eval --model cerebras-gpt-111m --data y --mode stream"), 2);
+    WF_CHECK_HAS(out_buf, "--mode stream reads a model folder");
     WF_CHECK_EQ(run("info tests/fixtures/models/tiny-gelu --batch 2 --seq 16"), 0);
     WF_CHECK_HAS(out_buf, "training    batch 2 x seq 16");
     WF_CHECK_HAS(out_buf, "--mode stream: device side");
