@@ -110,7 +110,9 @@ int main(void) {
                  root, data, k ? "stream" : "resident");
         WF_CHECK_EQ(run(a), 0);
         WF_CHECK_HAS(out_buf, "\"mean_loss\": ");
-        strncpy(ev[k], out_buf, sizeof ev[k] - 1);
+        size_t len = strlen(out_buf) < sizeof ev[k] - 1 ? strlen(out_buf) : sizeof ev[k] - 1;
+        memcpy(ev[k], out_buf, len);
+        ev[k][len] = 0;
     }
     WF_CHECK(strcmp(ev[0], ev[1]) == 0);
     WF_CHECK_EQ(run("eval --model cerebras-gpt-111m --data y --mode stream"), 2);
