@@ -3,6 +3,7 @@
 Hugging Face transformers as in `wafer eval`?
 
   python3 oracle/eval_check.py --wafer build/wafer --model OUT/ckpt-N --data DATA_DIR [--seq T]
+                               [--max-windows N] [--mode resident|stream]
 
 Loads the checkpoint folder with GPT2LMHeadModel.from_pretrained (fp32), reads
 the validation shards of DATA_DIR directly (format: datasets/shards.h — 64-byte
@@ -37,12 +38,16 @@ def main():
     ap.add_argument("--seq", type=int, default=None)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--max-windows", type=int, default=0, help="score only the first N windows (0: all)")
+    ap.add_argument("--mode", default="resident", help="wafer eval --mode (stream: layers read from the folder)")
     a = ap.parse_args()
 
     model = GPT2LMHeadModel.from_pretrained(a.model, torch_dtype=torch.float32).eval()
     T = a.seq or min(model.config.n_positions, 1024)
     val = read_split(a.data, "val")
     nwin = (len(val) - 1) // T
+    if a.max_windows > 0:
+        nwin = min(nwin, a.max_windows)
     total, count = 0.0, 0
     with torch.no_grad():
         for w0 in range(0, nwin, a.batch):
@@ -55,7 +60,8 @@ def main():
             count += nll.numel()
     hf = total / count
 
-    out = subprocess.run([a.wafer, "eval", "--model", a.model, "--data", a.data, "--seq", str(T)],
+    out = subprocess.run([a.wafer, "eval", "--model", a.model, "--data", a.data, "--seq", str(T), "--batch",
+                          str(a.batch), "--max-windows", str(a.max_windows), "--mode", a.mode],
                          capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"wafer eval failed: {out.stderr.strip()}")
