@@ -29,6 +29,8 @@ static void usage(FILE *f) {
             "  --seed S           sampling seed (default 1234); same seed, same text\n"
             "  --threads N        CPU threads (default: all cores)\n"
             "  --bf16             decode with bf16 weights (~2x faster; logits not HF-exact)\n"
+            "  --mode stream      read the layers from the model folder at each step instead of loading\n"
+            "                     them (a model larger than RAM; same text, every token reads the model)\n"
             "  --tokenizer DIR    vocab.json + merges.txt (default: the model folder, then data/gpt2)\n"
             "DIR is a Hugging Face folder or a preset name (random weights).\n"
             "stdout gets the continuation only (raw bytes, as produced); stats go to stderr.\n");
@@ -38,7 +40,7 @@ int wf_cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *tokdir = NULL;
     long long max_tokens = 64, top_k = 0, seed = 1234, threads = 0;
     double temperature = 1.0, top_p = 1.0;
-    int bf16 = 0;
+    int bf16 = 0, stream = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -54,6 +56,11 @@ int wf_cmd_generate(int argc, char **argv) {
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--tokenizer")) tokdir = v;
+        else if (!strcmp(a, "--mode")) {
+            if (strcmp(v, "resident") && strcmp(v, "stream"))
+                return wf_cli_usage("generate", "--mode '%s': expected resident or stream", v);
+            stream = !strcmp(v, "stream");
+        }
         else if (!strcmp(a, "--max-tokens")) {
             if (wf_cli_parse_long(v, 0, 1 << 30, &max_tokens))
                 return wf_cli_usage("generate", "--max-tokens '%s': expected an integer >= 0", v);
@@ -76,6 +83,9 @@ int wf_cmd_generate(int argc, char **argv) {
     }
     if (!model) return wf_cli_usage("generate", "--model is required");
     if (!prompt) return wf_cli_usage("generate", "--prompt is required");
+    if (stream && bf16) return wf_cli_usage("generate", "--bf16 needs the weights in memory: not with --mode stream");
+    if (stream && !wf_path_is_dir(model))
+        return wf_cli_usage("generate", "--mode stream reads a model folder; '%s' is not one", model);
     wf_cli_log_init(1);
     if (threads) wf_kernels_set_threads((int)threads);
 
@@ -88,7 +98,9 @@ int wf_cmd_generate(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
     wf_gpt_config cfg;
-    if ((st = wf_checkpoint_load(model, NULL, &cfg, &w, &err))) goto fail;
+    wf_ckpt_reader *rd = NULL;
+    if ((st = stream ? wf_checkpoint_open(model, 0, 0, NULL, &cfg, &rd, &err) : wf_checkpoint_load(model, NULL, &cfg, &w, &err)))
+        goto fail;
     const char *tokname = wf_tokenizer_for_model(tokdir, model);
     if ((st = wf_tokenizer_open(tokname, &tok, &err))) goto fail;
     if ((st = wf_tokenizer_fits(tok, cfg.vocab_size, tokname, &err))) goto fail;
@@ -110,7 +122,8 @@ int wf_cmd_generate(int argc, char **argv) {
     long long room = cfg.n_positions - (long long)n;
     int limit = (int)(max_tokens < room ? max_tokens : room);
     wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n + limit, .bf16_decode = bf16};
-    if ((st = wf_infer_new(&cfg, w, &io, NULL, &ctx, &err))) goto fail;
+    if ((st = stream ? wf_infer_new_stream(&cfg, rd, &io, NULL, &ctx, &err) : wf_infer_new(&cfg, w, &io, NULL, &ctx, &err)))
+        goto fail;
     wf_sample_opts so = {.temperature = (float)temperature, .top_k = (int)top_k, .top_p = (float)top_p};
     if ((st = wf_sampler_new(cfg.vocab_size, &so, (uint64_t)seed, NULL, &smp, &err))) goto fail;
     lg = wf_alloc(NULL, sizeof(float) * (size_t)cfg.vocab_size, "generate logits", &err);
@@ -153,6 +166,7 @@ fail:
     wf_tokenizer_free(tok);
     wf_free(NULL, lg);
     wf_free(NULL, w);
+    wf_checkpoint_close(rd);
     wf_free(NULL, ids);
     return st ? wf_cli_fail("generate", &err) : 0;
 }

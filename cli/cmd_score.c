@@ -21,11 +21,12 @@
 #define SCORE_CHUNK 256 /* tokens per forward call: logits chunk = 256 x V floats */
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wafer score --model DIR [--logits FILE] [--threads N] < ids.txt\n"
+    fprintf(f, "usage: wafer score --model DIR [--logits FILE] [--threads N] [--mode resident|stream] < ids.txt\n"
                "  reads whitespace-separated token ids on stdin, prints JSON\n"
                "  {\"n_tokens\", \"mean_loss\" (nats/token), \"logprobs\"} on stdout;\n"
                "  --logits FILE also writes all logits as little-endian float32 [T, vocab].\n"
-               "  DIR is a Hugging Face folder or a preset name (random weights).\n");
+               "  DIR is a Hugging Face folder or a preset name (random weights).\n"
+               "  --mode stream reads the layers from the folder instead of loading the model (larger than RAM).\n");
 }
 
 /* Reads whitespace-separated integers from stdin into *ids (default heap). */
@@ -70,6 +71,7 @@ static wf_status read_ids(int32_t **ids, size_t *n, wf_err *err) {
 int wf_cmd_score(int argc, char **argv) {
     const char *model = NULL, *logits_path = NULL;
     long long threads = 0;
+    int stream = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -79,12 +81,20 @@ int wf_cmd_score(int argc, char **argv) {
         if (i + 1 >= argc) return wf_cli_usage("score", "unknown or incomplete option '%s'", a);
         if (!strcmp(a, "--model")) model = argv[++i];
         else if (!strcmp(a, "--logits")) logits_path = argv[++i];
+        else if (!strcmp(a, "--mode")) {
+            const char *v = argv[++i];
+            if (strcmp(v, "resident") && strcmp(v, "stream"))
+                return wf_cli_usage("score", "--mode '%s': expected resident or stream", v);
+            stream = !strcmp(v, "stream");
+        }
         else if (!strcmp(a, "--threads")) {
             if (wf_cli_parse_long(argv[++i], 1, 1024, &threads))
                 return wf_cli_usage("score", "--threads '%s': expected an integer in [1, 1024]", argv[i]);
         } else return wf_cli_usage("score", "unknown option '%s'", a);
     }
     if (!model) return wf_cli_usage("score", "--model is required");
+    if (stream && !wf_path_is_dir(model))
+        return wf_cli_usage("score", "--mode stream reads a model folder; '%s' is not one", model);
     wf_cli_log_init(1);
     if (threads) wf_kernels_set_threads((int)threads);
 
@@ -96,12 +106,14 @@ int wf_cmd_score(int argc, char **argv) {
     wf_infer *ctx = NULL;
     wf_afile *af = NULL;
     wf_gpt_config cfg;
+    wf_ckpt_reader *rd = NULL;
     if ((st = read_ids(&ids, &n, &err))) goto fail;
     if (n == 0) {
         st = WF_FAIL(&err, WF_ECORRUPT, "stdin: no token ids, expected at least one");
         goto fail;
     }
-    if ((st = wf_checkpoint_load(model, NULL, &cfg, &w, &err))) goto fail;
+    if ((st = stream ? wf_checkpoint_open(model, 0, 0, NULL, &cfg, &rd, &err) : wf_checkpoint_load(model, NULL, &cfg, &w, &err)))
+        goto fail;
     int V = cfg.vocab_size;
     for (size_t i = 0; i < n; i++) /* check all ids before any output */
         if (ids[i] < 0 || ids[i] >= V) {
@@ -115,7 +127,8 @@ int wf_cmd_score(int argc, char **argv) {
         goto fail;
     }
     wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n, .max_rows = SCORE_CHUNK};
-    if ((st = wf_infer_new(&cfg, w, &io, NULL, &ctx, &err))) goto fail;
+    if ((st = stream ? wf_infer_new_stream(&cfg, rd, &io, NULL, &ctx, &err) : wf_infer_new(&cfg, w, &io, NULL, &ctx, &err)))
+        goto fail;
     lg = wf_alloc(NULL, sizeof(float) * (size_t)SCORE_CHUNK * V, "score logits", &err);
     lp = wf_alloc(NULL, sizeof(float) * n, "score logprobs", &err);
     if (!lg || !lp) {
@@ -162,6 +175,7 @@ fail:
     wf_free(NULL, lg);
     wf_free(NULL, lp);
     wf_free(NULL, w);
+    wf_checkpoint_close(rd);
     wf_free(NULL, ids);
     return st ? wf_cli_fail("score", &err) : 0;
 }

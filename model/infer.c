@@ -6,6 +6,7 @@
 #include "model/infer.h"
 
 #include "kernels/kernels.h"
+#include "model/checkpoint.h"
 #include "model/params.h"
 
 #include <string.h>
@@ -30,10 +31,15 @@ struct wf_infer {
     int32_t *ids;       /* [rows] chunk ids */
     uint16_t *wh;       /* NULL, or bf16 copy of all weights, same offsets as w.base */
     size_t bytes;
+    /* streaming (wf_infer_new_stream): w is bound over sbuf, a one-layer
+    ** model (embeddings, one layer slot, ln_f); layer l is read from rd into
+    ** the slot when its turn comes */
+    wf_ckpt_reader *rd;
+    float *sbuf;
 };
 
-wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_infer_opts *opts,
-                       wf_heap *h, wf_infer **out, wf_err *err) {
+static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ckpt_reader *rd,
+                           const wf_infer_opts *opts, wf_heap *h, wf_infer **out, wf_err *err) {
     *out = NULL;
     wf_status st = wf_gpt_config_validate(cfg, "infer", err);
     if (st) return st;
@@ -56,7 +62,25 @@ wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_
     size_t C = (size_t)cfg->n_embd, F = (size_t)cfg->n_inner;
     size_t cache = (size_t)cfg->n_layer * B * n_ctx * C;
     size_t act = (size_t)rows * (C * 7 + F);
-    if ((st = wf_gpt_view_bind(cfg, (float *)weights, &c->w, err))) goto fail;
+    if (rd) {
+        if (opts && opts->bf16_decode) {
+            st = WF_FAIL(err, WF_EUSAGE, "infer: bf16 decode needs the weights in memory, not streamed");
+            goto fail;
+        }
+        wf_gpt_config one = *cfg;
+        one.n_layer = 1;
+        size_t n = wf_gpt_numel(&one);
+        if (!(c->sbuf = wf_alloc(h, n * sizeof(float), "streamed weights (embeddings, one layer, ln_f)", err))) {
+            st = WF_ENOMEM;
+            goto fail;
+        }
+        c->rd = rd;
+        c->bytes += n * sizeof(float);
+        if ((st = wf_checkpoint_read_block(rd, 0, c->sbuf, err)) ||
+            (st = wf_checkpoint_read_block(rd, cfg->n_layer + 1, c->sbuf + wf_gpt_block_offset(&one, 2), err)) ||
+            (st = wf_gpt_view_bind(&one, c->sbuf, &c->w, err)))
+            goto fail;
+    } else if ((st = wf_gpt_view_bind(cfg, (float *)weights, &c->w, err))) goto fail;
     c->kcache = wf_alloc(h, cache * sizeof(float), "infer key cache", err);
     if (!c->kcache) { st = WF_ENOMEM; goto fail; }
     c->vcache = wf_alloc(h, cache * sizeof(float), "infer value cache", err);
@@ -70,7 +94,7 @@ wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_
     c->fc = c->att + rows * C;
     c->tmp = c->fc + rows * F;
     c->ids = (int32_t *)(c->tmp + rows * C);
-    c->bytes = 2 * cache * sizeof(float) + act * sizeof(float) + (size_t)rows * sizeof(int32_t);
+    c->bytes += 2 * cache * sizeof(float) + act * sizeof(float) + (size_t)rows * sizeof(int32_t);
     if (opts && opts->bf16_decode) {
         size_t n = wf_gpt_numel(cfg);
         c->wh = wf_alloc(h, n * sizeof(uint16_t), "infer bf16 weights", err);
@@ -85,8 +109,19 @@ fail:
     return st;
 }
 
+wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_infer_opts *opts,
+                       wf_heap *h, wf_infer **out, wf_err *err) {
+    return infer_new(cfg, weights, NULL, opts, h, out, err);
+}
+
+wf_status wf_infer_new_stream(const wf_gpt_config *cfg, wf_ckpt_reader *rd, const wf_infer_opts *opts, wf_heap *h,
+                              wf_infer **out, wf_err *err) {
+    return infer_new(cfg, NULL, rd, opts, h, out, err);
+}
+
 void wf_infer_free(wf_infer *c) {
     if (!c) return;
+    wf_free(c->heap, c->sbuf);
     wf_gpt_view_unbind(&c->w);
     wf_free(c->heap, c->kcache);
     wf_free(c->heap, c->vcache);
@@ -130,7 +165,8 @@ static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
 ** len[b] tokens, its rows follow those of sequences < b, and it is cache row
 ** slot[b] at positions pos[b]..: embeddings, cache writes and attention run
 ** per sequence, the matrix products over all rows at once. */
-static void forward_chunk(wf_infer *c, int B, int Tc, const int *slot, const int *pos, const int *len) {
+static wf_status forward_chunk(wf_infer *c, int B, int Tc, const int *slot, const int *pos, const int *len,
+                               wf_err *err) {
     const wf_gpt_config *g = &c->cfg;
     const int C = g->n_embd, F = g->n_inner, H = g->n_head, pos0 = c->pos;
     const long kv_bs = (long)c->n_ctx * C;
@@ -142,7 +178,11 @@ static void forward_chunk(wf_infer *c, int B, int Tc, const int *slot, const int
     if (slot)
         for (int b = N = 0; b < B; b++) N += len[b];
     for (int l = 0; l < g->n_layer; l++) {
-        const wf_gpt_layer *w = &c->w.layers[l];
+        const wf_gpt_layer *w = &c->w.layers[c->rd ? 0 : l];
+        if (c->rd) { /* the layer's turn: bring it into the slot */
+            wf_status st = wf_checkpoint_read_block(c->rd, 1 + l, w->ln1_w, err);
+            if (st) return st;
+        }
         float *kc = c->kcache + (size_t)l * c->max_batch * kv_bs;
         float *vc = c->vcache + (size_t)l * c->max_batch * kv_bs;
         wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln1_w, w->ln1_b, N, C, g->layer_norm_eps);
@@ -176,6 +216,7 @@ static void forward_chunk(wf_infer *c, int B, int Tc, const int *slot, const int
     }
     wf_layernorm_forward(c->ln, NULL, NULL, c->x, c->w.lnf_w, c->w.lnf_b, N, C, g->layer_norm_eps);
     if (!slot) c->pos += Tc;
+    return WF_OK;
 }
 
 wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float *logits,
@@ -205,7 +246,8 @@ wf_status wf_infer_forward(wf_infer *c, const int32_t *ids, int B, int T, float 
         int last_chunk = t0 + Tc == T;
         for (int b = 0; b < B; b++)
             memcpy(c->ids + (size_t)b * Tc, ids + (size_t)b * T + t0, sizeof(int32_t) * Tc);
-        forward_chunk(c, B, Tc, NULL, NULL, NULL);
+        wf_status st = forward_chunk(c, B, Tc, NULL, NULL, NULL, err);
+        if (st) return st;
         if (mode == WF_LOGITS_ALL) {
             if (B == 1 || Tc == T)
                 lm_head(c, logits + (size_t)t0 * V, c->ln, B * Tc);
@@ -248,7 +290,8 @@ wf_status wf_infer_forward_slots(wf_infer *c, const int *slot, const int *pos, c
                            (long)ids[r], b, pos[b] + t, V);
     }
     memcpy(c->ids, ids, sizeof(int32_t) * (size_t)rows);
-    forward_chunk(c, B, 0, slot, pos, len);
+    wf_status st = forward_chunk(c, B, 0, slot, pos, len, err);
+    if (st) return st;
     if (mode == WF_LOGITS_ALL) lm_head(c, logits, c->ln, (int)rows);
     else if (mode == WF_LOGITS_LAST) {
         for (int b = 0, r = 0; b < B; r += len[b++])

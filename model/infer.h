@@ -29,6 +29,16 @@ typedef struct {
 wf_status wf_infer_new(const wf_gpt_config *cfg, const float *weights, const wf_infer_opts *opts,
                        wf_heap *h, wf_infer **out, wf_err *err);
 void wf_infer_free(wf_infer *ctx); /* NULL is a no-op */
+/* The same without the weights in memory (models larger than RAM): the
+** embeddings and ln_f stay in the context, each layer is read from rd
+** (model/checkpoint.h: a folder, borrowed, must outlive the context) when
+** a forward reaches it. Same logits as wf_infer_new; every forward call
+** reads the whole model once (the page cache keeps a model that fits in RAM
+** warm). A read error fails the forward naming the file and tensor, the
+** cache position unchanged. No bf16_decode. */
+typedef struct wf_ckpt_reader wf_ckpt_reader;
+wf_status wf_infer_new_stream(const wf_gpt_config *cfg, wf_ckpt_reader *rd, const wf_infer_opts *opts, wf_heap *h,
+                              wf_infer **out, wf_err *err);
 
 /* Empties the KV cache: the next forward starts at position 0. */
 void wf_infer_reset(wf_infer *ctx);

@@ -63,6 +63,15 @@ static void score_matches_hf_logits(void) {
     char logits_path[128];
     snprintf(logits_path, sizeof logits_path, "%s/logits.f32", tmp);
     WF_CHECK_EQ(run("162 248 186 380 146 347 369\n", "score --model " TINY " --logits %s", logits_path), 0);
+    {   /* --mode stream reads each layer from the folder: the same JSON */
+        static char resident[sizeof out];
+        snprintf(resident, sizeof resident, "%s", out);
+        WF_CHECK_EQ(run("162 248 186 380 146 347 369\n", "score --model " TINY " --mode stream"), 0);
+        WF_CHECK_STR(out, resident);
+        WF_CHECK_EQ(run("1 2\n", "score --model 111m --mode stream"), 2);
+        WF_CHECK_HAS(out, "--mode stream reads a model folder");
+        WF_CHECK_EQ(run("162 248 186 380 146 347 369\n", "score --model " TINY " --logits %s", logits_path), 0);
+    }
     cJSON *j = cJSON_Parse(out);
     WF_CHECK(j != NULL);
     if (j) {
@@ -127,6 +136,8 @@ static void generate_is_reproducible_from_its_seed(void) {
     WF_CHECK_STR(out, first);
     WF_CHECK_EQ(run(NULL, FMT, dir, "--seed 5 --temperature 0.9 --top-k 40 --top-p 0.95 --threads 1"), 0);
     WF_CHECK_STR(out, first); /* same bits on 1 and 2 threads */
+    WF_CHECK_EQ(run(NULL, FMT, dir, "--seed 5 --temperature 0.9 --top-k 40 --top-p 0.95 --mode stream"), 0);
+    WF_CHECK_STR(out, first); /* layers read from the folder at each step: the same text */
     WF_CHECK_EQ(run(NULL, FMT, dir, "--seed 6 --temperature 0.9 --top-k 40 --top-p 0.95"), 0);
     WF_CHECK(strcmp(out, first) != 0); /* 12 tokens from 50257: a collision would be a bug */
     WF_CHECK_EQ(run(NULL, "generate --model %s --tokenizer gpt2 --prompt x --top-p 1.5", dir), 2);
