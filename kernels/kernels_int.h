@@ -56,6 +56,12 @@ typedef struct {
                    const float *B, int ldb, float beta, float *C, int ldc);
 } wf_gemm_impl;
 
+/* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,
+** where the compiler cannot build AMX code; the caller checks
+** wf_isa_active() == WF_ISA_AMX first (the OS grant is part of that). */
+int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                      const uint16_t *B, int ldb, float beta, float *C, int ldc);
+
 /* NULL when the CPU lacks AVX-512F (runtime check). */
 const wf_gemm_impl *wf_gemm_impl_avx512(void);
 /* The blocked driver over any micro-kernel. */
