@@ -2,7 +2,8 @@
 ** A BLIS-style blocked driver: B is packed kc x nc (shared, L3), each thread
 ** packs its own mc x kc block of A (L2), and an mr x nr micro-kernel runs
 ** over packed panels. The ISA-specific micro-kernel is picked at run time
-** (gemm_avx512.c); a portable C micro-kernel is the fallback, and
+** from wf_isa_active() (gemm_avx512.c, gemm_avx2.c); a portable C
+** micro-kernel is the fallback, and
 ** wf_gemm_naive is the reference both are tested against. Threads split the
 ** M and N tiles, never K, so results do not depend on the thread count. */
 #include "kernels/kernels_int.h"
@@ -182,6 +183,7 @@ void wf_gemm_portable(int ta, int tb, int M, int N, int K, float alpha, const fl
 
 static const wf_gemm_impl *pick(void) {
     const wf_gemm_impl *im = wf_gemm_impl_avx512();
+    if (!im) im = wf_gemm_impl_avx2();
     return im ? im : &portable_impl;
 }
 

@@ -2,7 +2,7 @@
 ** two B vectors and a broadcast A per k step) and the skinny (GEMV-like)
 ** path used when decoding one token per sequence. Compiled for any x86-64
 ** through target attributes; wf_gemm_impl_avx512() returns NULL unless the
-** CPU reports AVX-512F at run time (__builtin_cpu_supports). */
+** active path (wf_isa_active(), isa.c) is avx512 or above. */
 #include "kernels/kernels_int.h"
 
 #include <omp.h>
@@ -170,8 +170,7 @@ static const wf_gemm_impl avx512_impl = {
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? &avx512_impl : NULL;
+    return wf_isa_active() >= WF_ISA_AVX512 ? &avx512_impl : NULL;
 }
 
 #else

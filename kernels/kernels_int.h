@@ -62,8 +62,9 @@ typedef struct {
 int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                       const uint16_t *B, int ldb, float beta, float *C, int ldc);
 
-/* NULL when the CPU lacks AVX-512F (runtime check). */
+/* NULL when the active path (wf_isa_active) is below AVX-512 / AVX2. */
 const wf_gemm_impl *wf_gemm_impl_avx512(void);
+const wf_gemm_impl *wf_gemm_impl_avx2(void);
 /* The blocked driver over any micro-kernel. */
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,

@@ -1,5 +1,6 @@
-/* test_gemm.c — wf_gemm (dispatched: AVX-512 where the CPU has it) and the
-** portable C path against the naive reference, for every transpose, odd
+/* test_gemm.c — wf_gemm on every path this CPU has (AVX-512, AVX2+FMA,
+** portable: each forced in turn with wf_isa_force; the ones the CPU lacks
+** are printed as skipped) and the portable C path against the naive reference, for every transpose, odd
 ** edge sizes, alpha/beta, leading dimensions wider than the matrix, the
 ** skinny (decode) path, and determinism across thread counts. */
 #include "kernels/kernels.h"
@@ -45,7 +46,8 @@ static void sweep(gemm_fn fn, const char *what) {
     wf_rng_seed(&r, 1);
     static const int dims[][3] = {{1, 1, 1}, {1, 77, 33}, {3, 300, 129}, {7, 50, 768}, {8, 40, 20},
                                   {13, 31, 17}, {15, 33, 257}, {29, 65, 300}, {64, 64, 64},
-                                  {100, 130, 520}, {200, 70, 33}};
+                                  {100, 130, 520}, {200, 70, 33}, {12, 300, 200}, {17, 130, 768},
+                                  {31, 77, 100}, {33, 40, 65}};
     double worst = 0;
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
         for (int ta = 0; ta < 2; ta++)
@@ -144,12 +146,23 @@ static void test_bf16(void) {
 }
 
 int main(void) {
-    printf("gemm kernel: %s\n", wf_gemm_kernel_name());
-    sweep(wf_gemm, "wf_gemm");
+    printf("gemm kernel: %s (cpu path %s)\n", wf_gemm_kernel_name(), wf_isa_name(wf_isa_cpu()));
+    static const wf_isa paths[] = {WF_ISA_AVX512, WF_ISA_AVX2, WF_ISA_PORTABLE};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (paths[i] > wf_isa_cpu()) {
+            printf("SKIP path %s: this CPU has at most %s\n", wf_isa_name(paths[i]), wf_isa_name(wf_isa_cpu()));
+            continue;
+        }
+        WF_CHECK_EQ(wf_isa_force(paths[i]), paths[i]);
+        char what[96];
+        snprintf(what, sizeof what, "wf_gemm path %s [%s]", wf_isa_name(paths[i]), wf_gemm_kernel_name());
+        sweep(wf_gemm, what);
+        test_k_zero_scales_c();
+        test_deterministic_across_threads();
+        test_matmul_forward();
+        test_bf16();
+    }
+    wf_isa_force((wf_isa)-1);
     sweep(wf_gemm_portable, "wf_gemm_portable");
-    test_k_zero_scales_c();
-    test_deterministic_across_threads();
-    test_matmul_forward();
-    test_bf16();
     return wf_check_report();
 }
