@@ -58,12 +58,25 @@ static AMX_TGT void tiles_on(void) {
 
 static AMX_TGT void tiles_off(void) { _tile_release(); }
 
+static AMX_TGT inline __mmask16 amask(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* 16 dwords (r0[j] | r1[j] << 16) from two rows of up to n bf16 each (r1 may
+** be NULL: zeros): the pair layout of one tile row. */
+static AMX_TGT inline __m512i pairs16(const uint16_t *r0, const uint16_t *r1, __mmask16 k) {
+    __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r0));
+    if (!r1) return lo;
+    __m512i hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r1));
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
 /* Rows i0..i0+mc of op(A), columns p0..p0+kc, into 16-row groups of nks
 ** tiles (group g, step s at ap + (g*nks + s)*TILE, element [row][k]). The
 ** number of groups is rounded up to even (a micro-kernel takes two); padding
-** is zero. */
-static void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int i0, int mc, int p0, int kc,
-                   int nks) {
+** is zero. ta = 1 reads pairs of A's rows and scatters them as columns. */
+static AMX_TGT void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int i0, int mc, int p0,
+                           int kc, int nks) {
     int ng = ((mc + 15) / 16 + 1) & ~1;
     memset(ap, 0, sizeof(uint16_t) * (size_t)ng * nks * TILE);
     if (!ta) {
@@ -75,37 +88,55 @@ static void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int i0, int
             if (s * 32 < kc) memcpy(dst + (size_t)s * TILE, src + 32 * s, sizeof(uint16_t) * (size_t)(kc - 32 * s));
         }
     } else {
-        for (int k = 0; k < kc; k++) {
-            const uint16_t *src = A + (size_t)(p0 + k) * lda + i0;
-            uint16_t *dst = ap + (size_t)(k / 32) * TILE + (k % 32);
-            for (int i = 0; i < mc; i++) dst[(size_t)(i / 16) * nks * TILE + (size_t)(i % 16) * 32] = src[i];
+        /* dword q of tile row r is the pair (A[2q, r], A[2q+1, r]) */
+        const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi32(16));
+        for (int g = 0; 16 * g < mc; g++) {
+            __mmask16 k = amask(mc - 16 * g);
+            for (int kk = 0; kk < kc; kk += 2) {
+                const uint16_t *r0 = A + (size_t)(p0 + kk) * lda + i0 + 16 * g;
+                __m512i v = pairs16(r0, kk + 1 < kc ? r0 + lda : NULL, k);
+                uint16_t *t = ap + ((size_t)g * nks + kk / 32) * TILE;
+                __m512i idx = _mm512_add_epi32(rows, _mm512_set1_epi32((kk % 32) / 2));
+                _mm512_mask_i32scatter_epi32(t, k, idx, v, 4);
+            }
         }
     }
 }
 
 /* Columns j0..j0+n (n <= 16) of op(B), rows p0..p0+kc, into one 16-column
 ** group of nks tiles in the pair layout (element [q][j][e] = B[2q+e, j]). */
-static void pack_b_group(uint16_t *dst, int tb, const uint16_t *B, int ldb, int j0, int n, int p0,
-                         int kc, int nks) {
-    memset(dst, 0, sizeof(uint16_t) * (size_t)nks * TILE);
+static AMX_TGT void pack_b_group(uint16_t *dst, int tb, const uint16_t *B, int ldb, int j0, int n,
+                                 int p0, int kc, int nks) {
     if (tb) {
+        /* column j of op(B) is row j of B: 32 bf16 per step = dword q of tile
+        ** row q, scattered down column j */
+        memset(dst, 0, sizeof(uint16_t) * (size_t)nks * TILE);
+        const __m512i col = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                               _mm512_set1_epi32(16));
         for (int j = 0; j < n; j++) {
             const uint16_t *src = B + (size_t)(j0 + j) * ldb + p0;
-            for (int k = 0; k + 1 < kc; k += 2)
-                memcpy(dst + (size_t)(k / 32) * TILE + (k % 32) / 2 * 32 + 2 * j, src + k, 4);
-            if (kc & 1) dst[(size_t)((kc - 1) / 32) * TILE + ((kc - 1) % 32) / 2 * 32 + 2 * j] = src[kc - 1];
+            __m512i idx = _mm512_add_epi32(col, _mm512_set1_epi32(j));
+            for (int s = 0; s < nks; s++) {
+                int left = kc - 32 * s;
+                __mmask32 k = left >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << left) - 1);
+                __m512i v = _mm512_maskz_loadu_epi16(k, src + 32 * s);
+                _mm512_i32scatter_epi32(dst + (size_t)s * TILE, idx, v, 4);
+            }
         }
     } else {
-        for (int k = 0; k < kc; k++) {
-            const uint16_t *src = B + (size_t)(p0 + k) * ldb + j0;
-            uint16_t *d = dst + (size_t)(k / 32) * TILE + (k % 32) / 2 * 32 + (k & 1);
-            for (int j = 0; j < n; j++) d[2 * j] = src[j];
-        }
+        __mmask16 k = amask(n);
+        for (int s = 0; s < nks; s++)
+            for (int q = 0; q < 16; q++) {
+                int kk = 32 * s + 2 * q;
+                __m512i v = _mm512_setzero_si512();
+                if (kk < kc) {
+                    const uint16_t *r0 = B + (size_t)(p0 + kk) * ldb + j0;
+                    v = pairs16(r0, kk + 1 < kc ? r0 + ldb : NULL, k);
+                }
+                _mm512_storeu_si512((void *)(dst + (size_t)s * TILE + 32 * q), v);
+            }
     }
-}
-
-static AMX_TGT inline __mmask16 amask(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
 /* C[0..m, 0..n) (m, n <= 32) = the 32 x 32 product of two A groups and two
