@@ -54,6 +54,7 @@ typedef struct {
     ** with ta = 0; NULL = use the blocked path. */
     void (*skinny)(int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc);
+    int skinny_max; /* skinny takes M <= skinny_max rows */
 } wf_gemm_impl;
 
 /* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,

@@ -6,7 +6,7 @@
 ** weight) to place the skinny/blocked crossover. Prints the CPU model and
 ** the path of every row; each figure is the median of `reps` runs.
 **
-** usage: bench_gemm [--quick] [--threads N] [--reps R] [--cpu] [--only fp32|bf16|skinny] */
+** usage: bench_gemm [--quick] [--threads N] [--reps R] [--cpu] [--only fp32|bf16|skinny] [--skinny-nk N K] */
 #include "kernels/kernels.h"
 
 #include "base/base.h"
@@ -70,7 +70,7 @@ typedef struct {
 } shape;
 
 int main(int argc, char **argv) {
-    int quick = 0, threads = 0, reps = 5;
+    int quick = 0, threads = 0, reps = 5, skn = 3072, skk = 768;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
@@ -78,8 +78,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--skinny-nk") && i + 2 < argc) skn = atoi(argv[i + 1]), skk = atoi(argv[i + 2]), i += 2;
         else {
-            fprintf(stderr, "usage: bench_gemm [--quick] [--threads N] [--reps R] [--cpu] [--only fp32|bf16|skinny]\n");
+            fprintf(stderr, "usage: bench_gemm [--quick] [--threads N] [--reps R] [--cpu] [--only fp32|bf16|skinny] [--skinny-nk N K]\n");
             return 2;
         }
     }
@@ -124,14 +125,14 @@ int main(int argc, char **argv) {
     }
     if (!only || !strcmp(only, "skinny")) {
         /* decode with M sequences: x[M,768] @ W[768,3072] (fc) and the tb = 1 form */
-        static const int ms[] = {1, 2, 4, 7, 8, 9, 12, 16, 20, 24, 32, 48, 64};
-        printf("skinny fp32 (decode, M rows x [768x3072]) [%s]:\n", wf_gemm_kernel_name());
+        static const int ms[] = {1, 2, 4, 7, 8, 9, 12, 16, 20, 24, 32, 40, 48, 64, 96};
+        printf("skinny fp32 (decode, M rows x [%dx%d]) [%s]:\n", skk, skn, wf_gemm_kernel_name());
         for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
             if (quick && ms[i] > 16) break;
-            double t0 = time_gemm(0, 0, 0, ms[i], 3072, 768, reps * 4);
-            double t1 = time_gemm(0, 0, 1, ms[i], 3072, 768, reps * 4);
+            double t0 = time_gemm(0, 0, 0, ms[i], skn, skk, reps * 4);
+            double t1 = time_gemm(0, 0, 1, ms[i], skn, skk, reps * 4);
             printf("  M=%-3d nn %7.1f us %6.1f GFLOP/s   nt %7.1f us %6.1f GFLOP/s\n", ms[i], t0 * 1e6,
-                   2.0 * ms[i] * 3072 * 768 / t0 / 1e9, t1 * 1e6, 2.0 * ms[i] * 3072 * 768 / t1 / 1e9);
+                   2.0 * ms[i] * skn * skk / t0 / 1e9, t1 * 1e6, 2.0 * ms[i] * skn * skk / t1 / 1e9);
         }
     }
     return 0;
