@@ -44,6 +44,10 @@ int main(int argc, char **argv) {
     }
     wf_kernels_set_threads(threads);
     wf_err e;
+    if (wf_isa_init(&e)) {
+        fprintf(stderr, "bench_train: %s\n", e.msg);
+        return 2;
+    }
     wf_gpt_config c;
     if (wf_gpt_config_preset(preset, &c, &e)) {
         fprintf(stderr, "%s\n", e.msg);
@@ -88,15 +92,18 @@ int main(int argc, char **argv) {
     double tokens = (double)B * T;
     double nonemb = (double)n - (double)c.n_positions * c.n_embd; /* wte counts: it is the head matmul */
     double flops = 6.0 * nonemb * tokens + 6.0 * c.n_layer * (double)T * T * c.n_embd * B;
+    char cpu[64];
     double peak = gemm_peak(), peak0 = peak_before;
     if (peak0 > peak) peak = peak0; /* best of before and after: the machine is shared */
     printf("{\"impl\": \"wafer\", \"model\": \"%s\", \"T\": %d, \"B\": %d, \"threads\": %d, \"recompute\": %d, \"bf16\": %d, "
            "\"step_s\": %.3f, \"forward_s\": %.3f, \"head_and_backward_s\": %.3f, \"adamw_s\": %.3f, "
            "\"tokens_per_s\": %.1f, \"loss\": %.4f, \"step_gflop\": %.1f, \"achieved_gflops\": %.1f, "
-           "\"gemm_peak_gflops\": %.1f, \"mfu\": %.3f, \"activation_mb\": %.1f, \"gemm\": \"%s\"}\n",
+           "\"gemm_peak_gflops\": %.1f, \"mfu\": %.3f, \"activation_mb\": %.1f, \"gemm\": \"%s\", "
+           "\"isa\": \"%s\", \"cpu\": \"%s\"}\n",
            preset, T, B, wf_kernels_threads(), recompute, bf16, best, tf, tb, to, tokens / best, loss, flops / 1e9,
            flops / best / 1e9, peak / 1e9, flops / best / peak, wf_trainer_bytes(t) / 1048576.0,
-           bf16 ? wf_gemm_bf16x_kernel_name() : wf_gemm_kernel_name());
+           bf16 ? wf_gemm_bf16x_kernel_name() : wf_gemm_kernel_name(), wf_isa_name(wf_isa_active()),
+           wf_cpu_model(cpu, sizeof cpu));
     wf_trainer_free(t);
     wf_optim_free(o);
     wf_gpt_view_unbind(&wv), wf_gpt_view_unbind(&gv);
