@@ -2,6 +2,7 @@
 ** sure what the command printed reached stdout (a full disk or a closed
 ** pipe is an error, never exit 0). */
 #include "cli/cli.h"
+#include "kernels/kernels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -54,7 +55,13 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : finish_stdout("help", 0);
     }
     for (int i = 0; i < NCOMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return finish_stdout(argv[1], commands[i].fn(argc - 1, argv + 1));
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* WAFER_ISA naming no path, or one above this CPU, is an error
+            ** here rather than a silent fallback in the kernels. */
+            wf_err err = {0};
+            if (wf_isa_init(&err) != WF_OK) return wf_cli_fail(argv[1], &err);
+            return finish_stdout(argv[1], commands[i].fn(argc - 1, argv + 1));
+        }
     fprintf(stderr, "wafer: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

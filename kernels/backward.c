@@ -402,8 +402,7 @@ size_t wf_attention_backward_scratch(int T, int hs, int nthreads) {
 void wf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                            const float *lse, int B, int T, int C, int H, float *scratch, int nthreads) {
     int hs = C / H;
-    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                 __builtin_cpu_supports("fma");
+    int avx512 = wf_isa_active() >= WF_ISA_AVX512;
     size_t per = attn_scratch_floats(T, hs);
 #pragma omp parallel num_threads(nthreads > 0 ? nthreads : 1)
     {

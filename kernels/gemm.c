@@ -2,7 +2,8 @@
 ** A BLIS-style blocked driver: B is packed kc x nc (shared, L3), each thread
 ** packs its own mc x kc block of A (L2), and an mr x nr micro-kernel runs
 ** over packed panels. The ISA-specific micro-kernel is picked at run time
-** (gemm_avx512.c); a portable C micro-kernel is the fallback, and
+** from wf_isa_active() (gemm_avx512.c, gemm_avx2.c); a portable C
+** micro-kernel is the fallback, and
 ** wf_gemm_naive is the reference both are tested against. Threads split the
 ** M and N tiles, never K, so results do not depend on the thread count. */
 #include "kernels/kernels_int.h"
@@ -182,17 +183,20 @@ void wf_gemm_portable(int ta, int tb, int M, int N, int K, float alpha, const fl
 
 static const wf_gemm_impl *pick(void) {
     const wf_gemm_impl *im = wf_gemm_impl_avx512();
+    if (!im) im = wf_gemm_impl_avx2();
     return im ? im : &portable_impl;
 }
 
 const char *wf_gemm_kernel_name(void) { return pick()->name; }
 
-#define SKINNY_MAX_M 8 /* rows below which the unpacked (GEMV-like) path wins */
-
+/* Products of at most im->skinny_max rows (decoding: one row per sequence
+** of a continuous batch) take the unpacked path. Measured with bench_gemm
+** (768 x 3072 weight, one core, process CPU clock, shared noisy machine):
+** see docs for the crossover. */
 void wf_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
     const wf_gemm_impl *im = pick();
-    if (!ta && M < SKINNY_MAX_M && K > 0 && im->skinny) {
+    if (!ta && M <= im->skinny_max && K > 0 && im->skinny) {
         im->skinny(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

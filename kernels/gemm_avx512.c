@@ -2,8 +2,10 @@
 ** two B vectors and a broadcast A per k step) and the skinny (GEMV-like)
 ** path used when decoding one token per sequence. Compiled for any x86-64
 ** through target attributes; wf_gemm_impl_avx512() returns NULL unless the
-** CPU reports AVX-512F at run time (__builtin_cpu_supports). */
+** active path (wf_isa_active(), isa.c) is avx512 or above. */
 #include "kernels/kernels_int.h"
+
+#include "base/base.h"
 
 #include <omp.h>
 
@@ -55,7 +57,7 @@ static TGT void ukernel_14x32(int kc, const float *a, const float *b, float *c, 
     STORE(7) STORE(8) STORE(9) STORE(10) STORE(11) STORE(12) STORE(13)
 }
 
-/* ---- skinny: M < 8 rows, ta = 0 ------------------------------------------ */
+/* ---- skinny: M <= SK_MAX rows, ta = 0 (decoding, continuous batching) ---- */
 #define SK_NB 128 /* columns per block in the tb = 0 path: 8 zmm per row */
 #define SK_PF 16   /* rows of B prefetched ahead in the one-row path */
 /* Below this many multiply-adds a fork/join costs more than it saves
@@ -102,45 +104,131 @@ static TGT void skinny_nn_block(int mrows, int nb, int K, float alpha, const flo
         }
 }
 
-/* tb = 1: C[m, j] = dot(A[m,:], B[j,:]) for j in [j0, j1), 4 columns at a time. */
+/* Up to SK_MAX rows, tb = 0: C[0..M, 0..nb) for one block of nb <= SK_CB
+** columns. B is walked in SK_KB-row slices that stay in L1 while every group
+** of SK_RB rows of A passes over them, so B comes from memory once for all M
+** rows. The accumulators of a row group live in registers across a slice and
+** in acc[] between slices (an exact fp32 store/load), so each C element is
+** the same chain of FMAs over p = 0..K-1 as in skinny_nn_block: results of a
+** row do not depend on M or on which rows share the call. */
+#define SK_MAX 48 /* rows the skinny path takes (gemm.c asks wf_gemm_skinny_max) */
+#define SK_RB 6   /* rows per register block: 6 x 4 zmm = 24 accumulators */
+#define SK_CB 64  /* columns per block: 4 zmm */
+#define SK_KB 128 /* rows of B per slice: 128 x 64 floats = 32 KiB */
+
+static TGT void skinny_nn_multi(int M, int nb, int K, float alpha, const float *A, int lda,
+                                const float *B, int ldb, float beta, float *C, int ldc) {
+    __m512 acc[SK_MAX][SK_CB / 16];
+    int nv = (nb + 15) / 16;
+    __mmask16 last = mask_n(nb - (nv - 1) * 16);
+    for (int i = 0; i < M; i++)
+        for (int v = 0; v < SK_CB / 16; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int p0 = 0; p0 < K; p0 += SK_KB) {
+        int pe = K - p0 < SK_KB ? K : p0 + SK_KB;
+        for (int m0 = 0; m0 < M; m0 += SK_RB) {
+            int mr = M - m0 < SK_RB ? M - m0 : SK_RB;
+            const float *a = A + (size_t)m0 * lda;
+            if (mr == SK_RB && nb == SK_CB) {
+                __m512 r[SK_RB][4];
+                for (int i = 0; i < SK_RB; i++)
+                    for (int v = 0; v < 4; v++) r[i][v] = acc[m0 + i][v];
+                for (int p = p0; p < pe; p++) {
+                    const float *br = B + (size_t)p * ldb;
+                    if (m0 == 0) { /* first pass over the slice: fetch ahead */
+                        const char *pf = (const char *)(br + (size_t)SK_PF * ldb);
+                        for (int l = 0; l < 4; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+                    }
+                    __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
+                    __m512 b2 = _mm512_loadu_ps(br + 32), b3 = _mm512_loadu_ps(br + 48);
+                    for (int i = 0; i < SK_RB; i++) {
+                        __m512 av = _mm512_set1_ps(a[(size_t)i * lda + p]);
+                        r[i][0] = _mm512_fmadd_ps(av, b0, r[i][0]);
+                        r[i][1] = _mm512_fmadd_ps(av, b1, r[i][1]);
+                        r[i][2] = _mm512_fmadd_ps(av, b2, r[i][2]);
+                        r[i][3] = _mm512_fmadd_ps(av, b3, r[i][3]);
+                    }
+                }
+                for (int i = 0; i < SK_RB; i++)
+                    for (int v = 0; v < 4; v++) acc[m0 + i][v] = r[i][v];
+            } else {
+                for (int p = p0; p < pe; p++) {
+                    const float *br = B + (size_t)p * ldb;
+                    for (int v = 0; v < nv; v++) {
+                        __m512 bv = _mm512_maskz_loadu_ps(v == nv - 1 ? last : (__mmask16)0xFFFF, br + 16 * v);
+                        for (int i = 0; i < mr; i++)
+                            acc[m0 + i][v] = _mm512_fmadd_ps(_mm512_set1_ps(a[(size_t)i * lda + p]), bv, acc[m0 + i][v]);
+                    }
+                }
+            }
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < M; i++)
+        for (int v = 0; v < nv; v++) {
+            __mmask16 k = v == nv - 1 ? last : (__mmask16)0xFFFF;
+            float *cr = C + (size_t)i * ldc + 16 * v;
+            __m512 r = _mm512_mul_ps(va, acc[i][v]);
+            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, cr), r);
+            _mm512_mask_storeu_ps(cr, k, r);
+        }
+}
+
+/* One dot product per (row, column) pair: 16 lanes of FMAs over the full
+** 16-wide chunks of K, the masked tail, then a lane reduction. The same
+** arithmetic for every grouping below, so results do not depend on M. */
+#define NT_DOT4(av, s0, s1, s2, s3, b, p)                                 \
+    s0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[0] + p), s0);             \
+    s1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[1] + p), s1);             \
+    s2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[2] + p), s2);             \
+    s3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[3] + p), s3);
+
+/* tb = 1: C[m, j] = dot(A[m,:], B[j,:]) for j in [j0, j1), 4 columns at a
+** time; for each group of 4 rows of B (in L1) every row of A passes, two at
+** a time (8 accumulators, 6 loads per 8 FMAs). */
 static TGT void skinny_nt_range(int M, int j0, int j1, int K, float alpha, const float *A, int lda,
                                 const float *B, int ldb, float beta, float *C, int ldc) {
     __mmask16 kt = mask_n(K % 16);
     int kfull = K - K % 16;
-    for (int m = 0; m < M; m++) {
-        const float *a = A + (size_t)m * lda;
-        for (int j = j0; j < j1; j += 4) {
-            int nj = j1 - j < 4 ? j1 - j : 4;
-            const float *b[4];
-            for (int q = 0; q < 4; q++) b[q] = B + (size_t)(j + (q < nj ? q : 0)) * ldb;
+    for (int j = j0; j < j1; j += 4) {
+        int nj = j1 - j < 4 ? j1 - j : 4;
+        const float *b[4];
+        for (int q = 0; q < 4; q++) b[q] = B + (size_t)(j + (q < nj ? q : 0)) * ldb;
+        for (int m = 0; m < M; m += 2) {
+            int two = m + 1 < M;
+            const float *a0 = A + (size_t)m * lda, *a1 = two ? a0 + lda : a0;
             __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            __m512 t0 = s0, t1 = s0, t2 = s0, t3 = s0;
             int p = 0;
             for (; p < kfull; p += 16) {
-                __m512 av = _mm512_loadu_ps(a + p);
-                s0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[0] + p), s0);
-                s1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[1] + p), s1);
-                s2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[2] + p), s2);
-                s3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b[3] + p), s3);
+                __m512 x0 = _mm512_loadu_ps(a0 + p), x1 = _mm512_loadu_ps(a1 + p);
+                NT_DOT4(x0, s0, s1, s2, s3, b, p)
+                NT_DOT4(x1, t0, t1, t2, t3, b, p)
             }
             if (kt) {
-                __m512 av = _mm512_maskz_loadu_ps(kt, a + p);
-                s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[0] + p), s0);
-                s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[1] + p), s1);
-                s2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[2] + p), s2);
-                s3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(kt, b[3] + p), s3);
+                __m512 x0 = _mm512_maskz_loadu_ps(kt, a0 + p), x1 = _mm512_maskz_loadu_ps(kt, a1 + p);
+                __m512 c0 = _mm512_maskz_loadu_ps(kt, b[0] + p), c1 = _mm512_maskz_loadu_ps(kt, b[1] + p);
+                __m512 c2 = _mm512_maskz_loadu_ps(kt, b[2] + p), c3 = _mm512_maskz_loadu_ps(kt, b[3] + p);
+                s0 = _mm512_fmadd_ps(x0, c0, s0), s1 = _mm512_fmadd_ps(x0, c1, s1);
+                s2 = _mm512_fmadd_ps(x0, c2, s2), s3 = _mm512_fmadd_ps(x0, c3, s3);
+                t0 = _mm512_fmadd_ps(x1, c0, t0), t1 = _mm512_fmadd_ps(x1, c1, t1);
+                t2 = _mm512_fmadd_ps(x1, c2, t2), t3 = _mm512_fmadd_ps(x1, c3, t3);
             }
-            float r[4] = {_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1),
-                          _mm512_reduce_add_ps(s2), _mm512_reduce_add_ps(s3)};
-            for (int q = 0; q < nj; q++) {
-                float *d = &C[(size_t)m * ldc + j + q];
-                *d = beta == 0.0f ? alpha * r[q] : alpha * r[q] + beta * *d;
-            }
+            float r[2][4] = {{_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1), _mm512_reduce_add_ps(s2),
+                              _mm512_reduce_add_ps(s3)},
+                             {_mm512_reduce_add_ps(t0), _mm512_reduce_add_ps(t1), _mm512_reduce_add_ps(t2),
+                              _mm512_reduce_add_ps(t3)}};
+            for (int i = 0; i < 1 + two; i++)
+                for (int q = 0; q < nj; q++) {
+                    float *d = &C[(size_t)(m + i) * ldc + j + q];
+                    *d = beta == 0.0f ? alpha * r[i][q] : alpha * r[i][q] + beta * *d;
+                }
         }
     }
 }
 
 static void skinny(int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc) {
+    WF_ASSERT(M <= SK_MAX);
     if (tb) {
         int nblk = (N + 63) / 64;
 #pragma omp parallel for schedule(static) if ((long)N * K * M >= SKINNY_PAR_MIN)
@@ -150,15 +238,20 @@ static void skinny(int tb, int M, int N, int K, float alpha, const float *A, int
         }
         return;
     }
-    int nblk = (N + SK_NB - 1) / SK_NB;
+    if (M == 1) { /* batch-1 decoding: 128-column blocks, 8 rows of B prefetched */
+        int nblk = (N + SK_NB - 1) / SK_NB;
+#pragma omp parallel for schedule(static) if ((long)N * K * M >= SKINNY_PAR_MIN)
+        for (int blk = 0; blk < nblk; blk++) {
+            int j0 = blk * SK_NB, nb = N - j0 < SK_NB ? N - j0 : SK_NB;
+            skinny_nn_block(1, nb, K, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
+        }
+        return;
+    }
+    int nblk = (N + SK_CB - 1) / SK_CB;
 #pragma omp parallel for schedule(static) if ((long)N * K * M >= SKINNY_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
-        int j0 = blk * SK_NB, nb = N - j0 < SK_NB ? N - j0 : SK_NB;
-        for (int m0 = 0; m0 < M; m0 += 3) {
-            int mrows = M - m0 < 3 ? M - m0 : 3;
-            skinny_nn_block(mrows, nb, K, alpha, A + (size_t)m0 * lda, lda, B + j0, ldb, beta,
-                            C + (size_t)m0 * ldc + j0, ldc);
-        }
+        int j0 = blk * SK_CB, nb = N - j0 < SK_CB ? N - j0 : SK_CB;
+        skinny_nn_multi(M, nb, K, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
     }
 }
 
@@ -167,11 +260,11 @@ static const wf_gemm_impl avx512_impl = {
     .ukernel = ukernel_14x32,
     .mr = MR, .nr = NR, .mc = 14 * 12, .kc = 256, .nc = 3072,
     .skinny = skinny,
+    .skinny_max = SK_MAX,
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? &avx512_impl : NULL;
+    return wf_isa_active() >= WF_ISA_AVX512 ? &avx512_impl : NULL;
 }
 
 #else

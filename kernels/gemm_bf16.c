@@ -183,11 +183,7 @@ static TGT void avx_nt(int M, int j0, int j1, int K, const float *A, int lda, co
     }
 }
 
-static int have_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
-}
+static int have_avx512(void) { return wf_isa_active() >= WF_ISA_AVX512; }
 #else
 static int have_avx512(void) { return 0; }
 #define avx_nn portable_nn

@@ -6,7 +6,8 @@
 ** vdpbf16ps (AVX-512 BF16: two bf16 products summed into an fp32 lane, twice
 ** the fp32 FMA rate). 14 x 32 micro-kernel, 28 zmm accumulators. A portable
 ** C micro-kernel over the same panels (widen to fp32, fp32 accumulate) runs
-** when the CPU lacks AVX512_BF16 (runtime check). Threads split M and N
+** when the CPU lacks AVX512_BF16 (runtime check,
+** wf_isa_active()); with AMX the product runs on tiles instead (gemm_amx.c). Threads split M and N
 ** tiles, never K: results do not depend on the thread count. Also the
 ** vectorized fp32 -> bf16 rounding the trainer uses (wf_bf16x_from_f32). */
 #include "kernels/kernels_int.h"
@@ -130,11 +131,7 @@ static TGT void convert_avx(uint16_t *out, const float *in, size_t n) {
     if (i < n) wf_bf16_from_f32(out + i, in + i, n - i);
 }
 
-static int have_bf16(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-}
+static int have_bf16(void) { return wf_isa_active() >= WF_ISA_AVX512BF16; }
 #else
 static int have_bf16(void) { return 0; }
 #define convert_avx wf_bf16_from_f32
@@ -268,10 +265,13 @@ void wf_gemm_bf16x_portable(int ta, int tb, int M, int N, int K, const uint16_t 
 
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_bf16x_amx(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
     gemm_x(have_bf16() ? ukernel_bf16 : ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 const char *wf_gemm_bf16x_kernel_name(void) {
+    if (wf_isa_active() >= WF_ISA_AMX) return "wafer-amx (32x32 AMX-BF16 tiles)";
     return have_bf16() ? "wafer-avx512bf16 (14x32 vdpbf16ps)" : "wafer-portable (bf16 widened, fp32)";
 }
 

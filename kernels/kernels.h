@@ -19,8 +19,48 @@
 #ifndef WF_KERNELS_H
 #define WF_KERNELS_H
 
+#include "base/base.h"
+
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- instruction-set paths (isa.c) ----------------------------------------
+** Ordered: each level implies the ones below it. Every dispatcher (fp32 GEMM,
+** bf16 GEMMs, conversions) asks wf_isa_active() and runs the best kernel it
+** has at or below that level, so WAFER_ISA=avx2 really runs AVX2 code.
+**   portable    plain C (any CPU)
+**   avx2        AVX2 + FMA (Haswell and later, Zen 1-3)
+**   avx512      AVX-512 F/DQ/BW/VL (Skylake-SP and later, Zen 4/5)
+**   avx512bf16  + AVX512_BF16 vdpbf16ps (Cooper Lake, Sapphire Rapids, Zen 4/5)
+**   amx         + AMX-TILE/AMX-BF16 with the OS grant (Sapphire Rapids and later) */
+typedef enum {
+    WF_ISA_PORTABLE,
+    WF_ISA_AVX2,
+    WF_ISA_AVX512,
+    WF_ISA_AVX512BF16,
+    WF_ISA_AMX,
+    WF_ISA_COUNT
+} wf_isa;
+/* The best path this CPU and OS can run (cached after the first call; asks
+** Linux for the AMX tile state on first use). */
+wf_isa wf_isa_cpu(void);
+/* The path the kernels use: wf_isa_cpu(), lowered by WAFER_ISA or by
+** wf_isa_force(). A WAFER_ISA that is unknown or above the CPU is ignored
+** here; wf_isa_init() reports it. */
+wf_isa wf_isa_active(void);
+/* Checks WAFER_ISA: WF_EUSAGE when it names no path or one above the CPU.
+** The CLI calls it first so a wrong value is an error, never silent. */
+wf_status wf_isa_init(wf_err *err);
+/* Tests and benches: make `isa` (clamped to the CPU) the active path; pass
+** (wf_isa)-1 to go back to the WAFER_ISA/CPU choice. Returns the path now
+** active. Not thread-safe against running kernels: call between them. */
+wf_isa wf_isa_force(wf_isa isa);
+/* "portable", "avx2", "avx512", "avx512bf16", "amx". */
+const char *wf_isa_name(wf_isa isa);
+/* 1 and *out set when s is one of the names above, else 0. */
+int wf_isa_parse(const char *s, wf_isa *out);
+/* The CPU's brand string (CPUID 0x80000002..4) into buf; returns buf. */
+const char *wf_cpu_model(char *buf, size_t n);
 
 /* ---- threads ------------------------------------------------------------ */
 /* Sets the OpenMP thread count used by every kernel (n <= 0: all cores). */

@@ -54,10 +54,18 @@ typedef struct {
     ** with ta = 0; NULL = use the blocked path. */
     void (*skinny)(int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc);
+    int skinny_max; /* skinny takes M <= skinny_max rows */
 } wf_gemm_impl;
 
-/* NULL when the CPU lacks AVX-512F (runtime check). */
+/* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,
+** where the compiler cannot build AMX code; the caller checks
+** wf_isa_active() == WF_ISA_AMX first (the OS grant is part of that). */
+int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                      const uint16_t *B, int ldb, float beta, float *C, int ldc);
+
+/* NULL when the active path (wf_isa_active) is below AVX-512 / AVX2. */
 const wf_gemm_impl *wf_gemm_impl_avx512(void);
+const wf_gemm_impl *wf_gemm_impl_avx2(void);
 /* The blocked driver over any micro-kernel. */
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,

@@ -139,6 +139,10 @@ int main(int argc, char **argv) {
     wf_kernels_set_threads(threads);
     threads = wf_kernels_threads();
     wf_err err;
+    if (wf_isa_init(&err)) {
+        fprintf(stderr, "bench_generate: %s\n", err.msg);
+        return 2;
+    }
     wf_gpt_config cfg;
     float *w;
     if (wf_checkpoint_load(preset, NULL, &cfg, &w, &err)) {
@@ -151,6 +155,9 @@ int main(int argc, char **argv) {
     double wbytes = (double)(wf_gpt_numel(&cfg) - (size_t)cfg.n_positions * C) * sizeof(float);
 
     printf("== wafer inference benchmark: %s (random weights), batch 1, %d threads ==\n", cfg.name, threads);
+    char cpu[64];
+    printf("cpu                    : %s (isa path %s, best here %s)\n", wf_cpu_model(cpu, sizeof cpu),
+           wf_isa_name(wf_isa_active()), wf_isa_name(wf_isa_cpu()));
     printf("gemm kernel            : %s\n", wf_gemm_kernel_name());
     double bw = measure_bandwidth();
     double gemm = measure_gemm(2048);

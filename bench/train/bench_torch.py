@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """bench_torch.py — the PyTorch peer of bench_train: GPT2LMHeadModel in fp32
-eager mode (or with torch.compile: 6th argument "compile") with a Cerebras-GPT preset's shape, one
+eager mode (or with torch.compile: 6th argument "compile"; or eager under
+torch.autocast("cpu", bfloat16): "autocast", the peer of wafer --bf16, which
+oneDNN runs on AMX / AVX-512 BF16 where the CPU has them) with a Cerebras-GPT preset's shape, one
 micro-batch [B,T] of random tokens, a full training step (forward, loss,
 backward, clip_grad_norm_, AdamW). Prints one JSON line like bench_train.
-usage: bench_torch.py [T] [B] [steps] [threads] [attn: sdpa|eager] [eager|compile]"""
+usage: bench_torch.py [T] [B] [steps] [threads] [attn: sdpa|eager] [eager|compile|autocast]"""
 import json, sys, time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
@@ -36,6 +38,12 @@ def fwd_loss(inp, tgt):
 
 if mode == "compile":  # the first (untimed) step compiles
     fwd_loss = torch.compile(fwd_loss)
+elif mode == "autocast":  # bf16 matmuls, fp32 master weights and optimizer (like wafer --bf16)
+    fwd_fp32 = fwd_loss
+
+    def fwd_loss(inp, tgt):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fwd_fp32(inp, tgt)
 best = 1e30
 for s in range(steps + 1):
     t0 = time.perf_counter()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/train/run.sh — training tokens/s of cerebras-gpt-111m, micro-batch 1,
-# wafer fp32, wafer --bf16 (bench_train) vs PyTorch fp32 eager (bench_torch.py),
-# same threads.
+# wafer fp32, wafer --bf16 (bench_train) vs PyTorch fp32 eager and PyTorch
+# torch.autocast(bfloat16) (bench_torch.py), same threads. The wafer lines name
+# the CPU and the ISA path (WAFER_ISA lowers it).
 # Env: BUILD (build folder, default build), THREADS (default: nproc),
 # SEQS (default "1024"), STEPS (timed steps, default 2; best is reported).
 set -u
@@ -19,6 +20,8 @@ for T in ${SEQS:-1024}; do
   "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads" --bf16 # bf16 operands, fp32 sums
   if python3 -c "import torch, transformers" 2>/dev/null; then
     python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa
+    # the peer of --bf16: torch.autocast(bfloat16) (oneDNN: AMX / AVX-512 BF16 where present)
+    python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa autocast
     # torch.compile where it works here (TORCH_COMPILE=0 skips it: compiling takes minutes)
     [ "${TORCH_COMPILE:-1}" = 1 ] && { timeout 900 python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa compile 2>/dev/null \
       || echo "bench/train: torch.compile failed or timed out here"; }

@@ -1,5 +1,6 @@
-/* test_gemm.c — wf_gemm (dispatched: AVX-512 where the CPU has it) and the
-** portable C path against the naive reference, for every transpose, odd
+/* test_gemm.c — wf_gemm on every path this CPU has (AVX-512, AVX2+FMA,
+** portable: each forced in turn with wf_isa_force; the ones the CPU lacks
+** are printed as skipped) and the portable C path against the naive reference, for every transpose, odd
 ** edge sizes, alpha/beta, leading dimensions wider than the matrix, the
 ** skinny (decode) path, and determinism across thread counts. */
 #include "kernels/kernels.h"
@@ -9,6 +10,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int,
                         float, float *, int);
@@ -45,7 +47,9 @@ static void sweep(gemm_fn fn, const char *what) {
     wf_rng_seed(&r, 1);
     static const int dims[][3] = {{1, 1, 1}, {1, 77, 33}, {3, 300, 129}, {7, 50, 768}, {8, 40, 20},
                                   {13, 31, 17}, {15, 33, 257}, {29, 65, 300}, {64, 64, 64},
-                                  {100, 130, 520}, {200, 70, 33}};
+                                  {100, 130, 520}, {200, 70, 33}, {12, 300, 200}, {17, 130, 768},
+                                  {31, 77, 100}, {33, 40, 65}, {48, 70, 300}, {49, 66, 129},
+                                  {25, 1000, 40}};
     double worst = 0;
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
         for (int ta = 0; ta < 2; ta++)
@@ -87,6 +91,49 @@ static void test_deterministic_across_threads(void) {
     int same = 1;
     for (int i = 0; i < M * N; i++) same &= C1[i] == C2[i];
     WF_CHECK(same);
+    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
+}
+
+/* The skinny (decode) path gives every row the same bits whatever the batch
+** it is computed in (continuous batching must not change a sequence's
+** logits): rows computed alone (M = 1) against M = 2..48 at once, both
+** layouts of B, N and K off the block sizes; then across thread counts. */
+static void test_skinny_rows(void) {
+    if (wf_isa_active() < WF_ISA_AVX512) {
+        printf("skinny row invariance: skipped on path %s (no skinny kernel; blocked path)\n",
+               wf_isa_name(wf_isa_active()));
+        return;
+    }
+    wf_rng r;
+    wf_rng_seed(&r, 21);
+    int N = 333, K = 517, Mmax = 48;
+    float *A = randmat(&r, (size_t)Mmax * K), *B = randmat(&r, (size_t)K * N);
+    float *C1 = wf_alloc(NULL, sizeof(float) * Mmax * N, "t", NULL), *C2 = wf_alloc(NULL, sizeof(float) * Mmax * N, "t", NULL);
+    int bad = 0, nt = wf_kernels_threads();
+    for (int tb = 0; tb < 2; tb++) {
+        for (int i = 0; i < Mmax; i++)
+            wf_gemm(0, tb, 1, N, K, 0.5f, A + (size_t)i * K, K, B, tb ? K : N, 0.0f, C1 + (size_t)i * N, N);
+        static const int ms[] = {2, 5, 6, 7, 13, 31, 48};
+        for (size_t q = 0; q < sizeof ms / sizeof ms[0]; q++) {
+            wf_gemm(0, tb, ms[q], N, K, 0.5f, A, K, B, tb ? K : N, 0.0f, C2, N);
+            bad += memcmp(C1, C2, sizeof(float) * (size_t)ms[q] * N) != 0;
+        }
+    }
+    WF_CHECK_EQ(bad, 0);
+    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
+    /* threads split columns only: same bits for 1 and 2 threads */
+    int M = 20;
+    N = 2000, K = 300;
+    A = randmat(&r, (size_t)M * K), B = randmat(&r, (size_t)K * N);
+    C1 = wf_alloc(NULL, sizeof(float) * M * N, "t", NULL), C2 = wf_alloc(NULL, sizeof(float) * M * N, "t", NULL);
+    for (int tb = 0; tb < 2; tb++) {
+        wf_kernels_set_threads(1);
+        wf_gemm(0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 0.0f, C1, N);
+        wf_kernels_set_threads(2);
+        wf_gemm(0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 0.0f, C2, N);
+        wf_kernels_set_threads(nt);
+        WF_CHECK(memcmp(C1, C2, sizeof(float) * (size_t)M * N) == 0);
+    }
     wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
 }
 
@@ -144,12 +191,24 @@ static void test_bf16(void) {
 }
 
 int main(void) {
-    printf("gemm kernel: %s\n", wf_gemm_kernel_name());
-    sweep(wf_gemm, "wf_gemm");
+    printf("gemm kernel: %s (cpu path %s)\n", wf_gemm_kernel_name(), wf_isa_name(wf_isa_cpu()));
+    static const wf_isa paths[] = {WF_ISA_AVX512, WF_ISA_AVX2, WF_ISA_PORTABLE};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (paths[i] > wf_isa_cpu()) {
+            printf("SKIP path %s: this CPU has at most %s\n", wf_isa_name(paths[i]), wf_isa_name(wf_isa_cpu()));
+            continue;
+        }
+        WF_CHECK_EQ(wf_isa_force(paths[i]), paths[i]);
+        char what[96];
+        snprintf(what, sizeof what, "wf_gemm path %s [%s]", wf_isa_name(paths[i]), wf_gemm_kernel_name());
+        sweep(wf_gemm, what);
+        test_k_zero_scales_c();
+        test_deterministic_across_threads();
+        test_skinny_rows();
+        test_matmul_forward();
+        test_bf16();
+    }
+    wf_isa_force((wf_isa)-1);
     sweep(wf_gemm_portable, "wf_gemm_portable");
-    test_k_zero_scales_c();
-    test_deterministic_across_threads();
-    test_matmul_forward();
-    test_bf16();
     return wf_check_report();
 }

@@ -1,5 +1,6 @@
-/* test_gemm_bf16x.c — wf_gemm_bf16x (vdpbf16ps where the CPU has
-** AVX512_BF16) and its portable path against the naive reference (both
+/* test_gemm_bf16x.c — wf_gemm_bf16x on every path this CPU has (AMX tiles,
+** vdpbf16ps, portable: each forced in turn with wf_isa_force, the ones the
+** CPU lacks named as skipped) and its portable path against the naive reference (both
 ** operands widened to fp32, double sums): every transpose, odd K (half a
 ** pair at the end of a block), K across the 512 block, beta 0 (C poisoned
 ** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
@@ -49,8 +50,9 @@ static void sweep(gemm_fn fn, const char *what) {
     wf_rng r;
     wf_rng_seed(&r, 7);
     static const int dims[][3] = {{1, 1, 1}, {1, 77, 33}, {3, 300, 129}, {13, 31, 17}, {15, 33, 257},
-                                  {29, 65, 600}, {64, 64, 64}, {100, 130, 1031}, {200, 70, 34}};
-    int nd = getenv("WF_TEST_QUICK") ? 7 : (int)(sizeof dims / sizeof dims[0]);
+                                  {29, 65, 600}, {64, 64, 64}, {33, 47, 95}, {100, 130, 1031},
+                                  {200, 70, 34}, {300, 33, 40}, {17, 1100, 45}};
+    int nd = getenv("WF_TEST_QUICK") ? 8 : (int)(sizeof dims / sizeof dims[0]);
     double worst = 0;
     for (int d = 0; d < nd; d++)
         for (int ta = 0; ta < 2; ta++)
@@ -72,6 +74,7 @@ static void sweep(gemm_fn fn, const char *what) {
 
 static void test_threads(void) {
     wf_rng r;
+    printf("threads: %s\n", wf_gemm_bf16x_kernel_name());
     wf_rng_seed(&r, 3);
     int M = 300, N = 200, K = 700;
     uint16_t *A = randbf(&r, (size_t)M * K), *B = randbf(&r, (size_t)K * N);
@@ -83,6 +86,16 @@ static void test_threads(void) {
     wf_gemm_bf16x(0, 0, M, N, K, A, K, B, N, 0.0f, C2, N);
     wf_kernels_set_threads(old);
     WF_CHECK(memcmp(C1, C2, (size_t)M * N * 4) == 0);
+    /* every transpose: also across thread counts */
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            wf_kernels_set_threads(1);
+            wf_gemm_bf16x(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0.0f, C1, N);
+            wf_kernels_set_threads(2);
+            wf_gemm_bf16x(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0.0f, C2, N);
+            WF_CHECK(memcmp(C1, C2, (size_t)M * N * 4) == 0);
+        }
+    wf_kernels_set_threads(old);
     wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
 }
 
@@ -119,10 +132,22 @@ static void test_convert(void) {
 }
 
 int main(void) {
-    printf("kernel: %s\n", wf_gemm_bf16x_kernel_name());
-    sweep(wf_gemm_bf16x, "dispatched");
+    printf("kernel: %s (cpu path %s)\n", wf_gemm_bf16x_kernel_name(), wf_isa_name(wf_isa_cpu()));
+    /* every path the CPU has, from the top: AMX, AVX512_BF16, portable */
+    static const wf_isa paths[] = {WF_ISA_AMX, WF_ISA_AVX512BF16, WF_ISA_PORTABLE};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (paths[i] > wf_isa_cpu()) {
+            printf("SKIP path %s: this CPU has at most %s\n", wf_isa_name(paths[i]), wf_isa_name(wf_isa_cpu()));
+            continue;
+        }
+        WF_CHECK_EQ(wf_isa_force(paths[i]), paths[i]);
+        char what[96];
+        snprintf(what, sizeof what, "path %s [%s]", wf_isa_name(paths[i]), wf_gemm_bf16x_kernel_name());
+        sweep(wf_gemm_bf16x, what);
+        test_threads();
+    }
+    wf_isa_force((wf_isa)-1);
     sweep(wf_gemm_bf16x_portable, "portable");
-    test_threads();
     test_rounding();
     test_convert();
     return wf_check_report();

@@ -1,0 +1,251 @@
+/* gemm_amx.c — wf_gemm_bf16x on Intel AMX (AMX-TILE + AMX-BF16: Sapphire
+** Rapids and later), chosen by gemm_bf16x.c when wf_isa_active() is
+** WF_ISA_AMX. Same contract: C = op(A) op(B) + beta C, bf16 in, fp32 sums.
+**
+** The hardware (Intel SDM vol. 2, TDPBF16PS; Intel Optimization Manual ch. 20
+** "Intel AMX"): eight tile registers of up to 16 rows x 64 bytes. TDPBF16PS
+** C += A.B takes A as 16 rows x 32 bf16 (row-major, K along the row), B as 16
+** rows of 16 column-pairs (row q holds B[2q, j], B[2q+1, j] side by side for
+** j = 0..15: the "VNNI" layout) and C as 16 x 16 fp32; inputs and outputs
+** are treated as DAZ/FTZ, like vdpbf16ps.
+**
+** Blocking (BLIS style, as gemm.c): B is packed KC x NC into 16-column groups
+** (shared by the threads), each thread packs an MC x KC block of op(A) into
+** 16-row groups; both are laid out as 1 KiB tiles, one per 32-wide K step,
+** so every tile load reads 1 KiB of contiguous memory. The micro-kernel
+** holds a 32 x 32 block of C in four tiles (tmm0-3), two A tiles (tmm4-5)
+** and two B tiles (tmm6-7). Tiles are written to a small buffer and added to
+** C with beta by AVX-512. Each C element is summed over K in a fixed order
+** (K blocks in turn, inside a block pairs in turn) whatever the thread count,
+** since threads split M and N only. The tile configuration is per thread: each
+** OpenMP thread loads it inside the parallel region and releases it after. */
+#include "kernels/kernels_int.h"
+
+#include "base/base.h"
+
+#include <omp.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 11 || defined(__clang__))
+#include <immintrin.h>
+
+#define AMX_TGT __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl")))
+#define TILE 512     /* bf16 in one packed 16 x 32 tile (1 KiB) */
+#define AMR 32       /* C rows per micro-kernel: two A tiles */
+#define ANR 32       /* C columns per micro-kernel: two B tiles */
+#define AKC 512      /* K per block; a multiple of 32 */
+#define AMC 256      /* rows of A per thread block: 256 x 512 bf16 = 256 KiB */
+#define ANC 1024     /* columns of B per block: 512 x 1024 bf16 = 1 MiB */
+
+/* The 64-byte LDTILECFG operand (Intel SDM, "LDTILECFG"): palette 1, then
+** bytes per row of each tile (16 x u16) and rows (16 x u8). */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+static AMX_TGT void tiles_on(void) {
+    tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    /* Not _tile_loadconfig: GCC 12's version names only 8 bytes of the
+    ** operand as read, so the compiler drops the stores of colsb/rows (the
+    ** instruction then faults). This asm reads the whole 64 bytes. */
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+static AMX_TGT void tiles_off(void) { _tile_release(); }
+
+static AMX_TGT inline __mmask16 amask(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* 16 dwords (r0[j] | r1[j] << 16) from two rows of up to n bf16 each (r1 may
+** be NULL: zeros): the pair layout of one tile row. */
+static AMX_TGT inline __m512i pairs16(const uint16_t *r0, const uint16_t *r1, __mmask16 k) {
+    __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r0));
+    if (!r1) return lo;
+    __m512i hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r1));
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+/* Rows i0..i0+mc of op(A), columns p0..p0+kc, into 16-row groups of nks
+** tiles (group g, step s at ap + (g*nks + s)*TILE, element [row][k]). The
+** number of groups is rounded up to even (a micro-kernel takes two); padding
+** is zero. ta = 1 reads pairs of A's rows and scatters them as columns. */
+static AMX_TGT void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int i0, int mc, int p0,
+                           int kc, int nks) {
+    int ng = ((mc + 15) / 16 + 1) & ~1;
+    memset(ap, 0, sizeof(uint16_t) * (size_t)ng * nks * TILE);
+    if (!ta) {
+        for (int i = 0; i < mc; i++) {
+            const uint16_t *src = A + (size_t)(i0 + i) * lda + p0;
+            uint16_t *dst = ap + (size_t)(i / 16) * nks * TILE + (size_t)(i % 16) * 32;
+            int s = 0;
+            for (; (s + 1) * 32 <= kc; s++) memcpy(dst + (size_t)s * TILE, src + 32 * s, 64);
+            if (s * 32 < kc) memcpy(dst + (size_t)s * TILE, src + 32 * s, sizeof(uint16_t) * (size_t)(kc - 32 * s));
+        }
+    } else {
+        /* dword q of tile row r is the pair (A[2q, r], A[2q+1, r]) */
+        const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi32(16));
+        for (int g = 0; 16 * g < mc; g++) {
+            __mmask16 k = amask(mc - 16 * g);
+            for (int kk = 0; kk < kc; kk += 2) {
+                const uint16_t *r0 = A + (size_t)(p0 + kk) * lda + i0 + 16 * g;
+                __m512i v = pairs16(r0, kk + 1 < kc ? r0 + lda : NULL, k);
+                uint16_t *t = ap + ((size_t)g * nks + kk / 32) * TILE;
+                __m512i idx = _mm512_add_epi32(rows, _mm512_set1_epi32((kk % 32) / 2));
+                _mm512_mask_i32scatter_epi32(t, k, idx, v, 4);
+            }
+        }
+    }
+}
+
+/* Columns j0..j0+n (n <= 16) of op(B), rows p0..p0+kc, into one 16-column
+** group of nks tiles in the pair layout (element [q][j][e] = B[2q+e, j]). */
+static AMX_TGT void pack_b_group(uint16_t *dst, int tb, const uint16_t *B, int ldb, int j0, int n,
+                                 int p0, int kc, int nks) {
+    if (tb) {
+        /* column j of op(B) is row j of B: 32 bf16 per step = dword q of tile
+        ** row q, scattered down column j */
+        memset(dst, 0, sizeof(uint16_t) * (size_t)nks * TILE);
+        const __m512i col = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                               _mm512_set1_epi32(16));
+        for (int j = 0; j < n; j++) {
+            const uint16_t *src = B + (size_t)(j0 + j) * ldb + p0;
+            __m512i idx = _mm512_add_epi32(col, _mm512_set1_epi32(j));
+            for (int s = 0; s < nks; s++) {
+                int left = kc - 32 * s;
+                __mmask32 k = left >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << left) - 1);
+                __m512i v = _mm512_maskz_loadu_epi16(k, src + 32 * s);
+                _mm512_i32scatter_epi32(dst + (size_t)s * TILE, idx, v, 4);
+            }
+        }
+    } else {
+        __mmask16 k = amask(n);
+        for (int s = 0; s < nks; s++)
+            for (int q = 0; q < 16; q++) {
+                int kk = 32 * s + 2 * q;
+                __m512i v = _mm512_setzero_si512();
+                if (kk < kc) {
+                    const uint16_t *r0 = B + (size_t)(p0 + kk) * ldb + j0;
+                    v = pairs16(r0, kk + 1 < kc ? r0 + ldb : NULL, k);
+                }
+                _mm512_storeu_si512((void *)(dst + (size_t)s * TILE + 32 * q), v);
+            }
+    }
+}
+
+/* C[0..m, 0..n) (m, n <= 32) = the 32 x 32 product of two A groups and two
+** B groups over nks K steps, + beta C (beta = 0: C not read). */
+static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
+                            const uint16_t *b1, float *c, int ldc, float beta, int m, int n) {
+    float out[4][16 * 16] __attribute__((aligned(64)));
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int s = 0; s < nks; s++) {
+        _tile_loadd(4, a0 + (size_t)s * TILE, 64);
+        _tile_loadd(6, b0 + (size_t)s * TILE, 64);
+        _tile_loadd(7, b1 + (size_t)s * TILE, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a1 + (size_t)s * TILE, 64);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out[0], 64);
+    _tile_stored(1, out[1], 64);
+    _tile_stored(2, out[2], 64);
+    _tile_stored(3, out[3], 64);
+    __m512 vb = _mm512_set1_ps(beta);
+    for (int t = 0; t < 4; t++) {
+        int r0 = (t >> 1) * 16, c0 = (t & 1) * 16;
+        int rows = m - r0 < 16 ? m - r0 : 16;
+        __mmask16 k = amask(n - c0);
+        if (rows <= 0 || !k) continue;
+        for (int i = 0; i < rows; i++) {
+            float *cr = c + (size_t)(r0 + i) * ldc + c0;
+            __m512 v = _mm512_load_ps(out[t] + 16 * i);
+            if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, cr), v);
+            _mm512_mask_storeu_ps(cr, k, v);
+        }
+    }
+}
+
+int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                      const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return 1;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return 1;
+    }
+    int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    const int nks_cap = AKC / 32;
+    int ncap = N < ANC ? N : ANC;
+    int ngb_cap = ((ncap + 15) / 16 + 1) & ~1;
+    size_t a_per = (size_t)(AMC / 16) * nks_cap * TILE;
+    uint16_t *bp = wf_alloc(NULL, sizeof(uint16_t) * (size_t)ngb_cap * nks_cap * TILE + 64, "gemm amx packed B", NULL);
+    uint16_t *apall = wf_alloc(NULL, sizeof(uint16_t) * a_per * nt + 64, "gemm amx packed A", NULL);
+    WF_ASSERT(bp && apall);
+    for (int jc = 0; jc < N; jc += ANC) {
+        int nc = N - jc < ANC ? N - jc : ANC;
+        int npan = (nc + ANR - 1) / ANR, ngb = 2 * npan;
+        for (int pc = 0; pc < K; pc += AKC) {
+            int kc = K - pc < AKC ? K - pc : AKC, nks = (kc + 31) / 32;
+            float bet = pc == 0 ? beta : 1.0f;
+            int mcb, n_ic, jsplit;
+            wf_gemm_split(M, AMC, AMR, nt, npan, &mcb, &n_ic, &jsplit);
+            int ntask = n_ic * jsplit;
+#pragma omp parallel num_threads(nt)
+            {
+#pragma omp for schedule(static)
+                for (int g = 0; g < ngb; g++) {
+                    int j0 = g * 16, n = nc - j0 < 16 ? nc - j0 : 16;
+                    pack_b_group(bp + (size_t)g * nks * TILE, tb, B, ldb, jc + j0, n, pc, kc, nks);
+                }
+                uint16_t *ap = apall + a_per * (size_t)omp_get_thread_num();
+                int packed_ic = -1;
+                tiles_on();
+#pragma omp for schedule(dynamic, 1)
+                for (int task = 0; task < ntask; task++) {
+                    int ic = task / jsplit, js = task % jsplit;
+                    int i0 = ic * mcb, mc = M - i0 < mcb ? M - i0 : mcb;
+                    if (packed_ic != ic) {
+                        pack_a(ap, ta, A, lda, i0, mc, pc, kc, nks);
+                        packed_ic = ic;
+                    }
+                    int jp0 = (int)((long)npan * js / jsplit), jp1 = (int)((long)npan * (js + 1) / jsplit);
+                    for (int jp = jp0; jp < jp1; jp++) {
+                        int j0 = jp * ANR, n = nc - j0 < ANR ? nc - j0 : ANR;
+                        const uint16_t *b0 = bp + (size_t)(2 * jp) * nks * TILE;
+                        for (int ir = 0; ir < mc; ir += AMR) {
+                            int m = mc - ir < AMR ? mc - ir : AMR;
+                            const uint16_t *a0 = ap + (size_t)(ir / 16) * nks * TILE;
+                            ukernel(nks, a0, a0 + (size_t)nks * TILE, b0, b0 + (size_t)nks * TILE,
+                                    C + (size_t)(i0 + ir) * ldc + jc + j0, ldc, bet, m, n);
+                        }
+                    }
+                }
+                tiles_off();
+            }
+        }
+    }
+    wf_free(NULL, apall);
+    wf_free(NULL, bp);
+    return 1;
+}
+#else
+int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
+                      const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)beta, (void)C, (void)ldc;
+    return 0;
+}
+#endif
