@@ -66,6 +66,7 @@ int wf_cmd_eval(int argc, char **argv) {
     wf_shards *s = NULL;
     wf_gpt_config c;
     float *w = NULL;
+    wf_sparse_mask *mask = NULL; /* the model's sparse_mask.bin: masked matrices on the sparse kernels */
     int code = 0;
     if (wf_shards_open(data, &s, &err) || wf_checkpoint_load(model, NULL, &c, &w, &err)) {
         code = wf_cli_fail("eval", &err);
@@ -93,7 +94,15 @@ int wf_cmd_eval(int argc, char **argv) {
     reader rd = {s, split};
     double mean;
     uint64_t ntok;
-    if (wf_eval_loss(&c, w, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
+    if (wf_path_is_dir(model) && wf_sparse_mask_in(model)) {
+        char mp[1200];
+        snprintf(mp, sizeof mp, "%s/%s", model, WF_SPARSE_MASK_FILE);
+        if (wf_sparse_mask_load(mp, &c, NULL, &mask, &err)) {
+            code = wf_cli_fail("eval", &err);
+            goto done;
+        }
+    }
+    if (wf_eval_loss_sparse(&c, w, mask, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
         code = wf_cli_fail("eval", &err);
         goto done;
     }
@@ -106,6 +115,7 @@ int wf_cmd_eval(int argc, char **argv) {
         wf_log(WF_LOG_WARN, "eval: mean_loss %g, perplexity %g: printed as null (JSON has no NaN or Inf)", mean,
                exp(mean));
 done:
+    wf_sparse_mask_free(mask);
     wf_free(NULL, w);
     wf_shards_close(s);
     return code;

@@ -10,6 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
+#include "sparse/sparse.h"
 #include "model/infer.h"
 
 #include <ctype.h>
@@ -94,6 +95,7 @@ int wf_cmd_score(int argc, char **argv) {
     size_t n = 0;
     float *w = NULL, *lg = NULL, *lp = NULL;
     wf_infer *ctx = NULL;
+    wf_sparse_infer *sp = NULL;
     wf_afile *af = NULL;
     wf_gpt_config cfg;
     if ((st = read_ids(&ids, &n, &err))) goto fail;
@@ -115,6 +117,8 @@ int wf_cmd_score(int argc, char **argv) {
         goto fail;
     }
     wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n, .max_rows = SCORE_CHUNK};
+    if ((st = wf_sparse_infer_open(model, &cfg, w, SCORE_CHUNK, NULL, &sp, &err))) goto fail;
+    if (sp) io.linear = wf_sparse_infer_linear, io.linear_ud = sp;
     if ((st = wf_infer_new(&cfg, w, &io, NULL, &ctx, &err))) goto fail;
     lg = wf_alloc(NULL, sizeof(float) * (size_t)SCORE_CHUNK * V, "score logits", &err);
     lp = wf_alloc(NULL, sizeof(float) * n, "score logprobs", &err);
@@ -159,6 +163,7 @@ int wf_cmd_score(int argc, char **argv) {
 fail:
     wf_afile_abort(af);
     wf_infer_free(ctx);
+    wf_sparse_infer_free(sp);
     wf_free(NULL, lg);
     wf_free(NULL, lp);
     wf_free(NULL, w);

@@ -196,4 +196,25 @@ void wf_sparse_plan_describe(const wf_sparse_plan *p, char *buf, size_t cap);
 /* Matrices running sparse. */
 int wf_sparse_plan_count_sparse(const wf_sparse_plan *p);
 
+/* ---- inference (generate, score) ---------------------------------------------
+** The block-matrix hook of model/infer.h for a model with a mask. Matrices at
+** density <= 0.5 get a compressed form; decode chunks (fewer than 16 rows)
+** always use it (a sparse GEMV reads only the kept weights), longer chunks
+** only where the mask's stored choice says sparse (training timed it) or,
+** undecided, at density <= 0.25. Opaque; owns its memory; borrows nothing
+** after creation except that the weights must not change. */
+typedef struct wf_sparse_infer wf_sparse_infer;
+
+wf_status wf_sparse_infer_new(const wf_sparse_mask *m, const float *weights, int max_rows, wf_heap *h,
+                              wf_sparse_infer **out, wf_err *err);
+void wf_sparse_infer_free(wf_sparse_infer *s); /* NULL is a no-op */
+/* The hook: wf_infer_opts.linear with linear_ud = the wf_sparse_infer. */
+int wf_sparse_infer_linear(void *ud, int l, int which, float *out, const float *inp, const float *bias, int N);
+/* For a model folder: *out = NULL when dir holds no sparse_mask.bin (dense
+** model), else the hook for its mask (errors name the mask file). */
+wf_status wf_sparse_infer_open(const char *dir, const wf_gpt_config *c, const float *weights, int max_rows,
+                               wf_heap *h, wf_sparse_infer **out, wf_err *err);
+/* Matrices with a compressed form, and those also used for long chunks. */
+int wf_sparse_infer_count(const wf_sparse_infer *s, int *long_chunks);
+
 #endif

@@ -15,7 +15,8 @@
 
 #include "kernels/kernels.h"
 
-enum { NB = 64 }; /* tokens per tile: 4 x 16-float vectors, the accumulators stay in registers */
+enum { NB = 64 };      /* tokens per tile: 4 x 16-float vectors, the accumulators stay in registers */
+enum { SMALL_N = 16 }; /* fewer rows than this: the forward gathers row by row (decode) */
 
 /* Compile the hot loops for AVX-512 and AVX2 beside the portable version;
 ** the loader picks by CPU (GCC function multi-versioning). */
@@ -175,6 +176,17 @@ HOT static void dots_tile(float *restrict g, const float *restrict a, const floa
 
 void wf_spmm_forward(float *out, const float *inp, const wf_spmat *W, const float *bias, int N, float *scratch) {
     int K = W->K, OC = W->OC, T = ntiles(N);
+    if (N < SMALL_N) { /* decoding: a tile would be mostly padding; gather straight from the rows */
+#pragma omp parallel for schedule(static) if (W->nnz * (uint64_t)N > 32768)
+        for (int o = 0; o < OC; o++)
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * K;
+                float s = bias ? bias[o] : 0.0f;
+                for (uint32_t q = W->col_ptr[o]; q < W->col_ptr[o + 1]; q++) s += x[W->col_k[q]] * W->col_val[q];
+                out[(size_t)n * OC + o] = s;
+            }
+        return;
+    }
     float *xt = scratch, *yt = scratch + (size_t)T * NB * K;
     pack(xt, inp, N, K);
 #pragma omp parallel

@@ -160,6 +160,12 @@ typedef wf_status (*wf_token_read_fn)(void *ud, uint64_t pos, size_t n, int32_t 
 wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_read_fn read, void *ud,
                        uint64_t count, int B, int T, long max_windows, wf_heap *h, double *mean_loss,
                        uint64_t *tokens, wf_err *err);
+/* The same with the masked block matrices on the sparse kernels where the
+** plan picks them (mask NULL: dense). The mask's stored kernel choices are
+** reused; undecided matrices are timed once and the choice written into it. */
+wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask,
+                              wf_token_read_fn read, void *ud, uint64_t count, int B, int T, long max_windows,
+                              wf_heap *h, double *mean_loss, uint64_t *tokens, wf_err *err);
 
 /* ---- the training loop ---------------------------------------------------- */
 

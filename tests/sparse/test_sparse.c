@@ -12,6 +12,7 @@
 #include "base/rng.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
+#include "model/infer.h"
 #include "sparse/sparse.h"
 #include "tests/check.h"
 
@@ -91,6 +92,8 @@ static void sparse_kernels_equal_references_and_dense_products_with_zeros(void) 
     kernels_match(130, 64, 96, 0.1, 2);
     kernels_match(64, 48, 144, 0.9, 2);
     kernels_match(5, 16, 16, 0.0, 2);     /* nothing kept: zero products */
+    kernels_match(1, 96, 80, 0.2, 2);     /* decode: the row-gather forward */
+    kernels_match(15, 33, 47, 0.5, 1);
     kernels_match(128, 40, 24, 1.0, 3);   /* everything kept */
     WF_CHECK_EQ(wf_heap_live(NULL), 0);
 }
@@ -310,6 +313,65 @@ static void plan_forced_and_timed_choices(void) {
     WF_CHECK_EQ(wf_heap_live(NULL), 0);
 }
 
+/* counts the hook's sparse products, forwards to wf_sparse_infer_linear */
+typedef struct {
+    wf_sparse_infer *s;
+    int sparse_calls, small_calls;
+} counting;
+
+static int count_linear(void *ud, int l, int which, float *out, const float *inp, const float *bias, int N) {
+    counting *c = ud;
+    int done = wf_sparse_infer_linear(c->s, l, which, out, inp, bias, N);
+    c->sparse_calls += done;
+    c->small_calls += done && N < 16;
+    return done;
+}
+
+static void inference_hook_matches_dense_with_zeros(void) {
+    wf_gpt_config c;
+    tiny(&c, 2, 32);
+    c.n_positions = 64;
+    size_t n = wf_gpt_numel(&c);
+    float *w = malloc(sizeof(float) * n);
+    wf_gpt_init_random(&c, w, 11);
+    wf_sparse_mask *m;
+    wf_err e;
+    WF_CHECK_EQ(wf_sparse_mask_magnitude(&c, w, 0.8, 0, NULL, &m, &e), WF_OK);
+    wf_sparse_mask_apply(m, w);
+    counting cnt = {0};
+    WF_CHECK_EQ(wf_sparse_infer_new(m, w, 64, NULL, &cnt.s, &e), WF_OK);
+    int lc, nmat = wf_sparse_infer_count(cnt.s, &lc);
+    WF_CHECK_EQ(nmat, 8);
+    WF_CHECK_EQ(lc, 8); /* density 0.2, undecided: long chunks too */
+    wf_infer *dense, *sp;
+    wf_infer_opts od = {.max_batch = 1, .max_rows = 64}, os = od;
+    os.linear = count_linear, os.linear_ud = &cnt;
+    WF_CHECK_EQ(wf_infer_new(&c, w, &od, NULL, &dense, &e), WF_OK);
+    WF_CHECK_EQ(wf_infer_new(&c, w, &os, NULL, &sp, &e), WF_OK);
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = (i * 7 + 3) % c.vocab_size;
+    float *ld = malloc(sizeof(float) * 40 * c.vocab_size), *ls = malloc(sizeof(float) * 40 * c.vocab_size);
+    /* prefill of 32 (tiled kernel), then 8 decode steps (row gather) */
+    WF_CHECK_EQ(wf_infer_forward(dense, ids, 1, 32, ld, WF_LOGITS_ALL, &e), WF_OK);
+    WF_CHECK_EQ(wf_infer_forward(sp, ids, 1, 32, ls, WF_LOGITS_ALL, &e), WF_OK);
+    double d = wf_check_maxdiff(ld, ls, (size_t)32 * c.vocab_size);
+    for (int t = 32; t < 40; t++) {
+        WF_CHECK_EQ(wf_infer_forward(dense, ids + t, 1, 1, ld, WF_LOGITS_LAST, &e), WF_OK);
+        WF_CHECK_EQ(wf_infer_forward(sp, ids + t, 1, 1, ls, WF_LOGITS_LAST, &e), WF_OK);
+        d = wf_check_max(d, wf_check_maxdiff(ld, ls, (size_t)c.vocab_size));
+    }
+    printf("inference at 80%% sparsity: max logit diff sparse vs dense %.3g; %d sparse products (%d decode)\n", d,
+           cnt.sparse_calls, cnt.small_calls);
+    WF_CHECK(d <= 1e-4);
+    WF_CHECK_EQ(cnt.sparse_calls, 8 * 9);
+    WF_CHECK_EQ(cnt.small_calls, 8 * 8);
+    wf_infer_free(dense), wf_infer_free(sp);
+    wf_sparse_infer_free(cnt.s);
+    wf_sparse_mask_free(m);
+    free(w), free(ld), free(ls);
+    WF_CHECK_EQ(wf_heap_live(NULL), 0);
+}
+
 int main(void) {
     if (!mkdtemp(dir)) return 1;
     sparse_kernels_equal_references_and_dense_products_with_zeros();
@@ -317,6 +379,7 @@ int main(void) {
     magnitude_masks_keep_the_largest_weights();
     mask_file_round_trips_and_refuses_bad_files();
     plan_forced_and_timed_choices();
+    inference_hook_matches_dense_with_zeros();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
