@@ -253,6 +253,16 @@ typedef struct {
 ** (train/outdir.c). Progress goes to wf_log (INFO), one line per step. */
 wf_status wf_train_run(const wf_train_opts *o, wf_train_result *r, wf_err *err);
 
+/* One series of wf_plot_series_png: n points (x[i], y[i]); NaN points are skipped. */
+typedef struct {
+    const double *x, *y;
+    int n;
+    const char *label; /* legend text: lower-case letters, digits, . - + % ( ) / = */
+} wf_plot_series;
+/* Writes a PNG chart of ns series (lines with a square per point, a legend). */
+wf_status wf_plot_series_png(const char *path, const wf_plot_series *s, int ns, const char *xlabel,
+                             const char *ylabel, wf_err *err);
+
 /* Writes a PNG loss curve (train loss line, validation points) of n points. */
 wf_status wf_plot_loss_png(const char *path, const long *step, const double *loss,
                            const double *val, int n, wf_err *err);
