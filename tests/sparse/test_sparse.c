@@ -372,6 +372,48 @@ static void inference_hook_matches_dense_with_zeros(void) {
     WF_CHECK_EQ(wf_heap_live(NULL), 0);
 }
 
+/* Every allocation of load, plan and inference setup fails in turn: an
+** error each time, nothing leaked, then success (STYLE 15). */
+static void allocation_failures_leak_nothing(void) {
+    wf_gpt_config c;
+    tiny(&c, 2, 8);
+    size_t n = wf_gpt_numel(&c);
+    float *w = malloc(sizeof(float) * n);
+    wf_gpt_init_random(&c, w, 3);
+    char p[256];
+    snprintf(p, sizeof p, "%s/alloc.bin", dir);
+    wf_sparse_mask *m0;
+    wf_err e;
+    WF_CHECK_EQ(wf_sparse_mask_random(&c, 0.5, WF_SPARSE_UNIFORM, 1, NULL, &m0, &e), WF_OK);
+    WF_CHECK_EQ(wf_sparse_mask_save(p, m0, &e), WF_OK);
+    wf_sparse_mask_free(m0);
+    wf_heap *h = wf_heap_new(0);
+    int rounds = 0, bad = 0;
+    for (int k = 0; k < 200; k++, rounds++) {
+        wf_heap_fail_at(h, k);
+        wf_sparse_mask *m = NULL;
+        wf_sparse_plan *pl = NULL;
+        wf_sparse_infer *si = NULL;
+        wf_status st = wf_sparse_mask_load(p, &c, h, &m, &e);
+        if (!st) st = wf_sparse_plan_new(m, w, 20, WF_SPARSE_KERNELS_SPARSE, h, &pl, &e);
+        if (!st) st = wf_sparse_infer_new(m, w, 20, h, &si, &e);
+        if (!st) st = wf_sparse_mask_magnitude(&c, w, 0.5, 1, h, &m0, &e);
+        if (!st) wf_sparse_mask_free(m0);
+        wf_sparse_infer_free(si);
+        wf_sparse_plan_free(pl);
+        wf_sparse_mask_free(m);
+        if (st != WF_OK && st != WF_ENOMEM) bad++;
+        WF_CHECK_EQ(wf_heap_live(h), 0);
+        if (st == WF_OK) break;
+    }
+    wf_heap_fail_at(h, -1);
+    printf("allocation failures: %d points, each an error without a leak\n", rounds);
+    WF_CHECK(rounds > 10 && rounds < 200);
+    WF_CHECK_EQ(bad, 0);
+    wf_heap_free(h);
+    free(w);
+}
+
 int main(void) {
     if (!mkdtemp(dir)) return 1;
     sparse_kernels_equal_references_and_dense_products_with_zeros();
@@ -380,6 +422,7 @@ int main(void) {
     mask_file_round_trips_and_refuses_bad_files();
     plan_forced_and_timed_choices();
     inference_hook_matches_dense_with_zeros();
+    allocation_failures_leak_nothing();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
