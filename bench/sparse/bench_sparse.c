@@ -10,6 +10,10 @@
 **     values refreshed) on random weights and tokens with a uniform random
 **     mask; the plan times sparse vs dense per matrix kind and keeps the
 **     faster (printed). One JSON line: step time, tokens/s, sparse count.
+**   bench_sparse decode PRESET SPARSITY THREADS TOKENS
+**     decode tokens/s (batch 1, after a 16-token prompt) of the model with its
+**     weights magnitude-pruned to SPARSITY, through model/infer.c: dense
+**     kernels on the zeros against the sparse hook (sparse GEMV).
 ** Sparsity 0 runs the plain dense step (no mask work at all). */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "base/rng.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
+#include "model/infer.h"
 #include "sparse/sparse.h"
 #include "train/train.h"
 
@@ -143,10 +148,57 @@ static int train(const wf_gpt_config *c, int B, int T, double S, int steps, wf_s
     return 0;
 }
 
+static int decode(const wf_gpt_config *c, double S, int ntok) {
+    wf_err e;
+    size_t n = wf_gpt_numel(c);
+    float *w = wf_alloc(NULL, n * 4, "w", &e);
+    if (!w) return 1;
+    wf_gpt_init_random(c, w, 1);
+    wf_sparse_mask *m;
+    if (wf_sparse_mask_magnitude(c, w, S, 0, NULL, &m, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    wf_sparse_mask_apply(m, w);
+    wf_sparse_infer *si;
+    if (wf_sparse_infer_new(m, w, 64, NULL, &si, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    float *lg = malloc(sizeof(float) * c->vocab_size);
+    int32_t prompt[16];
+    for (int i = 0; i < 16; i++) prompt[i] = (i * 7919) % c->vocab_size;
+    double tps[2];
+    for (int sp = 0; sp < 2; sp++) {
+        wf_infer_opts io = {.max_batch = 1, .n_ctx = 16 + ntok, .max_rows = 64};
+        if (sp) io.linear = wf_sparse_infer_linear, io.linear_ud = si;
+        wf_infer *ctx;
+        if (wf_infer_new(c, w, &io, NULL, &ctx, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+        wf_infer_forward(ctx, prompt, 1, 16, lg, WF_LOGITS_LAST, &e);
+        double t0 = wf_now();
+        for (int t = 0; t < ntok; t++) {
+            int32_t id = (t * 31 + 5) % c->vocab_size;
+            wf_infer_forward(ctx, &id, 1, 1, lg, WF_LOGITS_LAST, &e);
+        }
+        tps[sp] = ntok / (wf_now() - t0);
+        wf_infer_free(ctx);
+    }
+    printf("{\"model\": \"%s\", \"decode\": true, \"sparsity\": %.2f, \"threads\": %d, \"tokens\": %d, "
+           "\"dense_tok_s\": %.1f, \"sparse_tok_s\": %.1f, \"speedup\": %.2f}\n", c->name, S, wf_kernels_threads(), ntok,
+           tps[0], tps[1], tps[1] / tps[0]);
+    wf_sparse_infer_free(si);
+    wf_sparse_mask_free(m);
+    free(lg);
+    wf_free(NULL, w);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 6 && !strcmp(argv[1], "decode")) {
+        wf_err e;
+        wf_gpt_config c;
+        if (wf_gpt_config_preset(argv[2], &c, &e)) return fprintf(stderr, "%s\n", e.msg), 2;
+        wf_kernels_set_threads(atoi(argv[4]));
+        return decode(&c, atof(argv[3]), atoi(argv[5]));
+    }
     if (argc < 7) {
         fprintf(stderr, "usage: bench_sparse layers PRESET T B SPARSITY THREADS\n"
-                        "       bench_sparse train PRESET T B SPARSITY THREADS STEPS [auto|sparse|dense]\n");
+                        "       bench_sparse train PRESET T B SPARSITY THREADS STEPS [auto|sparse|dense]\n"
+                        "       bench_sparse decode PRESET SPARSITY THREADS TOKENS\n");
         return 2;
     }
     wf_err e;
