@@ -4,8 +4,9 @@
 #include "sparse/sparse_int.h"
 
 enum { SMALL_ROWS = 16 }; /* below: a decode chunk (spmm.c's row-gather forward) */
-#define MAX_DENSITY 0.5   /* denser matrices stay on the dense GEMM: no CPU win (bench/sparse) */
-#define LONG_DENSITY 0.25 /* undecided matrices use the tiled kernel for long chunks below this */
+#define MAX_DENSITY 0.5   /* denser matrices stay on the dense GEMM: CSR is slower than dense at 50% (docs/REFERENCE.md) */
+#define LONG_DENSITY 0.25 /* undecided matrices use the tiled kernel for long chunks below this: sparse x dense
+                          ** breaks even around 70-90% sparsity on CPUs (docs/REFERENCE.md), ours near 50-75% (bench/sparse) */
 
 struct wf_sparse_infer {
     int n_layer;

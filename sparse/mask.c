@@ -115,7 +115,7 @@ double wf_sparse_mask_actual(const wf_sparse_mask *m) {
 }
 
 /* Densities per matrix kind for sparsity S. Uniform: 1 - S everywhere. ERK
-** (Evci et al. 2020, "Rigging the Lottery"): density_j = eps * (r_j + c_j) /
+** (Evci et al. 2020, "Rigging the Lottery"; docs/REFERENCE.md): density_j = eps * (r_j + c_j) /
 ** (r_j * c_j), eps chosen so the kept total is (1 - S) of all weights; a
 ** matrix whose density would pass 1 is made dense and eps solved again for
 ** the rest. Every layer has the same shapes, so one density per kind. */

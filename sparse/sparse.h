@@ -8,7 +8,7 @@
 **
 ** Why: the wafer never computes or moves a zero, so unstructured sparsity is
 ** speed there (SPDF, arXiv 2303.10464: GPT-3 XL pre-trained at 75% sparsity,
-** ~2.5x fewer FLOPs, dense fine-tune recovers quality; docs/REFERENCE.md). On
+** ~2.5x fewer FLOPs, dense fine-tune recovers quality; docs/REFERENCE.md, weight sparsity). On
 ** a CPU a sparse product only pays at high sparsity, so the plan below times
 ** sparse against dense per matrix and keeps the faster. */
 #ifndef WF_SPARSE_H
