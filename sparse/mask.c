@@ -257,16 +257,29 @@ wf_status wf_sparse_mask_magnitude(const wf_gpt_config *c, const float *weights,
     return WF_OK;
 }
 
-/* Zeros the masked positions of one n-element matrix. */
+/* Zeros the masked positions of one n-element matrix. Per 64-weight word,
+** whichever set is smaller is walked bit by bit (count-trailing-zeros): the
+** dropped weights are zeroed, or the kept ones saved, the word cleared and
+** they put back. Both cost O(min(kept, dropped)) plus a 256-byte clear, so a
+** 90% mask and a 10% mask are equally cheap. */
 static void apply_mat(const uint64_t *b, float *w, size_t n) {
     size_t nw = (n + 63) / 64;
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < nw; i++) {
-        uint64_t keep = b[i];
-        if (keep == ~0ULL) continue;
-        size_t base = i * 64, end = base + 64 < n ? base + 64 : n;
-        for (size_t j = base; j < end; j++)
-            if (!((keep >> (j - base)) & 1)) w[j] = 0.0f;
+        size_t base = i * 64, cnt = n - base < 64 ? n - base : 64;
+        uint64_t valid = cnt == 64 ? ~0ULL : (1ULL << cnt) - 1, keep = b[i] & valid, drop = ~keep & valid;
+        float *p = w + base;
+        if (!drop) continue;
+        if (__builtin_popcountll(drop) <= 32) {
+            for (; drop; drop &= drop - 1) p[__builtin_ctzll(drop)] = 0.0f;
+        } else {
+            float kept[32];
+            int k = 0;
+            for (uint64_t m = keep; m; m &= m - 1) kept[k++] = p[__builtin_ctzll(m)];
+            memset(p, 0, sizeof(float) * cnt);
+            k = 0;
+            for (uint64_t m = keep; m; m &= m - 1) p[__builtin_ctzll(m)] = kept[k++];
+        }
     }
 }
 
