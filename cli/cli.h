@@ -20,6 +20,7 @@ int wf_cmd_train(int argc, char **argv);
 int wf_cmd_eval(int argc, char **argv);
 int wf_cmd_sim(int argc, char **argv);
 int wf_cmd_serve(int argc, char **argv);
+int wf_cmd_prune(int argc, char **argv);
 
 /* Prints "wafer <cmd>: <message>" for err on stderr and returns the exit code
 ** for its status (1 for data errors, 2 for usage errors). */

@@ -75,6 +75,7 @@ int wf_cmd_eval(int argc, char **argv) {
     wf_shards *s = NULL;
     wf_gpt_config c;
     float *w = NULL;
+    wf_sparse_mask *mask = NULL; /* the model's sparse_mask.bin: masked matrices on the sparse kernels */
     int code = 0;
     wf_ckpt_reader *ck = NULL;
     if (stream && !wf_path_is_dir(model)) return wf_cli_usage("eval", "--mode stream reads a model folder; '%s' is not one", model);
@@ -105,8 +106,16 @@ int wf_cmd_eval(int argc, char **argv) {
     reader rd = {s, split};
     double mean;
     uint64_t ntok;
+    if (!stream && wf_path_is_dir(model) && wf_sparse_mask_in(model)) { /* streamed: dense kernels over the zeros */
+        char mp[1200];
+        snprintf(mp, sizeof mp, "%s/%s", model, WF_SPARSE_MASK_FILE);
+        if (wf_sparse_mask_load(mp, &c, NULL, &mask, &err)) {
+            code = wf_cli_fail("eval", &err);
+            goto done;
+        }
+    }
     if (stream ? wf_exec_eval_reader(ck, &c, read_split, &rd, count, (int)B, (int)T, (long)maxw, &mean, &ntok, &err)
-               : wf_eval_loss(&c, w, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
+               : wf_eval_loss_sparse(&c, w, mask, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
         code = wf_cli_fail("eval", &err);
         goto done;
     }
@@ -119,6 +128,7 @@ int wf_cmd_eval(int argc, char **argv) {
         wf_log(WF_LOG_WARN, "eval: mean_loss %g, perplexity %g: printed as null (JSON has no NaN or Inf)", mean,
                exp(mean));
 done:
+    wf_sparse_mask_free(mask);
     wf_free(NULL, w);
     wf_checkpoint_close(ck);
     wf_shards_close(s);

@@ -11,6 +11,7 @@
 
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
+#include "sparse/sparse.h"
 #include "model/infer.h"
 #include "model/sample.h"
 #include "model/tokenizer.h"
@@ -94,6 +95,7 @@ int wf_cmd_generate(int argc, char **argv) {
     wf_tokenizer *tok = NULL;
     wf_sampler *smp = NULL;
     wf_infer *ctx = NULL;
+    wf_sparse_infer *sp = NULL;
     float *w = NULL, *lg = NULL;
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
@@ -122,6 +124,8 @@ int wf_cmd_generate(int argc, char **argv) {
     long long room = cfg.n_positions - (long long)n;
     int limit = (int)(max_tokens < room ? max_tokens : room);
     wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n + limit, .bf16_decode = bf16};
+    if (!stream && (st = wf_sparse_infer_open(model, &cfg, w, 1024, NULL, &sp, &err))) goto fail; /* streamed: dense over the zeros */
+    if (sp) io.linear = wf_sparse_infer_linear, io.linear_ud = sp;
     if ((st = stream ? wf_infer_new_stream(&cfg, rd, &io, NULL, &ctx, &err) : wf_infer_new(&cfg, w, &io, NULL, &ctx, &err)))
         goto fail;
     wf_sample_opts so = {.temperature = (float)temperature, .top_k = (int)top_k, .top_p = (float)top_p};
@@ -163,6 +167,7 @@ int wf_cmd_generate(int argc, char **argv) {
 fail:
     wf_sampler_free(smp);
     wf_infer_free(ctx);
+    wf_sparse_infer_free(sp);
     wf_tokenizer_free(tok);
     wf_free(NULL, lg);
     wf_free(NULL, w);

@@ -10,6 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
+#include "sparse/sparse.h"
 #include "model/infer.h"
 
 #include <ctype.h>
@@ -104,6 +105,7 @@ int wf_cmd_score(int argc, char **argv) {
     size_t n = 0;
     float *w = NULL, *lg = NULL, *lp = NULL;
     wf_infer *ctx = NULL;
+    wf_sparse_infer *sp = NULL;
     wf_afile *af = NULL;
     wf_gpt_config cfg;
     wf_ckpt_reader *rd = NULL;
@@ -127,6 +129,8 @@ int wf_cmd_score(int argc, char **argv) {
         goto fail;
     }
     wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n, .max_rows = SCORE_CHUNK};
+    if (!stream && (st = wf_sparse_infer_open(model, &cfg, w, SCORE_CHUNK, NULL, &sp, &err))) goto fail; /* streamed: dense */
+    if (sp) io.linear = wf_sparse_infer_linear, io.linear_ud = sp;
     if ((st = stream ? wf_infer_new_stream(&cfg, rd, &io, NULL, &ctx, &err) : wf_infer_new(&cfg, w, &io, NULL, &ctx, &err)))
         goto fail;
     lg = wf_alloc(NULL, sizeof(float) * (size_t)SCORE_CHUNK * V, "score logits", &err);
@@ -172,6 +176,7 @@ int wf_cmd_score(int argc, char **argv) {
 fail:
     wf_afile_abort(af);
     wf_infer_free(ctx);
+    wf_sparse_infer_free(sp);
     wf_free(NULL, lg);
     wf_free(NULL, lp);
     wf_free(NULL, w);

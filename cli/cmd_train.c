@@ -34,6 +34,12 @@ static const char *usage_text =
     "  --threads N        CPU threads (default: all cores)\n"
     "  --recompute        recompute activations in the backward (less memory)\n"
     "  --bf16             bf16 products, fp32 sums, in the big GEMMs (weights, grads, Adam stay fp32)\n"
+    "  --sparsity S       static unstructured masks on the block matrices (qkv, attn proj, fc, fc proj), S in [0, 1)\n"
+    "                     zeros: random for a preset, by magnitude for a model folder; saved as sparse_mask.bin\n"
+    "                     (a model or checkpoint with sparse_mask.bin trains sparse by default; --sparsity 0 drops it)\n"
+    "  --sparsity-dist D  uniform (same density per matrix, default) | erk (Erdos-Renyi-Kernel densities)\n"
+    "  --dense-finetune   drop the model's mask and train every weight (SPDF's dense fine-tune)\n"
+    "  --sparse-kernels K auto (time sparse vs dense per matrix once, keep the faster; default) | sparse | dense\n"
     "  --mode M           resident (all in RAM) | stream (weights from a store, a layer at a time) | auto (resident)\n"
     "  --store DIR        --mode stream: keep weights, Adam m/v and grads in DIR/store.bin (default: in RAM)\n"
     "  --device-mem SIZE  --mode stream: fail unless the device side fits SIZE (K/M/G suffixes)\n"
@@ -178,6 +184,23 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--recompute")) { o.recompute = 1;
         } else if (!strcmp(a, "--bf16")) { o.bf16 = 1;
         } else if (!strcmp(a, "--resume")) { o.resume = 1;
+        } else if (!strcmp(a, "--sparsity")) {
+            NEED();
+            if (wf_cli_parse_double(v, 0.0, 1.0, &d) || d >= 1.0)
+                return wf_cli_usage("train", "--sparsity '%s': expected a fraction of zeros in [0, 1)", v);
+            o.sparsity = d;
+        } else if (!strcmp(a, "--sparsity-dist")) {
+            NEED();
+            if (strcmp(v, "uniform") && strcmp(v, "erk"))
+                return wf_cli_usage("train", "--sparsity-dist '%s': expected uniform or erk", v);
+            o.sparsity_dist = !strcmp(v, "erk") ? WF_SPARSE_ERK : WF_SPARSE_UNIFORM;
+        } else if (!strcmp(a, "--dense-finetune")) { o.dense_finetune = 1;
+        } else if (!strcmp(a, "--sparse-kernels")) {
+            NEED();
+            if (!strcmp(v, "auto")) o.sparse_kernels = WF_SPARSE_KERNELS_AUTO;
+            else if (!strcmp(v, "dense")) o.sparse_kernels = WF_SPARSE_KERNELS_DENSE;
+            else if (!strcmp(v, "sparse")) o.sparse_kernels = WF_SPARSE_KERNELS_SPARSE;
+            else return wf_cli_usage("train", "--sparse-kernels '%s': expected auto, sparse or dense", v);
         } else if (!strcmp(a, "--mode")) { NEED(); mode = v;
         } else if (!strcmp(a, "--store")) { NEED(); store = v;
         } else if (!strcmp(a, "--trace")) { NEED(); trace = v;
@@ -219,6 +242,8 @@ int wf_cmd_train(int argc, char **argv) {
     if (!o.out) return wf_cli_usage("train", "--out is required");
     if (o.steps <= 0 && o.tokens <= 0) return wf_cli_usage("train", "give the run length with --steps N or --tokens N");
     if (o.steps > 0 && o.tokens > 0) return wf_cli_usage("train", "--steps and --tokens are exclusive");
+    if (o.dense_finetune && o.sparsity > 0)
+        return wf_cli_usage("train", "--dense-finetune and --sparsity %g are exclusive", o.sparsity);
     wf_kernels_set_threads(threads);
     wf_cli_log_init(quiet);
     stop_flag = 0;

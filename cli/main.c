@@ -23,6 +23,7 @@ static const struct {
     {"tokenize", wf_cmd_tokenize, "--model DIR --out DATA ... text files -> token shards"},
     {"tokenizer-train", wf_cmd_tokenizer_train, "--vocab-size N --out DIR ... learn a BPE vocabulary"},
     {"train", wf_cmd_train, "--model M --data D --out O  train or fine-tune"},
+    {"prune", wf_cmd_prune, "--model M --sparsity S --out O  magnitude-pruned copy + sparse_mask.bin"},
     {"eval", wf_cmd_eval, "--model DIR --data DATA    mean loss and perplexity"},
     {"serve", wf_cmd_serve, "--model DIR [--port 8080]   OpenAI-compatible HTTP server"},
     {"sim", wf_cmd_sim, "EXAMPLE [flags]            run a simulated-wafer example (gemv, summa, ...)"},

@@ -30,6 +30,7 @@ struct wf_infer {
     float *tmp;         /* [rows, C] */
     int32_t *ids;       /* [rows] chunk ids */
     uint16_t *wh;       /* NULL, or bf16 copy of all weights, same offsets as w.base */
+    wf_infer_opts hook; /* .linear / .linear_ud: the block-matrix hook (sparse weights), or NULL */
     size_t bytes;
     /* streaming (wf_infer_new_stream): w is bound over sbuf, a one-layer
     ** model (embeddings, one layer slot, ln_f); layer l is read from rd into
@@ -59,6 +60,7 @@ static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ck
     c->max_batch = B;
     c->n_ctx = n_ctx;
     c->max_rows = rows;
+    if (opts) c->hook.linear = opts->linear, c->hook.linear_ud = opts->linear_ud;
     size_t C = (size_t)cfg->n_embd, F = (size_t)cfg->n_inner;
     size_t cache = (size_t)cfg->n_layer * B * n_ctx * C;
     size_t act = (size_t)rows * (C * 7 + F);
@@ -140,8 +142,9 @@ size_t wf_infer_bytes(const wf_infer *c) { return c->bytes; }
 static const uint16_t *half_of(const wf_infer *c, const float *p) { return c->wh + (p - c->w.base); }
 
 /* out[N,OC] = inp @ W + bias, from the bf16 copy when decoding with one. */
-static void linear(const wf_infer *c, float *out, const float *inp, const float *W, const float *bias,
-                   int N, int C, int OC) {
+static void linear(const wf_infer *c, int l, int which, float *out, const float *inp, const float *W,
+                   const float *bias, int N, int C, int OC) {
+    if (c->hook.linear && c->hook.linear(c->hook.linear_ud, l, which, out, inp, bias, N)) return;
     if (c->wh && N < BF16_MAX_ROWS) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
         wf_gemm_bf16w(0, N, OC, C, inp, C, half_of(c, W), OC, 1.0f, out, OC);
@@ -186,7 +189,7 @@ static wf_status forward_chunk(wf_infer *c, int B, int Tc, const int *slot, cons
         float *kc = c->kcache + (size_t)l * c->max_batch * kv_bs;
         float *vc = c->vcache + (size_t)l * c->max_batch * kv_bs;
         wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln1_w, w->ln1_b, N, C, g->layer_norm_eps);
-        linear(c, c->qkv, c->ln, w->qkv_w, w->qkv_b, N, C, 3 * C);
+        linear(c, l, 0, c->qkv, c->ln, w->qkv_w, w->qkv_b, N, C, 3 * C);
         for (int b = 0, r = 0; b < B; b++) {
             const int n = slot ? len[b] : Tc;
             for (int t = 0; t < n; t++) {
@@ -205,13 +208,13 @@ static wf_status forward_chunk(wf_infer *c, int B, int Tc, const int *slot, cons
                 wf_attention_forward_kv(c->att + (size_t)r * C, (long)len[b] * C, C, NULL, c->qkv + (size_t)r * 3 * C,
                                         (long)len[b] * 3 * C, 3 * C, kc + (size_t)slot[b] * kv_bs,
                                         vc + (size_t)slot[b] * kv_bs, kv_bs, C, 1, len[b], pos[b], C, H);
-        linear(c, c->tmp, c->att, w->aproj_w, w->aproj_b, N, C, C);
+        linear(c, l, 1, c->tmp, c->att, w->aproj_w, w->aproj_b, N, C, C);
         wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
         wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln2_w, w->ln2_b, N, C, g->layer_norm_eps);
-        linear(c, c->fc, c->ln, w->fc_w, w->fc_b, N, C, F);
+        linear(c, l, 2, c->fc, c->ln, w->fc_w, w->fc_b, N, C, F);
         if (g->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(c->fc, c->fc, (size_t)N * F);
         else wf_gelu_forward(c->fc, c->fc, (size_t)N * F);
-        linear(c, c->tmp, c->fc, w->fproj_w, w->fproj_b, N, F, C);
+        linear(c, l, 3, c->tmp, c->fc, w->fproj_w, w->fproj_b, N, F, C);
         wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
     }
     wf_layernorm_forward(c->ln, NULL, NULL, c->x, c->w.lnf_w, c->w.lnf_b, N, C, g->layer_norm_eps);

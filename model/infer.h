@@ -21,6 +21,13 @@ typedef struct {
                      ** and use it when a chunk has fewer than 8 rows (decoding):
                      ** about 2x decode speed, logits within ~1e-2 of fp32, not
                      ** the HF-exact path. 0 (default): fp32 everywhere. */
+    /* Optional hook for the block matrices (sparse/ sets it for a model with
+    ** a mask, sparse.h wf_sparse_infer): out[N,OC] = inp[N,K] @ W + bias for
+    ** matrix `which` (0 attn.c_attn, 1 attn.c_proj, 2 mlp.c_fc, 3 mlp.c_proj)
+    ** of layer l, N <= max_rows. Returns 1 when it computed out, 0 to let the
+    ** dense kernel run. NULL: dense everywhere. */
+    int (*linear)(void *ud, int l, int which, float *out, const float *inp, const float *bias, int N);
+    void *linear_ud;
 } wf_infer_opts;
 
 /* Creates a context. `weights` (wf_gpt_numel(cfg) floats, layer-major) is

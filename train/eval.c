@@ -5,6 +5,12 @@
 wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_read_fn read, void *ud,
                        uint64_t count, int B, int T, long max_windows, wf_heap *h, double *mean_loss,
                        uint64_t *tokens, wf_err *err) {
+    return wf_eval_loss_sparse(c, weights, NULL, read, ud, count, B, T, max_windows, h, mean_loss, tokens, err);
+}
+
+wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask,
+                              wf_token_read_fn read, void *ud, uint64_t count, int B, int T, long max_windows,
+                              wf_heap *h, double *mean_loss, uint64_t *tokens, wf_err *err) {
     *mean_loss = 0;
     *tokens = 0;
     if (count < (uint64_t)T + 1)
@@ -16,11 +22,20 @@ wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_re
     wf_status rc = wf_gpt_view_bind(c, (float *)weights, &w, err);
     if (rc) return rc;
     wf_trainer *t = NULL, *tail = NULL;
+    wf_sparse_plan *pt = NULL, *ptail = NULL;
     int32_t *buf = NULL, *in = NULL, *tg = NULL;
     int Bmain = (uint64_t)B < nwin ? B : (int)nwin;
     int Btail = (int)(nwin % (uint64_t)Bmain);
     if ((rc = wf_trainer_new(c, Bmain, T, 0, h, &t, err))) goto done;
     if (Btail && (rc = wf_trainer_new(c, Btail, T, 0, h, &tail, err))) goto done;
+    if (mask) {
+        if ((rc = wf_sparse_plan_new(mask, weights, Bmain * T, WF_SPARSE_KERNELS_AUTO, h, &pt, err))) goto done;
+        wf_trainer_set_sparse(t, pt);
+        if (tail) {
+            if ((rc = wf_sparse_plan_new(mask, weights, Btail * T, WF_SPARSE_KERNELS_AUTO, h, &ptail, err))) goto done;
+            wf_trainer_set_sparse(tail, ptail);
+        }
+    }
     buf = wf_alloc(h, sizeof(int32_t) * (size_t)(T + 1), "eval window", err);
     in = wf_alloc(h, sizeof(int32_t) * (size_t)Bmain * T, "eval inputs", err);
     tg = wf_alloc(h, sizeof(int32_t) * (size_t)Bmain * T, "eval targets", err);
@@ -47,6 +62,8 @@ done:
     wf_free(h, tg);
     wf_trainer_free(t);
     wf_trainer_free(tail);
+    wf_sparse_plan_free(pt);
+    wf_sparse_plan_free(ptail);
     wf_gpt_view_unbind(&w);
     return rc;
 }

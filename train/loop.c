@@ -26,6 +26,7 @@ void wf_train_opts_default(wf_train_opts *o) {
     o->eval_windows = 16;
     o->seed = 1234;
     o->keep = 3;
+    o->sparsity = -1;
     wf_optim_opts_default(&o->optim);
 }
 
@@ -56,6 +57,8 @@ typedef struct {
     wf_outdir od;    /* this run's checkpoints in out (train/outdir.c) */
     wf_ckpt_reader *rd; /* with an executor: where its weights come from (the loop holds none) */
     int T;           /* sequence length in use */
+    wf_sparse_mask *mask;  /* NULL: dense run */
+    wf_sparse_plan *plan;  /* which masked matrices run on the sparse kernels */
 } run;
 
 static wf_status read_val(void *ud, uint64_t pos, size_t n, int32_t *out, wf_err *err) {
@@ -196,6 +199,10 @@ static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err)
             rc = wf_optstate_save(path, r->opt, &r->st, err);
         }
     }
+    if (!rc && r->mask) {
+        snprintf(path, sizeof path, "%s/%s", tmp, WF_SPARSE_MASK_FILE);
+        rc = wf_sparse_mask_save(path, r->mask, err);
+    }
     if (!rc && r->tok) rc = wf_tokenizer_save(r->tok, tmp, err);
     if (rc) {
         wf_outdir_abort(tmp);
@@ -251,6 +258,57 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     wf_status rc = wf_gpt_view_bind(&r->cfg, r->w, &r->wv, err);
     if (!rc) rc = wf_gpt_view_bind(&r->cfg, r->g, &r->gv, err);
     return rc;
+}
+
+/* The mask of a sparse run: the resumed checkpoint's or the model folder's
+** (unless dropped by --dense-finetune / --sparsity 0), else a new one at
+** o->sparsity: by magnitude from a model folder's weights, random (uniform or
+** ERK, from the seed) for a preset. Masked weights are zeroed here. */
+static wf_status setup_sparse(run *r, const char *resume_dir, wf_err *err) {
+    const wf_train_opts *o = r->o;
+    const char *src = resume_dir ? resume_dir : (wf_path_is_dir(o->model) ? o->model : NULL);
+    int has = src && wf_sparse_mask_in(src);
+    wf_status rc;
+    if (o->sparsity >= 1.0 || (o->sparsity < 0 && o->sparsity != -1))
+        return WF_FAIL(err, WF_EUSAGE, "--sparsity %g: expected a fraction of zeros in [0, 1)", o->sparsity);
+    if (o->dense_finetune || o->sparsity == 0) {
+        if (has) wf_log(WF_LOG_INFO, "dense fine-tune: %s/%s is dropped, every weight trains", src, WF_SPARSE_MASK_FILE);
+        return WF_OK;
+    }
+    if (o->exec && (has || o->sparsity > 0))
+        return WF_FAIL(err, WF_EUSAGE, "%s: sparse training streams no weights yet: use --mode resident (or "
+                       "--dense-finetune to drop the mask)", has ? src : "--sparsity");
+    char path[1200];
+    if (has) {
+        snprintf(path, sizeof path, "%s/%s", src, WF_SPARSE_MASK_FILE);
+        if ((rc = wf_sparse_mask_load(path, &r->cfg, NULL, &r->mask, err))) return rc;
+        double S = wf_sparse_mask_sparsity(r->mask);
+        if (o->sparsity > 0 && o->sparsity != S) {
+            if (resume_dir)
+                return WF_FAIL(err, WF_EUSAGE, "--resume: %s holds a mask of sparsity %g; give the same --sparsity, none, "
+                               "or --dense-finetune", path, S);
+            wf_sparse_mask_free(r->mask);
+            r->mask = NULL;
+            wf_log(WF_LOG_INFO, "%s: re-pruning by magnitude from sparsity %g to %g", o->model, S, o->sparsity);
+        } else {
+            wf_log(WF_LOG_INFO, "sparse: %s (sparsity %g, %s, %.4f of the block weights are zero)", path, S,
+                   wf_sparse_dist_name(wf_sparse_mask_dist(r->mask)), wf_sparse_mask_actual(r->mask));
+        }
+    } else if (o->sparsity > 0 && resume_dir) {
+        return WF_FAIL(err, WF_EUSAGE, "--resume: %s holds no %s (the run was dense); drop --sparsity", resume_dir,
+                       WF_SPARSE_MASK_FILE);
+    }
+    if (!r->mask && o->sparsity > 0) {
+        int erk = o->sparsity_dist == WF_SPARSE_ERK;
+        if (src) rc = wf_sparse_mask_magnitude(&r->cfg, r->w, o->sparsity, erk, NULL, &r->mask, err);
+        else rc = wf_sparse_mask_random(&r->cfg, o->sparsity, erk ? WF_SPARSE_ERK : WF_SPARSE_UNIFORM, o->seed, NULL,
+                                        &r->mask, err);
+        if (rc) return rc;
+        wf_log(WF_LOG_INFO, "sparse: new %s mask at sparsity %g (%.4f of the block weights are zero)",
+               wf_sparse_dist_name(wf_sparse_mask_dist(r->mask)), o->sparsity, wf_sparse_mask_actual(r->mask));
+    }
+    if (r->mask) wf_sparse_mask_apply(r->mask, r->w);
+    return WF_OK;
 }
 
 /* The "tokenizer" folder recorded in DATA_DIR/meta.json by wafer tokenize, or "". */
@@ -314,6 +372,11 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if ((rc = wf_outdir_open(&r->od, o->out, o->keep, err))) return rc;
     if ((rc = wf_shards_open(o->data, &r->data, err))) goto done;
     if ((rc = setup_model(r, o->resume ? resume_dir : NULL, err))) goto done;
+    if ((rc = setup_sparse(r, o->resume ? resume_dir : NULL, err))) goto done;
+    if (r->mask && o->exec) {
+        rc = WF_FAIL(err, WF_EUSAGE, "sparse training runs in --mode resident; --mode stream does not carry masks yet");
+        goto done;
+    }
     if (T == 0) T = r->cfg.n_positions < 1024 ? r->cfg.n_positions : 1024;
     r->T = T;
     if (T > r->cfg.n_positions) {
@@ -364,6 +427,19 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if ((rc = wf_trainer_new(&r->cfg, B, T, o->recompute, NULL, &r->tr, err))) goto done;
     if ((rc = wf_trainer_set_bf16(r->tr, o->bf16, err))) goto done;
     if ((rc = (o->exec ? wf_optim_new_state : wf_optim_new)(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
+    if (r->mask) {
+        if ((rc = wf_sparse_plan_new(r->mask, r->w, B * T, (wf_sparse_kernels)o->sparse_kernels, NULL, &r->plan, err)))
+            goto done;
+        wf_trainer_set_sparse(r->tr, r->plan);
+        char desc[4096];
+        wf_sparse_plan_describe(r->plan, desc, sizeof desc);
+        for (char *line = desc, *nl; line && *line; line = nl) {
+            if ((nl = strchr(line, '\n'))) *nl++ = 0;
+            wf_log(WF_LOG_INFO, "sparse kernel choice: %s", line);
+        }
+        wf_log(WF_LOG_INFO, "sparse: %d of %d block matrices run on the sparse kernels", wf_sparse_plan_count_sparse(r->plan),
+               4 * r->cfg.n_layer);
+    }
     long long per_step = (long long)B * T * K;
     r->total = o->steps > 0 ? o->steps : (long)((o->tokens + per_step - 1) / per_step);
     r->peak = o->lr > 0 ? o->lr : (r->cfg.lr > 0 ? r->cfg.lr : 6e-4);
@@ -444,8 +520,16 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         }
         long s = (long)r->st.step;
         float lr = (float)wf_lr_at(r->sched, r->peak, o->end_frac, r->warmup, r->total, s), gn;
-        if (!o->exec) wf_optim_step(r->opt, r->w, r->g, lr, &gn);
-        else if ((rc = o->exec->update(o->exec->ud, lr, &gn, err))) goto done;
+        if (!o->exec) {
+            if (r->mask) wf_sparse_mask_apply(r->mask, r->g); /* the dense kernels' gradients at masked weights */
+            wf_optim_step(r->opt, r->w, r->g, lr, &gn);
+            if (r->mask) { /* zero already (zero gradient: zero moments, no step); kept exactly so */
+                wf_sparse_mask_apply(r->mask, r->w);
+                wf_sparse_mask_apply(r->mask, r->opt->m);
+                wf_sparse_mask_apply(r->mask, r->opt->v);
+                wf_sparse_plan_refresh(r->plan, r->w);
+            }
+        } else if ((rc = o->exec->update(o->exec->ud, lr, &gn, err))) goto done;
         r->st.step++;
         r->st.tokens += (uint64_t)per_step;
         last_loss = tot / K;
@@ -496,6 +580,8 @@ done:
     wf_free(NULL, r->win), wf_free(NULL, r->in), wf_free(NULL, r->tg);
     wf_free(NULL, r->rows);
     wf_trainer_free(r->tr);
+    wf_sparse_plan_free(r->plan);
+    wf_sparse_mask_free(r->mask);
     wf_optim_free(r->opt);
     wf_gpt_view_unbind(&r->wv);
     wf_gpt_view_unbind(&r->gv);

@@ -21,6 +21,9 @@ static const struct { char c; unsigned char rows[5]; } font[] = {
     {'l', {6, 2, 2, 2, 7}}, {'n', {0, 6, 5, 5, 5}}, {'o', {0, 7, 5, 5, 7}}, {'p', {7, 5, 7, 4, 4}},
     {'r', {0, 7, 4, 4, 4}}, {'s', {7, 4, 7, 1, 7}}, {'t', {4, 7, 4, 4, 7}}, {'v', {0, 5, 5, 5, 2}},
     {'(', {1, 2, 2, 2, 1}}, {')', {4, 2, 2, 2, 4}}, {'/', {1, 1, 2, 4, 4}}, {'k', {4, 5, 6, 5, 5}},
+    {'d', {1, 1, 7, 5, 7}}, {'f', {3, 4, 7, 4, 4}}, {'u', {0, 5, 5, 5, 7}}, {'g', {7, 5, 7, 1, 6}},
+    {'c', {0, 7, 4, 4, 7}}, {'h', {4, 4, 7, 5, 5}}, {'m', {0, 7, 7, 5, 5}}, {'x', {0, 5, 2, 2, 5}},
+    {'w', {0, 5, 5, 7, 7}}, {'b', {4, 4, 7, 5, 7}}, {'%', {5, 1, 2, 4, 5}}, {'=', {0, 7, 0, 7, 0}},
 };
 
 static void put(unsigned char *img, int x, int y, const unsigned char *rgb) {
@@ -129,6 +132,82 @@ wf_status wf_plot_loss_png(const char *path, const long *step, const double *los
         rc = wf_file_write_atomic(path, mem, sz, err);
     wf_free(NULL, mem);
 done:
+    wf_free(NULL, img);
+    return rc;
+}
+
+/* Several series on one chart (wf_plot_series_png): lines through the points
+** with a square at each, one colour per series, legend in the top right. */
+wf_status wf_plot_series_png(const char *path, const wf_plot_series *sr, int ns, const char *xlabel,
+                             const char *ylabel, wf_err *err) {
+    static const unsigned char white[3] = {255, 255, 255}, grid[3] = {225, 225, 225}, axis[3] = {0, 0, 0};
+    static const unsigned char col[6][3] = {{31, 119, 180}, {214, 39, 40}, {44, 160, 44}, {148, 103, 189},
+                                            {255, 127, 14}, {127, 127, 127}};
+    unsigned char *img = wf_alloc(NULL, (size_t)W * H * 3, "plot", err);
+    if (!img) return WF_ENOMEM;
+    for (size_t i = 0; i < (size_t)W * H; i++) memcpy(img + 3 * i, white, 3);
+    double x0 = INFINITY, x1 = -INFINITY, lo = INFINITY, hi = -INFINITY;
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < sr[k].n; i++)
+            if (isfinite(sr[k].x[i]) && isfinite(sr[k].y[i]))
+                x0 = fmin(x0, sr[k].x[i]), x1 = fmax(x1, sr[k].x[i]), lo = fmin(lo, sr[k].y[i]), hi = fmax(hi, sr[k].y[i]);
+    if (!(x1 > x0)) x0 = isfinite(x0) ? x0 : 0, x1 = x0 + 1;
+    if (!(hi > lo)) lo = isfinite(lo) ? lo - 1 : 0, hi = lo + 2;
+    double pad = (hi - lo) * 0.05;
+    lo -= pad, hi += pad;
+    for (int g = 0; g <= 10; g++) {
+        int y = MT + (H - MT - MB) * g / 10, x = ML + (W - ML - MR) * g / 10;
+        line(img, ML, y, W - MR, y, grid);
+        line(img, x, MT, x, H - MB, grid);
+    }
+    line(img, ML, H - MB, W - MR, H - MB, axis);
+    line(img, ML, MT, ML, H - MB, axis);
+    char lab[48];
+    for (int g = 0; g <= 5; g++) {
+        snprintf(lab, sizeof lab, "%.3g", lo + (hi - lo) * g / 5);
+        text(img, ML - 6 - text_width(lab), H - MB - (H - MT - MB) * g / 5 - 5, lab, axis);
+        snprintf(lab, sizeof lab, "%.3g", x0 + (x1 - x0) * g / 5);
+        int x = ML + (W - ML - MR) * g / 5 - text_width(lab) / 2;
+        if (x + text_width(lab) > W) x = W - text_width(lab);
+        text(img, x, H - MB + 8, lab, axis);
+    }
+    text(img, 6, 8, ylabel, axis);
+    text(img, W - MR - text_width(xlabel), H - 14, xlabel, axis);
+#define PX(v) (ML + (int)(((v) - x0) / (x1 - x0) * (W - ML - MR)))
+#define PY(v) (H - MB - (int)(((v) - lo) / (hi - lo) * (H - MT - MB)))
+    for (int k = 0; k < ns; k++) {
+        const unsigned char *c = col[k % 6];
+        int ly = MT + 10 + 14 * k, lx = W - MR - 20 - text_width(sr[k].label);
+        line(img, lx - 26, ly + 4, lx - 6, ly + 4, c);
+        text(img, lx, ly, sr[k].label, axis);
+        for (int i = 0; i < sr[k].n; i++) {
+            if (!isfinite(sr[k].x[i]) || !isfinite(sr[k].y[i])) continue;
+            if (i && isfinite(sr[k].x[i - 1]) && isfinite(sr[k].y[i - 1]))
+                line(img, PX(sr[k].x[i - 1]), PY(sr[k].y[i - 1]), PX(sr[k].x[i]), PY(sr[k].y[i]), c);
+            for (int d = 0; d < 25; d++) put(img, PX(sr[k].x[i]) - 2 + d % 5, PY(sr[k].y[i]) - 2 + d / 5, c);
+        }
+    }
+#undef PX
+#undef PY
+    wf_status rc = WF_OK;
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = W;
+    pi.height = H;
+    pi.format = PNG_FORMAT_RGB;
+    png_alloc_size_t sz = 0;
+    void *mem = NULL;
+    if (!png_image_write_to_memory(&pi, NULL, &sz, 0, img, 0, NULL)) {
+        rc = WF_FAIL(err, WF_EIO, "%s: png encode failed: %s", path, pi.message);
+    } else if (!(mem = wf_alloc(NULL, sz, "png", err))) {
+        rc = WF_ENOMEM;
+    } else if (!png_image_write_to_memory(&pi, mem, &sz, 0, img, 0, NULL)) {
+        rc = WF_FAIL(err, WF_EIO, "%s: png encode failed: %s", path, pi.message);
+    } else {
+        rc = wf_file_write_atomic(path, mem, sz, err);
+    }
+    wf_free(NULL, mem);
     wf_free(NULL, img);
     return rc;
 }

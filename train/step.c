@@ -12,6 +12,7 @@
 
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
+#include "sparse/sparse.h"
 
 enum { CE_ROWS = 256 }; /* rows of logits held at once: CE_ROWS x V floats */
 
@@ -50,7 +51,15 @@ struct wf_trainer {
     uint16_t *bmem;      /* bf16 scratch (NULL until bf16 is set): */
     uint16_t *xa, *xd, *xw; /* activation [N,max(C,F)], gradient [N,max(3C,F)], weight copies */
     uint16_t *xwte, *xlg;   /* wte [V,C] and one chunk of logit gradients [CE_ROWS,V] */
+    const wf_sparse_plan *sparse; /* borrowed (wf_trainer_set_sparse): masked matrices on the sparse kernels; NULL dense */
 };
+
+void wf_trainer_set_sparse(wf_trainer *t, const wf_sparse_plan *p) { t->sparse = p; }
+
+/* The sparse form of matrix s of layer l when the plan runs it sparse, else NULL. */
+static const wf_spmat *sparse_of(const wf_trainer *t, int l, wf_sparse_mat s) {
+    return t->sparse ? wf_sparse_plan_mat(t->sparse, l, s) : NULL;
+}
 
 static size_t acts_floats(const wf_gpt_config *c, int B, int T) {
     size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)c->n_inner;
@@ -181,8 +190,12 @@ wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
 }
 
 /* out[N,OC] = inp[N,K] @ W[K,OC] + bias */
-static void mm_fwd(wf_trainer *t, float *out, const float *inp, const float *W, const float *bias,
-                   int N, int K, int OC) {
+static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *inp, const float *W,
+                   const float *bias, int N, int K, int OC) {
+    if (sm) { /* the sparse values mirror W (refreshed after every update) */
+        wf_spmm_forward(out, inp, sm, bias, N, wf_sparse_plan_scratch(t->sparse));
+        return;
+    }
     if (!t->bf16) {
         wf_matmul_forward(out, inp, W, bias, N, K, OC);
         return;
@@ -197,8 +210,23 @@ static void mm_fwd(wf_trainer *t, float *out, const float *inp, const float *W, 
 }
 
 /* wf_matmul_backward's contract: dx += dout W^T, dw += x^T dout, db += sums. */
-static void mm_bwd(wf_trainer *t, float *dx, float *dw, float *db, const float *dout, const float *x,
-                   const float *w, int N, int Cin, int Cout) {
+static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, float *db, const float *dout,
+                   const float *x, const float *w, int N, int Cin, int Cout) {
+    if (sm) { /* dW only at kept positions (SDDMM): masked gradients stay zero */
+        float *scr = wf_sparse_plan_scratch(t->sparse);
+        if (dx) wf_spmm_backward_input(dx, dout, sm, N, scr);
+        wf_spmm_backward_weight(dw, x, dout, sm, N, scr);
+        if (db)
+#pragma omp parallel for schedule(static) if ((long)N * Cout > 65536)
+            for (int o0 = 0; o0 < Cout; o0 += 256) {
+                int o1 = o0 + 256 < Cout ? o0 + 256 : Cout;
+                for (int n = 0; n < N; n++) {
+                    const float *d = dout + (size_t)n * Cout;
+                    for (int o = o0; o < o1; o++) db[o] += d[o];
+                }
+            }
+        return;
+    }
     if (!t->bf16) {
         wf_matmul_backward(dx, dw, db, dout, x, w, N, Cin, Cout);
         return;
@@ -226,15 +254,15 @@ static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
     const float *x = t->res[l];
     float *y = t->res[l + 1];
     wf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, c->layer_norm_eps);
-    mm_fwd(t, a->qkv, a->ln1, w->qkv_w, w->qkv_b, N, C, 3 * C);
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_QKV), a->qkv, a->ln1, w->qkv_w, w->qkv_b, N, C, 3 * C);
     wf_attention_forward(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head);
-    mm_fwd(t, y, a->att, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_APROJ), y, a->att, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
     wf_residual_forward(a->x2, x, y, (size_t)N * C);
     wf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C, c->layer_norm_eps);
-    mm_fwd(t, a->fch, a->ln2, w->fc_w, w->fc_b, N, C, F);
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_FC), a->fch, a->ln2, w->fc_w, w->fc_b, N, C, F);
     if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
     else wf_gelu_forward(a->fchg, a->fch, (size_t)N * F);
-    mm_fwd(t, y, a->fchg, w->fproj_w, w->fproj_b, N, F, C);
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), y, a->fchg, w->fproj_w, w->fproj_b, N, F, C);
     wf_residual_forward(y, y, a->x2, (size_t)N * C);
     t->recomputed = l;
 }
@@ -316,18 +344,18 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     float *dres = t->dres;
     /* MLP: y = x2 + gelu(ln2 W_fc + b) W_fp + b */
     memset(t->dfch, 0, sizeof(float) * (size_t)N * F);
-    mm_bwd(t, t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, w->fproj_w, N, F, C);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, w->fproj_w, N, F, C);
     wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
     memset(t->dln, 0, sizeof(float) * NC);
-    mm_bwd(t, t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, w->fc_w, N, C, F);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, w->fc_w, N, C, F);
     wf_layernorm_backward(dres, g->ln2_w, g->ln2_b, t->dln, a->x2, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
     memset(t->datt, 0, sizeof(float) * NC);
-    mm_bwd(t, t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_APROJ), t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
     wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
                           t->attn_scratch, t->attn_threads);
     memset(t->dln, 0, sizeof(float) * NC);
-    mm_bwd(t, t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_QKV), t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
     wf_layernorm_backward(dres, g->ln1_w, g->ln1_b, t->dln, t->res[l], w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
 }
 

@@ -14,6 +14,7 @@
 #include "kernels/adamw.h"
 #include "model/config.h"
 #include "model/params.h"
+#include "sparse/sparse.h"
 
 /* ---- the training step ---------------------------------------------------- */
 
@@ -34,6 +35,12 @@ void wf_trainer_free(wf_trainer *t); /* NULL is a no-op */
 ** default) is the fp32 path bit for bit. WF_ENOMEM if its scratch
 ** (2-byte copies of one layer's largest operands) cannot be allocated. */
 wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err);
+/* Sparse weights (sparse/sparse.h): the masked block matrices the plan runs
+** sparse use the sparse kernels (forward, input gradient, weight gradient at
+** kept positions only); the rest stay on the dense (or bf16) path. The plan
+** is borrowed, its N must equal B*T, and its values must mirror the weights
+** passed to the step (wf_sparse_plan_refresh after each update). NULL: dense. */
+void wf_trainer_set_sparse(wf_trainer *t, const wf_sparse_plan *p);
 /* Bytes of activations and scratch the trainer holds. */
 size_t wf_trainer_bytes(const wf_trainer *t);
 
@@ -174,6 +181,12 @@ typedef wf_status (*wf_token_read_fn)(void *ud, uint64_t pos, size_t n, int32_t 
 wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_read_fn read, void *ud,
                        uint64_t count, int B, int T, long max_windows, wf_heap *h, double *mean_loss,
                        uint64_t *tokens, wf_err *err);
+/* The same with the masked block matrices on the sparse kernels where the
+** plan picks them (mask NULL: dense). The mask's stored kernel choices are
+** reused; undecided matrices are timed once and the choice written into it. */
+wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask,
+                              wf_token_read_fn read, void *ud, uint64_t count, int B, int T, long max_windows,
+                              wf_heap *h, double *mean_loss, uint64_t *tokens, wf_err *err);
 
 /* ---- the training loop ---------------------------------------------------- */
 
@@ -230,6 +243,11 @@ typedef struct {
     unsigned optim_given; /* WF_OPTIM_GIVEN_* bits: flags the user set; on resume they replace the stored values */
     int recompute;        /* activation recompute */
     int bf16;             /* block and head GEMMs on bf16 operands (wf_trainer_set_bf16); eval stays fp32 */
+    double sparsity;      /* < 0 (default): keep the model's mask if it has one; 0: dense (drops a mask);
+                          ** (0, 1): static masks on the block matrices, random (preset) or by magnitude (folder) */
+    int sparsity_dist;    /* wf_sparse_dist of a new mask: WF_SPARSE_UNIFORM (default) or WF_SPARSE_ERK */
+    int dense_finetune;   /* drop the mask of the model / resumed checkpoint and train dense (SPDF) */
+    int sparse_kernels;   /* wf_sparse_kernels: AUTO times sparse vs dense per matrix; DENSE; SPARSE */
     int n_layer, n_embd, n_head, n_positions, vocab_size, n_inner; /* preset overrides; 0 keeps */
     int act;              /* preset override: 0 keeps, else 1 + wf_activation */
     wf_optim_opts optim;
@@ -253,7 +271,9 @@ typedef struct {
 } wf_train_result;
 
 /* Runs training. Checkpoints are out/ckpt-NNNNNNNN/ (config.json,
-** model.safetensors, tokenizer files when known, optimizer.bin), built in
+** model.safetensors, tokenizer files when known, optimizer.bin, and
+** sparse_mask.bin for a sparse run: masked weights and their Adam moments
+** are exactly zero, the safetensors hold the zeros), built in
 ** out/ckpt-NNNNNNNN.tmp-PID and renamed when complete; out/latest names the
 ** newest and is replaced atomically only after it is in place, so a failed or
 ** interrupted save leaves the previous checkpoint in force. Weights or
@@ -264,6 +284,16 @@ typedef struct {
 ** through a symlink, never a folder holding files wafer did not write
 ** (train/outdir.c). Progress goes to wf_log (INFO), one line per step. */
 wf_status wf_train_run(const wf_train_opts *o, wf_train_result *r, wf_err *err);
+
+/* One series of wf_plot_series_png: n points (x[i], y[i]); NaN points are skipped. */
+typedef struct {
+    const double *x, *y;
+    int n;
+    const char *label; /* legend text: lower-case letters, digits, . - + % ( ) / = */
+} wf_plot_series;
+/* Writes a PNG chart of ns series (lines with a square per point, a legend). */
+wf_status wf_plot_series_png(const char *path, const wf_plot_series *s, int ns, const char *xlabel,
+                             const char *ylabel, wf_err *err);
 
 /* Writes a PNG loss curve (train loss line, validation points) of n points. */
 wf_status wf_plot_loss_png(const char *path, const long *step, const double *loss,

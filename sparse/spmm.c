@@ -1,0 +1,265 @@
+/* spmm.c — sparse x dense products for a masked W[K, OC] (sparse.h): the
+** forward out = inp W, the input gradient dinp += dout W^T and the weight
+** gradient at kept positions only (SDDMM), with naive references beside them.
+**
+** Activations are packed into token tiles of NB = 64 rows, transposed:
+** tile t holds x[t*NB + i, k] at xt[(t*K + k)*NB + i]. A kept weight is then
+** one multiply-add over 64 contiguous floats (four AVX-512 vectors, no
+** gathers), and a tile of one matrix side (K*NB floats: 768 KB at K = 3072)
+** stays in L2 while every output of the tile reads it. Threads split the
+** outputs (oc or k) of each tile; every output is summed by one thread in a
+** fixed order, so results are deterministic for any thread count. */
+#include "sparse/sparse_int.h"
+
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+enum { NB = 64 };      /* tokens per tile: 4 x 16-float vectors, the accumulators stay in registers */
+enum { SMALL_N = 16 }; /* fewer rows than this: the forward gathers row by row (decode) */
+
+/* Compile the hot loops for AVX-512 and AVX2 beside the portable version;
+** the loader picks by CPU (GCC function multi-versioning). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT
+#endif
+
+static int ntiles(int N) { return (N + NB - 1) / NB; }
+
+size_t wf_spmm_scratch(const wf_spmat *s, int N) {
+    return (size_t)ntiles(N) * NB * ((size_t)s->K + (size_t)s->OC) + s->nnz;
+}
+
+wf_status wf_spmat_new(const uint64_t *bits, int K, int OC, wf_heap *h, wf_spmat **out, wf_err *err) {
+    *out = NULL;
+    uint64_t nnz = 0;
+    size_t n = (size_t)K * OC;
+    for (size_t w = 0; w < (n + 63) / 64; w++) nnz += (uint64_t)__builtin_popcountll(bits[w]);
+    if (nnz > 0xffffffffULL) return WF_FAIL(err, WF_EUSAGE, "sparse matrix %dx%d: more than 2^32 kept weights", K, OC);
+    wf_spmat *s = wf_calloc(h, sizeof *s, "sparse matrix", err);
+    if (!s) return WF_ENOMEM;
+    s->K = K, s->OC = OC, s->nnz = nnz, s->heap = h;
+    size_t nz = nnz ? nnz : 1;
+    s->col_ptr = wf_alloc(h, sizeof(uint32_t) * ((size_t)OC + 1), "sparse col ptr", err);
+    s->row_ptr = wf_alloc(h, sizeof(uint32_t) * ((size_t)K + 1), "sparse row ptr", err);
+    s->col_k = wf_alloc(h, sizeof(uint32_t) * nz, "sparse col idx", err);
+    s->row_oc = wf_alloc(h, sizeof(uint32_t) * nz, "sparse row idx", err);
+    s->col_val = wf_calloc(h, sizeof(float) * nz, "sparse col values", err);
+    s->row_val = wf_calloc(h, sizeof(float) * nz, "sparse row values", err);
+    if (!s->col_ptr || !s->row_ptr || !s->col_k || !s->row_oc || !s->col_val || !s->row_val) {
+        wf_spmat_free(s);
+        return WF_ENOMEM;
+    }
+    /* rows: a straight walk; columns: count, prefix sum, fill (k ascending) */
+    memset(s->col_ptr, 0, sizeof(uint32_t) * ((size_t)OC + 1));
+    uint32_t j = 0;
+    for (int k = 0; k < K; k++) {
+        s->row_ptr[k] = j;
+        for (int o = 0; o < OC; o++) {
+            size_t i = (size_t)k * OC + o;
+            if ((bits[i / 64] >> (i % 64)) & 1) s->row_oc[j++] = (uint32_t)o, s->col_ptr[o + 1]++;
+        }
+    }
+    s->row_ptr[K] = j;
+    for (int o = 0; o < OC; o++) s->col_ptr[o + 1] += s->col_ptr[o];
+    uint32_t *fill = wf_alloc(h, sizeof(uint32_t) * ((size_t)OC + 1), "sparse fill", err);
+    if (!fill) {
+        wf_spmat_free(s);
+        return WF_ENOMEM;
+    }
+    memcpy(fill, s->col_ptr, sizeof(uint32_t) * ((size_t)OC + 1));
+    for (int k = 0; k < K; k++)
+        for (uint32_t q = s->row_ptr[k]; q < s->row_ptr[k + 1]; q++) s->col_k[fill[s->row_oc[q]]++] = (uint32_t)k;
+    wf_free(h, fill);
+    *out = s;
+    return WF_OK;
+}
+
+void wf_spmat_free(wf_spmat *s) {
+    if (!s) return;
+    wf_free(s->heap, s->col_ptr), wf_free(s->heap, s->row_ptr);
+    wf_free(s->heap, s->col_k), wf_free(s->heap, s->row_oc);
+    wf_free(s->heap, s->col_val), wf_free(s->heap, s->row_val);
+    wf_free(s->heap, s);
+}
+
+void wf_spmat_load(wf_spmat *s, const float *W) {
+    int K = s->K, OC = s->OC;
+#pragma omp parallel for schedule(static) if (s->nnz > 65536)
+    for (int k = 0; k < K; k++)
+        for (uint32_t q = s->row_ptr[k]; q < s->row_ptr[k + 1]; q++) s->row_val[q] = W[(size_t)k * OC + s->row_oc[q]];
+#pragma omp parallel for schedule(static) if (s->nnz > 65536)
+    for (int o = 0; o < OC; o++)
+        for (uint32_t q = s->col_ptr[o]; q < s->col_ptr[o + 1]; q++) s->col_val[q] = W[(size_t)s->col_k[q] * OC + o];
+}
+
+/* x[N, D] -> xt (tiles of NB tokens, transposed; rows past N are zero). */
+static void pack(float *xt, const float *x, int N, int D) {
+    int T = ntiles(N);
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int t = 0; t < T; t++)
+        for (int d0 = 0; d0 < D; d0 += 16) {
+            int d1 = d0 + 16 < D ? d0 + 16 : D;
+            for (int i = 0; i < NB; i++) {
+                int n = t * NB + i;
+                for (int d = d0; d < d1; d++) xt[((size_t)t * D + d) * NB + i] = n < N ? x[(size_t)n * D + d] : 0.0f;
+            }
+        }
+}
+
+/* y[N, D] (+)= xt, plus bias[D] when given; accumulate: add to y. */
+static void unpack(float *y, const float *xt, const float *bias, int N, int D, int accumulate) {
+    int T = ntiles(N);
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int t = 0; t < T; t++)
+        for (int d0 = 0; d0 < D; d0 += 16) {
+            int d1 = d0 + 16 < D ? d0 + 16 : D;
+            for (int i = 0; i < NB; i++) {
+                int n = t * NB + i;
+                if (n >= N) break;
+                float *row = y + (size_t)n * D;
+                for (int d = d0; d < d1; d++) {
+                    float v = xt[((size_t)t * D + d) * NB + i] + (bias ? bias[d] : 0.0f);
+                    row[d] = accumulate ? row[d] + v : v;
+                }
+            }
+        }
+}
+
+/* 16 floats as one value: GCC/clang vector extensions lower it to one zmm
+** register with AVX-512, two ymm with AVX2, four xmm otherwise. Loads and
+** stores go through memcpy (no alignment assumed). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi" /* v16 never crosses a non-inlined call between clones */
+#endif
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+
+static inline v16 ld(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* y[NB] = sum_q val[q] * x[idx[q]][NB]: one output of one tile. */
+HOT static void gather_tile(float *restrict y, const float *restrict x, const uint32_t *restrict idx,
+                            const float *restrict val, uint32_t q0, uint32_t q1) {
+    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (uint32_t q = q0; q < q1; q++) {
+        const float *xr = x + (size_t)idx[q] * NB;
+        float v = val[q];
+        a0 += v * ld(xr), a1 += v * ld(xr + 16), a2 += v * ld(xr + 32), a3 += v * ld(xr + 48);
+    }
+    memcpy(y, &a0, 64), memcpy(y + 16, &a1, 64), memcpy(y + 32, &a2, 64), memcpy(y + 48, &a3, 64);
+}
+
+/* g[q] += a[idx[q]][NB] . b[NB] for q in q0..q1: the kept entries of one output. */
+HOT static void dots_tile(float *restrict g, const float *restrict a, const float *restrict b,
+                          const uint32_t *restrict idx, uint32_t q0, uint32_t q1) {
+    v16 b0 = ld(b), b1 = ld(b + 16), b2 = ld(b + 32), b3 = ld(b + 48);
+    for (uint32_t q = q0; q < q1; q++) {
+        const float *ar = a + (size_t)idx[q] * NB;
+        v16 p = ld(ar) * b0 + ld(ar + 16) * b1 + ld(ar + 32) * b2 + ld(ar + 48) * b3;
+        /* horizontal sum by halves (vector adds, not a 16-long scalar chain) */
+        v8 h8, l8;
+        memcpy(&l8, &p, 32), memcpy(&h8, (const char *)&p + 32, 32);
+        l8 += h8;
+        v4 h4, l4;
+        memcpy(&l4, &l8, 16), memcpy(&h4, (const char *)&l8 + 16, 16);
+        l4 += h4;
+        g[q] += (l4[0] + l4[2]) + (l4[1] + l4[3]);
+    }
+}
+
+void wf_spmm_forward(float *out, const float *inp, const wf_spmat *W, const float *bias, int N, float *scratch) {
+    int K = W->K, OC = W->OC, T = ntiles(N);
+    if (N < SMALL_N) { /* decoding: a tile would be mostly padding; gather straight from the rows */
+#pragma omp parallel for schedule(static) if (W->nnz * (uint64_t)N > 32768)
+        for (int o = 0; o < OC; o++)
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * K;
+                float s = bias ? bias[o] : 0.0f;
+                for (uint32_t q = W->col_ptr[o]; q < W->col_ptr[o + 1]; q++) s += x[W->col_k[q]] * W->col_val[q];
+                out[(size_t)n * OC + o] = s;
+            }
+        return;
+    }
+    float *xt = scratch, *yt = scratch + (size_t)T * NB * K;
+    pack(xt, inp, N, K);
+#pragma omp parallel
+    for (int t = 0; t < T; t++) {
+        const float *xtile = xt + (size_t)t * K * NB;
+#pragma omp for schedule(static) nowait
+        for (int o = 0; o < OC; o++)
+            gather_tile(yt + ((size_t)t * OC + o) * NB, xtile, W->col_k, W->col_val, W->col_ptr[o], W->col_ptr[o + 1]);
+    }
+    unpack(out, yt, bias, N, OC, 0);
+}
+
+void wf_spmm_backward_input(float *dinp, const float *dout, const wf_spmat *W, int N, float *scratch) {
+    int K = W->K, OC = W->OC, T = ntiles(N);
+    float *xt = scratch, *dt = scratch + (size_t)T * NB * K;
+    pack(dt, dout, N, OC);
+#pragma omp parallel
+    for (int t = 0; t < T; t++) {
+        const float *dtile = dt + (size_t)t * OC * NB;
+#pragma omp for schedule(static) nowait
+        for (int k = 0; k < K; k++)
+            gather_tile(xt + ((size_t)t * K + k) * NB, dtile, W->row_oc, W->row_val, W->row_ptr[k], W->row_ptr[k + 1]);
+    }
+    unpack(dinp, xt, NULL, N, K, 1);
+}
+
+void wf_spmm_backward_weight(float *dW, const float *inp, const float *dout, const wf_spmat *W, int N,
+                             float *scratch) {
+    int K = W->K, OC = W->OC, T = ntiles(N);
+    float *xt = scratch, *dt = scratch + (size_t)T * NB * K, *g = dt + (size_t)T * NB * OC;
+    pack(xt, inp, N, K);
+    pack(dt, dout, N, OC);
+    memset(g, 0, sizeof(float) * W->nnz);
+#pragma omp parallel
+    for (int t = 0; t < T; t++) {
+        const float *xtile = xt + (size_t)t * K * NB, *dtile = dt + (size_t)t * OC * NB;
+#pragma omp for schedule(static) nowait
+        for (int o = 0; o < OC; o++)
+            dots_tile(g, xtile, dtile + (size_t)o * NB, W->col_k, W->col_ptr[o], W->col_ptr[o + 1]);
+    }
+#pragma omp parallel for schedule(static) if (W->nnz > 65536)
+    for (int o = 0; o < OC; o++)
+        for (uint32_t q = W->col_ptr[o]; q < W->col_ptr[o + 1]; q++) dW[(size_t)W->col_k[q] * OC + o] += g[q];
+}
+
+/* ---- references ---------------------------------------------------------------- */
+
+void wf_spmm_forward_naive(float *out, const float *inp, const wf_spmat *W, const float *bias, int N) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < W->OC; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (uint32_t q = W->col_ptr[o]; q < W->col_ptr[o + 1]; q++)
+                s += (double)inp[(size_t)n * W->K + W->col_k[q]] * W->col_val[q];
+            out[(size_t)n * W->OC + o] = (float)s;
+        }
+}
+
+void wf_spmm_backward_input_naive(float *dinp, const float *dout, const wf_spmat *W, int N) {
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < W->K; k++) {
+            double s = 0;
+            for (uint32_t q = W->row_ptr[k]; q < W->row_ptr[k + 1]; q++)
+                s += (double)dout[(size_t)n * W->OC + W->row_oc[q]] * W->row_val[q];
+            dinp[(size_t)n * W->K + k] += (float)s;
+        }
+}
+
+void wf_spmm_backward_weight_naive(float *dW, const float *inp, const float *dout, const wf_spmat *W, int N) {
+    for (int k = 0; k < W->K; k++)
+        for (uint32_t q = W->row_ptr[k]; q < W->row_ptr[k + 1]; q++) {
+            uint32_t o = W->row_oc[q];
+            double s = 0;
+            for (int n = 0; n < N; n++) s += (double)inp[(size_t)n * W->K + k] * dout[(size_t)n * W->OC + o];
+            dW[(size_t)k * W->OC + o] += (float)s;
+        }
+}
