@@ -70,4 +70,36 @@ typedef struct {
 } wf_wse_mm_model;
 void wf_wse_mm_predict(const wf_wse_mm_cfg *c, const wf_cost_model *cm, wf_wse_mm_model *out);
 
+/* ---- row-wise and attention kernels (wse/vec.c) ------------------------------
+** One kernel on a row of np PEs; each launch runs one op on every PE that has
+** work. Inputs and outputs move by copy-mode memcpy per PE. Cycles: fadds /
+** fsubs / fmuls are DSD ops (charged by the cost model); reductions (row
+** sums), erf and exp are scalar work charged with wf_pe_charge at
+** WF_WSE_SCALAR_CYCLES per element (an *open* parameter: no public figure for
+** the PE's scalar/transcendental throughput). fp32 throughout. */
+#define WF_WSE_SCALAR_CYCLES 4
+
+typedef struct wf_wse_vec wf_wse_vec;
+typedef struct {
+    uint64_t compute_cycles, io_cycles, launches;
+} wf_wse_vec_stats;
+
+/* np PEs (1..750). */
+wf_status wf_wse_vec_new(int np, wf_wse_vec **out, wf_err *err);
+void wf_wse_vec_free(wf_wse_vec *v); /* NULL is a no-op */
+const wf_wse_vec_stats *wf_wse_vec_stats_get(const wf_wse_vec *v);
+
+/* out[N,C] = LayerNorm(x) * w + b, one row per PE (N <= np, C <= 256);
+** mean and variance summed in double as kernels/layernorm.c does. */
+wf_status wf_wse_layernorm(wf_wse_vec *v, float *out, const float *x, const float *w, const float *b, int N, int C,
+                           float eps, wf_err *err);
+/* out[N,C] = x + bias[C] (bias may be NULL) + r (may be NULL), per row. */
+wf_status wf_wse_add(wf_wse_vec *v, float *out, const float *x, const float *bias, const float *r, int N, int C,
+                     wf_err *err);
+/* out[n] = exact GELU(x[n]) (erf), rows of C <= 256. */
+wf_status wf_wse_gelu(wf_wse_vec *v, float *out, const float *x, int N, int C, wf_err *err);
+/* Causal attention over qkv[T, 3C] -> out[T, C], one head per PE (H <= np,
+** 3*T*D <= 3072 floats). Scores scaled by 1/sqrt(D); softmax per row. */
+wf_status wf_wse_attention(wf_wse_vec *v, float *out, const float *qkv, int T, int C, int H, wf_err *err);
+
 #endif

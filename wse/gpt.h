@@ -1,0 +1,22 @@
+/* gpt.h — a Cerebras-GPT-style model's forward on the simulated fabric. */
+#ifndef WF_WSE_GPT_H
+#define WF_WSE_GPT_H
+
+#include "model/config.h"
+#include "wse/wse.h"
+
+/* ---- the tiny model forward on the fabric (wse/gpt.c) ---------------------------
+** Weight-streaming style: per layer, LayerNorm, the qkv / proj / fc / fc-proj
+** multiplies (wf_wse_mm_run, fp32, weights streamed in), bias adds, attention,
+** GELU and residuals each run on the simulated fabric; the host only gathers
+** the embeddings and moves tensors between launches (standing in for the
+** activations staying on the wafer). weights: the model/params.h layout.
+** logits [T, V] for one sequence. */
+typedef struct {
+    uint64_t mm_cycles, vec_cycles, io_cycles;
+    double wall_s;
+} wf_wse_gpt_stats;
+wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T,
+                             float *logits, wf_wse_gpt_stats *st, wf_err *err);
+
+#endif
