@@ -100,3 +100,177 @@ done:
     st->wall_s = wf_now() - t0;
     return rc;
 }
+
+/* ---- the training step -------------------------------------------------------------- */
+static void transpose(float *dst, const float *src, int R, int C) {
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) dst[(size_t)c * R + r] = src[(size_t)r * C + c];
+}
+
+typedef struct {
+    wf_wse_gpt_stats *st;
+    float *tmp, *tr, *ones; /* scratch: a product, a transposed operand, T ones */
+    int T;
+} ctx;
+
+/* g[K,N] += X^T[K,T] . dY[T,N] on the fabric (the weight gradient), then
+** leaves for the store, which sums it in. */
+static wf_status grad_w(ctx *c, float *g, const float *X, const float *dY, int K, int N, wf_err *err) {
+    transpose(c->tr, X, c->T, K);
+    wf_status rc = mm(c->st, c->tmp, c->tr, dY, K, c->T, N, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < (size_t)K * N; i++) g[i] += c->tmp[i];
+    return WF_OK;
+}
+/* g[N] += column sums of dY[T,N], as a multiply by a row of ones. */
+static wf_status grad_b(ctx *c, float *g, const float *dY, int N, wf_err *err) {
+    wf_status rc = mm(c->st, c->tmp, c->ones, dY, 1, c->T, N, err);
+    if (rc) return rc;
+    for (int i = 0; i < N; i++) g[i] += c->tmp[i];
+    return WF_OK;
+}
+/* dX[T,K] = dY[T,N] . W^T (W is [K,N]; the host streams it transposed). */
+static wf_status grad_x(ctx *c, float *dX, const float *dY, const float *W, int K, int N, wf_err *err) {
+    transpose(c->tr, W, K, N);
+    return mm(c->st, dX, dY, c->tr, c->T, N, K, err);
+}
+/* The three gradients of y = x W + b. */
+static wf_status linear_bwd(ctx *c, float *dX, float *gW, float *gb, const float *dY, const float *X, const float *W,
+                            int K, int N, wf_err *err) {
+    wf_status rc;
+    if ((rc = grad_w(c, gW, X, dY, K, N, err)) || (rc = grad_b(c, gb, dY, N, err))) return rc;
+    return dX ? grad_x(c, dX, dY, W, K, N, err) : WF_OK;
+}
+
+wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float *grads, const int32_t *inputs,
+                          const int32_t *targets, int T, float *loss, wf_wse_gpt_stats *st, wf_err *err) {
+    memset(st, 0, sizeof *st);
+    double t0 = wf_now();
+    const int C = cfg->n_embd, F = cfg->n_inner, V = cfg->vocab_size, H = cfg->n_head, L = cfg->n_layer;
+    if (T < 1 || T > cfg->n_positions || T > 256 || C > 256 || F > 512 || F < C || V > 2048)
+        return WF_FAIL(err, WF_EUSAGE, "wse gpt step: T %d, C %d, F %d, V %d: the fabric step takes T, C <= 256, "
+                       "F <= 512, V <= 2048", T, C, F, V);
+    for (int t = 0; t < T; t++)
+        if (inputs[t] < 0 || inputs[t] >= V || targets[t] < 0 || targets[t] >= V)
+            return WF_FAIL(err, WF_ERANGE, "wse gpt step: token id %d / target %d at position %d out of range [0, %d)",
+                           inputs[t], targets[t], t, V);
+    wf_gpt_view w, g;
+    wf_status rc = wf_gpt_view_bind(cfg, (float *)(uintptr_t)weights, &w, err);
+    if (rc) return rc;
+    if ((rc = wf_gpt_view_bind(cfg, grads, &g, err))) {
+        wf_gpt_view_unbind(&w);
+        return rc;
+    }
+    wf_wse_vec *v = NULL;
+    const size_t TC = (size_t)T * C, TF = (size_t)T * F;
+    /* saved per layer: x_in, h1, qkv (3 TC), att, x_mid, h2 (5 TC + 3 TC), f_pre, f_post (2 TF) */
+    size_t big = (size_t)V * C;
+    if ((size_t)F * C > big) big = (size_t)F * C;
+    if ((size_t)3 * C * C > big) big = (size_t)3 * C * C;
+    size_t trn = big > (size_t)T * V ? big : (size_t)T * V;
+    if (TF > trn) trn = TF;
+    size_t nfl = (size_t)L * (8 * TC + 2 * TF) + 2 * TC + 2 * (size_t)T * V + 7 * TC + 4 * TF + 2 * (size_t)T + big +
+                 trn;
+    float *buf = wf_calloc(NULL, nfl * sizeof(float), "wse gpt step activations", err);
+    if (!buf) {
+        rc = WF_ENOMEM;
+        goto done;
+    }
+    float *p = buf;
+#define TAKE(n) (p += (n), p - (n))
+    float *xin = TAKE((size_t)L * TC), *h1 = TAKE((size_t)L * TC), *qkv = TAKE((size_t)L * 3 * TC);
+    float *att = TAKE((size_t)L * TC), *xmid = TAKE((size_t)L * TC), *h2 = TAKE((size_t)L * TC);
+    float *fpre = TAKE((size_t)L * TF), *fpost = TAKE((size_t)L * TF);
+    float *x = TAKE(TC), *hf = TAKE(TC), *logits = TAKE((size_t)T * V), *dlogits = TAKE((size_t)T * V);
+    float *dx = TAKE(TC), *dh = TAKE(TC), *da = TAKE(TC), *dxm = TAKE(TC), *dq = TAKE(3 * TC), *dyxh = TAKE(TF);
+    float *dF = TAKE(TF), *dG = TAKE(TF), *a = TAKE(TF), *losses = TAKE((size_t)T);
+    ctx c = {st, NULL, NULL, NULL, T};
+    c.tmp = TAKE(big);
+    c.tr = TAKE(trn);
+    c.ones = TAKE((size_t)T);
+#undef TAKE
+    WF_ASSERT((size_t)(p - buf) <= nfl);
+    for (int t = 0; t < T; t++) c.ones[t] = 1.0f;
+    int np = T > H ? T : H;
+    if ((rc = wf_wse_vec_new(np, &v, err))) goto done;
+    const float eps = cfg->layer_norm_eps;
+    /* forward, keeping what the backward needs */
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < C; k++)
+            x[(size_t)t * C + k] = w.wte[(size_t)inputs[t] * C + k] + w.wpe[(size_t)t * C + k];
+    for (int l = 0; l < L; l++) {
+        const wf_gpt_layer *Lw = &w.layers[l];
+        float *X = xin + l * TC, *H1 = h1 + l * TC, *Q = qkv + l * 3 * TC, *A = att + l * TC, *XM = xmid + l * TC;
+        float *H2 = h2 + l * TC, *FP = fpre + l * TF, *FQ = fpost + l * TF;
+        memcpy(X, x, TC * 4);
+        if ((rc = wf_wse_layernorm(v, H1, X, Lw->ln1_w, Lw->ln1_b, T, C, eps, err)) ||
+            (rc = mm(st, Q, H1, Lw->qkv_w, T, C, 3 * C, err)))
+            goto done;
+        for (int part = 0; part < 3; part++) {
+            for (int t = 0; t < T; t++) memcpy(a + (size_t)t * C, Q + (size_t)t * 3 * C + part * C, C * 4);
+            if ((rc = wf_wse_add(v, a, a, Lw->qkv_b + part * C, NULL, T, C, err))) goto done;
+            for (int t = 0; t < T; t++) memcpy(Q + (size_t)t * 3 * C + part * C, a + (size_t)t * C, C * 4);
+        }
+        if ((rc = wf_wse_attention(v, A, Q, T, C, H, err)) || (rc = mm(st, a, A, Lw->aproj_w, T, C, C, err)) ||
+            (rc = wf_wse_add(v, XM, a, Lw->aproj_b, X, T, C, err)) ||
+            (rc = wf_wse_layernorm(v, H2, XM, Lw->ln2_w, Lw->ln2_b, T, C, eps, err)) ||
+            (rc = mm(st, FP, H2, Lw->fc_w, T, C, F, err)) || (rc = wf_wse_add(v, FP, FP, Lw->fc_b, NULL, T, F, err)) ||
+            (rc = wf_wse_gelu(v, FQ, FP, T, F, err)) || (rc = mm(st, a, FQ, Lw->fproj_w, T, F, C, err)) ||
+            (rc = wf_wse_add(v, x, a, Lw->fproj_b, XM, T, C, err)))
+            goto done;
+    }
+    /* head: ln_f, logits = hf wte^T, cross-entropy */
+    if ((rc = wf_wse_layernorm(v, hf, x, w.lnf_w, w.lnf_b, T, C, eps, err))) goto done;
+    transpose(c.tr, w.lm_head, V, C);
+    if ((rc = mm(st, logits, hf, c.tr, T, C, V, err)) ||
+        (rc = wf_wse_crossentropy(v, dlogits, losses, logits, targets, T, V, 1.0f / (float)T, err)))
+        goto done;
+    double lsum = 0;
+    for (int t = 0; t < T; t++) lsum += losses[t];
+    *loss = (float)(lsum / T);
+    /* head backward: dhf = dlogits . wte; dwte += dlogits^T . hf */
+    float *g_head = cfg->untied_head ? g.lm_head : g.wte;
+    if ((rc = mm(st, dh, dlogits, w.lm_head, T, V, C, err)) || (rc = grad_w(&c, g_head, dlogits, hf, V, C, err)) ||
+        (rc = wf_wse_layernorm_backward(v, dx, dyxh, dh, x, w.lnf_w, T, C, eps, err)) ||
+        (rc = grad_b(&c, g.lnf_w, dyxh, C, err)) || (rc = grad_b(&c, g.lnf_b, dh, C, err)))
+        goto done;
+    for (int l = L - 1; l >= 0; l--) {
+        const wf_gpt_layer *Lw = &w.layers[l];
+        wf_gpt_layer *Lg = &g.layers[l];
+        float *X = xin + l * TC, *H1 = h1 + l * TC, *Q = qkv + l * 3 * TC, *A = att + l * TC, *XM = xmid + l * TC;
+        float *H2 = h2 + l * TC, *FP = fpre + l * TF, *FQ = fpost + l * TF;
+        /* MLP: x_out = x_mid + fproj(gelu(fc(ln2(x_mid)))) */
+        if ((rc = linear_bwd(&c, dG, Lg->fproj_w, Lg->fproj_b, dx, FQ, Lw->fproj_w, F, C, err)) ||
+            (rc = wf_wse_gelu_backward(v, dF, FP, dG, T, F, err)) ||
+            (rc = linear_bwd(&c, dh, Lg->fc_w, Lg->fc_b, dF, H2, Lw->fc_w, C, F, err)) ||
+            (rc = wf_wse_layernorm_backward(v, da, dyxh, dh, XM, Lw->ln2_w, T, C, eps, err)) ||
+            (rc = grad_b(&c, Lg->ln2_w, dyxh, C, err)) || (rc = grad_b(&c, Lg->ln2_b, dh, C, err)) ||
+            (rc = wf_wse_add(v, dxm, dx, NULL, da, T, C, err)))
+            goto done;
+        /* attention: x_mid = x_in + aproj(attn(qkv(ln1(x_in)))) */
+        if ((rc = linear_bwd(&c, da, Lg->aproj_w, Lg->aproj_b, dxm, A, Lw->aproj_w, C, C, err)) ||
+            (rc = wf_wse_attention_backward(v, dq, da, Q, T, C, H, err)) ||
+            (rc = linear_bwd(&c, dh, Lg->qkv_w, Lg->qkv_b, dq, H1, Lw->qkv_w, C, 3 * C, err)) ||
+            (rc = wf_wse_layernorm_backward(v, da, dyxh, dh, X, Lw->ln1_w, T, C, eps, err)) ||
+            (rc = grad_b(&c, Lg->ln1_w, dyxh, C, err)) || (rc = grad_b(&c, Lg->ln1_b, dh, C, err)) ||
+            (rc = wf_wse_add(v, dx, dxm, NULL, da, T, C, err)))
+            goto done;
+    }
+    /* embeddings: scatter on the host */
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < C; k++) {
+            g.wte[(size_t)inputs[t] * C + k] += dx[(size_t)t * C + k];
+            g.wpe[(size_t)t * C + k] += dx[(size_t)t * C + k];
+        }
+done:
+    if (v) {
+        st->vec_cycles = wf_wse_vec_stats_get(v)->compute_cycles;
+        st->io_cycles += wf_wse_vec_stats_get(v)->io_cycles;
+    }
+    wf_wse_vec_free(v);
+    wf_free(NULL, buf);
+    wf_gpt_view_unbind(&w);
+    wf_gpt_view_unbind(&g);
+    st->wall_s = wf_now() - t0;
+    return rc;
+}

@@ -89,17 +89,30 @@ wf_status wf_wse_vec_new(int np, wf_wse_vec **out, wf_err *err);
 void wf_wse_vec_free(wf_wse_vec *v); /* NULL is a no-op */
 const wf_wse_vec_stats *wf_wse_vec_stats_get(const wf_wse_vec *v);
 
-/* out[N,C] = LayerNorm(x) * w + b, one row per PE (N <= np, C <= 256);
+/* out[N,C] = LayerNorm(x) * w + b, one row per PE (N <= np, C <= 512);
 ** mean and variance summed in double as kernels/layernorm.c does. */
 wf_status wf_wse_layernorm(wf_wse_vec *v, float *out, const float *x, const float *w, const float *b, int N, int C,
                            float eps, wf_err *err);
 /* out[N,C] = x + bias[C] (bias may be NULL) + r (may be NULL), per row. */
 wf_status wf_wse_add(wf_wse_vec *v, float *out, const float *x, const float *bias, const float *r, int N, int C,
                      wf_err *err);
-/* out[n] = exact GELU(x[n]) (erf), rows of C <= 256. */
+/* out[n] = exact GELU(x[n]) (erf), rows of C <= 512. */
 wf_status wf_wse_gelu(wf_wse_vec *v, float *out, const float *x, int N, int C, wf_err *err);
 /* Causal attention over qkv[T, 3C] -> out[T, C], one head per PE (H <= np,
 ** 3*T*D <= 3072 floats). Scores scaled by 1/sqrt(D); softmax per row. */
 wf_status wf_wse_attention(wf_wse_vec *v, float *out, const float *qkv, int T, int C, int H, wf_err *err);
+
+/* Backward ops. LayerNorm: dx [N,C] and dyxh = dy * xhat [N,C] (whose column
+** sums are dw; the column sums of dy are db). GELU: dx = gelu'(x) * dy.
+** Attention: dqkv [T,3C] from dout [T,C] (probabilities recomputed).
+** Cross-entropy of logits rows [N,V]: dlogits = (softmax - onehot) * scale
+** and losses [N] (nats); targets checked (WF_ERANGE naming the row). */
+wf_status wf_wse_layernorm_backward(wf_wse_vec *v, float *dx, float *dyxh, const float *dy, const float *x,
+                                    const float *w, int N, int C, float eps, wf_err *err);
+wf_status wf_wse_gelu_backward(wf_wse_vec *v, float *dx, const float *x, const float *dy, int N, int C, wf_err *err);
+wf_status wf_wse_attention_backward(wf_wse_vec *v, float *dqkv, const float *dout, const float *qkv, int T, int C,
+                                    int H, wf_err *err);
+wf_status wf_wse_crossentropy(wf_wse_vec *v, float *dlogits, float *losses, const float *logits,
+                              const int32_t *targets, int N, int V, float scale, wf_err *err);
 
 #endif
