@@ -388,6 +388,22 @@ static void wafer_sim_runs_examples(void) {
 #endif
 }
 
+/* ---- gpt: a small model trained on the fabric, checked against the CPU trainer ------------ */
+static void gpt_trains_on_the_fabric(void) {
+    cJSON *j = run_json("gpt --layers 1 --width 32 --heads 2 --seq 16 --vocab 64 --steps 2");
+    WF_CHECK(j != NULL);
+    if (j) {
+        WF_CHECK_STR(str(j, "example"), "gpt");
+        WF_CHECK(num(j, "step") == 1);
+        WF_CHECK(num(j, "rel") <= 1e-4); /* NaN fails */
+        WF_CHECK(num(j, "matmul_cycles") > 0 && num(j, "vector_cycles") > 0);
+        cJSON_Delete(j);
+    }
+    WF_CHECK_EQ(run("gpt --width 300"), 1);
+    WF_CHECK_HAS(out_buf, "gpt: error: sizes:");
+    WF_CHECK_EQ(run("gpt --heads 3"), 1); /* 64 is not a multiple of 3 */
+}
+
 /* ---- threads -------------------------------------------------------------------------------
 ** The simulator cuts rows into bands (8 rows or more) and splits each cycle's
 ** phases over threads; the order is fixed by the height, so 1 and 2 threads
@@ -456,6 +472,7 @@ int main(void) {
     sparse_never_sends_zeros();
     trace_and_heatmap_files();
     wafer_sim_runs_examples();
+    gpt_trains_on_the_fabric();
     threads_do_not_change_results();
     return wf_check_report();
 }
