@@ -37,13 +37,30 @@ static wf_status mm(wf_wse_gpt_stats *st, float *Y, const float *X, const float 
     return rc;
 }
 
-wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T,
+static void transpose(float *dst, const float *src, int R, int C);
+
+/* Y[T,N] = X[T,K] W[K,N] in the forward's mode; scratch holds 2 (K*N + T*max(K,N)) floats. */
+static wf_status mm_mode(wf_wse_gpt_stats *st, int mode, float *scratch, float *Y, const float *X, const float *W,
+                         int T, int K, int N, wf_err *err) {
+    if (mode == WF_WSE_STREAM) return mm(st, Y, X, W, T, K, N, err);
+    float *wt = scratch, *xt = wt + (size_t)K * N, *yt = xt + (size_t)K * T;
+    transpose(wt, W, K, N); /* resident: W^T [N,K] */
+    transpose(xt, X, T, K); /* streamed: X^T [K,T], chunks of tokens */
+    wf_status rc = mm(st, yt, wt, xt, N, K, T, err);
+    if (!rc) transpose(Y, yt, N, T);
+    return rc;
+}
+
+wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T, int mode,
                              float *logits, wf_wse_gpt_stats *st, wf_err *err) {
     memset(st, 0, sizeof *st);
     double t0 = wf_now();
     const int C = cfg->n_embd, F = cfg->n_inner, V = cfg->vocab_size, H = cfg->n_head;
-    if (T < 1 || T > cfg->n_positions || T > 256 || C > 256 || F > 256)
-        return WF_FAIL(err, WF_EUSAGE, "wse gpt: T %d, C %d, F %d: the fabric forward takes T, C, F <= 256", T, C, F);
+    if (T < 1 || T > cfg->n_positions || T > 256 || C > 256 || F > 512 || cfg->n_layer > WF_WSE_MAX_LAYERS)
+        return WF_FAIL(err, WF_EUSAGE, "wse gpt: T %d, C %d, F %d, %d layers: the fabric forward takes T, C <= 256, "
+                       "F <= 512, at most %d layers", T, C, F, cfg->n_layer, WF_WSE_MAX_LAYERS);
+    if (mode != WF_WSE_STREAM && mode != WF_WSE_PIPELINED)
+        return WF_FAIL(err, WF_EUSAGE, "wse gpt: mode %d: expected stream (0) or pipelined (1)", mode);
     for (int t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= V)
             return WF_FAIL(err, WF_ERANGE, "wse gpt: token id %d at position %d out of range [0, %d)", ids[t], t, V);
@@ -51,7 +68,9 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     wf_status rc = wf_gpt_view_bind(cfg, (float *)(uintptr_t)weights, &w, err);
     if (rc) return rc;
     wf_wse_vec *v = NULL;
-    float *buf = wf_calloc(NULL, sizeof(float) * ((size_t)T * (4 * C + 3 * C + 2 * F) + (size_t)C * V),
+    size_t kn = (size_t)C * V > (size_t)C * F ? (size_t)C * V : (size_t)C * F;
+    size_t tm = (size_t)T * (V > F ? V : F);
+    float *buf = wf_calloc(NULL, sizeof(float) * ((size_t)T * (4 * C + 3 * C + 2 * F) + (size_t)C * V + 2 * (kn + 2 * tm)),
                            "wse gpt activations", err);
     if (!buf) {
         rc = WF_ENOMEM;
@@ -59,6 +78,7 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     }
     float *x = buf, *h = x + (size_t)T * C, *qkv = h + (size_t)T * C, *att = qkv + (size_t)T * 3 * C;
     float *a = att + (size_t)T * C, *f = a + (size_t)T * C, *g = f + (size_t)T * F, *wt = g + (size_t)T * F;
+    float *scr = wt + (size_t)C * V;
     int np = T > H ? T : H;
     if ((rc = wf_wse_vec_new(np, &v, err))) goto done;
     /* embeddings: a gather, on the host */
@@ -68,27 +88,31 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     const float eps = cfg->layer_norm_eps;
     for (int l = 0; l < cfg->n_layer; l++) {
         const wf_gpt_layer *L = &w.layers[l];
+        uint64_t m0 = st->mm_cycles;
         if ((rc = wf_wse_layernorm(v, h, x, L->ln1_w, L->ln1_b, T, C, eps, err)) ||
-            (rc = mm(st, qkv, h, L->qkv_w, T, C, 3 * C, err)))
+            (rc = mm_mode(st, mode, scr, qkv, h, L->qkv_w, T, C, 3 * C, err)))
             goto done;
         for (int part = 0; part < 3; part++) { /* bias, C columns at a time (rows of <= 256) */
             for (int t = 0; t < T; t++) memcpy(a + (size_t)t * C, qkv + (size_t)t * 3 * C + part * C, C * 4);
             if ((rc = wf_wse_add(v, a, a, L->qkv_b + part * C, NULL, T, C, err))) goto done;
             for (int t = 0; t < T; t++) memcpy(qkv + (size_t)t * 3 * C + part * C, a + (size_t)t * C, C * 4);
         }
-        if ((rc = wf_wse_attention(v, att, qkv, T, C, H, err)) || (rc = mm(st, a, att, L->aproj_w, T, C, C, err)) ||
+        if ((rc = wf_wse_attention(v, att, qkv, T, C, H, err)) || (rc = mm_mode(st, mode, scr, a, att, L->aproj_w, T, C, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->aproj_b, x, T, C, err)) ||
             (rc = wf_wse_layernorm(v, h, x, L->ln2_w, L->ln2_b, T, C, eps, err)) ||
-            (rc = mm(st, f, h, L->fc_w, T, C, F, err)) || (rc = wf_wse_add(v, f, f, L->fc_b, NULL, T, F, err)) ||
-            (rc = wf_wse_gelu(v, g, f, T, F, err)) || (rc = mm(st, a, g, L->fproj_w, T, F, C, err)) ||
+            (rc = mm_mode(st, mode, scr, f, h, L->fc_w, T, C, F, err)) || (rc = wf_wse_add(v, f, f, L->fc_b, NULL, T, F, err)) ||
+            (rc = wf_wse_gelu(v, g, f, T, F, err)) || (rc = mm_mode(st, mode, scr, a, g, L->fproj_w, T, F, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->fproj_b, x, T, C, err)))
             goto done;
+        st->layer_mm_cycles[l] = st->mm_cycles - m0;
     }
     if ((rc = wf_wse_layernorm(v, h, x, w.lnf_w, w.lnf_b, T, C, eps, err))) goto done;
     /* the head: logits = h lm_head^T; the host streams lm_head transposed (C x V) */
     for (int vv = 0; vv < V; vv++)
         for (int c = 0; c < C; c++) wt[(size_t)c * V + vv] = w.lm_head[(size_t)vv * C + c];
-    if ((rc = mm(st, logits, h, wt, T, C, V, err))) goto done;
+    uint64_t m0 = st->mm_cycles;
+    if ((rc = mm_mode(st, mode, scr, logits, h, wt, T, C, V, err))) goto done;
+    st->head_mm_cycles = st->mm_cycles - m0;
 done:
     if (v) {
         st->vec_cycles = wf_wse_vec_stats_get(v)->compute_cycles;

@@ -12,11 +12,22 @@
 ** the embeddings and moves tensors between launches (standing in for the
 ** activations staying on the wafer). weights: the model/params.h layout.
 ** logits [T, V] for one sequence. */
+/* Execution modes of the forward. STREAM: activations resident, weights
+** stream in (above). PIPELINED: weights stationary, activations flowing:
+** each multiply keeps its weight matrix resident on the PEs (W^T split over
+** columns and rows as the kernel's resident operand) and streams the tokens
+** through in chunks (Y^T = W^T X^T). Each multiply has a fabric of its own;
+** a single fabric with one region per layer and the activations handed from
+** region to region is not built (docs/wse-model.md). */
+enum { WF_WSE_STREAM, WF_WSE_PIPELINED };
+#define WF_WSE_MAX_LAYERS 64
 typedef struct {
     uint64_t mm_cycles, vec_cycles, io_cycles;
+    uint64_t layer_mm_cycles[WF_WSE_MAX_LAYERS]; /* per layer: its four multiplies */
+    uint64_t head_mm_cycles;                     /* the LM head multiply(s) */
     double wall_s;
 } wf_wse_gpt_stats;
-wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T,
+wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T, int mode,
                              float *logits, wf_wse_gpt_stats *st, wf_err *err);
 
 /* One training step's forward and backward on the simulated fabric for one

@@ -112,23 +112,29 @@ static void tiny_forward(void) {
     for (int t = 0; t < 64; t++) ids[t] = (int32_t)((t * 37 + 11) % 512);
     float *lw = malloc(sizeof(float) * 64 * 512), *lc = malloc(sizeof(float) * 64 * 512);
     for (int i = 0; i < 64 * 512; i++) lw[i] = NAN;
-    wf_wse_gpt_stats st;
-    wf_status rc = wf_wse_gpt_forward(&cfg, wts, ids, 64, lw, &st, &e);
-    WF_CHECK_EQ(rc, WF_OK);
-    if (rc) fprintf(stderr, "  %s\n", e.msg);
     wf_infer *inf = NULL;
     wf_infer_opts io = {1, 64, 0, 0};
     WF_CHECK_EQ(wf_infer_new(&cfg, wts, &io, NULL, &inf, &e), WF_OK);
     WF_CHECK_EQ(wf_infer_forward(inf, ids, 1, 64, lc, WF_LOGITS_ALL, &e), WF_OK);
-    double d = maxrel(lw, lc, 64 * 512);
-    printf("tiny forward on the fabric: logits max rel diff %.3g vs the CPU engine; %llu matmul + %llu vector "
-           "cycles (+%llu memcpy); %.2f s wall\n",
-           d, (unsigned long long)st.mm_cycles, (unsigned long long)st.vec_cycles, (unsigned long long)st.io_cycles,
-           st.wall_s);
-    WF_CHECK(d <= 1e-5);
+    wf_wse_gpt_stats st;
+    for (int mode = WF_WSE_STREAM; mode <= WF_WSE_PIPELINED; mode++) {
+        for (int i = 0; i < 64 * 512; i++) lw[i] = NAN;
+        wf_status rc = wf_wse_gpt_forward(&cfg, wts, ids, 64, mode, lw, &st, &e);
+        WF_CHECK_EQ(rc, WF_OK);
+        if (rc) fprintf(stderr, "  %s\n", e.msg);
+        double d = maxrel(lw, lc, 64 * 512);
+        printf("tiny forward on the fabric, %s: logits max rel diff %.3g vs the CPU engine; %llu matmul (layers %llu, "
+               "%llu; head %llu) + %llu vector cycles (+%llu memcpy); %.2f s wall\n",
+               mode ? "pipelined" : "weight streaming", d, (unsigned long long)st.mm_cycles,
+               (unsigned long long)st.layer_mm_cycles[0], (unsigned long long)st.layer_mm_cycles[1],
+               (unsigned long long)st.head_mm_cycles, (unsigned long long)st.vec_cycles,
+               (unsigned long long)st.io_cycles, st.wall_s);
+        WF_CHECK(d <= 1e-5);
+        WF_CHECK(st.layer_mm_cycles[0] > 0 && st.layer_mm_cycles[1] > 0 && st.head_mm_cycles > 0);
+    }
     /* bad input: a token outside the vocabulary */
     ids[5] = 600;
-    WF_CHECK_EQ(wf_wse_gpt_forward(&cfg, wts, ids, 64, lw, &st, &e), WF_ERANGE);
+    WF_CHECK_EQ(wf_wse_gpt_forward(&cfg, wts, ids, 64, WF_WSE_STREAM, lw, &st, &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "token id 600 at position 5");
     wf_infer_free(inf);
     free(wts), free(lw), free(lc);
