@@ -9,12 +9,14 @@
 static const char *usage_text =
     "usage: wafer plan --model PRESET --tokens N [--systems K] [--mode stream|pipelined]\n"
     "                  [--sparsity S] [--clock HZ] [--price-per-hour P] [--io-bytes-per-s B]\n"
-    "                  [--update-params-per-s U] [--max-tr T] [--json]\n"
+    "                  [--update-params-per-s U] [--max-tr T] [--check-sim COLS] [--json]\n"
     "  Predicts training days, sustained FLOP/s, utilisation and cost. Each matrix\n"
     "  multiply of a layer is mapped onto the 750 x 994 fabric as the weight-streaming\n"
     "  kernel of wse/ and timed by its cycle model (checked against simulations);\n"
     "  weights and gradients move at --io-bytes-per-s per system. docs/wse-model.md\n"
-    "  lists every parameter and its source.\n"
+    "  lists every parameter and its source. --check-sim COLS simulates a slice of each\n"
+    "  multiply as mapped (all its rows, COLS token columns, 2 chunks) and prints the\n"
+    "  simulated against the modelled cycles.\n"
     "  defaults: --systems 1, --mode stream, --sparsity 0, --clock 1.1e9 (open: the\n"
     "  vendor's 7.5 PFLOP/s per CS-2 implies it; its scripts use 850e6), --io-bytes-per-s 150e9,\n"
     "  --update-params-per-s 1e10 (open), --max-tr 64 tokens per PE column.\n"
@@ -30,7 +32,7 @@ int wf_cmd_plan(int argc, char **argv) {
     wf_plan_opts o;
     wf_plan_defaults(&o);
     const char *model = NULL;
-    int json = 0, have_tokens = 0;
+    int json = 0, have_tokens = 0, check_cols = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -43,7 +45,7 @@ int wf_cmd_plan(int argc, char **argv) {
         }
         static const char *const takes[] = {"--model", "--tokens", "--systems", "--mode", "--sparsity", "--clock",
                                             "--price-per-hour", "--io-bytes-per-s", "--update-params-per-s",
-                                            "--max-tr"};
+                                            "--max-tr", "--check-sim"};
         int known = 0;
         for (size_t k = 0; k < sizeof takes / sizeof takes[0]; k++) known |= !strcmp(a, takes[k]);
         if (!known) return wf_cli_usage("plan", "unknown option '%s'", a);
@@ -62,6 +64,9 @@ int wf_cmd_plan(int argc, char **argv) {
         } else if (!strcmp(a, "--max-tr")) {
             if (wf_cli_parse_long(v, 1, 4096, &n)) return wf_cli_usage("plan", "--max-tr '%s': expected 1..4096", v);
             o.max_tr = (int)n;
+        } else if (!strcmp(a, "--check-sim")) {
+            if (wf_cli_parse_long(v, 1, 750, &n)) return wf_cli_usage("plan", "--check-sim '%s': expected 1..750", v);
+            check_cols = (int)n;
         } else if (!strcmp(a, "--tokens")) {
             if (wf_cli_parse_double(v, 1, 1e16, &x))
                 return wf_cli_usage("plan", "--tokens '%s': expected a number in [1, 1e16]", v);
@@ -97,6 +102,10 @@ int wf_cmd_plan(int argc, char **argv) {
     wf_err e = {0};
     if (wf_plan_run(&o, &r, &e)) return wf_cli_fail("plan", &e);
     const char *mode = o.mode == WF_PLAN_STREAM ? "stream" : "pipelined";
+    wf_plan_check chk[5];
+    if (check_cols)
+        for (int i = 0; i < r.nmm; i++)
+            if (wf_plan_check_sim(&o, &r.mm[i], check_cols, 2, &chk[i], &e)) return wf_cli_fail("plan", &e);
     if (json) {
         printf("{\"model\":\"%s\",\"tokens\":%.0f,\"systems\":%d,\"mode\":\"%s\",\"sparsity\":%g,\"clock_hz\":%g,"
                "\"params\":%.0f,\"steps\":%.0f,\"micro_tokens\":%d,\"accum\":%d,\"step_s\":%.6g,\"days\":%.6g,"
@@ -111,9 +120,14 @@ int wf_cmd_plan(int argc, char **argv) {
         for (int i = 0; i < r.nmm; i++) {
             const wf_plan_mm *m = &r.mm[i];
             printf("%s{\"name\":\"%s\",\"K\":%d,\"N\":%d,\"tr\":%d,\"kc\":%d,\"nb\":%d,\"rows\":%d,\"groups\":%d,"
-                   "\"cycles\":%.0f,\"efficiency\":%.4f}",
+                   "\"cycles\":%.0f,\"efficiency\":%.4f",
                    i ? "," : "", m->name, m->K, m->N, m->tr, m->kc, m->nb, m->ky, m->groups, m->cycles,
                    m->efficiency);
+            if (check_cols)
+                printf(",\"check\":{\"cols\":%d,\"rows\":%d,\"chunks\":%d,\"sim_cycles\":%.0f,\"model_cycles\":%.0f,"
+                       "\"wall_s\":%.3f}",
+                       chk[i].cols, chk[i].rows, chk[i].chunks, chk[i].sim_cycles, chk[i].model_cycles, chk[i].wall_s);
+            printf("}");
         }
         printf("]}\n");
         return 0;
@@ -130,6 +144,11 @@ int wf_cmd_plan(int argc, char **argv) {
         const wf_plan_mm *m = &r.mm[i];
         printf("    %-8s %5d x %-6d tr %d kc %d nb %d on %d rows x %d groups: %.0f cycles forward, %.1f%% of peak\n",
                m->name, m->K, m->N, m->tr, m->kc, m->nb, m->ky, m->groups, m->cycles, 100 * m->efficiency);
+        if (check_cols)
+            printf("             slice of %d columns x %d rows x %d chunks simulated: %.0f cycles, model %.0f (%+.2f%%), "
+                   "%.1f s wall\n",
+                   chk[i].cols, chk[i].rows, chk[i].chunks, chk[i].sim_cycles, chk[i].model_cycles,
+                   100 * (chk[i].model_cycles - chk[i].sim_cycles) / chk[i].sim_cycles, chk[i].wall_s);
     }
     printf("  step %.4g s; %.3g days; %.3g FLOP/s sustained of %.3g peak (utilisation %.1f%%)\n", r.step_s, r.days,
            r.sustained, r.peak, 100 * r.utilisation);

@@ -202,3 +202,25 @@ wf_status wf_plan_run(const wf_plan_opts *o, wf_plan_result *r, wf_err *err) {
     r->cost = r->days * 24 * o->price_per_hour * o->systems;
     return WF_OK;
 }
+
+wf_status wf_plan_check_sim(const wf_plan_opts *o, const wf_plan_mm *m, int cols, int chunks, wf_plan_check *out,
+                            wf_err *err) {
+    memset(out, 0, sizeof *out);
+    if (cols < 1 || cols > o->pe_w || chunks < 1)
+        return WF_FAIL(err, WF_EUSAGE, "plan: check slice of %d columns x %d chunks: expected 1..%d columns", cols,
+                       chunks, o->pe_w);
+    wf_cost_model cm = wf_cost_wse2;
+    cm.clock_hz = o->clock_hz;
+    wf_wse_mm_cfg c = {m->tr * cols, m->kc * m->ky, m->nb * chunks, cols, m->ky, m->nb, 1, 0, 2, &cm};
+    wf_wse_mm_stats st;
+    wf_status rc = wf_wse_mm_run(&c, NULL, NULL, NULL, &st, err);
+    if (rc) return rc;
+    wf_wse_mm_model md;
+    wf_wse_mm_predict(&c, &cm, &md);
+    out->cols = cols, out->rows = m->ky, out->chunks = chunks;
+    out->sim_cycles = (double)st.cycles;
+    out->model_cycles = md.total;
+    out->wall_s = st.wall_s;
+    out->pe_cycles_per_s = st.wall_s > 0 ? (double)cols * m->ky * (double)st.cycles / st.wall_s : 0;
+    return WF_OK;
+}

@@ -81,4 +81,15 @@ typedef struct {
 /* Errors (WF_EUSAGE / WF_ESRAM) name the option and the problem. */
 wf_status wf_plan_run(const wf_plan_opts *o, wf_plan_result *r, wf_err *err);
 
+/* Grounding at real width: simulates a slice of multiply m as the planner
+** mapped it (the same tr, kc, nb and all m->ky rows, so the real K
+** reduction and per-PE tiles, but `cols` token columns and `chunks` output
+** chunks) and returns the simulated and the modelled cycles of that slice. */
+typedef struct {
+    int cols, rows, chunks;
+    double sim_cycles, model_cycles, wall_s, pe_cycles_per_s;
+} wf_plan_check;
+wf_status wf_plan_check_sim(const wf_plan_opts *o, const wf_plan_mm *m, int cols, int chunks, wf_plan_check *out,
+                            wf_err *err);
+
 #endif

@@ -82,6 +82,30 @@ static void grounded_in_simulation(void) {
     }
 }
 
+/* At real width: a slice (2 token columns, every row, 2 chunks) of the
+** 111M multiplies exactly as mapped on the 750 x 994 fabric, simulated. */
+static void real_width_slice(void) {
+    wf_plan_opts o;
+    wf_plan_defaults(&o);
+    o.model = wf_plan_preset("cerebras-gpt-111m");
+    o.tokens = 2.2e9;
+    wf_plan_result r;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_plan_run(&o, &r, &e), WF_OK);
+    for (int i = getenv("WF_TEST_QUICK") ? 1 : 0; i < 2; i++) { /* qkv (110 rows), proj (41 rows) */
+        wf_plan_check c;
+        WF_CHECK_EQ(wf_plan_check_sim(&o, &r.mm[i], 2, 2, &c, &e), WF_OK);
+        double rel = fabs(c.model_cycles - c.sim_cycles) / c.sim_cycles;
+        printf("111M %s as mapped at full width (tr %d, kc %d, nb %d), slice of 2 x %d PEs x 2 chunks: simulated "
+               "%.0f, model %.0f (%.2f%%)\n", r.mm[i].name, r.mm[i].tr, r.mm[i].kc, r.mm[i].nb, c.rows, c.sim_cycles,
+               c.model_cycles, 100 * rel);
+        WF_CHECK(c.rows == r.mm[i].ky && c.sim_cycles > 0);
+        WF_CHECK(rel <= 0.02);
+    }
+    wf_plan_check c;
+    WF_CHECK_EQ(wf_plan_check_sim(&o, &r.mm[0], 0, 2, &c, &e), WF_EUSAGE);
+}
+
 static void bad_options(void) {
     wf_plan_opts o;
     wf_plan_result r;
@@ -138,6 +162,7 @@ int main(void) {
     studio_table();
     scaling();
     grounded_in_simulation();
+    real_width_slice();
     bad_options();
     cli();
     return wf_check_report();
