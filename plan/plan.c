@@ -152,11 +152,15 @@ wf_status wf_plan_run(const wf_plan_opts *o, wf_plan_result *r, wf_err *err) {
         r->mm[i].name = mms[i].name;
         if (i < 4) {
             mm_fwd += r->mm[i].cycles;
-            eff_w += r->mm[i].efficiency * mms[i].K * (double)mms[i].N;
+            /* the attention products are dense whatever the weights' sparsity */
+            wf_plan_mm dense = r->mm[i];
+            if (dens < 1 && map_mm(o, &cm, tr, mms[i].K, mms[i].N, 1.0, &dense))
+                return WF_FAIL(err, WF_ESRAM, "plan: %s: no dense mapping of %s", md->name, mms[i].name);
+            eff_w += dense.efficiency * mms[i].K * (double)mms[i].N;
             w_sum += mms[i].K * (double)mms[i].N;
         }
     }
-    double eff = eff_w / w_sum; /* the layer's matmul efficiency, for the attention products */
+    double eff = eff_w / w_sum; /* the layer's dense matmul efficiency, for the attention products */
     const double peak_cyc = pes * cm.w_f16_fma;                 /* FMAs per cycle, whole fabric */
     /* training = forward + backward (dX and dW, each the forward's shape) */
     r->layer_matmul_cycles = 3 * mm_fwd;
