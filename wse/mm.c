@@ -3,6 +3,7 @@
 ** analytic cycle model. */
 #include "wse.h"
 
+#include "../sdk/diag.h"
 #include "../sdk/sdk.h"
 
 #include <math.h>
@@ -274,6 +275,7 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
     wf_layout *l = NULL;
     wf_host *h = NULL;
     uint8_t *xb = NULL, *wbuf = NULL, *yb = NULL;
+    wf_tracer *tracer = NULL;
     memset(st, 0, sizeof *st);
     if ((rc = wf_layout_new(kx, ky, &l, err)) || (rc = wf_layout_code(l, 0, 0, kx, ky, &mm_kernel, &co, err)))
         goto done;
@@ -326,11 +328,18 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
     wf_memcpy mx = {"x", 0, 0, 0, kx, ky, (uint32_t)xper, 0, es, WF_ROW_MAJOR};
     if ((rc = wf_host_h2d(h, &mx, xb, err))) goto done;
     st->io_cycles += wf_host_cycles(h) - t0;
+    if (c->trace && (rc = wf_tracer_open(wf_host_fabric(h), c->trace, NULL, 0, &tracer, err))) goto done;
     double w0 = wf_now();
     uint64_t c0 = wf_host_cycles(h);
     if ((rc = wf_host_launch_nb(h, "mm", err))) goto done;
     wf_memcpy mw = {NULL, C_W, 0, 0, 1, ky, (uint32_t)((size_t)nch * kc * nb), 0, es, WF_ROW_MAJOR};
     if ((rc = wf_host_h2d(h, &mw, wbuf, err))) goto done;
+    if (tracer) {
+        rc = wf_tracer_close(tracer, err);
+        tracer = NULL;
+        if (rc) goto done;
+    }
+    if (c->heatmap && (rc = wf_heatmap_write(wf_host_fabric(h), c->heatmap, WF_HEAT_BUSY, 0, NULL, err))) goto done;
     st->cycles = wf_host_cycles(h) - c0;
     st->wall_s = wf_now() - w0;
     st->flops = 2ull * (uint64_t)c->T * (uint64_t)c->K * (uint64_t)c->N;
@@ -353,6 +362,7 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
                             get(yb, (size_t)cx * yper + ((size_t)j * tr + t) * nb + n, f16);
     }
 done:
+    if (tracer) wf_tracer_close(tracer, NULL);
     wf_free(NULL, xb);
     wf_free(NULL, wbuf);
     wf_free(NULL, yb);

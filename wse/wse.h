@@ -34,6 +34,8 @@ typedef struct {
     int store;       /* 1: keep Y on the bottom row and return it; 0: time only (X, W by formula) */
     int threads;     /* simulator threads, 0 = 1 */
     const wf_cost_model *cost; /* NULL = wf_cost_wse2 */
+    const char *trace;         /* NULL, or a Perfetto trace file of the multiply (sdk/diag.h) */
+    const char *heatmap;       /* NULL, or a PNG heatmap of busy cycles per PE */
 } wf_wse_mm_cfg;
 
 typedef struct {
