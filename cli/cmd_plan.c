@@ -145,7 +145,8 @@ int wf_cmd_plan(int argc, char **argv) {
         printf("    %-8s %5d x %-6d tr %d kc %d nb %d on %d rows x %d groups: %.0f cycles forward, %.1f%% of peak\n",
                m->name, m->K, m->N, m->tr, m->kc, m->nb, m->ky, m->groups, m->cycles, 100 * m->efficiency);
         if (check_cols)
-            printf("             slice of %d columns x %d rows x %d chunks simulated: %.0f cycles, model %.0f (%+.2f%%), "
+            printf("             slice of %d columns x %d rows x %d chunks simulated: %.0f cycles, "
+                   "model %.0f (%+.2f%%), "
                    "%.1f s wall\n",
                    chk[i].cols, chk[i].rows, chk[i].chunks, chk[i].sim_cycles, chk[i].model_cycles,
                    100 * (chk[i].model_cycles - chk[i].sim_cycles) / chk[i].sim_cycles, chk[i].wall_s);

@@ -93,7 +93,8 @@ int main(int argc, char **argv) {
         if (!(rel <= worst)) worst = isnan(rel) ? INFINITY : rel;
         wall += ws.wall_s;
         if (o.json)
-            printf("{\"example\":\"gpt\",\"step\":%d,\"loss\":%.8g,\"cpu_loss\":%.8g,\"rel\":%.3g,\"matmul_cycles\":%llu,"
+            printf("{\"example\":\"gpt\",\"step\":%d,\"loss\":%.8g,\"cpu_loss\":%.8g,\"rel\":%.3g,"
+                   "\"matmul_cycles\":%llu,"
                    "\"vector_cycles\":%llu,\"io_cycles\":%llu,\"wall_s\":%.4f}\n",
                    s, lf, lc, rel, (unsigned long long)ws.mm_cycles, (unsigned long long)ws.vec_cycles,
                    (unsigned long long)ws.io_cycles, ws.wall_s);

@@ -96,6 +96,8 @@ int main(int argc, char **argv) {
                100 * (m.total - (double)st.cycles) / (double)st.cycles, 100 * util, st.wall_s,
                !check ? "skipped" : bad ? "FAILED" : "ok (bit-identical to the reference)");
     free(X), free(W), free(Y), free(R);
-    if (bad) fprintf(stderr, "wsmm: check failed: %llu of %lld values differ\n", (unsigned long long)bad, (long long)(T * N));
+    if (bad)
+        fprintf(stderr, "wsmm: check failed: %llu of %lld values differ\n", (unsigned long long)bad,
+                (long long)(T * N));
     return bad ? 2 : 0;
 }

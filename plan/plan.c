@@ -36,7 +36,8 @@ void wf_plan_defaults(wf_plan_opts *o) {
     memset(o, 0, sizeof *o);
     o->systems = 1;
     o->mode = WF_PLAN_STREAM;
-    o->clock_hz = 1.1e9;            /* open; REFERENCE: 7.5 PFLOP/s per CS-2 implies ~1.1 GHz (850 MHz in vendor scripts) */
+    o->clock_hz = 1.1e9;            /* open; REFERENCE: 7.5 PFLOP/s per CS-2 implies ~1.1 GHz
+                                    ** (the vendor's scripts use 850 MHz) */
     o->pe_w = WF_FABRIC_MAX_W;      /* REFERENCE: largest program rectangle 750 x 994 */
     o->pe_h = WF_FABRIC_MAX_H;
     o->io_bytes_per_s = 150e9;      /* REFERENCE: 1.2 Tb/s of I/O per CS-2 (SwarmX glossary) */
@@ -181,7 +182,8 @@ wf_status wf_plan_run(const wf_plan_opts *o, wf_plan_result *r, wf_err *err) {
     r->layer_io_cycles = io_bytes / o->io_bytes_per_s * o->clock_hz;
     r->layer_cycles = fmax(r->layer_compute_cycles, r->layer_io_cycles);
     double head_params = V * d;
-    double head_io = o->mode == WF_PLAN_STREAM ? head_params * 3 * o->weight_bytes / o->io_bytes_per_s * o->clock_hz : 0;
+    double head_io =
+        o->mode == WF_PLAN_STREAM ? head_params * 3 * o->weight_bytes / o->io_bytes_per_s * o->clock_hz : 0;
     double ce_vec = micro * 4 * V / (pes * cm.w_f32_add);
     r->head_cycles = fmax(3 * r->mm[4].cycles + 3 * ce_vec, head_io);
     /* per step: the update of the layer needed first (the others overlap the

@@ -70,8 +70,8 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     wf_wse_vec *v = NULL;
     size_t kn = (size_t)C * V > (size_t)C * F ? (size_t)C * V : (size_t)C * F;
     size_t tm = (size_t)T * (V > F ? V : F);
-    float *buf = wf_calloc(NULL, sizeof(float) * ((size_t)T * (4 * C + 3 * C + 2 * F) + (size_t)C * V + 2 * (kn + 2 * tm)),
-                           "wse gpt activations", err);
+    size_t nfl = (size_t)T * (4 * C + 3 * C + 2 * F) + (size_t)C * V + 2 * (kn + 2 * tm);
+    float *buf = wf_calloc(NULL, sizeof(float) * nfl, "wse gpt activations", err);
     if (!buf) {
         rc = WF_ENOMEM;
         goto done;
@@ -97,10 +97,12 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
             if ((rc = wf_wse_add(v, a, a, L->qkv_b + part * C, NULL, T, C, err))) goto done;
             for (int t = 0; t < T; t++) memcpy(qkv + (size_t)t * 3 * C + part * C, a + (size_t)t * C, C * 4);
         }
-        if ((rc = wf_wse_attention(v, att, qkv, T, C, H, err)) || (rc = mm_mode(st, mode, scr, a, att, L->aproj_w, T, C, C, err)) ||
+        if ((rc = wf_wse_attention(v, att, qkv, T, C, H, err)) ||
+            (rc = mm_mode(st, mode, scr, a, att, L->aproj_w, T, C, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->aproj_b, x, T, C, err)) ||
             (rc = wf_wse_layernorm(v, h, x, L->ln2_w, L->ln2_b, T, C, eps, err)) ||
-            (rc = mm_mode(st, mode, scr, f, h, L->fc_w, T, C, F, err)) || (rc = wf_wse_add(v, f, f, L->fc_b, NULL, T, F, err)) ||
+            (rc = mm_mode(st, mode, scr, f, h, L->fc_w, T, C, F, err)) ||
+            (rc = wf_wse_add(v, f, f, L->fc_b, NULL, T, F, err)) ||
             (rc = wf_wse_gelu(v, g, f, T, F, err)) || (rc = mm_mode(st, mode, scr, a, g, L->fproj_w, T, F, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->fproj_b, x, T, C, err)))
             goto done;

@@ -89,8 +89,9 @@ static void advance(wf_pe *pe) {
                 else wf_fmovs(pe, o, dp, done);
             } else {
                 wf_dsd in = wf_dsd_fabin(R[(ry - 1) & 1], n);
-                wf_dsd dst = ry < ky - 1 ? wf_dsd_fabout(R[ry & 1], n)
-                             : wf_pe_param(pe, P_STORE) ? mem(pe, (uint8_t *)wf_sym(pe, S_Y) + (size_t)r * n * es, n, es)
+                uint8_t *yr = (uint8_t *)wf_sym(pe, S_Y) + (size_t)r * n * es;
+                wf_dsd dst = ry < ky - 1               ? wf_dsd_fabout(R[ry & 1], n)
+                             : wf_pe_param(pe, P_STORE) ? mem(pe, yr, n, es)
                                                         : dp;
                 if (f16) wf_faddh(pe, dst, in, dp, done);
                 else wf_fadds(pe, dst, in, dp, done);
