@@ -19,6 +19,7 @@ int wf_cmd_tokenizer_train(int argc, char **argv);
 int wf_cmd_train(int argc, char **argv);
 int wf_cmd_eval(int argc, char **argv);
 int wf_cmd_sim(int argc, char **argv);
+int wf_cmd_plan(int argc, char **argv);
 int wf_cmd_serve(int argc, char **argv);
 int wf_cmd_prune(int argc, char **argv);
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const examples[] = {"gemv", "collectives", "summa", "stencil", "sparse"};
+static const char *const examples[] = {"gemv", "collectives", "summa", "stencil", "sparse", "wsmm", "gpt"};
 #define NEXAMPLES ((int)(sizeof examples / sizeof examples[0]))
 
 static void sim_usage(FILE *f) {
@@ -21,6 +21,8 @@ static void sim_usage(FILE *f) {
                "  summa        SUMMA GEMM on p x p PEs\n"
                "  stencil      7-point stencil SpMV, z along each PE's memory\n"
                "  sparse       sparse x: zeros never sent, dense vs sparse cycles\n"
+               "  wsmm         weight-streaming matmul (activations resident, weights streamed), vs its model\n"
+               "  gpt          train a small GPT on the fabric (weight streaming), checked against the CPU\n"
                "common flags: --json --trace FILE --trace-window x0,y0,x1,y1,c0,c1 --heatmap FILE\n");
 }
 
@@ -31,7 +33,7 @@ int wf_cmd_sim(int argc, char **argv) {
     }
     int known = 0;
     for (int i = 0; i < NEXAMPLES; i++) known |= !strcmp(argv[1], examples[i]);
-    if (!known) return wf_cli_usage("sim", "unknown example '%s' (gemv, collectives, summa, stencil, sparse)",
+    if (!known) return wf_cli_usage("sim", "unknown example '%s' (gemv, collectives, summa, stencil, sparse, wsmm, gpt)",
                                     argv[1]);
     char self[PATH_MAX], path[PATH_MAX + 64];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

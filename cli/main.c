@@ -26,6 +26,7 @@ static const struct {
     {"prune", wf_cmd_prune, "--model M --sparsity S --out O  magnitude-pruned copy + sparse_mask.bin"},
     {"eval", wf_cmd_eval, "--model DIR --data DATA    mean loss and perplexity"},
     {"serve", wf_cmd_serve, "--model DIR [--port 8080]   OpenAI-compatible HTTP server"},
+    {"plan", wf_cmd_plan, "--model PRESET --tokens N  training days, FLOP/s, cost on simulated CS-2s"},
     {"sim", wf_cmd_sim, "EXAMPLE [flags]            run a simulated-wafer example (gemv, summa, ...)"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))

@@ -388,6 +388,37 @@ static void wafer_sim_runs_examples(void) {
 #endif
 }
 
+/* ---- wsmm: the weight-streaming matmul, bit-identical and on its cycle model ---------------- */
+static void wsmm_matches_reference_and_model(void) {
+    cJSON *j = run_json("wsmm --t 64 --k 48 --n 64 --kx 4 --ky 3 --nb 16 --fp16 0");
+    WF_CHECK(j != NULL);
+    if (j) {
+        WF_CHECK_STR(str(j, "check"), "ok");
+        double cyc = num(j, "cycles"), model = num(j, "model_cycles");
+        WF_CHECK(fabs(model - cyc) / cyc <= 0.10); /* NaN fails */
+        WF_CHECK(num(j, "utilisation") > 0.3 && num(j, "utilisation") <= 1.0);
+        cJSON_Delete(j);
+    }
+    WF_CHECK_EQ(run("wsmm --t 30 --kx 4"), 1);
+    WF_CHECK_HAS(out_buf, "T 30 over kx 4 columns");
+}
+
+/* ---- gpt: a small model trained on the fabric, checked against the CPU trainer ------------ */
+static void gpt_trains_on_the_fabric(void) {
+    cJSON *j = run_json("gpt --layers 1 --width 32 --heads 2 --seq 16 --vocab 64 --steps 2");
+    WF_CHECK(j != NULL);
+    if (j) {
+        WF_CHECK_STR(str(j, "example"), "gpt");
+        WF_CHECK(num(j, "step") == 1);
+        WF_CHECK(num(j, "rel") <= 1e-4); /* NaN fails */
+        WF_CHECK(num(j, "matmul_cycles") > 0 && num(j, "vector_cycles") > 0);
+        cJSON_Delete(j);
+    }
+    WF_CHECK_EQ(run("gpt --width 300"), 1);
+    WF_CHECK_HAS(out_buf, "gpt: error: sizes:");
+    WF_CHECK_EQ(run("gpt --heads 3"), 1); /* 64 is not a multiple of 3 */
+}
+
 /* ---- threads -------------------------------------------------------------------------------
 ** The simulator cuts rows into bands (8 rows or more) and splits each cycle's
 ** phases over threads; the order is fixed by the height, so 1 and 2 threads
@@ -456,6 +487,8 @@ int main(void) {
     sparse_never_sends_zeros();
     trace_and_heatmap_files();
     wafer_sim_runs_examples();
+    wsmm_matches_reference_and_model();
+    gpt_trains_on_the_fabric();
     threads_do_not_change_results();
     return wf_check_report();
 }
