@@ -113,7 +113,7 @@ static void tiny_forward(void) {
     float *lw = malloc(sizeof(float) * 64 * 512), *lc = malloc(sizeof(float) * 64 * 512);
     for (int i = 0; i < 64 * 512; i++) lw[i] = NAN;
     wf_infer *inf = NULL;
-    wf_infer_opts io = {1, 64, 0, 0};
+    wf_infer_opts io = {.max_batch = 1, .n_ctx = 64};
     WF_CHECK_EQ(wf_infer_new(&cfg, wts, &io, NULL, &inf, &e), WF_OK);
     WF_CHECK_EQ(wf_infer_forward(inf, ids, 1, 64, lc, WF_LOGITS_ALL, &e), WF_OK);
     wf_wse_gpt_stats st;
