@@ -17,8 +17,8 @@ static const char *usage_text =
     "  lists every parameter and its source. --check-sim COLS simulates a slice of each\n"
     "  multiply as mapped (all its rows, COLS token columns, 2 chunks) and prints the\n"
     "  simulated against the modelled cycles.\n"
-    "  defaults: --systems 1, --mode stream, --sparsity 0, --clock 1.1e9 (open: the\n"
-    "  vendor's 7.5 PFLOP/s per CS-2 implies it; its scripts use 850e6), --io-bytes-per-s 150e9,\n"
+    "  defaults: --systems 1, --mode stream, --sparsity 0, --clock 850e6 (open: the vendor's\n"
+    "  scripts use it; its 7.5 PFLOP/s per CS-2 implies 1.1e9), --io-bytes-per-s 150e9,\n"
     "  --update-params-per-s 1e10 (open), --max-tr 64 tokens per PE column.\n"
     "  presets:";
 

@@ -15,6 +15,7 @@ static double days(const char *model, double tokens, int systems, wf_plan_result
     wf_plan_opts o;
     wf_plan_defaults(&o);
     o.model = wf_plan_preset(model);
+    o.clock_hz = 1.1e9; /* REFERENCE: the talk's 7.5 PFLOP/s per CS-2 implies ~1.1 GHz (default: 850 MHz) */
     o.tokens = tokens;
     o.systems = systems;
     wf_plan_result r;
@@ -160,7 +161,7 @@ static void bad_options(void) {
 static void cli(void) {
 #ifdef WAFER_BIN
     char out[8192];
-    WF_CHECK_EQ(wf_run_cmd(WAFER_BIN " plan --model gpt3-xl --tokens 26e9 --json", out, sizeof out), 0);
+    WF_CHECK_EQ(wf_run_cmd(WAFER_BIN " plan --model gpt3-xl --tokens 26e9 --clock 1.1e9 --json", out, sizeof out), 0);
     WF_CHECK_HAS(out, "\"days\":0.4");
     WF_CHECK_HAS(out, "\"name\":\"fc1\"");
     WF_CHECK_EQ(wf_run_cmd(WAFER_BIN " plan --model gpt3-xl --tokens 26e9 --systems 16 --price-per-hour 100", out,
