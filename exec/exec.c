@@ -123,18 +123,23 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     return rc;
 }
 
-/* Brings block b's gradient accumulator to the device: zeros on the first
-** micro-batch of a step, else the store's running sum. */
+/* Each micro-batch's gradient starts from zero on the device; the store adds
+** it to its running sum (wf_grad_add: the resident loop's order). */
 static wf_status grad_in(wf_exec *x, int b, float *g, wf_err *err) {
-    if (x->micro == 0) {
-        memset(g, 0, wf_gpt_block_numel(&x->cfg, b) * sizeof(float));
-        return WF_OK;
-    }
-    return wf_store_read(x->st, WF_STORE_G, b, g, err);
+    (void)err;
+    memset(g, 0, wf_gpt_block_numel(&x->cfg, b) * sizeof(float));
+    return WF_OK;
 }
 
-static wf_status grad_out(wf_exec *x, int b, const float *g, wf_err *err) {
-    x->sumsq[b] = wf_sumsq(g, wf_gpt_block_numel(&x->cfg, b));
+static wf_status grad_out(wf_exec *x, int b, float *g, wf_err *err) {
+    size_t n = wf_gpt_block_numel(&x->cfg, b);
+    if (x->micro > 0) { /* running sum = running sum + this micro-batch's */
+        wf_status rc = wf_store_read(x->st, WF_STORE_G, b, x->m, err);
+        if (rc) return rc;
+        wf_grad_add(x->m, g, n);
+        g = x->m;
+    }
+    x->sumsq[b] = wf_sumsq(g, n);
     return wf_store_write(x->st, WF_STORE_G, b, g, err);
 }
 

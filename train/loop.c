@@ -38,8 +38,8 @@ typedef struct {
 typedef struct {
     const wf_train_opts *o;
     wf_gpt_config cfg;
-    float *w, *g;
-    wf_gpt_view wv, gv;
+    float *w, *g, *gm; /* gm: one micro-batch's gradient when accumulating (then g += gm) */
+    wf_gpt_view wv, gv, gmv;
     wf_trainer *tr;
     wf_optim *opt;
     wf_shards *data;
@@ -349,13 +349,18 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     res->val_loss = -1;
     r->o = o;
     wf_status rc = WF_OK;
-    int B = o->B, T = o->T, K = o->accum;
+    const wf_dp_hooks *dp = o->dp;
+    int N = dp ? dp->size : 1, rank = dp ? dp->rank : 0; /* ranks, this rank */
+    int B = o->B, T = o->T, Kl = o->accum, K = N * Kl; /* micro-batches per step: here, over all ranks */
     r->saved_step = -1;
     wf_optstate_file *os = NULL; /* resume with an executor: the moments stay in optimizer.bin until open */
     if (!o->model || !o->data || !o->out)
         return WF_FAIL(err, WF_EUSAGE, "--model, --data and --out are required");
-    if (B <= 0 || T < 0 || K <= 0)
-        return WF_FAIL(err, WF_EUSAGE, "batch %d, seq %d, accum %d: each must be positive", B, T, K);
+    if (B <= 0 || T < 0 || Kl <= 0)
+        return WF_FAIL(err, WF_EUSAGE, "batch %d, seq %d, accum %d: each must be positive", B, T, Kl);
+    if (dp && o->exec)
+        return WF_FAIL(err, WF_EUSAGE, "data-parallel ranks run the resident step; --mode stream under mpirun is not "
+                       "supported yet");
     if (o->steps <= 0 && o->tokens <= 0)
         return WF_FAIL(err, WF_EUSAGE, "give the run length with --steps N or --tokens N");
     char resume_dir[1100] = "";
@@ -365,7 +370,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         if ((rc = wf_outdir_latest(o->out, resume_dir, sizeof resume_dir, err))) return rc;
     } else {
         char what[300];
-        if (!o->overwrite && !wf_outdir_is_fresh(o->out, what, sizeof what))
+        if (rank == 0 && !o->overwrite && !wf_outdir_is_fresh(o->out, what, sizeof what))
             return WF_FAIL(err, WF_EUSAGE, "--out %s: already holds %s; continue that run with --resume, start over with "
                            "--overwrite (removes its checkpoints, latest and log), or choose another --out", o->out, what);
     }
@@ -420,10 +425,15 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             }
         }
     }
-    if ((rc = wf_mkdir_p(o->out, err))) goto done;
+    if (rank == 0 && (rc = wf_mkdir_p(o->out, err))) goto done;
     if (o->resume) snprintf(r->saved_dir, sizeof r->saved_dir, "%s", resume_dir);
-    else if (o->overwrite) wf_outdir_clear(&r->od); /* only after the model and data were found good */
-    wf_outdir_sweep_temps(&r->od);
+    else if (rank == 0 && o->overwrite) wf_outdir_clear(&r->od); /* only after the model and data were found good */
+    if (rank == 0) wf_outdir_sweep_temps(&r->od);
+    if (!o->exec && Kl > 1) { /* accumulation: each micro-batch's gradient apart, then g += gm in a fixed order */
+        r->gm = wf_alloc(NULL, wf_gpt_numel(&r->cfg) * sizeof(float), "micro-batch gradients", err);
+        if (!r->gm) { rc = WF_ENOMEM; goto done; }
+        if ((rc = wf_gpt_view_bind(&r->cfg, r->gm, &r->gmv, err))) goto done;
+    }
     if ((rc = wf_trainer_new(&r->cfg, B, T, o->recompute, NULL, &r->tr, err))) goto done;
     if ((rc = wf_trainer_set_bf16(r->tr, o->bf16, err))) goto done;
     if ((rc = (o->exec ? wf_optim_new_state : wf_optim_new)(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
@@ -499,36 +509,49 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     long start_step = (long)r->st.step;
     double last_loss = -1;
     while ((long)r->st.step < r->total) {
-        if (o->stop && *o->stop) {
+        if (!dp && o->stop && *o->stop) {
             res->interrupted = 1;
             break;
         }
         double t0 = wf_now();
         if (!o->exec) memset(r->g, 0, numel * sizeof(float));
-        double tot = 0;
-        for (int k = 0; k < K; k++) {
-            if ((rc = wf_shards_batch(r->data, WF_SPLIT_TRAIN, o->seed, r->st.data_pos, 0, B, T, r->win, err))) goto done;
+        double tot = 0, comm0 = dp ? *dp->comm_s : 0;
+        uint64_t bytes0 = dp ? *dp->comm_bytes : 0;
+        for (int k = 0; k < Kl; k++) {
+            uint64_t m = r->st.data_pos + (uint64_t)rank * (uint64_t)Kl + (uint64_t)k; /* global micro-batch */
+            if ((rc = wf_shards_batch(r->data, WF_SPLIT_TRAIN, o->seed, m, 0, B, T, r->win, err))) goto done;
             for (int b = 0; b < B; b++)
                 for (int t = 0; t < T; t++)
                     r->in[b * T + t] = r->win[b * (T + 1) + t], r->tg[b * T + t] = r->win[b * (T + 1) + t + 1];
             float l;
             if (o->exec) rc = o->exec->micro(o->exec->ud, r->in, r->tg, 1.0f / (float)K, &l, err);
-            else rc = wf_trainer_step(r->tr, &r->wv, &r->gv, r->in, r->tg, 1.0f / (float)K, &l, err);
+            else if (k == 0) rc = wf_trainer_step(r->tr, &r->wv, &r->gv, r->in, r->tg, 1.0f / (float)K, &l, err);
+            else {
+                /* the same sum whether micro-batches run here or on other ranks: g = g + gm, element by element */
+                memset(r->gm, 0, numel * sizeof(float));
+                rc = wf_trainer_step(r->tr, &r->wv, &r->gmv, r->in, r->tg, 1.0f / (float)K, &l, err);
+                wf_grad_add(r->g, r->gm, numel);
+            }
             if (rc) goto done;
             tot += l;
-            r->st.data_pos++;
         }
+        r->st.data_pos += (uint64_t)K;
+        if (dp && ((rc = dp->reduce(dp->ud, &r->cfg, r->g, err)) || (rc = dp->sum(dp->ud, &tot, err)))) goto done;
         long s = (long)r->st.step;
         float lr = (float)wf_lr_at(r->sched, r->peak, o->end_frac, r->warmup, r->total, s), gn;
+        gn = 0;
         if (!o->exec) {
-            if (r->mask) wf_sparse_mask_apply(r->mask, r->g); /* the dense kernels' gradients at masked weights */
-            wf_optim_step(r->opt, r->w, r->g, lr, &gn);
-            if (r->mask) { /* zero already (zero gradient: zero moments, no step); kept exactly so */
-                wf_sparse_mask_apply(r->mask, r->w);
-                wf_sparse_mask_apply(r->mask, r->opt->m);
-                wf_sparse_mask_apply(r->mask, r->opt->v);
-                wf_sparse_plan_refresh(r->plan, r->w);
-            }
+            if (rank == 0) { /* the optimizer runs where the store is; the weights go out to the other ranks */
+                if (r->mask) wf_sparse_mask_apply(r->mask, r->g); /* the dense kernels' gradients at masked weights */
+                wf_optim_step(r->opt, r->w, r->g, lr, &gn);
+                if (r->mask) { /* zero already (zero gradient: zero moments, no step); kept exactly so */
+                    wf_sparse_mask_apply(r->mask, r->w);
+                    wf_sparse_mask_apply(r->mask, r->opt->m);
+                    wf_sparse_mask_apply(r->mask, r->opt->v);
+                }
+            } else r->opt->step++;
+            if (dp && (rc = dp->bcast(dp->ud, r->w, numel, err))) goto done;
+            if (r->mask) wf_sparse_plan_refresh(r->plan, r->w);
         } else if ((rc = o->exec->update(o->exec->ud, lr, &gn, err))) goto done;
         r->st.step++;
         r->st.tokens += (uint64_t)per_step;
@@ -539,14 +562,19 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         fmt_eta(avg * (double)(r->total - (long)r->st.step), eta, sizeof eta);
         log_row row = {.step = (long)r->st.step, .loss = last_loss, .val = -1, .lr = lr, .tps = tps};
         int last = (long)r->st.step == r->total || (o->stop_at > 0 && (long)r->st.step >= o->stop_at);
-        if ((o->eval_every > 0 && (long)r->st.step % o->eval_every == 0) || (long)r->st.step == r->total) {
+        if (rank == 0 && ((o->eval_every > 0 && (long)r->st.step % o->eval_every == 0) || (long)r->st.step == r->total)) {
             if ((rc = eval_val(r, &row.val, err))) goto done;
             if (row.val >= 0) res->val_loss = row.val;
         }
-        wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s",
-               (long)r->st.step, r->total, last_loss, lr, gn, tps, eta);
+        if (dp)
+            wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s | %d ranks, comm %.3f s, %.1f MB",
+                   (long)r->st.step, r->total, last_loss, lr, gn, tps, eta, N, *dp->comm_s - comm0,
+                   (double)(*dp->comm_bytes - bytes0) / 1e6);
+        else
+            wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s",
+                   (long)r->st.step, r->total, last_loss, lr, gn, tps, eta);
         if (row.val >= 0) wf_log(WF_LOG_INFO, "step %ld: val loss %.4f (ppl %.2f)", row.step, row.val, exp(row.val));
-        if (!isfinite(last_loss) || !isfinite(gn)) {
+        if (rank == 0 && (!isfinite(last_loss) || !isfinite(gn))) {
             char cause[96];
             snprintf(cause, sizeof cause, "%s is %g", isfinite(last_loss) ? "the gradient norm" : "the loss",
                      isfinite(last_loss) ? gn : last_loss);
@@ -554,15 +582,22 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             goto done;
         }
         if ((rc = add_row(r, row, err))) goto done;
-        int save = last || (o->save_every > 0 && (long)r->st.step % o->save_every == 0) || (o->stop && *o->stop);
-        if (save) {
+        int stop = o->stop && *o->stop;
+        if (dp && (rc = dp->flag(dp->ud, &stop, err))) goto done; /* rank 0 decides when Ctrl-C reached the ranks at different steps */
+        int save = last || (o->save_every > 0 && (long)r->st.step % o->save_every == 0) || stop;
+        if (save && rank == 0) {
             if ((rc = save_checkpoint(r, res->checkpoint, sizeof res->checkpoint, err))) goto done;
             if ((rc = write_log(r, err))) goto done;
             r->saved_step = (long)r->st.step;
         }
         if (o->stop_at > 0 && (long)r->st.step >= o->stop_at) break;
+        if (stop) {
+            res->interrupted = 1;
+            r->saved_step = (long)r->st.step;
+            break;
+        }
     }
-    if (res->interrupted && (long)r->st.step > start_step && r->saved_step != (long)r->st.step) {
+    if (rank == 0 && res->interrupted && (long)r->st.step > start_step && r->saved_step != (long)r->st.step) {
         if ((rc = save_checkpoint(r, res->checkpoint, sizeof res->checkpoint, err))) goto done;
         if ((rc = write_log(r, err))) goto done;
     }
@@ -585,6 +620,8 @@ done:
     wf_optim_free(r->opt);
     wf_gpt_view_unbind(&r->wv);
     wf_gpt_view_unbind(&r->gv);
+    wf_gpt_view_unbind(&r->gmv);
+    wf_free(NULL, r->gm);
     wf_free(NULL, r->w);
     wf_free(NULL, r->g);
     wf_shards_close(r->data);

@@ -107,6 +107,11 @@ void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, fl
     for (int b = 0; b < nb; b++) wf_optim_update_block(o, b, weights, grads, lr, coef);
 }
 
+void wf_grad_add(float *g, const float *gm, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) g[i] = g[i] + gm[i];
+}
+
 int wf_nonfinite_block(const wf_gpt_config *c, int b, const float *blk) {
     size_t base = wf_gpt_block_offset(c, b), end = base + wf_gpt_block_numel(c, b);
     for (int i = 0; i < wf_gpt_tensor_count(c); i++) {

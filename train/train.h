@@ -112,6 +112,10 @@ int wf_optim_decays(const wf_optim *o, int tensor);
 /* Index of the first tensor of block b (wf_gpt_block_numel floats at blk)
 ** holding a NaN or Inf, or -1. */
 int wf_nonfinite_block(const wf_gpt_config *c, int b, const float *blk);
+/* g[i] = g[i] + gm[i]: how K micro-batches' gradients are summed, in
+** micro-batch order, by the resident loop, the streaming store and the
+** data-parallel reduction alike (so all three give the same bits). */
+void wf_grad_add(float *g, const float *gm, size_t n);
 /* Sum of squares of block b's gradient (for the global norm). */
 double wf_grad_block_sumsq(const wf_gpt_config *c, const float *grads, int b);
 /* AdamW on block b with the given lr and gradient multiplier (clip coefficient),
@@ -219,6 +223,27 @@ typedef struct wf_step_hooks {
     void (*close)(void *ud);
 } wf_step_hooks;
 
+/* Data parallelism (swarm/swarm.h fills one over MPI): `size` processes
+** ("systems") run the same loop; each computes its own micro-batches of
+** every step, global micro-batch m = step x size x accum + rank x accum + k.
+** reduce: on return rank 0's g holds the sum of every rank's g, added in
+** rank order ((g_0 + g_1) + g_2) ... (the bits one process gets with
+** --accum size x accum when accum = 1); others' g are undefined. bcast:
+** rank 0's n floats to every rank. sum: rank 0 gets the sum of x over the
+** ranks, in rank order. flag: every rank gets rank 0's value. Only rank 0
+** evaluates, logs and writes checkpoints; comm_s and comm_bytes count the
+** time and bytes of the calls so far (rank 0's). */
+typedef struct wf_dp_hooks {
+    void *ud;
+    int rank, size;
+    wf_status (*reduce)(void *ud, const wf_gpt_config *c, float *g, wf_err *err);
+    wf_status (*bcast)(void *ud, float *x, size_t n, wf_err *err);
+    wf_status (*sum)(void *ud, double *x, wf_err *err);
+    wf_status (*flag)(void *ud, int *v, wf_err *err);
+    double *comm_s;
+    uint64_t *comm_bytes;
+} wf_dp_hooks;
+
 typedef struct {
     const char *model;    /* preset name (fresh weights) or HF folder (fine-tuning) */
     const char *data;     /* DATA_DIR of token shards (datasets/shards.h) */
@@ -253,6 +278,7 @@ typedef struct {
     wf_optim_opts optim;
     volatile int *stop;   /* set asynchronously (SIGINT): save and return; may be NULL */
     const wf_step_hooks *exec; /* NULL: resident step; else this executor (borrowed) */
+    const wf_dp_hooks *dp;     /* NULL: one process; else data-parallel ranks (borrowed; resident step only) */
 } wf_train_opts;
 
 enum {
