@@ -3,6 +3,9 @@
 ** Flag parsing and the Ctrl-C handler live here; the loop is train/loop.c. */
 #include "cli/cli.h"
 #include "exec/exec.h"
+#ifdef WF_HAVE_MPI
+#include "swarm/swarm.h"
+#endif
 #include "model/checkpoint.h"
 #include "kernels/kernels.h"
 #include "train/train.h"
@@ -246,6 +249,22 @@ int wf_cmd_train(int argc, char **argv) {
         return wf_cli_usage("train", "--dense-finetune and --sparsity %g are exclusive", o.sparsity);
     wf_kernels_set_threads(threads);
     wf_cli_log_init(quiet);
+#ifdef WF_HAVE_MPI
+    /* under mpirun every rank is a system (swarm/swarm.h); rank 0 speaks */
+    wf_swarm *sw = NULL;
+    wf_dp_hooks dp;
+    if (wf_swarm_launched()) {
+        wf_err me = {0};
+        if (wf_swarm_init(&argc, &argv, &sw, &me)) return wf_cli_fail("train", &me);
+        if (wf_swarm_size(sw) > 1) {
+            wf_swarm_hooks(sw, &dp);
+            o.dp = &dp;
+            if (wf_swarm_rank(sw) > 0) wf_log_set(NULL, NULL, WF_LOG_ERROR);
+            else wf_log(WF_LOG_INFO, "SwarmX: %d ranks x %d micro-batches of %d x %d tokens per step; the store and the "
+                        "optimizer on rank 0", wf_swarm_size(sw), o.accum, o.B, o.T);
+        }
+    }
+#endif
     stop_flag = 0;
     o.stop = &stop_flag;
     struct sigaction sa, old;
@@ -266,6 +285,20 @@ int wf_cmd_train(int argc, char **argv) {
     }
     wf_exec_free(x);
     sigaction(SIGINT, &old, NULL);
+#ifdef WF_HAVE_MPI
+    if (sw && o.dp) {
+        if (st) { /* one rank failing ends every rank: nobody waits on it forever */
+            fprintf(stderr, "wafer train: rank %d: %s\n", wf_swarm_rank(sw), err.msg);
+            fflush(stderr);
+            wf_swarm_abort(sw, 1);
+        }
+        int rank = wf_swarm_rank(sw);
+        wf_swarm_finalize(sw);
+        if (rank > 0) return r.interrupted ? 130 : 0;
+    } else if (sw) {
+        wf_swarm_finalize(sw);
+    }
+#endif
     if (st) return wf_cli_fail("train", &err);
     if (r.interrupted) {
         fprintf(stderr, "wafer train: interrupted at step %ld; saved %s (continue with --resume)\n", r.step,
