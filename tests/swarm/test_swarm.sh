@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_swarm.sh — SwarmX data parallelism over MPI (swarm/swarm.h), as a user
+# runs it: `mpirun -np N wafer train` must write byte-identical checkpoints to
+# one process with --accum N; a run stopped under 2 ranks resumes under 1;
+# SIGKILL of a rank ends the job within 30 s naming it, and the last
+# checkpoint resumes with fewer ranks; stream mode under mpirun is refused.
+# usage: test_swarm.sh WAFER_BIN
+set -u
+W=$1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+T=$(mktemp -d /tmp/wf_test_swarmXXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0 passes=0
+check() { # check DESCRIPTION COMMAND...
+    local what=$1; shift
+    if "$@"; then passes=$((passes + 1)); else echo "FAILED: $what"; fails=$((fails + 1)); fi
+}
+same() { cmp -s "$1/$3" "$2/$3"; }
+MPI="mpirun --oversubscribe -np"
+{ cat README.md docs/*.md; } > "$T/text.txt"
+"$W" tokenize --model gpt2 --out "$T/data" --val-fraction 0.1 "$T/text.txt" > /dev/null 2>&1 ||
+    { echo "FAILED: tokenize"; exit 1; }
+A="train --model cerebras-gpt-111m --n-layer 2 --n-embd 64 --n-head 4 --n-positions 64 --data $T/data --batch 2
+   --seq 32 --threads 1 --eval-windows 2 -q"
+
+# 2 and 3 ranks against one process with the same global batch
+"$W" $A --steps 4 --accum 2 --out "$T/one2" > /dev/null 2>&1
+$MPI 2 "$W" ${A/ -q/} --steps 4 --out "$T/np2" > "$T/np2.log" 2>&1
+check "np 2 exit" grep -q "done: step 4" "$T/np2.log"
+for f in model.safetensors optimizer.bin; do
+    check "np 2 == accum 2: $f" same "$T/one2/ckpt-00000004" "$T/np2/ckpt-00000004" $f
+done
+"$W" $A --steps 4 --accum 3 --out "$T/one3" > /dev/null 2>&1
+$MPI 3 "$W" $A --steps 4 --out "$T/np3" > /dev/null 2>&1
+for f in model.safetensors optimizer.bin; do
+    check "np 3 == accum 3: $f" same "$T/one3/ckpt-00000004" "$T/np3/ckpt-00000004" $f
+done
+check "np 3 != np 2" bash -c "! cmp -s $T/np2/ckpt-00000004/model.safetensors $T/np3/ckpt-00000004/model.safetensors"
+check "one log line per step (rank 0 speaks)" test "$(grep -c '^step [0-9]/4 .*2 ranks, comm' "$T/np2.log")" -eq 4
+
+# stop under 2 ranks, resume under 1 with --accum 2: the straight run's bits
+$MPI 2 "$W" $A --steps 4 --stop-at 2 --out "$T/split" > /dev/null 2>&1
+"$W" $A --steps 4 --accum 2 --resume --out "$T/split" > /dev/null 2>&1
+for f in model.safetensors optimizer.bin; do
+    check "np 2 stop + np 1 resume: $f" same "$T/one2/ckpt-00000004" "$T/split/ckpt-00000004" $f
+done
+
+# SIGKILL one rank: the job ends within 30 s, non-zero, naming it; the last checkpoint resumes with fewer ranks
+$MPI 2 "$W" $A --steps 5000 --save-every 3 --out "$T/kill" > "$T/kill.log" 2>&1 &
+job=$!
+for _ in $(seq 300); do [ -e "$T/kill/latest" ] && break; sleep 0.1; done
+killed=0
+for p in $(pgrep -f "wafer train.*$T/kill"); do
+    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then kill -9 "$p" && killed=1; fi
+done
+check "found rank 1 to kill" test $killed -eq 1
+t0=$SECONDS
+for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+if kill -0 $job 2>/dev/null; then echo "FAILED: the job still runs 30 s after rank 1 died"; fails=$((fails + 1)); kill -9 $job; fi
+wait $job
+rc=$?
+check "job exit status non-zero after the kill (got $rc)" test $rc -ne 0
+check "ended within 30 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -le 30
+check "message names the lost rank" grep -q "rank 1" "$T/kill.log"
+last=$(sed -n 's/^ckpt-0*\([0-9][0-9]*\)$/\1/p' "$T/kill/latest")
+check "a checkpoint before the kill ($last)" test -n "$last"
+"$W" $A --steps 5000 --stop-at $((last + 1)) --accum 2 --resume --out "$T/kill" > "$T/resume.log" 2>&1
+check "resume with fewer ranks" grep -q "interrupted\|done: step $((last + 1))\|saved.*ckpt" "$T/resume.log"
+check "resumed checkpoint written" test -d "$T/kill/ckpt-$(printf %08d $((last + 1)))"
+
+# what is not supported says so, on every rank, without hanging
+timeout 60 $MPI 2 "$W" $A --steps 2 --mode stream --out "$T/stream" > "$T/stream.log" 2>&1
+check "stream under mpirun refused" grep -q "supported yet" "$T/stream.log"
+
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ] && [ $passes -gt 0 ]
