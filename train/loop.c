@@ -436,7 +436,8 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     }
     if ((rc = wf_trainer_new(&r->cfg, B, T, o->recompute, NULL, &r->tr, err))) goto done;
     if ((rc = wf_trainer_set_bf16(r->tr, o->bf16, err))) goto done;
-    if ((rc = (o->exec ? wf_optim_new_state : wf_optim_new)(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
+    /* m and v live with the store: the executor's, or rank 0's */
+    if ((rc = (o->exec || rank > 0 ? wf_optim_new_state : wf_optim_new)(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
     if (r->mask) {
         if ((rc = wf_sparse_plan_new(r->mask, r->w, B * T, (wf_sparse_kernels)o->sparse_kernels, NULL, &r->plan, err)))
             goto done;
@@ -462,14 +463,15 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if (o->resume) {
         char path[1200];
         snprintf(path, sizeof path, "%s/optimizer.bin", resume_dir);
-        if (o->exec) rc = wf_optstate_open(path, &r->cfg, &r->opt->opts, &r->st, &os, err);
+        if (o->exec || rank > 0) rc = wf_optstate_open(path, &r->cfg, &r->opt->opts, &r->st, &os, err);
         else rc = wf_optstate_load(path, r->opt, &r->st, err);
         if (rc) goto done;
         r->opt->step = (long)r->st.step;
         if (r->st.B != (uint64_t)B || r->st.T != (uint64_t)T || r->st.accum != (uint64_t)K || r->st.seed != o->seed) {
-            rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s was written with --batch %llu --seq %llu --accum %llu --seed %llu; give the same flags",
-                         path, (unsigned long long)r->st.B, (unsigned long long)r->st.T,
-                         (unsigned long long)r->st.accum, (unsigned long long)r->st.seed);
+            rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s was written with --batch %llu --seq %llu --accum %llu --seed %llu; give the same flags"
+                         "%s", path, (unsigned long long)r->st.B, (unsigned long long)r->st.T,
+                         (unsigned long long)r->st.accum, (unsigned long long)r->st.seed,
+                         dp ? " (--accum counts micro-batches over all ranks: ranks x --accum)" : "");
             goto done;
         }
         if (o->stop_at > 0 && o->stop_at <= (long)r->st.step) {
