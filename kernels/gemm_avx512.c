@@ -111,7 +111,7 @@ static TGT void skinny_nn_block(int mrows, int nb, int K, float alpha, const flo
 ** in acc[] between slices (an exact fp32 store/load), so each C element is
 ** the same chain of FMAs over p = 0..K-1 as in skinny_nn_block: results of a
 ** row do not depend on M or on which rows share the call. */
-#define SK_MAX 48 /* rows the skinny path takes (gemm.c asks wf_gemm_skinny_max) */
+#define SK_MAX 48 /* rows the skinny path takes (.skinny_max; crossover in docs/kernels.md) */
 #define SK_RB 6   /* rows per register block: 6 x 4 zmm = 24 accumulators */
 #define SK_CB 64  /* columns per block: 4 zmm */
 #define SK_KB 128 /* rows of B per slice: 128 x 64 floats = 32 KiB */
