@@ -1,11 +1,15 @@
 /* gemm_avx2.c — the AVX2 + FMA fp32 micro-kernel for CPUs without AVX-512
 ** (Haswell to Alder Lake client parts, AMD Zen 1-3): 6 x 16, twelve ymm
 ** accumulators, two B vectors and a broadcast A per k step (16 ymm
-** registers in all). Runs under the blocked driver of gemm.c; small-M
-** products also take the blocked path here. Compiled for any x86-64 through
+** registers in all). Runs under the blocked driver of gemm.c; products of
+** up to 48 rows take the skinny path below. Compiled for any x86-64 through
 ** target attributes; wf_gemm_impl_avx2() returns NULL unless the active path
 ** (wf_isa_active(), isa.c) is avx2 or above. */
 #include "kernels/kernels_int.h"
+
+#include "base/base.h"
+
+#include <math.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -48,11 +52,164 @@ static TGT2 void ukernel_6x16(int kc, const float *a, const float *b, float *c, 
     }
 }
 
+/* ---- skinny (decoding): M <= S2_MAX rows, ta = 0 --------------------------
+** As gemm_avx512.c: tb = 0 walks B once in L1 slices (S2_KB rows x 32
+** columns) for all rows, register blocks of up to 3 rows x 4 ymm; tb = 1 is
+** one dot product per (row, column). Every element is the same FMA chain
+** whatever M is, so a row's bits do not depend on the batch. */
+#define S2_MAX 48
+#define S2_RB 3
+#define S2_CB 32
+#define S2_KB 128
+
+static TGT2 inline __attribute__((always_inline)) void nn2_slice(const int mr, const float *a, int lda,
+                                                                 const float *B, int ldb, int p0, int pe,
+                                                                 __m256 (*acc)[4]) {
+    __m256 r[S2_RB][4];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < 4; v++) r[i][v] = acc[i][v];
+    for (int p = p0; p < pe; p++) {
+        const float *br = B + (size_t)p * ldb;
+        __m256 b0 = _mm256_loadu_ps(br), b1 = _mm256_loadu_ps(br + 8);
+        __m256 b2 = _mm256_loadu_ps(br + 16), b3 = _mm256_loadu_ps(br + 24);
+        for (int i = 0; i < mr; i++) {
+            __m256 av = _mm256_broadcast_ss(a + (size_t)i * lda + p);
+            r[i][0] = _mm256_fmadd_ps(av, b0, r[i][0]);
+            r[i][1] = _mm256_fmadd_ps(av, b1, r[i][1]);
+            r[i][2] = _mm256_fmadd_ps(av, b2, r[i][2]);
+            r[i][3] = _mm256_fmadd_ps(av, b3, r[i][3]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = r[i][v];
+}
+
+/* C[0..M, 0..nb) for one block of nb <= S2_CB columns of B [K, N]. */
+static TGT2 void nn2_block(int M, int nb, int K, float alpha, const float *A, int lda, const float *B,
+                           int ldb, float beta, float *C, int ldc) {
+    __m256 acc[S2_MAX][4];
+    for (int i = 0; i < M; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = _mm256_setzero_ps();
+    if (nb == S2_CB) {
+        for (int p0 = 0; p0 < K; p0 += S2_KB) {
+            int pe = K - p0 < S2_KB ? K : p0 + S2_KB;
+            for (int m0 = 0; m0 < M; m0 += S2_RB) {
+                int mr = M - m0 < S2_RB ? M - m0 : S2_RB;
+                const float *a = A + (size_t)m0 * lda;
+                if (mr == 1) nn2_slice(1, a, lda, B, ldb, p0, pe, acc + m0);
+                else if (mr == 2) nn2_slice(2, a, lda, B, ldb, p0, pe, acc + m0);
+                else nn2_slice(3, a, lda, B, ldb, p0, pe, acc + m0);
+            }
+        }
+    } else { /* the last, narrow block: scalar FMAs, the same chain per element */
+        float *s = (float *)acc;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < nb; j++) {
+                float t = 0.0f;
+                for (int p = 0; p < K; p++) t = fmaf(A[(size_t)i * lda + p], B[(size_t)p * ldb + j], t);
+                s[i * S2_CB + j] = t;
+            }
+    }
+    const float *s = (const float *)acc;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < nb; j++) {
+            float *d = &C[(size_t)i * ldc + j];
+            float r = alpha * s[i * S2_CB + j];
+            *d = beta == 0.0f ? r : r + beta * *d;
+        }
+}
+
+static TGT2 inline float hsum8(__m256 s) {
+    float l[8];
+    _mm256_storeu_ps(l, s);
+    return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+}
+
+/* tb = 1: C[m, j] = dot(A[m,:], B[j,:]); 8-lane FMA chains, a fixed
+** reduction, then the tail in scalar FMAs. */
+static TGT2 float dot2(const float *a, const float *b, int K) {
+    __m256 s0 = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= K; p += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), s0);
+    float t = hsum8(s0);
+    for (; p < K; p++) t = fmaf(a[p], b[p], t);
+    return t;
+}
+
+/* dot2 for rows a0, a1 against columns b[0..3] at once (8 chains, 6 loads
+** per 8 FMAs); each result is bit for bit what dot2 gives. */
+static TGT2 void dot2x4(const float *a0, const float *a1, const float *const b[4], int K, float r[2][4]) {
+    __m256 s[2][4];
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < 4; q++) s[i][q] = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= K; p += 8) {
+        __m256 x0 = _mm256_loadu_ps(a0 + p), x1 = _mm256_loadu_ps(a1 + p);
+        for (int q = 0; q < 4; q++) {
+            __m256 bv = _mm256_loadu_ps(b[q] + p);
+            s[0][q] = _mm256_fmadd_ps(x0, bv, s[0][q]);
+            s[1][q] = _mm256_fmadd_ps(x1, bv, s[1][q]);
+        }
+    }
+    for (int q = 0; q < 4; q++) {
+        float t0 = hsum8(s[0][q]), t1 = hsum8(s[1][q]);
+        for (int pp = p; pp < K; pp++) t0 = fmaf(a0[pp], b[q][pp], t0), t1 = fmaf(a1[pp], b[q][pp], t1);
+        r[0][q] = t0, r[1][q] = t1;
+    }
+}
+
+static void skinny2(int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, float *C, int ldc) {
+    WF_ASSERT(M <= S2_MAX);
+    long work = (long)M * N * K;
+    if (tb) {
+        int nblk = (N + 63) / 64;
+#pragma omp parallel for schedule(static) if (work >= (1L << 17))
+        for (int blk = 0; blk < nblk; blk++) {
+            int j1 = blk * 64 + 64 < N ? blk * 64 + 64 : N, j = blk * 64;
+            for (; j + 4 <= j1; j += 4) {
+                const float *b[4] = {B + (size_t)j * ldb, B + (size_t)(j + 1) * ldb, B + (size_t)(j + 2) * ldb,
+                                     B + (size_t)(j + 3) * ldb};
+                int m = 0;
+                for (; m + 2 <= M; m += 2) {
+                    float r[2][4];
+                    dot2x4(A + (size_t)m * lda, A + (size_t)(m + 1) * lda, b, K, r);
+                    for (int i = 0; i < 2; i++)
+                        for (int q = 0; q < 4; q++) {
+                            float *d = &C[(size_t)(m + i) * ldc + j + q];
+                            *d = beta == 0.0f ? alpha * r[i][q] : alpha * r[i][q] + beta * *d;
+                        }
+                }
+                for (; m < M; m++)
+                    for (int q = 0; q < 4; q++) {
+                        float *d = &C[(size_t)m * ldc + j + q];
+                        float r = alpha * dot2(A + (size_t)m * lda, b[q], K);
+                        *d = beta == 0.0f ? r : r + beta * *d;
+                    }
+            }
+            for (; j < j1; j++)
+                for (int m = 0; m < M; m++) {
+                    float r = alpha * dot2(A + (size_t)m * lda, B + (size_t)j * ldb, K);
+                    float *d = &C[(size_t)m * ldc + j];
+                    *d = beta == 0.0f ? r : r + beta * *d;
+                }
+        }
+        return;
+    }
+    int nblk = (N + S2_CB - 1) / S2_CB;
+#pragma omp parallel for schedule(static) if (work >= (1L << 17))
+    for (int blk = 0; blk < nblk; blk++) {
+        int j0 = blk * S2_CB, nb = N - j0 < S2_CB ? N - j0 : S2_CB;
+        nn2_block(M, nb, K, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
+    }
+}
+
 static const wf_gemm_impl avx2_impl = {
     .name = "wafer-avx2 (6x16 fp32 FMA micro-kernel)",
     .ukernel = ukernel_6x16,
     .mr = MR2, .nr = NR2, .mc = 72, .kc = 256, .nc = 2048,
-    .skinny = NULL,
+    .skinny = skinny2,
+    .skinny_max = S2_MAX,
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx2(void) {

@@ -111,10 +111,38 @@ static TGT void skinny_nn_block(int mrows, int nb, int K, float alpha, const flo
 ** in acc[] between slices (an exact fp32 store/load), so each C element is
 ** the same chain of FMAs over p = 0..K-1 as in skinny_nn_block: results of a
 ** row do not depend on M or on which rows share the call. */
-#define SK_MAX 48 /* rows the skinny path takes (gemm.c asks wf_gemm_skinny_max) */
+#define SK_MAX 48 /* rows the skinny path takes (.skinny_max; crossover in docs/kernels.md) */
 #define SK_RB 6   /* rows per register block: 6 x 4 zmm = 24 accumulators */
 #define SK_CB 64  /* columns per block: 4 zmm */
 #define SK_KB 128 /* rows of B per slice: 128 x 64 floats = 32 KiB */
+
+/* mr (1..SK_RB, a constant after inlining) rows of A against a full 64-column
+** slice of B, rows p0..pe: accumulators in registers for the whole slice. */
+static TGT inline __attribute__((always_inline)) void nn_slice(const int mr, const float *a, int lda,
+                                                               const float *B, int ldb, int p0, int pe,
+                                                               __m512 (*acc)[SK_CB / 16], int fetch) {
+    __m512 r[SK_RB][4];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < 4; v++) r[i][v] = acc[i][v];
+    for (int p = p0; p < pe; p++) {
+        const float *br = B + (size_t)p * ldb;
+        if (fetch) { /* first pass over the slice: fetch ahead */
+            const char *pf = (const char *)(br + (size_t)SK_PF * ldb);
+            for (int l = 0; l < 4; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+        }
+        __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
+        __m512 b2 = _mm512_loadu_ps(br + 32), b3 = _mm512_loadu_ps(br + 48);
+        for (int i = 0; i < mr; i++) {
+            __m512 av = _mm512_set1_ps(a[(size_t)i * lda + p]);
+            r[i][0] = _mm512_fmadd_ps(av, b0, r[i][0]);
+            r[i][1] = _mm512_fmadd_ps(av, b1, r[i][1]);
+            r[i][2] = _mm512_fmadd_ps(av, b2, r[i][2]);
+            r[i][3] = _mm512_fmadd_ps(av, b3, r[i][3]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = r[i][v];
+}
 
 static TGT void skinny_nn_multi(int M, int nb, int K, float alpha, const float *A, int lda,
                                 const float *B, int ldb, float beta, float *C, int ldc) {
@@ -128,28 +156,16 @@ static TGT void skinny_nn_multi(int M, int nb, int K, float alpha, const float *
         for (int m0 = 0; m0 < M; m0 += SK_RB) {
             int mr = M - m0 < SK_RB ? M - m0 : SK_RB;
             const float *a = A + (size_t)m0 * lda;
-            if (mr == SK_RB && nb == SK_CB) {
-                __m512 r[SK_RB][4];
-                for (int i = 0; i < SK_RB; i++)
-                    for (int v = 0; v < 4; v++) r[i][v] = acc[m0 + i][v];
-                for (int p = p0; p < pe; p++) {
-                    const float *br = B + (size_t)p * ldb;
-                    if (m0 == 0) { /* first pass over the slice: fetch ahead */
-                        const char *pf = (const char *)(br + (size_t)SK_PF * ldb);
-                        for (int l = 0; l < 4; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-                    }
-                    __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
-                    __m512 b2 = _mm512_loadu_ps(br + 32), b3 = _mm512_loadu_ps(br + 48);
-                    for (int i = 0; i < SK_RB; i++) {
-                        __m512 av = _mm512_set1_ps(a[(size_t)i * lda + p]);
-                        r[i][0] = _mm512_fmadd_ps(av, b0, r[i][0]);
-                        r[i][1] = _mm512_fmadd_ps(av, b1, r[i][1]);
-                        r[i][2] = _mm512_fmadd_ps(av, b2, r[i][2]);
-                        r[i][3] = _mm512_fmadd_ps(av, b3, r[i][3]);
-                    }
+            if (nb == SK_CB) {
+                int f = m0 == 0;
+                switch (mr) {
+                case 1: nn_slice(1, a, lda, B, ldb, p0, pe, acc + m0, f); break;
+                case 2: nn_slice(2, a, lda, B, ldb, p0, pe, acc + m0, f); break;
+                case 3: nn_slice(3, a, lda, B, ldb, p0, pe, acc + m0, f); break;
+                case 4: nn_slice(4, a, lda, B, ldb, p0, pe, acc + m0, f); break;
+                case 5: nn_slice(5, a, lda, B, ldb, p0, pe, acc + m0, f); break;
+                default: nn_slice(6, a, lda, B, ldb, p0, pe, acc + m0, f); break;
                 }
-                for (int i = 0; i < SK_RB; i++)
-                    for (int v = 0; v < 4; v++) acc[m0 + i][v] = r[i][v];
             } else {
                 for (int p = p0; p < pe; p++) {
                     const float *br = B + (size_t)p * ldb;
@@ -199,10 +215,17 @@ static TGT void skinny_nt_range(int M, int j0, int j1, int K, float alpha, const
             __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
             __m512 t0 = s0, t1 = s0, t2 = s0, t3 = s0;
             int p = 0;
-            for (; p < kfull; p += 16) {
-                __m512 x0 = _mm512_loadu_ps(a0 + p), x1 = _mm512_loadu_ps(a1 + p);
-                NT_DOT4(x0, s0, s1, s2, s3, b, p)
-                NT_DOT4(x1, t0, t1, t2, t3, b, p)
+            if (two) {
+                for (; p < kfull; p += 16) {
+                    __m512 x0 = _mm512_loadu_ps(a0 + p), x1 = _mm512_loadu_ps(a1 + p);
+                    NT_DOT4(x0, s0, s1, s2, s3, b, p)
+                    NT_DOT4(x1, t0, t1, t2, t3, b, p)
+                }
+            } else { /* the last odd row (or M = 1): half the work */
+                for (; p < kfull; p += 16) {
+                    __m512 x0 = _mm512_loadu_ps(a0 + p);
+                    NT_DOT4(x0, s0, s1, s2, s3, b, p)
+                }
             }
             if (kt) {
                 __m512 x0 = _mm512_maskz_loadu_ps(kt, a0 + p), x1 = _mm512_maskz_loadu_ps(kt, a1 + p);

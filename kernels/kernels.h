@@ -82,11 +82,13 @@ void wf_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, i
 /* Triple loop reference, double accumulation. Same contract as wf_gemm. */
 void wf_gemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc);
-/* The portable C path of wf_gemm (what runs without AVX-512); for tests. */
+/* The portable C path of wf_gemm (what runs without AVX2/AVX-512); for tests. */
 void wf_gemm_portable(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);
-/* Name of the GEMM path wf_gemm dispatches to on this CPU, e.g.
-** "wafer-avx512 (16x12 fp32 micro-kernel)" or "wafer-portable". */
+/* Name of the GEMM path wf_gemm dispatches to (wf_isa_active()), e.g.
+** "wafer-avx512 (14x32 fp32 micro-kernel)", "wafer-avx2 (...)" or
+** "wafer-portable (...)". With AVX-512, products of up to 48 rows (ta = 0)
+** take a skinny path whose rows have the same bits whatever M is. */
 const char *wf_gemm_kernel_name(void);
 
 /* ---- bf16 weights (optional fast decode) ----------------------------------
@@ -163,8 +165,8 @@ void wf_crossentropy_forward(float *losses, const float *logits, const int32_t *
 
 /* ---- bf16 x bf16 GEMM (bf16 training, gemm_bf16x.c) -----------------------
 ** C[M,N] = op(A)[M,K] @ op(B)[K,N] + beta * C with A and B in bf16, products
-** summed in fp32 (vdpbf16ps where the CPU has AVX512_BF16, else a portable
-** C path that widens to fp32). ta/tb/ld* as in wf_gemm; no alpha. beta = 0:
+** summed in fp32: AMX tiles (path amx, gemm_amx.c), vdpbf16ps (avx512bf16),
+** else a portable C path that widens to fp32. ta/tb/ld* as in wf_gemm; no alpha. beta = 0:
 ** C is not read. Deterministic for any thread count. */
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc);

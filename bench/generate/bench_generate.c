@@ -8,7 +8,10 @@
 **     PyTorch + HF generate figures passed in by run.sh (--torch-*).
 ** Usage: bench_generate [--threads N] [--model PRESET] [--prompt N] [--new N]
 **                       [--torch-decode TOKS] [--torch-prefill TOKS] [--bf16 0|1]
-** --bf16 1 (default) also times decoding with the opt-in bf16 weights. */
+** --bf16 1 (default) also times decoding with the opt-in bf16 weights.
+** --batch-sweep 1: also times one decode step of B sequences at once (B = 1
+** .. 48, as a continuously batching server runs them), the median of 9 steps
+** after a 32-token prompt each: ms per step and aggregate tokens/s. */
 #include "base/base.h"
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
@@ -19,6 +22,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* The batch sweep's clock: wall, or with BENCH_CPU_CLOCK=1 the process CPU
+** time (a shared machine: counts only the cycles we got; use --threads 1). */
+static double sweep_now(void) {
+    const char *cc = getenv("BENCH_CPU_CLOCK");
+    if (!cc || strcmp(cc, "1")) return wf_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* Sums n floats with wide independent accumulators; each thread reads its
 ** own contiguous slice, as decoding reads each weight matrix. */
@@ -121,7 +135,7 @@ static double measure_cblas(const char *lib, int n, char *arch, size_t arch_cap)
 
 int main(int argc, char **argv) {
     const char *preset = "cerebras-gpt-111m";
-    int threads = 0, prompt = 1024, n_new = 128, bf16 = 1;
+    int threads = 0, prompt = 1024, n_new = 128, bf16 = 1, sweep = 0;
     double torch_decode = 0, torch_prefill = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
@@ -131,6 +145,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--torch-decode")) torch_decode = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--torch-prefill")) torch_prefill = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--bf16")) bf16 = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch-sweep")) sweep = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_generate: unknown option '%s'\n", argv[i]);
             return 2;
@@ -240,6 +255,40 @@ int main(int argc, char **argv) {
             printf("decode bf16 weights    : %.1f tok/s = %.0f%% of the bf16 bound %.1f tok/s (opt-in, not HF-exact)\n",
                    dec16, 100.0 * dec16 / (2 * bound), 2 * bound);
             wf_infer_free(c16);
+        }
+    }
+    if (sweep) {
+        static const int bs[] = {1, 2, 4, 7, 8, 9, 12, 16, 24, 32, 48};
+        const char *cc = getenv("BENCH_CPU_CLOCK");
+        printf("batched decode (one step of B sequences, median of 9, %s clock) [%s]:\n",
+               cc && !strcmp(cc, "1") ? "process CPU" : "wall", wf_gemm_kernel_name());
+        for (size_t q = 0; q < sizeof bs / sizeof bs[0]; q++) {
+            int Bq = bs[q], steps = 9;
+            wf_infer *cb;
+            wf_infer_opts obt = {.max_batch = Bq, .n_ctx = 32 + steps + 1};
+            int32_t *bid = wf_alloc(NULL, sizeof(int32_t) * (size_t)Bq * 32, "batch ids", &err);
+            float *blg = wf_alloc(NULL, sizeof(float) * (size_t)Bq * V, "batch logits", &err);
+            if (!bid || !blg || wf_infer_new(&cfg, w, &obt, NULL, &cb, &err)) {
+                fprintf(stderr, "bench_generate: %s\n", err.msg);
+                return 1;
+            }
+            for (int i = 0; i < Bq * 32; i++) bid[i] = (int32_t)((i * 7919 + 13) % V);
+            wf_infer_forward(cb, bid, Bq, 32, blg, WF_LOGITS_LAST, &err);
+            double ts[9];
+            for (int s = 0; s < steps; s++) {
+                for (int b = 0; b < Bq; b++) bid[b] = (int32_t)((s * 31 + b * 7 + 7) % V);
+                double t0 = sweep_now();
+                wf_infer_forward(cb, bid, Bq, 1, blg, WF_LOGITS_LAST, &err);
+                ts[s] = sweep_now() - t0;
+            }
+            for (int i = 1; i < steps; i++) /* insertion sort: the median */
+                for (int j = i; j > 0 && ts[j] < ts[j - 1]; j--) {
+                    double x = ts[j];
+                    ts[j] = ts[j - 1], ts[j - 1] = x;
+                }
+            printf("  B=%-3d %7.1f ms/step  %7.1f tok/s\n", Bq, ts[steps / 2] * 1e3, Bq / ts[steps / 2]);
+            wf_infer_free(cb);
+            wf_free(NULL, bid), wf_free(NULL, blg);
         }
     }
     if (torch_decode > 0)
