@@ -16,6 +16,7 @@ OUT=${OUT:-out/spdf}
 STEPS=${STEPS:-300} S=${SPARSITY:-0.75} L=${LAYERS:-4} C=${EMBD:-256} NH=${HEADS:-4} V=${VOCAB:-4096}
 T=${SEQ:-128} B=${BATCH:-16} LR=${LR:-2e-3} TH=${THREADS:-$(nproc)}
 FT=${FT_STEPS:-$(( STEPS / 5 ))}
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" # shared machines: see bench/sparse/run.sh
 mkdir -p "$OUT"
 bash scripts/demo_corpus.sh out/demo/corpus
 [ -f "$OUT/tokenizer/vocab.json" ] || "$WAFER" tokenizer-train --vocab-size "$V" --out "$OUT/tokenizer" out/demo/corpus
