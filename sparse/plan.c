@@ -1,7 +1,7 @@
 /* plan.c — which masked matrices run on the sparse kernels: each distinct
 ** (matrix kind, kept count) is timed once, dense against sparse, on N random
 ** rows (forward + input gradient + weight gradient, the three products of a
-** training step), and the faster wins. The choice is written into the mask so
+** training step), and the faster wins (sparse with a margin: SPARSE_MARGIN). The choice is written into the mask so
 ** the checkpoint carries it and a resumed run repeats it bit for bit. */
 #include "sparse/sparse_int.h"
 
@@ -13,6 +13,13 @@
 #include "kernels/kernels.h"
 
 enum { MAX_KINDS = 64 }; /* distinct (kind, nnz) timings reported */
+
+/* Sparse must time below this fraction of dense to be chosen: timed alone
+** with warm caches it gains more than inside a step, where it also pays the
+** mask work and the value refresh after each update (~0.4 s per step on 111M
+** at 90%) and starts from colder caches. bench/sparse at 75% on 111M: every
+** matrix timed 0.6-0.9 of dense alone, yet the step ran 0.8x (docs/sparse.md). */
+#define SPARSE_MARGIN 0.75
 
 typedef struct {
     int s;            /* wf_sparse_mat */
@@ -110,7 +117,7 @@ wf_status wf_sparse_plan_new(wf_sparse_mask *m, const float *weights, int N, wf_
                 else {
                     double md, ms;
                     if ((st = time_both(p, l, s, weights, &md, &ms, err))) break;
-                    use = ms < md ? WF_SPARSE_USE_SPARSE : WF_SPARSE_USE_DENSE;
+                    use = ms < SPARSE_MARGIN * md ? WF_SPARSE_USE_SPARSE : WF_SPARSE_USE_DENSE;
                     if (p->nkinds < MAX_KINDS)
                         p->kinds[p->nkinds++] = (kind_row){s, nnz, l, md, ms, use, 0};
                     kr = p->nkinds ? &p->kinds[p->nkinds - 1] : NULL;

@@ -180,7 +180,8 @@ typedef enum { WF_SPARSE_KERNELS_AUTO = 0, WF_SPARSE_KERNELS_DENSE, WF_SPARSE_KE
 
 /* Decides each matrix: a choice stored in the mask is kept (resume); else
 ** `force`, or with AUTO the faster of dense and sparse forward + backward on
-** N random rows, timed once per (matrix kind, kept count). The decision is
+** N random rows, timed once per (matrix kind, kept count); sparse must take
+** under 0.75 of the dense time (plan.c SPARSE_MARGIN). The decision is
 ** written back into the mask. `weights` (layer-major) fill the sparse values. */
 wf_status wf_sparse_plan_new(wf_sparse_mask *m, const float *weights, int N, wf_sparse_kernels force, wf_heap *h,
                              wf_sparse_plan **out, wf_err *err);

@@ -131,18 +131,13 @@ static void unpack(float *y, const float *xt, const float *bias, int N, int D, i
 /* 16 floats as one value: GCC/clang vector extensions lower it to one zmm
 ** register with AVX-512, two ymm with AVX2, four xmm otherwise. Loads and
 ** stores go through memcpy (no alignment assumed). */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi" /* v16 never crosses a non-inlined call between clones */
-#endif
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
 
-static inline v16 ld(const float *p) {
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* v = 16 floats at p. A macro, not a function: a vector-typed return would
+** change the ABI between the clones (-Wpsabi). */
+#define LD(v, p) memcpy(&(v), (p), sizeof(v))
 
 /* y[NB] = sum_q val[q] * x[idx[q]][NB]: one output of one tile. */
 HOT static void gather_tile(float *restrict y, const float *restrict x, const uint32_t *restrict idx,
@@ -151,7 +146,9 @@ HOT static void gather_tile(float *restrict y, const float *restrict x, const ui
     for (uint32_t q = q0; q < q1; q++) {
         const float *xr = x + (size_t)idx[q] * NB;
         float v = val[q];
-        a0 += v * ld(xr), a1 += v * ld(xr + 16), a2 += v * ld(xr + 32), a3 += v * ld(xr + 48);
+        v16 x0, x1, x2, x3;
+        LD(x0, xr), LD(x1, xr + 16), LD(x2, xr + 32), LD(x3, xr + 48);
+        a0 += v * x0, a1 += v * x1, a2 += v * x2, a3 += v * x3;
     }
     memcpy(y, &a0, 64), memcpy(y + 16, &a1, 64), memcpy(y + 32, &a2, 64), memcpy(y + 48, &a3, 64);
 }
@@ -159,10 +156,13 @@ HOT static void gather_tile(float *restrict y, const float *restrict x, const ui
 /* g[q] += a[idx[q]][NB] . b[NB] for q in q0..q1: the kept entries of one output. */
 HOT static void dots_tile(float *restrict g, const float *restrict a, const float *restrict b,
                           const uint32_t *restrict idx, uint32_t q0, uint32_t q1) {
-    v16 b0 = ld(b), b1 = ld(b + 16), b2 = ld(b + 32), b3 = ld(b + 48);
+    v16 b0, b1, b2, b3;
+    LD(b0, b), LD(b1, b + 16), LD(b2, b + 32), LD(b3, b + 48);
     for (uint32_t q = q0; q < q1; q++) {
         const float *ar = a + (size_t)idx[q] * NB;
-        v16 p = ld(ar) * b0 + ld(ar + 16) * b1 + ld(ar + 32) * b2 + ld(ar + 48) * b3;
+        v16 r0, r1, r2, r3;
+        LD(r0, ar), LD(r1, ar + 16), LD(r2, ar + 32), LD(r3, ar + 48);
+        v16 p = r0 * b0 + r1 * b1 + r2 * b2 + r3 * b3;
         /* horizontal sum by halves (vector adds, not a 16-long scalar chain) */
         v8 h8, l8;
         memcpy(&l8, &p, 32), memcpy(&h8, (const char *)&p + 32, 32);

@@ -102,7 +102,7 @@ static void masked_weights_and_moments_stay_zero_over_many_steps(void) {
         o.keep = 0;
         WF_CHECK_EQ(wf_train_run(&o, &r, &e), WF_OK);
         if (e.msg[0]) fprintf(stderr, "%s\n", e.msg);
-        WF_CHECK(r.last_loss > 0 && r.last_loss < 6.0);
+        WF_CHECK(r.last_loss > 0 && r.last_loss < 6.3); /* ln(512) = 6.24 at the start */
         for (long s = 4; s <= o.steps; s += 4) {
             snprintf(ck, sizeof ck, "%s/ckpt-%08ld", out, s);
             WF_CHECK(check_zero(ck, k ? "dense kernels" : "sparse kernels") > 1000);
