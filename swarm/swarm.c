@@ -164,7 +164,25 @@ static wf_status sw_flag(void *ud, int *v, wf_err *err) {
     return rc == MPI_SUCCESS ? WF_OK : mpi_fail(rc, "step flag from", 0, err);
 }
 
+static wf_status sw_agree(void *ud, const char *mine, wf_err *err) {
+    wf_swarm *s = ud;
+    char root[512] = "";
+    snprintf(root, sizeof root, "%s", mine);
+    int rc = MPI_Bcast(root, (int)sizeof root, MPI_CHAR, 0, s->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "comparing settings with", 0, err);
+    root[sizeof root - 1] = 0;
+    int bad = strcmp(root, mine) != 0, first = bad ? s->rank : INT_MAX, any = 0;
+    if ((rc = MPI_Allreduce(&first, &any, 1, MPI_INT, MPI_MIN, s->comm)) != MPI_SUCCESS)
+        return mpi_fail(rc, "comparing settings with", 0, err);
+    if (bad)
+        return WF_FAIL(err, WF_EUSAGE, "rank %d runs another job than rank 0: '%s', rank 0: '%s' (same binary, model, "
+                       "flags and data on every rank)", s->rank, mine, root);
+    if (any != INT_MAX)
+        return WF_FAIL(err, WF_EUSAGE, "rank %d runs another job than rank 0 (see its message); stopping", any);
+    return WF_OK;
+}
+
 void wf_swarm_hooks(wf_swarm *s, wf_dp_hooks *h) {
     *h = (wf_dp_hooks){.ud = s, .rank = s->rank, .size = s->size, .reduce = sw_reduce, .bcast = sw_bcast, .sum = sw_sum,
-                       .flag = sw_flag, .comm_s = &s->comm_s, .comm_bytes = &s->comm_bytes};
+                       .flag = sw_flag, .agree = sw_agree, .comm_s = &s->comm_s, .comm_bytes = &s->comm_bytes};
 }

@@ -502,6 +502,15 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         rc = WF_ENOMEM;
         goto done;
     }
+    if (dp) { /* the same run on every rank, or a clear error on every rank (never a hang) */
+        char mine[512];
+        snprintf(mine, sizeof mine, "wafer built %s %s; model %.48s %zu params L%d C%d H%d V%d P%d; batch %d seq %d "
+                 "accum %d seed %llu steps %ld; data %llu train tokens; from step %llu", __DATE__, __TIME__,
+                 r->cfg.name, wf_gpt_numel(&r->cfg), r->cfg.n_layer, r->cfg.n_embd, r->cfg.n_head, r->cfg.vocab_size,
+                 r->cfg.n_positions, B, T, Kl, (unsigned long long)o->seed, r->total,
+                 (unsigned long long)wf_shards_count(r->data, WF_SPLIT_TRAIN), (unsigned long long)r->st.step);
+        if ((rc = dp->agree(dp->ud, mine, err))) goto done;
+    }
     wf_log(WF_LOG_INFO, "training %s: %zu parameters, %ld steps of %d x %d x %d tokens, lr %.3g (%s, warm-up %ld), %d threads",
            r->cfg.name, wf_gpt_numel(&r->cfg), r->total, K, B, T, r->peak,
            r->sched == WF_SCHED_COSINE ? "cosine" : r->sched == WF_SCHED_LINEAR ? "linear" : "constant",

@@ -240,6 +240,10 @@ typedef struct wf_dp_hooks {
     wf_status (*bcast)(void *ud, float *x, size_t n, wf_err *err);
     wf_status (*sum)(void *ud, double *x, wf_err *err);
     wf_status (*flag)(void *ud, int *v, wf_err *err);
+    /* every rank passes a one-line description of its run (binary, model,
+    ** batch, data, resume point); WF_EUSAGE on every rank when any differs
+    ** from rank 0's, naming the rank and both lines */
+    wf_status (*agree)(void *ud, const char *mine, wf_err *err);
     double *comm_s;
     uint64_t *comm_bytes;
 } wf_dp_hooks;

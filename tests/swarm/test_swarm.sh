@@ -70,6 +70,23 @@ check "a checkpoint before the kill ($last)" test -n "$last"
 check "resume with fewer ranks" grep -q "interrupted\|done: step $((last + 1))\|saved.*ckpt" "$T/resume.log"
 check "resumed checkpoint written" test -d "$T/kill/ckpt-$(printf %08d $((last + 1)))"
 
+# over TCP on loopback (not shared memory): nothing assumes one host
+timeout 120 $MPI 2 --mca btl tcp,self --mca btl_tcp_if_include lo "$W" $A --steps 4 --out "$T/tcp" > /dev/null 2>&1
+check "np 2 over TCP == accum 2" same "$T/one2/ckpt-00000004" "$T/tcp/ckpt-00000004" model.safetensors
+
+# bad use: ranks with different flags, a rank that cannot read the data: an error, never a hang
+timeout 60 mpirun --oversubscribe -np 1 "$W" $A --steps 4 --out "$T/mm" : -np 1 "$W" $A --steps 4 --batch 4 \
+    --out "$T/mm" > "$T/mm.log" 2>&1
+rc=$?
+check "mismatched ranks: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
+check "mismatched ranks: message" grep -q "runs another job than rank 0" "$T/mm.log"
+B="${A/--data $T\/data/--data $T/nodata}"
+timeout 60 mpirun --oversubscribe -np 1 "$W" $A --steps 4 --out "$T/nd" : -np 1 "$W" $B --steps 4 --out "$T/nd" \
+    > "$T/nd.log" 2>&1
+rc=$?
+check "unreadable data on rank 1: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
+check "unreadable data: message names the rank and folder" grep -q "rank 1: .*nodata" "$T/nd.log"
+
 # what is not supported says so, on every rank, without hanging
 timeout 60 $MPI 2 "$W" $A --steps 2 --mode stream --out "$T/stream" > "$T/stream.log" 2>&1
 check "stream under mpirun refused" grep -q "supported yet" "$T/stream.log"
