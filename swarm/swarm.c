@@ -14,6 +14,8 @@ struct wf_swarm {
     int rank, size;
     float *buf; /* one block: the chain's running sum */
     size_t cap;
+    float *tot; /* rank 0: the totals coming back (its own g is still being sent) */
+    size_t tot_cap;
     double comm_s;
     uint64_t comm_bytes;
 };
@@ -52,6 +54,7 @@ void wf_swarm_abort(wf_swarm *s, int code) { MPI_Abort(s->comm, code ? code : 1)
 void wf_swarm_finalize(wf_swarm *s) {
     if (!s) return;
     wf_free(NULL, s->buf);
+    wf_free(NULL, s->tot);
     wf_free(NULL, s);
     MPI_Finalize();
 }
@@ -88,9 +91,14 @@ static wf_status sw_reduce(void *ud, const wf_gpt_config *c, float *g, wf_err *e
         size_t nreq = 0;
         for (int b = 0; b < nb; b++) nreq += (wf_gpt_block_numel(c, b) + CHUNK - 1) / CHUNK;
         MPI_Request *req = wf_alloc(NULL, nreq * sizeof *req, "MPI requests", err);
-        float *tot = wf_alloc(NULL, wf_gpt_numel(c) * sizeof(float), "reduced gradients", err);
+        if (req && wf_gpt_numel(c) > s->tot_cap) {
+            wf_free(NULL, s->tot);
+            s->tot = wf_alloc(NULL, wf_gpt_numel(c) * sizeof(float), "reduced gradients", err);
+            s->tot_cap = s->tot ? wf_gpt_numel(c) : 0;
+        }
+        float *tot = s->tot;
         if (!req || !tot) {
-            wf_free(NULL, req), wf_free(NULL, tot);
+            wf_free(NULL, req);
             return WF_ENOMEM;
         }
         size_t q = 0;
@@ -109,7 +117,7 @@ static wf_status sw_reduce(void *ud, const wf_gpt_config *c, float *g, wf_err *e
         int rc = MPI_Waitall((int)q, req, MPI_STATUSES_IGNORE);
         if (!st && rc != MPI_SUCCESS) st = mpi_fail(rc, "sending gradients to", 1, err);
         if (!st) memcpy(g, tot, wf_gpt_numel(c) * sizeof(float));
-        wf_free(NULL, req), wf_free(NULL, tot);
+        wf_free(NULL, req);
     } else {
         size_t need = 0;
         for (int b = 0; b < nb; b++)
