@@ -159,10 +159,13 @@ int wf_cmd_generate(int argc, char **argv) {
     /* The decode rate counts forward steps (the first token comes from the prefill). */
     int steps = produced > 0 ? produced - 1 : 0;
     fprintf(stderr, "\n[generate] prompt %zu tokens, prefill %.1f tok/s (%.3f s); %d new tokens, "
-                    "decode %.1f tok/s%s; stop: %s; threads %d; isa %s; gemm %s\n",
+                    "decode %.1f tok/s%s; stop: %s; threads %d; isa %s; omp-spin %s; gemm %s\n",
             n, (double)n / t_prefill, t_prefill, produced, steps > 0 ? steps / t_dec : 0.0,
             bf16 ? " (bf16 weights)" : "", why,
-            wf_kernels_threads(), wf_isa_name(wf_isa_active()), wf_gemm_kernel_name());
+            wf_kernels_threads(), wf_isa_name(wf_isa_active()),
+            getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY")
+                                      : getenv("GOMP_SPINCOUNT") ? getenv("GOMP_SPINCOUNT") : "default",
+            wf_gemm_kernel_name());
     st = WF_OK;
 fail:
     wf_sampler_free(smp);

@@ -6,9 +6,9 @@
 ** vdpbf16ps (AVX-512 BF16: two bf16 products summed into an fp32 lane, twice
 ** the fp32 FMA rate). 14 x 32 micro-kernel, 28 zmm accumulators. A portable
 ** C micro-kernel over the same panels (widen to fp32, fp32 accumulate) runs
-** when the CPU lacks AVX512_BF16 (runtime check,
-** wf_isa_active()); with AMX the product runs on tiles instead (gemm_amx.c). Threads split M and N
-** tiles, never K: results do not depend on the thread count. Also the
+** when the active path (wf_isa_active()) is below avx512bf16; on the amx
+** path the product runs on tiles instead (gemm_amx.c). Threads split M and
+** N tiles, never K: results do not depend on the thread count. Also the
 ** vectorized fp32 -> bf16 rounding the trainer uses (wf_bf16x_from_f32). */
 #include "kernels/kernels_int.h"
 

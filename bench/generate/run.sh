@@ -21,4 +21,7 @@ if py="$(python3 "$root/bench/generate/hf_generate.py" --threads "$threads" 2>/d
 else
   echo "pytorch: not available (python3 + torch + transformers), wafer figures only"
 fi
-"$bin" --threads "$threads" "${torch_args[@]}"
+# as the wafer CLI does (cli/main.c): short OpenMP spin unless the user chose
+spin=()
+[ -z "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ] && spin=(env GOMP_SPINCOUNT=10000)
+"${spin[@]}" "$bin" --threads "$threads" "${torch_args[@]}"

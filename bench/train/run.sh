@@ -15,9 +15,15 @@ steps="${STEPS:-2}"
 echo "bench/train: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 bin="$build/bench/train/bench_train"
 [ -x "$bin" ] || { echo "bench/train: $bin not built (cmake --build $build --target bench_train)"; exit 1; }
+# The wafer CLI's OpenMP default (cli/main.c): a short spin, then sleep,
+# unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT. The bench binaries
+# get the same here; the PyTorch peer runs with the environment as given.
+spin=()
+[ -z "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ] && spin=(env GOMP_SPINCOUNT=10000)
+echo "bench/train: wafer OpenMP wait: ${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY }${GOMP_SPINCOUNT:-${spin[1]:-libgomp default}}"
 for T in ${SEQS:-1024}; do
-  "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads"
-  "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads" --bf16 # bf16 operands, fp32 sums
+  "${spin[@]}" "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads"
+  "${spin[@]}" "$bin" cerebras-gpt-111m "$T" 1 "$steps" "$threads" --bf16 # bf16 operands, fp32 sums
   if python3 -c "import torch, transformers" 2>/dev/null; then
     python3 "$here/bench_torch.py" "$T" 1 "$steps" "$threads" sdpa
     # the peer of --bf16: torch.autocast(bfloat16) (oneDNN: AMX / AVX-512 BF16 where present)

@@ -191,8 +191,31 @@ static void encode_decode_round_trip(void) {
     WF_CHECK_HAS(out, "50257");
 }
 
+/* WAFER_ISA naming no path is an error before any work (exit 2, one line);
+** a lower path is accepted and reported; and unless the user chose, wafer
+** runs with the short OpenMP spin (cli/main.c re-executes itself with
+** GOMP_SPINCOUNT=10000), which generate's summary line reports. */
+static void isa_and_omp_defaults(void) {
+    char dir[128], line[1024];
+    make_gpt2_vocab_model(dir, sizeof dir);
+    snprintf(line, sizeof line, "WAFER_ISA=avx513 '%s' info %s", WAFER_BIN, TINY);
+    WF_CHECK_EQ(wf_run_cmd(line, out, sizeof out), 2);
+    WF_CHECK_STR(out, "wafer info: WAFER_ISA: 'avx513' is not a path, expected portable, avx2, avx512, "
+                      "avx512bf16 or amx\n");
+    const char *gen = "generate --model %s --tokenizer gpt2 --prompt x --max-tokens 2 </dev/null";
+    char args[512];
+    snprintf(args, sizeof args, gen, dir);
+    snprintf(line, sizeof line, "env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY WAFER_ISA=portable '%s' %s", WAFER_BIN, args);
+    WF_CHECK_EQ(wf_run_cmd(line, out, sizeof out), 0);
+    WF_CHECK_HAS(out, "isa portable; omp-spin 10000;");
+    snprintf(line, sizeof line, "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=77 '%s' %s", WAFER_BIN, args);
+    WF_CHECK_EQ(wf_run_cmd(line, out, sizeof out), 0);
+    WF_CHECK_HAS(out, "omp-spin 77;");
+}
+
 int main(void) {
     WF_CHECK(mkdtemp(tmp) != NULL);
+    isa_and_omp_defaults();
     score_matches_hf_logits();
     score_rejects_bad_ids();
     generate_is_reproducible_from_its_seed();
