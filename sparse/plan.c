@@ -71,7 +71,7 @@ static wf_status time_both(wf_sparse_plan *p, int l, int s, const float *weights
     for (size_t i = 0; i < nx; i++) x[i] = (float)wf_rng_normal(&r);
     for (size_t i = 0; i < ny; i++) dy[i] = (float)wf_rng_normal(&r) * 0.01f;
     double best_d = 1e30, best_s = 1e30;
-    for (int rep = 0; rep < 3; rep++) { /* rep 0 warms caches and pages */
+    for (int rep = 0; rep < 5; rep++) { /* rep 0 warms caches and pages; best of 4 rides out load bursts */
         memset(dx, 0, sizeof(float) * nx), memset(dw, 0, sizeof(float) * nw), memset(db, 0, sizeof(float) * OC);
         double t0 = wf_now();
         wf_matmul_forward(y, x, W, NULL, N, K, OC);
@@ -190,7 +190,7 @@ void wf_sparse_plan_describe(const wf_sparse_plan *p, char *buf, size_t cap) {
         double dens = (double)k->nnz / ((double)K * OC);
         int w;
         if (k->ms_dense >= 0)
-            w = snprintf(buf + n, cap - n, "%s%s [%dx%d] density %.3f: dense %.2f ms, sparse %.2f ms (fwd+bwd, N=%d) -> %s",
+            w = snprintf(buf + n, cap - n, "%s%s [%dx%d] density %.3f: dense %.2f ms, sparse %.2f ms (fwd+bwd, N=%d, best of 4) -> %s",
                          n ? "\n" : "", wf_sparse_mat_name((wf_sparse_mat)k->s), K, OC, dens, k->ms_dense, k->ms_sparse,
                          p->N, k->use == WF_SPARSE_USE_SPARSE ? "sparse" : "dense");
         else
