@@ -19,7 +19,27 @@ struct wf_exec {
     float *emb_w, *emb_g, *lnf_w, *lnf_g, *lay_w, *lay_g, *m, *v;
     double *sumsq;   /* [nb] sum of squares of each block's accumulated gradient */
     wf_timeline *tl; /* --trace: spans of compute (track 0) and store I/O (1) */
+    int half;        /* --bf16: layers stream as their H copies (bf16 matrices), half the bytes */
 };
+
+/* The kind the layers stream as. */
+static wf_store_kind layer_kind(const wf_exec *x) { return x->half ? WF_STORE_HALF : WF_STORE_W; }
+
+/* Layer block b onto the device: fp32 weights, or the H copy widened (exact:
+** the bf16 step rounds the matrices again, to the same bits). x->v stages H. */
+static wf_status read_layer(wf_exec *x, int b, wf_err *err) {
+    if (!x->half) return wf_store_read(x->st, WF_STORE_W, b, x->lay_w, err);
+    wf_status rc = wf_store_read(x->st, WF_STORE_HALF, b, x->v, err);
+    if (!rc) wf_store_unpack_half(&x->cfg, b, x->v, x->lay_w);
+    return rc;
+}
+
+/* After block b's fp32 weights w change: its H copy (x->v as scratch). */
+static wf_status write_half(wf_exec *x, int b, const float *w, wf_err *err) {
+    if (!x->half || b == 0 || b == x->nb - 1) return WF_OK;
+    wf_store_pack_half(&x->cfg, b, w, x->v);
+    return wf_store_write(x->st, WF_STORE_HALF, b, x->v, err);
+}
 
 /* Runs one compute call as a span of the timeline. */
 #define SPAN(x, name, i, call)                                                      \
@@ -88,7 +108,7 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
                         wf_optim *o, wf_err *err) {
     wf_exec *x = ud;
     release(x);
-    x->cfg = *c, x->tr = tr, x->opt = o, x->nb = wf_gpt_nblocks(c), x->micro = 0;
+    x->cfg = *c, x->tr = tr, x->opt = o, x->nb = wf_gpt_nblocks(c), x->micro = 0, x->half = wf_trainer_is_bf16(tr);
     size_t dev = wf_exec_device_bytes(c, wf_trainer_bytes(tr));
     if (x->o.device_mem && dev > x->o.device_mem)
         return WF_FAIL(err, WF_ENOMEM, "--device-mem %zu bytes: the streaming step of %s needs %zu (activations %zu + one layer, embeddings, optimizer scratch); lower --batch/--seq or use --recompute",
@@ -114,9 +134,11 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     for (int b = 0; !rc && b < x->nb; b++) {
         rc = wf_checkpoint_read_block(rd, b, x->emb_w, err);
         if (!rc) rc = wf_store_write(x->st, WF_STORE_W, b, x->emb_w, err);
+        if (!rc) rc = write_half(x, b, x->emb_w, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 0, b, x->m, err);
         if (!rc) rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 1, b, x->v, err);
+        else if (!rc && x->half) memset(x->v, 0, mb * sizeof(float)); /* write_half used it as scratch */
         if (!rc) rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err);
     }
     if (!rc) rc = wf_store_flush(x->st, err);
@@ -151,10 +173,10 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     wf_status rc = wf_store_read(x->st, WF_STORE_W, 0, x->emb_w, err);
     if (!rc) rc = wf_store_read(x->st, WF_STORE_W, L + 1, x->lnf_w, err);
     if (!rc) SPAN(x, "embed fwd", 0, rc = wf_trainer_embed_forward(x->tr, x->emb_w, x->emb_w + wpe_off, in, tg, err));
-    wf_store_prefetch(x->st, WF_STORE_W, 1);
+    wf_store_prefetch(x->st, layer_kind(x), 1);
     for (int l = 0; !rc && l < L; l++) {
-        if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) break;
-        wf_store_prefetch(x->st, WF_STORE_W, l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
+        if ((rc = read_layer(x, 1 + l, err))) break;
+        wf_store_prefetch(x->st, layer_kind(x), l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
         wf_gpt_layer w = layer_at(c, l, x->lay_w);
         SPAN(x, "layer fwd", l, wf_trainer_layer_forward(x->tr, l, &w));
     }
@@ -167,10 +189,10 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     if ((rc = grad_out(x, L + 1, x->lnf_g, err))) return rc;
     if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, L);
     for (int l = L - 1; l >= 0; l--) {
-        if ((rc = wf_store_read(x->st, WF_STORE_W, 1 + l, x->lay_w, err))) return rc;
+        if ((rc = read_layer(x, 1 + l, err))) return rc;
         if ((rc = grad_in(x, 1 + l, x->lay_g, err))) return rc;
         if (l > 0) {
-            wf_store_prefetch(x->st, WF_STORE_W, l);
+            wf_store_prefetch(x->st, layer_kind(x), l);
             if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, l);
         }
         wf_gpt_layer w = layer_at(c, l, x->lay_w), g = layer_at(c, l, x->lay_g);
@@ -200,10 +222,10 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
         if (!rc) rc = wf_store_read(x->st, WF_STORE_M, b, x->m, err);
         if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, x->v, err);
         if (rc) return rc;
-        for (int k = 0; b + 1 < x->nb && k < WF_STORE_KINDS; k++) wf_store_prefetch(x->st, (wf_store_kind)k, b + 1);
+        for (int k = 0; b + 1 < x->nb && k <= WF_STORE_G; k++) wf_store_prefetch(x->st, (wf_store_kind)k, b + 1);
         SPAN(x, "adamw", b, wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef));
         if ((rc = wf_store_write(x->st, WF_STORE_W, b, w, err)) || (rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err)) ||
-            (rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err)))
+            (rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err)) || (rc = write_half(x, b, w, err)))
             return rc;
     }
     return wf_store_flush(x->st, err);

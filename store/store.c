@@ -8,12 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernels/kernels.h"
 #include "model/params.h"
 
 #define ALIGN 4096u
 #define HDR_SIZE 4096u
 #define MAGIC "WFSTORE\0"
-#define VERSION 1u
+#define VERSION 2u /* 2: the bf16 kind H */
 #define IO_CHUNK (64u << 20) /* bytes per pread/pwrite call */
 #define NSTAGE 6             /* staging buffers: prefetched reads and write-behind */
 #define MAX_WRITES 2         /* of which at most this many hold pending writes */
@@ -55,10 +56,69 @@ struct wf_store {
 };
 
 /* Span names per kind (static strings for the timeline). */
-static const char *const READ_SPAN[] = {"read W", "read M", "read V", "read G"};
-static const char *const WRITE_SPAN[] = {"write W", "write M", "write V", "write G"};
-static const char *const PREFETCH_SPAN[] = {"prefetch W", "prefetch M", "prefetch V", "prefetch G"};
-static const char *const BEHIND_SPAN[] = {"write-behind W", "write-behind M", "write-behind V", "write-behind G"};
+static const char *const READ_SPAN[] = {"read W", "read M", "read V", "read G", "read H"};
+static const char *const WRITE_SPAN[] = {"write W", "write M", "write V", "write G", "write H"};
+static const char *const PREFETCH_SPAN[] = {"prefetch W", "prefetch M", "prefetch V", "prefetch G", "prefetch H"};
+static const char *const BEHIND_SPAN[] = {"write-behind W", "write-behind M", "write-behind V", "write-behind G",
+                                          "write-behind H"};
+
+/* Bytes of block b's tensors packed as H: 2 per matrix element, 4 per vector element. */
+static size_t half_bytes(const wf_gpt_config *c, int b) {
+    size_t base = wf_gpt_block_offset(c, b), end = base + wf_gpt_block_numel(c, b), n = 0;
+    for (int i = 0; i < wf_gpt_tensor_count(c); i++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(c, i, &ti);
+        if (ti.offset >= base && ti.offset < end) n += ti.numel * (ti.ndim == 2 ? 2 : 4);
+    }
+    return n;
+}
+
+size_t wf_store_numel(const wf_gpt_config *c, wf_store_kind k, int b) {
+    return k == WF_STORE_HALF ? (half_bytes(c, b) + 3) / 4 : wf_gpt_block_numel(c, b);
+}
+
+void wf_store_pack_half(const wf_gpt_config *c, int b, const float *w, float *h) {
+    size_t base = wf_gpt_block_offset(c, b), end = base + wf_gpt_block_numel(c, b);
+    unsigned char *p = (unsigned char *)h;
+    for (int i = 0; i < wf_gpt_tensor_count(c); i++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(c, i, &ti);
+        if (ti.offset < base || ti.offset >= end) continue;
+        const float *x = w + (ti.offset - base);
+        if (ti.ndim == 2) {
+            wf_bf16x_from_f32((uint16_t *)(void *)p, x, ti.numel); /* p stays 2-byte aligned: vectors are 4-byte multiples */
+            p += 2 * ti.numel;
+        } else {
+            memcpy(p, x, 4 * ti.numel);
+            p += 4 * ti.numel;
+        }
+    }
+    size_t pad = wf_store_numel(c, WF_STORE_HALF, b) * 4 - (size_t)(p - (unsigned char *)h);
+    memset(p, 0, pad);
+}
+
+void wf_store_unpack_half(const wf_gpt_config *c, int b, const float *h, float *w) {
+    size_t base = wf_gpt_block_offset(c, b), end = base + wf_gpt_block_numel(c, b);
+    const unsigned char *p = (const unsigned char *)h;
+    for (int i = 0; i < wf_gpt_tensor_count(c); i++) {
+        wf_tensor_info ti;
+        wf_gpt_tensor_info(c, i, &ti);
+        if (ti.offset < base || ti.offset >= end) continue;
+        float *x = w + (ti.offset - base);
+        if (ti.ndim == 2) {
+            for (size_t k = 0; k < ti.numel; k++) {
+                uint16_t u;
+                memcpy(&u, p + 2 * k, 2);
+                uint32_t v = (uint32_t)u << 16;
+                memcpy(&x[k], &v, 4);
+            }
+            p += 2 * ti.numel;
+        } else {
+            memcpy(x, p, 4 * ti.numel);
+            p += 4 * ti.numel;
+        }
+    }
+}
 
 void wf_store_set_timeline(wf_store *s, wf_timeline *t) { s->tl = t; }
 
@@ -81,7 +141,7 @@ static uint64_t checksum(const float *x, size_t n) {
 }
 
 static const char *kind_name(wf_store_kind k) {
-    static const char *const n[] = {"weights", "adam m", "adam v", "gradients"};
+    static const char *const n[] = {"weights", "adam m", "adam v", "gradients", "bf16 weights"};
     return n[k];
 }
 
@@ -128,7 +188,7 @@ static void *io_main(void *arg) {
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
         }
-        size_t n = wf_gpt_block_numel(&s->cfg, q->b) * sizeof(float);
+        size_t n = wf_store_numel(&s->cfg, (wf_store_kind)q->k, q->b) * sizeof(float);
         uint64_t off = s->off[q->k * s->nb + q->b];
         pthread_mutex_unlock(&s->mu);
         wf_err e = {0};
@@ -184,7 +244,7 @@ wf_status wf_store_flush(wf_store *s, wf_err *err) {
 }
 
 void wf_store_prefetch(wf_store *s, wf_store_kind k, int b) {
-    if (!s->thr_on || wf_gpt_block_numel(&s->cfg, b) > s->stage_floats || !s->written[k * s->nb + b]) return;
+    if (!s->thr_on || wf_store_numel(&s->cfg, k, b) > s->stage_floats || !s->written[k * s->nb + b]) return;
     pthread_mutex_lock(&s->mu);
     int reads = 0;
     for (int i = 0; i < NSTAGE; i++) reads += s->st[i].busy && !s->st[i].write;
@@ -211,8 +271,10 @@ wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_
     for (int b = 0; b < s->nb; b++)
         s->first[b] = b == 0 ? 0 : b <= c->n_layer ? 2 + WF_T_LAYER_COUNT * (b - 1) : 2 + WF_T_LAYER_COUNT * c->n_layer;
     if (!dir) {
-        for (int k = 0; k < WF_STORE_KINDS; k++)
+        for (int k = 0; k < WF_STORE_KINDS; k++) { /* H is allocated at its first write (only --bf16 uses it) */
+            if (k == WF_STORE_HALF) continue;
             if (!(s->ram[k] = wf_alloc(h, numel * sizeof(float), kind_name((wf_store_kind)k), err))) goto fail;
+        }
         *out = s;
         return WF_OK;
     }
@@ -222,7 +284,7 @@ wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_
     for (int k = 0; k < WF_STORE_KINDS; k++)
         for (int b = 0; b < s->nb; b++) {
             s->off[k * s->nb + b] = off;
-            off += (wf_gpt_block_numel(c, b) * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
+            off += (wf_store_numel(c, (wf_store_kind)k, b) * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
         }
     s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (s->fd < 0) {
@@ -293,7 +355,11 @@ void wf_store_close(wf_store *s) {
 static int block_ntensor(const wf_store *s, int b) { return (b + 1 < s->nb ? s->first[b + 1] : s->ntensor) - s->first[b]; }
 
 /* Checksums every tensor of block b (at dst) into sums[]. */
-static void block_sums(const wf_store *s, int b, const float *x, uint64_t *sums) {
+static void block_sums(const wf_store *s, wf_store_kind k, int b, const float *x, uint64_t *sums) {
+    if (k == WF_STORE_HALF) { /* one sum over the packed block */
+        sums[0] = checksum(x, wf_store_numel(&s->cfg, k, b));
+        return;
+    }
     size_t base = wf_gpt_block_offset(&s->cfg, b);
     for (int i = 0; i < block_ntensor(s, b); i++) {
         wf_tensor_info ti;
@@ -322,9 +388,10 @@ wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, 
 
 static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err) {
     WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
-    size_t n = wf_gpt_block_numel(&s->cfg, b);
+    size_t n = wf_store_numel(&s->cfg, k, b);
     s->bytes_read += n * sizeof(float);
     if (s->fd < 0) {
+        if (!s->ram[k]) return WF_FAIL(err, WF_ECORRUPT, "RAM store: block %d (%s) read before it was written", b, kind_name(k));
         memcpy(dst, s->ram[k] + wf_gpt_block_offset(&s->cfg, b), n * sizeof(float));
         return WF_OK;
     }
@@ -351,9 +418,9 @@ static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_
     if (!q && (rc = io_all(s, 0, dst, n * sizeof(float), s->off[k * s->nb + b], err)))
         return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
     uint64_t sums[WF_T_LAYER_COUNT];
-    block_sums(s, b, dst, sums);
+    block_sums(s, k, b, dst, sums);
     const uint64_t *want = s->sum + (size_t)k * s->ntensor + s->first[b];
-    for (int i = 0; i < block_ntensor(s, b); i++)
+    for (int i = 0; i < (k == WF_STORE_HALF ? 1 : block_ntensor(s, b)); i++)
         if (sums[i] != want[i]) {
             wf_tensor_info ti;
             wf_gpt_tensor_info(&s->cfg, s->first[b] + i, &ti);
@@ -368,8 +435,11 @@ static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_
 
 static wf_status store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err) {
     WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
-    size_t n = wf_gpt_block_numel(&s->cfg, b);
+    size_t n = wf_store_numel(&s->cfg, k, b);
     s->bytes_written += n * sizeof(float);
+    if (s->fd < 0 && !s->ram[k] && /* H: laid out like W (each block at W's offset; it is smaller) */
+        !(s->ram[k] = wf_alloc(s->heap, wf_gpt_numel(&s->cfg) * sizeof(float), kind_name(k), err)))
+        return WF_ENOMEM;
     if (s->fd < 0) {
         memcpy(s->ram[k] + wf_gpt_block_offset(&s->cfg, b), src, n * sizeof(float));
         return WF_OK;
@@ -403,7 +473,7 @@ static wf_status store_write(wf_store *s, wf_store_kind k, int b, const float *s
     }
     if ((!s->thr_on || n > s->stage_floats) && (rc = io_all(s, 1, (void *)src, n * sizeof(float), s->off[k * s->nb + b], err)))
         return wf_err_prefix(err, "block %d (%s)", b, kind_name(k)), rc;
-    block_sums(s, b, src, s->sum + (size_t)k * s->ntensor + s->first[b]);
+    block_sums(s, k, b, src, s->sum + (size_t)k * s->ntensor + s->first[b]);
     s->written[k * s->nb + b] = 1;
     return WF_OK;
 }

@@ -15,7 +15,18 @@
 #include "base/base.h"
 #include "model/config.h"
 
-typedef enum { WF_STORE_W, WF_STORE_M, WF_STORE_V, WF_STORE_G, WF_STORE_KINDS } wf_store_kind;
+/* W fp32 weights, M and V Adam moments, G gradient accumulators, each
+** wf_gpt_block_numel floats per block; HALF the weights a --bf16 step streams:
+** the block's matrices as bf16 and its vectors as fp32, packed in tensor
+** order (wf_store_pack_half), wf_store_numel(c, WF_STORE_HALF, b) floats. */
+typedef enum { WF_STORE_W, WF_STORE_M, WF_STORE_V, WF_STORE_G, WF_STORE_HALF, WF_STORE_KINDS } wf_store_kind;
+
+/* Floats block b of kind k occupies (H: bytes / 4, rounded up). */
+size_t wf_store_numel(const wf_gpt_config *c, wf_store_kind k, int b);
+/* H from block b's fp32 weights (bf16 by round to nearest even); and back:
+** matrices widened (exact), vectors copied. */
+void wf_store_pack_half(const wf_gpt_config *c, int b, const float *w, float *h);
+void wf_store_unpack_half(const wf_gpt_config *c, int b, const float *h, float *w);
 
 typedef struct wf_store wf_store;
 

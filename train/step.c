@@ -174,6 +174,8 @@ wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float 
 ** bit for bit as before. */
 static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
 
+int wf_trainer_is_bf16(const wf_trainer *t) { return t->bf16; }
+
 wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
     if (on && !t->bmem) {
         size_t N = (size_t)t->N, C = (size_t)t->cfg.n_embd, F = (size_t)t->cfg.n_inner;

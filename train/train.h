@@ -35,6 +35,7 @@ void wf_trainer_free(wf_trainer *t); /* NULL is a no-op */
 ** default) is the fp32 path bit for bit. WF_ENOMEM if its scratch
 ** (2-byte copies of one layer's largest operands) cannot be allocated. */
 wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err);
+int wf_trainer_is_bf16(const wf_trainer *t);
 /* Sparse weights (sparse/sparse.h): the masked block matrices the plan runs
 ** sparse use the sparse kernels (forward, input gradient, weight gradient at
 ** kept positions only); the rest stay on the dense (or bf16) path. The plan

@@ -25,6 +25,7 @@ static char data[256];
 ** (the executor's layer slots are reused only from 3 layers on). */
 static int five_layers;
 static uint64_t max_shard; /* 0: the default (one file for these models) */
+static int bf16;           /* --bf16: the stream carries the layers' bf16 copies */
 
 static void opts(wf_train_opts *o, const char *out, int accum) {
     wf_train_opts_default(o);
@@ -42,6 +43,7 @@ static void opts(wf_train_opts *o, const char *out, int accum) {
     o->eval_every = 2;
     o->eval_windows = 3; /* batches of 2 windows and a tail of 1 */
     o->max_shard = max_shard;
+    o->bf16 = bf16;
 }
 
 static char *slurp(const char *dir, const char *file, size_t *n) {
@@ -232,6 +234,74 @@ static void sharded_checkpoints(void) {
     wf_free(NULL, w1), wf_free(NULL, w2);
 }
 
+/* --bf16: the layers travel as bf16 matrices + fp32 vectors (the HALF kind),
+** and the run gives resident --bf16's bits with fewer bytes read. */
+static void bf16_streams_half(void) {
+    char ref[300], out[300], store[400];
+    wf_train_result r;
+    wf_err e;
+    bf16 = 1;
+    snprintf(ref, sizeof ref, "%s/bf16-resident", root);
+    WF_CHECK_EQ(run(ref, 2, NULL, 0, 0, 0, &r, &e), WF_OK);
+    double ref_loss = r.last_loss;
+    WF_CHECK(ref_loss > 0 && ref_loss < 7);
+    for (int disk = 0; disk < 2; disk++) {
+        snprintf(out, sizeof out, "%s/bf16-%s", root, disk ? "disk" : "ram");
+        snprintf(store, sizeof store, "%s/store", out);
+        WF_CHECK_EQ(run(out, 2, disk ? store : "", 2, 0, 0, &r, &e), WF_OK);
+        WF_CHECK_EQ(run(out, 2, disk ? store : "", 0, 1, 0, &r, &e), WF_OK);
+        WF_CHECK(r.last_loss == ref_loss);
+        WF_CHECK(same_file(ref, out, "model.safetensors"));
+        WF_CHECK(same_file(ref, out, "optimizer.bin"));
+        printf("bf16 %s stop+resume: loss %.6f (resident %.6f)\n", disk ? "disk" : "ram", r.last_loss, ref_loss);
+    }
+    bf16 = 0;
+}
+
+/* Bytes a streamed step reads: the HALF copies cut the layers' share. */
+static void bf16_reads_fewer_bytes(void) {
+    wf_gpt_config c;
+    wf_err e;
+    WF_CHECK_EQ(wf_checkpoint_load_config("tests/fixtures/models/tiny-gelu", &c, NULL, &e), WF_OK);
+    uint64_t rd[2] = {0, 0};
+    for (int half = 0; half < 2; half++) {
+        wf_trainer *tr = NULL;
+        wf_optim *o = NULL;
+        wf_exec *x = NULL;
+        wf_ckpt_reader *ck = NULL;
+        wf_step_hooks h;
+        wf_optim_opts oo;
+        wf_optim_opts_default(&oo);
+        wf_exec_opts xo = {0};
+        WF_CHECK_EQ(wf_trainer_new(&c, 2, 16, 0, NULL, &tr, &e), WF_OK);
+        WF_CHECK_EQ(wf_trainer_set_bf16(tr, half, &e), WF_OK);
+        WF_CHECK_EQ(wf_optim_new_state(&c, &oo, NULL, &o, &e), WF_OK);
+        WF_CHECK_EQ(wf_exec_new(&xo, &x, &e), WF_OK);
+        WF_CHECK_EQ(wf_checkpoint_open("tests/fixtures/models/tiny-gelu", 0, 0, NULL, &c, &ck, &e), WF_OK);
+        wf_exec_hooks(x, &h);
+        WF_CHECK_EQ(h.open(h.ud, &c, tr, ck, NULL, o, &e), WF_OK);
+        int32_t in[32], tg[32];
+        for (int i = 0; i < 32; i++) in[i] = i * 7 % 512, tg[i] = (i * 7 + 1) % 512;
+        uint64_t r0, w0, r1, w1;
+        wf_store_traffic(wf_exec_store(x), &r0, &w0);
+        float loss;
+        WF_CHECK_EQ(h.micro(h.ud, in, tg, 1.0f, &loss, &e), WF_OK);
+        wf_store_traffic(wf_exec_store(x), &r1, &w1);
+        rd[half] = r1 - r0;
+        h.close(h.ud);
+        wf_checkpoint_close(ck);
+        wf_exec_free(x);
+        wf_optim_free(o);
+        wf_trainer_free(tr);
+    }
+    /* layers: 12 C^2 of the 12 C^2 + 13 C floats go from 4 to 2 bytes, read twice (forward, backward) */
+    size_t layer = wf_gpt_block_numel(&c, 1), half_layer = wf_store_numel(&c, WF_STORE_HALF, 1);
+    printf("bytes read by one streamed micro-batch: fp32 %llu, bf16 %llu (layer block %zu -> %zu bytes)\n",
+           (unsigned long long)rd[0], (unsigned long long)rd[1], layer * 4, half_layer * 4);
+    WF_CHECK(half_layer * 4 < layer * 4 * 6 / 10);
+    WF_CHECK_EQ(rd[0] - rd[1], (uint64_t)2 * c.n_layer * (layer - half_layer) * 4);
+}
+
 int main(void) {
     wf_kernels_set_threads(2);
     WF_CHECK(mkdtemp(root) != NULL);
@@ -249,6 +319,8 @@ int main(void) {
     }
     faults_are_clear_errors();
     sharded_checkpoints();
+    bf16_streams_half();
+    bf16_reads_fewer_bytes();
     five_layers = 1;
     stream_matches_resident();
     five_layers = 0;
