@@ -101,7 +101,7 @@ static int setup_mode(wf_train_opts *o, const char *mode, const char *store, lon
         if (trace) wf_log(WF_LOG_WARN, "--trace: the run is resident, no trace is written (it records the streaming executor)");
         return 0;
     }
-    wf_exec_opts xo = {.store_dir = store, .device_mem = (size_t)dev, .trace = trace};
+    wf_exec_opts xo = {.store_dir = store, .device_mem = (size_t)dev, .trace = trace, .dp = o->dp};
     if (wf_exec_new(&xo, x, &err)) return wf_cli_fail("train", &err);
     wf_exec_hooks(*x, h);
     o->exec = h;
@@ -278,7 +278,7 @@ int wf_cmd_train(int argc, char **argv) {
     wf_train_result r;
     wf_err err = {0};
     wf_status st = wf_train_run(&o, &r, &err);
-    if (x && trace) {
+    if (x && trace && (!o.dp || o.dp->rank == 0)) {
         wf_err te = {0};
         if (wf_exec_write_trace(x, &te)) fprintf(stderr, "wafer train: %s\n", te.msg);
         else fprintf(stderr, "wafer train: trace of the streaming executor in %s (open it in ui.perfetto.dev)\n", trace);

@@ -20,7 +20,23 @@ struct wf_exec {
     double *sumsq;   /* [nb] sum of squares of each block's accumulated gradient */
     wf_timeline *tl; /* --trace: spans of compute (track 0) and store I/O (1) */
     int half;        /* --bf16: layers stream as their H copies (bf16 matrices), half the bytes */
+    const wf_dp_hooks *dp; /* SwarmX: the store on rank 0, layers broadcast, gradients chained back */
 };
+
+/* Holds the store (one process, or rank 0 of a swarm). */
+static int root(const wf_exec *x) { return !x->dp || x->dp->rank == 0; }
+
+static void pf(wf_exec *x, wf_store_kind k, int b) {
+    if (root(x)) wf_store_prefetch(x->st, k, b);
+}
+
+/* Block b's fp32 weights onto every rank's device: rank 0 reads its store,
+** the others receive them (SwarmX's weight broadcast). */
+static wf_status dev_read(wf_exec *x, wf_store_kind k, int b, float *dst, wf_err *err) {
+    wf_status rc = root(x) ? wf_store_read(x->st, k, b, dst, err) : WF_OK;
+    if (!rc && x->dp) rc = x->dp->bcast(x->dp->ud, dst, wf_store_numel(&x->cfg, k, b), err);
+    return rc;
+}
 
 /* The kind the layers stream as. */
 static wf_store_kind layer_kind(const wf_exec *x) { return x->half ? WF_STORE_HALF : WF_STORE_W; }
@@ -28,8 +44,8 @@ static wf_store_kind layer_kind(const wf_exec *x) { return x->half ? WF_STORE_HA
 /* Layer block b onto the device: fp32 weights, or the H copy widened (exact:
 ** the bf16 step rounds the matrices again, to the same bits). x->v stages H. */
 static wf_status read_layer(wf_exec *x, int b, wf_err *err) {
-    if (!x->half) return wf_store_read(x->st, WF_STORE_W, b, x->lay_w, err);
-    wf_status rc = wf_store_read(x->st, WF_STORE_HALF, b, x->v, err);
+    if (!x->half) return dev_read(x, WF_STORE_W, b, x->lay_w, err);
+    wf_status rc = dev_read(x, WF_STORE_HALF, b, x->v, err); /* a swarm broadcasts the half-size copy */
     if (!rc) wf_store_unpack_half(&x->cfg, b, x->v, x->lay_w);
     return rc;
 }
@@ -125,6 +141,8 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
         !(x->v = wf_alloc(NULL, mb * sizeof(float), "adam v scratch", err)) ||
         !(x->sumsq = wf_calloc(NULL, sizeof(double) * (size_t)x->nb, "block norms", err)))
         return WF_ENOMEM;
+    x->dp = x->o.dp;
+    if (!root(x)) return WF_OK; /* a swarm's store lives on rank 0; the others only compute */
     wf_status rc = wf_store_open(x->o.store_dir, c, NULL, &x->st, err);
     if (!rc) wf_store_set_timeline(x->st, x->tl);
     /* The model goes to the store block by block, never whole: from the
@@ -155,6 +173,10 @@ static wf_status grad_in(wf_exec *x, int b, float *g, wf_err *err) {
 
 static wf_status grad_out(wf_exec *x, int b, float *g, wf_err *err) {
     size_t n = wf_gpt_block_numel(&x->cfg, b);
+    if (x->dp) { /* the ranks' gradients of this block, summed in rank order on rank 0 */
+        wf_status rc = x->dp->reduce_block(x->dp->ud, g, n, err);
+        if (rc || !root(x)) return rc;
+    }
     if (x->micro > 0) { /* running sum = running sum + this micro-batch's */
         wf_status rc = wf_store_read(x->st, WF_STORE_G, b, x->m, err);
         if (rc) return rc;
@@ -170,13 +192,13 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     const wf_gpt_config *c = &x->cfg;
     int L = c->n_layer;
     size_t C = (size_t)c->n_embd, wpe_off = (size_t)c->vocab_size * C;
-    wf_status rc = wf_store_read(x->st, WF_STORE_W, 0, x->emb_w, err);
-    if (!rc) rc = wf_store_read(x->st, WF_STORE_W, L + 1, x->lnf_w, err);
+    wf_status rc = dev_read(x, WF_STORE_W, 0, x->emb_w, err);
+    if (!rc) rc = dev_read(x, WF_STORE_W, L + 1, x->lnf_w, err);
     if (!rc) SPAN(x, "embed fwd", 0, rc = wf_trainer_embed_forward(x->tr, x->emb_w, x->emb_w + wpe_off, in, tg, err));
-    wf_store_prefetch(x->st, layer_kind(x), 1);
+    pf(x, layer_kind(x), 1);
     for (int l = 0; !rc && l < L; l++) {
         if ((rc = read_layer(x, 1 + l, err))) break;
-        wf_store_prefetch(x->st, layer_kind(x), l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
+        pf(x, layer_kind(x), l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
         wf_gpt_layer w = layer_at(c, l, x->lay_w);
         SPAN(x, "layer fwd", l, wf_trainer_layer_forward(x->tr, l, &w));
     }
@@ -187,13 +209,13 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     float *ghead = c->untied_head ? x->lnf_g + 2 * C : x->emb_g;
     SPAN(x, "head", 0, *loss = wf_trainer_head(x->tr, head, x->lnf_w, x->lnf_w + C, ghead, x->lnf_g, x->lnf_g + C, scale));
     if ((rc = grad_out(x, L + 1, x->lnf_g, err))) return rc;
-    if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, L);
+    if (x->micro) pf(x, WF_STORE_G, L);
     for (int l = L - 1; l >= 0; l--) {
         if ((rc = read_layer(x, 1 + l, err))) return rc;
         if ((rc = grad_in(x, 1 + l, x->lay_g, err))) return rc;
         if (l > 0) {
-            wf_store_prefetch(x->st, layer_kind(x), l);
-            if (x->micro) wf_store_prefetch(x->st, WF_STORE_G, l);
+            pf(x, layer_kind(x), l);
+            if (x->micro) pf(x, WF_STORE_G, l);
         }
         wf_gpt_layer w = layer_at(c, l, x->lay_w), g = layer_at(c, l, x->lay_g);
         SPAN(x, "layer bwd", l, wf_trainer_layer_backward(x->tr, l, &w, &g));
@@ -215,6 +237,7 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
     if (gnorm) *gnorm = norm;
     o->step++;
     x->micro = 0;
+    if (!root(x)) return WF_OK; /* AdamW runs at the store */
     float *w = x->emb_w, *g = x->emb_g; /* the largest block: embeddings */
     for (int b = 0; b < x->nb; b++) {
         wf_status rc = wf_store_read(x->st, WF_STORE_W, b, w, err);

@@ -16,6 +16,8 @@ typedef struct {
     const char *store_dir; /* NULL: RAM store; else the disk store's folder */
     size_t device_mem;     /* bytes the device side may hold; 0 = no limit */
     const char *trace;     /* NULL, or a Chrome/Perfetto trace file for wf_exec_write_trace */
+    const wf_dp_hooks *dp; /* SwarmX (swarm/swarm.h): the store on rank 0, every layer's weights broadcast
+                           ** to the ranks, each layer's gradients chained back in rank order; NULL alone */
 } wf_exec_opts;
 
 typedef struct wf_exec wf_exec;

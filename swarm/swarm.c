@@ -138,6 +138,59 @@ static wf_status sw_reduce(void *ud, const wf_gpt_config *c, float *g, wf_err *e
     return st;
 }
 
+/* The chain for one array (the streaming executor calls it per block, as
+** each layer's gradient comes out of the backward). */
+static wf_status sw_reduce_block(void *ud, float *g, size_t n, wf_err *err) {
+    wf_swarm *s = ud;
+    if (s->size == 1) return WF_OK;
+    double t0 = wf_now();
+    int last = s->size - 1;
+    wf_status st = WF_OK;
+    if (n > s->cap) {
+        float *p = wf_realloc(NULL, s->buf, n * sizeof(float), "gradient chain buffer", err);
+        if (!p) return WF_ENOMEM;
+        s->buf = p, s->cap = n;
+    }
+    if (s->rank == 0) {
+        size_t nreq = (n + CHUNK - 1) / CHUNK, q = 0;
+        MPI_Request *req = wf_alloc(NULL, nreq * sizeof *req, "MPI requests", err);
+        if (!req) return WF_ENOMEM;
+        for (size_t at = 0; at < n && !st; at += CHUNK) {
+            int k = (int)(n - at < CHUNK ? n - at : CHUNK), rc;
+            if ((rc = MPI_Isend(g + at, k, MPI_FLOAT, 1, 8, s->comm, &req[q++])) != MPI_SUCCESS)
+                st = mpi_fail(rc, "sending gradients to", 1, err);
+            s->comm_bytes += (uint64_t)k * sizeof(float);
+        }
+        for (size_t at = 0; at < n && !st; at += CHUNK) {
+            int k = (int)(n - at < CHUNK ? n - at : CHUNK), rc;
+            if ((rc = MPI_Recv(s->buf + at, k, MPI_FLOAT, last, 8, s->comm, MPI_STATUS_IGNORE)) != MPI_SUCCESS)
+                st = mpi_fail(rc, "receiving gradients from", last, err);
+            s->comm_bytes += (uint64_t)k * sizeof(float);
+        }
+        int rc = MPI_Waitall((int)q, req, MPI_STATUSES_IGNORE);
+        if (!st && rc != MPI_SUCCESS) st = mpi_fail(rc, "sending gradients to", 1, err);
+        if (!st) memcpy(g, s->buf, n * sizeof(float));
+        wf_free(NULL, req);
+    } else {
+        for (size_t at = 0; at < n && !st; at += CHUNK) {
+            int k = (int)(n - at < CHUNK ? n - at : CHUNK), rc;
+            if ((rc = MPI_Recv(s->buf + at, k, MPI_FLOAT, s->rank - 1, 8, s->comm, MPI_STATUS_IGNORE)) != MPI_SUCCESS)
+                st = mpi_fail(rc, "receiving gradients from", s->rank - 1, err);
+            s->comm_bytes += (uint64_t)k * sizeof(float);
+        }
+        if (!st) wf_grad_add(s->buf, g, n); /* running sum + mine */
+        for (size_t at = 0; at < n && !st; at += CHUNK) {
+            int k = (int)(n - at < CHUNK ? n - at : CHUNK), rc;
+            int to = s->rank == last ? 0 : s->rank + 1;
+            if ((rc = MPI_Send(s->buf + at, k, MPI_FLOAT, to, 8, s->comm)) != MPI_SUCCESS)
+                st = mpi_fail(rc, "sending gradients to", to, err);
+            s->comm_bytes += (uint64_t)k * sizeof(float);
+        }
+    }
+    s->comm_s += wf_now() - t0;
+    return st;
+}
+
 static wf_status sw_bcast(void *ud, float *x, size_t n, wf_err *err) {
     wf_swarm *s = ud;
     double t0 = wf_now();
@@ -191,6 +244,6 @@ static wf_status sw_agree(void *ud, const char *mine, wf_err *err) {
 }
 
 void wf_swarm_hooks(wf_swarm *s, wf_dp_hooks *h) {
-    *h = (wf_dp_hooks){.ud = s, .rank = s->rank, .size = s->size, .reduce = sw_reduce, .bcast = sw_bcast, .sum = sw_sum,
+    *h = (wf_dp_hooks){.ud = s, .rank = s->rank, .size = s->size, .reduce = sw_reduce, .reduce_block = sw_reduce_block, .bcast = sw_bcast, .sum = sw_sum,
                        .flag = sw_flag, .agree = sw_agree, .comm_s = &s->comm_s, .comm_bytes = &s->comm_bytes};
 }

@@ -358,9 +358,6 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         return WF_FAIL(err, WF_EUSAGE, "--model, --data and --out are required");
     if (B <= 0 || T < 0 || Kl <= 0)
         return WF_FAIL(err, WF_EUSAGE, "batch %d, seq %d, accum %d: each must be positive", B, T, Kl);
-    if (dp && o->exec)
-        return WF_FAIL(err, WF_EUSAGE, "data-parallel ranks run the resident step; --mode stream under mpirun is not "
-                       "supported yet");
     if (o->steps <= 0 && o->tokens <= 0)
         return WF_FAIL(err, WF_EUSAGE, "give the run length with --steps N or --tokens N");
     char resume_dir[1100] = "";
@@ -547,7 +544,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             tot += l;
         }
         r->st.data_pos += (uint64_t)K;
-        if (dp && ((rc = dp->reduce(dp->ud, &r->cfg, r->g, err)) || (rc = dp->sum(dp->ud, &tot, err)))) goto done;
+        /* the streaming executor reduces block by block as gradients come out */
+        if (dp && !o->exec && (rc = dp->reduce(dp->ud, &r->cfg, r->g, err))) goto done;
+        if (dp && (rc = dp->sum(dp->ud, &tot, err))) goto done;
         long s = (long)r->st.step;
         float lr = (float)wf_lr_at(r->sched, r->peak, o->end_frac, r->warmup, r->total, s), gn;
         gn = 0;

@@ -238,6 +238,8 @@ typedef struct wf_dp_hooks {
     void *ud;
     int rank, size;
     wf_status (*reduce)(void *ud, const wf_gpt_config *c, float *g, wf_err *err);
+    /* the same chain for one array of n floats (the streaming executor, per block) */
+    wf_status (*reduce_block)(void *ud, float *g, size_t n, wf_err *err);
     wf_status (*bcast)(void *ud, float *x, size_t n, wf_err *err);
     wf_status (*sum)(void *ud, double *x, wf_err *err);
     wf_status (*flag)(void *ud, int *v, wf_err *err);

@@ -3,7 +3,9 @@
 # runs it: `mpirun -np N wafer train` must write byte-identical checkpoints to
 # one process with --accum N; a run stopped under 2 ranks resumes under 1;
 # SIGKILL of a rank ends the job within 30 s naming it, and the last
-# checkpoint resumes with fewer ranks; stream mode under mpirun is refused.
+# checkpoint resumes with fewer ranks; --mode stream under mpirun (the store
+# on rank 0, layers broadcast, gradients chained back per layer) gives the
+# same bits too.
 # usage: test_swarm.sh WAFER_BIN
 set -u
 W=$1
@@ -87,9 +89,20 @@ rc=$?
 check "unreadable data on rank 1: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
 check "unreadable data: message names the rank and folder" grep -q "rank 1: .*nodata" "$T/nd.log"
 
-# what is not supported says so, on every rank, without hanging
-timeout 60 $MPI 2 "$W" $A --steps 2 --mode stream --out "$T/stream" > "$T/stream.log" 2>&1
-check "stream under mpirun refused" grep -q "supported yet" "$T/stream.log"
+# SwarmX proper: the store on rank 0, every layer broadcast, gradients chained back per layer
+for st in ram disk; do
+    extra=""
+    [ $st = disk ] && extra="--store $T/store-$st"
+    timeout 120 $MPI 2 "$W" $A --steps 4 --mode stream $extra --out "$T/stream-$st" > /dev/null 2>&1
+    for f in model.safetensors optimizer.bin; do
+        check "np 2 --mode stream ($st store) == resident accum 2: $f" same "$T/one2/ckpt-00000004" "$T/stream-$st/ckpt-00000004" $f
+    done
+done
+# --bf16: layers broadcast as their half-size copies; stop under 2 ranks, resume under 1
+"$W" $A --steps 4 --accum 2 --bf16 --out "$T/bf16-one" > /dev/null 2>&1
+timeout 120 $MPI 2 "$W" $A --steps 4 --stop-at 2 --bf16 --mode stream --out "$T/bf16-np2" > /dev/null 2>&1
+"$W" $A --steps 4 --accum 2 --bf16 --mode stream --resume --out "$T/bf16-np2" > /dev/null 2>&1
+check "np 2 stream --bf16 + resume == resident --bf16" same "$T/bf16-one/ckpt-00000004" "$T/bf16-np2/ckpt-00000004" model.safetensors
 
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ] && [ $passes -gt 0 ]
