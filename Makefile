@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build asan test test-release test-asan demo fuzz bench clean
+.PHONY: all deps build asan test test-release test-asan demo fuzz bench install clean
 
 all: build
 
@@ -39,6 +39,11 @@ fuzz: deps
 
 bench: build
 	@bash bench/run.sh
+
+# The SDK's headers, static libraries and wafer-sdk.pc (docs/sdk.md).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
