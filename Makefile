@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build asan test test-release test-asan demo fuzz bench install clean
+.PHONY: all deps build asan test test-release test-asan demo fuzz bench clean
 
 all: build
 
@@ -39,11 +39,6 @@ fuzz: deps
 
 bench: build
 	@bash bench/run.sh
-
-# The SDK's headers, static libraries and wafer-sdk.pc (docs/sdk.md).
-PREFIX ?= /usr/local
-install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -117,8 +117,6 @@ typedef struct {
     uint8_t esize;       /* bytes per element: 2 or 4 (mem) */
     uint8_t color;       /* fabric */
     uint8_t ctrl;        /* fabout: send control wavelets */
-    uint16_t sym;        /* mem: 1 + the kernel symbol the base pointer was in (0: none);
-                         ** every op checks the DSD's elements stay inside that symbol */
     uint32_t addr;       /* byte address in SRAM (mem) */
     uint32_t len[4];     /* extents, innermost first; unused dims = 1 */
     int32_t stride[4];   /* in elements */
@@ -127,11 +125,7 @@ typedef struct {
 } wf_dsd;
 
 /* 1-D memory DSD over n elements of esize bytes starting at `base` (a pointer
-** from wf_sym), with element stride. Fails the run if base is not in SRAM.
-** The DSD remembers the symbol base points into (wf_dsd_offset and
-** wf_dsd_length keep it): an op whose elements reach outside that symbol
-** (past its end, or before its start) fails with WF_ESRAM naming the PE,
-** task, symbol and element range, checked once per op. */
+** from wf_sym), with element stride. Fails the run if base is not in SRAM. */
 wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int esize);
 /* rank-D memory DSD (rank 1..4), len/stride innermost first. */
 wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, const int32_t *stride,

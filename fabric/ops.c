@@ -39,19 +39,6 @@ static uint32_t dsd_addr(wf_pe *pe, const void *base) {
     return pe->img->sram_lo + (uint32_t)(p - pe->sram);
 }
 
-/* 1 + the kernel symbol holding SRAM address addr (one just past a symbol's
-** end counts when no symbol starts there), 0 when none does. */
-static uint16_t dsd_sym(const wf_pe *pe, uint32_t addr) {
-    const wf_kernel *k = pe->img->kernel;
-    int n = k ? k->nsymbols : 0, end = 0;
-    for (int i = 0; i < n && i < UINT16_MAX; i++) {
-        uint32_t a = pe->img->sym_addr[i], b = pe->img->sym_bytes[i];
-        if (addr >= a && addr - a < b) return (uint16_t)(i + 1);
-        if (!end && addr - a == b) end = i + 1;
-    }
-    return (uint16_t)end;
-}
-
 wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, const int32_t *stride,
                   int esize) {
     if (rank < 1 || rank > 4 || (esize != 2 && esize != 4)) {
@@ -67,7 +54,6 @@ wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, co
     d.rank = (uint8_t)rank;
     d.esize = (uint8_t)esize;
     d.addr = addr;
-    d.sym = dsd_sym(pe, addr);
     d.n = 1;
     for (int i = 0; i < 4; i++) {
         d.len[i] = i < rank ? len[i] : 1;
@@ -81,8 +67,8 @@ wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int
     if (esize != 2 && esize != 4) return wf_dsd_mem(pe, base, 1, &n, &stride, esize); /* reports it */
     uint32_t addr = dsd_addr(pe, base);
     if (addr == UINT32_MAX) return dsd_bad();
-    return (wf_dsd){.kind = WF_DSD_MEM, .rank = 1, .esize = (uint8_t)esize, .sym = dsd_sym(pe, addr),
-                    .addr = addr, .len = {n, 1, 1, 1}, .stride = {stride, 0, 0, 0}, .n = n};
+    return (wf_dsd){.kind = WF_DSD_MEM, .rank = 1, .esize = (uint8_t)esize, .addr = addr,
+                    .len = {n, 1, 1, 1}, .stride = {stride, 0, 0, 0}, .n = n};
 }
 
 static wf_dsd dsd_fab(int kind, int color, uint32_t n) {
@@ -192,16 +178,7 @@ static inline void cur_next(wf_operand *c, wf_dims *x) {
     }
 }
 
-/* 1 when bytes [a0,a1) lie inside the symbol the DSD was made over (or it
-** was made over no symbol). Once per op, never per element. */
-static inline int in_sym(const wf_pe *pe, const wf_dsd *d, int64_t a0, int64_t a1) {
-    if (!d->sym || !pe->img->kernel || d->sym > pe->img->kernel->nsymbols) return 1;
-    int64_t sa = pe->img->sym_addr[d->sym - 1];
-    return a0 >= sa && a1 <= sa + pe->img->sym_bytes[d->sym - 1];
-}
-
-/* Binds a memory DSD to an operand, checking it stays inside the backed SRAM
-** and inside its symbol. */
+/* Binds a memory DSD to an operand, checking it stays inside the backed SRAM. */
 static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dims *x, const char *what) {
     if (d->addr == UINT32_MAX) {
         wf_pe_fail(pe, WF_EUSAGE, "%s: invalid memory DSD", what);
@@ -221,16 +198,6 @@ static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dim
     if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi)) {
         wf_pe_fail(pe, WF_ESRAM, "%s: memory DSD covers bytes [%lld,%lld), outside the PE's symbols [%u,%u)",
                    what, (long long)a0, (long long)a1, pe->img->sram_lo, pe->img->sram_hi);
-        return -1;
-    }
-    if (d->n && !in_sym(pe, d, a0, a1)) {
-        uint32_t sa = pe->img->sym_addr[d->sym - 1], sb = pe->img->sym_bytes[d->sym - 1];
-        wf_pe_fail(pe, WF_ESRAM,
-                   "%s: memory DSD over symbol '%s' (%u bytes) reaches its bytes [%lld,%lld) (offset %lld, "
-                   "%u elements of %d bytes, stride %d): %s",
-                   what, pe->img->kernel->symbols[d->sym - 1].name, sb, (long long)(a0 - sa),
-                   (long long)(a1 - sa), ((long long)d->addr - sa) / esize, d->n, esize, d->stride[0],
-                   a0 < sa ? "before its start" : "past its end");
         return -1;
     }
     if (pe_sram_touch(pe)) return -1;
@@ -378,7 +345,7 @@ static inline uint8_t *mem1d(const wf_pe *pe, const wf_dsd *d, int64_t *st) {
         return NULL;
     int64_t span = (int64_t)(d->len[0] ? d->len[0] - 1 : 0) * d->stride[0] * 4;
     int64_t a0 = (int64_t)d->addr + (span < 0 ? span : 0), a1 = (int64_t)d->addr + (span > 0 ? span : 0) + 4;
-    if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi || !in_sym(pe, d, a0, a1))) return NULL;
+    if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi)) return NULL;
     *st = d->len[0] > 1 ? (int64_t)d->stride[0] * 4 : 0;
     return pe->sram + (d->addr - pe->img->sram_lo);
 }
