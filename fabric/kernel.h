@@ -111,12 +111,16 @@ int wf_is_blocked(const wf_pe *pe, int task);
 ** Fabric DSDs name a color and a length (one element per wavelet; 16-bit
 ** elements travel in the low half). Scalars are sources holding one value. */
 typedef enum { WF_DSD_MEM, WF_DSD_FABIN, WF_DSD_FABOUT, WF_DSD_SCALAR } wf_dsd_kind;
+#define WF_DSD_NOSYM 0xffffu
 typedef struct {
     uint8_t kind;        /* wf_dsd_kind */
     uint8_t rank;        /* 1..4 (mem) */
     uint8_t esize;       /* bytes per element: 2 or 4 (mem) */
     uint8_t color;       /* fabric */
     uint8_t ctrl;        /* fabout: send control wavelets */
+    uint16_t sym;        /* mem: the symbol the base pointer lies in (index into kernel->symbols),
+                         ** WF_DSD_NOSYM when none; an op fails when the DSD's elements
+                         ** leave this symbol's bytes (per-symbol bounds) */
     uint32_t addr;       /* byte address in SRAM (mem) */
     uint32_t len[4];     /* extents, innermost first; unused dims = 1 */
     int32_t stride[4];   /* in elements */
@@ -125,7 +129,11 @@ typedef struct {
 } wf_dsd;
 
 /* 1-D memory DSD over n elements of esize bytes starting at `base` (a pointer
-** from wf_sym), with element stride. Fails the run if base is not in SRAM. */
+** from wf_sym), with element stride. Fails the run if base is not in SRAM.
+** The DSD remembers the symbol base lies in: every op using it checks (once
+** per op, not per element) that all its elements stay inside that symbol,
+** after any wf_dsd_offset / wf_dsd_length, and fails the run naming the
+** operand, the symbol, the bytes covered and the overrun otherwise. */
 wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int esize);
 /* rank-D memory DSD (rank 1..4), len/stride innermost first. */
 wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, const int32_t *stride,
