@@ -21,10 +21,14 @@ static void unmark_busy(wf_pe *pe, uint64_t from, uint64_t to) {
     }
 }
 
+_Thread_local const char *wf_site_file;
+_Thread_local int wf_site_line;
+
 static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t data) {
     uint64_t now = f->now;
+    wf_site_file = NULL; /* a site recorded by an earlier task is not this one's */
     pe->tlocal = now + f->cm.task_switch;
-    pe->cur_task = id;
+    pe->cur_task = pe->last_task = id;
     fn(pe, data);
     pe->cur_task = -1;
     uint64_t dur = pe->tlocal - now;
@@ -169,6 +173,8 @@ void wf_pe_fail(wf_pe *pe, wf_status code, const char *fmt, ...) {
         snprintf(tb, sizeof tb, "task %d '%s'", pe->cur_task, pe->prog->name[pe->cur_task]);
     else if (pe->cur_task >= 0) snprintf(tb, sizeof tb, "task %d", pe->cur_task);
     else snprintf(tb, sizeof tb, "no task");
-    fabric_fail(f, code, "PE(%d,%d): cycle %llu: %s: %s", pe->x, pe->y, (unsigned long long)wf_pe_cycle(pe), tb,
-                msg);
+    char site[200] = "";
+    if (wf_site_file) snprintf(site, sizeof site, "%s:%d: ", wf_site_file, wf_site_line);
+    fabric_fail(f, code, "%sPE(%d,%d): cycle %llu: %s: %s", site, pe->x, pe->y,
+                (unsigned long long)wf_pe_cycle(pe), tb, msg);
 }

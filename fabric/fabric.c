@@ -168,7 +168,7 @@ wf_pe *pe_get(wf_fabric *f, int x, int y, wf_err *err) {
     pe->edge = b > 0 && y == f->band[b].y0 ? EDGE_TOP : b + 1 < f->nbands && y == f->band[b].y1 - 1 ? EDGE_BOT
                                                                                               : EDGE_MID;
     memset(pe->cidx, -1, sizeof pe->cidx);
-    pe->cur_task = -1;
+    pe->cur_task = pe->last_task = -1;
     *slot = pe;
     f->pes_used++;
     return pe;
@@ -407,6 +407,7 @@ done:
         if (!pe || !pe->img || !pe->img->kernel || !pe->img->kernel->init) continue;
         pe->tlocal = f->now;
         pe->cur_task = TASK_LAUNCH;
+        wf_site_file = NULL;
         pe->img->kernel->init(pe);
         pe->cur_task = -1;
         if (f->failed) {

@@ -23,6 +23,8 @@
 #ifndef WF_FABRIC_INT_H
 #define WF_FABRIC_INT_H
 
+#define WF_KERNEL_NO_SITE /* the definitions, not the call-site macros (kernel.h) */
+
 #include "fabric.h"
 #include "kernel.h"
 
@@ -173,6 +175,7 @@ struct wf_pe {
     wf_task_fn launch_fn;       /* pending launched function */
     uint32_t ctrl_data;         /* last control wavelet for a control task */
     int cur_task;               /* running task (valid inside a task or init), else -1 */
+    int last_task;              /* the latest task started, -1 before any (max-cycle guard report) */
     uint64_t tlocal;            /* the running task's clock: its start plus what it was charged */
 };
 

@@ -198,6 +198,40 @@ static inline uint32_t wf_wavelet_iv(uint16_t index, uint16_t value) {
 static inline uint16_t wf_wavelet_index(uint32_t w) { return (uint16_t)(w >> 16); }
 static inline uint16_t wf_wavelet_value(uint32_t w) { return (uint16_t)w; }
 
+/* ---- the kernel's own file:line in errors ------------------------------------------
+** The calls above are wrapped by macros that record the caller's __FILE__ and
+** __LINE__ (in a thread-local: a task runs on one thread) before the call, so
+** an error a call raises starts with the kernel's own position:
+**   examples/gemv.c:57: PE(3,2): cycle 488: task 30 'compute': fmacs: ...
+** The record is cleared when a task starts. Define WF_KERNEL_NO_SITE before
+** including this header to call the plain functions (the fabric's sources do).
+** The wrapped macros evaluate their arguments once, like the functions. */
+extern _Thread_local const char *wf_site_file;
+extern _Thread_local int wf_site_line;
+static inline void wf_site_set(const char *file, int line) { wf_site_file = file; wf_site_line = line; }
+#ifndef WF_KERNEL_NO_SITE
+#define WF_SITE_(call) (wf_site_set(__FILE__, __LINE__), call)
+#define wf_sym(...) WF_SITE_((wf_sym)(__VA_ARGS__))
+#define wf_pe_fail(...) WF_SITE_((wf_pe_fail)(__VA_ARGS__))
+#define wf_activate(...) WF_SITE_((wf_activate)(__VA_ARGS__))
+#define wf_block(...) WF_SITE_((wf_block)(__VA_ARGS__))
+#define wf_unblock(...) WF_SITE_((wf_unblock)(__VA_ARGS__))
+#define wf_dsd_mem1d(...) WF_SITE_((wf_dsd_mem1d)(__VA_ARGS__))
+#define wf_dsd_mem(...) WF_SITE_((wf_dsd_mem)(__VA_ARGS__))
+#define wf_fmacs(...) WF_SITE_((wf_fmacs)(__VA_ARGS__))
+#define wf_fadds(...) WF_SITE_((wf_fadds)(__VA_ARGS__))
+#define wf_fsubs(...) WF_SITE_((wf_fsubs)(__VA_ARGS__))
+#define wf_fmuls(...) WF_SITE_((wf_fmuls)(__VA_ARGS__))
+#define wf_fmovs(...) WF_SITE_((wf_fmovs)(__VA_ARGS__))
+#define wf_mov32(...) WF_SITE_((wf_mov32)(__VA_ARGS__))
+#define wf_mov16(...) WF_SITE_((wf_mov16)(__VA_ARGS__))
+#define wf_fmach(...) WF_SITE_((wf_fmach)(__VA_ARGS__))
+#define wf_faddh(...) WF_SITE_((wf_faddh)(__VA_ARGS__))
+#define wf_fmulh(...) WF_SITE_((wf_fmulh)(__VA_ARGS__))
+#define wf_send(...) WF_SITE_((wf_send)(__VA_ARGS__))
+#define wf_send_ctrl(...) WF_SITE_((wf_send_ctrl)(__VA_ARGS__))
+#endif
+
 static inline uint32_t wf_f32_bits(float f) { union { float f; uint32_t u; } v; v.f = f; return v.u; }
 static inline float wf_bits_f32(uint32_t u) { union { float f; uint32_t u; } v; v.u = u; return v.f; }
 

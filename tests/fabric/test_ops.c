@@ -263,6 +263,9 @@ static void bad_range(wf_pe *pe, uint32_t d) {
     wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_D), 300, 1, 4);
     wf_fmovs(pe, a, wf_dsd_scalar_f32(1), WF_SYNC);
 }
+/* line of the op in spill_next (checked against the error's file:line) */
+#define SPILL_LINE_AT (spill_line_base + 6)
+enum { spill_line_base = __LINE__ };
 /* The silent mistake of issue 18: a DSD on A that runs on into A2 (both
 ** inside the PE's symbols, so the union check alone let it pass). */
 static void spill_next(wf_pe *pe, uint32_t d) {
@@ -320,6 +323,12 @@ static void op_misuse_fails_with_pe_and_task(void) {
                  "of it: runs 176 bytes past its end");
     /* per-symbol bounds: the neighbour is left alone, the message names the overrun */
     WF_CHECK_EQ(wf_host_launch(h, "spill", &e), WF_ESRAM);
+    {
+        char want[64];
+        snprintf(want, sizeof want, "tests/fabric/test_ops.c:%d: PE(2,1): cycle ", SPILL_LINE_AT);
+        WF_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+        if (strncmp(e.msg, want, strlen(want))) fprintf(stderr, "  got: %s\n  want prefix: %s\n", e.msg, want);
+    }
     {
         uint32_t lo, hi, a2addr, a2bytes;
         uint8_t *sram = wf_fabric_sram(wf_host_fabric(h), 2, 1, &lo, &hi, &e);
