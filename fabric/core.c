@@ -29,7 +29,13 @@ static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t da
     wf_site_file = NULL; /* a site recorded by an earlier task is not this one's */
     pe->tlocal = now + f->cm.task_switch;
     pe->cur_task = pe->last_task = id;
-    fn(pe, data);
+    if (f->statics.n) {
+        statics_before(f);
+        fn(pe, data);
+        statics_after(f, pe);
+    } else {
+        fn(pe, data);
+    }
     pe->cur_task = -1;
     uint64_t dur = pe->tlocal - now;
     pe->busy_from = now;

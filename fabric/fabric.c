@@ -108,6 +108,7 @@ void wf_fabric_free(wf_fabric *f) {
     arena_release(f, &f->arena);
     arena_release(f, &f->sram_arena);
     wf_free(f->heap, f->pes);
+    wf_free(f->heap, f->statics.copy);
     for (int b = 0; b < f->nbands; b++) {
         wf_band *bd = &f->band[b];
         for (int i = 0; i < L_COUNT; i++) wf_free(f->heap, bd->l[i].v);
@@ -408,7 +409,9 @@ done:
         pe->tlocal = f->now;
         pe->cur_task = TASK_LAUNCH;
         wf_site_file = NULL;
+        if (f->statics.n) statics_before(f);
         pe->img->kernel->init(pe);
+        if (f->statics.n) statics_after(f, pe);
         pe->cur_task = -1;
         if (f->failed) {
             f->failed = 0;

@@ -756,7 +756,7 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     uint32_t quiet = 0;
     const uint32_t quiet_max = f->cm.hop_latency + 2 * f->cm.ramp_latency + f->cm.op_latency + 4;
     /* tracing calls back into one user function: keep it on this thread */
-    int nt = f->trace ? 1 : f->threads;
+    int nt = f->trace || f->statics.n ? 1 : f->threads; /* the statics check compares a whole segment */
     size_t par_min = par_min_work();
     if (nt > 1 && f->nbands > 1 && !f->pool) fabric_pool_start(f, nt < f->nbands ? nt : f->nbands);
     wf_tc = &f->tc[0];
