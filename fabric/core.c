@@ -141,6 +141,7 @@ int wf_pe_rh(const wf_pe *pe) { return pe->img->rh; }
 int64_t wf_pe_param(const wf_pe *pe, int i) {
     return pe->img->params && i >= 0 && i < pe->img->nparams ? pe->img->params[i] : 0;
 }
+float wf_pe_param_f32(const wf_pe *pe, int i) { return wf_bits_f32((uint32_t)wf_pe_param(pe, i)); }
 uint64_t wf_pe_cycle(const wf_pe *pe) { return pe->cur_task >= 0 ? pe->tlocal : pe->f->now; }
 void wf_pe_charge(wf_pe *pe, uint32_t cycles) {
     if (pe->cur_task >= 0) pe->tlocal += cycles;

@@ -82,6 +82,9 @@ int wf_pe_ry(const wf_pe *pe);  /* row within the code region */
 int wf_pe_rw(const wf_pe *pe);  /* code region width */
 int wf_pe_rh(const wf_pe *pe);  /* code region height */
 int64_t wf_pe_param(const wf_pe *pe, int i);  /* region parameter i; 0 if absent */
+/* Region parameter i as an fp32 value: the host stores it with
+** wf_param_f32(v) (its bits in the low 32 bits); 0.0f if absent. */
+float wf_pe_param_f32(const wf_pe *pe, int i);
 uint64_t wf_pe_cycle(const wf_pe *pe);        /* the task's current cycle (start + charged so far) */
 /* Pointer to symbol `sym` (index into kernel->symbols) in this PE's SRAM.
 ** Valid until the fabric is freed; zero-filled at first touch. A bad index
@@ -234,5 +237,7 @@ static inline void wf_site_set(const char *file, int line) { wf_site_file = file
 
 static inline uint32_t wf_f32_bits(float f) { union { float f; uint32_t u; } v; v.f = f; return v.u; }
 static inline float wf_bits_f32(uint32_t u) { union { float f; uint32_t u; } v; v.u = u; return v.f; }
+/* An fp32 region parameter (wf_layout_opts.params) for wf_pe_param_f32. */
+static inline int64_t wf_param_f32(float f) { return (int64_t)wf_f32_bits(f); }
 
 #endif

@@ -54,7 +54,35 @@ static wf_status run(const wf_kernel *k, int check, wf_err *e, float *counts) {
     return st;
 }
 
+/* wf_pe_param_f32: per-PE float parameters (a region each) */
+static void put_param(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float v = wf_pe_param_f32(pe, 1) + wf_pe_param_f32(pe, 5); /* 5: absent, 0.0f */
+    memcpy(wf_sym(pe, S_COUNT), &v, 4);
+}
+static const wf_export_decl ex_p[] = {{"go", put_param}};
+static const wf_kernel k_param = {"param", syms, 1, NULL, 0, ex_p, 1, NULL};
+static void float_params(void) {
+    wf_layout *l;
+    wf_host *h;
+    wf_err e = {0};
+    int64_t p0[2] = {7, wf_param_f32(-1.25f)}, p1[2] = {7, wf_param_f32(3.0e-7f)};
+    wf_code_opts o0 = {p0, 2, NULL}, o1 = {p1, 2, NULL};
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &k_param, &o0, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &k_param, &o1, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+    float c[2] = {0, 0};
+    wf_memcpy m = {"count", 0, 0, 0, 2, 1, 1, 0, 4, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_d2h(h, &m, c, &e), WF_OK);
+    WF_CHECK(c[0] == -1.25f && c[1] == 3.0e-7f);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
 int main(void) {
+    float_params();
     wf_err e = {0};
     float c[4];
     /* the mistake, check off: it passes silently with wrong per-PE counts */
