@@ -66,6 +66,20 @@ typedef struct {
     wf_task_fn fn;     /* called with data = 0 on every PE of the region */
 } wf_export_decl;
 
+/* Optional: which way a color travels for a kernel (the halo-color check,
+** declared with wf_layout_directions in sdk/layout.h). The layout check
+** fails when, on a PE running the kernel, the color's route delivers to the
+** core wavelets arriving from a port not in `from`, or sends the core's
+** wavelets to a port not in `to` (swapped halo colors pass every other
+** check and give wrong numbers). Masks of WF_DIR_*; 0 = not checked. */
+enum { WF_DIR_N = 1, WF_DIR_S = 2, WF_DIR_E = 4, WF_DIR_W = 8 }; /* = the port masks of fabric.h */
+typedef struct {
+    int color;         /* 0..20 */
+    uint8_t from;      /* ports its wavelets may arrive from into this PE's core */
+    uint8_t to;        /* ports this PE's core's wavelets on it may leave by */
+    const char *what;  /* for the message, e.g. "west halo"; may be NULL */
+} wf_color_decl;
+
 typedef struct wf_kernel {
     const char *name;
     const wf_symbol_decl *symbols; int nsymbols;

@@ -48,11 +48,32 @@ wf_status wf_fabric_set_check_statics(wf_fabric *f, int on, wf_err *err) {
     return WF_OK;
 }
 
+/* The copy and the compare walk .data/.bss whole, across the redzones
+** AddressSanitizer puts between globals: plain loops exempt from its
+** checks (and kept loops: GCC would turn them into memcpy/memcmp calls,
+** which ASan intercepts). */
+#if defined(__clang__)
+#define NO_ASAN __attribute__((no_sanitize("address")))
+#elif defined(__GNUC__)
+#define NO_ASAN __attribute__((no_sanitize_address, optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_ASAN
+#endif
+static NO_ASAN void copy_bytes(uint8_t *dst, const uint8_t *src, size_t n) {
+    for (size_t k = 0; k < n; k++) dst[k] = src[k];
+}
+/* The first k >= from where the bytes differ, n when none. */
+static NO_ASAN size_t first_diff(const uint8_t *a, const uint8_t *b, size_t from, size_t n) {
+    for (size_t k = from; k < n; k++)
+        if (a[k] != b[k]) return k;
+    return n;
+}
+
 void statics_before(wf_fabric *f) {
     wf_statics *st = &f->statics;
     size_t at = 0;
     for (int i = 0; i < st->n; i++) {
-        memcpy(st->copy + at, st->lo[i], st->len[i]);
+        copy_bytes(st->copy + at, st->lo[i], st->len[i]);
         at += st->len[i];
     }
 }
@@ -63,9 +84,7 @@ void statics_after(wf_fabric *f, wf_pe *pe) {
     for (int i = 0; i < st->n; i++) {
         const uint8_t *p = st->lo[i], *c = st->copy + at;
         at += st->len[i];
-        if (!memcmp(p, c, st->len[i])) continue;
-        for (size_t k = 0; k < st->len[i]; k++) {
-            if (p[k] == c[k]) continue;
+        for (size_t k = first_diff(p, c, 0, st->len[i]); k < st->len[i]; k = first_diff(p, c, k + 1, st->len[i])) {
             if (p + k >= st->skip && p + k < st->skip + st->nskip) continue;
             Dl_info di;
             char name[160] = "";
