@@ -40,16 +40,13 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --threads N      simulator threads, 1..16 (default: the online CPUs, %d here; results do not\n"
            "                   depend on it)\n"
            "  --check-statics  fail when kernel code writes a C static/global (shared by all PEs); slow,\n"
-           "                   one thread (on by default in WF_DEBUG builds)\n", default_threads());
+           "                   one thread\n", default_threads());
 }
 
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err) {
     memset(o, 0, sizeof *o);
     o->threads = default_threads();
-#ifdef WF_DEBUG
-    o->check_statics = 1;
-#endif
     *help = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -12,8 +12,8 @@
 ** the simulator writes there during a task (the default heap's counters are
 ** skipped); not covered: statics in shared libraries the kernel calls into.
 ** Cost: two copies of the segment per task, so it is a debug aid (the
-** examples' --check-statics, on by default in WF_DEBUG builds of them), and
-** runs force one simulator thread. */
+** examples' --check-statics; off by default: an ASan build's .data is about
+** 1 MB), and runs force one simulator thread. */
 #include "fabric_int.h"
 
 #include <dlfcn.h>
