@@ -4,8 +4,9 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+PREFIX ?= /usr/local
 
-.PHONY: all deps build asan test test-release test-asan demo fuzz bench clean
+.PHONY: all deps build asan test test-release test-asan demo fuzz bench clean install
 
 all: build
 
@@ -39,6 +40,11 @@ fuzz: deps
 
 bench: build
 	@bash bench/run.sh
+
+# The SDK for kernels built outside this repository (docs/sdk.md): headers
+# under $(PREFIX)/include/wafer, static libraries, lib/pkgconfig/wafer-sdk.pc.
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX) --component Unspecified
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -20,6 +20,7 @@ struct wf_heap {
 static struct wf_heap default_heap = {0, 0, 0, -1};
 
 wf_heap *wf_heap_default(void) { return &default_heap; }
+size_t wf_heap_default_bytes(void) { return sizeof default_heap; }
 
 wf_heap *wf_heap_new(size_t budget) {
     wf_heap *h = calloc(1, sizeof *h);

@@ -75,6 +75,9 @@ size_t wf_heap_peak(const wf_heap *h);  /* most bytes ever live */
 /* Make the k-th allocation from now fail (k = 0: the next one); -1 disables. */
 void wf_heap_fail_at(wf_heap *h, long k);
 wf_heap *wf_heap_default(void);
+/* Bytes of the default heap's static state (a check of writes to program
+** statics, fabric/statics.c, skips them). */
+size_t wf_heap_default_bytes(void);
 
 /* ---- logging -------------------------------------------------------------
 ** The library reports progress through a sink the CLI installs; the default

@@ -38,7 +38,9 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --heatmap FILE   PNG heatmap of per-PE activity\n"
            "  --heatmap-metric busy|hops|stalled   what the heatmap shows (default busy cycles)\n"
            "  --threads N      simulator threads, 1..16 (default: the online CPUs, %d here; results do not\n"
-           "                   depend on it)\n", default_threads());
+           "                   depend on it)\n"
+           "  --check-statics  fail when kernel code writes a C static/global (shared by all PEs); slow,\n"
+           "                   one thread\n", default_threads());
 }
 
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
@@ -55,6 +57,10 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         }
         if (!strcmp(a, "--json")) {
             o->json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--check-statics")) {
+            o->check_statics = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) return WF_FAIL(err, WF_EUSAGE, "%s: unexpected argument '%s'", prog, a);
@@ -112,6 +118,7 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
 
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
     wf_status st = wf_fabric_set_threads(wf_host_fabric(h), o->threads, err);
+    if (!st && o->check_statics) st = wf_fabric_set_check_statics(wf_host_fabric(h), 1, err);
     if (st || !o->trace) return st;
     return wf_tracer_open(wf_host_fabric(h), o->trace, o->has_tw ? &o->tw : NULL, 0, &o->tracer, err);
 }

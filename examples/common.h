@@ -34,6 +34,7 @@ typedef struct {
 
 typedef struct {
     int json;
+    int check_statics;       /* --check-statics (wf_fabric_set_check_statics) */
     int threads;             /* --threads N (default: online CPUs, at most 16) */
     const char *trace;       /* NULL = no trace */
     wf_trace_window tw;      /* default: everything */

@@ -21,11 +21,21 @@ static void unmark_busy(wf_pe *pe, uint64_t from, uint64_t to) {
     }
 }
 
+_Thread_local const char *wf_site_file;
+_Thread_local int wf_site_line;
+
 static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t data) {
     uint64_t now = f->now;
+    wf_site_file = NULL; /* a site recorded by an earlier task is not this one's */
     pe->tlocal = now + f->cm.task_switch;
-    pe->cur_task = id;
-    fn(pe, data);
+    pe->cur_task = pe->last_task = id;
+    if (f->statics.n) {
+        statics_before(f);
+        fn(pe, data);
+        statics_after(f, pe);
+    } else {
+        fn(pe, data);
+    }
     pe->cur_task = -1;
     uint64_t dur = pe->tlocal - now;
     pe->busy_from = now;
@@ -131,6 +141,7 @@ int wf_pe_rh(const wf_pe *pe) { return pe->img->rh; }
 int64_t wf_pe_param(const wf_pe *pe, int i) {
     return pe->img->params && i >= 0 && i < pe->img->nparams ? pe->img->params[i] : 0;
 }
+float wf_pe_param_f32(const wf_pe *pe, int i) { return wf_bits_f32((uint32_t)wf_pe_param(pe, i)); }
 uint64_t wf_pe_cycle(const wf_pe *pe) { return pe->cur_task >= 0 ? pe->tlocal : pe->f->now; }
 void wf_pe_charge(wf_pe *pe, uint32_t cycles) {
     if (pe->cur_task >= 0) pe->tlocal += cycles;
@@ -169,6 +180,8 @@ void wf_pe_fail(wf_pe *pe, wf_status code, const char *fmt, ...) {
         snprintf(tb, sizeof tb, "task %d '%s'", pe->cur_task, pe->prog->name[pe->cur_task]);
     else if (pe->cur_task >= 0) snprintf(tb, sizeof tb, "task %d", pe->cur_task);
     else snprintf(tb, sizeof tb, "no task");
-    fabric_fail(f, code, "PE(%d,%d): cycle %llu: %s: %s", pe->x, pe->y, (unsigned long long)wf_pe_cycle(pe), tb,
-                msg);
+    char site[200] = "";
+    if (wf_site_file) snprintf(site, sizeof site, "%s:%d: ", wf_site_file, wf_site_line);
+    fabric_fail(f, code, "%sPE(%d,%d): cycle %llu: %s: %s", site, pe->x, pe->y,
+                (unsigned long long)wf_pe_cycle(pe), tb, msg);
 }

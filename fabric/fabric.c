@@ -108,6 +108,7 @@ void wf_fabric_free(wf_fabric *f) {
     arena_release(f, &f->arena);
     arena_release(f, &f->sram_arena);
     wf_free(f->heap, f->pes);
+    wf_free(f->heap, f->statics.copy);
     for (int b = 0; b < f->nbands; b++) {
         wf_band *bd = &f->band[b];
         for (int i = 0; i < L_COUNT; i++) wf_free(f->heap, bd->l[i].v);
@@ -168,7 +169,7 @@ wf_pe *pe_get(wf_fabric *f, int x, int y, wf_err *err) {
     pe->edge = b > 0 && y == f->band[b].y0 ? EDGE_TOP : b + 1 < f->nbands && y == f->band[b].y1 - 1 ? EDGE_BOT
                                                                                               : EDGE_MID;
     memset(pe->cidx, -1, sizeof pe->cidx);
-    pe->cur_task = -1;
+    pe->cur_task = pe->last_task = -1;
     *slot = pe;
     f->pes_used++;
     return pe;
@@ -407,7 +408,10 @@ done:
         if (!pe || !pe->img || !pe->img->kernel || !pe->img->kernel->init) continue;
         pe->tlocal = f->now;
         pe->cur_task = TASK_LAUNCH;
+        wf_site_file = NULL;
+        if (f->statics.n) statics_before(f);
         pe->img->kernel->init(pe);
+        if (f->statics.n) statics_after(f, pe);
         pe->cur_task = -1;
         if (f->failed) {
             f->failed = 0;

@@ -193,6 +193,12 @@ void wf_fabric_set_reference_mode(wf_fabric *f, int on);
 ** stay on the caller's thread). Results do not depend on n. Tracing runs on
 ** one thread. */
 wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err);
+/* Shared-static check (fabric/statics.c): on = 1 makes every task and init
+** call fail the run when it changes the main program's static data (a C
+** static/global in kernel code is one variable for all simulated PEs; per-PE
+** state belongs in a kernel symbol). Costs two copies of the program's
+** writable data per task and runs on one thread: a debug aid. */
+wf_status wf_fabric_set_check_statics(wf_fabric *f, int on, wf_err *err);
 /* Host capture (streaming d2h): the next n wavelets PE (x,y)'s core sends on
 ** `color` go to buf (one per cycle, in place of the route's outputs) instead
 ** of the fabric. buf is borrowed until the capture is full or cleared (buf

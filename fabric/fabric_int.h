@@ -23,6 +23,8 @@
 #ifndef WF_FABRIC_INT_H
 #define WF_FABRIC_INT_H
 
+#define WF_KERNEL_NO_SITE /* the definitions, not the call-site macros (kernel.h) */
+
 #include "fabric.h"
 #include "kernel.h"
 
@@ -173,6 +175,7 @@ struct wf_pe {
     wf_task_fn launch_fn;       /* pending launched function */
     uint32_t ctrl_data;         /* last control wavelet for a control task */
     int cur_task;               /* running task (valid inside a task or init), else -1 */
+    int last_task;              /* the latest task started, -1 before any (max-cycle guard report) */
     uint64_t tlocal;            /* the running task's clock: its start plus what it was charged */
 };
 
@@ -305,6 +308,20 @@ typedef struct {
     uint32_t *tmp; size_t ctmp;  /* sort scratch */
 } wf_tctx;
 
+/* statics.c: the shared-static check's state (wf_fabric_set_check_statics). */
+#define WF_STATICS_MAX 4
+typedef struct {
+    int n;                       /* writable segments of the main program; 0 = check off */
+    uint8_t *lo[WF_STATICS_MAX];
+    size_t len[WF_STATICS_MAX];
+    uint8_t *copy;               /* their bytes before the running task */
+    size_t total;
+    const uint8_t *skip;         /* the default heap's counters: written by allocations */
+    size_t nskip;
+} wf_statics;
+void statics_before(wf_fabric *f);
+void statics_after(wf_fabric *f, wf_pe *pe);
+
 #define WF_FABRIC_MAX_BANDS 16
 #define WF_FABRIC_MAX_THREADS 16
 typedef struct wf_pool wf_pool;  /* run.c: worker threads */
@@ -340,6 +357,7 @@ struct wf_fabric {
     char report[4096];
     /* trace */
     wf_trace_fn trace; void *trace_ud; wf_trace_window tw;
+    wf_statics statics;          /* shared-static check (statics.c) */
     /* stats */
     double wall;
     uint64_t sram_backed;

@@ -66,6 +66,20 @@ typedef struct {
     wf_task_fn fn;     /* called with data = 0 on every PE of the region */
 } wf_export_decl;
 
+/* Optional: which way a color travels for a kernel (the halo-color check,
+** declared with wf_layout_directions in sdk/layout.h). The layout check
+** fails when, on a PE running the kernel, the color's route delivers to the
+** core wavelets arriving from a port not in `from`, or sends the core's
+** wavelets to a port not in `to` (swapped halo colors pass every other
+** check and give wrong numbers). Masks of WF_DIR_*; 0 = not checked. */
+enum { WF_DIR_N = 1, WF_DIR_S = 2, WF_DIR_E = 4, WF_DIR_W = 8 }; /* = the port masks of fabric.h */
+typedef struct {
+    int color;         /* 0..20 */
+    uint8_t from;      /* ports its wavelets may arrive from into this PE's core */
+    uint8_t to;        /* ports this PE's core's wavelets on it may leave by */
+    const char *what;  /* for the message, e.g. "west halo"; may be NULL */
+} wf_color_decl;
+
 typedef struct wf_kernel {
     const char *name;
     const wf_symbol_decl *symbols; int nsymbols;
@@ -82,6 +96,9 @@ int wf_pe_ry(const wf_pe *pe);  /* row within the code region */
 int wf_pe_rw(const wf_pe *pe);  /* code region width */
 int wf_pe_rh(const wf_pe *pe);  /* code region height */
 int64_t wf_pe_param(const wf_pe *pe, int i);  /* region parameter i; 0 if absent */
+/* Region parameter i as an fp32 value: the host stores it with
+** wf_param_f32(v) (its bits in the low 32 bits); 0.0f if absent. */
+float wf_pe_param_f32(const wf_pe *pe, int i);
 uint64_t wf_pe_cycle(const wf_pe *pe);        /* the task's current cycle (start + charged so far) */
 /* Pointer to symbol `sym` (index into kernel->symbols) in this PE's SRAM.
 ** Valid until the fabric is freed; zero-filled at first touch. A bad index
@@ -111,12 +128,16 @@ int wf_is_blocked(const wf_pe *pe, int task);
 ** Fabric DSDs name a color and a length (one element per wavelet; 16-bit
 ** elements travel in the low half). Scalars are sources holding one value. */
 typedef enum { WF_DSD_MEM, WF_DSD_FABIN, WF_DSD_FABOUT, WF_DSD_SCALAR } wf_dsd_kind;
+#define WF_DSD_NOSYM 0xffffu
 typedef struct {
     uint8_t kind;        /* wf_dsd_kind */
     uint8_t rank;        /* 1..4 (mem) */
     uint8_t esize;       /* bytes per element: 2 or 4 (mem) */
     uint8_t color;       /* fabric */
     uint8_t ctrl;        /* fabout: send control wavelets */
+    uint16_t sym;        /* mem: the symbol the base pointer lies in (index into kernel->symbols),
+                         ** WF_DSD_NOSYM when none; an op fails when the DSD's elements
+                         ** leave this symbol's bytes (per-symbol bounds) */
     uint32_t addr;       /* byte address in SRAM (mem) */
     uint32_t len[4];     /* extents, innermost first; unused dims = 1 */
     int32_t stride[4];   /* in elements */
@@ -125,7 +146,11 @@ typedef struct {
 } wf_dsd;
 
 /* 1-D memory DSD over n elements of esize bytes starting at `base` (a pointer
-** from wf_sym), with element stride. Fails the run if base is not in SRAM. */
+** from wf_sym), with element stride. Fails the run if base is not in SRAM.
+** The DSD remembers the symbol base lies in: every op using it checks (once
+** per op, not per element) that all its elements stay inside that symbol,
+** after any wf_dsd_offset / wf_dsd_length, and fails the run naming the
+** operand, the symbol, the bytes covered and the overrun otherwise. */
 wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int esize);
 /* rank-D memory DSD (rank 1..4), len/stride innermost first. */
 wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, const int32_t *stride,
@@ -190,7 +215,43 @@ static inline uint32_t wf_wavelet_iv(uint16_t index, uint16_t value) {
 static inline uint16_t wf_wavelet_index(uint32_t w) { return (uint16_t)(w >> 16); }
 static inline uint16_t wf_wavelet_value(uint32_t w) { return (uint16_t)w; }
 
+/* ---- the kernel's own file:line in errors ------------------------------------------
+** The calls above are wrapped by macros that record the caller's __FILE__ and
+** __LINE__ (in a thread-local: a task runs on one thread) before the call, so
+** an error a call raises starts with the kernel's own position:
+**   examples/gemv.c:57: PE(3,2): cycle 488: task 30 'compute': fmacs: ...
+** The record is cleared when a task starts. Define WF_KERNEL_NO_SITE before
+** including this header to call the plain functions (the fabric's sources do).
+** The wrapped macros evaluate their arguments once, like the functions. */
+extern _Thread_local const char *wf_site_file;
+extern _Thread_local int wf_site_line;
+static inline void wf_site_set(const char *file, int line) { wf_site_file = file; wf_site_line = line; }
+#ifndef WF_KERNEL_NO_SITE
+#define WF_SITE_(call) (wf_site_set(__FILE__, __LINE__), call)
+#define wf_sym(...) WF_SITE_((wf_sym)(__VA_ARGS__))
+#define wf_pe_fail(...) WF_SITE_((wf_pe_fail)(__VA_ARGS__))
+#define wf_activate(...) WF_SITE_((wf_activate)(__VA_ARGS__))
+#define wf_block(...) WF_SITE_((wf_block)(__VA_ARGS__))
+#define wf_unblock(...) WF_SITE_((wf_unblock)(__VA_ARGS__))
+#define wf_dsd_mem1d(...) WF_SITE_((wf_dsd_mem1d)(__VA_ARGS__))
+#define wf_dsd_mem(...) WF_SITE_((wf_dsd_mem)(__VA_ARGS__))
+#define wf_fmacs(...) WF_SITE_((wf_fmacs)(__VA_ARGS__))
+#define wf_fadds(...) WF_SITE_((wf_fadds)(__VA_ARGS__))
+#define wf_fsubs(...) WF_SITE_((wf_fsubs)(__VA_ARGS__))
+#define wf_fmuls(...) WF_SITE_((wf_fmuls)(__VA_ARGS__))
+#define wf_fmovs(...) WF_SITE_((wf_fmovs)(__VA_ARGS__))
+#define wf_mov32(...) WF_SITE_((wf_mov32)(__VA_ARGS__))
+#define wf_mov16(...) WF_SITE_((wf_mov16)(__VA_ARGS__))
+#define wf_fmach(...) WF_SITE_((wf_fmach)(__VA_ARGS__))
+#define wf_faddh(...) WF_SITE_((wf_faddh)(__VA_ARGS__))
+#define wf_fmulh(...) WF_SITE_((wf_fmulh)(__VA_ARGS__))
+#define wf_send(...) WF_SITE_((wf_send)(__VA_ARGS__))
+#define wf_send_ctrl(...) WF_SITE_((wf_send_ctrl)(__VA_ARGS__))
+#endif
+
 static inline uint32_t wf_f32_bits(float f) { union { float f; uint32_t u; } v; v.f = f; return v.u; }
 static inline float wf_bits_f32(uint32_t u) { union { float f; uint32_t u; } v; v.u = u; return v.f; }
+/* An fp32 region parameter (wf_layout_opts.params) for wf_pe_param_f32. */
+static inline int64_t wf_param_f32(float f) { return (int64_t)wf_f32_bits(f); }
 
 #endif

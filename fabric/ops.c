@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const op_names[OP_CODE_COUNT] = {"fmacs", "fadds", "fsubs", "fmuls", "mov32",
@@ -22,8 +23,23 @@ static wf_dsd dsd_bad(void) {
     wf_dsd d;
     memset(&d, 0, sizeof d);
     d.kind = WF_DSD_MEM;
+    d.sym = WF_DSD_NOSYM;
     d.addr = UINT32_MAX; /* invalid: the op using it fails */
     return d;
+}
+
+/* The symbol whose bytes hold SRAM address addr, or WF_DSD_NOSYM (a gap, or
+** one past the end of the last symbol). Kernels have few symbols: a scan,
+** once per DSD built. */
+static uint16_t sym_at(const wf_pe *pe, uint32_t addr) {
+    const wf_pe_image *img = pe->img;
+    int ns = img->kernel->nsymbols;
+    for (int i = 0; i < ns && i < (int)WF_DSD_NOSYM; i++)
+        if (addr >= img->sym_addr[i] && addr - img->sym_addr[i] < img->sym_bytes[i]) return (uint16_t)i;
+    /* one past a symbol's end (an empty DSD, or one about to overrun it) */
+    for (int i = 0; i < ns && i < (int)WF_DSD_NOSYM; i++)
+        if (img->sym_bytes[i] && addr == img->sym_addr[i] + img->sym_bytes[i]) return (uint16_t)i;
+    return WF_DSD_NOSYM;
 }
 
 /* The SRAM address of base, or UINT32_MAX (the PE failed) when base is not
@@ -53,6 +69,7 @@ wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, co
     d.kind = WF_DSD_MEM;
     d.rank = (uint8_t)rank;
     d.esize = (uint8_t)esize;
+    d.sym = sym_at(pe, addr);
     d.addr = addr;
     d.n = 1;
     for (int i = 0; i < 4; i++) {
@@ -67,7 +84,7 @@ wf_dsd wf_dsd_mem1d(wf_pe *pe, const void *base, uint32_t n, int32_t stride, int
     if (esize != 2 && esize != 4) return wf_dsd_mem(pe, base, 1, &n, &stride, esize); /* reports it */
     uint32_t addr = dsd_addr(pe, base);
     if (addr == UINT32_MAX) return dsd_bad();
-    return (wf_dsd){.kind = WF_DSD_MEM, .rank = 1, .esize = (uint8_t)esize, .addr = addr,
+    return (wf_dsd){.kind = WF_DSD_MEM, .rank = 1, .esize = (uint8_t)esize, .sym = sym_at(pe, addr), .addr = addr,
                     .len = {n, 1, 1, 1}, .stride = {stride, 0, 0, 0}, .n = n};
 }
 
@@ -75,6 +92,7 @@ static wf_dsd dsd_fab(int kind, int color, uint32_t n) {
     wf_dsd d;
     memset(&d, 0, sizeof d);
     d.kind = (uint8_t)kind;
+    d.sym = WF_DSD_NOSYM;
     d.color = (uint8_t)(color < 0 || color > 255 ? 255 : color);
     d.n = n;
     d.rank = 1;
@@ -89,6 +107,7 @@ wf_dsd wf_dsd_scalar_u32(uint32_t v) {
     wf_dsd d;
     memset(&d, 0, sizeof d);
     d.kind = WF_DSD_SCALAR;
+    d.sym = WF_DSD_NOSYM;
     d.bits = v;
     return d;
 }
@@ -178,8 +197,58 @@ static inline void cur_next(wf_operand *c, wf_dims *x) {
     }
 }
 
-/* Binds a memory DSD to an operand, checking it stays inside the backed SRAM. */
-static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dims *x, const char *what) {
+/* The bytes [*a0, *a1) a memory DSD's elements cover (all dimensions). */
+static void dsd_span(const wf_dsd *d, int esize, int64_t *a0, int64_t *a1) {
+    int64_t lo = 0, hi = 0;
+    for (int i = 0; i < 4; i++) {
+        int64_t span = (int64_t)(d->len[i] ? d->len[i] - 1 : 0) * d->stride[i] * esize;
+        if (span < 0) lo += span;
+        else hi += span;
+    }
+    *a0 = (int64_t)d->addr + lo;
+    *a1 = (int64_t)d->addr + hi + esize;
+}
+
+/* 1 when the DSD's bytes [a0, a1) stay inside its own symbol (or it has no
+** symbol and stays inside the backed SRAM) — the per-op bounds rule. */
+static inline int span_ok(const wf_pe *pe, const wf_dsd *d, int64_t a0, int64_t a1) {
+    if (!d->n) return 1;
+    if (d->sym != WF_DSD_NOSYM) {
+        int64_t s0 = pe->img->sym_addr[d->sym];
+        return a0 >= s0 && a1 <= s0 + (int64_t)pe->img->sym_bytes[d->sym];
+    }
+    return a0 >= pe->img->sram_lo && a1 <= pe->img->sram_hi;
+}
+
+/* Fails the run for a DSD that leaves its symbol: names the operand, the
+** symbol, the byte offsets the elements cover and the overrun. */
+static void span_fail(wf_pe *pe, const wf_dsd *d, int64_t a0, int64_t a1, const char *what) {
+    if (d->sym == WF_DSD_NOSYM) {
+        wf_pe_fail(pe, WF_ESRAM, "%s: memory DSD covers bytes [%lld,%lld), outside the PE's symbols [%u,%u)",
+                   what, (long long)a0, (long long)a1, pe->img->sram_lo, pe->img->sram_hi);
+        return;
+    }
+    const char *nm = pe->img->kernel->symbols[d->sym].name;
+    int64_t s0 = pe->img->sym_addr[d->sym], sb = pe->img->sym_bytes[d->sym];
+    int64_t o0 = a0 - s0, o1 = a1 - s0;
+    char over[160];
+    if (o1 > sb) {
+        uint16_t nx = a1 - 1 <= UINT32_MAX ? sym_at(pe, (uint32_t)(a1 - 1)) : WF_DSD_NOSYM;
+        snprintf(over, sizeof over, "runs %lld bytes past its end%s%s%s", (long long)(o1 - sb),
+                 nx != WF_DSD_NOSYM ? " (into symbol '" : "",
+                 nx != WF_DSD_NOSYM ? pe->img->kernel->symbols[nx].name : "", nx != WF_DSD_NOSYM ? "')" : "");
+    } else {
+        snprintf(over, sizeof over, "starts %lld bytes before its start", (long long)-o0);
+    }
+    wf_pe_fail(pe, WF_ESRAM, "%s: memory DSD on symbol '%s' (%lld bytes) covers byte offsets [%lld,%lld) of it: "
+               "%s", what, nm ? nm : "?", (long long)sb, (long long)o0, (long long)o1, over);
+}
+
+/* Binds a memory DSD to an operand, checking it stays inside its symbol. */
+static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dims *x, const char *op,
+                    const char *role) {
+    char what[48];
+    if (d->addr == UINT32_MAX || d->esize != esize) snprintf(what, sizeof what, "%s: %s", op, role);
     if (d->addr == UINT32_MAX) {
         wf_pe_fail(pe, WF_EUSAGE, "%s: invalid memory DSD", what);
         return -1;
@@ -188,16 +257,11 @@ static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dim
         wf_pe_fail(pe, WF_EUSAGE, "%s: memory DSD has %d-byte elements, the op needs %d", what, d->esize, esize);
         return -1;
     }
-    int64_t lo = 0, hi = 0;
-    for (int i = 0; i < 4; i++) {
-        int64_t span = (int64_t)(d->len[i] ? d->len[i] - 1 : 0) * d->stride[i] * esize;
-        if (span < 0) lo += span;
-        else hi += span;
-    }
-    int64_t a0 = (int64_t)d->addr + lo, a1 = (int64_t)d->addr + hi + esize;
-    if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi)) {
-        wf_pe_fail(pe, WF_ESRAM, "%s: memory DSD covers bytes [%lld,%lld), outside the PE's symbols [%u,%u)",
-                   what, (long long)a0, (long long)a1, pe->img->sram_lo, pe->img->sram_hi);
+    int64_t a0, a1;
+    dsd_span(d, esize, &a0, &a1);
+    if (!span_ok(pe, d, a0, a1) || (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi))) {
+        snprintf(what, sizeof what, "%s: %s", op, role);
+        span_fail(pe, d, a0, a1, what);
         return -1;
     }
     if (pe_sram_touch(pe)) return -1;
@@ -215,13 +279,14 @@ static int bind_mem(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *c, wf_dim
     return 0;
 }
 
-static int bind(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *o, wf_dims *x, const char *what) {
+static int bind(wf_pe *pe, const wf_dsd *d, int esize, wf_operand *o, wf_dims *x, const char *op,
+                const char *role) {
     memset(o, 0, sizeof *o);
     memset(x, 0, sizeof *x);
     o->kind = d->kind;
     o->color = d->color;
     o->bits = d->bits;
-    if (d->kind == WF_DSD_MEM) return bind_mem(pe, d, esize, o, x, what);
+    if (d->kind == WF_DSD_MEM) return bind_mem(pe, d, esize, o, x, op, role);
     return 0;
 }
 
@@ -345,7 +410,7 @@ static inline uint8_t *mem1d(const wf_pe *pe, const wf_dsd *d, int64_t *st) {
         return NULL;
     int64_t span = (int64_t)(d->len[0] ? d->len[0] - 1 : 0) * d->stride[0] * 4;
     int64_t a0 = (int64_t)d->addr + (span < 0 ? span : 0), a1 = (int64_t)d->addr + (span > 0 ? span : 0) + 4;
-    if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi)) return NULL;
+    if (d->n && (a0 < pe->img->sram_lo || a1 > pe->img->sram_hi || !span_ok(pe, d, a0, a1))) return NULL;
     *st = d->len[0] > 1 ? (int64_t)d->stride[0] * 4 : 0;
     return pe->sram + (d->addr - pe->img->sram_lo);
 }
@@ -435,8 +500,9 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     /* memory only, 1-D fp32: computed here, no cursors */
     int direct = !fabric && mem_direct(pe, code, dst, a, b, nsrc, sbits);
     if (!direct) {
-        if (bind(pe, dst, esize, &od, &x[0], nm) || bind(pe, a, esize, &oa, &x[1], nm) ||
-            (nsrc > 1 && bind(pe, b, esize, &ob, &x[2], nm)))
+        if (bind(pe, dst, esize, &od, &x[0], nm, "destination") ||
+            bind(pe, a, esize, &oa, &x[1], nm, nsrc > 1 ? "source a" : "source") ||
+            (nsrc > 1 && bind(pe, b, esize, &ob, &x[2], nm, "source b")))
             return;
         if (nsrc < 2) memset(&ob, 0, sizeof ob), memset(&x[2], 0, sizeof x[2]), ob.kind = WF_DSD_SCALAR;
     }

@@ -627,6 +627,68 @@ static uint64_t next_event(const wf_fabric *f) {
     return t;
 }
 
+/* What PE pe is doing when the max-cycle guard stops the run, in a few
+** words ("" when nothing): the task on its core, a ready task (one that keeps
+** activating itself spins), an async op waiting, wavelets waiting. */
+static void pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
+    char lb[64];
+    b[0] = 0;
+    if (pe->busy_until > f->now && pe->last_task >= 0) {
+        if (pe->last_task == TASK_LAUNCH) snprintf(b, n, "launched function running");
+        else snprintf(b, n, "task %s running", task_label(pe, pe->last_task, lb, sizeof lb));
+        return;
+    }
+    uint64_t rdy = pe->ready & ~pe->blocked;
+    if (rdy) {
+        snprintf(b, n, "task %s ready", task_label(pe, __builtin_ctzll(rdy), lb, sizeof lb));
+        return;
+    }
+    for (int si = 0; si < pe->ncolors; si++) {
+        const wf_cslot *s = &pe->slots[si];
+        if (s->in_ops || s->out_ops) {
+            const wf_op *o = op_at(f, s->in_ops ? s->in_ops : s->out_ops);
+            snprintf(b, n, "color %d: async %s %s %u of %u", s->color, op_name(o->code),
+                     s->in_ops ? "receive" : "send", o->i, o->n);
+            return;
+        }
+    }
+    if (pe->ready & pe->blocked) {
+        snprintf(b, n, "task %s activated but blocked", task_label(pe, __builtin_ctzll(pe->ready & pe->blocked), lb,
+                                                                   sizeof lb));
+        return;
+    }
+    for (int si = 0; si < pe->ncolors; si++) {
+        const wf_cslot *s = &pe->slots[si];
+        if (s->in.n || s->rb.n || s->out.n) {
+            snprintf(b, n, "color %d: %u wavelets waiting", s->color, (unsigned)(s->in.n + s->rb.n + s->out.n));
+            return;
+        }
+    }
+}
+
+/* The max-cycle guard's list: every PE still doing something, one line each
+** in f->report (up to 32), the first 8 in *sum ("PE(1,0): task 5 'spin'
+** ready; ... (and 3 more)"). Returns how many PEs. */
+static int guard_report(wf_fabric *f, char *sum, size_t nsum) {
+    size_t at = 0, cap = sizeof f->report, sat = 0;
+    int count = 0;
+    char what[160];
+    at = rep(f->report, cap, at, "stopped at the max-cycle guard; PEs still working:\n");
+    sum[0] = 0;
+    for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
+        const wf_pe *pe = f->pes[i];
+        if (!pe) continue;
+        pe_doing(f, pe, what, sizeof what);
+        if (!what[0]) continue;
+        if (count < 32) at = rep(f->report, cap, at, "PE(%d,%d): %s\n", pe->x, pe->y, what);
+        if (count < 8) sat = rep(sum, nsum, sat, "%sPE(%d,%d): %s", count ? "; " : "", pe->x, pe->y, what);
+        count++;
+    }
+    if (count > 32) rep(f->report, cap, at, "... and %d more\n", count - 32);
+    if (count > 8) rep(sum, nsum, sat, " (and %d more PEs: see wf_fabric_report)", count - 8);
+    return count;
+}
+
 static void one_cycle(wf_fabric *f, int par) {
     f->rot = (unsigned)(f->now % WF_FABRIC_COLORS);
     if (par) {
@@ -694,7 +756,7 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     uint32_t quiet = 0;
     const uint32_t quiet_max = f->cm.hop_latency + 2 * f->cm.ramp_latency + f->cm.op_latency + 4;
     /* tracing calls back into one user function: keep it on this thread */
-    int nt = f->trace ? 1 : f->threads;
+    int nt = f->trace || f->statics.n ? 1 : f->threads; /* the statics check compares a whole segment */
     size_t par_min = par_min_work();
     if (nt > 1 && f->nbands > 1 && !f->pool) fabric_pool_start(f, nt < f->nbands ? nt : f->nbands);
     wf_tc = &f->tc[0];
@@ -703,9 +765,11 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
         if (max_cycles && f->now - start > max_cycles) {
             f->wall += wf_now() - t0;
             wf_tc = NULL;
-            snprintf(f->report, sizeof f->report, "stopped at the max-cycle guard\n");
+            char sum[400];
+            int npe = guard_report(f, sum, sizeof sum);
             return WF_FAIL(err, WF_ERANGE, "fabric: cycle %llu: run exceeded the max-cycle guard of %llu "
-                           "cycles", (unsigned long long)f->now, (unsigned long long)max_cycles);
+                           "cycles; %d PEs still working: %s", (unsigned long long)f->now,
+                           (unsigned long long)max_cycles, npe, sum);
         }
         int par = nt > 1 && f->pool && cycle_work(f) >= par_min;
         int nprog = par ? fabric_pool_threads(f) : 1;

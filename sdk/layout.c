@@ -293,6 +293,62 @@ static wf_status check_routes(const wf_layout *l, const int32_t *m, wf_err *err)
     return WF_OK;
 }
 
+/* The halo-color check: each region's declared color directions
+** (wf_kernel.colors) against the routes on its PEs. */
+wf_status wf_layout_directions(wf_layout *l, const wf_kernel *k, const wf_color_decl *c, int n, wf_err *err) {
+    if (!k || n < 0 || (n && !c))
+        return WF_FAIL(err, WF_EUSAGE, "layout: directions: kernel %s, %d colors: expected a kernel and a list",
+                       k ? k->name : "NULL", n);
+    for (int i = 0; i < n; i++)
+        if (c[i].color < 0 || c[i].color >= WF_FABRIC_MEMCPY_COLOR)
+            return WF_FAIL(err, WF_ECOLOR, "layout: kernel '%s': directions[%d]: color %d, expected 0..20",
+                           k->name, i, c[i].color);
+    if (l->ndirs >= (int)(sizeof l->dirs / sizeof l->dirs[0]))
+        return WF_FAIL(err, WF_EUSAGE, "layout: directions: more than 16 kernels");
+    l->dirs[l->ndirs++] = (wf_dir_rule){k, c, n};
+    return WF_OK;
+}
+
+static wf_status check_directions(const wf_layout *l, const int32_t *m, wf_err *err) {
+    _Static_assert(WF_DIR_N == WF_N && WF_DIR_S == WF_S && WF_DIR_E == WF_E && WF_DIR_W == WF_W,
+                   "WF_DIR_* are the port masks");
+    char b[64], w[64];
+    for (int ri = 0; ri < l->nregs; ri++) {
+        const wf_region *g = &l->regs[ri];
+        for (int di = 0; di < l->ndirs; di++)
+        for (int ci = 0; l->dirs[di].k == g->k && ci < l->dirs[di].n; ci++) {
+            const wf_color_decl *cd = &l->dirs[di].c[ci];
+            snprintf(w, sizeof w, "%s%s%s", cd->what ? " ('" : "", cd->what ? cd->what : "", cd->what ? "')" : "");
+            for (int y = g->y; y < g->y + g->h; y++)
+                for (int x = g->x; x < g->x + g->w; x++) {
+                    int32_t rr = m[((size_t)y * l->w + x) * WF_FABRIC_COLORS + cd->color];
+                    if (rr < 0) continue;
+                    const wf_route *r = &l->rules[rr].r;
+                    int np = r->npos ? r->npos : 1;
+                    for (int p = 0; p < np; p++) {
+                        unsigned rx = r->pos[p].rx, tx = r->pos[p].tx;
+                        unsigned in = rx & ~WF_RAMP & 15u, out = tx & ~WF_RAMP & 15u;
+                        if (cd->from && (tx & WF_RAMP) && (in & ~cd->from)) {
+                            ports_str(in & ~cd->from, b, sizeof b);
+                            return WF_FAIL(err, WF_ECOLOR, "layout: PE(%d,%d): kernel '%s': color %d%s: the route "
+                                           "delivers wavelets from %s to the core, the kernel declares them "
+                                           "arriving only from other ports (swapped halo colors?)", x, y,
+                                           g->k->name, cd->color, w, b);
+                        }
+                        if (cd->to && (rx & WF_RAMP) && (out & ~cd->to)) {
+                            ports_str(out & ~cd->to, b, sizeof b);
+                            return WF_FAIL(err, WF_ECOLOR, "layout: PE(%d,%d): kernel '%s': color %d%s: the route "
+                                           "sends the core's wavelets %s, the kernel declares them leaving only "
+                                           "by other ports (swapped halo colors?)", x, y, g->k->name, cd->color,
+                                           w, b);
+                        }
+                    }
+                }
+        }
+    }
+    return WF_OK;
+}
+
 wf_status wf_layout_check(const wf_layout *l, const wf_cost_model *cm, wf_err *err) {
     if (!cm) cm = &wf_cost_wse2;
     wf_status st = check_regions(l, cm, err);
@@ -300,6 +356,7 @@ wf_status wf_layout_check(const wf_layout *l, const wf_cost_model *cm, wf_err *e
     int32_t *m = NULL;
     if ((st = expand_routes(l, &m, err))) return st;
     st = check_routes(l, m, err);
+    if (!st) st = check_directions(l, m, err);
     wf_free(NULL, m);
     return st;
 }

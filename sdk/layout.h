@@ -47,6 +47,11 @@ wf_status wf_layout_route(wf_layout *l, int x, int y, int w, int h, int color, c
                           wf_err *err);
 
 /* Runs every static check (cm NULL = wf_cost_wse2). */
+/* Declares the directions of kernel k's colors (the halo-color check, see
+** wf_color_decl in fabric/kernel.h); c is borrowed (must outlive the
+** layout). Checked by wf_layout_check on every PE running k. At most 16
+** kernels per layout. */
+wf_status wf_layout_directions(wf_layout *l, const wf_kernel *k, const wf_color_decl *c, int n, wf_err *err);
 wf_status wf_layout_check(const wf_layout *l, const wf_cost_model *cm, wf_err *err);
 
 /* Checks, then configures fabric f (same size as the layout): images and

@@ -20,8 +20,15 @@ typedef struct {
     wf_route r;
 } wf_route_rule;
 
+typedef struct {
+    const wf_kernel *k;
+    const wf_color_decl *c; /* borrowed */
+    int n;
+} wf_dir_rule;
+
 struct wf_layout {
     int w, h;
+    wf_dir_rule dirs[16]; int ndirs; /* wf_layout_directions */
     wf_region *regs; int nregs, cregs;
     wf_route_rule *rules; size_t nrules, crules;
     int32_t *owner;        /* w*h: region index or -1 */

@@ -170,8 +170,9 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
         if (ac / cm->bank_bytes == y0 / cm->bank_bytes) oob += (rows + cm->w_f32_fma - 1) / cm->w_f32_fma;
     }
     WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault oob"), 1);
-    snprintf(want, sizeof want, "PE(0,0): cycle %.0f: task 30 'compute': fmacs: memory DSD covers bytes "
-             "[%u,%u), outside the PE's symbols [%u,%u)", oob, y1, y1 + 4u * rows, cm->code_reserve, y1);
+    snprintf(want, sizeof want, "PE(0,0): cycle %.0f: task 30 'compute': fmacs: source b: memory DSD on symbol "
+             "'y' (%u bytes) covers byte offsets [%u,%u) of it: runs %u bytes past its end", oob, y1 - y0,
+             y1 - y0, y1 - y0 + 4u * rows, 4u * rows);
     WF_CHECK_HAS(out_buf, want);
     WF_CHECK_EQ(run("gemv --trace /nonexistent-dir/t.json --kx 2 --ky 2 --m 4 --n 4"), 1);
     WF_CHECK_HAS(out_buf, "trace: ");

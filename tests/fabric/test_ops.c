@@ -263,6 +263,32 @@ static void bad_range(wf_pe *pe, uint32_t d) {
     wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_D), 300, 1, 4);
     wf_fmovs(pe, a, wf_dsd_scalar_f32(1), WF_SYNC);
 }
+/* line of the op in spill_next (checked against the error's file:line) */
+#define SPILL_LINE_AT (spill_line_base + 6)
+enum { spill_line_base = __LINE__ };
+/* The silent mistake of issue 18: a DSD on A that runs on into A2 (both
+** inside the PE's symbols, so the union check alone let it pass). */
+static void spill_next(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), NMAX + 3, 1, 4);
+    wf_fmovs(pe, a, wf_dsd_scalar_f32(7), WF_SYNC);
+}
+/* ... and one moved before its symbol's start by wf_dsd_offset, as a source */
+static void spill_before(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd dd = wf_dsd_mem1d(pe, wf_sym(pe, S_D), 8, 1, 4);
+    wf_dsd b = wf_dsd_offset(wf_dsd_mem1d(pe, wf_sym(pe, S_B), 8, 1, 4), -2);
+    wf_fadds(pe, dd, dd, b, WF_SYNC);
+}
+/* ... and a 2-D one whose outer stride leaves the symbol */
+static void spill_2d(wf_pe *pe, uint32_t d) {
+    (void)d;
+    uint32_t len[2] = {4, NMAX / 4 + 1};
+    int32_t st[2] = {1, 4};
+    wf_dsd a = wf_dsd_mem(pe, wf_sym(pe, S_A2), 2, len, st, 4);
+    wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_D), len[0] * len[1] - 8, 1, 4), wf_dsd_scalar_f32(1), WF_SYNC);
+    wf_fmovs(pe, a, wf_dsd_scalar_f32(1), WF_SYNC);
+}
 static void sync_fabin(wf_pe *pe, uint32_t d) {
     (void)d;
     wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_D), 4, 1, 4), wf_dsd_fabin(3, 4), WF_SYNC);
@@ -277,9 +303,10 @@ static void memcpy_color(wf_pe *pe, uint32_t d) {
     wf_send(pe, 22, 1);
 }
 static const wf_export_decl bad_ex[] = {{"esize", bad_esize}, {"range", bad_range}, {"sync", sync_fabin},
-                                        {"color", memcpy_color}, {"sym", bad_symbol}};
+                                        {"color", memcpy_color}, {"sym", bad_symbol}, {"spill", spill_next},
+                                        {"before", spill_before}, {"spill2d", spill_2d}};
 static const wf_task_decl bad_tasks[] = {{3, WF_TASK_DATA, bad_esize, 1, "d3"}};
-static const wf_kernel badk = {"bad", syms, 7, bad_tasks, 1, bad_ex, 5, NULL};
+static const wf_kernel badk = {"bad", syms, 7, bad_tasks, 1, bad_ex, 8, NULL};
 
 static void op_misuse_fails_with_pe_and_task(void) {
     wf_layout *l;
@@ -290,10 +317,35 @@ static void op_misuse_fails_with_pe_and_task(void) {
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "esize", &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "PE(2,1): cycle ");
-    WF_CHECK_HAS(e.msg, "launched function: fadds: memory DSD has 2-byte elements, the op needs 4");
+    WF_CHECK_HAS(e.msg, "launched function: fadds: destination: memory DSD has 2-byte elements, the op needs 4");
     WF_CHECK_EQ(wf_host_launch(h, "range", &e), WF_ESRAM);
-    WF_CHECK_HAS(e.msg, "fmovs: memory DSD covers bytes [7168,8368), outside the PE's symbols");
-    WF_CHECK_HAS(e.msg, "outside the PE's symbols");
+    WF_CHECK_HAS(e.msg, "fmovs: destination: memory DSD on symbol 'D' (1024 bytes) covers byte offsets [0,1200) "
+                 "of it: runs 176 bytes past its end");
+    /* per-symbol bounds: the neighbour is left alone, the message names the overrun */
+    WF_CHECK_EQ(wf_host_launch(h, "spill", &e), WF_ESRAM);
+    {
+        char want[64];
+        snprintf(want, sizeof want, "tests/fabric/test_ops.c:%d: PE(2,1): cycle ", SPILL_LINE_AT);
+        WF_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+        if (strncmp(e.msg, want, strlen(want))) fprintf(stderr, "  got: %s\n  want prefix: %s\n", e.msg, want);
+    }
+    {
+        uint32_t lo, hi, a2addr, a2bytes;
+        uint8_t *sram = wf_fabric_sram(wf_host_fabric(h), 2, 1, &lo, &hi, &e);
+        WF_CHECK(sram != NULL);
+        WF_CHECK_EQ(wf_fabric_symbol(wf_host_fabric(h), 2, 1, "A2", &a2addr, &a2bytes), S_A2);
+        float v;
+        memcpy(&v, sram + (a2addr - lo), 4);
+        WF_CHECK(v != 7.0f); /* the op stopped before touching the neighbour */
+    }
+    WF_CHECK_HAS(e.msg, "PE(2,1): cycle ");
+    WF_CHECK_HAS(e.msg, "launched function: fmovs: destination: memory DSD on symbol 'A' (1024 bytes) covers byte "
+                 "offsets [0,1036) of it: runs 12 bytes past its end (into symbol 'A2')");
+    WF_CHECK_EQ(wf_host_launch(h, "before", &e), WF_ESRAM);
+    WF_CHECK_HAS(e.msg, "fadds: source b: memory DSD on symbol 'B' (1024 bytes) covers byte offsets [-8,24) of "
+                 "it: starts 8 bytes before its start");
+    WF_CHECK_EQ(wf_host_launch(h, "spill2d", &e), WF_ESRAM);
+    WF_CHECK_HAS(e.msg, "fmovs: destination: memory DSD on symbol 'A2' (1024 bytes) covers byte offsets [0,1040)");
     WF_CHECK_EQ(wf_host_launch(h, "sync", &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "color 3: a fabric-in op must be async");
     WF_CHECK_EQ(wf_host_launch(h, "color", &e), WF_ECOLOR);

@@ -317,13 +317,19 @@ static const wf_kernel spinner = {"spin", NULL, 0, spin_tasks, 1, spin_exp, 1, N
 static void endless_kernel_hits_the_guard(void) {
     wf_layout *l;
     wf_err e = {0};
-    WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
-    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &spinner, NULL, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_new(12, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 12, 1, &spinner, NULL, &e), WF_OK);
     wf_host *h;
     wf_host_opts ho = {NULL, NULL, 10000, 1};
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "run exceeded the max-cycle guard of 10000 cycles");
+    /* it names each PE still working and its task: the first 8, then a count */
+    WF_CHECK_HAS(e.msg, "12 PEs still working: PE(0,0): task 50 'spin' ");
+    WF_CHECK_HAS(e.msg, "PE(7,0): task 50 'spin' ");
+    WF_CHECK(strstr(e.msg, "PE(8,0)") == NULL);
+    WF_CHECK_HAS(e.msg, "(and 4 more PEs: see wf_fabric_report)");
+    WF_CHECK_HAS(wf_fabric_report(wf_host_fabric(h)), "PE(11,0): task 50 'spin' ");
     wf_host_free(h);
     wf_layout_free(l);
 }

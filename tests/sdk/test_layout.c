@@ -185,7 +185,42 @@ static void layout_allocation_failures_are_clean(void) {
     WF_CHECK(k > 3 && k < 100);
 }
 
+/* The halo-color check: a kernel declares color 1 travels east (arrives
+** from WEST, leaves EAST) and color 2 west; routes that swap them are
+** rejected at layout, before any run. */
+static void halo_noop(wf_pe *pe, uint32_t d) { (void)pe; (void)d; }
+static const wf_task_decl halo_tasks[] = {{1, WF_TASK_DATA, halo_noop, 0, "from_west"},
+                                          {2, WF_TASK_DATA, halo_noop, 0, "from_east"}};
+static const wf_color_decl halo_colors[] = {{1, WF_DIR_W, WF_DIR_E, "east-going halo"},
+                                            {2, WF_DIR_E, WF_DIR_W, "west-going halo"}};
+static const wf_kernel halo_k = {"halo", NULL, 0, halo_tasks, 2, NULL, 0, NULL};
+static wf_status halo_layout(int swap, wf_err *e) {
+    wf_layout *l;
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 2, 1, &halo_k, NULL, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_directions(l, &halo_k, halo_colors, 2, e), WF_OK);
+    wf_route se = wf_route_simple(WF_RAMP, WF_E), rw = wf_route_simple(WF_W, WF_RAMP);
+    wf_route sw = wf_route_simple(WF_RAMP, WF_W), re = wf_route_simple(WF_E, WF_RAMP);
+    int ce = swap ? 2 : 1, cw = swap ? 1 : 2;
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, ce, &se, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, ce, &rw, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, cw, &sw, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, cw, &re, e), WF_OK);
+    wf_status st = wf_layout_check(l, NULL, e);
+    wf_layout_free(l);
+    return st;
+}
+static void swapped_halo_colors_are_rejected(void) {
+    wf_err e = {0};
+    WF_CHECK_EQ(halo_layout(0, &e), WF_OK);
+    WF_CHECK_EQ(halo_layout(1, &e), WF_ECOLOR);
+    WF_CHECK_HAS(e.msg, "layout: PE(0,0): kernel 'halo': color 1 ('east-going halo'): the route delivers wavelets "
+                        "from {EAST} to the core, the kernel declares them arriving only from other ports "
+                        "(swapped halo colors?)");
+}
+
 int main(void) {
+    swapped_halo_colors_are_rejected();
     sram_overflow_names_pe_and_bytes();
     route_conflicts_are_rejected();
     routes_off_the_edge_or_dangling_are_rejected();
