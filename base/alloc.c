@@ -4,6 +4,7 @@
 #include "base.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,4 +108,14 @@ void wf_free(wf_heap *h, void *p) {
     WF_ASSERT(atomic_load(&h->live) >= n);
     atomic_fetch_sub(&h->live, n);
     free((unsigned char *)p - HDR);
+}
+
+size_t wf_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return (size_t)kb * 1024;
 }

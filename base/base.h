@@ -79,6 +79,10 @@ wf_heap *wf_heap_default(void);
 ** statics, fabric/statics.c, skips them). */
 size_t wf_heap_default_bytes(void);
 
+/* Bytes the OS could hand out now without swapping (/proc/meminfo
+** MemAvailable); 0 where unknown. */
+size_t wf_mem_available(void);
+
 /* ---- logging -------------------------------------------------------------
 ** The library reports progress through a sink the CLI installs; the default
 ** sink drops everything, so a library user sees nothing unasked. */

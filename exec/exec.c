@@ -445,19 +445,9 @@ wf_status wf_exec_plan_for(const wf_gpt_config *c, int B, int T, int recompute, 
     return WF_OK;
 }
 
-static size_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    unsigned long long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return (size_t)kb * 1024;
-}
-
 int wf_exec_auto_stream(const wf_exec_plan *p, size_t limit, char *why, size_t cap) {
     const char *src = "--mem-limit";
-    if (!limit) limit = mem_available(), src = "available memory";
+    if (!limit) limit = wf_mem_available(), src = "available memory";
     int stream = limit && p->resident > limit;
     snprintf(why, cap, "--mode auto: resident training needs %.2f GiB, %s is %.2f GiB: %s",
              (double)p->resident / 1073741824.0, src, (double)limit / 1073741824.0,

@@ -17,6 +17,12 @@
 #define ATT_QB_SMALL 8   /* below this many rows (decoding) the row-wise body runs */
 #define ATT_KT 64        /* keys per tile */
 #define ATT_MAX_D 256    /* head size bound (stack buffers); presets use 64 and 128 */
+#define ATT_PF 6         /* key/value rows fetched ahead while a tile is transposed */
+#if defined(__GNUC__)
+#define WF_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define WF_PREFETCH(p) ((void)(p))
+#endif
 
 /* 16 floats as one GCC vector (a zmm register in the AVX-512 clone, SSE
 ** pieces in the baseline one); aligned(4): loads need no alignment. */
@@ -85,26 +91,35 @@ attend_body(float *out, int ldo, float *lse, const float *q, int ldq, const floa
     int nk = qpos0 + nq;
     for (int j0 = 0; j0 < nk; j0 += ATT_KT) {
         int nj = nk - j0 < ATT_KT ? nk - j0 : ATT_KT;
+        /* columns past nj16 are never looked at: the last tile (a decode
+        ** step's keys rarely fill it) costs what its keys need */
+        const int nj16 = (nj + 15) & ~15;
         for (int j = 0; j < nj; j++) {
             const float *kr = k + (size_t)(j0 + j) * ldkv;
+            if (j + ATT_PF < nj) { /* rows are ldkv apart (a cold KV cache): ask ahead */
+                const char *pf = (const char *)(kr + (size_t)ATT_PF * ldkv);
+                for (int b = 0; b < D * (int)sizeof(float); b += 64) WF_PREFETCH(pf + b);
+                pf = (const char *)(v + (size_t)(j0 + j + ATT_PF) * ldkv);
+                for (int b = 0; b < D * (int)sizeof(float); b += 64) WF_PREFETCH(pf + b);
+            }
             for (int d = 0; d < D; d++) kt[d * ATT_KT + j] = kr[d];
         }
-        for (int j = nj; j < ATT_KT; j++)
+        for (int j = nj; j < nj16; j++)
             for (int d = 0; d < D; d++) kt[d * ATT_KT + j] = 0.0f;
         for (int i = 0; i < nq; i++) {
             int vis = qpos0 + i - j0 + 1; /* keys j0 .. qpos0+i are visible */
             if (vis <= 0) continue;
             if (vis > nj) vis = nj;
-            for (int j = 0; j < ATT_KT; j++) s[j] = 0.0f;
+            for (int j = 0; j < nj16; j++) s[j] = 0.0f;
             for (int d = 0; d < D; d++) {
                 float qd = qs[i][d];
                 const float *kd = kt + d * ATT_KT;
-                for (int j = 0; j < ATT_KT; j++) s[j] += qd * kd[j];
+                for (int j = 0; j < nj16; j++) s[j] += qd * kd[j];
             }
             /* masked tile max, 16 lanes wide (a serial max would not vectorize) */
             float lane[16];
             for (int ln = 0; ln < 16; ln++) lane[ln] = -INFINITY;
-            for (int j0l = 0; j0l < ATT_KT; j0l += 16)
+            for (int j0l = 0; j0l < nj16; j0l += 16)
                 for (int ln = 0; ln < 16; ln++) {
                     float x = j0l + ln < vis ? s[j0l + ln] : -INFINITY;
                     lane[ln] = x > lane[ln] ? x : lane[ln];
@@ -114,7 +129,7 @@ attend_body(float *out, int ldo, float *lse, const float *q, int ldq, const floa
             float mn = tm > m[i] ? tm : m[i];
             float corr = expf(m[i] - mn); /* m = -inf on the first tile: 0 */
             float sum = 0.0f;
-            for (int j = 0; j < ATT_KT; j++) {
+            for (int j = 0; j < nj16; j++) {
                 float e = wf_exp_neg(s[j] - mn);
                 p[j] = j < vis ? e : 0.0f;
                 sum += p[j];

@@ -55,10 +55,30 @@ static void pack_a(float *ap, int ta, const float *A, int lda, int i0, int mc, i
     }
 }
 
-/* Packs micro-panel jr (columns j0+jr .. +nr) of op(B), rows p0..p0+kc. */
+/* Packs micro-panel jr (columns j0+jr .. +nr) of op(B), rows p0..p0+kc.
+** tb = 2: B in 64-column panels of ldb rows (wf_p64_pack). */
 static void pack_b_panel(float *dst, int tb, const float *B, int ldb, int j0, int n, int p0,
                          int kc, int nr) {
-    if (tb) {
+    if (tb == 2) {
+        if (j0 % WF_P64 + n <= WF_P64) { /* within one panel: rows are contiguous */
+            const float *src = B + ((size_t)(j0 / WF_P64) * ldb + (size_t)p0) * WF_P64 + j0 % WF_P64;
+            for (int p = 0; p < kc; p++) {
+                float *d = dst + (size_t)p * nr;
+                memcpy(d, src + (size_t)p * WF_P64, sizeof(float) * (size_t)n);
+                for (int j = n; j < nr; j++) d[j] = 0.0f;
+            }
+            return;
+        }
+        for (int p = 0; p < kc; p++) {
+            float *d = dst + (size_t)p * nr;
+            int j = 0;
+            for (; j < n; j++) {
+                int col = j0 + j;
+                d[j] = B[((size_t)(col / WF_P64) * ldb + (size_t)(p0 + p)) * WF_P64 + col % WF_P64];
+            }
+            for (; j < nr; j++) d[j] = 0.0f;
+        }
+    } else if (tb) {
         for (int j = 0; j < nr; j++) {
             if (j < n) {
                 const float *src = B + (size_t)(j0 + j) * ldb + p0;
@@ -188,6 +208,45 @@ static const wf_gemm_impl *pick(void) {
 }
 
 const char *wf_gemm_kernel_name(void) { return pick()->name; }
+
+/* ---- 64-column panels (kernels.h) ---- */
+size_t wf_p64_numel(int K, int N) { return (size_t)K * (size_t)((N + WF_P64 - 1) / WF_P64) * WF_P64; }
+
+void wf_p64_pack(float *dst, int tb, const float *B, int ldb, int K, int N) {
+    int np = (N + WF_P64 - 1) / WF_P64;
+#pragma omp parallel for schedule(static) if ((long)K * N >= (1L << 20))
+    for (int q = 0; q < np; q++) {
+        int j0 = q * WF_P64, n = N - j0 < WF_P64 ? N - j0 : WF_P64;
+        float *panel = dst + (size_t)q * K * WF_P64;
+        for (int p = 0; p < K; p++) {
+            float *d = panel + (size_t)p * WF_P64;
+            int j = 0;
+            if (tb)
+                for (; j < n; j++) d[j] = B[(size_t)(j0 + j) * ldb + p];
+            else
+                for (; j < n; j++) d[j] = B[(size_t)p * ldb + j0 + j];
+            for (; j < WF_P64; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+/* Below this many multiply-adds a fork/join costs more than it saves. */
+#define P64_PAR_MIN (1L << 17)
+
+void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
+                 float *C, int ldc) {
+    const wf_gemm_impl *im = pick();
+    if (M > 0 && M <= im->skinny_max && K > 0 && im->skinny_block) {
+        int np = (N + WF_P64 - 1) / WF_P64;
+#pragma omp parallel for schedule(static) if ((long)M * N * K >= P64_PAR_MIN)
+        for (int q = 0; q < np; q++) {
+            int j0 = q * WF_P64, nb = N - j0 < WF_P64 ? N - j0 : WF_P64;
+            im->skinny_block(M, nb, K, alpha, A, lda, Bp + (size_t)q * K * WF_P64, WF_P64, beta, C + j0, ldc);
+        }
+        return;
+    }
+    wf_gemm_blocked(im, 0, 2, M, N, K, alpha, A, lda, Bp, K, beta, C, ldc);
+}
 
 /* Products of at most im->skinny_max rows (decoding: one row per sequence
 ** of a continuous batch) take the unpacked path. Measured with bench_gemm

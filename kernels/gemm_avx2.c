@@ -204,12 +204,20 @@ static void skinny2(int tb, int M, int N, int K, float alpha, const float *A, in
     }
 }
 
+/* One panel of nb <= 64 columns (wf_gemm_p64): two blocks of S2_CB. */
+static void skinny_block2(int M, int nb, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                          float beta, float *C, int ldc) {
+    for (int j0 = 0; j0 < nb; j0 += S2_CB)
+        nn2_block(M, nb - j0 < S2_CB ? nb - j0 : S2_CB, K, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
+}
+
 static const wf_gemm_impl avx2_impl = {
     .name = "wafer-avx2 (6x16 fp32 FMA micro-kernel)",
     .ukernel = ukernel_6x16,
     .mr = MR2, .nr = NR2, .mc = 72, .kc = 256, .nc = 2048,
     .skinny = skinny2,
     .skinny_max = S2_MAX,
+    .skinny_block = skinny_block2,
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx2(void) {

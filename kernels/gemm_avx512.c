@@ -126,9 +126,12 @@ static TGT inline __attribute__((always_inline)) void nn_slice(const int mr, con
         for (int v = 0; v < 4; v++) r[i][v] = acc[i][v];
     for (int p = p0; p < pe; p++) {
         const float *br = B + (size_t)p * ldb;
-        if (fetch) { /* first pass over the slice: fetch ahead */
+        if (fetch == 1) { /* first pass over the slice: fetch ahead */
             const char *pf = (const char *)(br + (size_t)SK_PF * ldb);
             for (int l = 0; l < 4; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+        } else if (fetch == 2) { /* second pass (from L1): bring in the next slice */
+            const char *pf = (const char *)(br + (size_t)SK_KB * ldb);
+            for (int l = 0; l < 4; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
         }
         __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
         __m512 b2 = _mm512_loadu_ps(br + 32), b3 = _mm512_loadu_ps(br + 48);
@@ -157,7 +160,7 @@ static TGT void skinny_nn_multi(int M, int nb, int K, float alpha, const float *
             int mr = M - m0 < SK_RB ? M - m0 : SK_RB;
             const float *a = A + (size_t)m0 * lda;
             if (nb == SK_CB) {
-                int f = m0 == 0;
+                int f = m0 == 0 ? 1 : m0 == SK_RB && pe + SK_KB <= K ? 2 : 0;
                 switch (mr) {
                 case 1: nn_slice(1, a, lda, B, ldb, p0, pe, acc + m0, f); break;
                 case 2: nn_slice(2, a, lda, B, ldb, p0, pe, acc + m0, f); break;
@@ -278,12 +281,19 @@ static void skinny(int tb, int M, int N, int K, float alpha, const float *A, int
     }
 }
 
+/* One panel of nb <= 64 columns (wf_gemm_p64). */
+static void skinny_block(int M, int nb, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                         float beta, float *C, int ldc) {
+    skinny_nn_multi(M, nb, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 static const wf_gemm_impl avx512_impl = {
     .name = "wafer-avx512 (14x32 fp32 micro-kernel)",
     .ukernel = ukernel_14x32,
     .mr = MR, .nr = NR, .mc = 14 * 12, .kc = 256, .nc = 3072,
     .skinny = skinny,
     .skinny_max = SK_MAX,
+    .skinny_block = skinny_block,
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx512(void) {

@@ -55,6 +55,11 @@ typedef struct {
     void (*skinny)(int tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc);
     int skinny_max; /* skinny takes M <= skinny_max rows */
+    /* One panel of the skinny path: C[M, 0..nb) = alpha A @ B[K, 0..nb) + beta C,
+    ** nb <= 64, M <= skinny_max, ta = tb = 0; the same per-element FMA chain
+    ** as skinny (wf_gemm_p64 runs it on 64-column panels). NULL: none. */
+    void (*skinny_block)(int M, int nb, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                         float beta, float *C, int ldc);
 } wf_gemm_impl;
 
 /* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,
@@ -66,7 +71,8 @@ int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, in
 /* NULL when the active path (wf_isa_active) is below AVX-512 / AVX2. */
 const wf_gemm_impl *wf_gemm_impl_avx512(void);
 const wf_gemm_impl *wf_gemm_impl_avx2(void);
-/* The blocked driver over any micro-kernel. */
+/* The blocked driver over any micro-kernel. tb = 2 (internal): B is packed
+** in 64-column panels (wf_p64_pack) and ldb is the K of the packed matrix. */
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc);

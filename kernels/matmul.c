@@ -1,6 +1,8 @@
 /* matmul.c — the linear layer in HF Conv1D layout: out = inp @ W + bias. */
 #include "kernels/kernels.h"
 
+#include <string.h>
+
 void wf_matmul_forward(float *out, const float *inp, const float *W, const float *bias,
                        int N, int C, int OC) {
     if (bias) {
@@ -10,6 +12,13 @@ void wf_matmul_forward(float *out, const float *inp, const float *W, const float
     } else {
         wf_gemm(0, 0, N, OC, C, 1.0f, inp, C, W, OC, 0.0f, out, OC);
     }
+}
+
+void wf_matmul_forward_p64(float *out, const float *inp, const float *Wp, const float *bias, int N, int C,
+                           int OC) {
+    if (bias)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * (size_t)OC);
+    wf_gemm_p64(N, OC, C, 1.0f, inp, C, Wp, bias ? 1.0f : 0.0f, out, OC);
 }
 
 void wf_matmul_forward_naive(float *out, const float *inp, const float *W, const float *bias,

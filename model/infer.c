@@ -29,7 +29,11 @@ struct wf_infer {
     float *fc;          /* [rows, F] */
     float *tmp;         /* [rows, C] */
     int32_t *ids;       /* [rows] chunk ids */
+    int *row0;          /* [max_batch] slot mode: each sequence's first row */
     uint16_t *wh;       /* NULL, or bf16 copy of all weights, same offsets as w.base */
+    float *wp;          /* NULL, or the packed matrices (wf_p64_pack): per layer qkv, aproj,
+                        ** fc, fproj, then the LM head as [C, V] */
+    const float **wpm;  /* [n_layer * 4 + 1] each packed matrix in wp */
     wf_infer_opts hook; /* .linear / .linear_ud: the block-matrix hook (sparse weights), or NULL */
     size_t bytes;
     /* streaming (wf_infer_new_stream): w is bound over sbuf, a one-layer
@@ -38,6 +42,56 @@ struct wf_infer {
     wf_ckpt_reader *rd;
     float *sbuf;
 };
+
+/* The packed shapes of a layer's four matrices: K rows by N columns. */
+static void pack_shapes(const wf_gpt_config *g, int K[4], int N[4]) {
+    const int C = g->n_embd, F = g->n_inner;
+    K[0] = C, N[0] = 3 * C; /* attn.c_attn */
+    K[1] = C, N[1] = C;     /* attn.c_proj */
+    K[2] = C, N[2] = F;     /* mlp.c_fc */
+    K[3] = F, N[3] = C;     /* mlp.c_proj */
+}
+
+static size_t pack_numel(const wf_gpt_config *g) {
+    int K[4], N[4];
+    pack_shapes(g, K, N);
+    size_t n = wf_p64_numel(g->n_embd, g->vocab_size);
+    for (int i = 0; i < 4; i++) n += (size_t)g->n_layer * wf_p64_numel(K[i], N[i]);
+    return n;
+}
+
+size_t wf_infer_pack_bytes(const wf_gpt_config *cfg) { return pack_numel(cfg) * sizeof(float); }
+
+int wf_infer_pack_auto(const wf_gpt_config *cfg) {
+    return wf_infer_pack_bytes(cfg) <= wf_mem_available() / 2;
+}
+
+/* The block matrices and the head in 64-column panels (opts.pack). */
+static wf_status pack_weights(wf_infer *c, wf_heap *h, wf_err *err) {
+    const wf_gpt_config *g = &c->cfg;
+    const int C = g->n_embd, L = g->n_layer, V = g->vocab_size;
+    if (c->rd) return WF_FAIL(err, WF_EUSAGE, "infer: packed weights need the model in memory, not streamed");
+    int K[4], N[4];
+    pack_shapes(g, K, N);
+    size_t n = pack_numel(g);
+    c->wp = wf_alloc(h, n * sizeof(float), "infer packed weights", err);
+    c->wpm = wf_alloc(h, sizeof(*c->wpm) * ((size_t)L * 4 + 1), "infer packed weights index", err);
+    if (!c->wp || !c->wpm) return WF_ENOMEM;
+    float *at = c->wp;
+    for (int l = 0; l < L; l++) {
+        const wf_gpt_layer *w = &c->w.layers[l];
+        const float *src[4] = {w->qkv_w, w->aproj_w, w->fc_w, w->fproj_w};
+        for (int i = 0; i < 4; i++) {
+            wf_p64_pack(at, 0, src[i], N[i], K[i], N[i]);
+            c->wpm[l * 4 + i] = at;
+            at += wf_p64_numel(K[i], N[i]);
+        }
+    }
+    wf_p64_pack(at, 1, c->w.lm_head, C, C, V);
+    c->wpm[L * 4] = at;
+    c->bytes += n * sizeof(float);
+    return WF_OK;
+}
 
 static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ckpt_reader *rd,
                            const wf_infer_opts *opts, wf_heap *h, wf_infer **out, wf_err *err) {
@@ -87,7 +141,8 @@ static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ck
     if (!c->kcache) { st = WF_ENOMEM; goto fail; }
     c->vcache = wf_alloc(h, cache * sizeof(float), "infer value cache", err);
     if (!c->vcache) { st = WF_ENOMEM; goto fail; }
-    c->act = wf_alloc(h, act * sizeof(float) + (size_t)rows * sizeof(int32_t), "infer activations", err);
+    c->act = wf_alloc(h, act * sizeof(float) + (size_t)rows * sizeof(int32_t) + (size_t)B * sizeof(int),
+                      "infer activations", err);
     if (!c->act) { st = WF_ENOMEM; goto fail; }
     c->x = c->act;
     c->ln = c->x + rows * C;
@@ -96,7 +151,8 @@ static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ck
     c->fc = c->att + rows * C;
     c->tmp = c->fc + rows * F;
     c->ids = (int32_t *)(c->tmp + rows * C);
-    c->bytes += 2 * cache * sizeof(float) + act * sizeof(float) + (size_t)rows * sizeof(int32_t);
+    c->row0 = (int *)(c->ids + rows);
+    c->bytes += 2 * cache * sizeof(float) + act * sizeof(float) + (size_t)rows * sizeof(int32_t) + (size_t)B * sizeof(int);
     if (opts && opts->bf16_decode) {
         size_t n = wf_gpt_numel(cfg);
         c->wh = wf_alloc(h, n * sizeof(uint16_t), "infer bf16 weights", err);
@@ -104,6 +160,7 @@ static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ck
         wf_bf16_from_f32(c->wh, weights, n);
         c->bytes += n * sizeof(uint16_t);
     }
+    if (opts && opts->pack && (st = pack_weights(c, h, err))) goto fail;
     *out = c;
     return WF_OK;
 fail:
@@ -129,6 +186,8 @@ void wf_infer_free(wf_infer *c) {
     wf_free(c->heap, c->vcache);
     wf_free(c->heap, c->act);
     wf_free(c->heap, c->wh);
+    wf_free(c->heap, c->wp);
+    wf_free(c->heap, c->wpm);
     wf_free(c->heap, c);
 }
 
@@ -148,6 +207,8 @@ static void linear(const wf_infer *c, int l, int which, float *out, const float 
     if (c->wh && N < BF16_MAX_ROWS) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
         wf_gemm_bf16w(0, N, OC, C, inp, C, half_of(c, W), OC, 1.0f, out, OC);
+    } else if (c->wp) {
+        wf_matmul_forward_p64(out, inp, c->wpm[l * 4 + which], bias, N, C, OC);
     } else {
         wf_matmul_forward(out, inp, W, bias, N, C, OC);
     }
@@ -158,6 +219,8 @@ static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
     const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
     if (c->wh && M < BF16_MAX_ROWS)
         wf_gemm_bf16w(1, M, V, C, x, C, half_of(c, c->w.lm_head), C, 0.0f, logits, V);
+    else if (c->wp)
+        wf_gemm_p64(M, V, C, 1.0f, x, C, c->wpm[c->cfg.n_layer * 4], 0.0f, logits, V);
     else
         wf_gemm(0, 1, M, V, C, 1.0f, x, C, c->w.lm_head, C, 0.0f, logits, V);
 }
@@ -178,8 +241,13 @@ static wf_status forward_chunk(wf_infer *c, int B, int Tc, const int *slot, cons
     else
         for (int b = 0, r = 0; b < B; r += len[b++])
             wf_encoder_forward(c->x + (size_t)r * C, c->ids + r, c->w.wte, c->w.wpe, 1, len[b], C, pos[b]);
+    int *row0 = c->row0, rows_decode = 1; /* slot mode: sequence b's first row */
     if (slot)
-        for (int b = N = 0; b < B; b++) N += len[b];
+        for (int b = N = 0; b < B; b++) {
+            row0[b] = N;
+            N += len[b];
+            rows_decode &= len[b] <= 4;
+        }
     for (int l = 0; l < g->n_layer; l++) {
         const wf_gpt_layer *w = &c->w.layers[c->rd ? 0 : l];
         if (c->rd) { /* the layer's turn: bring it into the slot */
@@ -203,11 +271,14 @@ static wf_status forward_chunk(wf_infer *c, int B, int Tc, const int *slot, cons
         if (!slot)
             wf_attention_forward_kv(c->att, (long)Tc * C, C, NULL, c->qkv, (long)Tc * 3 * C, 3 * C, kc, vc,
                                     kv_bs, C, B, Tc, pos0, C, H);
-        else
-            for (int b = 0, r = 0; b < B; r += len[b++])
-                wf_attention_forward_kv(c->att + (size_t)r * C, (long)len[b] * C, C, NULL, c->qkv + (size_t)r * 3 * C,
-                                        (long)len[b] * 3 * C, 3 * C, kc + (size_t)slot[b] * kv_bs,
-                                        vc + (size_t)slot[b] * kv_bs, kv_bs, C, 1, len[b], pos[b], C, H);
+        else /* decode rows: one task per sequence; a prompt chunk among them:
+              * each sequence in turn, over its heads (an inactive region) */
+#pragma omp parallel for schedule(dynamic, 1) if (B > 1 && rows_decode)
+            for (int b = 0; b < B; b++)
+                wf_attention_forward_kv(c->att + (size_t)row0[b] * C, (long)len[b] * C, C, NULL,
+                                        c->qkv + (size_t)row0[b] * 3 * C, (long)len[b] * 3 * C, 3 * C,
+                                        kc + (size_t)slot[b] * kv_bs, vc + (size_t)slot[b] * kv_bs, kv_bs, C, 1,
+                                        len[b], pos[b], C, H);
         linear(c, l, 1, c->tmp, c->att, w->aproj_w, w->aproj_b, N, C, C);
         wf_residual_forward(c->x, c->x, c->tmp, (size_t)N * C);
         wf_layernorm_forward(c->ln, NULL, NULL, c->x, w->ln2_w, w->ln2_b, N, C, g->layer_norm_eps);

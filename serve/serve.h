@@ -24,6 +24,9 @@ typedef struct {
     size_t max_body;       /* request body bytes; 0 = 4 MiB; more -> 413 */
     double timeout_s;      /* per-request time limit in seconds; 0 = 600; past it -> 504 */
     int n_ctx;             /* tokens per sequence; 0 = the model's n_positions */
+    int no_pack;           /* 1: decode from the weights as loaded; 0: from a copy packed for
+                           ** decoding (model/infer.h pack: ~4 bytes/param, faster) when it
+                           ** takes at most half the available memory */
 } wf_serve_opts;
 
 /* Binds the socket and starts answering at once (/health says 503 while the

@@ -137,6 +137,68 @@ static void test_skinny_rows(void) {
     wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
 }
 
+/* Weights packed in 64-column panels (wf_p64_pack, wf_gemm_p64): the bits of
+** wf_gemm(0, 0) on the unpacked matrix for every M (the skinny rows and the
+** blocked path past them), packed from either layout, N off the panel width;
+** alpha, beta and a C wider than N; the pad columns of the last panel are 0;
+** and wf_matmul_forward_p64 with and without bias. */
+static void test_p64(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 64);
+    static const int shapes[][2] = {{517, 333}, {64, 64}, {1, 1}, {130, 200}};
+    static const int ms[] = {1, 2, 7, 16, 48, 49, 100};
+    int bad = 0, bad_pad = 0;
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int K = shapes[s][0], N = shapes[s][1], ldc = N + 3;
+        float *B = randmat(&r, (size_t)K * N), *Bt = wf_alloc(NULL, sizeof(float) * (size_t)K * N + 64, "t", NULL);
+        for (int p = 0; p < K; p++)
+            for (int j = 0; j < N; j++) Bt[(size_t)j * K + p] = B[(size_t)p * N + j];
+        size_t np = wf_p64_numel(K, N);
+        WF_CHECK_EQ(np, (size_t)K * (size_t)((N + 63) / 64) * 64);
+        float *P = randmat(&r, np), *Pt = randmat(&r, np); /* garbage first: the pad must be written */
+        wf_p64_pack(P, 0, B, N, K, N);
+        wf_p64_pack(Pt, 1, Bt, K, K, N);
+        bad += memcmp(P, Pt, sizeof(float) * np) != 0;
+        for (int j = N; j < (N + 63) / 64 * 64; j++)
+            for (int p = 0; p < K; p++) bad_pad += P[((size_t)(j / 64) * K + p) * 64 + j % 64] != 0.0f;
+        for (size_t q = 0; q < sizeof ms / sizeof ms[0]; q++)
+            for (int ab = 0; ab < 2; ab++) {
+                int M = ms[q];
+                float alpha = ab ? -0.5f : 1.0f, beta = ab ? 0.25f : 0.0f;
+                float *A = randmat(&r, (size_t)M * K), *C1 = randmat(&r, (size_t)M * ldc);
+                float *C2 = wf_alloc(NULL, sizeof(float) * (size_t)M * ldc + 64, "t", NULL);
+                float *R = wf_alloc(NULL, sizeof(float) * (size_t)M * ldc + 64, "t", NULL);
+                memcpy(C2, C1, sizeof(float) * (size_t)M * ldc);
+                memcpy(R, C1, sizeof(float) * (size_t)M * ldc);
+                wf_gemm(0, 0, M, N, K, alpha, A, K, B, N, beta, C1, ldc);
+                wf_gemm_p64(M, N, K, alpha, A, K, P, beta, C2, ldc);
+                wf_gemm_naive(0, 0, M, N, K, alpha, A, K, B, N, beta, R, ldc);
+                bad += memcmp(C1, C2, sizeof(float) * (size_t)M * ldc) != 0;
+                for (size_t i = 0; i < (size_t)M * ldc; i++) worst = wf_check_max(worst, fabs((double)C2[i] - R[i]));
+                wf_free(NULL, A); wf_free(NULL, C1); wf_free(NULL, C2); wf_free(NULL, R);
+            }
+        wf_free(NULL, B); wf_free(NULL, Bt); wf_free(NULL, P); wf_free(NULL, Pt);
+    }
+    WF_CHECK_EQ(bad, 0);
+    WF_CHECK_EQ(bad_pad, 0);
+    WF_CHECK(worst <= 1e-5 * sqrt(517.0) + 1e-6);
+    /* the linear layer, bias and none */
+    int N = 5, C = 70, OC = 100;
+    float *x = randmat(&r, (size_t)N * C), *W = randmat(&r, (size_t)C * OC), *b = randmat(&r, OC);
+    float *Wp = wf_alloc(NULL, sizeof(float) * wf_p64_numel(C, OC), "t", NULL);
+    float *o1 = randmat(&r, (size_t)N * OC), *o2 = randmat(&r, (size_t)N * OC);
+    wf_p64_pack(Wp, 0, W, OC, C, OC);
+    for (int bias = 0; bias < 2; bias++) {
+        wf_matmul_forward(o1, x, W, bias ? b : NULL, N, C, OC);
+        wf_matmul_forward_p64(o2, x, Wp, bias ? b : NULL, N, C, OC);
+        WF_CHECK(memcmp(o1, o2, sizeof(float) * (size_t)N * OC) == 0);
+    }
+    wf_free(NULL, x); wf_free(NULL, W); wf_free(NULL, b); wf_free(NULL, Wp); wf_free(NULL, o1); wf_free(NULL, o2);
+    printf("wf_gemm_p64 [%s]: bits of wf_gemm for M = 1..100, max abs error vs naive %.3g\n", wf_gemm_kernel_name(),
+           worst);
+}
+
 static void test_matmul_forward(void) {
     wf_rng r;
     wf_rng_seed(&r, 3);
@@ -205,6 +267,7 @@ int main(void) {
         test_k_zero_scales_c();
         test_deterministic_across_threads();
         test_skinny_rows();
+        test_p64();
         test_matmul_forward();
         test_bf16();
     }

@@ -61,13 +61,14 @@ static int copy_file(const char *from, const char *to) {
 }
 
 /* Compares one loaded model against the fixture logits of dir, for the
-** first nt of T = 1, 7, 260. Every one of them must be there: a missing or
-** short ids file fails, it is not skipped. */
+** first nt of T = 1, 7, 260, with the weights as loaded and packed for
+** decoding (wf_infer_opts.pack). Every one of them must be there: a missing
+** or short ids file fails, it is not skipped. */
 static void check_model(const char *label, const char *dir, int nt, const wf_gpt_config *cfg, const float *w) {
     static const int Ts[3] = {1, 7, 260};
     int V = cfg->vocab_size;
-    for (int k = 0; k < nt; k++) {
-        int T = Ts[k];
+    for (int k = 0; k < 2 * nt; k++) {
+        int T = Ts[k % nt], pack = k >= nt;
         int32_t ids[300];
         int got = read_ids(dir, T, ids, 300);
         if (got != T) fprintf(stderr, "%s: ids_T%d.json missing or short (%d ids)\n", dir, T, got);
@@ -78,11 +79,11 @@ static void check_model(const char *label, const char *dir, int nt, const wf_gpt
         if (!ref) continue;
         wf_infer *ctx;
         wf_err e;
-        WF_CHECK_EQ(wf_infer_new(cfg, w, NULL, NULL, &ctx, &e), WF_OK);
+        WF_CHECK_EQ(wf_infer_new(cfg, w, &(wf_infer_opts){.pack = pack}, NULL, &ctx, &e), WF_OK);
         float *lg = wf_alloc(NULL, sizeof(float) * (size_t)T * V, "logits", &e);
         WF_CHECK_EQ(wf_infer_forward(ctx, ids, 1, T, lg, WF_LOGITS_ALL, &e), WF_OK);
         double d = wf_check_maxdiff(lg, ref, (size_t)T * V);
-        printf("%-28s T=%-3d max abs diff vs HF %.3g\n", label, T, d);
+        printf("%-28s T=%-3d %s max abs diff vs HF %.3g\n", label, T, pack ? "packed" : "      ", d);
         WF_CHECK(d <= TOL);
 
         /* KV cache: prefill k tokens, then one at a time, last logits only. */
@@ -97,7 +98,8 @@ static void check_model(const char *label, const char *dir, int nt, const wf_gpt
                 dk = wf_check_max(dk, wf_check_maxdiff(last, ref + (size_t)t * V, V));
             }
             WF_CHECK_EQ(wf_infer_pos(ctx), T);
-            printf("%-28s T=%-3d KV-cache decode max abs diff vs HF %.3g\n", label, T, dk);
+            printf("%-28s T=%-3d %s KV-cache decode max abs diff vs HF %.3g\n", label, T, pack ? "packed" : "      ",
+                   dk);
             WF_CHECK(dk <= TOL);
             wf_free(NULL, last);
         }
