@@ -236,7 +236,7 @@ void wf_p64_pack(float *dst, int tb, const float *B, int ldb, int K, int N) {
 void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
                  float *C, int ldc) {
     const wf_gemm_impl *im = pick();
-    if (M > 0 && M <= im->skinny_max && K > 0 && im->skinny_block) {
+    if (M > 0 && M <= im->skinny_block_max && K > 0 && im->skinny_block) {
         int np = (N + WF_P64 - 1) / WF_P64;
 #pragma omp parallel for schedule(static) if ((long)M * N * K >= P64_PAR_MIN)
         for (int q = 0; q < np; q++) {

@@ -218,6 +218,7 @@ static const wf_gemm_impl avx2_impl = {
     .skinny = skinny2,
     .skinny_max = S2_MAX,
     .skinny_block = skinny_block2,
+    .skinny_block_max = S2_MAX,
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx2(void) {

@@ -112,6 +112,7 @@ static TGT void skinny_nn_block(int mrows, int nb, int K, float alpha, const flo
 ** the same chain of FMAs over p = 0..K-1 as in skinny_nn_block: results of a
 ** row do not depend on M or on which rows share the call. */
 #define SK_MAX 48 /* rows the skinny path takes (.skinny_max; crossover in docs/kernels.md) */
+#define SK_MAX_P64 96 /* rows it takes on packed panels (.skinny_block_max): B streams in order */
 #define SK_RB 6   /* rows per register block: 6 x 4 zmm = 24 accumulators */
 #define SK_CB 64  /* columns per block: 4 zmm */
 #define SK_KB 128 /* rows of B per slice: 128 x 64 floats = 32 KiB */
@@ -149,7 +150,7 @@ static TGT inline __attribute__((always_inline)) void nn_slice(const int mr, con
 
 static TGT void skinny_nn_multi(int M, int nb, int K, float alpha, const float *A, int lda,
                                 const float *B, int ldb, float beta, float *C, int ldc) {
-    __m512 acc[SK_MAX][SK_CB / 16];
+    __m512 acc[SK_MAX_P64][SK_CB / 16];
     int nv = (nb + 15) / 16;
     __mmask16 last = mask_n(nb - (nv - 1) * 16);
     for (int i = 0; i < M; i++)
@@ -294,6 +295,7 @@ static const wf_gemm_impl avx512_impl = {
     .skinny = skinny,
     .skinny_max = SK_MAX,
     .skinny_block = skinny_block,
+    .skinny_block_max = SK_MAX_P64,
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx512(void) {

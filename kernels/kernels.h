@@ -106,7 +106,9 @@ size_t wf_p64_numel(int K, int N);
 ** (ldb >= N), 1 B stored [N,K] (ldb >= K; e.g. the tied LM head, wte). */
 void wf_p64_pack(float *dst, int tb, const float *B, int ldb, int K, int N);
 /* C[M,N] = alpha A[M,K] @ B + beta C with B packed by wf_p64_pack (K, N the
-** packed shape). Same contract and same results as wf_gemm(0, 0, ...). */
+** packed shape); contract of wf_gemm(0, 0, ...). Products of up to 96 rows
+** (AVX-512; 48 with AVX2) take the skinny path, whose rows have the bits
+** they have alone; up to 48 rows and past 96 the bits are wf_gemm's. */
 void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
                  float *C, int ldc);
 /* out[N,OC] = inp[N,C] @ W + bias (may be NULL), W packed [C,OC]. */

@@ -56,10 +56,11 @@ typedef struct {
                    const float *B, int ldb, float beta, float *C, int ldc);
     int skinny_max; /* skinny takes M <= skinny_max rows */
     /* One panel of the skinny path: C[M, 0..nb) = alpha A @ B[K, 0..nb) + beta C,
-    ** nb <= 64, M <= skinny_max, ta = tb = 0; the same per-element FMA chain
+    ** nb <= 64, M <= skinny_block_max, ta = tb = 0; the same per-element FMA chain
     ** as skinny (wf_gemm_p64 runs it on 64-column panels). NULL: none. */
     void (*skinny_block)(int M, int nb, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                          float beta, float *C, int ldc);
+    int skinny_block_max; /* skinny_block takes M <= skinny_block_max rows */
 } wf_gemm_impl;
 
 /* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,

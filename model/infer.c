@@ -241,13 +241,21 @@ static wf_status forward_chunk(wf_infer *c, int B, int Tc, const int *slot, cons
     else
         for (int b = 0, r = 0; b < B; r += len[b++])
             wf_encoder_forward(c->x + (size_t)r * C, c->ids + r, c->w.wte, c->w.wpe, 1, len[b], C, pos[b]);
-    int *row0 = c->row0, rows_decode = 1; /* slot mode: sequence b's first row */
-    if (slot)
+    /* slot mode: sequence b's first row; attention is split over sequences
+    ** unless one of them holds most of the work (a long prompt chunk), which
+    ** then runs alone, split over its heads */
+    int *row0 = c->row0, by_seq = 0;
+    if (slot) {
+        double work = 0, most = 0;
         for (int b = N = 0; b < B; b++) {
             row0[b] = N;
             N += len[b];
-            rows_decode &= len[b] <= 4;
+            double wb = (double)len[b] * (pos[b] + len[b]);
+            work += wb;
+            most = wb > most ? wb : most;
         }
+        by_seq = B > 1 && most <= work / 2;
+    }
     for (int l = 0; l < g->n_layer; l++) {
         const wf_gpt_layer *w = &c->w.layers[c->rd ? 0 : l];
         if (c->rd) { /* the layer's turn: bring it into the slot */
@@ -271,9 +279,8 @@ static wf_status forward_chunk(wf_infer *c, int B, int Tc, const int *slot, cons
         if (!slot)
             wf_attention_forward_kv(c->att, (long)Tc * C, C, NULL, c->qkv, (long)Tc * 3 * C, 3 * C, kc, vc,
                                     kv_bs, C, B, Tc, pos0, C, H);
-        else /* decode rows: one task per sequence; a prompt chunk among them:
-              * each sequence in turn, over its heads (an inactive region) */
-#pragma omp parallel for schedule(dynamic, 1) if (B > 1 && rows_decode)
+        else /* per sequence, or (an inactive region) in turn over its heads */
+#pragma omp parallel for schedule(dynamic, 1) if (by_seq)
             for (int b = 0; b < B; b++)
                 wf_attention_forward_kv(c->att + (size_t)row0[b] * C, (long)len[b] * C, C, NULL,
                                         c->qkv + (size_t)row0[b] * 3 * C, (long)len[b] * 3 * C, 3 * C,

@@ -4,7 +4,8 @@
 ** forward over every active slot, each at its own position: one token for
 ** each decoding sequence plus up to 256 prompt tokens of sequences still
 ** prefilling (a prompt is split over steps, so new requests do not stall the
-** others); then sample and append the tokens. Requests join and leave between
+** others; while some decode, the step holds at most WF_SERVE_MIXED rows);
+** then sample and append the tokens. Requests join and leave between
 ** steps. A sequence that wants its prompt's logprobs (echo) is prefilled on
 ** its own with every position's logits. The lock guards the queue, the slots
 ** and everything a job shows to http.c; the forward runs without it. */
@@ -207,7 +208,8 @@ static void *run(void *arg) {
         }
         /* the step: decoding sequences first, then prompt chunks within the row budget */
         int B = 0, rows = 0, n_dec = 0, n_echo = 0, budget = WF_SERVE_PREFILL;
-        for (int pass = 0; pass < 2; pass++)
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1 && n_dec) budget = n_dec + 16 < WF_SERVE_MIXED ? WF_SERVE_MIXED - n_dec : 16;
             for (int i = 0; i < s->parallel; i++) {
                 wf_serve_seq *q = s->slot[i];
                 if (!q || q->state != SEQ_RUNNING || q->job->cancelled) continue;
@@ -233,6 +235,7 @@ static void *run(void *arg) {
                 rows += n;
                 batch[B++] = q;
             }
+        }
         s->st.active = 0;
         for (int i = 0; i < s->parallel; i++) s->st.active += s->slot[i] != NULL;
         s->st.queued = s->qlen;

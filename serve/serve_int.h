@@ -21,6 +21,9 @@
 #define WF_SERVE_MAX_SEQS 256  /* prompts x n per request */
 #define WF_SERVE_MAX_STOP 64   /* stop strings per request (OpenAI: 4; we allow more) */
 #define WF_SERVE_PREFILL 256   /* prompt tokens per forward call (as `wafer score`) */
+#define WF_SERVE_MIXED 96      /* rows of a step that also decodes: the products stay on the
+                               ** skinny path (kernels.h wf_gemm_p64), so a new prompt costs
+                               ** the decoding sequences little per step */
 
 /* What the parser needs to know about the model. */
 typedef struct {
