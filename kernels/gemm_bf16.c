@@ -15,13 +15,15 @@ static inline float bf16_to_f32(uint16_t h) {
     return f;
 }
 
+static inline uint16_t f32_to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
 void wf_bf16_from_f32(uint16_t *out, const float *in, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &in[i], sizeof u);
-        if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) out[i] = (uint16_t)((u >> 16) | 0x40);
-        else out[i] = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-    }
+    for (size_t i = 0; i < n; i++) out[i] = f32_to_bf16(in[i]);
 }
 
 void wf_gemm_bf16w_naive(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W,
@@ -209,5 +211,35 @@ void wf_gemm_bf16w(int tb, int M, int N, int K, const float *A, int lda, const u
             int j0 = b * BF_NB, nb = N - j0 < BF_NB ? N - j0 : BF_NB;
             (fast ? avx_nn : portable_nn)(M, j0, nb, K, A, lda, W, ldw, beta, C, ldc);
         }
+    }
+}
+
+/* ---- bf16 weights in 128-column panels (kernels.h) ---- */
+size_t wf_bf16p_numel(int K, int N) { return (size_t)K * (size_t)((N + BF_NB - 1) / BF_NB) * BF_NB; }
+
+void wf_bf16p_pack(uint16_t *dst, int tb, const float *B, int ldb, int K, int N) {
+    int np = (N + BF_NB - 1) / BF_NB;
+#pragma omp parallel for schedule(static) if ((long)K * N >= (1L << 20))
+    for (int q = 0; q < np; q++) {
+        int j0 = q * BF_NB, n = N - j0 < BF_NB ? N - j0 : BF_NB;
+        for (int p = 0; p < K; p++) {
+            uint16_t *d = dst + ((size_t)q * K + (size_t)p) * BF_NB;
+            int j = 0;
+            if (tb)
+                for (; j < n; j++) d[j] = f32_to_bf16(B[(size_t)(j0 + j) * ldb + p]);
+            else
+                for (; j < n; j++) d[j] = f32_to_bf16(B[(size_t)p * ldb + j0 + j]);
+            for (; j < BF_NB; j++) d[j] = 0;
+        }
+    }
+}
+
+void wf_gemm_bf16p(int M, int N, int K, const float *A, int lda, const uint16_t *Wp, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    int fast = have_avx512(), np = (N + BF_NB - 1) / BF_NB;
+#pragma omp parallel for schedule(static) if ((long)M * N * K >= BF_PAR_MIN)
+    for (int q = 0; q < np; q++) {
+        int j0 = q * BF_NB, nb = N - j0 < BF_NB ? N - j0 : BF_NB;
+        (fast ? avx_nn : portable_nn)(M, 0, nb, K, A, lda, Wp + (size_t)q * K * BF_NB, BF_NB, beta, C + j0, ldc);
     }
 }

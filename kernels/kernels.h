@@ -127,6 +127,13 @@ void wf_bf16_from_f32(uint16_t *out, const float *in, size_t n);
 ** (decoding); any M works. beta = 0: C is not read. */
 void wf_gemm_bf16w(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W, int ldw,
                    float beta, float *C, int ldc);
+/* The same from weights packed for decoding: ceil(N/128) panels of K x 128
+** bf16 (2 bytes per weight; the fp32 panels' reason, wf_p64_pack). pack
+** rounds op(B) to bf16 as wf_bf16_from_f32 (tb as in wf_gemm); the product
+** has the bits of wf_gemm_bf16w(0, ...) on the unpacked bf16 matrix. */
+size_t wf_bf16p_numel(int K, int N);
+void wf_bf16p_pack(uint16_t *dst, int tb, const float *B, int ldb, int K, int N);
+void wf_gemm_bf16p(int M, int N, int K, const float *A, int lda, const uint16_t *Wp, float beta, float *C, int ldc);
 /* Reference: widen W to fp32, double accumulation. */
 void wf_gemm_bf16w_naive(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W,
                          int ldw, float beta, float *C, int ldc);

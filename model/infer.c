@@ -30,10 +30,13 @@ struct wf_infer {
     float *tmp;         /* [rows, C] */
     int32_t *ids;       /* [rows] chunk ids */
     int *row0;          /* [max_batch] slot mode: each sequence's first row */
-    uint16_t *wh;       /* NULL, or bf16 copy of all weights, same offsets as w.base */
-    float *wp;          /* NULL, or the packed matrices (wf_p64_pack): per layer qkv, aproj,
-                        ** fc, fproj, then the LM head as [C, V] */
-    const float **wpm;  /* [n_layer * 4 + 1] each packed matrix in wp */
+    /* the matrices packed for decoding, each NULL when off: per layer qkv,
+    ** aproj, fc, fproj, then the LM head as [C, V]; fp32 (opts.pack,
+    ** wf_p64_pack) and bf16 (opts.bf16_decode, wf_bf16p_pack) */
+    float *wp;
+    const float **wpm;     /* [n_layer * 4 + 1] each fp32 packed matrix in wp */
+    uint16_t *whp;
+    const uint16_t **whm;  /* [n_layer * 4 + 1] each bf16 packed matrix in whp */
     wf_infer_opts hook; /* .linear / .linear_ud: the block-matrix hook (sparse weights), or NULL */
     size_t bytes;
     /* streaming (wf_infer_new_stream): w is bound over sbuf, a one-layer
@@ -52,44 +55,48 @@ static void pack_shapes(const wf_gpt_config *g, int K[4], int N[4]) {
     K[3] = F, N[3] = C;     /* mlp.c_proj */
 }
 
-static size_t pack_numel(const wf_gpt_config *g) {
+/* Elements of all packed matrices: fp32 64-column or bf16 128-column panels. */
+static size_t pack_numel(const wf_gpt_config *g, int half) {
+    size_t (*numel)(int, int) = half ? wf_bf16p_numel : wf_p64_numel;
     int K[4], N[4];
     pack_shapes(g, K, N);
-    size_t n = wf_p64_numel(g->n_embd, g->vocab_size);
-    for (int i = 0; i < 4; i++) n += (size_t)g->n_layer * wf_p64_numel(K[i], N[i]);
+    size_t n = numel(g->n_embd, g->vocab_size);
+    for (int i = 0; i < 4; i++) n += (size_t)g->n_layer * numel(K[i], N[i]);
     return n;
 }
 
-size_t wf_infer_pack_bytes(const wf_gpt_config *cfg) { return pack_numel(cfg) * sizeof(float); }
+size_t wf_infer_pack_bytes(const wf_gpt_config *cfg) { return pack_numel(cfg, 0) * sizeof(float); }
 
 int wf_infer_pack_auto(const wf_gpt_config *cfg) {
     return wf_infer_pack_bytes(cfg) <= wf_mem_available() / 2;
 }
 
-/* The block matrices and the head in 64-column panels (opts.pack). */
-static wf_status pack_weights(wf_infer *c, wf_heap *h, wf_err *err) {
+/* The block matrices and the head packed for decoding: fp32 panels (half 0,
+** opts.pack) or bf16 panels (half 1, opts.bf16_decode). */
+static wf_status pack_weights(wf_infer *c, wf_heap *h, int half, wf_err *err) {
     const wf_gpt_config *g = &c->cfg;
     const int C = g->n_embd, L = g->n_layer, V = g->vocab_size;
-    if (c->rd) return WF_FAIL(err, WF_EUSAGE, "infer: packed weights need the model in memory, not streamed");
+    if (c->rd)
+        return WF_FAIL(err, WF_EUSAGE, "infer: %s weights need the model in memory, not streamed",
+                       half ? "bf16 decode" : "packed");
     int K[4], N[4];
     pack_shapes(g, K, N);
-    size_t n = pack_numel(g);
-    c->wp = wf_alloc(h, n * sizeof(float), "infer packed weights", err);
-    c->wpm = wf_alloc(h, sizeof(*c->wpm) * ((size_t)L * 4 + 1), "infer packed weights index", err);
-    if (!c->wp || !c->wpm) return WF_ENOMEM;
-    float *at = c->wp;
-    for (int l = 0; l < L; l++) {
-        const wf_gpt_layer *w = &c->w.layers[l];
-        const float *src[4] = {w->qkv_w, w->aproj_w, w->fc_w, w->fproj_w};
-        for (int i = 0; i < 4; i++) {
-            wf_p64_pack(at, 0, src[i], N[i], K[i], N[i]);
-            c->wpm[l * 4 + i] = at;
-            at += wf_p64_numel(K[i], N[i]);
-        }
+    size_t n = pack_numel(g, half), es = half ? sizeof(uint16_t) : sizeof(float);
+    char *buf = wf_alloc(h, n * es, half ? "infer bf16 weights" : "infer packed weights", err);
+    const void **idx = wf_alloc(h, sizeof(void *) * ((size_t)L * 4 + 1), "infer packed weights index", err);
+    if (half) c->whp = (uint16_t *)buf, c->whm = (const uint16_t **)idx;
+    else c->wp = (float *)buf, c->wpm = (const float **)idx;
+    if (!buf || !idx) return WF_ENOMEM;
+    for (int m = 0; m <= L * 4; m++) {
+        int head = m == L * 4, i = m % 4;
+        const wf_gpt_layer *w = &c->w.layers[head ? 0 : m / 4];
+        const float *src = head ? c->w.lm_head : i == 0 ? w->qkv_w : i == 1 ? w->aproj_w : i == 2 ? w->fc_w : w->fproj_w;
+        int k = head ? C : K[i], nn = head ? V : N[i], tb = head, ld = head ? C : N[i];
+        idx[m] = buf;
+        if (half) wf_bf16p_pack((uint16_t *)buf, tb, src, ld, k, nn), buf += wf_bf16p_numel(k, nn) * es;
+        else wf_p64_pack((float *)buf, tb, src, ld, k, nn), buf += wf_p64_numel(k, nn) * es;
     }
-    wf_p64_pack(at, 1, c->w.lm_head, C, C, V);
-    c->wpm[L * 4] = at;
-    c->bytes += n * sizeof(float);
+    c->bytes += n * es;
     return WF_OK;
 }
 
@@ -153,14 +160,8 @@ static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ck
     c->ids = (int32_t *)(c->tmp + rows * C);
     c->row0 = (int *)(c->ids + rows);
     c->bytes += 2 * cache * sizeof(float) + act * sizeof(float) + (size_t)rows * sizeof(int32_t) + (size_t)B * sizeof(int);
-    if (opts && opts->bf16_decode) {
-        size_t n = wf_gpt_numel(cfg);
-        c->wh = wf_alloc(h, n * sizeof(uint16_t), "infer bf16 weights", err);
-        if (!c->wh) { st = WF_ENOMEM; goto fail; }
-        wf_bf16_from_f32(c->wh, weights, n);
-        c->bytes += n * sizeof(uint16_t);
-    }
-    if (opts && opts->pack && (st = pack_weights(c, h, err))) goto fail;
+    if (opts && opts->bf16_decode && (st = pack_weights(c, h, 1, err))) goto fail;
+    if (opts && opts->pack && (st = pack_weights(c, h, 0, err))) goto fail;
     *out = c;
     return WF_OK;
 fail:
@@ -185,9 +186,10 @@ void wf_infer_free(wf_infer *c) {
     wf_free(c->heap, c->kcache);
     wf_free(c->heap, c->vcache);
     wf_free(c->heap, c->act);
-    wf_free(c->heap, c->wh);
     wf_free(c->heap, c->wp);
     wf_free(c->heap, c->wpm);
+    wf_free(c->heap, c->whp);
+    wf_free(c->heap, c->whm);
     wf_free(c->heap, c);
 }
 
@@ -197,16 +199,14 @@ size_t wf_infer_bytes(const wf_infer *c) { return c->bytes; }
 
 #define BF16_MAX_ROWS 8 /* chunks below this many rows stream bf16 weights */
 
-/* The bf16 twin of an fp32 weight pointer (same offset). */
-static const uint16_t *half_of(const wf_infer *c, const float *p) { return c->wh + (p - c->w.base); }
 
 /* out[N,OC] = inp @ W + bias, from the bf16 copy when decoding with one. */
 static void linear(const wf_infer *c, int l, int which, float *out, const float *inp, const float *W,
                    const float *bias, int N, int C, int OC) {
     if (c->hook.linear && c->hook.linear(c->hook.linear_ud, l, which, out, inp, bias, N)) return;
-    if (c->wh && N < BF16_MAX_ROWS) {
+    if (c->whp && N < BF16_MAX_ROWS) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
-        wf_gemm_bf16w(0, N, OC, C, inp, C, half_of(c, W), OC, 1.0f, out, OC);
+        wf_gemm_bf16p(N, OC, C, inp, C, c->whm[l * 4 + which], 1.0f, out, OC);
     } else if (c->wp) {
         wf_matmul_forward_p64(out, inp, c->wpm[l * 4 + which], bias, N, C, OC);
     } else {
@@ -217,8 +217,8 @@ static void linear(const wf_infer *c, int l, int which, float *out, const float 
 /* logits[M,V] = x[M,C] @ lm_head^T (lm_head == wte when tied), ldc = V. */
 static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
     const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
-    if (c->wh && M < BF16_MAX_ROWS)
-        wf_gemm_bf16w(1, M, V, C, x, C, half_of(c, c->w.lm_head), C, 0.0f, logits, V);
+    if (c->whp && M < BF16_MAX_ROWS)
+        wf_gemm_bf16p(M, V, C, x, C, c->whm[c->cfg.n_layer * 4], 0.0f, logits, V);
     else if (c->wp)
         wf_gemm_p64(M, V, C, 1.0f, x, C, c->wpm[c->cfg.n_layer * 4], 0.0f, logits, V);
     else

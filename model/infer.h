@@ -17,7 +17,8 @@ typedef struct {
     int n_ctx;      /* tokens per sequence the cache holds; 0 = n_positions; <= n_positions */
     int max_rows;   /* activation rows (B*T) per internal chunk; 0 = 1024. Longer
                     ** inputs are processed in chunks through the cache. */
-    int bf16_decode; /* 1: keep a bf16 copy of the matrices (2 bytes/param more)
+    int bf16_decode; /* 1: keep a bf16 copy of the matrices, packed in panels
+                     ** as for `pack` (2 bytes/param more)
                      ** and use it when a chunk has fewer than 8 rows (decoding):
                      ** about 2x decode speed, logits within ~1e-2 of fp32, not
                      ** the HF-exact path. 0 (default): fp32 everywhere. */

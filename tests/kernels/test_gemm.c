@@ -259,6 +259,33 @@ static void test_bf16(void) {
                 wf_free(NULL, A); wf_free(NULL, Wf); wf_free(NULL, W); wf_free(NULL, C1); wf_free(NULL, C2);
             }
     printf("wf_gemm_bf16w: max abs error vs naive %.3g\n", worst);
+    /* packed in 128-column panels: the bits of wf_gemm_bf16w(0) on the same
+    ** bf16 matrix, packed from either layout, pad columns 0 */
+    int bad = 0;
+    static const int pd[][3] = {{1, 300, 77}, {5, 129, 768}, {16, 128, 33}, {3, 1, 5}};
+    for (size_t d = 0; d < sizeof pd / sizeof pd[0]; d++) {
+        int M = pd[d][0], N = pd[d][1], K = pd[d][2];
+        float *A = randmat(&r, (size_t)M * K), *Wf = randmat(&r, (size_t)K * N), *Wt = randmat(&r, (size_t)K * N);
+        for (int p = 0; p < K; p++)
+            for (int j = 0; j < N; j++) Wt[(size_t)j * K + p] = Wf[(size_t)p * N + j];
+        uint16_t *W = wf_alloc(NULL, sizeof(uint16_t) * (size_t)K * N + 64, "t", NULL);
+        size_t np = wf_bf16p_numel(K, N);
+        uint16_t *P = wf_alloc(NULL, sizeof(uint16_t) * np, "t", NULL), *Pt = wf_alloc(NULL, sizeof(uint16_t) * np, "t", NULL);
+        memset(P, 0xFF, sizeof(uint16_t) * np);
+        wf_bf16_from_f32(W, Wf, (size_t)K * N);
+        wf_bf16p_pack(P, 0, Wf, N, K, N);
+        wf_bf16p_pack(Pt, 1, Wt, K, K, N);
+        bad += memcmp(P, Pt, sizeof(uint16_t) * np) != 0;
+        for (int j = N; j < (N + 127) / 128 * 128; j++) bad += P[(size_t)(j / 128) * K * 128 + j % 128] != 0;
+        float *C1 = randmat(&r, (size_t)M * N), *C2 = wf_alloc(NULL, sizeof(float) * (size_t)M * N, "t", NULL);
+        memcpy(C2, C1, sizeof(float) * (size_t)M * N);
+        wf_gemm_bf16w(0, M, N, K, A, K, W, N, 0.5f, C1, N);
+        wf_gemm_bf16p(M, N, K, A, K, P, 0.5f, C2, N);
+        bad += memcmp(C1, C2, sizeof(float) * (size_t)M * N) != 0;
+        wf_free(NULL, A); wf_free(NULL, Wf); wf_free(NULL, Wt); wf_free(NULL, W);
+        wf_free(NULL, P); wf_free(NULL, Pt); wf_free(NULL, C1); wf_free(NULL, C2);
+    }
+    WF_CHECK_EQ(bad, 0);
 }
 
 int main(void) {
