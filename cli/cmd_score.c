@@ -22,12 +22,13 @@
 #define SCORE_CHUNK 256 /* tokens per forward call: logits chunk = 256 x V floats */
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wafer score --model DIR [--logits FILE] [--threads N] [--mode resident|stream] < ids.txt\n"
+    fprintf(f, "usage: wafer score --model DIR [--logits FILE] [--threads N] [--mode resident|stream] [--int8] < ids.txt\n"
                "  reads whitespace-separated token ids on stdin, prints JSON\n"
                "  {\"n_tokens\", \"mean_loss\" (nats/token), \"logprobs\"} on stdout;\n"
                "  --logits FILE also writes all logits as little-endian float32 [T, vocab].\n"
                "  DIR is a Hugging Face folder or a preset name (random weights).\n"
-               "  --mode stream reads the layers from the folder instead of loading the model (larger than RAM).\n");
+               "  --mode stream reads the layers from the folder instead of loading the model (larger than RAM).\n"
+               "  --int8 scores with int8 weights (as `generate --int8`: the quantization's cost in loss).\n");
 }
 
 /* Reads whitespace-separated integers from stdin into *ids (default heap). */
@@ -72,12 +73,16 @@ static wf_status read_ids(int32_t **ids, size_t *n, wf_err *err) {
 int wf_cmd_score(int argc, char **argv) {
     const char *model = NULL, *logits_path = NULL;
     long long threads = 0;
-    int stream = 0;
+    int stream = 0, int8 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--int8")) {
+            int8 = 1;
+            continue;
         }
         if (i + 1 >= argc) return wf_cli_usage("score", "unknown or incomplete option '%s'", a);
         if (!strcmp(a, "--model")) model = argv[++i];
@@ -94,6 +99,7 @@ int wf_cmd_score(int argc, char **argv) {
         } else return wf_cli_usage("score", "unknown option '%s'", a);
     }
     if (!model) return wf_cli_usage("score", "--model is required");
+    if (stream && int8) return wf_cli_usage("score", "--int8 needs the weights in memory: not with --mode stream");
     if (stream && !wf_path_is_dir(model))
         return wf_cli_usage("score", "--mode stream reads a model folder; '%s' is not one", model);
     wf_cli_log_init(1);
@@ -128,7 +134,7 @@ int wf_cmd_score(int argc, char **argv) {
                      n, cfg.n_positions);
         goto fail;
     }
-    wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n, .max_rows = SCORE_CHUNK};
+    wf_infer_opts io = {.max_batch = 1, .n_ctx = (int)n, .max_rows = SCORE_CHUNK, .int8 = int8};
     if (!stream && (st = wf_sparse_infer_open(model, &cfg, w, SCORE_CHUNK, NULL, &sp, &err))) goto fail; /* streamed: dense */
     if (sp) io.linear = wf_sparse_infer_linear, io.linear_ud = sp;
     if ((st = stream ? wf_infer_new_stream(&cfg, rd, &io, NULL, &ctx, &err) : wf_infer_new(&cfg, w, &io, NULL, &ctx, &err)))

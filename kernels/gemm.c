@@ -209,6 +209,8 @@ static const wf_gemm_impl *pick(void) {
 
 const char *wf_gemm_kernel_name(void) { return pick()->name; }
 
+const wf_gemm_impl *wf_gemm_impl_active(void) { return pick(); }
+
 /* ---- 64-column panels (kernels.h) ---- */
 size_t wf_p64_numel(int K, int N) { return (size_t)K * (size_t)((N + WF_P64 - 1) / WF_P64) * WF_P64; }
 

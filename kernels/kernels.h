@@ -134,6 +134,27 @@ void wf_gemm_bf16w(int tb, int M, int N, int K, const float *A, int lda, const u
 size_t wf_bf16p_numel(int K, int N);
 void wf_bf16p_pack(uint16_t *dst, int tb, const float *B, int ldb, int K, int N);
 void wf_gemm_bf16p(int M, int N, int K, const float *A, int lda, const uint16_t *Wp, float beta, float *C, int ldc);
+/* ---- int8 weights (weight-only quantization, inference) ------------------
+** Each column's weights, in blocks of 32 along K, share one fp32 scale
+** (absmax / 127; q = round(w / scale) in [-127, 127]); activations stay fp32
+** and so does every sum. Stored like the fp32 panels: q as ceil(N/64)
+** panels of K x 64 int8, s as ceil(N/64) panels of ceil(K/32) x 64 scales
+** (pads 0). 1.125 bytes per weight against 4: a batch-1 decode step reads
+** 28% of the fp32 bytes. */
+#define WF_Q8_BLOCK 32
+size_t wf_q8p_numel(int K, int N);  /* int8 values */
+size_t wf_q8p_nscale(int K, int N); /* fp32 scales */
+/* Quantizes op(B) (tb as in wf_gemm) into q and s. */
+void wf_q8p_pack(int8_t *q, float *s, int tb, const float *B, int ldb, int K, int N);
+/* C[M,N] = alpha A[M,K] @ dequant(q, s) + beta C (contract of wf_gemm(0, 0)):
+** each K slice is widened to fp32 in L1 and runs the fp32 skinny path (up to
+** wf_gemm_p64's row limit), else per panel the blocked one. */
+void wf_gemm_q8p(int M, int N, int K, float alpha, const float *A, int lda, const int8_t *q, const float *s,
+                 float beta, float *C, int ldc);
+/* Reference: dequantize, then double accumulation. */
+void wf_gemm_q8p_naive(int M, int N, int K, float alpha, const float *A, int lda, const int8_t *q, const float *s,
+                       float beta, float *C, int ldc);
+
 /* Reference: widen W to fp32, double accumulation. */
 void wf_gemm_bf16w_naive(int tb, int M, int N, int K, const float *A, int lda, const uint16_t *W,
                          int ldw, float beta, float *C, int ldc);

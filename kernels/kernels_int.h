@@ -72,6 +72,8 @@ int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, in
 /* NULL when the active path (wf_isa_active) is below AVX-512 / AVX2. */
 const wf_gemm_impl *wf_gemm_impl_avx512(void);
 const wf_gemm_impl *wf_gemm_impl_avx2(void);
+/* The fp32 kernels wf_gemm dispatches to on the active path. */
+const wf_gemm_impl *wf_gemm_impl_active(void);
 /* The blocked driver over any micro-kernel. tb = 2 (internal): B is packed
 ** in 64-column panels (wf_p64_pack) and ldb is the K of the packed matrix. */
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,

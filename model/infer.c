@@ -37,6 +37,8 @@ struct wf_infer {
     const float **wpm;     /* [n_layer * 4 + 1] each fp32 packed matrix in wp */
     uint16_t *whp;
     const uint16_t **whm;  /* [n_layer * 4 + 1] each bf16 packed matrix in whp */
+    int8_t *wq;            /* int8 (opts.int8, wf_q8p_pack): every product, any row count */
+    const int8_t **wqm;    /* [n_layer * 4 + 1] each matrix's values; scales via q8_scales */
     wf_infer_opts hook; /* .linear / .linear_ud: the block-matrix hook (sparse weights), or NULL */
     size_t bytes;
     /* streaming (wf_infer_new_stream): w is bound over sbuf, a one-layer
@@ -55,37 +57,50 @@ static void pack_shapes(const wf_gpt_config *g, int K[4], int N[4]) {
     K[3] = F, N[3] = C;     /* mlp.c_proj */
 }
 
-/* Elements of all packed matrices: fp32 64-column or bf16 128-column panels. */
-static size_t pack_numel(const wf_gpt_config *g, int half) {
-    size_t (*numel)(int, int) = half ? wf_bf16p_numel : wf_p64_numel;
+enum { PACK_F32, PACK_BF16, PACK_Q8 };
+
+/* The scales of an int8 matrix whose values start at q. */
+static float *q8_scales(const void *q, int K, int N) {
+    return (float *)((char *)(uintptr_t)q + (wf_q8p_numel(K, N) + 63) / 64 * 64);
+}
+
+/* Bytes of one K x N matrix packed as kind (int8: values, then the scales at
+** the next 64-byte boundary). */
+static size_t pack_matrix_bytes(int kind, int K, int N) {
+    if (kind == PACK_F32) return wf_p64_numel(K, N) * sizeof(float);
+    if (kind == PACK_BF16) return wf_bf16p_numel(K, N) * sizeof(uint16_t);
+    return (wf_q8p_numel(K, N) + 63) / 64 * 64 + wf_q8p_nscale(K, N) * sizeof(float);
+}
+
+static size_t pack_bytes(const wf_gpt_config *g, int kind) {
     int K[4], N[4];
     pack_shapes(g, K, N);
-    size_t n = numel(g->n_embd, g->vocab_size);
-    for (int i = 0; i < 4; i++) n += (size_t)g->n_layer * numel(K[i], N[i]);
+    size_t n = pack_matrix_bytes(kind, g->n_embd, g->vocab_size);
+    for (int i = 0; i < 4; i++) n += (size_t)g->n_layer * pack_matrix_bytes(kind, K[i], N[i]);
     return n;
 }
 
-size_t wf_infer_pack_bytes(const wf_gpt_config *cfg) { return pack_numel(cfg, 0) * sizeof(float); }
+size_t wf_infer_pack_bytes(const wf_gpt_config *cfg) { return pack_bytes(cfg, PACK_F32); }
 
 int wf_infer_pack_auto(const wf_gpt_config *cfg) {
     return wf_infer_pack_bytes(cfg) <= wf_mem_available() / 2;
 }
 
-/* The block matrices and the head packed for decoding: fp32 panels (half 0,
-** opts.pack) or bf16 panels (half 1, opts.bf16_decode). */
-static wf_status pack_weights(wf_infer *c, wf_heap *h, int half, wf_err *err) {
+/* The block matrices and the head packed for decoding: fp32 panels
+** (opts.pack), bf16 panels (opts.bf16_decode) or int8 (opts.int8). */
+static wf_status pack_weights(wf_infer *c, wf_heap *h, int kind, wf_err *err) {
+    static const char *const what[] = {"packed", "bf16 decode", "int8"};
     const wf_gpt_config *g = &c->cfg;
     const int C = g->n_embd, L = g->n_layer, V = g->vocab_size;
-    if (c->rd)
-        return WF_FAIL(err, WF_EUSAGE, "infer: %s weights need the model in memory, not streamed",
-                       half ? "bf16 decode" : "packed");
+    if (c->rd) return WF_FAIL(err, WF_EUSAGE, "infer: %s weights need the model in memory, not streamed", what[kind]);
     int K[4], N[4];
     pack_shapes(g, K, N);
-    size_t n = pack_numel(g, half), es = half ? sizeof(uint16_t) : sizeof(float);
-    char *buf = wf_alloc(h, n * es, half ? "infer bf16 weights" : "infer packed weights", err);
+    size_t n = pack_bytes(g, kind);
+    char *buf = wf_alloc(h, n, kind == PACK_Q8 ? "infer int8 weights" : kind ? "infer bf16 weights" : "infer packed weights", err);
     const void **idx = wf_alloc(h, sizeof(void *) * ((size_t)L * 4 + 1), "infer packed weights index", err);
-    if (half) c->whp = (uint16_t *)buf, c->whm = (const uint16_t **)idx;
-    else c->wp = (float *)buf, c->wpm = (const float **)idx;
+    if (kind == PACK_F32) c->wp = (float *)buf, c->wpm = (const float **)idx;
+    else if (kind == PACK_BF16) c->whp = (uint16_t *)buf, c->whm = (const uint16_t **)idx;
+    else c->wq = (int8_t *)buf, c->wqm = (const int8_t **)idx;
     if (!buf || !idx) return WF_ENOMEM;
     for (int m = 0; m <= L * 4; m++) {
         int head = m == L * 4, i = m % 4;
@@ -93,10 +108,12 @@ static wf_status pack_weights(wf_infer *c, wf_heap *h, int half, wf_err *err) {
         const float *src = head ? c->w.lm_head : i == 0 ? w->qkv_w : i == 1 ? w->aproj_w : i == 2 ? w->fc_w : w->fproj_w;
         int k = head ? C : K[i], nn = head ? V : N[i], tb = head, ld = head ? C : N[i];
         idx[m] = buf;
-        if (half) wf_bf16p_pack((uint16_t *)buf, tb, src, ld, k, nn), buf += wf_bf16p_numel(k, nn) * es;
-        else wf_p64_pack((float *)buf, tb, src, ld, k, nn), buf += wf_p64_numel(k, nn) * es;
+        if (kind == PACK_F32) wf_p64_pack((float *)buf, tb, src, ld, k, nn);
+        else if (kind == PACK_BF16) wf_bf16p_pack((uint16_t *)buf, tb, src, ld, k, nn);
+        else wf_q8p_pack((int8_t *)buf, q8_scales(buf, k, nn), tb, src, ld, k, nn);
+        buf += pack_matrix_bytes(kind, k, nn);
     }
-    c->bytes += n * es;
+    c->bytes += n;
     return WF_OK;
 }
 
@@ -160,8 +177,12 @@ static wf_status infer_new(const wf_gpt_config *cfg, const float *weights, wf_ck
     c->ids = (int32_t *)(c->tmp + rows * C);
     c->row0 = (int *)(c->ids + rows);
     c->bytes += 2 * cache * sizeof(float) + act * sizeof(float) + (size_t)rows * sizeof(int32_t) + (size_t)B * sizeof(int);
-    if (opts && opts->bf16_decode && (st = pack_weights(c, h, 1, err))) goto fail;
-    if (opts && opts->pack && (st = pack_weights(c, h, 0, err))) goto fail;
+    if (opts && opts->int8) { /* every product from int8: nothing else to pack */
+        if ((st = pack_weights(c, h, PACK_Q8, err))) goto fail;
+    } else {
+        if (opts && opts->bf16_decode && (st = pack_weights(c, h, PACK_BF16, err))) goto fail;
+        if (opts && opts->pack && (st = pack_weights(c, h, PACK_F32, err))) goto fail;
+    }
     *out = c;
     return WF_OK;
 fail:
@@ -190,6 +211,8 @@ void wf_infer_free(wf_infer *c) {
     wf_free(c->heap, c->wpm);
     wf_free(c->heap, c->whp);
     wf_free(c->heap, c->whm);
+    wf_free(c->heap, c->wq);
+    wf_free(c->heap, c->wqm);
     wf_free(c->heap, c);
 }
 
@@ -204,7 +227,11 @@ size_t wf_infer_bytes(const wf_infer *c) { return c->bytes; }
 static void linear(const wf_infer *c, int l, int which, float *out, const float *inp, const float *W,
                    const float *bias, int N, int C, int OC) {
     if (c->hook.linear && c->hook.linear(c->hook.linear_ud, l, which, out, inp, bias, N)) return;
-    if (c->whp && N < BF16_MAX_ROWS) {
+    if (c->wq) {
+        const int8_t *q = c->wqm[l * 4 + which];
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
+        wf_gemm_q8p(N, OC, C, 1.0f, inp, C, q, q8_scales(q, C, OC), 1.0f, out, OC);
+    } else if (c->whp && N < BF16_MAX_ROWS) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
         wf_gemm_bf16p(N, OC, C, inp, C, c->whm[l * 4 + which], 1.0f, out, OC);
     } else if (c->wp) {
@@ -217,7 +244,10 @@ static void linear(const wf_infer *c, int l, int which, float *out, const float 
 /* logits[M,V] = x[M,C] @ lm_head^T (lm_head == wte when tied), ldc = V. */
 static void lm_head(const wf_infer *c, float *logits, const float *x, int M) {
     const int C = c->cfg.n_embd, V = c->cfg.vocab_size;
-    if (c->whp && M < BF16_MAX_ROWS)
+    if (c->wq) {
+        const int8_t *q = c->wqm[c->cfg.n_layer * 4];
+        wf_gemm_q8p(M, V, C, 1.0f, x, C, q, q8_scales(q, C, V), 0.0f, logits, V);
+    } else if (c->whp && M < BF16_MAX_ROWS)
         wf_gemm_bf16p(M, V, C, x, C, c->whm[c->cfg.n_layer * 4], 0.0f, logits, V);
     else if (c->wp)
         wf_gemm_p64(M, V, C, 1.0f, x, C, c->wpm[c->cfg.n_layer * 4], 0.0f, logits, V);

@@ -30,6 +30,13 @@ typedef struct {
                      ** unchanged, the head's sums (up to 48 rows) in another
                      ** order (logits within ~1e-6). Not with streamed weights.
                      ** 0: no copy. */
+    int int8;        /* 1: run every product (block matrices and head, prefill and
+                     ** decode) on an int8 copy of the weights (kernels.h
+                     ** wf_q8p_pack: per column, blocks of 32 along K share a
+                     ** scale; 1.125 bytes/param more; activations and sums
+                     ** stay fp32): decoding reads ~28% of the fp32 bytes, logits
+                     ** move by the quantization (docs/kernels.md). Overrides
+                     ** pack and bf16_decode. Not with streamed weights. */
     /* Optional hook for the block matrices (sparse/ sets it for a model with
     ** a mask, sparse.h wf_sparse_infer): out[N,OC] = inp[N,K] @ W + bias for
     ** matrix `which` (0 attn.c_attn, 1 attn.c_proj, 2 mlp.c_fc, 3 mlp.c_proj)

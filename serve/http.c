@@ -410,11 +410,11 @@ static void *load(void *arg) {
             if (eos < 0 || eos >= s->cfg.vocab_size) eos = -1;
             s->m = (wf_serve_model){.tok = s->tok, .vocab = s->cfg.vocab_size, .n_ctx = n_ctx, .eos = eos,
                                     .name = s->name};
-            int pack = !s->o.no_pack && wf_infer_pack_auto(&s->cfg);
-            if (!s->o.no_pack && !pack)
+            int pack = !s->o.no_pack && !s->o.int8 && wf_infer_pack_auto(&s->cfg);
+            if (!s->o.no_pack && !s->o.int8 && !pack)
                 wf_log(WF_LOG_WARN, "serve: no packed copy of the weights (%.2f GiB would exceed half the "
                        "available memory): slower decoding", (double)wf_infer_pack_bytes(&s->cfg) / 1073741824.0);
-            st = wf_sched_new(&s->m, &s->cfg, s->w, s->o.parallel, s->o.max_queue, pack, &sc, &err);
+            st = wf_sched_new(&s->m, &s->cfg, s->w, s->o.parallel, s->o.max_queue, pack, s->o.int8, &sc, &err);
         }
     }
     pthread_mutex_lock(&s->mu);

@@ -283,7 +283,7 @@ static void *run(void *arg) {
 }
 
 wf_status wf_sched_new(const wf_serve_model *m, const wf_gpt_config *cfg, const float *weights, int parallel,
-                       int max_queue, int pack, wf_sched **out, wf_err *err) {
+                       int max_queue, int pack, int int8, wf_sched **out, wf_err *err) {
     *out = NULL;
     if (parallel < 1 || parallel > 256 || max_queue < 1)
         return WF_FAIL(err, WF_EUSAGE, "serve: --parallel %d outside [1, 256] or --max-queue %d < 1", parallel,
@@ -296,7 +296,7 @@ wf_status wf_sched_new(const wf_serve_model *m, const wf_gpt_config *cfg, const 
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     wf_infer_opts io = {.max_batch = parallel, .n_ctx = m->n_ctx, .max_rows = parallel + WF_SERVE_PREFILL,
-                        .pack = pack};
+                        .pack = pack, .int8 = int8};
     wf_status st = wf_infer_new(cfg, weights, &io, NULL, &s->inf, err);
     if (st) goto fail;
     const size_t V = (size_t)m->vocab;

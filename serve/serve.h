@@ -27,6 +27,7 @@ typedef struct {
     int no_pack;           /* 1: decode from the weights as loaded; 0: from a copy packed for
                            ** decoding (model/infer.h pack: ~4 bytes/param, faster) when it
                            ** takes at most half the available memory */
+    int int8;              /* 1: every product on int8 weights (model/infer.h int8) */
 } wf_serve_opts;
 
 /* Binds the socket and starts answering at once (/health says 503 while the

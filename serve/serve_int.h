@@ -143,7 +143,7 @@ extern const double wf_serve_ttft_bounds[8]; /* seconds (const table) */
 extern const double wf_serve_tok_bounds[8];
 
 wf_status wf_sched_new(const wf_serve_model *m, const wf_gpt_config *cfg, const float *weights, int parallel,
-                       int max_queue, int pack, wf_sched **out, wf_err *err);
+                       int max_queue, int pack, int int8, wf_sched **out, wf_err *err);
 /* Ends every job (503 "server shutting down") and stops the thread; after it
 ** submits get 503. wf_sched_free then joins and frees (NULL is a no-op). */
 void wf_sched_shutdown(wf_sched *s);

@@ -280,6 +280,48 @@ static void test_bf16_decode(void) {
     wf_free(NULL, w);
 }
 
+/* int8 weights (opts.int8): prefill and KV-cache decode stay close to HF
+** (the quantization moves the logits, here ~0.5 in size, by well under
+** 2e-2), the int8 path really ran (not HF-exact), and the argmax agrees with
+** HF's at nearly every position. */
+static void test_int8(void) {
+    const char *dir = FIX "/tiny-gelu";
+    wf_gpt_config cfg;
+    float *w;
+    wf_err e;
+    int32_t ids[300];
+    if (wf_checkpoint_load(dir, NULL, &cfg, &w, &e) || read_ids(dir, 260, ids, 300) != 260) {
+        WF_CHECK(0);
+        return;
+    }
+    int V = cfg.vocab_size, T = 260, pre = 100, agree = 0;
+    float *ref = read_logits(dir, T, (size_t)T * V);
+    float *lg = wf_alloc(NULL, sizeof(float) * V * pre, "t", &e);
+    wf_infer *c;
+    WF_CHECK_EQ(wf_infer_new(&cfg, w, &(wf_infer_opts){.int8 = 1}, NULL, &c, &e), WF_OK);
+    WF_CHECK_EQ(wf_infer_forward(c, ids, 1, pre, lg, WF_LOGITS_ALL, &e), WF_OK);
+    double dp = wf_check_maxdiff(lg, ref, (size_t)pre * V), dd = 0;
+    for (int t = 0; t < T; t++) {
+        if (t >= pre) {
+            WF_CHECK_EQ(wf_infer_forward(c, ids + t, 1, 1, lg, WF_LOGITS_LAST, &e), WF_OK);
+            dd = wf_check_max(dd, wf_check_maxdiff(lg, ref + (size_t)t * V, V));
+        }
+        const float *row = t >= pre ? lg : NULL, *hf = ref + (size_t)t * V;
+        if (!row) continue;
+        int a = 0, b = 0;
+        for (int v = 1; v < V; v++) a = row[v] > row[a] ? v : a, b = hf[v] > hf[b] ? v : b;
+        agree += a == b;
+    }
+    printf("int8: prefill max abs diff vs HF %.3g, decode %.3g, decode top-1 agreement %d/%d\n", dp, dd, agree, T - pre);
+    WF_CHECK(dp <= 2e-2 && dd <= 2e-2);
+    WF_CHECK(dp > 1e-6 && dd > 1e-6); /* the int8 path really ran */
+    WF_CHECK(agree >= (T - pre) * 95 / 100);
+    wf_infer_free(c);
+    wf_free(NULL, lg);
+    wf_free(NULL, ref);
+    wf_free(NULL, w);
+}
+
 /* Same logits, bit for bit, on 1 and 2 threads (a model big enough for
 ** the kernels to go parallel): threads split rows and columns, never a sum. */
 static void test_threads_deterministic(void) {
@@ -317,6 +359,7 @@ int main(void) {
     test_fixtures();
     test_chunks_batches_errors();
     test_bf16_decode();
+    test_int8();
     test_threads_deterministic();
     return wf_check_report();
 }
