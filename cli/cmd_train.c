@@ -34,7 +34,7 @@ static const char *usage_text =
     "  --save-every N     checkpoint every N steps (and at the end, and on Ctrl-C)\n"
     "  --stop-at N        save and stop after step N (continue later with --resume)\n"
     "  --seed S           weights init of a preset and data order (1234)\n"
-    "  --threads N        CPU threads (default: all cores)\n"
+    "  --threads N        CPU threads (default: all cores, one fewer while another process competes for them)\n"
     "  --recompute        recompute activations in the backward (less memory)\n"
     "  --bf16             bf16 products, fp32 sums, in the big GEMMs (weights, grads, Adam stay fp32)\n"
     "  --sparsity S       static unstructured masks on the block matrices (qkv, attn proj, fc, fc proj), S in [0, 1)\n"
@@ -248,6 +248,7 @@ int wf_cmd_train(int argc, char **argv) {
     if (o.dense_finetune && o.sparsity > 0)
         return wf_cli_usage("train", "--dense-finetune and --sparsity %g are exclusive", o.sparsity);
     wf_kernels_set_threads(threads);
+    o.adapt_threads = threads == 0;
     wf_cli_log_init(quiet);
 #ifdef WF_HAVE_MPI
     /* under mpirun every rank is a system (swarm/swarm.h); rank 0 speaks */

@@ -67,6 +67,31 @@ const char *wf_cpu_model(char *buf, size_t n);
 void wf_kernels_set_threads(int n);
 int wf_kernels_threads(void);
 
+/* A thread count that follows the load, for loops of like steps (training).
+** When another process competes for the cores, a step on all of them waits at
+** every barrier for a thread that lost its core; one thread fewer can be
+** faster. Every WF_TUNE_EVERY steps the tuner tries the other count (max - 1
+** while at max, else max) for one step, and keeps it when that step beat the
+** best of the last two at the current count by WF_TUNE_GAIN. Each probe that
+** loses doubles the interval, up to 4 x WF_TUNE_EVERY; a switch resets it. The kernels give
+** the same bits at any thread count (train/step.c), so only speed changes.
+** Usage: n = wf_tune_next(&t, seconds_of_the_step_just_run), then
+** wf_kernels_set_threads(n) when n != the count in use. */
+#define WF_TUNE_EVERY 16
+#define WF_TUNE_GAIN 0.93
+typedef struct {
+    int max, cur;    /* all threads; the count chosen */
+    int probing;     /* the last step ran at the other count */
+    int since;       /* steps at cur since the last probe */
+    int every;       /* steps between probes */
+    double t1, t2;   /* the last two step times at cur (0: none yet) */
+    double t_probe;  /* the last probe's time */
+    double t_best;   /* the time it was held against (the best of two at the count then in use) */
+    int switched;    /* the last wf_tune_next changed cur */
+} wf_tune;
+void wf_tune_init(wf_tune *t, int max);
+int wf_tune_next(wf_tune *t, double step_s);
+
 /* ---- GEMM ----------------------------------------------------------------
 ** Row-major: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C[M,N].
 **   ta = 0: A is stored [M,K] (lda >= K);  ta = 1: A is stored [K,M] (lda >= M).

@@ -10,3 +10,28 @@ void wf_kernels_set_threads(int n) {
 }
 
 int wf_kernels_threads(void) { return omp_get_max_threads(); }
+
+void wf_tune_init(wf_tune *t, int max) {
+    *t = (wf_tune){.max = max < 1 ? 1 : max, .cur = max < 1 ? 1 : max, .every = WF_TUNE_EVERY};
+}
+
+int wf_tune_next(wf_tune *t, double step_s) {
+    t->switched = 0;
+    if (t->max <= 1 || !(step_s > 0)) return t->cur;
+    if (t->probing) {
+        int alt = t->cur == t->max ? t->max - 1 : t->max;
+        double best = t->t2 > 0 && t->t2 < t->t1 ? t->t2 : t->t1;
+        t->probing = 0, t->since = 0, t->t_probe = step_s, t->t_best = best;
+        if (best > 0 && step_s < WF_TUNE_GAIN * best) {
+            t->cur = alt, t->switched = 1;
+            t->t1 = step_s, t->t2 = 0, t->every = WF_TUNE_EVERY;
+        } else if (t->every < 4 * WF_TUNE_EVERY) t->every *= 2; /* a quiet machine pays for fewer probes */
+        return t->cur;
+    }
+    t->t2 = t->t1, t->t1 = step_s;
+    if (++t->since >= t->every && t->t2 > 0) {
+        t->probing = 1;
+        return t->cur == t->max ? t->max - 1 : t->max;
+    }
+    return t->cur;
+}

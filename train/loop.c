@@ -516,6 +516,8 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     double t_start = wf_now();
     long start_step = (long)r->st.step;
     double last_loss = -1;
+    wf_tune tune;
+    wf_tune_init(&tune, wf_kernels_threads());
     while ((long)r->st.step < r->total) {
         if (!dp && o->stop && *o->stop) {
             res->interrupted = 1;
@@ -567,6 +569,15 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         r->st.tokens += (uint64_t)per_step;
         last_loss = tot / K;
         double dt = wf_now() - t0, tps = (double)per_step / (dt > 0 ? dt : 1e-9);
+        if (o->adapt_threads && !dp) { /* bit-identical at any count: only the speed changes */
+            int n = wf_tune_next(&tune, dt);
+            if (n != wf_kernels_threads()) wf_kernels_set_threads(n);
+            if (tune.switched)
+                wf_log(WF_LOG_INFO, "threads: %d -> %d: a step took %.3f s with %d against %.3f s with %d (%s)",
+                       tune.cur == tune.max ? tune.max - 1 : tune.max, tune.cur, tune.t_probe, tune.cur, tune.t_best,
+                       tune.cur == tune.max ? tune.max - 1 : tune.max,
+                       tune.cur < tune.max ? "another process competes for the cores" : "the cores are free again");
+        }
         double avg = (wf_now() - t_start) / (double)(r->st.step - (uint64_t)start_step);
         char eta[32];
         fmt_eta(avg * (double)(r->total - (long)r->st.step), eta, sizeof eta);

@@ -273,6 +273,7 @@ typedef struct {
     int keep;             /* newest checkpoints of this run kept in out; <= 0 keeps all (default 3) */
     uint64_t max_shard;   /* checkpoints above this many bytes are sharded HF folders; 0: 5 GB as transformers */
     unsigned optim_given; /* WF_OPTIM_GIVEN_* bits: flags the user set; on resume they replace the stored values */
+    int adapt_threads;    /* the kernel thread count follows the load (wf_tune); 0: as set */
     int recompute;        /* activation recompute */
     int bf16;             /* block and head GEMMs on bf16 operands (wf_trainer_set_bf16); eval stays fp32 */
     double sparsity;      /* < 0 (default): keep the model's mask if it has one; 0: dense (drops a mask);

@@ -126,6 +126,48 @@ static void test_softmax_loss(void) {
     WF_CHECK_NEAR(loss[1], log(2.0), 1e-3);
 }
 
+/* wf_tune: probes the other count every WF_TUNE_EVERY steps, keeps it only
+** when clearly faster, and goes back when the cores are free again. */
+static int tune_run(wf_tune *t, int steps, double t_max, double t_less, int *probes) {
+    int n = t->cur;
+    for (int i = 0; i < steps; i++) {
+        int was = n;
+        n = wf_tune_next(t, was == t->max ? t_max : t_less);
+        if (n != t->cur) (*probes)++;
+    }
+    return n;
+}
+
+static void test_tune(void) {
+    wf_tune t;
+    int probes = 0;
+    wf_tune_init(&t, 2);
+    WF_CHECK(t.cur == 2);
+    /* quiet: one fewer thread is slower; the tuner probes but stays */
+    tune_run(&t, 4 * WF_TUNE_EVERY, 0.5, 0.9, &probes);
+    WF_CHECK(t.cur == 2);
+    WF_CHECK(probes >= 2 && probes <= 3); /* 16, then 32: losing probes space out */
+    WF_CHECK(t.every > WF_TUNE_EVERY);
+    /* busy: all threads take 0.8 s, one fewer 0.6 s: it switches within the longest interval */
+    probes = 0;
+    tune_run(&t, 4 * WF_TUNE_EVERY + 2, 0.8, 0.6, &probes);
+    WF_CHECK(t.every == WF_TUNE_EVERY);
+    WF_CHECK(t.cur == 1);
+    WF_CHECK(t.t_best >= 0.8 || t.t_probe == 0.8); /* held against the all-thread time */
+    /* a 5% gain is below WF_TUNE_GAIN: no switch back */
+    tune_run(&t, 3 * WF_TUNE_EVERY, 0.57, 0.6, &probes);
+    WF_CHECK(t.cur == 1);
+    /* quiet again: back to all threads */
+    tune_run(&t, 4 * WF_TUNE_EVERY + 2, 0.5, 0.9, &probes);
+    WF_CHECK(t.cur == 2);
+    /* one core: never anything but 1; a bad time (0, NaN) changes nothing */
+    wf_tune_init(&t, 1);
+    probes = 0;
+    WF_CHECK(tune_run(&t, 3 * WF_TUNE_EVERY, 0.5, 0.1, &probes) == 1 && probes == 0);
+    wf_tune_init(&t, 4);
+    WF_CHECK(wf_tune_next(&t, NAN) == 4 && wf_tune_next(&t, 0) == 4 && t.t1 == 0);
+}
+
 int main(void) {
     attention_case(1, 1, 8, 2);
     attention_case(2, 7, 24, 3);
@@ -135,5 +177,6 @@ int main(void) {
     test_layernorm();
     test_gelu();
     test_softmax_loss();
+    test_tune();
     return wf_check_report();
 }
