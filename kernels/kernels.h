@@ -73,8 +73,9 @@ int wf_kernels_threads(void);
 ** faster. Every WF_TUNE_EVERY steps the tuner tries the other count (max - 1
 ** while at max, else max) for one step, and keeps it when that step beat the
 ** best of the last two at the current count by WF_TUNE_GAIN. Each probe that
-** loses doubles the interval, up to 4 x WF_TUNE_EVERY; a switch resets it. The kernels give
-** the same bits at any thread count (train/step.c), so only speed changes.
+** loses doubles the interval, up to 4 x WF_TUNE_EVERY; a switch resets it.
+** A training step gives the same bits at any thread count (test_train checks
+** it), so only speed changes.
 ** Usage: n = wf_tune_next(&t, seconds_of_the_step_just_run), then
 ** wf_kernels_set_threads(n) when n != the count in use. */
 #define WF_TUNE_EVERY 16
@@ -87,7 +88,7 @@ typedef struct {
     double t1, t2;   /* the last two step times at cur (0: none yet) */
     double t_probe;  /* the last probe's time */
     double t_best;   /* the time it was held against (the best of two at the count then in use) */
-    int switched;    /* the last wf_tune_next changed cur */
+    int was;         /* the count before, when the last wf_tune_next switched; else 0 */
 } wf_tune;
 void wf_tune_init(wf_tune *t, int max);
 int wf_tune_next(wf_tune *t, double step_s);

@@ -15,15 +15,16 @@ void wf_tune_init(wf_tune *t, int max) {
     *t = (wf_tune){.max = max < 1 ? 1 : max, .cur = max < 1 ? 1 : max, .every = WF_TUNE_EVERY};
 }
 
+static int tune_other(const wf_tune *t) { return t->cur == t->max ? t->max - 1 : t->max; }
+
 int wf_tune_next(wf_tune *t, double step_s) {
-    t->switched = 0;
+    t->was = 0;
     if (t->max <= 1 || !(step_s > 0)) return t->cur;
     if (t->probing) {
-        int alt = t->cur == t->max ? t->max - 1 : t->max;
         double best = t->t2 > 0 && t->t2 < t->t1 ? t->t2 : t->t1;
         t->probing = 0, t->since = 0, t->t_probe = step_s, t->t_best = best;
         if (best > 0 && step_s < WF_TUNE_GAIN * best) {
-            t->cur = alt, t->switched = 1;
+            t->was = t->cur, t->cur = tune_other(t);
             t->t1 = step_s, t->t2 = 0, t->every = WF_TUNE_EVERY;
         } else if (t->every < 4 * WF_TUNE_EVERY) t->every *= 2; /* a quiet machine pays for fewer probes */
         return t->cur;
@@ -31,7 +32,7 @@ int wf_tune_next(wf_tune *t, double step_s) {
     t->t2 = t->t1, t->t1 = step_s;
     if (++t->since >= t->every && t->t2 > 0) {
         t->probing = 1;
-        return t->cur == t->max ? t->max - 1 : t->max;
+        return tune_other(t);
     }
     return t->cur;
 }

@@ -572,10 +572,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         if (o->adapt_threads && !dp) { /* bit-identical at any count: only the speed changes */
             int n = wf_tune_next(&tune, dt);
             if (n != wf_kernels_threads()) wf_kernels_set_threads(n);
-            if (tune.switched)
-                wf_log(WF_LOG_INFO, "threads: %d -> %d: a step took %.3f s with %d against %.3f s with %d (%s)",
-                       tune.cur == tune.max ? tune.max - 1 : tune.max, tune.cur, tune.t_probe, tune.cur, tune.t_best,
-                       tune.cur == tune.max ? tune.max - 1 : tune.max,
+            if (tune.was)
+                wf_log(WF_LOG_INFO, "threads: %d -> %d: a step took %.3f s with %d against %.3f s with %d (%s)", tune.was,
+                       tune.cur, tune.t_probe, tune.cur, tune.t_best, tune.was,
                        tune.cur < tune.max ? "another process competes for the cores" : "the cores are free again");
         }
         double avg = (wf_now() - t_start) / (double)(r->st.step - (uint64_t)start_step);

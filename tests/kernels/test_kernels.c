@@ -128,42 +128,46 @@ static void test_softmax_loss(void) {
 
 /* wf_tune: probes the other count every WF_TUNE_EVERY steps, keeps it only
 ** when clearly faster, and goes back when the cores are free again. */
-static int tune_run(wf_tune *t, int steps, double t_max, double t_less, int *probes) {
-    int n = t->cur;
+/* Runs steps that take t_max at all threads and t_less at one fewer; *n is
+** the count the next step runs at (carried from one phase to the next). */
+static void tune_run(wf_tune *t, int *n, int steps, double t_max, double t_less, int *probes) {
     for (int i = 0; i < steps; i++) {
-        int was = n;
-        n = wf_tune_next(t, was == t->max ? t_max : t_less);
-        if (n != t->cur) (*probes)++;
+        *n = wf_tune_next(t, *n == t->max ? t_max : t_less);
+        if (*n != t->cur) (*probes)++;
     }
-    return n;
 }
 
 static void test_tune(void) {
     wf_tune t;
-    int probes = 0;
+    int probes = 0, n = 2;
     wf_tune_init(&t, 2);
     WF_CHECK(t.cur == 2);
     /* quiet: one fewer thread is slower; the tuner probes but stays */
-    tune_run(&t, 4 * WF_TUNE_EVERY, 0.5, 0.9, &probes);
+    tune_run(&t, &n, 4 * WF_TUNE_EVERY, 0.5, 0.9, &probes);
     WF_CHECK(t.cur == 2);
     WF_CHECK(probes >= 2 && probes <= 3); /* 16, then 32: losing probes space out */
     WF_CHECK(t.every > WF_TUNE_EVERY);
     /* busy: all threads take 0.8 s, one fewer 0.6 s: it switches within the longest interval */
     probes = 0;
-    tune_run(&t, 4 * WF_TUNE_EVERY + 2, 0.8, 0.6, &probes);
+    int steps = 0;
+    while (!t.was && steps++ < 4 * WF_TUNE_EVERY + 2) n = wf_tune_next(&t, n == t.max ? 0.8 : 0.6);
+    WF_CHECK(t.was == 2 && t.cur == 1 && n == 1);
+    WF_CHECK(t.t_probe == 0.6 && t.t_best == 0.8); /* one thread's step held against two threads' */
     WF_CHECK(t.every == WF_TUNE_EVERY);
+    tune_run(&t, &n, 2 * WF_TUNE_EVERY, 0.8, 0.6, &probes); /* and it stays there */
     WF_CHECK(t.cur == 1);
-    WF_CHECK(t.t_best >= 0.8 || t.t_probe == 0.8); /* held against the all-thread time */
     /* a 5% gain is below WF_TUNE_GAIN: no switch back */
-    tune_run(&t, 3 * WF_TUNE_EVERY, 0.57, 0.6, &probes);
+    tune_run(&t, &n, 3 * WF_TUNE_EVERY, 0.57, 0.6, &probes);
     WF_CHECK(t.cur == 1);
     /* quiet again: back to all threads */
-    tune_run(&t, 4 * WF_TUNE_EVERY + 2, 0.5, 0.9, &probes);
+    tune_run(&t, &n, 4 * WF_TUNE_EVERY + 2, 0.5, 0.9, &probes);
     WF_CHECK(t.cur == 2);
     /* one core: never anything but 1; a bad time (0, NaN) changes nothing */
     wf_tune_init(&t, 1);
     probes = 0;
-    WF_CHECK(tune_run(&t, 3 * WF_TUNE_EVERY, 0.5, 0.1, &probes) == 1 && probes == 0);
+    n = 1;
+    tune_run(&t, &n, 3 * WF_TUNE_EVERY, 0.5, 0.1, &probes);
+    WF_CHECK(n == 1 && probes == 0);
     wf_tune_init(&t, 4);
     WF_CHECK(wf_tune_next(&t, NAN) == 4 && wf_tune_next(&t, 0) == 4 && t.t1 == 0);
 }
