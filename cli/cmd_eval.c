@@ -7,6 +7,9 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "train/train.h"
+#ifdef WF_HAVE_MPI
+#include "swarm/swarm.h"
+#endif
 
 #include <math.h>
 #include <string.h>
@@ -19,7 +22,9 @@ static const char *usage_text =
     "  {\"mean_loss\": nats/token, \"perplexity\": exp(mean_loss), \"tokens\": targets scored}.\n"
     "  --seq T defaults to min(n_positions, 1024); --batch B windows per forward (4).\n"
     "  --mode stream reads the weights a layer at a time from the model folder instead of\n"
-    "  loading them (models larger than RAM; same result, every layer read once per batch).\n";
+    "  loading them (models larger than RAM; same result, every layer read once per batch).\n"
+    "  Under mpirun every rank scores every N-th batch and rank 0 prints the result: the\n"
+    "  same bits as one process (--mode resident).\n";
 
 typedef struct {
     const wf_shards *s;
@@ -29,6 +34,13 @@ typedef struct {
 static wf_status read_split(void *ud, uint64_t pos, size_t n, int32_t *out, wf_err *err) {
     const reader *r = ud;
     return wf_shards_read(r->s, r->split, pos, n, out, err);
+}
+
+/* The error line; under mpirun it names the rank. */
+static int fail(int rank, int size, const wf_err *err) {
+    if (size == 1) return wf_cli_fail("eval", err);
+    fprintf(stderr, "wafer eval: rank %d: %s\n", rank, err->msg[0] ? err->msg : wf_status_name(err->code));
+    return err->code == WF_EUSAGE ? 2 : 1;
 }
 
 int wf_cmd_eval(int argc, char **argv) {
@@ -71,6 +83,23 @@ int wf_cmd_eval(int argc, char **argv) {
     if (!data) return wf_cli_usage("eval", "--data is required");
     wf_kernels_set_threads((int)threads);
     wf_cli_log_init(1);
+    int rank = 0, size = 1;
+    double *part = NULL;
+#ifdef WF_HAVE_MPI
+    /* under mpirun the batches are dealt over the ranks (wf_eval_loss_part) */
+    wf_swarm *sw = NULL;
+    if (wf_swarm_launched()) {
+        wf_err me = {0};
+        if (wf_swarm_init(&argc, &argv, &sw, &me)) return wf_cli_fail("eval", &me);
+        rank = wf_swarm_rank(sw), size = wf_swarm_size(sw);
+        if (size > 1 && stream) {
+            if (rank == 0) wf_cli_usage("eval", "--mode stream under mpirun: not supported; run it as one process, or "
+                                        "use --mode resident");
+            wf_swarm_finalize(sw);
+            return 2;
+        }
+    }
+#endif
     wf_err err = {0};
     wf_shards *s = NULL;
     wf_gpt_config c;
@@ -81,13 +110,13 @@ int wf_cmd_eval(int argc, char **argv) {
     if (stream && !wf_path_is_dir(model)) return wf_cli_usage("eval", "--mode stream reads a model folder; '%s' is not one", model);
     if (wf_shards_open(data, &s, &err) ||
         (stream ? wf_checkpoint_open(model, 0, 0, NULL, &c, &ck, &err) : wf_checkpoint_load(model, NULL, &c, &w, &err))) {
-        code = wf_cli_fail("eval", &err);
+        code = fail(rank, size, &err);
         goto done;
     }
     if (wf_shards_vocab_size(s) > c.vocab_size) {
         WF_FAIL(&err, WF_ESHAPE, "%s: data vocabulary %d does not fit the model's vocabulary %d (different tokenizer?)",
                 data, wf_shards_vocab_size(s), c.vocab_size);
-        code = wf_cli_fail("eval", &err);
+        code = fail(rank, size, &err);
         goto done;
     }
     if (T == 0) T = c.n_positions < 1024 ? c.n_positions : 1024;
@@ -100,7 +129,7 @@ int wf_cmd_eval(int argc, char **argv) {
         WF_FAIL(&err, WF_ESHAPE, "%s: the %s split has %llu tokens, fewer than one window of seq+1 = %lld%s", data,
                 split == WF_SPLIT_VAL ? "val" : "train", (unsigned long long)count, T + 1,
                 split == WF_SPLIT_VAL ? " (try a smaller --seq or --split train)" : "");
-        code = wf_cli_fail("eval", &err);
+        code = fail(rank, size, &err);
         goto done;
     }
     reader rd = {s, split};
@@ -110,15 +139,35 @@ int wf_cmd_eval(int argc, char **argv) {
         char mp[1200];
         snprintf(mp, sizeof mp, "%s/%s", model, WF_SPARSE_MASK_FILE);
         if (wf_sparse_mask_load(mp, &c, NULL, &mask, &err)) {
-            code = wf_cli_fail("eval", &err);
+            code = fail(rank, size, &err);
             goto done;
         }
     }
-    if (stream ? wf_exec_eval_reader(ck, &c, read_split, &rd, count, (int)B, (int)T, (long)maxw, &mean, &ntok, &err)
-               : wf_eval_loss_sparse(&c, w, mask, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean, &ntok, &err)) {
-        code = wf_cli_fail("eval", &err);
+    if (size > 1) {
+        uint64_t nb = wf_eval_batches(count, (int)B, (int)T, (long)maxw);
+        part = wf_alloc(NULL, (nb ? nb : 1) * sizeof(double), "per-batch losses", &err);
+        wf_status st = part ? wf_eval_loss_part(&c, w, mask, read_split, &rd, count, (int)B, (int)T, (long)maxw, rank, size,
+                                                part, &err) : WF_ENOMEM;
+#ifdef WF_HAVE_MPI
+        if (!st) st = wf_swarm_sum_to_root(sw, part, nb, &err);
+#endif
+        if (st) {
+            code = fail(rank, size, &err);
+            goto done;
+        }
+        double sum = 0;
+        for (uint64_t j = 0; j < nb; j++) sum += part[j]; /* batch order, as one process adds */
+        uint64_t nwin = (count - 1) / (uint64_t)T;
+        if (maxw > 0 && nwin > (uint64_t)maxw) nwin = (uint64_t)maxw;
+        ntok = nwin * (uint64_t)T;
+        mean = sum / (double)ntok;
+    } else if (stream ? wf_exec_eval_reader(ck, &c, read_split, &rd, count, (int)B, (int)T, (long)maxw, &mean, &ntok, &err)
+                      : wf_eval_loss_sparse(&c, w, mask, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean,
+                                            &ntok, &err)) {
+        code = fail(rank, size, &err);
         goto done;
     }
+    if (rank > 0) goto done; /* rank 0 prints */
     printf("{\"mean_loss\": ");
     int nulls = wf_cli_json_num("%.6f", mean);
     printf(", \"perplexity\": ");
@@ -128,6 +177,14 @@ int wf_cmd_eval(int argc, char **argv) {
         wf_log(WF_LOG_WARN, "eval: mean_loss %g, perplexity %g: printed as null (JSON has no NaN or Inf)", mean,
                exp(mean));
 done:
+    wf_free(NULL, part);
+#ifdef WF_HAVE_MPI
+    if (sw && size > 1 && code) { /* one rank failing ends every rank */
+        fflush(stderr);
+        wf_swarm_abort(sw, code);
+    }
+    wf_swarm_finalize(sw);
+#endif
     wf_sparse_mask_free(mask);
     wf_free(NULL, w);
     wf_checkpoint_close(ck);

@@ -487,27 +487,46 @@ wf_status wf_shards_read(const wf_shards *s, wf_split split, uint64_t pos, size_
     return WF_OK;
 }
 
-wf_status wf_shards_batch(const wf_shards *s, wf_split split, uint64_t seed, uint64_t step, int row0, int B, int T,
-                          int32_t *x, wf_err *err) {
+/* The window of T+1 tokens whose start a generator seeded with key draws. */
+static wf_status window(const wf_shards *s, wf_split split, uint64_t key, int T, int32_t *x, wf_err *err) {
+    uint64_t w = (uint64_t)T + 1, span = s->count[split] - w + 1; /* number of possible start positions */
+    wf_rng r;
+    wf_rng_seed(&r, key);
+    return wf_shards_read(s, split, wf_rng_next(&r) % span, (size_t)w, x, err);
+}
+
+static wf_status check_args(const wf_shards *s, wf_split split, int row0, int B, int T, wf_err *err) {
     if (split < 0 || split >= WF_SPLIT_COUNT || B < 0 || T < 1 || row0 < 0)
         return WF_FAIL(err, WF_EUSAGE, "shards batch: bad arguments (split %d, row0 %d, B %d, T %d)", (int)split,
                        row0, B, T);
-    uint64_t count = s->count[split], w = (uint64_t)T + 1;
-    if (count < w)
+    if (s->count[split] < (uint64_t)T + 1)
         return WF_FAIL(err, WF_ESHAPE, "%s split has %" PRIu64 " tokens, need at least T+1 = %" PRIu64
-                       " for one sequence", split_names[split], count, w);
-    uint64_t span = count - w + 1; /* number of possible start positions */
-    for (int b = 0; b < B; b++) {
+                       " for one sequence", split_names[split], s->count[split], (uint64_t)T + 1);
+    return WF_OK;
+}
+
+wf_status wf_shards_batch(const wf_shards *s, wf_split split, uint64_t seed, uint64_t step, int row0, int B, int T,
+                          int32_t *x, wf_err *err) {
+    wf_status st = check_args(s, split, row0, B, T, err);
+    for (int b = 0; b < B && !st; b++) {
         uint64_t key = seed ^ 0x5745414645520000ull; /* "WAFER" */
         key = wf_splitmix64(&key) ^ step;
         key = wf_splitmix64(&key) ^ (uint64_t)(row0 + b);
-        wf_rng r;
-        wf_rng_seed(&r, key);
-        uint64_t pos = wf_rng_next(&r) % span;
-        wf_status st = wf_shards_read(s, split, pos, (size_t)w, x + (size_t)b * w, err);
-        if (st) return st;
+        st = window(s, split, key, T, x + (size_t)b * ((size_t)T + 1), err);
     }
-    return WF_OK;
+    return st;
+}
+
+wf_status wf_shards_seqs(const wf_shards *s, wf_split split, uint64_t seed, uint64_t g0, int n, int T, int32_t *x,
+                         wf_err *err) {
+    wf_status st = check_args(s, split, 0, n, T, err);
+    for (int i = 0; i < n && !st; i++) {
+        uint64_t key = seed ^ 0x5745464553455100ull; /* "WAFSEQ" */
+        key = wf_splitmix64(&key) ^ (g0 + (uint64_t)i);
+        key = wf_splitmix64(&key);
+        st = window(s, split, key, T, x + (size_t)i * ((size_t)T + 1), err);
+    }
+    return st;
 }
 
 wf_status wf_shards_verify(const wf_shards *s, wf_err *err) {

@@ -81,6 +81,16 @@ wf_status wf_shards_read(const wf_shards *s, wf_split split, uint64_t pos, size_
 wf_status wf_shards_batch(const wf_shards *s, wf_split split, uint64_t seed, uint64_t step,
                           int row0, int B, int T, int32_t *x, wf_err *err);
 
+/* Fills x with sequences g0 .. g0+n-1 of the run's stream: sequence g is
+** T+1 consecutive tokens at a position drawn uniformly from [0, count -
+** (T+1)] by a generator seeded from (seed, g) alone. Training deals global
+** sequence g = m x B + row to row `row` of global micro-batch m, so any split
+** of a step's sequences into ranks, micro-batches and rows (-np 2 --batch
+** 4, -np 4 --batch 2, --batch 4 --accum 2) reads the same tokens. x holds
+** n*(T+1) ints. Errors as wf_shards_batch. Thread-safe. */
+wf_status wf_shards_seqs(const wf_shards *s, wf_split split, uint64_t seed, uint64_t g0, int n, int T, int32_t *x,
+                         wf_err *err);
+
 /* Reads every token of every shard: checks the payload checksum and that each
 ** token is < vocab_size. Errors name the file. */
 wf_status wf_shards_verify(const wf_shards *s, wf_err *err);

@@ -17,6 +17,14 @@ struct wf_exec {
     wf_store *st;
     int nb, micro;   /* micro-batches accumulated in the current step */
     float *emb_w, *emb_g, *lnf_w, *lnf_g, *lay_w, *lay_g, *m, *v;
+    /* Layer slots: layer l's weights in lw[l % S], its gradient in lg[l % S]
+    ** (half: its H copy staged in stg[l % S]). S = 2 when a swarm posts its
+    ** broadcasts and chains (one layer moves while the next computes), else 1;
+    ** slot 0 is lay_w, lay_g and v. */
+    float *lw[2], *lg[2], *stg[2];
+    int S;
+    struct { long t; int b; float *g; } pend[8]; /* gradient chains posted, not yet landed (FIFO) */
+    int npend;
     double *sumsq;   /* [nb] sum of squares of each block's accumulated gradient */
     wf_timeline *tl; /* --trace: spans of compute (track 0) and store I/O (1) */
     int half;        /* --bf16: layers stream as their H copies (bf16 matrices), half the bytes */
@@ -30,6 +38,9 @@ static void pf(wf_exec *x, wf_store_kind k, int b) {
     if (root(x)) wf_store_prefetch(x->st, k, b);
 }
 
+/* A swarm whose calls can be posted (a communication thread runs them). */
+static int async(const wf_exec *x) { return x->dp && x->dp->post_bcast; }
+
 /* Block b's fp32 weights onto every rank's device: rank 0 reads its store,
 ** the others receive them (SwarmX's weight broadcast). */
 static wf_status dev_read(wf_exec *x, wf_store_kind k, int b, float *dst, wf_err *err) {
@@ -41,12 +52,26 @@ static wf_status dev_read(wf_exec *x, wf_store_kind k, int b, float *dst, wf_err
 /* The kind the layers stream as. */
 static wf_store_kind layer_kind(const wf_exec *x) { return x->half ? WF_STORE_HALF : WF_STORE_W; }
 
-/* Layer block b onto the device: fp32 weights, or the H copy widened (exact:
-** the bf16 step rounds the matrices again, to the same bits). x->v stages H. */
-static wf_status read_layer(wf_exec *x, int b, wf_err *err) {
-    if (!x->half) return dev_read(x, WF_STORE_W, b, x->lay_w, err);
-    wf_status rc = dev_read(x, WF_STORE_HALF, b, x->v, err); /* a swarm broadcasts the half-size copy */
-    if (!rc) wf_store_unpack_half(&x->cfg, b, x->v, x->lay_w);
+/* Layer block b toward slot s: rank 0 reads it from its store (fp32, or the
+** H copy: a swarm broadcasts the half-size copy), then the broadcast, posted
+** (*t its ticket) or done. layer_land completes it: the wait, and the H copy
+** widened (exact: the bf16 step rounds the matrices again, to the same bits). */
+static wf_status layer_post(wf_exec *x, int b, int s, long *t, wf_err *err) {
+    wf_store_kind k = layer_kind(x);
+    float *dst = x->half ? x->stg[s] : x->lw[s];
+    *t = 0;
+    wf_status rc = root(x) ? wf_store_read(x->st, k, b, dst, err) : WF_OK;
+    if (rc || !x->dp) return rc;
+    if (async(x)) {
+        *t = x->dp->post_bcast(x->dp->ud, dst, wf_store_numel(&x->cfg, k, b));
+        return WF_OK;
+    }
+    return x->dp->bcast(x->dp->ud, dst, wf_store_numel(&x->cfg, k, b), err);
+}
+
+static wf_status layer_land(wf_exec *x, int b, int s, long t, wf_err *err) {
+    wf_status rc = t ? x->dp->wait(x->dp->ud, t, err) : WF_OK;
+    if (!rc && x->half) wf_store_unpack_half(&x->cfg, b, x->stg[s], x->lw[s]);
     return rc;
 }
 
@@ -92,7 +117,8 @@ wf_status wf_exec_new(const wf_exec_opts *o, wf_exec **out, wf_err *err) {
 static void release(wf_exec *x) {
     wf_store_close(x->st);
     x->st = NULL;
-    float **bufs[] = {&x->emb_w, &x->emb_g, &x->lnf_w, &x->lnf_g, &x->lay_w, &x->lay_g, &x->m, &x->v};
+    float **bufs[] = {&x->emb_w, &x->emb_g, &x->lnf_w, &x->lnf_g, &x->lay_w, &x->lay_g, &x->m, &x->v,
+                      &x->lw[1], &x->lg[1], &x->stg[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wf_free(NULL, *bufs[i]), *bufs[i] = NULL;
     wf_free(NULL, x->sumsq);
     x->sumsq = NULL;
@@ -125,7 +151,9 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     wf_exec *x = ud;
     release(x);
     x->cfg = *c, x->tr = tr, x->opt = o, x->nb = wf_gpt_nblocks(c), x->micro = 0, x->half = wf_trainer_is_bf16(tr);
+    x->dp = x->o.dp, x->npend = 0;
     size_t dev = wf_exec_device_bytes(c, wf_trainer_bytes(tr));
+    if (async(x) && c->n_layer > 0) dev += 3 * sizeof(float) * wf_gpt_block_numel(c, 1); /* the second layer slot */
     if (x->o.device_mem && dev > x->o.device_mem)
         return WF_FAIL(err, WF_ENOMEM, "--device-mem %zu bytes: the streaming step of %s needs %zu (activations %zu + one layer, embeddings, optimizer scratch); lower --batch/--seq or use --recompute",
                        x->o.device_mem, c->name, dev, wf_trainer_bytes(tr));
@@ -141,7 +169,11 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
         !(x->v = wf_alloc(NULL, mb * sizeof(float), "adam v scratch", err)) ||
         !(x->sumsq = wf_calloc(NULL, sizeof(double) * (size_t)x->nb, "block norms", err)))
         return WF_ENOMEM;
-    x->dp = x->o.dp;
+    x->lw[0] = x->lay_w, x->lg[0] = x->lay_g, x->stg[0] = x->v, x->S = async(x) ? 2 : 1;
+    if (x->S == 2 && (!(x->lw[1] = wf_alloc(NULL, l * sizeof(float), "device layer (second slot)", err)) ||
+                      !(x->lg[1] = wf_alloc(NULL, l * sizeof(float), "device layer grad (second slot)", err)) ||
+                      !(x->stg[1] = wf_alloc(NULL, l * sizeof(float), "device layer staging", err))))
+        return WF_ENOMEM;
     if (!root(x)) return WF_OK; /* a swarm's store lives on rank 0; the others only compute */
     wf_status rc = wf_store_open(x->o.store_dir, c, NULL, &x->st, err);
     if (!rc) wf_store_set_timeline(x->st, x->tl);
@@ -163,63 +195,111 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     return rc;
 }
 
-/* Each micro-batch's gradient starts from zero on the device; the store adds
-** it to its running sum (wf_grad_add: the resident loop's order). */
-static wf_status grad_in(wf_exec *x, int b, float *g, wf_err *err) {
-    (void)err;
-    memset(g, 0, wf_gpt_block_numel(&x->cfg, b) * sizeof(float));
-    return WF_OK;
-}
+/* Each micro-batch's gradient starts from zero on the device. */
+static void grad_in(wf_exec *x, int b, float *g) { memset(g, 0, wf_gpt_block_numel(&x->cfg, b) * sizeof(float)); }
 
+static wf_status grad_flush(wf_exec *x, const float *g, wf_err *err);
+
+/* Block b's gradient of this micro-batch leaves the device. Rank 0 (or the
+** one process) first adds the store's running sum of the step's earlier
+** micro-batches; a swarm's chain then adds the other ranks' in rank order.
+** So the total is ((run + g_0) + g_1) + ...: the sum one process forms over
+** the global micro-batches in order (micro-batch k of rank r is global k·N +
+** r), for any --accum. The chain is posted or done; grad_flush lands it. */
 static wf_status grad_out(wf_exec *x, int b, float *g, wf_err *err) {
     size_t n = wf_gpt_block_numel(&x->cfg, b);
-    if (x->dp) { /* the ranks' gradients of this block, summed in rank order on rank 0 */
-        wf_status rc = x->dp->reduce_block(x->dp->ud, g, n, err);
-        if (rc || !root(x)) return rc;
-    }
-    if (x->micro > 0) { /* running sum = running sum + this micro-batch's */
+    long t = 0;
+    if (root(x) && x->micro > 0) {
         wf_status rc = wf_store_read(x->st, WF_STORE_G, b, x->m, err);
         if (rc) return rc;
-        wf_grad_add(x->m, g, n);
-        g = x->m;
+        wf_grad_add(g, x->m, n); /* IEEE addition commutes: the bits of run + g */
     }
-    x->sumsq[b] = wf_sumsq(g, n);
-    return wf_store_write(x->st, WF_STORE_G, b, g, err);
+    if (x->dp && async(x)) t = x->dp->post_chain(x->dp->ud, g, n);
+    else if (x->dp) {
+        wf_status rc = x->dp->reduce_block(x->dp->ud, g, n, err);
+        if (rc) return rc;
+    }
+    WF_ASSERT(x->npend < (int)(sizeof x->pend / sizeof x->pend[0]));
+    x->pend[x->npend].t = t, x->pend[x->npend].b = b, x->pend[x->npend].g = g, x->npend++;
+    return async(x) ? WF_OK : grad_flush(x, NULL, err);
+}
+
+/* Lands posted chains in order up to the one in buffer g (NULL: all; none
+** when no chain in flight uses g): rank
+** 0 keeps each total's norm and writes it to the store as the running sum. */
+static wf_status grad_flush(wf_exec *x, const float *g, wf_err *err) {
+    int k = 0, found = !g;
+    for (int i = 0; i < x->npend; i++) found |= x->pend[i].g == g;
+    if (!found) return WF_OK; /* nothing in flight uses g */
+    wf_status rc = WF_OK;
+    while (k < x->npend && !rc) {
+        float *p = x->pend[k].g;
+        int b = x->pend[k].b;
+        if (x->pend[k].t) rc = x->dp->wait(x->dp->ud, x->pend[k].t, err);
+        if (!rc && root(x)) {
+            size_t n = wf_gpt_block_numel(&x->cfg, b);
+            x->sumsq[b] = wf_sumsq(p, n);
+            rc = wf_store_write(x->st, WF_STORE_G, b, p, err);
+        }
+        k++;
+        if (p == g) break;
+    }
+    memmove(x->pend, x->pend + k, (size_t)(x->npend - k) * sizeof x->pend[0]);
+    x->npend -= k;
+    return rc;
 }
 
 static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float scale, float *loss, wf_err *err) {
     wf_exec *x = ud;
     const wf_gpt_config *c = &x->cfg;
-    int L = c->n_layer;
+    int L = c->n_layer, S = x->S;
     size_t C = (size_t)c->n_embd, wpe_off = (size_t)c->vocab_size * C;
-    wf_status rc = dev_read(x, WF_STORE_W, 0, x->emb_w, err);
-    if (!rc) rc = dev_read(x, WF_STORE_W, L + 1, x->lnf_w, err);
+    long tw = 0;
+    /* the previous micro-batch's last chains (embeddings, ln_f) moved during
+    ** its return; land them before their buffers are used again */
+    wf_status rc = grad_flush(x, NULL, err);
+    /* the embeddings and ln_f stay on the device for the whole step: the
+    ** weights change only in the update */
+    if (!rc && x->micro == 0) rc = dev_read(x, WF_STORE_W, 0, x->emb_w, err);
+    if (!rc && x->micro == 0) rc = dev_read(x, WF_STORE_W, L + 1, x->lnf_w, err);
+    if (!rc && S == 2 && L > 0) rc = layer_post(x, 1, 0, &tw, err); /* layer 0 moves during the embedding */
     if (!rc) SPAN(x, "embed fwd", 0, rc = wf_trainer_embed_forward(x->tr, x->emb_w, x->emb_w + wpe_off, in, tg, err));
-    pf(x, layer_kind(x), 1);
+    if (!rc && S == 1 && L > 0) pf(x, layer_kind(x), 1);
     for (int l = 0; !rc && l < L; l++) {
-        if ((rc = read_layer(x, 1 + l, err))) break;
-        pf(x, layer_kind(x), l + 1 < L ? 2 + l : L); /* the next layer; after the last, the backward's first */
-        wf_gpt_layer w = layer_at(c, l, x->lay_w);
+        int s = l % S, posted = 1 + l;
+        if (S == 1 && (rc = layer_post(x, 1 + l, 0, &tw, err))) break;
+        if ((rc = layer_land(x, 1 + l, s, tw, err))) break;
+        if (S == 2 && l + 1 < L && (rc = layer_post(x, posted = 2 + l, (l + 1) % 2, &tw, err))) break;
+        /* the store read after the last one started: the next layer, or after
+        ** the last the backward's second (its first is still on the device) */
+        if (posted < L) pf(x, layer_kind(x), posted + 1);
+        else if (L > 1) pf(x, layer_kind(x), L - 1);
+        wf_gpt_layer w = layer_at(c, l, x->lw[s]);
         SPAN(x, "layer fwd", l, wf_trainer_layer_forward(x->tr, l, &w));
     }
-    if (!rc) rc = grad_in(x, 0, x->emb_g, err);
-    if (!rc) rc = grad_in(x, L + 1, x->lnf_g, err);
     if (rc) return rc;
+    grad_in(x, 0, x->emb_g);
+    grad_in(x, L + 1, x->lnf_g);
     const float *head = c->untied_head ? x->lnf_w + 2 * C : x->emb_w; /* lm_head: its own tensor in the last block, or wte */
     float *ghead = c->untied_head ? x->lnf_g + 2 * C : x->emb_g;
     SPAN(x, "head", 0, *loss = wf_trainer_head(x->tr, head, x->lnf_w, x->lnf_w + C, ghead, x->lnf_g, x->lnf_g + C, scale));
     if ((rc = grad_out(x, L + 1, x->lnf_g, err))) return rc;
-    if (x->micro) pf(x, WF_STORE_G, L);
+    if (x->micro && root(x)) pf(x, WF_STORE_G, L);
     for (int l = L - 1; l >= 0; l--) {
-        if ((rc = read_layer(x, 1 + l, err))) return rc;
-        if ((rc = grad_in(x, 1 + l, x->lay_g, err))) return rc;
-        if (l > 0) {
-            pf(x, layer_kind(x), l);
-            if (x->micro) pf(x, WF_STORE_G, l);
+        int s = l % S;
+        int posted = 0; /* the block the store read last */
+        if (l < L - 1) { /* the last layer is still on the device from the forward */
+            if (S == 1 && (rc = layer_post(x, posted = 1 + l, 0, &tw, err))) return rc;
+            if ((rc = layer_land(x, 1 + l, s, tw, err))) return rc;
         }
-        wf_gpt_layer w = layer_at(c, l, x->lay_w), g = layer_at(c, l, x->lay_g);
+        if (S == 2 && l > 0 && (rc = layer_post(x, posted = l, (l - 1) % 2, &tw, err))) return rc; /* layer l-1 moves now */
+        if (S == 2 && (rc = grad_flush(x, x->lg[s], err))) return rc; /* layer l+2's chain, before its buffer is reused */
+        grad_in(x, 1 + l, x->lg[s]);
+        if (posted > 1) pf(x, layer_kind(x), posted - 1);
+        if (l > 0 && x->micro && root(x)) pf(x, WF_STORE_G, l);
+        wf_gpt_layer w = layer_at(c, l, x->lw[s]), g = layer_at(c, l, x->lg[s]);
         SPAN(x, "layer bwd", l, wf_trainer_layer_backward(x->tr, l, &w, &g));
-        if ((rc = grad_out(x, 1 + l, x->lay_g, err))) return rc;
+        if ((rc = grad_out(x, 1 + l, x->lg[s], err))) return rc;
     }
     SPAN(x, "embed bwd", 0, wf_trainer_embed_backward(x->tr, x->emb_g, x->emb_g + wpe_off));
     if ((rc = grad_out(x, 0, x->emb_g, err))) return rc;
@@ -230,6 +310,8 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
 static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
     wf_exec *x = ud;
     wf_optim *o = x->opt;
+    wf_status frc = grad_flush(x, NULL, err); /* every chain landed: the norms and the store's sums are complete */
+    if (frc) return frc;
     double ss = 0.0;
     for (int b = 0; b < x->nb; b++) ss += x->sumsq[b]; /* same order as wf_optim_step */
     float norm, coef = wf_clip_coef(ss, o->opts.clip, &norm);

@@ -11,6 +11,12 @@
 ** With one micro-batch per rank the sum is the one a single process forms
 ** with --accum (number of ranks): the same bits (tests/swarm).
 **
+** Overlap: with MPI_THREAD_SERIALIZED the hooks' posted forms exist: a
+** communication thread runs posted broadcasts and chains in order (waiting
+** on MPI with short sleeps, not spinning) while the caller computes; the
+** blocking hooks first wait for everything posted, so one thread at a time
+** is inside MPI and every rank issues its operations in program order.
+**
 ** Faults: MPI errors return (MPI_ERRORS_RETURN) and become wf_status; the
 ** CLI then ends the whole job with MPI_Abort. A rank that dies is reported
 ** by mpirun ("process rank N ... exited on signal 9"), which stops the
@@ -31,6 +37,10 @@ wf_status wf_swarm_init(int *argc, char ***argv, wf_swarm **out, wf_err *err);
 void wf_swarm_hooks(wf_swarm *s, wf_dp_hooks *h);
 int wf_swarm_rank(const wf_swarm *s);
 int wf_swarm_size(const wf_swarm *s);
+/* Rank 0's x[0..n) becomes the element-wise sum over the ranks (MPI's
+** order: exact only where each element has one non-zero term, as in
+** wf_eval_loss_part); the others' x are left as they were. */
+wf_status wf_swarm_sum_to_root(wf_swarm *s, double *x, size_t n, wf_err *err);
 /* Ends the whole job at once with this exit code (every rank). */
 void wf_swarm_abort(wf_swarm *s, int code);
 /* MPI_Finalize and free; NULL is a no-op. */

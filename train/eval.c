@@ -8,9 +8,18 @@ wf_status wf_eval_loss(const wf_gpt_config *c, const float *weights, wf_token_re
     return wf_eval_loss_sparse(c, weights, NULL, read, ud, count, B, T, max_windows, h, mean_loss, tokens, err);
 }
 
-wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask,
-                              wf_token_read_fn read, void *ud, uint64_t count, int B, int T, long max_windows,
-                              wf_heap *h, double *mean_loss, uint64_t *tokens, wf_err *err) {
+uint64_t wf_eval_batches(uint64_t count, int B, int T, long max_windows) {
+    if (B < 1 || T < 1 || count < (uint64_t)T + 1) return 0;
+    uint64_t nwin = (count - 1) / (uint64_t)T;
+    if (max_windows > 0 && nwin > (uint64_t)max_windows) nwin = (uint64_t)max_windows;
+    return (nwin + (uint64_t)B - 1) / (uint64_t)B;
+}
+
+/* Batch j is scored here when j mod size == rank; its loss x tokens goes to
+** part[j] (part NULL: added to *sum in batch order). */
+static wf_status eval_core(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask, wf_token_read_fn read,
+                           void *ud, uint64_t count, int B, int T, long max_windows, wf_heap *h, int rank, int size,
+                           double *part, double *mean_loss, uint64_t *tokens, wf_err *err) {
     *mean_loss = 0;
     *tokens = 0;
     if (count < (uint64_t)T + 1)
@@ -44,15 +53,20 @@ wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_s
         goto done;
     }
     double sum = 0;
-    for (uint64_t w0 = 0; w0 < nwin; w0 += (uint64_t)Bmain) {
+    for (uint64_t w0 = 0, j = 0; w0 < nwin; w0 += (uint64_t)Bmain, j++) {
         int nb = nwin - w0 < (uint64_t)Bmain ? (int)(nwin - w0) : Bmain;
+        if (j % (uint64_t)size != (uint64_t)rank) {
+            if (part) part[j] = 0;
+            continue;
+        }
         for (int b = 0; b < nb; b++) {
             if ((rc = read(ud, (w0 + (uint64_t)b) * (uint64_t)T, (size_t)T + 1, buf, err))) goto done;
             for (int k = 0; k < T; k++) in[b * T + k] = buf[k], tg[b * T + k] = buf[k + 1];
         }
         float l;
         if ((rc = wf_trainer_loss(nb == Bmain ? t : tail, &w, in, tg, &l, err))) goto done;
-        sum += (double)l * nb * T;
+        if (part) part[j] = (double)l * nb * T;
+        else sum += (double)l * nb * T;
     }
     *tokens = nwin * (uint64_t)T;
     *mean_loss = sum / (double)*tokens;
@@ -66,4 +80,20 @@ done:
     wf_sparse_plan_free(ptail);
     wf_gpt_view_unbind(&w);
     return rc;
+}
+
+wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask,
+                              wf_token_read_fn read, void *ud, uint64_t count, int B, int T, long max_windows,
+                              wf_heap *h, double *mean_loss, uint64_t *tokens, wf_err *err) {
+    return eval_core(c, weights, mask, read, ud, count, B, T, max_windows, h, 0, 1, NULL, mean_loss, tokens, err);
+}
+
+wf_status wf_eval_loss_part(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask, wf_token_read_fn read,
+                            void *ud, uint64_t count, int B, int T, long max_windows, int rank, int size, double *part,
+                            wf_err *err) {
+    double mean;
+    uint64_t tokens;
+    if (size < 1 || rank < 0 || rank >= size)
+        return WF_FAIL(err, WF_EUSAGE, "eval: rank %d of %d processes", rank, size);
+    return eval_core(c, weights, mask, read, ud, count, B, T, max_windows, NULL, rank, size, part, &mean, &tokens, err);
 }

@@ -455,7 +455,8 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     r->warmup = o->warmup >= 0 ? o->warmup : r->total / 20;
     wf_rng rng;
     wf_rng_seed(&rng, o->seed);
-    r->st = (wf_train_state){.seed = o->seed, .accum = (uint64_t)K, .B = (uint64_t)B, .T = (uint64_t)T};
+    r->st = (wf_train_state){.seed = o->seed, .accum = (uint64_t)K, .B = (uint64_t)B, .T = (uint64_t)T,
+                             .deal = WF_DEAL_SEQUENCES};
     memcpy(r->st.rng, rng.s, sizeof rng.s);
     if (o->resume) {
         char path[1200];
@@ -464,12 +465,32 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         else rc = wf_optstate_load(path, r->opt, &r->st, err);
         if (rc) goto done;
         r->opt->step = (long)r->st.step;
-        if (r->st.B != (uint64_t)B || r->st.T != (uint64_t)T || r->st.accum != (uint64_t)K || r->st.seed != o->seed) {
-            rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s was written with --batch %llu --seq %llu --accum %llu --seed %llu; give the same flags"
-                         "%s", path, (unsigned long long)r->st.B, (unsigned long long)r->st.T,
+        /* dealt by sequence, a step's sequences may be split anew (ranks x accum x batch);
+        ** by rows (older runs), only as they were */
+        int seqs = r->st.deal == WF_DEAL_SEQUENCES;
+        if (r->st.T != (uint64_t)T || r->st.seed != o->seed ||
+            (seqs ? r->st.accum * r->st.B != (uint64_t)K * (uint64_t)B : r->st.B != (uint64_t)B || r->st.accum != (uint64_t)K)) {
+            uint64_t per = r->st.accum * r->st.B;
+            if (seqs && r->st.T == (uint64_t)T && r->st.seed == o->seed && per % (uint64_t)N) {
+                rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s: the run's %llu sequences per step do not split over %d ranks "
+                             "(ranks x --accum x --batch must be %llu)", path, (unsigned long long)per, N,
+                             (unsigned long long)per);
+                goto done;
+            }
+            rc = WF_FAIL(err, WF_EUSAGE, "--resume: %s was written with --batch %llu --seq %llu --accum %llu --seed %llu; give "
+                         "%s%s", path, (unsigned long long)r->st.B, (unsigned long long)r->st.T,
                          (unsigned long long)r->st.accum, (unsigned long long)r->st.seed,
+                         seqs ? "the same --seq and --seed, and --accum x --batch (the sequences per step) the same"
+                              : "the same flags (this run predates dealing by sequence)",
                          dp ? " (--accum counts micro-batches over all ranks: ranks x --accum)" : "");
             goto done;
+        }
+        if (seqs && r->st.B != (uint64_t)B) { /* the same sequences, dealt as K micro-batches of B */
+            wf_log(WF_LOG_INFO, "resuming with the step's %llu sequences as %d micro-batches of %d (were %llu of %llu)",
+                   (unsigned long long)(r->st.accum * r->st.B), K, B, (unsigned long long)r->st.accum,
+                   (unsigned long long)r->st.B);
+            r->st.data_pos = r->st.data_pos * r->st.B / (uint64_t)B;
+            r->st.accum = (uint64_t)K, r->st.B = (uint64_t)B;
         }
         if (o->stop_at > 0 && o->stop_at <= (long)r->st.step) {
             rc = WF_FAIL(err, WF_EUSAGE, "--stop-at %ld is not after the resumed step %llu", o->stop_at,
@@ -525,11 +546,17 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         }
         double t0 = wf_now();
         if (!o->exec) memset(r->g, 0, numel * sizeof(float));
-        double tot = 0, comm0 = dp ? *dp->comm_s : 0;
+        double tot = 0, comm0 = dp ? *dp->comm_s : 0, exp0 = dp ? *dp->exposed_s : 0;
         uint64_t bytes0 = dp ? *dp->comm_bytes : 0;
         for (int k = 0; k < Kl; k++) {
-            uint64_t m = r->st.data_pos + (uint64_t)rank * (uint64_t)Kl + (uint64_t)k; /* global micro-batch */
-            if ((rc = wf_shards_batch(r->data, WF_SPLIT_TRAIN, o->seed, m, 0, B, T, r->win, err))) goto done;
+            /* global micro-batch: the k-th round of the ranks (so the stream
+            ** executor's chains add them in one process's order); older runs
+            ** gave each rank a run of Kl */
+            uint64_t m = r->st.data_pos + (r->st.deal == WF_DEAL_SEQUENCES ? (uint64_t)k * (uint64_t)N + (uint64_t)rank
+                                                                          : (uint64_t)rank * (uint64_t)Kl + (uint64_t)k);
+            rc = r->st.deal == WF_DEAL_SEQUENCES ? wf_shards_seqs(r->data, WF_SPLIT_TRAIN, o->seed, m * (uint64_t)B, B, T, r->win, err)
+                                                 : wf_shards_batch(r->data, WF_SPLIT_TRAIN, o->seed, m, 0, B, T, r->win, err);
+            if (rc) goto done;
             for (int b = 0; b < B; b++)
                 for (int t = 0; t < T; t++)
                     r->in[b * T + t] = r->win[b * (T + 1) + t], r->tg[b * T + t] = r->win[b * (T + 1) + t + 1];
@@ -587,9 +614,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             if (row.val >= 0) res->val_loss = row.val;
         }
         if (dp)
-            wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s | %d ranks, comm %.3f s, %.1f MB",
-                   (long)r->st.step, r->total, last_loss, lr, gn, tps, eta, N, *dp->comm_s - comm0,
-                   (double)(*dp->comm_bytes - bytes0) / 1e6);
+            wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s | %d ranks, comm %.3f s "
+                   "(%.3f s not hidden), %.1f MB", (long)r->st.step, r->total, last_loss, lr, gn, tps, eta, N,
+                   *dp->comm_s - comm0, *dp->exposed_s - exp0, (double)(*dp->comm_bytes - bytes0) / 1e6);
         else
             wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s",
                    (long)r->st.step, r->total, last_loss, lr, gn, tps, eta);

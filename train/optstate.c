@@ -56,7 +56,7 @@ wf_status wf_optstate_save_fn(const char *path, const wf_gpt_config *c, const wf
     unsigned char blk[512];
     memset(blk, 0, sizeof blk);
     uint64_t st[16] = {s->step, s->tokens, s->data_pos, s->rng[0], s->rng[1], s->rng[2], s->rng[3],
-                       s->seed, (uint64_t)opts->decay, s->accum, s->B, s->T, 0, 0, 0, 0};
+                       s->seed, (uint64_t)opts->decay, s->accum, s->B, s->T, s->deal, 0, 0, 0};
     for (int i = 0; i < 16; i++) put_u64(blk + 8 * i, st[i]);
     float hp[8] = {opts->beta1, opts->beta2, opts->eps, opts->weight_decay, opts->clip, 0, 0, 0};
     for (int i = 0; i < 8; i++) {
@@ -194,6 +194,11 @@ wf_status wf_optstate_open(const char *path, const wf_gpt_config *c, wf_optim_op
         goto done;
     }
     /* Every value read is checked before use (a corrupt count must be an error, never an assert). */
+    if (st[12] > WF_DEAL_SEQUENCES) {
+        rc = WF_FAIL(err, WF_ECORRUPT, "%s: section 'state': data dealing %llu unknown (written by a newer wafer?)", path,
+                     (unsigned long long)st[12]);
+        goto done;
+    }
     uint64_t per_step = st[9] * st[10] * st[11];
     if (st[9] < 1 || st[9] > (1u << 20) || st[10] < 1 || st[10] > 65536 || st[11] < 1 || st[11] > (1u << 20)) {
         rc = WF_FAIL(err, WF_ECORRUPT, "%s: section 'state': accum %llu, batch %llu, seq %llu out of range", path,
@@ -219,7 +224,7 @@ wf_status wf_optstate_open(const char *path, const wf_gpt_config *c, wf_optim_op
     }
     s->step = st[0], s->tokens = st[1], s->data_pos = st[2];
     for (int i = 0; i < 4; i++) s->rng[i] = st[3 + i];
-    s->seed = st[7], s->accum = st[9], s->B = st[10], s->T = st[11];
+    s->seed = st[7], s->accum = st[9], s->B = st[10], s->T = st[11], s->deal = st[12];
     opts->beta1 = hp[0], opts->beta2 = hp[1], opts->eps = hp[2];
     opts->weight_decay = hp[3], opts->clip = hp[4];
     opts->decay = (wf_decay_mode)st[8];

@@ -144,7 +144,8 @@ void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, fl
 **   ...                sections at 64-byte aligned offsets:
 **     "state"  16 x u64: [0] step, [1] tokens seen, [2] data position,
 **              [3..6] RNG state s[0..3], [7] seed, [8] decay mode,
-**              [9] micro-steps per step K, [10] B, [11] T, [12..15] 0
+**              [9] micro-steps per step K, [10] B, [11] T, [12] data dealing
+**              (wf_deal: 0 in files written before it existed), [13..15] 0
 **     "hparams" 8 x f32: beta1, beta2, eps, weight_decay, clip, 0, 0, 0
 **     "m"      numel x f32
 **     "v"      numel x f32
@@ -152,11 +153,19 @@ void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, fl
 ** file, and reject unknown versions with a message naming the file. */
 #define WF_OPTSTATE_VERSION 1
 
+/* How a run's micro-batches get their rows. SEQUENCES: row b of global
+** micro-batch m is global sequence m x B + b (wf_shards_seqs), so a resume
+** may split the step's sequences differently (the same accum x batch).
+** ROWS: keyed by (m, b) (wf_shards_batch), runs started before SEQUENCES
+** existed; they resume as they began. */
+typedef enum { WF_DEAL_ROWS = 0, WF_DEAL_SEQUENCES = 1 } wf_deal;
+
 typedef struct {
-    uint64_t step, tokens, data_pos;
+    uint64_t step, tokens, data_pos; /* data_pos: global micro-batches dealt */
     uint64_t rng[4];
     uint64_t seed;
     uint64_t accum, B, T;
+    uint64_t deal; /* wf_deal */
 } wf_train_state;
 
 wf_status wf_optstate_save(const char *path, const wf_optim *o, const wf_train_state *s, wf_err *err);
@@ -193,6 +202,17 @@ wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_s
                               wf_token_read_fn read, void *ud, uint64_t count, int B, int T, long max_windows,
                               wf_heap *h, double *mean_loss, uint64_t *tokens, wf_err *err);
 
+/* Data-parallel evaluation (wafer eval under mpirun): the windows of
+** wf_eval_loss in wf_eval_batches(...) batches of B; batch j is scored by
+** rank j mod size, which sets part[j] = its mean loss x its tokens; the
+** others' entries are set to 0. Summing part over the ranks (each entry has
+** one non-zero term: exact in any order), then over j in order, divided by
+** the tokens (the windows x T), is wf_eval_loss's result bit for bit. */
+uint64_t wf_eval_batches(uint64_t count, int B, int T, long max_windows);
+wf_status wf_eval_loss_part(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask, wf_token_read_fn read,
+                            void *ud, uint64_t count, int B, int T, long max_windows, int rank, int size, double *part,
+                            wf_err *err);
+
 /* ---- the training loop ---------------------------------------------------- */
 
 /* An executor that runs the step in place of the resident path and owns the
@@ -226,7 +246,8 @@ typedef struct wf_step_hooks {
 
 /* Data parallelism (swarm/swarm.h fills one over MPI): `size` processes
 ** ("systems") run the same loop; each computes its own micro-batches of
-** every step, global micro-batch m = step x size x accum + rank x accum + k.
+** every step, global micro-batch m = step x size x accum + k x size + rank
+** (its k-th; runs dealt by rows, WF_DEAL_ROWS: + rank x accum + k).
 ** reduce: on return rank 0's g holds the sum of every rank's g, added in
 ** rank order ((g_0 + g_1) + g_2) ... (the bits one process gets with
 ** --accum size x accum when accum = 1); others' g are undefined. bcast:
@@ -247,7 +268,16 @@ typedef struct wf_dp_hooks {
     ** batch, data, resume point); WF_EUSAGE on every rank when any differs
     ** from rank 0's, naming the rank and both lines */
     wf_status (*agree)(void *ud, const char *mine, wf_err *err);
-    double *comm_s;
+    /* Posted forms, run in posting order by a communication thread while the
+    ** caller computes (NULL where MPI has no thread support: use the calls
+    ** above). post_* return a ticket; wait(t) returns once every operation up
+    ** to t has run, with the first failure; the buffers stay untouched by the
+    ** caller until then. post_chain is reduce_block's chain. */
+    long (*post_bcast)(void *ud, float *x, size_t n);
+    long (*post_chain)(void *ud, float *g, size_t n);
+    wf_status (*wait)(void *ud, long ticket, wf_err *err);
+    double *comm_s;    /* seconds inside MPI operations */
+    double *exposed_s; /* of which the caller waited (not hidden behind compute) */
     uint64_t *comm_bytes;
 } wf_dp_hooks;
 
@@ -286,7 +316,7 @@ typedef struct {
     wf_optim_opts optim;
     volatile int *stop;   /* set asynchronously (SIGINT): save and return; may be NULL */
     const wf_step_hooks *exec; /* NULL: resident step; else this executor (borrowed) */
-    const wf_dp_hooks *dp;     /* NULL: one process; else data-parallel ranks (borrowed; resident step only) */
+    const wf_dp_hooks *dp;     /* NULL: one process; else data-parallel ranks (borrowed; the executor gets it via wf_exec_opts) */
 } wf_train_opts;
 
 enum {

@@ -125,6 +125,20 @@ static void test_batches_are_deterministic_and_sliceable(void) {
     for (int r = 0; r < 4; r++)
         for (int t = 1; t < 17; t++) bad += (a[r * 17 + t] - a[r * 17 + t - 1] + 50257) % 50257 != 7;
     WF_CHECK_EQ(bad, 0);
+    /* Sequences: g0 = 8, n = 4 equals 8..9 then 10..11 (any split of a step
+    ** reads the same tokens); another seed or another index reads others. */
+    int32_t q[4 * 17], q1[2 * 17], q2[2 * 17], q3[4 * 17];
+    WF_CHECK_EQ(wf_shards_seqs(s, WF_SPLIT_TRAIN, 42, 8, 4, 16, q, &e), WF_OK);
+    WF_CHECK_EQ(wf_shards_seqs(s, WF_SPLIT_TRAIN, 42, 8, 2, 16, q1, &e), WF_OK);
+    WF_CHECK_EQ(wf_shards_seqs(s, WF_SPLIT_TRAIN, 42, 10, 2, 16, q2, &e), WF_OK);
+    WF_CHECK(memcmp(q, q1, sizeof q1) == 0 && memcmp(q + 2 * 17, q2, sizeof q2) == 0);
+    WF_CHECK_EQ(wf_shards_seqs(s, WF_SPLIT_TRAIN, 43, 8, 4, 16, q3, &e), WF_OK);
+    WF_CHECK(memcmp(q, q3, sizeof q) != 0);
+    WF_CHECK(memcmp(q, q + 17, 17 * sizeof q[0]) != 0);
+    for (int r = 0; r < 4; r++)
+        for (int t = 1; t < 17; t++) bad += (q[r * 17 + t] - q[r * 17 + t - 1] + 50257) % 50257 != 7;
+    WF_CHECK_EQ(bad, 0);
+    WF_CHECK_EQ(wf_shards_seqs(s, WF_SPLIT_TRAIN, 42, 0, 1, 1 << 30, q, &e), WF_ESHAPE);
     wf_shards_close(s);
 }
 

@@ -72,6 +72,12 @@ check "a checkpoint before the kill ($last)" test -n "$last"
 check "resume with fewer ranks" grep -q "interrupted\|done: step $((last + 1))\|saved.*ckpt" "$T/resume.log"
 check "resumed checkpoint written" test -d "$T/kill/ckpt-$(printf %08d $((last + 1)))"
 
+# resumed under a rank count the step's sequences do not split over: an error from every rank, never a hang
+timeout 60 $MPI 3 "$W" $A --steps 5000 --resume --out "$T/kill" > "$T/np3resume.log" 2>&1
+rc=$?
+check "resume over 3 ranks of a 4-sequence step: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
+check "resume over 3 ranks: message" grep -q "4 sequences per step do not split over 3 ranks" "$T/np3resume.log"
+
 # over TCP on loopback (not shared memory): nothing assumes one host
 timeout 120 $MPI 2 --mca btl tcp,self --mca btl_tcp_if_include lo "$W" $A --steps 4 --out "$T/tcp" > /dev/null 2>&1
 check "np 2 over TCP == accum 2" same "$T/one2/ckpt-00000004" "$T/tcp/ckpt-00000004" model.safetensors
@@ -103,6 +109,44 @@ done
 timeout 120 $MPI 2 "$W" $A --steps 4 --stop-at 2 --bf16 --mode stream --out "$T/bf16-np2" > /dev/null 2>&1
 "$W" $A --steps 4 --accum 2 --bf16 --mode stream --resume --out "$T/bf16-np2" > /dev/null 2>&1
 check "np 2 stream --bf16 + resume == resident --bf16" same "$T/bf16-one/ckpt-00000004" "$T/bf16-np2/ckpt-00000004" model.safetensors
+
+# wafer eval under mpirun: batches dealt over the ranks, rank 0 prints one line with one process's bits
+E="eval --model $T/one2/ckpt-00000004 --data $T/data --seq 32 --batch 2"
+"$W" $E > "$T/eval1.json" 2> /dev/null
+timeout 60 $MPI 2 "$W" $E > "$T/eval2.json" 2> /dev/null
+timeout 60 $MPI 3 "$W" $E --split train --max-windows 37 > "$T/eval3.json" 2> /dev/null
+"$W" $E --split train --max-windows 37 > "$T/eval3one.json" 2> /dev/null
+check "eval: one JSON line" test "$(grep -c mean_loss "$T/eval1.json")" -eq 1
+check "eval -np 2 == one process, one line" cmp -s "$T/eval1.json" "$T/eval2.json"
+check "eval -np 3 (train split, 37 windows) == one process" cmp -s "$T/eval3one.json" "$T/eval3.json"
+timeout 60 $MPI 2 "$W" ${E/--data $T\/data/--data $T/nodata} > /dev/null 2> "$T/evalbad.log"
+rc=$?
+check "eval under mpirun, no data: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
+check "eval under mpirun: message names the rank" grep -q "wafer eval: rank [01]: .*nodata" "$T/evalbad.log"
+
+# stream: the same bits for any --accum per rank (rank 0 starts each micro-batch's chain from the
+# store's running sum, so the additions are one process's over the global micro-batches in order)
+"$W" $A --steps 3 --accum 4 --out "$T/one4" > /dev/null 2>&1
+timeout 120 $MPI 2 "$W" ${A/ -q/} --steps 3 --accum 2 --mode stream --out "$T/stream-acc2" > "$T/stream-acc2.log" 2>&1
+for f in model.safetensors optimizer.bin; do
+    check "np 2 --accum 2 --mode stream == one process --accum 4: $f" same "$T/one4/ckpt-00000003" "$T/stream-acc2/ckpt-00000003" $f
+done
+check "stream log: communication time and the part not hidden" grep -q "2 ranks, comm [0-9.]* s ([0-9.]* s not hidden)" \
+    "$T/stream-acc2.log"
+
+# data dealt by global sequence: -np 2 --batch 4, -np 4 --batch 2 and --batch 4 --accum 2 read the same 8
+# sequences per step, so their losses after 4 steps agree to rounding (measured 1e-6; other data, 0.1)
+loss4() { awk -F, '$1 == 4 { print $2 }' "$1/log.csv"; }
+S="$A --steps 4 --lr 1e-2 --warmup 0"
+"$W" $S --batch 4 --accum 2 --out "$T/seq-one" > /dev/null 2>&1
+timeout 120 $MPI 2 "$W" $S --batch 4 --out "$T/seq-np2" > /dev/null 2>&1
+timeout 120 $MPI 4 "$W" $S --batch 2 --out "$T/seq-np4" > /dev/null 2>&1
+"$W" $S --batch 4 --accum 2 --seed 7 --out "$T/seq-other" > /dev/null 2>&1
+close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d < t) }'; }
+l1=$(loss4 "$T/seq-one") l2=$(loss4 "$T/seq-np2") l4=$(loss4 "$T/seq-np4") lo=$(loss4 "$T/seq-other")
+check "same sequences: -np 2 --batch 4 ($l2) vs --accum 2 ($l1)" close "$l1" "$l2" 1e-4
+check "same sequences: -np 4 --batch 2 ($l4) vs --accum 2 ($l1)" close "$l1" "$l4" 1e-4
+check "another seed differs ($lo vs $l1)" bash -c "$(declare -f close); ! close '$l1' '$lo' 1e-2"
 
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ] && [ $passes -gt 0 ]

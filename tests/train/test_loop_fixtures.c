@@ -41,9 +41,9 @@ static void write_split(const char *dir, const int32_t *ids, size_t n, int vocab
     WF_CHECK_EQ(wf_shards_write_meta(dir, &m, &e), WF_OK);
 }
 
-/* Start positions the loop will read for micro-batches d = 0..nd-1 (it calls
-** wf_shards_batch with step = micro-batch counter, row0 = 0): found by asking
-** wf_shards_batch on a probe split of the same length whose token p is p. */
+/* Start positions the loop will read for micro-batches d = 0..nd-1 (it deals
+** global sequence d x B + b to row b, wf_shards_seqs): found by asking
+** wf_shards_seqs on a probe split of the same length whose token p is p. */
 #define NTOK 200000
 static int probe_positions(uint64_t seed, int nd, int B, int T, uint64_t *pos) {
     char dir[300];
@@ -57,7 +57,7 @@ static int probe_positions(uint64_t seed, int nd, int B, int T, uint64_t *pos) {
     WF_CHECK_EQ(wf_shards_open(dir, &s, &e), WF_OK);
     int ok = 1;
     for (int d = 0; d < nd; d++) {
-        WF_CHECK_EQ(wf_shards_batch(s, WF_SPLIT_TRAIN, seed, (uint64_t)d, 0, B, T, x, &e), WF_OK);
+        WF_CHECK_EQ(wf_shards_seqs(s, WF_SPLIT_TRAIN, seed, (uint64_t)d * (uint64_t)B, B, T, x, &e), WF_OK);
         for (int b = 0; b < B; b++) pos[d * B + b] = (uint64_t)x[b * (T + 1)];
     }
     /* the windows must not overlap, or two fixture rows would fight over tokens */
