@@ -23,6 +23,12 @@ struct wf_exec {
     ** slot 0 is lay_w, lay_g and v. */
     float *lw[2], *lg[2], *stg[2];
     int S;
+    /* A sparse model (wf_sparse_pack_layer): the store holds and the device
+    ** receives each layer's kept weights only; pn[l] floats per layer. The
+    ** gradient leaves as packed too (pg[slot]), summed and chained packed. */
+    const wf_sparse_mask *mask;
+    size_t *pn;
+    float *pg[2];
     struct { long t; int b; float *g; } pend[8]; /* gradient chains posted, not yet landed (FIFO) */
     int npend;
     double *sumsq;   /* [nb] sum of squares of each block's accumulated gradient */
@@ -41,6 +47,32 @@ static void pf(wf_exec *x, wf_store_kind k, int b) {
 /* A swarm whose calls can be posted (a communication thread runs them). */
 static int async(const wf_exec *x) { return x->dp && x->dp->post_bcast; }
 
+/* Block b travels packed (a layer of a sparse model; never H). */
+static int packed(const wf_exec *x, wf_store_kind k, int b) {
+    return x->mask && k != WF_STORE_HALF && b >= 1 && b <= x->cfg.n_layer;
+}
+
+/* Floats of block b of kind k as stored and moved. */
+static size_t moved(const wf_exec *x, wf_store_kind k, int b) {
+    return packed(x, k, b) ? x->pn[b - 1] : wf_store_numel(&x->cfg, k, b);
+}
+
+/* Block b of kind k from the store into dst in the dense layout; a packed
+** block goes through scratch (a buffer of the block's size). */
+static wf_status read_dense(wf_exec *x, wf_store_kind k, int b, float *dst, float *scratch, wf_err *err) {
+    if (!packed(x, k, b)) return wf_store_read(x->st, k, b, dst, err);
+    wf_status rc = wf_store_read(x->st, k, b, scratch, err);
+    if (!rc) wf_sparse_unpack_layer(x->mask, b - 1, scratch, dst);
+    return rc;
+}
+
+/* Block b of kind k (dense layout, masked positions zero) into the store. */
+static wf_status write_dense(wf_exec *x, wf_store_kind k, int b, const float *src, float *scratch, wf_err *err) {
+    if (!packed(x, k, b)) return wf_store_write(x->st, k, b, src, err);
+    wf_sparse_pack_layer(x->mask, b - 1, src, scratch);
+    return wf_store_write(x->st, k, b, scratch, err);
+}
+
 /* Block b's fp32 weights onto every rank's device: rank 0 reads its store,
 ** the others receive them (SwarmX's weight broadcast). */
 static wf_status dev_read(wf_exec *x, wf_store_kind k, int b, float *dst, wf_err *err) {
@@ -58,20 +90,21 @@ static wf_store_kind layer_kind(const wf_exec *x) { return x->half ? WF_STORE_HA
 ** widened (exact: the bf16 step rounds the matrices again, to the same bits). */
 static wf_status layer_post(wf_exec *x, int b, int s, long *t, wf_err *err) {
     wf_store_kind k = layer_kind(x);
-    float *dst = x->half ? x->stg[s] : x->lw[s];
+    float *dst = x->half || packed(x, k, b) ? x->stg[s] : x->lw[s];
     *t = 0;
     wf_status rc = root(x) ? wf_store_read(x->st, k, b, dst, err) : WF_OK;
     if (rc || !x->dp) return rc;
     if (async(x)) {
-        *t = x->dp->post_bcast(x->dp->ud, dst, wf_store_numel(&x->cfg, k, b));
+        *t = x->dp->post_bcast(x->dp->ud, dst, moved(x, k, b));
         return WF_OK;
     }
-    return x->dp->bcast(x->dp->ud, dst, wf_store_numel(&x->cfg, k, b), err);
+    return x->dp->bcast(x->dp->ud, dst, moved(x, k, b), err);
 }
 
 static wf_status layer_land(wf_exec *x, int b, int s, long t, wf_err *err) {
     wf_status rc = t ? x->dp->wait(x->dp->ud, t, err) : WF_OK;
     if (!rc && x->half) wf_store_unpack_half(&x->cfg, b, x->stg[s], x->lw[s]);
+    else if (!rc && packed(x, layer_kind(x), b)) wf_sparse_unpack_layer(x->mask, b - 1, x->stg[s], x->lw[s]);
     return rc;
 }
 
@@ -118,10 +151,12 @@ static void release(wf_exec *x) {
     wf_store_close(x->st);
     x->st = NULL;
     float **bufs[] = {&x->emb_w, &x->emb_g, &x->lnf_w, &x->lnf_g, &x->lay_w, &x->lay_g, &x->m, &x->v,
-                      &x->lw[1], &x->lg[1], &x->stg[1]};
+                      &x->lw[1], &x->lg[1], &x->stg[1], &x->pg[0], &x->pg[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wf_free(NULL, *bufs[i]), *bufs[i] = NULL;
     wf_free(NULL, x->sumsq);
     x->sumsq = NULL;
+    wf_free(NULL, x->pn);
+    x->pn = NULL;
 }
 
 void wf_exec_free(wf_exec *x) {
@@ -147,13 +182,17 @@ static wf_gpt_layer layer_at(const wf_gpt_config *c, int l, float *blk) {
 }
 
 static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckpt_reader *rd, wf_optstate_file *os,
-                        wf_optim *o, wf_err *err) {
+                        wf_optim *o, const wf_sparse_mask *mask, wf_err *err) {
     wf_exec *x = ud;
     release(x);
     x->cfg = *c, x->tr = tr, x->opt = o, x->nb = wf_gpt_nblocks(c), x->micro = 0, x->half = wf_trainer_is_bf16(tr);
-    x->dp = x->o.dp, x->npend = 0;
+    x->dp = x->o.dp, x->npend = 0, x->mask = mask;
+    if (mask && x->half)
+        return WF_FAIL(err, WF_EUSAGE, "--bf16 with a sparse model streams no half-size copies yet: use --mode resident, "
+                       "or drop --bf16");
     size_t dev = wf_exec_device_bytes(c, wf_trainer_bytes(tr));
     if (async(x) && c->n_layer > 0) dev += 3 * sizeof(float) * wf_gpt_block_numel(c, 1); /* the second layer slot */
+    if (mask && c->n_layer > 0) dev += (size_t)(async(x) ? 2 : 1) * sizeof(float) * wf_gpt_block_numel(c, 1);
     if (x->o.device_mem && dev > x->o.device_mem)
         return WF_FAIL(err, WF_ENOMEM, "--device-mem %zu bytes: the streaming step of %s needs %zu (activations %zu + one layer, embeddings, optimizer scratch); lower --batch/--seq or use --recompute",
                        x->o.device_mem, c->name, dev, wf_trainer_bytes(tr));
@@ -174,22 +213,30 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
                       !(x->lg[1] = wf_alloc(NULL, l * sizeof(float), "device layer grad (second slot)", err)) ||
                       !(x->stg[1] = wf_alloc(NULL, l * sizeof(float), "device layer staging", err))))
         return WF_ENOMEM;
+    if (mask) {
+        if (!(x->pn = wf_alloc(NULL, sizeof(size_t) * (size_t)(c->n_layer > 0 ? c->n_layer : 1), "packed sizes", err)))
+            return WF_ENOMEM;
+        for (int i = 0; i < c->n_layer; i++) x->pn[i] = wf_sparse_packed_numel(mask, i);
+        for (int i = 0; i < x->S; i++)
+            if (!(x->pg[i] = wf_alloc(NULL, l * sizeof(float), "device packed layer grad", err))) return WF_ENOMEM;
+    }
     if (!root(x)) return WF_OK; /* a swarm's store lives on rank 0; the others only compute */
-    wf_status rc = wf_store_open(x->o.store_dir, c, NULL, &x->st, err);
+    wf_status rc = wf_store_open_packed(x->o.store_dir, c, x->pn, NULL, &x->st, err);
     if (!rc) wf_store_set_timeline(x->st, x->tl);
     /* The model goes to the store block by block, never whole: from the
     ** checkpoint (or its random initialisation) and, on resume, the moments
     ** from optimizer.bin; a fresh run's moments are zero. */
     if (!os) memset(x->m, 0, mb * sizeof(float)), memset(x->v, 0, mb * sizeof(float));
+    /* a sparse layer goes in packed (emb_g as scratch): its masked weights are dropped */
     for (int b = 0; !rc && b < x->nb; b++) {
         rc = wf_checkpoint_read_block(rd, b, x->emb_w, err);
-        if (!rc) rc = wf_store_write(x->st, WF_STORE_W, b, x->emb_w, err);
+        if (!rc) rc = write_dense(x, WF_STORE_W, b, x->emb_w, x->emb_g, err);
         if (!rc) rc = write_half(x, b, x->emb_w, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 0, b, x->m, err);
-        if (!rc) rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err);
+        if (!rc) rc = write_dense(x, WF_STORE_M, b, x->m, x->emb_g, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 1, b, x->v, err);
         else if (!rc && x->half) memset(x->v, 0, mb * sizeof(float)); /* write_half used it as scratch */
-        if (!rc) rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err);
+        if (!rc) rc = write_dense(x, WF_STORE_V, b, x->v, x->emb_g, err);
     }
     if (!rc) rc = wf_store_flush(x->st, err);
     return rc;
@@ -209,6 +256,13 @@ static wf_status grad_flush(wf_exec *x, const float *g, wf_err *err);
 static wf_status grad_out(wf_exec *x, int b, float *g, wf_err *err) {
     size_t n = wf_gpt_block_numel(&x->cfg, b);
     long t = 0;
+    if (packed(x, WF_STORE_G, b)) { /* the kept weights' gradients only: the mask's zeros never leave */
+        int s = g == x->lg[1];
+        wf_status rc = grad_flush(x, x->pg[s], err);
+        if (rc) return rc;
+        wf_sparse_pack_layer(x->mask, b - 1, g, x->pg[s]);
+        g = x->pg[s], n = x->pn[b - 1];
+    }
     if (root(x) && x->micro > 0) {
         wf_status rc = wf_store_read(x->st, WF_STORE_G, b, x->m, err);
         if (rc) return rc;
@@ -238,7 +292,10 @@ static wf_status grad_flush(wf_exec *x, const float *g, wf_err *err) {
         if (x->pend[k].t) rc = x->dp->wait(x->dp->ud, x->pend[k].t, err);
         if (!rc && root(x)) {
             size_t n = wf_gpt_block_numel(&x->cfg, b);
-            x->sumsq[b] = wf_sumsq(p, n);
+            const float *d = p;
+            if (packed(x, WF_STORE_G, b)) /* the norm over the dense block: the resident step's chunks, its bits */
+                wf_sparse_unpack_layer(x->mask, b - 1, p, x->m), d = x->m;
+            x->sumsq[b] = wf_sumsq(d, n);
             rc = wf_store_write(x->st, WF_STORE_G, b, p, err);
         }
         k++;
@@ -307,6 +364,22 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     return WF_OK;
 }
 
+/* AdamW on a packed layer block: tensor by tensor over its packed segments
+** (wf_optim_update_block_at's parameters; elementwise, so the kept weights
+** get the resident step's bits). */
+static void update_packed(wf_exec *x, int b, float *w, const float *g, float lr, float coef) {
+    const wf_optim *o = x->opt;
+    for (int t = 0; t < WF_T_LAYER_COUNT; t++) {
+        size_t off, n;
+        wf_sparse_packed_tensor(x->mask, b - 1, t, &off, &n);
+        int i = 2 + WF_T_LAYER_COUNT * (b - 1) + t;
+        wf_adamw_params a = {.lr = lr, .beta1 = o->opts.beta1, .beta2 = o->opts.beta2, .eps = o->opts.eps,
+                             .weight_decay = wf_optim_decays(o, i) ? o->opts.weight_decay : 0.0f, .step = o->step,
+                             .grad_scale = coef};
+        wf_adamw_update(w + off, g + off, x->m + off, x->v + off, n, &a);
+    }
+}
+
 static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
     wf_exec *x = ud;
     wf_optim *o = x->opt;
@@ -328,7 +401,8 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
         if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, x->v, err);
         if (rc) return rc;
         for (int k = 0; b + 1 < x->nb && k <= WF_STORE_G; k++) wf_store_prefetch(x->st, (wf_store_kind)k, b + 1);
-        SPAN(x, "adamw", b, wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef));
+        if (packed(x, WF_STORE_W, b)) SPAN(x, "adamw", b, update_packed(x, b, w, g, lr, coef));
+        else SPAN(x, "adamw", b, wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef));
         if ((rc = wf_store_write(x->st, WF_STORE_W, b, w, err)) || (rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err)) ||
             (rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err)) || (rc = write_half(x, b, w, err)))
             return rc;
@@ -339,7 +413,7 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
 /* Block b of kind k into buf, checked for NaN/Inf: WF_ERANGE naming the tensor in what. */
 static wf_status checked_read(wf_exec *x, wf_store_kind k, int b, float *buf, char *what, size_t cap, wf_err *err) {
     static const char *const kind[] = {"weights", "Adam moment m", "Adam moment v"};
-    wf_status rc = wf_store_read(x->st, k, b, buf, err);
+    wf_status rc = read_dense(x, k, b, buf, x->emb_g, err); /* the embeddings' gradient buffer: free between steps */
     if (rc) return rc;
     if (b + 1 < x->nb) wf_store_prefetch(x->st, k, b + 1);
     int t = wf_nonfinite_block(&x->cfg, b, buf);
@@ -470,7 +544,8 @@ done:
 }
 
 static wf_status store_get(void *ud, int b, float *dst, wf_err *err) {
-    return wf_store_read(((wf_exec *)ud)->st, WF_STORE_W, b, dst, err);
+    wf_exec *x = ud;
+    return read_dense(x, WF_STORE_W, b, dst, x->v, err); /* Adam scratch: free between steps */
 }
 static void store_prefetch(void *ud, int b) { wf_store_prefetch(((wf_exec *)ud)->st, WF_STORE_W, b); }
 
@@ -539,7 +614,13 @@ int wf_exec_auto_stream(const wf_exec_plan *p, size_t limit, char *why, size_t c
 
 static void x_close(void *ud) { release(ud); }
 
+static void x_traffic(void *ud, uint64_t *rd, uint64_t *wr) {
+    wf_exec *x = ud;
+    *rd = *wr = 0;
+    if (x->st) wf_store_traffic(x->st, rd, wr);
+}
+
 void wf_exec_hooks(wf_exec *x, wf_step_hooks *h) {
     *h = (wf_step_hooks){.ud = x, .open = x_open, .micro = x_micro, .update = x_update, .save = x_save,
-                         .eval = x_eval, .nonfinite = x_nonfinite, .close = x_close};
+                         .eval = x_eval, .nonfinite = x_nonfinite, .close = x_close, .traffic = x_traffic};
 }

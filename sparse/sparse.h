@@ -89,6 +89,20 @@ void wf_sparse_mask_apply_layer(const wf_sparse_mask *m, int l, float *block);
 /* Number of masked positions in buf that are not exactly +0 or -0 (tests, checks). */
 uint64_t wf_sparse_mask_violations(const wf_sparse_mask *m, const float *buf);
 
+/* ---- packed layers (streaming) ------------------------------------------------
+** Layer l's block (tensors in block order, wf_gpt_block_numel(c, 1 + l)
+** floats) packed: each masked matrix keeps only its kept weights, row-major;
+** every other tensor whole. The weight store keeps a sparse layer's W, G, m
+** and v this way and the streaming executor moves it so (exec/exec.h):
+** bytes per step fall with the sparsity. Masked positions are zero in
+** every buffer the mask governs, so packing loses nothing. */
+size_t wf_sparse_packed_numel(const wf_sparse_mask *m, int l);
+void wf_sparse_pack_layer(const wf_sparse_mask *m, int l, const float *block, float *packed);
+/* The reverse; masked positions become +0. */
+void wf_sparse_unpack_layer(const wf_sparse_mask *m, int l, const float *packed, float *block);
+/* Offset and length of layer tensor t (wf_layer_tensor order) in the packed block. */
+void wf_sparse_packed_tensor(const wf_sparse_mask *m, int l, int t, size_t *off, size_t *numel);
+
 /* ---- the mask file ----------------------------------------------------------
 ** "sparse_mask.bin" beside config.json and model.safetensors in a checkpoint
 ** folder (the safetensors hold the dense weights with their zeros, so HF

@@ -37,6 +37,10 @@ struct wf_store {
     int fd;                   /* -1: RAM */
     char path[1100];
     float *ram[WF_STORE_KINDS];
+    size_t *bn;               /* [KINDS * nb] floats of block b of kind k (packed sparse layers: fewer) */
+    size_t *roff;             /* [KINDS * nb] RAM backend: float offset of the block in ram[k] */
+    size_t ram_n[WF_STORE_KINDS];
+    int packed;               /* some layer blocks hold only their kept weights (wf_store_open_packed) */
     uint64_t *off;            /* [KINDS * nb] file offsets */
     uint64_t *sum;            /* [KINDS * ntensor] checksums of written tensors */
     unsigned char *written;   /* [KINDS * nb] */
@@ -152,6 +156,8 @@ static void header_fill(const wf_store *s, unsigned char *h) {
                      (uint64_t)s->cfg.n_inner, (uint64_t)s->cfg.n_positions, (uint64_t)s->cfg.vocab_size,
                      (uint64_t)wf_gpt_numel(&s->cfg)};
     memcpy(h + 8, f, sizeof f);
+    uint64_t packed = s->packed ? s->ram_n[WF_STORE_W] : 0; /* a packed store's floats of W (0: dense) */
+    memcpy(h + 8 + sizeof f, &packed, sizeof packed);
 }
 
 static wf_status io_all(wf_store *s, int wr, void *buf, size_t n, uint64_t off, wf_err *err) {
@@ -188,7 +194,7 @@ static void *io_main(void *arg) {
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
         }
-        size_t n = wf_store_numel(&s->cfg, (wf_store_kind)q->k, q->b) * sizeof(float);
+        size_t n = s->bn[q->k * s->nb + q->b] * sizeof(float);
         uint64_t off = s->off[q->k * s->nb + q->b];
         pthread_mutex_unlock(&s->mu);
         wf_err e = {0};
@@ -244,7 +250,7 @@ wf_status wf_store_flush(wf_store *s, wf_err *err) {
 }
 
 void wf_store_prefetch(wf_store *s, wf_store_kind k, int b) {
-    if (!s->thr_on || wf_store_numel(&s->cfg, k, b) > s->stage_floats || !s->written[k * s->nb + b]) return;
+    if (!s->thr_on || s->bn[k * s->nb + b] > s->stage_floats || !s->written[k * s->nb + b]) return;
     pthread_mutex_lock(&s->mu);
     int reads = 0;
     for (int i = 0; i < NSTAGE; i++) reads += s->st[i].busy && !s->st[i].write;
@@ -256,24 +262,38 @@ void wf_store_prefetch(wf_store *s, wf_store_kind k, int b) {
 }
 
 wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_store **out, wf_err *err) {
+    return wf_store_open_packed(dir, c, NULL, h, out, err);
+}
+
+wf_status wf_store_open_packed(const char *dir, const wf_gpt_config *c, const size_t *layer_numel, wf_heap *h,
+                               wf_store **out, wf_err *err) {
     *out = NULL;
     wf_store *s = wf_calloc(h, sizeof *s, "store", err);
     if (!s) return WF_ENOMEM;
     s->cfg = *c, s->heap = h, s->fd = -1;
     s->nb = wf_gpt_nblocks(c), s->ntensor = wf_gpt_tensor_count(c);
     wf_status rc = WF_ENOMEM;
-    size_t numel = wf_gpt_numel(c);
-    s->off = wf_calloc(h, sizeof *s->off * WF_STORE_KINDS * (size_t)s->nb, "store offsets", err);
+    size_t nbk = WF_STORE_KINDS * (size_t)s->nb;
+    s->off = wf_calloc(h, sizeof *s->off * nbk, "store offsets", err);
     s->sum = s->off ? wf_calloc(h, sizeof *s->sum * WF_STORE_KINDS * (size_t)s->ntensor, "store sums", err) : NULL;
-    s->written = s->sum ? wf_calloc(h, WF_STORE_KINDS * (size_t)s->nb, "store flags", err) : NULL;
+    s->written = s->sum ? wf_calloc(h, nbk, "store flags", err) : NULL;
     s->first = s->written ? wf_calloc(h, sizeof *s->first * (size_t)s->nb, "store blocks", err) : NULL;
-    if (!s->first) goto fail;
+    s->bn = s->first ? wf_calloc(h, sizeof *s->bn * nbk, "store block sizes", err) : NULL;
+    s->roff = s->bn ? wf_calloc(h, sizeof *s->roff * nbk, "store block offsets", err) : NULL;
+    if (!s->roff) goto fail;
     for (int b = 0; b < s->nb; b++)
         s->first[b] = b == 0 ? 0 : b <= c->n_layer ? 2 + WF_T_LAYER_COUNT * (b - 1) : 2 + WF_T_LAYER_COUNT * c->n_layer;
+    for (int k = 0; k < WF_STORE_KINDS; k++)
+        for (int b = 0; b < s->nb; b++) {
+            size_t n = wf_store_numel(c, (wf_store_kind)k, b);
+            if (layer_numel && k != WF_STORE_HALF && b >= 1 && b <= c->n_layer && layer_numel[b - 1] < n)
+                n = layer_numel[b - 1], s->packed = 1;
+            s->bn[k * s->nb + b] = n, s->roff[k * s->nb + b] = s->ram_n[k], s->ram_n[k] += n;
+        }
     if (!dir) {
         for (int k = 0; k < WF_STORE_KINDS; k++) { /* H is allocated at its first write (only --bf16 uses it) */
             if (k == WF_STORE_HALF) continue;
-            if (!(s->ram[k] = wf_alloc(h, numel * sizeof(float), kind_name((wf_store_kind)k), err))) goto fail;
+            if (!(s->ram[k] = wf_alloc(h, s->ram_n[k] * sizeof(float), kind_name((wf_store_kind)k), err))) goto fail;
         }
         *out = s;
         return WF_OK;
@@ -284,7 +304,7 @@ wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_
     for (int k = 0; k < WF_STORE_KINDS; k++)
         for (int b = 0; b < s->nb; b++) {
             s->off[k * s->nb + b] = off;
-            off += (wf_store_numel(c, (wf_store_kind)k, b) * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
+            off += (s->bn[k * s->nb + b] * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
         }
     s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (s->fd < 0) {
@@ -348,16 +368,22 @@ void wf_store_close(wf_store *s) {
     if (s->fd >= 0) close(s->fd);
     for (int k = 0; k < WF_STORE_KINDS; k++) wf_free(s->heap, s->ram[k]);
     wf_free(s->heap, s->off), wf_free(s->heap, s->sum), wf_free(s->heap, s->written), wf_free(s->heap, s->first);
+    wf_free(s->heap, s->bn), wf_free(s->heap, s->roff);
     wf_free(s->heap, s);
 }
 
 /* Tensors of block b (the last block holds ln_f and, untied, lm_head). */
 static int block_ntensor(const wf_store *s, int b) { return (b + 1 < s->nb ? s->first[b + 1] : s->ntensor) - s->first[b]; }
 
+/* H blocks and packed sparse layers carry one checksum over the block. */
+static int one_sum(const wf_store *s, wf_store_kind k, int b) {
+    return k == WF_STORE_HALF || s->bn[k * s->nb + b] != wf_gpt_block_numel(&s->cfg, b);
+}
+
 /* Checksums every tensor of block b (at dst) into sums[]. */
 static void block_sums(const wf_store *s, wf_store_kind k, int b, const float *x, uint64_t *sums) {
-    if (k == WF_STORE_HALF) { /* one sum over the packed block */
-        sums[0] = checksum(x, wf_store_numel(&s->cfg, k, b));
+    if (one_sum(s, k, b)) { /* one sum over the packed block */
+        sums[0] = checksum(x, s->bn[k * s->nb + b]);
         return;
     }
     size_t base = wf_gpt_block_offset(&s->cfg, b);
@@ -388,11 +414,11 @@ wf_status wf_store_write(wf_store *s, wf_store_kind k, int b, const float *src, 
 
 static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_err *err) {
     WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
-    size_t n = wf_store_numel(&s->cfg, k, b);
+    size_t n = s->bn[k * s->nb + b];
     s->bytes_read += n * sizeof(float);
     if (s->fd < 0) {
         if (!s->ram[k]) return WF_FAIL(err, WF_ECORRUPT, "RAM store: block %d (%s) read before it was written", b, kind_name(k));
-        memcpy(dst, s->ram[k] + wf_gpt_block_offset(&s->cfg, b), n * sizeof(float));
+        memcpy(dst, s->ram[k] + s->roff[k * s->nb + b], n * sizeof(float));
         return WF_OK;
     }
     if (!s->written[k * s->nb + b])
@@ -420,7 +446,7 @@ static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_
     uint64_t sums[WF_T_LAYER_COUNT];
     block_sums(s, k, b, dst, sums);
     const uint64_t *want = s->sum + (size_t)k * s->ntensor + s->first[b];
-    for (int i = 0; i < (k == WF_STORE_HALF ? 1 : block_ntensor(s, b)); i++)
+    for (int i = 0; i < (one_sum(s, k, b) ? 1 : block_ntensor(s, b)); i++)
         if (sums[i] != want[i]) {
             wf_tensor_info ti;
             wf_gpt_tensor_info(&s->cfg, s->first[b] + i, &ti);
@@ -435,13 +461,13 @@ static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_
 
 static wf_status store_write(wf_store *s, wf_store_kind k, int b, const float *src, wf_err *err) {
     WF_ASSERT(b >= 0 && b < s->nb && k < WF_STORE_KINDS);
-    size_t n = wf_store_numel(&s->cfg, k, b);
+    size_t n = s->bn[k * s->nb + b];
     s->bytes_written += n * sizeof(float);
-    if (s->fd < 0 && !s->ram[k] && /* H: laid out like W (each block at W's offset; it is smaller) */
-        !(s->ram[k] = wf_alloc(s->heap, wf_gpt_numel(&s->cfg) * sizeof(float), kind_name(k), err)))
+    if (s->fd < 0 && !s->ram[k] && /* H: allocated at its first write */
+        !(s->ram[k] = wf_alloc(s->heap, s->ram_n[k] * sizeof(float), kind_name(k), err)))
         return WF_ENOMEM;
     if (s->fd < 0) {
-        memcpy(s->ram[k] + wf_gpt_block_offset(&s->cfg, b), src, n * sizeof(float));
+        memcpy(s->ram[k] + s->roff[k * s->nb + b], src, n * sizeof(float));
         return WF_OK;
     }
     s->written[k * s->nb + b] = 0;
@@ -478,10 +504,14 @@ static wf_status store_write(wf_store *s, wf_store_kind k, int b, const float *s
     return WF_OK;
 }
 
+size_t wf_store_block_numel(const wf_store *s, wf_store_kind k, int b) { return s->bn[k * s->nb + b]; }
+
 size_t wf_store_host_bytes(const wf_store *s) {
     size_t n = sizeof *s + (sizeof *s->off + 1) * WF_STORE_KINDS * (size_t)s->nb +
                sizeof *s->sum * WF_STORE_KINDS * (size_t)s->ntensor;
-    if (s->fd < 0) n += WF_STORE_KINDS * wf_gpt_numel(&s->cfg) * sizeof(float);
+    n += 2 * sizeof *s->bn * WF_STORE_KINDS * (size_t)s->nb;
+    if (s->fd < 0)
+        for (int k = 0; k < WF_STORE_KINDS; k++) n += s->ram_n[k] * sizeof(float);
     return n;
 }
 

@@ -260,6 +260,13 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     return rc;
 }
 
+/* Streamed, the loop holds no weights: a mask by magnitude needs them in memory. */
+static wf_status stream_prune_error(const wf_train_opts *o, const char *src, wf_err *err) {
+    return WF_FAIL(err, WF_EUSAGE, "--mode stream --sparsity %g from %s: pruning by magnitude needs the model in memory; "
+                   "make the sparse copy first (wafer prune --model %s --sparsity %g --out DIR) and train from DIR",
+                   o->sparsity, src, src, o->sparsity);
+}
+
 /* The mask of a sparse run: the resumed checkpoint's or the model folder's
 ** (unless dropped by --dense-finetune / --sparsity 0), else a new one at
 ** o->sparsity: by magnitude from a model folder's weights, random (uniform or
@@ -275,9 +282,6 @@ static wf_status setup_sparse(run *r, const char *resume_dir, wf_err *err) {
         if (has) wf_log(WF_LOG_INFO, "dense fine-tune: %s/%s is dropped, every weight trains", src, WF_SPARSE_MASK_FILE);
         return WF_OK;
     }
-    if (o->exec && (has || o->sparsity > 0))
-        return WF_FAIL(err, WF_EUSAGE, "%s: sparse training streams no weights yet: use --mode resident (or "
-                       "--dense-finetune to drop the mask)", has ? src : "--sparsity");
     char path[1200];
     if (has) {
         snprintf(path, sizeof path, "%s/%s", src, WF_SPARSE_MASK_FILE);
@@ -289,6 +293,7 @@ static wf_status setup_sparse(run *r, const char *resume_dir, wf_err *err) {
                                "or --dense-finetune", path, S);
             wf_sparse_mask_free(r->mask);
             r->mask = NULL;
+            if (o->exec) return stream_prune_error(o, src, err);
             wf_log(WF_LOG_INFO, "%s: re-pruning by magnitude from sparsity %g to %g", o->model, S, o->sparsity);
         } else {
             wf_log(WF_LOG_INFO, "sparse: %s (sparsity %g, %s, %.4f of the block weights are zero)", path, S,
@@ -299,6 +304,7 @@ static wf_status setup_sparse(run *r, const char *resume_dir, wf_err *err) {
                        WF_SPARSE_MASK_FILE);
     }
     if (!r->mask && o->sparsity > 0) {
+        if (src && o->exec) return stream_prune_error(o, src, err);
         int erk = o->sparsity_dist == WF_SPARSE_ERK;
         if (src) rc = wf_sparse_mask_magnitude(&r->cfg, r->w, o->sparsity, erk, NULL, &r->mask, err);
         else rc = wf_sparse_mask_random(&r->cfg, o->sparsity, erk ? WF_SPARSE_ERK : WF_SPARSE_UNIFORM, o->seed, NULL,
@@ -307,7 +313,7 @@ static wf_status setup_sparse(run *r, const char *resume_dir, wf_err *err) {
         wf_log(WF_LOG_INFO, "sparse: new %s mask at sparsity %g (%.4f of the block weights are zero)",
                wf_sparse_dist_name(wf_sparse_mask_dist(r->mask)), o->sparsity, wf_sparse_mask_actual(r->mask));
     }
-    if (r->mask) wf_sparse_mask_apply(r->mask, r->w);
+    if (r->mask && r->w) wf_sparse_mask_apply(r->mask, r->w); /* streamed: the store keeps the kept weights only */
     return WF_OK;
 }
 
@@ -375,8 +381,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if ((rc = wf_shards_open(o->data, &r->data, err))) goto done;
     if ((rc = setup_model(r, o->resume ? resume_dir : NULL, err))) goto done;
     if ((rc = setup_sparse(r, o->resume ? resume_dir : NULL, err))) goto done;
-    if (r->mask && o->exec) {
-        rc = WF_FAIL(err, WF_EUSAGE, "sparse training runs in --mode resident; --mode stream does not carry masks yet");
+    if (r->mask && o->exec && o->bf16) {
+        rc = WF_FAIL(err, WF_EUSAGE, "--bf16 with a sparse model streams no half-size copies yet: use --mode resident, or "
+                     "drop --bf16");
         goto done;
     }
     if (T == 0) T = r->cfg.n_positions < 1024 ? r->cfg.n_positions : 1024;
@@ -435,7 +442,10 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if ((rc = wf_trainer_set_bf16(r->tr, o->bf16, err))) goto done;
     /* m and v live with the store: the executor's, or rank 0's */
     if ((rc = (o->exec || rank > 0 ? wf_optim_new_state : wf_optim_new)(&r->cfg, &o->optim, NULL, &r->opt, err))) goto done;
-    if (r->mask) {
+    if (r->mask && o->exec)
+        wf_log(WF_LOG_INFO, "sparse, streamed: the store keeps and moves the kept weights of each layer only; layers "
+               "compute on the dense kernels");
+    else if (r->mask) {
         if ((rc = wf_sparse_plan_new(r->mask, r->w, B * T, (wf_sparse_kernels)o->sparse_kernels, NULL, &r->plan, err)))
             goto done;
         wf_trainer_set_sparse(r->tr, r->plan);
@@ -508,7 +518,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
     }
     if (o->exec) {
-        rc = o->exec->open(o->exec->ud, &r->cfg, r->tr, r->rd, os, r->opt, err);
+        rc = o->exec->open(o->exec->ud, &r->cfg, r->tr, r->rd, os, r->opt, r->mask, err);
         wf_checkpoint_close(r->rd), r->rd = NULL;
         wf_optstate_close(os), os = NULL;
         if (rc) goto done;
@@ -547,6 +557,8 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         double t0 = wf_now();
         if (!o->exec) memset(r->g, 0, numel * sizeof(float));
         double tot = 0, comm0 = dp ? *dp->comm_s : 0, exp0 = dp ? *dp->exposed_s : 0;
+        uint64_t srd0 = 0, swr0 = 0, srd = 0, swr = 0; /* the store's bytes (stream mode) */
+        if (o->exec && o->exec->traffic) o->exec->traffic(o->exec->ud, &srd0, &swr0);
         uint64_t bytes0 = dp ? *dp->comm_bytes : 0;
         for (int k = 0; k < Kl; k++) {
             /* global micro-batch: the k-th round of the ranks (so the stream
@@ -592,6 +604,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             if (dp && (rc = dp->bcast(dp->ud, r->w, numel, err))) goto done;
             if (r->mask) wf_sparse_plan_refresh(r->plan, r->w);
         } else if ((rc = o->exec->update(o->exec->ud, lr, &gn, err))) goto done;
+        if (o->exec && o->exec->traffic) o->exec->traffic(o->exec->ud, &srd, &swr);
         r->st.step++;
         r->st.tokens += (uint64_t)per_step;
         last_loss = tot / K;
@@ -617,6 +630,10 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s | %d ranks, comm %.3f s "
                    "(%.3f s not hidden), %.1f MB", (long)r->st.step, r->total, last_loss, lr, gn, tps, eta, N,
                    *dp->comm_s - comm0, *dp->exposed_s - exp0, (double)(*dp->comm_bytes - bytes0) / 1e6);
+        else if (srd || swr)
+            wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s | store %.3f GB read, "
+                   "%.3f GB written", (long)r->st.step, r->total, last_loss, lr, gn, tps, eta, (double)(srd - srd0) / 1e9,
+                   (double)(swr - swr0) / 1e9);
         else
             wf_log(WF_LOG_INFO, "step %ld/%ld | loss %.4f | lr %.3e | norm %.3f | %.0f tok/s | ETA %s",
                    (long)r->st.step, r->total, last_loss, lr, gn, tps, eta);

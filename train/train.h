@@ -232,7 +232,7 @@ typedef struct wf_ckpt_reader wf_ckpt_reader;
 typedef struct wf_step_hooks {
     void *ud;
     wf_status (*open)(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckpt_reader *rd, wf_optstate_file *os,
-                      wf_optim *o, wf_err *err);
+                      wf_optim *o, const wf_sparse_mask *mask, wf_err *err);
     wf_status (*micro)(void *ud, const int32_t *in, const int32_t *tg, float grad_scale, float *loss,
                        wf_err *err);
     wf_status (*update)(void *ud, float lr, float *gnorm, wf_err *err);
@@ -242,6 +242,9 @@ typedef struct wf_step_hooks {
                       double *mean_loss, uint64_t *tokens, wf_err *err);
     int (*nonfinite)(void *ud, char *what, size_t cap);
     void (*close)(void *ud);
+    /* bytes the store has read and written so far (NULL: not reported); the
+    ** loop logs each step's share */
+    void (*traffic)(void *ud, uint64_t *read, uint64_t *written);
 } wf_step_hooks;
 
 /* Data parallelism (swarm/swarm.h fills one over MPI): `size` processes

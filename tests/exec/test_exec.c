@@ -26,6 +26,7 @@ static char data[256];
 static int five_layers;
 static uint64_t max_shard; /* 0: the default (one file for these models) */
 static int bf16;           /* --bf16: the stream carries the layers' bf16 copies */
+static double sparsity = -1; /* > 0: a sparse run (dense kernels, so both modes compute alike) */
 
 static void opts(wf_train_opts *o, const char *out, int accum) {
     wf_train_opts_default(o);
@@ -44,6 +45,7 @@ static void opts(wf_train_opts *o, const char *out, int accum) {
     o->eval_windows = 3; /* batches of 2 windows and a tail of 1 */
     o->max_shard = max_shard;
     o->bf16 = bf16;
+    if (sparsity > 0) o->sparsity = sparsity, o->sparse_kernels = WF_SPARSE_KERNELS_DENSE;
 }
 
 static char *slurp(const char *dir, const char *file, size_t *n) {
@@ -234,66 +236,86 @@ static void sharded_checkpoints(void) {
     wf_free(NULL, w1), wf_free(NULL, w2);
 }
 
-/* --bf16: the layers travel as bf16 matrices + fp32 vectors (the HALF kind),
-** and the run gives resident --bf16's bits with fewer bytes read. */
-static void bf16_streams_half(void) {
+/* A resident run with --accum 2 (the current settings), then stream mode from
+** the RAM and the disk store, each stopped at step 2 and resumed: the same
+** loss and byte-identical model.safetensors and optimizer.bin. */
+static void stop_resume_matches(const char *tag) {
     char ref[300], out[300], store[400];
     wf_train_result r;
     wf_err e;
-    bf16 = 1;
-    snprintf(ref, sizeof ref, "%s/bf16-resident", root);
+    snprintf(ref, sizeof ref, "%s/%s-resident", root, tag);
     WF_CHECK_EQ(run(ref, 2, NULL, 0, 0, 0, &r, &e), WF_OK);
     double ref_loss = r.last_loss;
     WF_CHECK(ref_loss > 0 && ref_loss < 7);
     for (int disk = 0; disk < 2; disk++) {
-        snprintf(out, sizeof out, "%s/bf16-%s", root, disk ? "disk" : "ram");
+        snprintf(out, sizeof out, "%s/%s-%s", root, tag, disk ? "disk" : "ram");
         snprintf(store, sizeof store, "%s/store", out);
         WF_CHECK_EQ(run(out, 2, disk ? store : "", 2, 0, 0, &r, &e), WF_OK);
         WF_CHECK_EQ(run(out, 2, disk ? store : "", 0, 1, 0, &r, &e), WF_OK);
         WF_CHECK(r.last_loss == ref_loss);
         WF_CHECK(same_file(ref, out, "model.safetensors"));
         WF_CHECK(same_file(ref, out, "optimizer.bin"));
-        printf("bf16 %s stop+resume: loss %.6f (resident %.6f)\n", disk ? "disk" : "ram", r.last_loss, ref_loss);
+        printf("%s %s stop+resume: loss %.6f (resident %.6f)\n", tag, disk ? "disk" : "ram", r.last_loss, ref_loss);
     }
+}
+
+/* --bf16: the layers travel as bf16 matrices + fp32 vectors (the HALF kind),
+** and the run gives resident --bf16's bits with fewer bytes read. */
+static void bf16_streams_half(void) {
+    bf16 = 1;
+    stop_resume_matches("bf16");
     bf16 = 0;
 }
 
-/* Bytes a streamed step reads: the HALF copies cut the layers' share. */
-static void bf16_reads_fewer_bytes(void) {
+/* Store bytes read and written by one streamed step (one micro-batch and the
+** update) of the tiny-gelu fixture: --bf16 when half, a sparse mask when mask. */
+static void step_traffic(const wf_gpt_config *c, int half, const wf_sparse_mask *mask, uint64_t *rd, uint64_t *wr) {
+    wf_trainer *tr = NULL;
+    wf_optim *o = NULL;
+    wf_exec *x = NULL;
+    wf_ckpt_reader *ck = NULL;
+    wf_step_hooks h;
+    wf_optim_opts oo;
+    wf_err e;
+    wf_gpt_config cc;
+    wf_optim_opts_default(&oo);
+    wf_exec_opts xo = {0};
+    *rd = *wr = 0;
+    WF_CHECK_EQ(wf_trainer_new(c, 2, 16, 0, NULL, &tr, &e), WF_OK);
+    WF_CHECK_EQ(wf_trainer_set_bf16(tr, half, &e), WF_OK);
+    WF_CHECK_EQ(wf_optim_new_state(c, &oo, NULL, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_exec_new(&xo, &x, &e), WF_OK);
+    WF_CHECK_EQ(wf_checkpoint_open("tests/fixtures/models/tiny-gelu", 0, 0, NULL, &cc, &ck, &e), WF_OK);
+    wf_exec_hooks(x, &h);
+    WF_CHECK_EQ(h.open(h.ud, c, tr, ck, NULL, o, mask, &e), WF_OK);
+    int32_t in[32], tg[32];
+    for (int i = 0; i < 32; i++) in[i] = i * 7 % 512, tg[i] = (i * 7 + 1) % 512;
+    uint64_t r0, w0, r1, w1;
+    wf_store_traffic(wf_exec_store(x), &r0, &w0);
+    float loss, gn;
+    WF_CHECK_EQ(h.micro(h.ud, in, tg, 1.0f, &loss, &e), WF_OK);
+    wf_store_traffic(wf_exec_store(x), &r1, &w1);
+    *rd = r1 - r0; /* the micro-batch's reads: the layers streamed in */
+    WF_CHECK_EQ(h.update(h.ud, 1e-3f, &gn, &e), WF_OK);
+    WF_CHECK(isfinite(loss) && isfinite(gn));
+    wf_store_traffic(wf_exec_store(x), &r1, &w1);
+    *wr = w1 - w0; /* the step's writes: gradients out, then W, m, v */
+    h.close(h.ud);
+    wf_checkpoint_close(ck);
+    wf_exec_free(x);
+    wf_optim_free(o);
+    wf_trainer_free(tr);
+}
+
+/* Bytes a streamed step moves: the HALF copies cut the layers' share of the
+** reads; a sparse mask cuts the layers' reads and writes to the kept weights. */
+static void fewer_bytes(void) {
     wf_gpt_config c;
     wf_err e;
     WF_CHECK_EQ(wf_checkpoint_load_config("tests/fixtures/models/tiny-gelu", &c, NULL, &e), WF_OK);
-    uint64_t rd[2] = {0, 0};
-    for (int half = 0; half < 2; half++) {
-        wf_trainer *tr = NULL;
-        wf_optim *o = NULL;
-        wf_exec *x = NULL;
-        wf_ckpt_reader *ck = NULL;
-        wf_step_hooks h;
-        wf_optim_opts oo;
-        wf_optim_opts_default(&oo);
-        wf_exec_opts xo = {0};
-        WF_CHECK_EQ(wf_trainer_new(&c, 2, 16, 0, NULL, &tr, &e), WF_OK);
-        WF_CHECK_EQ(wf_trainer_set_bf16(tr, half, &e), WF_OK);
-        WF_CHECK_EQ(wf_optim_new_state(&c, &oo, NULL, &o, &e), WF_OK);
-        WF_CHECK_EQ(wf_exec_new(&xo, &x, &e), WF_OK);
-        WF_CHECK_EQ(wf_checkpoint_open("tests/fixtures/models/tiny-gelu", 0, 0, NULL, &c, &ck, &e), WF_OK);
-        wf_exec_hooks(x, &h);
-        WF_CHECK_EQ(h.open(h.ud, &c, tr, ck, NULL, o, &e), WF_OK);
-        int32_t in[32], tg[32];
-        for (int i = 0; i < 32; i++) in[i] = i * 7 % 512, tg[i] = (i * 7 + 1) % 512;
-        uint64_t r0, w0, r1, w1;
-        wf_store_traffic(wf_exec_store(x), &r0, &w0);
-        float loss;
-        WF_CHECK_EQ(h.micro(h.ud, in, tg, 1.0f, &loss, &e), WF_OK);
-        wf_store_traffic(wf_exec_store(x), &r1, &w1);
-        rd[half] = r1 - r0;
-        h.close(h.ud);
-        wf_checkpoint_close(ck);
-        wf_exec_free(x);
-        wf_optim_free(o);
-        wf_trainer_free(tr);
-    }
+    uint64_t rd[3], wr[3];
+    step_traffic(&c, 0, NULL, &rd[0], &wr[0]);
+    step_traffic(&c, 1, NULL, &rd[1], &wr[1]);
     /* layers: 12 C^2 of the 12 C^2 + 13 C floats go from 4 to 2 bytes, read twice (forward, backward)
     ** except the last, which stays on the device from its forward to its backward */
     size_t layer = wf_gpt_block_numel(&c, 1), half_layer = wf_store_numel(&c, WF_STORE_HALF, 1);
@@ -301,6 +323,42 @@ static void bf16_reads_fewer_bytes(void) {
            (unsigned long long)rd[0], (unsigned long long)rd[1], layer * 4, half_layer * 4);
     WF_CHECK(half_layer * 4 < layer * 4 * 6 / 10);
     WF_CHECK_EQ(rd[0] - rd[1], (uint64_t)(2 * c.n_layer - 1) * (layer - half_layer) * 4);
+    /* sparse 0.75: each layer block moves its packed size; reads as above, writes once per kind
+    ** (the gradient out, then W, m, v of the update) */
+    wf_sparse_mask *m = NULL;
+    WF_CHECK_EQ(wf_sparse_mask_random(&c, 0.75, WF_SPARSE_UNIFORM, 5, NULL, &m, &e), WF_OK);
+    if (!m) return;
+    step_traffic(&c, 0, m, &rd[2], &wr[2]);
+    uint64_t saved = 0, saved_last = 0;
+    for (int l = 0; l < c.n_layer; l++) {
+        uint64_t d = (uint64_t)(layer - wf_sparse_packed_numel(m, l)) * 4;
+        saved += d;
+        if (l == c.n_layer - 1) saved_last = d;
+    }
+    printf("one streamed step, dense vs 75%% sparse: read %llu vs %llu, written %llu vs %llu bytes\n",
+           (unsigned long long)rd[0], (unsigned long long)rd[2], (unsigned long long)wr[0], (unsigned long long)wr[2]);
+    WF_CHECK(saved > 0);
+    WF_CHECK_EQ(rd[0] - rd[2], 2 * saved - saved_last);
+    WF_CHECK_EQ(wr[0] - wr[2], 4 * saved);
+    wf_sparse_mask_free(m);
+}
+
+/* A sparse model streamed (the store holding and moving the kept weights
+** only) trains to the resident sparse run's bytes, RAM and disk store, across
+** a stop and --resume, with the dense kernels on both sides; and a new mask
+** by magnitude from a folder is refused in stream mode (the loop holds no
+** weights to prune). */
+static void sparse_stream_matches_resident(void) {
+    wf_train_result r;
+    wf_err e;
+    char out[300];
+    sparsity = 0.75, five_layers = 1; /* a preset: a random mask (a folder would be pruned by magnitude, resident only) */
+    stop_resume_matches("sparse");
+    five_layers = 0;
+    snprintf(out, sizeof out, "%s/sparse-prune", root);
+    WF_CHECK_EQ(run(out, 2, "", 0, 0, 0, &r, &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "pruning by magnitude needs the model in memory; make the sparse copy first (wafer prune");
+    sparsity = -1;
 }
 
 int main(void) {
@@ -321,7 +379,8 @@ int main(void) {
     faults_are_clear_errors();
     sharded_checkpoints();
     bf16_streams_half();
-    bf16_reads_fewer_bytes();
+    fewer_bytes();
+    sparse_stream_matches_resident();
     five_layers = 1;
     stream_matches_resident();
     five_layers = 0;

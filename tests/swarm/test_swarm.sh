@@ -110,6 +110,15 @@ timeout 120 $MPI 2 "$W" $A --steps 4 --stop-at 2 --bf16 --mode stream --out "$T/
 "$W" $A --steps 4 --accum 2 --bf16 --mode stream --resume --out "$T/bf16-np2" > /dev/null 2>&1
 check "np 2 stream --bf16 + resume == resident --bf16" same "$T/bf16-one/ckpt-00000004" "$T/bf16-np2/ckpt-00000004" model.safetensors
 
+# a sparse model streamed under mpirun: rank 0's store keeps the kept weights, the packed layers are
+# broadcast and the packed gradients chained; the resident sparse run's bits (dense kernels on both sides)
+SP="--sparsity 0.75 --sparse-kernels dense"
+"$W" $A --steps 4 --accum 2 $SP --out "$T/sparse-one" > /dev/null 2>&1
+timeout 120 $MPI 2 "$W" $A --steps 4 $SP --mode stream --out "$T/sparse-np2" > /dev/null 2>&1
+for f in model.safetensors optimizer.bin; do
+    check "np 2 sparse --mode stream == resident sparse accum 2: $f" same "$T/sparse-one/ckpt-00000004" "$T/sparse-np2/ckpt-00000004" $f
+done
+
 # wafer eval under mpirun: batches dealt over the ranks, rank 0 prints one line with one process's bits
 E="eval --model $T/one2/ckpt-00000004 --data $T/data --seq 32 --batch 2"
 "$W" $E > "$T/eval1.json" 2> /dev/null
