@@ -28,7 +28,8 @@ static void usage(FILE *f) {
             "  --top-k K          keep the K most likely tokens (default 0 = off)\n"
             "  --top-p P          nucleus sampling mass (default 1.0 = off)\n"
             "  --seed S           sampling seed (default 1234); same seed, same text\n"
-            "  --threads N        CPU threads (default: all cores)\n"
+            "  --threads N        CPU threads (default: all cores, one fewer while another process\n"
+            "                     competes for them; the tokens are the same at any count)\n"
             "  --bf16             decode with bf16 weights (~2x faster; logits not HF-exact)\n"
             "  --int8             int8 weights (per-column scales per 32 rows; ~3x faster decoding,\n"
             "                     logits move by the quantization, docs/kernels.md)\n"
@@ -156,6 +157,10 @@ int wf_cmd_generate(int argc, char **argv) {
     }
     double t1 = wf_now(), t_prefill = t1 - t0;
     int produced = 0;
+    /* without --threads the count follows the load (wf_tune): one thread fewer
+    ** while another process competes for the cores; the tokens do not change */
+    wf_tune tune;
+    wf_tune_init(&tune, wf_kernels_threads());
     const char *why = limit < max_tokens ? "context full" : "max tokens";
     for (;;) {
         if (produced >= limit) break;
@@ -169,7 +174,15 @@ int wf_cmd_generate(int argc, char **argv) {
         }
         produced++;
         if (produced >= limit) break;
+        double ts = wf_now();
         if ((st = wf_infer_forward(ctx, &next, 1, 1, lg, WF_LOGITS_LAST, &err))) goto fail;
+        if (!threads) {
+            int nt = wf_tune_next(&tune, wf_now() - ts);
+            if (nt != wf_kernels_threads()) wf_kernels_set_threads(nt);
+            if (tune.was)
+                wf_log(WF_LOG_INFO, "threads: %d -> %d: a token took %.1f ms with %d against %.1f ms with %d", tune.was,
+                       tune.cur, 1e3 * tune.t_probe, tune.cur, 1e3 * tune.t_best, tune.was);
+        }
     }
     double t_dec = wf_now() - t1;
     /* The decode rate counts forward steps (the first token comes from the prefill). */

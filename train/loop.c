@@ -59,7 +59,80 @@ typedef struct {
     int T;           /* sequence length in use */
     wf_sparse_mask *mask;  /* NULL: dense run */
     wf_sparse_plan *plan;  /* which masked matrices run on the sparse kernels */
+    /* Resident data parallelism with posted MPI calls (dp_micro): the ticket
+    ** of each block's weight broadcast not yet waited for, and the last ticket
+    ** posted (waited for before the buffers go). */
+    long *wt;
+    long last_t;
 } run;
+
+/* Block b's weights are here (their broadcast has landed). */
+static wf_status dp_weights(run *r, const wf_dp_hooks *dp, int b, wf_err *err) {
+    long t = r->wt[b];
+    r->wt[b] = 0;
+    return t ? dp->wait(dp->ud, t, err) : WF_OK;
+}
+
+/* The step's total gradient of block b is complete here: add this micro-
+** batch's part when accumulating (g += gm, as the whole-model add does), then
+** post the block down the rank-order chain (swarm.h), which runs while the
+** backward goes on. */
+static void dp_block_out(run *r, const wf_dp_hooks *dp, int b, int k) {
+    size_t off = wf_gpt_block_offset(&r->cfg, b), n = wf_gpt_block_numel(&r->cfg, b);
+    if (k > 0) wf_grad_add(r->g + off, r->gm + off, n);
+    r->last_t = dp->post_chain(dp->ud, r->g + off, n);
+}
+
+/* One micro-batch of the resident step under mpirun with posted calls:
+** wf_trainer_step's calls layer by layer (its bits), each block's weights
+** waited for just before their first use (rank 0 posts them as it updates,
+** so the next step's forward starts while later blocks are still on the
+** way), and on the step's last micro-batch each block's gradient posted as
+** soon as the backward has produced it. */
+static wf_status dp_micro(run *r, const wf_dp_hooks *dp, int k, int Kl, float scale, float *loss, wf_err *err) {
+    const wf_gpt_config *c = &r->cfg;
+    int L = c->n_layer, last = k == Kl - 1, head_b = L + 1;
+    wf_gpt_view *g = k == 0 ? &r->gv : &r->gmv;
+    if (k > 0) memset(r->gm, 0, wf_gpt_numel(c) * sizeof(float));
+    wf_status rc = dp_weights(r, dp, 0, err);
+    if (!rc) rc = wf_trainer_embed_forward(r->tr, r->wv.wte, r->wv.wpe, r->in, r->tg, err);
+    for (int l = 0; !rc && l < L; l++)
+        if (!(rc = dp_weights(r, dp, 1 + l, err))) wf_trainer_layer_forward(r->tr, l, &r->wv.layers[l]);
+    if (!rc) rc = dp_weights(r, dp, head_b, err);
+    if (rc) return rc;
+    *loss = wf_trainer_head(r->tr, r->wv.lm_head, r->wv.lnf_w, r->wv.lnf_b, g->lm_head, g->lnf_w, g->lnf_b, scale);
+    if (last) dp_block_out(r, dp, head_b, k);
+    for (int l = L - 1; l >= 0; l--) {
+        wf_trainer_layer_backward(r->tr, l, &r->wv.layers[l], &g->layers[l]);
+        if (last) dp_block_out(r, dp, 1 + l, k);
+    }
+    wf_trainer_embed_backward(r->tr, g->wte, g->wpe);
+    if (last) dp_block_out(r, dp, 0, k);
+    else if (k > 0) wf_grad_add(r->g, r->gm, wf_gpt_numel(c)); /* g = g + gm, element by element */
+    return WF_OK;
+}
+
+/* Rank 0: wf_optim_step block by block, each block's new weights posted to
+** the other ranks as soon as they are written; the others post the receives. */
+static void dp_update(run *r, const wf_dp_hooks *dp, float lr, float *gnorm) {
+    wf_optim *o = r->opt;
+    int nb = wf_gpt_nblocks(&r->cfg);
+    if (dp->rank == 0) {
+        double ss = 0.0;
+        for (int b = 0; b < nb; b++) ss += wf_grad_block_sumsq(&r->cfg, r->g, b);
+        float coef = wf_clip_coef(ss, o->opts.clip, gnorm);
+        if (o->opts.clip <= 0.0f) coef = 1.0f;
+        o->step++;
+        for (int b = 0; b < nb; b++) {
+            wf_optim_update_block(o, b, r->w, r->g, lr, coef);
+            r->last_t = r->wt[b] = dp->post_bcast(dp->ud, r->w + wf_gpt_block_offset(&r->cfg, b), wf_gpt_block_numel(&r->cfg, b));
+        }
+    } else {
+        o->step++;
+        for (int b = 0; b < nb; b++)
+            r->last_t = r->wt[b] = dp->post_bcast(dp->ud, r->w + wf_gpt_block_offset(&r->cfg, b), wf_gpt_block_numel(&r->cfg, b));
+    }
+}
 
 static wf_status read_val(void *ud, uint64_t pos, size_t n, int32_t *out, wf_err *err) {
     return wf_shards_read((const wf_shards *)ud, WF_SPLIT_VAL, pos, n, out, err);
@@ -357,6 +430,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     wf_status rc = WF_OK;
     const wf_dp_hooks *dp = o->dp;
     int N = dp ? dp->size : 1, rank = dp ? dp->rank : 0; /* ranks, this rank */
+    int dpa = 0; /* resident under mpirun with posted calls: dp_micro, dp_update (sparse: the blocking path) */
     int B = o->B, T = o->T, Kl = o->accum, K = N * Kl; /* micro-batches per step: here, over all ranks */
     r->saved_step = -1;
     wf_optstate_file *os = NULL; /* resume with an executor: the moments stay in optimizer.bin until open */
@@ -539,6 +613,13 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                  (unsigned long long)wf_shards_count(r->data, WF_SPLIT_TRAIN), (unsigned long long)r->st.step);
         if ((rc = dp->agree(dp->ud, mine, err))) goto done;
     }
+    if (dp && !o->exec && dp->post_chain && !r->mask) {
+        if (!(r->wt = wf_calloc(NULL, sizeof *r->wt * (size_t)wf_gpt_nblocks(&r->cfg), "broadcast tickets", err))) {
+            rc = WF_ENOMEM;
+            goto done;
+        }
+        dpa = 1;
+    }
     wf_log(WF_LOG_INFO, "training %s: %zu parameters, %ld steps of %d x %d x %d tokens, lr %.3g (%s, warm-up %ld), %d threads",
            r->cfg.name, wf_gpt_numel(&r->cfg), r->total, K, B, T, r->peak,
            r->sched == WF_SCHED_COSINE ? "cosine" : r->sched == WF_SCHED_LINEAR ? "linear" : "constant",
@@ -574,6 +655,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                     r->in[b * T + t] = r->win[b * (T + 1) + t], r->tg[b * T + t] = r->win[b * (T + 1) + t + 1];
             float l;
             if (o->exec) rc = o->exec->micro(o->exec->ud, r->in, r->tg, 1.0f / (float)K, &l, err);
+            else if (dpa) rc = dp_micro(r, dp, k, Kl, 1.0f / (float)K, &l, err);
             else if (k == 0) rc = wf_trainer_step(r->tr, &r->wv, &r->gv, r->in, r->tg, 1.0f / (float)K, &l, err);
             else {
                 /* the same sum whether micro-batches run here or on other ranks: g = g + gm, element by element */
@@ -586,12 +668,18 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         }
         r->st.data_pos += (uint64_t)K;
         /* the streaming executor reduces block by block as gradients come out */
-        if (dp && !o->exec && (rc = dp->reduce(dp->ud, &r->cfg, r->g, err))) goto done;
+        if (dp && !o->exec && !dpa && (rc = dp->reduce(dp->ud, &r->cfg, r->g, err))) goto done;
+        if (dpa && (rc = dp->wait(dp->ud, r->last_t, err))) goto done; /* the chains posted during the backward */
         if (dp && (rc = dp->sum(dp->ud, &tot, err))) goto done;
+        /* rank 0 decides when Ctrl-C reached the ranks at different steps; with
+        ** posted broadcasts before the update, so nothing waits for them */
+        int stop = o->stop && *o->stop;
+        if (dpa && (rc = dp->flag(dp->ud, &stop, err))) goto done;
         long s = (long)r->st.step;
         float lr = (float)wf_lr_at(r->sched, r->peak, o->end_frac, r->warmup, r->total, s), gn;
         gn = 0;
-        if (!o->exec) {
+        if (dpa) dp_update(r, dp, lr, &gn);
+        else if (!o->exec) {
             if (rank == 0) { /* the optimizer runs where the store is; the weights go out to the other ranks */
                 if (r->mask) wf_sparse_mask_apply(r->mask, r->g); /* the dense kernels' gradients at masked weights */
                 wf_optim_step(r->opt, r->w, r->g, lr, &gn);
@@ -646,8 +734,8 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             goto done;
         }
         if ((rc = add_row(r, row, err))) goto done;
-        int stop = o->stop && *o->stop;
-        if (dp && (rc = dp->flag(dp->ud, &stop, err))) goto done; /* rank 0 decides when Ctrl-C reached the ranks at different steps */
+        if (!dpa) stop = o->stop && *o->stop;
+        if (dp && !dpa && (rc = dp->flag(dp->ud, &stop, err))) goto done;
         int save = last || (o->save_every > 0 && (long)r->st.step % o->save_every == 0) || stop;
         if (save && rank == 0) {
             if ((rc = save_checkpoint(r, res->checkpoint, sizeof res->checkpoint, err))) goto done;
@@ -673,6 +761,12 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         res->tokens_per_s = el > 0 ? (double)done_steps * (double)per_step / el : 0;
     }
 done:
+    if (dpa && r->last_t) { /* posted broadcasts and chains read r->w and r->g: wait before they go */
+        wf_err we = {0};
+        wf_status wr = dp->wait(dp->ud, r->last_t, &we);
+        if (!rc && wr) rc = wr, *err = we;
+    }
+    wf_free(NULL, r->wt);
     if (o->exec) o->exec->close(o->exec->ud);
     wf_checkpoint_close(r->rd);
     wf_optstate_close(os);

@@ -14,6 +14,7 @@
 #include "tests/check.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -350,6 +351,28 @@ static void test_threads_deterministic(void) {
     }
     wf_kernels_set_threads(nt);
     WF_CHECK(memcmp(a, b, sizeof(float) * T * V) == 0);
+    /* decode, token by token after a prompt, with every decode path: the same
+    ** logits at 1 and 2 threads (generate changes the count under load) */
+    enum { P = 16, D = 8 };
+    for (int variant = 0; variant < 4; variant++) {
+        wf_infer_opts io = {.max_batch = 1, .n_ctx = P + D, .pack = variant == 1, .bf16_decode = variant == 2,
+                            .int8 = variant == 3};
+        for (int pass = 0; pass < 2; pass++) {
+            wf_kernels_set_threads(pass ? 2 : 1);
+            wf_infer *c;
+            float *out = pass ? b : a;
+            WF_CHECK_EQ(wf_infer_new(&cfg, w, &io, NULL, &c, &e), WF_OK);
+            WF_CHECK_EQ(wf_infer_forward(c, ids, 1, P, out, WF_LOGITS_LAST, &e), WF_OK);
+            for (int d = 0; d < D; d++)
+                WF_CHECK_EQ(wf_infer_forward(c, ids + P + d, 1, 1, out + (size_t)(d + 1) * V, WF_LOGITS_LAST, &e), WF_OK);
+            wf_infer_free(c);
+        }
+        wf_kernels_set_threads(nt);
+        WF_CHECK(memcmp(a, b, sizeof(float) * (D + 1) * V) == 0);
+        int finite = 1;
+        for (int i = 0; i < (D + 1) * V; i++) finite &= isfinite(a[i]) != 0;
+        WF_CHECK(finite);
+    }
     wf_free(NULL, a);
     wf_free(NULL, b);
     wf_free(NULL, w);

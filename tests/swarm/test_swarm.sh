@@ -140,6 +140,13 @@ timeout 120 $MPI 2 "$W" ${A/ -q/} --steps 3 --accum 2 --mode stream --out "$T/st
 for f in model.safetensors optimizer.bin; do
     check "np 2 --accum 2 --mode stream == one process --accum 4: $f" same "$T/one4/ckpt-00000003" "$T/stream-acc2/ckpt-00000003" $f
 done
+# resident with 2 micro-batches per rank: each rank adds its own first (bits fixed for N and A, not one
+# process's), so the losses agree with --accum 4 to rounding; a micro-batch's gradient lost would not
+timeout 120 $MPI 2 "$W" $A --steps 3 --accum 2 --out "$T/res-acc2" > /dev/null 2>&1
+lossN() { awk -F, -v s="$2" '$1 == s { print $2 }' "$1/log.csv"; }
+ra=$(lossN "$T/res-acc2" 3) rb=$(lossN "$T/one4" 3)
+check "resident np 2 --accum 2 ($ra) ~ one process --accum 4 ($rb)" awk -v a="$ra" -v b="$rb" \
+    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d < 1e-4) }'
 check "stream log: communication time and the part not hidden" grep -q "2 ranks, comm [0-9.]* s ([0-9.]* s not hidden)" \
     "$T/stream-acc2.log"
 
