@@ -27,8 +27,9 @@ struct wf_exec {
     ** receives each layer's kept weights only; pn[l] floats per layer. The
     ** gradient leaves as packed too (pg[slot]), summed and chained packed. */
     const wf_sparse_mask *mask;
-    size_t *pn;
+    size_t *pn, *ph; /* floats of a packed layer, and of its bf16 copy (--bf16) */
     float *pg[2];
+    float *hs;       /* --bf16 with a mask: a packed layer widened from its bf16 copy */
     struct { long t; int b; float *g; } pend[8]; /* gradient chains posted, not yet landed (FIFO) */
     int npend;
     double *sumsq;   /* [nb] sum of squares of each block's accumulated gradient */
@@ -47,14 +48,16 @@ static void pf(wf_exec *x, wf_store_kind k, int b) {
 /* A swarm whose calls can be posted (a communication thread runs them). */
 static int async(const wf_exec *x) { return x->dp && x->dp->post_bcast; }
 
-/* Block b travels packed (a layer of a sparse model; never H). */
+/* Block b travels packed (a layer of a sparse model). */
 static int packed(const wf_exec *x, wf_store_kind k, int b) {
-    return x->mask && k != WF_STORE_HALF && b >= 1 && b <= x->cfg.n_layer;
+    (void)k;
+    return x->mask && b >= 1 && b <= x->cfg.n_layer;
 }
 
 /* Floats of block b of kind k as stored and moved. */
 static size_t moved(const wf_exec *x, wf_store_kind k, int b) {
-    return packed(x, k, b) ? x->pn[b - 1] : wf_store_numel(&x->cfg, k, b);
+    if (!packed(x, k, b)) return wf_store_numel(&x->cfg, k, b);
+    return k == WF_STORE_HALF ? x->ph[b - 1] : x->pn[b - 1];
 }
 
 /* Block b of kind k from the store into dst in the dense layout; a packed
@@ -103,15 +106,21 @@ static wf_status layer_post(wf_exec *x, int b, int s, long *t, wf_err *err) {
 
 static wf_status layer_land(wf_exec *x, int b, int s, long t, wf_err *err) {
     wf_status rc = t ? x->dp->wait(x->dp->ud, t, err) : WF_OK;
-    if (!rc && x->half) wf_store_unpack_half(&x->cfg, b, x->stg[s], x->lw[s]);
-    else if (!rc && packed(x, layer_kind(x), b)) wf_sparse_unpack_layer(x->mask, b - 1, x->stg[s], x->lw[s]);
+    if (rc) return rc;
+    if (x->half && packed(x, WF_STORE_HALF, b)) { /* bf16 kept weights -> packed fp32 -> the dense layer */
+        wf_sparse_unpack_layer_half(x->mask, b - 1, x->stg[s], x->hs);
+        wf_sparse_unpack_layer(x->mask, b - 1, x->hs, x->lw[s]);
+    } else if (x->half) wf_store_unpack_half(&x->cfg, b, x->stg[s], x->lw[s]);
+    else if (packed(x, WF_STORE_W, b)) wf_sparse_unpack_layer(x->mask, b - 1, x->stg[s], x->lw[s]);
     return rc;
 }
 
-/* After block b's fp32 weights w change: its H copy (x->v as scratch). */
+/* After block b's fp32 weights w change (a sparse layer: w packed): its H
+** copy (x->v as scratch). */
 static wf_status write_half(wf_exec *x, int b, const float *w, wf_err *err) {
     if (!x->half || b == 0 || b == x->nb - 1) return WF_OK;
-    wf_store_pack_half(&x->cfg, b, w, x->v);
+    if (packed(x, WF_STORE_HALF, b)) wf_sparse_pack_layer_half(x->mask, b - 1, w, x->v);
+    else wf_store_pack_half(&x->cfg, b, w, x->v);
     return wf_store_write(x->st, WF_STORE_HALF, b, x->v, err);
 }
 
@@ -155,8 +164,8 @@ static void release(wf_exec *x) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wf_free(NULL, *bufs[i]), *bufs[i] = NULL;
     wf_free(NULL, x->sumsq);
     x->sumsq = NULL;
-    wf_free(NULL, x->pn);
-    x->pn = NULL;
+    wf_free(NULL, x->pn), wf_free(NULL, x->ph), wf_free(NULL, x->hs);
+    x->pn = x->ph = NULL, x->hs = NULL;
 }
 
 void wf_exec_free(wf_exec *x) {
@@ -187,12 +196,10 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     release(x);
     x->cfg = *c, x->tr = tr, x->opt = o, x->nb = wf_gpt_nblocks(c), x->micro = 0, x->half = wf_trainer_is_bf16(tr);
     x->dp = x->o.dp, x->npend = 0, x->mask = mask;
-    if (mask && x->half)
-        return WF_FAIL(err, WF_EUSAGE, "--bf16 with a sparse model streams no half-size copies yet: use --mode resident, "
-                       "or drop --bf16");
     size_t dev = wf_exec_device_bytes(c, wf_trainer_bytes(tr));
     if (async(x) && c->n_layer > 0) dev += 3 * sizeof(float) * wf_gpt_block_numel(c, 1); /* the second layer slot */
     if (mask && c->n_layer > 0) dev += (size_t)(async(x) ? 2 : 1) * sizeof(float) * wf_gpt_block_numel(c, 1);
+    if (mask && x->half && c->n_layer > 0) dev += sizeof(float) * wf_gpt_block_numel(c, 1);
     if (x->o.device_mem && dev > x->o.device_mem)
         return WF_FAIL(err, WF_ENOMEM, "--device-mem %zu bytes: the streaming step of %s needs %zu (activations %zu + one layer, embeddings, optimizer scratch); lower --batch/--seq or use --recompute",
                        x->o.device_mem, c->name, dev, wf_trainer_bytes(tr));
@@ -216,12 +223,16 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     if (mask) {
         if (!(x->pn = wf_alloc(NULL, sizeof(size_t) * (size_t)(c->n_layer > 0 ? c->n_layer : 1), "packed sizes", err)))
             return WF_ENOMEM;
-        for (int i = 0; i < c->n_layer; i++) x->pn[i] = wf_sparse_packed_numel(mask, i);
+        if (!(x->ph = wf_alloc(NULL, sizeof(size_t) * (size_t)(c->n_layer > 0 ? c->n_layer : 1), "packed sizes", err)) ||
+            (x->half && !(x->hs = wf_alloc(NULL, l * sizeof(float), "device packed layer", err))))
+            return WF_ENOMEM;
+        for (int i = 0; i < c->n_layer; i++)
+            x->pn[i] = wf_sparse_packed_numel(mask, i), x->ph[i] = wf_sparse_packed_half_numel(mask, i);
         for (int i = 0; i < x->S; i++)
             if (!(x->pg[i] = wf_alloc(NULL, l * sizeof(float), "device packed layer grad", err))) return WF_ENOMEM;
     }
     if (!root(x)) return WF_OK; /* a swarm's store lives on rank 0; the others only compute */
-    wf_status rc = wf_store_open_packed(x->o.store_dir, c, x->pn, NULL, &x->st, err);
+    wf_status rc = wf_store_open_packed(x->o.store_dir, c, x->pn, x->ph, NULL, &x->st, err);
     if (!rc) wf_store_set_timeline(x->st, x->tl);
     /* The model goes to the store block by block, never whole: from the
     ** checkpoint (or its random initialisation) and, on resume, the moments
@@ -231,7 +242,7 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     for (int b = 0; !rc && b < x->nb; b++) {
         rc = wf_checkpoint_read_block(rd, b, x->emb_w, err);
         if (!rc) rc = write_dense(x, WF_STORE_W, b, x->emb_w, x->emb_g, err);
-        if (!rc) rc = write_half(x, b, x->emb_w, err);
+        if (!rc) rc = write_half(x, b, packed(x, WF_STORE_W, b) ? x->emb_g : x->emb_w, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 0, b, x->m, err);
         if (!rc) rc = write_dense(x, WF_STORE_M, b, x->m, x->emb_g, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 1, b, x->v, err);

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "kernels/kernels.h"
+
 /* Layer tensor t's matrix (wf_sparse_mat), or -1 when t is not masked. */
 static int mat_of(int t) {
     switch (t) {
@@ -18,6 +20,7 @@ static int mat_of(int t) {
 
 void wf_sparse_packed_tensor(const wf_sparse_mask *m, int l, int t, size_t *off, size_t *numel) {
     size_t at = 0;
+    *off = 0, *numel = 0;
     for (int i = 0; i <= t; i++) {
         wf_tensor_info ti;
         wf_gpt_tensor_info(&m->cfg, 2 + WF_T_LAYER_COUNT * l + i, &ti);
@@ -70,4 +73,52 @@ void wf_sparse_pack_layer(const wf_sparse_mask *m, int l, const float *block, fl
 
 void wf_sparse_unpack_layer(const wf_sparse_mask *m, int l, const float *packed, float *block) {
     walk(m, l, block, (float *)packed, 0);
+}
+
+/* ---- the bf16 copy of a packed layer (--bf16 streaming) ---------------------- */
+
+size_t wf_sparse_packed_half_numel(const wf_sparse_mask *m, int l) {
+    size_t bytes = 0;
+    for (int t = 0; t < WF_T_LAYER_COUNT; t++) {
+        size_t off, n;
+        wf_sparse_packed_tensor(m, l, t, &off, &n);
+        bytes += n * (mat_of(t) < 0 ? 4 : 2);
+    }
+    return (bytes + 3) / 4;
+}
+
+void wf_sparse_pack_layer_half(const wf_sparse_mask *m, int l, const float *packed, float *h) {
+    unsigned char *p = (unsigned char *)h;
+    for (int t = 0; t < WF_T_LAYER_COUNT; t++) {
+        size_t off, n;
+        wf_sparse_packed_tensor(m, l, t, &off, &n);
+        if (mat_of(t) >= 0) {
+            wf_bf16x_from_f32((uint16_t *)(void *)p, packed + off, n); /* p stays 2-byte aligned */
+            p += 2 * n;
+        } else {
+            memcpy(p, packed + off, 4 * n);
+            p += 4 * n;
+        }
+    }
+    memset(p, 0, wf_sparse_packed_half_numel(m, l) * 4 - (size_t)(p - (unsigned char *)h));
+}
+
+void wf_sparse_unpack_layer_half(const wf_sparse_mask *m, int l, const float *h, float *packed) {
+    const unsigned char *p = (const unsigned char *)h;
+    for (int t = 0; t < WF_T_LAYER_COUNT; t++) {
+        size_t off, n;
+        wf_sparse_packed_tensor(m, l, t, &off, &n);
+        if (mat_of(t) >= 0) {
+            for (size_t i = 0; i < n; i++) {
+                uint16_t u;
+                memcpy(&u, p + 2 * i, 2);
+                uint32_t v = (uint32_t)u << 16;
+                memcpy(&packed[off + i], &v, 4);
+            }
+            p += 2 * n;
+        } else {
+            memcpy(packed + off, p, 4 * n);
+            p += 4 * n;
+        }
+    }
 }

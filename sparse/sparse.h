@@ -102,6 +102,13 @@ void wf_sparse_pack_layer(const wf_sparse_mask *m, int l, const float *block, fl
 void wf_sparse_unpack_layer(const wf_sparse_mask *m, int l, const float *packed, float *block);
 /* Offset and length of layer tensor t (wf_layer_tensor order) in the packed block. */
 void wf_sparse_packed_tensor(const wf_sparse_mask *m, int l, int t, size_t *off, size_t *numel);
+/* The bf16 copy --bf16 streams, from a packed layer: its matrices' kept
+** weights as bf16 (round to nearest even), its vectors fp32, in tensor order;
+** wf_sparse_packed_half_numel floats (bytes / 4, rounded up). unpack widens it
+** back to the packed fp32 layout (exact for the bf16 values). */
+size_t wf_sparse_packed_half_numel(const wf_sparse_mask *m, int l);
+void wf_sparse_pack_layer_half(const wf_sparse_mask *m, int l, const float *packed, float *h);
+void wf_sparse_unpack_layer_half(const wf_sparse_mask *m, int l, const float *h, float *packed);
 
 /* ---- the mask file ----------------------------------------------------------
 ** "sparse_mask.bin" beside config.json and model.safetensors in a checkpoint

@@ -262,11 +262,11 @@ void wf_store_prefetch(wf_store *s, wf_store_kind k, int b) {
 }
 
 wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_store **out, wf_err *err) {
-    return wf_store_open_packed(dir, c, NULL, h, out, err);
+    return wf_store_open_packed(dir, c, NULL, NULL, h, out, err);
 }
 
-wf_status wf_store_open_packed(const char *dir, const wf_gpt_config *c, const size_t *layer_numel, wf_heap *h,
-                               wf_store **out, wf_err *err) {
+wf_status wf_store_open_packed(const char *dir, const wf_gpt_config *c, const size_t *layer_numel,
+                               const size_t *layer_half, wf_heap *h, wf_store **out, wf_err *err) {
     *out = NULL;
     wf_store *s = wf_calloc(h, sizeof *s, "store", err);
     if (!s) return WF_ENOMEM;
@@ -286,8 +286,8 @@ wf_status wf_store_open_packed(const char *dir, const wf_gpt_config *c, const si
     for (int k = 0; k < WF_STORE_KINDS; k++)
         for (int b = 0; b < s->nb; b++) {
             size_t n = wf_store_numel(c, (wf_store_kind)k, b);
-            if (layer_numel && k != WF_STORE_HALF && b >= 1 && b <= c->n_layer && layer_numel[b - 1] < n)
-                n = layer_numel[b - 1], s->packed = 1;
+            const size_t *pk = k == WF_STORE_HALF ? layer_half : layer_numel;
+            if (pk && b >= 1 && b <= c->n_layer && pk[b - 1] < n) n = pk[b - 1], s->packed = 1;
             s->bn[k * s->nb + b] = n, s->roff[k * s->nb + b] = s->ram_n[k], s->ram_n[k] += n;
         }
     if (!dir) {

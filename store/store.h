@@ -38,11 +38,12 @@ typedef struct wf_store wf_store;
 wf_status wf_store_open(const char *dir, const wf_gpt_config *c, wf_heap *h, wf_store **out,
                         wf_err *err);
 /* The same with layer l's W, M, V and G blocks holding layer_numel[l] floats
-** (fewer than the block's: a sparse layer packed to its kept weights,
-** wf_sparse_pack_layer; NULL: dense). The header records the packed size,
-** so a store made with other masks is refused like one of another model. */
-wf_status wf_store_open_packed(const char *dir, const wf_gpt_config *c, const size_t *layer_numel, wf_heap *h,
-                               wf_store **out, wf_err *err);
+** and its H block layer_half[l] (fewer than the block's: a sparse layer
+** packed to its kept weights, wf_sparse_pack_layer, and its bf16 copy,
+** wf_sparse_pack_layer_half; NULL: dense). The header records the packed
+** size, so a store made with other masks is refused like one of another model. */
+wf_status wf_store_open_packed(const char *dir, const wf_gpt_config *c, const size_t *layer_numel,
+                               const size_t *layer_half, wf_heap *h, wf_store **out, wf_err *err);
 /* Floats of block b of kind k in this store (wf_store_numel, or packed). */
 size_t wf_store_block_numel(const wf_store *s, wf_store_kind k, int b);
 void wf_store_close(wf_store *s); /* NULL is a no-op */

@@ -455,11 +455,6 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     if ((rc = wf_shards_open(o->data, &r->data, err))) goto done;
     if ((rc = setup_model(r, o->resume ? resume_dir : NULL, err))) goto done;
     if ((rc = setup_sparse(r, o->resume ? resume_dir : NULL, err))) goto done;
-    if (r->mask && o->exec && o->bf16) {
-        rc = WF_FAIL(err, WF_EUSAGE, "--bf16 with a sparse model streams no half-size copies yet: use --mode resident, or "
-                     "drop --bf16");
-        goto done;
-    }
     if (T == 0) T = r->cfg.n_positions < 1024 ? r->cfg.n_positions : 1024;
     r->T = T;
     if (T > r->cfg.n_positions) {

@@ -354,6 +354,9 @@ static void sparse_stream_matches_resident(void) {
     char out[300];
     sparsity = 0.75, five_layers = 1; /* a preset: a random mask (a folder would be pruned by magnitude, resident only) */
     stop_resume_matches("sparse");
+    bf16 = 1; /* the packed layers' bf16 copies stream */
+    stop_resume_matches("sparse-bf16");
+    bf16 = 0;
     five_layers = 0;
     snprintf(out, sizeof out, "%s/sparse-prune", root);
     WF_CHECK_EQ(run(out, 2, "", 0, 0, 0, &r, &e), WF_EUSAGE);

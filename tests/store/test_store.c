@@ -138,7 +138,7 @@ static void packed(const char *dir) {
     wf_err e;
     size_t layer = wf_gpt_block_numel(&c, 1), pn[64];
     for (int l = 0; l < c.n_layer && l < 64; l++) pn[l] = layer / 4 + (size_t)l;
-    WF_CHECK_EQ(wf_store_open_packed(dir, &c, pn, NULL, &s, &e), WF_OK);
+    WF_CHECK_EQ(wf_store_open_packed(dir, &c, pn, NULL, NULL, &s, &e), WF_OK);
     if (!s) return;
     float *a = malloc(layer * sizeof(float)), *b = malloc(layer * sizeof(float));
     WF_CHECK_EQ(wf_store_block_numel(s, WF_STORE_G, 1), pn[0]);

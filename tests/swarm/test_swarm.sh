@@ -151,7 +151,8 @@ check "stream log: communication time and the part not hidden" grep -q "2 ranks,
     "$T/stream-acc2.log"
 
 # data dealt by global sequence: -np 2 --batch 4, -np 4 --batch 2 and --batch 4 --accum 2 read the same 8
-# sequences per step, so their losses after 4 steps agree to rounding (measured 1e-6; other data, 0.1)
+# sequences per step, so their losses after 4 steps agree to rounding (measured 1e-6); another seed's
+# data (and weights) moves the loss by more than the 1e-4 tolerance (measured 1e-3 to 0.15)
 loss4() { awk -F, '$1 == 4 { print $2 }' "$1/log.csv"; }
 S="$A --steps 4 --lr 1e-2 --warmup 0"
 "$W" $S --batch 4 --accum 2 --out "$T/seq-one" > /dev/null 2>&1
@@ -162,7 +163,7 @@ close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -
 l1=$(loss4 "$T/seq-one") l2=$(loss4 "$T/seq-np2") l4=$(loss4 "$T/seq-np4") lo=$(loss4 "$T/seq-other")
 check "same sequences: -np 2 --batch 4 ($l2) vs --accum 2 ($l1)" close "$l1" "$l2" 1e-4
 check "same sequences: -np 4 --batch 2 ($l4) vs --accum 2 ($l1)" close "$l1" "$l4" 1e-4
-check "another seed differs ($lo vs $l1)" bash -c "$(declare -f close); ! close '$l1' '$lo' 1e-2"
+check "another seed differs by more than the tolerance ($lo vs $l1)" bash -c "$(declare -f close); ! close '$l1' '$lo' 1e-4"
 
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ] && [ $passes -gt 0 ]
