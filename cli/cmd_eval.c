@@ -147,7 +147,7 @@ int wf_cmd_eval(int argc, char **argv) {
         uint64_t nb = wf_eval_batches(count, (int)B, (int)T, (long)maxw);
         part = wf_alloc(NULL, (nb ? nb : 1) * sizeof(double), "per-batch losses", &err);
         wf_status st = part ? wf_eval_loss_part(&c, w, mask, read_split, &rd, count, (int)B, (int)T, (long)maxw, rank, size,
-                                                part, &err) : WF_ENOMEM;
+                                                part, &ntok, &err) : WF_ENOMEM;
 #ifdef WF_HAVE_MPI
         if (!st) st = wf_swarm_sum_to_root(sw, part, nb, &err);
 #endif
@@ -157,9 +157,6 @@ int wf_cmd_eval(int argc, char **argv) {
         }
         double sum = 0;
         for (uint64_t j = 0; j < nb; j++) sum += part[j]; /* batch order, as one process adds */
-        uint64_t nwin = (count - 1) / (uint64_t)T;
-        if (maxw > 0 && nwin > (uint64_t)maxw) nwin = (uint64_t)maxw;
-        ntok = nwin * (uint64_t)T;
         mean = sum / (double)ntok;
     } else if (stream ? wf_exec_eval_reader(ck, &c, read_split, &rd, count, (int)B, (int)T, (long)maxw, &mean, &ntok, &err)
                       : wf_eval_loss_sparse(&c, w, mask, read_split, &rd, count, (int)B, (int)T, (long)maxw, NULL, &mean,

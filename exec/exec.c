@@ -27,7 +27,7 @@ struct wf_exec {
     ** receives each layer's kept weights only; pn[l] floats per layer. The
     ** gradient leaves as packed too (pg[slot]), summed and chained packed. */
     const wf_sparse_mask *mask;
-    size_t *pn, *ph; /* floats of a packed layer, and of its bf16 copy (--bf16) */
+    size_t *pn, *ph; /* floats of a packed layer, and of its bf16 copy (--bf16; ph = pn + n_layer) */
     float *pg[2];
     float *hs;       /* --bf16 with a mask: a packed layer widened from its bf16 copy */
     struct { long t; int b; float *g; } pend[8]; /* gradient chains posted, not yet landed (FIFO) */
@@ -48,22 +48,19 @@ static void pf(wf_exec *x, wf_store_kind k, int b) {
 /* A swarm whose calls can be posted (a communication thread runs them). */
 static int async(const wf_exec *x) { return x->dp && x->dp->post_bcast; }
 
-/* Block b travels packed (a layer of a sparse model). */
-static int packed(const wf_exec *x, wf_store_kind k, int b) {
-    (void)k;
-    return x->mask && b >= 1 && b <= x->cfg.n_layer;
-}
+/* Block b travels packed, every kind of it (a layer of a sparse model). */
+static int packed(const wf_exec *x, int b) { return x->mask && b >= 1 && b <= x->cfg.n_layer; }
 
 /* Floats of block b of kind k as stored and moved. */
 static size_t moved(const wf_exec *x, wf_store_kind k, int b) {
-    if (!packed(x, k, b)) return wf_store_numel(&x->cfg, k, b);
+    if (!packed(x, b)) return wf_store_numel(&x->cfg, k, b);
     return k == WF_STORE_HALF ? x->ph[b - 1] : x->pn[b - 1];
 }
 
 /* Block b of kind k from the store into dst in the dense layout; a packed
 ** block goes through scratch (a buffer of the block's size). */
 static wf_status read_dense(wf_exec *x, wf_store_kind k, int b, float *dst, float *scratch, wf_err *err) {
-    if (!packed(x, k, b)) return wf_store_read(x->st, k, b, dst, err);
+    if (!packed(x, b)) return wf_store_read(x->st, k, b, dst, err);
     wf_status rc = wf_store_read(x->st, k, b, scratch, err);
     if (!rc) wf_sparse_unpack_layer(x->mask, b - 1, scratch, dst);
     return rc;
@@ -71,7 +68,7 @@ static wf_status read_dense(wf_exec *x, wf_store_kind k, int b, float *dst, floa
 
 /* Block b of kind k (dense layout, masked positions zero) into the store. */
 static wf_status write_dense(wf_exec *x, wf_store_kind k, int b, const float *src, float *scratch, wf_err *err) {
-    if (!packed(x, k, b)) return wf_store_write(x->st, k, b, src, err);
+    if (!packed(x, b)) return wf_store_write(x->st, k, b, src, err);
     wf_sparse_pack_layer(x->mask, b - 1, src, scratch);
     return wf_store_write(x->st, k, b, scratch, err);
 }
@@ -93,7 +90,7 @@ static wf_store_kind layer_kind(const wf_exec *x) { return x->half ? WF_STORE_HA
 ** widened (exact: the bf16 step rounds the matrices again, to the same bits). */
 static wf_status layer_post(wf_exec *x, int b, int s, long *t, wf_err *err) {
     wf_store_kind k = layer_kind(x);
-    float *dst = x->half || packed(x, k, b) ? x->stg[s] : x->lw[s];
+    float *dst = x->half || packed(x, b) ? x->stg[s] : x->lw[s];
     *t = 0;
     wf_status rc = root(x) ? wf_store_read(x->st, k, b, dst, err) : WF_OK;
     if (rc || !x->dp) return rc;
@@ -107,11 +104,11 @@ static wf_status layer_post(wf_exec *x, int b, int s, long *t, wf_err *err) {
 static wf_status layer_land(wf_exec *x, int b, int s, long t, wf_err *err) {
     wf_status rc = t ? x->dp->wait(x->dp->ud, t, err) : WF_OK;
     if (rc) return rc;
-    if (x->half && packed(x, WF_STORE_HALF, b)) { /* bf16 kept weights -> packed fp32 -> the dense layer */
+    if (x->half && packed(x, b)) { /* bf16 kept weights -> packed fp32 -> the dense layer */
         wf_sparse_unpack_layer_half(x->mask, b - 1, x->stg[s], x->hs);
         wf_sparse_unpack_layer(x->mask, b - 1, x->hs, x->lw[s]);
     } else if (x->half) wf_store_unpack_half(&x->cfg, b, x->stg[s], x->lw[s]);
-    else if (packed(x, WF_STORE_W, b)) wf_sparse_unpack_layer(x->mask, b - 1, x->stg[s], x->lw[s]);
+    else if (packed(x, b)) wf_sparse_unpack_layer(x->mask, b - 1, x->stg[s], x->lw[s]);
     return rc;
 }
 
@@ -119,7 +116,7 @@ static wf_status layer_land(wf_exec *x, int b, int s, long t, wf_err *err) {
 ** copy (x->v as scratch). */
 static wf_status write_half(wf_exec *x, int b, const float *w, wf_err *err) {
     if (!x->half || b == 0 || b == x->nb - 1) return WF_OK;
-    if (packed(x, WF_STORE_HALF, b)) wf_sparse_pack_layer_half(x->mask, b - 1, w, x->v);
+    if (packed(x, b)) wf_sparse_pack_layer_half(x->mask, b - 1, w, x->v);
     else wf_store_pack_half(&x->cfg, b, w, x->v);
     return wf_store_write(x->st, WF_STORE_HALF, b, x->v, err);
 }
@@ -164,7 +161,7 @@ static void release(wf_exec *x) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wf_free(NULL, *bufs[i]), *bufs[i] = NULL;
     wf_free(NULL, x->sumsq);
     x->sumsq = NULL;
-    wf_free(NULL, x->pn), wf_free(NULL, x->ph), wf_free(NULL, x->hs);
+    wf_free(NULL, x->pn), wf_free(NULL, x->hs); /* ph lies inside pn */
     x->pn = x->ph = NULL, x->hs = NULL;
 }
 
@@ -221,11 +218,11 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
                       !(x->stg[1] = wf_alloc(NULL, l * sizeof(float), "device layer staging", err))))
         return WF_ENOMEM;
     if (mask) {
-        if (!(x->pn = wf_alloc(NULL, sizeof(size_t) * (size_t)(c->n_layer > 0 ? c->n_layer : 1), "packed sizes", err)))
-            return WF_ENOMEM;
-        if (!(x->ph = wf_alloc(NULL, sizeof(size_t) * (size_t)(c->n_layer > 0 ? c->n_layer : 1), "packed sizes", err)) ||
+        size_t nl = (size_t)(c->n_layer > 0 ? c->n_layer : 1);
+        if (!(x->pn = wf_alloc(NULL, 2 * nl * sizeof(size_t), "packed sizes", err)) ||
             (x->half && !(x->hs = wf_alloc(NULL, l * sizeof(float), "device packed layer", err))))
             return WF_ENOMEM;
+        x->ph = x->pn + nl;
         for (int i = 0; i < c->n_layer; i++)
             x->pn[i] = wf_sparse_packed_numel(mask, i), x->ph[i] = wf_sparse_packed_half_numel(mask, i);
         for (int i = 0; i < x->S; i++)
@@ -242,7 +239,7 @@ static wf_status x_open(void *ud, const wf_gpt_config *c, wf_trainer *tr, wf_ckp
     for (int b = 0; !rc && b < x->nb; b++) {
         rc = wf_checkpoint_read_block(rd, b, x->emb_w, err);
         if (!rc) rc = write_dense(x, WF_STORE_W, b, x->emb_w, x->emb_g, err);
-        if (!rc) rc = write_half(x, b, packed(x, WF_STORE_W, b) ? x->emb_g : x->emb_w, err);
+        if (!rc) rc = write_half(x, b, packed(x, b) ? x->emb_g : x->emb_w, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 0, b, x->m, err);
         if (!rc) rc = write_dense(x, WF_STORE_M, b, x->m, x->emb_g, err);
         if (!rc && os) rc = wf_optstate_read_block(os, 1, b, x->v, err);
@@ -267,7 +264,7 @@ static wf_status grad_flush(wf_exec *x, const float *g, wf_err *err);
 static wf_status grad_out(wf_exec *x, int b, float *g, wf_err *err) {
     size_t n = wf_gpt_block_numel(&x->cfg, b);
     long t = 0;
-    if (packed(x, WF_STORE_G, b)) { /* the kept weights' gradients only: the mask's zeros never leave */
+    if (packed(x, b)) { /* the kept weights' gradients only: the mask's zeros never leave */
         int s = g == x->lg[1];
         wf_status rc = grad_flush(x, x->pg[s], err);
         if (rc) return rc;
@@ -304,7 +301,7 @@ static wf_status grad_flush(wf_exec *x, const float *g, wf_err *err) {
         if (!rc && root(x)) {
             size_t n = wf_gpt_block_numel(&x->cfg, b);
             const float *d = p;
-            if (packed(x, WF_STORE_G, b)) /* the norm over the dense block: the resident step's chunks, its bits */
+            if (packed(x, b)) /* the norm over the dense block: the resident step's chunks, its bits */
                 wf_sparse_unpack_layer(x->mask, b - 1, p, x->m), d = x->m;
             x->sumsq[b] = wf_sumsq(d, n);
             rc = wf_store_write(x->st, WF_STORE_G, b, p, err);
@@ -375,19 +372,15 @@ static wf_status x_micro(void *ud, const int32_t *in, const int32_t *tg, float s
     return WF_OK;
 }
 
-/* AdamW on a packed layer block: tensor by tensor over its packed segments
-** (wf_optim_update_block_at's parameters; elementwise, so the kept weights
-** get the resident step's bits). */
+/* AdamW on a packed layer block, tensor by tensor over its packed segments
+** (elementwise, so the kept weights get the resident step's bits). */
 static void update_packed(wf_exec *x, int b, float *w, const float *g, float lr, float coef) {
     const wf_optim *o = x->opt;
     for (int t = 0; t < WF_T_LAYER_COUNT; t++) {
         size_t off, n;
         wf_sparse_packed_tensor(x->mask, b - 1, t, &off, &n);
-        int i = 2 + WF_T_LAYER_COUNT * (b - 1) + t;
-        wf_adamw_params a = {.lr = lr, .beta1 = o->opts.beta1, .beta2 = o->opts.beta2, .eps = o->opts.eps,
-                             .weight_decay = wf_optim_decays(o, i) ? o->opts.weight_decay : 0.0f, .step = o->step,
-                             .grad_scale = coef};
-        wf_adamw_update(w + off, g + off, x->m + off, x->v + off, n, &a);
+        wf_optim_update_tensor(o, 2 + WF_T_LAYER_COUNT * (b - 1) + t, w + off, g + off, x->m + off, x->v + off, n, lr,
+                               coef);
     }
 }
 
@@ -412,7 +405,7 @@ static wf_status x_update(void *ud, float lr, float *gnorm, wf_err *err) {
         if (!rc) rc = wf_store_read(x->st, WF_STORE_V, b, x->v, err);
         if (rc) return rc;
         for (int k = 0; b + 1 < x->nb && k <= WF_STORE_G; k++) wf_store_prefetch(x->st, (wf_store_kind)k, b + 1);
-        if (packed(x, WF_STORE_W, b)) SPAN(x, "adamw", b, update_packed(x, b, w, g, lr, coef));
+        if (packed(x, b)) SPAN(x, "adamw", b, update_packed(x, b, w, g, lr, coef));
         else SPAN(x, "adamw", b, wf_optim_update_block_at(o, b, w, g, x->m, x->v, lr, coef));
         if ((rc = wf_store_write(x->st, WF_STORE_W, b, w, err)) || (rc = wf_store_write(x->st, WF_STORE_M, b, x->m, err)) ||
             (rc = wf_store_write(x->st, WF_STORE_V, b, x->v, err)) || (rc = write_half(x, b, w, err)))

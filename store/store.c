@@ -453,8 +453,10 @@ static wf_status store_read(wf_store *s, wf_store_kind k, int b, float *dst, wf_
             char where[32] = "embeddings";
             if (b == s->nb - 1) snprintf(where, sizeof where, "final norm");
             else if (b > 0) snprintf(where, sizeof where, "layer %d", b - 1);
-            return WF_FAIL(err, WF_ECORRUPT, "%s: block %d (%s), tensor %s (%s): checksum mismatch, the store is damaged",
-                           s->path, b, where, ti.name, kind_name(k));
+            /* a block with one checksum (H, packed) names the whole block, not its first tensor */
+            return WF_FAIL(err, WF_ECORRUPT, "%s: block %d (%s), %s%s (%s): checksum mismatch, the store is damaged",
+                           s->path, b, where, one_sum(s, k, b) ? "the packed block" : "tensor ",
+                           one_sum(s, k, b) ? "" : ti.name, kind_name(k));
         }
     return WF_OK;
 }

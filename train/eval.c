@@ -90,10 +90,9 @@ wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_s
 
 wf_status wf_eval_loss_part(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask, wf_token_read_fn read,
                             void *ud, uint64_t count, int B, int T, long max_windows, int rank, int size, double *part,
-                            wf_err *err) {
+                            uint64_t *tokens, wf_err *err) {
     double mean;
-    uint64_t tokens;
     if (size < 1 || rank < 0 || rank >= size)
         return WF_FAIL(err, WF_EUSAGE, "eval: rank %d of %d processes", rank, size);
-    return eval_core(c, weights, mask, read, ud, count, B, T, max_windows, NULL, rank, size, part, &mean, &tokens, err);
+    return eval_core(c, weights, mask, read, ud, count, B, T, max_windows, NULL, rank, size, part, &mean, tokens, err);
 }

@@ -115,22 +115,12 @@ static wf_status dp_micro(run *r, const wf_dp_hooks *dp, int k, int Kl, float sc
 /* Rank 0: wf_optim_step block by block, each block's new weights posted to
 ** the other ranks as soon as they are written; the others post the receives. */
 static void dp_update(run *r, const wf_dp_hooks *dp, float lr, float *gnorm) {
-    wf_optim *o = r->opt;
-    int nb = wf_gpt_nblocks(&r->cfg);
-    if (dp->rank == 0) {
-        double ss = 0.0;
-        for (int b = 0; b < nb; b++) ss += wf_grad_block_sumsq(&r->cfg, r->g, b);
-        float coef = wf_clip_coef(ss, o->opts.clip, gnorm);
-        if (o->opts.clip <= 0.0f) coef = 1.0f;
-        o->step++;
-        for (int b = 0; b < nb; b++) {
-            wf_optim_update_block(o, b, r->w, r->g, lr, coef);
-            r->last_t = r->wt[b] = dp->post_bcast(dp->ud, r->w + wf_gpt_block_offset(&r->cfg, b), wf_gpt_block_numel(&r->cfg, b));
-        }
-    } else {
-        o->step++;
-        for (int b = 0; b < nb; b++)
-            r->last_t = r->wt[b] = dp->post_bcast(dp->ud, r->w + wf_gpt_block_offset(&r->cfg, b), wf_gpt_block_numel(&r->cfg, b));
+    float coef = 1.0f;
+    if (dp->rank == 0) coef = wf_optim_begin(r->opt, r->g, gnorm);
+    else r->opt->step++;
+    for (int b = 0; b < wf_gpt_nblocks(&r->cfg); b++) {
+        if (dp->rank == 0) wf_optim_update_block(r->opt, b, r->w, r->g, lr, coef);
+        r->last_t = r->wt[b] = dp->post_bcast(dp->ud, r->w + wf_gpt_block_offset(&r->cfg, b), wf_gpt_block_numel(&r->cfg, b));
     }
 }
 

@@ -85,26 +85,35 @@ void wf_optim_update_block_at(const wf_optim *o, int b, float *weights, const fl
     for (int i = first; i < first + count; i++) {
         wf_tensor_info ti;
         wf_gpt_tensor_info(&o->cfg, i, &ti);
-        wf_adamw_params a = {
-            .lr = lr, .beta1 = o->opts.beta1, .beta2 = o->opts.beta2, .eps = o->opts.eps,
-            .weight_decay = wf_optim_decays(o, i) ? o->opts.weight_decay : 0.0f,
-            .step = o->step, .grad_scale = grad_scale,
-        };
         size_t off = ti.offset - base;
-        wf_adamw_update(weights + off, grads + off, m + off, v + off, ti.numel, &a);
+        wf_optim_update_tensor(o, i, weights + off, grads + off, m + off, v + off, ti.numel, lr, grad_scale);
     }
 }
 
-void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, float *gnorm) {
-    int nb = wf_gpt_nblocks(&o->cfg);
+void wf_optim_update_tensor(const wf_optim *o, int tensor, float *weights, const float *grads, float *m, float *v,
+                            size_t n, float lr, float grad_scale) {
+    wf_adamw_params a = {
+        .lr = lr, .beta1 = o->opts.beta1, .beta2 = o->opts.beta2, .eps = o->opts.eps,
+        .weight_decay = wf_optim_decays(o, tensor) ? o->opts.weight_decay : 0.0f,
+        .step = o->step, .grad_scale = grad_scale,
+    };
+    wf_adamw_update(weights, grads, m, v, n, &a);
+}
+
+float wf_optim_begin(wf_optim *o, const float *grads, float *gnorm) {
     double ss = 0.0;
-    for (int b = 0; b < nb; b++) ss += wf_grad_block_sumsq(&o->cfg, grads, b);
+    for (int b = 0; b < wf_gpt_nblocks(&o->cfg); b++) ss += wf_grad_block_sumsq(&o->cfg, grads, b);
     float norm;
     float coef = wf_clip_coef(ss, o->opts.clip, &norm);
     if (o->opts.clip <= 0.0f) coef = 1.0f;
     if (gnorm) *gnorm = norm;
     o->step++;
-    for (int b = 0; b < nb; b++) wf_optim_update_block(o, b, weights, grads, lr, coef);
+    return coef;
+}
+
+void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, float *gnorm) {
+    float coef = wf_optim_begin(o, grads, gnorm);
+    for (int b = 0; b < wf_gpt_nblocks(&o->cfg); b++) wf_optim_update_block(o, b, weights, grads, lr, coef);
 }
 
 void wf_grad_add(float *g, const float *gm, size_t n) {

@@ -127,8 +127,14 @@ void wf_optim_update_block(wf_optim *o, int b, float *weights, const float *grad
 ** weights, grads, m, v of block b only, wherever they live (a weight store). */
 void wf_optim_update_block_at(const wf_optim *o, int b, float *weights, const float *grads, float *m,
                               float *v, float lr, float grad_scale);
-/* Whole update: global norm over all blocks, clip, step++, every block.
-** *gnorm receives the pre-clip norm. */
+/* The same update for tensor `tensor` (wf_gpt_tensor_info order) over any n
+** of its elements held contiguously (a sparse layer's kept weights, packed). */
+void wf_optim_update_tensor(const wf_optim *o, int tensor, float *weights, const float *grads, float *m, float *v,
+                            size_t n, float lr, float grad_scale);
+/* The start of an update: the global norm of grads (*gnorm, pre-clip), the
+** clip coefficient it returns, step++. Then update the blocks with it. */
+float wf_optim_begin(wf_optim *o, const float *grads, float *gnorm);
+/* Whole update: wf_optim_begin, then every block. */
 void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, float *gnorm);
 
 /* ---- optimizer-state file ------------------------------------------------- */
@@ -207,11 +213,12 @@ wf_status wf_eval_loss_sparse(const wf_gpt_config *c, const float *weights, wf_s
 ** rank j mod size, which sets part[j] = its mean loss x its tokens; the
 ** others' entries are set to 0. Summing part over the ranks (each entry has
 ** one non-zero term: exact in any order), then over j in order, divided by
-** the tokens (the windows x T), is wf_eval_loss's result bit for bit. */
+** *tokens (every rank's: all the windows x T), is wf_eval_loss's result bit
+** for bit. */
 uint64_t wf_eval_batches(uint64_t count, int B, int T, long max_windows);
 wf_status wf_eval_loss_part(const wf_gpt_config *c, const float *weights, wf_sparse_mask *mask, wf_token_read_fn read,
                             void *ud, uint64_t count, int B, int T, long max_windows, int rank, int size, double *part,
-                            wf_err *err);
+                            uint64_t *tokens, wf_err *err);
 
 /* ---- the training loop ---------------------------------------------------- */
 

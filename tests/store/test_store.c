@@ -162,6 +162,19 @@ static void packed(const char *dir) {
     wf_store_traffic(s, &r1, &w1);
     WF_CHECK_EQ(r1 - r0, want);
     WF_CHECK_EQ(w0, want);
+    if (dir) { /* a damaged packed block: named as the block (it has one checksum), not as its first tensor */
+        WF_CHECK_EQ(wf_store_flush(s, &e), WF_OK);
+        char path[400];
+        snprintf(path, sizeof path, "%s/store.bin", dir);
+        int fd = open(path, O_RDWR);
+        WF_CHECK(fd >= 0);
+        size_t e0 = (wf_gpt_block_numel(&c, 0) * 4 + 4095) / 4096 * 4096;
+        float bad = 12345.0f;
+        WF_CHECK_EQ(pwrite(fd, &bad, 4, (off_t)(4096 + e0 + 40)), 4); /* W of layer 0, packed */
+        close(fd);
+        WF_CHECK_EQ(wf_store_read(s, WF_STORE_W, 1, b, &e), WF_ECORRUPT);
+        WF_CHECK_HAS(e.msg, "layer 0), the packed block (weights): checksum mismatch");
+    }
     wf_store_close(s);
     if (dir) {
         WF_CHECK_EQ(wf_store_open(dir, &c, NULL, &s, &e), WF_EUSAGE);
