@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libblis-dev libcjson-dev
       libpng-dev zlib1g-dev libzip-dev libopenmpi-dev openmpi-bin
-      clang libclang-rt-14-dev manpages-ja groff-base libmicrohttpd-dev)
+      clang libclang-rt-14-dev manpages-ja groff-base libmicrohttpd-dev
+      libfftw3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
