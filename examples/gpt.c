@@ -8,9 +8,19 @@
 **   gpt --layers 2 --width 64 --heads 4 --seq 64 --vocab 512 --steps 5 [--json]
 **
 ** Prints per step: the loss on the fabric and on the CPU, simulated cycles
-** (multiplies, vector kernels, memcpy) and the wall time of the simulation. */
+** (multiplies, vector kernels, memcpy) and the wall time of the simulation;
+** then where the first step's cycles go, per layer (wse.h's step profile:
+** compute, fabric transfer and idle PE-cycles, inflow at the edge,
+** host memcpy). --trace FILE writes that step as a Perfetto trace (one
+** event per launch and memcpy), --heatmap FILE its busy cycles per PE.
+**
+**   gpt --forward 1 [--mode stream|pipelined]
+**
+** scores one sequence instead (the forward only) and checks the logits
+** against the CPU engine (1e-5 relative). */
 #include "common.h"
 
+#include "model/infer.h"
 #include "model/params.h"
 #include "train/train.h"
 #include "wse/gpt.h"
@@ -20,9 +30,105 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The step profile as a table (text) or a "breakdown" JSON array. */
+static void breakdown(const wf_wse_prof *p, int layers, int json) {
+    if (!json)
+        printf("where the cycles go (PE-cycles of the fabric's launches: compute = core busy, transfer = router or\n"
+               "microthreads moving data while the core waits, idle = neither; edge = cycles the west edge took\n"
+               "the streamed operand in (weights; tokens when the weights are resident), overlapped with compute;\n"
+               "host memcpy = activations moved between launches):\n"
+               "  %-12s %10s %8s %9s %6s %10s %12s\n",
+               "part", "cycles", "compute", "transfer", "idle", "edge", "host memcpy");
+    else
+        printf(",\"breakdown\":[");
+    for (int l = -1; l <= layers; l++) {
+        wf_wse_sum u;
+        wf_wse_prof_sum(p, l == layers ? WF_WSE_ALL : l, &u);
+        char who[24];
+        if (l < 0) snprintf(who, sizeof who, "embed/head");
+        else if (l == layers) snprintf(who, sizeof who, "step");
+        else snprintf(who, sizeof who, "layer %d", l);
+        double pc = u.pe_cycles ? (double)u.pe_cycles : 1;
+        if (json)
+            printf("%s{\"part\":\"%s\",\"cycles\":%llu,\"pe_cycles\":%llu,\"compute\":%llu,\"transfer\":%llu,"
+                   "\"idle\":%llu,\"edge_cycles\":%llu,\"memcpy_cycles\":%llu,\"flops\":%llu}",
+                   l < 0 ? "" : ",", who, (unsigned long long)u.cycles, (unsigned long long)u.pe_cycles,
+                   (unsigned long long)u.compute, (unsigned long long)u.transfer, (unsigned long long)u.idle,
+                   (unsigned long long)u.edge, (unsigned long long)u.memcpy_cycles, (unsigned long long)u.flops);
+        else
+            printf("  %-12s %10llu %7.1f%% %8.1f%% %5.1f%% %10llu %12llu\n", who, (unsigned long long)u.cycles,
+                   100 * u.compute / pc, 100 * u.transfer / pc, 100 * u.idle / pc, (unsigned long long)u.edge,
+                   (unsigned long long)u.memcpy_cycles);
+    }
+    if (json) printf("]");
+}
+
+/* --trace / --heatmap of the profiled step or forward. */
+static wf_status write_diag(const wf_ex_opts *o, const wf_wse_prof *p, wf_err *e) {
+    wf_status rc = WF_OK;
+    if (o->trace && (rc = wf_wse_prof_write_trace(p, o->trace, e))) return rc;
+    if (o->heatmap) rc = wf_wse_prof_write_heatmap(p, o->heatmap, e);
+    return rc;
+}
+
+/* --forward: one sequence scored on the fabric in `mode`, against the CPU engine. */
+static int forward(const char *prog, const wf_ex_opts *o, const wf_gpt_config *cfg, const float *w,
+                   const int32_t *in, int seq, int mode) {
+    wf_err e = {0};
+    size_t nl = (size_t)seq * cfg->vocab_size;
+    float *lf = malloc(nl * 4), *lc = malloc(nl * 4);
+    wf_infer *inf = NULL;
+    wf_wse_prof *p = NULL;
+    int rc = 1;
+    wf_infer_opts io = {.max_batch = 1, .n_ctx = seq};
+    if (!lf || !lc) {
+        WF_FAIL(&e, WF_ENOMEM, "gpt: logits: out of memory");
+        goto fail;
+    }
+    wf_wse_gpt_stats ws;
+    if (wf_wse_prof_new(&p, &e) || wf_infer_new(cfg, w, &io, NULL, &inf, &e) ||
+        wf_infer_forward(inf, in, 1, seq, lc, WF_LOGITS_ALL, &e) ||
+        wf_wse_gpt_forward(cfg, w, in, seq, mode, lf, &ws, p, &e) || write_diag(o, p, &e))
+        goto fail;
+    /* max |diff| over max |logit|, as tests/wse does */
+    double md = 0, mx = 0;
+    for (size_t i = 0; i < nl; i++) {
+        double d = fabs((double)lf[i] - lc[i]);
+        if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        if (fabs(lc[i]) > mx) mx = fabs(lc[i]);
+    }
+    double worst = md / (mx > 0 ? mx : 1);
+    const char *mname = mode == WF_WSE_PIPELINED ? "pipelined" : "stream";
+    if (o->json) {
+        printf("{\"example\":\"gpt\",\"forward\":true,\"mode\":\"%s\",\"tokens\":%d,\"max_rel\":%.3g,"
+               "\"matmul_cycles\":%llu,\"vector_cycles\":%llu,\"io_cycles\":%llu,\"wall_s\":%.4f",
+               mname, seq, worst, (unsigned long long)ws.mm_cycles, (unsigned long long)ws.vec_cycles,
+               (unsigned long long)ws.io_cycles, ws.wall_s);
+        breakdown(p, cfg->n_layer, 1);
+        printf("}\n");
+    } else {
+        printf("forward of %d tokens on the fabric, %s mode: logits within %.2g relative of the CPU engine; cycles per "
+               "batch: matmul %llu, vector %llu, memcpy %llu; %.2f s wall\n",
+               seq, mname, worst, (unsigned long long)ws.mm_cycles, (unsigned long long)ws.vec_cycles,
+               (unsigned long long)ws.io_cycles, ws.wall_s);
+        breakdown(p, cfg->n_layer, 0);
+    }
+    rc = worst <= 1e-5 ? 0 : 2;
+    if (rc) fprintf(stderr, "%s: check failed: logits differ from the CPU by %.3g relative (> 1e-5)\n", prog, worst);
+    goto done;
+fail:
+    rc = wf_ex_fail(prog, NULL, &e);
+done:
+    wf_infer_free(inf);
+    wf_wse_prof_free(p);
+    free(lf), free(lc);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *prog = "gpt";
-    int64_t layers = 2, width = 64, heads = 4, seq = 64, vocab = 512, steps = 5, seed = 1;
+    int64_t layers = 2, width = 64, heads = 4, seq = 64, vocab = 512, steps = 5, seed = 1, fwd = 0;
+    const char *mode = "stream";
     wf_ex_flag flags[] = {
         {"layers", WF_EX_INT, &layers, "transformer blocks"},
         {"width", WF_EX_INT, &width, "d_model (<= 256)"},
@@ -31,11 +137,13 @@ int main(int argc, char **argv) {
         {"vocab", WF_EX_INT, &vocab, "vocabulary (<= 2048)"},
         {"steps", WF_EX_INT, &steps, "AdamW steps (lr 1e-3)"},
         {"seed", WF_EX_INT, &seed, "weight and batch seed"},
+        {"forward", WF_EX_INT, &fwd, "1: score one sequence (forward only) instead of training"},
+        {"mode", WF_EX_STR, &mode, "forward's execution mode: stream (weights stream in) or pipelined (resident)"},
     };
     wf_ex_opts o;
     wf_err e = {0};
     int help;
-    if (wf_ex_parse(argc, argv, prog, flags, 7, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
+    if (wf_ex_parse(argc, argv, prog, flags, 9, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
     if (help) return 0;
     wf_gpt_config cfg;
     if (wf_gpt_config_preset("cerebras-gpt-111m", &cfg, &e)) return wf_ex_fail(prog, NULL, &e);
@@ -51,11 +159,22 @@ int main(int argc, char **argv) {
     cfg.n_layer = (int)layers, cfg.n_embd = (int)width, cfg.n_head = (int)heads, cfg.n_inner = 4 * (int)width;
     cfg.n_positions = (int)seq, cfg.vocab_size = (int)vocab;
     if (wf_gpt_config_validate(&cfg, "gpt", &e)) return wf_ex_fail(prog, NULL, &e);
+    int m = !strcmp(mode, "stream") ? WF_WSE_STREAM : !strcmp(mode, "pipelined") ? WF_WSE_PIPELINED : -1;
+    if (m < 0 || (fwd != 0 && fwd != 1)) {
+        WF_FAIL(&e, WF_EUSAGE, "--mode '%s' / --forward %lld: expected stream or pipelined, and 0 or 1", mode,
+                (long long)fwd);
+        return wf_ex_fail(prog, NULL, &e);
+    }
+    if (m != WF_WSE_STREAM && !fwd) {
+        WF_FAIL(&e, WF_EUSAGE, "--mode pipelined: the training step runs in stream mode only; add --forward 1");
+        return wf_ex_fail(prog, NULL, &e);
+    }
     size_t n = wf_gpt_numel(&cfg);
     float *wc = malloc(n * 4), *wf = malloc(n * 4), *gc = malloc(n * 4), *gf = malloc(n * 4);
     int32_t *in = malloc((size_t)seq * 4), *tg = malloc((size_t)seq * 4);
     wf_optim *oc = NULL, *of = NULL;
     wf_trainer *tr = NULL;
+    wf_wse_prof *prof = NULL;
     int rc = 1;
     if (!wc || !wf || !gc || !gf || !in || !tg) {
         WF_FAIL(&e, WF_ENOMEM, "gpt: %zu parameters: out of memory", n);
@@ -67,6 +186,11 @@ int main(int argc, char **argv) {
         in[t] = (int32_t)(((uint64_t)t * 37 + (uint64_t)seed * 11) % (uint64_t)vocab);
         tg[t] = (int32_t)(((uint64_t)t * 53 + (uint64_t)seed * 5 + 1) % (uint64_t)vocab);
     }
+    if (fwd) {
+        rc = forward(prog, &o, &cfg, wf, in, (int)seq, m);
+        goto done;
+    }
+    if (wf_wse_prof_new(&prof, &e)) goto fail;
     wf_optim_opts oo;
     wf_optim_opts_default(&oo);
     if (wf_optim_new(&cfg, &oo, NULL, &oc, &e) || wf_optim_new(&cfg, &oo, NULL, &of, &e) ||
@@ -88,16 +212,19 @@ int main(int argc, char **argv) {
         wf_gpt_view_unbind(&vg);
         if (st) goto fail;
         wf_wse_gpt_stats ws;
-        if (wf_wse_gpt_step(&cfg, wf, gf, in, tg, (int)seq, &lf, &ws, &e)) goto fail;
+        if (wf_wse_gpt_step(&cfg, wf, gf, in, tg, (int)seq, &lf, &ws, s == 0 ? prof : NULL, &e)) goto fail;
+        if (s == 0 && write_diag(&o, prof, &e)) goto fail;
         double rel = fabs((double)lf - lc) / fabs((double)lc);
         if (!(rel <= worst)) worst = isnan(rel) ? INFINITY : rel;
         wall += ws.wall_s;
         if (o.json)
             printf("{\"example\":\"gpt\",\"step\":%d,\"loss\":%.8g,\"cpu_loss\":%.8g,\"rel\":%.3g,"
                    "\"matmul_cycles\":%llu,"
-                   "\"vector_cycles\":%llu,\"io_cycles\":%llu,\"wall_s\":%.4f}\n",
+                   "\"vector_cycles\":%llu,\"io_cycles\":%llu,\"wall_s\":%.4f",
                    s, lf, lc, rel, (unsigned long long)ws.mm_cycles, (unsigned long long)ws.vec_cycles,
                    (unsigned long long)ws.io_cycles, ws.wall_s);
+        if (o.json && s == 0) breakdown(prof, (int)layers, 1);
+        if (o.json) printf("}\n");
         else
             printf("step %d: loss %.7f on the fabric, %.7f on the CPU (rel %.2g); cycles: matmul %llu, vector %llu, "
                    "memcpy %llu; %.2f s wall\n",
@@ -106,7 +233,10 @@ int main(int argc, char **argv) {
         wf_optim_step(oc, wc, gc, 1e-3f, &gn);
         wf_optim_step(of, wf, gf, 1e-3f, &gn);
     }
-    if (!o.json) printf("worst loss difference %.2g relative; %.2f s wall per simulated step\n", worst, wall / steps);
+    if (!o.json) {
+        printf("worst loss difference %.2g relative; %.2f s wall per simulated step\nstep 0: ", worst, wall / steps);
+        breakdown(prof, (int)layers, 0);
+    }
     rc = worst <= 1e-4 ? 0 : 2;
     if (rc) fprintf(stderr, "gpt: check failed: loss differs from the CPU by %.3g relative (> 1e-4)\n", worst);
     goto done;
@@ -114,6 +244,7 @@ fail:
     rc = wf_ex_fail(prog, NULL, &e);
 done:
     wf_trainer_free(tr);
+    wf_wse_prof_free(prof);
     wf_optim_free(oc);
     wf_optim_free(of);
     free(wc), free(wf), free(gc), free(gf), free(in), free(tg);

@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
         return wf_ex_fail(prog, NULL, &e);
     }
     wf_wse_mm_cfg c = {(int)T, (int)K, (int)N, (int)kx, (int)ky, (int)nb, fp16 != 0, check != 0, o.threads, NULL,
-                       o.trace, o.heatmap};
+                       o.trace, o.heatmap, NULL, NULL};
     if (wf_wse_mm_check(&c, &e)) return wf_ex_fail(prog, NULL, &e);
     float *X = NULL, *W = NULL, *Y = NULL, *R = NULL;
     if (check) {

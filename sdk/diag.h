@@ -47,5 +47,7 @@ typedef enum { WF_HEAT_BUSY, WF_HEAT_HOPS, WF_HEAT_STALLED, WF_HEAT_COUNT } wf_h
 ** the maximum, which is the white end of the scale. */
 wf_status wf_heatmap_write(const wf_fabric *f, const char *path, wf_heat_metric m, int scale, uint64_t *max_out,
                            wf_err *err);
+/* The same picture from a w x h grid of values (row-major, y = 0 first). */
+wf_status wf_heatmap_write_values(const uint64_t *val, int w, int h, const char *path, int scale, wf_err *err);
 
 #endif

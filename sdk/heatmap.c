@@ -91,11 +91,8 @@ static int encode(sink *out, const uint64_t *val, int w, int h, int scale, uint6
     return 0;
 }
 
-wf_status wf_heatmap_write(const wf_fabric *f, const char *path, wf_heat_metric m, int scale, uint64_t *max_out,
-                           wf_err *err) {
-    int w = wf_fabric_w(f), h = wf_fabric_h(f);
-    if (m < 0 || m >= WF_HEAT_COUNT) return WF_FAIL(err, WF_EUSAGE, "heatmap: metric %d, expected 0..%d", m,
-                                                    WF_HEAT_COUNT - 1);
+wf_status wf_heatmap_write_values(const uint64_t *val, int w, int h, const char *path, int scale, wf_err *err) {
+    if (w < 1 || h < 1) return WF_FAIL(err, WF_EUSAGE, "heatmap: %s: grid %d x %d, expected at least 1 x 1", path, w, h);
     if (scale <= 0) {
         int longer = w > h ? w : h;
         scale = (512 + longer - 1) / longer;
@@ -103,24 +100,12 @@ wf_status wf_heatmap_write(const wf_fabric *f, const char *path, wf_heat_metric 
         if (scale < 1) scale = 1;
     }
     if (scale > 64) return WF_FAIL(err, WF_EUSAGE, "heatmap: scale %d, expected 1..64", scale);
-    uint64_t *val = wf_alloc(NULL, (size_t)w * h * sizeof *val, "heatmap values", err);
-    if (!val) return err ? err->code : WF_ENOMEM;
     uint64_t mx = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            wf_pe_stats s;
-            wf_fabric_pe_stats(f, x, y, &s);
-            uint64_t v = metric(&s, m);
-            val[(size_t)y * w + x] = v;
-            if (v > mx) mx = v;
-        }
-    if (max_out) *max_out = mx;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        if (val[i] > mx) mx = val[i];
     size_t iw = (size_t)w * scale;
     uint8_t *row = wf_alloc(NULL, iw * 3, "heatmap row", err);
-    if (!row) {
-        wf_free(NULL, val);
-        return err ? err->code : WF_ENOMEM;
-    }
+    if (!row) return err ? err->code : WF_ENOMEM;
     sink k;
     memset(&k, 0, sizeof k);
     wf_status st = wf_ofile_open(path, &k.af, err);
@@ -139,6 +124,27 @@ wf_status wf_heatmap_write(const wf_fabric *f, const char *path, wf_heat_metric 
         st = wf_afile_commit(k.af, err);
     }
     wf_free(NULL, row);
+    return st;
+}
+
+wf_status wf_heatmap_write(const wf_fabric *f, const char *path, wf_heat_metric m, int scale, uint64_t *max_out,
+                           wf_err *err) {
+    int w = wf_fabric_w(f), h = wf_fabric_h(f);
+    if (m < 0 || m >= WF_HEAT_COUNT) return WF_FAIL(err, WF_EUSAGE, "heatmap: metric %d, expected 0..%d", m,
+                                                    WF_HEAT_COUNT - 1);
+    uint64_t *val = wf_alloc(NULL, (size_t)w * h * sizeof *val, "heatmap values", err);
+    if (!val) return err ? err->code : WF_ENOMEM;
+    uint64_t mx = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            wf_pe_stats s;
+            wf_fabric_pe_stats(f, x, y, &s);
+            uint64_t v = metric(&s, m);
+            val[(size_t)y * w + x] = v;
+            if (v > mx) mx = v;
+        }
+    if (max_out) *max_out = mx;
+    wf_status st = wf_heatmap_write_values(val, w, h, path, scale, err);
     wf_free(NULL, val);
     return st;
 }

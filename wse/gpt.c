@@ -9,9 +9,9 @@
 #include <string.h>
 
 /* A grid for Y[T,N] = X[T,K] W[K,N] that divides the sizes and fits a PE. */
-static wf_status mm(wf_wse_gpt_stats *st, float *Y, const float *X, const float *W, int T, int K, int N,
-                    wf_err *err) {
-    wf_wse_mm_cfg c = {T, K, N, 1, 1, 1, 0, 1, 2, NULL, NULL, NULL};
+static wf_status mm(wf_wse_gpt_stats *st, wf_wse_prof *prof, const char *what, float *Y, const float *X,
+                    const float *W, int T, int K, int N, wf_err *err) {
+    wf_wse_mm_cfg c = {T, K, N, 1, 1, 1, 0, 1, 2, NULL, NULL, NULL, prof, what};
     for (int kx = 8; kx >= 1; kx--)
         if (T % kx == 0) {
             c.kx = kx;
@@ -40,19 +40,19 @@ static wf_status mm(wf_wse_gpt_stats *st, float *Y, const float *X, const float 
 static void transpose(float *dst, const float *src, int R, int C);
 
 /* Y[T,N] = X[T,K] W[K,N] in the forward's mode; scratch holds 2 (K*N + T*max(K,N)) floats. */
-static wf_status mm_mode(wf_wse_gpt_stats *st, int mode, float *scratch, float *Y, const float *X, const float *W,
-                         int T, int K, int N, wf_err *err) {
-    if (mode == WF_WSE_STREAM) return mm(st, Y, X, W, T, K, N, err);
+static wf_status mm_mode(wf_wse_gpt_stats *st, wf_wse_prof *prof, int mode, float *scratch, float *Y, const float *X,
+                         const float *W, int T, int K, int N, wf_err *err) {
+    if (mode == WF_WSE_STREAM) return mm(st, prof, "matmul", Y, X, W, T, K, N, err);
     float *wt = scratch, *xt = wt + (size_t)K * N, *yt = xt + (size_t)K * T;
     transpose(wt, W, K, N); /* resident: W^T [N,K] */
     transpose(xt, X, T, K); /* streamed: X^T [K,T], chunks of tokens */
-    wf_status rc = mm(st, yt, wt, xt, N, K, T, err);
+    wf_status rc = mm(st, prof, "matmul (resident W)", yt, wt, xt, N, K, T, err);
     if (!rc) transpose(Y, yt, N, T);
     return rc;
 }
 
 wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T, int mode,
-                             float *logits, wf_wse_gpt_stats *st, wf_err *err) {
+                             float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, wf_err *err) {
     memset(st, 0, sizeof *st);
     double t0 = wf_now();
     const int C = cfg->n_embd, F = cfg->n_inner, V = cfg->vocab_size, H = cfg->n_head;
@@ -81,6 +81,7 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     float *scr = wt + (size_t)C * V;
     int np = T > H ? T : H;
     if ((rc = wf_wse_vec_new(np, &v, err))) goto done;
+    wf_wse_vec_set_prof(v, prof);
     /* embeddings: a gather, on the host */
     for (int t = 0; t < T; t++)
         for (int c = 0; c < C; c++)
@@ -89,8 +90,9 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     for (int l = 0; l < cfg->n_layer; l++) {
         const wf_gpt_layer *L = &w.layers[l];
         uint64_t m0 = st->mm_cycles;
+        wf_wse_prof_at(prof, l, 0);
         if ((rc = wf_wse_layernorm(v, h, x, L->ln1_w, L->ln1_b, T, C, eps, err)) ||
-            (rc = mm_mode(st, mode, scr, qkv, h, L->qkv_w, T, C, 3 * C, err)))
+            (rc = mm_mode(st, prof, mode, scr, qkv, h, L->qkv_w, T, C, 3 * C, err)))
             goto done;
         for (int part = 0; part < 3; part++) { /* bias, C columns at a time (rows of <= 256) */
             for (int t = 0; t < T; t++) memcpy(a + (size_t)t * C, qkv + (size_t)t * 3 * C + part * C, C * 4);
@@ -98,22 +100,23 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
             for (int t = 0; t < T; t++) memcpy(qkv + (size_t)t * 3 * C + part * C, a + (size_t)t * C, C * 4);
         }
         if ((rc = wf_wse_attention(v, att, qkv, T, C, H, err)) ||
-            (rc = mm_mode(st, mode, scr, a, att, L->aproj_w, T, C, C, err)) ||
+            (rc = mm_mode(st, prof, mode, scr, a, att, L->aproj_w, T, C, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->aproj_b, x, T, C, err)) ||
             (rc = wf_wse_layernorm(v, h, x, L->ln2_w, L->ln2_b, T, C, eps, err)) ||
-            (rc = mm_mode(st, mode, scr, f, h, L->fc_w, T, C, F, err)) ||
+            (rc = mm_mode(st, prof, mode, scr, f, h, L->fc_w, T, C, F, err)) ||
             (rc = wf_wse_add(v, f, f, L->fc_b, NULL, T, F, err)) ||
-            (rc = wf_wse_gelu(v, g, f, T, F, err)) || (rc = mm_mode(st, mode, scr, a, g, L->fproj_w, T, F, C, err)) ||
+            (rc = wf_wse_gelu(v, g, f, T, F, err)) || (rc = mm_mode(st, prof, mode, scr, a, g, L->fproj_w, T, F, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->fproj_b, x, T, C, err)))
             goto done;
         st->layer_mm_cycles[l] = st->mm_cycles - m0;
     }
+    wf_wse_prof_at(prof, -1, 0);
     if ((rc = wf_wse_layernorm(v, h, x, w.lnf_w, w.lnf_b, T, C, eps, err))) goto done;
     /* the head: logits = h lm_head^T; the host streams lm_head transposed (C x V) */
     for (int vv = 0; vv < V; vv++)
         for (int c = 0; c < C; c++) wt[(size_t)c * V + vv] = w.lm_head[(size_t)vv * C + c];
     uint64_t m0 = st->mm_cycles;
-    if ((rc = mm_mode(st, mode, scr, logits, h, wt, T, C, V, err))) goto done;
+    if ((rc = mm_mode(st, prof, mode, scr, logits, h, wt, T, C, V, err))) goto done;
     st->head_mm_cycles = st->mm_cycles - m0;
 done:
     if (v) {
@@ -135,6 +138,7 @@ static void transpose(float *dst, const float *src, int R, int C) {
 
 typedef struct {
     wf_wse_gpt_stats *st;
+    wf_wse_prof *prof;
     float *tmp, *tr, *ones; /* scratch: a product, a transposed operand, T ones */
     int T;
 } ctx;
@@ -143,14 +147,14 @@ typedef struct {
 ** leaves for the store, which sums it in. */
 static wf_status grad_w(ctx *c, float *g, const float *X, const float *dY, int K, int N, wf_err *err) {
     transpose(c->tr, X, c->T, K);
-    wf_status rc = mm(c->st, c->tmp, c->tr, dY, K, c->T, N, err);
+    wf_status rc = mm(c->st, c->prof, "dW", c->tmp, c->tr, dY, K, c->T, N, err);
     if (rc) return rc;
     for (size_t i = 0; i < (size_t)K * N; i++) g[i] += c->tmp[i];
     return WF_OK;
 }
 /* g[N] += column sums of dY[T,N], as a multiply by a row of ones. */
 static wf_status grad_b(ctx *c, float *g, const float *dY, int N, wf_err *err) {
-    wf_status rc = mm(c->st, c->tmp, c->ones, dY, 1, c->T, N, err);
+    wf_status rc = mm(c->st, c->prof, "db", c->tmp, c->ones, dY, 1, c->T, N, err);
     if (rc) return rc;
     for (int i = 0; i < N; i++) g[i] += c->tmp[i];
     return WF_OK;
@@ -158,7 +162,7 @@ static wf_status grad_b(ctx *c, float *g, const float *dY, int N, wf_err *err) {
 /* dX[T,K] = dY[T,N] . W^T (W is [K,N]; the host streams it transposed). */
 static wf_status grad_x(ctx *c, float *dX, const float *dY, const float *W, int K, int N, wf_err *err) {
     transpose(c->tr, W, K, N);
-    return mm(c->st, dX, dY, c->tr, c->T, N, K, err);
+    return mm(c->st, c->prof, "dX", dX, dY, c->tr, c->T, N, K, err);
 }
 /* The three gradients of y = x W + b. */
 static wf_status linear_bwd(ctx *c, float *dX, float *gW, float *gb, const float *dY, const float *X, const float *W,
@@ -169,7 +173,8 @@ static wf_status linear_bwd(ctx *c, float *dX, float *gW, float *gb, const float
 }
 
 wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float *grads, const int32_t *inputs,
-                          const int32_t *targets, int T, float *loss, wf_wse_gpt_stats *st, wf_err *err) {
+                          const int32_t *targets, int T, float *loss, wf_wse_gpt_stats *st, wf_wse_prof *prof,
+                          wf_err *err) {
     memset(st, 0, sizeof *st);
     double t0 = wf_now();
     const int C = cfg->n_embd, F = cfg->n_inner, V = cfg->vocab_size, H = cfg->n_head, L = cfg->n_layer;
@@ -210,7 +215,7 @@ wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float 
     float *x = TAKE(TC), *hf = TAKE(TC), *logits = TAKE((size_t)T * V), *dlogits = TAKE((size_t)T * V);
     float *dx = TAKE(TC), *dh = TAKE(TC), *da = TAKE(TC), *dxm = TAKE(TC), *dq = TAKE(3 * TC), *dyxh = TAKE(TF);
     float *dF = TAKE(TF), *dG = TAKE(TF), *a = TAKE(TF), *losses = TAKE((size_t)T);
-    ctx c = {st, NULL, NULL, NULL, T};
+    ctx c = {st, prof, NULL, NULL, NULL, T};
     c.tmp = TAKE(big);
     c.tr = TAKE(trn);
     c.ones = TAKE((size_t)T);
@@ -219,6 +224,7 @@ wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float 
     for (int t = 0; t < T; t++) c.ones[t] = 1.0f;
     int np = T > H ? T : H;
     if ((rc = wf_wse_vec_new(np, &v, err))) goto done;
+    wf_wse_vec_set_prof(v, prof);
     const float eps = cfg->layer_norm_eps;
     /* forward, keeping what the backward needs */
     for (int t = 0; t < T; t++)
@@ -229,26 +235,28 @@ wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float 
         float *X = xin + l * TC, *H1 = h1 + l * TC, *Q = qkv + l * 3 * TC, *A = att + l * TC, *XM = xmid + l * TC;
         float *H2 = h2 + l * TC, *FP = fpre + l * TF, *FQ = fpost + l * TF;
         memcpy(X, x, TC * 4);
+        wf_wse_prof_at(prof, l, 0);
         if ((rc = wf_wse_layernorm(v, H1, X, Lw->ln1_w, Lw->ln1_b, T, C, eps, err)) ||
-            (rc = mm(st, Q, H1, Lw->qkv_w, T, C, 3 * C, err)))
+            (rc = mm(st, prof, "matmul", Q, H1, Lw->qkv_w, T, C, 3 * C, err)))
             goto done;
         for (int part = 0; part < 3; part++) {
             for (int t = 0; t < T; t++) memcpy(a + (size_t)t * C, Q + (size_t)t * 3 * C + part * C, C * 4);
             if ((rc = wf_wse_add(v, a, a, Lw->qkv_b + part * C, NULL, T, C, err))) goto done;
             for (int t = 0; t < T; t++) memcpy(Q + (size_t)t * 3 * C + part * C, a + (size_t)t * C, C * 4);
         }
-        if ((rc = wf_wse_attention(v, A, Q, T, C, H, err)) || (rc = mm(st, a, A, Lw->aproj_w, T, C, C, err)) ||
+        if ((rc = wf_wse_attention(v, A, Q, T, C, H, err)) || (rc = mm(st, prof, "matmul", a, A, Lw->aproj_w, T, C, C, err)) ||
             (rc = wf_wse_add(v, XM, a, Lw->aproj_b, X, T, C, err)) ||
             (rc = wf_wse_layernorm(v, H2, XM, Lw->ln2_w, Lw->ln2_b, T, C, eps, err)) ||
-            (rc = mm(st, FP, H2, Lw->fc_w, T, C, F, err)) || (rc = wf_wse_add(v, FP, FP, Lw->fc_b, NULL, T, F, err)) ||
-            (rc = wf_wse_gelu(v, FQ, FP, T, F, err)) || (rc = mm(st, a, FQ, Lw->fproj_w, T, F, C, err)) ||
+            (rc = mm(st, prof, "matmul", FP, H2, Lw->fc_w, T, C, F, err)) || (rc = wf_wse_add(v, FP, FP, Lw->fc_b, NULL, T, F, err)) ||
+            (rc = wf_wse_gelu(v, FQ, FP, T, F, err)) || (rc = mm(st, prof, "matmul", a, FQ, Lw->fproj_w, T, F, C, err)) ||
             (rc = wf_wse_add(v, x, a, Lw->fproj_b, XM, T, C, err)))
             goto done;
     }
     /* head: ln_f, logits = hf wte^T, cross-entropy */
+    wf_wse_prof_at(prof, -1, 0);
     if ((rc = wf_wse_layernorm(v, hf, x, w.lnf_w, w.lnf_b, T, C, eps, err))) goto done;
     transpose(c.tr, w.lm_head, V, C);
-    if ((rc = mm(st, logits, hf, c.tr, T, C, V, err)) ||
+    if ((rc = mm(st, prof, "lm head", logits, hf, c.tr, T, C, V, err)) ||
         (rc = wf_wse_crossentropy(v, dlogits, losses, logits, targets, T, V, 1.0f / (float)T, err)))
         goto done;
     double lsum = 0;
@@ -256,13 +264,15 @@ wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float 
     *loss = (float)(lsum / T);
     /* head backward: dhf = dlogits . wte; dwte += dlogits^T . hf */
     float *g_head = cfg->untied_head ? g.lm_head : g.wte;
-    if ((rc = mm(st, dh, dlogits, w.lm_head, T, V, C, err)) || (rc = grad_w(&c, g_head, dlogits, hf, V, C, err)) ||
+    wf_wse_prof_at(prof, -1, 1);
+    if ((rc = mm(st, prof, "dX", dh, dlogits, w.lm_head, T, V, C, err)) || (rc = grad_w(&c, g_head, dlogits, hf, V, C, err)) ||
         (rc = wf_wse_layernorm_backward(v, dx, dyxh, dh, x, w.lnf_w, T, C, eps, err)) ||
         (rc = grad_b(&c, g.lnf_w, dyxh, C, err)) || (rc = grad_b(&c, g.lnf_b, dh, C, err)))
         goto done;
     for (int l = L - 1; l >= 0; l--) {
         const wf_gpt_layer *Lw = &w.layers[l];
         wf_gpt_layer *Lg = &g.layers[l];
+        wf_wse_prof_at(prof, l, 1);
         float *X = xin + l * TC, *H1 = h1 + l * TC, *Q = qkv + l * 3 * TC, *A = att + l * TC, *XM = xmid + l * TC;
         float *H2 = h2 + l * TC, *FP = fpre + l * TF, *FQ = fpost + l * TF;
         /* MLP: x_out = x_mid + fproj(gelu(fc(ln2(x_mid)))) */

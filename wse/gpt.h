@@ -28,7 +28,7 @@ typedef struct {
     double wall_s;
 } wf_wse_gpt_stats;
 wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T, int mode,
-                             float *logits, wf_wse_gpt_stats *st, wf_err *err);
+                             float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, wf_err *err);
 
 /* One training step's forward and backward on the simulated fabric for one
 ** sequence of T tokens: *loss = mean cross-entropy over the T targets, and
@@ -36,8 +36,10 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
 ** wf_trainer_step with grad_scale 1. Weight gradients leave the fabric after
 ** each multiply and are summed into grads on the host (the store's side);
 ** embeddings are gathered / scattered on the host. The optimizer is the
-** host's (the store runs AdamW). */
+** host's (the store runs AdamW). prof (may be NULL) records where the
+** step's cycles go (wse.h). */
 wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float *grads, const int32_t *inputs,
-                          const int32_t *targets, int T, float *loss, wf_wse_gpt_stats *st, wf_err *err);
+                          const int32_t *targets, int T, float *loss, wf_wse_gpt_stats *st, wf_wse_prof *prof,
+                          wf_err *err);
 
 #endif

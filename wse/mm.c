@@ -329,9 +329,11 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
     wf_memcpy mx = {"x", 0, 0, 0, kx, ky, (uint32_t)xper, 0, es, WF_ROW_MAJOR};
     if ((rc = wf_host_h2d(h, &mx, xb, err))) goto done;
     st->io_cycles += wf_host_cycles(h) - t0;
+    wf_wse_prof_memcpy(c->prof, "memcpy in (activations)", npe, wf_host_cycles(h) - t0);
     if (c->trace && (rc = wf_tracer_open(wf_host_fabric(h), c->trace, NULL, 0, &tracer, err))) goto done;
     double w0 = wf_now();
     uint64_t c0 = wf_host_cycles(h);
+    wf_wse_prof_begin(c->prof, wf_host_fabric(h));
     if ((rc = wf_host_launch_nb(h, "mm", err))) goto done;
     wf_memcpy mw = {NULL, C_W, 0, 0, 1, ky, (uint32_t)((size_t)nch * kc * nb), 0, es, WF_ROW_MAJOR};
     if ((rc = wf_host_h2d(h, &mw, wbuf, err))) goto done;
@@ -344,6 +346,13 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
     st->cycles = wf_host_cycles(h) - c0;
     st->wall_s = wf_now() - w0;
     st->flops = 2ull * (uint64_t)c->T * (uint64_t)c->K * (uint64_t)c->N;
+    if (c->prof) {
+        char name[40];
+        snprintf(name, sizeof name, "%s %dx%dx%d", c->what ? c->what : "matmul", c->T, c->K, c->N);
+        /* the west edge takes kc x N weights per row, one wavelet per row per cycle */
+        wf_wse_prof_end(c->prof, wf_host_fabric(h), WF_WSE_SPAN_MATMUL, name, (uint64_t)kc * (uint64_t)c->N,
+                        st->flops);
+    }
     if (c->store) {
         size_t yper = (size_t)nch * tr * nb;
         yb = wf_calloc(NULL, (size_t)kx * yper * es, "wse mm Y", err);
@@ -355,6 +364,7 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
         wf_memcpy my = {"y", 0, 0, ky - 1, kx, 1, (uint32_t)yper, 0, es, WF_ROW_MAJOR};
         if ((rc = wf_host_d2h(h, &my, yb, err))) goto done;
         st->io_cycles += wf_host_cycles(h) - t1;
+        wf_wse_prof_memcpy(c->prof, "memcpy out (result)", npe, wf_host_cycles(h) - t1);
         for (int cx = 0; cx < kx; cx++)
             for (int j = 0; j < nch; j++)
                 for (int t = 0; t < tr; t++)

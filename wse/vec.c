@@ -213,6 +213,7 @@ struct wf_wse_vec {
     wf_host *h;
     wf_wse_vec_stats st;
     float *buf; /* np * A_MAX staging */
+    wf_wse_prof *prof; /* borrowed, may be NULL */
 };
 
 wf_status wf_wse_vec_new(int np, wf_wse_vec **out, wf_err *err) {
@@ -245,6 +246,13 @@ void wf_wse_vec_free(wf_wse_vec *v) {
 }
 
 const wf_wse_vec_stats *wf_wse_vec_stats_get(const wf_wse_vec *v) { return &v->st; }
+void wf_wse_vec_set_prof(wf_wse_vec *v, wf_wse_prof *p) { v->prof = p; }
+
+static const char *op_name(int op) {
+    static const char *n[] = {"none", "layernorm", "add", "gelu", "attention", "layernorm backward",
+                              "gelu backward", "attention backward", "cross-entropy"};
+    return op >= 0 && op < (int)(sizeof n / sizeof n[0]) ? n[op] : "?";
+}
 
 /* Writes n floats per PE for the first npe PEs into symbol sym. */
 static wf_status put(wf_wse_vec *v, const char *sym, const float *src, int npe, uint32_t n, wf_err *err) {
@@ -252,6 +260,7 @@ static wf_status put(wf_wse_vec *v, const char *sym, const float *src, int npe, 
     wf_memcpy m = {sym, 0, 0, 0, npe, 1, n, 0, 4, WF_ROW_MAJOR};
     wf_status rc = wf_host_h2d(v->h, &m, src, err);
     v->st.io_cycles += wf_host_cycles(v->h) - c0;
+    wf_wse_prof_memcpy(v->prof, "memcpy in (activations)", (uint64_t)v->np, wf_host_cycles(v->h) - c0);
     return rc;
 }
 /* The same vector into every one of npe PEs. */
@@ -281,11 +290,14 @@ static wf_status launch_t(wf_wse_vec *v, int op, int npe, uint32_t C, uint32_t T
     wf_memcpy m = {"cmd", 0, 0, 0, v->np, 1, CMD_WORDS, 0, 4, WF_ROW_MAJOR};
     wf_status rc = wf_host_h2d(v->h, &m, cmd, err);
     v->st.io_cycles += wf_host_cycles(v->h) - c0;
+    wf_wse_prof_memcpy(v->prof, "memcpy in (op word)", (uint64_t)v->np, wf_host_cycles(v->h) - c0);
     if (rc) return rc;
     c0 = wf_host_cycles(v->h);
+    wf_wse_prof_begin(v->prof, wf_host_fabric(v->h));
     rc = wf_host_launch(v->h, "run", err);
     v->st.compute_cycles += wf_host_cycles(v->h) - c0;
     v->st.launches++;
+    if (!rc) wf_wse_prof_end(v->prof, wf_host_fabric(v->h), WF_WSE_SPAN_VECTOR, op_name(op), 0, 0);
     return rc;
 }
 
@@ -294,6 +306,7 @@ static wf_status get(wf_wse_vec *v, float *dst, int npe, uint32_t n, wf_err *err
     wf_memcpy m = {"out", 0, 0, 0, npe, 1, n, 0, 4, WF_ROW_MAJOR};
     wf_status rc = wf_host_d2h(v->h, &m, dst, err);
     v->st.io_cycles += wf_host_cycles(v->h) - c0;
+    wf_wse_prof_memcpy(v->prof, "memcpy out (result)", (uint64_t)v->np, wf_host_cycles(v->h) - c0);
     return rc;
 }
 

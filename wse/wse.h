@@ -26,6 +26,66 @@
 
 #include "../fabric/fabric.h"
 
+/* ---- where the cycles go (wse/prof.c) -----------------------------------------
+** A step profile: every launch and every host memcpy of the kernels below is
+** one span on the step's timeline, labelled with the layer, the pass and the
+** op. Per span, PE-cycles are split into compute (core busy: tasks, DSD ops,
+** task switches), fabric transfer (the PE's router or microthreads moved
+** data while its core was not busy: wf_pe_stats.active - busy) and idle
+** (pes x cycles - active); edge I/O is the cycles in which the fabric's
+** west edge took the streamed operand in (a multiply streams its K x N
+** operand in over its ky rows at one wavelet per row per cycle: kc*N
+** cycles, overlapped with compute). That operand is the weights in
+** weight-streaming mode and the tokens when the weights are resident. Host memcpy spans are the host moving activations between
+** launches (copy mode): they stand in for activations that would stay on
+** the wafer, so they are kept apart from the fabric's own cycles. */
+typedef enum { WF_WSE_SPAN_MATMUL, WF_WSE_SPAN_VECTOR, WF_WSE_SPAN_MEMCPY, WF_WSE_SPAN_KINDS } wf_wse_span_kind;
+typedef struct {
+    char name[40];         /* "matmul 64x64x192", "layernorm", "memcpy in", ... */
+    int layer;             /* 0.. for a transformer block, -1 outside one (embeddings, ln_f, head) */
+    int backward;          /* 0 forward, 1 backward */
+    int kind;              /* wf_wse_span_kind */
+    uint64_t start, cycles; /* on the step's timeline (spans follow one another) */
+    uint64_t pes;          /* PEs of the fabric it ran on */
+    uint64_t busy, active; /* PE-cycles: core busy; core busy or moving data */
+    uint64_t edge;         /* cycles of inflow at the west edge (matmul): weights, or tokens when W is resident */
+    uint64_t flops;
+} wf_wse_span;
+typedef struct {
+    uint64_t cycles, pe_cycles, compute, transfer, idle, edge, flops; /* fabric spans (matmul + vector) */
+    uint64_t memcpy_cycles;                                          /* host memcpy spans */
+} wf_wse_sum;
+typedef struct wf_wse_prof wf_wse_prof;
+wf_status wf_wse_prof_new(wf_wse_prof **out, wf_err *err);
+void wf_wse_prof_free(wf_wse_prof *p); /* NULL is a no-op */
+void wf_wse_prof_clear(wf_wse_prof *p);
+/* The label of the spans that follow (NULL p is a no-op). */
+void wf_wse_prof_at(wf_wse_prof *p, int layer, int backward);
+/* A launch: call begin before it and end after it on the same fabric
+** (NULL p: no-ops). end reads the fabric's per-PE counters, so the span
+** gets the PE-cycles of that launch alone, and adds its busy cycles to the
+** step's heatmap at each PE's position. */
+void wf_wse_prof_begin(wf_wse_prof *p, const wf_fabric *f);
+void wf_wse_prof_end(wf_wse_prof *p, const wf_fabric *f, int kind, const char *name, uint64_t edge, uint64_t flops);
+/* A host memcpy of `cycles` on a fabric of `pes` PEs. */
+void wf_wse_prof_memcpy(wf_wse_prof *p, const char *name, uint64_t pes, uint64_t cycles);
+/* Memory for a span or the heatmap grid failed at some point: the profile is
+** incomplete. Reported by the writers. */
+int wf_wse_prof_failed(const wf_wse_prof *p);
+size_t wf_wse_prof_count(const wf_wse_prof *p);
+const wf_wse_span *wf_wse_prof_span(const wf_wse_prof *p, size_t i);
+/* Sums of the spans with layer == `layer` (WF_WSE_ALL: every span). */
+#define WF_WSE_ALL (-2)
+void wf_wse_prof_sum(const wf_wse_prof *p, int layer, wf_wse_sum *out);
+/* A Perfetto / Chrome trace of the step: one track per kind (matmul, vector,
+** host memcpy), one complete event per span at its place on the timeline
+** (1 cycle = 1 us of trace time), args: layer, pass, PEs, compute /
+** transfer / idle PE-cycles, edge cycles, flops. Written through wf_ofile_open. */
+wf_status wf_wse_prof_write_trace(const wf_wse_prof *p, const char *path, wf_err *err);
+/* A PNG heatmap (sdk/diag.h's scale) of busy cycles per PE over the step,
+** every launch placed at the fabric origin as it ran. */
+wf_status wf_wse_prof_write_heatmap(const wf_wse_prof *p, const char *path, wf_err *err);
+
 typedef struct {
     int T, K, N;     /* Y[T,N] = X[T,K] W[K,N] */
     int kx, ky;      /* PE grid: T split over kx columns, K over ky rows (both must divide) */
@@ -36,6 +96,8 @@ typedef struct {
     const wf_cost_model *cost; /* NULL = wf_cost_wse2 */
     const char *trace;         /* NULL, or a Perfetto trace file of the multiply (sdk/diag.h) */
     const char *heatmap;       /* NULL, or a PNG heatmap of busy cycles per PE */
+    wf_wse_prof *prof;         /* NULL, or the step profile the multiply's spans go to */
+    const char *what;          /* the span's name (NULL: "matmul"); the shape is appended */
 } wf_wse_mm_cfg;
 
 typedef struct {
@@ -89,6 +151,8 @@ typedef struct {
 /* np PEs (1..750). */
 wf_status wf_wse_vec_new(int np, wf_wse_vec **out, wf_err *err);
 void wf_wse_vec_free(wf_wse_vec *v); /* NULL is a no-op */
+/* Spans of later launches and memcpys go to p (NULL: none); p is borrowed. */
+void wf_wse_vec_set_prof(wf_wse_vec *v, wf_wse_prof *p);
 const wf_wse_vec_stats *wf_wse_vec_stats_get(const wf_wse_vec *v);
 
 /* out[N,C] = LayerNorm(x) * w + b, one row per PE (N <= np, C <= 512);

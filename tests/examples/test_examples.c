@@ -418,6 +418,34 @@ static void gpt_trains_on_the_fabric(void) {
     WF_CHECK_EQ(run("gpt --width 300"), 1);
     WF_CHECK_HAS(out_buf, "gpt: error: sizes:");
     WF_CHECK_EQ(run("gpt --heads 3"), 1); /* 64 is not a multiple of 3 */
+    /* scoring in both modes: logits against the CPU engine, the breakdown per part adds up to the step */
+    const char *modes[2] = {"stream", "pipelined"};
+    for (int m = 0; m < 2; m++) {
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "gpt --layers 2 --width 32 --heads 2 --seq 16 --vocab 64 --forward 1 --mode %s",
+                 modes[m]);
+        j = run_json(cmd);
+        WF_CHECK(j != NULL);
+        if (!j) continue;
+        WF_CHECK_STR(str(j, "mode"), modes[m]);
+        WF_CHECK(num(j, "max_rel") <= 1e-5);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "breakdown"), *it;
+        double parts = 0, step = NAN, mm = num(j, "matmul_cycles") + num(j, "vector_cycles");
+        int n = 0;
+        cJSON_ArrayForEach(it, b) {
+            n++;
+            if (!strcmp(str(it, "part"), "step")) step = num(it, "cycles");
+            else parts += num(it, "cycles");
+            WF_CHECK(num(it, "compute") + num(it, "transfer") + num(it, "idle") == num(it, "pe_cycles"));
+        }
+        WF_CHECK_EQ(n, 4); /* embed/head, layer 0, layer 1, step */
+        WF_CHECK(parts == step && step == mm);
+        cJSON_Delete(j);
+    }
+    WF_CHECK_EQ(run("gpt --mode pipelined"), 1);
+    WF_CHECK_HAS(out_buf, "the training step runs in stream mode only");
+    WF_CHECK_EQ(run("gpt --forward 1 --mode systolic"), 1);
+    WF_CHECK_HAS(out_buf, "--mode 'systolic'");
 }
 
 /* ---- threads -------------------------------------------------------------------------------

@@ -10,7 +10,9 @@
 #include "wse/gpt.h"
 #include "train/train.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static float frand(unsigned *s) {
     *s = *s * 1103515245u + 12345u;
@@ -119,7 +121,7 @@ static void tiny_forward(void) {
     wf_wse_gpt_stats st;
     for (int mode = WF_WSE_STREAM; mode <= WF_WSE_PIPELINED; mode++) {
         for (int i = 0; i < 64 * 512; i++) lw[i] = NAN;
-        wf_status rc = wf_wse_gpt_forward(&cfg, wts, ids, 64, mode, lw, &st, &e);
+        wf_status rc = wf_wse_gpt_forward(&cfg, wts, ids, 64, mode, lw, &st, NULL, &e);
         WF_CHECK_EQ(rc, WF_OK);
         if (rc) fprintf(stderr, "  %s\n", e.msg);
         double d = maxrel(lw, lc, 64 * 512);
@@ -134,10 +136,88 @@ static void tiny_forward(void) {
     }
     /* bad input: a token outside the vocabulary */
     ids[5] = 600;
-    WF_CHECK_EQ(wf_wse_gpt_forward(&cfg, wts, ids, 64, WF_WSE_STREAM, lw, &st, &e), WF_ERANGE);
+    WF_CHECK_EQ(wf_wse_gpt_forward(&cfg, wts, ids, 64, WF_WSE_STREAM, lw, &st, NULL, &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "token id 600 at position 5");
     wf_infer_free(inf);
     free(wts), free(lw), free(lc);
+}
+
+/* The step profile of one training step (wse.h): its spans add up to the
+** step's own cycle counters, each multiply was busy at least one cycle per
+** fp32 FMA and took its weights in at the edge within its run, every layer
+** has forward and backward work, and the trace and heatmap files are what
+** they claim to be. */
+static void check_profile(const wf_gpt_config *cfg, const wf_wse_prof *p, const wf_wse_gpt_stats *st) {
+    uint64_t kind[WF_WSE_SPAN_KINDS] = {0}, end = 0;
+    int bwd[2] = {0, 0}, fwd[2] = {0, 0}, bad = 0;
+    size_t n = wf_wse_prof_count(p);
+    WF_CHECK(!wf_wse_prof_failed(p) && n > 100);
+    for (size_t i = 0; i < n; i++) {
+        const wf_wse_span *s = wf_wse_prof_span(p, i);
+        kind[s->kind] += s->cycles;
+        if (s->start != end) bad++; /* spans follow one another */
+        end = s->start + s->cycles;
+        if (s->kind == WF_WSE_SPAN_MATMUL && (s->busy < s->flops / 2 || s->edge > s->cycles || !s->edge)) bad++;
+        if (s->kind != WF_WSE_SPAN_MEMCPY && (s->busy == 0 || s->busy > s->active || s->active > s->pes * s->cycles))
+            bad++;
+        if (s->layer >= 0 && s->layer < 2) (s->backward ? bwd : fwd)[s->layer]++;
+    }
+    WF_CHECK_EQ(bad, 0);
+    WF_CHECK_EQ(kind[WF_WSE_SPAN_MATMUL], st->mm_cycles);
+    WF_CHECK_EQ(kind[WF_WSE_SPAN_VECTOR], st->vec_cycles);
+    WF_CHECK_EQ(kind[WF_WSE_SPAN_MEMCPY], st->io_cycles);
+    WF_CHECK(fwd[0] > 0 && fwd[1] > 0 && bwd[0] > 0 && bwd[1] > 0);
+    wf_wse_sum all, part, acc = {0};
+    wf_wse_prof_sum(p, WF_WSE_ALL, &all);
+    for (int l = -1; l < cfg->n_layer; l++) {
+        wf_wse_prof_sum(p, l, &part);
+        acc.cycles += part.cycles, acc.compute += part.compute, acc.idle += part.idle;
+        acc.memcpy_cycles += part.memcpy_cycles;
+    }
+    WF_CHECK_EQ(acc.cycles, all.cycles);
+    WF_CHECK_EQ(acc.compute, all.compute);
+    WF_CHECK_EQ(acc.idle, all.idle);
+    WF_CHECK_EQ(acc.memcpy_cycles, all.memcpy_cycles);
+    WF_CHECK_EQ(all.compute + all.transfer + all.idle, all.pe_cycles);
+    WF_CHECK(all.transfer > 0 && all.idle > 0);
+    printf("step profile: %zu spans; fabric %llu cycles, %llu PE-cycles: compute %.1f%%, transfer %.1f%%, idle %.1f%%; "
+           "edge %llu cycles; host memcpy %llu cycles\n",
+           n, (unsigned long long)all.cycles, (unsigned long long)all.pe_cycles, 100.0 * all.compute / all.pe_cycles,
+           100.0 * all.transfer / all.pe_cycles, 100.0 * all.idle / all.pe_cycles, (unsigned long long)all.edge,
+           (unsigned long long)all.memcpy_cycles);
+    /* the trace: valid JSON, one complete event per span ending where the step ends */
+    char path[] = "/tmp/wf_wse_traceXXXXXX";
+    int fd = mkstemp(path);
+    WF_CHECK(fd >= 0);
+    close(fd);
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_wse_prof_write_trace(p, path, &e), WF_OK);
+    char *txt = NULL;
+    size_t len = 0;
+    WF_CHECK_EQ(wf_file_read(NULL, path, &txt, &len, &e), WF_OK);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    WF_CHECK(j != NULL);
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "traceEvents"), *it;
+    size_t nx = 0;
+    double last = 0;
+    cJSON_ArrayForEach(it, ev) {
+        const cJSON *ph = cJSON_GetObjectItemCaseSensitive(it, "ph");
+        if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X")) continue;
+        nx++;
+        last = cJSON_GetObjectItemCaseSensitive(it, "ts")->valuedouble +
+               cJSON_GetObjectItemCaseSensitive(it, "dur")->valuedouble;
+    }
+    WF_CHECK_EQ(nx, n);
+    WF_CHECK(last == (double)end);
+    cJSON_Delete(j);
+    wf_free(NULL, txt);
+    /* the heatmap: a PNG */
+    WF_CHECK_EQ(wf_wse_prof_write_heatmap(p, path, &e), WF_OK);
+    txt = NULL;
+    WF_CHECK_EQ(wf_file_read(NULL, path, &txt, &len, &e), WF_OK);
+    WF_CHECK(txt && len > 100 && !memcmp(txt, "\x89PNG\r\n\x1a\n", 8));
+    wf_free(NULL, txt);
+    unlink(path);
 }
 
 /* 5 AdamW steps: the fabric's forward + backward against the CPU trainer,
@@ -157,6 +237,8 @@ static void tiny_training(void) {
     WF_CHECK_EQ(wf_optim_new(&cfg, &oo, NULL, &oc, &e), WF_OK);
     WF_CHECK_EQ(wf_optim_new(&cfg, &oo, NULL, &of, &e), WF_OK);
     WF_CHECK_EQ(wf_trainer_new(&cfg, 1, 64, 0, NULL, &tr, &e), WF_OK);
+    wf_wse_prof *prof = NULL;
+    WF_CHECK_EQ(wf_wse_prof_new(&prof, &e), WF_OK);
     double worst = 0, wall = 0, first = NAN, last = NAN;
     for (int step = 0; step < 5; step++) {
         int32_t in[64], tg[64];
@@ -174,7 +256,7 @@ static void tiny_training(void) {
         wf_gpt_view_unbind(&vw);
         wf_gpt_view_unbind(&vg);
         wf_wse_gpt_stats st;
-        wf_status rc = wf_wse_gpt_step(&cfg, wf, gf, in, tg, 64, &lf, &st, &e);
+        wf_status rc = wf_wse_gpt_step(&cfg, wf, gf, in, tg, 64, &lf, &st, step == 0 ? prof : NULL, &e);
         WF_CHECK_EQ(rc, WF_OK);
         if (rc) {
             fprintf(stderr, "  %s\n", e.msg);
@@ -191,6 +273,7 @@ static void tiny_training(void) {
                step, lf, lc, rel, gd, (unsigned long long)st.mm_cycles, (unsigned long long)st.vec_cycles,
                (unsigned long long)st.io_cycles, st.wall_s);
         WF_CHECK(gd <= 1e-4);
+        if (step == 0) check_profile(&cfg, prof, &st);
         wf_optim_step(oc, wc, gc, 1e-3f, &gn);
         wf_optim_step(of, wf, gf, 1e-3f, &gn);
     }
@@ -198,6 +281,7 @@ static void tiny_training(void) {
     WF_CHECK(worst <= 1e-4);
     WF_CHECK(last < first - 0.01); /* it trains */
     wf_trainer_free(tr);
+    wf_wse_prof_free(prof);
     wf_optim_free(oc);
     wf_optim_free(of);
     free(wc), free(wf), free(gc), free(gf);
