@@ -105,7 +105,8 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
             (rc = wf_wse_layernorm(v, h, x, L->ln2_w, L->ln2_b, T, C, eps, err)) ||
             (rc = mm_mode(st, prof, mode, scr, f, h, L->fc_w, T, C, F, err)) ||
             (rc = wf_wse_add(v, f, f, L->fc_b, NULL, T, F, err)) ||
-            (rc = wf_wse_gelu(v, g, f, T, F, err)) || (rc = mm_mode(st, prof, mode, scr, a, g, L->fproj_w, T, F, C, err)) ||
+            (rc = wf_wse_gelu(v, g, f, T, F, err)) ||
+            (rc = mm_mode(st, prof, mode, scr, a, g, L->fproj_w, T, F, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->fproj_b, x, T, C, err)))
             goto done;
         st->layer_mm_cycles[l] = st->mm_cycles - m0;
@@ -244,11 +245,13 @@ wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float 
             if ((rc = wf_wse_add(v, a, a, Lw->qkv_b + part * C, NULL, T, C, err))) goto done;
             for (int t = 0; t < T; t++) memcpy(Q + (size_t)t * 3 * C + part * C, a + (size_t)t * C, C * 4);
         }
-        if ((rc = wf_wse_attention(v, A, Q, T, C, H, err)) || (rc = mm(st, prof, "matmul", a, A, Lw->aproj_w, T, C, C, err)) ||
+        if ((rc = wf_wse_attention(v, A, Q, T, C, H, err)) ||
+            (rc = mm(st, prof, "matmul", a, A, Lw->aproj_w, T, C, C, err)) ||
             (rc = wf_wse_add(v, XM, a, Lw->aproj_b, X, T, C, err)) ||
             (rc = wf_wse_layernorm(v, H2, XM, Lw->ln2_w, Lw->ln2_b, T, C, eps, err)) ||
-            (rc = mm(st, prof, "matmul", FP, H2, Lw->fc_w, T, C, F, err)) || (rc = wf_wse_add(v, FP, FP, Lw->fc_b, NULL, T, F, err)) ||
-            (rc = wf_wse_gelu(v, FQ, FP, T, F, err)) || (rc = mm(st, prof, "matmul", a, FQ, Lw->fproj_w, T, F, C, err)) ||
+            (rc = mm(st, prof, "matmul", FP, H2, Lw->fc_w, T, C, F, err)) ||
+            (rc = wf_wse_add(v, FP, FP, Lw->fc_b, NULL, T, F, err)) || (rc = wf_wse_gelu(v, FQ, FP, T, F, err)) ||
+            (rc = mm(st, prof, "matmul", a, FQ, Lw->fproj_w, T, F, C, err)) ||
             (rc = wf_wse_add(v, x, a, Lw->fproj_b, XM, T, C, err)))
             goto done;
     }
@@ -265,7 +268,8 @@ wf_status wf_wse_gpt_step(const wf_gpt_config *cfg, const float *weights, float 
     /* head backward: dhf = dlogits . wte; dwte += dlogits^T . hf */
     float *g_head = cfg->untied_head ? g.lm_head : g.wte;
     wf_wse_prof_at(prof, -1, 1);
-    if ((rc = mm(st, prof, "dX", dh, dlogits, w.lm_head, T, V, C, err)) || (rc = grad_w(&c, g_head, dlogits, hf, V, C, err)) ||
+    if ((rc = mm(st, prof, "dX", dh, dlogits, w.lm_head, T, V, C, err)) ||
+        (rc = grad_w(&c, g_head, dlogits, hf, V, C, err)) ||
         (rc = wf_wse_layernorm_backward(v, dx, dyxh, dh, x, w.lnf_w, T, C, eps, err)) ||
         (rc = grad_b(&c, g.lnf_w, dyxh, C, err)) || (rc = grad_b(&c, g.lnf_b, dh, C, err)))
         goto done;

@@ -48,7 +48,7 @@ typedef struct {
     uint64_t start, cycles; /* on the step's timeline (spans follow one another) */
     uint64_t pes;          /* PEs of the fabric it ran on */
     uint64_t busy, active; /* PE-cycles: core busy; core busy or moving data */
-    uint64_t edge;         /* cycles of inflow at the west edge (matmul): weights, or tokens when W is resident */
+    uint64_t edge;         /* cycles of inflow at the west edge (matmul): weights, or tokens if W is resident */
     uint64_t flops;
 } wf_wse_span;
 typedef struct {

@@ -57,7 +57,7 @@ static void bad_configs(void) {
     wf_wse_mm_cfg c2 = {32, 8, 10, 4, 2, 4, 0, 0, 1, NULL, NULL, NULL, NULL, NULL};
     WF_CHECK_EQ(wf_wse_mm_check(&c2, &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "chunk nb 4");
-    wf_wse_mm_cfg c3 = {4000, 8, 8, 1, 1, 8, 0, 1, 1, NULL, NULL, NULL, NULL, NULL}; /* Y of 4000 x 8 floats on one PE */
+    wf_wse_mm_cfg c3 = {4000, 8, 8, 1, 1, 8, 0, 1, 1, NULL, NULL, NULL, NULL, NULL}; /* Y: 4000 x 8 floats, one PE */
     WF_CHECK_EQ(wf_wse_mm_check(&c3, &e), WF_ESRAM);
     WF_CHECK_HAS(e.msg, "SRAM is 49152");
     wf_wse_mm_cfg c4 = {8, 8, 8, 751, 1, 8, 0, 0, 1, NULL, NULL, NULL, NULL, NULL};
