@@ -36,9 +36,10 @@
 ** west edge took the streamed operand in (a multiply streams its K x N
 ** operand in over its ky rows at one wavelet per row per cycle: kc*N
 ** cycles, overlapped with compute). That operand is the weights in
-** weight-streaming mode and the tokens when the weights are resident. Host memcpy spans are the host moving activations between
-** launches (copy mode): they stand in for activations that would stay on
-** the wafer, so they are kept apart from the fabric's own cycles. */
+** weight-streaming mode and the tokens when the weights are resident.
+** Host memcpy spans are the host moving activations between launches (copy
+** mode): they stand in for activations that would stay on the wafer, so
+** they are kept apart from the fabric's own cycles. */
 typedef enum { WF_WSE_SPAN_MATMUL, WF_WSE_SPAN_VECTOR, WF_WSE_SPAN_MEMCPY, WF_WSE_SPAN_KINDS } wf_wse_span_kind;
 typedef struct {
     char name[40];         /* "matmul 64x64x192", "layernorm", "memcpy in", ... */
