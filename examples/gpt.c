@@ -63,6 +63,30 @@ static void breakdown(const wf_wse_prof *p, int layers, int json) {
     if (json) printf("]");
 }
 
+/* Pipelined mode: the regions of the one fabric (text table or "regions" JSON). */
+static void regions(const wf_wse_gpt_stats *ws, int json) {
+    if (json) printf(",\"batch_cycles\":%llu,\"first_token_cycles\":%llu,\"token_interval\":%.1f,\"regions\":[",
+                     (unsigned long long)ws->batch_cycles, (unsigned long long)ws->first_token_cycles,
+                     ws->token_interval);
+    else
+        printf("one fabric, a row of PEs: the batch takes %llu cycles; token 0's logits after %llu, then one token "
+               "every %.0f cycles\n  %-10s %5s %8s %5s %8s %9s %6s\n",
+               (unsigned long long)ws->batch_cycles, (unsigned long long)ws->first_token_cycles, ws->token_interval,
+               "region", "layer", "columns", "PEs", "compute", "transfer", "idle");
+    for (int i = 0; i < ws->nregion; i++) {
+        const wf_wse_region *r = &ws->region[i];
+        double pc = (double)r->pes * (double)ws->batch_cycles;
+        if (json)
+            printf("%s{\"region\":\"%s\",\"layer\":%d,\"x\":%d,\"pes\":%d,\"busy\":%llu,\"active\":%llu}",
+                   i ? "," : "", r->name, r->layer, r->x, r->pes, (unsigned long long)r->busy,
+                   (unsigned long long)r->active);
+        else
+            printf("  %-10s %5d %4d-%-3d %5d %7.1f%% %8.1f%% %5.1f%%\n", r->name, r->layer, r->x, r->x + r->pes - 1,
+                   r->pes, 100 * r->busy / pc, 100 * (double)(r->active - r->busy) / pc, 100 * (pc - r->active) / pc);
+    }
+    if (json) printf("]");
+}
+
 /* --trace / --heatmap of the profiled step or forward. */
 static wf_status write_diag(const wf_ex_opts *o, const wf_wse_prof *p, wf_err *e) {
     wf_status rc = WF_OK;
@@ -104,12 +128,18 @@ static int forward(const char *prog, const wf_ex_opts *o, const wf_gpt_config *c
                "\"matmul_cycles\":%llu,\"vector_cycles\":%llu,\"io_cycles\":%llu,\"wall_s\":%.4f",
                mname, seq, worst, (unsigned long long)ws.mm_cycles, (unsigned long long)ws.vec_cycles,
                (unsigned long long)ws.io_cycles, ws.wall_s);
-        breakdown(p, cfg->n_layer, 1);
+        if (mode == WF_WSE_PIPELINED) regions(&ws, 1);
+        else breakdown(p, cfg->n_layer, 1);
         printf("}\n");
+    } else if (mode == WF_WSE_PIPELINED) {
+        printf("forward of %d tokens on the fabric, pipelined mode: logits within %.2g relative of the CPU engine; "
+               "%llu cycles for the weights' memcpy and the logits'; %.2f s wall\n",
+               seq, worst, (unsigned long long)ws.io_cycles, ws.wall_s);
+        regions(&ws, 0);
     } else {
-        printf("forward of %d tokens on the fabric, %s mode: logits within %.2g relative of the CPU engine; cycles per "
-               "batch: matmul %llu, vector %llu, memcpy %llu; %.2f s wall\n",
-               seq, mname, worst, (unsigned long long)ws.mm_cycles, (unsigned long long)ws.vec_cycles,
+        printf("forward of %d tokens on the fabric, stream mode: logits within %.2g relative of the CPU engine; cycles "
+               "per batch: matmul %llu, vector %llu, memcpy %llu; %.2f s wall\n",
+               seq, worst, (unsigned long long)ws.mm_cycles, (unsigned long long)ws.vec_cycles,
                (unsigned long long)ws.io_cycles, ws.wall_s);
         breakdown(p, cfg->n_layer, 0);
     }

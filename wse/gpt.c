@@ -39,18 +39,6 @@ static wf_status mm(wf_wse_gpt_stats *st, wf_wse_prof *prof, const char *what, f
 
 static void transpose(float *dst, const float *src, int R, int C);
 
-/* Y[T,N] = X[T,K] W[K,N] in the forward's mode; scratch holds 2 (K*N + T*max(K,N)) floats. */
-static wf_status mm_mode(wf_wse_gpt_stats *st, wf_wse_prof *prof, int mode, float *scratch, float *Y, const float *X,
-                         const float *W, int T, int K, int N, wf_err *err) {
-    if (mode == WF_WSE_STREAM) return mm(st, prof, "matmul", Y, X, W, T, K, N, err);
-    float *wt = scratch, *xt = wt + (size_t)K * N, *yt = xt + (size_t)K * T;
-    transpose(wt, W, K, N); /* resident: W^T [N,K] */
-    transpose(xt, X, T, K); /* streamed: X^T [K,T], chunks of tokens */
-    wf_status rc = mm(st, prof, "matmul (resident W)", yt, wt, xt, N, K, T, err);
-    if (!rc) transpose(Y, yt, N, T);
-    return rc;
-}
-
 wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T, int mode,
                              float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, wf_err *err) {
     memset(st, 0, sizeof *st);
@@ -64,13 +52,16 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     for (int t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= V)
             return WF_FAIL(err, WF_ERANGE, "wse gpt: token id %d at position %d out of range [0, %d)", ids[t], t, V);
+    if (mode == WF_WSE_PIPELINED) {
+        wf_status rc = wf_wse_gpt_pipelined(cfg, weights, ids, T, logits, st, prof, err);
+        st->wall_s = wf_now() - t0;
+        return rc;
+    }
     wf_gpt_view w;
     wf_status rc = wf_gpt_view_bind(cfg, (float *)(uintptr_t)weights, &w, err);
     if (rc) return rc;
     wf_wse_vec *v = NULL;
-    size_t kn = (size_t)C * V > (size_t)C * F ? (size_t)C * V : (size_t)C * F;
-    size_t tm = (size_t)T * (V > F ? V : F);
-    size_t nfl = (size_t)T * (4 * C + 3 * C + 2 * F) + (size_t)C * V + 2 * (kn + 2 * tm);
+    size_t nfl = (size_t)T * (4 * C + 3 * C + 2 * F) + (size_t)C * V;
     float *buf = wf_calloc(NULL, sizeof(float) * nfl, "wse gpt activations", err);
     if (!buf) {
         rc = WF_ENOMEM;
@@ -78,7 +69,6 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     }
     float *x = buf, *h = x + (size_t)T * C, *qkv = h + (size_t)T * C, *att = qkv + (size_t)T * 3 * C;
     float *a = att + (size_t)T * C, *f = a + (size_t)T * C, *g = f + (size_t)T * F, *wt = g + (size_t)T * F;
-    float *scr = wt + (size_t)C * V;
     int np = T > H ? T : H;
     if ((rc = wf_wse_vec_new(np, &v, err))) goto done;
     wf_wse_vec_set_prof(v, prof);
@@ -92,7 +82,7 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
         uint64_t m0 = st->mm_cycles;
         wf_wse_prof_at(prof, l, 0);
         if ((rc = wf_wse_layernorm(v, h, x, L->ln1_w, L->ln1_b, T, C, eps, err)) ||
-            (rc = mm_mode(st, prof, mode, scr, qkv, h, L->qkv_w, T, C, 3 * C, err)))
+            (rc = mm(st, prof, "matmul", qkv, h, L->qkv_w, T, C, 3 * C, err)))
             goto done;
         for (int part = 0; part < 3; part++) { /* bias, C columns at a time (rows of <= 256) */
             for (int t = 0; t < T; t++) memcpy(a + (size_t)t * C, qkv + (size_t)t * 3 * C + part * C, C * 4);
@@ -100,13 +90,13 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
             for (int t = 0; t < T; t++) memcpy(qkv + (size_t)t * 3 * C + part * C, a + (size_t)t * C, C * 4);
         }
         if ((rc = wf_wse_attention(v, att, qkv, T, C, H, err)) ||
-            (rc = mm_mode(st, prof, mode, scr, a, att, L->aproj_w, T, C, C, err)) ||
+            (rc = mm(st, prof, "matmul", a, att, L->aproj_w, T, C, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->aproj_b, x, T, C, err)) ||
             (rc = wf_wse_layernorm(v, h, x, L->ln2_w, L->ln2_b, T, C, eps, err)) ||
-            (rc = mm_mode(st, prof, mode, scr, f, h, L->fc_w, T, C, F, err)) ||
+            (rc = mm(st, prof, "matmul", f, h, L->fc_w, T, C, F, err)) ||
             (rc = wf_wse_add(v, f, f, L->fc_b, NULL, T, F, err)) ||
             (rc = wf_wse_gelu(v, g, f, T, F, err)) ||
-            (rc = mm_mode(st, prof, mode, scr, a, g, L->fproj_w, T, F, C, err)) ||
+            (rc = mm(st, prof, "matmul", a, g, L->fproj_w, T, F, C, err)) ||
             (rc = wf_wse_add(v, x, a, L->fproj_b, x, T, C, err)))
             goto done;
         st->layer_mm_cycles[l] = st->mm_cycles - m0;
@@ -117,7 +107,7 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
     for (int vv = 0; vv < V; vv++)
         for (int c = 0; c < C; c++) wt[(size_t)c * V + vv] = w.lm_head[(size_t)vv * C + c];
     uint64_t m0 = st->mm_cycles;
-    if ((rc = mm_mode(st, prof, mode, scr, logits, h, wt, T, C, V, err))) goto done;
+    if ((rc = mm(st, prof, "matmul", logits, h, wt, T, C, V, err))) goto done;
     st->head_mm_cycles = st->mm_cycles - m0;
 done:
     if (v) {

@@ -13,22 +13,42 @@
 ** activations staying on the wafer). weights: the model/params.h layout.
 ** logits [T, V] for one sequence. */
 /* Execution modes of the forward. STREAM: activations resident, weights
-** stream in (above). PIPELINED: weights stationary, activations flowing:
-** each multiply keeps its weight matrix resident on the PEs (W^T split over
-** columns and rows as the kernel's resident operand) and streams the tokens
-** through in chunks (Y^T = W^T X^T). Each multiply has a fabric of its own;
-** a single fabric with one region per layer and the activations handed from
-** region to region is not built (docs/wse-model.md). */
+** stream in (above). PIPELINED: one fabric, every layer's weights resident
+** on regions of its own (attention: a PE per head; MLP and LM head: a PE per
+** slice of columns), the tokens flowing region to region over the fabric,
+** layers working on different tokens at once (wse/pipe.c has the layout,
+** docs/wse-model.md the figure). */
 enum { WF_WSE_STREAM, WF_WSE_PIPELINED };
 #define WF_WSE_MAX_LAYERS 64
+typedef struct {
+    char name[16];        /* "attention", "mlp", "head" */
+    int layer;            /* -1 for the head */
+    int x, pes;           /* first column, PEs (one row) */
+    uint64_t busy, active; /* PE-cycles of the batch: core busy; busy or moving data */
+} wf_wse_region;
 typedef struct {
     uint64_t mm_cycles, vec_cycles, io_cycles;
     uint64_t layer_mm_cycles[WF_WSE_MAX_LAYERS]; /* per layer: its four multiplies */
     uint64_t head_mm_cycles;                     /* the LM head multiply(s) */
+    /* pipelined mode: the batch on one fabric */
+    uint64_t batch_cycles;       /* first embedding in to the last logit computed */
+    uint64_t first_token_cycles; /* launch to token 0's logits (the pipeline's depth) */
+    double token_interval;       /* cycles between tokens leaving the pipeline, on average */
+    int nregion;
+    wf_wse_region region[2 * WF_WSE_MAX_LAYERS + 1];
     double wall_s;
 } wf_wse_gpt_stats;
+/* The forward of one sequence (T tokens) in `mode`; prof (may be NULL)
+** records where the cycles go (wse.h; pipelined mode: one span for the batch). */
 wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T, int mode,
                              float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, wf_err *err);
+
+/* Pipelined mode alone (wf_wse_gpt_forward with WF_WSE_PIPELINED calls it).
+** WF_EUSAGE when the layers do not fit a row of 750 PEs, WF_ESRAM naming
+** the region when a PE's share does not fit its SRAM (the KV cache grows
+** with T). */
+wf_status wf_wse_gpt_pipelined(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T,
+                               float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, wf_err *err);
 
 /* One training step's forward and backward on the simulated fabric for one
 ** sequence of T tokens: *loss = mean cross-entropy over the T targets, and

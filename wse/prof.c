@@ -167,7 +167,8 @@ wf_status wf_wse_prof_write_trace(const wf_wse_prof *p, const char *path, wf_err
         return rc;
     }
     static const char *track[WF_WSE_SPAN_KINDS] = {"matmul (fabric)", "vector kernels (fabric)",
-                                                   "host memcpy (activations between launches)"};
+                                                   "host memcpy (activations between launches)",
+                                                   "pipelined batch (fabric)"};
     char line[640];
     int k = snprintf(line, sizeof line,
                      "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"unit\":\"1 us of trace time = 1 simulated cycle\"},"

@@ -40,7 +40,11 @@
 ** Host memcpy spans are the host moving activations between launches (copy
 ** mode): they stand in for activations that would stay on the wafer, so
 ** they are kept apart from the fabric's own cycles. */
-typedef enum { WF_WSE_SPAN_MATMUL, WF_WSE_SPAN_VECTOR, WF_WSE_SPAN_MEMCPY, WF_WSE_SPAN_KINDS } wf_wse_span_kind;
+typedef enum {
+    WF_WSE_SPAN_MATMUL, WF_WSE_SPAN_VECTOR, WF_WSE_SPAN_MEMCPY,
+    WF_WSE_SPAN_PIPELINE, /* a whole batch through the pipelined layout */
+    WF_WSE_SPAN_KINDS
+} wf_wse_span_kind;
 typedef struct {
     char name[40];         /* "matmul 64x64x192", "layernorm", "memcpy in", ... */
     int layer;             /* 0.. for a transformer block, -1 outside one (embeddings, ln_f, head) */

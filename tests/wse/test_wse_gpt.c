@@ -132,7 +132,40 @@ static void tiny_forward(void) {
                (unsigned long long)st.head_mm_cycles, (unsigned long long)st.vec_cycles,
                (unsigned long long)st.io_cycles, st.wall_s);
         WF_CHECK(d <= 1e-5);
-        WF_CHECK(st.layer_mm_cycles[0] > 0 && st.layer_mm_cycles[1] > 0 && st.head_mm_cycles > 0);
+        if (mode == WF_WSE_STREAM) {
+            WF_CHECK(st.layer_mm_cycles[0] > 0 && st.layer_mm_cycles[1] > 0 && st.head_mm_cycles > 0);
+            continue;
+        }
+        /* one fabric: attention, mlp per layer, then the head; each region worked, and they
+        ** worked at once: run one after another, their busiest PEs would need far longer */
+        WF_CHECK_EQ(st.nregion, 5);
+        double serial = 0;
+        int busy_all = 1;
+        for (int i = 0; i < st.nregion; i++) {
+            const wf_wse_region *r = &st.region[i];
+            busy_all &= r->busy > 0 && r->active >= r->busy && r->active <= (uint64_t)r->pes * st.batch_cycles;
+            serial += (double)r->busy / r->pes;
+        }
+        WF_CHECK(busy_all);
+        WF_CHECK_STR(st.region[0].name, "attention");
+        WF_CHECK_STR(st.region[4].name, "head");
+        printf("pipelined: batch %llu cycles, token 0 after %llu, then every %.0f; regions one after another would "
+               "take >= %.0f\n", (unsigned long long)st.batch_cycles, (unsigned long long)st.first_token_cycles,
+               st.token_interval, serial);
+        WF_CHECK(st.first_token_cycles > 0 && st.first_token_cycles < st.batch_cycles && st.token_interval > 0);
+        WF_CHECK(st.batch_cycles < 0.6 * serial); /* NaN-free: integers */
+    }
+    /* a KV cache that does not fit: 256 tokens of a 16-wide head beside its weights */
+    {
+        wf_gpt_config big = cfg;
+        big.n_positions = 256;
+        float *bw = tiny_weights(&big), *bl = malloc(sizeof(float) * 256 * 512);
+        int32_t bid[256];
+        for (int t = 0; t < 256; t++) bid[t] = t % 512;
+        WF_CHECK_EQ(wf_wse_gpt_forward(&big, bw, bid, 256, WF_WSE_PIPELINED, bl, &st, NULL, &e), WF_ESRAM);
+        WF_CHECK_HAS(e.msg, "attention region of layer 0 (PEs 1-4): a PE needs 56524 bytes");
+        WF_CHECK_HAS(e.msg, "fewer tokens");
+        free(bw), free(bl);
     }
     /* bad input: a token outside the vocabulary */
     ids[5] = 600;
