@@ -207,7 +207,7 @@ static inline void mark_active(wf_pe *pe, uint64_t c) {
 
 /* Op codes of DSD ops. */
 enum { OP_FMACS, OP_FADDS, OP_FSUBS, OP_FMULS, OP_MOV32, OP_MOV16, OP_FMACH, OP_FADDH, OP_FMULH,
-       OP_FMOVS, OP_INJECT, OP_CODE_COUNT };
+       OP_FMOVS, OP_FMACHS, OP_INJECT, OP_CODE_COUNT };
 
 /* An op operand: a scalar, a fabric side, or a memory DSD walked element by
 ** element. What each element needs (the current element, dimension 0) is
@@ -238,6 +238,7 @@ typedef struct {
     uint32_t i, n;
     uint32_t sbits;      /* fmacs / fmach scalar */
     uint32_t anext;      /* next active op of the same PE (pe->aop), while active */
+    uint8_t esize_b;     /* source b's element size: esize, except fmachs (fp16 b, fp32 dst and a) */
     wf_pe *pe;           /* owner (PE blocks do not move after load) */
     uint64_t start;
     uint64_t last_at;    /* cycle of the last element consumed from fabric-in */

@@ -191,6 +191,10 @@ void wf_fmovs(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as);                  
 void wf_mov32(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as);                  /* 32-bit copy     [mov32] */
 void wf_mov16(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as);                  /* 16-bit copy     [mov16] */
 void wf_fmach(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, uint16_t s, wf_async as); /* f16 dst = a + b*s [f16 fma] */
+/* Mixed precision, as the CS-2 trains (CSL @fmachs, docs/REFERENCE.md): dst
+** and a fp32, b and s fp16; dst = a + b*s with the product exact and one
+** rounding to fp32. Charged at the fp16 FMA width. */
+void wf_fmachs(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, uint16_t s, wf_async as);
 void wf_faddh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as);          /* f16 dst = a + b [f16 add] */
 void wf_fmulh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as);          /* f16 dst = a * b [f16 mul] */
 
@@ -243,6 +247,7 @@ static inline void wf_site_set(const char *file, int line) { wf_site_file = file
 #define wf_mov32(...) WF_SITE_((wf_mov32)(__VA_ARGS__))
 #define wf_mov16(...) WF_SITE_((wf_mov16)(__VA_ARGS__))
 #define wf_fmach(...) WF_SITE_((wf_fmach)(__VA_ARGS__))
+#define wf_fmachs(...) WF_SITE_((wf_fmachs)(__VA_ARGS__))
 #define wf_faddh(...) WF_SITE_((wf_faddh)(__VA_ARGS__))
 #define wf_fmulh(...) WF_SITE_((wf_fmulh)(__VA_ARGS__))
 #define wf_send(...) WF_SITE_((wf_send)(__VA_ARGS__))

@@ -14,7 +14,7 @@
 
 static const char *const op_names[OP_CODE_COUNT] = {"fmacs", "fadds", "fsubs", "fmuls", "mov32",
                                                     "mov16", "fmach", "faddh", "fmulh", "fmovs",
-                                                    "inject"};
+                                                    "fmachs", "inject"};
 const char *op_name(int code) { return code >= 0 && code < OP_CODE_COUNT ? op_names[code] : "?"; }
 const char *wf_op_name(int code) { return op_name(code); }
 
@@ -158,6 +158,8 @@ static inline uint32_t elem(int code, uint32_t a, uint32_t b, uint32_t s) {
     case OP_FMACH: return f16_sum(h64(a), h64(b) * h64(s)); /* b*s exact in double */
     case OP_FADDH: return wf_f64_to_f16(h64(a) + h64(b));   /* exact in double */
     case OP_FMULH: return wf_f64_to_f16(h64(a) * h64(b));   /* exact in double */
+    /* fp16 x fp16 has 22 significant bits: exact in fp32, so the sum is the one rounding */
+    case OP_FMACHS: return wf_f32_bits(f32(a) + wf_f16_to_f32((uint16_t)b) * wf_f16_to_f32((uint16_t)s));
     default: return 0;
     }
 }
@@ -357,8 +359,11 @@ static void op_unlink(wf_fabric *f, uint32_t oi) {
     o->active = 0;
 }
 
-static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
+/* Element width of the op's destination and source a (*esize) and source b
+** (*esize_b: all ops but fmachs read b as they write dst). */
+static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize, int *esize_b) {
     const wf_cost_model *cm = &f->cm;
+    *esize_b = code == OP_FMACHS ? 2 : 0;
     switch (code) {
     case OP_FMACS: *w = cm->w_f32_fma; *esize = 4; break;
     case OP_FADDS: case OP_FSUBS: *w = cm->w_f32_add; *esize = 4; break;
@@ -368,8 +373,10 @@ static void count_width(const wf_fabric *f, int code, uint32_t *w, int *esize) {
     case OP_FMACH: *w = cm->w_f16_fma; *esize = 2; break;
     case OP_FADDH: *w = cm->w_f16_add; *esize = 2; break;
     case OP_FMULH: *w = cm->w_f16_mul; *esize = 2; break;
+    case OP_FMACHS: *w = cm->w_f16_fma; *esize = 4; break; /* fp16 products at the fp16 rate (wf_cost_model) */
     default: *w = 1; *esize = 4;
     }
+    if (!*esize_b) *esize_b = *esize;
 }
 
 /* Fast path of the memory-only loop for 1-D fp32/32-bit operands: plain
@@ -449,8 +456,8 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     }
     pe->st.ops++;
     uint32_t width;
-    int esize;
-    count_width(f, code, &width, &esize);
+    int esize, esize_b;
+    count_width(f, code, &width, &esize, &esize_b);
     if (dst->kind != WF_DSD_MEM && dst->kind != WF_DSD_FABOUT) {
         wf_pe_fail(pe, WF_EUSAGE, "%s: destination must be a memory or fabric-out DSD", nm);
         return;
@@ -502,7 +509,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     if (!direct) {
         if (bind(pe, dst, esize, &od, &x[0], nm, "destination") ||
             bind(pe, a, esize, &oa, &x[1], nm, nsrc > 1 ? "source a" : "source") ||
-            (nsrc > 1 && bind(pe, b, esize, &ob, &x[2], nm, "source b")))
+            (nsrc > 1 && bind(pe, b, esize_b, &ob, &x[2], nm, "source b")))
             return;
         if (nsrc < 2) memset(&ob, 0, sizeof ob), memset(&x[2], 0, sizeof x[2]), ob.kind = WF_DSD_SCALAR;
     }
@@ -511,7 +518,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
         if (!direct)
         for (uint32_t i = 0; i < n; i++) {
             uint32_t va = oa.kind == WF_DSD_MEM ? cur_load(&oa, esize) : oa.bits;
-            uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob, esize) : ob.bits;
+            uint32_t vb = ob.kind == WF_DSD_MEM ? cur_load(&ob, esize_b) : ob.bits;
             cur_store(&od, esize, elem(code, va, vb, sbits));
             cur_next(&od, &x[0]);
             if (oa.kind == WF_DSD_MEM) cur_next(&oa, &x[1]);
@@ -555,6 +562,7 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     o->out_color = (uint8_t)out_color;
     o->ctrl = dst->ctrl;
     o->esize = (uint8_t)esize;
+    o->esize_b = (uint8_t)esize_b;
     o->n = n;
     o->sbits = sbits;
     o->dst = od;
@@ -698,8 +706,8 @@ static WF_HOT_INLINE void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot
     if (o->a.kind == WF_DSD_MEM) va = cur_load(&o->a, es);
     else if (o->a.kind == WF_DSD_FABIN) va = fw & mask;
     else va = o->a.bits;
-    if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b, es);
-    else if (o->b.kind == WF_DSD_FABIN) vb = fw & mask;
+    if (o->b.kind == WF_DSD_MEM) vb = cur_load(&o->b, o->esize_b);
+    else if (o->b.kind == WF_DSD_FABIN) vb = o->esize_b == 2 ? fw & 0xffffu : fw;
     else vb = o->b.bits;
     /* the common fp32 add and moves inline, the rest through elem() */
     uint32_t r = o->code == OP_FADDS ? wf_f32_bits(f32(va) + f32(vb))
@@ -814,6 +822,9 @@ void wf_mov32(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as) { issue(pe, OP_MOV
 void wf_mov16(wf_pe *pe, wf_dsd dst, wf_dsd src, wf_async as) { issue(pe, OP_MOV16, &dst, &src, &src, 1, 0, as); }
 void wf_fmach(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, uint16_t s, wf_async as) {
     issue(pe, OP_FMACH, &dst, &a, &b, 2, s, as);
+}
+void wf_fmachs(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, uint16_t s, wf_async as) {
+    issue(pe, OP_FMACHS, &dst, &a, &b, 2, s, as);
 }
 void wf_faddh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe, OP_FADDH, &dst, &a, &b, 2, 0, as); }
 void wf_fmulh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe, OP_FMULH, &dst, &a, &b, 2, 0, as); }

@@ -17,10 +17,11 @@ static const wf_symbol_decl syms[] = {{"A", 4 * NMAX}, {"A2", 4 * NMAX}, {"padA"
                                       {"padB", 0},     {"D", 4 * NMAX},  {"cfg", 16}};
 
 enum { K_FMACS, K_FADDS, K_FSUBS, K_FMULS, K_FMOVS, K_MOV32, K_MOV16, K_FMACH, K_FADDH, K_FMULH,
-       K_FADDS_SCALAR, K_FMULS_SCALAR, K_FMOVS_FILL, K_FADDS_CONFLICT, K_FMOVS_2D, K_FMULS_REV, K_COUNT };
+       K_FADDS_SCALAR, K_FMULS_SCALAR, K_FMOVS_FILL, K_FADDS_CONFLICT, K_FMOVS_2D, K_FMULS_REV, K_FMACHS, K_COUNT };
 static const char *const kname[K_COUNT] = {"fmacs", "fadds", "fsubs", "fmuls", "fmovs", "mov32", "mov16",
                                            "fmach", "faddh", "fmulh", "fadds scalar", "fmuls scalar",
-                                           "fmovs fill", "fadds conflict", "fmovs 2d", "fmuls reversed"};
+                                           "fmovs fill", "fadds conflict", "fmovs 2d", "fmuls reversed",
+                                           "fmachs"};
 static const float S = 0.7f;
 static const uint16_t SH = 0x3a66; /* fp16 ~0.8 */
 
@@ -40,6 +41,9 @@ static void run(wf_pe *pe, uint32_t d) {
     case K_MOV32: wf_mov32(pe, dd, a, WF_SYNC); break;
     case K_MOV16: wf_mov16(pe, dd, a, WF_SYNC); break;
     case K_FMACH: wf_fmach(pe, dd, a, b, SH, WF_SYNC); break;
+    case K_FMACHS: /* fp32 dst and a, fp16 b and scalar */
+        wf_fmachs(pe, dd, a, wf_dsd_mem1d(pe, wf_sym(pe, S_B), n, 1, 2), SH, WF_SYNC);
+        break;
     case K_FADDH: wf_faddh(pe, dd, a, b, WF_SYNC); break;
     case K_FMULH: wf_fmulh(pe, dd, a, b, WF_SYNC); break;
     case K_FADDS_SCALAR: wf_fadds(pe, dd, a, wf_dsd_scalar_f32(S), WF_SYNC); break;
@@ -102,6 +106,8 @@ static uint32_t ref(int kk, const uint32_t *a, const uint32_t *a2, const uint32_
     case K_FADDS_CONFLICT: return b32(f32(a[i]) + f32(a2[i]));
     case K_FMOVS_2D: return a[(i % 16) * 16 + i / 16];
     case K_FMULS_REV: return b32(f32(a[n_ref - 1 - i]) * f32(b[i]));
+    /* the fp16 product is exact: one rounding, which fmaf does (correctly rounded) */
+    case K_FMACHS: return b32(fmaf(wf_f16_to_f32(bh[i]), wf_f16_to_f32(SH), f32(a[i])));
     }
     return 0;
 }
@@ -113,7 +119,7 @@ static uint32_t width(int kk, const wf_cost_model *cm) {
     case K_FMULS: case K_FMULS_SCALAR: case K_FMULS_REV: return cm->w_f32_mul;
     case K_FMOVS: case K_MOV32: case K_FMOVS_FILL: case K_FMOVS_2D: return cm->w_mov32;
     case K_MOV16: return cm->w_mov16;
-    case K_FMACH: return cm->w_f16_fma;
+    case K_FMACH: case K_FMACHS: return cm->w_f16_fma;
     case K_FADDH: return cm->w_f16_add;
     case K_FMULH: return cm->w_f16_mul;
     }
@@ -150,7 +156,11 @@ static void every_op_matches_reference_and_table(void) {
             for (int i = 0; i < NMAX; i++) {
                 float fa = ((float)wf_rng_uniform(&rng) - 0.5f) * 8, fb = ((float)wf_rng_uniform(&rng) - 0.5f) * 8;
                 float fc = ((float)wf_rng_uniform(&rng) - 0.5f) * 8;
-                if (half) {
+                if (kk == K_FMACHS) { /* a fp32, b as 2*NMAX fp16 values */
+                    uint16_t *bh = (uint16_t *)&b[i];
+                    a[i] = b32(fa * 100);
+                    bh[0] = wf_f32_to_f16(fb), bh[1] = wf_f32_to_f16(fc);
+                } else if (half) {
                     uint16_t *ah = (uint16_t *)&a[i], *bh = (uint16_t *)&b[i];
                     ah[0] = wf_f32_to_f16(fa); ah[1] = wf_f32_to_f16(fb);
                     bh[0] = wf_f32_to_f16(fc); bh[1] = wf_f32_to_f16(fa * fc);
@@ -214,10 +224,20 @@ static void fab_recv(wf_pe *pe, uint32_t d) {
     wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), 64, 1, 4), dd = wf_dsd_mem1d(pe, wf_sym(pe, S_D), 64, 1, 4);
     wf_fmacs(pe, dd, a, wf_dsd_fabin(C, 64), S, wf_async_none());
 }
-static const wf_export_decl fs_ex[] = {{"run", fab_send}};
-static const wf_export_decl fr_ex[] = {{"run", fab_recv}};
-static const wf_kernel fs = {"fs", syms, 7, NULL, 0, fs_ex, 1, NULL};
-static const wf_kernel fr = {"fr", syms, 7, NULL, 0, fr_ex, 1, NULL};
+/* fmachs with its fp16 source from the fabric (16-bit payloads in the low half) */
+static void fab_send16(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_mov16(pe, wf_dsd_fabout(C, 64), wf_dsd_mem1d(pe, wf_sym(pe, S_B), 64, 1, 2), wf_async_none());
+}
+static void fab_recv16(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), 64, 1, 4), dd = wf_dsd_mem1d(pe, wf_sym(pe, S_D), 64, 1, 4);
+    wf_fmachs(pe, dd, a, wf_dsd_fabin(C, 64), SH, wf_async_none());
+}
+static const wf_export_decl fs_ex[] = {{"run", fab_send}, {"run16", fab_send16}};
+static const wf_export_decl fr_ex[] = {{"run", fab_recv}, {"run16", fab_recv16}};
+static const wf_kernel fs = {"fs", syms, 7, NULL, 0, fs_ex, 2, NULL};
+static const wf_kernel fr = {"fr", syms, 7, NULL, 0, fr_ex, 2, NULL};
 
 static void fabric_operand_matches_reference(void) {
     wf_layout *l;
@@ -248,6 +268,19 @@ static void fabric_operand_matches_reference(void) {
     int bad = 0;
     for (int i = 0; i < 64; i++) bad += b32(dd[i]) != b32(a[i] + b[i] * S);
     WF_CHECK_EQ(bad, 0);
+    /* fmachs: the fp16 b arrives as wavelets */
+    uint16_t bh[128];
+    for (int i = 0; i < 64; i++) bh[i] = wf_f32_to_f16((float)(64 - i) / 3.0f), a[i] = (float)i * 1000.0f / 7.0f;
+    wf_memcpy mb16 = {"B", 0, 0, 0, 1, 1, 64, 0, 2, WF_ROW_MAJOR};
+    WF_CHECK_EQ(wf_host_h2d(h, &mb16, bh, &e), WF_OK);
+    m.symbol = "A";
+    WF_CHECK_EQ(wf_host_h2d(h, &m, a, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "run16", &e), WF_OK);
+    m.symbol = "D";
+    WF_CHECK_EQ(wf_host_d2h(h, &m, dd, &e), WF_OK);
+    bad = 0;
+    for (int i = 0; i < 64; i++) bad += b32(dd[i]) != b32(fmaf(wf_f16_to_f32(bh[i]), wf_f16_to_f32(SH), a[i]));
+    WF_CHECK_EQ(bad, 0);
     wf_host_free(h);
     wf_layout_free(l);
 }
@@ -257,6 +290,11 @@ static void bad_esize(wf_pe *pe, uint32_t d) {
     (void)d;
     wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), 4, 1, 2);
     wf_fadds(pe, a, a, a, WF_SYNC);
+}
+static void bad_esize_b(wf_pe *pe, uint32_t d) { /* fmachs with an fp32 source b */
+    (void)d;
+    wf_dsd a = wf_dsd_mem1d(pe, wf_sym(pe, S_A), 4, 1, 4);
+    wf_fmachs(pe, a, a, a, SH, WF_SYNC);
 }
 static void bad_range(wf_pe *pe, uint32_t d) {
     (void)d;
@@ -304,9 +342,9 @@ static void memcpy_color(wf_pe *pe, uint32_t d) {
 }
 static const wf_export_decl bad_ex[] = {{"esize", bad_esize}, {"range", bad_range}, {"sync", sync_fabin},
                                         {"color", memcpy_color}, {"sym", bad_symbol}, {"spill", spill_next},
-                                        {"before", spill_before}, {"spill2d", spill_2d}};
+                                        {"before", spill_before}, {"spill2d", spill_2d}, {"esize_b", bad_esize_b}};
 static const wf_task_decl bad_tasks[] = {{3, WF_TASK_DATA, bad_esize, 1, "d3"}};
-static const wf_kernel badk = {"bad", syms, 7, bad_tasks, 1, bad_ex, 8, NULL};
+static const wf_kernel badk = {"bad", syms, 7, bad_tasks, 1, bad_ex, 9, NULL};
 
 static void op_misuse_fails_with_pe_and_task(void) {
     wf_layout *l;
@@ -318,6 +356,8 @@ static void op_misuse_fails_with_pe_and_task(void) {
     WF_CHECK_EQ(wf_host_launch(h, "esize", &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "PE(2,1): cycle ");
     WF_CHECK_HAS(e.msg, "launched function: fadds: destination: memory DSD has 2-byte elements, the op needs 4");
+    WF_CHECK_EQ(wf_host_launch(h, "esize_b", &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "fmachs: source b: memory DSD has 4-byte elements, the op needs 2");
     WF_CHECK_EQ(wf_host_launch(h, "range", &e), WF_ESRAM);
     WF_CHECK_HAS(e.msg, "fmovs: destination: memory DSD on symbol 'D' (1024 bytes) covers byte offsets [0,1200) "
                  "of it: runs 176 bytes past its end");
