@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
         {"kx", WF_EX_INT, &kx, "PE columns"},
         {"ky", WF_EX_INT, &ky, "PE rows"},
         {"nb", WF_EX_INT, &nb, "output columns per streamed chunk"},
-        {"fp16", WF_EX_INT, &fp16, "1: fp16 (fmach, 4 per cycle); 0: fp32 (fmacs, 1 per cycle)"},
+        {"fp16", WF_EX_INT, &fp16, "1: fp16 (fmach, 4 per cycle); 2: fp16 products, fp32 sums (fmachs, 4 per "
+                                   "cycle); 0: fp32 (fmacs, 1 per cycle)"},
         {"check", WF_EX_INT, &check, "1: keep Y and compare with the host reference"},
     };
     wf_ex_opts o;
@@ -47,7 +48,7 @@ int main(int argc, char **argv) {
                 (long long)ky, (long long)nb);
         return wf_ex_fail(prog, NULL, &e);
     }
-    wf_wse_mm_cfg c = {(int)T, (int)K, (int)N, (int)kx, (int)ky, (int)nb, fp16 != 0, check != 0, o.threads, NULL,
+    wf_wse_mm_cfg c = {(int)T, (int)K, (int)N, (int)kx, (int)ky, (int)nb, (int)fp16, check != 0, o.threads, NULL,
                        o.trace, o.heatmap, NULL, NULL};
     if (wf_wse_mm_check(&c, &e)) return wf_ex_fail(prog, NULL, &e);
     float *X = NULL, *W = NULL, *Y = NULL, *R = NULL;
@@ -92,7 +93,7 @@ int main(int argc, char **argv) {
         printf("wsmm %lldx%lldx%lld on %lldx%lld PEs, nb %lld, %s: %llu cycles (model %.0f, %+.2f%%), FMA "
                "utilisation %.1f%%, %.2f s wall; check %s\n",
                (long long)T, (long long)K, (long long)N, (long long)kx, (long long)ky, (long long)nb,
-               fp16 ? "fp16" : "fp32", (unsigned long long)st.cycles, m.total,
+               fp16 == 2 ? "fp16 products, fp32 sums" : fp16 ? "fp16" : "fp32", (unsigned long long)st.cycles, m.total,
                100 * (m.total - (double)st.cycles) / (double)st.cycles, 100 * util, st.wall_s,
                !check ? "skipped" : bad ? "FAILED" : "ok (bit-identical to the reference)");
     free(X), free(W), free(Y), free(R);

@@ -38,11 +38,12 @@ static void advance(wf_pe *pe) {
     uint32_t *s = wf_sym(pe, S_ST);
     int tr = (int)wf_pe_param(pe, P_TR), kc = (int)wf_pe_param(pe, P_KC), nb = (int)wf_pe_param(pe, P_NB);
     uint32_t nch = (uint32_t)wf_pe_param(pe, P_NCH);
-    int f16 = (int)wf_pe_param(pe, P_FP16), es = f16 ? 2 : 4;
+    /* es: weights and X (fp16 in both 16-bit modes); eo: partials and Y (fp32 in mixed mode) */
+    int mode = (int)wf_pe_param(pe, P_FP16), f16 = mode != 0, o16 = mode == 1, es = f16 ? 2 : 4, eo = o16 ? 2 : 4;
     int rx = wf_pe_rx(pe), ry = wf_pe_ry(pe), kx = (int)wf_pe_param(pe, P_KX), ky = (int)wf_pe_param(pe, P_KY);
     int west = rx == 0, fwd = west && kx > 1;
     uint8_t *wb = wf_sym(pe, S_WB), *p = wf_sym(pe, S_P);
-    size_t wchunk = (size_t)kc * nb * es, pchunk = (size_t)tr * nb * es;
+    size_t wchunk = (size_t)kc * nb * es, pchunk = (size_t)tr * nb * eo;
     static const int R[2] = {C_R0, C_R1};
     for (int progress = 1; progress;) {
         progress = 0;
@@ -72,28 +73,28 @@ static void advance(wf_pe *pe) {
         if (r < s[COMP]) {
             uint8_t *pp = p + (r & 1) * pchunk;
             uint32_t n = (uint32_t)(tr * nb);
-            wf_dsd dp = mem(pe, pp, n, es);
+            wf_dsd dp = mem(pe, pp, n, eo);
             wf_async done = wf_async_activate(r & 1 ? T_RED1 : T_RED0);
             s[RED_I]++;
             progress = 1;
             if (ky == 1) {
                 s[RED_D]++; /* nothing to sum: keep the result in place */
                 if (wf_pe_param(pe, P_STORE)) {
-                    wf_dsd dy = mem(pe, (uint8_t *)wf_sym(pe, S_Y) + (size_t)r * n * es, n, es);
-                    if (f16) wf_mov16(pe, dy, dp, WF_SYNC);
+                    wf_dsd dy = mem(pe, (uint8_t *)wf_sym(pe, S_Y) + (size_t)r * n * eo, n, eo);
+                    if (o16) wf_mov16(pe, dy, dp, WF_SYNC);
                     else wf_fmovs(pe, dy, dp, WF_SYNC);
                 }
             } else if (ry == 0) {
                 wf_dsd o = wf_dsd_fabout(R[0], n);
-                if (f16) wf_mov16(pe, o, dp, done);
+                if (o16) wf_mov16(pe, o, dp, done);
                 else wf_fmovs(pe, o, dp, done);
             } else {
                 wf_dsd in = wf_dsd_fabin(R[(ry - 1) & 1], n);
-                uint8_t *yr = (uint8_t *)wf_sym(pe, S_Y) + (size_t)r * n * es;
+                uint8_t *yr = (uint8_t *)wf_sym(pe, S_Y) + (size_t)r * n * eo;
                 wf_dsd dst = ry < ky - 1               ? wf_dsd_fabout(R[ry & 1], n)
-                             : wf_pe_param(pe, P_STORE) ? mem(pe, yr, n, es)
+                             : wf_pe_param(pe, P_STORE) ? mem(pe, yr, n, eo)
                                                         : dp;
-                if (f16) wf_faddh(pe, dst, in, dp, done);
+                if (o16) wf_faddh(pe, dst, in, dp, done);
                 else wf_fadds(pe, dst, in, dp, done);
             }
         }
@@ -105,21 +106,25 @@ static void t_compute(wf_pe *pe, uint32_t d) {
     uint32_t *s = wf_sym(pe, S_ST);
     int tr = (int)wf_pe_param(pe, P_TR), kc = (int)wf_pe_param(pe, P_KC), nb = (int)wf_pe_param(pe, P_NB);
     uint32_t nch = (uint32_t)wf_pe_param(pe, P_NCH);
-    int f16 = (int)wf_pe_param(pe, P_FP16), es = f16 ? 2 : 4;
+    int mode = (int)wf_pe_param(pe, P_FP16), es = mode ? 2 : 4, eo = mode == 1 ? 2 : 4;
     uint8_t *wb = wf_sym(pe, S_WB), *p = wf_sym(pe, S_P), *x = wf_sym(pe, S_X);
-    size_t wchunk = (size_t)kc * nb * es, pchunk = (size_t)tr * nb * es;
+    size_t wchunk = (size_t)kc * nb * es, pchunk = (size_t)tr * nb * eo;
     uint32_t c = s[COMP];
     if (c < nch && s[RECV_D] > c && s[RED_D] + 1 >= c) {
             const uint8_t *w = wb + (c & 1) * wchunk;
             uint8_t *pp = p + (c & 1) * pchunk;
             for (int t = 0; t < tr; t++) {
-                wf_dsd dp = mem(pe, pp + (size_t)t * nb * es, (uint32_t)nb, es);
+                wf_dsd dp = mem(pe, pp + (size_t)t * nb * eo, (uint32_t)nb, eo);
                 for (int k = 0; k < kc; k++) {
                     wf_dsd dw = mem(pe, w + (size_t)k * nb * es, (uint32_t)nb, es);
-                    if (f16) {
+                    if (mode == 1) {
                         uint16_t xv;
                         memcpy(&xv, x + ((size_t)t * kc + k) * 2, 2);
                         wf_fmach(pe, dp, k ? dp : wf_dsd_scalar_u16(0), dw, xv, WF_SYNC);
+                    } else if (mode == 2) { /* fp16 products, fp32 sums */
+                        uint16_t xv;
+                        memcpy(&xv, x + ((size_t)t * kc + k) * 2, 2);
+                        wf_fmachs(pe, dp, k ? dp : wf_dsd_scalar_f32(0), dw, xv, WF_SYNC);
                     } else {
                         float xv;
                         memcpy(&xv, x + ((size_t)t * kc + k) * 4, 4);
@@ -165,7 +170,7 @@ static const wf_kernel mm_kernel = {"wse_mm", mm_syms, S_COUNT, mm_tasks, 5, mm_
 
 /* ---- sizes ------------------------------------------------------------------------ */
 typedef struct {
-    int tr, kc, nch, es;
+    int tr, kc, nch, es, eo; /* element bytes: weights and X; partials and Y */
     uint32_t bytes[S_COUNT];
 } sizes;
 
@@ -174,6 +179,7 @@ static void get_sizes(const wf_wse_mm_cfg *c, const wf_cost_model *cm, sizes *z)
     z->kc = c->K / c->ky;
     z->nch = c->N / c->nb;
     z->es = c->fp16 ? 2 : 4;
+    z->eo = c->fp16 == 1 ? 2 : 4;
     uint32_t bank = cm->bank_bytes ? cm->bank_bytes : 6144;
     uint64_t wb = 2ull * (uint64_t)z->kc * (uint64_t)c->nb * (uint64_t)z->es;
     /* st + pad0 end at the next bank boundary after the code reserve */
@@ -182,9 +188,9 @@ static void get_sizes(const wf_wse_mm_cfg *c, const wf_cost_model *cm, sizes *z)
     z->bytes[S_PAD0] = end0 - cm->code_reserve - ST_BYTES;
     z->bytes[S_WB] = (uint32_t)(wb > UINT32_MAX / 2 ? UINT32_MAX / 2 : wb);
     z->bytes[S_PAD1] = wb < bank ? bank - (uint32_t)wb : 4;
-    z->bytes[S_P] = (uint32_t)(2ull * z->tr * c->nb * z->es);
+    z->bytes[S_P] = (uint32_t)(2ull * z->tr * c->nb * z->eo);
     z->bytes[S_X] = (uint32_t)((uint64_t)z->tr * z->kc * z->es);
-    z->bytes[S_Y] = c->store ? (uint32_t)((uint64_t)z->nch * z->tr * c->nb * z->es) : 4;
+    z->bytes[S_Y] = c->store ? (uint32_t)((uint64_t)z->nch * z->tr * c->nb * z->eo) : 4;
     for (int i = 0; i < S_COUNT; i++) z->bytes[i] = (z->bytes[i] + 3) & ~3u;
 }
 
@@ -198,6 +204,9 @@ wf_status wf_wse_mm_check(const wf_wse_mm_cfg *c, wf_err *err) {
     if (c->T % c->kx || c->K % c->ky)
         return WF_FAIL(err, WF_EUSAGE, "wse mm: T %d over kx %d columns and K %d over ky %d rows: both must divide",
                        c->T, c->kx, c->K, c->ky);
+    if (c->fp16 < 0 || c->fp16 > 2)
+        return WF_FAIL(err, WF_EUSAGE, "wse mm: precision %d: expected 0 (fp32), 1 (fp16) or 2 (fp16 products, fp32 "
+                       "sums)", c->fp16);
     if (c->nb < 1 || c->N % c->nb)
         return WF_FAIL(err, WF_EUSAGE, "wse mm: chunk nb %d: expected a divisor of N %d", c->nb, c->N);
     sizes z;
@@ -228,15 +237,17 @@ void wf_wse_mm_ref(const wf_wse_mm_cfg *c, const float *X, const float *W, float
             for (int r = 0; r < c->ky; r++) {
                 float p = 0;
                 for (int k = r * kc; k < (r + 1) * kc; k++) {
-                    if (c->fp16) {
+                    if (c->fp16 == 1) {
                         double e = (double)p + (double)rnd16(W[(size_t)k * c->N + n]) * rnd16(X[(size_t)t * c->K + k]);
                         p = wf_f16_to_f32(wf_f64_to_f16(e));
+                    } else if (c->fp16 == 2) { /* exact product, one rounding: fmachs */
+                        p = fmaf(rnd16(W[(size_t)k * c->N + n]), rnd16(X[(size_t)t * c->K + k]), p);
                     } else {
                         p = p + W[(size_t)k * c->N + n] * X[(size_t)t * c->K + k];
                     }
                 }
                 if (r == 0) acc = p;
-                else acc = c->fp16 ? wf_f16_to_f32(wf_f64_to_f16((double)acc + p)) : acc + p;
+                else acc = c->fp16 == 1 ? wf_f16_to_f32(wf_f64_to_f16((double)acc + p)) : acc + p;
             }
             Y[(size_t)t * c->N + n] = acc;
         }
@@ -270,8 +281,10 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
     const wf_cost_model *cm = c->cost ? c->cost : &wf_cost_wse2;
     sizes z;
     get_sizes(c, cm, &z);
-    int kx = c->kx, ky = c->ky, tr = z.tr, kc = z.kc, nb = c->nb, nch = z.nch, es = z.es, f16 = c->fp16;
-    int64_t params[P_COUNT] = {tr, kc, nb, nch, f16, c->store, kx, ky};
+    int kx = c->kx, ky = c->ky, tr = z.tr, kc = z.kc, nb = c->nb, nch = z.nch, es = z.es, eo = z.eo;
+    int f16 = c->fp16 != 0, o16 = c->fp16 == 1;
+    int64_t mode = c->fp16;
+    int64_t params[P_COUNT] = {tr, kc, nb, nch, mode, c->store, kx, ky};
     wf_code_opts co = {params, P_COUNT, z.bytes};
     wf_layout *l = NULL;
     wf_host *h = NULL;
@@ -355,13 +368,13 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
     }
     if (c->store) {
         size_t yper = (size_t)nch * tr * nb;
-        yb = wf_calloc(NULL, (size_t)kx * yper * es, "wse mm Y", err);
+        yb = wf_calloc(NULL, (size_t)kx * yper * eo, "wse mm Y", err);
         if (!yb) {
             rc = err->code;
             goto done;
         }
         uint64_t t1 = wf_host_cycles(h);
-        wf_memcpy my = {"y", 0, 0, ky - 1, kx, 1, (uint32_t)yper, 0, es, WF_ROW_MAJOR};
+        wf_memcpy my = {"y", 0, 0, ky - 1, kx, 1, (uint32_t)yper, 0, eo, WF_ROW_MAJOR};
         if ((rc = wf_host_d2h(h, &my, yb, err))) goto done;
         st->io_cycles += wf_host_cycles(h) - t1;
         wf_wse_prof_memcpy(c->prof, "memcpy out (result)", npe, wf_host_cycles(h) - t1);
@@ -370,7 +383,7 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
                 for (int t = 0; t < tr; t++)
                     for (int n = 0; n < nb; n++)
                         Y[((size_t)cx * tr + t) * c->N + (size_t)j * nb + n] =
-                            get(yb, (size_t)cx * yper + ((size_t)j * tr + t) * nb + n, f16);
+                            get(yb, (size_t)cx * yper + ((size_t)j * tr + t) * nb + n, o16);
     }
 done:
     if (tracer) wf_tracer_close(tracer, NULL);

@@ -11,7 +11,8 @@
 ** (W[r*kc.., j*nb..], kc x nb) enters PE (0, r) from the host (streaming
 ** memcpy, sdk/host.h) and is multicast east along the row. Every PE forms
 ** its partial P = X_tile . W_slice (tr x nb) with tr*kc vector ops of nb
-** elements (fmacs in fp32, fmach in fp16: dst = P + W[k,:] * X[t,k]), and
+** elements (fmacs in fp32, fmach in fp16, fmachs in mixed precision:
+** dst = P + W[k,:] * X[t,k]), and
 ** the partials are summed down each column in a pipelined chain (colors
 ** alternating per row, as in examples/gemv.c); row ky-1 holds Y. Weights and
 ** partials are double-buffered, so receiving chunk j+1, computing chunk j and
@@ -95,7 +96,8 @@ typedef struct {
     int T, K, N;     /* Y[T,N] = X[T,K] W[K,N] */
     int kx, ky;      /* PE grid: T split over kx columns, K over ky rows (both must divide) */
     int nb;          /* output columns per streamed chunk (divides N) */
-    int fp16;        /* 1: fp16 operands and sums (fmach, 4/cycle); 0: fp32 (fmacs, 1/cycle) */
+    int fp16;        /* 0: fp32 (fmacs, 1/cycle); 1: fp16 operands and sums (fmach, 4/cycle);
+                     ** 2: fp16 operands, fp32 sums as the CS-2 trains (fmachs, 4/cycle), fp32 Y */
     int store;       /* 1: keep Y on the bottom row and return it; 0: time only (X, W by formula) */
     int threads;     /* simulator threads, 0 = 1 */
     const wf_cost_model *cost; /* NULL = wf_cost_wse2 */
