@@ -36,6 +36,7 @@ typedef struct {
     const wf_cost_model *cost; /* NULL = wf_cost_wse2 */
     const char *trace;         /* NULL, or a Perfetto trace file of the multiply (sdk/diag.h) */
     const char *heatmap;       /* NULL, or a PNG heatmap of busy cycles per PE */
+    const struct wf_defects *defects; /* NULL, or lay the kx x ky grid around these (sdk/defects.h) */
 } wf_wse_mm_cfg;
 
 typedef struct {
