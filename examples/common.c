@@ -44,7 +44,7 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --defects FILE   lay the program around the dead PEs and links in FILE (docs/sdk.md, Defects)\n"
            "  --defect-rate R  random defects: each PE dead with probability R, each link R/4 (0..0.5)\n"
            "  --defect-seed S  seed of the random defects (default 1)\n"
-           "  --spare-cols N, --spare-rows N   spares of the physical array (default 1 + size/100)\n"
+           "  --spare-cols N, --spare-rows N   spares of the physical array, 0..256 (default 1 + size/100)\n"
            "  --defect-compare also run without defects and report those cycles\n", default_threads());
 }
 
@@ -120,8 +120,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             errno = 0;
             long long v = strtoll(val, &end, 10);
             int seed = a[2] == 'd';
-            if (errno || !end || *end || end == val || v < 0 || (!seed && v > 4096))
-                return WF_FAIL(err, WF_EUSAGE, "%s: %s '%s': expected %s", prog, a, val, seed ? "an integer >= 0" : "0..4096");
+            if (errno || !end || *end || end == val || v < 0 || (!seed && v > 256))
+                return WF_FAIL(err, WF_EUSAGE, "%s: %s '%s': expected %s", prog, a, val, seed ? "an integer >= 0" : "0..256");
             if (seed) o->defect_seed = v;
             else if (a[8] == 'c') o->spare_cols = (int)v;
             else o->spare_rows = (int)v;

@@ -276,9 +276,15 @@ static wf_status link_hops(wf_defect_map *m, int x, int y, int x2, int y2, uint8
     if (!blocked_in(m, imin(ax, bx), imin(ay, by), imax(ax, bx), imax(ay, by))) {
         hops = abs(ax - bx) + abs(ay - by); /* every monotone path is alive */
     } else {
+        /* a path leaving the box widened by k is at least the Manhattan
+        ** distance + 2 (k + 1) long: a shorter one found inside is the shortest */
         static const int margins[] = {2, 8, 32};
-        for (int i = 0; i < 3 && hops == -1; i++) hops = bfs(m, ax, ay, bx, by, margins[i], err);
-        if (hops == -2) return WF_ENOMEM;
+        int manh = abs(ax - bx) + abs(ay - by);
+        for (int i = 0; i < 3; i++) {
+            hops = bfs(m, ax, ay, bx, by, margins[i], err);
+            if (hops == -2) return WF_ENOMEM;
+            if (hops >= 0 && hops <= manh + 2 * (margins[i] + 1)) break;
+        }
         if (hops < 0)
             return WF_FAIL(err, WF_ESHAPE, "defects: logical PE(%d,%d) at physical (%d,%d) cannot reach logical "
                            "PE(%d,%d) at (%d,%d): dead routers and links cut every path", x, y, ax, ay, x2, y2, bx, by);
@@ -299,8 +305,8 @@ wf_status wf_defects_map(const wf_defects *d, int w, int h, wf_defect_map **out,
                        WF_FABRIC_MAX_W, WF_FABRIC_MAX_H);
     int sc = d->spare_cols >= 0 ? d->spare_cols : 1 + w / 100;
     int sr = d->spare_rows >= 0 ? d->spare_rows : 1 + h / 100;
-    if (sc > 4096 || sr > 4096)
-        return WF_FAIL(err, WF_ERANGE, "%s: %d spare columns, %d spare rows: at most 4096 each", d->name, sc, sr);
+    if (sc > 256 || sr > 256)
+        return WF_FAIL(err, WF_ERANGE, "%s: %d spare columns, %d spare rows: at most 256 each", d->name, sc, sr);
     wf_defect_map *m = wf_calloc(NULL, sizeof *m, "defect map", err);
     if (!m) return WF_ENOMEM;
     wf_status st = WF_OK;
@@ -456,7 +462,8 @@ wf_status wf_defect_map_apply(const wf_defect_map *m, wf_fabric *f, wf_err *err)
 const char *wf_defect_map_draw(const wf_defect_map *m, int max_w, int max_h, char *buf, size_t n) {
     int pw = imin(m->st.pw, max_w), ph = imin(m->st.ph, max_h);
     size_t o = 0;
-    if (n) buf[0] = 0;
+    if (!n) return buf;
+    buf[0] = 0;
     int ly = 0;
     for (int y = 0; y < ph; y++) {
         while (ly < m->st.h && m->row[ly] < y) ly++;
@@ -472,7 +479,7 @@ const char *wf_defect_map_draw(const wf_defect_map *m, int max_w, int max_h, cha
             buf[o++] = c;
         }
         if (o + 1 < n) buf[o++] = '\n';
-        buf[o < n ? o : n - 1] = 0;
+        buf[o] = 0;
     }
     return buf;
 }

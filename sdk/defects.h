@@ -18,8 +18,8 @@
 **
 ** Defect file (text, one entry a line; '#' starts a comment; blank lines
 ** ignored; coordinates are physical, x = column, y = row, 0-based):
-**   spare-cols N      spare columns (default 1 + w/100: the WSE's ~1% spares)
-**   spare-rows N      spare rows (default 1 + h/100)
+**   spare-cols N      spare columns, 0..256 (default 1 + w/100: the WSE's ~1% spares)
+**   spare-rows N      spare rows, 0..256 (default 1 + h/100)
 **   pe X Y            a dead core; its router still forwards wavelets
 **   router X Y        a dead PE whose router is dead too: wavelets go around
 **   link X Y DIR      the link from PE (X,Y) to its neighbour DIR (N, S, E, W
@@ -34,7 +34,7 @@
 
 typedef struct wf_defects wf_defects;
 
-/* Reads a defect file (format above). heap-free: the default heap. */
+/* Reads a defect file (format above); memory from the default heap. */
 wf_status wf_defects_load(const char *path, wf_defects **out, wf_err *err);
 /* The same from text[0..n) (need not end in 0); name is used in messages. */
 wf_status wf_defects_parse(const char *text, size_t n, const char *name, wf_defects **out, wf_err *err);

@@ -4,7 +4,7 @@
 ** hops per link, statistics, the errors when spares do not suffice or a
 ** link is cut off), random maps (same seed, same map), and a stream on the
 ** fabric: the same bits arrive, later by exactly the detour's extra hops,
-** still one wavelet per cycle. */
+** still one wavelet per cycle; allocation failures at every step. */
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
@@ -353,6 +353,34 @@ static void detours_delay_a_stream_by_their_extra_hops(void) {
     }
 }
 
+/* Failing the k-th allocation, k = 0, 1, ...: ENOMEM and nothing leaks. */
+static void allocation_failures_leak_nothing(void) {
+    const char *t = "spare-cols 1\nspare-rows 1\npe 1 1\nrouter 2 0\nlink 0 2 E\n";
+    size_t live0 = wf_heap_live(NULL);
+    for (int k = 0; k < 200; k++) {
+        wf_defects *d = NULL;
+        wf_defect_map *m = NULL;
+        wf_fabric *f = NULL;
+        wf_err e = {0};
+        wf_heap_fail_at(NULL, k);
+        wf_status st = parse(t, &d, &e);
+        if (!st) st = wf_defects_map(d, 4, 3, &m, &e);
+        if (!st) st = wf_fabric_new(4, 3, NULL, NULL, &f, &e);
+        if (!st) st = wf_defect_map_apply(m, f, &e);
+        wf_heap_fail_at(NULL, -1);
+        wf_fabric_free(f);
+        wf_defect_map_free(m);
+        wf_defects_free(d);
+        WF_CHECK_EQ(wf_heap_live(NULL), live0);
+        if (st == WF_OK) {
+            WF_CHECK(k > 10); /* the parse, the map's arrays, the search, the fabric's hops */
+            return;
+        }
+        WF_CHECK_EQ(st, WF_ENOMEM);
+    }
+    WF_CHECK(0); /* never succeeded */
+}
+
 /* The fabric-level call's checks. */
 static void link_hops_are_checked(void) {
     wf_fabric *f = NULL;
@@ -380,5 +408,6 @@ int main(void) {
     random_maps_repeat_by_seed();
     detours_delay_a_stream_by_their_extra_hops();
     link_hops_are_checked();
+    allocation_failures_leak_nothing();
     return wf_check_report();
 }
