@@ -202,7 +202,7 @@ int main(int argc, char **argv) {
             if (wf_layout_route(l, 0, 0, 1, (int)py, C_B, &end, &e)) goto fail;
         }
     }
-    if (wf_host_new(l, NULL, &h, &e)) goto fail;
+    if (wf_ex_host_new(&o, l, &h, &e)) goto fail;
     if (wf_ex_diag_begin(&o, h, &e)) goto fail;
     size_t npe = (size_t)px * py, tot = npe * (size_t)n;
     vin = wf_alloc(NULL, tot * sizeof *vin, "collectives input", &e);

@@ -40,13 +40,22 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --threads N      simulator threads, 1..16 (default: the online CPUs, %d here; results do not\n"
            "                   depend on it)\n"
            "  --check-statics  fail when kernel code writes a C static/global (shared by all PEs); slow,\n"
-           "                   one thread\n", default_threads());
+           "                   one thread\n"
+           "  --defects FILE   lay the program around the dead PEs and links in FILE (docs/sdk.md, Defects)\n"
+           "  --defect-rate R  random defects: each PE dead with probability R, each link R/4 (0..0.5)\n"
+           "  --defect-seed S  seed of the random defects (default 1)\n"
+           "  --spare-cols N, --spare-rows N   spares of the physical array, 0..256 (default 1 + size/100)\n"
+           "  --defect-compare also run without defects and report those cycles\n", default_threads());
 }
 
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err) {
     memset(o, 0, sizeof *o);
     o->threads = default_threads();
+    o->defect_seed = 1;
+    o->spare_cols = o->spare_rows = -1;
+    o->argc = argc;
+    o->argv = argv;
     *help = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -61,6 +70,10 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         }
         if (!strcmp(a, "--check-statics")) {
             o->check_statics = 1;
+            continue;
+        }
+        if (!strcmp(a, "--defect-compare")) {
+            o->defect_compare = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) return WF_FAIL(err, WF_EUSAGE, "%s: unexpected argument '%s'", prog, a);
@@ -90,6 +103,30 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             o->threads = (int)v;
             continue;
         }
+        if (!strcmp(a, "--defects")) {
+            o->defects = val;
+            continue;
+        }
+        if (!strcmp(a, "--defect-rate")) {
+            char *end = NULL;
+            double v = strtod(val, &end);
+            if (!end || *end || end == val || !(v >= 0 && v <= 0.5))
+                return WF_FAIL(err, WF_EUSAGE, "%s: --defect-rate '%s': expected 0 .. 0.5", prog, val);
+            o->defect_rate = v;
+            continue;
+        }
+        if (!strcmp(a, "--defect-seed") || !strcmp(a, "--spare-cols") || !strcmp(a, "--spare-rows")) {
+            char *end = NULL;
+            errno = 0;
+            long long v = strtoll(val, &end, 10);
+            int seed = a[2] == 'd';
+            if (errno || !end || *end || end == val || v < 0 || (!seed && v > 256))
+                return WF_FAIL(err, WF_EUSAGE, "%s: %s '%s': expected %s", prog, a, val, seed ? "an integer >= 0" : "0..256");
+            if (seed) o->defect_seed = v;
+            else if (a[8] == 'c') o->spare_cols = (int)v;
+            else o->spare_rows = (int)v;
+            continue;
+        }
         if (!strcmp(a, "--trace-window")) {
             wf_status st = wf_trace_window_parse(val, &o->tw, err);
             if (st) return wf_err_prefix(err, "%s: --trace-window", prog);
@@ -114,6 +151,70 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         if (!found) return WF_FAIL(err, WF_EUSAGE, "%s: unknown flag '%s' (see --help)", prog, a);
     }
     return WF_OK;
+}
+
+wf_status wf_ex_defects(const wf_ex_opts *o, wf_defects **out, wf_err *err) {
+    *out = NULL;
+    if (o->defects && o->defect_rate > 0)
+        return WF_FAIL(err, WF_EUSAGE, "--defects and --defect-rate: give one of them");
+    wf_status st = WF_OK;
+    if (o->defects) st = wf_defects_load(o->defects, out, err);
+    else if (o->defect_rate > 0) st = wf_defects_random((uint64_t)o->defect_seed, o->defect_rate, out, err);
+    else if (o->spare_cols >= 0 || o->spare_rows >= 0) st = wf_defects_parse("", 0, "no defects", out, err);
+    if (!st && *out) wf_defects_set_spares(*out, o->spare_cols, o->spare_rows);
+    return st;
+}
+
+wf_status wf_ex_host_new(const wf_ex_opts *o, const wf_layout *l, wf_host **out, wf_err *err) {
+    wf_defects *d = NULL;
+    wf_status st = wf_ex_defects(o, &d, err);
+    if (st) return st;
+    wf_host_opts ho = {0};
+    ho.defects = d;
+    st = wf_host_new(l, &ho, out, err);
+    wf_defects_free(d); /* borrowed by wf_host_new only */
+    return st;
+}
+
+/* --defect-compare: the same command without the defect flags, with --json;
+** its "cycles", or -1. */
+static double defect_free_cycles(const wf_ex_opts *o) {
+    char cmd[4096];
+    size_t at = 0;
+    for (int i = 0; i < o->argc && at < sizeof cmd; i++) {
+        const char *a = o->argv[i];
+        if (i > 0 && (!strcmp(a, "--defect-compare") || !strcmp(a, "--json"))) continue;
+        if (i > 0 && (!strcmp(a, "--defects") || !strcmp(a, "--defect-rate") || !strcmp(a, "--defect-seed") ||
+                      !strcmp(a, "--spare-cols") || !strcmp(a, "--spare-rows") || !strcmp(a, "--trace") ||
+                      !strcmp(a, "--heatmap"))) {
+            i++;
+            continue;
+        }
+        char self[1024];
+        ssize_t sl = i ? -1 : readlink("/proc/self/exe", self, sizeof self - 1); /* argv[0] may be a bare name */
+        if (sl > 0) {
+            self[sl] = 0;
+            a = self;
+        }
+        at += (size_t)snprintf(cmd + at, sizeof cmd - at, "%s'", i ? " " : "");
+        for (const char *c = a; *c && at + 8 < sizeof cmd; c++) { /* single-quoted for the shell */
+            if (*c == '\'') at += (size_t)snprintf(cmd + at, sizeof cmd - at, "'\\''");
+            else cmd[at++] = *c;
+        }
+        at += (size_t)snprintf(cmd + at, sizeof cmd - at, "'");
+    }
+    if (at + 16 >= sizeof cmd) return -1;
+    snprintf(cmd + at, sizeof cmd - at, " --json");
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    char line[8192];
+    double cyc = -1;
+    while (fgets(line, sizeof line, p)) {
+        const char *k = strstr(line, "\"cycles\":");
+        if (k) cyc = strtod(k + 9, NULL);
+    }
+    if (pclose(p) != 0) return -1;
+    return cyc;
 }
 
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
@@ -152,6 +253,8 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
     double act_s = (double)active / rw;
     double ns_act = active ? s.wall_s * 1e9 / (double)active : 0;
     double ns_cpu = active ? o->run_cpu_s * 1e9 / (double)active : 0;
+    const wf_defect_stats *ds = wf_host_defects(h);
+    double free_cyc = ds && o->defect_compare ? defect_free_cycles(o) : -1;
     if (o->json) {
         printf("{\"example\":\"%s\",\"params\":{%s},\"cycles\":%llu,\"compute_cycles\":%llu,\"io_cycles\":%llu,"
                "\"wall_s\":%.6f,\"run_wall_s\":%.6f,\"pes\":%.0f,\"active_pe_cycles\":%llu,"
@@ -161,6 +264,15 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
                (unsigned long long)r->io_cycles, r->wall_s, s.wall_s, pes, (unsigned long long)active, pe_cyc_s,
                act_s, ns_act, o->run_cpu_s, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.steps,
                (unsigned long long)s.hops, (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
+        if (ds) {
+            printf(",\"defects\":{\"dead_pes\":%d,\"dead_routers\":%d,\"dead_links\":%d,\"spare_cols\":%d,"
+                   "\"spare_rows\":%d,\"spare_cols_used\":%d,\"spare_rows_used\":%d,\"detour_links\":%d,"
+                   "\"max_hops\":%d,\"extra_hops\":%llu",
+                   ds->dead_pes, ds->dead_routers, ds->dead_links, ds->spare_cols, ds->spare_rows, ds->spare_cols_used,
+                   ds->spare_rows_used, ds->detour_links, ds->max_hops, (unsigned long long)ds->extra_hops);
+            if (o->defect_compare) printf(",\"cycles_defect_free\":%.0f", free_cyc);
+            printf("}");
+        }
         for (int i = 0; i < r->nextra; i++) {
             double v = r->extra_val[i];
             if (v == floor(v) && fabs(v) < 9e15) printf(",\"%s\":%.0f", r->extra_key[i], v);
@@ -179,6 +291,16 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
                o->threads == 1 ? "" : "s", ns_cpu);
         printf("  busy %llu PE-cycles, %llu hops; first launch at cycle %llu\n", (unsigned long long)s.busy,
                (unsigned long long)s.hops, (unsigned long long)o->launch_at);
+        if (ds) {
+            printf("  defects: %d dead PEs (%d with dead routers), %d dead links on a %dx%d physical array; spares "
+                   "used: %d of %d columns, %d of %d rows\n", ds->dead_pes, ds->dead_routers, ds->dead_links, ds->pw,
+                   ds->ph, ds->spare_cols_used, ds->spare_cols, ds->spare_rows_used, ds->spare_rows);
+            printf("  detours: %d links longer than one hop, +%llu hops, the longest %d hops\n", ds->detour_links,
+                   (unsigned long long)ds->extra_hops, ds->max_hops);
+            if (o->defect_compare)
+                printf("  defect-free: %.0f cycles (defects cost %+.0f cycles)\n", free_cyc,
+                       free_cyc >= 0 ? (double)r->cycles - free_cyc : 0.0);
+        }
         for (int i = 0; i < r->nextra; i++) printf("  %s = %.9g\n", r->extra_key[i], r->extra_val[i]);
         printf("  check: %s (max |diff| %.3g)\n", r->ok ? "ok" : "FAIL", r->max_abs_diff);
     }

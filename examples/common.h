@@ -17,7 +17,14 @@
 **   inflated by other processes), ns_per_active_pe_cycle_cpu,
 **   launch_at (cycle of the first launch: --trace-window cycles are absolute),
 **   threads (simulator threads),
-**   example-specific numbers. */
+**   defects{...} (with --defects / --defect-rate: dead_pes, dead_routers,
+**   dead_links, spare_cols, spare_rows, spare_cols_used, spare_rows_used,
+**   detour_links, max_hops, extra_hops, and cycles_defect_free with
+**   --defect-compare), example-specific numbers.
+**
+** Defect flags (sdk/defects.h): --defects FILE, --defect-rate R (0..0.5) with
+** --defect-seed S, --spare-cols N, --spare-rows N; --defect-compare runs the
+** example again without them and reports its cycles beside. */
 #ifndef WF_EXAMPLES_COMMON_H
 #define WF_EXAMPLES_COMMON_H
 
@@ -45,6 +52,13 @@ typedef struct {
     uint64_t launch_at;      /* fabric cycle the first launch was issued (trace windows are absolute) */
     int launched;
     double run_cpu_s;        /* process CPU seconds spent inside launches (load-independent) */
+    const char *defects;     /* --defects FILE, or NULL */
+    double defect_rate;      /* --defect-rate R; 0 = none */
+    int64_t defect_seed;     /* --defect-seed S (default 1) */
+    int spare_cols, spare_rows; /* --spare-cols / --spare-rows; -1 = the map's default */
+    int defect_compare;      /* --defect-compare */
+    int argc;                /* the command line, for --defect-compare */
+    char **argv;
 } wf_ex_opts;
 
 /* Parses argv against the example's flags plus the common ones. Returns
@@ -52,6 +66,11 @@ typedef struct {
 ** and sets *help. */
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err);
+
+/* The defects the flags ask for (NULL in *out when none); free with wf_defects_free. */
+wf_status wf_ex_defects(const wf_ex_opts *o, wf_defects **out, wf_err *err);
+/* wf_host_new with the defects the flags ask for (every example creates its host here). */
+wf_status wf_ex_host_new(const wf_ex_opts *o, const wf_layout *l, wf_host **out, wf_err *err);
 
 /* Applies --threads and starts the trace (if asked) on the host's fabric. */
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err);

@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
             wf_layout_route(l, x, 0, 1, (int)ky, R[(x - 1) & 1], &from_w, &e))
             goto fail;
     }
-    if (wf_host_new(l, NULL, &h, &e)) goto fail;
+    if (wf_ex_host_new(&o, l, &h, &e)) goto fail;
     if (wf_ex_diag_begin(&o, h, &e)) goto fail;
 
     /* inputs, per PE, in the memcpy's row-major [ky][kx][n] order */

@@ -175,6 +175,11 @@ int main(int argc, char **argv) {
     int help;
     if (wf_ex_parse(argc, argv, prog, flags, 9, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
     if (help) return 0;
+    if (o.defects || o.defect_rate > 0) {
+        WF_FAIL(&e, WF_EUSAGE, "gpt: --defects / --defect-rate are not supported here (wse/gpt.c builds many small "
+                "fabrics); try them with wsmm, the same matmul kernel");
+        return wf_ex_fail(prog, NULL, &e);
+    }
     wf_gpt_config cfg;
     if (wf_gpt_config_preset("cerebras-gpt-111m", &cfg, &e)) return wf_ex_fail(prog, NULL, &e);
     snprintf(cfg.name, sizeof cfg.name, "custom");

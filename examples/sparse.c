@@ -111,7 +111,7 @@ static wf_status run_mode(int sparse, int p, int m, int n, int64_t density, wf_e
         (p > 2 && (st = wf_layout_route(l, 1, 0, p - 2, 1, C_X, &mid, e))) ||
         (st = wf_layout_route(l, p - 1, 0, 1, 1, C_X, &end, e)))
         goto done;
-    if ((st = wf_host_new(l, NULL, &h, e))) goto done;
+    if ((st = wf_ex_host_new(o, l, &h, e))) goto done;
     if (sparse && (st = wf_ex_diag_begin(o, h, e))) goto done;
     size_t blk = (size_t)m * n;
     buf = wf_alloc(NULL, (size_t)(p - 1) * blk * sizeof *buf, "sparse A", e);

@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
                 goto fail;
         }
     }
-    if (wf_host_new(l, NULL, &h, &e)) goto fail;
+    if (wf_ex_host_new(&o, l, &h, &e)) goto fail;
     if (wf_ex_diag_begin(&o, h, &e)) goto fail;
     size_t tot = (size_t)X * Y * nz;
     vin = wf_alloc(NULL, tot * sizeof *vin, "stencil v", &e);

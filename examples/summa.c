@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
             wf_layout_route(l, 0, P - 1, P, 1, C_S, &s_end, &e))
             goto fail;
     }
-    if (wf_host_new(l, NULL, &h, &e)) goto fail;
+    if (wf_ex_host_new(&o, l, &h, &e)) goto fail;
     if (wf_ex_diag_begin(&o, h, &e)) goto fail;
     size_t tot = (size_t)n * n;
     a = wf_alloc(NULL, tot * sizeof *a, "summa A", &e);

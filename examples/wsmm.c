@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
         return wf_ex_fail(prog, NULL, &e);
     }
     wf_wse_mm_cfg c = {(int)T, (int)K, (int)N, (int)kx, (int)ky, (int)nb, (int)fp16, check != 0, o.threads, NULL,
-                       o.trace, o.heatmap, NULL, NULL};
+                       o.trace, o.heatmap, NULL, NULL, NULL};
     if (wf_wse_mm_check(&c, &e)) return wf_ex_fail(prog, NULL, &e);
     float *X = NULL, *W = NULL, *Y = NULL, *R = NULL;
     if (check) {
@@ -68,7 +68,13 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < K * N; i++) W[i] = frand(&s);
     }
     wf_wse_mm_stats st;
-    if (wf_wse_mm_run(&c, X, W, Y, &st, &e)) {
+    wf_defects *defects = NULL; /* --defects / --defect-rate: the grid laid around them */
+    wf_status rs = wf_ex_defects(&o, &defects, &e);
+    c.defects = defects;
+    if (!rs) rs = wf_wse_mm_run(&c, X, W, Y, &st, &e);
+    wf_defects_free(defects);
+    c.defects = NULL;
+    if (rs) {
         free(X), free(W), free(Y), free(R);
         return wf_ex_fail(prog, NULL, &e);
     }

@@ -108,6 +108,7 @@ void wf_fabric_free(wf_fabric *f) {
     arena_release(f, &f->arena);
     arena_release(f, &f->sram_arena);
     wf_free(f->heap, f->pes);
+    wf_free(f->heap, f->xhops);
     wf_free(f->heap, f->statics.copy);
     for (int b = 0; b < f->nbands; b++) {
         wf_band *bd = &f->band[b];
@@ -224,6 +225,32 @@ wf_status wf_fabric_set_route(wf_fabric *f, int x, int y, int color, const wf_ro
     return WF_OK;
 }
 
+wf_status wf_fabric_set_link_hops(wf_fabric *f, int x, int y, int port, int hops, wf_err *err) {
+    static const int ndx[4] = {0, 0, 1, -1}, ndy[4] = {-1, 1, 0, 0}, back[4] = {WF_PORT_S, WF_PORT_N, WF_PORT_W,
+                                                                                WF_PORT_E};
+    wf_status st = check_xy(f, x, y, "set_link_hops", err);
+    if (st) return st;
+    if (port < WF_PORT_N || port > WF_PORT_W)
+        return WF_FAIL(err, WF_EUSAGE, "fabric: set_link_hops: PE(%d,%d): port %d, expected N, S, E or W", x, y, port);
+    int nx = x + ndx[port], ny = y + ndy[port];
+    if (nx < 0 || ny < 0 || nx >= f->w || ny >= f->h)
+        return WF_FAIL(err, WF_ERANGE, "fabric: set_link_hops: PE(%d,%d): link %s leaves the %dx%d fabric", x, y,
+                       wf_port_name(port), f->w, f->h);
+    uint64_t lat = (uint64_t)(hops > 0 ? hops : 0) * f->cm.hop_latency;
+    if (hops < 1 || lat > 255)
+        return WF_FAIL(err, WF_ERANGE, "fabric: set_link_hops: PE(%d,%d): link %s: %d hops (%llu cycles), expected "
+                       "1 .. 255 cycles in flight", x, y, wf_port_name(port), hops, (unsigned long long)lat);
+    if (!f->xhops) {
+        f->xhops = wf_calloc(f->heap, (size_t)f->w * f->h * 4, "fabric link hops", err);
+        if (!f->xhops) return err ? err->code : WF_ENOMEM;
+    }
+    f->xhops[((size_t)y * f->w + x) * 4 + port] = (uint8_t)(hops - 1);
+    f->xhops[((size_t)ny * f->w + nx) * 4 + back[port]] = (uint8_t)(hops - 1);
+    uint32_t xl = (uint32_t)(hops - 1) * f->cm.hop_latency;
+    if (xl > f->max_xlat) f->max_xlat = xl;
+    return WF_OK;
+}
+
 wf_status wf_fabric_set_image(wf_fabric *f, int x, int y, const wf_pe_image *img, wf_err *err) {
     wf_status st = check_xy(f, x, y, "set_image", err);
     if (st) return st;
@@ -335,7 +362,19 @@ static wf_status plan_queues(wf_fabric *f, wf_pe *pe, caps *cp, size_t *nent, wf
             k->oq = (int8_t)noq;
             k->out = f->cm.oq_depth[noq++];
         }
-        if (s->has_route && (rx & ~(unsigned)WF_RAMP)) k->rb = (uint8_t)f->cm.router_depth;
+        if (s->has_route && (rx & ~(unsigned)WF_RAMP)) {
+            uint32_t depth = f->cm.router_depth;
+            if (f->xhops) { /* a detour's routers buffer too: the longest link into this one */
+                uint32_t most = 0;
+                for (unsigned m = rx & (WF_N | WF_S | WF_E | WF_W); m; m &= m - 1) {
+                    uint32_t xh = f->xhops[(size_t)pe->idx * 4 + __builtin_ctz(m)];
+                    if (xh > most) most = xh;
+                }
+                depth += most * f->cm.hop_latency;
+                if (depth > 64) depth = 64;
+            }
+            k->rb = (uint8_t)depth;
+        }
         *nent += (size_t)k->rb + k->in + k->out;
     }
     return WF_OK;

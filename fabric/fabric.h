@@ -148,6 +148,17 @@ const wf_cost_model *wf_fabric_cost(const wf_fabric *f);
 ** sdk/layout.c does the checks). Setting a route twice replaces it. */
 wf_status wf_fabric_set_route(wf_fabric *f, int x, int y, int color, const wf_route *r, wf_err *err);
 wf_status wf_fabric_set_image(wf_fabric *f, int x, int y, const wf_pe_image *img, wf_err *err);
+/* Defects (sdk/defects.h lays a program around them): the link between PE
+** (x,y) and its neighbour by `port` (WF_PORT_N/S/E/W) is `hops` physical
+** hops long (1..; both directions). A wavelet on it arrives hops *
+** hop_latency cycles after it left (the extra routers of the detour are
+** passed through, not simulated), and the receiving router buffers
+** router_depth + (hops-1) * hop_latency wavelets for the color (at most 64),
+** the buffers of the routers passed through, so a stream still moves one
+** wavelet per cycle. Each extra hop counts in the sender's hops. Before
+** load. WF_ERANGE when hops * hop_latency exceeds 255 cycles (the most a
+** wavelet may be in flight) or the neighbour is off the fabric. */
+wf_status wf_fabric_set_link_hops(wf_fabric *f, int x, int y, int port, int hops, wf_err *err);
 /* Freezes the configuration: assigns input/output queues per PE (an input
 ** queue to every color whose route delivers to RAMP or that has a data task;
 ** an output queue to every color whose route accepts RAMP; in color order,

@@ -331,6 +331,10 @@ struct wf_fabric {
     wf_cost_model cm;
     wf_heap *heap;
     wf_pe **pes;                 /* w*h, NULL = untouched */
+    uint8_t *xhops;              /* w*h*4: extra physical hops of the link leaving PE i by port p
+                                 ** (wf_fabric_set_link_hops, defects); NULL = none (the default:
+                                 ** the router then costs what it did without defects) */
+    uint32_t max_xlat;           /* largest xhops * hop_latency (cycles a detour adds) */
     wf_arena arena;              /* PEs, slots, queues, programs */
     wf_arena sram_arena;         /* backed PE SRAM */
     wf_prog *progs;

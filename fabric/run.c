@@ -754,7 +754,8 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     double t0 = wf_now();
     uint64_t start = f->now;
     uint32_t quiet = 0;
-    const uint32_t quiet_max = f->cm.hop_latency + 2 * f->cm.ramp_latency + f->cm.op_latency + 4;
+    const uint32_t quiet_max = f->cm.hop_latency + f->max_xlat /* defect detours */ + 2 * f->cm.ramp_latency +
+                               f->cm.op_latency + 4;
     /* tracing calls back into one user function: keep it on this thread */
     int nt = f->trace || f->statics.n ? 1 : f->threads; /* the statics check compares a whole segment */
     size_t par_min = par_min_work();

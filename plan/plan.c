@@ -67,7 +67,8 @@ static int map_mm(const wf_plan_opts *o, const wf_cost_model *cm, int tr, int K,
             int64_t per_group = ((int64_t)N + groups - 1) / groups;
             int64_t nch = (per_group + nb - 1) / nb;
             if (nch * nb > (1 << 24)) continue;
-            wf_wse_mm_cfg c = {tr * o->pe_w, kce * ky, (int)(nch * nb), o->pe_w, ky, nb, 1, 0, 1, cm, NULL, NULL, NULL, NULL};
+            wf_wse_mm_cfg c = {.T = tr * o->pe_w, .K = kce * ky, .N = (int)(nch * nb), .kx = o->pe_w, .ky = ky,
+                               .nb = nb, .fp16 = 1, .threads = 1, .cost = cm};
             wf_err e = {0};
             if (wf_wse_mm_check(&c, &e)) continue;
             wf_wse_mm_model m;
@@ -218,7 +219,8 @@ wf_status wf_plan_check_sim(const wf_plan_opts *o, const wf_plan_mm *m, int cols
                        chunks, o->pe_w);
     wf_cost_model cm = wf_cost_wse2;
     cm.clock_hz = o->clock_hz;
-    wf_wse_mm_cfg c = {m->tr * cols, m->kc * m->ky, m->nb * chunks, cols, m->ky, m->nb, 1, 0, 2, &cm, NULL, NULL, NULL, NULL};
+    wf_wse_mm_cfg c = {.T = m->tr * cols, .K = m->kc * m->ky, .N = m->nb * chunks, .kx = cols, .ky = m->ky,
+                       .nb = m->nb, .fp16 = 1, .threads = 2, .cost = &cm};
     wf_wse_mm_stats st;
     wf_status rc = wf_wse_mm_run(&c, NULL, NULL, NULL, &st, err);
     if (rc) return rc;

@@ -13,6 +13,7 @@ struct wf_host {
     const wf_layout *l;
     wf_fabric *f;
     wf_host_opts o;
+    wf_defect_map *dm;   /* owned; NULL without defects */
 };
 
 wf_status wf_host_new(const wf_layout *l, const wf_host_opts *o, wf_host **out, wf_err *err) {
@@ -28,6 +29,11 @@ wf_status wf_host_new(const wf_layout *l, const wf_host_opts *o, wf_host **out, 
     wf_status st = wf_fabric_new(l->w, l->h, o->cost, o->heap, &h->f, err);
     if (st) goto fail;
     if ((st = wf_fabric_set_threads(h->f, o->threads ? o->threads : 1, err))) goto fail;
+    if (o->defects) { /* before load: the link lengths size the router buffers */
+        if ((st = wf_defects_map(o->defects, l->w, l->h, &h->dm, err))) goto fail;
+        if ((st = wf_defect_map_apply(h->dm, h->f, err))) goto fail;
+    }
+    h->o.defects = NULL; /* borrowed for this call only */
     if ((st = wf_layout_apply(l, h->f, err))) goto fail;
     if ((st = wf_fabric_run(h->f, o->max_cycles, err))) goto fail;
     *out = h;
@@ -40,11 +46,14 @@ fail:
 void wf_host_free(wf_host *h) {
     if (!h) return;
     wf_fabric_free(h->f);
+    wf_defect_map_free(h->dm);
     wf_free(h->o.heap, h);
 }
 
 wf_fabric *wf_host_fabric(wf_host *h) { return h->f; }
 uint64_t wf_host_cycles(const wf_host *h) { return wf_fabric_now(h->f); }
+const wf_defect_stats *wf_host_defects(const wf_host *h) { return h->dm ? wf_defect_map_stats(h->dm) : NULL; }
+const wf_defect_map *wf_host_defect_map(const wf_host *h) { return h->dm; }
 
 /* Host buffer index of element e of PE (px,py) of the rectangle. */
 static size_t host_index(const wf_memcpy *m, int px, int py, uint32_t e) {

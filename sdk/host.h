@@ -26,6 +26,7 @@
 #ifndef WF_SDK_HOST_H
 #define WF_SDK_HOST_H
 
+#include "defects.h"
 #include "layout.h"
 
 typedef struct wf_host wf_host;
@@ -38,6 +39,9 @@ typedef struct {
     uint64_t max_cycles;        /* guard per host call (launch, streaming h2d): 0 = the default
                                 ** WF_HOST_MAX_CYCLES; UINT64_MAX = no guard */
     int threads;                /* simulator threads (wf_fabric_set_threads): 0 = 1 */
+    const wf_defects *defects;  /* NULL = a perfect wafer; else the program rectangle is laid around
+                                ** these defects (sdk/defects.h): same results, detours cost cycles.
+                                ** Borrowed for wf_host_new only */
 } wf_host_opts;
 
 /* Checks the layout, creates its fabric and loads it (kernel init runs).
@@ -77,6 +81,9 @@ wf_status wf_host_launch_nb(wf_host *h, const char *name, wf_err *err);
 wf_status wf_host_run(wf_host *h, wf_err *err);
 
 wf_fabric *wf_host_fabric(wf_host *h);   /* borrowed, owned by h */
+/* How the program was laid around opts.defects; NULL without defects. Owned by h. */
+const wf_defect_stats *wf_host_defects(const wf_host *h);
+const wf_defect_map *wf_host_defect_map(const wf_host *h);
 uint64_t wf_host_cycles(const wf_host *h);
 
 #endif

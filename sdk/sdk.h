@@ -23,6 +23,7 @@
 
 #include "../fabric/fabric.h"
 #include "../fabric/kernel.h"
+#include "defects.h"
 #include "host.h"
 #include "layout.h"
 

@@ -11,7 +11,7 @@
 /* A grid for Y[T,N] = X[T,K] W[K,N] that divides the sizes and fits a PE. */
 static wf_status mm(wf_wse_gpt_stats *st, wf_wse_prof *prof, const char *what, float *Y, const float *X,
                     const float *W, int T, int K, int N, wf_err *err) {
-    wf_wse_mm_cfg c = {T, K, N, 1, 1, 1, 0, 1, 2, NULL, NULL, NULL, prof, what};
+    wf_wse_mm_cfg c = {T, K, N, 1, 1, 1, 0, 1, 2, NULL, NULL, NULL, prof, what, NULL};
     for (int kx = 8; kx >= 1; kx--)
         if (T % kx == 0) {
             c.kx = kx;

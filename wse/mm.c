@@ -310,7 +310,7 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
         if (y < ky - 1 && (rc = wf_layout_route(l, 0, y, kx, 1, R[y & 1], &south, err))) goto done;
         if (y > 0 && (rc = wf_layout_route(l, 0, y, kx, 1, R[(y - 1) & 1], &from_n, err))) goto done;
     }
-    wf_host_opts ho = {cm, NULL, UINT64_MAX, c->threads > 0 ? c->threads : 1};
+    wf_host_opts ho = {cm, NULL, UINT64_MAX, c->threads > 0 ? c->threads : 1, c->defects};
     if ((rc = wf_host_new(l, &ho, &h, err))) goto done;
 
     /* X tiles, row-major [ky][kx][tr*kc], t-major inside */

@@ -392,7 +392,7 @@ wf_status wf_wse_gpt_pipelined(const wf_gpt_config *cfg, const float *weights, c
             if ((rc = wf_layout_route(l, r->x + r->w - 1, 0, 1, 1, r->aout, &out, err))) goto done;
         }
     }
-    wf_host_opts ho = {NULL, NULL, UINT64_MAX, 1};
+    wf_host_opts ho = {NULL, NULL, UINT64_MAX, 1, NULL};
     if ((rc = wf_host_new(l, &ho, &h, err))) goto done;
     size_t big = (size_t)T * C;
     for (int i = 0; i < nr; i++) {

@@ -105,6 +105,7 @@ typedef struct {
     const char *heatmap;       /* NULL, or a PNG heatmap of busy cycles per PE */
     wf_wse_prof *prof;         /* NULL, or the step profile the multiply's spans go to */
     const char *what;          /* the span's name (NULL: "matmul"); the shape is appended */
+    const struct wf_defects *defects; /* NULL, or lay the kx x ky grid around these (sdk/defects.h) */
 } wf_wse_mm_cfg;
 
 typedef struct {

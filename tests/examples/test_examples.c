@@ -512,6 +512,96 @@ static void threads_do_not_change_results(void) {
     unsetenv("WF_FABRIC_PAR_MIN");
 }
 
+/* ---- defects (sdk/defects.h) ------------------------------------------------------------------- */
+static int write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return 0;
+    fputs(text, f);
+    return fclose(f) == 0;
+}
+
+/* The same kernels on a defective wafer: the same bits (each run is
+** bit-identical to the host reference), never fewer cycles, more where a
+** detour lies on the critical path; the defect summary; the errors. */
+static void defects_keep_results_and_cost_cycles(void) {
+    const char *map = "test_examples_defects.txt", *bad = "test_examples_defects_bad.txt";
+    /* a dead core at (1,1), a dead router at (2,0), a dead link east of (0,2) */
+    WF_CHECK(write_file(map, "# test map\nspare-cols 1\nspare-rows 1\npe 1 1\nrouter 2 0\nlink 0 2 E\n"));
+    static const char *const runs[] = {"stencil --nx 6 --ny 5 --nz 16", "summa --p 4 --t 5",
+                                       "gemv --kx 5 --ky 4 --m 50 --n 45",
+                                       "collectives --op allreduce --px 8 --py 4 --n 64"};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char cmd[512];
+        cJSON *a = run_json(runs[i]);
+        snprintf(cmd, sizeof cmd, "%s --defects %s --defect-compare", runs[i], map);
+        cJSON *b = run_json(cmd);
+        WF_CHECK(a != NULL && b != NULL);
+        if (a && b) {
+            WF_CHECK_STR(str(a, "check"), "ok");
+            WF_CHECK_STR(str(b, "check"), "ok");
+            WF_CHECK_FEQ(num(b, "mismatches"), 0);
+            WF_CHECK(num(b, "cycles") >= num(a, "cycles"));
+            WF_CHECK(num(b, "hops") > num(a, "hops")); /* the detours' extra hops */
+            const cJSON *d = cJSON_GetObjectItemCaseSensitive(b, "defects");
+            WF_CHECK(cJSON_IsObject(d));
+            WF_CHECK_FEQ(num(d, "dead_pes"), 2);
+            WF_CHECK_FEQ(num(d, "dead_routers"), 1);
+            WF_CHECK_FEQ(num(d, "dead_links"), 1);
+            WF_CHECK_FEQ(num(d, "spare_cols_used"), 1);
+            WF_CHECK_FEQ(num(d, "max_hops"), 4); /* around the dead router */
+            WF_CHECK_FEQ(num(d, "cycles_defect_free"), num(a, "cycles"));
+            printf("defects: %s: %.0f cycles, %.0f without defects\n", runs[i], num(b, "cycles"), num(a, "cycles"));
+        }
+        WF_CHECK(cJSON_GetObjectItemCaseSensitive(a, "defects") == NULL); /* no map, no summary */
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    /* a reduce along a row is latency-bound: a dead router on it costs exactly
+    ** its detour's extra 3 hops */
+    WF_CHECK(write_file(map, "spare-cols 1\nspare-rows 1\nrouter 5 0\n"));
+    cJSON *a = run_json("collectives --op reduce --px 16 --n 256");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "collectives --op reduce --px 16 --n 256 --defects %s", map);
+    cJSON *b = run_json(cmd);
+    WF_CHECK(a != NULL && b != NULL);
+    if (a && b) {
+        WF_CHECK_STR(str(b, "check"), "ok");
+        WF_CHECK_FEQ(num(b, "cycles"), num(a, "cycles") + 3 * wf_cost_wse2.hop_latency);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    /* random defects: the same seed gives the same cycles */
+    const char *rnd = "stencil --nx 16 --ny 16 --nz 8 --defect-rate 0.05 --defect-seed 3 --spare-cols 2 --spare-rows 2";
+    a = run_json(rnd);
+    b = run_json(rnd);
+    WF_CHECK(a != NULL && b != NULL);
+    if (a && b) {
+        WF_CHECK_STR(str(a, "check"), "ok");
+        WF_CHECK_FEQ(num(a, "cycles"), num(b, "cycles"));
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(a, "defects");
+        WF_CHECK(num(d, "dead_pes") > 0);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    /* not enough spares, a bad file, contradictory flags: exit 1 with the message */
+    WF_CHECK(write_file(map, "spare-cols 1\nspare-rows 0\npe 0 0\npe 1 0\n"));
+    snprintf(cmd, sizeof cmd, "stencil --nx 6 --ny 5 --nz 16 --defects %s", map);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK(strstr(out_buf, "stencil: error: test_examples_defects.txt: 1 rows have more than 1 dead PE (the spare "
+                             "columns); they need 1 spare rows, 0 available") != NULL);
+    WF_CHECK(write_file(bad, "pe 1 1\npe 2\n"));
+    snprintf(cmd, sizeof cmd, "summa --p 4 --t 5 --defects %s", bad);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK(strstr(out_buf, "summa: error: test_examples_defects_bad.txt:2: 'pe' needs X Y") != NULL);
+    WF_CHECK_EQ(run("summa --p 4 --t 5 --defect-rate 0.9"), 1);
+    WF_CHECK(strstr(out_buf, "--defect-rate '0.9': expected 0 .. 0.5") != NULL);
+    snprintf(cmd, sizeof cmd, "summa --p 4 --t 5 --defect-rate 0.1 --defects %s", bad);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK(strstr(out_buf, "--defects and --defect-rate: give one of them") != NULL);
+    remove(map);
+    remove(bad);
+}
+
 int main(void) {
     gemv_one_pe_follows_the_cost_table();
     gemv_grid_is_bit_identical_with_exact_hops();
@@ -526,5 +616,6 @@ int main(void) {
     wsmm_matches_reference_and_model();
     gpt_trains_on_the_fabric();
     threads_do_not_change_results();
+    defects_keep_results_and_cost_cycles();
     return wf_check_report();
 }

@@ -64,7 +64,7 @@ static void run(int W, int H, int ref, int hop, outcome *o) {
     WF_CHECK_EQ(wf_layout_route(l, 0, H - 1, W, 1, CS, &sl, &e), WF_OK);
     wf_cost_model cm = wf_cost_wse2;
     cm.hop_latency = (uint32_t)hop;
-    wf_host_opts ho = {&cm, NULL, 0, 1};
+    wf_host_opts ho = {&cm, NULL, 0, 1, NULL};
     wf_host *h;
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     wf_fabric_set_reference_mode(wf_host_fabric(h), ref);

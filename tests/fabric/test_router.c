@@ -179,7 +179,7 @@ static uint32_t slow_run(int ref, const wf_cost_model *cm, uint32_t *last_task, 
     WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &r0, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r1, &e), WF_OK);
     wf_host *h;
-    wf_host_opts ho = {cm, NULL, 0, 1};
+    wf_host_opts ho = {cm, NULL, 0, 1, NULL};
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     wf_fabric_set_reference_mode(wf_host_fabric(h), ref);
     fill_sender(h, 0, 0, 32);
@@ -320,7 +320,7 @@ static void endless_kernel_hits_the_guard(void) {
     WF_CHECK_EQ(wf_layout_new(12, 1, &l, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_code(l, 0, 0, 12, 1, &spinner, NULL, &e), WF_OK);
     wf_host *h;
-    wf_host_opts ho = {NULL, NULL, 10000, 1};
+    wf_host_opts ho = {NULL, NULL, 10000, 1, NULL};
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "run exceeded the max-cycle guard of 10000 cycles");
@@ -393,7 +393,7 @@ static void hop_latency_is_a_parameter(void) {
         wf_cost_model cm = wf_cost_wse2;
         cm.hop_latency = (uint32_t)lat;
         cm.router_depth = 3; /* full rate at 2-cycle hops needs 3 slots */
-        wf_host_opts ho = {&cm, NULL, 0, 1};
+        wf_host_opts ho = {&cm, NULL, 0, 1, NULL};
         wf_host *h;
         WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
         fill_sender(h, 0, 0, N);

@@ -72,7 +72,8 @@ static void grounded_in_simulation(void) {
         const wf_plan_mm *m = &r.mm[i];
         int per_group = (m->N + m->groups - 1) / m->groups;
         int N = (per_group + m->nb - 1) / m->nb * m->nb;
-        wf_wse_mm_cfg c = {m->tr * o.pe_w, m->kc * m->ky, N, o.pe_w, m->ky, m->nb, 1, 0, 2, NULL, NULL, NULL, NULL, NULL};
+        wf_wse_mm_cfg c = {.T = m->tr * o.pe_w, .K = m->kc * m->ky, .N = N, .kx = o.pe_w, .ky = m->ky, .nb = m->nb,
+                           .fp16 = 1, .threads = 2};
         wf_wse_mm_stats st;
         WF_CHECK_EQ(wf_wse_mm_run(&c, NULL, NULL, NULL, &st, &e), WF_OK);
         double rel = fabs(m->cycles - (double)st.cycles) / (double)st.cycles;

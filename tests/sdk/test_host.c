@@ -251,7 +251,7 @@ static void allocation_failures_are_clean(void) {
     for (k = 0; k < 200 && !ok; k++) {
         wf_heap *hp = wf_heap_new(0);
         wf_heap_fail_at(hp, k);
-        wf_host_opts o = {NULL, hp, 0, 1};
+        wf_host_opts o = {NULL, hp, 0, 1, NULL};
         wf_host *h = NULL;
         wf_status st = wf_host_new(l, &o, &h, &e);
         if (st == WF_OK) st = wf_host_launch(h, "go", &e);

@@ -15,7 +15,7 @@ static float frand(unsigned *s) {
 }
 
 static void one(int T, int K, int N, int kx, int ky, int nb, int f16) {
-    wf_wse_mm_cfg c = {T, K, N, kx, ky, nb, f16, 1, 1, NULL, NULL, NULL, NULL, NULL};
+    wf_wse_mm_cfg c = {T, K, N, kx, ky, nb, f16, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL};
     float *X = malloc(sizeof(float) * T * K), *W = malloc(sizeof(float) * K * N);
     float *Y = malloc(sizeof(float) * T * N), *R = malloc(sizeof(float) * T * N), *G = malloc(sizeof(float) * T * N);
     unsigned s = (unsigned)(T * 31 + K * 7 + N + f16);
@@ -66,19 +66,19 @@ static void one(int T, int K, int N, int kx, int ky, int nb, int f16) {
 
 static void bad_configs(void) {
     wf_err e = {0};
-    wf_wse_mm_cfg c = {30, 8, 8, 4, 2, 4, 0, 0, 1, NULL, NULL, NULL, NULL, NULL}; /* 30 tokens on 4 columns */
+    wf_wse_mm_cfg c = {.T = 30, .K = 8, .N = 8, .kx = 4, .ky = 2, .nb = 4, .threads = 1}; /* 30 tokens on 4 columns */
     WF_CHECK_EQ(wf_wse_mm_check(&c, &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "must divide");
-    wf_wse_mm_cfg c2 = {32, 8, 10, 4, 2, 4, 0, 0, 1, NULL, NULL, NULL, NULL, NULL};
+    wf_wse_mm_cfg c2 = {32, 8, 10, 4, 2, 4, 0, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL};
     WF_CHECK_EQ(wf_wse_mm_check(&c2, &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "chunk nb 4");
     c2.N = 8, c2.fp16 = 3;
     WF_CHECK_EQ(wf_wse_mm_check(&c2, &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "precision 3: expected 0 (fp32), 1 (fp16) or 2 (fp16 products, fp32 sums)");
-    wf_wse_mm_cfg c3 = {4000, 8, 8, 1, 1, 8, 0, 1, 1, NULL, NULL, NULL, NULL, NULL}; /* Y: 4000 x 8 floats, one PE */
+    wf_wse_mm_cfg c3 = {.T = 4000, .K = 8, .N = 8, .kx = 1, .ky = 1, .nb = 8, .store = 1, .threads = 1}; /* Y: one PE */
     WF_CHECK_EQ(wf_wse_mm_check(&c3, &e), WF_ESRAM);
     WF_CHECK_HAS(e.msg, "SRAM is 49152");
-    wf_wse_mm_cfg c4 = {8, 8, 8, 751, 1, 8, 0, 0, 1, NULL, NULL, NULL, NULL, NULL};
+    wf_wse_mm_cfg c4 = {8, 8, 8, 751, 1, 8, 0, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL};
     WF_CHECK_EQ(wf_wse_mm_check(&c4, &e), WF_EUSAGE);
 }
 
