@@ -44,7 +44,8 @@ static void one(int T, int K, int N, int kx, int ky, int nb, int f16) {
             for (int n = 0; n < N; n++) {
                 double g = 0; /* the exact product of the fp16-rounded inputs */
                 for (int k = 0; k < K; k++)
-                    g += (double)wf_f16_to_f32(wf_f32_to_f16(X[t * K + k])) * wf_f16_to_f32(wf_f32_to_f16(W[k * N + n]));
+                    g += (double)wf_f16_to_f32(wf_f32_to_f16(X[t * K + k])) *
+                         wf_f16_to_f32(wf_f32_to_f16(W[k * N + n]));
                 double d = fabs((double)Y[t * N + n] - g) / (fabs(g) + 1.0);
                 if (!(d <= rel16)) rel16 = isnan(d) ? INFINITY : d;
             }
