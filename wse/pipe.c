@@ -31,6 +31,7 @@
 ** model); the LayerNorm row sums, exp and erf are scalar work charged at
 ** WF_WSE_SCALAR_CYCLES per element, as in vec.c. */
 #include "gpt.h"
+#include "wse_int.h"
 
 #include "../sdk/sdk.h"
 #include "model/params.h"
@@ -53,24 +54,6 @@ static const wf_symbol_decl syms[S_COUNT] = {
 };
 
 static wf_dsd v1(wf_pe *pe, const float *p, uint32_t n) { return wf_dsd_mem1d(pe, p, n, 1, 4); }
-
-/* out = LayerNorm(x) * w + b over C values, kernels/layernorm.c's order. */
-static void layernorm(wf_pe *pe, float *out, const float *x, const float *w, const float *b, uint32_t C, float eps) {
-    double s = 0;
-    for (uint32_t c = 0; c < C; c++) s += x[c];
-    float m = (float)(s / C);
-    double v = 0;
-    for (uint32_t c = 0; c < C; c++) {
-        double d = (double)(x[c] - m);
-        v += d * d;
-    }
-    float r = (float)(1.0 / sqrt(v / C + (double)eps));
-    wf_pe_charge(pe, 2 * C * WF_WSE_SCALAR_CYCLES);
-    wf_fsubs(pe, v1(pe, out, C), v1(pe, x, C), wf_dsd_scalar_f32(m), WF_SYNC);
-    wf_fmuls(pe, v1(pe, out, C), v1(pe, out, C), wf_dsd_scalar_f32(r), WF_SYNC);
-    wf_fmuls(pe, v1(pe, out, C), v1(pe, out, C), v1(pe, w, C), WF_SYNC);
-    wf_fadds(pe, v1(pe, out, C), v1(pe, out, C), v1(pe, b, C), WF_SYNC);
-}
 
 /* y[n] = sum_k x[k] * W[k][n] (W row-major K x N), one vector op per row k. */
 static void vecmat(wf_pe *pe, float *y, const float *x, const float *W, uint32_t K, uint32_t N) {
@@ -165,8 +148,8 @@ static void t_x(wf_pe *pe, uint32_t d) {
     (void)d;
     uint32_t C = (uint32_t)wf_pe_param(pe, P_C), t = ((uint32_t *)wf_sym(pe, S_ST))[ST_T];
     int role = (int)wf_pe_param(pe, P_ROLE);
-    layernorm(pe, wf_sym(pe, S_HB), wf_sym(pe, S_XB), wf_sym(pe, S_LNW), wf_sym(pe, S_LNB), C,
-              wf_pe_param_f32(pe, P_EPS));
+    wse_layernorm_row(pe, wf_sym(pe, S_HB), wf_sym(pe, S_XB), wf_sym(pe, S_LNW), wf_sym(pe, S_LNB), C,
+                      wf_pe_param_f32(pe, P_EPS));
     if (role == R_HEAD) {
         uint32_t vs = (uint32_t)wf_pe_param(pe, P_FS);
         float *lg = (float *)wf_sym(pe, S_LOG) + (size_t)t * vs;

@@ -3,6 +3,7 @@
 ** host writes an op word and the operands into each PE by copy-mode memcpy,
 ** launches "run", and reads "out" back. */
 #include "wse.h"
+#include "wse_int.h"
 
 #include "../sdk/sdk.h"
 #include "kernels/kernels.h"
@@ -18,11 +19,8 @@ enum { F_BIAS = 1, F_RES = 2 };
 
 static wf_dsd mem(wf_pe *pe, const float *p, uint32_t n) { return wf_dsd_mem1d(pe, p, n, 1, 4); }
 
-static void op_ln(wf_pe *pe, const uint32_t *cmd) {
-    uint32_t C = cmd[CMD_C];
-    const float *x = wf_sym(pe, S_A), *w = wf_sym(pe, S_W), *b = wf_sym(pe, S_BIAS);
-    float *o = wf_sym(pe, S_OUT);
-    /* the two row sums: scalar work, as kernels/layernorm.c (double) */
+void wse_layernorm_row(wf_pe *pe, float *out, const float *x, const float *w, const float *b, uint32_t C,
+                       float eps) {
     double s = 0;
     for (uint32_t c = 0; c < C; c++) s += x[c];
     float m = (float)(s / C);
@@ -31,13 +29,18 @@ static void op_ln(wf_pe *pe, const uint32_t *cmd) {
         double d = (double)(x[c] - m);
         v += d * d;
     }
-    float r = (float)(1.0 / sqrt(v / C + (double)wf_bits_f32(cmd[CMD_EPS])));
+    float r = (float)(1.0 / sqrt(v / C + (double)eps));
     wf_pe_charge(pe, 2 * C * WF_WSE_SCALAR_CYCLES);
-    /* o = ((x - m) * r) * w + b, the CPU kernel's order */
-    wf_fsubs(pe, mem(pe, o, C), mem(pe, x, C), wf_dsd_scalar_f32(m), WF_SYNC);
-    wf_fmuls(pe, mem(pe, o, C), mem(pe, o, C), wf_dsd_scalar_f32(r), WF_SYNC);
-    wf_fmuls(pe, mem(pe, o, C), mem(pe, o, C), mem(pe, w, C), WF_SYNC);
-    wf_fadds(pe, mem(pe, o, C), mem(pe, o, C), mem(pe, b, C), WF_SYNC);
+    /* out = ((x - m) * r) * w + b, the CPU kernel's order */
+    wf_fsubs(pe, mem(pe, out, C), mem(pe, x, C), wf_dsd_scalar_f32(m), WF_SYNC);
+    wf_fmuls(pe, mem(pe, out, C), mem(pe, out, C), wf_dsd_scalar_f32(r), WF_SYNC);
+    wf_fmuls(pe, mem(pe, out, C), mem(pe, out, C), mem(pe, w, C), WF_SYNC);
+    wf_fadds(pe, mem(pe, out, C), mem(pe, out, C), mem(pe, b, C), WF_SYNC);
+}
+
+static void op_ln(wf_pe *pe, const uint32_t *cmd) {
+    wse_layernorm_row(pe, wf_sym(pe, S_OUT), wf_sym(pe, S_A), wf_sym(pe, S_W), wf_sym(pe, S_BIAS), cmd[CMD_C],
+                      wf_bits_f32(cmd[CMD_EPS]));
 }
 
 static void op_add(wf_pe *pe, const uint32_t *cmd) {
