@@ -7,7 +7,8 @@
 ** results, cycles and statistics of a run without a debugger on 4 threads;
 ** a cycle in an idle gap stops there exactly; `break error` stops at a
 ** kernel error and the run still returns that error; the prompt; inspection
-** errors and truncation; peek does not back SRAM; allocation failure. */
+** errors and truncation; peek does not back SRAM; allocation failure; a raw
+** hook that quits at the first task start. */
 #include "../../sdk/debug.h"
 #include "../../sdk/sdk.h"
 #include "../check.h"
@@ -357,6 +358,38 @@ static void attach_survives_allocation_failure(void) {
     wf_layout_free(l);
 }
 
+/* A raw fabric hook that asks to quit at the first task start: no other
+** task body runs (nor another call for a task start), the run returns
+** WF_EINTR and there is no error stop for it. */
+typedef struct {
+    int calls[WF_STOP_KIND_COUNT];
+} raw;
+static int raw_hook(void *ud, wf_fabric *f, const wf_stop *s) {
+    (void)f;
+    raw *r = ud;
+    r->calls[s->kind]++;
+    return s->kind == WF_STOP_TASK;
+}
+static void raw_hook_quit_runs_nothing_more(void) {
+    wf_layout *l;
+    wf_host *h = make(&l, 0, 1);
+    raw r = {{0}};
+    wf_fabric_set_debug(wf_host_fabric(h), raw_hook, &r);
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EINTR);
+    WF_CHECK_HAS(e.msg, "debugger: quit at cycle ");
+    WF_CHECK_EQ(r.calls[WF_STOP_TASK], 1);
+    WF_CHECK_EQ(r.calls[WF_STOP_CYCLE], 0); /* no stop cycle set */
+    WF_CHECK_EQ(r.calls[WF_STOP_ERROR], 0);
+    wf_fabric_set_debug(wf_host_fabric(h), NULL, NULL);
+    for (int i = 0; i < 8; i++) WF_CHECK_EQ(cnt_of(h, i % 4, i / 4), 0);
+    wf_fabric_stats st;
+    wf_fabric_read_stats(wf_host_fabric(h), &st);
+    WF_CHECK_EQ(st.tasks, 0);
+    wf_host_free(h);
+    wf_layout_free(l);
+}
+
 int main(void) {
     result ref = plain();
     rectangle_breakpoint_stops_only_inside(&ref);
@@ -366,5 +399,6 @@ int main(void) {
     inspect_errors_and_peek();
     bad_commands_are_one_line();
     attach_survives_allocation_failure();
+    raw_hook_quit_runs_nothing_more();
     return wf_check_report();
 }
