@@ -7,12 +7,14 @@
 ** results, cycles and statistics of a run without a debugger on 4 threads;
 ** a cycle in an idle gap stops there exactly; `break error` stops at a
 ** kernel error and the run still returns that error; the prompt; inspection
-** errors and truncation; peek does not back SRAM; allocation failure; a raw
-** hook that quits at the first task start. */
+** errors and truncation; peek does not back SRAM; allocation failure; raw
+** hooks on several threads and bands (called on the caller's thread; one
+** that quits at the first task start gets no other call). */
 #include "../../sdk/debug.h"
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,10 @@ static void done(wf_pe *pe, uint32_t d) {
 static void go(wf_pe *pe, uint32_t d) {
     (void)d;
     float *b = wf_sym(pe, S_BUF);
+    if (wf_pe_rw(pe) == 1) { /* the 1 x 16 program: ticks only */
+        wf_activate(pe, T_TICK);
+        return;
+    }
     if (wf_pe_x(pe) == 0 && wf_pe_y(pe) == 0) {
         for (int i = 0; i < 5; i++) b[i] = (float)i + 0.5f;
         wf_fmovs(pe, wf_dsd_fabout(C, 5), wf_dsd_mem1d(pe, b, 5, 1, 4), wf_async_none());
@@ -358,36 +364,63 @@ static void attach_survives_allocation_failure(void) {
     wf_layout_free(l);
 }
 
-/* A raw fabric hook that asks to quit at the first task start: no other
-** task body runs (nor another call for a task start), the run returns
-** WF_EINTR and there is no error stop for it. */
+/* Raw fabric hooks on a 1 x 16 program (two bands of rows), 4 threads,
+** every cycle offered to the threads (WF_FABRIC_PAR_MIN=1): the hook runs
+** on the caller's thread for every task start (16 launches + 48 ticks);
+** one that asks to quit at the first task start gets no other call, no task
+** body runs, the run returns WF_EINTR and there is no error stop for it. */
 typedef struct {
     int calls[WF_STOP_KIND_COUNT];
+    int quit, other_thread;
+    pthread_t self;
 } raw;
 static int raw_hook(void *ud, wf_fabric *f, const wf_stop *s) {
     (void)f;
     raw *r = ud;
     r->calls[s->kind]++;
-    return s->kind == WF_STOP_TASK;
+    if (!pthread_equal(pthread_self(), r->self)) r->other_thread++;
+    return r->quit && s->kind == WF_STOP_TASK;
 }
-static void raw_hook_quit_runs_nothing_more(void) {
-    wf_layout *l;
-    wf_host *h = make(&l, 0, 1);
-    raw r = {{0}};
-    wf_fabric_set_debug(wf_host_fabric(h), raw_hook, &r);
+static wf_host *make_tall(wf_layout **lo) {
     wf_err e = {0};
-    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EINTR);
-    WF_CHECK_HAS(e.msg, "debugger: quit at cycle ");
-    WF_CHECK_EQ(r.calls[WF_STOP_TASK], 1);
-    WF_CHECK_EQ(r.calls[WF_STOP_CYCLE], 0); /* no stop cycle set */
-    WF_CHECK_EQ(r.calls[WF_STOP_ERROR], 0);
-    wf_fabric_set_debug(wf_host_fabric(h), NULL, NULL);
-    for (int i = 0; i < 8; i++) WF_CHECK_EQ(cnt_of(h, i % 4, i / 4), 0);
-    wf_fabric_stats st;
-    wf_fabric_read_stats(wf_host_fabric(h), &st);
-    WF_CHECK_EQ(st.tasks, 0);
-    wf_host_free(h);
-    wf_layout_free(l);
+    int64_t params[1] = {0};
+    wf_code_opts co = {params, 1, NULL};
+    WF_CHECK_EQ(wf_layout_new(1, 16, lo, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(*lo, 0, 0, 1, 16, &kern, &co, &e), WF_OK);
+    wf_host_opts ho = {0};
+    ho.threads = 4;
+    wf_host *h = NULL;
+    WF_CHECK_EQ(wf_host_new(*lo, &ho, &h, &e), WF_OK);
+    return h;
+}
+static void raw_hooks_run_on_the_callers_thread(void) {
+    setenv("WF_FABRIC_PAR_MIN", "1", 1);
+    for (int quit = 0; quit < 2; quit++) {
+        wf_layout *l;
+        wf_host *h = make_tall(&l);
+        raw r = {{0}, quit, 0, pthread_self()};
+        wf_fabric_set_debug(wf_host_fabric(h), raw_hook, &r);
+        wf_err e = {0};
+        WF_CHECK_EQ(wf_host_launch(h, "go", &e), quit ? WF_EINTR : WF_OK);
+        if (quit) WF_CHECK_HAS(e.msg, "debugger: quit at cycle ");
+        WF_CHECK_EQ(r.calls[WF_STOP_TASK], quit ? 1 : 16 + 16 * 3);
+        WF_CHECK_EQ(r.calls[WF_STOP_CYCLE], 0); /* no stop cycle set */
+        WF_CHECK_EQ(r.calls[WF_STOP_ERROR], 0);
+        WF_CHECK_EQ(r.other_thread, 0);
+        wf_fabric_set_debug(wf_host_fabric(h), NULL, NULL);
+        wf_fabric_stats st;
+        wf_fabric_read_stats(wf_host_fabric(h), &st);
+        WF_CHECK_EQ(st.tasks, quit ? 0 : 64);
+        for (int y = 0; y < 16; y++) {
+            int32_t v = -1;
+            wf_memcpy m = {"cnt", 0, 0, y, 1, 1, 1, 0, 4, WF_ROW_MAJOR};
+            WF_CHECK_EQ(wf_host_d2h(h, &m, &v, &e), WF_OK);
+            WF_CHECK_EQ(v, quit ? 0 : 3);
+        }
+        wf_host_free(h);
+        wf_layout_free(l);
+    }
+    unsetenv("WF_FABRIC_PAR_MIN");
 }
 
 int main(void) {
@@ -399,6 +432,6 @@ int main(void) {
     inspect_errors_and_peek();
     bad_commands_are_one_line();
     attach_survives_allocation_failure();
-    raw_hook_quit_runs_nothing_more();
+    raw_hooks_run_on_the_callers_thread();
     return wf_check_report();
 }
