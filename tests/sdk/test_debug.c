@@ -365,7 +365,7 @@ static void attach_survives_allocation_failure(void) {
 }
 
 /* Raw fabric hooks on a 1 x 16 program (two bands of rows), 4 threads,
-** every cycle offered to the threads (WF_FABRIC_PAR_MIN=1): the hook runs
+** every cycle split over the threads (WF_FABRIC_PAR_MIN=0): the hook runs
 ** on the caller's thread for every task start (16 launches + 48 ticks);
 ** one that asks to quit at the first task start gets no other call, no task
 ** body runs, the run returns WF_EINTR and there is no error stop for it. */
@@ -394,7 +394,7 @@ static wf_host *make_tall(wf_layout **lo) {
     return h;
 }
 static void raw_hooks_run_on_the_callers_thread(void) {
-    setenv("WF_FABRIC_PAR_MIN", "1", 1);
+    setenv("WF_FABRIC_PAR_MIN", "0", 1);
     for (int quit = 0; quit < 2; quit++) {
         wf_layout *l;
         wf_host *h = make_tall(&l);
