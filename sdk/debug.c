@@ -39,6 +39,7 @@ struct wf_debug {
     uint64_t step_at;  /* `step`: stop before this cycle; UINT64_MAX = none */
     int next_task;     /* `next`: stop at the next task start */
     char why[600];     /* the last stop's reason, for `where` */
+    int sx, sy, stask; /* the current stop's starting task and its PE (stask -1: not a task stop) */
     int have_last;     /* a task started since attaching */
     int lx, ly, ltask;
     uint64_t lcycle;
@@ -116,12 +117,12 @@ static int num(const char *s, long long lo, long long hi, long long *v) {
     return 1;
 }
 
-static int err(wf_debug *d, const char *fmt, ...)
+static int complain(wf_debug *d, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-static int err(wf_debug *d, const char *fmt, ...) {
+static int complain(wf_debug *d, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     say(d, "error: ");
@@ -135,11 +136,11 @@ static int err(wf_debug *d, const char *fmt, ...) {
 static int pe_arg(wf_debug *d, char **t, int nt, const char *cmd, int *x, int *y) {
     long long a, b;
     if (nt < 2 || !num(t[0], -1000000, 1000000, &a) || !num(t[1], -1000000, 1000000, &b)) {
-        err(d, "%s: expected a PE as X Y", cmd);
+        complain(d, "%s: expected a PE as X Y", cmd);
         return 0;
     }
     if (a < 0 || b < 0 || a >= wf_fabric_w(d->f) || b >= wf_fabric_h(d->f)) {
-        err(d, "%s: PE(%lld,%lld) is outside the %d x %d fabric", cmd, a, b, wf_fabric_w(d->f), wf_fabric_h(d->f));
+        complain(d, "%s: PE(%lld,%lld) is outside the %d x %d fabric", cmd, a, b, wf_fabric_w(d->f), wf_fabric_h(d->f));
         return 0;
     }
     *x = (int)a;
@@ -151,10 +152,10 @@ static int pe_arg(wf_debug *d, char **t, int nt, const char *cmd, int *x, int *y
 static int rect_arg(wf_debug *d, char **t, int nt, const char *cmd, bp *p) {
     long long w = 1, h = 1;
     if (nt == 2 && (!num(t[0], 1, 1000000, &w) || !num(t[1], 1, 1000000, &h)))
-        return err(d, "%s: expected the rectangle's size as W H (>= 1)", cmd), 0;
-    if (nt != 0 && nt != 2) return err(d, "%s: expected X Y [W H]", cmd), 0;
+        return complain(d, "%s: expected the rectangle's size as W H (>= 1)", cmd), 0;
+    if (nt != 0 && nt != 2) return complain(d, "%s: expected X Y [W H]", cmd), 0;
     if (p->x0 + w > wf_fabric_w(d->f) || p->y0 + h > wf_fabric_h(d->f))
-        return err(d, "%s: rectangle %lld x %lld at PE(%d,%d) leaves the %d x %d fabric", cmd, w, h, p->x0, p->y0,
+        return complain(d, "%s: rectangle %lld x %lld at PE(%d,%d) leaves the %d x %d fabric", cmd, w, h, p->x0, p->y0,
                    wf_fabric_w(d->f), wf_fabric_h(d->f)), 0;
     p->x1 = p->x0 + (int)w;
     p->y1 = p->y0 + (int)h;
@@ -162,27 +163,27 @@ static int rect_arg(wf_debug *d, char **t, int nt, const char *cmd, bp *p) {
 }
 
 static int cmd_break(wf_debug *d, char **t, int nt) {
-    if (d->nb == MAX_BP) return err(d, "break: at most %d breakpoints", MAX_BP);
+    if (d->nb == MAX_BP) return complain(d, "break: at most %d breakpoints", MAX_BP);
     bp p = {0};
     p.x0 = -1;
     p.task = -1;
     if (nt >= 1 && !strcmp(t[0], "cycle")) {
         long long c;
-        if (nt != 2 || !num(t[1], 0, INT64_MAX, &c)) return err(d, "break cycle: expected a cycle number");
+        if (nt != 2 || !num(t[1], 0, INT64_MAX, &c)) return complain(d, "break cycle: expected a cycle number");
         if ((uint64_t)c <= wf_fabric_now(d->f) && d->started)
-            return err(d, "break cycle %lld: the clock is at cycle %llu already", c,
+            return complain(d, "break cycle %lld: the clock is at cycle %llu already", c,
                        (unsigned long long)wf_fabric_now(d->f));
         p.kind = BP_CYCLE;
         p.cycle = (uint64_t)c;
     } else if (nt >= 1 && !strcmp(t[0], "task")) {
         long long id;
-        if (nt < 2) return err(d, "break task: expected a task ID (0..63, or launch)");
+        if (nt < 2) return complain(d, "break task: expected a task ID (0..63, or launch)");
         if (!strcmp(t[1], "launch")) id = 64;
-        else if (!num(t[1], 0, 63, &id)) return err(d, "break task: '%s' is not a task ID (0..63, or launch)", t[1]);
+        else if (!num(t[1], 0, 63, &id)) return complain(d, "break task: '%s' is not a task ID (0..63, or launch)", t[1]);
         p.kind = BP_TASK;
         p.task = (int)id;
         if (nt > 2) {
-            if (strcmp(t[2], "at") != 0) return err(d, "break task: expected 'at X Y [W H]' after the ID");
+            if (strcmp(t[2], "at") != 0) return complain(d, "break task: expected 'at X Y [W H]' after the ID");
             if (!pe_arg(d, t + 3, nt - 3, "break task", &p.x0, &p.y0)) return R_STAY;
             if (!rect_arg(d, t + 5, nt - 5, "break task", &p)) return R_STAY;
         }
@@ -193,7 +194,7 @@ static int cmd_break(wf_debug *d, char **t, int nt) {
     } else if (nt == 1 && !strcmp(t[0], "error")) {
         p.kind = BP_ERROR;
     } else {
-        return err(d, "break: expected 'cycle N', 'task ID [at X Y [W H]]', 'pe X Y [W H]' or 'error'");
+        return complain(d, "break: expected 'cycle N', 'task ID [at X Y [W H]]', 'pe X Y [W H]' or 'error'");
     }
     p.id = ++d->next_id;
     d->b[d->nb++] = p;
@@ -212,7 +213,7 @@ static int cmd_delete(wf_debug *d, char **t, int nt) {
         return R_STAY;
     }
     long long id;
-    if (nt != 1 || !num(t[0], 1, INT32_MAX, &id)) return err(d, "delete: expected a breakpoint number, or nothing for all");
+    if (nt != 1 || !num(t[0], 1, INT32_MAX, &id)) return complain(d, "delete: expected a breakpoint number, or nothing for all");
     for (int i = 0; i < d->nb; i++)
         if (d->b[i].id == id) {
             memmove(&d->b[i], &d->b[i + 1], (size_t)(d->nb - i - 1) * sizeof d->b[0]);
@@ -221,7 +222,7 @@ static int cmd_delete(wf_debug *d, char **t, int nt) {
             arm(d);
             return R_STAY;
         }
-    return err(d, "delete: no breakpoint %lld (info breakpoints lists them)", id);
+    return complain(d, "delete: no breakpoint %lld (info breakpoints lists them)", id);
 }
 
 static void cmd_info_breaks(wf_debug *d) {
@@ -243,17 +244,17 @@ static int cmd_print(wf_debug *d, const char *cmd, char **t, int nt) {
     if (slash) {
         fmt = slash[1];
         if (!strchr("fduxh", fmt) || !fmt || slash[2])
-            return err(d, "print: format '%s': expected /f (float), /d (int), /u (unsigned), /x (hex) or /h (fp16)",
+            return complain(d, "print: format '%s': expected /f (float), /d (int), /u (unsigned), /x (hex) or /h (fp16)",
                        slash);
     }
     int x, y;
     if (!pe_arg(d, t, nt, "print", &x, &y)) return R_STAY;
-    if (nt < 3 || nt > 4) return err(d, "print: expected X Y SYMBOL [LO[:HI]]");
+    if (nt < 3 || nt > 4) return complain(d, "print: expected X Y SYMBOL [LO[:HI]]");
     uint32_t addr, bytes;
     if (wf_fabric_symbol(d->f, x, y, t[2], &addr, &bytes) < 0) {
         wf_err e = {0};
-        if (wf_fabric_inspect(d->f, x, y, WF_INSPECT_SYMBOLS, -1, d->desc, 8, &e)) return err(d, "print: %s", e.msg);
-        return err(d, "print: PE(%d,%d) has no symbol '%s' (symbols %d %d lists them)", x, y, t[2], x, y);
+        if (wf_fabric_inspect(d->f, x, y, WF_INSPECT_SYMBOLS, -1, d->desc, 8, &e)) return complain(d, "print: %s", e.msg);
+        return complain(d, "print: PE(%d,%d) has no symbol '%s' (symbols %d %d lists them)", x, y, t[2], x, y);
     }
     uint32_t es = fmt == 'h' ? 2 : 4, count = bytes / es;
     long long lo = 0, hi = count < PRINT_DEFAULT ? count : PRINT_DEFAULT;
@@ -264,10 +265,10 @@ static int cmd_print(wf_debug *d, const char *cmd, char **t, int nt) {
         char *colon = strchr(tmp, ':');
         if (colon) *colon = 0;
         if (!num(tmp, 0, INT32_MAX, &lo) || (colon && !num(colon + 1, 0, INT32_MAX, &hi)))
-            return err(d, "print: range '%s': expected LO or LO:HI (element indices)", t[3]);
+            return complain(d, "print: range '%s': expected LO or LO:HI (element indices)", t[3]);
         if (!colon) hi = lo + 1;
         if (lo >= hi || (uint64_t)hi > count)
-            return err(d, "print: range [%lld:%lld) is empty or outside %s's %u elements", lo, hi, t[2], count);
+            return complain(d, "print: range [%lld:%lld) is empty or outside %s's %u elements", lo, hi, t[2], count);
     }
     say(d, "PE(%d,%d) %s[%lld:%lld] (%u elements, %s):", x, y, t[2], lo, hi, count,
         fmt == 'f' ? "f32" : fmt == 'd' ? "i32" : fmt == 'u' ? "u32" : fmt == 'x' ? "hex" : "f16");
@@ -278,7 +279,7 @@ static int cmd_print(wf_debug *d, const char *cmd, char **t, int nt) {
         wf_err e = {0};
         if (wf_fabric_peek(d->f, x, y, addr + (uint32_t)i * es, &v, es, &e)) {
             say(d, "\n");
-            return err(d, "print: %s", e.msg);
+            return complain(d, "print: %s", e.msg);
         }
         if ((i - lo) % 8 == 0) say(d, "%s  [%lld]", i > lo ? "\n" : "", i);
         switch (fmt) {
@@ -299,10 +300,15 @@ static int cmd_inspect(wf_debug *d, const char *cmd, wf_inspect what, char **t, 
     long long color = -1;
     int takes_color = what == WF_INSPECT_QUEUES || what == WF_INSPECT_ROUTER;
     if (nt > (takes_color ? 3 : 2) || (nt == 3 && !num(t[2], 0, WF_FABRIC_COLORS - 1, &color)))
-        return err(d, takes_color ? "%s: expected X Y [COLOR] (color 0..23)" : "%s: expected X Y", cmd);
+        return complain(d, takes_color ? "%s: expected X Y [COLOR] (color 0..23)" : "%s: expected X Y", cmd);
     wf_err e = {0};
-    if (wf_fabric_inspect(d->f, x, y, what, (int)color, d->desc, sizeof d->desc, &e)) return err(d, "%s: %s", cmd, e.msg);
+    if (wf_fabric_inspect(d->f, x, y, what, (int)color, d->desc, sizeof d->desc, &e)) return complain(d, "%s: %s", cmd, e.msg);
     say(d, "%s", d->desc);
+    if (what == WF_INSPECT_TASKS && d->stask >= 0 && d->sx == x && d->sy == y) {
+        char lb[96];
+        task_label(d, x, y, d->stask, lb, sizeof lb);
+        say(d, "  starting %s (stopped before its body runs)\n", lb);
+    }
     return R_STAY;
 }
 
@@ -342,7 +348,7 @@ static int exec(wf_debug *d, char *line) {
     char *t[MAX_TOK];
     int nt = 0;
     for (char *p = strtok(line, " \t\r\n"); p; p = strtok(NULL, " \t\r\n")) {
-        if (nt == MAX_TOK) return err(d, "too many words in the command");
+        if (nt == MAX_TOK) return complain(d, "too many words in the command");
         t[nt++] = p;
     }
     if (!nt || t[0][0] == '#') return R_STAY;
@@ -356,20 +362,20 @@ static int exec(wf_debug *d, char *line) {
             cmd_info_breaks(d);
             return R_STAY;
         }
-        return err(d, "info: expected 'info breakpoints'");
+        return complain(d, "info: expected 'info breakpoints'");
     }
     if (!strcmp(c, "continue") || !strcmp(c, "c")) {
-        if (na) return err(d, "continue: takes no arguments");
+        if (na) return complain(d, "continue: takes no arguments");
         return R_RESUME;
     }
     if (!strcmp(c, "step") || !strcmp(c, "s")) {
         long long n = 1;
-        if (na > 1 || (na == 1 && !num(a[0], 1, INT64_MAX / 2, &n))) return err(d, "step: expected a cycle count >= 1");
+        if (na > 1 || (na == 1 && !num(a[0], 1, INT64_MAX / 2, &n))) return complain(d, "step: expected a cycle count >= 1");
         d->step_at = wf_fabric_now(d->f) + (uint64_t)n;
         return R_RESUME;
     }
     if (!strcmp(c, "next") || !strcmp(c, "n")) {
-        if (na) return err(d, "next: takes no arguments");
+        if (na) return complain(d, "next: takes no arguments");
         d->next_task = 1;
         return R_RESUME;
     }
@@ -388,7 +394,7 @@ static int exec(wf_debug *d, char *line) {
         return R_STAY;
     }
     if (!strcmp(c, "quit") || !strcmp(c, "q")) return R_QUIT;
-    return err(d, "unknown command '%s' (help lists them)", c);
+    return complain(d, "unknown command '%s' (help lists them)", c);
 }
 
 /* End of input: the session ends, the program runs on without the hook. */
@@ -416,7 +422,7 @@ static int session(wf_debug *d) {
         if (n == sizeof line - 1 && line[n - 1] != '\n') { /* an over-long line: skip the rest */
             int ch;
             while ((ch = fgetc(d->in)) != EOF && ch != '\n') {}
-            err(d, "command longer than %zu characters", sizeof line - 2);
+            complain(d, "command longer than %zu characters", sizeof line - 2);
             continue;
         }
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
@@ -440,6 +446,7 @@ static int hook(void *ud, wf_fabric *f, const wf_stop *s) {
     wf_debug *d = ud;
     (void)f;
     char lb[96], txt[200];
+    d->stask = -1;
     if (s->kind == WF_STOP_TASK) {
         d->have_last = 1;
         d->lx = s->x;
@@ -460,7 +467,11 @@ static int hook(void *ud, wf_fabric *f, const wf_stop *s) {
         else snprintf(d->why, sizeof d->why, "next: %s starts on PE(%d,%d)", lb, s->x, s->y);
         d->next_task = 0;
         d->step_at = UINT64_MAX;
+        d->sx = s->x;
+        d->sy = s->y;
+        d->stask = s->task;
         int q = session(d);
+        d->stask = -1;
         return q;
     }
     if (s->kind == WF_STOP_ERROR) {
@@ -516,6 +527,7 @@ wf_status wf_debug_attach(wf_fabric *f, const wf_debug_opts *o, wf_debug **out, 
     d->echo = o->echo;
     d->prompt = o->prompt;
     d->step_at = UINT64_MAX;
+    d->stask = -1;
     d->hooked = 1;
     snprintf(d->why, sizeof d->why, "not started");
     wf_fabric_set_debug(f, hook, d);

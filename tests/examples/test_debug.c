@@ -4,8 +4,8 @@
 ** the west neighbour's first element, its output queue holds its own
 ** elements, the receive op waits to activate 'got west'), stepping, a task
 ** breakpoint on PE(1,1)'s compute task (the four halo buffers hold the
-** neighbours' columns, y is still zero), the core busy with it one cycle
-** later, y after it equal to the stencil computed from the printed values,
+** neighbours' columns, y is still zero, `tasks` names the starting task),
+** the core busy with it one cycle later, y after it equal to the stencil computed from the printed values,
 ** one-line errors that do not end the session, and the run's results
 ** identical to a run without the debugger; a `break error` session on gemv
 ** --fault oob; quit; commands from stdin. */
@@ -131,6 +131,7 @@ static const char *const stencil_script =
     "print/x 1 2 v\n"
     "print/x 1 1 y\n"
     "print 1 1 v 2:4\n"
+    "tasks 1 1\n"
     "step\n"
     "tasks 1 1\n"
     "frobnicate 1 2\n"
@@ -218,9 +219,13 @@ static void stencil_session(void) {
     snprintf(want, sizeof want, "PE(1,1) v[2:4] (8 elements, f32):\n  [2] %.9g %.9g\n", (double)f32(vc[2]),
              (double)f32(vc[3]));
     WF_CHECK_STR(reply("print 1 1 v 2:4", 0, r, sizeof r), want);
+    reply("tasks 1 1", 1, r, sizeof r); /* picked, its body not run yet */
+    WF_CHECK_HAS(r, "PE(1,1) tasks at cycle 270: core idle; ");
+    WF_CHECK_HAS(r, "  no async ops\n  starting task 40 'compute' (stopped before its body runs)\n");
     WF_CHECK_STR(reply("step", 0, r, sizeof r), "stop: cycle 271: step\n");
-    WF_CHECK_HAS(reply("tasks 1 1", 1, r, sizeof r), "PE(1,1) tasks at cycle 271: core busy until cycle ");
+    WF_CHECK_HAS(reply("tasks 1 1", 2, r, sizeof r), "PE(1,1) tasks at cycle 271: core busy until cycle ");
     WF_CHECK_HAS(r, " with task 40 'compute'; ready 0x0000000000000000 blocked 0x0000000000000000\n");
+    WF_CHECK(strstr(r, "starting") == NULL);
 
     /* errors: one line each, and the session goes on */
     WF_CHECK_STR(reply("frobnicate 1 2", 0, r, sizeof r), "error: unknown command 'frobnicate' (help lists them)\n");
