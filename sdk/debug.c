@@ -347,9 +347,12 @@ static void cmd_help(wf_debug *d) {
 static int exec(wf_debug *d, char *line) {
     char *t[MAX_TOK];
     int nt = 0;
-    for (char *p = strtok(line, " \t\r\n"); p; p = strtok(NULL, " \t\r\n")) {
+    for (char *p = line; *p;) { /* words split at blanks, in place */
+        while (*p && isspace((unsigned char)*p)) *p++ = 0;
+        if (!*p) break;
         if (nt == MAX_TOK) return complain(d, "too many words in the command");
         t[nt++] = p;
+        while (*p && !isspace((unsigned char)*p)) p++;
     }
     if (!nt || t[0][0] == '#') return R_STAY;
     const char *c = t[0];

@@ -311,7 +311,7 @@ static void bad_commands_are_one_line(void) {
     wf_debug *d = attach(h, &s,
                          "break\nbreak cycle x\nbreak task 64\nbreak task 3 at 9 0\nbreak pe 3 1 3 1\n"
                          "delete 7\nstep 0\ninfo\nprint/q 0 0 cnt\nprint 4 0 cnt\nprint 0 0 cnt 1\n"
-                         "tasks 0\nrouter 0 0 5\ncontinue now\n",
+                         "tasks 0\nrouter 0 0 5\np 0 0 cnt 0 1 2 3 4 5 6 7 8 9\ncontinue now\n",
                          0);
     wf_err e = {0};
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
@@ -331,6 +331,7 @@ static void bad_commands_are_one_line(void) {
         "(wdb) print 0 0 cnt 1\nerror: print: range [1:2) is empty or outside cnt's 1 elements\n"
         "(wdb) tasks 0\nerror: tasks: expected a PE as X Y\n"
         "(wdb) router 0 0 5\nerror: router: PE(0,0) does not use color 5\n"
+        "(wdb) p 0 0 cnt 0 1 2 3 4 5 6 7 8 9\nerror: too many words in the command\n"
         "(wdb) continue now\nerror: continue: takes no arguments\n"
         "end of commands: running to the end\n";
     WF_CHECK_HAS(s.text, want);
