@@ -23,7 +23,8 @@ static void sim_usage(FILE *f) {
                "  sparse       sparse x: zeros never sent, dense vs sparse cycles\n"
                "  wsmm         weight-streaming matmul (activations resident, weights streamed), vs its model\n"
                "  gpt          train a small GPT on the fabric (weight streaming), checked against the CPU\n"
-               "common flags: --json --trace FILE --trace-window x0,y0,x1,y1,c0,c1 --heatmap FILE\n");
+               "common flags: --json --trace FILE --trace-window x0,y0,x1,y1,c0,c1 --heatmap FILE\n"
+               "              --debug (debugger on the terminal) --debug-script FILE (docs/sdk.md, \"The debugger\")\n");
 }
 
 int wf_cmd_sim(int argc, char **argv) {

@@ -45,7 +45,11 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --defect-rate R  random defects: each PE dead with probability R, each link R/4 (0..0.5)\n"
            "  --defect-seed S  seed of the random defects (default 1)\n"
            "  --spare-cols N, --spare-rows N   spares of the physical array, 0..256 (default 1 + size/100)\n"
-           "  --defect-compare also run without defects and report those cycles\n", default_threads());
+           "  --defect-compare also run without defects and report those cycles\n"
+           "  --debug          debugger: stops at the first run, reads commands from the terminal\n"
+           "                   (help lists them; one thread)\n"
+           "  --debug-script FILE   the debugger's commands from FILE, echoed; its end = run to the end\n",
+           default_threads());
 }
 
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
@@ -76,12 +80,20 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             o->defect_compare = 1;
             continue;
         }
+        if (!strcmp(a, "--debug")) {
+            o->debug = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) return WF_FAIL(err, WF_EUSAGE, "%s: unexpected argument '%s'", prog, a);
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!val) return WF_FAIL(err, WF_EUSAGE, "%s: flag '%s' needs a value", prog, a);
         i++;
         if (!strcmp(a, "--trace")) {
             o->trace = val;
+            continue;
+        }
+        if (!strcmp(a, "--debug-script")) {
+            o->debug_script = val;
             continue;
         }
         if (!strcmp(a, "--heatmap")) {
@@ -183,10 +195,10 @@ static double defect_free_cycles(const wf_ex_opts *o) {
     size_t at = 0;
     for (int i = 0; i < o->argc && at < sizeof cmd; i++) {
         const char *a = o->argv[i];
-        if (i > 0 && (!strcmp(a, "--defect-compare") || !strcmp(a, "--json"))) continue;
+        if (i > 0 && (!strcmp(a, "--defect-compare") || !strcmp(a, "--json") || !strcmp(a, "--debug"))) continue;
         if (i > 0 && (!strcmp(a, "--defects") || !strcmp(a, "--defect-rate") || !strcmp(a, "--defect-seed") ||
                       !strcmp(a, "--spare-cols") || !strcmp(a, "--spare-rows") || !strcmp(a, "--trace") ||
-                      !strcmp(a, "--heatmap"))) {
+                      !strcmp(a, "--heatmap") || !strcmp(a, "--debug-script"))) {
             i++;
             continue;
         }
@@ -217,16 +229,41 @@ static double defect_free_cycles(const wf_ex_opts *o) {
     return cyc;
 }
 
+/* --debug / --debug-script: the debugger on stdin (a prompt on a terminal)
+** or on the script (each command echoed), answering on stdout. */
+static wf_status debug_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
+    if (o->debug_script) {
+        o->dbg_in = fopen(o->debug_script, "r");
+        if (!o->dbg_in)
+            return WF_FAIL(err, WF_EIO, "--debug-script %s: %s", o->debug_script, strerror(errno));
+    }
+    wf_debug_opts dop = {o->dbg_in ? o->dbg_in : stdin, stdout, o->dbg_in != NULL,
+                         !o->dbg_in && isatty(STDIN_FILENO), NULL};
+    return wf_debug_attach(wf_host_fabric(h), &dop, &o->dbg, err);
+}
+
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
+    if (o->debug || o->debug_script) o->threads = 1; /* what a debugged run uses */
     wf_status st = wf_fabric_set_threads(wf_host_fabric(h), o->threads, err);
     if (!st && o->check_statics) st = wf_fabric_set_check_statics(wf_host_fabric(h), 1, err);
+    if (!st && (o->debug || o->debug_script)) st = debug_begin(o, h, err);
     if (st || !o->trace) return st;
     return wf_tracer_open(wf_host_fabric(h), o->trace, o->has_tw ? &o->tw : NULL, 0, &o->tracer, err);
+}
+
+void wf_ex_diag_free(wf_ex_opts *o) {
+    if (o->tracer) wf_tracer_close(o->tracer, NULL);
+    o->tracer = NULL;
+    wf_debug_detach(o->dbg);
+    o->dbg = NULL;
+    if (o->dbg_in) fclose(o->dbg_in);
+    o->dbg_in = NULL;
 }
 
 wf_status wf_ex_diag_end(wf_ex_opts *o, wf_host *h, wf_err *err) {
     wf_status st = wf_tracer_close(o->tracer, err);
     o->tracer = NULL;
+    wf_ex_diag_free(o);
     if (st) return st;
     if (o->heatmap) return wf_heatmap_write(wf_host_fabric(h), o->heatmap, o->heat, 0, NULL, err);
     return WF_OK;

@@ -1,6 +1,7 @@
 /* common.h — what every example program shares: flag parsing (sizes by
 ** flags, --json, --trace FILE, --trace-window x0,y0,x1,y1,c0,c1, --heatmap
-** FILE), attaching the diagnostics (sdk/diag.h) to the example's fabric, and
+** FILE, --debug, --debug-script FILE), attaching the diagnostics
+** (sdk/diag.h) and the debugger (sdk/debug.h) to the example's fabric, and
 ** the one-line summary (text or JSON). Example programs print; the library
 ** below them never does (STYLE 4).
 **
@@ -28,6 +29,7 @@
 #ifndef WF_EXAMPLES_COMMON_H
 #define WF_EXAMPLES_COMMON_H
 
+#include "../sdk/debug.h"
 #include "../sdk/diag.h"
 #include "../sdk/sdk.h"
 
@@ -59,6 +61,10 @@ typedef struct {
     int defect_compare;      /* --defect-compare */
     int argc;                /* the command line, for --defect-compare */
     char **argv;
+    int debug;               /* --debug: commands from the terminal (stdin) */
+    const char *debug_script;/* --debug-script FILE: commands from FILE, echoed */
+    wf_debug *dbg;           /* attached while the example runs */
+    FILE *dbg_in;            /* the script, owned */
 } wf_ex_opts;
 
 /* Parses argv against the example's flags plus the common ones. Returns
@@ -73,9 +79,13 @@ wf_status wf_ex_defects(const wf_ex_opts *o, wf_defects **out, wf_err *err);
 wf_status wf_ex_host_new(const wf_ex_opts *o, const wf_layout *l, wf_host **out, wf_err *err);
 
 /* Applies --threads and starts the trace (if asked) on the host's fabric. */
+/* Applies --threads, starts the trace and attaches the debugger (if asked;
+** a debugged run uses one thread) on the host's fabric. */
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err);
-/* Closes the trace and writes the heatmap (if asked). */
+/* Closes the trace, detaches the debugger and writes the heatmap (if asked). */
 wf_status wf_ex_diag_end(wf_ex_opts *o, wf_host *h, wf_err *err);
+/* On any exit path: closes what wf_ex_diag_end did not (no error reported). */
+void wf_ex_diag_free(wf_ex_opts *o);
 
 /* Summary numbers. extra: up to 16 example-specific key/value pairs. */
 typedef struct {

@@ -139,10 +139,7 @@ done:
         const char *rep = wf_fabric_report(wf_host_fabric(h));
         if (rep && rep[0]) fprintf(stderr, "%s", rep);
     }
-    if (o->tracer) {
-        wf_tracer_close(o->tracer, NULL);
-        o->tracer = NULL;
-    }
+    wf_ex_diag_free(o);
     wf_free(NULL, buf);
     wf_host_free(h);
     wf_layout_free(l);

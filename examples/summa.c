@@ -191,7 +191,7 @@ int main(int argc, char **argv) {
 fail:
     rc = wf_ex_fail(prog, h, &e);
 done:
-    if (o.tracer) wf_tracer_close(o.tracer, NULL);
+    wf_ex_diag_free(&o);
     wf_free(NULL, a);
     wf_free(NULL, b);
     wf_free(NULL, c);

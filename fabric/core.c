@@ -25,6 +25,7 @@ _Thread_local const char *wf_site_file;
 _Thread_local int wf_site_line;
 
 static void run_task(wf_fabric *f, wf_pe *pe, int id, wf_task_fn fn, uint32_t data) {
+    if (f->dbg && debug_task(f, pe, id, data)) return; /* the debugger quit: the run stops */
     uint64_t now = f->now;
     wf_site_file = NULL; /* a site recorded by an earlier task is not this one's */
     pe->tlocal = now + f->cm.task_switch;

@@ -73,6 +73,7 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->h = h;
     f->cm = *cm;
     f->heap = heap;
+    f->dbg_at = UINT64_MAX; /* no debugger */
     /* small fabrics: 1 MB chunks; big ones: 32 MB (transparent huge pages measured
     ** 3x slower here: page clearing dominated, so we do not ask for them) */
     f->arena.chunk = (size_t)w * h > 65536 ? (size_t)32 << 20 : (size_t)1 << 20;

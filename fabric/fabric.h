@@ -225,6 +225,64 @@ uint64_t wf_fabric_now(const wf_fabric *f);
 ** the next run. "" when none. */
 const char *wf_fabric_report(const wf_fabric *f);
 
+/* ---- debugger hook and inspection (the command front end: sdk/debug.h) -----
+** A run with a debugger attached runs on one thread (the hook and what it
+** inspects see one consistent state). fn is called on the caller's thread:
+**   WF_STOP_CYCLE: before cycle `cycle` runs, the first time the clock
+**     reaches the cycle set by wf_fabric_debug_at (which then resets to none;
+**     fn may set the next). A clock jump over idle cycles stops at the cycle
+**     itself; one out of a stall (a few cycles without progress) at the
+**     first cycle it visits after it.
+**   WF_STOP_TASK: a task is about to start on PE (x,y): picked, its wavelet
+**     taken and its ready flag cleared, its body not yet run; task 64 = a
+**     launched function. Called for every task start while fn is set.
+**   WF_STOP_ERROR: the run is about to return status `code` (a kernel or
+**     route error, deadlock, the max-cycle guard) with message `msg`; PE
+**     state, queues and routers are as the error left them.
+** fn returns 0 to go on, 1 to end the run with WF_EINTR ("debugger: quit
+** at cycle N"); for WF_STOP_ERROR the run returns its error either way.
+** Without a debugger the run loop pays one compare per cycle. */
+typedef enum { WF_STOP_CYCLE, WF_STOP_TASK, WF_STOP_ERROR, WF_STOP_KIND_COUNT } wf_stop_kind;
+typedef struct {
+    wf_stop_kind kind;
+    uint64_t cycle;      /* wf_fabric_now() */
+    int x, y;            /* TASK: the PE; else -1 */
+    int task;            /* TASK: the task ID (64 = launched function); else -1 */
+    uint32_t data;       /* TASK: its wavelet (data and control tasks), else 0 */
+    wf_status code;      /* ERROR: what the run returns */
+    const char *msg;     /* ERROR: its message; valid during the call */
+} wf_stop;
+typedef int (*wf_debug_fn)(void *ud, wf_fabric *f, const wf_stop *s);
+/* Installs (fn NULL: removes) the hook; also clears the stop cycle. May be
+** called from inside fn (removing it lets the run go on at full speed). */
+void wf_fabric_set_debug(wf_fabric *f, wf_debug_fn fn, void *ud);
+/* The next WF_STOP_CYCLE stop: before cycle `cycle` (UINT64_MAX = none). */
+void wf_fabric_debug_at(wf_fabric *f, uint64_t cycle);
+/* What wf_fabric_inspect describes of one PE, several lines each:
+**   QUEUES   input and output queues: index, color, fill/depth, wavelets
+**            (hex, oldest first)
+**   ROUTER   per color: switch position and route, link buffer with each
+**            wavelet's arrival port, output queue fill
+**   TASKS    the core (running / busy until / idle), every bound task with
+**            its kind and ready/blocked flags, a pending launch, and the
+**            async ops (microthreads) running or queued
+**   SYMBOLS  the kernel's symbols: name, byte address, bytes */
+typedef enum { WF_INSPECT_QUEUES, WF_INSPECT_ROUTER, WF_INSPECT_TASKS, WF_INSPECT_SYMBOLS,
+               WF_INSPECT_COUNT } wf_inspect;
+/* Writes the description into buf (n bytes, NUL-terminated, truncated with
+** "...\n" when it does not fit); color >= 0 limits QUEUES and ROUTER to that
+** color. WF_ERANGE for a PE outside the fabric or a color outside 0..23;
+** WF_EUSAGE for a PE with no program nor route (QUEUES, ROUTER, TASKS) or
+** without a program (SYMBOLS) or a color the PE does not use. Reads only. */
+wf_status wf_fabric_inspect(const wf_fabric *f, int x, int y, wf_inspect what, int color, char *buf, size_t n,
+                            wf_err *err);
+/* Copies n bytes of PE (x,y)'s SRAM from byte address addr into dst without
+** backing it (SRAM never touched reads as zeros). WF_EUSAGE for a PE with
+** no program, WF_ERANGE for bytes outside [sram_lo, sram_hi). */
+wf_status wf_fabric_peek(const wf_fabric *f, int x, int y, uint32_t addr, void *dst, uint32_t n, wf_err *err);
+/* Name of task t on PE (x,y)'s kernel, or NULL (no program or no name). */
+const char *wf_fabric_task_name(const wf_fabric *f, int x, int y, int t);
+
 /* ---- statistics ------------------------------------------------------------ */
 typedef struct {
     /* (the router-side counters first: the simulator keeps them on one cache line) */

@@ -363,6 +363,12 @@ struct wf_fabric {
     /* trace */
     wf_trace_fn trace; void *trace_ud; wf_trace_window tw;
     wf_statics statics;          /* shared-static check (statics.c) */
+    /* debugger (debug.c): the run loop calls the hook before cycle dbg_at
+    ** (UINT64_MAX when none: one compare per cycle), run_task at every task
+    ** start while dbg is set */
+    uint64_t dbg_at;
+    wf_debug_fn dbg; void *dbg_ud;
+    int dbg_quit;                /* the hook asked to end the run (no error stop for it) */
     /* stats */
     double wall;
     uint64_t sram_backed;
@@ -429,6 +435,11 @@ void wake_pick(wf_pe *pe);
 enum { PH_A, PH_B, PH_C, PH_QUIT };
 /* Runs phase ph for thread tid of nt: bands tid, tid + nt, ... (pairs likewise). */
 void fabric_run_phase(wf_fabric *f, int ph, int tid, int nt);
+
+/* debug.c: the hook's calls; 1: the debugger quit (the run is failed with WF_EINTR) */
+int debug_cycle(wf_fabric *f);
+int debug_task(wf_fabric *f, wf_pe *pe, int id, uint32_t data);
+void debug_error(wf_fabric *f, wf_status code, const char *msg);
 
 /* pool.c: worker threads */
 void fabric_pool_start(wf_fabric *f, int nt);   /* f->pool, or NULL if no thread could start */

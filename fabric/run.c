@@ -748,7 +748,13 @@ static void debug_walk(wf_fabric *f) {
 }
 #endif
 
-wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
+/* A clock jump over idle cycles stops at the debugger's cycle (nothing runs
+** in them: the state there is the state now). */
+static inline uint64_t jump_to(const wf_fabric *f, uint64_t t) {
+    return t > f->dbg_at && f->dbg_at > f->now ? f->dbg_at : t;
+}
+
+static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     wf_status st = wf_fabric_load(f, err);
     if (st) return st;
     double t0 = wf_now();
@@ -757,12 +763,14 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     const uint32_t quiet_max = f->cm.hop_latency + f->max_xlat /* defect detours */ + 2 * f->cm.ramp_latency +
                                f->cm.op_latency + 4;
     /* tracing calls back into one user function: keep it on this thread */
-    int nt = f->trace || f->statics.n ? 1 : f->threads; /* the statics check compares a whole segment */
+    /* the statics check compares a whole segment; the debugger inspects one state */
+    int nt = f->trace || f->statics.n || f->dbg ? 1 : f->threads;
     size_t par_min = par_min_work();
     if (nt > 1 && f->nbands > 1 && !f->pool) fabric_pool_start(f, nt < f->nbands ? nt : f->nbands);
     wf_tc = &f->tc[0];
     f->report[0] = 0;
     while (!f->failed) {
+        if (f->now >= f->dbg_at && debug_cycle(f)) break;
         if (max_cycles && f->now - start > max_cycles) {
             f->wall += wf_now() - t0;
             wf_tc = NULL;
@@ -783,7 +791,7 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;    /* quiescent */
-            if (t > f->now) f->now = t;    /* jump (an event due now runs in this cycle again) */
+            if (t > f->now) f->now = jump_to(f, t); /* jump (an event due now runs in this cycle again) */
             quiet = 0;
             continue;
         }
@@ -819,4 +827,13 @@ wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
                        (unsigned long long)f->now, first, n > 1 ? " (and more: see wf_fabric_report)" : "");
     }
     return WF_OK;
+}
+
+wf_status wf_fabric_run(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
+    wf_err local = {0};
+    if (!err) err = &local;
+    wf_status st = run_loop(f, max_cycles, err);
+    if (st && f->dbg && !f->dbg_quit) debug_error(f, st, err->msg);
+    f->dbg_quit = 0;
+    return st;
 }

@@ -1,6 +1,6 @@
 /* sdk.h — the whole SDK in one include: kernel API (fabric/kernel.h), the
-** machine (fabric/fabric.h), layout + static checks (sdk/layout.h) and the
-** host runtime (sdk/host.h).
+** machine (fabric/fabric.h), layout + static checks (sdk/layout.h), the
+** host runtime (sdk/host.h) and the debugger (sdk/debug.h).
 **
 ** A minimal program (full versions in tests/sdk/test_host.c):
 **   enum { S_A, S_B };
@@ -24,6 +24,7 @@
 #include "../fabric/fabric.h"
 #include "../fabric/kernel.h"
 #include "defects.h"
+#include "debug.h"
 #include "host.h"
 #include "layout.h"
 
