@@ -111,9 +111,15 @@ static int forward(const char *prog, const wf_ex_opts *o, const wf_gpt_config *c
     }
     wf_wse_gpt_stats ws;
     if (wf_wse_prof_new(&p, &e) || wf_infer_new(cfg, w, &io, NULL, &inf, &e) ||
-        wf_infer_forward(inf, in, 1, seq, lc, WF_LOGITS_ALL, &e) ||
-        wf_wse_gpt_forward(cfg, w, in, seq, mode, lf, &ws, p, &e) || write_diag(o, p, &e))
+        wf_infer_forward(inf, in, 1, seq, lc, WF_LOGITS_ALL, &e))
         goto fail;
+    if (mode == WF_WSE_PIPELINED) { /* one fabric: its own trace shows every PE and the pipeline */
+        if (wf_wse_gpt_pipelined(cfg, w, in, seq, lf, &ws, p, o->trace, &e) ||
+            (o->heatmap && wf_wse_prof_write_heatmap(p, o->heatmap, &e)))
+            goto fail;
+    } else if (wf_wse_gpt_forward(cfg, w, in, seq, mode, lf, &ws, p, &e) || write_diag(o, p, &e)) {
+        goto fail;
+    }
     /* max |diff| over max |logit|, as tests/wse does */
     double md = 0, mx = 0;
     for (size_t i = 0; i < nl; i++) {

@@ -111,9 +111,15 @@ static void hook(void *ud, const wf_trace_event *ev) {
         if (ev->id == 64)
             put(t, "%s{\"ph\":\"X\",\"name\":\"launch\",\"cat\":\"task\",\"pid\":%d,\"tid\":0,\"ts\":%llu,"
                    "\"dur\":%llu}", sep(t), pid, ts, dur);
-        else
-            put(t, "%s{\"ph\":\"X\",\"name\":\"task %d\",\"cat\":\"task\",\"pid\":%d,\"tid\":0,\"ts\":%llu,"
-                   "\"dur\":%llu,\"args\":{\"data\":\"0x%08x\"}}", sep(t), ev->id, pid, ts, dur, (unsigned)ev->data);
+        else {
+            /* the kernel's name for the task (wf_task_decl.name), else its ID */
+            const char *tn = wf_fabric_task_name(t->f, ev->x, ev->y, ev->id);
+            char idn[16];
+            if (!tn || !*tn || strpbrk(tn, "\"\\")) snprintf(idn, sizeof idn, "task %d", ev->id), tn = idn;
+            put(t, "%s{\"ph\":\"X\",\"name\":\"%s\",\"cat\":\"task\",\"pid\":%d,\"tid\":0,\"ts\":%llu,"
+                   "\"dur\":%llu,\"args\":{\"id\":%d,\"data\":\"0x%08x\"}}", sep(t), tn, pid, ts, dur, ev->id,
+                (unsigned)ev->data);
+        }
         break;
     case WF_TRACE_OP: {
         int tid = ev->id == 255 ? TID_MEMOPS : 1 + ev->id;

@@ -53,7 +53,7 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
         if (ids[t] < 0 || ids[t] >= V)
             return WF_FAIL(err, WF_ERANGE, "wse gpt: token id %d at position %d out of range [0, %d)", ids[t], t, V);
     if (mode == WF_WSE_PIPELINED) {
-        wf_status rc = wf_wse_gpt_pipelined(cfg, weights, ids, T, logits, st, prof, err);
+        wf_status rc = wf_wse_gpt_pipelined(cfg, weights, ids, T, logits, st, prof, NULL, err);
         st->wall_s = wf_now() - t0;
         return rc;
     }

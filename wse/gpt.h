@@ -46,9 +46,11 @@ wf_status wf_wse_gpt_forward(const wf_gpt_config *cfg, const float *weights, con
 /* Pipelined mode alone (wf_wse_gpt_forward with WF_WSE_PIPELINED calls it).
 ** WF_EUSAGE when the layers do not fit a row of 750 PEs, WF_ESRAM naming
 ** the region when a PE's share does not fit its SRAM (the KV cache grows
-** with T). */
+** with T). trace (may be NULL): a Perfetto trace of the batch on the one fabric,
+** every PE's tasks and hops (sdk/diag.h), which shows the pipeline. */
 wf_status wf_wse_gpt_pipelined(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T,
-                               float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, wf_err *err);
+                               float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, const char *trace,
+                               wf_err *err);
 
 /* One training step's forward and backward on the simulated fabric for one
 ** sequence of T tokens: *loss = mean cross-entropy over the T targets, and

@@ -33,6 +33,7 @@
 #include "gpt.h"
 #include "wse_int.h"
 
+#include "../sdk/diag.h"
 #include "../sdk/sdk.h"
 #include "model/params.h"
 
@@ -310,7 +311,8 @@ static wf_status load(wf_host *h, const region *r, const wf_gpt_view *w, const w
 }
 
 wf_status wf_wse_gpt_pipelined(const wf_gpt_config *cfg, const float *weights, const int32_t *ids, int T,
-                               float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, wf_err *err) {
+                               float *logits, wf_wse_gpt_stats *st, wf_wse_prof *prof, const char *trace,
+                               wf_err *err) {
     const int C = cfg->n_embd, V = cfg->vocab_size, L = cfg->n_layer;
     memset(st, 0, sizeof *st);
     int nr, width;
@@ -319,6 +321,7 @@ wf_status wf_wse_gpt_pipelined(const wf_gpt_config *cfg, const float *weights, c
     plan(cfg, T, rg, &nr, &width);
     wf_layout *l = NULL;
     wf_host *h = NULL;
+    wf_tracer *tracer = NULL;
     float *buf = NULL;
     uint32_t *at = NULL;
     wf_gpt_view w;
@@ -400,9 +403,15 @@ wf_status wf_wse_gpt_pipelined(const wf_gpt_config *cfg, const float *weights, c
     double w0 = wf_now();
     uint64_t c0 = wf_host_cycles(h);
     wf_wse_prof_begin(prof, wf_host_fabric(h));
+    if (trace && (rc = wf_tracer_open(wf_host_fabric(h), trace, NULL, 0, &tracer, err))) goto done;
     if ((rc = wf_host_launch_nb(h, "start", err))) goto done;
     wf_memcpy mx = {NULL, C_HOST, 0, 0, 1, 1, (uint32_t)(T * C), 0, 4, WF_ROW_MAJOR};
     if ((rc = wf_host_h2d(h, &mx, buf, err))) goto done;
+    if (tracer) {
+        rc = wf_tracer_close(tracer, err);
+        tracer = NULL;
+        if (rc) goto done;
+    }
     st->batch_cycles = wf_host_cycles(h) - c0;
     uint64_t flops = 2ull * (uint64_t)T * (uint64_t)(L * (4 * C * C + 2 * C * cfg->n_inner) + C * V);
     wf_wse_prof_end(prof, wf_host_fabric(h), WF_WSE_SPAN_PIPELINE, "pipelined batch", 0, flops);
@@ -441,6 +450,7 @@ wf_status wf_wse_gpt_pipelined(const wf_gpt_config *cfg, const float *weights, c
     st->first_token_cycles = (uint64_t)(at[0] - (uint32_t)c0);
     st->token_interval = T > 1 ? (double)(at[T - 1] - at[0]) / (T - 1) : 0;
 done:
+    if (tracer) wf_tracer_close(tracer, NULL);
     if (bound) wf_gpt_view_unbind(&w);
     wf_free(NULL, at);
     wf_free(NULL, buf);

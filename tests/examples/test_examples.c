@@ -434,6 +434,33 @@ static void gpt_trains_on_the_fabric(void) {
             WF_CHECK_EQ(cJSON_GetArraySize(rs), 5);
             WF_CHECK(num(j, "batch_cycles") > num(j, "first_token_cycles") && num(j, "first_token_cycles") > 0);
             cJSON_Delete(j);
+            /* the per-PE trace of the pipelined batch: each of the 22 PEs (attention 2, mlp 8, twice;
+            ** head 2) takes each of the 16 tokens once */
+            char dir[] = "/tmp/wf_test_gpt_XXXXXX", tp[300];
+            if (!mkdtemp(dir)) {
+                WF_CHECK(0);
+                continue;
+            }
+            char pcmd[512];
+            snprintf(tp, sizeof tp, "%s/p.json", dir);
+            snprintf(pcmd, sizeof pcmd,
+                     "gpt --layers 2 --width 32 --heads 2 --seq 16 --vocab 64 --forward 1 --mode pipelined --trace %s", tp);
+            WF_CHECK_EQ(run(pcmd), 0);
+            char *txt = NULL;
+            size_t len = 0;
+            wf_err e = {0};
+            WF_CHECK_EQ(wf_file_read(NULL, tp, &txt, &len, &e), WF_OK);
+            cJSON *t = txt ? cJSON_Parse(txt) : NULL, *ev;
+            int tokens = 0;
+            cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(t, "traceEvents")) {
+                const cJSON *n = cJSON_GetObjectItemCaseSensitive(ev, "name");
+                tokens += cJSON_IsString(n) && !strcmp(n->valuestring, "token");
+            }
+            WF_CHECK_EQ(tokens, 22 * 16);
+            cJSON_Delete(t);
+            wf_free(NULL, txt);
+            unlink(tp);
+            rmdir(dir);
             continue;
         }
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "breakdown"), *it;
