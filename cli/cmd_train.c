@@ -266,6 +266,14 @@ int wf_cmd_train(int argc, char **argv) {
         }
     }
 #endif
+    if (o.bf16) {
+        const char *kn = wf_gemm_bf16x_kernel_name();
+        wf_log(WF_LOG_INFO, "--bf16: products on %s", kn);
+        if (strstr(kn, "widened"))
+            wf_log(WF_LOG_WARN, "--bf16: this CPU has no faster bf16 arithmetic than fp32 FMAs (no AMX; vdpbf16ps, if "
+                   "present, measured slower), so bf16 operands only round the products and the steps are no "
+                   "faster than fp32 (docs/kernels.md)");
+    }
     stop_flag = 0;
     o.stop = &stop_flag;
     struct sigaction sa, old;

@@ -6,15 +6,27 @@
 ** vdpbf16ps (AVX-512 BF16: two bf16 products summed into an fp32 lane, twice
 ** the fp32 FMA rate). 14 x 32 micro-kernel, 28 zmm accumulators. A portable
 ** C micro-kernel over the same panels (widen to fp32, fp32 accumulate) runs
-** when the active path (wf_isa_active()) is below avx512bf16; on the amx
-** path the product runs on tiles instead (gemm_amx.c). Threads split M and
-** N tiles, never K: results do not depend on the thread count. Also the
-** vectorized fp32 -> bf16 rounding the trainer uses (wf_bf16x_from_f32). */
+** for tests (wf_gemm_bf16x_portable); on the amx path the product runs on
+** tiles instead (gemm_amx.c). Threads split M and N tiles, never K: results
+** do not depend on the thread count. Also the vectorized fp32 -> bf16
+** rounding the trainer uses (wf_bf16x_from_f32).
+**
+** vdpbf16ps is not faster than fp32 FMAs on every CPU that has it: on the
+** 2-core Intel Xeon of this project's sessions (AVX-512 BF16 and FP16, no
+** AMX exposed) it retires 1.24 G/s against 5.0-5.3 G/s for vfmadd231ps,
+** 80 against 161-169 GFLOP/s. So the first bf16 product measures both
+** (about 2 ms) and, unless vdpbf16ps gives at least 1.1x the FLOP rate,
+** widens the bf16 operands to fp32 and runs wf_gemm's fp32 micro-kernel on
+** them: the same exact bf16 products and fp32 sums, at the fp32 GEMM rate.
+** The same widening serves the avx2 and avx512 paths (no bf16 hardware).
+** WAFER_BF16_DOT=vdpbf16ps|fp32 overrides the measurement. */
 #include "kernels/kernels_int.h"
 
 #include "base/base.h"
 
 #include <omp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define XMR 14
@@ -132,11 +144,74 @@ static TGT void convert_avx(uint16_t *out, const float *in, size_t n) {
 }
 
 static int have_bf16(void) { return wf_isa_active() >= WF_ISA_AVX512BF16; }
+
+/* Operations per second of a dependency-free stream of 10 vdpbf16ps (dp)
+** or 10 vfmadd231ps: the two rates the dispatch compares. */
+#define RATE_LOOP(INIT, OP)                                                                \
+    __m512 c0 = _mm512_set1_ps(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, \
+           c9 = c0;                                                                        \
+    INIT;                                                                                  \
+    double t0 = wf_now();                                                                  \
+    for (long k = 0; k < iters; k++) {                                                     \
+        c0 = OP(c0); c1 = OP(c1); c2 = OP(c2); c3 = OP(c3); c4 = OP(c4);                   \
+        c5 = OP(c5); c6 = OP(c6); c7 = OP(c7); c8 = OP(c8); c9 = OP(c9);                   \
+        __asm__ volatile("" : "+v"(c0), "+v"(c5));                                         \
+    }                                                                                      \
+    double t = wf_now() - t0;                                                              \
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),  \
+                             _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));  \
+    s = _mm512_add_ps(s, _mm512_add_ps(c8, c9));                                           \
+    *sink = _mm512_reduce_add_ps(s);                                                       \
+    return t > 0 ? 10.0 * (double)iters / t : 0;
+#define DP_OP(c) _mm512_dpbf16_ps(c, va, va)
+#define FMA_OP(c) _mm512_fmadd_ps(fa, fb, c)
+static TGT double dp_rate(long iters, float *sink) {
+    RATE_LOOP(__m512bh va = (__m512bh)_mm512_set1_epi32(0x3f803f80), DP_OP)
+}
+static TGT double fma_rate(long iters, float *sink) {
+    RATE_LOOP(__m512 fa = _mm512_set1_ps(1.0001f); __m512 fb = _mm512_set1_ps(0.9999f), FMA_OP)
+}
+#undef RATE_LOOP
+#undef DP_OP
+#undef FMA_OP
+
+/* 1: vdpbf16ps gives at least 1.1x the fp32 FMA's FLOP rate (64 vs 32
+** FLOPs per instruction), best of 3 short runs each; measured once. */
+static int dp_measured_faster(void) {
+    static atomic_int cached = -1;
+    int v = atomic_load(&cached);
+    if (v >= 0) return v;
+    float sink;
+    double dp = 0, fm = 0;
+    for (int r = 0; r < 3; r++) {
+        double a = dp_rate(20000, &sink), b = fma_rate(20000, &sink);
+        dp = a > dp ? a : dp, fm = b > fm ? b : fm;
+    }
+    v = dp * 64 >= 1.1 * fm * 32;
+    atomic_store(&cached, v);
+    return v;
+}
 #else
 static int have_bf16(void) { return 0; }
+static int dp_measured_faster(void) { return 0; }
 #define convert_avx wf_bf16_from_f32
 #define ukernel_bf16 ukernel_portable
 #endif
+
+/* -1: measure; 0: widen to fp32; 1: vdpbf16ps (wf_gemm_bf16x_force_dot). */
+static atomic_int dot_forced = -1;
+void wf_gemm_bf16x_force_dot(int mode) { atomic_store(&dot_forced, mode < 0 ? -1 : mode != 0); }
+
+/* Whether the avx512bf16 path runs vdpbf16ps (else it widens to fp32). */
+static int use_dp(void) {
+    if (!have_bf16()) return 0;
+    int f = atomic_load(&dot_forced);
+    if (f >= 0) return f;
+    const char *e = getenv("WAFER_BF16_DOT");
+    if (e && !strcmp(e, "vdpbf16ps")) return 1;
+    if (e && !strcmp(e, "fp32")) return 0;
+    return dp_measured_faster();
+}
 
 static inline uint32_t ld32(const uint16_t *p) {
     uint32_t u;
@@ -263,16 +338,51 @@ void wf_gemm_bf16x_portable(int ta, int tb, int M, int N, int K, const uint16_t 
     gemm_x(ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* rows x cols of bf16 (leading dimension ld) widened into dst (rows x cols, dense). */
+static void widen(float *dst, const uint16_t *src, int rows, int cols, int ld) {
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= (1u << 18))
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *s = src + (size_t)r * ld;
+        uint32_t *d = (uint32_t *)(dst + (size_t)r * cols);
+        for (int c = 0; c < cols; c++) d[c] = (uint32_t)s[c] << 16;
+    }
+}
+
+/* The product on wf_gemm's fp32 micro-kernel: both operands widened (exact),
+** fp32 sums. Returns 0 (computing nothing) when the scratch is not there. */
+static int gemm_widened(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B,
+                        int ldb, float beta, float *C, int ldc) {
+    int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    float *w = wf_alloc(NULL, sizeof(float) * ((size_t)ar * ac + (size_t)br * bc), "gemm bf16 widened operands", NULL);
+    if (!w) return 0;
+    float *Af = w, *Bf = w + (size_t)ar * ac;
+    widen(Af, A, ar, ac, lda);
+    widen(Bf, B, br, bc, ldb);
+    wf_gemm(ta, tb, M, N, K, 1.0f, Af, ac, Bf, bc, beta, C, ldc);
+    wf_free(NULL, w);
+    return 1;
+}
+
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc) {
-    if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_bf16x_amx(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+    wf_isa isa = wf_isa_active();
+    if (isa >= WF_ISA_AMX && wf_gemm_bf16x_amx(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
+    if (M > 0 && N > 0 && K > 0 && isa > WF_ISA_PORTABLE && !use_dp() &&
+        gemm_widened(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
         return;
-    gemm_x(have_bf16() ? ukernel_bf16 : ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    gemm_x(use_dp() ? ukernel_bf16 : ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 const char *wf_gemm_bf16x_kernel_name(void) {
-    if (wf_isa_active() >= WF_ISA_AMX) return "wafer-amx (32x32 AMX-BF16 tiles)";
-    return have_bf16() ? "wafer-avx512bf16 (14x32 vdpbf16ps)" : "wafer-portable (bf16 widened, fp32)";
+    wf_isa isa = wf_isa_active();
+    if (isa >= WF_ISA_AMX) return "wafer-amx (32x32 AMX-BF16 tiles)";
+    if (use_dp()) return "wafer-avx512bf16 (14x32 vdpbf16ps)";
+    if (isa >= WF_ISA_AVX512BF16)
+        return atomic_load(&dot_forced) == 0 || getenv("WAFER_BF16_DOT")
+                   ? "wafer-avx512 fp32 micro-kernel on widened bf16 (vdpbf16ps off)"
+                   : "wafer-avx512 fp32 micro-kernel on widened bf16 (vdpbf16ps measured slower)";
+    if (isa > WF_ISA_PORTABLE) return "wafer fp32 micro-kernel on widened bf16";
+    return "wafer-portable (bf16 widened, fp32)";
 }
 
 void wf_bf16x_from_f32(uint16_t *out, const float *in, size_t n) {

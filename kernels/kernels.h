@@ -243,11 +243,17 @@ void wf_crossentropy_forward(float *losses, const float *logits, const int32_t *
 
 /* ---- bf16 x bf16 GEMM (bf16 training, gemm_bf16x.c) -----------------------
 ** C[M,N] = op(A)[M,K] @ op(B)[K,N] + beta * C with A and B in bf16, products
-** summed in fp32: AMX tiles (path amx, gemm_amx.c), vdpbf16ps (avx512bf16),
-** else a portable C path that widens to fp32. ta/tb/ld* as in wf_gemm; no alpha. beta = 0:
-** C is not read. Deterministic for any thread count. */
+** summed in fp32: AMX tiles (path amx, gemm_amx.c), vdpbf16ps (avx512bf16,
+** where it measures faster than fp32 FMAs), else both operands widened to
+** fp32 on wf_gemm's micro-kernel (portable path: a C kernel). ta/tb/ld* as
+** in wf_gemm; no alpha. beta = 0: C is not read. Deterministic for any
+** thread count. */
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* The avx512bf16 path's choice, for tests and benchmarks: 1 vdpbf16ps, 0
+** widen to fp32, -1 measure (the default; WAFER_BF16_DOT=vdpbf16ps|fp32
+** sets it for a process). */
+void wf_gemm_bf16x_force_dot(int mode);
 /* The portable path (what runs without AVX512_BF16); for tests. */
 void wf_gemm_bf16x_portable(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                             const uint16_t *B, int ldb, float beta, float *C, int ldc);

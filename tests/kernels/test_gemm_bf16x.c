@@ -1,6 +1,8 @@
 /* test_gemm_bf16x.c — wf_gemm_bf16x on every path this CPU has (AMX tiles,
-** vdpbf16ps, portable: each forced in turn with wf_isa_force, the ones the
-** CPU lacks named as skipped) and its portable path against the naive reference (both
+** vdpbf16ps, bf16 widened onto the fp32 micro-kernel (avx512bf16 where
+** vdpbf16ps is slower, avx512, avx2), portable: each forced in turn with
+** wf_isa_force and wf_gemm_bf16x_force_dot, the ones the CPU lacks named as
+** skipped) and its portable path against the naive reference (both
 ** operands widened to fp32, double sums): every transpose, odd K (half a
 ** pair at the end of a block), K across the 512 block, beta 0 (C poisoned
 ** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
@@ -141,11 +143,32 @@ int main(void) {
             continue;
         }
         WF_CHECK_EQ(wf_isa_force(paths[i]), paths[i]);
-        char what[96];
-        snprintf(what, sizeof what, "path %s [%s]", wf_isa_name(paths[i]), wf_gemm_bf16x_kernel_name());
-        sweep(wf_gemm_bf16x, what);
-        test_threads();
+        /* avx512bf16: both of its kernels, vdpbf16ps and the widened fp32 one, whichever the
+        ** measurement would pick here */
+        for (int dot = paths[i] == WF_ISA_AVX512BF16 ? 1 : -1; dot >= (paths[i] == WF_ISA_AVX512BF16 ? 0 : -1);
+             dot--) {
+            wf_gemm_bf16x_force_dot(dot);
+            char what[160];
+            snprintf(what, sizeof what, "path %s [%s]", wf_isa_name(paths[i]), wf_gemm_bf16x_kernel_name());
+            sweep(wf_gemm_bf16x, what);
+            test_threads();
+            if (paths[i] != WF_ISA_AVX512BF16) break;
+        }
     }
+    /* the widened path also serves avx512 and avx2 (no bf16 hardware) */
+    static const wf_isa wide[] = {WF_ISA_AVX512, WF_ISA_AVX2};
+    for (size_t i = 0; i < 2; i++) {
+        if (wide[i] > wf_isa_cpu()) {
+            printf("SKIP path %s: this CPU has at most %s\n", wf_isa_name(wide[i]), wf_isa_name(wf_isa_cpu()));
+            continue;
+        }
+        WF_CHECK_EQ(wf_isa_force(wide[i]), wide[i]);
+        char what[160];
+        snprintf(what, sizeof what, "path %s [%s]", wf_isa_name(wide[i]), wf_gemm_bf16x_kernel_name());
+        WF_CHECK(strstr(wf_gemm_bf16x_kernel_name(), "widened") != NULL);
+        sweep(wf_gemm_bf16x, what);
+    }
+    wf_gemm_bf16x_force_dot(-1);
     wf_isa_force((wf_isa)-1);
     sweep(wf_gemm_bf16x_portable, "portable");
     test_rounding();
