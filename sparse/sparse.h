@@ -177,7 +177,8 @@ void wf_spmat_free(wf_spmat *s); /* NULL is a no-op */
 /* Values from the dense W[K, OC] (only kept positions are read). */
 void wf_spmat_load(wf_spmat *s, const float *W);
 
-/* Floats of scratch the products need for N rows: N * (K + OC). */
+/* Floats of scratch the products need for N rows: about N * (K + OC) + nnz;
+** any alignment (the products align their tiles inside it). */
 size_t wf_spmm_scratch(const wf_spmat *s, int N);
 /* out[N,OC] = inp[N,K] @ W + bias[OC] (bias may be NULL). */
 void wf_spmm_forward(float *out, const float *inp, const wf_spmat *W, const float *bias, int N, float *scratch);

@@ -28,9 +28,15 @@ enum { SMALL_N = 16 }; /* fewer rows than this: the forward gathers row by row (
 
 static int ntiles(int N) { return (N + NB - 1) / NB; }
 
+/* + 16 floats: the products start their tiles on the next 64-byte boundary,
+** whatever the caller's alignment. A tile row is 64 floats (four vector
+** loads); one that straddles cache lines costs two line reads per load, and
+** the forward took 17 ms instead of 10 (111M qkv, 1 thread) from an 8-byte
+** aligned buffer. */
 size_t wf_spmm_scratch(const wf_spmat *s, int N) {
-    return (size_t)ntiles(N) * NB * ((size_t)s->K + (size_t)s->OC) + s->nnz;
+    return (size_t)ntiles(N) * NB * ((size_t)s->K + (size_t)s->OC) + s->nnz + 16;
 }
+static float *aligned64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 wf_status wf_spmat_new(const uint64_t *bits, int K, int OC, wf_heap *h, wf_spmat **out, wf_err *err) {
     *out = NULL;
@@ -154,11 +160,49 @@ HOT static void gather_tile(float *restrict y, const float *restrict x, const ui
 }
 
 /* g[q] += a[idx[q]][NB] . b[NB] for q in q0..q1: the kept entries of one output. */
+#if defined(__GNUC__) && !defined(__clang__)
+typedef int v16i __attribute__((vector_size(64)));
+/* Four 16-lane vectors to their four sums, in lanes 0..3: three rounds of
+** halving (shuffle two vectors' halves together, add), sharing the work of
+** four horizontal sums. */
+#define WF_SUM4(p0, p1, p2, p3, out)                                                              \
+    do {                                                                                          \
+        static const v16i lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};         \
+        static const v16i hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};   \
+        static const v16i lo4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};       \
+        static const v16i hi4 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};     \
+        static const v16i lo2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};       \
+        static const v16i hi2 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};     \
+        static const v16i lo1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};      \
+        static const v16i hi1 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};      \
+        v16 s01 = __builtin_shuffle(p0, p1, lo8) + __builtin_shuffle(p0, p1, hi8);                \
+        v16 s23 = __builtin_shuffle(p2, p3, lo8) + __builtin_shuffle(p2, p3, hi8);                \
+        v16 s = __builtin_shuffle(s01, s23, lo4) + __builtin_shuffle(s01, s23, hi4);              \
+        s = __builtin_shuffle(s, s, lo2) + __builtin_shuffle(s, s, hi2);                          \
+        out = __builtin_shuffle(s, s, lo1) + __builtin_shuffle(s, s, hi1);                        \
+    } while (0)
+#endif
+
 HOT static void dots_tile(float *restrict g, const float *restrict a, const float *restrict b,
                           const uint32_t *restrict idx, uint32_t q0, uint32_t q1) {
     v16 b0, b1, b2, b3;
     LD(b0, b), LD(b1, b + 16), LD(b2, b + 32), LD(b3, b + 48);
-    for (uint32_t q = q0; q < q1; q++) {
+    uint32_t q = q0;
+#ifdef WF_SUM4
+    for (; q + 4 <= q1; q += 4) {
+        v16 p[4];
+        for (int u = 0; u < 4; u++) {
+            const float *ar = a + (size_t)idx[q + u] * NB;
+            v16 r0, r1, r2, r3;
+            LD(r0, ar), LD(r1, ar + 16), LD(r2, ar + 32), LD(r3, ar + 48);
+            p[u] = r0 * b0 + r1 * b1 + r2 * b2 + r3 * b3;
+        }
+        v16 t;
+        WF_SUM4(p[0], p[1], p[2], p[3], t);
+        g[q] += t[0], g[q + 1] += t[1], g[q + 2] += t[2], g[q + 3] += t[3]; /* lanes 0..3: p0..p3's sums */
+    }
+#endif
+    for (; q < q1; q++) {
         const float *ar = a + (size_t)idx[q] * NB;
         v16 r0, r1, r2, r3;
         LD(r0, ar), LD(r1, ar + 16), LD(r2, ar + 32), LD(r3, ar + 48);
@@ -187,6 +231,7 @@ void wf_spmm_forward(float *out, const float *inp, const wf_spmat *W, const floa
             }
         return;
     }
+    scratch = aligned64(scratch);
     float *xt = scratch, *yt = scratch + (size_t)T * NB * K;
     pack(xt, inp, N, K);
 #pragma omp parallel
@@ -201,6 +246,7 @@ void wf_spmm_forward(float *out, const float *inp, const wf_spmat *W, const floa
 
 void wf_spmm_backward_input(float *dinp, const float *dout, const wf_spmat *W, int N, float *scratch) {
     int K = W->K, OC = W->OC, T = ntiles(N);
+    scratch = aligned64(scratch);
     float *xt = scratch, *dt = scratch + (size_t)T * NB * K;
     pack(dt, dout, N, OC);
 #pragma omp parallel
@@ -216,6 +262,7 @@ void wf_spmm_backward_input(float *dinp, const float *dout, const wf_spmat *W, i
 void wf_spmm_backward_weight(float *dW, const float *inp, const float *dout, const wf_spmat *W, int N,
                              float *scratch) {
     int K = W->K, OC = W->OC, T = ntiles(N);
+    scratch = aligned64(scratch);
     float *xt = scratch, *dt = scratch + (size_t)T * NB * K, *g = dt + (size_t)T * NB * OC;
     pack(xt, inp, N, K);
     pack(dt, dout, N, OC);

@@ -46,7 +46,8 @@ static void kernels_match(int N, int K, int OC, double density, int threads) {
     wf_err e;
     WF_CHECK_EQ(wf_spmat_new(bits, K, OC, NULL, &s, &e), WF_OK);
     wf_spmat_load(s, W);
-    float *scr = malloc(sizeof(float) * wf_spmm_scratch(s, N));
+    /* one float past malloc's alignment: the products align their tiles themselves */
+    float *scr0 = malloc(sizeof(float) * (wf_spmm_scratch(s, N) + 1)), *scr = scr0 + 1;
     float *y = malloc(sizeof(float) * N * OC), *yn = malloc(sizeof(float) * N * OC), *yd = malloc(sizeof(float) * N * OC);
     wf_spmm_forward(y, x, s, bias, N, scr);
     wf_spmm_forward_naive(yn, x, s, bias, N);
@@ -83,7 +84,7 @@ static void kernels_match(int N, int K, int OC, double density, int threads) {
     printf("N %d K %d OC %d density %.2f threads %d: nnz %llu; max diff fwd %.2g/%.2g dinp %.2g/%.2g dW %.2g/%.2g "
            "(naive/dense)\n", N, K, OC, density, threads, (unsigned long long)s->nnz, d1, d2, d3, d4, d5, d6);
     wf_spmat_free(s);
-    free(bits), free(W), free(x), free(dy), free(bias), free(scr), free(y), free(yn), free(yd);
+    free(bits), free(W), free(x), free(dy), free(bias), free(scr0), free(y), free(yn), free(yd);
     free(dx), free(dxn), free(dxd), free(dwd), free(dbd), free(dw), free(dwn);
 }
 
