@@ -484,6 +484,30 @@ static void fft_matches_fftw(void) {
     cJSON_Delete(t1);
     cJSON_Delete(t2);
     unsetenv("WF_FABRIC_PAR_MIN");
+    /* the common diagnostics: a trace with the kernel's tasks, a heatmap PNG */
+    char tp[64], hp[64], dcmd[256];
+    snprintf(tp, sizeof tp, "/tmp/wf_test_fft_%d.json", (int)getpid());
+    snprintf(hp, sizeof hp, "/tmp/wf_test_fft_%d.png", (int)getpid());
+    snprintf(dcmd, sizeof dcmd, "fft --n 4 --check-statics --trace %s --heatmap %s", tp, hp);
+    cJSON *dg = run_json(dcmd);
+    WF_CHECK(dg != NULL);
+    if (dg) WF_CHECK_STR(str(dg, "check"), "ok");
+    cJSON_Delete(dg);
+    char *txt = NULL;
+    size_t len = 0;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_file_read(NULL, tp, &txt, &len, &e), WF_OK);
+    if (txt) {
+        WF_CHECK_HAS(txt, "\"traceEvents\"");
+        WF_CHECK_HAS(txt, "\"cat\":\"task\"");
+    }
+    wf_free(NULL, txt);
+    txt = NULL;
+    WF_CHECK_EQ(wf_file_read(NULL, hp, &txt, &len, &e), WF_OK);
+    WF_CHECK(txt && len > 8 && !memcmp(txt, "\x89PNG", 4));
+    wf_free(NULL, txt);
+    remove(tp);
+    remove(hp);
     WF_CHECK_EQ(run("fft --n 48"), 1);
     WF_CHECK_HAS(out_buf, "fft: error: sizes: n 48: need a power of two, 4 <= n <= 512");
 }
