@@ -52,7 +52,10 @@
 ** race for the output queue: the PE issues them one after the other, each
 ** completion activating the task that issues the next (a two-op chain per
 ** direction, 2 n ops per PE per transpose). The next phase starts when a
-** PE's own two receives and both of its chains are done.
+** PE's own two receives and both of its chains are done. Measured, a
+** transpose takes about 1.56 n^2 cycles, 3.1x the bound: PE p relays block
+** p+1 only after its block p is complete, which waits on PE p-1 having
+** relayed block p, and so on down the line (docs/sdk.md §5b).
 **
 ** The JSON summary adds: rel_l2_err (||X - X_fftw|| / ||X_fftw||),
 ** max_err_rel (max |X - X_fftw| / max |X_fftw|), tolerance (the bound on
@@ -75,7 +78,7 @@
 #include <string.h>
 
 enum { S_A, S_B, S_Y, S_D, S_T1, S_T2, S_TW, S_ST, S_TS, S_COUNT };
-enum { P_N, P_TW, P_COUNT_FIXED = P_TW };
+enum { P_N, P_TW }; /* P_TW .. P_TW + n - 1: the twiddle table's words (fp32 bits) */
 /* forward (east, south) and backward (west, north) colors, by sender parity */
 enum { C_E0 = 1, C_W0 = 3, C_S0 = 5, C_N0 = 7 };
 enum { T_FWD = 30, T_BWD = 31, T_KF = 32, T_KB = 33, T_NEXT = 34 };
@@ -129,8 +132,8 @@ static void fft_line(wf_pe *pe, float *x) {
     if (src != x) wf_fmovs(pe, wf_dsd_mem1d(pe, x, 2 * n, 1, 4), wf_dsd_mem1d(pe, src, 2 * n, 1, 4), WF_SYNC);
 }
 
-/* The transpose in progress: 0 = row (x-line from the z pencils, A -> B),
-** 1 = column (y-line, B -> A). */
+/* The transpose in progress, by st[ST_STAGE]: 1 = row (x-lines from the z
+** pencils, A -> B, colors 1-4), 2 = column (y-lines, B -> A, colors 5-8). */
 typedef struct {
     int p, n;
     float *src, *dst;
@@ -201,8 +204,14 @@ static void tr_start(wf_pe *pe) {
         wf_fmovs(pe, wf_dsd_fabout(c.bout, 2), own(pe, &c, p - 1), wf_async_activate(T_BWD));
     }
     /* parts with nothing to wait for */
-    if (p == 0) part_done(pe), part_done(pe);         /* no forward receive, no backward chain */
-    if (p == n - 1) part_done(pe), part_done(pe);     /* no backward receive, no forward chain */
+    if (p == 0) { /* no forward receive, no backward chain */
+        part_done(pe);
+        part_done(pe);
+    }
+    if (p == n - 1) { /* no backward receive, no forward chain */
+        part_done(pe);
+        part_done(pe);
+    }
 }
 
 static void tr_fwd(wf_pe *pe, uint32_t d) {
