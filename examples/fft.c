@@ -53,9 +53,11 @@
 ** completion activating the task that issues the next (a two-op chain per
 ** direction, 2 n ops per PE per transpose). The next phase starts when a
 ** PE's own two receives and both of its chains are done. Measured, a
-** transpose takes about 1.56 n^2 cycles, 3.1x the bound: PE p relays block
-** p+1 only after its block p is complete, which waits on PE p-1 having
-** relayed block p, and so on down the line (docs/sdk.md §5b).
+** transpose takes about 1.56 n^2 cycles, 3.1x the bound: both streams
+** enter a relaying core through its router's one RAMP port (n^2 words at
+** the middle PE, twice the bound), and PE p relays block p+1 only after its
+** block p is complete, which waits on PE p-1 having relayed block p, and
+** so on down the line (docs/sdk.md §5b).
 **
 ** The JSON summary adds: rel_l2_err (||X - X_fftw|| / ||X_fftw||),
 ** max_err_rel (max |X - X_fftw| / max |X_fftw|), tolerance (the bound on
