@@ -1,6 +1,6 @@
 /* cmd_sim.c — `wafer sim EXAMPLE [flags]`: runs one of the simulated-wafer
 ** example programs (examples/<name>.c: gemv, collectives, summa, stencil,
-** sparse) with its own flags (--json, --trace, --heatmap, sizes). The
+** sparse, wsmm, gpt, fft) with its own flags (--json, --trace, --heatmap, sizes). The
 ** programs are separate binaries next to this one (<dir of wafer>/examples/);
 ** this command finds and executes them, so `wafer` need not link the SDK. */
 #include "cli/cli.h"
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const examples[] = {"gemv", "collectives", "summa", "stencil", "sparse", "wsmm", "gpt"};
+static const char *const examples[] = {"gemv", "collectives", "summa", "stencil", "sparse", "wsmm", "gpt", "fft"};
 #define NEXAMPLES ((int)(sizeof examples / sizeof examples[0]))
 
 static void sim_usage(FILE *f) {
@@ -23,6 +23,7 @@ static void sim_usage(FILE *f) {
                "  sparse       sparse x: zeros never sent, dense vs sparse cycles\n"
                "  wsmm         weight-streaming matmul (activations resident, weights streamed), vs its model\n"
                "  gpt          train a small GPT on the fabric (weight streaming), checked against the CPU\n"
+               "  fft          3-D FFT of an n^3 complex grid on n x n PEs (wsFFT pencils), checked against FFTW\n"
                "common flags: --json --trace FILE --trace-window x0,y0,x1,y1,c0,c1 --heatmap FILE\n"
                "              --debug (debugger on the terminal) --debug-script FILE (docs/sdk.md, \"The debugger\")\n");
 }
@@ -34,7 +35,7 @@ int wf_cmd_sim(int argc, char **argv) {
     }
     int known = 0;
     for (int i = 0; i < NEXAMPLES; i++) known |= !strcmp(argv[1], examples[i]);
-    if (!known) return wf_cli_usage("sim", "unknown example '%s' (gemv, collectives, summa, stencil, sparse, wsmm, gpt)",
+    if (!known) return wf_cli_usage("sim", "unknown example '%s' (gemv, collectives, summa, stencil, sparse, wsmm, gpt, fft)",
                                     argv[1]);
     char self[PATH_MAX], path[PATH_MAX + 64];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -5,12 +5,18 @@
 **   wavelets   allreduce of 128 floats over 512 x 512 PEs (mostly routing)
 **   idle       one row broadcasts 256 floats over a 750 x 994 fabric whose
 **              other rows hold a program that never runs
-** and, with --big, GEMV 16384 x 16384 over 750 x 994 PEs.
+** and, with --big, GEMV 16384 x 16384 over 750 x 994 PEs. --fft "32 64 ..."
+** adds the 3-D FFT (examples/fft.c: n^3 complex points on n x n PEs,
+** checked against FFTW by the example) for each n, on --fft-threads
+** threads (default 2): cycles with their split (1-D FFTs / transposes),
+** wall and CPU time, ns per active PE-cycle, the error against FFTW; the
+** 512 x 512 one sits beside the allreduce on 512 x 512 PEs.
 ** Peer: MuchiSim, ~370 ns per PE-cycle on this machine (docs/REFERENCE.md).
 ** Each workload runs on 1 and 2 simulator threads (--threads, results are
 ** identical and checked by the example); --reps N keeps the fastest of N runs
 ** (this machine's timings drift between runs).
-** Usage: bench_fabric [--big] [--quick] [--reps N] [--threads "1 2"] */
+** Usage: bench_fabric [--big] [--quick] [--reps N] [--threads "1 2"] [--fft "N ..."]
+**                     [--fft-threads T] [--no-base] */
 #include "../../base/base.h"
 
 #include <cjson/cJSON.h>
@@ -50,6 +56,7 @@ static double num(const cJSON *j, const char *k) {
 typedef struct {
     double wall, cpu, act, pes, cyc;
     int ok;
+    double fft, xfer, rel, tol, all_wall; /* fft rows only */
 } bench_run;
 
 /* Fastest of reps runs of cmd on t threads; ok = 0 when a run failed. */
@@ -62,7 +69,9 @@ static bench_run measure(const char *cmd, int t, int reps) {
         if (!j) return (bench_run){0};
         const cJSON *ck = cJSON_GetObjectItemCaseSensitive(j, "check");
         bench_run b = {num(j, "run_wall_s"), num(j, "run_cpu_s"), num(j, "active_pe_cycles"), num(j, "pes"),
-                       num(j, "compute_cycles"), cJSON_IsString(ck) && !strcmp(ck->valuestring, "ok")};
+                       num(j, "compute_cycles"), cJSON_IsString(ck) && !strcmp(ck->valuestring, "ok"),
+                       num(j, "fft_cycles"), num(j, "transfer_cycles"), num(j, "rel_l2_err"), num(j, "tolerance"),
+                       num(j, "wall_s")};
         cJSON_Delete(j);
         if (!b.ok) return b;
         if (r == 0 || b.wall < best.wall) best = b;
@@ -71,15 +80,19 @@ static bench_run measure(const char *cmd, int t, int reps) {
 }
 
 int main(int argc, char **argv) {
-    int big = 0, quick = 0, reps = 1;
-    const char *threads = "1 2";
+    int big = 0, quick = 0, reps = 1, fft_threads = 2, base = 1;
+    const char *threads = "1 2", *ffts = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--big")) big = 1;
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = argv[++i];
+        else if (!strcmp(argv[i], "--fft") && i + 1 < argc) ffts = argv[++i];
+        else if (!strcmp(argv[i], "--fft-threads") && i + 1 < argc) fft_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-base")) base = 0;
         else {
-            fprintf(stderr, "usage: bench_fabric [--big] [--quick] [--reps N] [--threads \"1 2\"]\n");
+            fprintf(stderr, "usage: bench_fabric [--big] [--quick] [--reps N] [--threads \"1 2\"] [--fft \"N ...\"] "
+                            "[--fft-threads T] [--no-base]\n");
             return 1;
         }
     }
@@ -92,9 +105,9 @@ int main(int argc, char **argv) {
                                                 : "collectives --op bcast --px 750 --py 1 --fw 750 --fh 994 --n 256"},
         {"GEMV 16384^2, 750x994", "gemv --m 16384 --n 16384 --kx 750 --ky 994"},
     };
-    int nw = big ? 4 : 3;
-    printf("simulator speed, fastest of %d run(s) per row; peer MuchiSim %.0f ns/PE-cycle\n", reps, PEER_NS);
-    printf("%-30s %3s %9s %9s %12s %8s %8s %10s %10s %11s %8s\n", "workload", "thr", "PEs", "cycles",
+    int nw = !base ? 0 : big ? 4 : 3;
+    if (nw) printf("simulator speed, fastest of %d run(s) per row; peer MuchiSim %.0f ns/PE-cycle\n", reps, PEER_NS);
+    if (nw) printf("%-30s %3s %9s %9s %12s %8s %8s %10s %10s %11s %8s\n", "workload", "thr", "PEs", "cycles",
            "active PE-cyc", "wall s", "cpu s", "ns/act(w)", "ns/act(cpu)", "ns/PE-cyc", "vs 370");
     int fails = 0;
     for (int i = 0; i < nw; i++) {
@@ -118,6 +131,31 @@ int main(int argc, char **argv) {
             printf("%s\n", b.ok ? "" : "  CHECK FAILED");
             if (!b.ok) fails++;
         }
+    }
+    if (*ffts) {
+        printf("\n3-D FFT, n^3 complex fp32 on n x n PEs (examples/fft.c), %d thread(s), fastest of %d\n", fft_threads,
+               reps);
+        printf("%5s %7s %9s %9s %9s %12s %9s %9s %10s %10s %10s\n", "n", "PEs", "cycles", "fft", "transpose",
+               "active PE-cyc", "wall s", "cpu s", "ns/act(w)", "ns/act(cpu)", "rel err");
+    }
+    for (const char *np = ffts; *np;) {
+        char *end;
+        long n = strtol(np, &end, 10);
+        if (end == np) break;
+        np = end;
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "fft --n %ld", n);
+        bench_run b = measure(cmd, fft_threads, reps);
+        if (b.wall <= 0) {
+            fails++;
+            printf("%5ld  failed\n", n);
+            continue;
+        }
+        printf("%5ld %7.0f %9.0f %9.0f %9.0f %12.4g %9.1f %9.1f %10.1f %10.1f %10.3g%s\n", n, b.pes, b.cyc, b.fft, b.xfer,
+               b.act, b.wall, b.cpu, b.act > 0 ? b.wall * 1e9 / b.act : 0, b.act > 0 ? b.cpu * 1e9 / b.act : 0, b.rel,
+               b.ok ? "" : "  CHECK FAILED");
+        fflush(stdout);
+        if (!b.ok) fails++;
     }
     printf("ns/act(w): wall time inside the simulator per active PE-cycle; ns/act(cpu): CPU time of all threads\n"
            "per active PE-cycle; ns/PE-cyc: wall time per PE-cycle over the whole program rectangle (idle PEs\n"

@@ -4,7 +4,11 @@
 # Each row on 1 and 2 simulator threads.
 # Env: BUILD (build folder, default build), BIG=1 adds GEMV 16384^2 on
 # 750x994 (about 30 s), QUICK=1 shrinks the workloads, REPS=N keeps the
-# fastest of N runs per row (default 1), THREADS="1 2" the thread counts.
+# fastest of N runs per row (default 1), THREADS="1 2" the thread counts,
+# FFT="32 64 128 256 512" adds the 3-D FFT (examples/fft.c) at those n on
+# FFT_THREADS threads (default 2; default FFT "64", QUICK=1 "32"; n = 256
+# takes about an hour here, 512 about 16x that), BASE=0 skips the three
+# base workloads (FFT rows only).
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -15,6 +19,9 @@ bin="$build/bench/fabric/bench_fabric"
 args=()
 [ "${BIG:-0}" = 1 ] && args+=(--big)
 [ "${QUICK:-0}" = 1 ] && args+=(--quick)
-args+=(--reps "${REPS:-1}" --threads "${THREADS:-1 2}")
+[ "${BASE:-1}" = 0 ] && args+=(--no-base)
+fft_default="64"
+[ "${QUICK:-0}" = 1 ] && fft_default="32"
+args+=(--reps "${REPS:-1}" --threads "${THREADS:-1 2}" --fft "${FFT:-$fft_default}" --fft-threads "${FFT_THREADS:-2}")
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin" "${args[@]}"

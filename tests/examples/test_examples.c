@@ -11,6 +11,7 @@
 #include "../run_cmd.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -482,6 +483,97 @@ static void gpt_trains_on_the_fabric(void) {
     WF_CHECK_HAS(out_buf, "--mode 'systolic'");
 }
 
+/* ---- fft: the 3-D FFT (wsFFT pencils) against FFTW -----------------------------------------
+** Tolerance (stated by the example, checked here): relative L2 error
+** ||X - X_fftw|| / ||X_fftw|| <= FLT_EPSILON * log2(n^3). Hops are exact:
+** a transpose inside a line of n PEs moves, over the link between p and
+** p+1, 2 (p+1)(n-1-p) words each way, every word counted by the routers on
+** both ends; sum_k k (n-k) = (n^3 - n) / 6; n lines, two transposes. */
+static void fft_matches_fftw(void) {
+    int quick = getenv("WF_TEST_QUICK") != NULL;
+    static const int ns[] = {32, 64};
+    for (int i = 0; i < 2; i++) {
+        int n = ns[i];
+        if (quick && n > 32) continue;
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "fft --n %d --threads 1", n);
+        cJSON *j = run_json(cmd);
+        WF_CHECK(j != NULL);
+        if (!j) continue;
+        WF_CHECK_STR(str(j, "check"), "ok");
+        double tol = FLT_EPSILON * 3.0 * log2((double)n), rel = num(j, "rel_l2_err");
+        WF_CHECK_NEAR(num(j, "tolerance"), tol, tol * 1e-6);
+        WF_CHECK(rel > 0 && rel <= tol); /* NaN fails */
+        WF_CHECK(num(j, "max_err_rel") > 0 && num(j, "max_err_rel") <= tol);
+        double line_words = 4.0 * ((double)n * n * n - n) / 6.0; /* both directions */
+        WF_CHECK_FEQ(num(j, "hops"), 2.0 * line_words * n * 2);
+        /* the split adds up; each transpose takes at least the bisection
+        ** bound (n^2/2 words through the middle link) */
+        double fft = num(j, "fft_cycles"), xfer = num(j, "transfer_cycles"), other = num(j, "other_cycles");
+        WF_CHECK(fft > 0 && xfer > 0 && other >= 0);
+        WF_CHECK_FEQ(fft + xfer + other, num(j, "compute_cycles"));
+        WF_CHECK(num(j, "row_transpose_cycles") >= n * n / 2.0 && num(j, "col_transpose_cycles") >= n * n / 2.0);
+        /* an FFT of n points: log2 n stages, each at least 4 fmuls of n/2 (width 1) */
+        WF_CHECK(num(j, "fft_z_cycles") >= 2.0 * n * log2((double)n));
+        double fr = num(j, "busy_frac") + num(j, "transfer_frac") + num(j, "idle_frac");
+        WF_CHECK_NEAR(fr, 1.0, 1e-9);
+        printf("  fft n=%d: rel L2 error %.3g (tolerance %.3g), cycles %.0f (fft %.0f, transfer %.0f)\n", n, rel, tol,
+               num(j, "compute_cycles"), fft, xfer);
+        cJSON_Delete(j);
+    }
+    /* the backward transform, a small grid, and another seed */
+    cJSON *b = run_json("fft --n 16 --inverse 1 --seed 7");
+    WF_CHECK(b != NULL);
+    if (b) {
+        WF_CHECK_STR(str(b, "check"), "ok");
+        WF_CHECK(num(b, "rel_l2_err") <= num(b, "tolerance"));
+        cJSON_Delete(b);
+    }
+    cJSON *s = run_json("fft --n 4");
+    WF_CHECK(s != NULL);
+    if (s) WF_CHECK_STR(str(s, "check"), "ok");
+    cJSON_Delete(s);
+    /* threads: same cycles, same counters, same bits (result_hash) */
+    setenv("WF_FABRIC_PAR_MIN", "1", 1);
+    cJSON *t1 = run_json("fft --n 32 --threads 1"), *t2 = run_json("fft --n 32 --threads 2");
+    WF_CHECK(t1 && t2);
+    if (t1 && t2) {
+        static const char *const keys[] = {"cycles", "compute_cycles", "hops", "busy", "active_pe_cycles",
+                                           "result_hash", "rel_l2_err", "transfer_cycles", "fft_cycles"};
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) WF_CHECK_FEQ(num(t1, keys[k]), num(t2, keys[k]));
+        WF_CHECK(num(t1, "cycles") > 0);
+    }
+    cJSON_Delete(t1);
+    cJSON_Delete(t2);
+    unsetenv("WF_FABRIC_PAR_MIN");
+    /* the common diagnostics: a trace with the kernel's tasks, a heatmap PNG */
+    char tp[64], hp[64], dcmd[256];
+    snprintf(tp, sizeof tp, "/tmp/wf_test_fft_%d.json", (int)getpid());
+    snprintf(hp, sizeof hp, "/tmp/wf_test_fft_%d.png", (int)getpid());
+    snprintf(dcmd, sizeof dcmd, "fft --n 4 --check-statics --trace %s --heatmap %s", tp, hp);
+    cJSON *dg = run_json(dcmd);
+    WF_CHECK(dg != NULL);
+    if (dg) WF_CHECK_STR(str(dg, "check"), "ok");
+    cJSON_Delete(dg);
+    char *txt = NULL;
+    size_t len = 0;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_file_read(NULL, tp, &txt, &len, &e), WF_OK);
+    if (txt) {
+        WF_CHECK_HAS(txt, "\"traceEvents\"");
+        WF_CHECK_HAS(txt, "\"cat\":\"task\"");
+    }
+    wf_free(NULL, txt);
+    txt = NULL;
+    WF_CHECK_EQ(wf_file_read(NULL, hp, &txt, &len, &e), WF_OK);
+    WF_CHECK(txt && len > 8 && !memcmp(txt, "\x89PNG", 4));
+    wf_free(NULL, txt);
+    remove(tp);
+    remove(hp);
+    WF_CHECK_EQ(run("fft --n 48"), 1);
+    WF_CHECK_HAS(out_buf, "fft: error: sizes: n 48: need a power of two, 4 <= n <= 512");
+}
+
 /* ---- threads -------------------------------------------------------------------------------
 ** The simulator cuts rows into bands (8 rows or more) and splits each cycle's
 ** phases over threads; the order is fixed by the height, so 1 and 2 threads
@@ -642,6 +734,7 @@ int main(void) {
     wafer_sim_runs_examples();
     wsmm_matches_reference_and_model();
     gpt_trains_on_the_fabric();
+    fft_matches_fftw();
     threads_do_not_change_results();
     defects_keep_results_and_cost_cycles();
     return wf_check_report();
