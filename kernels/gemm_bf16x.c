@@ -367,10 +367,11 @@ void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int l
                    const uint16_t *B, int ldb, float beta, float *C, int ldc) {
     wf_isa isa = wf_isa_active();
     if (isa >= WF_ISA_AMX && wf_gemm_bf16x_amx(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
-    if (M > 0 && N > 0 && K > 0 && isa > WF_ISA_PORTABLE && !use_dp() &&
+    int dp = use_dp();
+    if (M > 0 && N > 0 && K > 0 && isa > WF_ISA_PORTABLE && !dp &&
         gemm_widened(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
         return;
-    gemm_x(use_dp() ? ukernel_bf16 : ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    gemm_x(dp ? ukernel_bf16 : ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 const char *wf_gemm_bf16x_kernel_name(void) {

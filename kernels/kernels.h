@@ -254,7 +254,7 @@ void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int l
 ** widen to fp32, -1 measure (the default; WAFER_BF16_DOT=vdpbf16ps|fp32
 ** sets it for a process). */
 void wf_gemm_bf16x_force_dot(int mode);
-/* The portable path (what runs without AVX512_BF16); for tests. */
+/* The portable C kernel (what the portable path runs); for tests. */
 void wf_gemm_bf16x_portable(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                             const uint16_t *B, int ldb, float beta, float *C, int ldc);
 /* Reference: widen both to fp32, double accumulation. */

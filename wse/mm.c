@@ -117,14 +117,11 @@ static void t_compute(wf_pe *pe, uint32_t d) {
                 wf_dsd dp = mem(pe, pp + (size_t)t * nb * eo, (uint32_t)nb, eo);
                 for (int k = 0; k < kc; k++) {
                     wf_dsd dw = mem(pe, w + (size_t)k * nb * es, (uint32_t)nb, es);
-                    if (mode == 1) {
+                    if (mode) {
                         uint16_t xv;
                         memcpy(&xv, x + ((size_t)t * kc + k) * 2, 2);
-                        wf_fmach(pe, dp, k ? dp : wf_dsd_scalar_u16(0), dw, xv, WF_SYNC);
-                    } else if (mode == 2) { /* fp16 products, fp32 sums */
-                        uint16_t xv;
-                        memcpy(&xv, x + ((size_t)t * kc + k) * 2, 2);
-                        wf_fmachs(pe, dp, k ? dp : wf_dsd_scalar_f32(0), dw, xv, WF_SYNC);
+                        if (mode == 1) wf_fmach(pe, dp, k ? dp : wf_dsd_scalar_u16(0), dw, xv, WF_SYNC);
+                        else wf_fmachs(pe, dp, k ? dp : wf_dsd_scalar_f32(0), dw, xv, WF_SYNC); /* fp32 sums */
                     } else {
                         float xv;
                         memcpy(&xv, x + ((size_t)t * kc + k) * 4, 4);
@@ -283,8 +280,7 @@ wf_status wf_wse_mm_run(const wf_wse_mm_cfg *c, const float *X, const float *W, 
     get_sizes(c, cm, &z);
     int kx = c->kx, ky = c->ky, tr = z.tr, kc = z.kc, nb = c->nb, nch = z.nch, es = z.es, eo = z.eo;
     int f16 = c->fp16 != 0, o16 = c->fp16 == 1;
-    int64_t mode = c->fp16;
-    int64_t params[P_COUNT] = {tr, kc, nb, nch, mode, c->store, kx, ky};
+    int64_t params[P_COUNT] = {tr, kc, nb, nch, c->fp16, c->store, kx, ky};
     wf_code_opts co = {params, P_COUNT, z.bytes};
     wf_layout *l = NULL;
     wf_host *h = NULL;

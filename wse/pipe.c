@@ -139,8 +139,7 @@ static void mlp(wf_pe *pe) {
     float *a = wf_sym(pe, S_A);
     vecmat(pe, a, wf_sym(pe, S_HB), wf_sym(pe, S_W1), C, fs);
     wf_fadds(pe, v1(pe, a, fs), v1(pe, a, fs), v1(pe, wf_sym(pe, S_B1), fs), WF_SYNC);
-    for (uint32_t k = 0; k < fs; k++) a[k] = 0.5f * a[k] * (1.0f + erff(a[k] * (float)M_SQRT1_2));
-    wf_pe_charge(pe, fs * WF_WSE_SCALAR_CYCLES);
+    wse_gelu_row(pe, a, a, fs);
     vecmat(pe, wf_sym(pe, S_P), a, wf_sym(pe, S_W2), fs, C);
 }
 

@@ -114,10 +114,6 @@ void wf_wse_prof_end(wf_wse_prof *p, const wf_fabric *f, int kind, const char *n
     s->pes = (uint64_t)w * (uint64_t)h;
     s->busy = fs.busy - p->busy0;
     s->active = fs.active - p->active0;
-    /* an active cycle is counted once per PE, so active <= pes x cycles;
-    ** clamp in case a counter includes the launch's first cycle twice */
-    if (s->active > s->pes * s->cycles) s->active = s->pes * s->cycles;
-    if (s->busy > s->active) s->active = s->busy;
     s->edge = edge, s->flops = flops;
     p->now += s->cycles;
     if (w != p->w0 || h != p->h0 || grid_fit(p, w, h)) {

@@ -38,6 +38,11 @@ void wse_layernorm_row(wf_pe *pe, float *out, const float *x, const float *w, co
     wf_fadds(pe, mem(pe, out, C), mem(pe, out, C), mem(pe, b, C), WF_SYNC);
 }
 
+void wse_gelu_row(wf_pe *pe, float *out, const float *x, uint32_t n) {
+    for (uint32_t c = 0; c < n; c++) out[c] = 0.5f * x[c] * (1.0f + erff(x[c] * (float)M_SQRT1_2));
+    wf_pe_charge(pe, n * WF_WSE_SCALAR_CYCLES);
+}
+
 static void op_ln(wf_pe *pe, const uint32_t *cmd) {
     wse_layernorm_row(pe, wf_sym(pe, S_OUT), wf_sym(pe, S_A), wf_sym(pe, S_W), wf_sym(pe, S_BIAS), cmd[CMD_C],
                       wf_bits_f32(cmd[CMD_EPS]));
@@ -53,10 +58,7 @@ static void op_add(wf_pe *pe, const uint32_t *cmd) {
 
 static void op_gelu(wf_pe *pe, const uint32_t *cmd) {
     uint32_t C = cmd[CMD_C];
-    const float *x = wf_sym(pe, S_A);
-    float *o = wf_sym(pe, S_OUT);
-    for (uint32_t c = 0; c < C; c++) o[c] = 0.5f * x[c] * (1.0f + erff(x[c] * (float)M_SQRT1_2));
-    wf_pe_charge(pe, C * WF_WSE_SCALAR_CYCLES);
+    wse_gelu_row(pe, wf_sym(pe, S_OUT), wf_sym(pe, S_A), C);
 }
 
 /* One head: a = q[T][D] | k[T][D] | v[T][D]; out[T][D]. */

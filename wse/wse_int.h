@@ -10,4 +10,8 @@
 ** 2 C WF_WSE_SCALAR_CYCLES), the rest as four fp32 DSD ops. */
 void wse_layernorm_row(wf_pe *pe, float *out, const float *x, const float *w, const float *b, uint32_t C, float eps);
 
+/* out[n] = exact GELU(x[n]) (erf), scalar work charged n WF_WSE_SCALAR_CYCLES;
+** out may be x. */
+void wse_gelu_row(wf_pe *pe, float *out, const float *x, uint32_t n);
+
 #endif
