@@ -30,8 +30,9 @@ void wf_gemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float
 
 /* Packs rows i0..i0+mc of op(A), columns p0..p0+kc, into micro-panels of mr
 ** rows, k-major, zero padded. */
-static void pack_a(float *ap, int ta, const float *A, int lda, int i0, int mc, int p0, int kc,
-                   int mr) {
+static void pack_a(const wf_gemm_impl *im, float *ap, int ta, const float *A, int lda, int i0, int mc, int p0,
+                   int kc) {
+    const int mr = im->mr;
     for (int ir = 0; ir < mc; ir += mr) {
         int m = mc - ir < mr ? mc - ir : mr;
         float *dst = ap + (size_t)ir * kc;
@@ -42,6 +43,8 @@ static void pack_a(float *ap, int ta, const float *A, int lda, int i0, int mc, i
                 for (; i < m; i++) dst[p * mr + i] = src[i];
                 for (; i < mr; i++) dst[p * mr + i] = 0.0f;
             }
+        } else if (im->pack_t && mr <= im->pack_lanes) {
+            im->pack_t(dst, mr, mr, A + (size_t)(i0 + ir) * lda + p0, lda, m, kc);
         } else {
             for (int i = 0; i < mr; i++) {
                 if (i < m) {
@@ -57,8 +60,9 @@ static void pack_a(float *ap, int ta, const float *A, int lda, int i0, int mc, i
 
 /* Packs micro-panel jr (columns j0+jr .. +nr) of op(B), rows p0..p0+kc.
 ** tb = 2: B in 64-column panels of ldb rows (wf_p64_pack). */
-static void pack_b_panel(float *dst, int tb, const float *B, int ldb, int j0, int n, int p0,
-                         int kc, int nr) {
+static void pack_b_panel(const wf_gemm_impl *im, float *dst, int tb, const float *B, int ldb, int j0, int n,
+                         int p0, int kc) {
+    const int nr = im->nr;
     if (tb == 2) {
         if (j0 % WF_P64 + n <= WF_P64) { /* within one panel: rows are contiguous */
             const float *src = B + ((size_t)(j0 / WF_P64) * ldb + (size_t)p0) * WF_P64 + j0 % WF_P64;
@@ -77,6 +81,12 @@ static void pack_b_panel(float *dst, int tb, const float *B, int ldb, int j0, in
                 d[j] = B[((size_t)(col / WF_P64) * ldb + (size_t)(p0 + p)) * WF_P64 + col % WF_P64];
             }
             for (; j < nr; j++) d[j] = 0.0f;
+        }
+    } else if (tb == 1 && im->pack_t) { /* pack_lanes columns of the panel at a time */
+        const int w = im->pack_lanes;
+        for (int jj = 0; jj < nr; jj += w) {
+            int lanes = nr - jj < w ? nr - jj : w, rows = n - jj < 0 ? 0 : n - jj < lanes ? n - jj : lanes;
+            im->pack_t(dst + jj, nr, lanes, B + (size_t)(j0 + jj) * ldb + p0, ldb, rows, kc);
         }
     } else if (tb) {
         for (int j = 0; j < nr; j++) {
@@ -108,9 +118,17 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
             C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
-void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
-                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                     int ldc) {
+/* Rounds n packed values to bf16 in place (wf_gemm_rbf16): the packing
+** pass already brought them to L1/L2; zero padding stays zero. */
+static void round_packed(float *v, size_t n) {
+    uint32_t *u = (uint32_t *)v;
+    for (size_t i = 0; i < n; i++) u[i] = wf_bf16_round_bits(u[i]);
+}
+
+/* The blocked driver; rnd: round both operands to bf16 as they are packed. */
+static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                         int rnd) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
@@ -139,7 +157,8 @@ void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K
 #pragma omp for schedule(static)
                 for (int jp = 0; jp < npan; jp++) {
                     int j0 = jp * nr, n = nc - j0 < nr ? nc - j0 : nr;
-                    pack_b_panel(bp + (size_t)jp * kc * nr, tb, B, ldb, jc + j0, n, pc, kc, nr);
+                    pack_b_panel(im, bp + (size_t)jp * kc * nr, tb, B, ldb, jc + j0, n, pc, kc);
+                    if (rnd) round_packed(bp + (size_t)jp * kc * nr, (size_t)kc * nr);
                 }
                 float *ap = apall + (size_t)omp_get_thread_num() * MC * KC;
                 int packed_ic = -1;
@@ -148,7 +167,8 @@ void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K
                     int ic = task / jsplit, js = task % jsplit;
                     int i0 = ic * mcb, mc = M - i0 < mcb ? M - i0 : mcb;
                     if (packed_ic != ic) {
-                        pack_a(ap, ta, A, lda, i0, mc, pc, kc, mr);
+                        pack_a(im, ap, ta, A, lda, i0, mc, pc, kc);
+                        if (rnd) round_packed(ap, (size_t)((mc + mr - 1) / mr * mr) * kc);
                         packed_ic = ic;
                     }
                     int jp0 = (int)((long)npan * js / jsplit), jp1 = (int)((long)npan * (js + 1) / jsplit);
@@ -167,6 +187,12 @@ void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K
     }
     wf_free(NULL, apall);
     wf_free(NULL, bp);
+}
+
+void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc) {
+    gemm_blocked(im, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
 }
 
 /* ---- portable micro-kernel (plain C; the vectorizer does what it can) ---- */
@@ -262,4 +288,32 @@ void wf_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, i
         return;
     }
     wf_gemm_blocked(im, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* op(A) rows (or columns, ta) as a dense rows x cols copy rounded to bf16. */
+static float *rounded_copy(const float *X, int rows, int cols, int ld) {
+    float *d = wf_alloc(NULL, sizeof(float) * (size_t)rows * cols, "gemm bf16-rounded operand", NULL);
+    if (!d) return NULL;
+    for (int r = 0; r < rows; r++) {
+        const uint32_t *s = (const uint32_t *)(X + (size_t)r * ld);
+        uint32_t *o = (uint32_t *)(d + (size_t)r * cols);
+        for (int c = 0; c < cols; c++) o[c] = wf_bf16_round_bits(s[c]);
+    }
+    return d;
+}
+
+void wf_gemm_rbf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc) {
+    const wf_gemm_impl *im = pick();
+    if (!ta && M <= im->skinny_max && K > 0 && im->skinny && M > 0 && N > 0) {
+        /* few rows: the skinny kernel reads B unpacked, so round copies (small A, and B once) */
+        int br = tb ? N : K, bc = tb ? K : N;
+        float *Ar = rounded_copy(A, M, K, lda), *Br = rounded_copy(B, br, bc, ldb);
+        WF_ASSERT(Ar && Br);
+        im->skinny(tb, M, N, K, 1.0f, Ar, K, Br, bc, beta, C, ldc);
+        wf_free(NULL, Ar);
+        wf_free(NULL, Br);
+        return;
+    }
+    gemm_blocked(im, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, 1);
 }

@@ -211,6 +211,44 @@ static void skinny_block2(int M, int nb, int K, float alpha, const float *A, int
         nn2_block(M, nb - j0 < S2_CB ? nb - j0 : S2_CB, K, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
 }
 
+/* The 8 x 8 transpose of r[0..7] in place (24 shuffles for 64 elements). */
+static TGT2 inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; g++) { /* u[4g + c], 128-bit half L: column 4L + c of rows 4g..4g+3 */
+        u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+        r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+}
+
+static TGT2 inline __m256i lanes_below(int n) { /* lane i set for i < n */
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* wf_gemm_impl.pack_t: 8 columns of src at a time, transposed in registers;
+** masked loads and stores, so nothing past a row or a lane is touched. */
+static TGT2 void pack_t8(float *dst, int dstride, int lanes, const float *src, int lds, int rows, int kc) {
+    const __m256i km = lanes_below(lanes);
+    for (int p0 = 0; p0 < kc; p0 += 8) {
+        int np = kc - p0 < 8 ? kc - p0 : 8;
+        __m256i lm = lanes_below(np);
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = i < rows ? _mm256_maskload_ps(src + (size_t)i * lds + p0, lm) : _mm256_setzero_ps();
+        transpose8(r);
+        for (int q = 0; q < np; q++) _mm256_maskstore_ps(dst + (size_t)(p0 + q) * dstride, km, r[q]);
+    }
+}
+
 static const wf_gemm_impl avx2_impl = {
     .name = "wafer-avx2 (6x16 fp32 FMA micro-kernel)",
     .ukernel = ukernel_6x16,
@@ -219,6 +257,8 @@ static const wf_gemm_impl avx2_impl = {
     .skinny_max = S2_MAX,
     .skinny_block = skinny_block2,
     .skinny_block_max = S2_MAX,
+    .pack_t = pack_t8,
+    .pack_lanes = 8,
 };
 
 const wf_gemm_impl *wf_gemm_impl_avx2(void) {

@@ -363,6 +363,11 @@ static int gemm_widened(int ta, int tb, int M, int N, int K, const uint16_t *A, 
     return 1;
 }
 
+int wf_gemm_bf16x_widens(void) {
+    wf_isa isa = wf_isa_active();
+    return isa > WF_ISA_PORTABLE && isa < WF_ISA_AMX && !use_dp();
+}
+
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc) {
     wf_isa isa = wf_isa_active();

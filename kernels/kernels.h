@@ -250,6 +250,16 @@ void wf_crossentropy_forward(float *losses, const float *logits, const int32_t *
 ** thread count. */
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* The same product from fp32 operands, each rounded to bf16 (as
+** wf_bf16_from_f32) while it is packed, on wf_gemm's fp32 micro-kernel: the
+** bits of wf_gemm_bf16x where that widens (wf_gemm_bf16x_widens), without
+** the bf16 copies. */
+void wf_gemm_rbf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc);
+/* 1: wf_gemm_bf16x widens both operands onto wf_gemm's fp32 micro-kernel on
+** this CPU (no AMX, vdpbf16ps absent or measured slower): callers holding
+** fp32 operands may call wf_gemm_rbf16 instead, same bits, less work. */
+int wf_gemm_bf16x_widens(void);
 /* The avx512bf16 path's choice, for tests and benchmarks: 1 vdpbf16ps, 0
 ** widen to fp32, -1 measure (the default; WAFER_BF16_DOT=vdpbf16ps|fp32
 ** sets it for a process). */

@@ -61,6 +61,11 @@ typedef struct {
     void (*skinny_block)(int M, int nb, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                          float beta, float *C, int ldc);
     int skinny_block_max; /* skinny_block takes M <= skinny_block_max rows */
+    /* Transposing pack (the packs of op(A) with ta = 0 and op(B) with tb = 1):
+    ** dst[p*dstride + r] = src[r*lds + p] for r < rows, 0 for rows <= r <
+    ** lanes (lanes <= pack_lanes), p < kc. NULL: the plain C loops. */
+    void (*pack_t)(float *dst, int dstride, int lanes, const float *src, int lds, int rows, int kc);
+    int pack_lanes; /* the register width pack_t transposes (16 AVX-512, 8 AVX2) */
 } wf_gemm_impl;
 
 /* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,
@@ -79,6 +84,13 @@ const wf_gemm_impl *wf_gemm_impl_active(void);
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc);
+
+/* The bits of fp32 u rounded to bf16 (round to nearest even; a NaN stays a
+** quiet NaN), widened back: wf_bf16_from_f32's rounding, as an fp32. */
+static inline uint32_t wf_bf16_round_bits(uint32_t u) {
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return (u | 0x00400000u) & 0xFFFF0000u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+}
 
 /* How a blocked GEMM splits one (jc, pc) block into tasks: even row blocks
 ** of *mcb rows (a multiple of mr, at most mc), *n_ic of them, and *jsplit

@@ -202,9 +202,13 @@ static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *i
         wf_matmul_forward(out, inp, W, bias, N, K, OC);
         return;
     }
-    wf_bf16x_from_f32(t->xa, inp, (size_t)N * K);
-    wf_bf16x_from_f32(t->xw, W, (size_t)K * OC);
-    wf_gemm_bf16x(0, 0, N, OC, K, t->xa, K, t->xw, OC, 0.0f, out, OC);
+    if (wf_gemm_bf16x_widens()) { /* same bits, rounded while packed: no bf16 copies */
+        wf_gemm_rbf16(0, 0, N, OC, K, inp, K, W, OC, 0.0f, out, OC);
+    } else {
+        wf_bf16x_from_f32(t->xa, inp, (size_t)N * K);
+        wf_bf16x_from_f32(t->xw, W, (size_t)K * OC);
+        wf_gemm_bf16x(0, 0, N, OC, K, t->xa, K, t->xw, OC, 0.0f, out, OC);
+    }
     if (bias)
 #pragma omp parallel for schedule(static) if ((long)N * OC > 65536)
         for (int n = 0; n < N; n++)
@@ -233,11 +237,16 @@ static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, floa
         wf_matmul_backward(dx, dw, db, dout, x, w, N, Cin, Cout);
         return;
     }
-    wf_bf16x_from_f32(t->xd, dout, (size_t)N * Cout);
-    wf_bf16x_from_f32(t->xw, w, (size_t)Cin * Cout);
-    if (dx) wf_gemm_bf16x(0, 1, N, Cin, Cout, t->xd, Cout, t->xw, Cout, 1.0f, dx, Cin);
-    wf_bf16x_from_f32(t->xa, x, (size_t)N * Cin);
-    wf_gemm_bf16x(1, 0, Cin, Cout, N, t->xa, Cin, t->xd, Cout, 1.0f, dw, Cout);
+    if (wf_gemm_bf16x_widens()) {
+        if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 1.0f, dx, Cin);
+        wf_gemm_rbf16(1, 0, Cin, Cout, N, x, Cin, dout, Cout, 1.0f, dw, Cout);
+    } else {
+        wf_bf16x_from_f32(t->xd, dout, (size_t)N * Cout);
+        wf_bf16x_from_f32(t->xw, w, (size_t)Cin * Cout);
+        if (dx) wf_gemm_bf16x(0, 1, N, Cin, Cout, t->xd, Cout, t->xw, Cout, 1.0f, dx, Cin);
+        wf_bf16x_from_f32(t->xa, x, (size_t)N * Cin);
+        wf_gemm_bf16x(1, 0, Cin, Cout, N, t->xa, Cin, t->xd, Cout, 1.0f, dw, Cout);
+    }
     if (db) /* row by row into 256-column strips: contiguous, vectorizable */
 #pragma omp parallel for schedule(static) if ((long)N * Cout > 65536)
         for (int o0 = 0; o0 < Cout; o0 += 256) {
@@ -279,13 +288,18 @@ void wf_trainer_layer_forward(wf_trainer *t, int l, const wf_gpt_layer *w) {
 ** lnf. Softmax and the loss are fp32 over the fp32 logits. */
 static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, float dscale) {
     int N = t->N, C = t->cfg.n_embd, V = t->cfg.vocab_size;
-    wf_bf16x_from_f32(t->xa, t->lnf, (size_t)N * C);
-    wf_bf16x_from_f32(t->xwte, wte, (size_t)V * C);
+    int widen = wf_gemm_bf16x_widens(); /* same bits from the fp32 operands, rounded while packed */
+    if (!widen) {
+        wf_bf16x_from_f32(t->xa, t->lnf, (size_t)N * C);
+        wf_bf16x_from_f32(t->xwte, wte, (size_t)V * C);
+    }
     float *lgs = t->ce_scratch;
     for (int r0 = 0; r0 < N; r0 += CE_ROWS) {
         int R = r0 + CE_ROWS < N ? CE_ROWS : N - r0;
         const uint16_t *hc = t->xa + (size_t)r0 * C;
-        wf_gemm_bf16x(0, 1, R, V, C, hc, C, t->xwte, C, 0.0f, lgs, V);
+        const float *hf = t->lnf + (size_t)r0 * C;
+        if (widen) wf_gemm_rbf16(0, 1, R, V, C, hf, C, wte, C, 0.0f, lgs, V);
+        else wf_gemm_bf16x(0, 1, R, V, C, hc, C, t->xwte, C, 0.0f, lgs, V);
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < R; i++) {
             float *lg = lgs + (size_t)i * V;
@@ -305,7 +319,10 @@ static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, f
                 lg[tg] -= dscale;
             }
         }
-        if (dh) {
+        if (dh && widen) {
+            wf_gemm_rbf16(0, 0, R, C, V, lgs, V, wte, C, 0.0f, dh + (size_t)r0 * C, C);
+            wf_gemm_rbf16(1, 0, V, C, R, lgs, V, hf, C, 1.0f, dwte, C);
+        } else if (dh) {
             wf_bf16x_from_f32(t->xlg, lgs, (size_t)R * V);
             wf_gemm_bf16x(0, 0, R, C, V, t->xlg, V, t->xwte, C, 0.0f, dh + (size_t)r0 * C, C);
             wf_gemm_bf16x(1, 0, V, C, R, t->xlg, V, hc, C, 1.0f, dwte, C);

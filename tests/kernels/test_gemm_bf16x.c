@@ -133,6 +133,63 @@ static void test_convert(void) {
     wf_free(NULL, x); wf_free(NULL, a); wf_free(NULL, b);
 }
 
+/* wf_gemm_rbf16 (fp32 operands rounded to bf16 as they are packed) has the
+** bits of wf_gemm on explicitly rounded copies, on this ISA path: every
+** transpose, beta 0/1, shapes on the skinny path (M <= 48 rows) and the
+** blocked one (K across a block), ties, leading dimensions wider than the
+** operand; where wf_gemm_bf16x widens, its bits too. */
+static void test_rbf16(const char *path) {
+    wf_rng r;
+    wf_rng_seed(&r, 11);
+    static const int dims[][3] = {{1, 77, 33}, {13, 31, 17}, {48, 100, 70}, {49, 65, 600}, {100, 130, 1031},
+                                  {300, 33, 40}};
+    size_t nd = getenv("WF_TEST_QUICK") ? 4 : sizeof dims / sizeof dims[0];
+    int cases = 0, same = 0;
+    for (size_t d = 0; d < nd; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bb = 0; bb < 2; bb++) {
+                    int M = dims[d][0], N = dims[d][1], K = dims[d][2], pad = 3;
+                    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+                    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+                    float *A = wf_alloc(NULL, na * 4, "t", NULL), *B = wf_alloc(NULL, nb * 4, "t", NULL);
+                    float *Ar = wf_alloc(NULL, na * 4, "t", NULL), *Br = wf_alloc(NULL, nb * 4, "t", NULL);
+                    uint16_t *Ah = wf_alloc(NULL, na * 2, "t", NULL), *Bh = wf_alloc(NULL, nb * 2, "t", NULL);
+                    float *C1 = wf_alloc(NULL, nc * 4, "t", NULL), *C2 = wf_alloc(NULL, nc * 4, "t", NULL);
+                    float *C3 = wf_alloc(NULL, nc * 4, "t", NULL);
+                    for (size_t i = 0; i < na; i++) A[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+                    for (size_t i = 0; i < nb; i++) B[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+                    for (size_t i = 0; i < na; i += 5) { /* exact ties between two bf16 values */
+                        uint32_t u;
+                        memcpy(&u, &A[i], 4);
+                        u = (u & 0xFFFF0000u) | 0x8000u;
+                        memcpy(&A[i], &u, 4);
+                    }
+                    wf_bf16_from_f32(Ah, A, na);
+                    wf_bf16_from_f32(Bh, B, nb);
+                    for (size_t i = 0; i < na; i++) { uint32_t u = (uint32_t)Ah[i] << 16; memcpy(&Ar[i], &u, 4); }
+                    for (size_t i = 0; i < nb; i++) { uint32_t u = (uint32_t)Bh[i] << 16; memcpy(&Br[i], &u, 4); }
+                    for (size_t i = 0; i < nc; i++) C1[i] = C2[i] = C3[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+                    float beta = bb ? 1.0f : 0.0f;
+                    wf_gemm_rbf16(ta, tb, M, N, K, A, lda, B, ldb, beta, C1, ldc);
+                    wf_gemm(ta, tb, M, N, K, 1.0f, Ar, lda, Br, ldb, beta, C2, ldc);
+                    WF_CHECK(memcmp(C1, C2, nc * 4) == 0);
+                    if (wf_gemm_bf16x_widens()) {
+                        wf_gemm_bf16x(ta, tb, M, N, K, Ah, lda, Bh, ldb, beta, C3, ldc);
+                        WF_CHECK(memcmp(C1, C3, nc * 4) == 0);
+                        same++;
+                    }
+                    /* the rounding mattered: the unrounded product differs somewhere */
+                    wf_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C3, ldc);
+                    if (K > 16) WF_CHECK(memcmp(C1, C3, nc * 4) != 0);
+                    cases++;
+                    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, Ar); wf_free(NULL, Br);
+                    wf_free(NULL, Ah); wf_free(NULL, Bh); wf_free(NULL, C1); wf_free(NULL, C2); wf_free(NULL, C3);
+                }
+    printf("rbf16 on %s: %d cases bit-equal to wf_gemm on rounded copies, %d also to wf_gemm_bf16x\n", path,
+           cases, same);
+}
+
 int main(void) {
     printf("kernel: %s (cpu path %s)\n", wf_gemm_bf16x_kernel_name(), wf_isa_name(wf_isa_cpu()));
     /* every path the CPU has, from the top: AMX, AVX512_BF16, portable */
@@ -166,10 +223,19 @@ int main(void) {
         char what[160];
         snprintf(what, sizeof what, "path %s [%s]", wf_isa_name(wide[i]), wf_gemm_bf16x_kernel_name());
         WF_CHECK(strstr(wf_gemm_bf16x_kernel_name(), "widened") != NULL);
+        WF_CHECK(wf_gemm_bf16x_widens());
         sweep(wf_gemm_bf16x, what);
+        test_rbf16(wf_isa_name(wide[i]));
     }
     wf_gemm_bf16x_force_dot(-1);
     wf_isa_force((wf_isa)-1);
+    test_rbf16(wf_isa_name(wf_isa_active()));
+    if (wf_isa_cpu() > WF_ISA_PORTABLE) {
+        WF_CHECK_EQ(wf_isa_force(WF_ISA_PORTABLE), WF_ISA_PORTABLE);
+        WF_CHECK(!wf_gemm_bf16x_widens());
+        test_rbf16("portable");
+        wf_isa_force((wf_isa)-1);
+    }
     sweep(wf_gemm_bf16x_portable, "portable");
     test_rounding();
     test_convert();
