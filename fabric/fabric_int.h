@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Inlining the per-element hot path (a hint elsewhere: plain inline). */
 #if defined(__GNUC__) || defined(__clang__)
@@ -228,6 +229,42 @@ typedef struct {
     int64_t st[3];       /* byte strides of dimensions 1..3 */
 } wf_dims;
 
+/* Operand cursors: load, store and advance the current element (ops.c and
+** the cut-through below). */
+static inline uint32_t cur_load(const wf_operand *c, int esize) {
+    if (esize == 4) {
+        uint32_t v;
+        memcpy(&v, c->p, 4);
+        return v;
+    }
+    uint16_t v;
+    memcpy(&v, c->p, 2);
+    return v;
+}
+static inline void cur_store(const wf_operand *c, int esize, uint32_t v) {
+    if (esize == 4) memcpy(c->p, &v, 4);
+    else {
+        uint16_t h = (uint16_t)v;
+        memcpy(c->p, &h, 2);
+    }
+}
+static inline void cur_next(wf_operand *c, wf_dims *x) {
+    if (++c->k0 < c->len0) {
+        c->p += c->st0;
+        return;
+    }
+    c->k0 = 0;
+    c->p -= c->st0 * (int64_t)(c->len0 - 1);
+    for (int d = 0; d < 3; d++) {
+        if (++x->k[d] < x->len[d]) {
+            c->p += x->st[d];
+            return;
+        }
+        x->k[d] = 0;
+        c->p -= x->st[d] * (int64_t)(x->len[d] - 1);
+    }
+}
+
 /* An async op (microthread work item); what each element step reads is in
 ** its first 128 bytes (header and the three operands): two cache lines (ops
 ** are line-aligned in their chunks). */
@@ -270,6 +307,7 @@ enum { EV_CORE_FREE, EV_OP_START, EV_OP_DONE, EV_CALL, EV_OP_FINISH };
 typedef struct {
     uint32_t *v;
     size_t n, c, snap;
+    size_t sorted;               /* v[0, sorted) is known to be in increasing order */
 } wf_ilist;
 /* Router lists by edge (L_RMID + pe->edge); L_OPE lists the PEs with active
 ** ops (pe->aop). Inner PEs step their ops in phase A right after their own
@@ -501,7 +539,33 @@ static inline unsigned op_step_pe(wf_fabric *f, wf_pe *pe) {
 void op_start_event(wf_fabric *f, uint32_t oi);
 void op_done_event(wf_fabric *f, uint32_t oi);
 void op_finish_event(wf_fabric *f, uint32_t oi);
-int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now);
+void op_cut_through_elem(wf_fabric *f, wf_pe *pe, wf_op *o, uint32_t data, uint64_t now, uint64_t at);
+/* Cut-through delivery: the router hands a wavelet straight to the receive op
+** waiting on an EMPTY input queue. The stepped model would queue it (ready at
+** now + ramp_latency) and the op would take it exactly then, so we compute the
+** element now, count it as consumed at that cycle, and fire completion then:
+** same cycles, half the work. Not for ops that also write fabric-out. Inline
+** (one per delivered wavelet): the common receive into memory here, other ops
+** through op_cut_through_elem. 1: taken. */
+static WF_HOT_INLINE int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now) {
+    if (s->in.n || s->in_ops == NO_OP || f->ref_mode) return 0;
+    uint32_t oi = s->in_ops;
+    wf_op *o = op_at(f, oi);
+    uint64_t at = now + f->cm.ramp_latency;
+    if (o->out_color != 255 || o->i >= o->n || o->start > now || o->last_at >= at) return 0;
+    if ((o->code == OP_FMOVS || o->code == OP_MOV32) && o->a.kind == WF_DSD_FABIN) {
+        /* a receive into memory (the common case): what op_element does */
+        mark_active(pe, at);
+        cur_store(&o->dst, o->esize, data);
+        cur_next(&o->dst, &o->xdst);
+    } else {
+        op_cut_through_elem(f, pe, o, data, now, at);
+    }
+    o->last_at = at;
+    note_progress();
+    if (++o->i == o->n) ev_push(f, at, EV_OP_FINISH, oi);
+    return 1;
+}
 void op_release(wf_fabric *f, uint32_t oi);
 uint32_t op_new(wf_fabric *f, wf_pe *pe);   /* zeroed, o->pe set; NO_OP when out of memory */
 void op_enqueue(wf_fabric *f, wf_pe *pe, uint32_t oi);

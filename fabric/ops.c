@@ -164,41 +164,6 @@ static inline uint32_t elem(int code, uint32_t a, uint32_t b, uint32_t s) {
     }
 }
 
-/* ---- operands -------------------------------------------------------------------------- */
-static inline uint32_t cur_load(const wf_operand *c, int esize) {
-    if (esize == 4) {
-        uint32_t v;
-        memcpy(&v, c->p, 4);
-        return v;
-    }
-    uint16_t v;
-    memcpy(&v, c->p, 2);
-    return v;
-}
-static inline void cur_store(const wf_operand *c, int esize, uint32_t v) {
-    if (esize == 4) memcpy(c->p, &v, 4);
-    else {
-        uint16_t h = (uint16_t)v;
-        memcpy(c->p, &h, 2);
-    }
-}
-static inline void cur_next(wf_operand *c, wf_dims *x) {
-    if (++c->k0 < c->len0) {
-        c->p += c->st0;
-        return;
-    }
-    c->k0 = 0;
-    c->p -= c->st0 * (int64_t)(c->len0 - 1);
-    for (int d = 0; d < 3; d++) {
-        if (++x->k[d] < x->len[d]) {
-            c->p += x->st[d];
-            return;
-        }
-        x->k[d] = 0;
-        c->p -= x->st[d] * (int64_t)(x->len[d] - 1);
-    }
-}
-
 /* The bytes [*a0, *a1) a memory DSD's elements cover (all dimensions). */
 static void dsd_span(const wf_dsd *d, int esize, int64_t *a0, int64_t *a1) {
     int64_t lo = 0, hi = 0;
@@ -726,29 +691,10 @@ static WF_HOT_INLINE void op_element(wf_fabric *f, wf_op *o, wf_pe *pe, wf_cslot
     if (o->b.kind == WF_DSD_MEM) cur_next(&o->b, &o->xb);
 }
 
-/* Cut-through delivery: the router hands a wavelet straight to the receive op
-** waiting on an EMPTY input queue. The stepped model would queue it (ready at
-** now + ramp_latency) and the op would take it exactly then, so we compute the
-** element now, count it as consumed at that cycle, and fire completion then:
-** same cycles, half the work. Not for ops that also write fabric-out. */
-int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now) {
-    if (s->in.n || s->in_ops == NO_OP || f->ref_mode) return 0;
-    uint32_t oi = s->in_ops;
-    wf_op *o = op_at(f, oi);
-    uint64_t at = now + f->cm.ramp_latency;
-    if (o->out_color != 255 || o->i >= o->n || o->start > now || o->last_at >= at) return 0;
-    if ((o->code == OP_FMOVS || o->code == OP_MOV32) && o->a.kind == WF_DSD_FABIN) {
-        /* a receive into memory (the common case): what op_element does */
-        mark_active(pe, at);
-        cur_store(&o->dst, o->esize, data);
-        cur_next(&o->dst, &o->xdst);
-    } else {
-        op_element(f, o, pe, NULL, data, now, at);
-    }
-    o->last_at = at;
-    note_progress();
-    if (++o->i == o->n) ev_push(f, at, EV_OP_FINISH, oi);
-    return 1;
+/* Cut-through (fabric_int.h) of an op that is not a plain receive into
+** memory: the element through op_element. */
+void op_cut_through_elem(wf_fabric *f, wf_pe *pe, wf_op *o, uint32_t data, uint64_t now, uint64_t at) {
+    op_element(f, o, pe, NULL, data, now, at);
 }
 
 void op_finish_event(wf_fabric *f, uint32_t oi) {

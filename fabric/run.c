@@ -37,6 +37,7 @@ static int ilist_push(wf_fabric *f, wf_ilist *l, uint32_t x) {
         if (!nv) return -1;
         l->v = nv;
     }
+    if (l->sorted == l->n && (l->n == 0 || l->v[l->n - 1] <= x)) l->sorted++;
     l->v[l->n++] = x;
     return 0;
 }
@@ -305,8 +306,9 @@ static void radix_sort(wf_fabric *f, uint32_t *v, size_t n) {
     if (passes & 1) memcpy(v, a, n * sizeof *v);
 }
 
-static void sort_list(wf_fabric *f, uint32_t *v, size_t n) {
-    size_t i = 1;
+static void sort_list(wf_fabric *f, wf_ilist *l, size_t n) {
+    uint32_t *v = l->v;
+    size_t i = l->sorted > 1 ? l->sorted : 1; /* known in order (wf_ilist.sorted) */
     while (i < n && v[i - 1] <= v[i]) i++; /* the sorted prefix: often all of it */
     size_t budget = 4 * n + 64;
     for (; i < n; i++) {
@@ -323,6 +325,18 @@ static void sort_list(wf_fabric *f, uint32_t *v, size_t n) {
         }
         v[j] = x;
     }
+}
+
+/* After a walk over the sorted v[0, n) kept its first k entries (in order):
+** moves the entries appended meanwhile, v[n, l->n), behind them. */
+static void compact_tail(wf_ilist *l, size_t n, size_t k) {
+    size_t sorted = k;
+    for (size_t i = n; i < l->n; i++) {
+        if (sorted == k && (k == 0 || l->v[k - 1] <= l->v[i])) sorted++;
+        l->v[k++] = l->v[i];
+    }
+    l->n = k;
+    l->sorted = sorted;
 }
 
 /* Three-stage prefetch along a sorted router list: the hot lines of the PE
@@ -412,7 +426,7 @@ static inline int step_router(wf_fabric *f, wf_pe *pe, rwalk *w) {
 ** routers woken meanwhile stay listed for the next cycle. */
 static void step_routers(wf_fabric *f, wf_ilist *l) {
     size_t n = l->snap, k = 0;
-    sort_list(f, l->v, n);
+    sort_list(f, l, n);
     rwalk w = {0, 0, 0};
     for (size_t i = 0; i < n; i++) {
         prefetch_routers(f, l, i, n);
@@ -420,8 +434,7 @@ static void step_routers(wf_fabric *f, wf_ilist *l) {
         if (step_router(f, pe, &w)) l->v[k++] = pe->idx;
     }
     rwalk_end(&w);
-    for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
-    l->n = k;
+    compact_tail(l, n, k);
     l->snap = 0;
 }
 
@@ -458,8 +471,8 @@ static void prefetch_op_near(const wf_fabric *f, const wf_pe *pe) {
 static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
     size_t nr = l->snap, no = o->n, i = 0, j = 0, kr = 0, ko = 0;
     rwalk w = {0, 0, 0};
-    sort_list(f, l->v, nr);
-    sort_list(f, o->v, no);
+    sort_list(f, l, nr);
+    sort_list(f, o, no);
     while (i < nr || j < no) {
         uint32_t ri = i < nr ? l->v[i] : UINT32_MAX, oj = j < no ? o->v[j] : UINT32_MAX;
         if (ri <= oj) {
@@ -481,24 +494,21 @@ static void step_inner(wf_fabric *f, wf_ilist *l, wf_ilist *o) {
         }
     }
     rwalk_end(&w);
-    for (size_t k = nr; k < l->n; k++) l->v[kr++] = l->v[k];
-    l->n = kr;
+    compact_tail(l, nr, kr);
     l->snap = 0;
-    for (size_t k = no; k < o->n; k++) o->v[ko++] = o->v[k];
-    o->n = ko;
+    compact_tail(o, no, ko);
 }
 
 /* Ops of the edge rows (phase C). */
 static void step_ops(wf_fabric *f, wf_ilist *l) {
     size_t n = l->n, k = 0;
-    sort_list(f, l->v, n);
+    sort_list(f, l, n);
     for (size_t i = 0; i < n; i++) {
         if (i + PF_FAR < n) prefetch_op_far(f, f->pes[l->v[i + PF_FAR]]);
         if (i + PF_NEAR < n) prefetch_op_near(f, f->pes[l->v[i + PF_NEAR]]);
         if (step_ops_of(f, f->pes[l->v[i]])) l->v[k++] = l->v[i];
     }
-    for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
-    l->n = k;
+    compact_tail(l, n, k);
 }
 
 static void step_picks(wf_fabric *f, wf_ilist *l) {
@@ -517,6 +527,7 @@ static void step_picks(wf_fabric *f, wf_ilist *l) {
     }
     for (size_t i = n; i < l->n; i++) l->v[k++] = l->v[i];
     l->n = k;
+    l->sorted = 0; /* pick lists are walked in the order they were filled */
 }
 
 /* ---- the three phases of a cycle ---------------------------------------------- */
@@ -609,13 +620,15 @@ static void drop_lingering(wf_fabric *f) {
     for (int b = 0; b < f->nbands; b++)
         for (int i = L_RMID; i <= L_RBOT; i++) {
             wf_ilist *l = &f->band[b].l[i];
-            size_t k = 0;
+            size_t k = 0, sorted = 0;
             for (size_t j = 0; j < l->n; j++) {
                 wf_pe *pe = f->pes[l->v[j]];
                 if (pe->in_rlist == RL_LINGER && !pe->rpend) pe->in_rlist = RL_OFF;
                 else l->v[k++] = l->v[j];
+                if (j < l->sorted) sorted = k; /* dropping keeps a sorted prefix sorted */
             }
             l->n = k;
+            l->sorted = sorted;
         }
 }
 
