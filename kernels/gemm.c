@@ -120,7 +120,7 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
 
 /* Rounds n packed values to bf16 in place (wf_gemm_rbf16): the packing
 ** pass already brought them to L1/L2; zero padding stays zero. */
-static void round_packed(float *v, size_t n) {
+WF_CLONES static void round_packed(float *v, size_t n) {
     uint32_t *u = (uint32_t *)v;
     for (size_t i = 0; i < n; i++) u[i] = wf_bf16_round_bits(u[i]);
 }
