@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #define HDR 64 /* header size = alignment of the payload */
 
@@ -53,6 +56,22 @@ static void account(wf_heap *h, size_t n) {
     while (now > p && !atomic_compare_exchange_weak(&h->peak, &p, now)) {}
 }
 
+/* Big blocks (weights, packed panels, activations) are read as long streams:
+** ask Linux for transparent huge pages on their 2 MiB-aligned interior, so
+** the hardware prefetchers do not stop at every 4 KiB page and the TLB
+** covers them (a hint: where THP is off or "never", nothing changes). */
+#define HUGE_MIN ((size_t)8 << 20)
+static void huge_pages(unsigned char *p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (n < HUGE_MIN) return;
+    const uintptr_t hp = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + hp - 1) & ~(hp - 1), hi = ((uintptr_t)p + n) & ~(hp - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 void *wf_alloc(wf_heap *h, size_t n, const char *what, wf_err *err) {
     if (!h) h = &default_heap;
     if (injected_failure(h)) {
@@ -76,6 +95,7 @@ void *wf_alloc(wf_heap *h, size_t n, const char *what, wf_err *err) {
     }
     memcpy(p, &n, sizeof n);
     account(h, n);
+    huge_pages(p, total);
     return p + HDR;
 }
 
