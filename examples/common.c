@@ -48,7 +48,9 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --defect-compare also run without defects and report those cycles\n"
            "  --debug          debugger: stops at the first run, reads commands from the terminal\n"
            "                   (help lists them; one thread)\n"
-           "  --debug-script FILE   the debugger's commands from FILE, echoed; its end = run to the end\n",
+           "  --debug-script FILE   the debugger's commands from FILE, echoed; its end = run to the end\n"
+           "  --progress S     a progress line on stderr every S seconds of a long run, 0 = none\n"
+           "                   (default 10 when stderr is a terminal, else 0)\n",
            default_threads());
 }
 
@@ -58,6 +60,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
     o->threads = default_threads();
     o->defect_seed = 1;
     o->spare_cols = o->spare_rows = -1;
+    o->progress = isatty(STDERR_FILENO) ? 10 : 0;
+    o->prog = prog;
     o->argc = argc;
     o->argv = argv;
     *help = 0;
@@ -117,6 +121,15 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         }
         if (!strcmp(a, "--defects")) {
             o->defects = val;
+            continue;
+        }
+        if (!strcmp(a, "--progress")) {
+            char *end = NULL;
+            double v = strtod(val, &end);
+            if (!end || *end || end == val || !(v >= 0 && v <= 86400))
+                return WF_FAIL(err, WF_EUSAGE, "%s: --progress '%s': expected seconds, 0 .. 86400 (0 = none)", prog,
+                               val);
+            o->progress = v;
             continue;
         }
         if (!strcmp(a, "--defect-rate")) {
@@ -242,8 +255,18 @@ static wf_status debug_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
     return wf_debug_attach(wf_host_fabric(h), &dop, &o->dbg, err);
 }
 
+/* --progress: one line per report, on stderr (stdout keeps the results). */
+static void progress_line(void *ud, const wf_fabric_progress *p) {
+    const wf_ex_opts *o = ud;
+    fprintf(stderr, "%s: simulating: cycle %llu, %llu cycles in %.0f s of this run (%.0f cycles/s), %zu routers, "
+            "ops and tasks working\n", o->prog, (unsigned long long)p->cycle, (unsigned long long)p->run_cycles,
+            p->run_wall_s, p->run_wall_s > 0 ? (double)p->run_cycles / p->run_wall_s : 0.0, p->work);
+    fflush(stderr);
+}
+
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
     if (o->debug || o->debug_script) o->threads = 1; /* what a debugged run uses */
+    wf_fabric_set_progress(wf_host_fabric(h), o->progress, progress_line, o);
     wf_status st = wf_fabric_set_threads(wf_host_fabric(h), o->threads, err);
     if (!st && o->check_statics) st = wf_fabric_set_check_statics(wf_host_fabric(h), 1, err);
     if (!st && (o->debug || o->debug_script)) st = debug_begin(o, h, err);
@@ -352,7 +375,9 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
 }
 
 int wf_ex_fail(const char *prog, wf_host *h, const wf_err *e) {
-    fprintf(stderr, "%s: error: %s\n", prog, e->msg);
+    size_t pl = strlen(prog); /* flag errors already start with "prog: ": not twice */
+    const char *m = !strncmp(e->msg, prog, pl) && e->msg[pl] == ':' && e->msg[pl + 1] == ' ' ? e->msg + pl + 2 : e->msg;
+    fprintf(stderr, "%s: error: %s\n", prog, m);
     if (h) {
         const char *rep = wf_fabric_report(wf_host_fabric(h));
         size_t n = strlen(e->msg);

@@ -65,6 +65,9 @@ typedef struct {
     const char *debug_script;/* --debug-script FILE: commands from FILE, echoed */
     wf_debug *dbg;           /* attached while the example runs */
     FILE *dbg_in;            /* the script, owned */
+    double progress;         /* --progress S: a line on stderr every S s of a long run; 0 = off
+                             ** (default 10 when stderr is a terminal, else 0) */
+    const char *prog;        /* the example's name, for those lines */
 } wf_ex_opts;
 
 /* Parses argv against the example's flags plus the common ones. Returns

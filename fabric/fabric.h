@@ -204,6 +204,19 @@ void wf_fabric_set_reference_mode(wf_fabric *f, int on);
 ** stay on the caller's thread). Results do not depend on n. Tracing runs on
 ** one thread. */
 wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err);
+/* Progress of a long run. fn is called from wf_fabric_run, on the calling
+** thread, about every every_s seconds of wall time (the clock is read every
+** 1024 turns of the run loop), never in a run shorter than every_s.
+** every_s <= 0 or fn NULL turns it off (the default; the library itself
+** never prints). Results do not change. */
+typedef struct {
+    uint64_t cycle;        /* the fabric's clock now */
+    uint64_t run_cycles;   /* cycles since this wf_fabric_run began */
+    double run_wall_s;     /* wall seconds since then */
+    size_t work;           /* routers, PEs with active ops and task picks listed this cycle */
+} wf_fabric_progress;
+typedef void (*wf_progress_fn)(void *ud, const wf_fabric_progress *p);
+void wf_fabric_set_progress(wf_fabric *f, double every_s, wf_progress_fn fn, void *ud);
 /* Shared-static check (fabric/statics.c): on = 1 makes every task and init
 ** call fail the run when it changes the main program's static data (a C
 ** static/global in kernel code is one variable for all simulated PEs; per-PE

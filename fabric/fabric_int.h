@@ -407,6 +407,9 @@ struct wf_fabric {
     uint64_t dbg_at;
     wf_debug_fn dbg; void *dbg_ud;
     int dbg_quit;                /* the hook asked to end the run (no error stop for it) */
+    /* progress (wf_fabric_set_progress): fn NULL = off */
+    wf_progress_fn prog_fn; void *prog_ud;
+    double prog_every;
     /* stats */
     double wall;
     uint64_t sram_backed;

@@ -767,6 +767,22 @@ static inline uint64_t jump_to(const wf_fabric *f, uint64_t t) {
     return t > f->dbg_at && f->dbg_at > f->now ? f->dbg_at : t;
 }
 
+void wf_fabric_set_progress(wf_fabric *f, double every_s, wf_progress_fn fn, void *ud) {
+    int on = fn && every_s > 0;
+    f->prog_fn = on ? fn : NULL;
+    f->prog_ud = on ? ud : NULL;
+    f->prog_every = on ? every_s : 0;
+}
+
+/* Reports when every_s has passed since the last report (or the start). */
+static void progress_tick(wf_fabric *f, uint64_t start, double t0, double *last) {
+    double t = wf_now();
+    if (t - *last < f->prog_every) return;
+    *last = t;
+    wf_fabric_progress p = {f->now, f->now - start, t - t0, cycle_work(f)};
+    f->prog_fn(f->prog_ud, &p);
+}
+
 static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     wf_status st = wf_fabric_load(f, err);
     if (st) return st;
@@ -782,8 +798,14 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     if (nt > 1 && f->nbands > 1 && !f->pool) fabric_pool_start(f, nt < f->nbands ? nt : f->nbands);
     wf_tc = &f->tc[0];
     f->report[0] = 0;
+    unsigned ptick = 1024;
+    double plast = t0;
     while (!f->failed) {
         if (f->now >= f->dbg_at && debug_cycle(f)) break;
+        if (f->prog_fn && --ptick == 0) {
+            ptick = 1024;
+            progress_tick(f, start, t0, &plast);
+        }
         if (max_cycles && f->now - start > max_cycles) {
             f->wall += wf_now() - t0;
             wf_tc = NULL;
