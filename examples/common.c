@@ -258,9 +258,11 @@ static wf_status debug_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
 /* --progress: one line per report, on stderr (stdout keeps the results). */
 static void progress_line(void *ud, const wf_fabric_progress *p) {
     const wf_ex_opts *o = ud;
-    fprintf(stderr, "%s: simulating: cycle %llu, %llu cycles in %.0f s of this run (%.0f cycles/s), %zu routers, "
-            "ops and tasks working\n", o->prog, (unsigned long long)p->cycle, (unsigned long long)p->run_cycles,
-            p->run_wall_s, p->run_wall_s > 0 ? (double)p->run_cycles / p->run_wall_s : 0.0, p->work);
+    fprintf(stderr, "%s: simulating: cycle %llu, %llu cycles in %.0f s of this run (%.0f cycles/s; lately %.0f), "
+            "%zu routers, ops and tasks working\n", o->prog, (unsigned long long)p->cycle,
+            (unsigned long long)p->run_cycles, p->run_wall_s,
+            p->run_wall_s > 0 ? (double)p->run_cycles / p->run_wall_s : 0.0,
+            p->last_s > 0 ? (double)p->last_cycles / p->last_s : 0.0, p->work);
     fflush(stderr);
 }
 

@@ -214,6 +214,8 @@ typedef struct {
     uint64_t run_cycles;   /* cycles since this wf_fabric_run began */
     double run_wall_s;     /* wall seconds since then */
     size_t work;           /* routers, PEs with active ops and task picks listed this cycle */
+    uint64_t last_cycles;  /* cycles since the previous report (or the start) */
+    double last_s;         /* wall seconds since then: the recent rate, which an ETA wants */
 } wf_fabric_progress;
 typedef void (*wf_progress_fn)(void *ud, const wf_fabric_progress *p);
 void wf_fabric_set_progress(wf_fabric *f, double every_s, wf_progress_fn fn, void *ud);

@@ -774,12 +774,14 @@ void wf_fabric_set_progress(wf_fabric *f, double every_s, wf_progress_fn fn, voi
     f->prog_every = on ? every_s : 0;
 }
 
-/* Reports when every_s has passed since the last report (or the start). */
-static void progress_tick(wf_fabric *f, uint64_t start, double t0, double *last) {
+/* Reports when every_s has passed since the last report (or the start),
+** whose time and cycle are *last and *last_cycle. */
+static void progress_tick(wf_fabric *f, uint64_t start, double t0, double *last, uint64_t *last_cycle) {
     double t = wf_now();
     if (t - *last < f->prog_every) return;
+    wf_fabric_progress p = {f->now, f->now - start, t - t0, cycle_work(f), f->now - *last_cycle, t - *last};
     *last = t;
-    wf_fabric_progress p = {f->now, f->now - start, t - t0, cycle_work(f)};
+    *last_cycle = f->now;
     f->prog_fn(f->prog_ud, &p);
 }
 
@@ -800,11 +802,12 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     f->report[0] = 0;
     unsigned ptick = 1024;
     double plast = t0;
+    uint64_t plast_cycle = start;
     while (!f->failed) {
         if (f->now >= f->dbg_at && debug_cycle(f)) break;
         if (f->prog_fn && --ptick == 0) {
             ptick = 1024;
-            progress_tick(f, start, t0, &plast);
+            progress_tick(f, start, t0, &plast, &plast_cycle);
         }
         if (max_cycles && f->now - start > max_cycles) {
             f->wall += wf_now() - t0;

@@ -502,7 +502,7 @@ static void progress_lines_on_request(void) {
     WF_CHECK(h != NULL);
     WF_CHECK_EQ(run("fft --n 16 --threads 1 --json --progress 0.000001"), 0);
     WF_CHECK_HAS(out_buf, "fft: simulating: cycle ");
-    WF_CHECK_HAS(out_buf, "cycles/s)");
+    WF_CHECK_HAS(out_buf, "cycles/s; lately ");
     h = strstr(out_buf, "\"result_hash\":");
     WF_CHECK(h != NULL && hash0[0] && !strncmp(h, hash0, strlen(hash0)));
     WF_CHECK_EQ(run("fft --n 16 --progress -1"), 1);
