@@ -121,8 +121,7 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
 /* Rounds n packed values to bf16 in place (wf_gemm_rbf16): the packing
 ** pass already brought them to L1/L2; zero padding stays zero. */
 WF_CLONES static void round_packed(float *v, size_t n) {
-    uint32_t *u = (uint32_t *)v;
-    for (size_t i = 0; i < n; i++) u[i] = wf_bf16_round_bits(u[i]);
+    for (size_t i = 0; i < n; i++) v[i] = wf_bf16_round(v[i]);
 }
 
 /* The blocked driver; rnd: round both operands to bf16 as they are packed. */
@@ -290,15 +289,12 @@ void wf_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, i
     wf_gemm_blocked(im, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* op(A) rows (or columns, ta) as a dense rows x cols copy rounded to bf16. */
+/* rows x cols of X (leading dimension ld) as a dense copy rounded to bf16. */
 static float *rounded_copy(const float *X, int rows, int cols, int ld) {
     float *d = wf_alloc(NULL, sizeof(float) * (size_t)rows * cols, "gemm bf16-rounded operand", NULL);
     if (!d) return NULL;
-    for (int r = 0; r < rows; r++) {
-        const uint32_t *s = (const uint32_t *)(X + (size_t)r * ld);
-        uint32_t *o = (uint32_t *)(d + (size_t)r * cols);
-        for (int c = 0; c < cols; c++) o[c] = wf_bf16_round_bits(s[c]);
-    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) d[(size_t)r * cols + c] = wf_bf16_round(X[(size_t)r * ld + c]);
     return d;
 }
 

@@ -91,6 +91,14 @@ static inline uint32_t wf_bf16_round_bits(uint32_t u) {
     if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return (u | 0x00400000u) & 0xFFFF0000u;
     return (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
 }
+/* x rounded to bf16 and widened back (bit copies through memcpy: no aliasing). */
+static inline float wf_bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = wf_bf16_round_bits(u);
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
 
 /* How a blocked GEMM splits one (jc, pc) block into tasks: even row blocks
 ** of *mcb rows (a multiple of mr, at most mc), *n_ic of them, and *jsplit
