@@ -1,14 +1,16 @@
 /* test_base.c — allocator accounting, budgets and fault injection; error
 ** values; atomic file writes that survive a full disk; reads that never block
 ** on a FIFO; user-named outputs written through to FIFOs, devices, stdout and
-** symlink targets instead of being replaced. */
+** symlink targets instead of being replaced; big blocks asking for huge pages. */
 #include "../../base/base.h"
 #include "../check.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -229,7 +231,45 @@ static void errors_carry_source_position(void) {
     WF_CHECK_STR(wf_status_name(WF_EDEADLOCK), "deadlock");
 }
 
+/* Blocks of 8 MiB and more ask Linux for transparent huge pages (alloc.c):
+** the mapping holding the middle of a 64 MiB block carries the "hg" flag
+** (MADV_HUGEPAGE) in /proc/self/smaps. Skipped where THP does not exist. */
+static void big_blocks_ask_for_huge_pages(void) {
+    FILE *t = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!t) {
+        printf("SKIP huge pages: no /sys/kernel/mm/transparent_hugepage (not Linux, or THP not built)\n");
+        return;
+    }
+    fclose(t);
+    size_t n = (size_t)64 << 20;
+    unsigned char *p = wf_alloc(NULL, n, "big", NULL);
+    WF_CHECK(p != NULL);
+    if (!p) return;
+    memset(p, 1, n);
+    uintptr_t mid = (uintptr_t)p + n / 2;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    WF_CHECK(f != NULL);
+    char line[512];
+    int in = 0, found = 0, hg = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = mid >= lo && mid < hi;
+            found |= in;
+        } else if (in && !strncmp(line, "VmFlags:", 8)) {
+            hg = strstr(line, " hg") != NULL;
+        }
+    }
+    if (f) fclose(f);
+    WF_CHECK(found);
+    WF_CHECK(hg);
+    printf("huge pages: the middle of a 64 MiB block is in a mapping %s the MADV_HUGEPAGE flag\n",
+           hg ? "with" : "WITHOUT");
+    wf_free(NULL, p);
+}
+
 int main(void) {
+    big_blocks_ask_for_huge_pages();
     heap_counts_live_and_peak();
     heap_budget_is_enforced_with_a_named_error();
     heap_fault_injection_fails_exactly_the_kth();
