@@ -54,6 +54,17 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            default_threads());
 }
 
+/* A real flag value in [0, hi] into *out; else the error names the flag and `expect`. */
+static wf_status parse_real(const char *prog, const char *flag, const char *val, double hi, const char *expect,
+                            double *out, wf_err *err) {
+    char *end = NULL;
+    double v = strtod(val, &end);
+    if (!end || *end || end == val || !(v >= 0 && v <= hi))
+        return WF_FAIL(err, WF_EUSAGE, "%s: %s '%s': expected %s", prog, flag, val, expect);
+    *out = v;
+    return WF_OK;
+}
+
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err) {
     memset(o, 0, sizeof *o);
@@ -124,20 +135,11 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             continue;
         }
         if (!strcmp(a, "--progress")) {
-            char *end = NULL;
-            double v = strtod(val, &end);
-            if (!end || *end || end == val || !(v >= 0 && v <= 86400))
-                return WF_FAIL(err, WF_EUSAGE, "%s: --progress '%s': expected seconds, 0 .. 86400 (0 = none)", prog,
-                               val);
-            o->progress = v;
+            if (parse_real(prog, a, val, 86400, "seconds, 0 .. 86400 (0 = none)", &o->progress, err)) return err->code;
             continue;
         }
         if (!strcmp(a, "--defect-rate")) {
-            char *end = NULL;
-            double v = strtod(val, &end);
-            if (!end || *end || end == val || !(v >= 0 && v <= 0.5))
-                return WF_FAIL(err, WF_EUSAGE, "%s: --defect-rate '%s': expected 0 .. 0.5", prog, val);
-            o->defect_rate = v;
+            if (parse_real(prog, a, val, 0.5, "0 .. 0.5", &o->defect_rate, err)) return err->code;
             continue;
         }
         if (!strcmp(a, "--defect-seed") || !strcmp(a, "--spare-cols") || !strcmp(a, "--spare-rows")) {

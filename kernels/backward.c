@@ -508,6 +508,29 @@ void wf_attention_backward_ref(float *dqkv, const float *dout, const float *qkv,
 
 /* ---- Cross-entropy --------------------------------------------------------- */
 
+void wf_crossentropy_rows(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale, int grad) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < R; i++) {
+        float *lg = lgs + (size_t)i * V;
+        int tg = targets[i];
+        float mx = -INFINITY, ltg = lg[tg];
+        for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+        /* one exp per logit: keep exp(l - max) for the gradient */
+        double z = 0.0;
+        for (int v = 0; v < V; v++) {
+            float ev = expf(lg[v] - mx);
+            z += (double)ev;
+            if (grad) lg[v] = ev;
+        }
+        losses[i] = mx + (float)log(z) - ltg;
+        if (grad) {
+            float k = (float)((double)dscale / z);
+            for (int v = 0; v < V; v++) lg[v] *= k;
+            lg[tg] -= dscale;
+        }
+    }
+}
+
 void wf_crossentropy_fused(float *dh, float *dwte, float *losses, const float *h, const float *wte,
                            const int32_t *targets, int N, int C, int V, float dscale,
                            float *scratch, int rows) {
@@ -515,26 +538,7 @@ void wf_crossentropy_fused(float *dh, float *dwte, float *losses, const float *h
         int R = r0 + rows < N ? rows : N - r0;
         const float *hc = h + (size_t)r0 * C;
         wf_gemm(0, 1, R, V, C, 1.0f, hc, C, wte, C, 0.0f, scratch, V);
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < R; i++) {
-            float *lg = scratch + (size_t)i * V;
-            int tg = targets[r0 + i];
-            float mx = -INFINITY, ltg = lg[tg];
-            for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
-            /* one exp per logit: keep exp(l - max) for the gradient */
-            double z = 0.0;
-            for (int v = 0; v < V; v++) {
-                float ev = expf(lg[v] - mx);
-                z += (double)ev;
-                if (dh) lg[v] = ev;
-            }
-            losses[r0 + i] = mx + (float)log(z) - ltg;
-            if (dh) {
-                float k = (float)((double)dscale / z);
-                for (int v = 0; v < V; v++) lg[v] *= k;
-                lg[tg] -= dscale;
-            }
-        }
+        wf_crossentropy_rows(scratch, R, V, targets + r0, losses + r0, dscale, dh != NULL);
         if (dh) {
             wf_gemm(0, 0, R, C, V, 1.0f, scratch, V, wte, C, 0.0f, dh + (size_t)r0 * C, C);
             wf_gemm(1, 0, V, C, R, 1.0f, scratch, V, hc, C, 1.0f, dwte, C);

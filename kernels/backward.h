@@ -60,6 +60,10 @@ void wf_attention_forward_ref(float *out, float *lse, const float *qkv, int B, i
 ** When dh is not NULL: dlogits = (softmax - onehot) * dscale, dh [N,C] =
 ** dlogits @ wte (overwritten) and dwte [V,C] += dlogits^T @ h.
 ** targets must lie in [0, V) (the caller checks). */
+/* The row step of the above, on R rows of logits lgs [R,V] in place:
+** losses[i] = lse(lgs[i]) - lgs[i, targets[i]]; grad: lgs becomes dlogits
+** (softmax - onehot) * dscale. Shared with the trainer's bf16 head. */
+void wf_crossentropy_rows(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale, int grad);
 void wf_crossentropy_fused(float *dh, float *dwte, float *losses, const float *h, const float *wte,
                            const int32_t *targets, int N, int C, int V, float dscale,
                            float *scratch, int rows);

@@ -48,7 +48,7 @@ struct wf_trainer {
     int32_t *inputs, *targets; /* [N] copies of the micro-batch */
     int recomputed;      /* layer whose activations the shared set holds (recompute), -1 none */
     int bf16;            /* wf_trainer_set_bf16: big GEMMs on bf16 operands */
-    uint16_t *bmem;      /* bf16 scratch (NULL until bf16 is set): */
+    uint16_t *bmem;      /* bf16 scratch (NULL until bf16 is set, or when the products widen: see below): */
     uint16_t *xa, *xd, *xw; /* activation [N,max(C,F)], gradient [N,max(3C,F)], weight copies */
     uint16_t *xwte, *xlg;   /* wte [V,C] and one chunk of logit gradients [CE_ROWS,V] */
     const wf_sparse_plan *sparse; /* borrowed (wf_trainer_set_sparse): masked matrices on the sparse kernels; NULL dense */
@@ -171,13 +171,16 @@ wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float 
 ** gradients converted once per product, weights once per use: K*OC
 ** conversions against N*K*OC multiply-adds) and sum in fp32. Bias, layernorm,
 ** attention, softmax and every stored tensor stay fp32. Off: the fp32 kernels,
-** bit for bit as before. */
+** bit for bit as before. Where wf_gemm_bf16x would widen the copies onto the
+** fp32 kernel anyway (wf_gemm_bf16x_widens, decided here once), there are no
+** copies: bmem stays NULL and wf_gemm_rbf16 rounds the fp32 operands in its
+** packed panels, with the same bits. */
 static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
 
 int wf_trainer_is_bf16(const wf_trainer *t) { return t->bf16; }
 
 wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
-    if (on && !t->bmem) {
+    if (on && !t->bmem && !wf_gemm_bf16x_widens()) {
         size_t N = (size_t)t->N, C = (size_t)t->cfg.n_embd, F = (size_t)t->cfg.n_inner;
         size_t V = (size_t)t->cfg.vocab_size;
         size_t na = N * imax(C, F), nd = N * imax(3 * C, F), nw = C * imax(3 * C, F);
@@ -202,7 +205,7 @@ static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *i
         wf_matmul_forward(out, inp, W, bias, N, K, OC);
         return;
     }
-    if (wf_gemm_bf16x_widens()) { /* same bits, rounded while packed: no bf16 copies */
+    if (!t->bmem) { /* same bits, rounded while packed: no bf16 copies */
         wf_gemm_rbf16(0, 0, N, OC, K, inp, K, W, OC, 0.0f, out, OC);
     } else {
         wf_bf16x_from_f32(t->xa, inp, (size_t)N * K);
@@ -237,7 +240,7 @@ static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, floa
         wf_matmul_backward(dx, dw, db, dout, x, w, N, Cin, Cout);
         return;
     }
-    if (wf_gemm_bf16x_widens()) {
+    if (!t->bmem) {
         if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 1.0f, dx, Cin);
         wf_gemm_rbf16(1, 0, Cin, Cout, N, x, Cin, dout, Cout, 1.0f, dw, Cout);
     } else {
@@ -288,7 +291,7 @@ void wf_trainer_layer_forward(wf_trainer *t, int l, const wf_gpt_layer *w) {
 ** lnf. Softmax and the loss are fp32 over the fp32 logits. */
 static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, float dscale) {
     int N = t->N, C = t->cfg.n_embd, V = t->cfg.vocab_size;
-    int widen = wf_gemm_bf16x_widens(); /* same bits from the fp32 operands, rounded while packed */
+    int widen = !t->bmem; /* same bits from the fp32 operands, rounded while packed */
     if (!widen) {
         wf_bf16x_from_f32(t->xa, t->lnf, (size_t)N * C);
         wf_bf16x_from_f32(t->xwte, wte, (size_t)V * C);
@@ -296,29 +299,11 @@ static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, f
     float *lgs = t->ce_scratch;
     for (int r0 = 0; r0 < N; r0 += CE_ROWS) {
         int R = r0 + CE_ROWS < N ? CE_ROWS : N - r0;
-        const uint16_t *hc = t->xa + (size_t)r0 * C;
         const float *hf = t->lnf + (size_t)r0 * C;
+        const uint16_t *hc = widen ? NULL : t->xa + (size_t)r0 * C;
         if (widen) wf_gemm_rbf16(0, 1, R, V, C, hf, C, wte, C, 0.0f, lgs, V);
         else wf_gemm_bf16x(0, 1, R, V, C, hc, C, t->xwte, C, 0.0f, lgs, V);
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < R; i++) {
-            float *lg = lgs + (size_t)i * V;
-            int tg = t->targets[r0 + i];
-            float mx = -INFINITY, ltg = lg[tg];
-            for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
-            double z = 0.0;
-            for (int v = 0; v < V; v++) {
-                float ev = expf(lg[v] - mx);
-                z += (double)ev;
-                if (dh) lg[v] = ev;
-            }
-            t->losses[r0 + i] = mx + (float)log(z) - ltg;
-            if (dh) {
-                float k = (float)((double)dscale / z);
-                for (int v = 0; v < V; v++) lg[v] *= k;
-                lg[tg] -= dscale;
-            }
-        }
+        wf_crossentropy_rows(lgs, R, V, t->targets + r0, t->losses + r0, dscale, dh != NULL);
         if (dh && widen) {
             wf_gemm_rbf16(0, 0, R, C, V, lgs, V, wte, C, 0.0f, dh + (size_t)r0 * C, C);
             wf_gemm_rbf16(1, 0, V, C, R, lgs, V, hf, C, 1.0f, dwte, C);
