@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,11 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "                   (help lists them; one thread)\n"
            "  --debug-script FILE   the debugger's commands from FILE, echoed; its end = run to the end\n"
            "  --progress S     a progress line on stderr every S seconds of a long run, 0 = none\n"
-           "                   (default 10 when stderr is a terminal, else 0)\n",
+           "                   (default 10 when stderr is a terminal, else 0)\n"
+           "  --checkpoint FILE   save the run's state to FILE every --checkpoint-every S seconds\n"
+           "                   (default 600) and on Ctrl-C / SIGTERM (then exit 3)\n"
+           "  --checkpoint-at C   save it at cycle C and stop (exit 3)\n"
+           "  --resume FILE    continue the run saved in FILE (same example and flags)\n",
            default_threads());
 }
 
@@ -72,6 +77,7 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
     o->defect_seed = 1;
     o->spare_cols = o->spare_rows = -1;
     o->progress = isatty(STDERR_FILENO) ? 10 : 0;
+    o->checkpoint_every = 600;
     o->prog = prog;
     o->argc = argc;
     o->argv = argv;
@@ -138,6 +144,29 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             if (parse_real(prog, a, val, 86400, "seconds, 0 .. 86400 (0 = none)", &o->progress, err)) return err->code;
             continue;
         }
+        if (!strcmp(a, "--checkpoint")) {
+            o->checkpoint = val;
+            continue;
+        }
+        if (!strcmp(a, "--resume")) {
+            o->resume = val;
+            continue;
+        }
+        if (!strcmp(a, "--checkpoint-every")) {
+            if (parse_real(prog, a, val, 1e6, "seconds, 0 .. 1e6 (0 = only on a signal or --checkpoint-at)",
+                           &o->checkpoint_every, err))
+                return err->code;
+            continue;
+        }
+        if (!strcmp(a, "--checkpoint-at")) {
+            char *end = NULL;
+            errno = 0;
+            long long v = strtoll(val, &end, 10);
+            if (errno || !end || *end || end == val || v < 1)
+                return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-at '%s': expected a cycle >= 1", prog, val);
+            o->checkpoint_at = v;
+            continue;
+        }
         if (!strcmp(a, "--defect-rate")) {
             if (parse_real(prog, a, val, 0.5, "0 .. 0.5", &o->defect_rate, err)) return err->code;
             continue;
@@ -177,7 +206,17 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         }
         if (!found) return WF_FAIL(err, WF_EUSAGE, "%s: unknown flag '%s' (see --help)", prog, a);
     }
+    if (o->checkpoint_at && !o->checkpoint)
+        return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-at needs --checkpoint FILE (where to save)", prog);
     return WF_OK;
+}
+
+wf_status wf_ex_own_fabrics(const wf_ex_opts *o, wf_err *err) {
+    const char *flag = o->debug ? "--debug" : o->debug_script ? "--debug-script" : o->checkpoint ? "--checkpoint"
+                     : o->resume ? "--resume" : NULL;
+    if (!flag) return WF_OK;
+    return WF_FAIL(err, WF_EUSAGE, "%s: %s: not available here (gemv, collectives, summa, stencil, sparse and fft "
+                   "have it)", o->prog, flag);
 }
 
 wf_status wf_ex_defects(const wf_ex_opts *o, wf_defects **out, wf_err *err) {
@@ -268,10 +307,57 @@ static void progress_line(void *ud, const wf_fabric_progress *p) {
     fflush(stderr);
 }
 
+/* --checkpoint: a line per snapshot written (or failed: the run goes on). */
+static void checkpoint_line(void *ud, const char *path, uint64_t cycle, uint64_t bytes, double seconds,
+                            const wf_err *e) {
+    const wf_ex_opts *o = ud;
+    if (e)
+        fprintf(stderr, "%s: checkpoint at cycle %llu failed: %s\n", o->prog, (unsigned long long)cycle, e->msg);
+    else
+        fprintf(stderr, "%s: checkpoint: cycle %llu saved to %s (%.*f %s in %.1f s)\n", o->prog,
+                (unsigned long long)cycle, path, bytes >= 1000000000 ? 2 : 1,
+                bytes >= 1000000000 ? (double)bytes / 1e9 : (double)bytes / 1e6, bytes >= 1000000000 ? "GB" : "MB",
+                seconds);
+    fflush(stderr);
+}
+
+/* Ctrl-C / SIGTERM with --checkpoint: the run saves and stops at the next
+** cycle boundary; a second signal ends the program at once (SA_RESETHAND). */
+static wf_fabric *stop_fabric;
+static const char *stop_path; /* --checkpoint FILE, for the message of a stopped run */
+static void on_stop_signal(int sig) {
+    (void)sig;
+    if (stop_fabric) wf_fabric_request_stop(stop_fabric);
+}
+
+static wf_status checkpoint_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
+    wf_fabric *f = wf_host_fabric(h);
+    if (o->resume) {
+        wf_status st = wf_fabric_set_resume(f, o->resume, err);
+        if (st) return wf_err_prefix(err, "--resume");
+    }
+    if (!o->checkpoint) return WF_OK;
+    wf_checkpoint c = {o->checkpoint, o->checkpoint_every, (uint64_t)o->checkpoint_at, checkpoint_line, o};
+    wf_status st = wf_fabric_set_checkpoint(f, &c, err);
+    if (st) return st;
+    stop_fabric = f;
+    stop_path = o->checkpoint;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return WF_OK;
+}
+
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
     if (o->debug || o->debug_script) o->threads = 1; /* what a debugged run uses */
     wf_fabric_set_progress(wf_host_fabric(h), o->progress, progress_line, o);
-    wf_status st = wf_fabric_set_threads(wf_host_fabric(h), o->threads, err);
+    wf_status st = checkpoint_begin(o, h, err);
+    if (st) return st;
+    st = wf_fabric_set_threads(wf_host_fabric(h), o->threads, err);
     if (!st && o->check_statics) st = wf_fabric_set_check_statics(wf_host_fabric(h), 1, err);
     if (!st && (o->debug || o->debug_script)) st = debug_begin(o, h, err);
     if (st || !o->trace) return st;
@@ -279,6 +365,11 @@ wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
 }
 
 void wf_ex_diag_free(wf_ex_opts *o) {
+    if (stop_fabric) { /* the fabric goes away: default signal handling again */
+        stop_fabric = NULL;
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
     if (o->tracer) wf_tracer_close(o->tracer, NULL);
     o->tracer = NULL;
     wf_debug_detach(o->dbg);
@@ -316,7 +407,10 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
     uint64_t active = s.active;
     double act_s = (double)active / rw;
     double ns_act = active ? s.wall_s * 1e9 / (double)active : 0;
-    double ns_cpu = active ? o->run_cpu_s * 1e9 / (double)active : 0;
+    wf_fabric_resume_info ri;
+    wf_fabric_resume_info_get(f, &ri);
+    double cpu = o->run_cpu_s + ri.cpu_s; /* a resumed run: every segment's CPU time */
+    double ns_cpu = active ? cpu * 1e9 / (double)active : 0;
     const wf_defect_stats *ds = wf_host_defects(h);
     double free_cyc = ds && o->defect_compare ? defect_free_cycles(o) : -1;
     if (o->json) {
@@ -326,7 +420,7 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
                "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"sim_steps\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
                r->example, r->params, (unsigned long long)r->cycles, (unsigned long long)r->compute_cycles,
                (unsigned long long)r->io_cycles, r->wall_s, s.wall_s, pes, (unsigned long long)active, pe_cyc_s,
-               act_s, ns_act, o->run_cpu_s, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.steps,
+               act_s, ns_act, cpu, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.steps,
                (unsigned long long)s.hops, (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
         if (ds) {
             printf(",\"defects\":{\"dead_pes\":%d,\"dead_routers\":%d,\"dead_links\":%d,\"spare_cols\":%d,"
@@ -337,6 +431,9 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
             if (o->defect_compare) printf(",\"cycles_defect_free\":%.0f", free_cyc);
             printf("}");
         }
+        if (ri.segments)
+            printf(",\"resumed\":{\"segments\":%u,\"from_cycle\":%llu,\"earlier_wall_s\":%.3f,\"earlier_cpu_s\":%.3f}",
+                   ri.segments, (unsigned long long)ri.from_cycle, ri.wall_s, ri.cpu_s);
         for (int i = 0; i < r->nextra; i++) {
             double v = r->extra_val[i];
             if (v == floor(v) && fabs(v) < 9e15) printf(",\"%s\":%.0f", r->extra_key[i], v);
@@ -351,8 +448,12 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
                wf_fabric_cost(f)->clock_hz / 1e6);
         printf("  wall %.3f s (simulator %.3f s): %.3g PE-cycles/s, %.3g active PE-cycles/s (%.1f ns each)\n",
                r->wall_s, s.wall_s, pe_cyc_s, act_s, ns_act);
-        printf("  simulator CPU time %.3f s on %d thread%s: %.1f ns per active PE-cycle\n", o->run_cpu_s, o->threads,
+        printf("  simulator CPU time %.3f s on %d thread%s: %.1f ns per active PE-cycle\n", cpu, o->threads,
                o->threads == 1 ? "" : "s", ns_cpu);
+        if (ri.segments)
+            printf("  resumed at cycle %llu after %u earlier process%s (%.1f s wall, %.1f s CPU of simulation; "
+                   "included above)\n", (unsigned long long)ri.from_cycle, ri.segments, ri.segments == 1 ? "" : "es",
+                   ri.wall_s, ri.cpu_s);
         printf("  busy %llu PE-cycles, %llu hops; first launch at cycle %llu\n", (unsigned long long)s.busy,
                (unsigned long long)s.hops, (unsigned long long)o->launch_at);
         if (ds) {
@@ -381,6 +482,12 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
 int wf_ex_fail(const char *prog, wf_host *h, const wf_err *e) {
     size_t pl = strlen(prog); /* flag errors already start with "prog: ": not twice */
     const char *m = !strncmp(e->msg, prog, pl) && e->msg[pl] == ':' && e->msg[pl + 1] == ' ' ? e->msg + pl + 2 : e->msg;
+    if (e->code == WF_EINTR && strstr(m, "snapshot written to")) { /* a pause, not a failure */
+        if (!strncmp(m, "fabric: ", 8)) m += 8;
+        fprintf(stderr, "%s: %s; continue it with the same flags plus --resume %s\n", prog, m,
+                stop_path ? stop_path : "FILE");
+        return 3;
+    }
     fprintf(stderr, "%s: error: %s\n", prog, m);
     if (h) {
         const char *rep = wf_fabric_report(wf_host_fabric(h));

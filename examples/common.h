@@ -23,6 +23,13 @@
 **   detour_links, max_hops, extra_hops, and cycles_defect_free with
 **   --defect-compare), example-specific numbers.
 **
+** Checkpoints (fabric.h): --checkpoint FILE writes the run's state to FILE
+** every --checkpoint-every S seconds (default 600) and on SIGINT / SIGTERM
+** (then exit 3); --checkpoint-at C writes it at cycle C and stops (exit 3);
+** --resume FILE continues the run from FILE (the same example and flags).
+** A resumed run's JSON adds resumed{segments, from_cycle, earlier_wall_s,
+** earlier_cpu_s}; run_wall_s and run_cpu_s then cover every segment.
+**
 ** Defect flags (sdk/defects.h): --defects FILE, --defect-rate R (0..0.5) with
 ** --defect-seed S, --spare-cols N, --spare-rows N; --defect-compare runs the
 ** example again without them and reports its cycles beside. */
@@ -68,6 +75,10 @@ typedef struct {
     double progress;         /* --progress S: a line on stderr every S s of a long run; 0 = off
                              ** (default 10 when stderr is a terminal, else 0) */
     const char *prog;        /* the example's name, for those lines */
+    const char *checkpoint;  /* --checkpoint FILE: snapshots of the run (fabric.h, Checkpoints) */
+    double checkpoint_every; /* --checkpoint-every S (default 600) */
+    int64_t checkpoint_at;   /* --checkpoint-at C: one snapshot at cycle C, then stop (exit 3) */
+    const char *resume;      /* --resume FILE: continue the run a snapshot was taken in */
 } wf_ex_opts;
 
 /* Parses argv against the example's flags plus the common ones. Returns
@@ -75,6 +86,11 @@ typedef struct {
 ** and sets *help. */
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err);
+
+/* For the examples whose fabrics live inside wse/ (wsmm, gpt): refuses the
+** flags that need the example's own fabric (--debug, --debug-script,
+** --checkpoint, --checkpoint-at, --resume) with WF_EUSAGE naming the flag. */
+wf_status wf_ex_own_fabrics(const wf_ex_opts *o, wf_err *err);
 
 /* The defects the flags ask for (NULL in *out when none); free with wf_defects_free. */
 wf_status wf_ex_defects(const wf_ex_opts *o, wf_defects **out, wf_err *err);
@@ -110,7 +126,8 @@ void wf_ex_extra(wf_ex_result *r, const char *key, double v);
 int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r);
 
 /* Prints "<prog>: error: <msg>" (+ the fabric's report when there is one)
-** to stderr and returns 1 — the examples' exit code for any failure. */
+** to stderr and returns 1 — the examples' exit code for any failure —
+** or, for a run stopped with a snapshot (WF_EINTR), "<prog>: <msg>" and 3. */
 int wf_ex_fail(const char *prog, wf_host *h, const wf_err *e);
 
 /* Copy-mode memcpy that also adds its cycles to *io. */

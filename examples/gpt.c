@@ -186,11 +186,7 @@ int main(int argc, char **argv) {
                 "fabrics); try them with wsmm, the same matmul kernel");
         return wf_ex_fail(prog, NULL, &e);
     }
-    if (o.debug || o.debug_script) { /* its fabrics live inside wse/, which attaches no debugger */
-        WF_FAIL(&e, WF_EUSAGE, "--debug: not available for %s (gemv, collectives, summa, stencil and sparse have it)",
-                prog);
-        return wf_ex_fail(prog, NULL, &e);
-    }
+    if (wf_ex_own_fabrics(&o, &e)) return wf_ex_fail(prog, NULL, &e); /* its fabrics live inside wse/ */
     wf_gpt_config cfg;
     if (wf_gpt_config_preset("cerebras-gpt-111m", &cfg, &e)) return wf_ex_fail(prog, NULL, &e);
     snprintf(cfg.name, sizeof cfg.name, "custom");

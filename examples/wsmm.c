@@ -41,11 +41,7 @@ int main(int argc, char **argv) {
     int help;
     if (wf_ex_parse(argc, argv, prog, flags, 8, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
     if (help) return 0;
-    if (o.debug || o.debug_script) { /* its fabrics live inside wse/, which attaches no debugger */
-        WF_FAIL(&e, WF_EUSAGE, "--debug: not available for %s (gemv, collectives, summa, stencil and sparse have it)",
-                prog);
-        return wf_ex_fail(prog, NULL, &e);
-    }
+    if (wf_ex_own_fabrics(&o, &e)) return wf_ex_fail(prog, NULL, &e); /* its fabrics live inside wse/ */
     if (T < 1 || K < 1 || N < 1 || T > (1 << 24) || K > (1 << 24) || N > (1 << 24) || kx < 1 || ky < 1 || kx > 750 ||
         ky > 994 || nb < 1 || nb > N) {
         WF_FAIL(&e, WF_EUSAGE, "sizes: t %lld, k %lld, n %lld on %lld x %lld PEs, nb %lld: need 1..16777216, "

@@ -111,6 +111,7 @@ void wf_fabric_free(wf_fabric *f) {
     wf_free(f->heap, f->pes);
     wf_free(f->heap, f->xhops);
     wf_free(f->heap, f->statics.copy);
+    snapshot_free(f);
     for (int b = 0; b < f->nbands; b++) {
         wf_band *bd = &f->band[b];
         for (int i = 0; i < L_COUNT; i++) wf_free(f->heap, bd->l[i].v);

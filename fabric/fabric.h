@@ -219,6 +219,53 @@ typedef struct {
 } wf_fabric_progress;
 typedef void (*wf_progress_fn)(void *ud, const wf_fabric_progress *p);
 void wf_fabric_set_progress(wf_fabric *f, double every_s, wf_progress_fn fn, void *ud);
+/* Checkpoints (fabric/snapshot.c). A long simulation (the 512^3 FFT takes
+** hours) can outlive its process: a snapshot holds the whole dynamic state of
+** a run between two cycles (the clock, every PE's SRAM, task flags, router
+** buffers, queues and switch positions, async ops, event heaps, counters).
+** A later process that builds the same program, does the same host work up
+** to the same wf_fabric_run and calls wf_fabric_set_resume first continues
+** that run from the snapshot, with the same cycles and bits as an unbroken
+** run (tests/fabric/test_snapshot.c). The file carries a CRC-32 of its bytes,
+** a fingerprint of the configuration (fabric size, cost model, defects, per
+** PE: image range, kernel, colors, routes, queues) and one of the state at
+** the run's start (clock, SRAM, pending launches and events), so a snapshot
+** of another program, other inputs or another build is refused with the
+** reason, never half-applied. Native byte order and struct sizes: a
+** snapshot is for the build and machine type that wrote it.
+** Writes go to PATH.tmp, are flushed to disk, then renamed over PATH, so
+** the previous snapshot survives a crash or a full disk. */
+typedef void (*wf_checkpoint_fn)(void *ud, const char *path, uint64_t cycle, uint64_t bytes, double seconds,
+                                 const wf_err *err); /* after each write; err NULL on success */
+typedef struct {
+    const char *path;      /* snapshot file (copied); NULL turns checkpoints off */
+    double every_s;        /* write one every every_s wall seconds of a run (0: not by time) */
+    uint64_t at_cycle;     /* write one when the clock reaches this cycle and stop the run with
+                           ** WF_EINTR (0: none): a planned pause */
+    wf_checkpoint_fn done; /* optional: told about each write (the library itself never prints) */
+    void *ud;
+} wf_checkpoint;
+wf_status wf_fabric_set_checkpoint(wf_fabric *f, const wf_checkpoint *c, wf_err *err);
+/* Resumes from snapshot `path`: checks it now (magic, version, CRC, the
+** configuration fingerprint once loaded) and applies it at the start of the
+** wf_fabric_run it was taken in (runs before that one run as usual). Errors
+** name the file and the problem; nothing is applied unless all checks pass. */
+wf_status wf_fabric_set_resume(wf_fabric *f, const char *path, wf_err *err);
+/* Asks the running wf_fabric_run to stop at the next cycle boundary (read
+** every 1024 turns of the run loop): it writes a snapshot first when
+** checkpoints are on, then returns WF_EINTR. Async-signal-safe (a SIGINT or
+** SIGTERM handler may call it). */
+void wf_fabric_request_stop(wf_fabric *f);
+/* What resumed runs carried over: segments = processes the run went through
+** before this one (0: never resumed), from_cycle = the cycle this process
+** resumed at, wall_s / cpu_s = wall and CPU seconds the earlier processes
+** spent simulating (wf_fabric_stats.wall_s already includes the wall). */
+typedef struct {
+    uint32_t segments;
+    uint64_t from_cycle;
+    double wall_s, cpu_s;
+} wf_fabric_resume_info;
+void wf_fabric_resume_info_get(const wf_fabric *f, wf_fabric_resume_info *out);
 /* Shared-static check (fabric/statics.c): on = 1 makes every task and init
 ** call fail the run when it changes the main program's static data (a C
 ** static/global in kernel code is one variable for all simulated PEs; per-PE

@@ -410,11 +410,30 @@ struct wf_fabric {
     /* progress (wf_fabric_set_progress): fn NULL = off */
     wf_progress_fn prog_fn; void *prog_ud;
     double prog_every;
+    /* checkpoints (snapshot.c) */
+    wf_checkpoint ck;            /* ck.path owned (a copy); NULL = off */
+    int ck_at_done;              /* ck.at_cycle was written (or resumed from): not again */
+    int poisoned;                /* a snapshot failed after it was partly applied: runs refuse */
+    wf_err poison_err;
+    char *resume_path;           /* owned; applied at the start of run resume_run */
+    uint32_t resume_run;
+    uint32_t runs;               /* wf_fabric_run calls so far (the current one included) */
+    uint32_t start_fp;           /* fingerprint of the state when the current run began (checkpoints on) */
+    _Atomic int stop_req;        /* wf_fabric_request_stop */
+    wf_fabric_resume_info resumed;
+    double cpu;                  /* CPU seconds inside wf_fabric_run (all threads of this process) */
     /* stats */
     double wall;
     uint64_t sram_backed;
     uint64_t pes_used;
 };
+
+/* snapshot.c: the run loop's calls. quiet/start: run_loop's locals, part of the state. */
+uint32_t snapshot_start_fp(wf_fabric *f);
+wf_status snapshot_save(wf_fabric *f, uint64_t start, uint32_t quiet, double cpu_now, wf_err *err);
+wf_status snapshot_restore(wf_fabric *f, uint64_t *start, uint32_t *quiet, wf_err *err);
+void snapshot_free(wf_fabric *f);
+double snapshot_cpu_now(void); /* CPU seconds of this process */
 
 /* fabric.c */
 void *arena_get(wf_fabric *f, wf_arena *a, size_t n, wf_err *err);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 _Thread_local wf_tctx *wf_tc;
 
@@ -785,12 +786,40 @@ static void progress_tick(wf_fabric *f, uint64_t start, double t0, double *last,
     f->prog_fn(f->prog_ud, &p);
 }
 
+/* A checkpoint from the run loop (between cycles); stop: end the run after it. */
+static wf_status checkpoint(wf_fabric *f, uint64_t start, uint32_t quiet, double t0, double cpu0, wf_err *err) {
+    double t = wf_now();
+    f->wall += t - t0; /* the snapshot carries the wall and CPU time so far */
+    wf_status st = snapshot_save(f, start, quiet, snapshot_cpu_now() - cpu0, err);
+    f->wall -= t - t0;
+    if (f->ck.done) {
+        struct stat sb;
+        uint64_t bytes = !st && stat(f->ck.path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        f->ck.done(f->ck.ud, f->ck.path, f->now, bytes, wf_now() - t, st ? err : NULL);
+    }
+    return st;
+}
+
 static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
+    if (f->poisoned) {
+        if (err) *err = f->poison_err;
+        return f->poison_err.code ? f->poison_err.code : WF_ECORRUPT;
+    }
     wf_status st = wf_fabric_load(f, err);
     if (st) return st;
-    double t0 = wf_now();
+    f->runs++;
     uint64_t start = f->now;
     uint32_t quiet = 0;
+    if (f->ck.path || (f->resume_path && f->resume_run == f->runs)) f->start_fp = snapshot_start_fp(f);
+    if (f->resume_path && f->resume_run == f->runs) {
+        st = snapshot_restore(f, &start, &quiet, err);
+        free(f->resume_path);
+        f->resume_path = NULL;
+        if (st) return st;
+    }
+    double t0 = wf_now(), cpu0 = snapshot_cpu_now();
+    uint64_t pstart = f->now; /* progress: this process's part of the run */
+    double ck_last = t0;
     const uint32_t quiet_max = f->cm.hop_latency + f->max_xlat /* defect detours */ + 2 * f->cm.ramp_latency +
                                f->cm.op_latency + 4;
     /* tracing calls back into one user function: keep it on this thread */
@@ -802,15 +831,36 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     f->report[0] = 0;
     unsigned ptick = 1024;
     double plast = t0;
-    uint64_t plast_cycle = start;
+    uint64_t plast_cycle = pstart;
+    /* the planned pause: once per fabric (not again in a run resumed from it) */
+    uint64_t ck_at = f->ck.path && f->ck.at_cycle && !f->ck_at_done ? f->ck.at_cycle : UINT64_MAX;
+    int stopped = 0;            /* 1: at ck_at, 2: on request */
+    wf_status ck_st = WF_OK;    /* a failed final checkpoint */
     while (!f->failed) {
         if (f->now >= f->dbg_at && debug_cycle(f)) break;
-        if (f->prog_fn && --ptick == 0) {
+        if (f->now >= ck_at) { /* a planned pause */
+            f->ck_at_done = 1;
+            ck_st = checkpoint(f, start, quiet, t0, cpu0, err);
+            stopped = 1;
+            break;
+        }
+        if (--ptick == 0) { /* the clock, every 1024 turns */
             ptick = 1024;
-            progress_tick(f, start, t0, &plast, &plast_cycle);
+            if (f->prog_fn) progress_tick(f, pstart, t0, &plast, &plast_cycle);
+            if (f->stop_req) {
+                if (f->ck.path) ck_st = checkpoint(f, start, quiet, t0, cpu0, err);
+                stopped = 2;
+                break;
+            }
+            if (f->ck.path && f->ck.every_s > 0 && wf_now() - ck_last >= f->ck.every_s) {
+                checkpoint(f, start, quiet, t0, cpu0, err); /* a failed write is reported, the run goes on */
+                if (err) memset(err, 0, sizeof *err);
+                ck_last = wf_now();
+            }
         }
         if (max_cycles && f->now - start > max_cycles) {
             f->wall += wf_now() - t0;
+            f->cpu += snapshot_cpu_now() - cpu0;
             wf_tc = NULL;
             char sum[400];
             int npe = guard_report(f, sum, sizeof sum);
@@ -848,9 +898,19 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     }
     wf_tc = NULL;
     f->wall += wf_now() - t0;
+    f->cpu += snapshot_cpu_now() - cpu0;
 #ifdef WF_DEBUG
     debug_walk(f);
 #endif
+    if (stopped) {
+        f->stop_req = 0;
+        if (ck_st) return ck_st;
+        if (stopped == 1 || f->ck.path)
+            return WF_FAIL(err, WF_EINTR, "fabric: stopped at cycle %llu; snapshot written to %s",
+                           (unsigned long long)f->now, f->ck.path);
+        return WF_FAIL(err, WF_EINTR, "fabric: stopped at cycle %llu on request (no checkpoint file set)",
+                       (unsigned long long)f->now);
+    }
     if (f->failed) {
         snprintf(f->report, sizeof f->report, "%s\n", f->ferr.msg);
         f->failed = 0; /* the error is reported once */

@@ -300,7 +300,7 @@ static void quit_stdin_and_bad_script(void) {
     WF_CHECK(!strncmp(out, "stop: cycle 127: start of the first run\ncycle 127: start of the first run\n"
                            "end of commands: running to the end\nstencil {", 119));
     WF_CHECK_EQ(run("wsmm --debug"), 1);
-    WF_CHECK_HAS(out, "wsmm: error: --debug: not available for wsmm (gemv, collectives, summa, stencil and sparse");
+    WF_CHECK_HAS(out, "wsmm: error: --debug: not available here (gemv, collectives, summa, stencil, sparse and fft");
     WF_CHECK_EQ(run("stencil --nx 3 --ny 3 --nz 8 --debug-script /nonexistent/x.wdb"), 1);
     WF_CHECK_HAS(out, "stencil: error: --debug-script /nonexistent/x.wdb: No such file or directory");
 }

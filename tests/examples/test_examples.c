@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef WF_EX_DIR
 #error "WF_EX_DIR must name the folder of the example programs"
@@ -510,6 +511,227 @@ static void progress_lines_on_request(void) {
     WF_CHECK_EQ(run("fft --n 16 --progress 1e9"), 1);
 }
 
+/* ---- checkpoints (fabric.h) ---------------------------------------------------------- */
+/* Every key of a's summary but the timings (and threads, resumed) is the same in b. */
+static int same_results(const cJSON *a, const cJSON *b) {
+    static const char *timing[] = {"wall_s", "run_wall_s", "pe_cycles_per_s", "active_pe_cycles_per_s",
+                                   "ns_per_active_pe_cycle", "run_cpu_s", "ns_per_active_pe_cycle_cpu", "threads"};
+    int same = 1, n = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) {
+        int skip = 0;
+        for (size_t k = 0; k < sizeof timing / sizeof *timing; k++) skip |= !strcmp(x->string, timing[k]);
+        if (skip) continue;
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+        if (!y || !cJSON_Compare(x, y, 1)) {
+            char *xs = cJSON_PrintUnformatted(x), *ys = y ? cJSON_PrintUnformatted(y) : NULL;
+            fprintf(stderr, "  key %s: %s against %s\n", x->string, xs, ys ? ys : "(missing)");
+            free(xs);
+            free(ys);
+            same = 0;
+        }
+        n++;
+    }
+    return same && n > 10;
+}
+
+/* The last line of out_buf that is a JSON object (the summary); NULL when none. */
+static cJSON *json_line(void) {
+    char *last = NULL;
+    for (char *q = out_buf; q && *q; q = strchr(q, '\n') ? strchr(q, '\n') + 1 : NULL)
+        if (*q == '{') last = q;
+    return last ? cJSON_Parse(last) : NULL;
+}
+
+static void copy_file(const char *from, const char *to, long keep) {
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    WF_CHECK(in != NULL && out != NULL);
+    if (in && out) {
+        char buf[1 << 14];
+        size_t k;
+        long left = keep < 0 ? -1 : keep;
+        while ((k = fread(buf, 1, left < 0 || left > (long)sizeof buf ? sizeof buf : (size_t)left, in)) > 0) {
+            fwrite(buf, 1, k, out);
+            if (left >= 0 && (left -= (long)k) == 0) break;
+        }
+    }
+    if (in) fclose(in);
+    if (out) fclose(out);
+}
+
+/* Pauses a run at several cycles (on two threads), resumes each (on one or
+** two) and gets the unbroken run's cycles, counters and bits; a resumed run
+** paused again resumes again. */
+static void checkpoints_resume_the_same_run(void) {
+    char dir[] = "/tmp/wf_test_ckpt_XXXXXX", snap[300], snap2[300], cmd[1024];
+    if (!mkdtemp(dir)) {
+        WF_CHECK(0);
+        return;
+    }
+    snprintf(snap, sizeof snap, "%s/run.snap", dir);
+    snprintf(snap2, sizeof snap2, "%s/run2.snap", dir);
+    static const struct { const char *ex; uint64_t at[3]; } cases[] = {
+        {"fft --n 16", {700, 1300, 2000}},                                 /* launch at 628, ends near 2774 */
+        {"collectives --op allreduce --px 16 --py 16 --n 64", {1150, 1250, 1400}}, /* ops and relays in flight */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        snprintf(cmd, sizeof cmd, "%s --threads 1", cases[c].ex);
+        cJSON *full = run_json(cmd);
+        WF_CHECK(full != NULL);
+        if (!full) continue;
+        for (int i = 0; i < 3; i++) {
+            uint64_t at = cases[c].at[i];
+            remove(snap);
+            snprintf(cmd, sizeof cmd, "%s --threads 2 --json --checkpoint %s --checkpoint-at %llu", cases[c].ex, snap,
+                     (unsigned long long)at);
+            WF_CHECK_EQ(run(cmd), 3); /* paused */
+            /* at the first cycle boundary at or after `at` (the clock skips idle cycles) */
+            const char *m = strstr(out_buf, "stopped at cycle ");
+            unsigned long long got = m ? strtoull(m + 17, NULL, 10) : 0;
+            WF_CHECK(got >= at && got < at + 200);
+            char want[800];
+            snprintf(want, sizeof want, "stopped at cycle %llu; snapshot written to %s; continue it with the same "
+                     "flags plus --resume %s", got, snap, snap);
+            WF_CHECK_HAS(out_buf, want);
+            WF_CHECK(strstr(out_buf, "{\"example\"") == NULL); /* no summary for a paused run */
+            snprintf(cmd, sizeof cmd, "%s --threads %d --json --resume %s", cases[c].ex, 1 + (i & 1), snap);
+            WF_CHECK_EQ(run(cmd), 0);
+            cJSON *res = json_line();
+            WF_CHECK(res != NULL);
+            if (!res) continue;
+            if (!same_results(full, res)) {
+                fprintf(stderr, "%s: resumed at cycle %llu differs from the unbroken run\n", cases[c].ex,
+                        (unsigned long long)at);
+                WF_CHECK(0);
+            }
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(res, "resumed");
+            WF_CHECK_FEQ(num(r, "segments"), 1);
+            WF_CHECK_FEQ(num(r, "from_cycle"), (double)got);
+            cJSON_Delete(res);
+        }
+        cJSON_Delete(full);
+    }
+    /* two pauses: 700, then 1500 in the resumed run, then to the end */
+    cJSON *full = run_json("fft --n 16 --threads 1");
+    remove(snap);
+    snprintf(cmd, sizeof cmd, "fft --n 16 --threads 1 --checkpoint %s --checkpoint-at 700", snap);
+    WF_CHECK_EQ(run(cmd), 3);
+    snprintf(cmd, sizeof cmd, "fft --n 16 --threads 1 --resume %s --checkpoint %s --checkpoint-at 1500", snap, snap2);
+    WF_CHECK_EQ(run(cmd), 3);
+    WF_CHECK_HAS(out_buf, "fft: stopped at cycle 1500; snapshot written to");
+    snprintf(cmd, sizeof cmd, "fft --n 16 --threads 2 --json --resume %s --checkpoint %s --checkpoint-at 1500", snap2,
+             snap2); /* the pause it was taken at is not taken again */
+    WF_CHECK_EQ(run(cmd), 0);
+    cJSON *res = json_line();
+    WF_CHECK(full && res && same_results(full, res));
+    if (res) WF_CHECK_FEQ(num(cJSON_GetObjectItemCaseSensitive(res, "resumed"), "segments"), 2);
+    cJSON_Delete(res);
+    cJSON_Delete(full);
+    remove(snap);
+    remove(snap2);
+    rmdir(dir);
+}
+
+/* Bad snapshots and flags: one line naming the file and the problem, exit 1,
+** and a failed periodic write does not stop the run. */
+static void checkpoint_errors_name_the_file(void) {
+    char dir[] = "/tmp/wf_test_ckbad_XXXXXX", snap[300], bad[300], cmd[1024];
+    if (!mkdtemp(dir)) {
+        WF_CHECK(0);
+        return;
+    }
+    snprintf(snap, sizeof snap, "%s/run.snap", dir);
+    snprintf(bad, sizeof bad, "%s/bad.snap", dir);
+    snprintf(cmd, sizeof cmd, "fft --n 16 --threads 1 --checkpoint %s --checkpoint-at 1300", snap);
+    WF_CHECK_EQ(run(cmd), 3);
+    FILE *fp = fopen(snap, "rb");
+    long size = 0;
+    if (fp) {
+        fseek(fp, 0, SEEK_END);
+        size = ftell(fp);
+        fclose(fp);
+    }
+    WF_CHECK(size > 1000);
+
+    WF_CHECK_EQ(run("fft --n 16 --checkpoint-at 5"), 1);
+    WF_CHECK_HAS(out_buf, "fft: error: --checkpoint-at needs --checkpoint FILE");
+    WF_CHECK_EQ(run("fft --n 16 --checkpoint-every -3 --checkpoint x"), 1);
+    WF_CHECK_HAS(out_buf, "--checkpoint-every '-3': expected seconds");
+    WF_CHECK_EQ(run("gpt --checkpoint x"), 1);
+    WF_CHECK_HAS(out_buf, "gpt: error: --checkpoint: not available here");
+
+    snprintf(cmd, sizeof cmd, "fft --n 16 --resume %s/none.snap", dir);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "none.snap: cannot open: No such file or directory");
+
+    copy_file(snap, bad, size / 2); /* cut short */
+    snprintf(cmd, sizeof cmd, "fft --n 16 --resume %s", bad);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "bad.snap: truncated or damaged: no end marker");
+
+    copy_file(snap, bad, -1); /* one byte flipped in the middle */
+    fp = fopen(bad, "r+b");
+    if (fp) {
+        fseek(fp, size / 2, SEEK_SET);
+        int ch = fgetc(fp);
+        fseek(fp, size / 2, SEEK_SET);
+        fputc(ch ^ 0x10, fp);
+        fclose(fp);
+    }
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "bad.snap: CRC mismatch");
+
+    fp = fopen(bad, "wb"); /* not a snapshot */
+    if (fp) {
+        for (int i = 0; i < 200; i++) fputc('x', fp);
+        fclose(fp);
+    }
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "bad.snap: not a wafer simulation snapshot (bad magic)");
+
+    snprintf(cmd, sizeof cmd, "fft --n 8 --resume %s", snap); /* another configuration */
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "run.snap: taken from another program or configuration");
+    snprintf(cmd, sizeof cmd, "fft --n 16 --seed 2 --resume %s", snap); /* other inputs */
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "run.snap: its run began from another state");
+
+    /* a good CRC over a state no run produces: the first PE's active-op index
+    ** (byte 103: magic 8, header 84, PE index 4, rpend 4, three flags) names
+    ** an op of nobody; refused after the apply, and the run does not start */
+    copy_file(snap, bad, -1);
+    fp = fopen(bad, "r+b");
+    if (fp && size > 200) {
+        unsigned char *b = malloc((size_t)size);
+        if (b && fread(b, 1, (size_t)size, fp) == (size_t)size) {
+            uint32_t op = 1;
+            memcpy(b + 103, &op, 4);
+            uint32_t crc = (uint32_t)crc32(0, b, (unsigned)(size - 12));
+            memcpy(b + size - 12, &crc, 4);
+            rewind(fp);
+            fwrite(b, 1, (size_t)size, fp);
+        }
+        free(b);
+    }
+    if (fp) fclose(fp);
+    snprintf(cmd, sizeof cmd, "fft --n 16 --resume %s", bad);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "bad.snap: corrupt snapshot: PE fields out of range");
+
+    /* writes that fail: a pause cannot be taken (exit 1); periodic ones are reported and the run goes on */
+    snprintf(cmd, sizeof cmd, "fft --n 16 --checkpoint %s/no/such/dir.snap --checkpoint-at 1300", dir);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "no/such/dir.snap.tmp: cannot write: No such file or directory");
+    snprintf(cmd, sizeof cmd, "fft --n 16 --threads 1 --json --checkpoint %s/no/such/dir.snap --checkpoint-every 0.000001",
+             dir);
+    WF_CHECK_EQ(run(cmd), 0);
+    WF_CHECK_HAS(out_buf, "failed: ");
+    WF_CHECK_HAS(out_buf, "\"check\":\"ok\"");
+    remove(snap);
+    remove(bad);
+    rmdir(dir);
+}
+
 static void fft_matches_fftw(void) {
     int quick = getenv("WF_TEST_QUICK") != NULL;
     static const int ns[] = {32, 64};
@@ -757,6 +979,8 @@ int main(void) {
     gpt_trains_on_the_fabric();
     fft_matches_fftw();
     progress_lines_on_request();
+    checkpoints_resume_the_same_run();
+    checkpoint_errors_name_the_file();
     threads_do_not_change_results();
     defects_keep_results_and_cost_cycles();
     return wf_check_report();

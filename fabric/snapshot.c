@@ -1,0 +1,989 @@
+/* snapshot.c — checkpoints of a run (fabric.h, "Checkpoints"): the dynamic
+** state written between two cycles, and read back into a fabric that a new
+** process configured the same way.
+**
+** What is state and what is configuration. Configuration (routes, queue
+** placement and depths, images, programs, neighbours, defects) is rebuilt by
+** the new process's own setup and load; the snapshot only carries a
+** fingerprint of it. Everything a cycle changes is written out field by
+** field: per PE its flags, lists membership, counters, task flags and SRAM;
+** per color its switch position, toggle, the three queues (heads, counts,
+** credit lag, entries) and op chains; every async op (pointers become a PE
+** index and SRAM offsets); per band the active lists, the event heap and the
+** free ops; the clock; the run loop's own quiet counter.
+**
+** Format (native byte order, fixed-size fields):
+**   "WFSNAP01"  u32 version  u32 sizes  header (see put_header)
+**   PE records (index order)  ops (a tag byte each: 0 = never used, only
+**   its free-list link follows; 1 = the op)  bands  thread counters
+**   u32 CRC-32 (zlib) of every byte before it  "WFSNEND1"
+** Restoring reads the whole file once to check the CRC and the header
+** against the fabric, and only then a second time to apply it: a bad file
+** leaves the fabric as it was. */
+#include "fabric_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SNAP_MAGIC "WFSNAP01"
+#define SNAP_END "WFSNEND1"
+#define SNAP_VERSION 2u
+/* the layouts whose bytes are written as they are (struct sizes of this build) */
+#define SNAP_SIZES ((uint32_t)(sizeof(wf_op) << 16 | sizeof(wf_pe_stats) << 8 | sizeof(wf_wv)))
+
+/* ---- fingerprints ------------------------------------------------------- */
+static uint32_t fp_add(uint32_t c, const void *p, size_t n) {
+    const uint8_t *b = p;
+    while (n) { /* zlib's crc32 takes an unsigned int length */
+        unsigned k = n > (1u << 30) ? 1u << 30 : (unsigned)n;
+        c = (uint32_t)crc32(c, b, k);
+        b += k;
+        n -= k;
+    }
+    return c;
+}
+#define FP(c, v) ((c) = fp_add((c), &(v), sizeof(v)))
+
+static size_t sram_size(const wf_pe *pe) { return pe->img ? pe->img->sram_hi - pe->img->sram_lo : 0; }
+
+/* The configuration a snapshot is valid for. */
+static uint32_t config_fp(const wf_fabric *f) {
+    uint32_t c = 0;
+    FP(c, f->w);
+    FP(c, f->h);
+    FP(c, f->nbands);
+    uint32_t sizes = SNAP_SIZES;
+    FP(c, sizes);
+    /* the cost model field by field (no padding bytes) */
+    const wf_cost_model *m = &f->cm;
+    FP(c, m->clock_hz);
+    FP(c, m->hop_latency);
+    FP(c, m->ramp_latency);
+    FP(c, m->op_latency);
+    FP(c, m->router_depth);
+    FP(c, m->iq_depth);
+    FP(c, m->oq_depth);
+    const uint32_t u[] = {m->task_switch, m->dsd_setup, m->w_f16_add, m->w_f16_mul, m->w_f16_fma, m->w_f32_add,
+                          m->w_f32_mul, m->w_f32_fma, m->w_mov32, m->w_mov16, m->bank_bytes, m->bank_conflict,
+                          m->sram_bytes, m->code_reserve, m->memcpy_setup, m->io_words_per_cycle,
+                          m->launch_latency};
+    FP(c, u);
+    if (f->xhops) c = fp_add(c, f->xhops, (size_t)f->w * f->h * 4);
+    for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
+        const wf_pe *pe = f->pes[i];
+        if (!pe) continue;
+        uint32_t idx = (uint32_t)i, lo = pe->img ? pe->img->sram_lo : 0, hi = pe->img ? pe->img->sram_hi : 0;
+        FP(c, idx);
+        FP(c, lo);
+        FP(c, hi);
+        FP(c, pe->ncolors);
+        const char *kn = pe->img && pe->img->kernel && pe->img->kernel->name ? pe->img->kernel->name : "";
+        c = fp_add(c, kn, strlen(kn));
+        for (int si = 0; si < pe->ncolors; si++) {
+            const wf_cslot *s = &pe->slots[si];
+            FP(c, s->color);
+            FP(c, s->has_route);
+            FP(c, s->iq);
+            FP(c, s->oq);
+            FP(c, s->rb.cap);
+            FP(c, s->in.cap);
+            FP(c, s->out.cap);
+            FP(c, s->route.npos);
+            FP(c, s->route.ring);
+            for (int p = 0; p < s->route.npos; p++) {
+                FP(c, s->route.pos[p].rx);
+                FP(c, s->route.pos[p].tx);
+            }
+        }
+    }
+    return c;
+}
+
+/* The state when a run begins: what the host put there (SRAM, launches,
+** events). A resumed run must begin from the same. */
+uint32_t snapshot_start_fp(wf_fabric *f) {
+    uint32_t c = 0;
+    FP(c, f->now);
+    FP(c, f->runs);
+    for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
+        const wf_pe *pe = f->pes[i];
+        if (!pe) continue;
+        uint8_t launch = pe->launch_fn != NULL, has = pe->sram != NULL;
+        FP(c, pe->ready);
+        FP(c, pe->blocked);
+        FP(c, launch);
+        FP(c, has);
+        if (pe->sram) c = fp_add(c, pe->sram, sram_size(pe));
+    }
+    for (int b = 0; b < f->nbands; b++) {
+        const wf_band *bd = &f->band[b];
+        for (size_t k = 0; k < bd->nheap; k++) {
+            FP(c, bd->heapv[k].time);
+            FP(c, bd->heapv[k].kind);
+            FP(c, bd->heapv[k].arg);
+        }
+    }
+    return c;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+typedef struct {
+    FILE *fp;
+    uint32_t crc;
+    uint64_t bytes;
+    int err;          /* errno of the first failed write */
+} snap_w;
+
+static void put(snap_w *w, const void *p, size_t n) {
+    if (w->err || !n) return;
+    w->crc = fp_add(w->crc, p, n);
+    if (fwrite(p, 1, n, w->fp) != n) w->err = errno ? errno : EIO;
+    w->bytes += n;
+}
+#define PUT(w, v) put((w), &(v), sizeof(v))
+
+static void put_fifo(snap_w *w, const wf_fifo *q) {
+    PUT(w, q->head);
+    PUT(w, q->n);
+    PUT(w, q->lag_n);
+    PUT(w, q->lag_at);
+    const wf_wv *e = fifo_ent(q);
+    for (unsigned i = 0; i < q->cap; i++) {
+        PUT(w, e[i].data);
+        PUT(w, e[i].ready);
+        PUT(w, e[i].flags);
+    }
+}
+
+typedef struct {
+    uint32_t version, sizes, config_fp, start_fp;
+    uint32_t runs, nbands, npes, nopch, ntc;
+    uint32_t segments, quiet, pad;
+    uint64_t now, start, sram_backed, from_cycle;
+    double wall, cpu, prior_wall, prior_cpu;
+} snap_header;
+
+static void put_header(snap_w *w, const snap_header *h) {
+    PUT(w, h->version);
+    PUT(w, h->sizes);
+    PUT(w, h->config_fp);
+    PUT(w, h->start_fp);
+    PUT(w, h->runs);
+    PUT(w, h->nbands);
+    PUT(w, h->npes);
+    PUT(w, h->nopch);
+    PUT(w, h->ntc);
+    PUT(w, h->segments);
+    PUT(w, h->quiet);
+    PUT(w, h->now);
+    PUT(w, h->start);
+    PUT(w, h->sram_backed);
+    PUT(w, h->wall);
+    PUT(w, h->cpu);
+}
+
+static void put_pe(snap_w *w, const wf_pe *pe) {
+    uint8_t launch = pe->launch_fn != NULL, has = pe->sram != NULL;
+    PUT(w, pe->idx);
+    PUT(w, pe->rpend);
+    PUT(w, pe->in_rlist);
+    PUT(w, pe->in_plist);
+    PUT(w, pe->in_olist);
+    PUT(w, pe->aop);
+    PUT(w, pe->port_mask);
+    PUT(w, pe->asleep);
+    PUT(w, pe->linger_at);
+    PUT(w, pe->port_at);
+    PUT(w, pe->last_act);
+    PUT(w, pe->act_mask);
+    PUT(w, pe->busy_until);
+    PUT(w, pe->busy_from);
+    PUT(w, pe->st);
+    PUT(w, pe->sleep_at);
+    PUT(w, pe->ready);
+    PUT(w, pe->blocked);
+    PUT(w, launch);
+    PUT(w, pe->ctrl_data);
+    PUT(w, pe->cur_task);
+    PUT(w, pe->last_task);
+    PUT(w, pe->tlocal);
+    for (int si = 0; si < pe->ncolors; si++) {
+        const wf_cslot *s = &pe->slots[si];
+        const wf_cslot_cold *sc = &pe->scold[si];
+        PUT(w, s->route.cur);
+        PUT(w, s->toggle);
+        PUT(w, s->in_ops);
+        PUT(w, s->out_ops);
+        PUT(w, s->out_waiter);
+        PUT(w, sc->in_ops_tail);
+        PUT(w, sc->out_ops_tail);
+        put_fifo(w, &s->rb);
+        put_fifo(w, &s->in);
+        put_fifo(w, &s->out);
+    }
+    PUT(w, has);
+    if (pe->sram) put(w, pe->sram, sram_size(pe));
+}
+
+/* An op as bytes, its pointers as indices and offsets (decode_op undoes it). */
+static void encode_op(const wf_fabric *f, const wf_op *o, wf_op *e) {
+    (void)f;
+    memcpy(e, o, sizeof *e);
+    e->pe = (wf_pe *)(uintptr_t)(o->pe ? (uintptr_t)o->pe->idx + 1 : 0);
+    e->inj = (uint32_t *)(uintptr_t)(o->inj != NULL);
+    const wf_operand *src[3] = {&o->a, &o->b, &o->dst};
+    wf_operand *dst[3] = {&e->a, &e->b, &e->dst};
+    for (int k = 0; k < 3; k++) {
+        if (src[k]->kind != WF_DSD_MEM) continue;
+        /* an SRAM element as an offset from the PE's SRAM (a released op may
+        ** keep a stale one: op_new clears it before any use) */
+        int64_t off = o->pe && o->pe->sram && src[k]->p ? (int64_t)(src[k]->p - o->pe->sram) : INT64_MIN;
+        memcpy(&dst[k]->p, &off, sizeof off);
+    }
+}
+
+static int any_capture(const wf_fabric *f) {
+    for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
+        const wf_pe *pe = f->pes[i];
+        for (int si = 0; pe && si < pe->ncolors; si++)
+            if (pe->slots[si].capture) return 1;
+    }
+    return 0;
+}
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+wf_status snapshot_save(wf_fabric *f, uint64_t start, uint32_t quiet, double cpu_run, wf_err *err) {
+    const char *path = f->ck.path;
+    if (any_capture(f))
+        return WF_FAIL(err, WF_EUSAGE, "%s: cannot checkpoint: a host capture (streaming d2h) is in progress "
+                       "and its buffer is the host's", path);
+    /* band.dv: phase B's pushes, applied in phase C of the same cycle; between
+    ** cycles what is left there is spent (phase B resets it) */
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!tmp) return WF_FAIL(err, WF_ENOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    snap_w w = {fopen(tmp, "wb"), 0, 0, 0};
+    if (!w.fp) {
+        wf_status st = WF_FAIL(err, WF_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    setvbuf(w.fp, NULL, _IOFBF, 1 << 20);
+    snap_header h = {0};
+    h.version = SNAP_VERSION;
+    h.sizes = SNAP_SIZES;
+    h.config_fp = config_fp(f);
+    h.start_fp = f->start_fp;
+    h.runs = f->runs;
+    h.nbands = (uint32_t)f->nbands;
+    h.npes = (uint32_t)f->pes_used;
+    h.nopch = f->nopch;
+    h.ntc = WF_FABRIC_MAX_THREADS;
+    h.segments = f->resumed.segments;
+    h.quiet = quiet;
+    h.now = f->now;
+    h.start = start;
+    h.sram_backed = f->sram_backed;
+    h.wall = f->wall;
+    h.cpu = f->cpu + cpu_run;
+    put(&w, SNAP_MAGIC, 8);
+    put_header(&w, &h);
+    uint32_t npes = 0;
+    for (size_t i = 0; i < (size_t)f->w * f->h; i++)
+        if (f->pes[i]) {
+            put_pe(&w, f->pes[i]);
+            npes++;
+        }
+    WF_ASSERT(npes == h.npes);
+    for (uint32_t k = 0; k < f->nopch; k++) {
+        for (uint32_t i = 0; i < OP_CHUNK; i++) {
+            const wf_op *o = &f->opch[k][i];
+            uint8_t used = o->pe != NULL; /* never handed out: only its free-list link */
+            PUT(&w, used);
+            if (!used) {
+                PUT(&w, o->next);
+                continue;
+            }
+            wf_op e;
+            encode_op(f, o, &e);
+            PUT(&w, e);
+            if (o->inj) put(&w, o->inj, (size_t)o->n * 4);
+        }
+    }
+    for (int b = 0; b < f->nbands; b++) {
+        const wf_band *bd = &f->band[b];
+        for (int l = 0; l < L_COUNT; l++) {
+            uint64_t n = bd->l[l].n, snap = bd->l[l].snap, sorted = bd->l[l].sorted;
+            PUT(&w, n);
+            PUT(&w, snap);
+            PUT(&w, sorted);
+            put(&w, bd->l[l].v, n * sizeof *bd->l[l].v);
+        }
+        uint64_t nh = bd->nheap;
+        PUT(&w, nh);
+        for (size_t k = 0; k < nh; k++) {
+            PUT(&w, bd->heapv[k].time);
+            PUT(&w, bd->heapv[k].seq);
+            PUT(&w, bd->heapv[k].kind);
+            PUT(&w, bd->heapv[k].arg);
+        }
+        PUT(&w, bd->seq);
+        PUT(&w, bd->op_free);
+    }
+    for (int t = 0; t < WF_FABRIC_MAX_THREADS; t++) PUT(&w, f->tc[t].steps);
+    uint32_t crc = w.crc;
+    put(&w, &crc, 4);
+    put(&w, SNAP_END, 8);
+    if (!w.err && fflush(w.fp) != 0) w.err = errno ? errno : EIO;
+    if (!w.err && fsync(fileno(w.fp)) != 0) w.err = errno ? errno : EIO;
+    if (fclose(w.fp) != 0 && !w.err) w.err = errno ? errno : EIO;
+    wf_status st = WF_OK;
+    if (w.err) {
+        st = WF_FAIL(err, WF_EIO, "%s: write failed after %llu bytes: %s (the previous snapshot %s is kept)", tmp,
+                     (unsigned long long)w.bytes, strerror(w.err), path);
+        remove(tmp);
+    } else if (rename(tmp, path) != 0) {
+        st = WF_FAIL(err, WF_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return st;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+typedef struct {
+    FILE *fp;
+    const char *path;
+    uint32_t crc;
+    uint64_t at;      /* bytes read */
+    wf_err *err;
+    int bad;
+} snap_r;
+
+static int get(snap_r *r, void *p, size_t n) {
+    if (r->bad) return -1;
+    if (n && fread(p, 1, n, r->fp) != n) {
+        r->bad = 1;
+        if (ferror(r->fp))
+            WF_FAIL(r->err, WF_EIO, "%s: read failed at byte %llu: %s", r->path, (unsigned long long)r->at,
+                    strerror(errno));
+        else
+            WF_FAIL(r->err, WF_ECORRUPT, "%s: truncated: ends inside a record at byte %llu", r->path,
+                    (unsigned long long)r->at);
+        return -1;
+    }
+    r->crc = fp_add(r->crc, p, n);
+    r->at += n;
+    return 0;
+}
+#define GET(r, v) get((r), &(v), sizeof(v))
+
+static int corrupt(snap_r *r, const char *what) {
+    if (!r->bad) WF_FAIL(r->err, WF_ECORRUPT, "%s: corrupt snapshot: %s (near byte %llu)", r->path, what,
+                         (unsigned long long)r->at);
+    r->bad = 1;
+    return -1;
+}
+
+static int get_header(snap_r *r, snap_header *h) {
+    char magic[8];
+    if (get(r, magic, 8)) return -1;
+    if (memcmp(magic, SNAP_MAGIC, 8) != 0) {
+        WF_FAIL(r->err, WF_ECORRUPT, "%s: not a wafer simulation snapshot (bad magic)", r->path);
+        r->bad = 1;
+        return -1;
+    }
+    GET(r, h->version);
+    GET(r, h->sizes);
+    GET(r, h->config_fp);
+    GET(r, h->start_fp);
+    GET(r, h->runs);
+    GET(r, h->nbands);
+    GET(r, h->npes);
+    GET(r, h->nopch);
+    GET(r, h->ntc);
+    GET(r, h->segments);
+    GET(r, h->quiet);
+    GET(r, h->now);
+    GET(r, h->start);
+    GET(r, h->sram_backed);
+    GET(r, h->wall);
+    GET(r, h->cpu);
+    if (r->bad) return -1;
+    if (h->version != SNAP_VERSION) {
+        WF_FAIL(r->err, WF_ECORRUPT, "%s: snapshot format version %u, this build reads version %u", r->path,
+                h->version, SNAP_VERSION);
+        r->bad = 1;
+        return -1;
+    }
+    if (h->sizes != SNAP_SIZES) {
+        WF_FAIL(r->err, WF_ECORRUPT, "%s: written by a build with other structure sizes (%08x, here %08x): "
+                "resume with the build that wrote it", r->path, h->sizes, SNAP_SIZES);
+        r->bad = 1;
+        return -1;
+    }
+    if (h->ntc != WF_FABRIC_MAX_THREADS || h->nbands > WF_FABRIC_MAX_BANDS || h->nopch > OP_MAX_CHUNKS ||
+        h->runs == 0 || h->start > h->now)
+        return corrupt(r, "header fields out of range");
+    return 0;
+}
+
+/* Pass 1: the whole file's CRC and trailer. */
+static wf_status check_file(const char *path, snap_header *h, uint64_t *size, wf_err *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path, strerror(errno));
+    wf_status st = WF_OK;
+    snap_r r = {fp, path, 0, 0, err, 0};
+    if (get_header(&r, h)) {
+        st = err ? err->code : WF_ECORRUPT;
+        goto done;
+    }
+    if (fseek(fp, 0, SEEK_END) != 0) {
+        st = WF_FAIL(err, WF_EIO, "%s: cannot seek: %s", path, strerror(errno));
+        goto done;
+    }
+    long end = ftell(fp);
+    if (end < 0 || (uint64_t)end < r.at + 12) {
+        st = WF_FAIL(err, WF_ECORRUPT, "%s: truncated: %ld bytes, too short for a snapshot", path, end);
+        goto done;
+    }
+    *size = (uint64_t)end;
+    rewind(fp);
+    uint32_t crc = 0;
+    uint64_t left = (uint64_t)end - 12;
+    static _Thread_local uint8_t buf[1 << 16];
+    while (left) {
+        size_t k = left > sizeof buf ? sizeof buf : (size_t)left;
+        if (fread(buf, 1, k, fp) != k) {
+            st = WF_FAIL(err, WF_EIO, "%s: read failed: %s", path, strerror(errno));
+            goto done;
+        }
+        crc = fp_add(crc, buf, k);
+        left -= k;
+    }
+    uint32_t want;
+    char tail[8];
+    if (fread(&want, 4, 1, fp) != 1 || fread(tail, 8, 1, fp) != 1 || memcmp(tail, SNAP_END, 8) != 0) {
+        st = WF_FAIL(err, WF_ECORRUPT, "%s: truncated or damaged: no end marker (was the write cut short?)", path);
+        goto done;
+    }
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* fuzz/fuzz_snapshot.c: reach the parser */
+    if (crc != want)
+        st = WF_FAIL(err, WF_ECORRUPT, "%s: CRC mismatch (file %08x, computed %08x): the snapshot is damaged",
+                     path, want, crc);
+#endif
+done:
+    fclose(fp);
+    return st;
+}
+
+wf_status wf_fabric_set_resume(wf_fabric *f, const char *path, wf_err *err) {
+    free(f->resume_path);
+    f->resume_path = NULL;
+    if (!path) return WF_OK;
+    snap_header h;
+    uint64_t size;
+    wf_status st = check_file(path, &h, &size, err);
+    if (st) return st;
+    f->resume_path = strdup(path);
+    if (!f->resume_path) return WF_FAIL(err, WF_ENOMEM, "%s: out of memory", path);
+    f->resume_run = h.runs;
+    return WF_OK;
+}
+
+static int get_fifo(snap_r *r, wf_fifo *q, int apply) {
+    wf_fifo t = *q;
+    GET(r, t.head);
+    GET(r, t.n);
+    GET(r, t.lag_n);
+    GET(r, t.lag_at);
+    if (r->bad) return -1;
+    if ((q->cap && t.head >= q->cap) || t.n > q->cap) return corrupt(r, "queue head or count beyond its depth");
+    wf_wv *e = fifo_ent(q);
+    for (unsigned i = 0; i < q->cap; i++) {
+        wf_wv v;
+        GET(r, v.data);
+        GET(r, v.ready);
+        GET(r, v.flags);
+        if (apply) e[i] = v;
+    }
+    if (apply) *q = t;
+    return r->bad ? -1 : 0;
+}
+
+static int get_pe(snap_r *r, wf_pe *pe, uint32_t nops) {
+    uint32_t idx;
+    if (GET(r, idx)) return -1;
+    if (idx != pe->idx) return corrupt(r, "PE records out of step with the fabric");
+    wf_pe t = *pe;
+    uint8_t launch, has;
+    GET(r, t.rpend);
+    GET(r, t.in_rlist);
+    GET(r, t.in_plist);
+    GET(r, t.in_olist);
+    GET(r, t.aop);
+    GET(r, t.port_mask);
+    GET(r, t.asleep);
+    GET(r, t.linger_at);
+    GET(r, t.port_at);
+    GET(r, t.last_act);
+    GET(r, t.act_mask);
+    GET(r, t.busy_until);
+    GET(r, t.busy_from);
+    GET(r, t.st);
+    GET(r, t.sleep_at);
+    GET(r, t.ready);
+    GET(r, t.blocked);
+    GET(r, launch);
+    GET(r, t.ctrl_data);
+    GET(r, t.cur_task);
+    GET(r, t.last_task);
+    GET(r, t.tlocal);
+    if (r->bad) return -1;
+    if (t.aop >= nops || t.in_rlist > RL_SKIP) return corrupt(r, "PE fields out of range");
+    if (launch && !pe->launch_fn)
+        return corrupt(r, "a launch is pending in the snapshot but not in this process");
+    t.launch_fn = launch ? pe->launch_fn : NULL;
+    for (int si = 0; si < pe->ncolors; si++) {
+        wf_cslot *s = &pe->slots[si];
+        uint8_t cur, toggle;
+        uint32_t in_ops, out_ops, out_waiter, in_tail, out_tail;
+        GET(r, cur);
+        GET(r, toggle);
+        GET(r, in_ops);
+        GET(r, out_ops);
+        GET(r, out_waiter);
+        GET(r, in_tail);
+        GET(r, out_tail);
+        if (r->bad) return -1;
+        if (cur >= (s->route.npos ? s->route.npos : 1) || in_ops >= nops || out_ops >= nops ||
+            out_waiter >= nops || in_tail >= nops || out_tail >= nops)
+            return corrupt(r, "color slot fields out of range");
+        /* the queues are read into place only in pass 2 (apply): t is a copy */
+        if (get_fifo(r, &s->rb, 0) || get_fifo(r, &s->in, 0) || get_fifo(r, &s->out, 0)) return -1;
+    }
+    if (GET(r, has)) return -1;
+    if (has && !pe->img) return corrupt(r, "SRAM for a PE without a program");
+    if (has) { /* skipped in pass 1 */
+        size_t n = sram_size(pe);
+        static _Thread_local uint8_t buf[1 << 16];
+        while (n) {
+            size_t k = n > sizeof buf ? sizeof buf : n;
+            if (get(r, buf, k)) return -1;
+            n -= k;
+        }
+    }
+    return 0;
+}
+
+/* Pass 2 for one PE: the same reads, applied. */
+static int apply_pe(snap_r *r, wf_fabric *f, wf_pe *pe) {
+    uint32_t idx;
+    if (GET(r, idx) || idx != pe->idx) return corrupt(r, "PE records out of step with the fabric");
+    uint8_t launch, has;
+    GET(r, pe->rpend);
+    GET(r, pe->in_rlist);
+    GET(r, pe->in_plist);
+    GET(r, pe->in_olist);
+    GET(r, pe->aop);
+    GET(r, pe->port_mask);
+    GET(r, pe->asleep);
+    GET(r, pe->linger_at);
+    GET(r, pe->port_at);
+    GET(r, pe->last_act);
+    GET(r, pe->act_mask);
+    GET(r, pe->busy_until);
+    GET(r, pe->busy_from);
+    GET(r, pe->st);
+    GET(r, pe->sleep_at);
+    GET(r, pe->ready);
+    GET(r, pe->blocked);
+    GET(r, launch);
+    GET(r, pe->ctrl_data);
+    GET(r, pe->cur_task);
+    GET(r, pe->last_task);
+    GET(r, pe->tlocal);
+    if (!launch) pe->launch_fn = NULL;
+    for (int si = 0; si < pe->ncolors; si++) {
+        wf_cslot *s = &pe->slots[si];
+        wf_cslot_cold *sc = &pe->scold[si];
+        GET(r, s->route.cur);
+        GET(r, s->toggle);
+        GET(r, s->in_ops);
+        GET(r, s->out_ops);
+        GET(r, s->out_waiter);
+        GET(r, sc->in_ops_tail);
+        GET(r, sc->out_ops_tail);
+        if (get_fifo(r, &s->rb, 1) || get_fifo(r, &s->in, 1) || get_fifo(r, &s->out, 1)) return -1;
+    }
+    if (GET(r, has)) return -1;
+    if (has) {
+        if (!pe->sram && !wf_fabric_sram(f, pe->x, pe->y, NULL, NULL, r->err)) {
+            r->bad = 1;
+            return -1;
+        }
+        if (get(r, pe->sram, sram_size(pe))) return -1;
+    }
+    return r->bad ? -1 : 0;
+}
+
+static int decode_op(snap_r *r, wf_fabric *f, wf_op *o, const wf_op *e, size_t npes_total) {
+    wf_op d = *e;
+    uintptr_t pidx = (uintptr_t)e->pe;
+    if (pidx > npes_total) return corrupt(r, "an op names a PE outside the fabric");
+    d.pe = pidx ? f->pes[pidx - 1] : NULL;
+    if (pidx && !d.pe) return corrupt(r, "an op names an unused PE");
+    d.inj = NULL;
+    wf_operand *ops[3] = {&d.a, &d.b, &d.dst};
+    for (int k = 0; k < 3; k++) {
+        if (ops[k]->kind != WF_DSD_MEM) continue;
+        int64_t off;
+        memcpy(&off, &ops[k]->p, sizeof off);
+        if (off != INT64_MIN && (!d.pe || off < 0 || off > (int64_t)sram_size(d.pe)))
+            return corrupt(r, "an op's SRAM offset lies outside its PE's SRAM");
+        ops[k]->p = off == INT64_MIN || !d.pe->sram ? NULL : d.pe->sram + off;
+    }
+    if (o) *o = d;
+    return 0;
+}
+
+static wf_status apply_file(wf_fabric *f, const snap_header *hh, int apply, wf_err *err) {
+    FILE *fp = fopen(f->resume_path, "rb");
+    if (!fp) return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", f->resume_path, strerror(errno));
+    setvbuf(fp, NULL, _IOFBF, 1 << 20);
+    snap_r r = {fp, f->resume_path, 0, 0, err, 0};
+    snap_header h;
+    size_t total = (size_t)f->w * f->h;
+    uint32_t nops = hh->nopch * OP_CHUNK;
+    if (get_header(&r, &h)) goto bad;
+    for (size_t i = 0; i < total; i++) {
+        wf_pe *pe = f->pes[i];
+        if (!pe) continue;
+        if (apply ? apply_pe(&r, f, pe) : get_pe(&r, pe, nops ? nops : 1)) goto bad;
+    }
+    if (apply) { /* the op chunks: as many as the snapshot had */
+        for (uint32_t k = 0; k < f->nopch; k++)
+            for (uint32_t i = 0; i < OP_CHUNK; i++) {
+                wf_free(f->heap, f->opch[k][i].inj);
+                f->opch[k][i].inj = NULL;
+            }
+        while (f->nopch < h.nopch) {
+            wf_op *c = wf_calloc(f->heap, OP_CHUNK * sizeof *c, "fabric ops", err);
+            if (!c) goto bad;
+            f->opch[f->nopch++] = c;
+        }
+        for (uint32_t k = h.nopch; k < f->nopch; k++) memset(f->opch[k], 0, OP_CHUNK * sizeof(wf_op));
+    }
+    for (uint32_t k = 0; k < h.nopch; k++) {
+        for (uint32_t i = 0; i < OP_CHUNK; i++) {
+            wf_op *o = apply ? &f->opch[k][i] : NULL;
+            uint8_t used;
+            if (GET(&r, used)) goto bad;
+            if (used > 1) { corrupt(&r, "bad op tag"); goto bad; }
+            if (!used) {
+                uint32_t next;
+                if (GET(&r, next)) goto bad;
+                if (o) {
+                    memset(o, 0, sizeof *o);
+                    o->next = next;
+                }
+                continue;
+            }
+            wf_op e;
+            if (GET(&r, e)) goto bad;
+            if (decode_op(&r, f, o, &e, total)) goto bad;
+            if (e.inj) {
+                if (e.n > (1u << 30)) { corrupt(&r, "inject data too long"); goto bad; }
+                uint32_t *d = wf_alloc(f->heap, (size_t)e.n * 4 + 4, "snapshot inject data", err);
+                if (!d) goto bad;
+                if (get(&r, d, (size_t)e.n * 4)) { wf_free(f->heap, d); goto bad; }
+                if (o) o->inj = d;
+                else wf_free(f->heap, d);
+            }
+        }
+    }
+    for (int b = 0; b < f->nbands; b++) {
+        wf_band *bd = &f->band[b];
+        for (int l = 0; l < L_COUNT; l++) {
+            uint64_t n, snap, sorted;
+            GET(&r, n);
+            GET(&r, snap);
+            GET(&r, sorted);
+            if (r.bad) goto bad;
+            if (n > total * 4 || snap > n || sorted > n) { corrupt(&r, "list length out of range"); goto bad; }
+            uint32_t *v = wf_alloc(f->heap, n * sizeof *v + 4, "snapshot list", err);
+            if (!v) goto bad;
+            if (get(&r, v, n * sizeof *v)) { wf_free(f->heap, v); goto bad; }
+            for (uint64_t k = 0; k < n; k++)
+                if (v[k] >= total) { /* every list holds PE indices */
+                    wf_free(f->heap, v);
+                    corrupt(&r, "list entry out of range");
+                    goto bad;
+                }
+            if (apply) {
+                wf_ilist *il = &bd->l[l];
+                wf_free(f->heap, il->v);
+                il->v = v;
+                il->c = n + 1;
+                il->n = n;
+                il->snap = snap;
+                il->sorted = sorted;
+            } else {
+                wf_free(f->heap, v);
+            }
+        }
+        uint64_t nh;
+        if (GET(&r, nh)) goto bad;
+        if (nh > (uint64_t)total * 64 + (uint64_t)nops) { corrupt(&r, "event heap too long"); goto bad; }
+        wf_event *hv = wf_alloc(f->heap, nh * sizeof *hv + sizeof *hv, "snapshot events", err);
+        if (!hv) goto bad;
+        for (uint64_t k = 0; k < nh; k++) {
+            GET(&r, hv[k].time);
+            GET(&r, hv[k].seq);
+            GET(&r, hv[k].kind);
+            GET(&r, hv[k].arg);
+        }
+        uint64_t seq;
+        uint32_t op_free;
+        GET(&r, seq);
+        GET(&r, op_free);
+        if (r.bad || op_free >= (nops ? nops : 1)) {
+            wf_free(f->heap, hv);
+            if (!r.bad) corrupt(&r, "free op list out of range");
+            goto bad;
+        }
+        if (apply) {
+            wf_free(f->heap, bd->heapv);
+            bd->heapv = hv;
+            bd->nheap = nh;
+            bd->cheap = nh + 1;
+            bd->seq = seq;
+            bd->op_free = op_free;
+        } else {
+            wf_free(f->heap, hv);
+        }
+    }
+    for (int t = 0; t < WF_FABRIC_MAX_THREADS; t++) {
+        uint64_t steps;
+        if (GET(&r, steps)) goto bad;
+        if (apply) f->tc[t].steps = steps;
+    }
+    fclose(fp);
+    return WF_OK;
+bad:
+    fclose(fp);
+    return err && err->code ? err->code : WF_ECORRUPT;
+}
+
+/* After a failed apply the fabric holds part of the snapshot: no run may use
+** it (run_loop refuses; the error stays). */
+static wf_status snapshot_poison(wf_fabric *f, wf_err *err) {
+    f->poisoned = 1;
+    if (err) f->poison_err = *err;
+    return err && err->code ? err->code : WF_ECORRUPT;
+}
+
+/* ---- the state's own consistency ----------------------------------------
+** A file with a good CRC and matching fingerprints can still hold values no
+** run produces (a hostile or buggy writer): every index the simulator will
+** follow, every op's SRAM walk, every list entry is checked here, after the
+** apply, so that a bad state is refused rather than run. */
+typedef struct {
+    wf_fabric *f;
+    uint8_t *is_free;   /* per op: on a band's free list */
+    uint32_t nops;
+    size_t total;
+} vctx;
+
+/* The heap order of run.c (time, then push sequence). */
+static int ev_before(const wf_event *a, const wf_event *b) {
+    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+/* oi is NO_OP or a live op of pe. */
+static int op_of(const vctx *v, uint32_t oi, const wf_pe *pe) {
+    if (oi == NO_OP) return 1;
+    if (oi >= v->nops || v->is_free[oi]) return 0;
+    return op_at(v->f, oi)->pe == pe;
+}
+
+static int color_ok(const wf_pe *pe, unsigned c) { return c < WF_FABRIC_COLORS && pe->cidx[c] >= 0; }
+
+/* A memory operand's whole walk (every element it can still reach) lies in its PE's SRAM. */
+static int walk_ok(const wf_pe *pe, const wf_operand *c, const wf_dims *x, int esize) {
+    if (!pe->sram || !c->p || c->len0 < 1 || c->k0 >= c->len0 || c->len0 > (1u << 24)) return 0;
+    int64_t lo = 0, hi = 0, at = (int64_t)c->k0 * c->st0;
+    int64_t st[4] = {c->st0, x->st[0], x->st[1], x->st[2]};
+    uint32_t len[4] = {c->len0, x->len[0], x->len[1], x->len[2]}, k[4] = {c->k0, x->k[0], x->k[1], x->k[2]};
+    for (int d = 0; d < 4; d++) {
+        if (len[d] < 1 || k[d] >= len[d] || len[d] > (1u << 24) || st[d] > (1 << 24) || st[d] < -(1 << 24)) return 0;
+        if (d) at += (int64_t)k[d] * st[d];
+        int64_t span = (int64_t)(len[d] - 1) * st[d];
+        if (span < 0) lo += span;
+        else hi += span;
+    }
+    int64_t base = (int64_t)(c->p - pe->sram) - at, n = (int64_t)sram_size(pe);
+    return base + lo >= 0 && base + hi + esize <= n;
+}
+
+static int op_valid(const vctx *v, const wf_op *o) {
+    const wf_pe *pe = o->pe;
+    if (!pe || o->code >= OP_CODE_COUNT || o->task >= WF_FABRIC_TASKS || o->action > WF_DONE_UNBLOCK) return 0;
+    if ((o->esize != 2 && o->esize != 4) || (o->esize_b != 2 && o->esize_b != 4) || o->i > o->n) return 0;
+    if ((o->in_color != 255 && !color_ok(pe, o->in_color)) || (o->out_color != 255 && !color_ok(pe, o->out_color)))
+        return 0;
+    if (!op_of(v, o->next, pe) || (o->active && !op_of(v, o->anext, pe))) return 0; /* anext: while active */
+    if (o->code == OP_INJECT && o->i < o->n && !o->inj) return 0;
+    const wf_operand *c[3] = {&o->a, &o->b, &o->dst};
+    const wf_dims *x[3] = {&o->xa, &o->xb, &o->xdst};
+    const int es[3] = {o->esize, o->esize_b, o->esize};
+    for (int k = 0; k < 3; k++) {
+        if (c[k]->kind > WF_DSD_SCALAR) return 0;
+        if ((c[k]->kind == WF_DSD_FABIN || c[k]->kind == WF_DSD_FABOUT) && !color_ok(pe, c[k]->color)) return 0;
+        if (c[k]->kind == WF_DSD_MEM && o->i < o->n && !walk_ok(pe, c[k], x[k], es[k])) return 0;
+    }
+    return 1;
+}
+
+static const char *state_check(wf_fabric *f, uint32_t nops, uint8_t *is_free) {
+    vctx v = {f, is_free, nops, (size_t)f->w * f->h};
+    for (int b = 0; b < f->nbands; b++) { /* the free lists: ops of nobody, no cycles */
+        uint64_t steps = 0;
+        for (uint32_t oi = f->band[b].op_free; oi != NO_OP; oi = op_at(f, oi)->next) {
+            if (oi >= nops || is_free[oi] || ++steps > nops) return "a free-op list loops or leaves the ops";
+            is_free[oi] = 1;
+        }
+    }
+    for (uint32_t oi = 1; oi < nops; oi++)
+        if (!is_free[oi] && !op_valid(&v, op_at(f, oi))) return "an async op with fields out of range";
+    for (size_t i = 0; i < v.total; i++) {
+        wf_pe *pe = f->pes[i];
+        if (!pe) continue;
+        if (pe->in_rlist > RL_SKIP || pe->cur_task < -1 || pe->cur_task > TASK_LAUNCH || pe->last_task < -1 ||
+            pe->last_task > TASK_LAUNCH || !op_of(&v, pe->aop, pe))
+            return "PE fields out of range";
+        for (int si = 0; si < pe->ncolors; si++) {
+            const wf_cslot *s = &pe->slots[si];
+            const wf_cslot_cold *sc = &pe->scold[si];
+            /* a queue's tail is read only while it has a head */
+            if (!op_of(&v, s->in_ops, pe) || !op_of(&v, s->out_ops, pe) || !op_of(&v, s->out_waiter, pe) ||
+                (s->in_ops != NO_OP && !op_of(&v, sc->in_ops_tail, pe)) ||
+                (s->out_ops != NO_OP && !op_of(&v, sc->out_ops_tail, pe)))
+                return "a color's op queue names another PE's op";
+            const wf_fifo *q[3] = {&s->rb, &s->in, &s->out};
+            for (int k = 0; k < 3; k++)
+                if ((q[k]->cap && q[k]->head >= q[k]->cap) || q[k]->n > q[k]->cap || q[k]->lag_n > q[k]->cap)
+                    return "a queue's head or count beyond its depth";
+        }
+    }
+    for (int b = 0; b < f->nbands; b++) {
+        const wf_band *bd = &f->band[b];
+        for (int l = 0; l < L_COUNT; l++)
+            for (size_t k = 0; k < bd->l[l].n; k++) {
+                uint32_t x = bd->l[l].v[k];
+                const wf_pe *pe = x < v.total ? f->pes[x] : NULL;
+                if (!pe || pe->band != b) return "a list names a PE outside its band";
+                if (l <= L_RBOT && L_RMID + pe->edge != l) return "a router list names a PE of another edge";
+                if ((l == L_OPE || l == L_PICK) && pe->edge) return "an inner list names an edge PE";
+                if ((l == L_OPE_EDGE || l == L_PICK_EDGE) && !pe->edge) return "an edge list names an inner PE";
+            }
+        for (size_t k = 0; k < bd->nheap; k++) {
+            const wf_event *e = &bd->heapv[k];
+            const wf_pe *pe = NULL;
+            if (e->kind == EV_CORE_FREE || e->kind == EV_CALL) pe = e->arg < v.total ? f->pes[e->arg] : NULL;
+            else if (e->kind <= EV_OP_FINISH && e->arg && e->arg < nops && !is_free[e->arg]) pe = op_at(f, e->arg)->pe;
+            if (!pe || pe->band != b) return "an event names no PE of its band";
+            if (k && ev_before(e, &bd->heapv[(k - 1) / 2])) return "the event heap is out of order";
+        }
+    }
+    return NULL;
+}
+
+wf_status snapshot_restore(wf_fabric *f, uint64_t *start, uint32_t *quiet, wf_err *err) {
+    const char *path = f->resume_path;
+    snap_header h;
+    uint64_t size;
+    wf_status st = check_file(path, &h, &size, err); /* again: the file may have changed since */
+    if (st) return st;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    h.config_fp = config_fp(f);
+    h.start_fp = snapshot_start_fp(f);
+#endif
+    if (h.config_fp != config_fp(f))
+        return WF_FAIL(err, WF_EUSAGE, "%s: taken from another program or configuration (fabric size, cost "
+                       "model, kernels, routes or defects differ): not resumed", path);
+    if (h.npes != f->pes_used || h.nbands != (uint32_t)f->nbands)
+        return WF_FAIL(err, WF_EUSAGE, "%s: taken on a fabric with %u PEs in use and %u bands, this one has %llu "
+                       "and %d: not resumed", path, h.npes, h.nbands, (unsigned long long)f->pes_used, f->nbands);
+    uint32_t sfp = snapshot_start_fp(f);
+    if (h.start_fp != sfp)
+        return WF_FAIL(err, WF_EUSAGE, "%s: its run began from another state (cycle %llu; other inputs, seed or "
+                       "host work before the run): not resumed", path, (unsigned long long)h.start);
+    /* pass 1 parses and range-checks without touching the fabric; pass 2 applies */
+    if ((st = apply_file(f, &h, 0, err))) return st;
+    if ((st = apply_file(f, &h, 1, err))) return snapshot_poison(f, err);
+    uint32_t nops = h.nopch * OP_CHUNK;
+    uint8_t *is_free = calloc(nops ? nops : 1, 1);
+    if (!is_free) {
+        WF_FAIL(err, WF_ENOMEM, "%s: out of memory checking the snapshot", path);
+        return snapshot_poison(f, err);
+    }
+    const char *bad = state_check(f, nops, is_free);
+    free(is_free);
+    if (bad) {
+        WF_FAIL(err, WF_ECORRUPT, "%s: corrupt snapshot: %s", path, bad);
+        return snapshot_poison(f, err);
+    }
+    f->now = h.now;
+    f->rot = (unsigned)(f->now % WF_FABRIC_COLORS);
+    f->start_fp = h.start_fp;
+    f->resumed.segments = h.segments + 1;
+    f->resumed.from_cycle = h.now;
+    f->resumed.wall_s = h.wall;
+    f->resumed.cpu_s = h.cpu;
+    f->wall = h.wall; /* both go on accumulating: a later snapshot carries every segment's */
+    f->cpu = h.cpu;
+    if (f->ck.at_cycle && f->ck.at_cycle <= h.now) f->ck_at_done = 1; /* the pause it stopped at */
+    *start = h.start;
+    *quiet = h.quiet;
+    (void)size;
+    return WF_OK;
+}
+
+wf_status wf_fabric_set_checkpoint(wf_fabric *f, const wf_checkpoint *c, wf_err *err) {
+    free((char *)f->ck.path);
+    memset(&f->ck, 0, sizeof f->ck);
+    f->ck_at_done = 0;
+    if (!c || !c->path) return WF_OK;
+    if (!(c->every_s >= 0) || c->every_s > 1e9)
+        return WF_FAIL(err, WF_EUSAGE, "fabric: checkpoint every %g s, expected 0 .. 1e9", c->every_s);
+    f->ck = *c;
+    f->ck.path = strdup(c->path);
+    if (!f->ck.path) return WF_FAIL(err, WF_ENOMEM, "fabric: out of memory");
+    return WF_OK;
+}
+
+void wf_fabric_request_stop(wf_fabric *f) { f->stop_req = 1; }
+
+void wf_fabric_resume_info_get(const wf_fabric *f, wf_fabric_resume_info *out) { *out = f->resumed; }
+
+void snapshot_free(wf_fabric *f) {
+    free((char *)f->ck.path);
+    f->ck.path = NULL;
+    free(f->resume_path);
+    f->resume_path = NULL;
+}
+
+double snapshot_cpu_now(void) { return cpu_seconds(); }
