@@ -15,8 +15,13 @@
 ** Each workload runs on 1 and 2 simulator threads (--threads, results are
 ** identical and checked by the example); --reps N keeps the fastest of N runs
 ** (this machine's timings drift between runs).
+** --fft-checkpoint DIR runs each FFT with --checkpoint DIR/fft<n>.ck (every
+** 15 minutes and on Ctrl-C) and resumes it from there when the file exists,
+** so n = 512 (hours) finishes over several invocations; a row then shows
+** every segment's wall and CPU time, and the file is removed when the run
+** completes.
 ** Usage: bench_fabric [--big] [--quick] [--reps N] [--threads "1 2"] [--fft "N ..."]
-**                     [--fft-threads T] [--no-base] */
+**                     [--fft-threads T] [--fft-checkpoint DIR] [--no-base] */
 #include "../../base/base.h"
 #include "../../kernels/kernels.h" /* wf_cpu_model */
 
@@ -34,6 +39,7 @@
 #define PEER_NS 370.0 /* MuchiSim ns per PE-cycle, docs/REFERENCE.md */
 
 static char out[1 << 16];
+static int paused; /* the last run stopped with a snapshot (exit 3) */
 
 static cJSON *run(const char *cmd) {
     char line[1024];
@@ -43,8 +49,10 @@ static cJSON *run(const char *cmd) {
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = 0;
     int st = pclose(p);
+    paused = WIFEXITED(st) && WEXITSTATUS(st) == 3;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "bench_fabric: '%s' failed (exit %d)\n", line, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        if (!paused)
+            fprintf(stderr, "bench_fabric: '%s' failed (exit %d)\n", line, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         return NULL;
     }
     return cJSON_Parse(out);
@@ -59,6 +67,7 @@ typedef struct {
     double wall, cpu, act, pes, cyc;
     int ok;
     double fft, xfer, rel, tol, all_wall; /* fft rows only */
+    int segments;                         /* processes a resumed run went through (0: one) */
 } bench_run;
 
 /* Fastest of reps runs of cmd on t threads; ok = 0 when a run failed. */
@@ -73,7 +82,7 @@ static bench_run measure(const char *cmd, int t, int reps) {
         bench_run b = {num(j, "run_wall_s"), num(j, "run_cpu_s"), num(j, "active_pe_cycles"), num(j, "pes"),
                        num(j, "compute_cycles"), cJSON_IsString(ck) && !strcmp(ck->valuestring, "ok"),
                        num(j, "fft_cycles"), num(j, "transfer_cycles"), num(j, "rel_l2_err"), num(j, "tolerance"),
-                       num(j, "wall_s")};
+                       num(j, "wall_s"), (int)num(cJSON_GetObjectItemCaseSensitive(j, "resumed"), "segments")};
         cJSON_Delete(j);
         if (!b.ok) return b;
         if (r == 0 || b.wall < best.wall) best = b;
@@ -83,7 +92,7 @@ static bench_run measure(const char *cmd, int t, int reps) {
 
 int main(int argc, char **argv) {
     int big = 0, quick = 0, reps = 1, fft_threads = 2, base = 1;
-    const char *threads = "1 2", *ffts = "";
+    const char *threads = "1 2", *ffts = "", *ckdir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--big")) big = 1;
         else if (!strcmp(argv[i], "--quick")) quick = 1;
@@ -91,10 +100,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = argv[++i];
         else if (!strcmp(argv[i], "--fft") && i + 1 < argc) ffts = argv[++i];
         else if (!strcmp(argv[i], "--fft-threads") && i + 1 < argc) fft_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--fft-checkpoint") && i + 1 < argc) ckdir = argv[++i];
         else if (!strcmp(argv[i], "--no-base")) base = 0;
         else {
             fprintf(stderr, "usage: bench_fabric [--big] [--quick] [--reps N] [--threads \"1 2\"] [--fft \"N ...\"] "
-                            "[--fft-threads T] [--no-base]\n");
+                            "[--fft-threads T] [--fft-checkpoint DIR] [--no-base]\n");
             return 1;
         }
     }
@@ -155,9 +165,22 @@ int main(int argc, char **argv) {
         long n = strtol(np, &end, 10);
         if (end == np) break;
         np = end;
-        char cmd[64];
+        char cmd[1024], ck[768] = "";
         snprintf(cmd, sizeof cmd, "fft --n %ld", n);
-        bench_run b = measure(cmd, fft_threads, reps);
+        if (ckdir) { /* a long run over several invocations: resume when a snapshot is there */
+            snprintf(ck, sizeof ck, "%s/fft%ld.ck", ckdir, n);
+            FILE *t = fopen(ck, "rb");
+            snprintf(cmd, sizeof cmd, "fft --n %ld --checkpoint %s --checkpoint-every 900%s%s", n, ck,
+                     t ? " --resume " : "", t ? ck : "");
+            if (t) fclose(t);
+        }
+        bench_run b = measure(cmd, fft_threads, ckdir ? 1 : reps);
+        if (paused) {
+            printf("%5ld  paused: its state is in %s; run the same command again to continue\n", n, ck);
+            fflush(stdout);
+            break;
+        }
+        if (ckdir && b.ok) remove(ck);
         if (b.wall <= 0) {
             fails++;
             printf("%5ld  failed\n", n);
@@ -166,6 +189,9 @@ int main(int argc, char **argv) {
         printf("%5ld %7.0f %9.0f %9.0f %9.0f %12.4g %9.1f %9.1f %10.1f %10.1f %10.3g%s\n", n, b.pes, b.cyc, b.fft, b.xfer,
                b.act, b.wall, b.cpu, b.act > 0 ? b.wall * 1e9 / b.act : 0, b.act > 0 ? b.cpu * 1e9 / b.act : 0, b.rel,
                b.ok ? "" : "  CHECK FAILED");
+        if (b.segments)
+            printf("      (resumed %d time%s: wall and CPU time are every segment's)\n", b.segments,
+                   b.segments == 1 ? "" : "s");
         fflush(stdout);
         if (!b.ok) fails++;
     }
