@@ -829,7 +829,7 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     if (nt > 1 && f->nbands > 1 && !f->pool) fabric_pool_start(f, nt < f->nbands ? nt : f->nbands);
     wf_tc = &f->tc[0];
     f->report[0] = 0;
-    unsigned ptick = 1024;
+    unsigned ptick = 1; /* the first turn reads the clock and the stop request too */
     double plast = t0;
     uint64_t plast_cycle = pstart;
     /* the planned pause: once per fabric (not again in a run resumed from it) */
