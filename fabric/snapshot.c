@@ -168,60 +168,38 @@ typedef struct {
     double wall, cpu, prior_wall, prior_cpu;
 } snap_header;
 
+/* The header's fields in file order: one list for the writer and the reader. */
+#define HEADER_FIELDS(X)                                                                                 \
+    X(version) X(sizes) X(config_fp) X(start_fp) X(runs) X(nbands) X(npes) X(nopch) X(ntc) X(segments) \
+    X(quiet) X(now) X(start) X(sram_backed) X(wall) X(cpu)
+/* A PE's state in file order (after its index; `launch`: a launch is pending). */
+#define PE_FIELDS(X, LAUNCH)                                                                             \
+    X(rpend) X(in_rlist) X(in_plist) X(in_olist) X(aop) X(port_mask) X(asleep) X(linger_at) X(port_at)   \
+    X(last_act) X(act_mask) X(busy_until) X(busy_from) X(st) X(sleep_at) X(ready) X(blocked) LAUNCH       \
+    X(ctrl_data) X(cur_task) X(last_task) X(tlocal)
+/* A color slot's state in file order, then its three queues. */
+#define SLOT_FIELDS(X, XC) X(route.cur) X(toggle) X(in_ops) X(out_ops) X(out_waiter) XC(in_ops_tail) XC(out_ops_tail)
+
 static void put_header(snap_w *w, const snap_header *h) {
-    PUT(w, h->version);
-    PUT(w, h->sizes);
-    PUT(w, h->config_fp);
-    PUT(w, h->start_fp);
-    PUT(w, h->runs);
-    PUT(w, h->nbands);
-    PUT(w, h->npes);
-    PUT(w, h->nopch);
-    PUT(w, h->ntc);
-    PUT(w, h->segments);
-    PUT(w, h->quiet);
-    PUT(w, h->now);
-    PUT(w, h->start);
-    PUT(w, h->sram_backed);
-    PUT(w, h->wall);
-    PUT(w, h->cpu);
+#define PUT_H(x) PUT(w, h->x);
+    HEADER_FIELDS(PUT_H)
+#undef PUT_H
 }
 
 static void put_pe(snap_w *w, const wf_pe *pe) {
     uint8_t launch = pe->launch_fn != NULL, has = pe->sram != NULL;
     PUT(w, pe->idx);
-    PUT(w, pe->rpend);
-    PUT(w, pe->in_rlist);
-    PUT(w, pe->in_plist);
-    PUT(w, pe->in_olist);
-    PUT(w, pe->aop);
-    PUT(w, pe->port_mask);
-    PUT(w, pe->asleep);
-    PUT(w, pe->linger_at);
-    PUT(w, pe->port_at);
-    PUT(w, pe->last_act);
-    PUT(w, pe->act_mask);
-    PUT(w, pe->busy_until);
-    PUT(w, pe->busy_from);
-    PUT(w, pe->st);
-    PUT(w, pe->sleep_at);
-    PUT(w, pe->ready);
-    PUT(w, pe->blocked);
-    PUT(w, launch);
-    PUT(w, pe->ctrl_data);
-    PUT(w, pe->cur_task);
-    PUT(w, pe->last_task);
-    PUT(w, pe->tlocal);
+#define PUT_P(x) PUT(w, pe->x);
+    PE_FIELDS(PUT_P, PUT(w, launch);)
+#undef PUT_P
     for (int si = 0; si < pe->ncolors; si++) {
         const wf_cslot *s = &pe->slots[si];
         const wf_cslot_cold *sc = &pe->scold[si];
-        PUT(w, s->route.cur);
-        PUT(w, s->toggle);
-        PUT(w, s->in_ops);
-        PUT(w, s->out_ops);
-        PUT(w, s->out_waiter);
-        PUT(w, sc->in_ops_tail);
-        PUT(w, sc->out_ops_tail);
+#define PUT_S(x) PUT(w, s->x);
+#define PUT_C(x) PUT(w, sc->x);
+        SLOT_FIELDS(PUT_S, PUT_C)
+#undef PUT_S
+#undef PUT_C
         put_fifo(w, &s->rb);
         put_fifo(w, &s->in);
         put_fifo(w, &s->out);
@@ -405,22 +383,9 @@ static int get_header(snap_r *r, snap_header *h) {
         r->bad = 1;
         return -1;
     }
-    GET(r, h->version);
-    GET(r, h->sizes);
-    GET(r, h->config_fp);
-    GET(r, h->start_fp);
-    GET(r, h->runs);
-    GET(r, h->nbands);
-    GET(r, h->npes);
-    GET(r, h->nopch);
-    GET(r, h->ntc);
-    GET(r, h->segments);
-    GET(r, h->quiet);
-    GET(r, h->now);
-    GET(r, h->start);
-    GET(r, h->sram_backed);
-    GET(r, h->wall);
-    GET(r, h->cpu);
+#define GET_H(x) GET(r, h->x);
+    HEADER_FIELDS(GET_H)
+#undef GET_H
     if (r->bad) return -1;
     if (h->version != SNAP_VERSION) {
         WF_FAIL(r->err, WF_ECORRUPT, "%s: snapshot format version %u, this build reads version %u", r->path,
@@ -523,120 +488,63 @@ static int get_fifo(snap_r *r, wf_fifo *q, int apply) {
     return r->bad ? -1 : 0;
 }
 
-static int get_pe(snap_r *r, wf_pe *pe, uint32_t nops) {
+/* One PE record: read into copies and range-checked; with apply, the copies
+** (and the SRAM) go into the PE. Pass 1 calls it without apply. */
+static int read_pe(snap_r *r, wf_fabric *f, wf_pe *pe, uint32_t nops, int apply) {
     uint32_t idx;
     if (GET(r, idx)) return -1;
     if (idx != pe->idx) return corrupt(r, "PE records out of step with the fabric");
     wf_pe t = *pe;
     uint8_t launch, has;
-    GET(r, t.rpend);
-    GET(r, t.in_rlist);
-    GET(r, t.in_plist);
-    GET(r, t.in_olist);
-    GET(r, t.aop);
-    GET(r, t.port_mask);
-    GET(r, t.asleep);
-    GET(r, t.linger_at);
-    GET(r, t.port_at);
-    GET(r, t.last_act);
-    GET(r, t.act_mask);
-    GET(r, t.busy_until);
-    GET(r, t.busy_from);
-    GET(r, t.st);
-    GET(r, t.sleep_at);
-    GET(r, t.ready);
-    GET(r, t.blocked);
-    GET(r, launch);
-    GET(r, t.ctrl_data);
-    GET(r, t.cur_task);
-    GET(r, t.last_task);
-    GET(r, t.tlocal);
+#define GET_P(x) GET(r, t.x);
+    PE_FIELDS(GET_P, GET(r, launch);)
+#undef GET_P
     if (r->bad) return -1;
     if (t.aop >= nops || t.in_rlist > RL_SKIP) return corrupt(r, "PE fields out of range");
-    if (launch && !pe->launch_fn)
-        return corrupt(r, "a launch is pending in the snapshot but not in this process");
+    if (launch && !pe->launch_fn) return corrupt(r, "a launch is pending in the snapshot but not in this process");
     t.launch_fn = launch ? pe->launch_fn : NULL;
     for (int si = 0; si < pe->ncolors; si++) {
-        wf_cslot *s = &pe->slots[si];
-        uint8_t cur, toggle;
-        uint32_t in_ops, out_ops, out_waiter, in_tail, out_tail;
-        GET(r, cur);
-        GET(r, toggle);
-        GET(r, in_ops);
-        GET(r, out_ops);
-        GET(r, out_waiter);
-        GET(r, in_tail);
-        GET(r, out_tail);
+        wf_cslot s = pe->slots[si];
+        wf_cslot_cold sc = pe->scold[si];
+#define GET_S(x) GET(r, s.x);
+#define GET_C(x) GET(r, sc.x);
+        SLOT_FIELDS(GET_S, GET_C)
+#undef GET_S
+#undef GET_C
         if (r->bad) return -1;
-        if (cur >= (s->route.npos ? s->route.npos : 1) || in_ops >= nops || out_ops >= nops ||
-            out_waiter >= nops || in_tail >= nops || out_tail >= nops)
+        if (s.route.cur >= (s.route.npos ? s.route.npos : 1) || s.in_ops >= nops || s.out_ops >= nops ||
+            s.out_waiter >= nops || sc.in_ops_tail >= nops || sc.out_ops_tail >= nops)
             return corrupt(r, "color slot fields out of range");
-        /* the queues are read into place only in pass 2 (apply): t is a copy */
-        if (get_fifo(r, &s->rb, 0) || get_fifo(r, &s->in, 0) || get_fifo(r, &s->out, 0)) return -1;
+        /* the queue entries are read in place only when applying */
+        if (get_fifo(r, &pe->slots[si].rb, apply) || get_fifo(r, &pe->slots[si].in, apply) ||
+            get_fifo(r, &pe->slots[si].out, apply))
+            return -1;
+        if (apply) {
+            s.rb = pe->slots[si].rb;
+            s.in = pe->slots[si].in;
+            s.out = pe->slots[si].out;
+            pe->slots[si] = s;
+            pe->scold[si] = sc;
+        }
     }
+    if (apply) *pe = t; /* t started as *pe: only the state changed */
     if (GET(r, has)) return -1;
     if (has && !pe->img) return corrupt(r, "SRAM for a PE without a program");
-    if (has) { /* skipped in pass 1 */
-        size_t n = sram_size(pe);
+    if (has && apply) {
+        if (!pe->sram && !wf_fabric_sram(f, pe->x, pe->y, NULL, NULL, r->err)) {
+            r->bad = 1;
+            return -1;
+        }
+        if (get(r, pe->sram, sram_size(pe))) return -1;
+    } else if (has) { /* pass 1: skipped */
         static _Thread_local uint8_t buf[1 << 16];
-        while (n) {
+        for (size_t n = sram_size(pe); n;) {
             size_t k = n > sizeof buf ? sizeof buf : n;
             if (get(r, buf, k)) return -1;
             n -= k;
         }
     }
     return 0;
-}
-
-/* Pass 2 for one PE: the same reads, applied. */
-static int apply_pe(snap_r *r, wf_fabric *f, wf_pe *pe) {
-    uint32_t idx;
-    if (GET(r, idx) || idx != pe->idx) return corrupt(r, "PE records out of step with the fabric");
-    uint8_t launch, has;
-    GET(r, pe->rpend);
-    GET(r, pe->in_rlist);
-    GET(r, pe->in_plist);
-    GET(r, pe->in_olist);
-    GET(r, pe->aop);
-    GET(r, pe->port_mask);
-    GET(r, pe->asleep);
-    GET(r, pe->linger_at);
-    GET(r, pe->port_at);
-    GET(r, pe->last_act);
-    GET(r, pe->act_mask);
-    GET(r, pe->busy_until);
-    GET(r, pe->busy_from);
-    GET(r, pe->st);
-    GET(r, pe->sleep_at);
-    GET(r, pe->ready);
-    GET(r, pe->blocked);
-    GET(r, launch);
-    GET(r, pe->ctrl_data);
-    GET(r, pe->cur_task);
-    GET(r, pe->last_task);
-    GET(r, pe->tlocal);
-    if (!launch) pe->launch_fn = NULL;
-    for (int si = 0; si < pe->ncolors; si++) {
-        wf_cslot *s = &pe->slots[si];
-        wf_cslot_cold *sc = &pe->scold[si];
-        GET(r, s->route.cur);
-        GET(r, s->toggle);
-        GET(r, s->in_ops);
-        GET(r, s->out_ops);
-        GET(r, s->out_waiter);
-        GET(r, sc->in_ops_tail);
-        GET(r, sc->out_ops_tail);
-        if (get_fifo(r, &s->rb, 1) || get_fifo(r, &s->in, 1) || get_fifo(r, &s->out, 1)) return -1;
-    }
-    if (GET(r, has)) return -1;
-    if (has) {
-        if (!pe->sram && !wf_fabric_sram(f, pe->x, pe->y, NULL, NULL, r->err)) {
-            r->bad = 1;
-            return -1;
-        }
-        if (get(r, pe->sram, sram_size(pe))) return -1;
-    }
-    return r->bad ? -1 : 0;
 }
 
 static int decode_op(snap_r *r, wf_fabric *f, wf_op *o, const wf_op *e, size_t npes_total) {
@@ -671,7 +579,7 @@ static wf_status apply_file(wf_fabric *f, const snap_header *hh, int apply, wf_e
     for (size_t i = 0; i < total; i++) {
         wf_pe *pe = f->pes[i];
         if (!pe) continue;
-        if (apply ? apply_pe(&r, f, pe) : get_pe(&r, pe, nops ? nops : 1)) goto bad;
+        if (read_pe(&r, f, pe, nops ? nops : 1, apply)) goto bad;
     }
     if (apply) { /* the op chunks: as many as the snapshot had */
         for (uint32_t k = 0; k < f->nopch; k++)

@@ -1,8 +1,7 @@
 /* test_snapshot.c — checkpoints through the library (fabric.h, Checkpoints)
-** on a program of two launches: PE(0,0) streams 64 words east, PE(1,0)
-** relays them (fabric-in -> fabric-out op) to PE(2,0), which receives them
-** into memory with an async op and adds them up in a completion task; the
-** second launch does it again on the received data.
+** on a program of two launches of tests/fabric/relay_prog.h (a stream
+** relayed by one PE's fabric-in -> fabric-out op into another's receive and
+** completion task).
 ** - a pause in the second run, resumed by a fresh host that does the same
 **   host work: the first run runs as usual, the second resumes, and the
 **   clock, every PE's SRAM and statistics equal the unbroken run's;
@@ -11,41 +10,15 @@
 ** - a pause after the last run's end is never taken;
 ** - a capture (streaming d2h) in progress cannot be saved;
 ** - the run a snapshot belongs to must begin from the same state. */
-#include "../../sdk/sdk.h"
 #include "../check.h"
+#include "relay_prog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-enum { C0 = 2, C1 = 3, N = 64, T_DONE = 30 };
-static const wf_symbol_decl syms[] = {{"buf", 4 * N}, {"sum", 4}};
-static void send_go(wf_pe *pe, uint32_t d) {
-    (void)d;
-    wf_fmovs(pe, wf_dsd_fabout(C0, N), wf_dsd_mem1d(pe, wf_sym(pe, 0), N, 1, 4), wf_async_none());
-}
-static void relay_go(wf_pe *pe, uint32_t d) {
-    (void)d;
-    wf_fmovs(pe, wf_dsd_fabout(C1, N), wf_dsd_fabin(C0, N), wf_async_none());
-}
-static void recv_go(wf_pe *pe, uint32_t d) {
-    (void)d;
-    wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, 0), N, 1, 4), wf_dsd_fabin(C1, N), wf_async_activate(T_DONE));
-}
-static void recv_done(wf_pe *pe, uint32_t d) {
-    (void)d;
-    float *b = wf_sym(pe, 0), *s = wf_sym(pe, 1);
-    for (int i = 0; i < N; i++) *s += b[i] * (float)(i + 1);
-    wf_pe_charge(pe, N);
-}
-static const wf_export_decl send_exp[] = {{"go", send_go}};
-static const wf_export_decl relay_exp[] = {{"go", relay_go}};
-static const wf_export_decl recv_exp[] = {{"go", recv_go}};
-static const wf_task_decl recv_tasks[] = {{T_DONE, WF_TASK_LOCAL, recv_done, 0, "done"}};
-static const wf_kernel send_k = {"send", syms, 2, NULL, 0, send_exp, 1, NULL};
-static const wf_kernel relay_k = {"relay", syms, 2, NULL, 0, relay_exp, 1, NULL};
-static const wf_kernel recv_k = {"recv", syms, 2, recv_tasks, 1, recv_exp, 1, NULL};
+enum { N = RELAY_N };
 
 typedef struct {
     wf_layout *lo;
@@ -55,19 +28,7 @@ typedef struct {
 static prog make(float scale) {
     prog p = {0};
     wf_err e = {0};
-    WF_CHECK_EQ(wf_layout_new(3, 1, &p.lo, &e), WF_OK);
-    wf_route r0 = wf_route_simple(WF_RAMP, WF_E), r1 = wf_route_simple(WF_W, WF_RAMP);
-    WF_CHECK_EQ(wf_layout_code(p.lo, 0, 0, 1, 1, &send_k, NULL, &e), WF_OK);
-    WF_CHECK_EQ(wf_layout_code(p.lo, 1, 0, 1, 1, &relay_k, NULL, &e), WF_OK);
-    WF_CHECK_EQ(wf_layout_code(p.lo, 2, 0, 1, 1, &recv_k, NULL, &e), WF_OK);
-    WF_CHECK_EQ(wf_layout_route(p.lo, 0, 0, 1, 1, C0, &r0, &e), WF_OK);
-    WF_CHECK_EQ(wf_layout_route(p.lo, 1, 0, 1, 1, C0, &r1, &e), WF_OK);
-    WF_CHECK_EQ(wf_layout_route(p.lo, 1, 0, 1, 1, C1, &r0, &e), WF_OK);
-    WF_CHECK_EQ(wf_layout_route(p.lo, 2, 0, 1, 1, C1, &r1, &e), WF_OK);
-    WF_CHECK_EQ(wf_host_new(p.lo, NULL, &p.h, &e), WF_OK);
-    float *src = (float *)wf_fabric_sram(wf_host_fabric(p.h), 0, 0, NULL, NULL, &e);
-    WF_CHECK(src != NULL);
-    for (int i = 0; src && i < N; i++) src[i] = scale * (float)(i % 7) - 1.5f;
+    WF_CHECK_EQ(relay_prog_new(scale, 0, &p.lo, &p.h, &e), WF_OK);
     return p;
 }
 static void done(prog *p) {
@@ -198,7 +159,7 @@ int main(void) {
     uint32_t cap[N];
     wf_checkpoint c3 = {path, 0, 1, NULL, NULL}; /* at the run's first cycle */
     WF_CHECK_EQ(wf_fabric_set_checkpoint(wf_host_fabric(a.h), &c3, &e), WF_OK);
-    WF_CHECK_EQ(wf_fabric_capture(wf_host_fabric(a.h), 1, 0, C1, cap, N, &e), WF_OK);
+    WF_CHECK_EQ(wf_fabric_capture(wf_host_fabric(a.h), 1, 0, RELAY_C1, cap, N, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(a.h, "go", &e), WF_EUSAGE);
     WF_CHECK(strstr(e.msg, "cannot checkpoint: a host capture") != NULL);
     done(&a);
