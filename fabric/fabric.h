@@ -231,7 +231,9 @@ void wf_fabric_set_progress(wf_fabric *f, double every_s, wf_progress_fn fn, voi
 ** PE: image range, kernel, colors, routes, queues) and one of the state at
 ** the run's start (clock, SRAM, pending launches and events), so a snapshot
 ** of another program, other inputs or another build is refused with the
-** reason, never half-applied. Native byte order and struct sizes: a
+** reason before anything is applied (a state that passes those checks but
+** fails the consistency check after the apply leaves the fabric refusing to
+** run). Native byte order and struct sizes: a
 ** snapshot is for the build and machine type that wrote it.
 ** Writes go to PATH.tmp, are flushed to disk, then renamed over PATH, so
 ** the previous snapshot survives a crash or a full disk. */

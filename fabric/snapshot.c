@@ -17,9 +17,12 @@
 **   PE records (index order)  ops (a tag byte each: 0 = never used, only
 **   its free-list link follows; 1 = the op)  bands  thread counters
 **   u32 CRC-32 (zlib) of every byte before it  "WFSNEND1"
-** Restoring reads the whole file once to check the CRC and the header
-** against the fabric, and only then a second time to apply it: a bad file
-** leaves the fabric as it was. */
+** Restoring reads the whole file once for its CRC, once to parse and
+** range-check it against the fabric without touching it, and once more to
+** apply it; a file that fails there leaves the fabric as it was. After the
+** apply a consistency check follows every index the simulator will use
+** (state_check); a state that fails it (only a hostile or broken writer
+** makes one) leaves the fabric refusing to run. */
 #include "fabric_int.h"
 
 #include <errno.h>
@@ -234,7 +237,7 @@ static int any_capture(const wf_fabric *f) {
     return 0;
 }
 
-static double cpu_seconds(void) {
+double snapshot_cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -567,10 +570,11 @@ static int decode_op(snap_r *r, wf_fabric *f, wf_op *o, const wf_op *e, size_t n
     return 0;
 }
 
-static wf_status apply_file(wf_fabric *f, const snap_header *hh, int apply, wf_err *err) {
-    FILE *fp = fopen(f->resume_path, "rb");
-    if (!fp) return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", f->resume_path, strerror(errno));
-    setvbuf(fp, NULL, _IOFBF, 1 << 20);
+/* One pass over the open snapshot: without apply it parses and range-checks
+** everything and checks the CRC and the end (pass 1); with apply it writes
+** the state into the fabric (pass 2, after pass 1 succeeded on the same file). */
+static wf_status apply_file(wf_fabric *f, FILE *fp, const snap_header *hh, int apply, wf_err *err) {
+    rewind(fp);
     snap_r r = {fp, f->resume_path, 0, 0, err, 0};
     snap_header h;
     size_t total = (size_t)f->w * f->h;
@@ -688,10 +692,27 @@ static wf_status apply_file(wf_fabric *f, const snap_header *hh, int apply, wf_e
         if (GET(&r, steps)) goto bad;
         if (apply) f->tc[t].steps = steps;
     }
-    fclose(fp);
+    if (!apply) { /* the trailer: the CRC of all the bytes read, then the end marker and nothing after it */
+        uint32_t sum = r.crc, want;
+        char tail[8];
+        if (get(&r, &want, 4) || get(&r, tail, 8)) goto bad;
+        if (memcmp(tail, SNAP_END, 8) != 0 || fgetc(fp) != EOF) {
+            corrupt(&r, "the records do not end where the end marker is");
+            goto bad;
+        }
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        if (sum != want) {
+            WF_FAIL(err, WF_ECORRUPT, "%s: CRC mismatch (file %08x, computed %08x): the snapshot is damaged", r.path,
+                    want, sum);
+            goto bad;
+        }
+#else
+        (void)sum;
+        (void)want;
+#endif
+    }
     return WF_OK;
 bad:
-    fclose(fp);
     return err && err->code ? err->code : WF_ECORRUPT;
 }
 
@@ -819,12 +840,25 @@ static const char *state_check(wf_fabric *f, uint32_t nops, uint8_t *is_free) {
     return NULL;
 }
 
+static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t *quiet, wf_err *err);
+
 wf_status snapshot_restore(wf_fabric *f, uint64_t *start, uint32_t *quiet, wf_err *err) {
     const char *path = f->resume_path;
+    /* one open file for every pass: a snapshot renamed over it meanwhile is not mixed in */
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return WF_FAIL(err, WF_EIO, "%s: cannot open: %s", path, strerror(errno));
+    setvbuf(fp, NULL, _IOFBF, 1 << 20);
+    wf_status st = restore_from(f, fp, start, quiet, err);
+    fclose(fp);
+    return st;
+}
+
+static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t *quiet, wf_err *err) {
+    const char *path = f->resume_path;
     snap_header h;
-    uint64_t size;
-    wf_status st = check_file(path, &h, &size, err); /* again: the file may have changed since */
-    if (st) return st;
+    snap_r hr = {fp, path, 0, 0, err, 0};
+    if (get_header(&hr, &h)) return err && err->code ? err->code : WF_ECORRUPT;
+    wf_status st;
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     h.config_fp = config_fp(f);
     h.start_fp = snapshot_start_fp(f);
@@ -840,8 +874,8 @@ wf_status snapshot_restore(wf_fabric *f, uint64_t *start, uint32_t *quiet, wf_er
         return WF_FAIL(err, WF_EUSAGE, "%s: its run began from another state (cycle %llu; other inputs, seed or "
                        "host work before the run): not resumed", path, (unsigned long long)h.start);
     /* pass 1 parses and range-checks without touching the fabric; pass 2 applies */
-    if ((st = apply_file(f, &h, 0, err))) return st;
-    if ((st = apply_file(f, &h, 1, err))) return snapshot_poison(f, err);
+    if ((st = apply_file(f, fp, &h, 0, err))) return st;
+    if ((st = apply_file(f, fp, &h, 1, err))) return snapshot_poison(f, err);
     uint32_t nops = h.nopch * OP_CHUNK;
     uint8_t *is_free = calloc(nops ? nops : 1, 1);
     if (!is_free) {
@@ -866,7 +900,6 @@ wf_status snapshot_restore(wf_fabric *f, uint64_t *start, uint32_t *quiet, wf_er
     if (f->ck.at_cycle && f->ck.at_cycle <= h.now) f->ck_at_done = 1; /* the pause it stopped at */
     *start = h.start;
     *quiet = h.quiet;
-    (void)size;
     return WF_OK;
 }
 
@@ -894,4 +927,3 @@ void snapshot_free(wf_fabric *f) {
     f->resume_path = NULL;
 }
 
-double snapshot_cpu_now(void) { return cpu_seconds(); }
