@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
         long n = strtol(np, &end, 10);
         if (end == np) break;
         np = end;
-        char cmd[1024], ck[768] = "";
+        char cmd[1600], ck[512] = "";
         snprintf(cmd, sizeof cmd, "fft --n %ld", n);
         if (ckdir) { /* a long run over several invocations: resume when a snapshot is there */
             snprintf(ck, sizeof ck, "%s/fft%ld.ck", ckdir, n);
