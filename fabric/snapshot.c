@@ -800,9 +800,12 @@ static const char *state_check(wf_fabric *f, uint32_t nops, uint8_t *is_free) {
     for (size_t i = 0; i < v.total; i++) {
         wf_pe *pe = f->pes[i];
         if (!pe) continue;
-        if (pe->in_rlist > RL_SKIP || pe->cur_task < -1 || pe->cur_task > TASK_LAUNCH || pe->last_task < -1 ||
-            pe->last_task > TASK_LAUNCH || !op_of(&v, pe->aop, pe))
+        /* between cycles no task runs; a pending color must have a slot */
+        if (pe->in_rlist > RL_SKIP || pe->cur_task != -1 || pe->last_task < -1 || pe->last_task > TASK_LAUNCH ||
+            !op_of(&v, pe->aop, pe))
             return "PE fields out of range";
+        for (uint32_t m = pe->rpend; m; m &= m - 1)
+            if (!color_ok(pe, (unsigned)__builtin_ctz(m))) return "a PE's pending colors name a color it has no route for";
         for (int si = 0; si < pe->ncolors; si++) {
             const wf_cslot *s = &pe->slots[si];
             const wf_cslot_cold *sc = &pe->scold[si];
