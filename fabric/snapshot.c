@@ -767,7 +767,14 @@ static int walk_ok(const wf_pe *pe, const wf_operand *c, const wf_dims *x, int e
     return base + lo >= 0 && base + hi + esize <= n;
 }
 
-static int op_valid(const vctx *v, const wf_op *o) {
+/* The head of the op queue o waits in (NULL for an injection, which has none). */
+static const uint32_t *queue_head_of(const wf_pe *pe, const wf_op *o) {
+    if (o->code == OP_INJECT) return NULL;
+    const wf_cslot *s = slot_of((wf_pe *)pe, o->in_color != 255 ? o->in_color : o->out_color);
+    return o->in_color != 255 ? &s->in_ops : &s->out_ops;
+}
+
+static int op_valid(const vctx *v, const wf_op *o, uint32_t oi) {
     const wf_pe *pe = o->pe;
     if (!pe || o->code >= OP_CODE_COUNT || o->task >= WF_FABRIC_TASKS || o->action > WF_DONE_UNBLOCK) return 0;
     if ((o->esize != 2 && o->esize != 4) || (o->esize_b != 2 && o->esize_b != 4) || o->i > o->n) return 0;
@@ -775,6 +782,9 @@ static int op_valid(const vctx *v, const wf_op *o) {
         return 0;
     if (!op_of(v, o->next, pe) || (o->active && !op_of(v, o->anext, pe))) return 0; /* anext: while active */
     if (o->code == OP_INJECT && o->i < o->n && !o->inj) return 0;
+    /* a queued op has a fabric color; only the head of its queue runs */
+    if (o->code != OP_INJECT && o->in_color == 255 && o->out_color == 255) return 0;
+    if (o->active && o->code != OP_INJECT && *queue_head_of(pe, o) != oi) return 0;
     const wf_operand *c[3] = {&o->a, &o->b, &o->dst};
     const wf_dims *x[3] = {&o->xa, &o->xb, &o->xdst};
     const int es[3] = {o->esize, o->esize_b, o->esize};
@@ -796,7 +806,7 @@ static const char *state_check(wf_fabric *f, uint32_t nops, uint8_t *is_free) {
         }
     }
     for (uint32_t oi = 1; oi < nops; oi++)
-        if (!is_free[oi] && !op_valid(&v, op_at(f, oi))) return "an async op with fields out of range";
+        if (!is_free[oi] && !op_valid(&v, op_at(f, oi), oi)) return "an async op with fields out of range";
     for (size_t i = 0; i < v.total; i++) {
         wf_pe *pe = f->pes[i];
         if (!pe) continue;
@@ -806,9 +816,20 @@ static const char *state_check(wf_fabric *f, uint32_t nops, uint8_t *is_free) {
             return "PE fields out of range";
         for (uint32_t m = pe->rpend; m; m &= m - 1)
             if (!color_ok(pe, (unsigned)__builtin_ctz(m))) return "a PE's pending colors name a color it has no route for";
+        /* the active-op chain: active ops of this PE, ending (walks of it must end) */
+        uint64_t steps = 0;
+        for (uint32_t oi = pe->aop; oi != NO_OP; oi = op_at(f, oi)->anext)
+            if (!op_of(&v, oi, pe) || !op_at(f, oi)->active || ++steps > nops) return "a PE's active ops loop";
         for (int si = 0; si < pe->ncolors; si++) {
             const wf_cslot *s = &pe->slots[si];
             const wf_cslot_cold *sc = &pe->scold[si];
+            /* op queues end (each op's next is checked to be this PE's) */
+            const uint32_t heads[2] = {s->in_ops, s->out_ops};
+            for (int k = 0; k < 2; k++) {
+                uint64_t n = 0;
+                for (uint32_t oi = heads[k]; oi != NO_OP && op_of(&v, oi, pe); oi = op_at(f, oi)->next)
+                    if (++n > nops) return "a color's op queue loops";
+            }
             /* a queue's tail is read only while it has a head */
             if (!op_of(&v, s->in_ops, pe) || !op_of(&v, s->out_ops, pe) || !op_of(&v, s->out_waiter, pe) ||
                 (s->in_ops != NO_OP && !op_of(&v, sc->in_ops_tail, pe)) ||
@@ -837,6 +858,11 @@ static const char *state_check(wf_fabric *f, uint32_t nops, uint8_t *is_free) {
             if (e->kind == EV_CORE_FREE || e->kind == EV_CALL) pe = e->arg < v.total ? f->pes[e->arg] : NULL;
             else if (e->kind <= EV_OP_FINISH && e->arg && e->arg < nops && !is_free[e->arg]) pe = op_at(f, e->arg)->pe;
             if (!pe || pe->band != b) return "an event names no PE of its band";
+            if (e->kind == EV_OP_DONE || e->kind == EV_OP_FINISH) { /* they complete the head of a queue */
+                const wf_op *o = op_at(f, e->arg);
+                const uint32_t *h = queue_head_of(pe, o);
+                if (h && *h != e->arg) return "an op completes that is not the head of its queue";
+            }
             if (k && ev_before(e, &bd->heapv[(k - 1) / 2])) return "the event heap is out of order";
         }
     }
