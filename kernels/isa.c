@@ -161,7 +161,7 @@ const char *wf_cpu_model(char *buf, size_t n) {
     snprintf(buf, n, "unknown CPU");
 #if defined(__x86_64__) && defined(__GNUC__)
     uint32_t r[12];
-    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
+    if ((unsigned)__get_cpuid_max(0x80000000, NULL) >= 0x80000004u) { /* int in clang's cpuid.h */
         for (uint32_t i = 0; i < 3; i++)
             __cpuid(0x80000002 + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
         char s[49];
