@@ -428,9 +428,10 @@ struct wf_fabric {
     uint64_t pes_used;
 };
 
-/* snapshot.c: the run loop's calls. quiet/start: run_loop's locals, part of the state. */
+/* snapshot.c: the run loop's calls. quiet/start: run_loop's locals, part of the state;
+** snapshot_restore expects f->start_fp hashed as the run began; *bytes: the file's size. */
 uint32_t snapshot_start_fp(wf_fabric *f);
-wf_status snapshot_save(wf_fabric *f, uint64_t start, uint32_t quiet, double cpu_now, wf_err *err);
+wf_status snapshot_save(wf_fabric *f, uint64_t start, uint32_t quiet, double cpu_now, uint64_t *bytes, wf_err *err);
 wf_status snapshot_restore(wf_fabric *f, uint64_t *start, uint32_t *quiet, wf_err *err);
 void snapshot_free(wf_fabric *f);
 double snapshot_cpu_now(void); /* CPU seconds of this process */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 _Thread_local wf_tctx *wf_tc;
 
@@ -790,11 +789,10 @@ static void progress_tick(wf_fabric *f, uint64_t start, double t0, double *last,
 static wf_status checkpoint(wf_fabric *f, uint64_t start, uint32_t quiet, double t0, double cpu0, wf_err *err) {
     double t = wf_now();
     f->wall += t - t0; /* the snapshot carries the wall and CPU time so far */
-    wf_status st = snapshot_save(f, start, quiet, snapshot_cpu_now() - cpu0, err);
+    uint64_t bytes;
+    wf_status st = snapshot_save(f, start, quiet, snapshot_cpu_now() - cpu0, &bytes, err);
     f->wall -= t - t0;
     if (f->ck.done) {
-        struct stat sb;
-        uint64_t bytes = !st && stat(f->ck.path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
         f->ck.done(f->ck.ud, f->ck.path, f->now, bytes, wf_now() - t, st ? err : NULL);
     }
     return st;

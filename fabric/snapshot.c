@@ -243,7 +243,8 @@ double snapshot_cpu_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-wf_status snapshot_save(wf_fabric *f, uint64_t start, uint32_t quiet, double cpu_run, wf_err *err) {
+wf_status snapshot_save(wf_fabric *f, uint64_t start, uint32_t quiet, double cpu_run, uint64_t *bytes, wf_err *err) {
+    *bytes = 0;
     const char *path = f->ck.path;
     if (any_capture(f))
         return WF_FAIL(err, WF_EUSAGE, "%s: cannot checkpoint: a host capture (streaming d2h) is in progress "
@@ -339,6 +340,7 @@ wf_status snapshot_save(wf_fabric *f, uint64_t start, uint32_t quiet, double cpu
         st = WF_FAIL(err, WF_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
         remove(tmp);
     }
+    if (!st) *bytes = w.bytes;
     free(tmp);
     return st;
 }
@@ -890,7 +892,7 @@ static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t 
     wf_status st;
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     h.config_fp = config_fp(f);
-    h.start_fp = snapshot_start_fp(f);
+    h.start_fp = f->start_fp;
 #endif
     if (h.config_fp != config_fp(f))
         return WF_FAIL(err, WF_EUSAGE, "%s: taken from another program or configuration (fabric size, cost "
@@ -898,8 +900,7 @@ static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t 
     if (h.npes != f->pes_used || h.nbands != (uint32_t)f->nbands)
         return WF_FAIL(err, WF_EUSAGE, "%s: taken on a fabric with %u PEs in use and %u bands, this one has %llu "
                        "and %d: not resumed", path, h.npes, h.nbands, (unsigned long long)f->pes_used, f->nbands);
-    uint32_t sfp = snapshot_start_fp(f);
-    if (h.start_fp != sfp)
+    if (h.start_fp != f->start_fp) /* hashed by run_loop as this run began */
         return WF_FAIL(err, WF_EUSAGE, "%s: its run began from another state (cycle %llu; other inputs, seed or "
                        "host work before the run): not resumed", path, (unsigned long long)h.start);
     /* pass 1 parses and range-checks without touching the fabric; pass 2 applies */
