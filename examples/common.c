@@ -417,11 +417,11 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         printf("{\"example\":\"%s\",\"params\":{%s},\"cycles\":%llu,\"compute_cycles\":%llu,\"io_cycles\":%llu,"
                "\"wall_s\":%.6f,\"run_wall_s\":%.6f,\"pes\":%.0f,\"active_pe_cycles\":%llu,"
                "\"pe_cycles_per_s\":%.6g,\"active_pe_cycles_per_s\":%.6g,\"ns_per_active_pe_cycle\":%.4g,"
-               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"sim_steps\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
+               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"sim_steps\":%llu,\"skewed_cycles\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
                r->example, r->params, (unsigned long long)r->cycles, (unsigned long long)r->compute_cycles,
                (unsigned long long)r->io_cycles, r->wall_s, s.wall_s, pes, (unsigned long long)active, pe_cyc_s,
                act_s, ns_act, cpu, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.steps,
-               (unsigned long long)s.hops, (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
+               (unsigned long long)s.skewed, (unsigned long long)s.hops, (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
         if (ds) {
             printf(",\"defects\":{\"dead_pes\":%d,\"dead_routers\":%d,\"dead_links\":%d,\"spare_cols\":%d,"
                    "\"spare_rows\":%d,\"spare_cols_used\":%d,\"spare_rows_used\":%d,\"detour_links\":%d,"

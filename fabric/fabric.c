@@ -81,10 +81,11 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->pes = wf_calloc(heap, (size_t)w * h * sizeof *f->pes, "fabric PE index", err);
     if (!f->pes) goto fail;
     f->threads = 1;
-    /* bands of at least 8 rows, at most WF_FABRIC_MAX_BANDS: a function of the
-    ** height alone, so the processing order (and every result) is the same for
-    ** any thread count */
-    f->nbands = h / 8 < 1 ? 1 : h / 8 > WF_FABRIC_MAX_BANDS ? WF_FABRIC_MAX_BANDS : h / 8;
+    /* bands of at least 4 rows (phase B's two rows of a band must not touch
+    ** the other edge's: fabric_int.h), at most WF_FABRIC_MAX_BANDS: a function
+    ** of the height alone. Results do not depend on it (1 to 64 bands give the
+    ** same bits); small bands keep a window of skewed cycles in cache (run.c) */
+    f->nbands = h / 4 < 1 ? 1 : h / 4 > WF_FABRIC_MAX_BANDS ? WF_FABRIC_MAX_BANDS : h / 4;
     for (int b = 0; b < f->nbands; b++) {
         f->band[b].y0 = (int)((int64_t)h * b / f->nbands);
         f->band[b].y1 = (int)((int64_t)h * (b + 1) / f->nbands);
@@ -529,6 +530,7 @@ void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out) {
     out->pes_used = f->pes_used;
     out->sram_backed = f->sram_backed;
     for (int i = 0; i < WF_FABRIC_MAX_THREADS; i++) out->steps += f->tc[i].steps; /* per thread */
+    out->skewed = f->skewed;
     out->wall_s = f->wall;
     for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
         const wf_pe *pe = f->pes[i];

@@ -377,6 +377,8 @@ typedef struct {
     uint64_t active;         /* sum of per-PE active cycles (wf_pe_stats.active): the
                              ** denominator of "wall ns per active PE-cycle" */
     uint64_t steps;          /* simulator work items: router steps + op steps + tasks + events */
+    uint64_t skewed;         /* cycles run in time-skewed windows (one thread; a matter of
+                             ** speed: results do not depend on it) */
     double wall_s;           /* wall time spent inside wf_fabric_run */
 } wf_fabric_stats;
 void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out);

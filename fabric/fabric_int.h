@@ -19,7 +19,10 @@
 ** the deferred pushes, then ops and picks of the edge rows). An op or task
 ** touches only its own PE, and a PE's router runs before its ops in every
 ** cycle. Each phase only touches state its band (or pair) owns, in a fixed
-** order, so 1 and N threads give the same cycles and bits. */
+** order, so 1 and N threads give the same cycles and bits.
+** Time skewing (run.c, one thread): band b's cycle t+1 needs only bands
+** b-1..b+1 at cycle t, so a window of cycles runs as a wavefront over the
+** bands, each band's cycles close together while its state is in cache. */
 #ifndef WF_FABRIC_INT_H
 #define WF_FABRIC_INT_H
 
@@ -361,7 +364,7 @@ typedef struct {
 void statics_before(wf_fabric *f);
 void statics_after(wf_fabric *f, wf_pe *pe);
 
-#define WF_FABRIC_MAX_BANDS 16
+#define WF_FABRIC_MAX_BANDS 64 /* pe->band is a uint8_t */
 #define WF_FABRIC_MAX_THREADS 16
 typedef struct wf_pool wf_pool;  /* run.c: worker threads */
 struct wf_fabric {
@@ -420,6 +423,12 @@ struct wf_fabric {
     uint32_t runs;               /* wf_fabric_run calls so far (the current one included) */
     uint32_t start_fp;           /* fingerprint of the state when the current run began (checkpoints on) */
     _Atomic int stop_req;        /* wf_fabric_request_stop */
+    /* time skewing (run.c): while a window runs, errors are kept here and
+    ** the one the cycle order meets first wins (key: cycle, phase, band) */
+    int skewing;
+    int skew_failed;
+    uint64_t skew_t0, skew_cur, skew_key, skew_fail_at;
+    uint64_t skewed;             /* cycles run in windows (wf_fabric_stats.skewed) */
     wf_fabric_resume_info resumed;
     double cpu;                  /* CPU seconds inside wf_fabric_run (all threads of this process) */
     /* stats */

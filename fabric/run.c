@@ -128,7 +128,14 @@ void wake_pick(wf_pe *pe) {
 }
 
 void fabric_fail_at(wf_fabric *f, const char *file, int line, wf_status code, const char *fmt, ...) {
-    if (atomic_exchange(&f->failed, 1)) return; /* the first one wins */
+    if (f->skewing) { /* one thread: the error the cycle order meets first wins */
+        if (f->skew_failed && f->skew_cur >= f->skew_key) return;
+        f->skew_failed = 1;
+        f->skew_key = f->skew_cur;
+        f->skew_fail_at = f->now;
+    } else if (atomic_exchange(&f->failed, 1)) {
+        return; /* the first one wins */
+    }
     f->ferr.code = code;
     f->ferr.file = file;
     f->ferr.line = line;
@@ -761,6 +768,103 @@ static void debug_walk(wf_fabric *f) {
 }
 #endif
 
+/* ---- time skewing (one thread) ---------------------------------------------------------
+** Band b's cycle t touches its own rows (phases A and C) and, with its
+** neighbours, the two rows where they meet (B); its cycle t+1 therefore
+** needs only bands b-1..b+1 at cycle t. One thread runs a window of D cycles
+** [t0, t0+D) as a wavefront: step s runs, for j = 0 .. D-1, band b = s - j
+** at cycle t0 + j as a unit: A(b), then B(b-1) and C(b-1) (and C(b) for the
+** last band). Within a step j ascends, so every phase still comes after
+** every phase it reads (C(b, t-1) before A(b, t), A(b-1..b, t) before
+** B(b-1, t), B(b-2..b-1, t) before C(b-1, t)) and before every phase that
+** overwrites what it reads; bands two or more apart share nothing. Each
+** phase thus sees the state it sees in cycle order: cycles, counters and
+** bits are unchanged, while a band's D cycles run within D units of each
+** other, with a few bands' state in cache instead of one pass over the
+** whole fabric per cycle.
+** The run loop's per-cycle decisions are replayed after the window from
+** what each cycle recorded (skew_cyc): a cycle with nothing listed jumps
+** the clock to the next event, which the window reached by stepping idle
+** cycles (nothing happens in them; lingering routers leave their lists
+** either way), or ends the run there. The quiet jump (no progress for
+** quiet_max cycles) skips cycles a window would step, so a window never
+** spans enough cycles to reach it. Errors: fabric_fail keeps the one the
+** cycle order would meet first (cycle, phase, band; within a unit, the
+** first), and the run stops at its cycle. */
+#define SKEW_MAX 16
+typedef struct {
+    uint8_t prog, live, listed; /* progress; a router with work; a non-router list not empty */
+    uint64_t nextev;            /* the earliest event left at the end of the cycle */
+} skew_cyc;
+
+/* The longest window: SKEW_MAX, or env WF_FABRIC_SKEW (0: off, for comparisons). */
+static int skew_env(void) {
+    const char *e = getenv("WF_FABRIC_SKEW");
+    if (!e || !*e) return SKEW_MAX;
+    long v = strtol(e, NULL, 10);
+    return v < 0 ? 0 : v > SKEW_MAX ? SKEW_MAX : (int)v;
+}
+
+/* A window's length: the bands a window spans (about its length) should hold
+** their listed PEs' state (~640 bytes each, fabric_int.h) in SKEW_CACHE bytes. */
+#define SKEW_CACHE (1u << 20)
+static uint64_t skew_len(const wf_fabric *f, int dmax) {
+    size_t work = cycle_work(f);
+    if (!work) return 0; /* nothing listed: the loop jumps to the next event */
+    size_t per_band = work / (size_t)f->nbands + 1;
+    size_t d = SKEW_CACHE / (640 * per_band);
+    return d > (size_t)dmax ? (uint64_t)dmax : (uint64_t)d;
+}
+
+static void skew_at(wf_fabric *f, uint64_t t, int ph, int b) {
+    f->now = t;
+    f->rot = (unsigned)(t % WF_FABRIC_COLORS);
+    f->skew_cur = ((t - f->skew_t0) * 3 + (uint64_t)ph) * WF_FABRIC_MAX_BANDS + (uint64_t)b;
+}
+
+/* After C(b, t): what the run loop would read of band b at the end of cycle t. */
+static void skew_band_end(const wf_fabric *f, int b, skew_cyc *c) {
+    const wf_band *bd = &f->band[b];
+    for (int i = L_OPE; i < L_COUNT; i++)
+        if (bd->l[i].n) c->listed = 1;
+    if (bd->nheap && bd->heapv[0].time < c->nextev) c->nextev = bd->heapv[0].time;
+}
+
+static void skew_unit(wf_fabric *f, int b, uint64_t t, skew_cyc *c) {
+    wf_tctx *tc = wf_tc;
+    tc->progress = tc->rlive = 0;
+    skew_at(f, t, PH_A, b);
+    phase_a(f, b);
+    if (b >= 1) {
+        skew_at(f, t, PH_B, b - 1);
+        phase_b(f, b - 1);
+        skew_at(f, t, PH_C, b - 1);
+        phase_c(f, b - 1);
+        skew_band_end(f, b - 1, c);
+    }
+    if (b == f->nbands - 1) {
+        skew_at(f, t, PH_C, b);
+        phase_c(f, b);
+        skew_band_end(f, b, c);
+    }
+    c->prog |= (uint8_t)tc->progress;
+    c->live |= (uint8_t)tc->rlive;
+}
+
+static void skew_window(wf_fabric *f, int d, skew_cyc *cyc) {
+    uint64_t t0 = f->now;
+    int nb = f->nbands;
+    for (int j = 0; j < d; j++) cyc[j] = (skew_cyc){0, 0, 0, UINT64_MAX};
+    f->skewing = 1;
+    f->skew_failed = 0;
+    f->skew_t0 = t0;
+    for (int s = 0; s < nb + d - 1; s++)
+        for (int j = 0; j < d && s - j >= 0; j++)
+            if (s - j < nb) skew_unit(f, s - j, t0 + (uint64_t)j, &cyc[j]);
+    f->skewing = 0;
+    f->now = t0; /* the replay sets the clock */
+}
+
 /* A clock jump over idle cycles stops at the debugger's cycle (nothing runs
 ** in them: the state there is the state now). */
 static inline uint64_t jump_to(const wf_fabric *f, uint64_t t) {
@@ -823,6 +927,9 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     /* tracing calls back into one user function: keep it on this thread */
     /* the statics check compares a whole segment; the debugger inspects one state */
     int nt = f->trace || f->statics.n || f->dbg ? 1 : f->threads;
+    /* time skewing: one thread, no callbacks that watch the cycle order */
+    int skew = nt == 1 && !f->trace && !f->statics.n && !f->dbg && f->nbands > 1 ? skew_env() : 0;
+    skew_cyc cyc[SKEW_MAX];
     size_t par_min = par_min_work();
     if (nt > 1 && f->nbands > 1 && !f->pool) fabric_pool_start(f, nt < f->nbands ? nt : f->nbands);
     wf_tc = &f->tc[0];
@@ -866,6 +973,50 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
                            "cycles; %d PEs still working: %s", (unsigned long long)f->now,
                            (unsigned long long)max_cycles, npe, sum);
         }
+        if (skew) { /* a window of cycles (see skew_window), when it is long enough to pay */
+            uint64_t d = skew_len(f, skew);
+            if (quiet_max - quiet < d) d = quiet_max - quiet;
+            if (ck_at != UINT64_MAX && ck_at - f->now < d) d = ck_at - f->now;
+            if (max_cycles && start + max_cycles + 1 - f->now < d) d = start + max_cycles + 1 - f->now;
+            if (d >= 2) {
+                skew_window(f, (int)d, cyc);
+                if (f->skew_failed) {
+                    f->failed = 1;
+                    f->now = f->skew_fail_at;
+                    break;
+                }
+                /* the decisions of the loop below, cycle by cycle */
+                uint64_t w0 = f->now, next = w0 + d;
+                int end = 0, idle = 0;
+                for (uint64_t j = 0; j < d;) {
+                    const skew_cyc *c = &cyc[j];
+                    if (c->live || c->listed) {
+                        quiet = c->prog ? 0 : quiet + 1;
+                        idle = 0;
+                        j++;
+                        continue;
+                    }
+                    idle = 1; /* nothing listed: the next event, or the end */
+                    quiet = 0;
+                    if (c->nextev == UINT64_MAX) {
+                        end = 1;
+                        next = w0 + j;
+                        break;
+                    }
+                    if (c->nextev >= w0 + d) {
+                        next = c->nextev;
+                        break;
+                    }
+                    j = c->nextev > w0 + j ? c->nextev - w0 : j + 1;
+                }
+                f->now = next;
+                f->skewed += d;
+                ptick = ptick > d ? ptick - (unsigned)(d - 1) : 1; /* the clock every ~1024 cycles */
+                if (idle) drop_lingering(f);
+                if (end) break;
+                continue;
+            }
+        }
         int par = nt > 1 && f->pool && cycle_work(f) >= par_min;
         int nprog = par ? fabric_pool_threads(f) : 1;
         for (int i = 0; i < nprog; i++) f->tc[i].progress = f->tc[i].rlive = 0;
@@ -877,7 +1028,7 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;    /* quiescent */
-            if (t > f->now) f->now = jump_to(f, t); /* jump (an event due now runs in this cycle again) */
+            f->now = t > f->now ? jump_to(f, t) : f->now + 1; /* an event that fell due in this cycle runs in the next */
             quiet = 0;
             continue;
         }

@@ -512,10 +512,12 @@ static void progress_lines_on_request(void) {
 }
 
 /* ---- checkpoints (fabric.h) ---------------------------------------------------------- */
-/* Every key of a's summary but the timings (and threads, resumed) is the same in b. */
-static int same_results(const cJSON *a, const cJSON *b) {
+/* Every key of a's summary but the timings (and threads, resumed) is the same
+** in b, and there are more than `least` of them. */
+static int same_results_n(const cJSON *a, const cJSON *b, int least) {
     static const char *timing[] = {"wall_s", "run_wall_s", "pe_cycles_per_s", "active_pe_cycles_per_s",
-                                   "ns_per_active_pe_cycle", "run_cpu_s", "ns_per_active_pe_cycle_cpu", "threads"};
+                                   "ns_per_active_pe_cycle", "run_cpu_s", "ns_per_active_pe_cycle_cpu", "threads",
+                                   "skewed_cycles", "ref_wall_s"};
     int same = 1, n = 0;
     const cJSON *x;
     cJSON_ArrayForEach(x, a) {
@@ -532,8 +534,9 @@ static int same_results(const cJSON *a, const cJSON *b) {
         }
         n++;
     }
-    return same && n > 10;
+    return same && n > least;
 }
+static int same_results(const cJSON *a, const cJSON *b) { return same_results_n(a, b, 10); }
 
 /* The last line of out_buf that is a JSON object (the summary); NULL when none. */
 static cJSON *json_line(void) {
@@ -692,6 +695,10 @@ static void checkpoint_errors_name_the_file(void) {
     snprintf(cmd, sizeof cmd, "fft --n 8 --resume %s", snap); /* another configuration */
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "run.snap: taken from another program or configuration");
+    /* a snapshot of the simulator before 2026-12-04 (one band of 8 rows; now two of 4) */
+    WF_CHECK_EQ(run("collectives --op reduce --px 8 --py 8 --n 4 --resume tests/fixtures/fabric/reduce8_one_band.snap"), 1);
+    WF_CHECK_HAS(out_buf, "reduce8_one_band.snap: taken by a simulator that cuts this fabric's rows into 1 band, this "
+                          "one cuts them into 2 (snapshots of tall fabrics from before 2026-12-04 do not resume)");
     snprintf(cmd, sizeof cmd, "fft --n 16 --seed 2 --resume %s", snap); /* other inputs */
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "run.snap: its run began from another state");
@@ -818,14 +825,14 @@ static void fft_matches_fftw(void) {
 }
 
 /* ---- threads -------------------------------------------------------------------------------
-** The simulator cuts rows into bands (8 rows or more) and splits each cycle's
+** The simulator cuts rows into bands (4 rows or more) and splits each cycle's
 ** phases over threads; the order is fixed by the height, so 1 and 2 threads
 ** must give the same cycles, counters and bits. WF_FABRIC_PAR_MIN=1 makes even
 ** these small cycles go parallel. */
 static int timing_key(const char *k) {
     static const char *const t[] = {"wall_s", "run_wall_s", "pe_cycles_per_s", "active_pe_cycles_per_s",
                                     "ns_per_active_pe_cycle", "run_cpu_s", "ns_per_active_pe_cycle_cpu",
-                                    "ref_wall_s", "threads"};
+                                    "ref_wall_s", "threads", "skewed_cycles"};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (!strcmp(k, t[i])) return 1;
     return 0;
@@ -872,6 +879,57 @@ static void threads_do_not_change_results(void) {
     WF_CHECK_EQ(run("gemv --threads 0"), 1);
     WF_CHECK_HAS(out_buf, "gemv: error: --threads '0': expected 1..16");
     unsetenv("WF_FABRIC_PAR_MIN");
+}
+
+/* ---- time skewing (fabric/run.c) ---------------------------------------------------------------
+** One thread runs windows of cycles as a wavefront over the bands of rows
+** (skewed_cycles counts them); WF_FABRIC_SKEW=0 runs cycle by cycle. Both
+** must give the same cycles, counters, bits and errors: streams, jumps over
+** idle cycles (gemv, fft), quiet stretches the loop jumps over (wsmm, gpt),
+** defects, and errors that several PEs of several bands hit. */
+static void skewed_windows_do_not_change_results(void) {
+    const char *cmds[] = {"collectives --op allreduce --px 20 --py 40 --n 33", "summa --p 32 --t 4",
+                          "gemv --kx 8 --ky 24 --m 64 --n 96", "stencil --nx 16 --ny 24 --nz 32",
+                          "sparse --p 24 --m 16 --n 256", "collectives --op bcast --px 9 --py 33 --n 5",
+                          "fft --n 32", "wsmm", "gpt",
+                          "stencil --nx 16 --ny 16 --nz 8 --defect-rate 0.05 --defect-seed 3 --spare-cols 2 --spare-rows 2"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char c[256];
+        snprintf(c, sizeof c, "%s --threads 1", cmds[i]);
+        setenv("WF_FABRIC_SKEW", "0", 1);
+        cJSON *a = run_json(c);
+        unsetenv("WF_FABRIC_SKEW");
+        cJSON *b = run_json(c);
+        WF_CHECK(a != NULL && b != NULL);
+        if (a && b) {
+            if (!same_results_n(a, b, 6)) { /* gpt's summary has 8 keys */
+                fprintf(stderr, "%s: skewed and cycle-by-cycle runs differ\n", cmds[i]);
+                WF_CHECK(0);
+            }
+            if (cJSON_GetObjectItemCaseSensitive(b, "skewed_cycles")) { /* wsmm and gpt print their own summary */
+                WF_CHECK_STR(str(b, "check"), "ok");
+                WF_CHECK(num(a, "skewed_cycles") == 0);
+                WF_CHECK(num(b, "skewed_cycles") > 0);
+            }
+        }
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    /* errors: the same one, at the same cycle, with the same report */
+    const char *bad[] = {"gemv --kx 3 --ky 16 --m 32 --n 9 --fault deadlock", "gemv --kx 3 --ky 16 --m 32 --n 9 --fault oob",
+                         "gemv --kx 5 --ky 24 --m 48 --n 9 --fault oob"};
+    static char out1[sizeof out_buf];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char c[256];
+        snprintf(c, sizeof c, "%s --threads 1", bad[i]);
+        setenv("WF_FABRIC_SKEW", "0", 1);
+        WF_CHECK_EQ(run(c), 1);
+        memcpy(out1, out_buf, sizeof out1);
+        unsetenv("WF_FABRIC_SKEW");
+        WF_CHECK_EQ(run(c), 1);
+        WF_CHECK_STR(out_buf, out1);
+        WF_CHECK_HAS(out_buf, "cycle ");
+    }
 }
 
 /* ---- defects (sdk/defects.h) ------------------------------------------------------------------- */
@@ -982,6 +1040,7 @@ int main(void) {
     checkpoints_resume_the_same_run();
     checkpoint_errors_name_the_file();
     threads_do_not_change_results();
+    skewed_windows_do_not_change_results();
     defects_keep_results_and_cost_cycles();
     return wf_check_report();
 }
