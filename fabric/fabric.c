@@ -81,11 +81,13 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->pes = wf_calloc(heap, (size_t)w * h * sizeof *f->pes, "fabric PE index", err);
     if (!f->pes) goto fail;
     f->threads = 1;
-    /* bands of at least 4 rows (phase B's two rows of a band must not touch
-    ** the other edge's: fabric_int.h), at most WF_FABRIC_MAX_BANDS: a function
-    ** of the height alone. Results do not depend on it (1 to 64 bands give the
-    ** same bits); small bands keep a window of skewed cycles in cache (run.c) */
-    f->nbands = h / 4 < 1 ? 1 : h / 4 > WF_FABRIC_MAX_BANDS ? WF_FABRIC_MAX_BANDS : h / 4;
+    /* bands of at least 8 rows (4 at least: phase B's two rows of a band must
+    ** not touch the other edge's, fabric_int.h), at most WF_FABRIC_MAX_BANDS: a
+    ** function of the height alone. Results do not depend on it (1 to 64 bands
+    ** give the same bits). Small bands keep a window of skewed cycles in cache
+    ** (run.c); 4-row bands did that better on one thread, but two threads paid
+    ** 20% more for their edge rows (fft --n 64: 2.86 s against 2.37) */
+    f->nbands = h / 8 < 1 ? 1 : h / 8 > WF_FABRIC_MAX_BANDS ? WF_FABRIC_MAX_BANDS : h / 8;
     for (int b = 0; b < f->nbands; b++) {
         f->band[b].y0 = (int)((int64_t)h * b / f->nbands);
         f->band[b].y1 = (int)((int64_t)h * (b + 1) / f->nbands);

@@ -787,8 +787,10 @@ static void debug_walk(wf_fabric *f) {
 ** the clock to the next event, which the window reached by stepping idle
 ** cycles (nothing happens in them; lingering routers leave their lists
 ** either way), or ends the run there. The quiet jump (no progress for
-** quiet_max cycles) skips cycles a window would step, so a window never
-** spans enough cycles to reach it. Errors: fabric_fail keeps the one the
+** quiet_max cycles) skips cycles a window would step; stepping them changes
+** nothing that the examples show (a router that waits counts stalled cycles,
+** but in these stretches only ops poll), yet a window never spans enough
+** cycles to reach it. Errors: fabric_fail keeps the one the
 ** cycle order would meet first (cycle, phase, band; within a unit, the
 ** first), and the run stops at its cycle. */
 #define SKEW_MAX 16

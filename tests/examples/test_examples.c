@@ -695,10 +695,10 @@ static void checkpoint_errors_name_the_file(void) {
     snprintf(cmd, sizeof cmd, "fft --n 8 --resume %s", snap); /* another configuration */
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "run.snap: taken from another program or configuration");
-    /* a snapshot of the simulator before 2026-12-04 (one band of 8 rows; now two of 4) */
-    WF_CHECK_EQ(run("collectives --op reduce --px 8 --py 8 --n 4 --resume tests/fixtures/fabric/reduce8_one_band.snap"), 1);
-    WF_CHECK_HAS(out_buf, "reduce8_one_band.snap: taken by a simulator that cuts this fabric's rows into 1 band, this "
-                          "one cuts them into 2 (snapshots of tall fabrics from before 2026-12-04 do not resume)");
+    /* a snapshot of the simulator before 2026-12-04 (136 rows in 16 bands; now 17) */
+    WF_CHECK_EQ(run("collectives --op reduce --px 1 --py 136 --n 1 --resume tests/fixtures/fabric/reduce136_16_bands.snap"), 1);
+    WF_CHECK_HAS(out_buf, "reduce136_16_bands.snap: taken by a simulator that cuts this fabric's rows into 16 bands, "
+                          "this one cuts them into 17 (snapshots of tall fabrics from before 2026-12-04 do not resume)");
     snprintf(cmd, sizeof cmd, "fft --n 16 --seed 2 --resume %s", snap); /* other inputs */
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "run.snap: its run began from another state");
@@ -825,7 +825,7 @@ static void fft_matches_fftw(void) {
 }
 
 /* ---- threads -------------------------------------------------------------------------------
-** The simulator cuts rows into bands (4 rows or more) and splits each cycle's
+** The simulator cuts rows into bands (8 rows or more) and splits each cycle's
 ** phases over threads; the order is fixed by the height, so 1 and 2 threads
 ** must give the same cycles, counters and bits. WF_FABRIC_PAR_MIN=1 makes even
 ** these small cycles go parallel. */
@@ -885,13 +885,13 @@ static void threads_do_not_change_results(void) {
 ** One thread runs windows of cycles as a wavefront over the bands of rows
 ** (skewed_cycles counts them); WF_FABRIC_SKEW=0 runs cycle by cycle. Both
 ** must give the same cycles, counters, bits and errors: streams, jumps over
-** idle cycles (gemv, fft), quiet stretches the loop jumps over (wsmm, gpt),
+** idle cycles (gemv, fft), quiet stretches the loop jumps over (wsmm on 16 rows),
 ** defects, and errors that several PEs of several bands hit. */
 static void skewed_windows_do_not_change_results(void) {
     const char *cmds[] = {"collectives --op allreduce --px 20 --py 40 --n 33", "summa --p 32 --t 4",
                           "gemv --kx 8 --ky 24 --m 64 --n 96", "stencil --nx 16 --ny 24 --nz 32",
                           "sparse --p 24 --m 16 --n 256", "collectives --op bcast --px 9 --py 33 --n 5",
-                          "fft --n 32", "wsmm", "gpt",
+                          "fft --n 32", "wsmm --ky 16 --k 256", "gpt",
                           "stencil --nx 16 --ny 16 --nz 8 --defect-rate 0.05 --defect-seed 3 --spare-cols 2 --spare-rows 2"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char c[256];
@@ -915,6 +915,33 @@ static void skewed_windows_do_not_change_results(void) {
         cJSON_Delete(a);
         cJSON_Delete(b);
     }
+    /* the per-PE counters too (a stalled router counts its cycles: the loop's
+    ** quiet jump skips some of them, which a window must not step through) */
+    char dir[] = "/tmp/wf_test_skew_XXXXXX";
+    WF_CHECK(mkdtemp(dir) != NULL);
+    const char *maps[] = {"wsmm --ky 16 --k 256", "collectives --op allreduce --px 20 --py 40 --n 33"};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        char c[512], p0[300], p1[300];
+        snprintf(p0, sizeof p0, "%s/off%zu.png", dir, i);
+        snprintf(p1, sizeof p1, "%s/on%zu.png", dir, i);
+        setenv("WF_FABRIC_SKEW", "0", 1);
+        snprintf(c, sizeof c, "%s --threads 1 --heatmap %s --heatmap-metric stalled", maps[i], p0);
+        WF_CHECK_EQ(run(c), 0);
+        unsetenv("WF_FABRIC_SKEW");
+        snprintf(c, sizeof c, "%s --threads 1 --heatmap %s --heatmap-metric stalled", maps[i], p1);
+        WF_CHECK_EQ(run(c), 0);
+        char *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        wf_err e = {0};
+        WF_CHECK_EQ(wf_file_read(NULL, p0, &a, &na, &e), WF_OK);
+        WF_CHECK_EQ(wf_file_read(NULL, p1, &b, &nb, &e), WF_OK);
+        WF_CHECK(a && b && na > 100 && na == nb && !memcmp(a, b, na));
+        wf_free(NULL, a);
+        wf_free(NULL, b);
+        remove(p0);
+        remove(p1);
+    }
+    rmdir(dir);
     /* errors: the same one, at the same cycle, with the same report */
     const char *bad[] = {"gemv --kx 3 --ky 16 --m 32 --n 9 --fault deadlock", "gemv --kx 3 --ky 16 --m 32 --n 9 --fault oob",
                          "gemv --kx 5 --ky 24 --m 48 --n 9 --fault oob"};
