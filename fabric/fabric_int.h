@@ -364,7 +364,7 @@ typedef struct {
 void statics_before(wf_fabric *f);
 void statics_after(wf_fabric *f, wf_pe *pe);
 
-#define WF_FABRIC_MAX_BANDS 64 /* pe->band is a uint8_t */
+#define WF_FABRIC_MAX_BANDS 16
 #define WF_FABRIC_MAX_THREADS 16
 typedef struct wf_pool wf_pool;  /* run.c: worker threads */
 struct wf_fabric {

@@ -894,18 +894,9 @@ static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t 
     h.config_fp = config_fp(f);
     h.start_fp = f->start_fp;
 #endif
-    if (h.config_fp != config_fp(f)) {
-        int nb = f->nbands; /* the same program on another band layout: an older simulator */
-        f->nbands = (int)h.nbands;
-        uint32_t fp_nb = config_fp(f);
-        f->nbands = nb;
-        if (h.nbands != (uint32_t)nb && fp_nb == h.config_fp)
-            return WF_FAIL(err, WF_EUSAGE, "%s: taken by a simulator that cuts this fabric's rows into %u band%s, "
-                           "this one cuts them into %d (snapshots of tall fabrics from before 2026-12-04 do not "
-                           "resume): not resumed", path, h.nbands, h.nbands == 1 ? "" : "s", nb);
+    if (h.config_fp != config_fp(f))
         return WF_FAIL(err, WF_EUSAGE, "%s: taken from another program or configuration (fabric size, cost "
                        "model, kernels, routes or defects differ): not resumed", path);
-    }
     if (h.npes != f->pes_used || h.nbands != (uint32_t)f->nbands)
         return WF_FAIL(err, WF_EUSAGE, "%s: taken on a fabric with %u PEs in use and %u bands, this one has %llu "
                        "and %d: not resumed", path, h.npes, h.nbands, (unsigned long long)f->pes_used, f->nbands);

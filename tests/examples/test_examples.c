@@ -695,10 +695,6 @@ static void checkpoint_errors_name_the_file(void) {
     snprintf(cmd, sizeof cmd, "fft --n 8 --resume %s", snap); /* another configuration */
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "run.snap: taken from another program or configuration");
-    /* a snapshot of the simulator before 2026-12-04 (136 rows in 16 bands; now 17) */
-    WF_CHECK_EQ(run("collectives --op reduce --px 1 --py 136 --n 1 --resume tests/fixtures/fabric/reduce136_16_bands.snap"), 1);
-    WF_CHECK_HAS(out_buf, "reduce136_16_bands.snap: taken by a simulator that cuts this fabric's rows into 16 bands, "
-                          "this one cuts them into 17 (snapshots of tall fabrics from before 2026-12-04 do not resume)");
     snprintf(cmd, sizeof cmd, "fft --n 16 --seed 2 --resume %s", snap); /* other inputs */
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "run.snap: its run began from another state");
