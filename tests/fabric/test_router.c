@@ -5,6 +5,7 @@
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { C = 2, T_DONE = 40, N = 8 };
@@ -332,6 +333,25 @@ static void endless_kernel_hits_the_guard(void) {
     WF_CHECK_HAS(wf_fabric_report(wf_host_fabric(h)), "PE(11,0): task 50 'spin' ");
     wf_host_free(h);
     wf_layout_free(l);
+    /* on 2 x 20 PEs (two bands: one thread runs windows of skewed cycles)
+    ** the guard stops at the same cycle with the same words as cycle by cycle */
+    char msg[2][sizeof e.msg];
+    for (int skew = 0; skew < 2; skew++) {
+        if (!skew) setenv("WF_FABRIC_SKEW", "0", 1);
+        WF_CHECK_EQ(wf_layout_new(2, 20, &l, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_code(l, 0, 0, 2, 20, &spinner, NULL, &e), WF_OK);
+        WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
+        WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
+        snprintf(msg[skew], sizeof msg[skew], "%s", e.msg);
+        wf_fabric_stats st;
+        wf_fabric_read_stats(wf_host_fabric(h), &st);
+        WF_CHECK(skew ? st.skewed > 0 : st.skewed == 0);
+        wf_host_free(h);
+        wf_layout_free(l);
+        unsetenv("WF_FABRIC_SKEW");
+    }
+    WF_CHECK_HAS(msg[1], "run exceeded the max-cycle guard of 10000 cycles; 40 PEs still working");
+    WF_CHECK_STR(msg[1], msg[0]);
 }
 
 /* Trace hook: hops and tasks inside the window only. */
