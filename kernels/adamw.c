@@ -70,8 +70,17 @@ double wf_sumsq(const float *x, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (long c = c0; c < c1; c++) {
             size_t lo = (size_t)c * SUMSQ_CHUNK, hi = lo + SUMSQ_CHUNK < n ? lo + SUMSQ_CHUNK : n;
+            /* eight running sums, element i into sum i % 8, added in lane order:
+            ** a fixed order (the same bits on any thread count), and eight
+            ** independent chains instead of one (one double add in flight
+            ** bounded this pass at a quarter of memory speed) */
+            double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            size_t i = lo;
+            for (; i + 8 <= hi; i += 8)
+                for (int k = 0; k < 8; k++) s8[k] += (double)x[i + k] * (double)x[i + k];
+            for (int k = 0; i < hi; i++, k++) s8[k] += (double)x[i] * (double)x[i];
             double s = 0.0;
-            for (size_t i = lo; i < hi; i++) s += (double)x[i] * (double)x[i];
+            for (int k = 0; k < 8; k++) s += s8[k];
             part[c - c0] = s;
         }
         for (long c = c0; c < c1; c++) total += part[c - c0];

@@ -320,9 +320,10 @@ int main(int argc, char **argv) {
     if (torch_prefill > 0)
         printf("pytorch prefill        : %.1f tok/s -> wafer/pytorch = %.2fx\n", torch_prefill,
                prompt / tp / torch_prefill);
-    printf("goals: decode >= 1.5x pytorch %s, >= 70%% of bound %s; prefill >= 60%% of peak %s\n",
+    /* issue 16's goals (the earlier 70% / 60% were an older issue's) */
+    printf("goals: decode >= 1.5x pytorch %s, >= 80%% of bound %s; prefill >= 80%% of peak %s\n",
            torch_decode > 0 ? (dec >= 1.5 * torch_decode ? "MET" : "MISSED") : "(no pytorch figure)",
-           dec >= 0.7 * bound ? "MET" : "MISSED", pre_gflops >= 0.6 * gemm ? "MET" : "MISSED");
+           dec >= 0.8 * bound ? "MET" : "MISSED", pre_gflops >= 0.8 * gemm ? "MET" : "MISSED");
     wf_free(NULL, ids);
     wf_free(NULL, lg);
     wf_infer_free(ctx);

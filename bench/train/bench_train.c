@@ -3,11 +3,14 @@
 ** backward, clip, AdamW). Prints one JSON line with the time per phase, the
 ** FLOPs counted as 6*N*tokens (N without wpe; wte counts as the tied head)
 ** plus attention 6*L*T^2*C per sequence (PaLM's 12*L*T^2*C, causal half),
-** and the measured fp32 GEMM peak of wf_gemm (1024x3072x768, best of 10
-** runs before and after the steps) for MFU. forward_s covers the embeddings
-** and the layers; the LM head's forward is timed with the backward.
-** With --bf16 the block GEMMs run on bf16 operands (wf_trainer_set_bf16);
-** "gemm" then names the bf16 kernel (the peak stays the fp32 one).
+** and the measured GEMM peak of the path the step uses (1024x3072x768, best
+** of 10 runs before and after the steps) for MFU. forward_s covers the
+** embeddings and the layers; the LM head's forward is timed with the backward.
+** With --bf16 the block GEMMs run on bf16 operands (wf_trainer_set_bf16):
+** "gemm" then names the bf16 kernel, and the peak is that kernel's
+** (wf_gemm_bf16x on AMX tiles or vdpbf16ps, or wf_gemm_rbf16 where the
+** product widens to fp32); fp32_gemm_peak_gflops and mfu_fp32 keep the fp32
+** kernel's beside it.
 ** usage: bench_train [preset] [T] [B] [steps] [threads] [--recompute] [--bf16] */
 #include <stdlib.h>
 #include <string.h>
@@ -28,21 +31,32 @@ static double step_now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static double gemm_peak(void) {
+/* FLOP/s of one 1024x3072x768 product, best of 10: fp32 (wf_gemm), or the
+** bf16 path the trainer takes (bf16 = 1). */
+static void peak_product(int bf16, int M, int N, int K, const float *a, const float *b, const uint16_t *ah,
+                         const uint16_t *bh, float *c) {
+    if (!bf16) wf_gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
+    else if (wf_gemm_bf16x_widens()) wf_gemm_rbf16(0, 0, M, N, K, a, K, b, N, 0, c, N);
+    else wf_gemm_bf16x(0, 0, M, N, K, ah, K, bh, N, 0, c, N);
+}
+static double gemm_peak(int bf16) {
     int M = 1024, N = 3072, K = 768;
     float *a = wf_alloc(NULL, sizeof(float) * M * K, "a", NULL), *b = wf_alloc(NULL, sizeof(float) * K * N, "b", NULL),
           *c = wf_alloc(NULL, sizeof(float) * M * N, "c", NULL);
+    uint16_t *ah = wf_alloc(NULL, sizeof(uint16_t) * M * K, "ah", NULL), *bh = wf_alloc(NULL, sizeof(uint16_t) * K * N, "bh", NULL);
     for (int i = 0; i < M * K; i++) a[i] = (float)(i % 7) * 0.1f;
     for (int i = 0; i < K * N; i++) b[i] = (float)(i % 5) * 0.1f;
-    wf_gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
+    wf_bf16_from_f32(ah, a, (size_t)M * K);
+    wf_bf16_from_f32(bh, b, (size_t)K * N);
+    peak_product(bf16, M, N, K, a, b, ah, bh, c);
     double best = 0;
     for (int r = 0; r < 10; r++) {
         double t0 = wf_now();
-        wf_gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
+        peak_product(bf16, M, N, K, a, b, ah, bh, c);
         double dt = wf_now() - t0, f = 2.0 * M * N * K / dt;
         if (f > best) best = f;
     }
-    wf_free(NULL, a), wf_free(NULL, b), wf_free(NULL, c);
+    wf_free(NULL, a), wf_free(NULL, b), wf_free(NULL, c), wf_free(NULL, ah), wf_free(NULL, bh);
     return best;
 }
 
@@ -85,7 +99,7 @@ int main(int argc, char **argv) {
     }
     int32_t *in = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "in", &e), *tg = wf_alloc(NULL, sizeof(int32_t) * (size_t)B * T, "tg", &e);
     for (int i = 0; i < B * T; i++) in[i] = (i * 7919) % c.vocab_size, tg[i] = (i * 104729 + 1) % c.vocab_size;
-    double peak_before = gemm_peak();
+    double peak_before = gemm_peak(bf16), peak32_before = bf16 ? gemm_peak(0) : peak_before;
     double best = 1e30, tf = 0, tb = 0, to = 0, loss = 0;
     const char *cc = getenv("BENCH_CPU_CLOCK");
     cpu_clock = cc && !strcmp(cc, "1");
@@ -108,15 +122,18 @@ int main(int argc, char **argv) {
     double nonemb = (double)n - (double)c.n_positions * c.n_embd; /* wte counts: it is the head matmul */
     double flops = 6.0 * nonemb * tokens + 6.0 * c.n_layer * (double)T * T * c.n_embd * B;
     char cpu[64];
-    double peak = gemm_peak(), peak0 = peak_before;
-    if (peak0 > peak) peak = peak0; /* best of before and after: the machine is shared */
+    double peak = gemm_peak(bf16), peak32 = bf16 ? gemm_peak(0) : peak;
+    if (peak_before > peak) peak = peak_before; /* best of before and after: the machine is shared */
+    if (peak32_before > peak32) peak32 = peak32_before;
     printf("{\"impl\": \"wafer\", \"model\": \"%s\", \"T\": %d, \"B\": %d, \"threads\": %d, \"recompute\": %d, \"bf16\": %d, "
            "\"step_s\": %.3f, \"forward_s\": %.3f, \"head_and_backward_s\": %.3f, \"adamw_s\": %.3f, "
            "\"tokens_per_s\": %.1f, \"loss\": %.4f, \"step_gflop\": %.1f, \"achieved_gflops\": %.1f, "
-           "\"gemm_peak_gflops\": %.1f, \"mfu\": %.3f, \"activation_mb\": %.1f, \"gemm\": \"%s\", "
+           "\"gemm_peak_gflops\": %.1f, \"mfu\": %.3f, \"fp32_gemm_peak_gflops\": %.1f, \"mfu_fp32\": %.3f, "
+           "\"activation_mb\": %.1f, \"gemm\": \"%s\", "
            "\"isa\": \"%s\", \"cpu\": \"%s\", \"clock\": \"%s\"}\n",
            preset, T, B, wf_kernels_threads(), recompute, bf16, best, tf, tb, to, tokens / best, loss, flops / 1e9,
-           flops / best / 1e9, peak / 1e9, flops / best / peak, wf_trainer_bytes(t) / 1048576.0,
+           flops / best / 1e9, peak / 1e9, flops / best / peak, peak32 / 1e9, flops / best / peak32,
+           wf_trainer_bytes(t) / 1048576.0,
            bf16 ? wf_gemm_bf16x_kernel_name() : wf_gemm_kernel_name(), wf_isa_name(wf_isa_active()),
            wf_cpu_model(cpu, sizeof cpu), cpu_clock ? "process-cpu" : "wall");
     wf_trainer_free(t);

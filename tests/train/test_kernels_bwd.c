@@ -219,6 +219,24 @@ static void clip_and_schedule_follow_the_formulas(void) {
     WF_CHECK_NEAR(wf_clip_coef(0.25, 1.0f, NULL), 1.0, 0);
     float x[5] = {1, 2, 3, 4, 5};
     WF_CHECK_NEAR(wf_sumsq(x, 5), 55.0, 0);
+    /* a long vector (chunks, eight running sums, a tail): within 1e-13 of a
+    ** long double sum, and the same bits on 1 and 2 threads */
+    size_t nl = 1000003;
+    float *xl = wf_alloc(NULL, nl * sizeof *xl, "sumsq", NULL);
+    long double ref = 0;
+    for (size_t i = 0; i < nl; i++) {
+        xl[i] = (float)((double)((i * 2654435761u) % 20001) / 10000.0 - 1.0);
+        ref += (long double)xl[i] * xl[i];
+    }
+    int th = wf_kernels_threads();
+    wf_kernels_set_threads(1);
+    double s1 = wf_sumsq(xl, nl);
+    wf_kernels_set_threads(2);
+    double s2 = wf_sumsq(xl, nl);
+    wf_kernels_set_threads(th);
+    WF_CHECK(fabs(s1 - (double)ref) <= 1e-13 * (double)ref);
+    WF_CHECK(memcmp(&s1, &s2, sizeof s1) == 0);
+    wf_free(NULL, xl);
     /* warm-up 10, total 110, peak 1 */
     WF_CHECK_NEAR(wf_lr_at(WF_SCHED_LINEAR, 1.0, 0.1, 10, 110, 0), 0.1, 1e-12);
     WF_CHECK_NEAR(wf_lr_at(WF_SCHED_LINEAR, 1.0, 0.1, 10, 110, 9), 1.0, 1e-12);
