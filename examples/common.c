@@ -109,18 +109,14 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!val) return WF_FAIL(err, WF_EUSAGE, "%s: flag '%s' needs a value", prog, a);
         i++;
-        if (!strcmp(a, "--trace")) {
-            o->trace = val;
-            continue;
-        }
-        if (!strcmp(a, "--debug-script")) {
-            o->debug_script = val;
-            continue;
-        }
-        if (!strcmp(a, "--heatmap")) {
-            o->heatmap = val;
-            continue;
-        }
+        /* flags that name a file: the value as given */
+        const struct { const char *flag; const char **to; } files[] = {
+            {"--trace", &o->trace},           {"--debug-script", &o->debug_script}, {"--heatmap", &o->heatmap},
+            {"--defects", &o->defects},       {"--checkpoint", &o->checkpoint},     {"--resume", &o->resume}};
+        int named = 0;
+        for (size_t k = 0; k < sizeof files / sizeof *files && !named; k++)
+            if (!strcmp(a, files[k].flag)) *files[k].to = val, named = 1;
+        if (named) continue;
         if (!strcmp(a, "--heatmap-metric")) {
             if (!strcmp(val, "busy")) o->heat = WF_HEAT_BUSY;
             else if (!strcmp(val, "hops")) o->heat = WF_HEAT_HOPS;
@@ -136,22 +132,12 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             o->threads = (int)v;
             continue;
         }
-        if (!strcmp(a, "--defects")) {
-            o->defects = val;
-            continue;
-        }
+
         if (!strcmp(a, "--progress")) {
             if (parse_real(prog, a, val, 86400, "seconds, 0 .. 86400 (0 = none)", &o->progress, err)) return err->code;
             continue;
         }
-        if (!strcmp(a, "--checkpoint")) {
-            o->checkpoint = val;
-            continue;
-        }
-        if (!strcmp(a, "--resume")) {
-            o->resume = val;
-            continue;
-        }
+
         if (!strcmp(a, "--checkpoint-every")) {
             if (parse_real(prog, a, val, 1e6, "seconds, 0 .. 1e6 (0 = only on a signal or --checkpoint-at)",
                            &o->checkpoint_every, err))

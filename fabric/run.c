@@ -580,32 +580,14 @@ static void phase_c(wf_fabric *f, int b) {
     if (bd->l[L_PICK_EDGE].n) step_picks(f, &bd->l[L_PICK_EDGE]);
 }
 
-/* A band (or pair) with nothing to do in a phase is skipped: on a tall,
-** mostly idle fabric most of them are (64 bands, three phases a cycle). */
-static int band_idle_a(const wf_fabric *f, const wf_band *bd) {
-    return !(bd->nheap && bd->heapv[0].time <= f->now) && !bd->l[L_RMID].n && !bd->l[L_RTOP].n &&
-           !bd->l[L_RBOT].n && !bd->l[L_OPE].n && !bd->l[L_PICK].n;
-}
-static void run_a(wf_fabric *f, int b) {
-    if (!band_idle_a(f, &f->band[b])) phase_a(f, b);
-}
-static void run_b(wf_fabric *f, int k) {
-    if (f->band[k].l[L_RBOT].snap || f->band[k + 1].l[L_RTOP].snap) phase_b(f, k);
-    else f->band[k].nd = 0; /* what phase_b starts with: no pushes deferred this cycle */
-}
-static void run_c(wf_fabric *f, int b) {
-    const wf_band *bd = &f->band[b];
-    if ((b > 0 && f->band[b - 1].nd) || bd->nd || bd->l[L_OPE_EDGE].n || bd->l[L_PICK_EDGE].n) phase_c(f, b);
-}
-
 /* Thread `tid` of `nt` runs bands tid, tid+nt, ... (pairs likewise). */
 void fabric_run_phase(wf_fabric *f, int ph, int tid, int nt) {
     wf_tc = &f->tc[tid];
     int n = ph == PH_B ? f->nbands - 1 : f->nbands;
     for (int b = tid; b < n; b += nt) {
-        if (ph == PH_A) run_a(f, b);
-        else if (ph == PH_B) run_b(f, b);
-        else run_c(f, b);
+        if (ph == PH_A) phase_a(f, b);
+        else if (ph == PH_B) phase_b(f, b);
+        else phase_c(f, b);
     }
 }
 
@@ -735,9 +717,9 @@ static void one_cycle(wf_fabric *f, int par) {
         fabric_pool_phase(f, PH_C);
         return;
     }
-    for (int b = 0; b < f->nbands; b++) run_a(f, b);
-    for (int k = 0; k + 1 < f->nbands; k++) run_b(f, k);
-    for (int b = 0; b < f->nbands; b++) run_c(f, b);
+    for (int b = 0; b < f->nbands; b++) phase_a(f, b);
+    for (int k = 0; k + 1 < f->nbands; k++) phase_b(f, k);
+    for (int b = 0; b < f->nbands; b++) phase_c(f, b);
 }
 
 #ifdef WF_DEBUG
@@ -854,17 +836,17 @@ static void skew_unit(wf_fabric *f, int b, uint64_t t, skew_cyc *c) {
     wf_tctx *tc = wf_tc;
     tc->progress = tc->rlive = 0;
     skew_at(f, t, PH_A, b);
-    run_a(f, b);
+    phase_a(f, b);
     if (b >= 1) {
         skew_at(f, t, PH_B, b - 1);
-        run_b(f, b - 1);
+        phase_b(f, b - 1);
         skew_at(f, t, PH_C, b - 1);
-        run_c(f, b - 1);
+        phase_c(f, b - 1);
         skew_band_end(f, b - 1, c);
     }
     if (b == f->nbands - 1) {
         skew_at(f, t, PH_C, b);
-        run_c(f, b);
+        phase_c(f, b);
         skew_band_end(f, b, c);
     }
     c->prog |= (uint8_t)tc->progress;
@@ -883,6 +865,38 @@ static void skew_window(wf_fabric *f, int d, skew_cyc *cyc) {
             if (s - j < nb) skew_unit(f, s - j, t0 + (uint64_t)j, &cyc[j]);
     f->skewing = 0;
     f->now = t0; /* the replay sets the clock */
+}
+
+/* After a window of d cycles from f->now: what the run loop would have
+** decided after each of them (the quiet count, jumps over idle cycles to the
+** next event, the end of the run); sets the clock. 1: the run ends. */
+static int skew_replay(wf_fabric *f, const skew_cyc *cyc, uint64_t d, uint32_t *quiet) {
+    uint64_t w0 = f->now, next = w0 + d;
+    int end = 0, idle = 0;
+    for (uint64_t j = 0; j < d;) {
+        const skew_cyc *c = &cyc[j];
+        if (c->live || c->listed) {
+            *quiet = c->prog ? 0 : *quiet + 1;
+            idle = 0;
+            j++;
+            continue;
+        }
+        idle = 1; /* nothing listed: the next event, or the end */
+        *quiet = 0;
+        if (c->nextev == UINT64_MAX) {
+            end = 1;
+            next = w0 + j;
+            break;
+        }
+        if (c->nextev >= w0 + d) {
+            next = c->nextev;
+            break;
+        }
+        j = c->nextev > w0 + j ? c->nextev - w0 : j + 1;
+    }
+    f->now = next;
+    if (idle) drop_lingering(f); /* as the loop does before it jumps or ends */
+    return end;
 }
 
 /* A clock jump over idle cycles stops at the debugger's cycle (nothing runs
@@ -1005,34 +1019,9 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
                     f->now = f->skew_fail_at;
                     break;
                 }
-                /* the decisions of the loop below, cycle by cycle */
-                uint64_t w0 = f->now, next = w0 + d;
-                int end = 0, idle = 0;
-                for (uint64_t j = 0; j < d;) {
-                    const skew_cyc *c = &cyc[j];
-                    if (c->live || c->listed) {
-                        quiet = c->prog ? 0 : quiet + 1;
-                        idle = 0;
-                        j++;
-                        continue;
-                    }
-                    idle = 1; /* nothing listed: the next event, or the end */
-                    quiet = 0;
-                    if (c->nextev == UINT64_MAX) {
-                        end = 1;
-                        next = w0 + j;
-                        break;
-                    }
-                    if (c->nextev >= w0 + d) {
-                        next = c->nextev;
-                        break;
-                    }
-                    j = c->nextev > w0 + j ? c->nextev - w0 : j + 1;
-                }
-                f->now = next;
+                int end = skew_replay(f, cyc, d, &quiet);
                 f->skewed += d;
                 ptick = ptick > d ? ptick - (unsigned)(d - 1) : 1; /* the clock every ~1024 cycles */
-                if (idle) drop_lingering(f);
                 if (end) break;
                 continue;
             }
