@@ -29,13 +29,14 @@
 #if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 11 || defined(__clang__))
 #include <immintrin.h>
 
-#define AMX_TGT __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl")))
+#define AMX_TGT __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,prfchw")))
 #define TILE 512     /* bf16 in one packed 16 x 32 tile (1 KiB) */
 #define AMR 32       /* C rows per micro-kernel: two A tiles */
 #define ANR 32       /* C columns per micro-kernel: two B tiles */
-#define AKC 512      /* K per block; a multiple of 32 */
-#define AMC 256      /* rows of A per thread block: 256 x 512 bf16 = 256 KiB */
-#define ANC 1024     /* columns of B per block: 512 x 1024 bf16 = 1 MiB */
+#define AKC 1536     /* most K per block; a multiple of 32 */
+#define AKC_SMALLC 512 /* the same when C (M x N fp32) fits in 1 MiB of cache */
+#define AMC 256      /* rows of A per thread block: 256 x 1536 bf16 = 768 KiB */
+#define ANC 3072     /* columns of B per block */
 
 /* The 64-byte LDTILECFG operand (Intel SDM, "LDTILECFG"): palette 1, then
 ** bytes per row of each tile (16 x u16) and rows (16 x u8). */
@@ -71,58 +72,93 @@ static AMX_TGT inline __m512i pairs16(const uint16_t *r0, const uint16_t *r1, __
     return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
 }
 
+/* r[0..16) as a 16 x 16 matrix of dwords, transposed in place: unpacks
+** inside 128-bit lanes (4 x 4 blocks), then 128-bit lanes across vectors. */
+static AMX_TGT inline void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4g + c], lane l: column 4l + c of rows 4g..4g+3 */
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    /* row 4l + c of the result, lane g = u[4g + c] lane l */
+    for (int c = 0; c < 4; c++) {
+        __m512i x0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), x1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+        __m512i y0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44), y1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(x0, y0, 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(x1, y1, 0xDD);
+    }
+}
+
+static AMX_TGT inline __mmask32 kmask32(int left) {
+    return left >= 32 ? (__mmask32)0xFFFFFFFFu : left <= 0 ? (__mmask32)0 : (__mmask32)((1u << left) - 1);
+}
+
 /* Rows i0..i0+mc of op(A), columns p0..p0+kc, into 16-row groups of nks
 ** tiles (group g, step s at ap + (g*nks + s)*TILE, element [row][k]). The
 ** number of groups is rounded up to even (a micro-kernel takes two); padding
-** is zero. ta = 1 reads pairs of A's rows and scatters them as columns. */
+** is zero. ta = 1: each tile is 16 pairs of A's rows (16 dwords of pairs per
+** pair of rows) transposed in registers. */
 static AMX_TGT void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int i0, int mc, int p0,
                            int kc, int nks) {
-    int ng = ((mc + 15) / 16 + 1) & ~1;
-    memset(ap, 0, sizeof(uint16_t) * (size_t)ng * nks * TILE);
+    int ng = ((mc + 15) / 16 + 1) & ~1, ngr = (mc + 15) / 16;
+    if (ngr < ng) memset(ap + (size_t)ngr * nks * TILE, 0, sizeof(uint16_t) * (size_t)nks * TILE);
     if (!ta) {
-        for (int i = 0; i < mc; i++) {
-            const uint16_t *src = A + (size_t)(i0 + i) * lda + p0;
-            uint16_t *dst = ap + (size_t)(i / 16) * nks * TILE + (size_t)(i % 16) * 32;
-            int s = 0;
-            for (; (s + 1) * 32 <= kc; s++) memcpy(dst + (size_t)s * TILE, src + 32 * s, 64);
-            if (s * 32 < kc) memcpy(dst + (size_t)s * TILE, src + 32 * s, sizeof(uint16_t) * (size_t)(kc - 32 * s));
-        }
+        const __m512i zero = _mm512_setzero_si512();
+        for (int g = 0; g < ngr; g++)
+            for (int i = 0; i < 16; i++) {
+                uint16_t *dst = ap + (size_t)g * nks * TILE + (size_t)i * 32;
+                int row = 16 * g + i;
+                if (row >= mc) {
+                    for (int st = 0; st < nks; st++) _mm512_storeu_si512((void *)(dst + (size_t)st * TILE), zero);
+                    continue;
+                }
+                const uint16_t *src = A + (size_t)(i0 + row) * lda + p0;
+                for (int st = 0; st < nks; st++)
+                    _mm512_storeu_si512((void *)(dst + (size_t)st * TILE),
+                                        _mm512_maskz_loadu_epi16(kmask32(kc - 32 * st), src + 32 * st));
+            }
     } else {
-        /* dword q of tile row r is the pair (A[2q, r], A[2q+1, r]) */
-        const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                _mm512_set1_epi32(16));
-        for (int g = 0; 16 * g < mc; g++) {
+        for (int g = 0; g < ngr; g++) {
             __mmask16 k = amask(mc - 16 * g);
-            for (int kk = 0; kk < kc; kk += 2) {
-                const uint16_t *r0 = A + (size_t)(p0 + kk) * lda + i0 + 16 * g;
-                __m512i v = pairs16(r0, kk + 1 < kc ? r0 + lda : NULL, k);
-                uint16_t *t = ap + ((size_t)g * nks + kk / 32) * TILE;
-                __m512i idx = _mm512_add_epi32(rows, _mm512_set1_epi32((kk % 32) / 2));
-                _mm512_mask_i32scatter_epi32(t, k, idx, v, 4);
+            for (int st = 0; st < nks; st++) {
+                __m512i r[16];
+                for (int q = 0; q < 16; q++) {
+                    int kk = 32 * st + 2 * q;
+                    const uint16_t *r0 = A + (size_t)(p0 + kk) * lda + i0 + 16 * g;
+                    r[q] = kk < kc ? pairs16(r0, kk + 1 < kc ? r0 + lda : NULL, k) : _mm512_setzero_si512();
+                }
+                transpose16(r); /* r[i]: the 16 pairs of op(A) row i */
+                uint16_t *t = ap + ((size_t)g * nks + st) * TILE;
+                for (int i = 0; i < 16; i++) _mm512_storeu_si512((void *)(t + 32 * i), r[i]);
             }
         }
     }
 }
 
 /* Columns j0..j0+n (n <= 16) of op(B), rows p0..p0+kc, into one 16-column
-** group of nks tiles in the pair layout (element [q][j][e] = B[2q+e, j]). */
+** group of nks tiles in the pair layout (element [q][j][e] = B[2q+e, j]).
+** tb = 1: 32 bf16 of each of B's rows j0.. are 16 dwords (pairs), and the
+** 16 x 16 dwords transposed in registers are the tile. */
 static AMX_TGT void pack_b_group(uint16_t *dst, int tb, const uint16_t *B, int ldb, int j0, int n,
                                  int p0, int kc, int nks) {
     if (tb) {
-        /* column j of op(B) is row j of B: 32 bf16 per step = dword q of tile
-        ** row q, scattered down column j */
-        memset(dst, 0, sizeof(uint16_t) * (size_t)nks * TILE);
-        const __m512i col = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                               _mm512_set1_epi32(16));
-        for (int j = 0; j < n; j++) {
-            const uint16_t *src = B + (size_t)(j0 + j) * ldb + p0;
-            __m512i idx = _mm512_add_epi32(col, _mm512_set1_epi32(j));
-            for (int s = 0; s < nks; s++) {
-                int left = kc - 32 * s;
-                __mmask32 k = left >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << left) - 1);
-                __m512i v = _mm512_maskz_loadu_epi16(k, src + 32 * s);
-                _mm512_i32scatter_epi32(dst + (size_t)s * TILE, idx, v, 4);
-            }
+        for (int st = 0; st < nks; st++) {
+            __mmask32 k = kmask32(kc - 32 * st);
+            __m512i r[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = j < n ? _mm512_maskz_loadu_epi16(k, B + (size_t)(j0 + j) * ldb + p0 + 32 * st)
+                             : _mm512_setzero_si512();
+            transpose16(r); /* r[q]: pair q of the 16 columns */
+            for (int q = 0; q < 16; q++) _mm512_storeu_si512((void *)(dst + (size_t)st * TILE + 32 * q), r[q]);
         }
     } else {
         __mmask16 k = amask(n);
@@ -143,7 +179,44 @@ static AMX_TGT void pack_b_group(uint16_t *dst, int tb, const uint16_t *B, int l
 ** B groups over nks K steps, + beta C (beta = 0: C not read). */
 static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
                             const uint16_t *b1, float *c, int ldc, float beta, int m, int n) {
+    if (m == AMR && n == ANR && beta == 0.0f) {
+        /* a whole block, C not read: the tiles are stored to C itself (with
+        ** beta != 0, C loaded into the tiles up front would stall the
+        ** products on its cache misses; the path below overlaps them) */
+        size_t st = sizeof(float) * (size_t)ldc;
+        float *c1 = c + (size_t)16 * ldc;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int s = 0; s < nks; s++) {
+            _tile_loadd(4, a0 + (size_t)s * TILE, 64);
+            _tile_loadd(6, b0 + (size_t)s * TILE, 64);
+            _tile_loadd(7, b1 + (size_t)s * TILE, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_loadd(5, a1 + (size_t)s * TILE, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+            if (s < 16) { /* C's 32 rows into the cache while the tiles work */
+                _m_prefetchw(c + (size_t)(2 * s) * ldc);
+                _m_prefetchw(c + (size_t)(2 * s) * ldc + 16);
+                _m_prefetchw(c + (size_t)(2 * s + 1) * ldc);
+                _m_prefetchw(c + (size_t)(2 * s + 1) * ldc + 16);
+            }
+        }
+        _tile_stored(0, c, st);
+        _tile_stored(1, c + 16, st);
+        _tile_stored(2, c1, st);
+        _tile_stored(3, c1 + 16, st);
+        return;
+    }
     float out[4][16 * 16] __attribute__((aligned(64)));
+    if (beta != 0.0f) /* C's rows on their way while the tiles work */
+        for (int i = 0; i < m; i++) {
+            _m_prefetchw(c + (size_t)i * ldc);
+            if (n > 16) _m_prefetchw(c + (size_t)i * ldc + 16);
+        }
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -187,18 +260,25 @@ int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, in
         return 1;
     }
     int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
-    const int nks_cap = AKC / 32;
+    /* K in blocks of equal size (multiples of 32): C is read and written
+    ** once per block, and at AMX speed that traffic out of memory costs as
+    ** much as the products unless the blocks are long (up to AKC); a C that
+    ** stays in cache takes shorter blocks, whose panels stay in L1 */
+    int akc = (double)M * N * sizeof(float) > (1 << 20) ? AKC : AKC_SMALLC;
+    int nkb = (K + akc - 1) / akc, kstep = ((K + nkb - 1) / nkb + 31) / 32 * 32;
+    const int nks_cap = kstep / 32;
     int ncap = N < ANC ? N : ANC;
     int ngb_cap = ((ncap + 15) / 16 + 1) & ~1;
     size_t a_per = (size_t)(AMC / 16) * nks_cap * TILE;
-    uint16_t *bp = wf_alloc(NULL, sizeof(uint16_t) * (size_t)ngb_cap * nks_cap * TILE + 64, "gemm amx packed B", NULL);
-    uint16_t *apall = wf_alloc(NULL, sizeof(uint16_t) * a_per * nt + 64, "gemm amx packed A", NULL);
+    wf_scratch sb, sa;
+    uint16_t *bp = wf_scratch_take(&sb, sizeof(uint16_t) * (size_t)ngb_cap * nks_cap * TILE + 64);
+    uint16_t *apall = wf_scratch_take(&sa, sizeof(uint16_t) * a_per * nt + 64);
     WF_ASSERT(bp && apall);
     for (int jc = 0; jc < N; jc += ANC) {
         int nc = N - jc < ANC ? N - jc : ANC;
         int npan = (nc + ANR - 1) / ANR, ngb = 2 * npan;
-        for (int pc = 0; pc < K; pc += AKC) {
-            int kc = K - pc < AKC ? K - pc : AKC, nks = (kc + 31) / 32;
+        for (int pc = 0; pc < K; pc += kstep) {
+            int kc = K - pc < kstep ? K - pc : kstep, nks = (kc + 31) / 32;
             float bet = pc == 0 ? beta : 1.0f;
             int mcb, n_ic, jsplit;
             wf_gemm_split(M, AMC, AMR, nt, npan, &mcb, &n_ic, &jsplit);
@@ -237,8 +317,8 @@ int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, in
             }
         }
     }
-    wf_free(NULL, apall);
-    wf_free(NULL, bp);
+    wf_scratch_give(&sa);
+    wf_scratch_give(&sb);
     return 1;
 }
 #else

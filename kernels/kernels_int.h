@@ -115,4 +115,15 @@ static inline void wf_gemm_split(int M, int mc, int mr, int nt, int npan, int *m
     *jsplit = js > npan ? npan : js;
 }
 
+/* Packing buffers lent for the length of one product (scratch.c): a few
+** slots live for the whole process, so products do not page-fault fresh
+** memory on every call. wf_scratch_take returns NULL when out of memory;
+** every successful take is paired with wf_scratch_give. */
+typedef struct {
+    void *p;
+    int slot; /* -1: a buffer of its own, freed by wf_scratch_give */
+} wf_scratch;
+void *wf_scratch_take(wf_scratch *s, size_t bytes);
+void wf_scratch_give(wf_scratch *s);
+
 #endif

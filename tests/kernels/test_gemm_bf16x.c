@@ -4,7 +4,8 @@
 ** wf_isa_force and wf_gemm_bf16x_force_dot, the ones the CPU lacks named as
 ** skipped) and its portable path against the naive reference (both
 ** operands widened to fp32, double sums): every transpose, odd K (half a
-** pair at the end of a block), K across the 512 block, beta 0 (C poisoned
+** pair at the end of a block), K across the 512 block (vdpbf16ps) and the
+** 1536 one (AMX), beta 0 (C poisoned
 ** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
 ** counts; the rounding of wf_bf16_from_f32 the training path relies on. */
 #include "kernels/kernels.h"
@@ -53,7 +54,9 @@ static void sweep(gemm_fn fn, const char *what) {
     wf_rng_seed(&r, 7);
     static const int dims[][3] = {{1, 1, 1}, {1, 77, 33}, {3, 300, 129}, {13, 31, 17}, {15, 33, 257},
                                   {29, 65, 600}, {64, 64, 64}, {33, 47, 95}, {100, 130, 1031},
-                                  {200, 70, 34}, {300, 33, 40}, {17, 1100, 45}};
+                                  {200, 70, 34}, {300, 33, 40}, {17, 1100, 45},
+                                  /* K over the AMX kernel's 1536-deep block: C accumulates on tiles */
+                                  {64, 96, 3100}, {37, 70, 1601}};
     int nd = getenv("WF_TEST_QUICK") ? 8 : (int)(sizeof dims / sizeof dims[0]);
     double worst = 0;
     for (int d = 0; d < nd; d++)
