@@ -139,8 +139,9 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
     int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
     int ncap = N < NC ? N : NC;
     int npan_cap = (ncap + nr - 1) / nr;
-    float *bp = wf_alloc(NULL, sizeof(float) * (size_t)KC * npan_cap * nr, "gemm packed B", NULL);
-    float *apall = wf_alloc(NULL, sizeof(float) * (size_t)nt * MC * KC, "gemm packed A", NULL);
+    wf_scratch sb, sa; /* lent between calls: no page faults per product */
+    float *bp = wf_scratch_take(&sb, sizeof(float) * (size_t)KC * npan_cap * nr);
+    float *apall = wf_scratch_take(&sa, sizeof(float) * (size_t)nt * MC * KC);
     WF_ASSERT(bp && apall);
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
@@ -184,8 +185,8 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
             }
         }
     }
-    wf_free(NULL, apall);
-    wf_free(NULL, bp);
+    wf_scratch_give(&sa);
+    wf_scratch_give(&sb);
 }
 
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
