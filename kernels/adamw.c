@@ -2,6 +2,8 @@
 ** LR schedule. See adamw.h for the formulas. */
 #include "kernels/adamw.h"
 
+#include "kernels/kernels.h"
+
 #include <math.h>
 
 /* Per-step scalars, computed once in double like torch's Python side and
@@ -48,11 +50,73 @@ void wf_adamw_update_ref(float *p, const float *g, float *m, float *v, size_t n,
     for (size_t i = 0; i < n; i++) adam_one(&p[i], g[i], &m[i], &v[i], &k, decay);
 }
 
+/* The same steps on 16 (AVX-512) or 8 (AVX2) lanes: separate multiplies and
+** adds (no FMA, as the scalar code compiles), and vsqrtps / vdivps, which
+** are correctly rounded like sqrtss / divss, so every element has the bits
+** of adam_one (test_kernels_bwd compares them bit for bit). The scalar loop, compiled for the baseline, ran sqrtss and two
+** divss per element: 0.15 s of the 111M step's 0.22 s optimizer phase on
+** the 2-core Xeon, against about 0.11 s of memory traffic. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define ADAM_VEC(W, PS, SUF, TGT)                                                                    \
+    static TGT void adam_vec##W(float *restrict p, const float *restrict g, float *restrict m,       \
+                                float *restrict v, long n, const adam_consts *k, int decay) {       \
+        const PS gs = _mm##SUF##_set1_ps(k->gs), dc = _mm##SUF##_set1_ps(k->decay);                 \
+        const PS omb1 = _mm##SUF##_set1_ps(k->omb1), b2 = _mm##SUF##_set1_ps(k->b2);                \
+        const PS omb2 = _mm##SUF##_set1_ps(k->omb2), bc2 = _mm##SUF##_set1_ps(k->bc2_sqrt);         \
+        const PS eps = _mm##SUF##_set1_ps(k->eps), nss = _mm##SUF##_set1_ps(-k->step_size);         \
+        long i = 0;                                                                                   \
+        for (; i + W <= n; i += W) {                                                                  \
+            PS gg = _mm##SUF##_mul_ps(_mm##SUF##_loadu_ps(g + i), gs);                                \
+            PS pp = _mm##SUF##_loadu_ps(p + i), mo = _mm##SUF##_loadu_ps(m + i);                      \
+            if (decay) pp = _mm##SUF##_mul_ps(pp, dc);                                                \
+            PS mm = _mm##SUF##_add_ps(mo, _mm##SUF##_mul_ps(omb1, _mm##SUF##_sub_ps(gg, mo)));        \
+            PS vv = _mm##SUF##_add_ps(_mm##SUF##_mul_ps(_mm##SUF##_loadu_ps(v + i), b2),              \
+                                      _mm##SUF##_mul_ps(omb2, _mm##SUF##_mul_ps(gg, gg)));            \
+            PS den = _mm##SUF##_add_ps(_mm##SUF##_div_ps(_mm##SUF##_sqrt_ps(vv), bc2), eps);          \
+            pp = _mm##SUF##_add_ps(pp, _mm##SUF##_mul_ps(nss, _mm##SUF##_div_ps(mm, den)));           \
+            _mm##SUF##_storeu_ps(p + i, pp);                                                          \
+            _mm##SUF##_storeu_ps(m + i, mm);                                                          \
+            _mm##SUF##_storeu_ps(v + i, vv);                                                          \
+        }                                                                                             \
+        for (; i < n; i++) adam_one(&p[i], g[i], &m[i], &v[i], k, decay);                             \
+    }
+/* gnu17 contracts a multiply and an add into an FMA where the target has
+** one (the baseline scalar code has none): not here, or the bits differ */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#define ADAM_NOFMA
+#else
+#define ADAM_NOFMA __attribute__((optimize("fp-contract=off")))
+#endif
+ADAM_VEC(16, __m512, 512, __attribute__((target("avx512f"))) ADAM_NOFMA)
+ADAM_VEC(8, __m256, 256, __attribute__((target("avx"))) ADAM_NOFMA)
+#undef ADAM_NOFMA
+#undef ADAM_VEC
+#define HAVE_ADAM_VEC 1
+#endif
+
 void wf_adamw_update(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
                      size_t n, const wf_adamw_params *a) {
     adam_consts k = consts(a);
     int decay = a->weight_decay != 0.0f;
     long nn = (long)n;
+#ifdef HAVE_ADAM_VEC
+    wf_isa isa = wf_isa_active();
+    if (isa >= WF_ISA_AVX2) {
+        /* 16 K-element slices, each thread a contiguous run of them */
+        const long S = 16384;
+        long ns = (nn + S - 1) / S;
+#pragma omp parallel for schedule(static) if (nn > 65536)
+        for (long c = 0; c < ns; c++) {
+            long i0 = c * S, len = nn - i0 < S ? nn - i0 : S;
+            if (isa >= WF_ISA_AVX512) adam_vec16(p + i0, g + i0, m + i0, v + i0, len, &k, decay);
+            else adam_vec8(p + i0, g + i0, m + i0, v + i0, len, &k, decay);
+        }
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static) if (nn > 65536)
     for (long i = 0; i < nn; i++) adam_one(&p[i], g[i], &m[i], &v[i], &k, decay);
 }
