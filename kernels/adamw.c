@@ -123,9 +123,71 @@ void wf_adamw_update(float *restrict p, const float *restrict g, float *restrict
 
 #define SUMSQ_CHUNK 4096
 
+/* Sum of squares of one chunk in eight running sums, element i into sum
+** i % 8, the sums added in lane order: a fixed order (the same bits on any
+** thread count and on every path below), and eight independent chains
+** instead of one. The vector paths hold the eight sums in one zmm (or two
+** ymm) of doubles, multiply then add as the scalar code does: the same bits.
+** Scalar, the pass was bound by its adds at about a third of memory speed. */
+static double sumsq_chunk(const float *x, size_t lo, size_t hi) {
+    double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++) s8[k] += (double)x[i + k] * (double)x[i + k];
+    for (int k = 0; i < hi; i++, k++) s8[k] += (double)x[i] * (double)x[i];
+    double s = 0.0;
+    for (int k = 0; k < 8; k++) s += s8[k];
+    return s;
+}
+
+#ifdef HAVE_ADAM_VEC
+#if !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+static __attribute__((target("avx512f"))) double sumsq_chunk16(const float *x, size_t lo, size_t hi) {
+    __m512d acc = _mm512_setzero_pd();
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        __m512d d = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+        acc = _mm512_add_pd(acc, _mm512_mul_pd(d, d));
+    }
+    double s8[8];
+    _mm512_storeu_pd(s8, acc);
+    for (int k = 0; i < hi; i++, k++) s8[k] += (double)x[i] * (double)x[i];
+    double s = 0.0;
+    for (int k = 0; k < 8; k++) s += s8[k];
+    return s;
+}
+
+#if !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+static __attribute__((target("avx"))) double sumsq_chunk8(const float *x, size_t lo, size_t hi) {
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        __m256d d0 = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), d1 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        a0 = _mm256_add_pd(a0, _mm256_mul_pd(d0, d0));
+        a1 = _mm256_add_pd(a1, _mm256_mul_pd(d1, d1));
+    }
+    double s8[8];
+    _mm256_storeu_pd(s8, a0);
+    _mm256_storeu_pd(s8 + 4, a1);
+    for (int k = 0; i < hi; i++, k++) s8[k] += (double)x[i] * (double)x[i];
+    double s = 0.0;
+    for (int k = 0; k < 8; k++) s += s8[k];
+    return s;
+}
+#endif
+
 double wf_sumsq(const float *x, size_t n) {
     long nchunks = (long)((n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK);
     double total = 0.0;
+    int path = 0;
+#ifdef HAVE_ADAM_VEC
+    wf_isa isa = wf_isa_active();
+    path = isa >= WF_ISA_AVX512 ? 16 : isa >= WF_ISA_AVX2 ? 8 : 0;
+#endif
     /* Each chunk's partial is exact-order; the chunks are added in index order
     ** (ordered reduction keeps the result independent of the thread count). */
     for (long c0 = 0; c0 < nchunks; c0 += 256) {
@@ -134,18 +196,12 @@ double wf_sumsq(const float *x, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (long c = c0; c < c1; c++) {
             size_t lo = (size_t)c * SUMSQ_CHUNK, hi = lo + SUMSQ_CHUNK < n ? lo + SUMSQ_CHUNK : n;
-            /* eight running sums, element i into sum i % 8, added in lane order:
-            ** a fixed order (the same bits on any thread count), and eight
-            ** independent chains instead of one (one double add in flight
-            ** bounded this pass at a quarter of memory speed) */
-            double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            size_t i = lo;
-            for (; i + 8 <= hi; i += 8)
-                for (int k = 0; k < 8; k++) s8[k] += (double)x[i + k] * (double)x[i + k];
-            for (int k = 0; i < hi; i++, k++) s8[k] += (double)x[i] * (double)x[i];
-            double s = 0.0;
-            for (int k = 0; k < 8; k++) s += s8[k];
-            part[c - c0] = s;
+#ifdef HAVE_ADAM_VEC
+            if (path == 16) part[c - c0] = sumsq_chunk16(x, lo, hi);
+            else if (path == 8) part[c - c0] = sumsq_chunk8(x, lo, hi);
+            else
+#endif
+                part[c - c0] = sumsq_chunk(x, lo, hi);
         }
         for (long c = c0; c < c1; c++) total += part[c - c0];
     }

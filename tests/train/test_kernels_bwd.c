@@ -236,6 +236,15 @@ static void clip_and_schedule_follow_the_formulas(void) {
     wf_kernels_set_threads(th);
     WF_CHECK(fabs(s1 - (double)ref) <= 1e-13 * (double)ref);
     WF_CHECK(memcmp(&s1, &s2, sizeof s1) == 0);
+    /* and on every instruction-set path this CPU has (vector lanes = the sums) */
+    wf_isa was = wf_isa_active();
+    for (int i = WF_ISA_PORTABLE; i <= (int)was; i++) {
+        if (wf_isa_force((wf_isa)i) != (wf_isa)i) continue;
+        double si = wf_sumsq(xl, nl);
+        printf("sumsq on %s: %s\n", wf_isa_name((wf_isa)i), memcmp(&si, &s1, sizeof si) ? "DIFFERS" : "same bits");
+        WF_CHECK(memcmp(&si, &s1, sizeof si) == 0);
+    }
+    wf_isa_force((wf_isa)-1);
     wf_free(NULL, xl);
     /* warm-up 10, total 110, peak 1 */
     WF_CHECK_NEAR(wf_lr_at(WF_SCHED_LINEAR, 1.0, 0.1, 10, 110, 0), 0.1, 1e-12);
