@@ -301,6 +301,8 @@ static float *rounded_copy(const float *X, int rows, int cols, int ld) {
 
 void wf_gemm_rbf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc) {
+    if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_rbf16_amx(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
     const wf_gemm_impl *im = pick();
     if (!ta && M <= im->skinny_max && K > 0 && im->skinny && M > 0 && N > 0) {
         /* few rows: the skinny kernel reads B unpacked, so round copies (small A, and B once) */

@@ -1,6 +1,7 @@
 /* gemm_amx.c — wf_gemm_bf16x on Intel AMX (AMX-TILE + AMX-BF16: Sapphire
 ** Rapids and later), chosen by gemm_bf16x.c when wf_isa_active() is
 ** WF_ISA_AMX. Same contract: C = op(A) op(B) + beta C, bf16 in, fp32 sums.
+** Also wf_gemm_rbf16 there: fp32 operands rounded to bf16 while packed.
 **
 ** The hardware (Intel SDM vol. 2, TDPBF16PS; Intel Optimization Manual ch. 20
 ** "Intel AMX"): eight tile registers of up to 16 rows x 64 bytes. TDPBF16PS
@@ -12,10 +13,15 @@
 ** Blocking (BLIS style, as gemm.c): B is packed KC x NC into 16-column groups
 ** (shared by the threads), each thread packs an MC x KC block of op(A) into
 ** 16-row groups; both are laid out as 1 KiB tiles, one per 32-wide K step,
-** so every tile load reads 1 KiB of contiguous memory. The micro-kernel
-** holds a 32 x 32 block of C in four tiles (tmm0-3), two A tiles (tmm4-5)
-** and two B tiles (tmm6-7). Tiles are written to a small buffer and added to
-** C with beta by AVX-512. Each C element is summed over K in a fixed order
+** so every tile load reads 1 KiB of contiguous memory. Transposed operands
+** are packed through 16 x 16 dword transposes in registers. The packing
+** buffers are lent by scratch.c (no page faults per call). KC is chosen per
+** product (see amx_gemm): long when C does not stay in cache, since every K
+** block reads and writes C once. The micro-kernel holds a 32 x 32 block of C
+** in four tiles (tmm0-3), two A tiles (tmm4-5) and two B tiles (tmm6-7). A
+** whole block with beta 0 is stored from the tiles to C; otherwise tiles go
+** to a small buffer and are added to C with beta by AVX-512 (C's lines
+** prefetched while the tiles work). Each C element is summed over K in a fixed order
 ** (K blocks in turn, inside a block pairs in turn) whatever the thread count,
 ** since threads split M and N only. The tile configuration is per thread: each
 ** OpenMP thread loads it inside the parallel region and releases it after. */
@@ -63,13 +69,51 @@ static AMX_TGT inline __mmask16 amask(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-/* 16 dwords (r0[j] | r1[j] << 16) from two rows of up to n bf16 each (r1 may
-** be NULL: zeros): the pair layout of one tile row. */
-static AMX_TGT inline __m512i pairs16(const uint16_t *r0, const uint16_t *r1, __mmask16 k) {
-    __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r0));
-    if (!r1) return lo;
-    __m512i hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r1));
-    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+static AMX_TGT inline __mmask32 kmask32(int left) {
+    return left >= 32 ? (__mmask32)0xFFFFFFFFu : left <= 0 ? (__mmask32)0 : (__mmask32)((1u << left) - 1);
+}
+
+/* The operands are bf16 (wf_gemm_bf16x) or fp32 rounded to bf16 as they are
+** packed (wf_gemm_rbf16: no bf16 copies, one pass less over memory); the
+** loaders below give bf16 bits either way. The rounding is
+** wf_bf16_from_f32's: to nearest even, NaN kept quiet, denormals rounded
+** (not VCVTNE2PS2BF16, which flushes denormal inputs to zero). */
+typedef struct {
+    const void *p;
+    int f32; /* 1: p is float, else uint16_t (bf16) */
+} src_t;
+
+/* 16 fp32 as 16 dwords holding their bf16 in the low half */
+static AMX_TGT inline __m512i rne16(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
+                                                   _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))),
+                                  16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                            _mm512_set1_epi32(0x7F800000));
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+}
+
+/* elements off.. (lanes outside k: 0) as dwords holding bf16 in the low half */
+static AMX_TGT inline __m512i ld16(src_t s, size_t off, __mmask16 k) {
+    if (s.f32) return rne16(_mm512_maskz_loadu_ps(k, (const float *)s.p + off));
+    return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, (const uint16_t *)s.p + off));
+}
+
+/* 32 elements off.. (past `left`: 0) as 32 bf16 */
+static AMX_TGT inline __m512i ld32(src_t s, size_t off, int left) {
+    if (!s.f32) return _mm512_maskz_loadu_epi16(kmask32(left), (const uint16_t *)s.p + off);
+    __m256i lo = _mm512_cvtepi32_epi16(ld16(s, off, amask(left)));
+    __m256i hi = _mm512_cvtepi32_epi16(ld16(s, off + 16, amask(left - 16)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* 16 dwords (x[o0 + j] | x[o1 + j] << 16) for j < 16 inside k (second row
+** absent when !two: zeros): the pair layout of one tile row. */
+static AMX_TGT inline __m512i pairs16(src_t s, size_t o0, int two, size_t o1, __mmask16 k) {
+    __m512i lo = ld16(s, o0, k);
+    if (!two) return lo;
+    return _mm512_or_si512(lo, _mm512_slli_epi32(ld16(s, o1, k), 16));
 }
 
 /* r[0..16) as a 16 x 16 matrix of dwords, transposed in place: unpacks
@@ -98,17 +142,13 @@ static AMX_TGT inline void transpose16(__m512i r[16]) {
     }
 }
 
-static AMX_TGT inline __mmask32 kmask32(int left) {
-    return left >= 32 ? (__mmask32)0xFFFFFFFFu : left <= 0 ? (__mmask32)0 : (__mmask32)((1u << left) - 1);
-}
-
 /* Rows i0..i0+mc of op(A), columns p0..p0+kc, into 16-row groups of nks
 ** tiles (group g, step s at ap + (g*nks + s)*TILE, element [row][k]). The
 ** number of groups is rounded up to even (a micro-kernel takes two); padding
 ** is zero. ta = 1: each tile is 16 pairs of A's rows (16 dwords of pairs per
 ** pair of rows) transposed in registers. */
-static AMX_TGT void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int i0, int mc, int p0,
-                           int kc, int nks) {
+static AMX_TGT void pack_a(uint16_t *ap, int ta, src_t A, int lda, int i0, int mc, int p0, int kc,
+                           int nks) {
     int ng = ((mc + 15) / 16 + 1) & ~1, ngr = (mc + 15) / 16;
     if (ngr < ng) memset(ap + (size_t)ngr * nks * TILE, 0, sizeof(uint16_t) * (size_t)nks * TILE);
     if (!ta) {
@@ -121,10 +161,9 @@ static AMX_TGT void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int
                     for (int st = 0; st < nks; st++) _mm512_storeu_si512((void *)(dst + (size_t)st * TILE), zero);
                     continue;
                 }
-                const uint16_t *src = A + (size_t)(i0 + row) * lda + p0;
+                size_t src = (size_t)(i0 + row) * lda + p0;
                 for (int st = 0; st < nks; st++)
-                    _mm512_storeu_si512((void *)(dst + (size_t)st * TILE),
-                                        _mm512_maskz_loadu_epi16(kmask32(kc - 32 * st), src + 32 * st));
+                    _mm512_storeu_si512((void *)(dst + (size_t)st * TILE), ld32(A, src + 32 * st, kc - 32 * st));
             }
     } else {
         for (int g = 0; g < ngr; g++) {
@@ -133,8 +172,8 @@ static AMX_TGT void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int
                 __m512i r[16];
                 for (int q = 0; q < 16; q++) {
                     int kk = 32 * st + 2 * q;
-                    const uint16_t *r0 = A + (size_t)(p0 + kk) * lda + i0 + 16 * g;
-                    r[q] = kk < kc ? pairs16(r0, kk + 1 < kc ? r0 + lda : NULL, k) : _mm512_setzero_si512();
+                    size_t r0 = (size_t)(p0 + kk) * lda + i0 + 16 * g;
+                    r[q] = kk < kc ? pairs16(A, r0, kk + 1 < kc, r0 + lda, k) : _mm512_setzero_si512();
                 }
                 transpose16(r); /* r[i]: the 16 pairs of op(A) row i */
                 uint16_t *t = ap + ((size_t)g * nks + st) * TILE;
@@ -148,15 +187,13 @@ static AMX_TGT void pack_a(uint16_t *ap, int ta, const uint16_t *A, int lda, int
 ** group of nks tiles in the pair layout (element [q][j][e] = B[2q+e, j]).
 ** tb = 1: 32 bf16 of each of B's rows j0.. are 16 dwords (pairs), and the
 ** 16 x 16 dwords transposed in registers are the tile. */
-static AMX_TGT void pack_b_group(uint16_t *dst, int tb, const uint16_t *B, int ldb, int j0, int n,
-                                 int p0, int kc, int nks) {
+static AMX_TGT void pack_b_group(uint16_t *dst, int tb, src_t B, int ldb, int j0, int n, int p0, int kc,
+                                 int nks) {
     if (tb) {
         for (int st = 0; st < nks; st++) {
-            __mmask32 k = kmask32(kc - 32 * st);
             __m512i r[16];
             for (int j = 0; j < 16; j++)
-                r[j] = j < n ? _mm512_maskz_loadu_epi16(k, B + (size_t)(j0 + j) * ldb + p0 + 32 * st)
-                             : _mm512_setzero_si512();
+                r[j] = j < n ? ld32(B, (size_t)(j0 + j) * ldb + p0 + 32 * st, kc - 32 * st) : _mm512_setzero_si512();
             transpose16(r); /* r[q]: pair q of the 16 columns */
             for (int q = 0; q < 16; q++) _mm512_storeu_si512((void *)(dst + (size_t)st * TILE + 32 * q), r[q]);
         }
@@ -167,8 +204,8 @@ static AMX_TGT void pack_b_group(uint16_t *dst, int tb, const uint16_t *B, int l
                 int kk = 32 * s + 2 * q;
                 __m512i v = _mm512_setzero_si512();
                 if (kk < kc) {
-                    const uint16_t *r0 = B + (size_t)(p0 + kk) * ldb + j0;
-                    v = pairs16(r0, kk + 1 < kc ? r0 + ldb : NULL, k);
+                    size_t r0 = (size_t)(p0 + kk) * ldb + j0;
+                    v = pairs16(B, r0, kk + 1 < kc, r0 + ldb, k);
                 }
                 _mm512_storeu_si512((void *)(dst + (size_t)s * TILE + 32 * q), v);
             }
@@ -250,8 +287,8 @@ static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, con
     }
 }
 
-int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
-                      const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t B, int ldb, float beta,
+                    float *C, int ldc) {
     if (M <= 0 || N <= 0) return 1;
     if (K <= 0) {
         for (int i = 0; i < M; i++)
@@ -321,9 +358,26 @@ int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, in
     wf_scratch_give(&sb);
     return 1;
 }
+
+int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B,
+                      int ldb, float beta, float *C, int ldc) {
+    return amx_gemm(ta, tb, M, N, K, (src_t){A, 0}, lda, (src_t){B, 0}, ldb, beta, C, ldc);
+}
+
+int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc) {
+    return amx_gemm(ta, tb, M, N, K, (src_t){A, 1}, lda, (src_t){B, 1}, ldb, beta, C, ldc);
+}
 #else
 int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                       const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)beta, (void)C, (void)ldc;
+    return 0;
+}
+
+int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc) {
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
     (void)beta, (void)C, (void)ldc;
     return 0;

@@ -368,6 +368,8 @@ int wf_gemm_bf16x_widens(void) {
     return isa > WF_ISA_PORTABLE && isa < WF_ISA_AMX && !use_dp();
 }
 
+int wf_gemm_rbf16_is_bf16x(void) { return wf_isa_active() >= WF_ISA_AMX || wf_gemm_bf16x_widens(); }
+
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc) {
     wf_isa isa = wf_isa_active();

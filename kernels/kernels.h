@@ -251,11 +251,16 @@ void wf_crossentropy_forward(float *losses, const float *logits, const int32_t *
 void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                    const uint16_t *B, int ldb, float beta, float *C, int ldc);
 /* The same product from fp32 operands, each rounded to bf16 (as
-** wf_bf16_from_f32) while it is packed, on wf_gemm's fp32 micro-kernel: the
-** bits of wf_gemm_bf16x where that widens (wf_gemm_bf16x_widens), without
-** the bf16 copies. */
+** wf_bf16_from_f32) while it is packed: on AMX tiles where the active path
+** is amx (the bits of wf_gemm_bf16x on rounded copies), else on wf_gemm's
+** fp32 micro-kernel (the bits of wf_gemm_bf16x where that widens). No bf16
+** copies, and one pass less over the operands. */
 void wf_gemm_rbf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc);
+/* 1: wf_gemm_rbf16 gives the bits of wf_gemm_bf16x on rounded copies here
+** (the amx path, or wf_gemm_bf16x_widens): callers holding fp32 operands
+** should call it and skip the copies. 0 on the vdpbf16ps path. */
+int wf_gemm_rbf16_is_bf16x(void);
 /* 1: wf_gemm_bf16x widens both operands onto wf_gemm's fp32 micro-kernel on
 ** this CPU (no AMX, vdpbf16ps absent or measured slower): callers holding
 ** fp32 operands may call wf_gemm_rbf16 instead, same bits, less work. */

@@ -73,6 +73,11 @@ typedef struct {
 ** wf_isa_active() == WF_ISA_AMX first (the OS grant is part of that). */
 int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                       const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* wf_gemm_rbf16 on AMX tiles: the fp32 operands rounded to bf16 (as
+** wf_bf16_from_f32) while they are packed, so the bits of wf_gemm_bf16x_amx
+** on rounded copies. Returns 0 as above. */
+int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc);
 
 /* NULL when the active path (wf_isa_active) is below AVX-512 / AVX2. */
 const wf_gemm_impl *wf_gemm_impl_avx512(void);

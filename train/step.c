@@ -22,7 +22,9 @@ enum { CE_ROWS = 256 }; /* rows of logits held at once: CE_ROWS x V floats */
 ** 154 MB fp32 C once per chunk. 1024 rows instead of 256 cut that traffic
 ** four-fold; measured on 111M's head (Intel Xeon with AMX, 2 threads) the
 ** three products took 4 x (17 + 25 + 24) ms per step in 256-row chunks and
-** 61 + 61 + 64 ms in one of 1024. It costs R x V x 6 bytes (309 MB on 111M). */
+** 61 + 61 + 64 ms in one of 1024 (the products on bf16 copies then; the
+** operands are now rounded while packed). It costs R x V floats (206 MB on
+** 111M) beside the CE_ROWS scratch. */
 enum { CE_ROWS_BF16 = 1024 };
 
 /* Saved activations of one layer. With recompute every layer shares one set. */
@@ -59,9 +61,9 @@ struct wf_trainer {
     int bf16;            /* wf_trainer_set_bf16: big GEMMs on bf16 operands */
     uint16_t *bmem;      /* bf16 scratch (NULL until bf16 is set, or when the products widen: see below): */
     uint16_t *xa, *xd, *xw; /* activation [N,max(C,F)], gradient [N,max(3C,F)], weight copies */
-    uint16_t *xwte, *xlg;   /* wte [V,C] and one chunk of logit gradients [ce_rows_x,V] */
-    int ce_rows_x;          /* rows per head chunk on the bf16 copies (CE_ROWS_BF16 or N) */
-    float *lgx;             /* [ce_rows_x,V] fp32 logits when ce_rows_x > CE_ROWS, else NULL (ce_scratch) */
+    uint16_t *xwte, *xlg;   /* wte [V,C] and one chunk of logit gradients [CE_ROWS,V] */
+    int ce_rows_x;          /* rows per head chunk with lgx (CE_ROWS_BF16, or N when fewer) */
+    float *lgx;             /* AMX: [ce_rows_x,V] fp32 logits (NULL: ce_scratch and CE_ROWS) */
     const wf_sparse_plan *sparse; /* borrowed (wf_trainer_set_sparse): masked matrices on the sparse kernels; NULL dense */
 };
 
@@ -179,37 +181,34 @@ wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float 
 }
 
 /* ---- bf16 compute (wf_trainer_set_bf16) ------------------------------------
-** The four block GEMMs take bf16 copies of their operands (activations and
-** gradients converted once per product, weights once per use: K*OC
-** conversions against N*K*OC multiply-adds) and sum in fp32. Bias, layernorm,
-** attention, softmax and every stored tensor stay fp32. Off: the fp32 kernels,
-** bit for bit as before. Where wf_gemm_bf16x would widen the copies onto the
-** fp32 kernel anyway (wf_gemm_bf16x_widens, decided here once), there are no
-** copies: bmem stays NULL and wf_gemm_rbf16 rounds the fp32 operands in its
-** packed panels, with the same bits. */
+** The block GEMMs and the head's take bf16 operands and sum in fp32. Bias,
+** layernorm, softmax and every stored tensor stay fp32. Off: the fp32
+** kernels, bit for bit as before. Where wf_gemm_rbf16 has the bits of
+** wf_gemm_bf16x (AMX tiles, or a CPU where wf_gemm_bf16x widens onto the
+** fp32 kernel anyway: wf_gemm_rbf16_is_bf16x, decided here once), the fp32
+** operands are rounded to bf16 while they are packed and there are no bf16
+** copies (bmem stays NULL). Otherwise (vdpbf16ps) activations and gradients
+** are converted once per product and weights once per use (K*OC conversions
+** against N*K*OC multiply-adds) into bmem. */
 static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
 
 int wf_trainer_is_bf16(const wf_trainer *t) { return t->bf16; }
 
 wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
-    if (on && !t->bmem && !wf_gemm_bf16x_widens()) {
-        size_t N = (size_t)t->N, C = (size_t)t->cfg.n_embd, F = (size_t)t->cfg.n_inner;
-        size_t V = (size_t)t->cfg.vocab_size;
-        size_t na = N * imax(C, F), nd = N * imax(3 * C, F), nw = C * imax(3 * C, F);
+    size_t N = (size_t)t->N, C = (size_t)t->cfg.n_embd, F = (size_t)t->cfg.n_inner;
+    size_t V = (size_t)t->cfg.vocab_size;
+    if (on && !t->lgx && wf_isa_active() >= WF_ISA_AMX && N > CE_ROWS) {
         size_t R = N < CE_ROWS_BF16 ? N : CE_ROWS_BF16;
-        size_t nv = V * C, nl = R * V, all = na + nd + nw + nv + nl;
-        if (R > CE_ROWS) {
-            t->lgx = wf_alloc(t->heap, sizeof(float) * R * V, "trainer bf16 head logits", err);
-            if (!t->lgx) return WF_ENOMEM;
-            t->bytes += sizeof(float) * R * V;
-        }
+        t->lgx = wf_alloc(t->heap, sizeof(float) * R * V, "trainer bf16 head logits", err);
+        if (!t->lgx) return WF_ENOMEM;
+        t->ce_rows_x = (int)R;
+        t->bytes += sizeof(float) * R * V;
+    }
+    if (on && !t->bmem && !wf_gemm_rbf16_is_bf16x()) {
+        size_t na = N * imax(C, F), nd = N * imax(3 * C, F), nw = C * imax(3 * C, F);
+        size_t nv = V * C, nl = (size_t)CE_ROWS * V, all = na + nd + nw + nv + nl;
         t->bmem = wf_alloc(t->heap, sizeof(uint16_t) * all, "trainer bf16 scratch", err);
-        if (!t->bmem) {
-            wf_free(t->heap, t->lgx);
-            t->lgx = NULL;
-            return WF_ENOMEM;
-        }
-        t->ce_rows_x = (int)(R > CE_ROWS ? R : CE_ROWS);
+        if (!t->bmem) return WF_ENOMEM;
         t->xa = t->bmem, t->xd = t->xa + na, t->xw = t->xd + nd, t->xwte = t->xw + nw, t->xlg = t->xwte + nv;
         t->bytes += sizeof(uint16_t) * all;
     }
@@ -319,8 +318,9 @@ static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, f
         wf_bf16x_from_f32(t->xa, t->lnf, (size_t)N * C);
         wf_bf16x_from_f32(t->xwte, wte, (size_t)V * C);
     }
-    float *lgs = widen || !t->lgx ? t->ce_scratch : t->lgx;
-    int rows = widen ? CE_ROWS : t->ce_rows_x;
+    int big = widen && t->lgx; /* xlg holds CE_ROWS rows only */
+    float *lgs = big ? t->lgx : t->ce_scratch;
+    int rows = big ? t->ce_rows_x : CE_ROWS;
     for (int r0 = 0; r0 < N; r0 += rows) {
         int R = r0 + rows < N ? rows : N - r0;
         const float *hf = t->lnf + (size_t)r0 * C;
