@@ -5,6 +5,7 @@
 #include "kernels/backward.h"
 
 #include <immintrin.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -559,9 +560,18 @@ static float ce_row(float *lg, int V, int tg, float dscale, int grad) {
 static TGT512 float ce_row512(float *lg, int V, int tg, float dscale, int grad) {
     float ltg = lg[tg];
     __m512 vm = _mm512_set1_ps(-INFINITY);
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
+    __mmask16 bad = 0; /* NaN or Inf: max and exp512 would hide it */
     int v = 0;
-    for (; v + 16 <= V; v += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(lg + v));
-    if (v < V) vm = _mm512_mask_max_ps(vm, (__mmask16)((1u << (V - v)) - 1), vm, _mm512_loadu_ps(lg + v));
+    for (; v < V; v += 16) {
+        __mmask16 k = V - v >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (V - v)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(k, lg + v);
+        bad |= _mm512_mask_cmp_ps_mask(k, _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), absm)),
+                                       big, _CMP_NLE_UQ);
+        vm = _mm512_mask_max_ps(vm, k, vm, x);
+    }
+    if (bad) return ce_row(lg, V, tg, dscale, grad); /* the scalar row carries NaN into the loss */
     float mx = _mm512_reduce_max_ps(vm);
     __m512 vmx = _mm512_set1_ps(mx);
     __m512d z0 = _mm512_setzero_pd(), z1 = _mm512_setzero_pd();

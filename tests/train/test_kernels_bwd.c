@@ -146,6 +146,18 @@ static void crossentropy_fused_matches_reference(void) {
     float *l3 = zerov(N);
     wf_crossentropy_fused(NULL, NULL, l3, h, wte, tg, N, C, V, 1.0f, scr, 16);
     WF_CHECK(memcmp(l1, l3, sizeof(float) * N) == 0);
+    /* a NaN or an Inf logit makes that row's loss NaN, never a number (the
+    ** trainer stops on it); the other rows are untouched */
+    float *lg = zerov((size_t)3 * V), lo[3];
+    int32_t t3[3] = {1, 2, 3};
+    for (int k = 0; k < 3; k++)
+        for (int v = 0; v < V; v++) lg[(size_t)k * V + v] = (float)((v * 7 + k) % 13) * 0.1f;
+    lg[5] = NAN;
+    lg[(size_t)V + V - 1] = INFINITY; /* in the tail past the last 16 */
+    wf_crossentropy_rows(lg, 3, V, t3, lo, 1.0f, 1);
+    printf("cross-entropy rows with NaN / Inf logits: losses %g %g %g\n", lo[0], lo[1], lo[2]);
+    WF_CHECK(isnan(lo[0]) && isnan(lo[1]) && isfinite(lo[2]));
+    wf_free(NULL, lg);
     void *all[] = {h, wte, tg, l1, l2, dh1, dh2, dw1, dw2, scr, l3};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) wf_free(NULL, all[i]);
 }
