@@ -47,6 +47,18 @@ void wf_attention_backward(float *dqkv, const float *dout, const float *qkv, con
 /* Floats of `scratch` that wf_attention_backward needs to run on up to
 ** nthreads threads (the caller allocates it once, so the kernel cannot fail). */
 size_t wf_attention_backward_scratch(int T, int hs, int nthreads);
+/* The same on bf16 operands (bf16 training on AMX; the forward's contract is
+** at wf_attention_forward_bf16 in kernels.h): with P_ij = exp(s_ij - lse_i)
+** (s_ij from bf16 q and k as in that forward, fp32 exp), dP = bf16(dO)
+** bf16(V)^T, D_i = dO_i . O_i (fp32 dO and O), dS = P (dP - D) / sqrt(hs) in
+** fp32, and P and dS rounded to bf16 before they enter a product:
+**   dV = bf16(P)^T bf16(dO), dK = bf16(dS)^T bf16(Q), dQ = bf16(dS) bf16(K),
+** every sum in fp32 (query and key blocks of 64, fixed order: the bits do not
+** depend on nthreads). dqkv is overwritten. On AMX tiles when
+** wf_attention_bf16_on_tiles(hs), else wf_attention_backward (fp32, bit for
+** bit). scratch: wf_attention_bf16_scratch(T, hs, nthreads) floats (kernels.h). */
+void wf_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int B, int T, int C, int H, float *scratch, int nthreads);
 /* Naive reference: materialises the T x T probabilities of one head at a time. */
 void wf_attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
                                const float *lse, int B, int T, int C, int H);

@@ -232,6 +232,30 @@ void wf_attention_forward_kv(float *out, long o_bs, int ldo, float *lse,
                              const float *k, const float *v, long kv_bs, int ldkv,
                              int B, int T, int pos0, int C, int H);
 
+/* bf16 attention (bf16 training on AMX, train/step.c --bf16): the contract of
+** wf_attention_forward with the products on bf16 operands and fp32 sums.
+** Q, K and V are rounded to bf16 (nearest even, as wf_bf16_from_f32); keys
+** are visited in blocks of 64 with an online softmax whose statistics stay
+** fp32: per block m' = max(m, max_j s_ij) with s_ij = (q_i.k_j) / sqrt(D)
+** (fp32 sums of exact bf16 products), P~_ij = exp(s_ij - m') in fp32, l =
+** l exp(m - m') + sum_j P~_ij (fp32), and the output accumulates
+** bf16(P~_ij) v_j (P~ rounded to bf16 before the product, fp32 sums, rescaled
+** by exp(m - m')); out = acc / l, lse = m + log l (fp32, as the backward
+** wants). Tiles treat bf16 subnormals as zero (DAZ). Runs on AMX tiles when
+** wf_isa_active() is WF_ISA_AMX and D = C/H is a multiple of 32; otherwise it
+** calls wf_attention_forward (fp32, bit for bit). Parallel over (b, h) on
+** nthreads threads; the bits do not depend on nthreads. scratch: at least
+** wf_attention_bf16_scratch(T, D, nthreads) floats, owned by the caller. */
+void wf_attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int T, int C, int H,
+                               float *scratch, int nthreads);
+/* Floats of scratch that wf_attention_forward_bf16 and wf_attention_backward_bf16
+** (backward.h) need on up to nthreads threads, whichever path they take
+** (at least wf_attention_backward_scratch's). */
+size_t wf_attention_bf16_scratch(int T, int hs, int nthreads);
+/* 1 when the two bf16 attention kernels run on AMX tiles for head size hs
+** (wf_isa_active() and hs), 0 when they call the fp32 kernels. */
+int wf_attention_bf16_on_tiles(int hs);
+
 /* ---- softmax / loss helpers ---------------------------------------------- */
 /* log(sum_i exp(x[i])), stable. */
 float wf_logsumexp(const float *x, int n);

@@ -1,0 +1,492 @@
+/* attention_amx.c — causal multi-head attention, forward and backward, with
+** bf16 operands on Intel AMX tiles (TDPBF16PS: bf16 products, fp32 sums):
+** the attention of bf16 training (train/step.c, --bf16 on the AMX path).
+** Contracts: wf_attention_forward_bf16 in kernels.h, wf_attention_backward_bf16
+** in backward.h. Where AMX is not active, or the head size is not a multiple
+** of 32, both call the fp32 kernels (attention.c, backward.c).
+**
+** Each (batch, head) runs on one thread, in query and key blocks of 64. Q, K,
+** V and dO are rounded to bf16 once per head into the layouts the tiles want
+** (TDPBF16PS C[16x16] += A[16 x 32] . B, A rows with K along the row, B rows
+** of 16 column pairs, see gemm_amx.c):
+**   forward   S^T = K_j Q_i^T   A: K rows as stored   B: Q 32-bit transposed
+**             O^T += V^T P^T    A: V^T                B: P^T rows in pairs
+**   backward  S^T = K_j Q_i^T, dP^T = V_j dO_i^T (as above, V and dO)
+**             dV_j += P^T dO_i  A: P^T as computed    B: dO rows in pairs
+**             dK_j += dS^T Q_i  A: dS^T as computed   B: Q rows in pairs
+**             dQ_i^T += K_j^T dS^T  A: K^T            B: dS^T rows in pairs
+** Working on transposed scores keeps every per-block write row-wise: the
+** softmax statistics are vectors over the 64 queries of a block (as in the
+** fp32 kernels), P^T and dS^T become bf16 as they are computed, and only O
+** and dQ are transposed, once per block or head. Products are 32 x 32 blocks
+** of four accumulator tiles (two A, two B tiles: all eight registers); an
+** accumulator that outlives a product (O^T, dK_j, dV_j, dQ^T) waits in fp32
+** memory between blocks. Every sum has a fixed order (blocks in turn, K steps
+** in turn), so the bits do not depend on the thread count. */
+#include "kernels/backward.h"
+#include "kernels/kernels_int.h"
+
+#include "base/base.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { BQ = 64, BK = 64 }; /* query and key block sizes (the emulation in the test follows them) */
+
+static int pad64(int T) { return (T + 63) & ~63; }
+
+/* Floats of one thread's scratch, a multiple of 16 (64 bytes): the larger of
+** the bf16 forward, the bf16 backward and the fp32 backward (the fallback). */
+static size_t per_thread_floats(int T, int hs) {
+    size_t Tp = (size_t)pad64(T), E = Tp * (size_t)hs, slack = 16 * 24;
+    size_t fwd = 3 * E / 2 + BK * BQ + BK * BQ / 2 + (size_t)hs * BQ + 3 * BQ + slack;
+    size_t bwd = 7 * E / 2 + E + 2 * Tp + 2 * BK * BQ + 3 * BK * BQ / 2 + 2 * (size_t)BK * hs + 2 * BQ + slack;
+    size_t f32 = wf_attention_backward_scratch(T, hs, 1);
+    size_t n = fwd > bwd ? fwd : bwd;
+    n = n > f32 ? n : f32;
+    return (n + 15) & ~(size_t)15;
+}
+
+size_t wf_attention_bf16_scratch(int T, int hs, int nthreads) {
+    return per_thread_floats(T, hs) * (size_t)(nthreads > 0 ? nthreads : 1) + 16;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 11 || defined(__clang__))
+#include <immintrin.h>
+
+#define AMX_TGT __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define TILE 512 /* bf16 in one 16 x 32 tile (1 KiB) */
+
+static int amx_ok(int hs) { return wf_isa_active() >= WF_ISA_AMX && hs % 32 == 0; }
+
+/* ---- tiles ------------------------------------------------------------------ */
+
+/* The 64-byte LDTILECFG operand: palette 1, bytes per row and rows of each tile. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+/* Every tile 16 rows x 64 bytes. Not _tile_loadconfig: GCC 12's names only 8
+** bytes of the operand as read and drops the stores of colsb/rows (see
+** gemm_amx.c); this asm reads all 64. Per thread, inside the parallel region. */
+static AMX_TGT void tiles_on(void) {
+    tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+static AMX_TGT void tiles_off(void) { _tile_release(); }
+
+/* c[32][32] (fp32, row stride ldc floats) = (acc ? c : 0) + A . B over nks
+** steps of 32: A rows 0-15 at a + 32 s, rows 16-31 at a + 16 lda + 32 s
+** (bf16, row stride lda); B column groups 0-15 and 16-31 are the packed tiles
+** b0 + s bstep and b1 + s bstep. */
+static AMX_TGT inline void mm32(float *c, int ldc, int acc, const uint16_t *a, int lda, const uint16_t *b0,
+                                const uint16_t *b1, size_t bstep, int nks) {
+    size_t lc = (size_t)ldc * 4, la = (size_t)lda * 2;
+    if (acc) {
+        _tile_loadd(0, c, lc);
+        _tile_loadd(1, c + 16, lc);
+        _tile_loadd(2, c + (size_t)16 * ldc, lc);
+        _tile_loadd(3, c + (size_t)16 * ldc + 16, lc);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    const uint16_t *a1 = a + (size_t)16 * lda;
+    for (int s = 0; s < nks; s++) {
+        _tile_loadd(4, a + 32 * s, la);
+        _tile_loadd(6, b0 + s * bstep, 64);
+        _tile_loadd(7, b1 + s * bstep, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a1 + 32 * s, la);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, lc);
+    _tile_stored(1, c + 16, lc);
+    _tile_stored(2, c + (size_t)16 * ldc, lc);
+    _tile_stored(3, c + (size_t)16 * ldc + 16, lc);
+}
+
+/* ---- AVX-512 helpers ----------------------------------------------------- */
+
+/* exp(x) for 16 floats (x <= 0 here): x = n ln2 + r, e^r by a degree-6
+** polynomial, times 2^n by scalef; about 2 ulp. Below -87 it gives a tiny
+** positive value: callers mask out what must be exactly 0. */
+static AMX_TGT inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* 16 floats rounded to bf16 (nearest even; a NaN stays a quiet NaN: the
+** rounding of wf_bf16_from_f32), each in the upper half of its dword. */
+static AMX_TGT inline __m512i rne_hi(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
+                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                            _mm512_set1_epi32(0x7F800000));
+    r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
+    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xFFFF0000u));
+}
+
+/* bf16 of x as 16 contiguous u16. */
+static AMX_TGT inline __m256i bf16_row(__m512 x) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rne_hi(x), 16)); }
+
+/* Dwords (bf16(x0) | bf16(x1) << 16): one row of a B tile in the pair layout. */
+static AMX_TGT inline __m512i bf16_pairs(__m512 x0, __m512 x1) {
+    return _mm512_or_si512(_mm512_srli_epi32(rne_hi(x0), 16), rne_hi(x1));
+}
+
+static AMX_TGT inline __m512 load_or_zero(const float *p, int live) {
+    return live ? _mm512_loadu_ps(p) : _mm512_setzero_ps();
+}
+
+/* ---- packing, once per (batch, head) ----------------------------------------
+** X is T rows of D fp32 (row t at x + t ldx); rows T .. Tp-1 are zeros. */
+
+/* dst[Tp][D] bf16, rows as stored: the A operand with K = d. */
+static AMX_TGT void pack_rows(uint16_t *dst, const float *x, size_t ldx, int T, int Tp, int D) {
+    for (int t = 0; t < Tp; t++)
+        for (int d = 0; d < D; d += 16)
+            _mm256_storeu_si256((__m256i *)(dst + (size_t)t * D + d),
+                                bf16_row(load_or_zero(x + (size_t)t * ldx + d, t < T)));
+}
+
+/* The B operand with K = d, N = t (X^T): 16-row group g, step s is one tile
+** at dst + (g nds + s) TILE whose row q, column i holds the pair
+** (X[16g+i][32s+2q], X[16g+i][32s+2q+1]): a 32-bit transpose of X's bf16 rows. */
+static AMX_TGT void pack_dtrans(uint16_t *dst, const float *x, size_t ldx, int T, int Tp, int D) {
+    int nds = D / 32;
+    const __m512i col = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(16));
+    for (int t = 0; t < Tp; t++) {
+        const float *r = x + (size_t)t * ldx;
+        __m512i idx = _mm512_add_epi32(col, _mm512_set1_epi32(t % 16));
+        for (int s = 0; s < nds; s++) {
+            __m256i lo = bf16_row(load_or_zero(r + 32 * s, t < T)), hi = bf16_row(load_or_zero(r + 32 * s + 16, t < T));
+            __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            _mm512_i32scatter_epi32(dst + ((size_t)(t / 16) * nds + s) * TILE, idx, v, 4);
+        }
+    }
+}
+
+/* The B operand with K = t, N = d (X itself): step s (32 rows), 16-column
+** group g is the tile at dst + (s ndg + g) TILE, row q = the pairs
+** (X[32s+2q][16g+j], X[32s+2q+1][16g+j]), j < 16. */
+static AMX_TGT void pack_pairs(uint16_t *dst, const float *x, size_t ldx, int T, int Tp, int D) {
+    int ndg = D / 16;
+    for (int t = 0; t < Tp; t += 2) {
+        const float *r0 = x + (size_t)t * ldx, *r1 = r0 + ldx;
+        for (int g = 0; g < ndg; g++) {
+            __m512i v = bf16_pairs(load_or_zero(r0 + 16 * g, t < T), load_or_zero(r1 + 16 * g, t + 1 < T));
+            _mm512_storeu_si512((void *)(dst + ((size_t)(t / 32) * ndg + g) * TILE + (size_t)((t % 32) / 2) * 32), v);
+        }
+    }
+}
+
+/* dst[D][Tp] bf16 = X^T: the A operand with K = t (rows d). Dword t/2 of row
+** d is the pair (X[t][d], X[t+1][d]), scattered down the 16 rows of a group. */
+static AMX_TGT void pack_trans(uint16_t *dst, const float *x, size_t ldx, int T, int Tp, int D) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(Tp / 2));
+    for (int t = 0; t < Tp; t += 2) {
+        const float *r0 = x + (size_t)t * ldx, *r1 = r0 + ldx;
+        for (int g = 0; g < D / 16; g++) {
+            __m512i v = bf16_pairs(load_or_zero(r0 + 16 * g, t < T), load_or_zero(r1 + 16 * g, t + 1 < T));
+            __m512i idx = _mm512_add_epi32(rows, _mm512_set1_epi32(16 * g * (Tp / 2) + t / 2));
+            _mm512_i32scatter_epi32(dst, idx, v, 4);
+        }
+    }
+}
+
+/* Carves n floats (64-byte aligned) from *p. */
+static float *carve(float **p, size_t n) {
+    float *r = *p;
+    *p += (n + 15) & ~(size_t)15;
+    return r;
+}
+
+/* ---- forward ----------------------------------------------------------------- */
+
+/* One (batch, head): q/k/v row t at qkv + t C3 (+ C, + 2C) + h D; out row t
+** at out + t C + h D; lse[0..T) for this head (may be NULL). Online softmax
+** over key blocks of 64, vectors over the 64 queries of a block:
+**   m_new = max(m, max_j s), corr = exp(m - m_new), P~ = exp(s - m_new) (fp32),
+**   l = l corr + sum_j P~ (fp32), O^T = O^T corr + V^T bf16(P~)^T,
+** and at the end out = O / l, lse = m + log l. */
+static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, int C, int H, int h, float *scr) {
+    int D = C / H, C3 = 3 * C, Tp = pad64(T), nds = D / 32;
+    float scale = 1.0f / sqrtf((float)D);
+    size_t E = (size_t)Tp * D;
+    float *p = (float *)(((uintptr_t)scr + 63) & ~(uintptr_t)63);
+    uint16_t *Kb = (uint16_t *)carve(&p, E / 2), *QT = (uint16_t *)carve(&p, E / 2), *Vt = (uint16_t *)carve(&p, E / 2);
+    float *St = carve(&p, BK * BQ), *Ot = carve(&p, (size_t)D * BQ);
+    uint16_t *PP = (uint16_t *)carve(&p, BK * BQ / 2);
+    float *m = carve(&p, BQ), *l = carve(&p, BQ), *corr = carve(&p, BQ);
+    const float *Qh = qkv + (size_t)h * D, *Kh = Qh + C, *Vh = Qh + 2 * C;
+    pack_rows(Kb, Kh, C3, T, Tp, D);
+    pack_dtrans(QT, Qh, C3, T, Tp, D);
+    pack_trans(Vt, Vh, C3, T, Tp, D);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 vscale = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+    for (int i0 = 0; i0 < T; i0 += BQ) {
+        int nq = T - i0 < BQ ? T - i0 : BQ;
+        for (int i = 0; i < BQ; i++) m[i] = -INFINITY, l[i] = 0.0f;
+        for (int j0 = 0; j0 <= i0; j0 += BK) {
+            int diag = j0 == i0; /* key j0+j is visible to query i0+i when j <= i */
+            for (int jj = 0; jj < BK; jj += 32)
+                for (int ii = 0; ii < BQ; ii += 32)
+                    mm32(St + jj * BQ + ii, BQ, 0, Kb + (size_t)(j0 + jj) * D, D,
+                         QT + (size_t)((i0 + ii) / 16) * nds * TILE, QT + (size_t)((i0 + ii) / 16 + 1) * nds * TILE,
+                         TILE, nds);
+            /* scores scaled and masked in place; their max over the block's keys */
+            __m512 mx[4] = {ninf, ninf, ninf, ninf};
+            for (int j = 0; j < BK; j++)
+                for (int g = 0; g < 4; g++) {
+                    __m512 x = _mm512_mul_ps(_mm512_loadu_ps(St + j * BQ + 16 * g), vscale);
+                    if (diag) {
+                        __mmask16 live = _mm512_cmpge_epi32_mask(_mm512_add_epi32(iota, _mm512_set1_epi32(16 * g)),
+                                                                 _mm512_set1_epi32(j));
+                        x = _mm512_mask_mov_ps(ninf, live, x);
+                    }
+                    _mm512_storeu_ps(St + j * BQ + 16 * g, x);
+                    mx[g] = _mm512_max_ps(mx[g], x);
+                }
+            __m512 mn[4], sum[4];
+            int rescale = 0;
+            for (int g = 0; g < 4; g++) {
+                __m512 mo = _mm512_loadu_ps(m + 16 * g);
+                mn[g] = _mm512_max_ps(mo, mx[g]);
+                __mmask16 first = _mm512_cmp_ps_mask(mo, ninf, _CMP_EQ_OQ);
+                __m512 c = _mm512_maskz_mov_ps((__mmask16)~first, exp16(_mm512_sub_ps(mo, mn[g])));
+                _mm512_storeu_ps(corr + 16 * g, c);
+                rescale |= _mm512_cmp_ps_mask(c, _mm512_set1_ps(1.0f), _CMP_NEQ_UQ) != 0;
+                sum[g] = _mm512_setzero_ps();
+            }
+            /* P~ = exp(s - m_new) (0 where masked), summed in fp32; bf16 in pairs of keys */
+            for (int q = 0; q < BK / 2; q++)
+                for (int g = 0; g < 4; g++) {
+                    __m512 x0 = _mm512_loadu_ps(St + (2 * q) * BQ + 16 * g), x1 = _mm512_loadu_ps(St + (2 * q + 1) * BQ + 16 * g);
+                    __m512 p0 = exp16(_mm512_sub_ps(x0, mn[g])), p1 = exp16(_mm512_sub_ps(x1, mn[g]));
+                    if (diag) {
+                        __m512i ig = _mm512_add_epi32(iota, _mm512_set1_epi32(16 * g));
+                        p0 = _mm512_maskz_mov_ps(_mm512_cmpge_epi32_mask(ig, _mm512_set1_epi32(2 * q)), p0);
+                        p1 = _mm512_maskz_mov_ps(_mm512_cmpge_epi32_mask(ig, _mm512_set1_epi32(2 * q + 1)), p1);
+                    }
+                    sum[g] = _mm512_add_ps(_mm512_add_ps(sum[g], p0), p1);
+                    _mm512_storeu_si512((void *)(PP + ((size_t)(q / 16) * 4 + g) * TILE + (size_t)(q % 16) * 32),
+                                        bf16_pairs(p0, p1));
+                }
+            for (int g = 0; g < 4; g++) {
+                __m512 c = _mm512_loadu_ps(corr + 16 * g);
+                _mm512_storeu_ps(l + 16 * g, _mm512_fmadd_ps(_mm512_loadu_ps(l + 16 * g), c, sum[g]));
+                _mm512_storeu_ps(m + 16 * g, mn[g]);
+            }
+            int acc = j0 > 0;
+            if (acc && rescale)
+                for (int d = 0; d < D; d++)
+                    for (int g = 0; g < 4; g++)
+                        _mm512_storeu_ps(Ot + d * BQ + 16 * g,
+                                         _mm512_mul_ps(_mm512_loadu_ps(Ot + d * BQ + 16 * g), _mm512_loadu_ps(corr + 16 * g)));
+            for (int dd = 0; dd < D; dd += 32)
+                for (int ii = 0; ii < BQ; ii += 32)
+                    mm32(Ot + dd * BQ + ii, BQ, acc, Vt + (size_t)dd * Tp + j0, Tp, PP + (size_t)(ii / 16) * TILE,
+                         PP + (size_t)(ii / 16 + 1) * TILE, 4 * TILE, 2);
+        }
+        for (int i = 0; i < nq; i++) {
+            float inv = 1.0f / l[i], *o = out + (size_t)(i0 + i) * C + (size_t)h * D;
+            for (int d = 0; d < D; d++) o[d] = Ot[d * BQ + i] * inv;
+            if (lse) lse[i0 + i] = m[i] + logf(l[i]);
+        }
+    }
+}
+
+/* ---- backward ---------------------------------------------------------------- */
+
+/* One (batch, head); pointers as fwd_head, dqkv and dout alike, lse[0..T)
+** this head's. Outer loop over key blocks j (dK_j, dV_j in fp32 buffers),
+** inner over query blocks i >= j; dQ^T [D][Tp] accumulates across j. */
+static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                             int T, int C, int H, int h, float *scr) {
+    int D = C / H, C3 = 3 * C, Tp = pad64(T), nds = D / 32, ndg = D / 16;
+    float scale = 1.0f / sqrtf((float)D);
+    size_t E = (size_t)Tp * D;
+    float *p = (float *)(((uintptr_t)scr + 63) & ~(uintptr_t)63);
+    uint16_t *Kb = (uint16_t *)carve(&p, E / 2), *Vb = (uint16_t *)carve(&p, E / 2);
+    uint16_t *QT = (uint16_t *)carve(&p, E / 2), *dOT = (uint16_t *)carve(&p, E / 2);
+    uint16_t *QP = (uint16_t *)carve(&p, E / 2), *dOP = (uint16_t *)carve(&p, E / 2);
+    uint16_t *Kt = (uint16_t *)carve(&p, E / 2);
+    float *dQt = carve(&p, E), *Dv = carve(&p, (size_t)Tp), *lt = carve(&p, (size_t)Tp);
+    float *St = carve(&p, BK * BQ), *dPt = carve(&p, BK * BQ);
+    uint16_t *PtA = (uint16_t *)carve(&p, BK * BQ / 2), *dStA = (uint16_t *)carve(&p, BK * BQ / 2);
+    uint16_t *dSP = (uint16_t *)carve(&p, BK * BQ / 2);
+    float *dKj = carve(&p, (size_t)BK * D), *dVj = carve(&p, (size_t)BK * D);
+    const float *Qh = qkv + (size_t)h * D, *Kh = Qh + C, *Vh = Qh + 2 * C, *dOh = dout + (size_t)h * D;
+    pack_rows(Kb, Kh, C3, T, Tp, D);
+    pack_rows(Vb, Vh, C3, T, Tp, D);
+    pack_dtrans(QT, Qh, C3, T, Tp, D);
+    pack_dtrans(dOT, dOh, C, T, Tp, D);
+    pack_pairs(QP, Qh, C3, T, Tp, D);
+    pack_pairs(dOP, dOh, C, T, Tp, D);
+    pack_trans(Kt, Kh, C3, T, Tp, D);
+    /* D_i = dO_i . O_i in fp32 (sixteen lanes, then the fixed-order reduction) */
+    for (int t = 0; t < Tp; t++) {
+        if (t >= T) {
+            Dv[t] = lt[t] = 0.0f;
+            continue;
+        }
+        const float *o = out + (size_t)t * C + (size_t)h * D, *g = dOh + (size_t)t * C;
+        __m512 a = _mm512_setzero_ps();
+        for (int d = 0; d < D; d += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(o + d), _mm512_loadu_ps(g + d), a);
+        Dv[t] = _mm512_reduce_add_ps(a);
+        lt[t] = lse[t];
+    }
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int j0 = 0; j0 < T; j0 += BK) {
+        for (int i0 = j0; i0 < T; i0 += BQ) {
+            int diag = i0 == j0, nq = T - i0 < BQ ? T - i0 : BQ;
+            for (int jj = 0; jj < BK; jj += 32)
+                for (int ii = 0; ii < BQ; ii += 32) {
+                    const uint16_t *q0 = QT + (size_t)((i0 + ii) / 16) * nds * TILE;
+                    const uint16_t *g0 = dOT + (size_t)((i0 + ii) / 16) * nds * TILE;
+                    mm32(St + jj * BQ + ii, BQ, 0, Kb + (size_t)(j0 + jj) * D, D, q0, q0 + (size_t)nds * TILE, TILE, nds);
+                    mm32(dPt + jj * BQ + ii, BQ, 0, Vb + (size_t)(j0 + jj) * D, D, g0, g0 + (size_t)nds * TILE, TILE, nds);
+                }
+            /* P^T = exp(S^T scale - lse) (0 where masked or past T), dS^T = P^T (dP^T - D) scale */
+            for (int g = 0; g < 4; g++) {
+                __m512i ig = _mm512_add_epi32(iota, _mm512_set1_epi32(16 * g));
+                __mmask16 qlive = _mm512_cmplt_epi32_mask(ig, _mm512_set1_epi32(nq));
+                __m512 lv = _mm512_loadu_ps(lt + i0 + 16 * g), dv = _mm512_loadu_ps(Dv + i0 + 16 * g);
+                for (int q = 0; q < BK / 2; q++) {
+                    __m512i r[2];
+                    for (int e = 0; e < 2; e++) {
+                        int j = 2 * q + e;
+                        __mmask16 live = diag ? qlive & _mm512_cmpge_epi32_mask(ig, _mm512_set1_epi32(j)) : qlive;
+                        __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(St + j * BQ + 16 * g), vscale, lv);
+                        __m512 pe = _mm512_maskz_mov_ps(live, exp16(x));
+                        __m512 ds = _mm512_mul_ps(_mm512_mul_ps(pe, _mm512_sub_ps(_mm512_loadu_ps(dPt + j * BQ + 16 * g), dv)), vscale);
+                        _mm256_storeu_si256((__m256i *)(PtA + j * BQ + 16 * g), bf16_row(pe));
+                        r[e] = rne_hi(ds);
+                        _mm256_storeu_si256((__m256i *)(dStA + j * BQ + 16 * g),
+                                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(r[e], 16)));
+                    }
+                    _mm512_storeu_si512((void *)(dSP + ((size_t)(q / 16) * 4 + g) * TILE + (size_t)(q % 16) * 32),
+                                        _mm512_or_si512(_mm512_srli_epi32(r[0], 16), r[1]));
+                }
+            }
+            int acc = !diag;
+            for (int jj = 0; jj < BK; jj += 32)
+                for (int dd = 0; dd < D; dd += 32) {
+                    size_t bo = ((size_t)(i0 / 32) * ndg + dd / 16) * TILE;
+                    mm32(dVj + (size_t)jj * D + dd, D, acc, PtA + jj * BQ, BQ, dOP + bo, dOP + bo + TILE,
+                         (size_t)ndg * TILE, 2);
+                    mm32(dKj + (size_t)jj * D + dd, D, acc, dStA + jj * BQ, BQ, QP + bo, QP + bo + TILE,
+                         (size_t)ndg * TILE, 2);
+                }
+            for (int dd = 0; dd < D; dd += 32)
+                for (int ii = 0; ii < BQ; ii += 32)
+                    mm32(dQt + (size_t)dd * Tp + i0 + ii, Tp, j0 > 0, Kt + (size_t)dd * Tp + j0, Tp,
+                         dSP + (size_t)(ii / 16) * TILE, dSP + (size_t)(ii / 16 + 1) * TILE, 4 * TILE, 2);
+        }
+        int nk = T - j0 < BK ? T - j0 : BK;
+        for (int j = 0; j < nk; j++) {
+            float *d = dqkv + (size_t)(j0 + j) * C3 + (size_t)h * D;
+            memcpy(d + C, dKj + (size_t)j * D, sizeof(float) * (size_t)D);
+            memcpy(d + 2 * C, dVj + (size_t)j * D, sizeof(float) * (size_t)D);
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        float *d = dqkv + (size_t)t * C3 + (size_t)h * D;
+        for (int k = 0; k < D; k++) d[k] = dQt[(size_t)k * Tp + t];
+    }
+}
+
+/* ---- entry points ----------------------------------------------------------- */
+
+static int threads_of(int nthreads) { return nthreads > 0 ? nthreads : 1; }
+
+void wf_attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int T, int C, int H,
+                               float *scratch, int nthreads) {
+    int hs = C / H;
+    if (!amx_ok(hs)) {
+        wf_attention_forward(out, lse, qkv, B, T, C, H);
+        return;
+    }
+    size_t per = per_thread_floats(T, hs);
+#pragma omp parallel num_threads(threads_of(nthreads))
+    {
+        float *scr = scratch + per * (size_t)omp_get_thread_num();
+        tiles_on();
+#pragma omp for schedule(dynamic, 1)
+        for (int bh = 0; bh < B * H; bh++) {
+            int b = bh / H, h = bh % H;
+            fwd_head(out + (size_t)b * T * C, lse ? lse + ((size_t)b * H + h) * T : NULL,
+                     qkv + (size_t)b * T * 3 * C, T, C, H, h, scr);
+        }
+        tiles_off();
+    }
+}
+
+void wf_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int B, int T, int C, int H, float *scratch, int nthreads) {
+    int hs = C / H;
+    if (!amx_ok(hs)) {
+        wf_attention_backward(dqkv, dout, qkv, out, lse, B, T, C, H, scratch, nthreads);
+        return;
+    }
+    size_t per = per_thread_floats(T, hs);
+#pragma omp parallel num_threads(threads_of(nthreads))
+    {
+        float *scr = scratch + per * (size_t)omp_get_thread_num();
+        tiles_on();
+#pragma omp for schedule(dynamic, 1)
+        for (int bh = 0; bh < B * H; bh++) {
+            int b = bh / H, h = bh % H;
+            bwd_head(dqkv + (size_t)b * T * 3 * C, dout + (size_t)b * T * C, qkv + (size_t)b * T * 3 * C,
+                     out + (size_t)b * T * C, lse + ((size_t)b * H + h) * T, T, C, H, h, scr);
+        }
+        tiles_off();
+    }
+}
+
+int wf_attention_bf16_on_tiles(int hs) { return amx_ok(hs); }
+
+#else /* no AMX in this compiler: the fp32 kernels */
+
+void wf_attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int T, int C, int H,
+                               float *scratch, int nthreads) {
+    (void)scratch, (void)nthreads;
+    wf_attention_forward(out, lse, qkv, B, T, C, H);
+}
+
+void wf_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int B, int T, int C, int H, float *scratch, int nthreads) {
+    wf_attention_backward(dqkv, dout, qkv, out, lse, B, T, C, H, scratch, nthreads);
+}
+
+int wf_attention_bf16_on_tiles(int hs) { return (void)hs, 0; }
+
+#endif
