@@ -64,6 +64,7 @@ struct wf_trainer {
     uint16_t *xwte, *xlg;   /* wte [V,C] and one chunk of logit gradients [CE_ROWS,V] */
     int ce_rows_x;          /* rows per head chunk with lgx (CE_ROWS_BF16, or N when fewer) */
     float *lgx;             /* AMX: [ce_rows_x,V] fp32 logits (NULL: ce_scratch and CE_ROWS) */
+    float *battn;           /* AMX: wf_attention_bf16_scratch(T, hs, attn_threads) floats (NULL: fp32 attention) */
     const wf_sparse_plan *sparse; /* borrowed (wf_trainer_set_sparse): masked matrices on the sparse kernels; NULL dense */
 };
 
@@ -152,6 +153,7 @@ wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf
 
 void wf_trainer_free(wf_trainer *t) {
     if (!t) return;
+    wf_free(t->heap, t->battn);
     wf_free(t->heap, t->bmem);
     wf_free(t->heap, t->lgx);
     wf_free(t->heap, t->mem);
@@ -189,7 +191,10 @@ wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float 
 ** operands are rounded to bf16 while they are packed and there are no bf16
 ** copies (bmem stays NULL). Otherwise (vdpbf16ps) activations and gradients
 ** are converted once per product and weights once per use (K*OC conversions
-** against N*K*OC multiply-adds) into bmem. */
+** against N*K*OC multiply-adds) into bmem. On AMX (battn set) attention's
+** products take bf16 operands too (wf_attention_forward_bf16 / _backward_bf16:
+** Q, K, V, dO, P and dS rounded to bf16, fp32 sums; exp, the softmax
+** statistics, lse and D stay fp32); elsewhere attention stays fp32. */
 static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
 
 int wf_trainer_is_bf16(const wf_trainer *t) { return t->bf16; }
@@ -211,6 +216,13 @@ wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
         if (!t->bmem) return WF_ENOMEM;
         t->xa = t->bmem, t->xd = t->xa + na, t->xw = t->xd + nd, t->xwte = t->xw + nw, t->xlg = t->xwte + nv;
         t->bytes += sizeof(uint16_t) * all;
+    }
+    int hs = t->cfg.n_embd / t->cfg.n_head;
+    if (on && !t->battn && wf_attention_bf16_on_tiles(hs)) {
+        size_t nb = wf_attention_bf16_scratch(t->T, hs, t->attn_threads);
+        t->battn = wf_alloc(t->heap, sizeof(float) * nb, "trainer bf16 attention scratch", err);
+        if (!t->battn) return WF_ENOMEM;
+        t->bytes += sizeof(float) * nb;
     }
     t->bf16 = on ? 1 : 0;
     return WF_OK;
@@ -291,7 +303,10 @@ static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
     float *y = t->res[l + 1];
     wf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, c->layer_norm_eps);
     mm_fwd(t, sparse_of(t, l, WF_SPARSE_QKV), a->qkv, a->ln1, w->qkv_w, w->qkv_b, N, C, 3 * C);
-    wf_attention_forward(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head);
+    if (t->bf16 && t->battn)
+        wf_attention_forward_bf16(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head, t->battn, t->attn_threads);
+    else
+        wf_attention_forward(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head);
     mm_fwd(t, sparse_of(t, l, WF_SPARSE_APROJ), y, a->att, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
     wf_residual_forward(a->x2, x, y, (size_t)N * C);
     wf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C, c->layer_norm_eps);
@@ -380,8 +395,12 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
     memset(t->datt, 0, sizeof(float) * NC);
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_APROJ), t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
-    wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
-                          t->attn_scratch, t->attn_threads);
+    if (t->bf16 && t->battn)
+        wf_attention_backward_bf16(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
+                                   t->battn, t->attn_threads);
+    else
+        wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
+                              t->attn_scratch, t->attn_threads);
     memset(t->dln, 0, sizeof(float) * NC);
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_QKV), t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
     wf_layernorm_backward(dres, g->ln1_w, g->ln1_b, t->dln, t->res[l], w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
