@@ -245,6 +245,7 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
     float *St = carve(&p, BK * BQ), *Ot = carve(&p, (size_t)D * BQ);
     uint16_t *PP = (uint16_t *)carve(&p, BK * BQ / 2);
     float *m = carve(&p, BQ), *l = carve(&p, BQ), *corr = carve(&p, BQ);
+    WF_ASSERT(p <= scr + per_thread_floats(T, D)); /* the tile stores are not seen by sanitizers */
     const float *Qh = qkv + (size_t)h * D, *Kh = Qh + C, *Vh = Qh + 2 * C;
     pack_rows(Kb, Kh, C3, T, Tp, D);
     pack_dtrans(QT, Qh, C3, T, Tp, D);
@@ -343,6 +344,7 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
     uint16_t *PtA = (uint16_t *)carve(&p, BK * BQ / 2), *dStA = (uint16_t *)carve(&p, BK * BQ / 2);
     uint16_t *dSP = (uint16_t *)carve(&p, BK * BQ / 2);
     float *dKj = carve(&p, (size_t)BK * D), *dVj = carve(&p, (size_t)BK * D);
+    WF_ASSERT(p <= scr + per_thread_floats(T, D));
     const float *Qh = qkv + (size_t)h * D, *Kh = Qh + C, *Vh = Qh + 2 * C, *dOh = dout + (size_t)h * D;
     pack_rows(Kb, Kh, C3, T, Tp, D);
     pack_rows(Vb, Vh, C3, T, Tp, D);
