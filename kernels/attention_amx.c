@@ -63,25 +63,6 @@ static int amx_ok(int hs) { return wf_isa_active() >= WF_ISA_AMX && hs % 32 == 0
 
 /* ---- tiles ------------------------------------------------------------------ */
 
-/* The 64-byte LDTILECFG operand: palette 1, bytes per row and rows of each tile. */
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg;
-
-/* Every tile 16 rows x 64 bytes. Not _tile_loadconfig: GCC 12's names only 8
-** bytes of the operand as read and drops the stores of colsb/rows (see
-** gemm_amx.c); this asm reads all 64. Per thread, inside the parallel region. */
-static AMX_TGT void tiles_on(void) {
-    tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
-}
-
-static AMX_TGT void tiles_off(void) { _tile_release(); }
 
 /* c[32][32] (fp32, row stride ldc floats) = (acc ? c : 0) + A . B over nks
 ** steps of 32: A rows 0-15 at a + 32 s, rows 16-31 at a + 16 lda + 32 s
@@ -120,24 +101,6 @@ static AMX_TGT inline void mm32(float *c, int ldc, int acc, const uint16_t *a, i
 
 /* ---- AVX-512 helpers ----------------------------------------------------- */
 
-/* exp(x) for 16 floats (x <= 0 here): x = n ln2 + r, e^r by a degree-6
-** polynomial, times 2^n by scalef; about 2 ulp. Below -87 it gives a tiny
-** positive value: callers mask out what must be exactly 0. */
-static AMX_TGT inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* 16 floats rounded to bf16 (nearest even; a NaN stays a quiet NaN: the
 ** rounding of wf_bf16_from_f32), each in the upper half of its dword. */
@@ -295,7 +258,7 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
                 __m512 mo = _mm512_loadu_ps(m + 16 * g);
                 mn[g] = _mm512_max_ps(mo, mx[g]);
                 __mmask16 first = _mm512_cmp_ps_mask(mo, ninf, _CMP_EQ_OQ);
-                __m512 c = _mm512_maskz_mov_ps((__mmask16)~first, exp16(_mm512_sub_ps(mo, mn[g])));
+                __m512 c = _mm512_maskz_mov_ps((__mmask16)~first, wf_exp512(_mm512_sub_ps(mo, mn[g])));
                 _mm512_storeu_ps(corr + 16 * g, c);
                 rescale |= _mm512_cmp_ps_mask(c, _mm512_set1_ps(1.0f), _CMP_NEQ_UQ) != 0;
                 sum[g] = _mm512_setzero_ps();
@@ -304,7 +267,7 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
             for (int q = 0; q < BK / 2; q++)
                 for (int g = 0; g < 4; g++) {
                     __m512 x0 = _mm512_loadu_ps(St + (2 * q) * BQ + 16 * g), x1 = _mm512_loadu_ps(St + (2 * q + 1) * BQ + 16 * g);
-                    __m512 p0 = exp16(_mm512_sub_ps(x0, mn[g])), p1 = exp16(_mm512_sub_ps(x1, mn[g]));
+                    __m512 p0 = wf_exp512(_mm512_sub_ps(x0, mn[g])), p1 = wf_exp512(_mm512_sub_ps(x1, mn[g]));
                     if (diag) {
                         __m512i ig = _mm512_add_epi32(iota, _mm512_set1_epi32(16 * g));
                         p0 = _mm512_maskz_mov_ps(_mm512_cmpge_epi32_mask(ig, _mm512_set1_epi32(2 * q)), p0);
@@ -402,7 +365,7 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
                         int j = 2 * q + e;
                         __mmask16 live = diag ? qlive & _mm512_cmpge_epi32_mask(ig, _mm512_set1_epi32(j)) : qlive;
                         __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(St + j * BQ + 16 * g), vscale, lv);
-                        __m512 pe = _mm512_maskz_mov_ps(live, exp16(x));
+                        __m512 pe = _mm512_maskz_mov_ps(live, wf_exp512(x));
                         __m512 ds = _mm512_mul_ps(_mm512_mul_ps(pe, _mm512_sub_ps(_mm512_loadu_ps(dPt + j * BQ + 16 * g), dv)), vscale);
                         _mm256_storeu_si256((__m256i *)(PtA + j * BQ + 16 * g), bf16_row(pe));
                         r[e] = rne_hi(ds);
@@ -462,14 +425,14 @@ void wf_attention_forward_bf16(float *out, float *lse, const float *qkv, int B, 
 #pragma omp parallel num_threads(threads_of(nthreads))
     {
         float *scr = scratch + per * (size_t)omp_get_thread_num();
-        tiles_on();
+        wf_amx_tiles_on();
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
             fwd_head(out + (size_t)b * T * C, lse ? lse + ((size_t)b * H + h) * T : NULL,
                      qkv + (size_t)b * T * 3 * C, T, C, H, h, scr);
         }
-        tiles_off();
+        wf_amx_tiles_off();
     }
 }
 
@@ -484,14 +447,14 @@ void wf_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv
 #pragma omp parallel num_threads(threads_of(nthreads))
     {
         float *scr = scratch + per * (size_t)omp_get_thread_num();
-        tiles_on();
+        wf_amx_tiles_on();
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
             bwd_head(dqkv + (size_t)b * T * 3 * C, dout + (size_t)b * T * C, qkv + (size_t)b * T * 3 * C,
                      out + (size_t)b * T * C, lse + ((size_t)b * H + h) * T, T, C, H, h, scr);
         }
-        tiles_off();
+        wf_amx_tiles_off();
     }
 }
 

@@ -278,21 +278,6 @@ static inline __attribute__((always_inline)) void attn_bwd_head_body(
 ** polynomial (Taylor coefficients; max relative error about 2 ulp on this
 ** range), times 2^n by scalef. Inputs below -87 give 0 or a denormal-free
 ** tiny value; the callers mask out what must be exactly 0. */
-static inline TGT512 __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* C[m][0..63] (+)= sum_k A[r][k] * B[k][0..63] for m <= 4 rows: 16 zmm
 ** accumulators, one B row loaded per k and reused across the rows. */
@@ -391,7 +376,7 @@ static TGT512 void attn_bwd_head_avx512_64(float *dqkv, const float *dout, const
                     __m512i idx = _mm512_add_epi32(iota, _mm512_set1_epi32(v));
                     __mmask16 live = _mm512_cmpge_epi32_mask(idx, vmin) & _mm512_cmplt_epi32_mask(idx, vnq);
                     __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(sr + v), vscale, _mm512_loadu_ps(lt + v));
-                    __m512 p = _mm512_maskz_mov_ps(live, exp512(x));
+                    __m512 p = _mm512_maskz_mov_ps(live, wf_exp512(x));
                     __m512 ds = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(pr + v), _mm512_loadu_ps(Dt + v))), vscale);
                     _mm512_storeu_ps(sr + v, p);
                     _mm512_storeu_ps(pr + v, ds);
@@ -577,7 +562,7 @@ static TGT512 float ce_row512(float *lg, int V, int tg, float dscale, int grad) 
     __m512d z0 = _mm512_setzero_pd(), z1 = _mm512_setzero_pd();
     for (v = 0; v < V; v += 16) {
         __mmask16 k = V - v >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (V - v)) - 1);
-        __m512 ev = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, lg + v), vmx)));
+        __m512 ev = _mm512_maskz_mov_ps(k, wf_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, lg + v), vmx)));
         z0 = _mm512_add_pd(z0, _mm512_cvtps_pd(_mm512_castps512_ps256(ev)));
         z1 = _mm512_add_pd(z1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ev), 1))));
         if (grad) _mm512_mask_storeu_ps(lg + v, k, ev);

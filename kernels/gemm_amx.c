@@ -65,6 +65,9 @@ static AMX_TGT void tiles_on(void) {
 
 static AMX_TGT void tiles_off(void) { _tile_release(); }
 
+void wf_amx_tiles_on(void) { tiles_on(); }
+void wf_amx_tiles_off(void) { tiles_off(); }
+
 static AMX_TGT inline __mmask16 amask(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
@@ -216,44 +219,13 @@ static AMX_TGT void pack_b_group(uint16_t *dst, int tb, src_t B, int ldb, int j0
 ** B groups over nks K steps, + beta C (beta = 0: C not read). */
 static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
                             const uint16_t *b1, float *c, int ldc, float beta, int m, int n) {
-    if (m == AMR && n == ANR && beta == 0.0f) {
-        /* a whole block, C not read: the tiles are stored to C itself (with
-        ** beta != 0, C loaded into the tiles up front would stall the
-        ** products on its cache misses; the path below overlaps them) */
-        size_t st = sizeof(float) * (size_t)ldc;
-        float *c1 = c + (size_t)16 * ldc;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int s = 0; s < nks; s++) {
-            _tile_loadd(4, a0 + (size_t)s * TILE, 64);
-            _tile_loadd(6, b0 + (size_t)s * TILE, 64);
-            _tile_loadd(7, b1 + (size_t)s * TILE, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_loadd(5, a1 + (size_t)s * TILE, 64);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-            if (s < 16) { /* C's 32 rows into the cache while the tiles work */
-                _m_prefetchw(c + (size_t)(2 * s) * ldc);
-                _m_prefetchw(c + (size_t)(2 * s) * ldc + 16);
-                _m_prefetchw(c + (size_t)(2 * s + 1) * ldc);
-                _m_prefetchw(c + (size_t)(2 * s + 1) * ldc + 16);
-            }
-        }
-        _tile_stored(0, c, st);
-        _tile_stored(1, c + 16, st);
-        _tile_stored(2, c1, st);
-        _tile_stored(3, c1 + 16, st);
-        return;
+    /* C's rows on their way while the tiles work (written at the end, and read
+    ** with beta != 0: loaded into the tiles up front, C's misses would stall
+    ** the products, so it is added after them) */
+    for (int i = 0; i < m; i++) {
+        __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
+        if (n > 16) __builtin_prefetch(c + (size_t)i * ldc + 16, 1, 3);
     }
-    float out[4][16 * 16] __attribute__((aligned(64)));
-    if (beta != 0.0f) /* C's rows on their way while the tiles work */
-        for (int i = 0; i < m; i++) {
-            _m_prefetchw(c + (size_t)i * ldc);
-            if (n > 16) _m_prefetchw(c + (size_t)i * ldc + 16);
-        }
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -268,6 +240,16 @@ static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, con
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
+    if (m == AMR && n == ANR && beta == 0.0f) { /* a whole block, C not read: tiles to C */
+        size_t st = sizeof(float) * (size_t)ldc;
+        float *c1 = c + (size_t)16 * ldc;
+        _tile_stored(0, c, st);
+        _tile_stored(1, c + 16, st);
+        _tile_stored(2, c1, st);
+        _tile_stored(3, c1 + 16, st);
+        return;
+    }
+    float out[4][16 * 16] __attribute__((aligned(64)));
     _tile_stored(0, out[0], 64);
     _tile_stored(1, out[1], 64);
     _tile_stored(2, out[2], 64);
@@ -369,6 +351,9 @@ int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int l
     return amx_gemm(ta, tb, M, N, K, (src_t){A, 1}, lda, (src_t){B, 1}, ldb, beta, C, ldc);
 }
 #else
+void wf_amx_tiles_on(void) {}
+void wf_amx_tiles_off(void) {}
+
 int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda,
                       const uint16_t *B, int ldb, float beta, float *C, int ldc) {
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;

@@ -131,4 +131,35 @@ typedef struct {
 void *wf_scratch_take(wf_scratch *s, size_t bytes);
 void wf_scratch_give(wf_scratch *s);
 
+/* exp(x) on 16 lanes for AVX-512 code (attention, cross-entropy): x = n ln2
+** + r, e^r by a degree-6 polynomial, times 2^n by scalef; about 2 ulp; x is
+** clamped to [-87, 88] (below -87 a tiny positive value: callers mask what
+** must be exactly 0; NaN is not carried: callers check for it). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+static inline __attribute__((target("avx512f,avx512vl,fma"), always_inline)) __m512 wf_exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+#endif
+
+/* AMX tile configuration for the calling thread (gemm_amx.c): every tile 16
+** rows x 64 bytes. Call inside each OpenMP parallel region that runs tiles,
+** on every thread, and wf_amx_tiles_off before leaving it. Only where
+** wf_isa_active() == WF_ISA_AMX and the compiler builds AMX code (no-ops
+** otherwise). */
+void wf_amx_tiles_on(void);
+void wf_amx_tiles_off(void);
+
 #endif
