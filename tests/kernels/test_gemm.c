@@ -288,6 +288,35 @@ static void test_matmul_forward(void) {
     for (int i = 0; i < OC; i++) md = wf_check_max(md, fabs(o1[i] - o2[i]));
     WF_CHECK(md < 1e-5);
     wf_free(NULL, x); wf_free(NULL, W); wf_free(NULL, b); wf_free(NULL, o1); wf_free(NULL, o2);
+    /* with a bias, on the blocked paths too (rows past the skinny limits, K
+    ** over several K blocks, N off the tile width): the bits of filling the
+    ** rows with the bias and adding the product with beta 1, unpacked and on
+    ** 64-column panels */
+    static const int rows[] = {9, 49, 97, 300};
+    int K = 600, M2 = 100, bad = 0;
+    float *x2 = randmat(&r, (size_t)300 * K), *W2 = randmat(&r, (size_t)K * M2), *b2 = randmat(&r, M2);
+    float *Wp = wf_alloc(NULL, sizeof(float) * wf_p64_numel(K, M2), "t", NULL);
+    float *y1 = wf_alloc(NULL, sizeof(float) * 300 * M2, "t", NULL), *y2 = wf_alloc(NULL, sizeof(float) * 300 * M2, "t", NULL);
+    float *y3 = wf_alloc(NULL, sizeof(float) * 300 * M2, "t", NULL);
+    wf_p64_pack(Wp, 0, W2, M2, K, M2);
+    for (size_t q = 0; q < sizeof rows / sizeof rows[0]; q++) {
+        int n = rows[q];
+        for (int i = 0; i < n; i++) memcpy(y2 + (size_t)i * M2, b2, sizeof(float) * M2);
+        wf_gemm(0, 0, n, M2, K, 1.0f, x2, K, W2, M2, 1.0f, y2, M2);
+        wf_matmul_forward(y1, x2, W2, b2, n, K, M2);
+        bad += memcmp(y1, y2, sizeof(float) * (size_t)n * M2) != 0;
+        for (int i = 0; i < n; i++) memcpy(y2 + (size_t)i * M2, b2, sizeof(float) * M2);
+        wf_gemm_p64(n, M2, K, 1.0f, x2, K, Wp, 1.0f, y2, M2);
+        wf_matmul_forward_p64(y3, x2, Wp, b2, n, K, M2);
+        bad += memcmp(y3, y2, sizeof(float) * (size_t)n * M2) != 0;
+        wf_matmul_forward_naive(y2, x2, W2, b2, n, K, M2);
+        md = 0;
+        for (size_t i = 0; i < (size_t)n * M2; i++) md = wf_check_max(md, fabs(y1[i] - y2[i]));
+        WF_CHECK(md < 1e-5 * sqrt((double)K)); /* false for NaN */
+    }
+    WF_CHECK_EQ(bad, 0);
+    wf_free(NULL, x2); wf_free(NULL, W2); wf_free(NULL, b2); wf_free(NULL, Wp);
+    wf_free(NULL, y1); wf_free(NULL, y2); wf_free(NULL, y3);
 }
 
 static void test_bf16(void) {
