@@ -124,12 +124,10 @@ WF_CLONES static void round_packed(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = wf_bf16_round(v[i]);
 }
 
-/* The blocked driver; rnd: round both operands to bf16 as they are packed;
-** bias (beta must be 1 then): each C tile is set to the bias row just before
-** the first K block's micro-kernel adds to it, in cache (wf_gemm_bias). */
+/* The blocked driver; rnd: round both operands to bf16 as they are packed. */
 static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
                          const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
-                         int rnd, const float *bias) {
+                         int rnd) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
@@ -179,10 +177,6 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
                         const float *b = bp + (size_t)jp * kc * nr;
                         for (int ir = 0; ir < mc; ir += mr) {
                             int m = mc - ir < mr ? mc - ir : mr;
-                            if (bias && pc == 0)
-                                for (int i = 0; i < m; i++)
-                                    memcpy(C + (size_t)(i0 + ir + i) * ldc + jc + j0, bias + jc + j0,
-                                           sizeof(float) * (size_t)n);
                             im->ukernel(kc, ap + (size_t)ir * kc, b,
                                         C + (size_t)(i0 + ir) * ldc + jc + j0, ldc, alpha, bet, m, n);
                         }
@@ -198,7 +192,7 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc) {
-    gemm_blocked(im, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, NULL);
+    gemm_blocked(im, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
 }
 
 /* ---- portable micro-kernel (plain C; the vectorizer does what it can) ---- */
@@ -320,19 +314,5 @@ void wf_gemm_rbf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
         wf_free(NULL, Br);
         return;
     }
-    gemm_blocked(im, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, 1, NULL);
-}
-
-void wf_gemm_bias(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                  const float *bias, float *C, int ldc) {
-    const wf_gemm_impl *im = pick();
-    int unblocked = tb == 2 ? M <= im->skinny_block_max && im->skinny_block : M <= im->skinny_max && im->skinny;
-    if (unblocked || M <= 0 || N <= 0 || K <= 0) { /* few rows: fill, then the usual product */
-#pragma omp parallel for schedule(static) if ((long)M * N >= (1L << 16))
-        for (int n = 0; n < M; n++) memcpy(C + (size_t)n * ldc, bias, sizeof(float) * (size_t)N);
-        if (tb == 2) wf_gemm_p64(M, N, K, 1.0f, A, lda, B, 1.0f, C, ldc);
-        else wf_gemm(0, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
-        return;
-    }
-    gemm_blocked(im, 0, tb, M, N, K, 1.0f, A, lda, B, tb == 2 ? K : ldb, 1.0f, C, ldc, 0, bias);
+    gemm_blocked(im, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, 1);
 }

@@ -86,13 +86,6 @@ const wf_gemm_impl *wf_gemm_impl_avx2(void);
 const wf_gemm_impl *wf_gemm_impl_active(void);
 /* The blocked driver over any micro-kernel. tb = 2 (internal): B is packed
 ** in 64-column panels (wf_p64_pack) and ldb is the K of the packed matrix. */
-/* C[M,N] = bias (on every row) + A B, ta = 0; tb as wf_gemm, or 2: B packed
-** in 64-column panels (wf_gemm_p64, ldb unused). The bits of filling C's rows
-** with bias and calling wf_gemm / wf_gemm_p64 with beta 1 (torch's addmm
-** order), without the separate pass over C: on the blocked path each C tile
-** gets the bias just before the first K block's micro-kernel adds to it. */
-void wf_gemm_bias(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                  const float *bias, float *C, int ldc);
 void wf_gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc);

@@ -1,22 +1,30 @@
 /* matmul.c — the linear layer in HF Conv1D layout: out = inp @ W + bias. */
-#include "kernels/kernels_int.h"
+#include "kernels/kernels.h"
 
 #include <string.h>
 
-/* With a bias: C = bias, then the product added with beta 1 (torch's addmm
-** order), written into each C tile as the product reaches it
-** (wf_gemm_bias): a separate pass writing a prefill's 1024 x 3072 outputs
-** took 7% of it on one thread. */
+/* out's N rows = bias, the product then added with beta 1 (bias first, as
+** torch's addmm: the same bits as before). On all threads: one thread
+** writing a prefill's 1024 x 3072 output took 7% of the prefill. */
+static void fill_bias(float *out, const float *bias, int N, int OC) {
+#pragma omp parallel for schedule(static) if ((long)N * OC >= (1L << 16))
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * (size_t)OC);
+}
+
 void wf_matmul_forward(float *out, const float *inp, const float *W, const float *bias,
                        int N, int C, int OC) {
-    if (bias) wf_gemm_bias(0, N, OC, C, inp, C, W, OC, bias, out, OC);
-    else wf_gemm(0, 0, N, OC, C, 1.0f, inp, C, W, OC, 0.0f, out, OC);
+    if (bias) {
+        fill_bias(out, bias, N, OC);
+        wf_gemm(0, 0, N, OC, C, 1.0f, inp, C, W, OC, 1.0f, out, OC);
+    } else {
+        wf_gemm(0, 0, N, OC, C, 1.0f, inp, C, W, OC, 0.0f, out, OC);
+    }
 }
 
 void wf_matmul_forward_p64(float *out, const float *inp, const float *Wp, const float *bias, int N, int C,
                            int OC) {
-    if (bias) wf_gemm_bias(2, N, OC, C, inp, C, Wp, 0, bias, out, OC);
-    else wf_gemm_p64(N, OC, C, 1.0f, inp, C, Wp, 0.0f, out, OC);
+    if (bias) fill_bias(out, bias, N, OC);
+    wf_gemm_p64(N, OC, C, 1.0f, inp, C, Wp, bias ? 1.0f : 0.0f, out, OC);
 }
 
 void wf_matmul_forward_naive(float *out, const float *inp, const float *W, const float *bias,
