@@ -204,6 +204,27 @@ static void adamw_fast_path_is_bitwise_the_reference(void) {
     }
     /* vectorized / threaded == the scalar loop, bit for bit */
     WF_CHECK(memcmp(p, p2, n * 4) == 0 && memcmp(m, m2, n * 4) == 0 && memcmp(v, v2, n * 4) == 0);
+    /* and so on every instruction-set path this CPU has (AVX-512, AVX2 lanes, scalar) */
+    wf_isa was = wf_isa_active();
+    for (int i = WF_ISA_PORTABLE; i <= (int)was; i++) {
+        if (wf_isa_force((wf_isa)i) != (wf_isa)i) continue;
+        float *p3 = wf_alloc(NULL, n * 4, "t", NULL), *m3 = wf_alloc(NULL, n * 4, "t", NULL);
+        float *v3 = wf_alloc(NULL, n * 4, "t", NULL);
+        memcpy(p3, p2, n * 4), memcpy(m3, m2, n * 4), memcpy(v3, v2, n * 4);
+        float *p4 = wf_alloc(NULL, n * 4, "t", NULL), *m4 = wf_alloc(NULL, n * 4, "t", NULL);
+        float *v4 = wf_alloc(NULL, n * 4, "t", NULL);
+        memcpy(p4, p2, n * 4), memcpy(m4, m2, n * 4), memcpy(v4, v2, n * 4);
+        wf_adamw_params a = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f,
+                             .step = 4, .grad_scale = 0.5f};
+        wf_adamw_update(p3, g, m3, v3, n, &a);
+        wf_adamw_update_ref(p4, g, m4, v4, n, &a);
+        int same = !memcmp(p3, p4, n * 4) && !memcmp(m3, m4, n * 4) && !memcmp(v3, v4, n * 4);
+        printf("adamw on %s: %s\n", wf_isa_name((wf_isa)i), same ? "the scalar bits" : "DIFFERS");
+        WF_CHECK(same);
+        void *tmp[] = {p3, m3, v3, p4, m4, v4};
+        for (size_t k = 0; k < sizeof tmp / sizeof *tmp; k++) wf_free(NULL, tmp[k]);
+    }
+    wf_isa_force((wf_isa)-1);
     /* and both == the formula, to float rounding (a few ulp over 3 steps) */
     double ep = relerr_d(p, pd, n), em = relerr_d(m, md, n), ev = relerr_d(v, vd, n);
     printf("adamw vs double formula, 3 steps: rel err p %.3g, m %.3g, v %.3g\n", ep, em, ev);
