@@ -28,12 +28,17 @@ typedef struct wf_trainer wf_trainer;
 wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf_heap *h,
                          wf_trainer **out, wf_err *err);
 void wf_trainer_free(wf_trainer *t); /* NULL is a no-op */
-/* bf16 compute (on = 1): the block GEMMs (qkv, attention projection, fc, fc
-** projection; forward, dinp and dW) multiply bf16 copies of their operands
-** with fp32 sums (kernels.h wf_gemm_bf16x). Weights, gradients, optimizer
-** state, layernorm, attention, softmax and the loss stay fp32. Off (the
-** default) is the fp32 path bit for bit. WF_ENOMEM if its scratch
-** (2-byte copies of one layer's largest operands) cannot be allocated. */
+/* bf16 compute (on = 1): the block GEMMs (qkv, attention projection, fc,
+** fc projection; forward, dinp and dW) and the head's multiply bf16 operands
+** with fp32 sums (kernels.h wf_gemm_bf16x, or wf_gemm_rbf16 rounding the fp32
+** operands as it packs them where that has the same bits: AMX, or no bf16
+** hardware). On AMX, attention's products take bf16 operands too (Q, K, V,
+** dO, P, dS; exp, softmax statistics and lse stay fp32). Weights, gradients,
+** optimizer state, layernorm, softmax and the loss stay fp32. Off (the
+** default) is the fp32 path bit for bit. WF_ENOMEM if its scratch (2-byte
+** copies of one layer's largest operands on the vdpbf16ps path; on AMX a
+** 1024-row block of fp32 logits and the attention's per-thread tiles)
+** cannot be allocated. */
 wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err);
 int wf_trainer_is_bf16(const wf_trainer *t);
 /* Sparse weights (sparse/sparse.h): the masked block matrices the plan runs
