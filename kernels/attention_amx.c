@@ -412,50 +412,60 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
 
 /* ---- entry points ----------------------------------------------------------- */
 
-static int threads_of(int nthreads) { return nthreads > 0 ? nthreads : 1; }
+/* The arguments of one call, handed to each (batch, head) task. */
+typedef struct {
+    float *out, *dqkv;
+    float *lse_w;                   /* forward: lse to write (may be NULL) */
+    const float *lse, *dout, *qkv, *fout; /* backward: inputs */
+    int T, C, H;
+} heads_args;
 
-void wf_attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int T, int C, int H,
-                               float *scratch, int nthreads) {
-    int hs = C / H;
-    if (!amx_ok(hs)) {
-        wf_attention_forward(out, lse, qkv, B, T, C, H);
-        return;
-    }
-    size_t per = per_thread_floats(T, hs);
-#pragma omp parallel num_threads(threads_of(nthreads))
+static void fwd_task(const heads_args *a, int b, int h, float *scr) {
+    size_t T = (size_t)a->T, C = (size_t)a->C;
+    fwd_head(a->out + b * T * C, a->lse_w ? a->lse_w + ((size_t)b * a->H + h) * T : NULL, a->qkv + b * T * 3 * C,
+             a->T, a->C, a->H, h, scr);
+}
+
+static void bwd_task(const heads_args *a, int b, int h, float *scr) {
+    size_t T = (size_t)a->T, C = (size_t)a->C;
+    bwd_head(a->dqkv + b * T * 3 * C, a->dout + b * T * C, a->qkv + b * T * 3 * C, a->fout + b * T * C,
+             a->lse + ((size_t)b * a->H + h) * T, a->T, a->C, a->H, h, scr);
+}
+
+/* Every (batch, head) on the threads, one at a time each (dynamic: heads
+** are equal, batches too), each thread with its tiles configured and its
+** slice of the scratch. */
+static void each_head(void (*task)(const heads_args *, int, int, float *), const heads_args *a, int B,
+                      float *scratch, int nthreads) {
+    size_t per = per_thread_floats(a->T, a->C / a->H);
+#pragma omp parallel num_threads(nthreads > 0 ? nthreads : 1)
     {
         float *scr = scratch + per * (size_t)omp_get_thread_num();
         wf_amx_tiles_on();
 #pragma omp for schedule(dynamic, 1)
-        for (int bh = 0; bh < B * H; bh++) {
-            int b = bh / H, h = bh % H;
-            fwd_head(out + (size_t)b * T * C, lse ? lse + ((size_t)b * H + h) * T : NULL,
-                     qkv + (size_t)b * T * 3 * C, T, C, H, h, scr);
-        }
+        for (int bh = 0; bh < B * a->H; bh++) task(a, bh / a->H, bh % a->H, scr);
         wf_amx_tiles_off();
     }
 }
 
+void wf_attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int T, int C, int H,
+                               float *scratch, int nthreads) {
+    if (!amx_ok(C / H)) {
+        wf_attention_forward(out, lse, qkv, B, T, C, H);
+        return;
+    }
+    heads_args a = {.out = out, .lse_w = lse, .qkv = qkv, .T = T, .C = C, .H = H};
+    each_head(fwd_task, &a, B, scratch, nthreads);
+}
+
 void wf_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *out,
                                 const float *lse, int B, int T, int C, int H, float *scratch, int nthreads) {
-    int hs = C / H;
-    if (!amx_ok(hs)) {
+    if (!amx_ok(C / H)) {
         wf_attention_backward(dqkv, dout, qkv, out, lse, B, T, C, H, scratch, nthreads);
         return;
     }
-    size_t per = per_thread_floats(T, hs);
-#pragma omp parallel num_threads(threads_of(nthreads))
-    {
-        float *scr = scratch + per * (size_t)omp_get_thread_num();
-        wf_amx_tiles_on();
-#pragma omp for schedule(dynamic, 1)
-        for (int bh = 0; bh < B * H; bh++) {
-            int b = bh / H, h = bh % H;
-            bwd_head(dqkv + (size_t)b * T * 3 * C, dout + (size_t)b * T * C, qkv + (size_t)b * T * 3 * C,
-                     out + (size_t)b * T * C, lse + ((size_t)b * H + h) * T, T, C, H, h, scr);
-        }
-        wf_amx_tiles_off();
-    }
+    heads_args a = {.dqkv = dqkv, .dout = dout, .qkv = qkv, .fout = out, .lse = lse, .T = T, .C = C, .H = H};
+    each_head(bwd_task, &a, B, scratch, nthreads);
 }
 
 int wf_attention_bf16_on_tiles(int hs) { return amx_ok(hs); }
