@@ -159,7 +159,17 @@ int main(int argc, char **argv) {
     const char *preset = "cerebras-gpt-111m";
     int threads = 0, prompt = 1024, n_new = 128, bf16 = 1, sweep = 0;
     double torch_decode = 0, torch_prefill = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: bench_generate [--threads N] [--model PRESET] [--prompt N] [--new N]\n"
+                   "                      [--torch-decode TOKS] [--torch-prefill TOKS] [--bf16 0|1]\n"
+                   "                      [--batch-sweep 0|1]\n");
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_generate: option '%s' needs a value (--help lists them)\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--model")) preset = argv[i + 1];
         else if (!strcmp(argv[i], "--prompt")) prompt = atoi(argv[i + 1]);
