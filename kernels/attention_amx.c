@@ -63,7 +63,6 @@ static int amx_ok(int hs) { return wf_isa_active() >= WF_ISA_AMX && hs % 32 == 0
 
 /* ---- tiles ------------------------------------------------------------------ */
 
-
 /* c[32][32] (fp32, row stride ldc floats) = (acc ? c : 0) + A . B over nks
 ** steps of 32: A rows 0-15 at a + 32 s, rows 16-31 at a + 16 lda + 32 s
 ** (bf16, row stride lda); B column groups 0-15 and 16-31 are the packed tiles
@@ -101,25 +100,15 @@ static AMX_TGT inline void mm32(float *c, int ldc, int acc, const uint16_t *a, i
 
 /* ---- AVX-512 helpers ----------------------------------------------------- */
 
-
-/* 16 floats rounded to bf16 (nearest even; a NaN stays a quiet NaN: the
-** rounding of wf_bf16_from_f32), each in the upper half of its dword. */
-static AMX_TGT inline __m512i rne_hi(__m512 x) {
-    __m512i u = _mm512_castps_si512(x);
-    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
-                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
-                                            _mm512_set1_epi32(0x7F800000));
-    r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
-    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xFFFF0000u));
-}
+/* 16 floats rounded to bf16 (wf_bf16_rne512), each in the upper half of its dword. */
+static AMX_TGT inline __m512i rne_hi(__m512 x) { return _mm512_slli_epi32(wf_bf16_rne512(x), 16); }
 
 /* bf16 of x as 16 contiguous u16. */
-static AMX_TGT inline __m256i bf16_row(__m512 x) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rne_hi(x), 16)); }
+static AMX_TGT inline __m256i bf16_row(__m512 x) { return _mm512_cvtepi32_epi16(wf_bf16_rne512(x)); }
 
 /* Dwords (bf16(x0) | bf16(x1) << 16): one row of a B tile in the pair layout. */
 static AMX_TGT inline __m512i bf16_pairs(__m512 x0, __m512 x1) {
-    return _mm512_or_si512(_mm512_srli_epi32(rne_hi(x0), 16), rne_hi(x1));
+    return _mm512_or_si512(wf_bf16_rne512(x0), rne_hi(x1));
 }
 
 static AMX_TGT inline __m512 load_or_zero(const float *p, int live) {

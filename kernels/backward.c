@@ -573,9 +573,10 @@ static TGT512 float ce_row512(float *lg, int V, int tg, float dscale, int grad) 
     double z = 0.0;
     for (int i = 0; i < 16; i++) z += z16[i];
     if (grad) {
-        __m512 kk = _mm512_set1_ps((float)((double)dscale / z));
+        float k1 = (float)((double)dscale / z);
+        __m512 kk = _mm512_set1_ps(k1);
         for (v = 0; v + 16 <= V; v += 16) _mm512_storeu_ps(lg + v, _mm512_mul_ps(_mm512_loadu_ps(lg + v), kk));
-        for (; v < V; v++) lg[v] *= (float)((double)dscale / z);
+        for (; v < V; v++) lg[v] *= k1;
         lg[tg] -= dscale;
     }
     return mx + (float)log(z) - ltg;

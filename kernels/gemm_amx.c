@@ -78,28 +78,16 @@ static AMX_TGT inline __mmask32 kmask32(int left) {
 
 /* The operands are bf16 (wf_gemm_bf16x) or fp32 rounded to bf16 as they are
 ** packed (wf_gemm_rbf16: no bf16 copies, one pass less over memory); the
-** loaders below give bf16 bits either way. The rounding is
-** wf_bf16_from_f32's: to nearest even, NaN kept quiet, denormals rounded
-** (not VCVTNE2PS2BF16, which flushes denormal inputs to zero). */
+** loaders below give bf16 bits either way (wf_bf16_rne512: the rounding of
+** wf_bf16_from_f32). */
 typedef struct {
     const void *p;
     int f32; /* 1: p is float, else uint16_t (bf16) */
 } src_t;
 
-/* 16 fp32 as 16 dwords holding their bf16 in the low half */
-static AMX_TGT inline __m512i rne16(__m512 x) {
-    __m512i u = _mm512_castps_si512(x);
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
-                                                   _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))),
-                                  16);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
-                                            _mm512_set1_epi32(0x7F800000));
-    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-}
-
 /* elements off.. (lanes outside k: 0) as dwords holding bf16 in the low half */
 static AMX_TGT inline __m512i ld16(src_t s, size_t off, __mmask16 k) {
-    if (s.f32) return rne16(_mm512_maskz_loadu_ps(k, (const float *)s.p + off));
+    if (s.f32) return wf_bf16_rne512(_mm512_maskz_loadu_ps(k, (const float *)s.p + off));
     return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, (const uint16_t *)s.p + off));
 }
 
@@ -117,32 +105,6 @@ static AMX_TGT inline __m512i pairs16(src_t s, size_t o0, int two, size_t o1, __
     __m512i lo = ld16(s, o0, k);
     if (!two) return lo;
     return _mm512_or_si512(lo, _mm512_slli_epi32(ld16(s, o1, k), 16));
-}
-
-/* r[0..16) as a 16 x 16 matrix of dwords, transposed in place: unpacks
-** inside 128-bit lanes (4 x 4 blocks), then 128-bit lanes across vectors. */
-static AMX_TGT inline void transpose16(__m512i r[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    /* u[4g + c], lane l: column 4l + c of rows 4g..4g+3 */
-    for (int g = 0; g < 4; g++) {
-        u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-    }
-    /* row 4l + c of the result, lane g = u[4g + c] lane l */
-    for (int c = 0; c < 4; c++) {
-        __m512i x0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), x1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
-        __m512i y0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44), y1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_i32x4(x0, y0, 0x88);
-        r[4 + c] = _mm512_shuffle_i32x4(x0, y0, 0xDD);
-        r[8 + c] = _mm512_shuffle_i32x4(x1, y1, 0x88);
-        r[12 + c] = _mm512_shuffle_i32x4(x1, y1, 0xDD);
-    }
 }
 
 /* Rows i0..i0+mc of op(A), columns p0..p0+kc, into 16-row groups of nks
@@ -178,7 +140,7 @@ static AMX_TGT void pack_a(uint16_t *ap, int ta, src_t A, int lda, int i0, int m
                     size_t r0 = (size_t)(p0 + kk) * lda + i0 + 16 * g;
                     r[q] = kk < kc ? pairs16(A, r0, kk + 1 < kc, r0 + lda, k) : _mm512_setzero_si512();
                 }
-                transpose16(r); /* r[i]: the 16 pairs of op(A) row i */
+                wf_transpose16(r); /* r[i]: the 16 pairs of op(A) row i */
                 uint16_t *t = ap + ((size_t)g * nks + st) * TILE;
                 for (int i = 0; i < 16; i++) _mm512_storeu_si512((void *)(t + 32 * i), r[i]);
             }
@@ -197,7 +159,7 @@ static AMX_TGT void pack_b_group(uint16_t *dst, int tb, src_t B, int ldb, int j0
             __m512i r[16];
             for (int j = 0; j < 16; j++)
                 r[j] = j < n ? ld32(B, (size_t)(j0 + j) * ldb + p0 + 32 * st, kc - 32 * st) : _mm512_setzero_si512();
-            transpose16(r); /* r[q]: pair q of the 16 columns */
+            wf_transpose16(r); /* r[q]: pair q of the 16 columns */
             for (int q = 0; q < 16; q++) _mm512_storeu_si512((void *)(dst + (size_t)st * TILE + 32 * q), r[q]);
         }
     } else {

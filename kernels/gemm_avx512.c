@@ -288,29 +288,12 @@ static void skinny_block(int M, int nb, int K, float alpha, const float *A, int 
     skinny_nn_multi(M, nb, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* The 16 x 16 transpose of r[0..15] in place: 4 rounds of in-lane and
-** cross-lane shuffles (64 instructions for 256 elements). */
+/* The 16 x 16 transpose of r[0..15] in place (wf_transpose16 on the bits). */
 static TGT inline void transpose16(__m512 r[16]) {
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) { /* [a0 b0 a1 b1 | a4 b4 ...], [a2 b2 a3 b3 | ...] */
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) { /* u[4g + c], 128-bit lane L: column 4L + c of rows 4g..4g+3 */
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), b = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-        __m512 a2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        __m512 b2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-        r[c] = _mm512_shuffle_f32x4(a, a2, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(b, b2, 0x88);
-        r[8 + c] = _mm512_shuffle_f32x4(a, a2, 0xDD);
-        r[12 + c] = _mm512_shuffle_f32x4(b, b2, 0xDD);
-    }
+    __m512i v[16];
+    for (int i = 0; i < 16; i++) v[i] = _mm512_castps_si512(r[i]);
+    wf_transpose16(v);
+    for (int i = 0; i < 16; i++) r[i] = _mm512_castsi512_ps(v[i]);
 }
 
 /* wf_gemm_impl.pack_t: 16 columns of src at a time, transposed in registers;

@@ -128,18 +128,9 @@ static TGT void ukernel_bf16(int kp, const uint32_t *a, const uint16_t *b, float
 }
 
 static TGT void convert_avx(uint16_t *out, const float *in, size_t n) {
-    const __m512i r7 = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
-    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i qbit = _mm512_set1_epi32(0x40);
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512i u = _mm512_loadu_si512((const void *)(in + i));
-        __m512i r = _mm512_srli_epi32(
-            _mm512_add_epi32(_mm512_add_epi32(u, r7), _mm512_and_si512(_mm512_srli_epi32(u, 16), one)), 16);
-        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absm), inf);
-        r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), qbit);
-        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(r));
-    }
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(wf_bf16_rne512(_mm512_loadu_ps(in + i))));
     if (i < n) wf_bf16_from_f32(out + i, in + i, n - i);
 }
 

@@ -131,7 +131,8 @@ typedef struct {
 void *wf_scratch_take(wf_scratch *s, size_t bytes);
 void wf_scratch_give(wf_scratch *s);
 
-/* exp(x) on 16 lanes for AVX-512 code (attention, cross-entropy): x = n ln2
+/* ---- AVX-512 pieces shared by the kernels ----
+** exp(x) on 16 lanes for AVX-512 code (attention, cross-entropy): x = n ln2
 ** + r, e^r by a degree-6 polynomial, times 2^n by scalef; about 2 ulp; x is
 ** clamped to [-87, 88] (below -87 a tiny positive value: callers mask what
 ** must be exactly 0; NaN is not carried: callers check for it). */
@@ -151,6 +152,49 @@ static inline __attribute__((target("avx512f,avx512vl,fma"), always_inline)) __m
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
+}
+
+/* 16 floats rounded to bf16 as wf_bf16_from_f32 does (to nearest even, a NaN
+** kept a quiet NaN, denormals rounded, not flushed as VCVTNE2PS2BF16 would),
+** each in the low half of its dword (the high half 0). The one vector
+** rounding of the bf16 conversions, the AMX packing and the bf16 attention. */
+static inline __attribute__((target("avx512f"), always_inline)) __m512i wf_bf16_rne512(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
+                                                   _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))),
+                                  16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                            _mm512_set1_epi32(0x7F800000));
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+}
+
+/* r[0..16) as a 16 x 16 matrix of dwords, transposed in place: unpacks
+** inside 128-bit lanes (4 x 4 blocks), then 128-bit lanes across vectors
+** (64 shuffles for 256 elements). The packing transposes of the fp32 and
+** AMX GEMMs. */
+static inline __attribute__((target("avx512f"), always_inline)) void wf_transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4g + c], lane l: column 4l + c of rows 4g..4g+3 */
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    /* row 4l + c of the result, lane g = u[4g + c] lane l */
+    for (int c = 0; c < 4; c++) {
+        __m512i x0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), x1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+        __m512i y0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+        __m512i y1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(x0, y0, 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(x1, y1, 0xDD);
+    }
 }
 #endif
 
