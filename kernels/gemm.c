@@ -264,6 +264,29 @@ void wf_p64_pack(float *dst, int tb, const float *B, int ldb, int K, int N) {
 void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
                  float *C, int ldc) {
     const wf_gemm_impl *im = pick();
+    if (M == 1 && K > 0 && N >= 2 * WF_P64 && im->p64_row2 && im->skinny_block) {
+        /* one row (decoding one sequence): each thread takes a contiguous
+        ** range of panels, as schedule(static) would, and walks its two
+        ** halves side by side (two memory streams); same bits per column */
+        const int nfull = N / WF_P64;
+#pragma omp parallel if ((long)N * K >= P64_PAR_MIN)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            int q0 = (int)((long)nfull * t / nt), q1 = (int)((long)nfull * (t + 1) / nt), h = (q1 - q0) / 2;
+            for (int i = 0; i < h; i++) {
+                int qa = q0 + i, qb = q0 + h + i;
+                im->p64_row2(K, alpha, A, Bp + (size_t)qa * K * WF_P64, Bp + (size_t)qb * K * WF_P64, beta,
+                             C + (size_t)qa * WF_P64, C + (size_t)qb * WF_P64);
+            }
+            if ((q1 - q0) & 1)
+                im->skinny_block(1, WF_P64, K, alpha, A, lda, Bp + (size_t)(q1 - 1) * K * WF_P64, WF_P64, beta,
+                                 C + (size_t)(q1 - 1) * WF_P64, ldc);
+            if (t == nt - 1 && N > nfull * WF_P64)
+                im->skinny_block(1, N - nfull * WF_P64, K, alpha, A, lda, Bp + (size_t)nfull * K * WF_P64, WF_P64,
+                                 beta, C + (size_t)nfull * WF_P64, ldc);
+        }
+        return;
+    }
     if (M > 0 && M <= im->skinny_block_max && K > 0 && im->skinny_block) {
         int np = (N + WF_P64 - 1) / WF_P64;
 #pragma omp parallel for schedule(static) if ((long)M * N * K >= P64_PAR_MIN)

@@ -211,6 +211,34 @@ static void skinny_block2(int M, int nb, int K, float alpha, const float *A, int
         nn2_block(M, nb - j0 < S2_CB ? nb - j0 : S2_CB, K, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
 }
 
+/* wf_gemm_impl.p64_row2: one row against two full 64-column panels, in
+** two passes of 32 columns (8 accumulators: 16 ymm registers hold no more),
+** each pass walking the two panels side by side; each element the FMA chain
+** and the epilogue of nn2_block. */
+static TGT2 void p64_row2_avx2(int K, float alpha, const float *a, const float *B0, const float *B1, float beta,
+                               float *C0, float *C1) {
+    __m256 r[2][8];
+    for (int v = 0; v < 8; v++) r[0][v] = r[1][v] = _mm256_setzero_ps();
+    for (int p = 0; p < K; p++) {
+        __m256 av = _mm256_broadcast_ss(a + p);
+        const float *b0 = B0 + (size_t)p * WF_P64, *b1 = B1 + (size_t)p * WF_P64;
+        for (int v = 0; v < 8; v++) {
+            r[0][v] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + 8 * v), r[0][v]);
+            r[1][v] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + 8 * v), r[1][v]);
+        }
+    }
+    float *c[2] = {C0, C1};
+    for (int s = 0; s < 2; s++) {
+        float t[WF_P64];
+        for (int v = 0; v < 8; v++) _mm256_storeu_ps(t + 8 * v, r[s][v]);
+        for (int j = 0; j < WF_P64; j++) {
+            float *d = &c[s][j];
+            float x = alpha * t[j];
+            *d = beta == 0.0f ? x : x + beta * *d;
+        }
+    }
+}
+
 /* The 8 x 8 transpose of r[0..7] in place (24 shuffles for 64 elements). */
 static TGT2 inline void transpose8(__m256 r[8]) {
     __m256 t[8], u[8];
@@ -257,6 +285,7 @@ static const wf_gemm_impl avx2_impl = {
     .skinny_max = S2_MAX,
     .skinny_block = skinny_block2,
     .skinny_block_max = S2_MAX,
+    .p64_row2 = p64_row2_avx2,
     .pack_t = pack_t8,
     .pack_lanes = 8,
 };

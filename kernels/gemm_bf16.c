@@ -6,6 +6,7 @@
 ** reference for the tests. */
 #include "kernels/kernels_int.h"
 
+#include <omp.h>
 #include <string.h>
 
 static inline float bf16_to_f32(uint16_t h) {
@@ -74,6 +75,7 @@ static void portable_nt(int M, int j0, int j1, int K, const float *A, int lda, c
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define WF_BF16_AVX512 1
 
 static TGT inline __mmask16 mask16(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
@@ -145,6 +147,31 @@ static TGT void avx_nn(int M, int j0, int nb, int K, const float *A, int lda, co
     }
 }
 
+/* One row against two full packed panels W0, W1 (K x BF_NB each) at once:
+** two memory streams per thread; each column the FMA chain of avx_nn. */
+static TGT void avx_row2(int K, const float *A, const uint16_t *W0, const uint16_t *W1, float beta, float *C0,
+                         float *C1) {
+    __m512 r[2][8];
+    for (int v = 0; v < 8; v++) r[0][v] = r[1][v] = _mm512_setzero_ps();
+    for (int p = 0; p < K; p++) {
+        const uint16_t *w[2] = {W0 + (size_t)p * BF_NB, W1 + (size_t)p * BF_NB};
+        __m512 x = _mm512_set1_ps(A[p]);
+        for (int s = 0; s < 2; s++) {
+            const char *pf = (const char *)(w[s] + (size_t)BF_PF * BF_NB);
+            for (int l = 0; l < 4; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+            for (int v = 0; v < 8; v++)
+                r[s][v] = _mm512_fmadd_ps(x, widen((__mmask16)0xFFFF, w[s] + 16 * v), r[s][v]);
+        }
+    }
+    float *c[2] = {C0, C1};
+    for (int s = 0; s < 2; s++)
+        for (int v = 0; v < 8; v++) {
+            __m512 o = r[s][v];
+            if (beta != 0.0f) o = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(c[s] + 16 * v), o);
+            _mm512_storeu_ps(c[s] + 16 * v, o);
+        }
+}
+
 /* Columns j0..j1 of W[N, K] (rows of the stored matrix): dot products. */
 static TGT void avx_nt(int M, int j0, int j1, int K, const float *A, int lda, const uint16_t *W,
                        int ldw, float beta, float *C, int ldc) {
@@ -186,6 +213,7 @@ static TGT void avx_nt(int M, int j0, int j1, int K, const float *A, int lda, co
 
 static int have_avx512(void) { return wf_isa_active() >= WF_ISA_AVX512; }
 #else
+#define WF_BF16_AVX512 0
 static int have_avx512(void) { return 0; }
 #define avx_nn portable_nn
 #define avx_nt portable_nt
@@ -236,6 +264,28 @@ void wf_bf16p_pack(uint16_t *dst, int tb, const float *B, int ldb, int K, int N)
 void wf_gemm_bf16p(int M, int N, int K, const float *A, int lda, const uint16_t *Wp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     int fast = have_avx512(), np = (N + BF_NB - 1) / BF_NB;
+#if WF_BF16_AVX512
+    if (fast && M == 1 && N >= 2 * BF_NB) { /* decoding one sequence: wf_gemm_p64's two streams */
+        const int nfull = N / BF_NB;
+#pragma omp parallel if ((long)N * K >= BF_PAR_MIN)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            int q0 = (int)((long)nfull * t / nt), q1 = (int)((long)nfull * (t + 1) / nt), h = (q1 - q0) / 2;
+            for (int i = 0; i < h; i++) {
+                int qa = q0 + i, qb = q0 + h + i;
+                avx_row2(K, A, Wp + (size_t)qa * K * BF_NB, Wp + (size_t)qb * K * BF_NB, beta, C + (size_t)qa * BF_NB,
+                         C + (size_t)qb * BF_NB);
+            }
+            if ((q1 - q0) & 1)
+                avx_nn(1, 0, BF_NB, K, A, lda, Wp + (size_t)(q1 - 1) * K * BF_NB, BF_NB, beta,
+                       C + (size_t)(q1 - 1) * BF_NB, ldc);
+            if (t == nt - 1 && N > nfull * BF_NB)
+                avx_nn(1, 0, N - nfull * BF_NB, K, A, lda, Wp + (size_t)nfull * K * BF_NB, BF_NB, beta,
+                       C + (size_t)nfull * BF_NB, ldc);
+        }
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static) if ((long)M * N * K >= BF_PAR_MIN)
     for (int q = 0; q < np; q++) {
         int j0 = q * BF_NB, nb = N - j0 < BF_NB ? N - j0 : BF_NB;

@@ -128,6 +128,44 @@ static TGTQ void q8_rows(int mr, int nb, int K, float alpha, const float *A, int
             _mm512_mask_storeu_ps(c, k, r);
         }
 }
+/* One row against two full panels (P0, P1 with their scales S0, S1) at
+** once: two memory streams per thread (wf_gemm_p64); each column the
+** arithmetic of q8_rows with one row. */
+static TGTQ void q8_row2(int K, float alpha, const float *A, const int8_t *P0, const float *S0, const int8_t *P1,
+                         const float *S1, float beta, float *C0, float *C1) {
+    const int8_t *qp[2] = {P0, P1};
+    const float *sp[2] = {S0, S1};
+    __m512 acc[2][4], blk[2][4];
+    for (int s = 0; s < 2; s++)
+        for (int v = 0; v < 4; v++) acc[s][v] = _mm512_setzero_ps();
+    for (int p0 = 0, kb = 0; p0 < K; p0 += WF_Q8_BLOCK, kb++) {
+        int p1 = p0 + WF_Q8_BLOCK < K ? p0 + WF_Q8_BLOCK : K;
+        for (int s = 0; s < 2; s++)
+            for (int v = 0; v < 4; v++) blk[s][v] = _mm512_setzero_ps();
+        for (int p = p0; p < p1; p++) {
+            __m512 a = _mm512_set1_ps(A[p]);
+            for (int s = 0; s < 2; s++) {
+                const int8_t *qr = qp[s] + (size_t)p * Q8_NP;
+                _mm_prefetch((const char *)(qr + Q8_PF * Q8_NP), _MM_HINT_T0);
+                for (int v = 0; v < 4; v++) {
+                    __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qr + 16 * v))));
+                    blk[s][v] = _mm512_fmadd_ps(a, w, blk[s][v]);
+                }
+            }
+        }
+        for (int s = 0; s < 2; s++)
+            for (int v = 0; v < 4; v++)
+                acc[s][v] = _mm512_fmadd_ps(blk[s][v], _mm512_loadu_ps(sp[s] + (size_t)kb * Q8_NP + 16 * v), acc[s][v]);
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    float *c[2] = {C0, C1};
+    for (int s = 0; s < 2; s++)
+        for (int v = 0; v < 4; v++) {
+            __m512 r = _mm512_mul_ps(va, acc[s][v]);
+            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c[s] + 16 * v), r);
+            _mm512_storeu_ps(c[s] + 16 * v, r);
+        }
+}
 #define HAVE_Q8_ROWS 1
 #else
 #define HAVE_Q8_ROWS 0
@@ -139,6 +177,26 @@ void wf_gemm_q8p(int M, int N, int K, float alpha, const float *A, int lda, cons
     const wf_gemm_impl *im = wf_gemm_impl_active();
     int np = (N + Q8_NP - 1) / Q8_NP, nkb = (K + WF_Q8_BLOCK - 1) / WF_Q8_BLOCK;
 #if HAVE_Q8_ROWS
+    if (M == 1 && K > 0 && N >= 2 * Q8_NP && wf_isa_active() >= WF_ISA_AVX512) {
+        /* one sequence: each thread's range of panels in two halves side by side */
+        const int nfull = N / Q8_NP;
+#pragma omp parallel if ((long)N * K >= (1L << 17))
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            int q0 = (int)((long)nfull * t / nt), q1 = (int)((long)nfull * (t + 1) / nt), h = (q1 - q0) / 2;
+            for (int i = 0; i < h; i++) {
+                int qa = q0 + i, qb = q0 + h + i;
+                q8_row2(K, alpha, A, q + (size_t)qa * K * Q8_NP, s + (size_t)qa * nkb * Q8_NP, q + (size_t)qb * K * Q8_NP,
+                        s + (size_t)qb * nkb * Q8_NP, beta, C + (size_t)qa * Q8_NP, C + (size_t)qb * Q8_NP);
+            }
+            for (int pn = (q1 - q0) & 1 ? q1 - 1 : q1; pn < q1 || (t == nt - 1 && pn < np); pn++) {
+                int j0 = pn * Q8_NP, nb = N - j0 < Q8_NP ? N - j0 : Q8_NP;
+                q8_rows(1, nb, K, alpha, A, lda, q + (size_t)pn * K * Q8_NP, s + (size_t)pn * nkb * Q8_NP, beta,
+                        C + j0, ldc);
+            }
+        }
+        return;
+    }
     if (M <= 2 && K > 0 && wf_isa_active() >= WF_ISA_AVX512) {
 #pragma omp parallel for schedule(static) if ((long)M * N * K >= (1L << 17))
         for (int pn = 0; pn < np; pn++) {

@@ -1,6 +1,7 @@
 /* bench_generate.c — the inference benchmark (not a test): a
 ** cerebras-gpt-111m-sized model with random weights, batch 1.
-**   - memory read bandwidth (a STREAM-like sum over a 1 GiB buffer) and the
+**   - memory read bandwidth (a STREAM-like sum over a 1 GiB buffer, one and
+**     two sequential streams per thread, the faster) and the
 **     decode bound it implies: bandwidth / weight bytes read per token;
 **   - GEMM peak: wf_gemm at n = 2048 (and which kernel ran);
 **   - prefill tokens/s for a 1024-token prompt and its share of GEMM peak;
@@ -21,6 +22,7 @@
 
 #include <dlfcn.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,15 +42,25 @@ static double sweep_now(void) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("arch=x86-64-v4", "default")))
 #endif
-static double read_sum(const float *x, size_t n) {
+static double read_sum(const float *x, size_t n, int streams) {
     double total = 0;
 #pragma omp parallel reduction(+ : total)
     {
-        float acc[64] = {0};
-#pragma omp for schedule(static)
-        for (size_t i = 0; i < n / 64; i++)
-            for (int j = 0; j < 64; j++) acc[j] += x[i * 64 + j];
-        for (int j = 0; j < 64; j++) total += acc[j];
+        float acc[2][64] = {{0}};
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t nb = n / 64, b0 = nb * (size_t)t / (size_t)nt, b1 = nb * (size_t)(t + 1) / (size_t)nt;
+        if (streams == 2) { /* the slice's two halves side by side (as wf_gemm_p64 reads one row) */
+            size_t h = (b1 - b0) / 2;
+            for (size_t i = b0; i < b0 + h; i++)
+                for (int j = 0; j < 64; j++) {
+                    acc[0][j] += x[i * 64 + j];
+                    acc[1][j] += x[(i + h) * 64 + j];
+                }
+            b0 += 2 * h;
+        }
+        for (size_t i = b0; i < b1; i++)
+            for (int j = 0; j < 64; j++) acc[0][j] += x[i * 64 + j];
+        for (int j = 0; j < 64; j++) total += acc[0][j] + acc[1][j];
     }
     return total;
 }
@@ -62,9 +74,9 @@ static double measure_bandwidth(void) {
     ** them (same-page merging would turn memory reads into cache hits) */
     for (size_t i = 0; i < n; i++) x[i] = (float)((i * 2654435761u) >> 12 & 0xFFFFF);
     double best = 1e30, sink = 0;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < 10; r++) { /* one and two streams per thread, the faster counts */
         double t0 = wf_now();
-        sink += read_sum(x, n);
+        sink += read_sum(x, n, 1 + (r & 1));
         double t = wf_now() - t0;
         if (t < best) best = t;
     }

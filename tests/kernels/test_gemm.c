@@ -380,6 +380,55 @@ static void test_bf16(void) {
     WF_CHECK_EQ(bad, 0);
 }
 
+/* One row against packed weights (decoding one sequence): each thread
+** walks two halves of its panels side by side. On 1, 2, 3 and 4 threads,
+** with an odd and an even number of full panels per thread and a partial
+** last panel: fp32 panels give wf_gemm(0, 0)'s bits on the unpacked matrix
+** (alpha, beta), bf16 panels wf_gemm_bf16w(0)'s on the bf16 matrix, int8
+** panels the bits of row 0 of a two-row product (the per-panel kernel). */
+static void test_row_streams(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 2);
+    static const int shapes[][2] = {{300, 64 * 9 + 13}, {600, 128 * 4}, {257, 128}, {700, 64 * 3}};
+    int bad = 0, nt0 = wf_kernels_threads();
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        int K = shapes[sh][0], N = shapes[sh][1];
+        float *B = randmat(&r, (size_t)K * N), *A = randmat(&r, 2 * (size_t)K);
+        memcpy(A + K, A, sizeof(float) * (size_t)K); /* row 1 = row 0 */
+        float *P = wf_alloc(NULL, sizeof(float) * wf_p64_numel(K, N), "t", NULL);
+        uint16_t *H = wf_alloc(NULL, sizeof(uint16_t) * wf_bf16p_numel(K, N), "t", NULL);
+        uint16_t *W = wf_alloc(NULL, sizeof(uint16_t) * (size_t)K * N, "t", NULL);
+        int8_t *q = wf_alloc(NULL, wf_q8p_numel(K, N), "t", NULL);
+        float *qs = wf_alloc(NULL, sizeof(float) * wf_q8p_nscale(K, N), "t", NULL);
+        wf_p64_pack(P, 0, B, N, K, N);
+        wf_bf16p_pack(H, 0, B, N, K, N);
+        wf_bf16_from_f32(W, B, (size_t)K * N);
+        wf_q8p_pack(q, qs, 0, B, N, K, N);
+        float *C0 = randmat(&r, (size_t)N), *R = wf_alloc(NULL, sizeof(float) * 2 * (size_t)N, "t", NULL);
+        float *C = wf_alloc(NULL, sizeof(float) * (size_t)N, "t", NULL);
+        for (int nt = 1; nt <= 4; nt++) {
+            wf_kernels_set_threads(nt);
+            memcpy(R, C0, sizeof(float) * (size_t)N);
+            memcpy(C, C0, sizeof(float) * (size_t)N);
+            wf_gemm(0, 0, 1, N, K, -0.5f, A, K, B, N, 0.25f, R, N);
+            wf_gemm_p64(1, N, K, -0.5f, A, K, P, 0.25f, C, N);
+            bad += memcmp(R, C, sizeof(float) * (size_t)N) != 0;
+            memcpy(R, C0, sizeof(float) * (size_t)N);
+            memcpy(C, C0, sizeof(float) * (size_t)N);
+            wf_gemm_bf16w(0, 1, N, K, A, K, W, N, 0.5f, R, N);
+            wf_gemm_bf16p(1, N, K, A, K, H, 0.5f, C, N);
+            bad += memcmp(R, C, sizeof(float) * (size_t)N) != 0;
+            wf_gemm_q8p(2, N, K, 0.5f, A, K, q, qs, 0.0f, R, N);
+            wf_gemm_q8p(1, N, K, 0.5f, A, K, q, qs, 0.0f, C, N);
+            bad += memcmp(R, C, sizeof(float) * (size_t)N) != 0 || memcmp(R + N, C, sizeof(float) * (size_t)N) != 0;
+        }
+        wf_kernels_set_threads(nt0);
+        wf_free(NULL, B); wf_free(NULL, A); wf_free(NULL, P); wf_free(NULL, H); wf_free(NULL, W);
+        wf_free(NULL, q); wf_free(NULL, qs); wf_free(NULL, C0); wf_free(NULL, R); wf_free(NULL, C);
+    }
+    WF_CHECK_EQ(bad, 0);
+}
+
 int main(void) {
     printf("gemm kernel: %s (cpu path %s)\n", wf_gemm_kernel_name(), wf_isa_name(wf_isa_cpu()));
     static const wf_isa paths[] = {WF_ISA_AVX512, WF_ISA_AVX2, WF_ISA_PORTABLE};
@@ -399,6 +448,7 @@ int main(void) {
         test_q8();
         test_matmul_forward();
         test_bf16();
+        test_row_streams();
     }
     wf_isa_force((wf_isa)-1);
     sweep(wf_gemm_portable, "wf_gemm_portable");
