@@ -382,14 +382,16 @@ static void test_bf16(void) {
 
 /* One row against packed weights (decoding one sequence): each thread
 ** walks two halves of its panels side by side. On 1, 2, 3 and 4 threads,
-** with an odd and an even number of full panels per thread and a partial
-** last panel: fp32 panels give wf_gemm(0, 0)'s bits on the unpacked matrix
-** (alpha, beta), bf16 panels wf_gemm_bf16w(0)'s on the bf16 matrix, int8
-** panels the bits of row 0 of a two-row product (the per-panel kernel). */
+** with an odd and an even number of full panels per thread, a partial
+** last panel, and rows wider than the unpacked path's 2,048-column pass:
+** fp32 panels give wf_gemm(0, 0)'s bits on the unpacked matrix (alpha,
+** beta; itself streaming rows, checked against many-row products in
+** test_skinny_rows), bf16 panels wf_gemm_bf16w(0)'s on the bf16 matrix,
+** int8 panels the bits of row 0 of a two-row product (the per-panel kernel). */
 static void test_row_streams(void) {
     wf_rng r;
     wf_rng_seed(&r, 2);
-    static const int shapes[][2] = {{300, 64 * 9 + 13}, {600, 128 * 4}, {257, 128}, {700, 64 * 3}};
+    static const int shapes[][2] = {{300, 64 * 9 + 13}, {600, 128 * 4}, {257, 128}, {700, 64 * 3}, {40, 4200}};
     int bad = 0, nt0 = wf_kernels_threads();
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
         int K = shapes[sh][0], N = shapes[sh][1];
