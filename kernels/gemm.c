@@ -261,6 +261,13 @@ void wf_p64_pack(float *dst, int tb, const float *B, int ldb, int K, int N) {
 /* Below this many multiply-adds a fork/join costs more than it saves. */
 #define P64_PAR_MIN (1L << 17)
 
+wf_row2_share wf_row2_share_of(int n) {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int q0 = (int)((long)n * t / nt), q1 = (int)((long)n * (t + 1) / nt), h = (q1 - q0) / 2;
+    wf_row2_share s = {q0, h, (q1 - q0) & 1 ? q1 - 1 : -1, t == nt - 1};
+    return s;
+}
+
 void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
                  float *C, int ldc) {
     const wf_gemm_impl *im = pick();
@@ -271,17 +278,16 @@ void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, cons
         const int nfull = N / WF_P64;
 #pragma omp parallel if ((long)N * K >= P64_PAR_MIN)
         {
-            int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            int q0 = (int)((long)nfull * t / nt), q1 = (int)((long)nfull * (t + 1) / nt), h = (q1 - q0) / 2;
-            for (int i = 0; i < h; i++) {
-                int qa = q0 + i, qb = q0 + h + i;
+            wf_row2_share sh = wf_row2_share_of(nfull);
+            for (int i = 0; i < sh.h; i++) {
+                int qa = sh.q0 + i, qb = sh.q0 + sh.h + i;
                 im->p64_row2(K, alpha, A, Bp + (size_t)qa * K * WF_P64, Bp + (size_t)qb * K * WF_P64, beta,
                              C + (size_t)qa * WF_P64, C + (size_t)qb * WF_P64);
             }
-            if ((q1 - q0) & 1)
-                im->skinny_block(1, WF_P64, K, alpha, A, lda, Bp + (size_t)(q1 - 1) * K * WF_P64, WF_P64, beta,
-                                 C + (size_t)(q1 - 1) * WF_P64, ldc);
-            if (t == nt - 1 && N > nfull * WF_P64)
+            if (sh.odd >= 0)
+                im->skinny_block(1, WF_P64, K, alpha, A, lda, Bp + (size_t)sh.odd * K * WF_P64, WF_P64, beta,
+                                 C + (size_t)sh.odd * WF_P64, ldc);
+            if (sh.last && N > nfull * WF_P64)
                 im->skinny_block(1, N - nfull * WF_P64, K, alpha, A, lda, Bp + (size_t)nfull * K * WF_P64, WF_P64,
                                  beta, C + (size_t)nfull * WF_P64, ldc);
         }

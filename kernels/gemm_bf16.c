@@ -6,7 +6,6 @@
 ** reference for the tests. */
 #include "kernels/kernels_int.h"
 
-#include <omp.h>
 #include <string.h>
 
 static inline float bf16_to_f32(uint16_t h) {
@@ -269,17 +268,16 @@ void wf_gemm_bf16p(int M, int N, int K, const float *A, int lda, const uint16_t 
         const int nfull = N / BF_NB;
 #pragma omp parallel if ((long)N * K >= BF_PAR_MIN)
         {
-            int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            int q0 = (int)((long)nfull * t / nt), q1 = (int)((long)nfull * (t + 1) / nt), h = (q1 - q0) / 2;
-            for (int i = 0; i < h; i++) {
-                int qa = q0 + i, qb = q0 + h + i;
+            wf_row2_share sh = wf_row2_share_of(nfull);
+            for (int i = 0; i < sh.h; i++) {
+                int qa = sh.q0 + i, qb = sh.q0 + sh.h + i;
                 avx_row2(K, A, Wp + (size_t)qa * K * BF_NB, Wp + (size_t)qb * K * BF_NB, beta, C + (size_t)qa * BF_NB,
                          C + (size_t)qb * BF_NB);
             }
-            if ((q1 - q0) & 1)
-                avx_nn(1, 0, BF_NB, K, A, lda, Wp + (size_t)(q1 - 1) * K * BF_NB, BF_NB, beta,
-                       C + (size_t)(q1 - 1) * BF_NB, ldc);
-            if (t == nt - 1 && N > nfull * BF_NB)
+            if (sh.odd >= 0)
+                avx_nn(1, 0, BF_NB, K, A, lda, Wp + (size_t)sh.odd * K * BF_NB, BF_NB, beta, C + (size_t)sh.odd * BF_NB,
+                       ldc);
+            if (sh.last && N > nfull * BF_NB)
                 avx_nn(1, 0, N - nfull * BF_NB, K, A, lda, Wp + (size_t)nfull * K * BF_NB, BF_NB, beta,
                        C + (size_t)nfull * BF_NB, ldc);
         }

@@ -182,14 +182,14 @@ void wf_gemm_q8p(int M, int N, int K, float alpha, const float *A, int lda, cons
         const int nfull = N / Q8_NP;
 #pragma omp parallel if ((long)N * K >= (1L << 17))
         {
-            int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            int q0 = (int)((long)nfull * t / nt), q1 = (int)((long)nfull * (t + 1) / nt), h = (q1 - q0) / 2;
-            for (int i = 0; i < h; i++) {
-                int qa = q0 + i, qb = q0 + h + i;
+            wf_row2_share sh = wf_row2_share_of(nfull);
+            for (int i = 0; i < sh.h; i++) {
+                int qa = sh.q0 + i, qb = sh.q0 + sh.h + i;
                 q8_row2(K, alpha, A, q + (size_t)qa * K * Q8_NP, s + (size_t)qa * nkb * Q8_NP, q + (size_t)qb * K * Q8_NP,
                         s + (size_t)qb * nkb * Q8_NP, beta, C + (size_t)qa * Q8_NP, C + (size_t)qb * Q8_NP);
             }
-            for (int pn = (q1 - q0) & 1 ? q1 - 1 : q1; pn < q1 || (t == nt - 1 && pn < np); pn++) {
+            int q1 = sh.q0 + 2 * sh.h + (sh.odd >= 0); /* the odd panel, then (last thread) the partial one */
+            for (int pn = sh.odd >= 0 ? sh.odd : q1; pn < q1 || (sh.last && pn < np); pn++) {
                 int j0 = pn * Q8_NP, nb = N - j0 < Q8_NP ? N - j0 : Q8_NP;
                 q8_rows(1, nb, K, alpha, A, lda, q + (size_t)pn * K * Q8_NP, s + (size_t)pn * nkb * Q8_NP, beta,
                         C + j0, ldc);

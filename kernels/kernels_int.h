@@ -74,6 +74,17 @@ typedef struct {
     int pack_lanes; /* the register width pack_t transposes (16 AVX-512, 8 AVX2) */
 } wf_gemm_impl;
 
+/* One-row products over n full panels (decoding one sequence): inside an
+** OpenMP parallel region, the calling thread's share as schedule(static)
+** would give it, [q0, q0 + 2h) walked as pairs (q0 + i, q0 + h + i), two
+** memory streams side by side; odd >= 0 is the share's last panel when its
+** count is odd (else -1); last: this thread also takes the partial panel
+** after the n full ones. wf_gemm_p64, wf_gemm_bf16p, wf_gemm_q8p. */
+typedef struct {
+    int q0, h, odd, last;
+} wf_row2_share;
+wf_row2_share wf_row2_share_of(int n);
+
 /* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,
 ** where the compiler cannot build AMX code; the caller checks
 ** wf_isa_active() == WF_ISA_AMX first (the OS grant is part of that). */
