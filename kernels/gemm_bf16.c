@@ -1,11 +1,12 @@
 /* gemm_bf16.c — products with bf16 weights for decoding (kernels.h): the
 ** weight stream is half the bytes of fp32, which is what a batch-1 decode
 ** step is bound by. Weights are widened to fp32 in registers (exact), so
-** only their rounding to bf16 differs from the fp32 path. AVX-512F/BW path
-** behind a runtime check, a portable C path otherwise, and a naive
-** reference for the tests. */
+** only their rounding to bf16 differs from the fp32 path. AVX-512F/BW and
+** AVX2 + FMA paths behind a runtime check (the same bits: one FMA chain per
+** column), a portable C path otherwise, and a naive reference for the tests. */
 #include "kernels/kernels_int.h"
 
+#include <math.h>
 #include <string.h>
 
 static inline float bf16_to_f32(uint16_t h) {
@@ -210,10 +211,81 @@ static TGT void avx_nt(int M, int j0, int j1, int K, const float *A, int lda, co
     }
 }
 
+/* AVX2 + FMA (no AVX-512: older servers, laptops): tb = 0, 64 columns at a
+** time in 8 ymm sums, one row of A per pass (a panel stays in L2 for the
+** next). Each sum the FMA chain over p of avx_nn and its epilogue (a tail
+** of fewer than 8 columns in scalar fmaf), so the bits are the same. */
+#define TGT2 __attribute__((target("avx2,fma")))
+static TGT2 inline __m256 widen8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+static TGT2 void avx2_nn(int M, int j0, int nb, int K, const float *A, int lda, const uint16_t *W, int ldw,
+                         float beta, float *C, int ldc) {
+    if (M == 1 && nb == BF_NB) { /* decoding: the whole block in one pass, 16 sums */
+        __m256 s[16];
+        for (int v = 0; v < 16; v++) s[v] = _mm256_setzero_ps();
+        const uint16_t *wc = W + j0;
+        for (int p = 0; p < K; p++) {
+            const uint16_t *wr = wc + (size_t)p * ldw;
+            const char *pf = (const char *)(wr + (size_t)BF_PF * ldw);
+            for (int l = 0; l < 4; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+            __m256 x = _mm256_broadcast_ss(A + p);
+            for (int v = 0; v < 16; v++) s[v] = _mm256_fmadd_ps(x, widen8(wr + 8 * v), s[v]);
+        }
+        float *c = C + j0;
+        for (int v = 0; v < 16; v++) {
+            __m256 o = s[v];
+            if (beta != 0.0f) o = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c + 8 * v), o);
+            _mm256_storeu_ps(c + 8 * v, o);
+        }
+        return;
+    }
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (size_t)i * lda;
+        for (int c0 = 0; c0 < nb; c0 += 64) {
+            int w = nb - c0 < 64 ? nb - c0 : 64, nv = w / 8, nt = w % 8;
+            const uint16_t *wc = W + j0 + c0;
+            __m256 s[8];
+            float t[8];
+            for (int v = 0; v < 8; v++) s[v] = _mm256_setzero_ps(), t[v] = 0.0f;
+            if (nv == 8) {
+                for (int p = 0; p < K; p++) {
+                    const uint16_t *wr = wc + (size_t)p * ldw;
+                    _mm_prefetch((const char *)(wr + (size_t)BF_PF * ldw), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(wr + (size_t)BF_PF * ldw) + 64, _MM_HINT_T0);
+                    __m256 x = _mm256_broadcast_ss(a + p);
+                    for (int v = 0; v < 8; v++) s[v] = _mm256_fmadd_ps(x, widen8(wr + 8 * v), s[v]);
+                }
+            } else {
+                for (int p = 0; p < K; p++) {
+                    const uint16_t *wr = wc + (size_t)p * ldw;
+                    __m256 x = _mm256_broadcast_ss(a + p);
+                    for (int v = 0; v < nv; v++) s[v] = _mm256_fmadd_ps(x, widen8(wr + 8 * v), s[v]);
+                    for (int q = 0; q < nt; q++) t[q] = fmaf(a[p], bf16_to_f32(wr[8 * nv + q]), t[q]);
+                }
+            }
+            float *c = C + (size_t)i * ldc + j0 + c0;
+            for (int v = 0; v < nv; v++) {
+                __m256 o = s[v];
+                if (beta != 0.0f) o = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c + 8 * v), o);
+                _mm256_storeu_ps(c + 8 * v, o);
+            }
+            for (int q = 0; q < nt; q++) c[8 * nv + q] = beta == 0.0f ? t[q] : fmaf(beta, c[8 * nv + q], t[q]);
+        }
+    }
+}
+
 static int have_avx512(void) { return wf_isa_active() >= WF_ISA_AVX512; }
+/* the tb = 0 kernel of the active path */
+typedef void (*nn_fn)(int, int, int, int, const float *, int, const uint16_t *, int, float, float *, int);
+static nn_fn pick_nn(void) {
+    return wf_isa_active() >= WF_ISA_AVX512 ? avx_nn : wf_isa_active() >= WF_ISA_AVX2 ? avx2_nn : portable_nn;
+}
 #else
 #define WF_BF16_AVX512 0
 static int have_avx512(void) { return 0; }
+typedef void (*nn_fn)(int, int, int, int, const float *, int, const uint16_t *, int, float, float *, int);
+static nn_fn pick_nn(void) { return portable_nn; }
 #define avx_nn portable_nn
 #define avx_nt portable_nt
 #endif
@@ -232,10 +304,11 @@ void wf_gemm_bf16w(int tb, int M, int N, int K, const float *A, int lda, const u
         }
     } else {
         int nblk = (N + BF_NB - 1) / BF_NB;
+        nn_fn nn = pick_nn();
 #pragma omp parallel for schedule(static) if (work >= BF_PAR_MIN)
         for (int b = 0; b < nblk; b++) {
             int j0 = b * BF_NB, nb = N - j0 < BF_NB ? N - j0 : BF_NB;
-            (fast ? avx_nn : portable_nn)(M, j0, nb, K, A, lda, W, ldw, beta, C, ldc);
+            nn(M, j0, nb, K, A, lda, W, ldw, beta, C, ldc);
         }
     }
 }
@@ -284,9 +357,10 @@ void wf_gemm_bf16p(int M, int N, int K, const float *A, int lda, const uint16_t 
         return;
     }
 #endif
+    nn_fn nn = pick_nn();
 #pragma omp parallel for schedule(static) if ((long)M * N * K >= BF_PAR_MIN)
     for (int q = 0; q < np; q++) {
         int j0 = q * BF_NB, nb = N - j0 < BF_NB ? N - j0 : BF_NB;
-        (fast ? avx_nn : portable_nn)(M, 0, nb, K, A, lda, Wp + (size_t)q * K * BF_NB, BF_NB, beta, C + j0, ldc);
+        nn(M, 0, nb, K, A, lda, Wp + (size_t)q * K * BF_NB, BF_NB, beta, C + j0, ldc);
     }
 }

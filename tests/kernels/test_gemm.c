@@ -431,6 +431,37 @@ static void test_row_streams(void) {
     WF_CHECK_EQ(bad, 0);
 }
 
+/* The bf16 weight kernels give the same bits on the AVX-512 and the AVX2
+** path (one FMA chain per column, the same epilogue): one row (decoding)
+** and five, 128-column blocks and a 44-column tail, beta 0 and 0.5. */
+static void test_bf16_isas(void) {
+    if (wf_isa_cpu() < WF_ISA_AVX512) {
+        printf("SKIP bf16 AVX-512 against AVX2: this CPU has at most %s\n", wf_isa_name(wf_isa_cpu()));
+        return;
+    }
+    wf_rng r;
+    wf_rng_seed(&r, 16);
+    int K = 200, N = 300, bad = 0;
+    float *B = randmat(&r, (size_t)K * N), *A = randmat(&r, 5 * (size_t)K), *C0 = randmat(&r, 5 * (size_t)N);
+    uint16_t *P = wf_alloc(NULL, sizeof(uint16_t) * wf_bf16p_numel(K, N), "t", NULL);
+    wf_bf16p_pack(P, 0, B, N, K, N);
+    float *C[2];
+    for (int m = 1; m <= 5; m += 4)
+        for (int bt = 0; bt < 2; bt++) {
+            for (int k = 0; k < 2; k++) {
+                WF_CHECK_EQ(wf_isa_force(k ? WF_ISA_AVX2 : WF_ISA_AVX512), k ? WF_ISA_AVX2 : WF_ISA_AVX512);
+                C[k] = wf_alloc(NULL, sizeof(float) * 5 * (size_t)N, "t", NULL);
+                memcpy(C[k], C0, sizeof(float) * 5 * (size_t)N);
+                wf_gemm_bf16p(m, N, K, A, K, P, bt ? 0.5f : 0.0f, C[k], N);
+            }
+            bad += memcmp(C[0], C[1], sizeof(float) * (size_t)m * N) != 0;
+            wf_free(NULL, C[0]); wf_free(NULL, C[1]);
+        }
+    wf_isa_force((wf_isa)-1);
+    WF_CHECK_EQ(bad, 0);
+    wf_free(NULL, B); wf_free(NULL, A); wf_free(NULL, C0); wf_free(NULL, P);
+}
+
 int main(void) {
     printf("gemm kernel: %s (cpu path %s)\n", wf_gemm_kernel_name(), wf_isa_name(wf_isa_cpu()));
     static const wf_isa paths[] = {WF_ISA_AVX512, WF_ISA_AVX2, WF_ISA_PORTABLE};
@@ -453,6 +484,7 @@ int main(void) {
         test_row_streams();
     }
     wf_isa_force((wf_isa)-1);
+    test_bf16_isas();
     sweep(wf_gemm_portable, "wf_gemm_portable");
     return wf_check_report();
 }
