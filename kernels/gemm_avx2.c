@@ -158,6 +158,31 @@ static TGT2 void dot2x4(const float *a0, const float *a1, const float *const b[4
     }
 }
 
+/* One row, tb = 0 (decoding from the weights as loaded): each thread reads
+** its columns of B row after row into sums in an L1 buffer, as row_stream in
+** gemm_avx512.c; each sum the FMA chain and epilogue of nn2_block. */
+#define RS2_W 2048 /* columns per pass: 8 KiB of sums */
+static TGT2 void row_stream2(int n, int K, float alpha, const float *a, const float *B, int ldb, float beta,
+                             float *C) {
+    _Alignas(32) float acc[RS2_W];
+    for (int c0 = 0; c0 < n; c0 += RS2_W) {
+        int w = n - c0 < RS2_W ? n - c0 : RS2_W, nv = w / 8;
+        for (int j = 0; j < w; j++) acc[j] = 0.0f;
+        for (int p = 0; p < K; p++) {
+            const float *br = B + (size_t)p * ldb + c0;
+            __m256 av = _mm256_broadcast_ss(a + p);
+            for (int v = 0; v < nv; v++)
+                _mm256_store_ps(acc + 8 * v, _mm256_fmadd_ps(av, _mm256_loadu_ps(br + 8 * v), _mm256_load_ps(acc + 8 * v)));
+            for (int j = 8 * nv; j < w; j++) acc[j] = fmaf(a[p], br[j], acc[j]);
+        }
+        for (int j = 0; j < w; j++) {
+            float *d = &C[c0 + j];
+            float r = alpha * acc[j];
+            *d = beta == 0.0f ? r : r + beta * *d;
+        }
+    }
+}
+
 static void skinny2(int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                     int ldb, float beta, float *C, int ldc) {
     WF_ASSERT(M <= S2_MAX);
@@ -193,6 +218,15 @@ static void skinny2(int tb, int M, int N, int K, float alpha, const float *A, in
                     float *d = &C[(size_t)m * ldc + j];
                     *d = beta == 0.0f ? r : r + beta * *d;
                 }
+        }
+        return;
+    }
+    if (M == 1) {
+#pragma omp parallel if (work >= (1L << 17))
+        {
+            int j0, j1;
+            wf_col_share(N, 8, &j0, &j1);
+            if (j1 > j0) row_stream2(j1 - j0, K, alpha, A, B + j0, ldb, beta, C + j0);
         }
         return;
     }

@@ -264,9 +264,8 @@ static void skinny(int tb, int M, int N, int K, float alpha, const float *A, int
     if (M == 1) { /* batch-1 decoding: each thread streams the rows of its columns */
 #pragma omp parallel if ((long)N * K >= SKINNY_PAR_MIN)
         {
-            int t = omp_get_thread_num(), nt = omp_get_num_threads(), nq = (N + 15) / 16;
-            int j0 = (int)((long)nq * t / nt) * 16, j1 = (int)((long)nq * (t + 1) / nt) * 16;
-            if (j1 > N) j1 = N;
+            int j0, j1;
+            wf_col_share(N, 16, &j0, &j1);
             if (j1 > j0) row_stream(j1 - j0, K, alpha, A, B + j0, ldb, beta, C + j0);
         }
         return;

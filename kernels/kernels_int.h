@@ -84,6 +84,9 @@ typedef struct {
     int q0, h, odd, last;
 } wf_row2_share;
 wf_row2_share wf_row2_share_of(int n);
+/* Inside an OpenMP parallel region: the calling thread's share [*j0, *j1)
+** of n columns, cut at multiples of q (one-row products from row-major B). */
+void wf_col_share(int n, int q, int *j0, int *j1);
 
 /* wf_gemm_bf16x on AMX tiles (gemm_amx.c). Returns 0, computing nothing,
 ** where the compiler cannot build AMX code; the caller checks
