@@ -279,24 +279,25 @@ void wf_col_share(int n, int q, int *j0, int *j1) {
 void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,
                  float *C, int ldc) {
     const wf_gemm_impl *im = pick();
-    if (M == 1 && K > 0 && N >= 2 * WF_P64 && im->p64_row2 && im->skinny_block) {
-        /* one row (decoding one sequence): each thread takes a contiguous
-        ** range of panels, as schedule(static) would, and walks its two
-        ** halves side by side (two memory streams); same bits per column */
+    if (M >= 1 && M <= im->p64_rows2_max && K > 0 && N >= 2 * WF_P64 && im->p64_rows2 && im->skinny_block) {
+        /* one to three rows (decoding as many sequences): each thread takes
+        ** a contiguous range of panels, as schedule(static) would, and walks
+        ** its two halves side by side (two memory streams); same bits per
+        ** column */
         const int nfull = N / WF_P64;
-#pragma omp parallel if ((long)N * K >= P64_PAR_MIN)
+#pragma omp parallel if ((long)M * N * K >= P64_PAR_MIN)
         {
             wf_row2_share sh = wf_row2_share_of(nfull);
             for (int i = 0; i < sh.h; i++) {
                 int qa = sh.q0 + i, qb = sh.q0 + sh.h + i;
-                im->p64_row2(K, alpha, A, Bp + (size_t)qa * K * WF_P64, Bp + (size_t)qb * K * WF_P64, beta,
-                             C + (size_t)qa * WF_P64, C + (size_t)qb * WF_P64);
+                im->p64_rows2(M, K, alpha, A, lda, Bp + (size_t)qa * K * WF_P64, Bp + (size_t)qb * K * WF_P64, beta,
+                              C + (size_t)qa * WF_P64, C + (size_t)qb * WF_P64, ldc);
             }
             if (sh.odd >= 0)
-                im->skinny_block(1, WF_P64, K, alpha, A, lda, Bp + (size_t)sh.odd * K * WF_P64, WF_P64, beta,
+                im->skinny_block(M, WF_P64, K, alpha, A, lda, Bp + (size_t)sh.odd * K * WF_P64, WF_P64, beta,
                                  C + (size_t)sh.odd * WF_P64, ldc);
             if (sh.last && N > nfull * WF_P64)
-                im->skinny_block(1, N - nfull * WF_P64, K, alpha, A, lda, Bp + (size_t)nfull * K * WF_P64, WF_P64,
+                im->skinny_block(M, N - nfull * WF_P64, K, alpha, A, lda, Bp + (size_t)nfull * K * WF_P64, WF_P64,
                                  beta, C + (size_t)nfull * WF_P64, ldc);
         }
         return;

@@ -245,12 +245,13 @@ static void skinny_block2(int M, int nb, int K, float alpha, const float *A, int
         nn2_block(M, nb - j0 < S2_CB ? nb - j0 : S2_CB, K, alpha, A, lda, B + j0, ldb, beta, C + j0, ldc);
 }
 
-/* wf_gemm_impl.p64_row2: one row against two full 64-column panels, in
-** two passes of 32 columns (8 accumulators: 16 ymm registers hold no more),
-** each pass walking the two panels side by side; each element the FMA chain
-** and the epilogue of nn2_block. */
-static TGT2 void p64_row2_avx2(int K, float alpha, const float *a, const float *B0, const float *B1, float beta,
-                               float *C0, float *C1) {
+/* wf_gemm_impl.p64_rows2 (one row: p64_rows2_max = 1): two full 64-column panels in one
+** pass, 8 ymm sums per panel (all 16 registers: the compiler keeps the
+** broadcast in memory; two 32-column passes were slower, docs/kernels.md);
+** each element the FMA chain and the epilogue of nn2_block. */
+static TGT2 void p64_row2_avx2(int mr, int K, float alpha, const float *a, int lda, const float *B0, const float *B1,
+                               float beta, float *C0, float *C1, int ldc) {
+    (void)mr, (void)lda, (void)ldc; /* one row (p64_rows2_max = 1) */
     __m256 r[2][8];
     for (int v = 0; v < 8; v++) r[0][v] = r[1][v] = _mm256_setzero_ps();
     for (int p = 0; p < K; p++) {
@@ -319,7 +320,8 @@ static const wf_gemm_impl avx2_impl = {
     .skinny_max = S2_MAX,
     .skinny_block = skinny_block2,
     .skinny_block_max = S2_MAX,
-    .p64_row2 = p64_row2_avx2,
+    .p64_rows2 = p64_row2_avx2,
+    .p64_rows2_max = 1,
     .pack_t = pack_t8,
     .pack_lanes = 8,
 };

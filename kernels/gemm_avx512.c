@@ -284,30 +284,47 @@ static void skinny_block(int M, int nb, int K, float alpha, const float *A, int 
     skinny_nn_multi(M, nb, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* wf_gemm_impl.p64_row2: one row of A against two full panels, eight
-** accumulators. No software prefetch: the hardware prefetcher follows two
+/* wf_gemm_impl.p64_rows2: mr (1..3) rows of A against two full panels, 8 *
+** mr accumulators. No software prefetch: the hardware prefetcher follows two
 ** sequential streams, and prefetch instructions 16 rows ahead made the
-** single-stream loop slower (27 against 31 GB/s on the Intel Xeon, LM head). */
-static TGT void p64_row2(int K, float alpha, const float *a, const float *B0, const float *B1, float beta,
-                         float *C0, float *C1) {
-    __m512 r[2][4];
-    for (int v = 0; v < 4; v++) r[0][v] = r[1][v] = _mm512_setzero_ps();
+** single-stream loop slower (27 against 31 GB/s on the Intel Xeon, LM head).
+** Each column the FMA chain of nn_slice (a row's bits do not depend on M). */
+static TGT inline __attribute__((always_inline)) void rows2(const int mr, int K, float alpha, const float *a,
+                                                            int lda, const float *B0, const float *B1, float beta,
+                                                            float *C0, float *C1, int ldc) {
+    __m512 r[3][2][4];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < 4; v++) r[i][0][v] = r[i][1][v] = _mm512_setzero_ps();
     for (int p = 0; p < K; p++) {
         const float *b0 = B0 + (size_t)p * WF_P64, *b1 = B1 + (size_t)p * WF_P64;
-        __m512 av = _mm512_set1_ps(a[p]);
-        for (int v = 0; v < 4; v++) {
-            r[0][v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b0 + 16 * v), r[0][v]);
-            r[1][v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b1 + 16 * v), r[1][v]);
+        __m512 w[2][4];
+        for (int v = 0; v < 4; v++) w[0][v] = _mm512_loadu_ps(b0 + 16 * v), w[1][v] = _mm512_loadu_ps(b1 + 16 * v);
+        for (int i = 0; i < mr; i++) {
+            __m512 av = _mm512_set1_ps(a[(size_t)i * lda + p]);
+            for (int v = 0; v < 4; v++) {
+                r[i][0][v] = _mm512_fmadd_ps(av, w[0][v], r[i][0][v]);
+                r[i][1][v] = _mm512_fmadd_ps(av, w[1][v], r[i][1][v]);
+            }
         }
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    float *c[2] = {C0, C1};
-    for (int i = 0; i < 2; i++)
-        for (int v = 0; v < 4; v++) {
-            __m512 x = _mm512_mul_ps(va, r[i][v]);
-            if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c[i] + 16 * v), x);
-            _mm512_storeu_ps(c[i] + 16 * v, x);
-        }
+    for (int i = 0; i < mr; i++) {
+        float *c[2] = {C0 + (size_t)i * ldc, C1 + (size_t)i * ldc};
+        for (int s = 0; s < 2; s++)
+            for (int v = 0; v < 4; v++) {
+                __m512 x = _mm512_mul_ps(va, r[i][s][v]);
+                if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c[s] + 16 * v), x);
+                _mm512_storeu_ps(c[s] + 16 * v, x);
+            }
+    }
+}
+static TGT void p64_rows2(int mr, int K, float alpha, const float *a, int lda, const float *B0, const float *B1,
+                          float beta, float *C0, float *C1, int ldc) {
+    switch (mr) {
+    case 1: rows2(1, K, alpha, a, lda, B0, B1, beta, C0, C1, ldc); break;
+    case 2: rows2(2, K, alpha, a, lda, B0, B1, beta, C0, C1, ldc); break;
+    default: rows2(3, K, alpha, a, lda, B0, B1, beta, C0, C1, ldc); break;
+    }
 }
 
 /* The 16 x 16 transpose of r[0..15] in place (wf_transpose16 on the bits). */
@@ -341,7 +358,8 @@ static const wf_gemm_impl avx512_impl = {
     .skinny_max = SK_MAX,
     .skinny_block = skinny_block,
     .skinny_block_max = SK_MAX_P64,
-    .p64_row2 = p64_row2,
+    .p64_rows2 = p64_rows2,
+    .p64_rows2_max = 3,
     .pack_t = pack_t16,
     .pack_lanes = 16,
 };

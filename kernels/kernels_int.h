@@ -64,12 +64,14 @@ typedef struct {
     void (*skinny_block)(int M, int nb, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                          float beta, float *C, int ldc);
     int skinny_block_max; /* skinny_block takes M <= skinny_block_max rows */
-    /* One row against two full 64-column panels at once (wf_gemm_p64 with
-    ** M = 1, decoding one sequence): C0 = alpha a @ B0 + beta C0 and the same
-    ** for B1, C1; each column the FMA chain of skinny_block. Two memory
-    ** streams per thread read faster than one (docs/kernels.md). NULL: none. */
-    void (*p64_row2)(int K, float alpha, const float *a, const float *B0, const float *B1, float beta,
-                     float *C0, float *C1);
+    /* mr <= p64_rows2_max rows (lda apart) against two full 64-column panels
+    ** at once (wf_gemm_p64 decoding one to a few sequences): C0 = alpha A @ B0
+    ** + beta C0 and the same for B1, C1 (rows ldc apart); each column the FMA
+    ** chain of skinny_block. Two memory streams per thread read faster than
+    ** one (docs/kernels.md). NULL: none. */
+    void (*p64_rows2)(int mr, int K, float alpha, const float *a, int lda, const float *B0, const float *B1,
+                      float beta, float *C0, float *C1, int ldc);
+    int p64_rows2_max;
     /* Transposing pack (the packs of op(A) with ta = 0 and op(B) with tb = 1):
     ** dst[p*dstride + r] = src[r*lds + p] for r < rows, 0 for rows <= r <
     ** lanes (lanes <= pack_lanes), p < kc. NULL: the plain C loops. */

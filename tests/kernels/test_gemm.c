@@ -148,7 +148,7 @@ static void test_p64(void) {
     wf_rng r;
     wf_rng_seed(&r, 64);
     static const int shapes[][2] = {{517, 333}, {64, 64}, {1, 1}, {130, 200}};
-    static const int ms[] = {1, 2, 7, 16, 48, 49, 64, 96, 100};
+    static const int ms[] = {1, 2, 3, 7, 16, 48, 49, 64, 96, 100};
     int bad = 0, bad_pad = 0;
     double worst = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
