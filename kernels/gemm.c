@@ -272,8 +272,7 @@ void wf_col_share(int n, int q, int *j0, int *j1) {
     int t = omp_get_thread_num(), nt = omp_get_num_threads(), nq = (n + q - 1) / q;
     *j0 = (int)((long)nq * t / nt) * q;
     *j1 = (int)((long)nq * (t + 1) / nt) * q;
-    if (*j1 > n) *j1 = n;
-    if (*j0 > n) *j0 = n;
+    if (*j1 > n) *j1 = n; /* the last share ends at n; j0 < n whenever the share is not empty */
 }
 
 void wf_gemm_p64(int M, int N, int K, float alpha, const float *A, int lda, const float *Bp, float beta,

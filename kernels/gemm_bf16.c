@@ -211,10 +211,11 @@ static TGT void avx_nt(int M, int j0, int j1, int K, const float *A, int lda, co
     }
 }
 
-/* AVX2 + FMA (no AVX-512: older servers, laptops): tb = 0, 64 columns at a
-** time in 8 ymm sums, one row of A per pass (a panel stays in L2 for the
-** next). Each sum the FMA chain over p of avx_nn and its epilogue (a tail
-** of fewer than 8 columns in scalar fmaf), so the bits are the same. */
+/* AVX2 + FMA (no AVX-512: older servers, laptops): tb = 0. One row against
+** a full 128-column block (decoding) in one pass of 16 ymm sums; otherwise
+** 64 columns at a time in 8 sums, one row of A per pass (a panel stays in L2
+** for the next). Each sum the FMA chain over p of avx_nn and its epilogue (a
+** tail of fewer than 8 columns in scalar fmaf), so the bits are the same. */
 #define TGT2 __attribute__((target("avx2,fma")))
 static TGT2 inline __m256 widen8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));

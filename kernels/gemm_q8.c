@@ -91,80 +91,62 @@ void wf_gemm_q8p_naive(int M, int N, int K, float alpha, const float *A, int lda
 ** scaled into the row sums at the block's end: w = q * s exactly as the
 ** buffered path rounds it is not formed, so the bits differ from it by the
 ** reassociation (within the naive reference's tolerance). */
-static TGTQ void q8_rows(int mr, int nb, int K, float alpha, const float *A, int lda, const int8_t *qp,
-                         const float *sp, float beta, float *C, int ldc) {
-    __m512 acc[2][4], blk[2][4];
-    for (int i = 0; i < 2; i++)
+static TGTQ inline __attribute__((always_inline)) void q8_core(const int mr, const int ns, int nb, int K, float alpha,
+                                                               const float *A, int lda, const int8_t *const *qp,
+                                                               const float *const *sp, float beta, float *const *C,
+                                                               int ldc) {
+    __m512 acc[2][4], blk[2][4]; /* [s * mr + i]: mr rows x ns panels, at most 2 */
+    for (int i = 0; i < mr * ns; i++)
         for (int v = 0; v < 4; v++) acc[i][v] = _mm512_setzero_ps();
     for (int p0 = 0, kb = 0; p0 < K; p0 += WF_Q8_BLOCK, kb++) {
         int p1 = p0 + WF_Q8_BLOCK < K ? p0 + WF_Q8_BLOCK : K;
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < mr * ns; i++)
             for (int v = 0; v < 4; v++) blk[i][v] = _mm512_setzero_ps();
-        for (int p = p0; p < p1; p++) {
-            const int8_t *qr = qp + (size_t)p * Q8_NP;
-            _mm_prefetch((const char *)(qr + Q8_PF * Q8_NP), _MM_HINT_T0);
-            __m512 w[4];
-            for (int v = 0; v < 4; v++)
-                w[v] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qr + 16 * v))));
-            for (int i = 0; i < mr; i++) {
-                __m512 a = _mm512_set1_ps(A[(size_t)i * lda + p]);
-                for (int v = 0; v < 4; v++) blk[i][v] = _mm512_fmadd_ps(a, w[v], blk[i][v]);
+        for (int p = p0; p < p1; p++)
+            for (int s = 0; s < ns; s++) {
+                const int8_t *qr = qp[s] + (size_t)p * Q8_NP;
+                _mm_prefetch((const char *)(qr + Q8_PF * Q8_NP), _MM_HINT_T0);
+                __m512 w[4];
+                for (int v = 0; v < 4; v++)
+                    w[v] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qr + 16 * v))));
+                for (int i = 0; i < mr; i++) {
+                    __m512 a = _mm512_set1_ps(A[(size_t)i * lda + p]);
+                    for (int v = 0; v < 4; v++) blk[s * mr + i][v] = _mm512_fmadd_ps(a, w[v], blk[s * mr + i][v]);
+                }
             }
-        }
-        const float *sr = sp + (size_t)kb * Q8_NP;
-        for (int v = 0; v < 4; v++) {
-            __m512 sc = _mm512_loadu_ps(sr + 16 * v);
-            for (int i = 0; i < mr; i++) acc[i][v] = _mm512_fmadd_ps(blk[i][v], sc, acc[i][v]);
-        }
+        for (int s = 0; s < ns; s++)
+            for (int v = 0; v < 4; v++) {
+                __m512 sc = _mm512_loadu_ps(sp[s] + (size_t)kb * Q8_NP + 16 * v);
+                for (int i = 0; i < mr; i++)
+                    acc[s * mr + i][v] = _mm512_fmadd_ps(blk[s * mr + i][v], sc, acc[s * mr + i][v]);
+            }
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < mr; i++)
-        for (int v = 0; v < 4 && 16 * v < nb; v++) {
-            int n = nb - 16 * v;
-            __mmask16 k = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-            float *c = C + (size_t)i * ldc + 16 * v;
-            __m512 r = _mm512_mul_ps(va, acc[i][v]);
-            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, c), r);
-            _mm512_mask_storeu_ps(c, k, r);
-        }
+    for (int s = 0; s < ns; s++)
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < 4 && 16 * v < nb; v++) {
+                int n = nb - 16 * v;
+                __mmask16 k = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+                float *c = C[s] + (size_t)i * ldc + 16 * v;
+                __m512 r = _mm512_mul_ps(va, acc[s * mr + i][v]);
+                if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, c), r);
+                _mm512_mask_storeu_ps(c, k, r);
+            }
 }
-/* One row against two full panels (P0, P1 with their scales S0, S1) at
-** once: two memory streams per thread (wf_gemm_p64); each column the
-** arithmetic of q8_rows with one row. */
+/* One panel of nb columns, mr (1 or 2) rows. */
+static TGTQ void q8_rows(int mr, int nb, int K, float alpha, const float *A, int lda, const int8_t *qp,
+                         const float *sp, float beta, float *C, int ldc) {
+    if (mr == 1) q8_core(1, 1, nb, K, alpha, A, lda, &qp, &sp, beta, &C, ldc);
+    else q8_core(2, 1, nb, K, alpha, A, lda, &qp, &sp, beta, &C, ldc);
+}
+/* One row against two full panels at once: two memory streams per thread
+** (wf_gemm_p64); each column the arithmetic of q8_rows with one row. */
 static TGTQ void q8_row2(int K, float alpha, const float *A, const int8_t *P0, const float *S0, const int8_t *P1,
                          const float *S1, float beta, float *C0, float *C1) {
     const int8_t *qp[2] = {P0, P1};
     const float *sp[2] = {S0, S1};
-    __m512 acc[2][4], blk[2][4];
-    for (int s = 0; s < 2; s++)
-        for (int v = 0; v < 4; v++) acc[s][v] = _mm512_setzero_ps();
-    for (int p0 = 0, kb = 0; p0 < K; p0 += WF_Q8_BLOCK, kb++) {
-        int p1 = p0 + WF_Q8_BLOCK < K ? p0 + WF_Q8_BLOCK : K;
-        for (int s = 0; s < 2; s++)
-            for (int v = 0; v < 4; v++) blk[s][v] = _mm512_setzero_ps();
-        for (int p = p0; p < p1; p++) {
-            __m512 a = _mm512_set1_ps(A[p]);
-            for (int s = 0; s < 2; s++) {
-                const int8_t *qr = qp[s] + (size_t)p * Q8_NP;
-                _mm_prefetch((const char *)(qr + Q8_PF * Q8_NP), _MM_HINT_T0);
-                for (int v = 0; v < 4; v++) {
-                    __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qr + 16 * v))));
-                    blk[s][v] = _mm512_fmadd_ps(a, w, blk[s][v]);
-                }
-            }
-        }
-        for (int s = 0; s < 2; s++)
-            for (int v = 0; v < 4; v++)
-                acc[s][v] = _mm512_fmadd_ps(blk[s][v], _mm512_loadu_ps(sp[s] + (size_t)kb * Q8_NP + 16 * v), acc[s][v]);
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     float *c[2] = {C0, C1};
-    for (int s = 0; s < 2; s++)
-        for (int v = 0; v < 4; v++) {
-            __m512 r = _mm512_mul_ps(va, acc[s][v]);
-            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c[s] + 16 * v), r);
-            _mm512_storeu_ps(c[s] + 16 * v, r);
-        }
+    q8_core(1, 2, Q8_NP, K, alpha, A, 0, qp, sp, beta, c, 0);
 }
 #define HAVE_Q8_ROWS 1
 #else
@@ -188,12 +170,12 @@ void wf_gemm_q8p(int M, int N, int K, float alpha, const float *A, int lda, cons
                 q8_row2(K, alpha, A, q + (size_t)qa * K * Q8_NP, s + (size_t)qa * nkb * Q8_NP, q + (size_t)qb * K * Q8_NP,
                         s + (size_t)qb * nkb * Q8_NP, beta, C + (size_t)qa * Q8_NP, C + (size_t)qb * Q8_NP);
             }
-            int q1 = sh.q0 + 2 * sh.h + (sh.odd >= 0); /* the odd panel, then (last thread) the partial one */
-            for (int pn = sh.odd >= 0 ? sh.odd : q1; pn < q1 || (sh.last && pn < np); pn++) {
-                int j0 = pn * Q8_NP, nb = N - j0 < Q8_NP ? N - j0 : Q8_NP;
-                q8_rows(1, nb, K, alpha, A, lda, q + (size_t)pn * K * Q8_NP, s + (size_t)pn * nkb * Q8_NP, beta,
-                        C + j0, ldc);
-            }
+            if (sh.odd >= 0)
+                q8_rows(1, Q8_NP, K, alpha, A, lda, q + (size_t)sh.odd * K * Q8_NP, s + (size_t)sh.odd * nkb * Q8_NP,
+                        beta, C + (size_t)sh.odd * Q8_NP, ldc);
+            if (sh.last && N > nfull * Q8_NP)
+                q8_rows(1, N - nfull * Q8_NP, K, alpha, A, lda, q + (size_t)nfull * K * Q8_NP,
+                        s + (size_t)nfull * nkb * Q8_NP, beta, C + (size_t)nfull * Q8_NP, ldc);
         }
         return;
     }
