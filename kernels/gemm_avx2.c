@@ -22,6 +22,11 @@ static TGT2 void ukernel_6x16(int kc, const float *a, const float *b, float *c, 
                               float alpha, float beta, int m, int n) {
     __m256 acc[MR2][2];
     for (int i = 0; i < MR2; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    if (beta != 0.0f) /* the C tile, as in gemm_avx512.c: out of cache once C outgrows L2 */
+        for (int i = 0; i < m; i++) {
+            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)i * ldc + NR2 - 1), _MM_HINT_T0);
+        }
     for (int p = 0; p < kc; p++) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         for (int i = 0; i < MR2; i++) {

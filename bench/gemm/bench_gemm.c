@@ -5,12 +5,16 @@
 ** fp32 products of batched decoding (M = 1..64 rows against a 768 x 3072
 ** weight) to place the skinny/blocked crossover. Prints the CPU model and
 ** the path of every row; each figure is the median of `reps` runs.
+** The fp32 peer: OpenBLAS (libopenblas.so.0, loaded with dlopen, as many
+** threads as ours) on the same shapes plus larger N, timed in alternation
+** with wf_gemm so both see the same machine, reported as a ratio.
 **
 ** usage: bench_gemm [--quick] [--threads N] [--reps R] [--cpu] [--only fp32|bf16|skinny] [--skinny-nk N K] */
 #include "kernels/kernels.h"
 
 #include "base/base.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +73,63 @@ typedef struct {
     int ta, tb, M, N, K;
 } shape;
 
+/* ---- the peer: OpenBLAS's cblas_sgemm --------------------------------------------------- */
+typedef void (*cblas_sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                               int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* Median seconds of wf_gemm (*ours) and of OpenBLAS (*peer) on one shape,
+** one run of each in turn (a busy host slows both alike). */
+static void time_vs_peer(cblas_sgemm_fn blas, const shape *s, int reps, double *ours, double *peer) {
+    size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N, nc = (size_t)s->M * s->N;
+    float *a = wf_alloc(NULL, na * 4, "bench a", NULL), *b = wf_alloc(NULL, nb * 4, "bench b", NULL);
+    float *c = wf_alloc(NULL, nc * 4, "bench c", NULL);
+    WF_ASSERT(a && b && c);
+    fill(a, na, 1), fill(b, nb, 2);
+    int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+    double t[2][64];
+    if (reps > 64) reps = 64;
+    for (int r = -1; r < reps; r++) { /* one warm-up round */
+        double t0 = now();
+        wf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, lda, b, ldb, 0.0f, c, s->N);
+        double t1 = now();
+        blas(101 /* row major */, s->ta ? 112 : 111, s->tb ? 112 : 111, s->M, s->N, s->K, 1.0f, a, lda, b, ldb,
+             0.0f, c, s->N);
+        double t2 = now();
+        if (r >= 0) t[0][r] = t1 - t0, t[1][r] = t2 - t1;
+    }
+    wf_free(NULL, a), wf_free(NULL, b), wf_free(NULL, c);
+    *ours = median(t[0], reps);
+    *peer = median(t[1], reps);
+}
+
+static void bench_vs_openblas(const shape *sq, int nsq, int reps) {
+    void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    cblas_sgemm_fn blas = NULL;
+    void (*set_threads)(int) = NULL;
+    char *(*config)(void) = NULL;
+    if (h) {
+        *(void **)&blas = dlsym(h, "cblas_sgemm");
+        *(void **)&set_threads = dlsym(h, "openblas_set_num_threads");
+        *(void **)&config = dlsym(h, "openblas_get_config");
+    }
+    if (!blas) {
+        printf("fp32 vs OpenBLAS: skipped (libopenblas.so.0 with cblas_sgemm not found: apt install libopenblas0)\n");
+        if (h) dlclose(h);
+        return;
+    }
+    if (set_threads) set_threads(wf_kernels_threads());
+    printf("fp32 vs OpenBLAS [%s], threads %d each, alternating runs [%s]:\n", config ? config() : "?",
+           wf_kernels_threads(), wf_gemm_kernel_name());
+    for (int i = 0; i < nsq; i++) {
+        double ours, peer;
+        time_vs_peer(blas, &sq[i], reps, &ours, &peer);
+        double fl = 2.0 * sq[i].M * sq[i].N * sq[i].K / 1e9;
+        printf("  %-38s wafer %7.1f  OpenBLAS %7.1f GFLOP/s  %.2fx\n", sq[i].what, fl / ours, fl / peer,
+               peer / ours);
+    }
+    dlclose(h);
+}
+
 int main(int argc, char **argv) {
     int quick = 0, threads = 0, reps = 5, skn = 3072, skk = 768;
     const char *only = NULL;
@@ -122,6 +183,15 @@ int main(int argc, char **argv) {
             }
         }
         wf_isa_force(top);
+        if (!bf) {
+            const shape big[] = {{"square n=1024", 0, 0, 1024, 1024, 1024}, {"square n=2048", 0, 0, 2048, 2048, 2048},
+                                 {"[1024x1024]x[1024x4096]", 0, 0, 1024, 4096, 1024},
+                                 {"fwd fc  [1024x768]x[768x3072]", 0, 0, 1024, 3072, 768},
+                                 {"bwd dx  [1024x3072]x[768x3072]^T", 0, 1, 1024, 768, 3072},
+                                 {"bwd dW  [1024x768]^T x[1024x3072]", 1, 0, 768, 3072, 1024},
+                                 {"fwd fc seq 2048 [2048x768]x[768x3072]", 0, 0, 2048, 3072, 768}};
+            bench_vs_openblas(big, quick ? 1 : (int)(sizeof big / sizeof big[0]), reps);
+        }
     }
     if (!only || !strcmp(only, "skinny")) {
         /* decode with M sequences: x[M,768] @ W[768,3072] (fc) and the tb = 1 form */
