@@ -77,6 +77,15 @@ typedef struct {
 typedef void (*cblas_sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a,
                                int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
+/* Lets the other library's idle workers stop spinning before a timed run:
+** OpenBLAS's threads (and OpenMP's) busy-wait after a call, and on a 2-core
+** machine a spinner takes a core from the next call (fwd fc once measured
+** 68 GFLOP/s instead of 290 that way). */
+static void settle(void) {
+    struct timespec ts = {0, 30 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
 /* Median seconds of wf_gemm (*ours) and of OpenBLAS (*peer) on one shape,
 ** one run of each in turn (a busy host slows both alike). */
 static void time_vs_peer(cblas_sgemm_fn blas, const shape *s, int reps, double *ours, double *peer) {
@@ -89,13 +98,16 @@ static void time_vs_peer(cblas_sgemm_fn blas, const shape *s, int reps, double *
     double t[2][64];
     if (reps > 64) reps = 64;
     for (int r = -1; r < reps; r++) { /* one warm-up round */
+        settle();
         double t0 = now();
         wf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, lda, b, ldb, 0.0f, c, s->N);
         double t1 = now();
+        settle();
+        double t2 = now();
         blas(101 /* row major */, s->ta ? 112 : 111, s->tb ? 112 : 111, s->M, s->N, s->K, 1.0f, a, lda, b, ldb,
              0.0f, c, s->N);
-        double t2 = now();
-        if (r >= 0) t[0][r] = t1 - t0, t[1][r] = t2 - t1;
+        double t3 = now();
+        if (r >= 0) t[0][r] = t1 - t0, t[1][r] = t3 - t2;
     }
     wf_free(NULL, a), wf_free(NULL, b), wf_free(NULL, c);
     *ours = median(t[0], reps);
@@ -103,6 +115,7 @@ static void time_vs_peer(cblas_sgemm_fn blas, const shape *s, int reps, double *
 }
 
 static void bench_vs_openblas(const shape *sq, int nsq, int reps) {
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0); /* workers sleep soon after a call (unless the user says) */
     void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     cblas_sgemm_fn blas = NULL;
     void (*set_threads)(int) = NULL;
