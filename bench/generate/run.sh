@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/generate/run.sh — inference benchmark: wafer (bench_generate) and
 # PyTorch + HF generate on the same cerebras-gpt-111m config, same threads,
-# in one run. Env: BUILD (default build), THREADS (default: all cores).
+# in one run. Env: BUILD (default build), THREADS (default: all cores),
+# MALLOC=as-is (leave glibc's malloc settings alone; bench/malloc_keep.sh).
 set -eu
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${BUILD:-build}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 threads="${THREADS:-$(nproc)}"
+. "$root/bench/malloc_keep.sh"
 bin="$build/bench/generate/bench_generate"
 if [ ! -x "$bin" ]; then
   echo "bench/generate: $bin not built (run 'make build' or set BUILD)" >&2

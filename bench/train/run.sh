@@ -4,7 +4,8 @@
 # torch.autocast(bfloat16) (bench_torch.py), same threads. The wafer lines name
 # the CPU and the ISA path (WAFER_ISA lowers it).
 # Env: BUILD (build folder, default build), THREADS (default: nproc),
-# SEQS (default "1024"), STEPS (timed steps, default 2; best is reported).
+# SEQS (default "1024"), STEPS (timed steps, default 2; best is reported),
+# MALLOC=as-is (leave glibc's malloc settings as the environment has them).
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -13,6 +14,7 @@ case "$build" in /*) ;; *) build="$root/$build" ;; esac
 threads="${THREADS:-$(nproc)}"
 steps="${STEPS:-2}"
 echo "bench/train: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+. "$here/../malloc_keep.sh"
 bin="$build/bench/train/bench_train"
 [ -x "$bin" ] || { echo "bench/train: $bin not built (cmake --build $build --target bench_train)"; exit 1; }
 # The wafer CLI's OpenMP default (cli/main.c): a short spin, then sleep,
