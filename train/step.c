@@ -252,12 +252,18 @@ static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *i
             for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
 }
 
-/* wf_matmul_backward's contract: dx += dout W^T, dw += x^T dout, db += sums. */
+/* dx = dout W^T (set: the product's beta 0), dw += x^T dout, db += sums.
+** The input gradient is written, not added to a zeroed buffer: at 111M
+** that was 21 MB of memset per layer, and as many bytes of C read back by
+** the products (same values; only a sum of -0 may now stay -0). */
 static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, float *db, const float *dout,
                    const float *x, const float *w, int N, int Cin, int Cout) {
     if (sm) { /* dW only at kept positions (SDDMM): masked gradients stay zero */
         float *scr = wf_sparse_plan_scratch(t->sparse);
-        if (dx) wf_spmm_backward_input(dx, dout, sm, N, scr);
+        if (dx) {
+            memset(dx, 0, sizeof(float) * (size_t)N * Cin); /* the sparse kernel adds */
+            wf_spmm_backward_input(dx, dout, sm, N, scr);
+        }
         wf_spmm_backward_weight(dw, x, dout, sm, N, scr);
         if (db)
 #pragma omp parallel for schedule(static) if ((long)N * Cout > 65536)
@@ -271,16 +277,17 @@ static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, floa
         return;
     }
     if (!t->bf16) {
-        wf_matmul_backward(dx, dw, db, dout, x, w, N, Cin, Cout);
+        if (dx) wf_gemm(0, 1, N, Cin, Cout, 1.0f, dout, Cout, w, Cout, 0.0f, dx, Cin);
+        wf_matmul_backward(NULL, dw, db, dout, x, w, N, Cin, Cout);
         return;
     }
     if (!t->bmem) {
-        if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 1.0f, dx, Cin);
+        if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 0.0f, dx, Cin);
         wf_gemm_rbf16(1, 0, Cin, Cout, N, x, Cin, dout, Cout, 1.0f, dw, Cout);
     } else {
         wf_bf16x_from_f32(t->xd, dout, (size_t)N * Cout);
         wf_bf16x_from_f32(t->xw, w, (size_t)Cin * Cout);
-        if (dx) wf_gemm_bf16x(0, 1, N, Cin, Cout, t->xd, Cout, t->xw, Cout, 1.0f, dx, Cin);
+        if (dx) wf_gemm_bf16x(0, 1, N, Cin, Cout, t->xd, Cout, t->xw, Cout, 0.0f, dx, Cin);
         wf_bf16x_from_f32(t->xa, x, (size_t)N * Cin);
         wf_gemm_bf16x(1, 0, Cin, Cout, N, t->xa, Cin, t->xd, Cout, 1.0f, dw, Cout);
     }
@@ -379,21 +386,17 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     const wf_gpt_config *c = &t->cfg;
     WF_ASSERT(l >= 0 && l < c->n_layer);
     int N = t->N, C = c->n_embd, F = c->n_inner;
-    size_t NC = (size_t)N * C;
     /* With recompute the shared set holds the last layer run; bring back l's.
     ** res[l+1] is rewritten with the same bits, so nothing else changes. */
     if (t->recompute && t->recomputed != l) layer_fwd(t, l, w);
     layer_acts *a = &t->acts[l];
     float *dres = t->dres;
     /* MLP: y = x2 + gelu(ln2 W_fc + b) W_fp + b */
-    memset(t->dfch, 0, sizeof(float) * (size_t)N * F);
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, w->fproj_w, N, F, C);
     wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
-    memset(t->dln, 0, sizeof(float) * NC);
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, w->fc_w, N, C, F);
     wf_layernorm_backward(dres, g->ln2_w, g->ln2_b, t->dln, a->x2, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
-    memset(t->datt, 0, sizeof(float) * NC);
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_APROJ), t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
     if (t->bf16 && t->battn)
         wf_attention_backward_bf16(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
@@ -401,7 +404,6 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     else
         wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
                               t->attn_scratch, t->attn_threads);
-    memset(t->dln, 0, sizeof(float) * NC);
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_QKV), t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
     wf_layernorm_backward(dres, g->ln1_w, g->ln1_b, t->dln, t->res[l], w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
 }
