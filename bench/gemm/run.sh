@@ -3,6 +3,8 @@
 # avx2 / portable, bf16 amx / avx512bf16 / portable), at n = 1024 and 2048
 # and the 111M training shapes, then the small-M (decode) products that place
 # the skinny/blocked crossover. Medians; prints the CPU model and the paths.
+# The fp32 peer: OpenBLAS (libopenblas.so.0) on seven shapes, alternating
+# with wafer 30 ms apart, as ratios (skipped, with a line, when not installed).
 # Env: BUILD (default build), THREADS (default nproc), REPS (default 5),
 # CPU_CLOCK=1 times by process CPU time (a shared machine: counts only the
 # cycles the benchmark got; use with THREADS=1).
