@@ -56,7 +56,7 @@ size_t wf_attention_bf16_scratch(int T, int hs, int nthreads) {
 #if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 11 || defined(__clang__))
 #include <immintrin.h>
 
-#define AMX_TGT __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define AMX_TGT __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 #define TILE 512 /* bf16 in one 16 x 32 tile (1 KiB) */
 
 static int amx_ok(int hs) { return wf_isa_active() >= WF_ISA_AMX && hs % 32 == 0; }
@@ -111,6 +111,22 @@ static AMX_TGT inline __m512i bf16_pairs(__m512 x0, __m512 x1) {
     return _mm512_or_si512(wf_bf16_rne512(x0), rne_hi(x1));
 }
 
+/* The conversions of the block loops run on VCVTNE(2)PS2BF16 (AVX512_BF16,
+** which every AMX CPU has: the amx path sits above avx512bf16, kernels/isa.c):
+** wf_bf16x32 (kernels_int.h) where a tile reads the result. P needs not even
+** its fix-up: it is 0 or exp(x) >= exp(-87) > FLT_MIN (wf_exp512 clamps x),
+** never an fp32 denormal. */
+
+/* 16 words: bf16 of x, where x holds no fp32 denormal. */
+static AMX_TGT inline __m256i bf16_row_nd(__m512 x) { return (__m256i)_mm512_cvtneps_pbh(x); }
+
+/* Words 0-15 and 16-31 of w interleaved: dwords (w[k] | w[16 + k] << 16), the pair layout. */
+static AMX_TGT inline __m512i interleave16(__m512i w) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(idx, w);
+}
+
 static AMX_TGT inline __m512 load_or_zero(const float *p, int live) {
     return live ? _mm512_loadu_ps(p) : _mm512_setzero_ps();
 }
@@ -143,8 +159,10 @@ static AMX_TGT void pack_dtrans(uint16_t *dst, const float *x, size_t ldx, int T
                                         bf16_row(load_or_zero(x + (size_t)(t0 + i) * ldx + d0 + d, t0 + i < T)));
             for (int s = 0; s < dn / 32; s++) {
                 uint32_t *tile = (uint32_t *)(dst + ((size_t)(t0 / 16) * nds + d0 / 32 + s) * TILE);
-                for (int q = 0; q < 16; q++)
-                    for (int i = 0; i < 16; i++) tile[q * 16 + i] = buf[i * 128 + s * 16 + q];
+                __m512i r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512((const void *)(buf + i * 128 + s * 16));
+                wf_transpose16(r); /* r[q]: pair q of the 16 rows */
+                for (int q = 0; q < 16; q++) _mm512_storeu_si512((void *)(tile + q * 16), r[q]);
             }
         }
     }
@@ -181,8 +199,12 @@ static AMX_TGT void pack_trans(uint16_t *dst, const float *x, size_t ldx, int T,
                     _mm512_storeu_si512((void *)(buf + p * 256 + d),
                                         bf16_pairs(load_or_zero(r0 + d, t < T), load_or_zero(r1 + d, t + 1 < T)));
             }
-            for (int d = 0; d < dn; d++)
-                for (int p = 0; p < 16; p++) d32[(size_t)(d0 + d) * ld + t0 / 2 + p] = buf[p * 256 + d];
+            for (int d = 0; d < dn; d += 16) { /* dn is a multiple of 32 (amx_ok) */
+                __m512i r[16];
+                for (int p = 0; p < 16; p++) r[p] = _mm512_loadu_si512((const void *)(buf + p * 256 + d));
+                wf_transpose16(r); /* r[e]: the 16 pairs of row d + e */
+                for (int e = 0; e < 16; e++) _mm512_storeu_si512((void *)(d32 + (size_t)(d0 + d + e) * ld + t0 / 2), r[e]);
+            }
         }
     }
 }
@@ -264,7 +286,7 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
                     }
                     sum[g] = _mm512_add_ps(_mm512_add_ps(sum[g], p0), p1);
                     _mm512_storeu_si512((void *)(PP + ((size_t)(q / 16) * 4 + g) * TILE + (size_t)(q % 16) * 32),
-                                        bf16_pairs(p0, p1));
+                                        interleave16((__m512i)_mm512_cvtne2ps_pbh(p1, p0)));
                 }
             for (int g = 0; g < 4; g++) {
                 __m512 c = _mm512_loadu_ps(corr + 16 * g);
@@ -349,20 +371,20 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
                 __mmask16 qlive = _mm512_cmplt_epi32_mask(ig, _mm512_set1_epi32(nq));
                 __m512 lv = _mm512_loadu_ps(lt + i0 + 16 * g), dv = _mm512_loadu_ps(Dv + i0 + 16 * g);
                 for (int q = 0; q < BK / 2; q++) {
-                    __m512i r[2];
+                    __m512 ds[2];
                     for (int e = 0; e < 2; e++) {
                         int j = 2 * q + e;
                         __mmask16 live = diag ? qlive & _mm512_cmpge_epi32_mask(ig, _mm512_set1_epi32(j)) : qlive;
                         __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(St + j * BQ + 16 * g), vscale, lv);
                         __m512 pe = _mm512_maskz_mov_ps(live, wf_exp512(x));
-                        __m512 ds = _mm512_mul_ps(_mm512_mul_ps(pe, _mm512_sub_ps(_mm512_loadu_ps(dPt + j * BQ + 16 * g), dv)), vscale);
-                        _mm256_storeu_si256((__m256i *)(PtA + j * BQ + 16 * g), bf16_row(pe));
-                        r[e] = rne_hi(ds);
-                        _mm256_storeu_si256((__m256i *)(dStA + j * BQ + 16 * g),
-                                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(r[e], 16)));
+                        ds[e] = _mm512_mul_ps(_mm512_mul_ps(pe, _mm512_sub_ps(_mm512_loadu_ps(dPt + j * BQ + 16 * g), dv)), vscale);
+                        _mm256_storeu_si256((__m256i *)(PtA + j * BQ + 16 * g), bf16_row_nd(pe));
                     }
+                    __m512i w = wf_bf16x32(ds[0], ds[1]);
+                    _mm256_storeu_si256((__m256i *)(dStA + 2 * q * BQ + 16 * g), _mm512_castsi512_si256(w));
+                    _mm256_storeu_si256((__m256i *)(dStA + (2 * q + 1) * BQ + 16 * g), _mm512_extracti64x4_epi64(w, 1));
                     _mm512_storeu_si512((void *)(dSP + ((size_t)(q / 16) * 4 + g) * TILE + (size_t)(q % 16) * 32),
-                                        _mm512_or_si512(_mm512_srli_epi32(r[0], 16), r[1]));
+                                        interleave16(w));
                 }
             }
             int acc = !diag;

@@ -151,9 +151,10 @@ static AMX_TGT void pack_a(uint16_t *ap, int ta, src_t A, int lda, int i0, int m
 /* Columns j0..j0+n (n <= 16) of op(B), rows p0..p0+kc, into one 16-column
 ** group of nks tiles in the pair layout (element [q][j][e] = B[2q+e, j]).
 ** tb = 1: 32 bf16 of each of B's rows j0.. are 16 dwords (pairs), and the
-** 16 x 16 dwords transposed in registers are the tile. */
+** 16 x 16 dwords transposed in registers are the tile. bsum (tb = 0 and B
+** fp32 only; else NULL): bsum[j0..j0+n) += the rows' fp32 values, row by row. */
 static AMX_TGT void pack_b_group(uint16_t *dst, int tb, src_t B, int ldb, int j0, int n, int p0, int kc,
-                                 int nks) {
+                                 int nks, float *bsum) {
     if (tb) {
         for (int st = 0; st < nks; st++) {
             __m512i r[16];
@@ -162,6 +163,28 @@ static AMX_TGT void pack_b_group(uint16_t *dst, int tb, src_t B, int ldb, int j0
             wf_transpose16(r); /* r[q]: pair q of the 16 columns */
             for (int q = 0; q < 16; q++) _mm512_storeu_si512((void *)(dst + (size_t)st * TILE + 32 * q), r[q]);
         }
+    } else if (bsum) { /* fp32 rows: summed before they are rounded */
+        __mmask16 k = amask(n);
+        __m512 acc = _mm512_maskz_loadu_ps(k, bsum + j0);
+        const float *b = (const float *)B.p;
+        for (int s = 0; s < nks; s++)
+            for (int q = 0; q < 16; q++) {
+                int kk = 32 * s + 2 * q;
+                __m512i v = _mm512_setzero_si512();
+                if (kk < kc) {
+                    size_t r0 = (size_t)(p0 + kk) * ldb + j0;
+                    __m512 lo = _mm512_maskz_loadu_ps(k, b + r0);
+                    acc = _mm512_add_ps(acc, lo);
+                    v = wf_bf16_rne512(lo);
+                    if (kk + 1 < kc) {
+                        __m512 hi = _mm512_maskz_loadu_ps(k, b + r0 + ldb);
+                        acc = _mm512_add_ps(acc, hi);
+                        v = _mm512_or_si512(v, _mm512_slli_epi32(wf_bf16_rne512(hi), 16));
+                    }
+                }
+                _mm512_storeu_si512((void *)(dst + (size_t)s * TILE + 32 * q), v);
+            }
+        _mm512_mask_storeu_ps(bsum + j0, k, acc);
     } else {
         __mmask16 k = amask(n);
         for (int s = 0; s < nks; s++)
@@ -178,9 +201,11 @@ static AMX_TGT void pack_b_group(uint16_t *dst, int tb, src_t B, int ldb, int j0
 }
 
 /* C[0..m, 0..n) (m, n <= 32) = the 32 x 32 product of two A groups and two
-** B groups over nks K steps, + beta C (beta = 0: C not read). */
+** B groups over nks K steps, + beta C (beta = 0: C not read), + bias[0..n)
+** when bias is not NULL (added to the finished sum: the caller passes it on
+** the last K block only). */
 static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
-                            const uint16_t *b1, float *c, int ldc, float beta, int m, int n) {
+                            const uint16_t *b1, float *c, int ldc, float beta, const float *bias, int m, int n) {
     /* C's rows on their way while the tiles work (written at the end, and read
     ** with beta != 0: loaded into the tiles up front, C's misses would stall
     ** the products, so it is added after them) */
@@ -202,7 +227,7 @@ static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, con
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    if (m == AMR && n == ANR && beta == 0.0f) { /* a whole block, C not read: tiles to C */
+    if (m == AMR && n == ANR && beta == 0.0f && !bias) { /* a whole block, C not read: tiles to C */
         size_t st = sizeof(float) * (size_t)ldc;
         float *c1 = c + (size_t)16 * ldc;
         _tile_stored(0, c, st);
@@ -222,22 +247,30 @@ static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, con
         int rows = m - r0 < 16 ? m - r0 : 16;
         __mmask16 k = amask(n - c0);
         if (rows <= 0 || !k) continue;
+        __m512 vbias = bias ? _mm512_maskz_loadu_ps(k, bias + c0) : _mm512_setzero_ps();
         for (int i = 0; i < rows; i++) {
             float *cr = c + (size_t)(r0 + i) * ldc + c0;
             __m512 v = _mm512_load_ps(out[t] + 16 * i);
             if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, cr), v);
+            if (bias) v = _mm512_add_ps(v, vbias);
             _mm512_mask_storeu_ps(cr, k, v);
         }
     }
 }
 
-static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t B, int ldb, float beta,
-                    float *C, int ldc) {
+/* wf_gemm_mbf16 (and with bsum, wf_gemm_mbf16_colsum: tb = 0, B fp32) on tiles. */
+static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t B, int ldb,
+                    const float *bias, float *bsum, float beta, float *C, int ldc) {
+    if (bsum && (M <= 0 || K <= 0)) { /* nothing is packed: the sums alone */
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < N; j++) bsum[j] += ((const float *)B.p)[(size_t)k * ldb + j];
+        bsum = NULL;
+    }
     if (M <= 0 || N <= 0) return 1;
     if (K <= 0) {
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++)
-                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+                C[(size_t)i * ldc + j] = (beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j]) + (bias ? bias[j] : 0.0f);
         return 1;
     }
     int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
@@ -261,6 +294,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
         for (int pc = 0; pc < K; pc += kstep) {
             int kc = K - pc < kstep ? K - pc : kstep, nks = (kc + 31) / 32;
             float bet = pc == 0 ? beta : 1.0f;
+            const float *bia = pc + kc == K ? bias : NULL; /* on the finished sums */
             int mcb, n_ic, jsplit;
             wf_gemm_split(M, AMC, AMR, nt, npan, &mcb, &n_ic, &jsplit);
             int ntask = n_ic * jsplit;
@@ -269,7 +303,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
 #pragma omp for schedule(static)
                 for (int g = 0; g < ngb; g++) {
                     int j0 = g * 16, n = nc - j0 < 16 ? nc - j0 : 16;
-                    pack_b_group(bp + (size_t)g * nks * TILE, tb, B, ldb, jc + j0, n, pc, kc, nks);
+                    pack_b_group(bp + (size_t)g * nks * TILE, tb, B, ldb, jc + j0, n, pc, kc, nks, bsum);
                 }
                 uint16_t *ap = apall + a_per * (size_t)omp_get_thread_num();
                 int packed_ic = -1;
@@ -290,7 +324,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
                             int m = mc - ir < AMR ? mc - ir : AMR;
                             const uint16_t *a0 = ap + (size_t)(ir / 16) * nks * TILE;
                             ukernel(nks, a0, a0 + (size_t)nks * TILE, b0, b0 + (size_t)nks * TILE,
-                                    C + (size_t)(i0 + ir) * ldc + jc + j0, ldc, bet, m, n);
+                                    C + (size_t)(i0 + ir) * ldc + jc + j0, ldc, bet, bia ? bia + jc + j0 : NULL, m, n);
                         }
                     }
                 }
@@ -305,12 +339,22 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
 
 int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B,
                       int ldb, float beta, float *C, int ldc) {
-    return amx_gemm(ta, tb, M, N, K, (src_t){A, 0}, lda, (src_t){B, 0}, ldb, beta, C, ldc);
+    return amx_gemm(ta, tb, M, N, K, (src_t){A, 0}, lda, (src_t){B, 0}, ldb, NULL, NULL, beta, C, ldc);
 }
 
 int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float beta, float *C, int ldc) {
-    return amx_gemm(ta, tb, M, N, K, (src_t){A, 1}, lda, (src_t){B, 1}, ldb, beta, C, ldc);
+    return amx_gemm(ta, tb, M, N, K, (src_t){A, 1}, lda, (src_t){B, 1}, ldb, NULL, NULL, beta, C, ldc);
+}
+
+int wf_gemm_mbf16_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
+                      float *C, int ldc) {
+    return amx_gemm(ta, tb, M, N, K, (src_t){A.p, A.f32}, A.ld, (src_t){B.p, B.f32}, B.ld, bias, NULL, beta, C, ldc);
+}
+
+int wf_gemm_mbf16_colsum_amx(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
+                             float *C, int ldc) {
+    return amx_gemm(ta, 0, M, N, K, (src_t){A.p, A.f32}, A.ld, (src_t){B, 1}, ldb, NULL, bsum, beta, C, ldc);
 }
 #else
 void wf_amx_tiles_on(void) {}
@@ -327,6 +371,18 @@ int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int l
                       float beta, float *C, int ldc) {
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
     (void)beta, (void)C, (void)ldc;
+    return 0;
+}
+
+int wf_gemm_mbf16_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
+                      float *C, int ldc) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)B, (void)bias, (void)beta, (void)C, (void)ldc;
+    return 0;
+}
+
+int wf_gemm_mbf16_colsum_amx(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
+                             float *C, int ldc) {
+    (void)ta, (void)M, (void)N, (void)K, (void)A, (void)B, (void)ldb, (void)bsum, (void)beta, (void)C, (void)ldc;
     return 0;
 }
 #endif

@@ -372,6 +372,46 @@ void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int l
     gemm_x(dp ? ukernel_bf16 : ukernel_portable, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* The rows x cols operand of X, in bf16: X itself, or a rounded copy in *tmp. */
+static const uint16_t *as_bf16(wf_bop X, int rows, int cols, uint16_t **tmp, int *ld) {
+    *tmp = NULL, *ld = X.ld;
+    if (!X.f32) return X.p;
+    uint16_t *d = wf_alloc(NULL, sizeof(uint16_t) * ((size_t)rows * cols + 1), "gemm bf16 copy of an operand", NULL);
+    WF_ASSERT(d);
+    for (int r = 0; r < rows; r++) wf_bf16x_from_f32(d + (size_t)r * cols, (const float *)X.p + (size_t)r * X.ld, (size_t)cols);
+    *tmp = d, *ld = cols;
+    return d;
+}
+
+void wf_gemm_mbf16(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
+                   float *C, int ldc) {
+    if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_mbf16_amx(ta, tb, M, N, K, A, B, bias, beta, C, ldc)) return;
+    if (M <= 0 || N <= 0) return;
+    uint16_t *ta16, *tb16;
+    int lda, ldb;
+    const uint16_t *a = as_bf16(A, ta ? K : M, ta ? M : K, &ta16, &lda);
+    const uint16_t *b = as_bf16(B, tb ? N : K, tb ? K : N, &tb16, &ldb);
+    wf_gemm_bf16x(ta, tb, M, N, K, a, lda, b, ldb, beta, C, ldc);
+    wf_free(NULL, ta16);
+    wf_free(NULL, tb16);
+    if (bias)
+#pragma omp parallel for schedule(static) if ((long)M * N > 65536)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += bias[j];
+}
+
+void wf_gemm_mbf16_colsum(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
+                          float *C, int ldc) {
+    if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_mbf16_colsum_amx(ta, M, N, K, A, B, ldb, bsum, beta, C, ldc)) return;
+#pragma omp parallel for schedule(static) if ((long)N * K > 65536)
+    for (int j0 = 0; j0 < N; j0 += 256) { /* 256-column strips, rows in order: contiguous, vectorizable */
+        int j1 = j0 + 256 < N ? j0 + 256 : N;
+        for (int k = 0; k < K; k++)
+            for (int j = j0; j < j1; j++) bsum[j] += B[(size_t)k * ldb + j];
+    }
+    wf_gemm_mbf16(ta, 0, M, N, K, A, wf_bop_f32(B, ldb), NULL, beta, C, ldc);
+}
+
 const char *wf_gemm_bf16x_kernel_name(void) {
     wf_isa isa = wf_isa_active();
     if (isa >= WF_ISA_AMX) return "wafer-amx (32x32 AMX-BF16 tiles)";

@@ -204,10 +204,16 @@ void wf_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
                           const float *w, const float *b, int N, int C, float eps);
 
 /* ---- activations (elementwise over n floats; out may equal inp) ---------- */
+/* The same with the output rounded to bf16 (wf_bf16_from_f32 of the floats
+** wf_layernorm_forward stores): for bf16 products (wf_gemm_mbf16). */
+void wf_layernorm_forward_bf16(uint16_t *out, float *mean, float *rstd, const float *inp,
+                               const float *w, const float *b, int N, int C, float eps);
 /* exact GELU: x * 0.5 * (1 + erf(x / sqrt(2)))  — HF "gelu" (Cerebras-GPT) */
 void wf_gelu_forward(float *out, const float *inp, size_t n);
 /* tanh GELU: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))  — HF "gelu_new" */
 void wf_gelu_new_forward(float *out, const float *inp, size_t n);
+/* wf_gelu_forward (gelu_new: wf_gelu_new_forward) rounded to bf16. */
+void wf_gelu_forward_bf16(uint16_t *out, const float *inp, size_t n, int gelu_new);
 
 /* out[n] = a[n] + b[n]; out may equal a or b. */
 void wf_residual_forward(float *out, const float *a, const float *b, size_t n);
@@ -281,6 +287,31 @@ void wf_gemm_bf16x(int ta, int tb, int M, int N, int K, const uint16_t *A, int l
 ** copies, and one pass less over the operands. */
 void wf_gemm_rbf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc);
+/* One operand of wf_gemm_mbf16: p points at bf16 (f32 = 0) or at fp32 that
+** is rounded to bf16 as wf_bf16_from_f32 does (f32 = 1); ld its leading
+** dimension in elements. */
+typedef struct {
+    const void *p;
+    int ld, f32;
+} wf_bop;
+static inline wf_bop wf_bop_bf16(const uint16_t *p, int ld) { return (wf_bop){p, ld, 0}; }
+static inline wf_bop wf_bop_f32(const float *p, int ld) { return (wf_bop){p, ld, 1}; }
+/* C[M,N] = op(A) op(B) + beta C + bias, each operand bf16 or fp32 (wf_bop),
+** products of bf16 summed in fp32: the bits of wf_gemm_bf16x on rounded
+** copies, then bias[N] (NULL: none) added to every row of the finished
+** sums, as a separate pass would, but in the products' last pass over C.
+** Operands may be mixed: activations kept in bf16 by the op that made them
+** are packed from half the bytes, with no rounding. On AMX every operand is
+** packed as it is; elsewhere the fp32 ones are rounded into a bf16 copy first. */
+void wf_gemm_mbf16(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
+                   float *C, int ldc);
+/* wf_gemm_mbf16 with B fp32 and not transposed (tb = 0, no bias), adding
+** B's column sums on the way: bsum[j] += B[0][j] + B[1][j] + ... + B[K-1][j],
+** in that order in fp32 (the bits of that loop over bsum). On AMX they are
+** summed while B is packed, which saves a pass over B: the bias gradient
+** of a weight gradient (db of dW = x^T dout). */
+void wf_gemm_mbf16_colsum(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
+                          float *C, int ldc);
 /* 1: wf_gemm_rbf16 gives the bits of wf_gemm_bf16x on rounded copies here
 ** (the amx path, or wf_gemm_bf16x_widens): callers holding fp32 operands
 ** should call it and skip the copies. 0 on the vdpbf16ps path. */

@@ -103,6 +103,13 @@ int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, in
 ** on rounded copies. Returns 0 as above. */
 int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float beta, float *C, int ldc);
+/* wf_gemm_mbf16 on AMX tiles (each operand bf16 or fp32 rounded while
+** packed, bias on the finished sums). Returns 0 as above. */
+int wf_gemm_mbf16_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
+                      float *C, int ldc);
+/* wf_gemm_mbf16_colsum on AMX tiles (the sums taken while B is packed). Returns 0 as above. */
+int wf_gemm_mbf16_colsum_amx(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
+                             float *C, int ldc);
 
 /* NULL when the active path (wf_isa_active) is below AVX-512 / AVX2. */
 const wf_gemm_impl *wf_gemm_impl_avx512(void);
@@ -192,6 +199,25 @@ static inline __attribute__((target("avx512f"), always_inline)) __m512i wf_bf16_
                                             _mm512_set1_epi32(0x7F800000));
     return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
 }
+
+/* 32 floats as 32 bf16 (words 0-15 from x0, 16-31 from x1) on one
+** VCVTNE2PS2BF16 (AVX512_BF16): round to nearest even, NaN quieted, as
+** wf_bf16_rne512, except that the instruction reads fp32 denormals as zero.
+** Where wf_bf16_rne512 gives a bf16 denormal this gives +-0, which AMX tiles
+** and vdpbf16ps cannot tell apart (they read bf16 denormals as zero); the
+** inputs from 0x007F8000 up that round to FLT_MIN, a normal number, are put
+** back. So: the bits of wf_bf16_rne512 for any value a bf16 product reads. */
+#if __GNUC__ >= 11 || defined(__clang__)
+static inline __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline)) __m512i
+wf_bf16x32(__m512 x0, __m512 x1) {
+    __m512i w = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+    const __m512i mag = _mm512_set1_epi32(0x7FFFFFFF), lo = _mm512_set1_epi32(0x007F8000), n = _mm512_set1_epi32(0x8000);
+    __mmask16 u0 = _mm512_cmplt_epu32_mask(_mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(x0), mag), lo), n);
+    __mmask16 u1 = _mm512_cmplt_epu32_mask(_mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(x1), mag), lo), n);
+    if (!(u0 | u1)) return w;
+    return _mm512_mask_add_epi16(w, _mm512_kunpackw(u1, u0), w, _mm512_set1_epi16(0x0080));
+}
+#endif
 
 /* r[0..16) as a 16 x 16 matrix of dwords, transposed in place: unpacks
 ** inside 128-bit lanes (4 x 4 blocks), then 128-bit lanes across vectors

@@ -59,6 +59,8 @@ struct wf_trainer {
     int32_t *inputs, *targets; /* [N] copies of the micro-batch */
     int recomputed;      /* layer whose activations the shared set holds (recompute), -1 none */
     int bf16;            /* wf_trainer_set_bf16: big GEMMs on bf16 operands */
+    int tiles;           /* bf16 on AMX: products through wf_gemm_mbf16 (bias fused), and
+                         ** ln1, ln2, gelu(h) and ln_f kept in bf16 (see bf16_acts) */
     uint16_t *bmem;      /* bf16 scratch (NULL until bf16 is set, or when the products widen: see below): */
     uint16_t *xa, *xd, *xw; /* activation [N,max(C,F)], gradient [N,max(3C,F)], weight copies */
     uint16_t *xwte, *xlg;   /* wte [V,C] and one chunk of logit gradients [CE_ROWS,V] */
@@ -197,6 +199,22 @@ wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float 
 ** statistics, lse and D stay fp32); elsewhere attention stays fp32. */
 static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
 
+/* bf16 activations. On AMX the products read their activations as bf16
+** wherever the fp32 values have no other reader: ln1, ln2, gelu(h) and ln_f
+** are written rounded to bf16 into the first half of their fp32 slots by the
+** op that makes them (wf_layernorm_forward_bf16, wf_gelu_forward_bf16), and
+** their products take them as they are (A of the forward, op(A) of the weight
+** gradient, B of the head's). Same bits as rounding them while packed, half
+** the bytes written and read (packing reads 2 bytes, not 4). attn stays fp32
+** (its backward reads it), and so does everything under a sparse plan (the
+** sparse kernels take fp32). */
+static int bf16_acts(const wf_trainer *t) { return t->tiles && !t->sparse; }
+
+/* An activation operand: bf16 when bf16_acts kept it so (in16), else fp32. */
+static wf_bop act_op(const float *p, int in16, int ld) {
+    return in16 ? wf_bop_bf16((const uint16_t *)p, ld) : wf_bop_f32(p, ld);
+}
+
 int wf_trainer_is_bf16(const wf_trainer *t) { return t->bf16; }
 
 wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
@@ -225,11 +243,12 @@ wf_status wf_trainer_set_bf16(wf_trainer *t, int on, wf_err *err) {
         t->bytes += sizeof(float) * nb;
     }
     t->bf16 = on ? 1 : 0;
+    t->tiles = on && wf_isa_active() >= WF_ISA_AMX;
     return WF_OK;
 }
 
-/* out[N,OC] = inp[N,K] @ W[K,OC] + bias */
-static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *inp, const float *W,
+/* out[N,OC] = inp[N,K] @ W[K,OC] + bias (in16: inp holds bf16, bf16_acts) */
+static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *inp, int in16, const float *W,
                    const float *bias, int N, int K, int OC) {
     if (sm) { /* the sparse values mirror W (refreshed after every update) */
         wf_spmm_forward(out, inp, sm, bias, N, wf_sparse_plan_scratch(t->sparse));
@@ -237,6 +256,10 @@ static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *i
     }
     if (!t->bf16) {
         wf_matmul_forward(out, inp, W, bias, N, K, OC);
+        return;
+    }
+    if (t->tiles) { /* the bias added in the products' last pass over out */
+        wf_gemm_mbf16(0, 0, N, OC, K, act_op(inp, in16, K), wf_bop_f32(W, OC), bias, 0.0f, out, OC);
         return;
     }
     if (!t->bmem) { /* same bits, rounded while packed: no bf16 copies */
@@ -257,7 +280,7 @@ static void mm_fwd(wf_trainer *t, const wf_spmat *sm, float *out, const float *i
 ** that was 21 MB of memset per layer, and as many bytes of C read back by
 ** the products (same values; only a sum of -0 may now stay -0). */
 static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, float *db, const float *dout,
-                   const float *x, const float *w, int N, int Cin, int Cout) {
+                   const float *x, int x16, const float *w, int N, int Cin, int Cout) {
     if (sm) { /* dW only at kept positions (SDDMM): masked gradients stay zero */
         float *scr = wf_sparse_plan_scratch(t->sparse);
         if (dx) {
@@ -281,7 +304,12 @@ static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, floa
         wf_matmul_backward(NULL, dw, db, dout, x, w, N, Cin, Cout);
         return;
     }
-    if (!t->bmem) {
+    if (t->tiles) { /* db summed while dout is packed for dW: the same bits as the loop below */
+        if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 0.0f, dx, Cin);
+        if (db) wf_gemm_mbf16_colsum(1, Cin, Cout, N, act_op(x, x16, Cin), dout, Cout, db, 1.0f, dw, Cout);
+        else wf_gemm_mbf16(1, 0, Cin, Cout, N, act_op(x, x16, Cin), wf_bop_f32(dout, Cout), NULL, 1.0f, dw, Cout);
+        return;
+    } else if (!t->bmem) {
         if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 0.0f, dx, Cin);
         wf_gemm_rbf16(1, 0, Cin, Cout, N, x, Cin, dout, Cout, 1.0f, dw, Cout);
     } else {
@@ -308,19 +336,29 @@ static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
     layer_acts *a = &t->acts[l];
     const float *x = t->res[l];
     float *y = t->res[l + 1];
-    wf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, c->layer_norm_eps);
-    mm_fwd(t, sparse_of(t, l, WF_SPARSE_QKV), a->qkv, a->ln1, w->qkv_w, w->qkv_b, N, C, 3 * C);
+    int h16 = bf16_acts(t);
+    if (h16)
+        wf_layernorm_forward_bf16((uint16_t *)a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C,
+                                  c->layer_norm_eps);
+    else
+        wf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, c->layer_norm_eps);
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_QKV), a->qkv, a->ln1, h16, w->qkv_w, w->qkv_b, N, C, 3 * C);
     if (t->bf16 && t->battn)
         wf_attention_forward_bf16(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head, t->battn, t->attn_threads);
     else
         wf_attention_forward(a->att, a->lse, a->qkv, t->B, t->T, C, c->n_head);
-    mm_fwd(t, sparse_of(t, l, WF_SPARSE_APROJ), y, a->att, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_APROJ), y, a->att, 0, w->aproj_w, w->aproj_b, N, C, C); /* y as scratch */
     wf_residual_forward(a->x2, x, y, (size_t)N * C);
-    wf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C, c->layer_norm_eps);
-    mm_fwd(t, sparse_of(t, l, WF_SPARSE_FC), a->fch, a->ln2, w->fc_w, w->fc_b, N, C, F);
-    if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
+    if (h16)
+        wf_layernorm_forward_bf16((uint16_t *)a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C,
+                                  c->layer_norm_eps);
+    else
+        wf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C, c->layer_norm_eps);
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_FC), a->fch, a->ln2, h16, w->fc_w, w->fc_b, N, C, F);
+    if (h16) wf_gelu_forward_bf16((uint16_t *)a->fchg, a->fch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
+    else if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
     else wf_gelu_forward(a->fchg, a->fch, (size_t)N * F);
-    mm_fwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), y, a->fchg, w->fproj_w, w->fproj_b, N, F, C);
+    mm_fwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), y, a->fchg, h16, w->fproj_w, w->fproj_b, N, F, C);
     wf_residual_forward(y, y, a->x2, (size_t)N * C);
     t->recomputed = l;
 }
@@ -336,6 +374,7 @@ void wf_trainer_layer_forward(wf_trainer *t, int l, const wf_gpt_layer *w) {
 static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, float dscale) {
     int N = t->N, C = t->cfg.n_embd, V = t->cfg.vocab_size;
     int widen = !t->bmem; /* same bits from the fp32 operands, rounded while packed */
+    int h16 = bf16_acts(t); /* lnf holds bf16 */
     if (!widen) {
         wf_bf16x_from_f32(t->xa, t->lnf, (size_t)N * C);
         wf_bf16x_from_f32(t->xwte, wte, (size_t)V * C);
@@ -347,10 +386,20 @@ static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, f
         int R = r0 + rows < N ? rows : N - r0;
         const float *hf = t->lnf + (size_t)r0 * C;
         const uint16_t *hc = widen ? NULL : t->xa + (size_t)r0 * C;
-        if (widen) wf_gemm_rbf16(0, 1, R, V, C, hf, C, wte, C, 0.0f, lgs, V);
-        else wf_gemm_bf16x(0, 1, R, V, C, hc, C, t->xwte, C, 0.0f, lgs, V);
+        if (t->tiles) {
+            const float *h = h16 ? (const float *)((const uint16_t *)t->lnf + (size_t)r0 * C) : hf;
+            wf_gemm_mbf16(0, 1, R, V, C, act_op(h, h16, C), wf_bop_f32(wte, C), NULL, 0.0f, lgs, V);
+        } else if (widen) {
+            wf_gemm_rbf16(0, 1, R, V, C, hf, C, wte, C, 0.0f, lgs, V);
+        } else {
+            wf_gemm_bf16x(0, 1, R, V, C, hc, C, t->xwte, C, 0.0f, lgs, V);
+        }
         wf_crossentropy_rows(lgs, R, V, t->targets + r0, t->losses + r0, dscale, dh != NULL);
-        if (dh && widen) {
+        if (dh && t->tiles) {
+            const float *h = h16 ? (const float *)((const uint16_t *)t->lnf + (size_t)r0 * C) : hf;
+            wf_gemm_rbf16(0, 0, R, C, V, lgs, V, wte, C, 0.0f, dh + (size_t)r0 * C, C);
+            wf_gemm_mbf16(1, 0, V, C, R, wf_bop_f32(lgs, V), act_op(h, h16, C), NULL, 1.0f, dwte, C);
+        } else if (dh && widen) {
             wf_gemm_rbf16(0, 0, R, C, V, lgs, V, wte, C, 0.0f, dh + (size_t)r0 * C, C);
             wf_gemm_rbf16(1, 0, V, C, R, lgs, V, hf, C, 1.0f, dwte, C);
         } else if (dh) {
@@ -365,7 +414,11 @@ float wf_trainer_head(wf_trainer *t, const float *wte, const float *lnf_w, const
                       float *g_wte, float *g_lnf_w, float *g_lnf_b, float grad_scale) {
     const wf_gpt_config *c = &t->cfg;
     int N = t->N, C = c->n_embd, L = c->n_layer;
-    wf_layernorm_forward(t->lnf, t->lnf_mean, t->lnf_rstd, t->res[L], lnf_w, lnf_b, N, C, c->layer_norm_eps);
+    if (t->bf16 && bf16_acts(t)) /* read by the head's bf16 products only */
+        wf_layernorm_forward_bf16((uint16_t *)t->lnf, t->lnf_mean, t->lnf_rstd, t->res[L], lnf_w, lnf_b, N, C,
+                                  c->layer_norm_eps);
+    else
+        wf_layernorm_forward(t->lnf, t->lnf_mean, t->lnf_rstd, t->res[L], lnf_w, lnf_b, N, C, c->layer_norm_eps);
     int bwd = g_lnf_w != NULL;
     if (t->bf16)
         head_bf16(t, bwd ? t->dln : NULL, g_wte, wte, grad_scale / (float)N);
@@ -392,19 +445,23 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     layer_acts *a = &t->acts[l];
     float *dres = t->dres;
     /* MLP: y = x2 + gelu(ln2 W_fc + b) W_fp + b */
-    mm_bwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, w->fproj_w, N, F, C);
+    int h16 = bf16_acts(t);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, h16, w->fproj_w, N, F,
+           C);
     wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
-    mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, w->fc_w, N, C, F);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, h16, w->fc_w, N, C, F);
     wf_layernorm_backward(dres, g->ln2_w, g->ln2_b, t->dln, a->x2, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
-    mm_bwd(t, sparse_of(t, l, WF_SPARSE_APROJ), t->datt, g->aproj_w, g->aproj_b, dres, a->att, w->aproj_w, N, C, C);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_APROJ), t->datt, g->aproj_w, g->aproj_b, dres, a->att, 0, w->aproj_w, N, C,
+           C);
     if (t->bf16 && t->battn)
         wf_attention_backward_bf16(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
                                    t->battn, t->attn_threads);
     else
         wf_attention_backward(t->dqkv, t->datt, a->qkv, a->att, a->lse, t->B, t->T, C, c->n_head,
                               t->attn_scratch, t->attn_threads);
-    mm_bwd(t, sparse_of(t, l, WF_SPARSE_QKV), t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, w->qkv_w, N, C, 3 * C);
+    mm_bwd(t, sparse_of(t, l, WF_SPARSE_QKV), t->dln, g->qkv_w, g->qkv_b, t->dqkv, a->ln1, h16, w->qkv_w, N, C,
+           3 * C);
     wf_layernorm_backward(dres, g->ln1_w, g->ln1_b, t->dln, t->res[l], w->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
 }
 

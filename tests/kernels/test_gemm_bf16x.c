@@ -7,8 +7,10 @@
 ** pair at the end of a block), K across the 512 block (vdpbf16ps) and the
 ** 1536 one (AMX), beta 0 (C poisoned
 ** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
-** counts; the rounding of wf_bf16_from_f32 the training path relies on. */
+** counts; the rounding of wf_bf16_from_f32 the training path relies on;
+** wf_gemm_mbf16's mixed operands and bias on the top path and the portable one. */
 #include "kernels/kernels.h"
+#include "kernels/kernels_int.h"
 #include "base/base.h"
 #include "base/rng.h"
 #include "tests/check.h"
@@ -136,6 +138,59 @@ static void test_convert(void) {
     wf_free(NULL, x); wf_free(NULL, a); wf_free(NULL, b);
 }
 
+/* wf_bf16x32 (VCVTNE2PS2BF16 with the FLT_MIN fix-up, the bf16 attention's
+** conversion) against wf_bf16_from_f32 on every pattern from 0x007E0000 to
+** 0x00810000 of both signs (denormals, those that round to FLT_MIN, the
+** first normals), exact ties, random words, NaN, infinities and zeros: the
+** same bits, except where the reference is a bf16 denormal, which becomes a
+** zero of the same sign (what the tiles read it as). */
+#if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 11 || defined(__clang__))
+static __attribute__((target("avx512f,avx512bw,avx512bf16"))) int bf16x32_cases(const uint32_t *u, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        float x[32];
+        uint16_t ref[32], got[32];
+        memcpy(x, u + i, sizeof x);
+        wf_bf16_from_f32(ref, x, 32);
+        _mm512_storeu_si512((void *)got, wf_bf16x32(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16)));
+        for (int k = 0; k < 32; k++) {
+            int denormal = (ref[k] & 0x7F80) == 0 && (ref[k] & 0x7F) != 0;
+            uint16_t want = denormal ? (uint16_t)(ref[k] & 0x8000) : ref[k];
+            if (got[k] != want && bad++ < 5)
+                fprintf(stderr, "wf_bf16x32(0x%08x) = 0x%04x, want 0x%04x\n", (unsigned)u[i + k], got[k], want);
+        }
+    }
+    return bad;
+}
+
+static void test_bf16x32(void) {
+    if (wf_isa_cpu() < WF_ISA_AVX512BF16) {
+        printf("SKIP wf_bf16x32: this CPU has no AVX512_BF16 (at most %s)\n", wf_isa_name(wf_isa_cpu()));
+        return;
+    }
+    size_t span = 0x00810000u - 0x007E0000u, n = 2 * span + 3 * 65536 + 32;
+    uint32_t *u = wf_alloc(NULL, sizeof(uint32_t) * n, "t", NULL);
+    size_t k = 0;
+    for (uint32_t s = 0; s < 2; s++)
+        for (uint32_t v = 0x007E0000u; v < 0x00810000u; v++) u[k++] = v | s << 31;
+    wf_rng r;
+    wf_rng_seed(&r, 17);
+    for (int i = 0; i < 3 * 65536; i++) {
+        uint32_t v = (uint32_t)wf_rng_next(&r);
+        u[k++] = i % 3 == 0 ? (v & 0xFFFF0000u) | 0x8000u : i % 3 == 1 ? v & 0x80FFFFFFu : v; /* ties, small, any */
+    }
+    static const uint32_t special[] = {0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7F800001u, 0xFFBFFFFFu, 0, 0x80000000u,
+                                       0x00000001u, 0x807FFFFFu, 0x00800000u, 0x7F7FFFFFu, 0x3F808000u, 0x3F818000u};
+    for (size_t i = 0; i < 32; i++) u[k++] = special[i % (sizeof special / sizeof special[0])];
+    int bad = bf16x32_cases(u, k);
+    printf("wf_bf16x32: %zu values, %d differ from wf_bf16_from_f32 where a tile would read them\n", k, bad);
+    WF_CHECK_EQ(bad, 0);
+    wf_free(NULL, u);
+}
+#else
+static void test_bf16x32(void) { printf("SKIP wf_bf16x32: not built by this compiler\n"); }
+#endif
+
 /* wf_gemm_rbf16 (fp32 operands rounded to bf16 as they are packed) has the
 ** bits of wf_gemm_bf16x on explicitly rounded copies on the AMX path (the
 ** same tiles), and elsewhere those of wf_gemm on rounded copies (and of
@@ -203,6 +258,103 @@ static void test_rbf16(const char *path) {
                cases, same);
 }
 
+/* wf_gemm_mbf16 (each operand bf16 or fp32 rounded while packed, bias on the
+** finished sums) has the bits of wf_gemm_bf16x on rounded copies followed by
+** a separate bias pass: every transpose and mix of operand types, beta 0 (C
+** poisoned) and 1, shapes in whole 32-row pairs and K steps and with M or
+** K tails, threaded, K over the 1536 block, odd row pitches. */
+static void test_mbf16(const char *path) {
+    wf_rng r;
+    wf_rng_seed(&r, 13);
+    static const int dims[][3] = {{64, 96, 64}, {256, 160, 128}, {96, 70, 1600}, {33, 47, 96}, {100, 130, 1031},
+                                  {13, 31, 17}};
+    size_t nd = getenv("WF_TEST_QUICK") ? 4 : sizeof dims / sizeof dims[0];
+    int cases = 0;
+    for (size_t d = 0; d < nd; d++)
+        for (int mix = 0; mix < 16; mix++)
+            for (int mode = 0; mode < 3; mode++) {
+                int ta = mix & 1, tb = mix >> 1 & 1, af = mix >> 2 & 1, bf = mix >> 3 & 1;
+                int M = dims[d][0], N = dims[d][1], K = dims[d][2], pad = (int)(d & 1) * 3;
+                int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+                size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+                float *A = wf_alloc(NULL, na * 4, "t", NULL), *B = wf_alloc(NULL, nb * 4, "t", NULL);
+                uint16_t *Ah = wf_alloc(NULL, na * 2, "t", NULL), *Bh = wf_alloc(NULL, nb * 2, "t", NULL);
+                float *C1 = wf_alloc(NULL, nc * 4, "t", NULL), *C2 = wf_alloc(NULL, nc * 4, "t", NULL);
+                float *bias = wf_alloc(NULL, (size_t)N * 4, "t", NULL);
+                for (size_t i = 0; i < na; i++) A[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+                for (size_t i = 0; i < nb; i++) B[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+                for (int j = 0; j < N; j++) bias[j] = (float)(wf_rng_uniform(&r) * 2 - 1);
+                wf_bf16_from_f32(Ah, A, na);
+                wf_bf16_from_f32(Bh, B, nb);
+                for (size_t i = 0; i < nc; i++) C1[i] = C2[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+                float beta = mode == 2 ? 1.0f : 0.0f;
+                const float *bv = mode ? bias : NULL;
+                if (beta == 0.0f)
+                    for (size_t i = 0; i < nc; i++) C1[i] = NAN;
+                wf_gemm_mbf16(ta, tb, M, N, K, af ? wf_bop_f32(A, lda) : wf_bop_bf16(Ah, lda),
+                              bf ? wf_bop_f32(B, ldb) : wf_bop_bf16(Bh, ldb), bv, beta, C1, ldc);
+                wf_gemm_bf16x(ta, tb, M, N, K, Ah, lda, Bh, ldb, beta, C2, ldc);
+                if (bv)
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) C2[(size_t)i * ldc + j] += bv[j];
+                int same = 1;
+                for (int i = 0; i < M && same; i++)
+                    same = memcmp(C1 + (size_t)i * ldc, C2 + (size_t)i * ldc, (size_t)N * 4) == 0;
+                if (!same)
+                    fprintf(stderr, "mbf16 on %s: ta=%d tb=%d A %s B %s M=%d N=%d K=%d beta=%g bias=%d differs\n",
+                            path, ta, tb, af ? "f32" : "bf16", bf ? "f32" : "bf16", M, N, K, beta, bv != NULL);
+                WF_CHECK(same);
+                cases++;
+                wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, Ah); wf_free(NULL, Bh);
+                wf_free(NULL, C1); wf_free(NULL, C2); wf_free(NULL, bias);
+            }
+    printf("mbf16 on %s: %d cases bit-equal to wf_gemm_bf16x on rounded copies plus a bias pass\n", path, cases);
+}
+
+/* wf_gemm_mbf16_colsum: the product of wf_gemm_mbf16 (tb = 0, B fp32), and
+** bsum's column sums with the bits of the plain loop over rows in order,
+** added to what bsum held: ta 0/1, A bf16/fp32, K across the 1536 block and
+** odd K (the last pair half empty), column tails, beta 0/1. */
+static void test_colsum(const char *path) {
+    wf_rng r;
+    wf_rng_seed(&r, 19);
+    static const int dims[][3] = {{64, 96, 64}, {256, 160, 1031}, {40, 70, 3100}, {13, 31, 17}};
+    int cases = 0;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int mix = 0; mix < 8; mix++) {
+            int ta = mix & 1, af = mix >> 1 & 1, bb = mix >> 2 & 1;
+            int M = dims[d][0], N = dims[d][1], K = dims[d][2], pad = (int)(d & 1) * 5;
+            int lda = (ta ? M : K) + pad, ldb = N + pad, ldc = N + pad;
+            size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)K * ldb, nc = (size_t)M * ldc;
+            float *A = wf_alloc(NULL, na * 4, "t", NULL), *B = wf_alloc(NULL, nb * 4, "t", NULL);
+            uint16_t *Ah = wf_alloc(NULL, na * 2, "t", NULL);
+            float *C1 = wf_alloc(NULL, nc * 4, "t", NULL), *C2 = wf_alloc(NULL, nc * 4, "t", NULL);
+            float *s1 = wf_alloc(NULL, (size_t)N * 4, "t", NULL), *s2 = wf_alloc(NULL, (size_t)N * 4, "t", NULL);
+            for (size_t i = 0; i < na; i++) A[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+            for (size_t i = 0; i < nb; i++) B[i] = (float)((wf_rng_uniform(&r) * 2 - 1) * (1 + (i % 7) * 100));
+            for (int j = 0; j < N; j++) s1[j] = s2[j] = (float)(wf_rng_uniform(&r) * 2 - 1);
+            for (size_t i = 0; i < nc; i++) C1[i] = C2[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+            wf_bf16_from_f32(Ah, A, na);
+            float beta = bb ? 1.0f : 0.0f;
+            wf_bop a = af ? wf_bop_f32(A, lda) : wf_bop_bf16(Ah, lda);
+            wf_gemm_mbf16_colsum(ta, M, N, K, a, B, ldb, s1, beta, C1, ldc);
+            wf_gemm_mbf16(ta, 0, M, N, K, a, wf_bop_f32(B, ldb), NULL, beta, C2, ldc);
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < N; j++) s2[j] += B[(size_t)k * ldb + j];
+            int same = memcmp(s1, s2, (size_t)N * 4) == 0;
+            for (int i = 0; i < M && same; i++)
+                same = memcmp(C1 + (size_t)i * ldc, C2 + (size_t)i * ldc, (size_t)N * 4) == 0;
+            if (!same)
+                fprintf(stderr, "colsum on %s: ta=%d A %s M=%d N=%d K=%d beta=%g differs\n", path, ta,
+                        af ? "f32" : "bf16", M, N, K, beta);
+            WF_CHECK(same);
+            cases++;
+            wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, Ah); wf_free(NULL, C1); wf_free(NULL, C2);
+            wf_free(NULL, s1); wf_free(NULL, s2);
+        }
+    printf("mbf16_colsum on %s: %d cases, sums with the loop's bits, products with wf_gemm_mbf16's\n", path, cases);
+}
+
 int main(void) {
     printf("kernel: %s (cpu path %s)\n", wf_gemm_bf16x_kernel_name(), wf_isa_name(wf_isa_cpu()));
     /* every path the CPU has, from the top: AMX, AVX512_BF16, portable */
@@ -243,14 +395,19 @@ int main(void) {
     wf_gemm_bf16x_force_dot(-1);
     wf_isa_force((wf_isa)-1);
     test_rbf16(wf_isa_name(wf_isa_active()));
+    test_mbf16(wf_isa_name(wf_isa_active()));
+    test_colsum(wf_isa_name(wf_isa_active()));
     if (wf_isa_cpu() > WF_ISA_PORTABLE) {
         WF_CHECK_EQ(wf_isa_force(WF_ISA_PORTABLE), WF_ISA_PORTABLE);
         WF_CHECK(!wf_gemm_bf16x_widens());
         test_rbf16("portable");
+        test_mbf16("portable");
+        test_colsum("portable");
         wf_isa_force((wf_isa)-1);
     }
     sweep(wf_gemm_bf16x_portable, "portable");
     test_rounding();
     test_convert();
+    test_bf16x32();
     return wf_check_report();
 }

@@ -75,6 +75,21 @@ static void test_layernorm(void) {
     }
     WF_CHECK(md < 1e-4);
     wf_free(NULL, x); wf_free(NULL, w); wf_free(NULL, b); wf_free(NULL, o);
+    /* the bf16 output rounds the fp32 one's floats: rows longer than its
+    ** 512-column pieces, and threaded */
+    int N2 = 97, C2 = 1100;
+    x = randmat(&r, (size_t)N2 * C2, 3), w = randmat(&r, C2, 1), b = randmat(&r, C2, 1);
+    o = randmat(&r, (size_t)N2 * C2, 1);
+    uint16_t *o16 = wf_alloc(NULL, sizeof(uint16_t) * (size_t)N2 * C2, "t", NULL);
+    uint16_t *ref = wf_alloc(NULL, sizeof(uint16_t) * (size_t)N2 * C2, "t", NULL);
+    float *m1 = randmat(&r, N2, 1), *r1 = randmat(&r, N2, 1), *m2 = randmat(&r, N2, 1), *r2 = randmat(&r, N2, 1);
+    wf_layernorm_forward(o, m1, r1, x, w, b, N2, C2, 1e-5f);
+    wf_layernorm_forward_bf16(o16, m2, r2, x, w, b, N2, C2, 1e-5f);
+    wf_bf16_from_f32(ref, o, (size_t)N2 * C2);
+    WF_CHECK(memcmp(o16, ref, sizeof(uint16_t) * (size_t)N2 * C2) == 0);
+    WF_CHECK(memcmp(m1, m2, sizeof(float) * N2) == 0 && memcmp(r1, r2, sizeof(float) * N2) == 0);
+    wf_free(NULL, x); wf_free(NULL, w); wf_free(NULL, b); wf_free(NULL, o); wf_free(NULL, o16);
+    wf_free(NULL, ref); wf_free(NULL, m1); wf_free(NULL, r1); wf_free(NULL, m2); wf_free(NULL, r2);
 }
 
 static void test_gelu(void) {
@@ -103,6 +118,14 @@ static void test_gelu(void) {
         e2 = wf_check_max(e2, fabs(g2[i] - 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))));
     }
     printf("gelu max abs error vs libm on [-10, 10]: erf %.3g, tanh %.3g\n", e1, e2);
+    /* the bf16 outputs round the fp32 ones' floats (NG spans several threaded chunks) */
+    uint16_t *h = wf_alloc(NULL, sizeof(uint16_t) * NG * 2, "t", NULL), *hr = h + NG;
+    for (int form = 0; form < 2; form++) {
+        wf_gelu_forward_bf16(h, xs, NG, form);
+        wf_bf16_from_f32(hr, form ? g2 : g1, NG);
+        WF_CHECK(memcmp(h, hr, sizeof(uint16_t) * NG) == 0);
+    }
+    wf_free(NULL, h);
     WF_CHECK(e1 < 1e-6);
     WF_CHECK(e2 < 1e-6);
     wf_free(NULL, xs); wf_free(NULL, g1); wf_free(NULL, g2);
