@@ -63,13 +63,13 @@ static int amx_ok(int hs) { return wf_isa_active() >= WF_ISA_AMX && hs % 32 == 0
 
 /* ---- tiles ------------------------------------------------------------------ */
 
-/* c[32][32] (fp32, row stride ldc floats) = (acc ? c : 0) + A . B over nks
+/* o[32][32] (fp32, row stride ldo floats) = (acc ? c : 0) + A . B over nks
 ** steps of 32: A rows 0-15 at a + 32 s, rows 16-31 at a + 16 lda + 32 s
 ** (bf16, row stride lda); B column groups 0-15 and 16-31 are the packed tiles
-** b0 + s bstep and b1 + s bstep. */
-static AMX_TGT inline void mm32(float *c, int ldc, int acc, const uint16_t *a, int lda, const uint16_t *b0,
-                                const uint16_t *b1, size_t bstep, int nks) {
-    size_t lc = (size_t)ldc * 4, la = (size_t)lda * 2;
+** b0 + s bstep and b1 + s bstep. mm32: o = c (row stride ldc). */
+static AMX_TGT inline void mm32_to(float *c, int ldc, int acc, float *o, int ldo, const uint16_t *a, int lda,
+                                   const uint16_t *b0, const uint16_t *b1, size_t bstep, int nks) {
+    size_t lc = (size_t)ldc * 4, la = (size_t)lda * 2, lo = (size_t)ldo * 4;
     if (acc) {
         _tile_loadd(0, c, lc);
         _tile_loadd(1, c + 16, lc);
@@ -92,24 +92,18 @@ static AMX_TGT inline void mm32(float *c, int ldc, int acc, const uint16_t *a, i
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, c, lc);
-    _tile_stored(1, c + 16, lc);
-    _tile_stored(2, c + (size_t)16 * ldc, lc);
-    _tile_stored(3, c + (size_t)16 * ldc + 16, lc);
+    _tile_stored(0, o, lo);
+    _tile_stored(1, o + 16, lo);
+    _tile_stored(2, o + (size_t)16 * ldo, lo);
+    _tile_stored(3, o + (size_t)16 * ldo + 16, lo);
+}
+
+static AMX_TGT inline void mm32(float *c, int ldc, int acc, const uint16_t *a, int lda, const uint16_t *b0,
+                                const uint16_t *b1, size_t bstep, int nks) {
+    mm32_to(c, ldc, acc, c, ldc, a, lda, b0, b1, bstep, nks);
 }
 
 /* ---- AVX-512 helpers ----------------------------------------------------- */
-
-/* 16 floats rounded to bf16 (wf_bf16_rne512), each in the upper half of its dword. */
-static AMX_TGT inline __m512i rne_hi(__m512 x) { return _mm512_slli_epi32(wf_bf16_rne512(x), 16); }
-
-/* bf16 of x as 16 contiguous u16. */
-static AMX_TGT inline __m256i bf16_row(__m512 x) { return _mm512_cvtepi32_epi16(wf_bf16_rne512(x)); }
-
-/* Dwords (bf16(x0) | bf16(x1) << 16): one row of a B tile in the pair layout. */
-static AMX_TGT inline __m512i bf16_pairs(__m512 x0, __m512 x1) {
-    return _mm512_or_si512(wf_bf16_rne512(x0), rne_hi(x1));
-}
 
 /* The conversions of the block loops run on VCVTNE(2)PS2BF16 (AVX512_BF16,
 ** which every AMX CPU has: the amx path sits above avx512bf16, kernels/isa.c):
@@ -127,6 +121,9 @@ static AMX_TGT inline __m512i interleave16(__m512i w) {
     return _mm512_permutexvar_epi16(idx, w);
 }
 
+/* Dwords (bf16(x0) | bf16(x1) << 16): one row of a B tile in the pair layout. */
+static AMX_TGT inline __m512i bf16_pairs(__m512 x0, __m512 x1) { return interleave16(wf_bf16x32(x0, x1)); }
+
 static AMX_TGT inline __m512 load_or_zero(const float *p, int live) {
     return live ? _mm512_loadu_ps(p) : _mm512_setzero_ps();
 }
@@ -137,9 +134,11 @@ static AMX_TGT inline __m512 load_or_zero(const float *p, int live) {
 /* dst[Tp][D] bf16, rows as stored: the A operand with K = d. */
 static AMX_TGT void pack_rows(uint16_t *dst, const float *x, size_t ldx, int T, int Tp, int D) {
     for (int t = 0; t < Tp; t++)
-        for (int d = 0; d < D; d += 16)
-            _mm256_storeu_si256((__m256i *)(dst + (size_t)t * D + d),
-                                bf16_row(load_or_zero(x + (size_t)t * ldx + d, t < T)));
+        for (int d = 0; d < D; d += 32) {
+            const float *r = x + (size_t)t * ldx + d;
+            _mm512_storeu_si512((void *)(dst + (size_t)t * D + d),
+                                wf_bf16x32(load_or_zero(r, t < T), load_or_zero(r + 16, t < T)));
+        }
 }
 
 /* The B operand with K = d, N = t (X^T): 16-row group g, step s is one tile
@@ -154,9 +153,11 @@ static AMX_TGT void pack_dtrans(uint16_t *dst, const float *x, size_t ldx, int T
         int dn = D - d0 < 256 ? D - d0 : 256;
         for (int t0 = 0; t0 < Tp; t0 += 16) {
             for (int i = 0; i < 16; i++)
-                for (int d = 0; d < dn; d += 16)
-                    _mm256_storeu_si256((__m256i *)((uint16_t *)buf + i * 256 + d),
-                                        bf16_row(load_or_zero(x + (size_t)(t0 + i) * ldx + d0 + d, t0 + i < T)));
+                for (int d = 0; d < dn; d += 32) {
+                    const float *r = x + (size_t)(t0 + i) * ldx + d0 + d;
+                    _mm512_storeu_si512((void *)((uint16_t *)buf + i * 256 + d),
+                                        wf_bf16x32(load_or_zero(r, t0 + i < T), load_or_zero(r + 16, t0 + i < T)));
+                }
             for (int s = 0; s < dn / 32; s++) {
                 uint32_t *tile = (uint32_t *)(dst + ((size_t)(t0 / 16) * nds + d0 / 32 + s) * TILE);
                 __m512i r[16];
@@ -304,11 +305,18 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
                     mm32(Ot + dd * BQ + ii, BQ, acc, Vt + (size_t)dd * Tp + j0, Tp, PP + (size_t)(ii / 16) * TILE,
                          PP + (size_t)(ii / 16 + 1) * TILE, 4 * TILE, 2);
         }
-        for (int i = 0; i < nq; i++) {
-            float inv = 1.0f / l[i], *o = out + (size_t)(i0 + i) * C + (size_t)h * D;
-            for (int d = 0; d < D; d++) o[d] = Ot[d * BQ + i] * inv;
+        /* out = (O^T)^T / l, 16 x 16 blocks transposed in registers */
+        for (int ic = 0; ic < nq; ic += 16)
+            for (int d0 = 0; d0 < D; d0 += 16) {
+                __m512i r[16];
+                for (int d = 0; d < 16; d++) r[d] = _mm512_loadu_si512((const void *)(Ot + (d0 + d) * BQ + ic));
+                wf_transpose16(r); /* r[i]: O[ic + i][d0 .. d0 + 16) */
+                for (int i = 0; i < 16 && ic + i < nq; i++)
+                    _mm512_storeu_ps(out + (size_t)(i0 + ic + i) * C + (size_t)h * D + d0,
+                                     _mm512_mul_ps(_mm512_castsi512_ps(r[i]), _mm512_set1_ps(1.0f / l[ic + i])));
+            }
+        for (int i = 0; i < nq; i++)
             if (lse) lse[i0 + i] = m[i] + logf(l[i]);
-        }
     }
 }
 
@@ -388,13 +396,17 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
                 }
             }
             int acc = !diag;
+            /* the last query block of a whole key block stores dK_j, dV_j straight into dqkv */
+            int last = i0 + BQ >= T && j0 + BK <= T;
+            float *dK = dqkv + (size_t)j0 * C3 + C + (size_t)h * D, *dV = dK + C;
             for (int jj = 0; jj < BK; jj += 32)
                 for (int dd = 0; dd < D; dd += 32) {
-                    size_t bo = ((size_t)(i0 / 32) * ndg + dd / 16) * TILE;
-                    mm32(dVj + (size_t)jj * D + dd, D, acc, PtA + jj * BQ, BQ, dOP + bo, dOP + bo + TILE,
-                         (size_t)ndg * TILE, 2);
-                    mm32(dKj + (size_t)jj * D + dd, D, acc, dStA + jj * BQ, BQ, QP + bo, QP + bo + TILE,
-                         (size_t)ndg * TILE, 2);
+                    size_t bo = ((size_t)(i0 / 32) * ndg + dd / 16) * TILE, o = (size_t)jj * D + dd;
+                    size_t od = (size_t)jj * C3 + dd;
+                    mm32_to(dVj + o, D, acc, last ? dV + od : dVj + o, last ? C3 : D, PtA + jj * BQ, BQ, dOP + bo,
+                            dOP + bo + TILE, (size_t)ndg * TILE, 2);
+                    mm32_to(dKj + o, D, acc, last ? dK + od : dKj + o, last ? C3 : D, dStA + jj * BQ, BQ, QP + bo,
+                            QP + bo + TILE, (size_t)ndg * TILE, 2);
                 }
             for (int dd = 0; dd < D; dd += 32)
                 for (int ii = 0; ii < BQ; ii += 32)
@@ -402,23 +414,21 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
                          dSP + (size_t)(ii / 16) * TILE, dSP + (size_t)(ii / 16 + 1) * TILE, 4 * TILE, 2);
         }
         int nk = T - j0 < BK ? T - j0 : BK;
-        for (int j = 0; j < nk; j++) {
+        for (int j = 0; j < nk && j0 + BK > T; j++) { /* a tail block: its rows up to T */
             float *d = dqkv + (size_t)(j0 + j) * C3 + (size_t)h * D;
             memcpy(d + C, dKj + (size_t)j * D, sizeof(float) * (size_t)D);
             memcpy(d + 2 * C, dVj + (size_t)j * D, sizeof(float) * (size_t)D);
         }
     }
-    /* dQ = dQt^T, 16 rows at a time through St (as [D][16]: reads stay in L1) */
-    for (int t0 = 0; t0 < T; t0 += 16) {
-        for (int k0 = 0; k0 < D; k0 += 64) {
-            int kn = D - k0 < 64 ? D - k0 : 64;
-            for (int k = 0; k < kn; k++) _mm512_storeu_ps(St + k * 16, _mm512_loadu_ps(dQt + (size_t)(k0 + k) * Tp + t0));
-            for (int i = 0; i < 16 && t0 + i < T; i++) {
-                float *d = dqkv + (size_t)(t0 + i) * C3 + (size_t)h * D + k0;
-                for (int k = 0; k < kn; k++) d[k] = St[k * 16 + i];
-            }
+    /* dQ = dQt^T, 16 x 16 blocks transposed in registers */
+    for (int t0 = 0; t0 < T; t0 += 16)
+        for (int k0 = 0; k0 < D; k0 += 16) {
+            __m512i r[16];
+            for (int k = 0; k < 16; k++) r[k] = _mm512_loadu_si512((const void *)(dQt + (size_t)(k0 + k) * Tp + t0));
+            wf_transpose16(r); /* r[i]: dQ[t0 + i][k0 .. k0 + 16) */
+            for (int i = 0; i < 16 && t0 + i < T; i++)
+                _mm512_storeu_si512((void *)(dqkv + (size_t)(t0 + i) * C3 + (size_t)h * D + k0), r[i]);
         }
-    }
 }
 
 /* ---- entry points ----------------------------------------------------------- */

@@ -137,11 +137,13 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
     const int KC = im->kc, MC = im->mc, NC = im->nc;
     /* Small products run on one thread: a fork/join costs more than it saves. */
     int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    if (nt > WF_RUNS_MAX) nt = WF_RUNS_MAX;
     int ncap = N < NC ? N : NC;
     int npan_cap = (ncap + nr - 1) / nr;
     wf_scratch sb, sa; /* lent between calls: no page faults per product */
     float *bp = wf_scratch_take(&sb, sizeof(float) * (size_t)KC * npan_cap * nr);
-    float *apall = wf_scratch_take(&sa, sizeof(float) * (size_t)nt * MC * KC);
+    size_t a_per = (size_t)(MC + 2 * mr) * KC; /* blocks under MC + mr rows (wf_gemm_blocks), rounded up to mr */
+    float *apall = wf_scratch_take(&sa, sizeof(float) * (size_t)nt * a_per);
     WF_ASSERT(bp && apall);
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
@@ -149,9 +151,11 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             float bet = pc == 0 ? beta : 1.0f;
-            int mcb, n_ic, jsplit;
-            wf_gemm_split(M, MC, mr, nt, npan, &mcb, &n_ic, &jsplit);
+            int n_ic, jsplit;
+            wf_gemm_blocks(M, MC, mr, nt, npan, &n_ic, &jsplit);
             int ntask = n_ic * jsplit;
+            wf_runs runs; /* contiguous runs of tasks per thread: each packs its own blocks of A once */
+            wf_runs_init(&runs, ntask, nt);
 #pragma omp parallel num_threads(nt)
             {
 #pragma omp for schedule(static)
@@ -160,12 +164,11 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
                     pack_b_panel(im, bp + (size_t)jp * kc * nr, tb, B, ldb, jc + j0, n, pc, kc);
                     if (rnd) round_packed(bp + (size_t)jp * kc * nr, (size_t)kc * nr);
                 }
-                float *ap = apall + (size_t)omp_get_thread_num() * MC * KC;
-                int packed_ic = -1;
-#pragma omp for schedule(dynamic, 1)
-                for (int task = 0; task < ntask; task++) {
+                float *ap = apall + (size_t)omp_get_thread_num() * a_per;
+                int packed_ic = -1, task;
+                while ((task = wf_runs_next(&runs, omp_get_thread_num())) >= 0) {
                     int ic = task / jsplit, js = task % jsplit;
-                    int i0 = ic * mcb, mc = M - i0 < mcb ? M - i0 : mcb;
+                    int i0 = wf_gemm_row0(M, n_ic, mr, ic), mc = wf_gemm_row0(M, n_ic, mr, ic + 1) - i0;
                     if (packed_ic != ic) {
                         pack_a(im, ap, ta, A, lda, i0, mc, pc, kc);
                         if (rnd) round_packed(ap, (size_t)((mc + mr - 1) / mr * mr) * kc);

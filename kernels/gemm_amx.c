@@ -274,6 +274,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
         return 1;
     }
     int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    if (nt > WF_RUNS_MAX) nt = WF_RUNS_MAX;
     /* K in blocks of equal size (multiples of 32): C is read and written
     ** once per block, and at AMX speed that traffic out of memory costs as
     ** much as the products unless the blocks are long (up to AKC); a C that
@@ -283,7 +284,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
     const int nks_cap = kstep / 32;
     int ncap = N < ANC ? N : ANC;
     int ngb_cap = ((ncap + 15) / 16 + 1) & ~1;
-    size_t a_per = (size_t)(AMC / 16) * nks_cap * TILE;
+    size_t a_per = (size_t)((AMC + AMR) / 16) * nks_cap * TILE; /* blocks under AMC + AMR rows (wf_gemm_blocks) */
     wf_scratch sb, sa;
     uint16_t *bp = wf_scratch_take(&sb, sizeof(uint16_t) * (size_t)ngb_cap * nks_cap * TILE + 64);
     uint16_t *apall = wf_scratch_take(&sa, sizeof(uint16_t) * a_per * nt + 64);
@@ -295,9 +296,12 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
             int kc = K - pc < kstep ? K - pc : kstep, nks = (kc + 31) / 32;
             float bet = pc == 0 ? beta : 1.0f;
             const float *bia = pc + kc == K ? bias : NULL; /* on the finished sums */
-            int mcb, n_ic, jsplit;
-            wf_gemm_split(M, AMC, AMR, nt, npan, &mcb, &n_ic, &jsplit);
+            /* contiguous runs of tasks per thread: each packs its own blocks of A once */
+            int n_ic, jsplit;
+            wf_gemm_blocks(M, AMC, AMR, nt, npan, &n_ic, &jsplit);
             int ntask = n_ic * jsplit;
+            wf_runs runs;
+            wf_runs_init(&runs, ntask, nt);
 #pragma omp parallel num_threads(nt)
             {
 #pragma omp for schedule(static)
@@ -308,10 +312,10 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
                 uint16_t *ap = apall + a_per * (size_t)omp_get_thread_num();
                 int packed_ic = -1;
                 tiles_on();
-#pragma omp for schedule(dynamic, 1)
-                for (int task = 0; task < ntask; task++) {
+                int task;
+                while ((task = wf_runs_next(&runs, omp_get_thread_num())) >= 0) {
                     int ic = task / jsplit, js = task % jsplit;
-                    int i0 = ic * mcb, mc = M - i0 < mcb ? M - i0 : mcb;
+                    int i0 = wf_gemm_row0(M, n_ic, AMR, ic), mc = wf_gemm_row0(M, n_ic, AMR, ic + 1) - i0;
                     if (packed_ic != ic) {
                         pack_a(ap, ta, A, lda, i0, mc, pc, kc, nks);
                         packed_ic = ic;

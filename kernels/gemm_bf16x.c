@@ -276,10 +276,12 @@ static void gemm_x(xukernel_fn uk, int ta, int tb, int M, int N, int K, const ui
         return;
     }
     int nt = (double)M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    if (nt > WF_RUNS_MAX) nt = WF_RUNS_MAX;
     int ncap = N < XNC ? N : XNC;
     int npan_cap = (ncap + XNR - 1) / XNR;
     uint16_t *bp = wf_alloc(NULL, sizeof(uint16_t) * (size_t)XKC * npan_cap * XNR, "gemm bf16 packed B", NULL);
-    uint32_t *apall = wf_alloc(NULL, sizeof(uint32_t) * (size_t)nt * XMC * (XKC / 2), "gemm bf16 packed A", NULL);
+    size_t a_per = (size_t)(XMC + XMR) * (XKC / 2); /* blocks under XMC + XMR rows (wf_gemm_blocks) */
+    uint32_t *apall = wf_alloc(NULL, sizeof(uint32_t) * (size_t)nt * a_per, "gemm bf16 packed A", NULL);
     WF_ASSERT(bp && apall);
     for (int jc = 0; jc < N; jc += XNC) {
         int nc = N - jc < XNC ? N - jc : XNC;
@@ -287,9 +289,11 @@ static void gemm_x(xukernel_fn uk, int ta, int tb, int M, int N, int K, const ui
         for (int pc = 0; pc < K; pc += XKC) {
             int kc = K - pc < XKC ? K - pc : XKC, kp = (kc + 1) / 2;
             float bet = pc == 0 ? beta : 1.0f;
-            int mcb, n_ic, jsplit;
-            wf_gemm_split(M, XMC, XMR, nt, npan, &mcb, &n_ic, &jsplit);
+            int n_ic, jsplit;
+            wf_gemm_blocks(M, XMC, XMR, nt, npan, &n_ic, &jsplit);
             int ntask = n_ic * jsplit;
+            wf_runs runs; /* contiguous runs of tasks per thread: each packs its own blocks of A once */
+            wf_runs_init(&runs, ntask, nt);
 #pragma omp parallel num_threads(nt)
             {
 #pragma omp for schedule(static)
@@ -297,12 +301,11 @@ static void gemm_x(xukernel_fn uk, int ta, int tb, int M, int N, int K, const ui
                     int j0 = jp * XNR, n = nc - j0 < XNR ? nc - j0 : XNR;
                     pack_b(bp + (size_t)jp * kp * XNR * 2, tb, B, ldb, jc + j0, n, pc, kc);
                 }
-                uint32_t *ap = apall + (size_t)omp_get_thread_num() * XMC * (XKC / 2);
-                int packed_ic = -1;
-#pragma omp for schedule(dynamic, 1)
-                for (int task = 0; task < ntask; task++) {
+                uint32_t *ap = apall + (size_t)omp_get_thread_num() * a_per;
+                int packed_ic = -1, task;
+                while ((task = wf_runs_next(&runs, omp_get_thread_num())) >= 0) {
                     int ic = task / jsplit, js = task % jsplit;
-                    int i0 = ic * mcb, mc = M - i0 < mcb ? M - i0 : mcb;
+                    int i0 = wf_gemm_row0(M, n_ic, XMR, ic), mc = wf_gemm_row0(M, n_ic, XMR, ic + 1) - i0;
                     if (packed_ic != ic) {
                         pack_a(ap, ta, A, lda, i0, mc, pc, kc);
                         packed_ic = ic;

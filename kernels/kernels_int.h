@@ -137,20 +137,41 @@ static inline float wf_bf16_round(float x) {
     return x;
 }
 
-/* How a blocked GEMM splits one (jc, pc) block into tasks: even row blocks
-** of *mcb rows (a multiple of mr, at most mc), *n_ic of them, and *jsplit
-** column splits (about 4 tasks per thread, at most npan panels). Tasks are
-** handed out dynamically, ic-major, so a thread often reuses its packed A. */
-static inline void wf_gemm_split(int M, int mc, int mr, int nt, int npan, int *mcb, int *n_ic, int *jsplit) {
-    int n = (M + mc - 1) / mc;
-    int b = (M + n - 1) / n;
-    b = (b + mr - 1) / mr * mr;
-    n = (M + b - 1) / b;
-    int js = nt == 1 ? 1 : (4 * nt + n - 1) / n;
-    *mcb = b;
+/* The row blocks of a blocked GEMM driver whose threads take contiguous
+** runs of tasks (wf_runs): n_ic blocks, a multiple of nt where M allows,
+** with boundaries at multiples of mr that share the rows evenly among the
+** threads (block ic: rows wf_gemm_row0(M, n_ic, mr, ic) up to that of ic +
+** 1, fewer than mc + mr of them: packing buffers hold mc + mr rows), each
+** cut into jsplit ranges of the npan column panels so that every thread has
+** about four tasks. Rows are independent, so the blocks do not change any
+** sum. */
+static inline void wf_gemm_blocks(int M, int mc, int mr, int nt, int npan, int *n_ic, int *jsplit) {
+    int n = nt <= 1 ? (M + mc - 1) / mc : nt * ((M + nt * mc - 1) / (nt * mc));
+    int most = (M + mr - 1) / mr; /* at least mr rows each */
+    if (n > most) n = most;
+    int js = nt <= 1 ? 1 : (4 * nt + n - 1) / n;
     *n_ic = n;
     *jsplit = js > npan ? npan : js;
 }
+
+static inline int wf_gemm_row0(int M, int n_ic, int mr, int ic) {
+    return ic >= n_ic ? M : (int)((long)M * ic / n_ic / mr * mr);
+}
+
+/* Tasks 0..n-1 of a parallel loop in contiguous runs, one per thread
+** (threads.c): each thread takes its own run front to back, then takes from
+** the back of the others' runs. A thread's tasks stay neighbours (a GEMM's
+** tasks of one block of A rows share that block's packing) while a thread
+** slowed by another process still gets help. Results must not depend on
+** which thread runs a task. wf_runs_init before the parallel region (nt <=
+** WF_RUNS_MAX), wf_runs_next inside it until it returns -1. */
+#define WF_RUNS_MAX 64
+typedef struct {
+    _Alignas(64) _Atomic unsigned long long span[WF_RUNS_MAX][8]; /* [t][0]: next | end << 32; one line each */
+    int nt;
+} wf_runs;
+void wf_runs_init(wf_runs *r, int ntask, int nt);
+int wf_runs_next(wf_runs *r, int me);
 
 /* Packing buffers lent for the length of one product (scratch.c): a few
 ** slots live for the whole process, so products do not page-fault fresh
