@@ -523,6 +523,8 @@ void wf_attention_backward_ref(float *dqkv, const float *dout, const float *qkv,
 ** (element v into lane v % 16, the lanes added in order: a fixed order, the
 ** same bits on any thread count). The AVX-512 body uses exp512 (libm's
 ** expf is a scalar call: 3% of a --bf16 step); the portable one expf. */
+/* grad: 0 none, 1 fp32 in place, 2 rounded to bf16 into the row's first V
+** uint16 (wf_crossentropy_rows_bf16). */
 static float ce_row(float *lg, int V, int tg, float dscale, int grad) {
     float mx = -INFINITY, ltg = lg[tg];
     for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
@@ -538,11 +540,13 @@ static float ce_row(float *lg, int V, int tg, float dscale, int grad) {
         float kk = (float)((double)dscale / z);
         for (int v = 0; v < V; v++) lg[v] *= kk;
         lg[tg] -= dscale;
+        if (grad == 2) /* in order: element v lands on bytes of floats before v, already read */
+            for (int v = 0; v < V; v++) wf_bf16_from_f32((uint16_t *)lg + v, lg + v, 1);
     }
     return mx + (float)log(z) - ltg;
 }
 
-static TGT512 float ce_row512(float *lg, int V, int tg, float dscale, int grad) {
+static __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) float ce_row512(float *lg, int V, int tg, float dscale, int grad) {
     float ltg = lg[tg];
     __m512 vm = _mm512_set1_ps(-INFINITY);
     const __m512 big = _mm512_set1_ps(FLT_MAX);
@@ -572,7 +576,17 @@ static TGT512 float ce_row512(float *lg, int V, int tg, float dscale, int grad) 
     _mm512_storeu_pd(z16 + 8, z1);
     double z = 0.0;
     for (int i = 0; i < 16; i++) z += z16[i];
-    if (grad) {
+    if (grad == 2) { /* the same floats as below, rounded as the AMX packing rounds them */
+        float k1 = (float)((double)dscale / z);
+        __m512 kk = _mm512_set1_ps(k1), vd = _mm512_set1_ps(dscale);
+        uint16_t *o = (uint16_t *)lg; /* chunk v is read (bytes 4v..) before bytes 2v.. are written */
+        for (v = 0; v < V; v += 16) {
+            __mmask16 k = V - v >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (V - v)) - 1);
+            __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, lg + v), kk);
+            if (tg >= v && tg < v + 16) p = _mm512_mask_sub_ps(p, (__mmask16)(1u << (tg - v)), p, vd);
+            _mm256_mask_storeu_epi16(o + v, k, _mm512_cvtepi32_epi16(wf_bf16_rne512(p)));
+        }
+    } else if (grad) {
         float k1 = (float)((double)dscale / z);
         __m512 kk = _mm512_set1_ps(k1);
         for (v = 0; v + 16 <= V; v += 16) _mm512_storeu_ps(lg + v, _mm512_mul_ps(_mm512_loadu_ps(lg + v), kk));
@@ -580,6 +594,14 @@ static TGT512 float ce_row512(float *lg, int V, int tg, float dscale, int grad) 
         lg[tg] -= dscale;
     }
     return mx + (float)log(z) - ltg;
+}
+
+void wf_crossentropy_rows_bf16(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale) {
+    int avx512 = wf_isa_active() >= WF_ISA_AVX512;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < R; i++)
+        losses[i] = avx512 ? ce_row512(lgs + (size_t)i * V, V, targets[i], dscale, 2)
+                           : ce_row(lgs + (size_t)i * V, V, targets[i], dscale, 2);
 }
 
 void wf_crossentropy_rows(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale, int grad) {

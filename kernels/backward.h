@@ -76,6 +76,11 @@ void wf_attention_forward_ref(float *out, float *lse, const float *qkv, int B, i
 ** losses[i] = lse(lgs[i]) - lgs[i, targets[i]]; grad: lgs becomes dlogits
 ** (softmax - onehot) * dscale. Shared with the trainer's bf16 head. */
 void wf_crossentropy_rows(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale, int grad);
+/* wf_crossentropy_rows with the gradient (grad = 1) rounded to bf16 as
+** wf_bf16_from_f32 does, written over the first V uint16 of each row: row i
+** of the gradient is (uint16_t *)lgs + 2 i V, for bf16 products (leading
+** dimension 2V) that read half the bytes. The losses are the same. */
+void wf_crossentropy_rows_bf16(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale);
 void wf_crossentropy_fused(float *dh, float *dwte, float *losses, const float *h, const float *wte,
                            const int32_t *targets, int N, int C, int V, float dscale,
                            float *scratch, int rows);

@@ -394,12 +394,16 @@ static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, f
         } else {
             wf_gemm_bf16x(0, 1, R, V, C, hc, C, t->xwte, C, 0.0f, lgs, V);
         }
-        wf_crossentropy_rows(lgs, R, V, t->targets + r0, t->losses + r0, dscale, dh != NULL);
-        if (dh && t->tiles) {
+        if (dh && t->tiles) { /* the logit gradient in bf16 over each row's first half (row pitch 2V) */
+            wf_crossentropy_rows_bf16(lgs, R, V, t->targets + r0, t->losses + r0, dscale);
             const float *h = h16 ? (const float *)((const uint16_t *)t->lnf + (size_t)r0 * C) : hf;
-            wf_gemm_rbf16(0, 0, R, C, V, lgs, V, wte, C, 0.0f, dh + (size_t)r0 * C, C);
-            wf_gemm_mbf16(1, 0, V, C, R, wf_bop_f32(lgs, V), act_op(h, h16, C), NULL, 1.0f, dwte, C);
-        } else if (dh && widen) {
+            wf_bop dl = wf_bop_bf16((const uint16_t *)lgs, 2 * V);
+            wf_gemm_mbf16(0, 0, R, C, V, dl, wf_bop_f32(wte, C), NULL, 0.0f, dh + (size_t)r0 * C, C);
+            wf_gemm_mbf16(1, 0, V, C, R, dl, act_op(h, h16, C), NULL, 1.0f, dwte, C);
+            continue;
+        }
+        wf_crossentropy_rows(lgs, R, V, t->targets + r0, t->losses + r0, dscale, dh != NULL);
+        if (dh && widen) {
             wf_gemm_rbf16(0, 0, R, C, V, lgs, V, wte, C, 0.0f, dh + (size_t)r0 * C, C);
             wf_gemm_rbf16(1, 0, V, C, R, lgs, V, hf, C, 1.0f, dwte, C);
         } else if (dh) {

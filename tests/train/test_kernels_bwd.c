@@ -162,6 +162,46 @@ static void crossentropy_fused_matches_reference(void) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) wf_free(NULL, all[i]);
 }
 
+/* wf_crossentropy_rows_bf16: the losses of wf_crossentropy_rows bit for bit,
+** and each row's gradient is wf_bf16_from_f32 of that function's fp32
+** gradient, in the row's first V uint16: V = 50257 (a 1-element tail) and
+** 301, targets at 0, in the middle, last (the tail), rows with a NaN and an
+** Inf logit (the scalar fallback), on the active path and the portable one. */
+static void crossentropy_rows_bf16_rounds_the_fp32_gradient(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 9);
+    static const int vs[] = {50257, 301};
+    for (int path = 0; path < 2; path++) {
+        wf_isa was = wf_isa_active();
+        if (path) wf_isa_force(WF_ISA_PORTABLE);
+        for (size_t iv = 0; iv < 2; iv++) {
+            int V = vs[iv], R = 7;
+            int32_t tg[7] = {0, V / 2, V - 1, 5, V - 2, 17, 3};
+            float *a = randv((size_t)R * V, &r, 3), *b = zerov((size_t)R * V);
+            a[(size_t)5 * V + 11] = NAN, a[(size_t)6 * V + V - 1] = INFINITY;
+            memcpy(b, a, sizeof(float) * (size_t)R * V);
+            float la[7], lb[7];
+            wf_crossentropy_rows(a, R, V, tg, la, 0.37f, 1);
+            wf_crossentropy_rows_bf16(b, R, V, tg, lb, 0.37f);
+            int same = 1;
+            for (int i = 0; i < R; i++) {
+                same &= memcmp(&la[i], &lb[i], sizeof(float)) == 0 || (isnan(la[i]) && isnan(lb[i]));
+                uint16_t *want = wf_alloc(NULL, sizeof(uint16_t) * (size_t)V, "t", NULL);
+                wf_bf16_from_f32(want, a + (size_t)i * V, (size_t)V);
+                if (i < 5) same &= memcmp(want, (uint16_t *)(b + (size_t)i * V), sizeof(uint16_t) * (size_t)V) == 0;
+                wf_free(NULL, want);
+            }
+            WF_CHECK(isnan(lb[5]) && isnan(lb[6]) && isfinite(lb[0]));
+            printf("cross-entropy rows bf16 (V %d, %s): %s\n", V, path ? "portable" : wf_isa_name(was),
+                   same ? "losses and rounded gradients match" : "DIFFER");
+            WF_CHECK(same);
+            wf_free(NULL, a);
+            wf_free(NULL, b);
+        }
+        wf_isa_force(was);
+    }
+}
+
 /* torch.optim.AdamW on one range, in double, written here from the formula of
 ** adamw.h (torch's _single_tensor_adamw), not from adamw.c: wf_adamw_update_ref
 ** shares adamw.c's per-element step with the fast path, so a wrong term
@@ -301,6 +341,7 @@ int main(void) {
     attention_backward_matches_reference(2, 133, 128, 2); /* hs = 64: the AVX-512 tile path, partial tiles */
     attention_backward_matches_reference(1, 70, 256, 2);  /* hs = 128: two 64-column blocks */
     crossentropy_fused_matches_reference();
+    crossentropy_rows_bf16_rounds_the_fp32_gradient();
     adamw_fast_path_is_bitwise_the_reference();
     clip_and_schedule_follow_the_formulas();
     return wf_check_report();
