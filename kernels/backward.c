@@ -16,47 +16,58 @@
 
 /* ---- LayerNorm ------------------------------------------------------------ */
 
+/* One row of dx: the two row sums as vector partial sums (omp simd: a fixed
+** order for a given build, whatever the threads), then the row. */
+WF_CLONES
+static void ln_bwd_row(float *gx, const float *go, const float *xi, const float *w, float mu, float rs, int C) {
+    float sum_g = 0.0f, sum_gx = 0.0f;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+    for (int c = 0; c < C; c++) {
+        float xh = (xi[c] - mu) * rs, g = go[c] * w[c];
+        sum_g += g;
+        sum_gx += g * xh;
+    }
+    sum_g /= (float)C;
+    sum_gx /= (float)C;
+    for (int c = 0; c < C; c++) {
+        float xh = (xi[c] - mu) * rs, g = go[c] * w[c];
+        gx[c] += rs * (g - sum_g - xh * sum_gx);
+    }
+}
+
+/* dw, db of columns c0..c1 (at most LN_CB): summed over the rows in order. */
+enum { LN_CB = 64 };
+WF_CLONES
+static void ln_bwd_cols(float *dw, float *db, const float *dout, const float *x, const float *mean,
+                        const float *rstd, int N, int C, int c0, int c1) {
+    float sw[LN_CB], sb[LN_CB];
+    for (int c = c0; c < c1; c++) sw[c - c0] = sb[c - c0] = 0.0f;
+    for (int i = 0; i < N; i++) {
+        const float *go = dout + (size_t)i * C, *xi = x + (size_t)i * C;
+        float mu = mean[i], rs = rstd[i];
+        for (int c = c0; c < c1; c++) {
+            sw[c - c0] += go[c] * ((xi[c] - mu) * rs);
+            sb[c - c0] += go[c];
+        }
+    }
+    for (int c = c0; c < c1; c++) {
+        dw[c] += sw[c - c0];
+        db[c] += sb[c - c0];
+    }
+}
+
 void wf_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                            const float *w, const float *mean, const float *rstd, int N, int C) {
     /* dx: rows are independent. */
 #pragma omp parallel for schedule(static) if ((long)N * C > 32768)
-    for (int i = 0; i < N; i++) {
-        const float *go = dout + (size_t)i * C, *xi = x + (size_t)i * C;
-        float *gx = dx + (size_t)i * C;
-        float mu = mean[i], rs = rstd[i];
-        float sum_g = 0.0f, sum_gx = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float xh = (xi[c] - mu) * rs, g = go[c] * w[c];
-            sum_g += g;
-            sum_gx += g * xh;
-        }
-        sum_g /= (float)C;
-        sum_gx /= (float)C;
-        for (int c = 0; c < C; c++) {
-            float xh = (xi[c] - mu) * rs, g = go[c] * w[c];
-            gx[c] += rs * (g - sum_g - xh * sum_gx);
-        }
-    }
+    for (int i = 0; i < N; i++)
+        ln_bwd_row(dx + (size_t)i * C, dout + (size_t)i * C, x + (size_t)i * C, w, mean[i], rstd[i], C);
     /* dw, db: each column summed over rows by one thread, rows in order. */
-    enum { CB = 64 };
-    int ncb = (C + CB - 1) / CB;
+    int ncb = (C + LN_CB - 1) / LN_CB;
 #pragma omp parallel for schedule(static) if ((long)N * C > 32768)
     for (int cb = 0; cb < ncb; cb++) {
-        int c0 = cb * CB, c1 = c0 + CB < C ? c0 + CB : C;
-        float sw[CB], sb[CB];
-        for (int c = c0; c < c1; c++) sw[c - c0] = sb[c - c0] = 0.0f;
-        for (int i = 0; i < N; i++) {
-            const float *go = dout + (size_t)i * C, *xi = x + (size_t)i * C;
-            float mu = mean[i], rs = rstd[i];
-            for (int c = c0; c < c1; c++) {
-                sw[c - c0] += go[c] * ((xi[c] - mu) * rs);
-                sb[c - c0] += go[c];
-            }
-        }
-        for (int c = c0; c < c1; c++) {
-            dw[c] += sw[c - c0];
-            db[c] += sb[c - c0];
-        }
+        int c0 = cb * LN_CB, c1 = c0 + LN_CB < C ? c0 + LN_CB : C;
+        ln_bwd_cols(dw, db, dout, x, mean, rstd, N, C, c0, c1);
     }
 }
 
