@@ -134,10 +134,10 @@ static AMX_TGT void pack_a(uint16_t *ap, int ta, src_t A, int lda, int i0, int m
                 for (int st = 0; st < nks; st++)
                     _mm512_storeu_si512((void *)(dst + (size_t)st * TILE), ld32(A, src + 32 * st, kc - 32 * st));
             }
-    } else {
-        for (int g = 0; g < ngr; g++) {
-            __mmask16 k = amask(mc - 16 * g);
-            for (int st = 0; st < nks; st++) {
+    } else { /* K steps outer: each step reads 32 of A's rows along the block's columns */
+        for (int st = 0; st < nks; st++)
+            for (int g = 0; g < ngr; g++) {
+                __mmask16 k = amask(mc - 16 * g);
                 __m512i r[16];
                 for (int q = 0; q < 16; q++) {
                     int kk = 32 * st + 2 * q;
@@ -148,7 +148,6 @@ static AMX_TGT void pack_a(uint16_t *ap, int ta, src_t A, int lda, int i0, int m
                 uint16_t *t = ap + ((size_t)g * nks + st) * TILE;
                 for (int i = 0; i < 16; i++) _mm512_storeu_si512((void *)(t + 32 * i), r[i]);
             }
-        }
     }
 }
 
