@@ -41,8 +41,8 @@ static int pad64(int T) { return (T + 63) & ~63; }
 ** the bf16 forward, the bf16 backward and the fp32 backward (the fallback). */
 static size_t per_thread_floats(int T, int hs) {
     size_t Tp = (size_t)pad64(T), E = Tp * (size_t)hs, slack = 16 * 24;
-    size_t fwd = 3 * E / 2 + BK * BQ + BK * BQ / 2 + (size_t)hs * BQ + 3 * BQ + slack;
-    size_t bwd = 7 * E / 2 + E + 2 * Tp + 2 * BK * BQ + 3 * BK * BQ / 2 + 2 * (size_t)BK * hs + 2 * BQ + slack;
+    size_t fwd = 3 * E / 2 + 16 * (size_t)hs + BK * BQ + BK * BQ / 2 + (size_t)hs * BQ + 3 * BQ + slack;
+    size_t bwd = 7 * E / 2 + E + 2 * Tp + 2 * BK * BQ + BK * BQ / 2 + (size_t)BK * (Tp + 32) + 32 * (size_t)hs + 2 * (size_t)BK * hs + 2 * BQ + slack;
     size_t f32 = wf_attention_backward_scratch(T, hs, 1);
     size_t n = fwd > bwd ? fwd : bwd;
     n = n > f32 ? n : f32;
@@ -186,10 +186,10 @@ static AMX_TGT void pack_pairs(uint16_t *dst, const float *x, size_t ldx, int T,
 /* dst[D][Tp] bf16 = X^T: the A operand with K = t (rows d). Dword t/2 of row
 ** d is the pair (X[t][d], X[t+1][d]): 32 rows at a time become 16 pair
 ** rows in an L1 buffer, then 32-bit transposed into place. */
-static AMX_TGT void pack_trans(uint16_t *dst, const float *x, size_t ldx, int T, int Tp, int D) {
+static AMX_TGT void pack_trans(uint16_t *dst, const float *x, size_t ldx, int T, int Tp, int D, int pitch) {
     uint32_t buf[16 * 256];
     uint32_t *d32 = (uint32_t *)dst;
-    size_t ld = (size_t)Tp / 2; /* dwords per row of dst */
+    size_t ld = (size_t)pitch / 2; /* dwords per row of dst (pitch bf16, even) */
     for (int d0 = 0; d0 < D; d0 += 256) {
         int dn = D - d0 < 256 ? D - d0 : 256;
         for (int t0 = 0; t0 < Tp; t0 += 32) {
@@ -230,7 +230,9 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
     float scale = 1.0f / sqrtf((float)D);
     size_t E = (size_t)Tp * D;
     float *p = (float *)(((uintptr_t)scr + 63) & ~(uintptr_t)63);
-    uint16_t *Kb = (uint16_t *)carve(&p, E / 2), *QT = (uint16_t *)carve(&p, E / 2), *Vt = (uint16_t *)carve(&p, E / 2);
+    int Tq = Tp + 32; /* row pitch of V^T: a tile's 16 rows 4 KiB apart would share one set of L1 */
+    uint16_t *Kb = (uint16_t *)carve(&p, E / 2), *QT = (uint16_t *)carve(&p, E / 2);
+    uint16_t *Vt = (uint16_t *)carve(&p, (size_t)D * Tq / 2);
     float *St = carve(&p, BK * BQ), *Ot = carve(&p, (size_t)D * BQ);
     uint16_t *PP = (uint16_t *)carve(&p, BK * BQ / 2);
     float *m = carve(&p, BQ), *l = carve(&p, BQ), *corr = carve(&p, BQ);
@@ -238,7 +240,7 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
     const float *Qh = qkv + (size_t)h * D, *Kh = Qh + C, *Vh = Qh + 2 * C;
     pack_rows(Kb, Kh, C3, T, Tp, D);
     pack_dtrans(QT, Qh, C3, T, Tp, D);
-    pack_trans(Vt, Vh, C3, T, Tp, D);
+    pack_trans(Vt, Vh, C3, T, Tp, D, Tq);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512 vscale = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
     for (int i0 = 0; i0 < T; i0 += BQ) {
@@ -302,7 +304,7 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
                                          _mm512_mul_ps(_mm512_loadu_ps(Ot + d * BQ + 16 * g), _mm512_loadu_ps(corr + 16 * g)));
             for (int dd = 0; dd < D; dd += 32)
                 for (int ii = 0; ii < BQ; ii += 32)
-                    mm32(Ot + dd * BQ + ii, BQ, acc, Vt + (size_t)dd * Tp + j0, Tp, PP + (size_t)(ii / 16) * TILE,
+                    mm32(Ot + dd * BQ + ii, BQ, acc, Vt + (size_t)dd * Tq + j0, Tq, PP + (size_t)(ii / 16) * TILE,
                          PP + (size_t)(ii / 16 + 1) * TILE, 4 * TILE, 2);
         }
         /* out = (O^T)^T / l, 16 x 16 blocks transposed in registers */
@@ -323,8 +325,12 @@ static AMX_TGT void fwd_head(float *out, float *lse, const float *qkv, int T, in
 /* ---- backward ---------------------------------------------------------------- */
 
 /* One (batch, head); pointers as fwd_head, dqkv and dout alike, lse[0..T)
-** this head's. Outer loop over key blocks j (dK_j, dV_j in fp32 buffers),
-** inner over query blocks i >= j; dQ^T [D][Tp] accumulates across j. */
+** this head's. Outer loop over key blocks j, inner over query blocks i >= j:
+** P^T and dS^T of the whole column of blocks are kept in bf16 ([BK][Tp + 32],
+** queries from j on), and dK_j, dV_j are one product each over all those
+** queries (the tiles accumulate across query blocks, in order, as they did
+** block by block through memory: same sums), stored straight into dqkv;
+** dQ^T [D][Tp] accumulates across j. */
 static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
                              int T, int C, int H, int h, float *scr) {
     int D = C / H, C3 = 3 * C, Tp = pad64(T), nds = D / 32, ndg = D / 16;
@@ -334,10 +340,14 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
     uint16_t *Kb = (uint16_t *)carve(&p, E / 2), *Vb = (uint16_t *)carve(&p, E / 2);
     uint16_t *QT = (uint16_t *)carve(&p, E / 2), *dOT = (uint16_t *)carve(&p, E / 2);
     uint16_t *QP = (uint16_t *)carve(&p, E / 2), *dOP = (uint16_t *)carve(&p, E / 2);
-    uint16_t *Kt = (uint16_t *)carve(&p, E / 2);
-    float *dQt = carve(&p, E), *Dv = carve(&p, (size_t)Tp), *lt = carve(&p, (size_t)Tp);
+    /* row pitches off multiples of 4 KiB (see Tq below): K^T Tp + 32 bf16, dQ^T Tp + 16 floats */
+    int Tk = Tp + 32, Tr = Tp + 16;
+    uint16_t *Kt = (uint16_t *)carve(&p, (size_t)D * Tk / 2);
+    float *dQt = carve(&p, (size_t)D * Tr), *Dv = carve(&p, (size_t)Tp), *lt = carve(&p, (size_t)Tp);
     float *St = carve(&p, BK * BQ), *dPt = carve(&p, BK * BQ);
-    uint16_t *PtA = (uint16_t *)carve(&p, BK * BQ / 2), *dStA = (uint16_t *)carve(&p, BK * BQ / 2);
+    /* row pitch of P^T, dS^T: Tp + 32 bf16, so that a tile's 16 rows do not share one set of L1 (4 KiB apart) */
+    int Tq = Tp + 32;
+    uint16_t *PtA = (uint16_t *)carve(&p, (size_t)BK * Tq / 2), *dStA = (uint16_t *)carve(&p, (size_t)BK * Tq / 2);
     uint16_t *dSP = (uint16_t *)carve(&p, BK * BQ / 2);
     float *dKj = carve(&p, (size_t)BK * D), *dVj = carve(&p, (size_t)BK * D);
     WF_ASSERT(p <= scr + per_thread_floats(T, D));
@@ -348,7 +358,7 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
     pack_dtrans(dOT, dOh, C, T, Tp, D);
     pack_pairs(QP, Qh, C3, T, Tp, D);
     pack_pairs(dOP, dOh, C, T, Tp, D);
-    pack_trans(Kt, Kh, C3, T, Tp, D);
+    pack_trans(Kt, Kh, C3, T, Tp, D, Tk);
     /* D_i = dO_i . O_i in fp32 (sixteen lanes, then the fixed-order reduction) */
     for (int t = 0; t < Tp; t++) {
         if (t >= T) {
@@ -365,7 +375,7 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
     const __m512 vscale = _mm512_set1_ps(scale);
     for (int j0 = 0; j0 < T; j0 += BK) {
         for (int i0 = j0; i0 < T; i0 += BQ) {
-            int diag = i0 == j0, nq = T - i0 < BQ ? T - i0 : BQ;
+            int diag = i0 == j0, nq = T - i0 < BQ ? T - i0 : BQ, ic = i0 - j0; /* ic: column in PtA, dStA */
             for (int jj = 0; jj < BK; jj += 32)
                 for (int ii = 0; ii < BQ; ii += 32) {
                     const uint16_t *q0 = QT + (size_t)((i0 + ii) / 16) * nds * TILE;
@@ -386,35 +396,36 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
                         __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(St + j * BQ + 16 * g), vscale, lv);
                         __m512 pe = _mm512_maskz_mov_ps(live, wf_exp512(x));
                         ds[e] = _mm512_mul_ps(_mm512_mul_ps(pe, _mm512_sub_ps(_mm512_loadu_ps(dPt + j * BQ + 16 * g), dv)), vscale);
-                        _mm256_storeu_si256((__m256i *)(PtA + j * BQ + 16 * g), bf16_row_nd(pe));
+                        _mm256_storeu_si256((__m256i *)(PtA + (size_t)j * Tq + ic + 16 * g), bf16_row_nd(pe));
                     }
                     __m512i w = wf_bf16x32(ds[0], ds[1]);
-                    _mm256_storeu_si256((__m256i *)(dStA + 2 * q * BQ + 16 * g), _mm512_castsi512_si256(w));
-                    _mm256_storeu_si256((__m256i *)(dStA + (2 * q + 1) * BQ + 16 * g), _mm512_extracti64x4_epi64(w, 1));
+                    _mm256_storeu_si256((__m256i *)(dStA + (size_t)2 * q * Tq + ic + 16 * g), _mm512_castsi512_si256(w));
+                    _mm256_storeu_si256((__m256i *)(dStA + (size_t)(2 * q + 1) * Tq + ic + 16 * g),
+                                        _mm512_extracti64x4_epi64(w, 1));
                     _mm512_storeu_si512((void *)(dSP + ((size_t)(q / 16) * 4 + g) * TILE + (size_t)(q % 16) * 32),
                                         interleave16(w));
                 }
             }
-            int acc = !diag;
-            /* the last query block of a whole key block stores dK_j, dV_j straight into dqkv */
-            int last = i0 + BQ >= T && j0 + BK <= T;
-            float *dK = dqkv + (size_t)j0 * C3 + C + (size_t)h * D, *dV = dK + C;
-            for (int jj = 0; jj < BK; jj += 32)
-                for (int dd = 0; dd < D; dd += 32) {
-                    size_t bo = ((size_t)(i0 / 32) * ndg + dd / 16) * TILE, o = (size_t)jj * D + dd;
-                    size_t od = (size_t)jj * C3 + dd;
-                    mm32_to(dVj + o, D, acc, last ? dV + od : dVj + o, last ? C3 : D, PtA + jj * BQ, BQ, dOP + bo,
-                            dOP + bo + TILE, (size_t)ndg * TILE, 2);
-                    mm32_to(dKj + o, D, acc, last ? dK + od : dKj + o, last ? C3 : D, dStA + jj * BQ, BQ, QP + bo,
-                            QP + bo + TILE, (size_t)ndg * TILE, 2);
-                }
             for (int dd = 0; dd < D; dd += 32)
                 for (int ii = 0; ii < BQ; ii += 32)
-                    mm32(dQt + (size_t)dd * Tp + i0 + ii, Tp, j0 > 0, Kt + (size_t)dd * Tp + j0, Tp,
+                    mm32(dQt + (size_t)dd * Tr + i0 + ii, Tr, j0 > 0, Kt + (size_t)dd * Tk + j0, Tk,
                          dSP + (size_t)(ii / 16) * TILE, dSP + (size_t)(ii / 16 + 1) * TILE, 4 * TILE, 2);
         }
+        /* dV_j = P_j^T dO, dK_j = dS_j^T Q over the queries j0 .. Tp (padding: P = dS = 0);
+        ** a whole key block straight into dqkv, a tail block through dKj, dVj */
+        int whole = j0 + BK <= T, nks = (Tp - j0) / 32;
+        float *dK = dqkv + (size_t)j0 * C3 + C + (size_t)h * D, *dV = dK + C;
+        for (int jj = 0; jj < BK; jj += 32)
+            for (int dd = 0; dd < D; dd += 32) {
+                size_t bo = ((size_t)(j0 / 32) * ndg + dd / 16) * TILE, o = (size_t)jj * D + dd;
+                size_t od = (size_t)jj * C3 + dd;
+                mm32_to(dVj + o, D, 0, whole ? dV + od : dVj + o, whole ? C3 : D, PtA + (size_t)jj * Tq, Tq, dOP + bo,
+                        dOP + bo + TILE, (size_t)ndg * TILE, nks);
+                mm32_to(dKj + o, D, 0, whole ? dK + od : dKj + o, whole ? C3 : D, dStA + (size_t)jj * Tq, Tq, QP + bo,
+                        QP + bo + TILE, (size_t)ndg * TILE, nks);
+            }
         int nk = T - j0 < BK ? T - j0 : BK;
-        for (int j = 0; j < nk && j0 + BK > T; j++) { /* a tail block: its rows up to T */
+        for (int j = 0; j < nk && !whole; j++) { /* a tail block: its rows up to T */
             float *d = dqkv + (size_t)(j0 + j) * C3 + (size_t)h * D;
             memcpy(d + C, dKj + (size_t)j * D, sizeof(float) * (size_t)D);
             memcpy(d + 2 * C, dVj + (size_t)j * D, sizeof(float) * (size_t)D);
@@ -424,7 +435,7 @@ static AMX_TGT void bwd_head(float *dqkv, const float *dout, const float *qkv, c
     for (int t0 = 0; t0 < T; t0 += 16)
         for (int k0 = 0; k0 < D; k0 += 16) {
             __m512i r[16];
-            for (int k = 0; k < 16; k++) r[k] = _mm512_loadu_si512((const void *)(dQt + (size_t)(k0 + k) * Tp + t0));
+            for (int k = 0; k < 16; k++) r[k] = _mm512_loadu_si512((const void *)(dQt + (size_t)(k0 + k) * Tr + t0));
             wf_transpose16(r); /* r[i]: dQ[t0 + i][k0 .. k0 + 16) */
             for (int i = 0; i < 16 && t0 + i < T; i++)
                 _mm512_storeu_si512((void *)(dqkv + (size_t)(t0 + i) * C3 + (size_t)h * D + k0), r[i]);
