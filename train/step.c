@@ -24,8 +24,11 @@ enum { CE_ROWS = 256 }; /* rows of logits held at once: CE_ROWS x V floats */
 ** three products took 4 x (17 + 25 + 24) ms per step in 256-row chunks and
 ** 61 + 61 + 64 ms in one of 1024 (the products on bf16 copies then; the
 ** operands are now rounded while packed). It costs R x V floats (206 MB on
-** 111M) beside the CE_ROWS scratch. */
-enum { CE_ROWS_BF16 = 1024 };
+** 111M per 1024 rows) beside the CE_ROWS scratch. 2048 rows since: a seq-2048
+** micro-batch is then one chunk (wte packed twice a step, not four times,
+** and its gradient's C read and written once): 1,235-1,240 -> 1,274-1,278
+** tok/s on that VM, for 196 MB more (1,345 -> 1,541 MB of activations). */
+enum { CE_ROWS_BF16 = 2048 };
 
 /* Saved activations of one layer. With recompute every layer shares one set. */
 typedef struct {
