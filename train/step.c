@@ -189,8 +189,13 @@ wf_status wf_trainer_embed_forward(wf_trainer *t, const float *wte, const float 
 
 /* ---- bf16 compute (wf_trainer_set_bf16) ------------------------------------
 ** The block GEMMs and the head's take bf16 operands and sum in fp32. Bias,
-** layernorm, softmax and every stored tensor stay fp32. Off: the fp32
-** kernels, bit for bit as before. Where wf_gemm_rbf16 has the bits of
+** layernorm, softmax and the residual stream stay fp32. Off: the fp32
+** kernels, bit for bit as before. On AMX (tiles) every product goes through
+** wf_gemm_mbf16: the bias is added in its last pass over C, the bias
+** gradient is summed while dout is packed (wf_gemm_mbf16_colsum), the
+** activations that only products read are stored in bf16 (bf16_acts), and
+** so is the head's logit gradient (wf_crossentropy_rows_bf16): the same
+** values as rounding each operand while it is packed. Where wf_gemm_rbf16 has the bits of
 ** wf_gemm_bf16x (AMX tiles, or a CPU where wf_gemm_bf16x widens onto the
 ** fp32 kernel anyway: wf_gemm_rbf16_is_bf16x, decided here once), the fp32
 ** operands are rounded to bf16 while they are packed and there are no bf16
