@@ -169,6 +169,7 @@ static void gemm_blocked(const wf_gemm_impl *im, int ta, int tb, int M, int N, i
                 while ((task = wf_runs_next(&runs, omp_get_thread_num())) >= 0) {
                     int ic = task / jsplit, js = task % jsplit;
                     int i0 = wf_gemm_row0(M, n_ic, mr, ic), mc = wf_gemm_row0(M, n_ic, mr, ic + 1) - i0;
+                    WF_ASSERT(mc < MC + mr); /* what the packing buffers hold (wf_gemm_blocks) */
                     if (packed_ic != ic) {
                         pack_a(im, ap, ta, A, lda, i0, mc, pc, kc);
                         if (rnd) round_packed(ap, (size_t)((mc + mr - 1) / mr * mr) * kc);

@@ -327,6 +327,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
                 while ((task = wf_runs_next(&runs, omp_get_thread_num())) >= 0) {
                     int ic = task / jsplit, js = task % jsplit;
                     int i0 = wf_gemm_row0(M, n_ic, AMR, ic), mc = wf_gemm_row0(M, n_ic, AMR, ic + 1) - i0;
+                    WF_ASSERT(mc < AMC + AMR); /* what the packing buffers hold (wf_gemm_blocks) */
                     if (packed_ic != ic) {
                         pack_a(ap, ta, A, lda, i0, mc, pc, kc, nks);
                         packed_ic = ic;

@@ -306,6 +306,7 @@ static void gemm_x(xukernel_fn uk, int ta, int tb, int M, int N, int K, const ui
                 while ((task = wf_runs_next(&runs, omp_get_thread_num())) >= 0) {
                     int ic = task / jsplit, js = task % jsplit;
                     int i0 = wf_gemm_row0(M, n_ic, XMR, ic), mc = wf_gemm_row0(M, n_ic, XMR, ic + 1) - i0;
+                    WF_ASSERT(mc < XMC + XMR); /* what the packing buffers hold (wf_gemm_blocks) */
                     if (packed_ic != ic) {
                         pack_a(ap, ta, A, lda, i0, mc, pc, kc);
                         packed_ic = ic;

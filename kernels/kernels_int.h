@@ -165,7 +165,7 @@ static inline int wf_gemm_row0(int M, int n_ic, int mr, int ic) {
 ** slowed by another process still gets help. Results must not depend on
 ** which thread runs a task. wf_runs_init before the parallel region (nt <=
 ** WF_RUNS_MAX), wf_runs_next inside it until it returns -1. */
-#define WF_RUNS_MAX 64
+#define WF_RUNS_MAX 256
 typedef struct {
     _Alignas(64) _Atomic unsigned long long span[WF_RUNS_MAX][8]; /* [t][0]: next | end << 32; one line each */
     int nt;

@@ -7,7 +7,7 @@
 ** pair at the end of a block), K across the 512 block (vdpbf16ps) and the
 ** 1536 one (AMX), beta 0 (C poisoned
 ** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
-** counts; the rounding of wf_bf16_from_f32 the training path relies on;
+** counts (1, 2, 3, 5); the rounding of wf_bf16_from_f32 the training path relies on;
 ** wf_gemm_mbf16's mixed operands and bias on the top path and the portable one. */
 #include "kernels/kernels.h"
 #include "kernels/kernels_int.h"
@@ -98,9 +98,13 @@ static void test_threads(void) {
         for (int tb = 0; tb < 2; tb++) {
             wf_kernels_set_threads(1);
             wf_gemm_bf16x(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0.0f, C1, N);
-            wf_kernels_set_threads(2);
-            wf_gemm_bf16x(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0.0f, C2, N);
-            WF_CHECK(memcmp(C1, C2, (size_t)M * N * 4) == 0);
+            /* 2, 3 and 5 threads: runs of tasks (wf_runs) split unevenly, the ones
+            ** beyond the cores steal from the others */
+            for (int nt = 2; nt <= 5; nt += nt == 2 ? 1 : 2) {
+                wf_kernels_set_threads(nt);
+                wf_gemm_bf16x(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0.0f, C2, N);
+                WF_CHECK(memcmp(C1, C2, (size_t)M * N * 4) == 0);
+            }
         }
     wf_kernels_set_threads(old);
     wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, C1); wf_free(NULL, C2);
