@@ -42,7 +42,8 @@ static int pad64(int T) { return (T + 63) & ~63; }
 static size_t per_thread_floats(int T, int hs) {
     size_t Tp = (size_t)pad64(T), E = Tp * (size_t)hs, slack = 16 * 24;
     size_t fwd = 3 * E / 2 + 16 * (size_t)hs + BK * BQ + BK * BQ / 2 + (size_t)hs * BQ + 3 * BQ + slack;
-    size_t bwd = 7 * E / 2 + E + 2 * Tp + 2 * BK * BQ + BK * BQ / 2 + (size_t)BK * (Tp + 32) + 32 * (size_t)hs + 2 * (size_t)BK * hs + 2 * BQ + slack;
+    size_t bwd = 7 * E / 2 + E + 2 * Tp + 2 * BK * BQ + BK * BQ / 2 + (size_t)BK * (Tp + 32) + 32 * (size_t)hs +
+                 2 * (size_t)BK * hs + 2 * BQ + slack;
     size_t f32 = wf_attention_backward_scratch(T, hs, 1);
     size_t n = fwd > bwd ? fwd : bwd;
     n = n > f32 ? n : f32;

@@ -607,20 +607,21 @@ static __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) float ce_row512(
     return mx + (float)log(z) - ltg;
 }
 
-void wf_crossentropy_rows_bf16(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale) {
-    int avx512 = wf_isa_active() >= WF_ISA_AVX512;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < R; i++)
-        losses[i] = avx512 ? ce_row512(lgs + (size_t)i * V, V, targets[i], dscale, 2)
-                           : ce_row(lgs + (size_t)i * V, V, targets[i], dscale, 2);
-}
-
-void wf_crossentropy_rows(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale, int grad) {
+/* grad as in ce_row */
+static void ce_rows(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale, int grad) {
     int avx512 = wf_isa_active() >= WF_ISA_AVX512;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < R; i++)
         losses[i] = avx512 ? ce_row512(lgs + (size_t)i * V, V, targets[i], dscale, grad)
                            : ce_row(lgs + (size_t)i * V, V, targets[i], dscale, grad);
+}
+
+void wf_crossentropy_rows_bf16(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale) {
+    ce_rows(lgs, R, V, targets, losses, dscale, 2);
+}
+
+void wf_crossentropy_rows(float *lgs, int R, int V, const int32_t *targets, float *losses, float dscale, int grad) {
+    ce_rows(lgs, R, V, targets, losses, dscale, grad != 0);
 }
 
 void wf_crossentropy_fused(float *dh, float *dwte, float *losses, const float *h, const float *wte,

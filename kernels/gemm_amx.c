@@ -267,8 +267,7 @@ static AMX_TGT void ukernel(int nks, const uint16_t *a0, const uint16_t *a1, con
 static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t B, int ldb,
                     const float *bias, float *bsum, float beta, float *C, int ldc) {
     if (bsum && (M <= 0 || K <= 0)) { /* nothing is packed: the sums alone */
-        for (int k = 0; k < K; k++)
-            for (int j = 0; j < N; j++) bsum[j] += ((const float *)B.p)[(size_t)k * ldb + j];
+        wf_colsum_add(bsum, (const float *)B.p, ldb, K, N);
         bsum = NULL;
     }
     if (M <= 0 || N <= 0) return 1;

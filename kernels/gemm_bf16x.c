@@ -407,12 +407,7 @@ void wf_gemm_mbf16(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, cons
 void wf_gemm_mbf16_colsum(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
                           float *C, int ldc) {
     if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_mbf16_colsum_amx(ta, M, N, K, A, B, ldb, bsum, beta, C, ldc)) return;
-#pragma omp parallel for schedule(static) if ((long)N * K > 65536)
-    for (int j0 = 0; j0 < N; j0 += 256) { /* 256-column strips, rows in order: contiguous, vectorizable */
-        int j1 = j0 + 256 < N ? j0 + 256 : N;
-        for (int k = 0; k < K; k++)
-            for (int j = j0; j < j1; j++) bsum[j] += B[(size_t)k * ldb + j];
-    }
+    wf_colsum_add(bsum, B, ldb, K, N);
     wf_gemm_mbf16(ta, 0, M, N, K, A, wf_bop_f32(B, ldb), NULL, beta, C, ldc);
 }
 

@@ -217,6 +217,10 @@ void wf_gelu_forward_bf16(uint16_t *out, const float *inp, size_t n, int gelu_ne
 
 /* out[n] = a[n] + b[n]; out may equal a or b. */
 void wf_residual_forward(float *out, const float *a, const float *b, size_t n);
+/* sum[j] += B[0][j] + B[1][j] + ... + B[K-1][j] for j < N (row pitch ldb),
+** each column summed in row order in fp32 (a bias gradient): threaded over
+** 256-column strips, so the bits do not depend on the thread count. */
+void wf_colsum_add(float *sum, const float *B, int ldb, int K, int N);
 
 /* ---- attention -----------------------------------------------------------
 ** Causal multi-head attention over a packed qkv[B,T,3C] (q | k | v along the

@@ -296,15 +296,7 @@ static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, floa
             wf_spmm_backward_input(dx, dout, sm, N, scr);
         }
         wf_spmm_backward_weight(dw, x, dout, sm, N, scr);
-        if (db)
-#pragma omp parallel for schedule(static) if ((long)N * Cout > 65536)
-            for (int o0 = 0; o0 < Cout; o0 += 256) {
-                int o1 = o0 + 256 < Cout ? o0 + 256 : Cout;
-                for (int n = 0; n < N; n++) {
-                    const float *d = dout + (size_t)n * Cout;
-                    for (int o = o0; o < o1; o++) db[o] += d[o];
-                }
-            }
+        if (db) wf_colsum_add(db, dout, Cout, N, Cout);
         return;
     }
     if (!t->bf16) {
@@ -312,12 +304,13 @@ static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, floa
         wf_matmul_backward(NULL, dw, db, dout, x, w, N, Cin, Cout);
         return;
     }
-    if (t->tiles) { /* db summed while dout is packed for dW: the same bits as the loop below */
+    if (t->tiles) { /* db summed while dout is packed for dW: the bits of wf_colsum_add */
         if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 0.0f, dx, Cin);
         if (db) wf_gemm_mbf16_colsum(1, Cin, Cout, N, act_op(x, x16, Cin), dout, Cout, db, 1.0f, dw, Cout);
         else wf_gemm_mbf16(1, 0, Cin, Cout, N, act_op(x, x16, Cin), wf_bop_f32(dout, Cout), NULL, 1.0f, dw, Cout);
         return;
-    } else if (!t->bmem) {
+    }
+    if (!t->bmem) {
         if (dx) wf_gemm_rbf16(0, 1, N, Cin, Cout, dout, Cout, w, Cout, 0.0f, dx, Cin);
         wf_gemm_rbf16(1, 0, Cin, Cout, N, x, Cin, dout, Cout, 1.0f, dw, Cout);
     } else {
@@ -327,15 +320,7 @@ static void mm_bwd(wf_trainer *t, const wf_spmat *sm, float *dx, float *dw, floa
         wf_bf16x_from_f32(t->xa, x, (size_t)N * Cin);
         wf_gemm_bf16x(1, 0, Cin, Cout, N, t->xa, Cin, t->xd, Cout, 1.0f, dw, Cout);
     }
-    if (db) /* row by row into 256-column strips: contiguous, vectorizable */
-#pragma omp parallel for schedule(static) if ((long)N * Cout > 65536)
-        for (int o0 = 0; o0 < Cout; o0 += 256) {
-            int o1 = o0 + 256 < Cout ? o0 + 256 : Cout;
-            for (int n = 0; n < N; n++) {
-                const float *d = dout + (size_t)n * Cout;
-                for (int o = o0; o < o1; o++) db[o] += d[o];
-            }
-        }
+    if (db) wf_colsum_add(db, dout, Cout, N, Cout);
 }
 
 static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
@@ -394,9 +379,10 @@ static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, f
         int R = r0 + rows < N ? rows : N - r0;
         const float *hf = t->lnf + (size_t)r0 * C;
         const uint16_t *hc = widen ? NULL : t->xa + (size_t)r0 * C;
+        /* on tiles: this chunk of ln_f as it is stored (bf16 under bf16_acts) */
+        wf_bop hop = act_op(h16 ? (const float *)((const uint16_t *)t->lnf + (size_t)r0 * C) : hf, h16, C);
         if (t->tiles) {
-            const float *h = h16 ? (const float *)((const uint16_t *)t->lnf + (size_t)r0 * C) : hf;
-            wf_gemm_mbf16(0, 1, R, V, C, act_op(h, h16, C), wf_bop_f32(wte, C), NULL, 0.0f, lgs, V);
+            wf_gemm_mbf16(0, 1, R, V, C, hop, wf_bop_f32(wte, C), NULL, 0.0f, lgs, V);
         } else if (widen) {
             wf_gemm_rbf16(0, 1, R, V, C, hf, C, wte, C, 0.0f, lgs, V);
         } else {
@@ -404,10 +390,9 @@ static void head_bf16(wf_trainer *t, float *dh, float *dwte, const float *wte, f
         }
         if (dh && t->tiles) { /* the logit gradient in bf16 over each row's first half (row pitch 2V) */
             wf_crossentropy_rows_bf16(lgs, R, V, t->targets + r0, t->losses + r0, dscale);
-            const float *h = h16 ? (const float *)((const uint16_t *)t->lnf + (size_t)r0 * C) : hf;
             wf_bop dl = wf_bop_bf16((const uint16_t *)lgs, 2 * V);
             wf_gemm_mbf16(0, 0, R, C, V, dl, wf_bop_f32(wte, C), NULL, 0.0f, dh + (size_t)r0 * C, C);
-            wf_gemm_mbf16(1, 0, V, C, R, dl, act_op(h, h16, C), NULL, 1.0f, dwte, C);
+            wf_gemm_mbf16(1, 0, V, C, R, dl, hop, NULL, 1.0f, dwte, C);
             continue;
         }
         wf_crossentropy_rows(lgs, R, V, t->targets + r0, t->losses + r0, dscale, dh != NULL);
@@ -426,7 +411,7 @@ float wf_trainer_head(wf_trainer *t, const float *wte, const float *lnf_w, const
                       float *g_wte, float *g_lnf_w, float *g_lnf_b, float grad_scale) {
     const wf_gpt_config *c = &t->cfg;
     int N = t->N, C = c->n_embd, L = c->n_layer;
-    if (t->bf16 && bf16_acts(t)) /* read by the head's bf16 products only */
+    if (bf16_acts(t)) /* read by the head's bf16 products only */
         wf_layernorm_forward_bf16((uint16_t *)t->lnf, t->lnf_mean, t->lnf_rstd, t->res[L], lnf_w, lnf_b, N, C,
                                   c->layer_norm_eps);
     else
