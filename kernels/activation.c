@@ -70,8 +70,8 @@ void wf_gelu_forward_bf16(uint16_t *out, const float *inp, size_t n, int gelu_ne
 
 void wf_colsum_add(float *sum, const float *B, int ldb, int K, int N) {
 #pragma omp parallel for schedule(static) if ((long)N * K > 65536)
-    for (int j0 = 0; j0 < N; j0 += 256) { /* row by row into 256-column strips: contiguous, vectorizable */
-        int j1 = j0 + 256 < N ? j0 + 256 : N;
+    for (int j0 = 0; j0 < N; j0 += COLSUM_STRIP) { /* row by row into column strips: contiguous, vectorizable */
+        int j1 = j0 + COLSUM_STRIP < N ? j0 + COLSUM_STRIP : N;
         for (int k = 0; k < K; k++) {
             const float *b = B + (size_t)k * ldb;
             for (int j = j0; j < j1; j++) sum[j] += b[j];

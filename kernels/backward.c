@@ -140,6 +140,40 @@ void wf_gelu_backward(float *dx, const float *x, const float *dout, size_t n, in
     }
 }
 
+/* One row's strip of wf_gelu_backward_bf16: g in L1, then summed and rounded. */
+#define GELU_STRIP_MAX 2048
+WF_CLONES
+static void gelu_bwd_strip(uint16_t *dx16, float *db, const float *x, const float *dout, int n, int act) {
+    float g[GELU_STRIP_MAX];
+    if (act == 0)
+        for (int i = 0; i < n; i++) g[i] = gelu_grad(x[i], 0) * dout[i];
+    else
+        for (int i = 0; i < n; i++) g[i] = gelu_grad(x[i], 1) * dout[i];
+    if (db)
+        for (int i = 0; i < n; i++) db[i] += g[i];
+    wf_bf16x_from_f32(dx16, g, (size_t)n);
+}
+
+void wf_gelu_backward_bf16(uint16_t *dx16, float *db, const float *x, const float *dout, int N, int F, int act) {
+    /* Column strips, rows in order inside a strip: each column sums in
+    ** wf_colsum_add's order whatever the strip width, so the strips are as
+    ** wide as the threads allow (long runs along a row stream from memory
+    ** far better than 1 KiB pieces of many rows). */
+    int nt = (long)N * F > 65536 ? omp_get_max_threads() : 1;
+    int w = (F + nt - 1) / nt;
+    w = (w + 63) / 64 * 64;
+    if (w > GELU_STRIP_MAX) w = GELU_STRIP_MAX;
+    int ns = (F + w - 1) / w;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int s = 0; s < ns; s++) {
+        int j0 = s * w, n = F - j0 < w ? F - j0 : w;
+        for (int k = 0; k < N; k++) {
+            size_t o = (size_t)k * F + j0;
+            gelu_bwd_strip(dx16 + o, db ? db + j0 : NULL, x + o, dout + o, n, act);
+        }
+    }
+}
+
 void wf_gelu_backward_ref(float *dx, const float *x, const float *dout, size_t n, int act) {
     for (size_t i = 0; i < n; i++) {
         double xv = x[i], g;

@@ -25,6 +25,13 @@ void wf_layernorm_backward_ref(float *dx, float *dw, float *db, const float *dou
 ** the values of wf_activation in model/config.h. */
 void wf_gelu_backward(float *dx, const float *x, const float *dout, size_t n, int act);
 void wf_gelu_backward_ref(float *dx, const float *x, const float *dout, size_t n, int act);
+/* The same over rows [N,F] for bf16 products (the trainer's AMX path):
+** dx16 [N,F] = the fp32 gradient rounded to bf16 (wf_bf16x_from_f32), and
+** db [F] += its column sums in fp32 before rounding, in wf_colsum_add's
+** order (the bits of wf_colsum_add over the fp32 gradient; db NULL: none).
+** One pass instead of three over the fp32 gradient (written, then read by
+** both products' packing). dx16 must not overlap x or dout. */
+void wf_gelu_backward_bf16(uint16_t *dx16, float *db, const float *x, const float *dout, int N, int F, int act);
 
 /* Linear backward for y = x @ w + b, x [N,Cin], w [Cin,Cout] (HF Conv1D
 ** layout), dout [N,Cout]: dx [N,Cin] += dout @ w^T (skipped when dx is NULL),

@@ -158,6 +158,11 @@ static inline int wf_gemm_row0(int M, int n_ic, int mr, int ic) {
     return ic >= n_ic ? M : (int)((long)M * ic / n_ic / mr * mr);
 }
 
+/* Columns per task of the column sums (wf_colsum_add, wf_gelu_backward_bf16):
+** each column is summed in row order whatever the strip, so the width only
+** sets the threading. */
+#define COLSUM_STRIP 256
+
 /* Tasks 0..n-1 of a parallel loop in contiguous runs, one per thread
 ** (threads.c): each thread takes its own run front to back, then takes from
 ** the back of the others' runs. A thread's tasks stay neighbours (a GEMM's

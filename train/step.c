@@ -85,21 +85,30 @@ static size_t acts_floats(const wf_gpt_config *c, int B, int T) {
     return N * C * 5 + N * 4 + N * 3 * C + (size_t)B * c->n_head * T + 2 * N * F;
 }
 
+/* n floats from *p, 64-byte aligned (the AMX products store C rows
+** non-temporally only where they are; see CUT_SLACK), *p moved past them. */
+static float *cut(float **p, size_t n) {
+    float *r = (float *)(((uintptr_t)*p + 63) & ~(uintptr_t)63);
+    *p = r + n;
+    return r;
+}
+#define CUTS_PER_LAYER 13 /* cut() calls per layer: carve_acts's 12 and the layer's residual */
+#define CUT_SLACK(L) ((size_t)((L) * CUTS_PER_LAYER + 16) * 16) /* floats cut() may skip, at most (14 more cuts) */
+
 static float *carve_acts(layer_acts *a, float *p, const wf_gpt_config *c, int B, int T) {
     size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)c->n_inner;
-    a->ln1 = p; p += N * C;
-    a->ln1_mean = p; p += N;
-    a->ln1_rstd = p; p += N;
-    a->qkv = p; p += N * 3 * C;
-    a->att = p; p += N * C;
-    a->lse = p; p += (size_t)B * c->n_head * T;
-    a->x2 = p; p += N * C;
-    a->ln2 = p; p += N * C;
-    a->ln2_mean = p; p += N;
-    a->ln2_rstd = p; p += N;
-    a->fch = p; p += N * F;
-    a->fchg = p; p += N * F;
-    (void)C;
+    a->ln1 = cut(&p, N * C);
+    a->ln1_mean = cut(&p, N);
+    a->ln1_rstd = cut(&p, N);
+    a->qkv = cut(&p, N * 3 * C);
+    a->att = cut(&p, N * C);
+    a->lse = cut(&p, (size_t)B * c->n_head * T);
+    a->x2 = cut(&p, N * C);
+    a->ln2 = cut(&p, N * C);
+    a->ln2_mean = cut(&p, N);
+    a->ln2_rstd = cut(&p, N);
+    a->fch = cut(&p, N * F);
+    a->fchg = cut(&p, N * F);
     return p;
 }
 
@@ -120,7 +129,7 @@ wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf
     size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)c->n_inner, V = (size_t)c->vocab_size;
     size_t nacts = recompute ? 1 : (size_t)L;
     size_t floats = (size_t)(L + 1) * N * C + nacts * acts_floats(c, B, T) + N * C + 2 * N + N +
-                    (size_t)CE_ROWS * V + N * C * 3 + N * 3 * C + N * F + 2 * N + 64 * 16;
+                    (size_t)CE_ROWS * V + N * C * 3 + N * 3 * C + N * F + 2 * N + CUT_SLACK(L);
     t->attn_threads = wf_kernels_threads();
     size_t attn_floats = wf_attention_backward_scratch(T, c->n_embd / c->n_head, t->attn_threads);
     floats += attn_floats;
@@ -133,24 +142,24 @@ wf_status wf_trainer_new(const wf_gpt_config *c, int B, int T, int recompute, wf
     }
     t->bytes = floats * sizeof(float);
     float *p = t->mem;
-    for (int l = 0; l <= L; l++) t->res[l] = p, p += N * C;
+    for (int l = 0; l <= L; l++) t->res[l] = cut(&p, N * C);
     for (int l = 0; l < L; l++) {
         if (!recompute || l == 0) p = carve_acts(&t->acts[l], p, c, B, T);
         else t->acts[l] = t->acts[0];
     }
-    t->lnf = p; p += N * C;
-    t->lnf_mean = p; p += N;
-    t->lnf_rstd = p; p += N;
-    t->losses = p; p += N;
-    t->ce_scratch = p; p += (size_t)CE_ROWS * V;
-    t->dres = p; p += N * C;
-    t->dln = p; p += N * C;
-    t->datt = p; p += N * C;
-    t->dqkv = p; p += N * 3 * C;
-    t->dfch = p; p += N * F;
-    t->attn_scratch = p; p += attn_floats;
-    t->inputs = (int32_t *)p; p += N;
-    t->targets = (int32_t *)p; p += N;
+    t->lnf = cut(&p, N * C);
+    t->lnf_mean = cut(&p, N);
+    t->lnf_rstd = cut(&p, N);
+    t->losses = cut(&p, N);
+    t->ce_scratch = cut(&p, (size_t)CE_ROWS * V);
+    t->dres = cut(&p, N * C);
+    t->dln = cut(&p, N * C);
+    t->datt = cut(&p, N * C);
+    t->dqkv = cut(&p, N * 3 * C);
+    t->dfch = cut(&p, N * F);
+    t->attn_scratch = cut(&p, attn_floats);
+    t->inputs = (int32_t *)cut(&p, N);
+    t->targets = (int32_t *)cut(&p, N);
     WF_ASSERT(p <= t->mem + floats);
     *out = t;
     return WF_OK;
@@ -445,8 +454,16 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
     int h16 = bf16_acts(t);
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), t->dfch, g->fproj_w, g->fproj_b, dres, a->fchg, h16, w->fproj_w, N, F,
            C);
-    wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
-    mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, h16, w->fc_w, N, C, F);
+    if (h16) { /* fc's output gradient in bf16 (same bits as packing rounds them) over gelu(h), now dead */
+        uint16_t *d16 = (uint16_t *)a->fchg;
+        wf_gelu_backward_bf16(d16, g->fc_b, a->fch, t->dfch, N, F, c->act == WF_ACT_GELU_NEW);
+        wf_bop dout = wf_bop_bf16(d16, F);
+        wf_gemm_mbf16(0, 1, N, C, F, dout, wf_bop_f32(w->fc_w, F), NULL, 0.0f, t->dln, C);
+        wf_gemm_mbf16(1, 0, C, F, N, act_op(a->ln2, h16, C), dout, NULL, 1.0f, g->fc_w, F);
+    } else {
+        wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
+        mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, h16, w->fc_w, N, C, F);
+    }
     wf_layernorm_backward(dres, g->ln2_w, g->ln2_b, t->dln, a->x2, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */
     mm_bwd(t, sparse_of(t, l, WF_SPARSE_APROJ), t->datt, g->aproj_w, g->aproj_b, dres, a->att, 0, w->aproj_w, N, C,

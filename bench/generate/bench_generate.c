@@ -240,19 +240,21 @@ int main(int argc, char **argv) {
     float *lg = wf_alloc(NULL, sizeof(float) * V, "logits", &err);
     for (int i = 0; i < prompt; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
 
-    /* Prefill: best of 3 over the whole prompt (logits of the last position). */
+    /* Prefill: one warm-up run (first-touch page faults of the cache and the
+    ** activations), then the best of 3 over the whole prompt (logits of the
+    ** last position): what hf_generate.py does for the peer. */
     double tp = 1e30;
-    for (int r = 0; r < 3; r++) {
+    for (int r = -1; r < 3; r++) {
         wf_infer_reset(ctx);
         double t0 = wf_now();
         wf_infer_forward(ctx, ids, 1, prompt, lg, WF_LOGITS_LAST, &err);
         double t = wf_now() - t0;
-        if (t < tp) tp = t;
+        if (r >= 0 && t < tp) tp = t;
     }
     double mm_flops = 2.0 * prompt * L * (4.0 * C * C + 2.0 * C * F) + 2.0 * C * V;
     double att_flops = 2.0 * L * C * (double)prompt * (prompt + 1);
     double pre_gflops = (mm_flops + att_flops) / tp / 1e9;
-    printf("prefill %4d tokens    : %.1f tok/s (%.3f s), %.1f GFLOP/s = %.0f%% of gemm peak\n", prompt,
+    printf("prefill %4d tokens    : %.1f tok/s (%.3f s), %.1f GFLOP/s = %.1f%% of gemm peak\n", prompt,
            prompt / tp, tp, pre_gflops, 100.0 * pre_gflops / gemm);
 
     /* Decode: greedy, n_new steps after a 32-token prompt; best of 2. */

@@ -8,7 +8,8 @@
 ** 1536 one (AMX), beta 0 (C poisoned
 ** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
 ** counts (1, 2, 3, 5); the rounding of wf_bf16_from_f32 the training path relies on;
-** wf_gemm_mbf16's mixed operands and bias on the top path and the portable one. */
+** wf_gemm_mbf16's mixed operands and bias on the top path and the portable one;
+** a large C stored non-temporally (AMX) with the bits of one stored as usual. */
 #include "kernels/kernels.h"
 #include "kernels/kernels_int.h"
 #include "base/base.h"
@@ -359,6 +360,50 @@ static void test_colsum(const char *path) {
     printf("mbf16_colsum on %s: %d cases, sums with the loop's bits, products with wf_gemm_mbf16's\n", path, cases);
 }
 
+/* Large C written with beta 0: the AMX path stores whole 32-column panels
+** non-temporally when C is 64-byte aligned with a row pitch of 16 floats
+** (gemm_amx.c, AMX_STREAM_BYTES = 8 MiB). The same product with a pitch one
+** float wider (stored as usual) must have the same bits, bias or not, with
+** row and column tails and K in chunks (300 = 9 pairs of 32 + a tail);
+** sampled entries against double sums. */
+static void test_stream(const char *path) {
+    wf_rng r;
+    wf_rng_seed(&r, 23);
+    const int M = 1000, N = 2100, K = 300, lds = 2112, ldp = 2113;
+    float *A = wf_alloc(NULL, (size_t)M * K * 4, "t", NULL), *B = wf_alloc(NULL, (size_t)K * N * 4, "t", NULL);
+    float *bias = wf_alloc(NULL, (size_t)N * 4, "t", NULL);
+    float *Cs_raw = wf_alloc(NULL, (size_t)M * lds * 4 + 64, "t", NULL);
+    float *Cp = wf_alloc(NULL, (size_t)M * ldp * 4, "t", NULL);
+    float *Cs = (float *)(((uintptr_t)Cs_raw + 63) & ~(uintptr_t)63);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+    for (int j = 0; j < N; j++) bias[j] = (float)(wf_rng_uniform(&r) * 2 - 1);
+    int cases = 0;
+    for (int bv = 0; bv < 2; bv++) {
+        for (size_t i = 0; i < (size_t)M * lds; i++) Cs[i] = NAN;
+        for (size_t i = 0; i < (size_t)M * ldp; i++) Cp[i] = NAN;
+        wf_gemm_mbf16(0, 0, M, N, K, wf_bop_f32(A, K), wf_bop_f32(B, N), bv ? bias : NULL, 0.0f, Cs, lds);
+        wf_gemm_mbf16(0, 0, M, N, K, wf_bop_f32(A, K), wf_bop_f32(B, N), bv ? bias : NULL, 0.0f, Cp, ldp);
+        int same = 1;
+        for (int i = 0; i < M && same; i++) same = memcmp(Cs + (size_t)i * lds, Cp + (size_t)i * ldp, (size_t)N * 4) == 0;
+        if (!same) fprintf(stderr, "stream on %s: bias=%d: the aligned C differs from the unaligned one\n", path, bv);
+        WF_CHECK(same);
+        double worst = 0;
+        for (int t = 0; t < 200; t++) {
+            int i = t == 0 ? M - 1 : (int)(wf_rng_uniform(&r) * M), j = t == 0 ? N - 1 : (int)(wf_rng_uniform(&r) * N);
+            double ref = bv ? bias[j] : 0.0;
+            for (int k = 0; k < K; k++)
+                ref += (double)wf_bf16_round(A[(size_t)i * K + k]) * wf_bf16_round(B[(size_t)k * N + j]);
+            double d = fabs(Cs[(size_t)i * lds + j] - ref);
+            worst = isnan(d) ? INFINITY : d > worst ? d : worst;
+        }
+        WF_CHECK(worst <= 2e-6 * sqrt((double)K) + 1e-6);
+        cases++;
+    }
+    printf("stream on %s: %d cases, 1000 x 2100 x 300 stored aligned and not: same bits\n", path, cases);
+    wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, bias); wf_free(NULL, Cs_raw); wf_free(NULL, Cp);
+}
+
 int main(void) {
     printf("kernel: %s (cpu path %s)\n", wf_gemm_bf16x_kernel_name(), wf_isa_name(wf_isa_cpu()));
     /* every path the CPU has, from the top: AMX, AVX512_BF16, portable */
@@ -401,6 +446,7 @@ int main(void) {
     test_rbf16(wf_isa_name(wf_isa_active()));
     test_mbf16(wf_isa_name(wf_isa_active()));
     test_colsum(wf_isa_name(wf_isa_active()));
+    test_stream(wf_isa_name(wf_isa_active()));
     if (wf_isa_cpu() > WF_ISA_PORTABLE) {
         WF_CHECK_EQ(wf_isa_force(WF_ISA_PORTABLE), WF_ISA_PORTABLE);
         WF_CHECK(!wf_gemm_bf16x_widens());

@@ -1,6 +1,6 @@
 /* test_kernels_bwd.c — the backward kernels and AdamW pieces against their
 ** naive references (kernels/backward.h, kernels/adamw.h): layernorm, GELU
-** (both forms), linear, flash-style attention, fused cross-entropy, the AdamW
+** (both forms, and the bf16 form the AMX trainer uses), linear, flash-style attention, fused cross-entropy, the AdamW
 ** update, clipping and the LR schedule. Tolerances are stated per case. */
 #include <math.h>
 #include <stdlib.h>
@@ -83,6 +83,41 @@ static void gelu_backward_matches_reference_both_forms(void) {
         WF_CHECK_NEAR(g, (ys[0] - ys[1]) / 2e-3, 1e-3);
     }
     wf_free(NULL, x), wf_free(NULL, go), wf_free(NULL, a), wf_free(NULL, b);
+}
+
+/* wf_gelu_backward_bf16 (the trainer's AMX path): the rows of
+** wf_gelu_backward rounded by wf_bf16_from_f32, and db += the fp32 column
+** sums with wf_colsum_add's bits; both forms, a column tail (F = 3000 is not
+** a multiple of the strips), one and two threads, db NULL. */
+static void gelu_backward_bf16_rounds_the_fp32_gradient(void) {
+    wf_rng r;
+    wf_rng_seed(&r, 21);
+    const int N = 37, F = 3000;
+    size_t n = (size_t)N * F;
+    float *x = randv(n, &r, 3.0f), *go = randv(n, &r, 1.0f), *g = zerov(n);
+    float *db1 = randv(F, &r, 1.0f), *db2 = zerov(F);
+    uint16_t *h1 = wf_alloc(NULL, n * 2, "test", NULL), *h2 = wf_alloc(NULL, n * 2, "test", NULL);
+    int cases = 0;
+    for (int act = 0; act < 2; act++)
+        for (int nt = 1; nt <= 2; nt++) {
+            wf_kernels_set_threads(nt);
+            memcpy(db2, db1, sizeof(float) * F);
+            wf_gelu_backward(g, x, go, n, act);
+            wf_bf16_from_f32(h2, g, n);
+            wf_colsum_add(db2, g, F, N, F);
+            memset(h1, 0xFF, n * 2);
+            wf_gelu_backward_bf16(h1, db1, x, go, N, F, act);
+            WF_CHECK(memcmp(h1, h2, n * 2) == 0);
+            WF_CHECK(memcmp(db1, db2, sizeof(float) * F) == 0);
+            memset(h1, 0xFF, n * 2);
+            wf_gelu_backward_bf16(h1, NULL, x, go, N, F, act);
+            WF_CHECK(memcmp(h1, h2, n * 2) == 0);
+            cases++;
+        }
+    wf_kernels_set_threads(2);
+    printf("gelu bwd bf16: %d cases, rows and bias sums with the bits of the fp32 kernels\n", cases);
+    wf_free(NULL, x), wf_free(NULL, go), wf_free(NULL, g), wf_free(NULL, db1), wf_free(NULL, db2);
+    wf_free(NULL, h1), wf_free(NULL, h2);
 }
 
 static void matmul_backward_matches_reference(void) {
@@ -335,6 +370,7 @@ int main(void) {
     wf_kernels_set_threads(2);
     layernorm_backward_matches_reference();
     gelu_backward_matches_reference_both_forms();
+    gelu_backward_bf16_rounds_the_fp32_gradient();
     matmul_backward_matches_reference();
     attention_backward_matches_reference(2, 37, 64, 4);  /* T not a multiple of the tile */
     attention_backward_matches_reference(1, 64, 96, 3);  /* hs = 32 */
