@@ -219,7 +219,7 @@ static AMX_TGT void pack_b_rows(uint16_t *bp, src_t B, int ldb, int jc, int nc, 
 ** (acc = 0: the chunk starts the sums). Storing and reloading an fp32 tile
 ** is exact, so the sums are those of one pass over all the steps. */
 static AMX_TGT void ukernel(int ns, const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
-                            const uint16_t *b1, float *st, int acc) {
+                            const uint16_t *b1, float *st, int acc, float *pc, int ldc, int pm) {
     const size_t ls = sizeof(float) * ANR;
     float *st1 = st + 16 * ANR;
     if (acc) {
@@ -233,7 +233,14 @@ static AMX_TGT void ukernel(int ns, const uint16_t *a0, const uint16_t *a1, cons
         _tile_zero(2);
         _tile_zero(3);
     }
+    /* pc: the pm rows of C that store_c writes next, fetched for writing a
+    ** few per step (a burst of 64 would stall on the fill buffers) */
+    int per = pc ? (pm + ns - 1) / ns : 0;
     for (int s = 0; s < ns; s++) {
+        for (int i = s * per; i < (s + 1) * per && i < pm; i++) {
+            _m_prefetchw(pc + (size_t)i * ldc);
+            _m_prefetchw(pc + (size_t)i * ldc + 16);
+        }
         _tile_loadd(4, a0 + (size_t)s * TILE, 64);
         _tile_loadd(6, b0 + (size_t)s * TILE, 64);
         _tile_loadd(7, b1 + (size_t)s * TILE, 64);
@@ -376,17 +383,15 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
                         for (int s0 = 0; s0 < nks; s0 += ACH) {
                             int ns = nks - s0 < ACH ? nks - s0 : ACH, last = s0 + ns == nks;
                             for (int ir = 0; ir < mc; ir += AMR) {
-                                if (last && !strm) /* C's rows on their way for store_c (read or not, written) */
-                                    for (int i = ir; i < ir + AMR && i < mc; i++) {
-                                        __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
-                                        if (n > 16) __builtin_prefetch(c + (size_t)i * ldc + 16, 1, 3);
-                                    }
+                                int m = mc - ir < AMR ? mc - ir : AMR;
                                 const uint16_t *a0 = ap + ((size_t)(ir / 16) * nks + s0) * TILE;
+                                /* the last chunk fetches C's rows for store_c (not when streamed) */
                                 ukernel(ns, a0, a0 + (size_t)nks * TILE, b0 + (size_t)s0 * TILE, b1 + (size_t)s0 * TILE,
-                                        sums + (size_t)ir * ANR, s0 > 0);
+                                        sums + (size_t)ir * ANR, s0 > 0, last && !strm ? c + (size_t)ir * ldc : NULL,
+                                        ldc, m);
                                 if (last)
-                                    store_c(c + (size_t)ir * ldc, ldc, sums + (size_t)ir * ANR,
-                                            mc - ir < AMR ? mc - ir : AMR, n, bet, bia ? bia + jc + j0 : NULL, strm);
+                                    store_c(c + (size_t)ir * ldc, ldc, sums + (size_t)ir * ANR, m, n, bet,
+                                            bia ? bia + jc + j0 : NULL, strm);
                             }
                         }
                     }
