@@ -7,34 +7,58 @@
 #include "kernels/kernels_int.h"
 
 #include <math.h>
+#include <string.h>
 
 #define ELT_CHUNK 4096 /* floats per task: parallel over chunks, vector inside */
 
+/* One element of each form: the loops below (and wf_gelu_block_bf16) share
+** them, so every caller gets the same bits. */
+static inline float gelu_erf1(float x) {
+    float z = x * 0.70710678118654752f;
+    float a = z < 0 ? -z : z;
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
+                  0.254829592f) * t;
+    float y = 1.0f - poly * wf_exp_neg(-a * a);
+    float erf_z = z < 0 ? -y : y;
+    return 0.5f * x * (1.0f + erf_z);
+}
+
+static inline float gelu_tanh1(float x) {
+    const float s = 0.79788456080286536f; /* sqrt(2/pi) */
+    float u = s * (x + 0.044715f * x * x * x);
+    float a = u < 0 ? -u : u;
+    float e = wf_exp_neg(-2.0f * a);
+    float th = (1.0f - e) / (1.0f + e);
+    return 0.5f * x * (1.0f + (u < 0 ? -th : th));
+}
+
 WF_CLONES
 static void gelu_chunk(float *out, const float *inp, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float z = x * 0.70710678118654752f;
-        float a = z < 0 ? -z : z;
-        float t = 1.0f / (1.0f + 0.3275911f * a);
-        float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
-                      0.254829592f) * t;
-        float y = 1.0f - poly * wf_exp_neg(-a * a);
-        float erf_z = z < 0 ? -y : y;
-        out[i] = 0.5f * x * (1.0f + erf_z);
-    }
+    for (size_t i = 0; i < n; i++) out[i] = gelu_erf1(inp[i]);
 }
 
 WF_CLONES
 static void gelu_new_chunk(float *out, const float *inp, size_t n) {
-    const float s = 0.79788456080286536f; /* sqrt(2/pi) */
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = s * (x + 0.044715f * x * x * x);
-        float a = u < 0 ? -u : u;
-        float e = wf_exp_neg(-2.0f * a);
-        float th = (1.0f - e) / (1.0f + e);
-        out[i] = 0.5f * x * (1.0f + (u < 0 ? -th : th));
+    for (size_t i = 0; i < n; i++) out[i] = gelu_tanh1(inp[i]);
+}
+
+/* bf16 bits of x, as wf_bf16_from_f32 rounds */
+static inline uint16_t bf16_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (uint16_t)(wf_bf16_round_bits(u) >> 16);
+}
+
+WF_CLONES
+void wf_gelu_block_bf16(uint16_t *out, int ldo, const float *in, int ldi, int rows, int cols, int gelu_new) {
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * ldi;
+        uint16_t *o = out + (size_t)r * ldo;
+        if (gelu_new)
+            for (int j = 0; j < cols; j++) o[j] = bf16_bits(gelu_tanh1(x[j]));
+        else
+            for (int j = 0; j < cols; j++) o[j] = bf16_bits(gelu_erf1(x[j]));
     }
 }
 

@@ -296,8 +296,15 @@ static AMX_TGT void store_c(float *c, int ldc, const float *st, int m, int n, fl
 }
 
 /* wf_gemm_mbf16 (and with bsum, wf_gemm_mbf16_colsum: tb = 0, B fp32) on tiles. */
+/* gelu: G (row pitch ldg) = bf16 of gelu(C) for each finished block of C
+** (wf_gemm_mbf16_gelu); NULL: none. */
+typedef struct {
+    uint16_t *g;
+    int ldg, gelu_new;
+} gelu_out;
+
 static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t B, int ldb,
-                    const float *bias, float *bsum, float beta, float *C, int ldc) {
+                    const float *bias, float *bsum, float beta, float *C, int ldc, const gelu_out *gelu) {
     if (bsum && (M <= 0 || K <= 0)) { /* nothing is packed: the sums alone */
         wf_colsum_add(bsum, (const float *)B.p, ldb, K, N);
         bsum = NULL;
@@ -327,7 +334,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
     /* C written without being read (beta 0) and too large to stay in cache
     ** for its next reader: stored non-temporally, so its lines are not
     ** fetched before they are overwritten (1.3x on the 111M products) */
-    int stream = beta == 0.0f && nkb == 1 && (double)M * N * sizeof(float) >= AMX_STREAM_BYTES &&
+    int stream = !gelu && beta == 0.0f && nkb == 1 && (double)M * N * sizeof(float) >= AMX_STREAM_BYTES &&
                  (uintptr_t)C % 64 == 0 && ldc % 16 == 0;
     wf_scratch sb, sa;
     uint16_t *bp = wf_scratch_take(&sb, sizeof(uint16_t) * (size_t)ngb_cap * nks_cap * TILE + 64);
@@ -389,9 +396,13 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
                                 ukernel(ns, a0, a0 + (size_t)nks * TILE, b0 + (size_t)s0 * TILE, b1 + (size_t)s0 * TILE,
                                         sums + (size_t)ir * ANR, s0 > 0, last && !strm ? c + (size_t)ir * ldc : NULL,
                                         ldc, m);
-                                if (last)
+                                if (last) {
                                     store_c(c + (size_t)ir * ldc, ldc, sums + (size_t)ir * ANR, m, n, bet,
                                             bia ? bia + jc + j0 : NULL, strm);
+                                    if (gelu && pc + kc == K) /* C's finished block, still in L1 */
+                                        wf_gelu_block_bf16(gelu->g + (size_t)(i0 + ir) * gelu->ldg + jc + j0, gelu->ldg,
+                                                           c + (size_t)ir * ldc, ldc, m, n, gelu->gelu_new);
+                                }
                             }
                         }
                     }
@@ -408,22 +419,30 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
 
 int wf_gemm_bf16x_amx(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B,
                       int ldb, float beta, float *C, int ldc) {
-    return amx_gemm(ta, tb, M, N, K, (src_t){A, 0}, lda, (src_t){B, 0}, ldb, NULL, NULL, beta, C, ldc);
+    return amx_gemm(ta, tb, M, N, K, (src_t){A, 0}, lda, (src_t){B, 0}, ldb, NULL, NULL, beta, C, ldc, NULL);
 }
 
 int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float beta, float *C, int ldc) {
-    return amx_gemm(ta, tb, M, N, K, (src_t){A, 1}, lda, (src_t){B, 1}, ldb, NULL, NULL, beta, C, ldc);
+    return amx_gemm(ta, tb, M, N, K, (src_t){A, 1}, lda, (src_t){B, 1}, ldb, NULL, NULL, beta, C, ldc, NULL);
 }
 
 int wf_gemm_mbf16_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
                       float *C, int ldc) {
-    return amx_gemm(ta, tb, M, N, K, (src_t){A.p, A.f32}, A.ld, (src_t){B.p, B.f32}, B.ld, bias, NULL, beta, C, ldc);
+    return amx_gemm(ta, tb, M, N, K, (src_t){A.p, A.f32}, A.ld, (src_t){B.p, B.f32}, B.ld, bias, NULL, beta, C, ldc, NULL);
+}
+
+int wf_gemm_mbf16_gelu_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float *C,
+                           int ldc, uint16_t *G, int ldg, int gelu_new) {
+    if (K <= 0) return 0; /* no finished blocks: the caller's two passes */
+    gelu_out go = {G, ldg, gelu_new};
+    return amx_gemm(ta, tb, M, N, K, (src_t){A.p, A.f32}, A.ld, (src_t){B.p, B.f32}, B.ld, bias, NULL, 0.0f, C, ldc,
+                    &go);
 }
 
 int wf_gemm_mbf16_colsum_amx(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
                              float *C, int ldc) {
-    return amx_gemm(ta, 0, M, N, K, (src_t){A.p, A.f32}, A.ld, (src_t){B, 1}, ldb, NULL, bsum, beta, C, ldc);
+    return amx_gemm(ta, 0, M, N, K, (src_t){A.p, A.f32}, A.ld, (src_t){B, 1}, ldb, NULL, bsum, beta, C, ldc, NULL);
 }
 #else
 void wf_amx_tiles_on(void) {}
@@ -446,6 +465,13 @@ int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int l
 int wf_gemm_mbf16_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
                       float *C, int ldc) {
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)B, (void)bias, (void)beta, (void)C, (void)ldc;
+    return 0;
+}
+
+int wf_gemm_mbf16_gelu_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float *C,
+                           int ldc, uint16_t *G, int ldg, int gelu_new) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)B, (void)bias, (void)C, (void)ldc, (void)G, (void)ldg;
+    (void)gelu_new;
     return 0;
 }
 

@@ -404,6 +404,15 @@ void wf_gemm_mbf16(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, cons
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += bias[j];
 }
 
+void wf_gemm_mbf16_gelu(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float *C,
+                        int ldc, uint16_t *G, int ldg, int gelu_new) {
+    if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_mbf16_gelu_amx(ta, tb, M, N, K, A, B, bias, C, ldc, G, ldg, gelu_new))
+        return;
+    wf_gemm_mbf16(ta, tb, M, N, K, A, B, bias, 0.0f, C, ldc);
+#pragma omp parallel for schedule(static) if ((long)M * N > 65536)
+    for (int i = 0; i < M; i++) wf_gelu_block_bf16(G + (size_t)i * ldg, ldg, C + (size_t)i * ldc, ldc, 1, N, gelu_new);
+}
+
 void wf_gemm_mbf16_colsum(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
                           float *C, int ldc) {
     if (wf_isa_active() >= WF_ISA_AMX && wf_gemm_mbf16_colsum_amx(ta, M, N, K, A, B, ldb, bsum, beta, C, ldc)) return;

@@ -309,6 +309,16 @@ static inline wf_bop wf_bop_f32(const float *p, int ld) { return (wf_bop){p, ld,
 ** packed as it is; elsewhere the fp32 ones are rounded into a bf16 copy first. */
 void wf_gemm_mbf16(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
                    float *C, int ldc);
+/* wf_gemm_mbf16 with beta 0 that also writes G[M,N] (row pitch ldg) =
+** gelu(C) rounded to bf16 (gelu_new: the tanh form): the bits of
+** wf_gemm_mbf16 followed by wf_gelu_forward_bf16 over C's rows, the GELU
+** taken while each 32 x 32 block of C is in L1 on AMX (the MLP's first
+** product in bf16 training), in a second pass elsewhere. */
+void wf_gemm_mbf16_gelu(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float *C,
+                        int ldc, uint16_t *G, int ldg, int gelu_new);
+/* wf_gelu_forward_bf16 over a block: out[r][j] (row pitch ldo) = bf16 of
+** gelu(in[r][j]) (row pitch ldi), r < rows, j < cols; the same bits. */
+void wf_gelu_block_bf16(uint16_t *out, int ldo, const float *in, int ldi, int rows, int cols, int gelu_new);
 /* wf_gemm_mbf16 with B fp32 and not transposed (tb = 0, no bias), adding
 ** B's column sums on the way: bsum[j] += B[0][j] + B[1][j] + ... + B[K-1][j],
 ** in that order in fp32 (the bits of that loop over bsum). On AMX they are

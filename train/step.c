@@ -356,10 +356,14 @@ static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
                                   c->layer_norm_eps);
     else
         wf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x2, w->ln2_w, w->ln2_b, N, C, c->layer_norm_eps);
-    mm_fwd(t, sparse_of(t, l, WF_SPARSE_FC), a->fch, a->ln2, h16, w->fc_w, w->fc_b, N, C, F);
-    if (h16) wf_gelu_forward_bf16((uint16_t *)a->fchg, a->fch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
-    else if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
-    else wf_gelu_forward(a->fchg, a->fch, (size_t)N * F);
+    if (h16) { /* gelu(h) in bf16 from each block of h while the product has it in L1 */
+        wf_gemm_mbf16_gelu(0, 0, N, F, C, act_op(a->ln2, 1, C), wf_bop_f32(w->fc_w, F), w->fc_b, a->fch, F,
+                           (uint16_t *)a->fchg, F, c->act == WF_ACT_GELU_NEW);
+    } else {
+        mm_fwd(t, sparse_of(t, l, WF_SPARSE_FC), a->fch, a->ln2, h16, w->fc_w, w->fc_b, N, C, F);
+        if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
+        else wf_gelu_forward(a->fchg, a->fch, (size_t)N * F);
+    }
     mm_fwd(t, sparse_of(t, l, WF_SPARSE_FPROJ), y, a->fchg, h16, w->fproj_w, w->fproj_b, N, F, C);
     wf_residual_forward(y, y, a->x2, (size_t)N * C);
     t->recomputed = l;

@@ -9,7 +9,8 @@
 ** with NaN), 1 and 0.25, wide leading dimensions; determinism across thread
 ** counts (1, 2, 3, 5); the rounding of wf_bf16_from_f32 the training path relies on;
 ** wf_gemm_mbf16's mixed operands and bias on the top path and the portable one;
-** a large C stored non-temporally (AMX) with the bits of one stored as usual. */
+** a large C stored non-temporally (AMX) with the bits of one stored as usual;
+** the GELU epilogue (wf_gemm_mbf16_gelu) with the bits of two passes. */
 #include "kernels/kernels.h"
 #include "kernels/kernels_int.h"
 #include "base/base.h"
@@ -360,6 +361,50 @@ static void test_colsum(const char *path) {
     printf("mbf16_colsum on %s: %d cases, sums with the loop's bits, products with wf_gemm_mbf16's\n", path, cases);
 }
 
+/* wf_gemm_mbf16_gelu: C with the bits of wf_gemm_mbf16 (beta 0, bias or
+** not) and G with those of wf_gemm_mbf16 + wf_gelu_forward_bf16 over C,
+** both GELU forms, row and column tails, K over the 1536 block (the GELU
+** only on the finished sums), G with its own row pitch, K = 0. */
+static void test_gelu_epilogue(const char *path) {
+    wf_rng r;
+    wf_rng_seed(&r, 29);
+    static const int dims[][3] = {{64, 96, 64}, {100, 130, 1031}, {70, 45, 1600}, {13, 31, 17}, {9, 40, 0}};
+    int cases = 0;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int mix = 0; mix < 8; mix++) {
+            int tb = mix & 1, bv = mix >> 1 & 1, gnew = mix >> 2 & 1;
+            int M = dims[d][0], N = dims[d][1], K = dims[d][2], ldc = N + (int)(d & 1) * 3, ldg = N + 5;
+            int ldb = tb ? K + 1 : N;
+            size_t na = (size_t)M * (K + 1), nb = (size_t)(tb ? N : K) * ldb + 1;
+            float *A = wf_alloc(NULL, na * 4, "t", NULL), *B = wf_alloc(NULL, nb * 4, "t", NULL);
+            float *bias = wf_alloc(NULL, (size_t)N * 4, "t", NULL);
+            float *C1 = wf_alloc(NULL, (size_t)M * ldc * 4, "t", NULL), *C2 = wf_alloc(NULL, (size_t)M * ldc * 4, "t", NULL);
+            uint16_t *G1 = wf_alloc(NULL, (size_t)M * ldg * 2, "t", NULL), *G2 = wf_alloc(NULL, (size_t)M * N * 2, "t", NULL);
+            for (size_t i = 0; i < na; i++) A[i] = (float)(wf_rng_uniform(&r) * 4 - 2);
+            for (size_t i = 0; i < nb; i++) B[i] = (float)(wf_rng_uniform(&r) * 2 - 1);
+            for (int j = 0; j < N; j++) bias[j] = (float)(wf_rng_uniform(&r) * 2 - 1);
+            for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = C2[i] = NAN;
+            memset(G1, 0xFF, (size_t)M * ldg * 2);
+            wf_bop a = wf_bop_f32(A, K + 1), b = wf_bop_f32(B, ldb);
+            wf_gemm_mbf16_gelu(0, tb, M, N, K, a, b, bv ? bias : NULL, C1, ldc, G1, ldg, gnew);
+            wf_gemm_mbf16(0, tb, M, N, K, a, b, bv ? bias : NULL, 0.0f, C2, ldc);
+            int same = 1;
+            for (int i = 0; i < M && same; i++) {
+                wf_gelu_forward_bf16(G2 + (size_t)i * N, C2 + (size_t)i * ldc, (size_t)N, gnew);
+                same = memcmp(C1 + (size_t)i * ldc, C2 + (size_t)i * ldc, (size_t)N * 4) == 0 &&
+                       memcmp(G1 + (size_t)i * ldg, G2 + (size_t)i * N, (size_t)N * 2) == 0;
+            }
+            if (!same)
+                fprintf(stderr, "gelu epilogue on %s: M=%d N=%d K=%d tb=%d bias=%d gelu_new=%d differs\n", path, M, N,
+                        K, tb, bv, gnew);
+            WF_CHECK(same);
+            cases++;
+            wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, bias); wf_free(NULL, C1); wf_free(NULL, C2);
+            wf_free(NULL, G1); wf_free(NULL, G2);
+        }
+    printf("gelu epilogue on %s: %d cases, C and gelu(C) with the bits of the two passes\n", path, cases);
+}
+
 /* Large C written with beta 0: the AMX path stores whole 32-column panels
 ** non-temporally when C is 64-byte aligned with a row pitch of 16 floats
 ** (gemm_amx.c, AMX_STREAM_BYTES = 8 MiB). The same product with a pitch one
@@ -447,12 +492,14 @@ int main(void) {
     test_mbf16(wf_isa_name(wf_isa_active()));
     test_colsum(wf_isa_name(wf_isa_active()));
     test_stream(wf_isa_name(wf_isa_active()));
+    test_gelu_epilogue(wf_isa_name(wf_isa_active()));
     if (wf_isa_cpu() > WF_ISA_PORTABLE) {
         WF_CHECK_EQ(wf_isa_force(WF_ISA_PORTABLE), WF_ISA_PORTABLE);
         WF_CHECK(!wf_gemm_bf16x_widens());
         test_rbf16("portable");
         test_mbf16("portable");
         test_colsum("portable");
+        test_gelu_epilogue("portable");
         wf_isa_force((wf_isa)-1);
     }
     sweep(wf_gemm_bf16x_portable, "portable");
