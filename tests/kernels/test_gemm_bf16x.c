@@ -33,6 +33,13 @@ static uint16_t *randbf(wf_rng *r, size_t n) {
     return h;
 }
 
+/* 1: rows of x and y (pitches in elements of esize bytes) hold the same bits. */
+static int rows_equal(const void *x, size_t ldx, const void *y, size_t ldy, int rows, size_t n, size_t esize) {
+    for (int i = 0; i < rows; i++)
+        if (memcmp((const char *)x + i * ldx * esize, (const char *)y + i * ldy * esize, n * esize)) return 0;
+    return 1;
+}
+
 static double run_case(gemm_fn fn, wf_rng *r, int ta, int tb, int M, int N, int K, float beta, int pad) {
     int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
@@ -303,9 +310,7 @@ static void test_mbf16(const char *path) {
                 if (bv)
                     for (int i = 0; i < M; i++)
                         for (int j = 0; j < N; j++) C2[(size_t)i * ldc + j] += bv[j];
-                int same = 1;
-                for (int i = 0; i < M && same; i++)
-                    same = memcmp(C1 + (size_t)i * ldc, C2 + (size_t)i * ldc, (size_t)N * 4) == 0;
+                int same = rows_equal(C1, ldc, C2, ldc, M, N, 4);
                 if (!same)
                     fprintf(stderr, "mbf16 on %s: ta=%d tb=%d A %s B %s M=%d N=%d K=%d beta=%g bias=%d differs\n",
                             path, ta, tb, af ? "f32" : "bf16", bf ? "f32" : "bf16", M, N, K, beta, bv != NULL);
@@ -347,9 +352,7 @@ static void test_colsum(const char *path) {
             wf_gemm_mbf16(ta, 0, M, N, K, a, wf_bop_f32(B, ldb), NULL, beta, C2, ldc);
             for (int k = 0; k < K; k++)
                 for (int j = 0; j < N; j++) s2[j] += B[(size_t)k * ldb + j];
-            int same = memcmp(s1, s2, (size_t)N * 4) == 0;
-            for (int i = 0; i < M && same; i++)
-                same = memcmp(C1 + (size_t)i * ldc, C2 + (size_t)i * ldc, (size_t)N * 4) == 0;
+            int same = memcmp(s1, s2, (size_t)N * 4) == 0 && rows_equal(C1, ldc, C2, ldc, M, N, 4);
             if (!same)
                 fprintf(stderr, "colsum on %s: ta=%d A %s M=%d N=%d K=%d beta=%g differs\n", path, ta,
                         af ? "f32" : "bf16", M, N, K, beta);
@@ -388,16 +391,13 @@ static void test_gelu_epilogue(const char *path) {
             wf_bop a = wf_bop_f32(A, K + 1), b = wf_bop_f32(B, ldb);
             wf_gemm_mbf16_gelu(0, tb, M, N, K, a, b, bv ? bias : NULL, C1, ldc, G1, ldg, gnew);
             wf_gemm_mbf16(0, tb, M, N, K, a, b, bv ? bias : NULL, 0.0f, C2, ldc);
-            int same = 1;
-            for (int i = 0; i < M && same; i++) {
+            for (int i = 0; i < M; i++)
                 wf_gelu_forward_bf16(G2 + (size_t)i * N, C2 + (size_t)i * ldc, (size_t)N, gnew);
-                same = memcmp(C1 + (size_t)i * ldc, C2 + (size_t)i * ldc, (size_t)N * 4) == 0 &&
-                       memcmp(G1 + (size_t)i * ldg, G2 + (size_t)i * N, (size_t)N * 2) == 0;
-            }
-            if (!same)
+            if (!rows_equal(C1, ldc, C2, ldc, M, N, 4) || !rows_equal(G1, ldg, G2, N, M, N, 2)) {
                 fprintf(stderr, "gelu epilogue on %s: M=%d N=%d K=%d tb=%d bias=%d gelu_new=%d differs\n", path, M, N,
                         K, tb, bv, gnew);
-            WF_CHECK(same);
+                WF_CHECK(0);
+            }
             cases++;
             wf_free(NULL, A); wf_free(NULL, B); wf_free(NULL, bias); wf_free(NULL, C1); wf_free(NULL, C2);
             wf_free(NULL, G1); wf_free(NULL, G2);
@@ -429,8 +429,7 @@ static void test_stream(const char *path) {
         for (size_t i = 0; i < (size_t)M * ldp; i++) Cp[i] = NAN;
         wf_gemm_mbf16(0, 0, M, N, K, wf_bop_f32(A, K), wf_bop_f32(B, N), bv ? bias : NULL, 0.0f, Cs, lds);
         wf_gemm_mbf16(0, 0, M, N, K, wf_bop_f32(A, K), wf_bop_f32(B, N), bv ? bias : NULL, 0.0f, Cp, ldp);
-        int same = 1;
-        for (int i = 0; i < M && same; i++) same = memcmp(Cs + (size_t)i * lds, Cp + (size_t)i * ldp, (size_t)N * 4) == 0;
+        int same = rows_equal(Cs, lds, Cp, ldp, M, N, 4);
         if (!same) fprintf(stderr, "stream on %s: bias=%d: the aligned C differs from the unaligned one\n", path, bv);
         WF_CHECK(same);
         double worst = 0;
