@@ -80,18 +80,6 @@ void wf_gelu_new_forward(float *out, const float *inp, size_t n) {
     }
 }
 
-void wf_gelu_forward_bf16(uint16_t *out, const float *inp, size_t n, int gelu_new) {
-    long nch = (long)((n + ELT_CHUNK - 1) / ELT_CHUNK);
-#pragma omp parallel for schedule(static) if (nch > 16)
-    for (long c = 0; c < nch; c++) {
-        size_t i0 = (size_t)c * ELT_CHUNK, m = n - i0 < ELT_CHUNK ? n - i0 : ELT_CHUNK;
-        float piece[ELT_CHUNK]; /* the chunk's fp32 values, rounded from L1 */
-        if (gelu_new) gelu_new_chunk(piece, inp + i0, m);
-        else gelu_chunk(piece, inp + i0, m);
-        wf_bf16x_from_f32(out + i0, piece, m);
-    }
-}
-
 void wf_colsum_add(float *sum, const float *B, int ldb, int K, int N) {
 #pragma omp parallel for schedule(static) if ((long)N * K > 65536)
     for (int j0 = 0; j0 < N; j0 += COLSUM_STRIP) { /* row by row into column strips: contiguous, vectorizable */

@@ -221,7 +221,7 @@ static AMX_TGT void pack_b_rows(uint16_t *bp, src_t B, int ldb, int jc, int nc, 
 ** (acc = 0: the chunk starts the sums). Storing and reloading an fp32 tile
 ** is exact, so the sums are those of one pass over all the steps. */
 static AMX_TGT void ukernel(int ns, const uint16_t *a0, const uint16_t *a1, const uint16_t *b0,
-                            const uint16_t *b1, float *st, int acc, float *pc, int ldc, int pm) {
+                            const uint16_t *b1, float *st, int acc, float *cnext, int ldc, int pm) {
     const size_t ls = sizeof(float) * ANR;
     float *st1 = st + 16 * ANR;
     if (acc) {
@@ -235,13 +235,13 @@ static AMX_TGT void ukernel(int ns, const uint16_t *a0, const uint16_t *a1, cons
         _tile_zero(2);
         _tile_zero(3);
     }
-    /* pc: the pm rows of C that store_c writes next, fetched for writing a
-    ** few per step (a burst of 64 would stall on the fill buffers) */
-    int per = pc ? (pm + ns - 1) / ns : 0;
+    /* cnext (NULL: none): the pm rows of C that store_c writes next, fetched
+    ** for writing a few per step (a burst of 64 would stall on the fill buffers) */
+    int per = cnext ? (pm + ns - 1) / ns : 0;
     for (int s = 0; s < ns; s++) {
         for (int i = s * per; i < (s + 1) * per && i < pm; i++) {
-            _m_prefetchw(pc + (size_t)i * ldc);
-            _m_prefetchw(pc + (size_t)i * ldc + 16);
+            _m_prefetchw(cnext + (size_t)i * ldc);
+            _m_prefetchw(cnext + (size_t)i * ldc + 16);
         }
         _tile_loadd(4, a0 + (size_t)s * TILE, 64);
         _tile_loadd(6, b0 + (size_t)s * TILE, 64);
@@ -268,19 +268,6 @@ static AMX_TGT void store_c(float *c, int ldc, const float *st, int m, int n, fl
     __m512 vb = _mm512_set1_ps(beta);
     __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
     __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
-    if (stream) {
-        for (int i = 0; i < m; i++) {
-            float *cr = c + (size_t)i * ldc;
-            __m512 v0 = _mm512_loadu_ps(st + (size_t)i * ANR), v1 = _mm512_loadu_ps(st + (size_t)i * ANR + 16);
-            if (bias) {
-                v0 = _mm512_add_ps(v0, bias0);
-                v1 = _mm512_add_ps(v1, bias1);
-            }
-            _mm512_stream_ps(cr, v0);
-            _mm512_stream_ps(cr + 16, v1);
-        }
-        return;
-    }
     for (int i = 0; i < m; i++) {
         float *cr = c + (size_t)i * ldc;
         __m512 v0 = _mm512_loadu_ps(st + (size_t)i * ANR), v1 = _mm512_loadu_ps(st + (size_t)i * ANR + 16);
@@ -292,19 +279,25 @@ static AMX_TGT void store_c(float *c, int ldc, const float *st, int m, int n, fl
             v0 = _mm512_add_ps(v0, bias0);
             v1 = _mm512_add_ps(v1, bias1);
         }
-        _mm512_mask_storeu_ps(cr, k0, v0);
-        _mm512_mask_storeu_ps(cr + 16, k1, v1);
+        if (stream) {
+            _mm512_stream_ps(cr, v0);
+            _mm512_stream_ps(cr + 16, v1);
+        } else {
+            _mm512_mask_storeu_ps(cr, k0, v0);
+            _mm512_mask_storeu_ps(cr + 16, k1, v1);
+        }
     }
 }
 
-/* wf_gemm_mbf16 (and with bsum, wf_gemm_mbf16_colsum: tb = 0, B fp32) on tiles. */
-/* gelu: G (row pitch ldg) = bf16 of gelu(C) for each finished block of C
-** (wf_gemm_mbf16_gelu); NULL: none. */
+/* G (row pitch ldg) = bf16 of gelu(C), taken from each finished block of C
+** (wf_gemm_mbf16_gelu). */
 typedef struct {
     uint16_t *g;
     int ldg, gelu_new;
 } gelu_out;
 
+/* wf_gemm_mbf16 (with bsum, wf_gemm_mbf16_colsum: tb = 0, B fp32; with gelu,
+** wf_gemm_mbf16_gelu: beta 0) on tiles. */
 static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t B, int ldb,
                     const float *bias, float *bsum, float beta, float *C, int ldc, const gelu_out *gelu) {
     if (bsum && (M <= 0 || K <= 0)) { /* nothing is packed: the sums alone */
@@ -338,9 +331,11 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
     ** then the running sums of one column panel of that block (ukernel) */
     size_t a_bytes = sizeof(uint16_t) * (size_t)((amc + AMR) / 16) * nks_cap * TILE;
     size_t per = a_bytes + sizeof(float) * (size_t)(amc + AMR) * ANR;
-    /* C written without being read (beta 0) and too large to stay in cache
-    ** for its next reader: stored non-temporally, so its lines are not
-    ** fetched before they are overwritten (1.3x on the 111M products) */
+    /* C written without being read (beta 0, one K block) and too large to
+    ** stay in cache for its next reader: stored non-temporally, so its lines
+    ** are not fetched before they are overwritten (a replay of the 111M fc
+    ** product on one core: 1,100 -> 1,250 GFLOP/s). Not with the GELU
+    ** epilogue, which reads each block of C back at once. */
     int stream = !gelu && beta == 0.0f && nkb == 1 && (double)M * N * sizeof(float) >= AMX_STREAM_BYTES &&
                  (uintptr_t)C % 64 == 0 && ldc % 16 == 0;
     wf_scratch sb, sa;
@@ -391,7 +386,7 @@ static int amx_gemm(int ta, int tb, int M, int N, int K, src_t A, int lda, src_t
                         int j0 = jp * ANR, n = nc - j0 < ANR ? nc - j0 : ANR;
                         const uint16_t *b0 = bp + (size_t)(2 * jp) * nks * TILE, *b1 = b0 + (size_t)nks * TILE;
                         float *c = C + (size_t)i0 * ldc + jc + j0;
-                        int strm = stream && pc == 0 && n == ANR;
+                        int strm = stream && n == ANR; /* whole rows only */
                         /* the panel's K steps in chunks whose B tiles (ACH x 2 KiB) stay
                         ** in L1 while every 32-row group of the block passes over them */
                         for (int s0 = 0; s0 < nks; s0 += ACH) {

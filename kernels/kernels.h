@@ -212,8 +212,6 @@ void wf_layernorm_forward_bf16(uint16_t *out, float *mean, float *rstd, const fl
 void wf_gelu_forward(float *out, const float *inp, size_t n);
 /* tanh GELU: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))  — HF "gelu_new" */
 void wf_gelu_new_forward(float *out, const float *inp, size_t n);
-/* wf_gelu_forward (gelu_new: wf_gelu_new_forward) rounded to bf16. */
-void wf_gelu_forward_bf16(uint16_t *out, const float *inp, size_t n, int gelu_new);
 
 /* out[n] = a[n] + b[n]; out may equal a or b. */
 void wf_residual_forward(float *out, const float *a, const float *b, size_t n);
@@ -311,13 +309,14 @@ void wf_gemm_mbf16(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, cons
                    float *C, int ldc);
 /* wf_gemm_mbf16 with beta 0 that also writes G[M,N] (row pitch ldg) =
 ** gelu(C) rounded to bf16 (gelu_new: the tanh form): the bits of
-** wf_gemm_mbf16 followed by wf_gelu_forward_bf16 over C's rows, the GELU
+** wf_gemm_mbf16 followed by wf_gelu_block_bf16 over C, the GELU
 ** taken while each 32 x 32 block of C is in L1 on AMX (the MLP's first
 ** product in bf16 training), in a second pass elsewhere. */
 void wf_gemm_mbf16_gelu(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float *C,
                         int ldc, uint16_t *G, int ldg, int gelu_new);
-/* wf_gelu_forward_bf16 over a block: out[r][j] (row pitch ldo) = bf16 of
-** gelu(in[r][j]) (row pitch ldi), r < rows, j < cols; the same bits. */
+/* out[r][j] (row pitch ldo) = gelu(in[r][j]) (row pitch ldi) rounded to bf16
+** (wf_bf16_from_f32 of the floats wf_gelu_forward, gelu_new:
+** wf_gelu_new_forward, stores), r < rows, j < cols. */
 void wf_gelu_block_bf16(uint16_t *out, int ldo, const float *in, int ldi, int rows, int cols, int gelu_new);
 /* wf_gemm_mbf16 with B fp32 and not transposed (tb = 0, no bias), adding
 ** B's column sums on the way: bsum[j] += B[0][j] + B[1][j] + ... + B[K-1][j],

@@ -107,9 +107,11 @@ int wf_gemm_rbf16_amx(int ta, int tb, int M, int N, int K, const float *A, int l
 ** packed, bias on the finished sums). Returns 0 as above. */
 int wf_gemm_mbf16_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float beta,
                       float *C, int ldc);
-/* wf_gemm_mbf16_colsum on AMX tiles (the sums taken while B is packed). Returns 0 as above. */
+/* wf_gemm_mbf16_gelu on AMX tiles (the GELU taken from each finished block
+** of C in L1). Returns 0 as above, and for K <= 0. */
 int wf_gemm_mbf16_gelu_amx(int ta, int tb, int M, int N, int K, wf_bop A, wf_bop B, const float *bias, float *C,
                            int ldc, uint16_t *G, int ldg, int gelu_new);
+/* wf_gemm_mbf16_colsum on AMX tiles (the sums taken while B is packed). Returns 0 as above. */
 int wf_gemm_mbf16_colsum_amx(int ta, int M, int N, int K, wf_bop A, const float *B, int ldb, float *bsum, float beta,
                              float *C, int ldc);
 

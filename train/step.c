@@ -219,7 +219,7 @@ static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
 /* bf16 activations. On AMX the products read their activations as bf16
 ** wherever the fp32 values have no other reader: ln1, ln2, gelu(h) and ln_f
 ** are written rounded to bf16 into the first half of their fp32 slots by the
-** op that makes them (wf_layernorm_forward_bf16, wf_gelu_forward_bf16), and
+** op that makes them (wf_layernorm_forward_bf16, wf_gemm_mbf16_gelu), and
 ** their products take them as they are (A of the forward, op(A) of the weight
 ** gradient, B of the head's). Same bits as rounding them while packed, half
 ** the bytes written and read (packing reads 2 bytes, not 4). attn stays fp32
@@ -360,7 +360,7 @@ static void layer_fwd(wf_trainer *t, int l, const wf_gpt_layer *w) {
         wf_gemm_mbf16_gelu(0, 0, N, F, C, act_op(a->ln2, 1, C), wf_bop_f32(w->fc_w, F), w->fc_b, a->fch, F,
                            (uint16_t *)a->fchg, F, c->act == WF_ACT_GELU_NEW);
     } else {
-        mm_fwd(t, sparse_of(t, l, WF_SPARSE_FC), a->fch, a->ln2, h16, w->fc_w, w->fc_b, N, C, F);
+        mm_fwd(t, sparse_of(t, l, WF_SPARSE_FC), a->fch, a->ln2, 0, w->fc_w, w->fc_b, N, C, F);
         if (c->act == WF_ACT_GELU_NEW) wf_gelu_new_forward(a->fchg, a->fch, (size_t)N * F);
         else wf_gelu_forward(a->fchg, a->fch, (size_t)N * F);
     }
@@ -463,10 +463,10 @@ void wf_trainer_layer_backward(wf_trainer *t, int l, const wf_gpt_layer *w, wf_g
         wf_gelu_backward_bf16(d16, g->fc_b, a->fch, t->dfch, N, F, c->act == WF_ACT_GELU_NEW);
         wf_bop dout = wf_bop_bf16(d16, F);
         wf_gemm_mbf16(0, 1, N, C, F, dout, wf_bop_f32(w->fc_w, F), NULL, 0.0f, t->dln, C);
-        wf_gemm_mbf16(1, 0, C, F, N, act_op(a->ln2, h16, C), dout, NULL, 1.0f, g->fc_w, F);
+        wf_gemm_mbf16(1, 0, C, F, N, act_op(a->ln2, 1, C), dout, NULL, 1.0f, g->fc_w, F);
     } else {
         wf_gelu_backward(t->dfch, a->fch, t->dfch, (size_t)N * F, c->act == WF_ACT_GELU_NEW);
-        mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, h16, w->fc_w, N, C, F);
+        mm_bwd(t, sparse_of(t, l, WF_SPARSE_FC), t->dln, g->fc_w, g->fc_b, t->dfch, a->ln2, 0, w->fc_w, N, C, F);
     }
     wf_layernorm_backward(dres, g->ln2_w, g->ln2_b, t->dln, a->x2, w->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
     /* attention: x2 = x + attn(ln1 W_qkv + b) W_ap + b */

@@ -365,7 +365,7 @@ static void test_colsum(const char *path) {
 }
 
 /* wf_gemm_mbf16_gelu: C with the bits of wf_gemm_mbf16 (beta 0, bias or
-** not) and G with those of wf_gemm_mbf16 + wf_gelu_forward_bf16 over C,
+** not) and G with those of wf_gemm_mbf16, then the fp32 GELU of C rounded,
 ** both GELU forms, row and column tails, K over the 1536 block (the GELU
 ** only on the finished sums), G with its own row pitch, K = 0. */
 static void test_gelu_epilogue(const char *path) {
@@ -391,8 +391,13 @@ static void test_gelu_epilogue(const char *path) {
             wf_bop a = wf_bop_f32(A, K + 1), b = wf_bop_f32(B, ldb);
             wf_gemm_mbf16_gelu(0, tb, M, N, K, a, b, bv ? bias : NULL, C1, ldc, G1, ldg, gnew);
             wf_gemm_mbf16(0, tb, M, N, K, a, b, bv ? bias : NULL, 0.0f, C2, ldc);
-            for (int i = 0; i < M; i++)
-                wf_gelu_forward_bf16(G2 + (size_t)i * N, C2 + (size_t)i * ldc, (size_t)N, gnew);
+            float *g = wf_alloc(NULL, (size_t)N * 4 + 4, "t", NULL);
+            for (int i = 0; i < M; i++) { /* the fp32 GELU of C's row, rounded */
+                if (gnew) wf_gelu_new_forward(g, C2 + (size_t)i * ldc, (size_t)N);
+                else wf_gelu_forward(g, C2 + (size_t)i * ldc, (size_t)N);
+                wf_bf16_from_f32(G2 + (size_t)i * N, g, (size_t)N);
+            }
+            wf_free(NULL, g);
             if (!rows_equal(C1, ldc, C2, ldc, M, N, 4) || !rows_equal(G1, ldg, G2, N, M, N, 2)) {
                 fprintf(stderr, "gelu epilogue on %s: M=%d N=%d K=%d tb=%d bias=%d gelu_new=%d differs\n", path, M, N,
                         K, tb, bv, gnew);

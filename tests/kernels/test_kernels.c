@@ -118,12 +118,16 @@ static void test_gelu(void) {
         e2 = wf_check_max(e2, fabs(g2[i] - 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))));
     }
     printf("gelu max abs error vs libm on [-10, 10]: erf %.3g, tanh %.3g\n", e1, e2);
-    /* the bf16 outputs round the fp32 ones' floats (NG spans several threaded chunks) */
-    uint16_t *h = wf_alloc(NULL, sizeof(uint16_t) * NG * 2, "t", NULL), *hr = h + NG;
+    /* the bf16 outputs round the fp32 ones' floats (as a block of 1 x NG and of
+    ** 3 x 6667 rows, row pitches 6667 and 7000) */
+    uint16_t *h = wf_alloc(NULL, sizeof(uint16_t) * (NG * 2 + 1000), "t", NULL), *hr = h + NG + 1000;
     for (int form = 0; form < 2; form++) {
-        wf_gelu_forward_bf16(h, xs, NG, form);
+        wf_gelu_block_bf16(h, 0, xs, 0, 1, NG, form);
         wf_bf16_from_f32(hr, form ? g2 : g1, NG);
         WF_CHECK(memcmp(h, hr, sizeof(uint16_t) * NG) == 0);
+        memset(h, 0xFF, sizeof(uint16_t) * NG);
+        wf_gelu_block_bf16(h, 7000, xs, 6667, 3, 6667, form);
+        for (int r = 0; r < 3; r++) WF_CHECK(memcmp(h + r * 7000, hr + r * 6667, sizeof(uint16_t) * 6667) == 0);
     }
     wf_free(NULL, h);
     WF_CHECK(e1 < 1e-6);
