@@ -36,7 +36,7 @@ demo: build
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DWF_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_safetensors fuzz_torchbin fuzz_tokenizer \
-	    fuzz_tokfiles fuzz_shards fuzz_optstate fuzz_sparsemask fuzz_defects fuzz_request fuzz_snapshot
+	    fuzz_tokfiles fuzz_shards fuzz_optstate fuzz_sparsemask fuzz_defects fuzz_request fuzz_snapshot fuzz_debug
 
 bench: build
 	@bash bench/run.sh

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh BUILD_DIR SECONDS [TARGETS] — runs each parser fuzzer (default: "safetensors
-# torchbin tokenizer tokfiles shards optstate request sparsemask defects snapshot") for SECONDS, one after the
+# torchbin tokenizer tokfiles shards optstate request sparsemask defects snapshot debug") for SECONDS, one after the
 # other (one core, -jobs=1), seeded from fuzz/seeds/ (not its pending/ reproducers, which
 # crash until their fix lands) and the model fixtures.
 # Everything it writes stays in BUILD_DIR: corpus-<t>/ (grown corpus),
@@ -9,7 +9,7 @@ set -eu
 ROOT=$(pwd)
 B=$(cd "${1:-build-fuzz}" && pwd)
 T=${2:-600}
-for t in ${3:-safetensors torchbin tokenizer tokfiles shards optstate request sparsemask defects snapshot}; do
+for t in ${3:-safetensors torchbin tokenizer tokfiles shards optstate request sparsemask defects snapshot debug}; do
   C="$B/corpus-$t"
   mkdir -p "$C"
   [ -d fuzz/seeds/$t ] && find fuzz/seeds/$t -maxdepth 1 -type f -exec cp {} "$C/" \;

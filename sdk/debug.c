@@ -167,9 +167,11 @@ static int cmd_break(wf_debug *d, char **t, int nt) {
     bp p = {0};
     p.x0 = -1;
     p.task = -1;
-    if (nt >= 1 && !strcmp(t[0], "cycle")) {
-        long long c;
-        if (nt != 2 || !num(t[1], 0, INT64_MAX, &c)) return complain(d, "break cycle: expected a cycle number");
+    long long c;
+    int bare = nt == 1 && num(t[0], 0, INT64_MAX, &c); /* "break N" is "break cycle N" (gdb's habit) */
+    if (bare || (nt >= 1 && !strcmp(t[0], "cycle"))) {
+        if (!bare && (nt != 2 || !num(t[1], 0, INT64_MAX, &c)))
+            return complain(d, "break cycle: expected a cycle number");
         if ((uint64_t)c <= wf_fabric_now(d->f) && d->started)
             return complain(d, "break cycle %lld: the clock is at cycle %llu already", c,
                        (unsigned long long)wf_fabric_now(d->f));
@@ -194,7 +196,7 @@ static int cmd_break(wf_debug *d, char **t, int nt) {
     } else if (nt == 1 && !strcmp(t[0], "error")) {
         p.kind = BP_ERROR;
     } else {
-        return complain(d, "break: expected 'cycle N', 'task ID [at X Y [W H]]', 'pe X Y [W H]' or 'error'");
+        return complain(d, "break: expected 'cycle N' (or N), 'task ID [at X Y [W H]]', 'pe X Y [W H]' or 'error'");
     }
     p.id = ++d->next_id;
     d->b[d->nb++] = p;
@@ -323,7 +325,7 @@ static void cmd_where(wf_debug *d) {
 
 static void cmd_help(wf_debug *d) {
     say(d, "commands (short forms in brackets):\n"
-           "  break cycle N                 stop before cycle N [b]\n"
+           "  break cycle N                 stop before cycle N [b N]\n"
            "  break task ID [at X Y [W H]]  stop when task ID (0..63, launch) starts (on a PE or rectangle)\n"
            "  break pe X Y [W H]            stop when any task starts on the PE (or rectangle)\n"
            "  break error                   stop when the run is about to return an error\n"

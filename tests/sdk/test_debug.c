@@ -235,7 +235,7 @@ static void end_of_input_and_idle_cycle(const result *ref) {
              (unsigned long long)c0 + 50, (unsigned long long)c0 + 50, (unsigned long long)c0 + 50,
              (unsigned long long)c0 + 53);
     WF_CHECK_HAS(s.text, want);
-    WF_CHECK_HAS(s.text, "  break cycle N                 stop before cycle N [b]\n");
+    WF_CHECK_HAS(s.text, "  break cycle N                 stop before cycle N [b N]\n");
     WF_CHECK(strstr(s.text, "end: cycle") == NULL); /* the hook left at the end of input */
     free(s.text);
     wf_host_free(h);
@@ -311,13 +311,13 @@ static void bad_commands_are_one_line(void) {
     wf_debug *d = attach(h, &s,
                          "break\nbreak cycle x\nbreak task 64\nbreak task 3 at 9 0\nbreak pe 3 1 3 1\n"
                          "delete 7\nstep 0\ninfo\nprint/q 0 0 cnt\nprint 4 0 cnt\nprint 0 0 cnt 1\n"
-                         "tasks 0\nrouter 0 0 5\np 0 0 cnt 0 1 2 3 4 5 6 7 8 9\ncontinue now\n",
+                         "tasks 0\nrouter 0 0 5\np 0 0 cnt 0 1 2 3 4 5 6 7 8 9\nb 99999999\ncontinue now\n",
                          0);
     wf_err e = {0};
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
     finish(d, &s);
     const char *want =
-        "(wdb) break\nerror: break: expected 'cycle N', 'task ID [at X Y [W H]]', 'pe X Y [W H]' or 'error'\n"
+        "(wdb) break\nerror: break: expected 'cycle N' (or N), 'task ID [at X Y [W H]]', 'pe X Y [W H]' or 'error'\n"
         "(wdb) break cycle x\nerror: break cycle: expected a cycle number\n"
         "(wdb) break task 64\nerror: break task: '64' is not a task ID (0..63, or launch)\n"
         "(wdb) break task 3 at 9 0\nerror: break task: PE(9,0) is outside the 5 x 2 fabric\n"
@@ -332,6 +332,7 @@ static void bad_commands_are_one_line(void) {
         "(wdb) tasks 0\nerror: tasks: expected a PE as X Y\n"
         "(wdb) router 0 0 5\nerror: router: PE(0,0) does not use color 5\n"
         "(wdb) p 0 0 cnt 0 1 2 3 4 5 6 7 8 9\nerror: too many words in the command\n"
+        "(wdb) b 99999999\nbreakpoint 1: cycle 99999999\n" /* gdb's "b N" */
         "(wdb) continue now\nerror: continue: takes no arguments\n"
         "end of commands: running to the end\n";
     WF_CHECK_HAS(s.text, want);
