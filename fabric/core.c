@@ -76,7 +76,8 @@ void core_pick(wf_fabric *f, wf_pe *pe, int *keep) {
     }
     int t = __builtin_ctzll(cand);
     uint32_t data = 0;
-    if (pe->prog->kind[t] == WF_TASK_DATA && (dc >> t & 1) && !(pe->ready >> t & 1)) {
+    /* a data task's ID is its color (< 24); an ID without a task reads as kind 0 (data) */
+    if (pe->prog->kind[t] == WF_TASK_DATA && t < 32 && (dc >> t & 1) && !(pe->ready >> t & 1)) {
         wf_cslot *s = slot_of(pe, t);
         data = fifo_pop(&s->in, now).data;
         slot_in_popped(f, pe, s);

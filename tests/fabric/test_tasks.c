@@ -6,6 +6,8 @@
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
+#include <stdio.h>
+
 enum { S_LOG, S_X };
 static const wf_symbol_decl syms[] = {{"log", 256}, {"x", 1024}};
 /* log[0] = number of entries, then (task id, cycle) pairs */
@@ -188,8 +190,39 @@ static void async_memory_op_activates_at_its_cost(void) {
     wf_layout_free(l);
 }
 
+/* Activating an ID the kernel binds no task to is an error at the pick, for
+** IDs above the 24 colors too (the picker once shifted a 32-bit color mask
+** by the ID: undefined for 32..63, found by fuzz_snapshot). */
+static void go_undefined(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_activate(pe, (int)wf_pe_param(pe, 0));
+}
+static const wf_export_decl ex_undef[] = {{"go", go_undefined}};
+static const wf_kernel k_undef = {"undefined", syms, 2, tasks, 3, ex_undef, 1, NULL};
+
+static void activating_an_unbound_id_is_an_error(void) {
+    static const int ids[] = {5, 29, 33, 40, 63};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        wf_layout *l;
+        wf_err e = {0};
+        int64_t params[1] = {ids[i]};
+        wf_code_opts co = {params, 1, NULL};
+        WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &k_undef, &co, &e), WF_OK);
+        wf_host *h;
+        WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+        WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EUSAGE);
+        char want[96];
+        snprintf(want, sizeof want, "task %d was activated but the kernel has no task with that ID", ids[i]);
+        WF_CHECK_HAS(e.msg, want);
+        wf_host_free(h);
+        wf_layout_free(l);
+    }
+}
+
 int main(void) {
     picker_order_block_and_run_to_completion();
+    activating_an_unbound_id_is_an_error();
     data_task_runs_once_per_wavelet_when_unblocked();
     control_wavelet_triggers_control_task();
     async_memory_op_activates_at_its_cost();
