@@ -81,19 +81,10 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->pes = wf_calloc(heap, (size_t)w * h * sizeof *f->pes, "fabric PE index", err);
     if (!f->pes) goto fail;
     f->threads = 1;
-    /* bands of at least 8 rows (4 at least: phase B's two rows of a band must
-    ** not touch the other edge's, fabric_int.h), at most WF_FABRIC_MAX_BANDS: a
-    ** function of the height alone, so snapshots resume on any thread count.
-    ** Results do not depend on it (2 to 64 bands gave the same bits). Smaller
-    ** bands keep a window of skewed cycles (run.c) in cache better on one
-    ** thread, but cost two threads more: 4-row bands 20% on the n = 64 FFT,
-    ** 64 bands of 8 rows 35% on a broadcast over 64 x 512 PEs */
-    f->nbands = h / 8 < 1 ? 1 : h / 8 > WF_FABRIC_MAX_BANDS ? WF_FABRIC_MAX_BANDS : h / 8;
-    for (int b = 0; b < f->nbands; b++) {
-        f->band[b].y0 = (int)((int64_t)h * b / f->nbands);
-        f->band[b].y1 = (int)((int64_t)h * (b + 1) / f->nbands);
-        f->band[b].op_free = NO_OP;
-    }
+    /* the cut of the rows into bands: several threads' until a run on one
+    ** thread recuts it (bands.c; results do not depend on it) */
+    for (int b = 0; b < WF_FABRIC_MAX_BANDS; b++) f->band[b].op_free = NO_OP;
+    fabric_cut(f, fabric_bands_for(f, 2));
     f->tw.x1 = w;
     f->tw.y1 = h;
     *out = f;
@@ -116,7 +107,7 @@ void wf_fabric_free(wf_fabric *f) {
     wf_free(f->heap, f->xhops);
     wf_free(f->heap, f->statics.copy);
     snapshot_free(f);
-    for (int b = 0; b < f->nbands; b++) {
+    for (int b = 0; b < WF_FABRIC_MAX_BANDS; b++) { /* a band of an earlier cut may hold buffers */
         wf_band *bd = &f->band[b];
         for (int i = 0; i < L_COUNT; i++) wf_free(f->heap, bd->l[i].v);
         wf_free(f->heap, bd->heapv);
@@ -170,11 +161,7 @@ wf_pe *pe_get(wf_fabric *f, int x, int y, wf_err *err) {
     pe->x = (int16_t)x;
     pe->y = (int16_t)y;
     pe->idx = (uint32_t)((size_t)y * f->w + x);
-    int b = 0;
-    while (y >= f->band[b].y1) b++;
-    pe->band = (uint8_t)b;
-    pe->edge = b > 0 && y == f->band[b].y0 ? EDGE_TOP : b + 1 < f->nbands && y == f->band[b].y1 - 1 ? EDGE_BOT
-                                                                                              : EDGE_MID;
+    fabric_place_pe(f, pe);
     memset(pe->cidx, -1, sizeof pe->cidx);
     pe->cur_task = pe->last_task = -1;
     *slot = pe;

@@ -199,10 +199,12 @@ wf_status wf_fabric_inject(wf_fabric *f, int x, int y, int color, const uint32_t
 ** receive. Results and cycles must not change (STYLE 17); only speed does. */
 void wf_fabric_set_reference_mode(wf_fabric *f, int on);
 /* Threads for wf_fabric_run (1..16, default 1). The rows are cut into bands
-** (at least 8 rows each, at most 16 bands, fixed by the height); each cycle
-** splits its bands over the threads when it has enough work (small cycles
-** stay on the caller's thread). Results do not depend on n. Tracing runs on
-** one thread. */
+** (8-row bands, at most 16, on several threads; 2-row bands on one, where
+** time skewing keeps them in cache); each cycle splits its bands over the
+** threads when it has enough work (small cycles stay on the caller's
+** thread). A run on another count than the last moves the state to its cut.
+** Results do not depend on n (wf_fabric_stats.steps, the simulator's work,
+** does slightly). Tracing runs on one thread. */
 wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err);
 /* Progress of a long run. fn is called from wf_fabric_run, on the calling
 ** thread, about every every_s seconds of wall time (the clock is read every
@@ -376,7 +378,9 @@ typedef struct {
     uint64_t ops;            /* DSD ops */
     uint64_t active;         /* sum of per-PE active cycles (wf_pe_stats.active): the
                              ** denominator of "wall ns per active PE-cycle" */
-    uint64_t steps;          /* simulator work items: router steps + op steps + tasks + events */
+    uint64_t steps;          /* simulator work items: router steps + op steps + tasks + events (the
+                             ** simulator's work, not the fabric's: it differs slightly with the cut of
+                             ** the rows into bands, one thread or several) */
     uint64_t skewed;         /* cycles run in time-skewed windows (one thread; a matter of
                              ** speed: results do not depend on it) */
     double wall_s;           /* wall time spent inside wf_fabric_run */

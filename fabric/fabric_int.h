@@ -11,15 +11,17 @@
 ** task on) plus a heap of future events. A router that sent its last
 ** wavelet lingers on its list for one cycle (RL_LINGER). When no list holds
 ** work the clock jumps to the next event.
-** Threads (run.c): the rows are cut into bands that depend on the fabric
-** height only; a cycle is three phases separated by barriers: A (per band:
+** Threads (run.c): the rows are cut into bands, 8-row ones on several
+** threads and 2-row ones on one (bands.c, which also moves the state between
+** cuts); a cycle is three phases separated by barriers: A (per band:
 ** due events, one walk of the inner rows in PE order, each PE's router then
 ** its ops, then task picks), B (per pair of adjacent bands: routers of the
 ** two rows that touch, their list and event pushes deferred), C (per band:
 ** the deferred pushes, then ops and picks of the edge rows). An op or task
 ** touches only its own PE, and a PE's router runs before its ops in every
 ** cycle. Each phase only touches state its band (or pair) owns, in a fixed
-** order, so 1 and N threads give the same cycles and bits.
+** order (a PE's ops step in their issue order, wf_op.seq), so 1 and N
+** threads, and any cut, give the same cycles and bits.
 ** Time skewing (run.c, one thread): band b's cycle t+1 needs only bands
 ** b-1..b+1 at cycle t, so a window of cycles runs as a wavefront over the
 ** bands, each band's cycles close together while its state is in cache. */
@@ -181,6 +183,7 @@ struct wf_pe {
     int cur_task;               /* running task (valid inside a task or init), else -1 */
     int last_task;              /* the latest task started, -1 before any (max-cycle guard report) */
     uint64_t tlocal;            /* the running task's clock: its start plus what it was charged */
+    uint16_t op_seq;            /* ops made on this PE so far (wf_op.seq), modulo 2^16 */
 };
 
 #if UINTPTR_MAX == UINT64_MAX /* the line plan assumes 8-byte pointers */
@@ -279,6 +282,8 @@ typedef struct {
     uint32_t sbits;      /* fmacs / fmach scalar */
     uint32_t anext;      /* next active op of the same PE (pe->aop), while active */
     uint8_t esize_b;     /* source b's element size: esize, except fmachs (fp16 b, fp32 dst and a) */
+    uint16_t seq;        /* its PE's issue count when it was made: a PE's ops step in this order
+                         ** (wrapping compare), whatever slot (index) they got (bands.c) */
     wf_pe *pe;           /* owner (PE blocks do not move after load) */
     uint64_t start;
     uint64_t last_at;    /* cycle of the last element consumed from fabric-in */
@@ -327,9 +332,9 @@ typedef struct {
 
 /* Ops live in fixed chunks so a thread may add chunks while others hold
 ** pointers into older ones. */
-#define OP_CHUNK_BITS 12
+#define OP_CHUNK_BITS 10
 #define OP_CHUNK (1u << OP_CHUNK_BITS)
-#define OP_MAX_CHUNKS 16384u     /* 67 M ops in flight */
+#define OP_MAX_CHUNKS 65536u     /* 67 M ops in flight (a chunk is 1,024: a band takes one at a time) */
 
 /* Rows [y0, y1) and everything the simulator keeps per band. */
 typedef struct {
@@ -364,7 +369,7 @@ typedef struct {
 void statics_before(wf_fabric *f);
 void statics_after(wf_fabric *f, wf_pe *pe);
 
-#define WF_FABRIC_MAX_BANDS 16
+#define WF_FABRIC_MAX_BANDS 256 /* pe->band is a byte; bands.c picks the cut */
 #define WF_FABRIC_MAX_THREADS 16
 typedef struct wf_pool wf_pool;  /* run.c: worker threads */
 struct wf_fabric {
@@ -475,6 +480,8 @@ static inline wf_op *op_at(const wf_fabric *f, uint32_t oi) {
 extern _Thread_local wf_tctx *wf_tc;  /* the running thread's context (tc[0] outside runs) */
 /* Appends x to list `which` of band b (deferred in phase B). */
 void list_add(wf_fabric *f, int b, int which, uint32_t x);
+int ilist_push(wf_fabric *f, wf_ilist *l, uint32_t x);           /* -1: out of memory (the run fails) */
+void heap_push(wf_fabric *f, wf_band *bd, uint64_t time, uint32_t kind, uint32_t arg);
 void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg);
 void wake_router_slow(wf_fabric *f, wf_pe *pe);
 /* Puts a router on the active list (counting cycles it slept blocked); the
@@ -510,6 +517,14 @@ void fabric_run_phase(wf_fabric *f, int ph, int tid, int nt);
 int debug_cycle(wf_fabric *f);
 int debug_task(wf_fabric *f, wf_pe *pe, int id, uint32_t data);
 void debug_error(wf_fabric *f, wf_status code, const char *msg);
+
+/* bands.c: the cut of the rows into bands (a matter of speed, not of results) */
+int fabric_bands_for(const wf_fabric *f, int threads);   /* the cut a run on `threads` threads uses */
+void fabric_cut(wf_fabric *f, int nb);                    /* rows of nb bands (no state moves) */
+void fabric_place_pe(const wf_fabric *f, wf_pe *pe);      /* pe->band and pe->edge from its row */
+/* Between cycles: every list entry, event and free op to the band of nb
+** that owns it now; WF_EUSAGE for a cut this fabric cannot have. */
+wf_status fabric_rebands(wf_fabric *f, int nb, wf_err *err);
 
 /* pool.c: worker threads */
 void fabric_pool_start(wf_fabric *f, int nt);   /* f->pool, or NULL if no thread could start */

@@ -290,6 +290,7 @@ uint32_t op_new(wf_fabric *f, wf_pe *pe) {
     bd->op_free = o->next;
     memset(o, 0, sizeof *o);
     o->pe = pe;
+    o->seq = pe->op_seq++;
     return oi;
 }
 
@@ -822,12 +823,14 @@ nomem:
 unsigned op_step_pe_many(wf_fabric *f, wf_pe *pe) {
     uint32_t head = pe->aop, sorted = NO_OP;
     pe->aop = NO_OP;
-    /* the snapshot, sorted by op index (chains are short: insertion) */
+    /* the snapshot, sorted by issue order on this PE (chains are short:
+    ** insertion); not by op index, which depends on the bands' free lists */
     while (head != NO_OP) {
         uint32_t oi = head;
         head = op_at(f, oi)->anext;
+        uint16_t seq = op_at(f, oi)->seq;
         uint32_t *p = &sorted;
-        while (*p != NO_OP && *p < oi) p = &op_at(f, *p)->anext;
+        while (*p != NO_OP && (int16_t)(uint16_t)(op_at(f, *p)->seq - seq) < 0) p = &op_at(f, *p)->anext;
         op_at(f, oi)->anext = *p;
         *p = oi;
     }

@@ -31,7 +31,7 @@ static void *grow(wf_fabric *f, void *v, size_t *cap, size_t first, size_t elem,
     return nv;
 }
 
-static int ilist_push(wf_fabric *f, wf_ilist *l, uint32_t x) {
+int ilist_push(wf_fabric *f, wf_ilist *l, uint32_t x) {
     if (l->n == l->c) {
         uint32_t *nv = grow(f, l->v, &l->c, 256, sizeof *nv, "fabric list");
         if (!nv) return -1;
@@ -65,7 +65,7 @@ static int ev_less(const wf_event *a, const wf_event *b) {
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-static void heap_push(wf_fabric *f, wf_band *bd, uint64_t time, uint32_t kind, uint32_t arg) {
+void heap_push(wf_fabric *f, wf_band *bd, uint64_t time, uint32_t kind, uint32_t arg) {
     if (bd->nheap == bd->cheap) {
         wf_event *nv = grow(f, bd->heapv, &bd->cheap, 1024, sizeof *nv, "fabric events");
         if (!nv) return;
@@ -728,6 +728,8 @@ static void debug_walk(wf_fabric *f) {
     for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
         wf_pe *pe = f->pes[i];
         if (!pe) continue;
+        /* placed in the band of its row by the cut in force (bands.c) */
+        WF_ASSERT(pe->band < f->nbands && pe->y >= f->band[pe->band].y0 && pe->y < f->band[pe->band].y1);
         for (int si = 0; si < pe->ncolors; si++) {
             wf_cslot *s = &pe->slots[si];
             const wf_fifo *q[3] = {&s->rb, &s->in, &s->out};
@@ -953,14 +955,16 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
         f->resume_path = NULL;
         if (st) return st;
     }
+    /* tracing calls back into one user function: keep it on this thread */
+    /* the statics check compares a whole segment; the debugger inspects one state */
+    int nt = f->trace || f->statics.n || f->dbg ? 1 : f->threads;
+    /* the cut of the rows into bands for this thread count (bands.c) */
+    if ((st = fabric_rebands(f, fabric_bands_for(f, nt), err))) return st;
     double t0 = wf_now(), cpu0 = snapshot_cpu_now();
     uint64_t pstart = f->now; /* progress: this process's part of the run */
     double ck_last = t0;
     const uint32_t quiet_max = f->cm.hop_latency + f->max_xlat /* defect detours */ + 2 * f->cm.ramp_latency +
                                f->cm.op_latency + 4;
-    /* tracing calls back into one user function: keep it on this thread */
-    /* the statics check compares a whole segment; the debugger inspects one state */
-    int nt = f->trace || f->statics.n || f->dbg ? 1 : f->threads;
     /* time skewing: one thread, no callbacks that watch the cycle order */
     int skew = nt == 1 && !f->trace && !f->statics.n && !f->dbg && f->nbands > 1 ? skew_env() : 0;
     skew_cyc cyc[SKEW_MAX];

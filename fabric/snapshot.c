@@ -35,7 +35,7 @@
 
 #define SNAP_MAGIC "WFSNAP01"
 #define SNAP_END "WFSNEND1"
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u /* 3: 1,024-op chunks; the cut of the bands is state, not configuration */
 /* the layouts whose bytes are written as they are (struct sizes of this build) */
 #define SNAP_SIZES ((uint32_t)(sizeof(wf_op) << 16 | sizeof(wf_pe_stats) << 8 | sizeof(wf_wv)))
 
@@ -59,7 +59,6 @@ static uint32_t config_fp(const wf_fabric *f) {
     uint32_t c = 0;
     FP(c, f->w);
     FP(c, f->h);
-    FP(c, f->nbands);
     uint32_t sizes = SNAP_SIZES;
     FP(c, sizes);
     /* the cost model field by field (no padding bytes) */
@@ -107,6 +106,20 @@ static uint32_t config_fp(const wf_fabric *f) {
     return c;
 }
 
+/* A pending event by what it is, not where it is kept. */
+typedef struct {
+    uint64_t time;
+    uint32_t kind, pe, code, n; /* pe: its PE's index; code, n: its op's (0 for PE events) */
+} start_ev;
+static int start_ev_cmp(const void *a, const void *b) {
+    const start_ev *x = a, *y = b;
+    if (x->time != y->time) return x->time < y->time ? -1 : 1;
+    if (x->pe != y->pe) return x->pe < y->pe ? -1 : 1;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    if (x->code != y->code) return x->code < y->code ? -1 : 1;
+    return (x->n > y->n) - (x->n < y->n);
+}
+
 /* The state when a run begins: what the host put there (SRAM, launches,
 ** events). A resumed run must begin from the same. */
 uint32_t snapshot_start_fp(wf_fabric *f) {
@@ -123,15 +136,54 @@ uint32_t snapshot_start_fp(wf_fabric *f) {
         FP(c, has);
         if (pe->sram) c = fp_add(c, pe->sram, sram_size(pe));
     }
-    for (int b = 0; b < f->nbands; b++) {
+    /* the pending events as a set, whatever band and op slot holds them (the
+    ** cut and the op numbering depend on the thread count: bands.c) */
+    size_t ne = 0;
+    for (int b = 0; b < f->nbands; b++) ne += f->band[b].nheap;
+    start_ev *ev = malloc(ne * sizeof *ev + sizeof *ev);
+    size_t k = 0;
+    for (int b = 0; b < f->nbands && ev; b++) {
         const wf_band *bd = &f->band[b];
-        for (size_t k = 0; k < bd->nheap; k++) {
-            FP(c, bd->heapv[k].time);
-            FP(c, bd->heapv[k].kind);
-            FP(c, bd->heapv[k].arg);
+        for (size_t i = 0; i < bd->nheap; i++) {
+            const wf_event *e = &bd->heapv[i];
+            int of_pe = e->kind == EV_CORE_FREE || e->kind == EV_CALL;
+            const wf_op *o = of_pe ? NULL : op_at(f, e->arg);
+            ev[k++] = (start_ev){e->time, e->kind, of_pe ? e->arg : o->pe->idx, o ? o->code : 0u, o ? o->n : 0u};
         }
     }
+    if (!ev) return c ^ 0xffffffffu; /* out of memory: a resume is refused, never wrongly taken */
+    qsort(ev, ne, sizeof *ev, start_ev_cmp);
+    for (size_t i = 0; i < ne; i++) {
+        FP(c, ev[i].time);
+        FP(c, ev[i].kind);
+        FP(c, ev[i].pe);
+        FP(c, ev[i].code);
+        FP(c, ev[i].n);
+    }
+    free(ev);
     return c;
+}
+
+/* Each PE's next op number (wf_pe.op_seq) is not in the file: only the order
+** of a PE's ops matters (they step in it), so it becomes one past the latest
+** of its ops in flight (their numbers are in the ops; any two in flight are
+** less than 2^15 apart) and later ops still come after them. */
+static int next_op_seqs(wf_fabric *f, uint32_t nops, const uint8_t *is_free) {
+    size_t n = (size_t)f->w * f->h;
+    uint8_t *seen = calloc(n ? n : 1, 1);
+    if (!seen) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (f->pes[i]) f->pes[i]->op_seq = 0;
+    for (uint32_t oi = 1; oi < nops; oi++) {
+        const wf_op *o = op_at(f, oi);
+        if (is_free[oi] || !o->pe) continue;
+        wf_pe *pe = o->pe;
+        uint16_t next = (uint16_t)(o->seq + 1u);
+        if (!seen[pe->idx] || (int16_t)(uint16_t)(next - pe->op_seq) > 0) pe->op_seq = next;
+        seen[pe->idx] = 1;
+    }
+    free(seen);
+    return 0;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -897,12 +949,18 @@ static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t 
     if (h.config_fp != config_fp(f))
         return WF_FAIL(err, WF_EUSAGE, "%s: taken from another program or configuration (fabric size, cost "
                        "model, kernels, routes or defects differ): not resumed", path);
-    if (h.npes != f->pes_used || h.nbands != (uint32_t)f->nbands)
-        return WF_FAIL(err, WF_EUSAGE, "%s: taken on a fabric with %u PEs in use and %u bands, this one has %llu "
-                       "and %d: not resumed", path, h.npes, h.nbands, (unsigned long long)f->pes_used, f->nbands);
+    if (h.npes != f->pes_used)
+        return WF_FAIL(err, WF_EUSAGE, "%s: taken on a fabric with %u PEs in use, this one has %llu: not resumed",
+                       path, h.npes, (unsigned long long)f->pes_used);
     if (h.start_fp != f->start_fp) /* hashed by run_loop as this run began */
         return WF_FAIL(err, WF_EUSAGE, "%s: its run began from another state (cycle %llu; other inputs, seed or "
                        "host work before the run): not resumed", path, (unsigned long long)h.start);
+    /* the cut of the bands it was taken with (another thread count: bands.c);
+    ** the fabric's state moves to it before the file is read */
+    if (h.nbands < 1 || (int)h.nbands > (f->h < 2 ? 1 : f->h / 2))
+        return WF_FAIL(err, WF_ECORRUPT, "%s: %u bands for a fabric of %d rows: the snapshot is damaged", path,
+                       h.nbands, f->h);
+    if ((st = fabric_rebands(f, (int)h.nbands, err))) return st;
     /* pass 1 parses and range-checks without touching the fabric; pass 2 applies */
     if ((st = apply_file(f, fp, &h, 0, err))) return st;
     if ((st = apply_file(f, fp, &h, 1, err))) return snapshot_poison(f, err);
@@ -913,6 +971,11 @@ static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t 
         return snapshot_poison(f, err);
     }
     const char *bad = state_check(f, nops, is_free);
+    if (!bad && next_op_seqs(f, nops, is_free)) {
+        free(is_free);
+        WF_FAIL(err, WF_ENOMEM, "%s: out of memory restoring the snapshot", path);
+        return snapshot_poison(f, err);
+    }
     free(is_free);
     if (bad) {
         WF_FAIL(err, WF_ECORRUPT, "%s: corrupt snapshot: %s", path, bad);

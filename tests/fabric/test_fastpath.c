@@ -1,11 +1,17 @@
 /* test_fastpath.c — the simulator's fast paths (sleeping blocked routers,
 ** sleeping receives, cut-through delivery into a waiting receive) against
 ** the reference mode that steps everything every cycle: on heavy, uneven
-** traffic with back-pressure, both give the same cycles, counters and data. */
+** traffic with back-pressure, both give the same cycles, counters and data.
+** The same holds for the cut of the rows into bands (fabric/bands.c: 2-row
+** bands on one thread, 8-row ones on several), also when a run paused on one
+** thread count goes on with the other and its state moves between cuts. */
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { CE = 1, CS = 2, T_DONE = 40, K = 24 };
 enum { S_SRC, S_DST, S_LOG };
@@ -39,15 +45,21 @@ static const wf_task_decl tasks[] = {{CE, WF_TASK_DATA, row_data, 0, "row"}, {T_
 static const wf_export_decl ex[] = {{"go", go}};
 static const wf_kernel k = {"mix", syms, 3, tasks, 2, ex, 1, NULL};
 
+enum { MAXW = 8, MAXH = 20 };
 typedef struct {
     uint64_t cycles;
     wf_fabric_stats fs;
-    uint32_t logs[8][7][16];
-    float dst[8][7][K];
-    wf_pe_stats ps[8][7];
+    uint32_t logs[MAXW][MAXH][16];
+    float dst[MAXW][MAXH][K];
+    wf_pe_stats ps[MAXW][MAXH];
 } outcome;
 
-static void run(int W, int H, int ref, int hop, outcome *o) {
+static char snap_path[128]; /* the pauses' checkpoint file */
+
+/* The program on W x H PEs (reference mode or not, hop latency) on `threads`
+** threads; when pause_at, paused there (a checkpoint) and continued in the
+** same fabric on `then` threads. */
+static void run_cut(int W, int H, int ref, int hop, int threads, uint64_t pause_at, int then, outcome *o) {
     wf_layout *l;
     wf_err e = {0};
     WF_CHECK_EQ(wf_layout_new(W, H, &l, &e), WF_OK);
@@ -64,12 +76,22 @@ static void run(int W, int H, int ref, int hop, outcome *o) {
     WF_CHECK_EQ(wf_layout_route(l, 0, H - 1, W, 1, CS, &sl, &e), WF_OK);
     wf_cost_model cm = wf_cost_wse2;
     cm.hop_latency = (uint32_t)hop;
-    wf_host_opts ho = {&cm, NULL, 0, 1, NULL};
+    wf_host_opts ho = {&cm, NULL, 0, threads, NULL};
     wf_host *h;
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
-    wf_fabric_set_reference_mode(wf_host_fabric(h), ref);
+    wf_fabric *f = wf_host_fabric(h);
+    wf_fabric_set_reference_mode(f, ref);
     uint64_t t0 = wf_host_cycles(h);
-    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+    if (pause_at) {
+        wf_checkpoint c = {snap_path, 0, t0 + pause_at, NULL, NULL};
+        WF_CHECK_EQ(wf_fabric_set_checkpoint(f, &c, &e), WF_OK);
+        WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EINTR);
+        WF_CHECK_EQ(wf_fabric_set_threads(f, then, &e), WF_OK);
+        WF_CHECK_EQ(wf_fabric_run(f, 0, &e), WF_OK);
+        remove(snap_path);
+    } else {
+        WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
+    }
     o->cycles = wf_host_cycles(h) - t0;
     wf_fabric_read_stats(wf_host_fabric(h), &o->fs);
     o->fs.wall_s = 0;
@@ -80,12 +102,46 @@ static void run(int W, int H, int ref, int hop, outcome *o) {
             WF_CHECK_EQ(wf_host_d2h(h, &m, o->logs[x][y], &e), WF_OK);
             wf_memcpy md = {"dst", 0, x, y, 1, 1, K, 0, 4, WF_ROW_MAJOR};
             WF_CHECK_EQ(wf_host_d2h(h, &md, o->dst[x][y], &e), WF_OK);
-            wf_fabric_pe_stats(wf_host_fabric(h), x, y, &o->ps[x][y]);
+            wf_fabric_pe_stats(f, x, y, &o->ps[x][y]);
             o->ps[x][y].stalled = 0; /* sleeping routers count stalls when woken: compare the rest */
             o->ps[x][y].idle = 0;
         }
     wf_host_free(h);
     wf_layout_free(l);
+}
+
+static void run(int W, int H, int ref, int hop, outcome *o) { run_cut(W, H, ref, hop, 1, 0, 1, o); }
+
+static int same(const outcome *a, const outcome *b) {
+    int ok = a->cycles == b->cycles && a->fs.hops == b->fs.hops && a->fs.busy == b->fs.busy &&
+             a->fs.active == b->fs.active && a->fs.tasks == b->fs.tasks && a->fs.ops == b->fs.ops;
+    ok = ok && !memcmp(a->logs, b->logs, sizeof a->logs) && !memcmp(a->dst, b->dst, sizeof a->dst);
+    return ok && !memcmp(a->ps, b->ps, sizeof a->ps);
+}
+
+static void bands_change_nothing(void) {
+    static outcome a, b;
+    memset(&a, 0, sizeof a);
+    run_cut(MAXW, MAXH, 0, 1, 1, 0, 1, &a); /* 10 bands of 2 rows */
+    WF_CHECK(a.cycles > 100 + K * 10 && a.logs[MAXW - 1][MAXH - 1][0] == K);
+    WF_CHECK_FEQ(a.dst[3][MAXH - 1][7], (float)(3 * 100 + 7));
+    for (int t = 2; t <= 3; t++) { /* 2 bands of 10 rows */
+        memset(&b, 0, sizeof b);
+        run_cut(MAXW, MAXH, 0, 1, t, 0, t, &b);
+        WF_CHECK(same(&a, &b));
+    }
+    /* paused in the launch, the streams and tasks in flight, then the other cut */
+    for (uint64_t at = 110; at < a.cycles; at += a.cycles / 5)
+        for (int t = 1; t <= 2; t++) {
+            memset(&b, 0, sizeof b);
+            run_cut(MAXW, MAXH, 0, 1, t, at, 3 - t, &b);
+            if (!same(&a, &b)) {
+                fprintf(stderr, "paused at %llu on %d thread(s), on %d after: cycles %llu against %llu\n",
+                        (unsigned long long)at, t, 3 - t, (unsigned long long)b.cycles,
+                        (unsigned long long)a.cycles);
+                WF_CHECK(0);
+            }
+        }
 }
 
 static void fast_paths_change_nothing(void) {
@@ -183,7 +239,10 @@ static void reduce_chain_under_back_pressure_matches(void) {
 }
 
 int main(void) {
+    snprintf(snap_path, sizeof snap_path, "/tmp/wf_test_fastpath_%d.snap", (int)getpid());
+    setenv("WF_FABRIC_PAR_MIN", "1", 1); /* several threads split even this small fabric's cycles */
     fast_paths_change_nothing();
+    bands_change_nothing();
     reduce_chain_under_back_pressure_matches();
     return wf_check_report();
 }
