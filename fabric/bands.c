@@ -80,14 +80,21 @@ static int by_time_band_seq(const void *a, const void *b) {
     return (x->ev.seq > y->ev.seq) - (x->ev.seq < y->ev.seq);
 }
 
-/* The PE an event belongs to (ev_band in run.c). */
-static const wf_pe *ev_pe(const wf_fabric *f, const wf_event *e) {
-    return e->kind == EV_CORE_FREE || e->kind == EV_CALL ? f->pes[e->arg] : op_at(f, e->arg)->pe;
+int fabric_bands_max(const wf_fabric *f) {
+    int nb = f->h / 2;
+    return nb < 1 ? 1 : nb > WF_FABRIC_MAX_BANDS ? WF_FABRIC_MAX_BANDS : nb;
+}
+
+/* The list a PE is on in its band, for a list class (0 routers, 1 ops, 2 picks). */
+static int list_of(const wf_pe *pe, int cls) {
+    if (cls == 0) return L_RMID + pe->edge;
+    if (cls == 1) return pe->edge ? L_OPE_EDGE : L_OPE;
+    return pe->edge ? L_PICK_EDGE : L_PICK;
 }
 
 wf_status fabric_rebands(wf_fabric *f, int nb, wf_err *err) {
     if (nb == f->nbands) return WF_OK;
-    if (nb < 1 || nb > WF_FABRIC_MAX_BANDS || nb > (f->h < 2 ? 1 : f->h / 2))
+    if (nb < 1 || nb > fabric_bands_max(f))
         return WF_FAIL(err, WF_EUSAGE, "fabric: %d bands for %d rows", nb, f->h);
     /* what moves: PE indices by list class (routers, ops, picks), events */
     size_t nl[3] = {0, 0, 0}, ne = 0;
@@ -123,31 +130,22 @@ wf_status fabric_rebands(wf_fabric *f, int nb, wf_err *err) {
         free_head[b] = bd->op_free;
         bd->op_free = NO_OP;
     }
-    fabric_cut(f, nb);
-    for (int b = 0; b < nb; b++) {
-        f->band[b].seq = 0;
-        f->band[b].op_free = NO_OP;
-    }
+    fabric_cut(f, nb); /* bands outside the old cut were emptied when they left one, or never used */
     for (size_t i = 0; i < (size_t)f->w * f->h; i++)
         if (f->pes[i]) fabric_place_pe(f, f->pes[i]);
     /* routers and ops in PE order (their walks sort them anyway); picks keep
     ** the order they were listed in */
     for (int k = 0; k < 2; k++) qsort(lv[k], nl[k], sizeof *lv[k], by_index);
-    for (size_t i = 0; i < nl[0]; i++) {
-        const wf_pe *pe = f->pes[lv[0][i]];
-        ilist_push(f, &f->band[pe->band].l[L_RMID + pe->edge], pe->idx);
-    }
-    for (size_t i = 0; i < nl[1]; i++) {
-        const wf_pe *pe = f->pes[lv[1][i]];
-        ilist_push(f, &f->band[pe->band].l[pe->edge ? L_OPE_EDGE : L_OPE], pe->idx);
-    }
-    for (size_t i = 0; i < nl[2]; i++) {
-        const wf_pe *pe = f->pes[lv[2][i]];
-        ilist_push(f, &f->band[pe->band].l[pe->edge ? L_PICK_EDGE : L_PICK], pe->idx);
-    }
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < nl[k]; i++) {
+            const wf_pe *pe = f->pes[lv[k][i]];
+            ilist_push(f, &f->band[pe->band].l[list_of(pe, k)], pe->idx);
+        }
     qsort(ev, ne, sizeof *ev, by_time_band_seq);
-    for (size_t i = 0; i < ne; i++) heap_push(f, &f->band[ev_pe(f, &ev[i].ev)->band], ev[i].ev.time, ev[i].ev.kind,
-                                              ev[i].ev.arg);
+    for (size_t i = 0; i < ne; i++) {
+        const wf_event *e = &ev[i].ev;
+        heap_push(f, &f->band[ev_pe(f, e->kind, e->arg)->band], e->time, e->kind, e->arg);
+    }
     /* free ops: each old list goes whole to a new band, round robin */
     for (int b = 0; b < old; b++) {
         uint32_t oi = free_head[b];

@@ -475,6 +475,10 @@ void emit(wf_fabric *f, int kind, int id, int port, int ctrl, int x, int y, uint
 static inline wf_op *op_at(const wf_fabric *f, uint32_t oi) {
     return &f->opch[oi >> OP_CHUNK_BITS][oi & (OP_CHUNK - 1)];
 }
+/* The PE an event belongs to: its arg is a PE index or an op index by kind. */
+static inline wf_pe *ev_pe(const wf_fabric *f, uint32_t kind, uint32_t arg) {
+    return kind == EV_CORE_FREE || kind == EV_CALL ? f->pes[arg] : op_at(f, arg)->pe;
+}
 
 /* run.c */
 extern _Thread_local wf_tctx *wf_tc;  /* the running thread's context (tc[0] outside runs) */
@@ -522,6 +526,7 @@ void debug_error(wf_fabric *f, wf_status code, const char *msg);
 int fabric_bands_for(const wf_fabric *f, int threads);   /* the cut a run on `threads` threads uses */
 void fabric_cut(wf_fabric *f, int nb);                    /* rows of nb bands (no state moves) */
 void fabric_place_pe(const wf_fabric *f, wf_pe *pe);      /* pe->band and pe->edge from its row */
+int fabric_bands_max(const wf_fabric *f);                 /* the most bands of 2 rows or more (1 below 4 rows) */
 /* Between cycles: every list entry, event and free op to the band of nb
 ** that owns it now; WF_EUSAGE for a cut this fabric cannot have. */
 wf_status fabric_rebands(wf_fabric *f, int nb, wf_err *err);

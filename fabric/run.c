@@ -82,14 +82,8 @@ void heap_push(wf_fabric *f, wf_band *bd, uint64_t time, uint32_t kind, uint32_t
     bd->heapv[i] = ev;
 }
 
-/* The band an event belongs to: its PE's. */
-static int ev_band(const wf_fabric *f, uint32_t kind, uint32_t arg) {
-    const wf_pe *pe = kind == EV_CORE_FREE || kind == EV_CALL ? f->pes[arg] : op_at(f, arg)->pe;
-    return pe->band;
-}
-
 void ev_push(wf_fabric *f, uint64_t time, uint32_t kind, uint32_t arg) {
-    int b = ev_band(f, kind, arg);
+    int b = ev_pe(f, kind, arg)->band;
     wf_tctx *t = wf_tc;
     if (t && t->defer) defer(f, t->defer, b, kind, arg, time);
     else heap_push(f, &f->band[b], time, kind, arg);

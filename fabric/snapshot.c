@@ -146,9 +146,8 @@ uint32_t snapshot_start_fp(wf_fabric *f) {
         const wf_band *bd = &f->band[b];
         for (size_t i = 0; i < bd->nheap; i++) {
             const wf_event *e = &bd->heapv[i];
-            int of_pe = e->kind == EV_CORE_FREE || e->kind == EV_CALL;
-            const wf_op *o = of_pe ? NULL : op_at(f, e->arg);
-            ev[k++] = (start_ev){e->time, e->kind, of_pe ? e->arg : o->pe->idx, o ? o->code : 0u, o ? o->n : 0u};
+            const wf_op *o = e->kind == EV_CORE_FREE || e->kind == EV_CALL ? NULL : op_at(f, e->arg);
+            ev[k++] = (start_ev){e->time, e->kind, ev_pe(f, e->kind, e->arg)->idx, o ? o->code : 0u, o ? o->n : 0u};
         }
     }
     if (!ev) return c ^ 0xffffffffu; /* out of memory: a resume is refused, never wrongly taken */
@@ -957,7 +956,7 @@ static wf_status restore_from(wf_fabric *f, FILE *fp, uint64_t *start, uint32_t 
                        "host work before the run): not resumed", path, (unsigned long long)h.start);
     /* the cut of the bands it was taken with (another thread count: bands.c);
     ** the fabric's state moves to it before the file is read */
-    if (h.nbands < 1 || (int)h.nbands > (f->h < 2 ? 1 : f->h / 2))
+    if (h.nbands < 1 || h.nbands > (uint32_t)fabric_bands_max(f))
         return WF_FAIL(err, WF_ECORRUPT, "%s: %u bands for a fabric of %d rows: the snapshot is damaged", path,
                        h.nbands, f->h);
     if ((st = fabric_rebands(f, (int)h.nbands, err))) return st;
