@@ -613,8 +613,7 @@ static WF_HOT_INLINE int op_cut_through(wf_fabric *f, wf_pe *pe, wf_cslot *s, ui
     } else {
         op_cut_through_elem(f, pe, o, data, now, at);
     }
-    o->last_at = at;
-    note_progress();
+    o->last_at = at; /* progress: the router's move is noted by its caller */
     if (++o->i == o->n) ev_push(f, at, EV_OP_FINISH, oi);
     return 1;
 }

@@ -3,7 +3,11 @@
 ** both are ready and accepted by the active switch position), and forward it
 ** to every tx port at once if every target has room and no output port was
 ** already used this cycle (one wavelet per cycle per link direction).
-** A forwarded control wavelet then advances the color's switch position. */
+** A forwarded control wavelet then advances the color's switch position.
+** A router with one color waiting, the common case of every stream, goes
+** through forward_fast() first: the same rules for the case where the
+** wavelet moves, compiled apart from the general loop (about a quarter fewer
+** instructions per wavelet; the general path decides everything else). */
 #include "fabric_int.h"
 
 static const int dx[4] = {0, 0, 1, -1}; /* N S E W */
@@ -30,6 +34,17 @@ static int space_state(const wf_fifo *q, uint64_t now) {
     return q->lag_at == (uint32_t)now && q->lag_n ? FW_WAIT : FW_BLOCKED;
 }
 
+/* A wavelet onto the link leaving pe by port p, into ns (the neighbour's
+** slot for the color), first movable at cycle `ready`; wakes that router. */
+static WF_HOT_INLINE void push_link(wf_fabric *f, wf_pe *pe, int p, wf_cslot *ns, int color, uint32_t data,
+                                    uint64_t ready, int ctrl) {
+    wf_pe *nb = pe->nb[p];
+    fifo_push(&ns->rb, data, ready, (uint8_t)(ctrl | (opposite[p] << 1)));
+    uint32_t old = nb->rpend;
+    nb->rpend = old | 1u << color;
+    wake_router_push(f, nb, old);
+}
+
 /* The link pushes of forward() on a fabric with defects: a link that
 ** detours delivers its extra hops * hop_latency later (the routers passed
 ** through are not simulated, only their latency; their buffers are added to
@@ -39,15 +54,77 @@ static void push_detours(wf_fabric *f, wf_pe *pe, int color, unsigned tx, wf_csl
     for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
         int p = __builtin_ctz(m);
         if (tr) emit(f, WF_TRACE_HOP, color, p, ctrl, pe->x, pe->y, data, now, 1);
-        wf_pe *nb = pe->nb[p];
         uint32_t extra = f->xhops[(size_t)pe->idx * 4 + p];
         pe->st.hops += extra;
-        fifo_push(&nslot[p]->rb, data, now + f->cm.hop_latency + (uint64_t)extra * f->cm.hop_latency,
-                  (uint8_t)(ctrl | (opposite[p] << 1)));
-        uint32_t old = nb->rpend;
-        nb->rpend = old | 1u << color;
-        wake_router_push(f, nb, old);
+        push_link(f, pe, p, nslot[p], color, data, now + f->cm.hop_latency + (uint64_t)extra * f->cm.hop_latency, ctrl);
     }
+}
+
+/* A slot of the link buffer rb freed: wake the routers that feed it (they
+** sleep on it only while it is full). */
+static WF_HOT_INLINE void rb_popped(wf_fabric *f, wf_pe *pe, const wf_cslot *s, int was_full) {
+    if (!was_full) return;
+    for (unsigned m = s->feed; m; m &= m - 1) {
+        wf_pe *nb = pe->nb[__builtin_ctz(m)];
+        if (nb && (nb->rpend >> s->color & 1)) wake_router(f, nb);
+    }
+}
+
+/* A data wavelet delivered to the core: straight into a waiting receive op
+** (cut-through) or onto the input queue. */
+static WF_HOT_INLINE void deliver_data(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint32_t data, uint64_t now, int tr) {
+    pe->st.wav_in++;
+    if (tr) emit(f, WF_TRACE_DELIVER, s->color, WF_PORT_RAMP, 0, pe->x, pe->y, data, now, 1);
+    if (!op_cut_through(f, pe, s, data, now)) {
+        fifo_push(&s->in, data, now + f->cm.ramp_latency, 0);
+        slot_in_arrived(f, pe, s);
+    }
+}
+
+/* forward() for what nearly every router cycle is: one source waiting (the
+** link buffer or the core's output queue, not both), its head a ready data
+** wavelet the switch position accepts, every target with room, no trace and
+** no defects: FW_MOVED. Anything else (a wait, a block, a control wavelet, a
+** capture, an error) returns -1 having changed nothing, and forward() then
+** decides from the same state, so both give the same cycles and bits. */
+static WF_HOT_INLINE int forward_fast(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned *usedp) {
+    int from_rb = s->rb.n != 0;
+    if (from_rb == (s->out.n != 0)) return -1;
+    wf_fifo *src = from_rb ? &s->rb : &s->out;
+    const wf_wv *h = fifo_head(src);
+    if (!is_ready(h->ready, now) || (h->flags & 1)) return -1;
+    const wf_route_pos *pos = &s->route.pos[s->route.cur];
+    unsigned in_port = from_rb ? (h->flags >> 1) & 7u : 4u; /* WF_RAMP is bit 4 */
+    if (!(pos->rx >> in_port & 1) || (!from_rb && s->capture)) return -1;
+    unsigned tx = pos->tx, used = *usedp;
+    if (tx & used) return -1;
+    wf_cslot *nslot[4];
+    for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
+        int p = __builtin_ctz(m);
+        wf_pe *nb = pe->nb[p];
+        wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
+        if (!ns || fifo_space(&ns->rb, now) <= 0) return -1; /* no route there (an error), or full */
+        nslot[p] = ns;
+    }
+    if ((tx & WF_RAMP) && (s->iq < 0 || fifo_space(&s->in, now) <= 0)) return -1;
+    int was_full = src->n == src->cap;
+    uint32_t data = fifo_pop(src, now).data;
+    if (from_rb) {
+        rb_popped(f, pe, s, was_full);
+    } else {
+        pe->st.wav_out++;
+        slot_out_popped(f, pe, s);
+    }
+    *usedp = used | tx;
+    pe->st.hops += nports[tx & 31];
+    mark_active(pe, now); /* before the delivery's cycle now + ramp_latency: the cheap order */
+    uint64_t ready = now + f->cm.hop_latency;
+    for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
+        int p = __builtin_ctz(m);
+        push_link(f, pe, p, nslot[p], s->color, data, ready, 0);
+    }
+    if (tx & WF_RAMP) deliver_data(f, pe, s, data, now, 0);
+    return FW_MOVED;
 }
 
 static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned *usedp) {
@@ -110,30 +187,21 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned 
     if (!use_rb) {
         pe->st.wav_out++;
         slot_out_popped(f, pe, s);
-    } else if (was_full) {
-        /* a slot of this buffer frees: wake the routers that feed it (they
-        ** sleep on it only while it is full) */
-        for (unsigned m = s->feed; m; m &= m - 1) {
-            wf_pe *nb = pe->nb[__builtin_ctz(m)];
-            if (nb && (nb->rpend >> s->color & 1)) wake_router(f, nb);
-        }
+    } else {
+        rb_popped(f, pe, s, was_full);
     }
     if (rb_ok && out_ok) s->toggle ^= 1;
     *usedp = used | tx;
     pe->st.hops += nports[tx & 31];
     int tr = f->trace && trace_on(f, pe->x, pe->y, now);
-    uint32_t ready = (uint32_t)(now + f->cm.hop_latency);
+    uint64_t ready = now + f->cm.hop_latency;
     if (__builtin_expect(f->xhops != NULL, 0)) { /* defects: one test per wavelet when off */
         push_detours(f, pe, s->color, tx, nslot, wv.data, ctrl, tr, now);
     } else {
         for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
             int p = __builtin_ctz(m);
             if (tr) emit(f, WF_TRACE_HOP, s->color, p, ctrl, pe->x, pe->y, wv.data, now, 1);
-            wf_pe *nb = pe->nb[p];
-            fifo_push(&nslot[p]->rb, wv.data, ready, (uint8_t)(ctrl | (opposite[p] << 1)));
-            uint32_t old = nb->rpend;
-            nb->rpend = old | 1u << s->color;
-            wake_router_push(f, nb, old);
+            push_link(f, pe, p, nslot[p], s->color, wv.data, ready, ctrl);
         }
     }
     if (tx & WF_RAMP) {
@@ -141,19 +209,18 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned 
         if (ctrl) {
             core_deliver_ctrl(f, pe, wv.data);
         } else {
-            pe->st.wav_in++;
-            if (tr) emit(f, WF_TRACE_DELIVER, s->color, WF_PORT_RAMP, 0, pe->x, pe->y, wv.data, now, 1);
-            if (!op_cut_through(f, pe, s, wv.data, now)) {
-                fifo_push(&s->in, wv.data, now + f->cm.ramp_latency, 0);
-                slot_in_arrived(f, pe, s);
-            }
+            deliver_data(f, pe, s, wv.data, now, tr);
         }
     }
     if (ctrl) advance_switch(&s->route);
     return FW_MOVED;
 }
 
-int router_step(wf_fabric *f, wf_pe *pe) {
+/* The router cycle in general: every waiting color, rotated. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int router_step_all(wf_fabric *f, wf_pe *pe) {
     uint64_t now = f->now;
     /* output ports used this cycle (a router may be stepped twice in a cycle
     ** when the clock re-runs it for an event due now) */
@@ -193,4 +260,29 @@ int router_step(wf_fabric *f, wf_pe *pe) {
         pe->sleep_at = now;
     }
     return moved;
+}
+
+
+/* The router cycle of a PE with one color waiting: forward_fast(), or the
+** general cycle when that does not decide it. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int router_step_one(wf_fabric *f, wf_pe *pe, int c) {
+    uint64_t now = f->now;
+    wf_cslot *s = &pe->slots[pe->cidx[c]];
+    unsigned used = pe->port_at == now + 1 ? pe->port_mask : 0;
+    if (forward_fast(f, pe, s, now, &used) != FW_MOVED) return router_step_all(f, pe);
+    /* what router_step_all does after a move */
+    if (!s->rb.n && !s->out.n) pe->rpend &= ~(1u << c);
+    pe->port_at = now + 1;
+    pe->port_mask = (uint8_t)used;
+    return 1;
+}
+
+int router_step(wf_fabric *f, wf_pe *pe) {
+    uint32_t pend = pe->rpend;
+    if (pend && !(pend & (pend - 1)) && !f->trace && !f->xhops) /* one color waiting: its fast case */
+        return router_step_one(f, pe, __builtin_ctz(pend));
+    return router_step_all(f, pe);
 }
