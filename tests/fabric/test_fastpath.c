@@ -4,7 +4,9 @@
 ** traffic with back-pressure, both give the same cycles, counters and data.
 ** The same holds for the cut of the rows into bands (fabric/bands.c: 2-row
 ** bands on one thread, 8-row ones on several), also when a run paused on one
-** thread count goes on with the other and its state moves between cuts. */
+** thread count goes on with the other and its state moves between cuts, and
+** for the router's fast path (forward_fast in fabric/router.c), which a trace
+** turns off: traced and untraced runs must agree. */
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
@@ -55,6 +57,12 @@ typedef struct {
 } outcome;
 
 static char snap_path[128]; /* the pauses' checkpoint file */
+static int traced;          /* run with a trace on every PE (the router's general path only) */
+static uint64_t trace_events;
+static void count_event(void *ud, const wf_trace_event *ev) {
+    (void)ev;
+    ++*(uint64_t *)ud;
+}
 
 /* The program on W x H PEs (reference mode or not, hop latency) on `threads`
 ** threads; when pause_at, paused there (a checkpoint) and continued in the
@@ -81,6 +89,10 @@ static void run_cut(int W, int H, int ref, int hop, int threads, uint64_t pause_
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     wf_fabric *f = wf_host_fabric(h);
     wf_fabric_set_reference_mode(f, ref);
+    if (traced) {
+        wf_trace_window all = {0, 0, W, H, 0, 0};
+        wf_fabric_set_trace(f, count_event, &trace_events, &all);
+    }
     uint64_t t0 = wf_host_cycles(h);
     if (pause_at) {
         wf_checkpoint c = {snap_path, 0, t0 + pause_at, NULL, NULL};
@@ -198,7 +210,7 @@ static const wf_task_decl chain_tasks[] = {{CA, WF_TASK_DATA, chain_end, 0, "end
 static const wf_export_decl chain_ex[] = {{"go", chain_go}};
 static const wf_kernel chain = {"chain", syms, 3, chain_tasks, 3, chain_ex, 1, NULL};
 
-static void chain_run(int ref, uint64_t *cycles, uint32_t logs[6][16]) {
+static void chain_run(int ref, uint64_t *cycles, uint32_t logs[6][16], wf_pe_stats ps[6]) {
     int W = 6;
     wf_layout *l;
     wf_err e = {0};
@@ -212,12 +224,19 @@ static void chain_run(int ref, uint64_t *cycles, uint32_t logs[6][16]) {
     wf_host *h;
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
     wf_fabric_set_reference_mode(wf_host_fabric(h), ref);
+    if (traced) {
+        wf_trace_window all = {0, 0, W, 1, 0, 0};
+        wf_fabric_set_trace(wf_host_fabric(h), count_event, &trace_events, &all);
+    }
     uint64_t t0 = wf_host_cycles(h);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
     *cycles = wf_host_cycles(h) - t0;
     for (int x = 0; x < W; x++) {
         wf_memcpy m = {"log", 0, x, 0, 1, 1, 16, 0, 4, WF_ROW_MAJOR};
         WF_CHECK_EQ(wf_host_d2h(h, &m, logs[x], &e), WF_OK);
+        wf_fabric_pe_stats(wf_host_fabric(h), x, 0, &ps[x]);
+        ps[x].stalled = 0; /* counted when a sleeping router wakes: the paths may differ */
+        ps[x].idle = 0;
     }
     wf_host_free(h);
     wf_layout_free(l);
@@ -226,8 +245,9 @@ static void chain_run(int ref, uint64_t *cycles, uint32_t logs[6][16]) {
 static void reduce_chain_under_back_pressure_matches(void) {
     uint64_t ca, cb;
     static uint32_t la[6][16], lb[6][16];
-    chain_run(0, &ca, la);
-    chain_run(1, &cb, lb);
+    static wf_pe_stats pa[6], pb[6];
+    chain_run(0, &ca, la, pa);
+    chain_run(1, &cb, lb, pb);
     WF_CHECK_EQ(ca, cb);
     WF_CHECK(memcmp(la, lb, sizeof la) == 0);
     WF_CHECK_EQ(la[5][0], K);
@@ -238,11 +258,43 @@ static void reduce_chain_under_back_pressure_matches(void) {
     WF_CHECK(ca > (uint64_t)K * 11); /* paced by the slow end */
 }
 
+/* The router's fast path against its general path: a trace (on every PE,
+** every cycle) turns the fast path off; everything else must agree, on the
+** uneven grid (both hop latencies, 1 and 2 threads) and on the reduce chain
+** under back-pressure. */
+static void router_fast_path_matches_general(void) {
+    static outcome a, b;
+    for (int hop = 1; hop <= 2; hop++)
+        for (int t = 1; t <= 2; t++) {
+            memset(&a, 0, sizeof a);
+            memset(&b, 0, sizeof b);
+            run_cut(8, 7, 0, hop, t, 0, t, &a);
+            traced = 1;
+            trace_events = 0;
+            run_cut(8, 7, 0, hop, t, 0, t, &b);
+            traced = 0;
+            WF_CHECK(trace_events > (uint64_t)a.fs.hops); /* it really traced: a hop event per hop at least */
+            WF_CHECK(same(&a, &b));
+        }
+    uint64_t ca, cb;
+    static uint32_t la[6][16], lb[6][16];
+    static wf_pe_stats pa[6], pb[6];
+    chain_run(0, &ca, la, pa);
+    traced = 1;
+    chain_run(0, &cb, lb, pb);
+    traced = 0;
+    WF_CHECK_EQ(ca, cb);
+    WF_CHECK(memcmp(la, lb, sizeof la) == 0);
+    WF_CHECK(memcmp(pa, pb, sizeof pa) == 0);
+    WF_CHECK_EQ(la[5][0], K);
+}
+
 int main(void) {
     snprintf(snap_path, sizeof snap_path, "/tmp/wf_test_fastpath_%d.snap", (int)getpid());
     setenv("WF_FABRIC_PAR_MIN", "1", 1); /* several threads split even this small fabric's cycles */
     fast_paths_change_nothing();
     bands_change_nothing();
     reduce_chain_under_back_pressure_matches();
+    router_fast_path_matches_general();
     return wf_check_report();
 }
