@@ -240,8 +240,8 @@ static AMX_TGT void ukernel(int ns, const uint16_t *a0, const uint16_t *a1, cons
     int per = cnext ? (pm + ns - 1) / ns : 0;
     for (int s = 0; s < ns; s++) {
         for (int i = s * per; i < (s + 1) * per && i < pm; i++) {
-            _m_prefetchw(cnext + (size_t)i * ldc);
-            _m_prefetchw(cnext + (size_t)i * ldc + 16);
+            __builtin_prefetch(cnext + (size_t)i * ldc, 1, 3); /* prefetchw: the target has prfchw */
+            __builtin_prefetch(cnext + (size_t)i * ldc + 16, 1, 3);
         }
         _tile_loadd(4, a0 + (size_t)s * TILE, 64);
         _tile_loadd(6, b0 + (size_t)s * TILE, 64);
