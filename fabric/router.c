@@ -4,10 +4,12 @@
 ** to every tx port at once if every target has room and no output port was
 ** already used this cycle (one wavelet per cycle per link direction).
 ** A forwarded control wavelet then advances the color's switch position.
-** A router with one color waiting, the common case of every stream, goes
-** through forward_fast() first: the same rules for the case where the
-** wavelet moves, compiled apart from the general loop (about a quarter fewer
-** instructions per wavelet; the general path decides everything else). */
+** Routers with one or two colors waiting (a stream; a receive beside a send)
+** take a cycle compiled apart from the general loop, each color through
+** forward_fast(), which decides the common outcomes with fewer instructions
+** and leaves the rest to forward(): the same rules, the same cycles and bits
+** (test_fabric_fastpath runs both against each other; a trace or defects
+** turn the fast cycles off). */
 #include "fabric_int.h"
 
 static const int dx[4] = {0, 0, 1, -1}; /* N S E W */
@@ -82,31 +84,39 @@ static WF_HOT_INLINE void deliver_data(wf_fabric *f, wf_pe *pe, wf_cslot *s, uin
 }
 
 /* forward() for what nearly every router cycle is: one source waiting (the
-** link buffer or the core's output queue, not both), its head a ready data
-** wavelet the switch position accepts, every target with room, no trace and
-** no defects: FW_MOVED. Anything else (a wait, a block, a control wavelet, a
-** capture, an error) returns -1 having changed nothing, and forward() then
-** decides from the same state, so both give the same cycles and bits. */
+** link buffer or the core's output queue, not both) with a data wavelet at
+** its head, no trace and no defects. It returns what forward() would, after
+** the same checks in the same order; -1, having changed nothing, for the
+** rest (both sources waiting, a control wavelet, a host capture, an error),
+** which forward() then decides from the same state. */
 static WF_HOT_INLINE int forward_fast(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned *usedp) {
     int from_rb = s->rb.n != 0;
     if (from_rb == (s->out.n != 0)) return -1;
     wf_fifo *src = from_rb ? &s->rb : &s->out;
     const wf_wv *h = fifo_head(src);
-    if (!is_ready(h->ready, now) || (h->flags & 1)) return -1;
+    if (!is_ready(h->ready, now)) return FW_WAIT; /* in flight */
+    if ((h->flags & 1) || (!from_rb && s->capture)) return -1;
     const wf_route_pos *pos = &s->route.pos[s->route.cur];
     unsigned in_port = from_rb ? (h->flags >> 1) & 7u : 4u; /* WF_RAMP is bit 4 */
-    if (!(pos->rx >> in_port & 1) || (!from_rb && s->capture)) return -1;
+    if (!(pos->rx >> in_port & 1)) return FW_BLOCKED; /* not accepted by the switch position */
     unsigned tx = pos->tx, used = *usedp;
-    if (tx & used) return -1;
     wf_cslot *nslot[4];
     for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
         int p = __builtin_ctz(m);
+        if (used >> p & 1) return FW_WAIT;
         wf_pe *nb = pe->nb[p];
         wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
-        if (!ns || fifo_space(&ns->rb, now) <= 0) return -1; /* no route there (an error), or full */
+        if (!ns || !ns->rb.cap) return -1; /* no route there: forward() reports it */
+        int sp = space_state(&ns->rb, now);
+        if (sp != FW_MOVED) return sp;
         nslot[p] = ns;
     }
-    if ((tx & WF_RAMP) && (s->iq < 0 || fifo_space(&s->in, now) <= 0)) return -1;
+    if (tx & WF_RAMP) {
+        if (used & WF_RAMP) return FW_WAIT;
+        if (s->iq < 0) return -1;
+        int sp = space_state(&s->in, now);
+        if (sp != FW_MOVED) return sp;
+    }
     int was_full = src->n == src->cap;
     uint32_t data = fifo_pop(src, now).data;
     if (from_rb) {
@@ -127,7 +137,7 @@ static WF_HOT_INLINE int forward_fast(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint
     return FW_MOVED;
 }
 
-static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned *usedp) {
+static WF_HOT_INLINE int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned *usedp) {
     const wf_route_pos *pos = &s->route.pos[s->route.cur];
     int rb_ok = 0, out_ok = 0, in_flight = 0;
     if (s->rb.n) {
@@ -216,6 +226,23 @@ static int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned 
     return FW_MOVED;
 }
 
+/* What a router cycle does after its colors' outcomes: the ports taken when
+** one moved (the cycle was counted active with the move), the stall count,
+** sleep when every color is blocked (step_router then drops it). */
+static WF_HOT_INLINE int router_after(wf_fabric *f, wf_pe *pe, uint64_t now, unsigned used, int moved, int stalled,
+                                      int keep) {
+    if (moved) {
+        pe->port_at = now + 1;
+        pe->port_mask = (uint8_t)used;
+    }
+    if (stalled) pe->st.stalled++;
+    if (!keep && pe->rpend && !f->ref_mode) {
+        pe->asleep = 1;
+        pe->sleep_at = now;
+    }
+    return moved;
+}
+
 /* The router cycle in general: every waiting color, rotated. */
 #if defined(__GNUC__)
 __attribute__((noinline))
@@ -249,40 +276,64 @@ static int router_step_all(wf_fabric *f, wf_pe *pe) {
         }
         if (!s->rb.n && !s->out.n) pe->rpend &= ~(1u << c);
     }
-    if (moved) {
-        pe->port_at = now + 1;
-        pe->port_mask = (uint8_t)used;
-        mark_active(pe, now);
-    }
-    if (stalled) pe->st.stalled++;
-    if (!keep && pe->rpend && !f->ref_mode) { /* asleep: step_router drops it */
-        pe->asleep = 1;
-        pe->sleep_at = now;
-    }
-    return moved;
+    if (moved) mark_active(pe, now);
+    return router_after(f, pe, now, used, moved, stalled, keep);
 }
 
+/* One color's forward in the fast cycles below: forward_fast(), else
+** forward() out of line; then its pending bit as router_step_all() clears it. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int forward_general(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t now, unsigned *usedp) {
+    int st = forward(f, pe, s, now, usedp);
+    if (st == FW_MOVED) mark_active(pe, now); /* as forward_fast() does */
+    return st;
+}
+static WF_HOT_INLINE int forward_color(wf_fabric *f, wf_pe *pe, int c, uint64_t now, unsigned *usedp) {
+    wf_cslot *s = &pe->slots[pe->cidx[c]];
+    int st = forward_fast(f, pe, s, now, usedp);
+    if (st < 0) st = forward_general(f, pe, s, now, usedp);
+    if (!s->rb.n && !s->out.n) pe->rpend &= ~(1u << c);
+    return st;
+}
 
-/* The router cycle of a PE with one color waiting: forward_fast(), or the
-** general cycle when that does not decide it. */
+/* The router cycle of a PE with one color waiting (every stream's common
+** case) and with two (a receive beside a send, as in a reduce chain): what
+** router_step_all() does for them, compiled apart from its general loop. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
 static int router_step_one(wf_fabric *f, wf_pe *pe, int c) {
     uint64_t now = f->now;
-    wf_cslot *s = &pe->slots[pe->cidx[c]];
     unsigned used = pe->port_at == now + 1 ? pe->port_mask : 0;
-    if (forward_fast(f, pe, s, now, &used) != FW_MOVED) return router_step_all(f, pe);
-    /* what router_step_all does after a move */
-    if (!s->rb.n && !s->out.n) pe->rpend &= ~(1u << c);
-    pe->port_at = now + 1;
-    pe->port_mask = (uint8_t)used;
-    return 1;
+    int st = forward_color(f, pe, c, now, &used);
+    if (st == FW_MOVED) {
+        pe->port_at = now + 1;
+        pe->port_mask = (uint8_t)used;
+        return 1;
+    }
+    return router_after(f, pe, now, used, 0, 1, st == FW_WAIT);
+}
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int router_step_two(wf_fabric *f, wf_pe *pe, uint32_t pend) {
+    uint64_t now = f->now;
+    int a = __builtin_ctz(pend), b = 31 - __builtin_clz(pend), r = (int)f->rot;
+    /* the cycle's rotated order (router_step_all): the smaller (c - rot) mod 24 first */
+    int ka = a < r ? a - r + WF_FABRIC_COLORS : a - r, kb = b < r ? b - r + WF_FABRIC_COLORS : b - r;
+    unsigned used = pe->port_at == now + 1 ? pe->port_mask : 0;
+    int s0 = forward_color(f, pe, ka < kb ? a : b, now, &used);
+    int s1 = forward_color(f, pe, ka < kb ? b : a, now, &used);
+    int moved = s0 == FW_MOVED || s1 == FW_MOVED;
+    return router_after(f, pe, now, used, moved, s0 != FW_MOVED || s1 != FW_MOVED,
+                        moved || s0 == FW_WAIT || s1 == FW_WAIT);
 }
 
 int router_step(wf_fabric *f, wf_pe *pe) {
     uint32_t pend = pe->rpend;
-    if (pend && !(pend & (pend - 1)) && !f->trace && !f->xhops) /* one color waiting: its fast case */
-        return router_step_one(f, pe, __builtin_ctz(pend));
-    return router_step_all(f, pe);
+    uint32_t rest = pend & (pend - 1);
+    if (!pend || (rest & (rest - 1)) || f->trace || f->xhops) return router_step_all(f, pe);
+    return rest ? router_step_two(f, pe, pend) : router_step_one(f, pe, __builtin_ctz(pend));
 }
