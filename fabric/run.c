@@ -975,7 +975,7 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
     wf_status ck_st = WF_OK;    /* a failed final checkpoint */
     while (!f->failed) {
         if (f->now >= f->dbg_at && debug_cycle(f)) break;
-        if (f->now >= ck_at) { /* a planned pause */
+        if (f->now >= ck_at && ck_at != UINT64_MAX) { /* a planned pause */
             f->ck_at_done = 1;
             ck_st = checkpoint(f, start, quiet, t0, cpu0, err);
             stopped = 1;

@@ -37,6 +37,11 @@
 #define SNAP_END "WFSNEND1"
 #define SNAP_VERSION 3u /* 3: 1,024-op chunks; the cut of the bands is state, not configuration */
 /* the layouts whose bytes are written as they are (struct sizes of this build) */
+/* Sanity bounds on times: the clock (2^56 cycles is 2.7 years at 850 MHz)
+** and how far ahead an event may lie (2^48: tasks charge 32-bit cycle
+** counts). A file past them is corrupt; the clock then never nears 2^64. */
+#define SNAP_MAX_CYCLE (1ull << 56)
+#define SNAP_MAX_AHEAD (1ull << 48)
 #define SNAP_SIZES ((uint32_t)(sizeof(wf_op) << 16 | sizeof(wf_pe_stats) << 8 | sizeof(wf_wv)))
 
 /* ---- fingerprints ------------------------------------------------------- */
@@ -456,7 +461,7 @@ static int get_header(snap_r *r, snap_header *h) {
         return -1;
     }
     if (h->ntc != WF_FABRIC_MAX_THREADS || h->nbands > WF_FABRIC_MAX_BANDS || h->nopch > OP_MAX_CHUNKS ||
-        h->runs == 0 || h->start > h->now)
+        h->runs == 0 || h->start > h->now || h->now > SNAP_MAX_CYCLE)
         return corrupt(r, "header fields out of range");
     return 0;
 }
@@ -719,6 +724,7 @@ static wf_status apply_file(wf_fabric *f, FILE *fp, const snap_header *hh, int a
             GET(&r, hv[k].seq);
             GET(&r, hv[k].kind);
             GET(&r, hv[k].arg);
+            if (!r.bad && hv[k].time > h.now + SNAP_MAX_AHEAD) corrupt(&r, "event time out of range");
         }
         uint64_t seq;
         uint32_t op_free;

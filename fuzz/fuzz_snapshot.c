@@ -13,7 +13,8 @@
 **
 ** Seeds: WF_SNAPSHOT_SEEDS=DIR replay_snapshot fuzz/seeds/snapshot writes
 ** valid snapshots of the run at several cycles into DIR (how
-** fuzz/seeds/snapshot/ was made). */
+** fuzz/seeds/snapshot/ was made); WF_FUZZ_SNAPSHOT_SHOW=1 prints what each
+** input does (its error, or the cycle its run ended at). */
 #include "tests/fabric/relay_prog.h"
 
 #include <stdio.h>
@@ -81,6 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     wf_err e = {0};
     if (wf_fabric_set_resume(wf_host_fabric(h), path, &e) == WF_OK)
         wf_host_launch(h, "go", &e); /* resumes, then runs on (any error is fine) */
+    if (getenv("WF_FUZZ_SNAPSHOT_SHOW")) /* what a seed does: its error, or the cycle the run ended at */
+        fprintf(stderr, "  -> %s (cycle %llu)\n", e.msg[0] ? e.msg : "ran to the end",
+                (unsigned long long)wf_fabric_now(wf_host_fabric(h)));
     done(h, lo);
     unlink(path);
     return 0;
