@@ -194,7 +194,7 @@ _Static_assert(offsetof(struct wf_pe, nb) == 64 && offsetof(struct wf_pe, st) ==
 /* Counts cycle c as active once (cycles may arrive slightly out of order:
 ** a cut-through receive counts the cycle after the router's). A cycle inside
 ** the latest task is already counted in st.busy. */
-static inline void mark_active(wf_pe *pe, uint64_t c) {
+static WF_HOT_INLINE void mark_active(wf_pe *pe, uint64_t c) {
     if (c == pe->last_act && pe->act_mask) return; /* the common repeat: counted */
     if (c < pe->busy_until && c >= pe->busy_from) return;
     if (c > pe->last_act || pe->act_mask == 0) {
@@ -254,7 +254,7 @@ static inline void cur_store(const wf_operand *c, int esize, uint32_t v) {
         memcpy(c->p, &h, 2);
     }
 }
-static inline void cur_next(wf_operand *c, wf_dims *x) {
+static WF_HOT_INLINE void cur_next(wf_operand *c, wf_dims *x) {
     if (++c->k0 < c->len0) {
         c->p += c->st0;
         return;
