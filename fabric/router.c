@@ -36,6 +36,28 @@ static int space_state(const wf_fifo *q, uint64_t now) {
     return q->lag_at == (uint32_t)now && q->lag_n ? FW_WAIT : FW_BLOCKED;
 }
 
+/* The link targets of tx, in port order (N S E W): FW_MOVED when every one
+** has room (nslot[p] its slot), FW_WAIT when a port was taken this cycle or
+** a slot frees next cycle, FW_BLOCKED when one is full, -1 when the
+** neighbour on port *bad has no route for the color (an error). */
+static WF_HOT_INLINE int link_targets(wf_pe *pe, const wf_cslot *s, unsigned tx, unsigned used, uint64_t now,
+                                      wf_cslot *nslot[4], int *bad) {
+    for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
+        int p = __builtin_ctz(m);
+        if (used >> p & 1) return FW_WAIT;
+        wf_pe *nb = pe->nb[p];
+        wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
+        if (!ns || !ns->rb.cap) {
+            *bad = p;
+            return -1;
+        }
+        int sp = space_state(&ns->rb, now);
+        if (sp != FW_MOVED) return sp;
+        nslot[p] = ns;
+    }
+    return FW_MOVED;
+}
+
 /* A wavelet onto the link leaving pe by port p, into ns (the neighbour's
 ** slot for the color), first movable at cycle `ready`; wakes that router. */
 static WF_HOT_INLINE void push_link(wf_fabric *f, wf_pe *pe, int p, wf_cslot *ns, int color, uint32_t data,
@@ -101,21 +123,12 @@ static WF_HOT_INLINE int forward_fast(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint
     if (!(pos->rx >> in_port & 1)) return FW_BLOCKED; /* not accepted by the switch position */
     unsigned tx = pos->tx, used = *usedp;
     wf_cslot *nslot[4];
-    for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
-        int p = __builtin_ctz(m);
-        if (used >> p & 1) return FW_WAIT;
-        wf_pe *nb = pe->nb[p];
-        wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
-        if (!ns || !ns->rb.cap) return -1; /* no route there: forward() reports it */
-        int sp = space_state(&ns->rb, now);
-        if (sp != FW_MOVED) return sp;
-        nslot[p] = ns;
-    }
+    int bad, sp = link_targets(pe, s, tx, used, now, nslot, &bad);
+    if (sp != FW_MOVED) return sp; /* -1, no route there: forward() reports it */
     if (tx & WF_RAMP) {
         if (used & WF_RAMP) return FW_WAIT;
         if (s->iq < 0) return -1;
-        int sp = space_state(&s->in, now);
-        if (sp != FW_MOVED) return sp;
+        if ((sp = space_state(&s->in, now)) != FW_MOVED) return sp;
     }
     int was_full = src->n == src->cap;
     uint32_t data = fifo_pop(src, now).data;
@@ -165,21 +178,14 @@ static WF_HOT_INLINE int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t 
     unsigned used = *usedp;
     wf_cslot *nslot[4];
     /* every target must be free, checked in port order (N S E W RAMP) */
-    for (unsigned m = tx & ~WF_RAMP; m; m &= m - 1) {
-        int p = __builtin_ctz(m);
-        if (used >> p & 1) return FW_WAIT;
-        wf_pe *nb = pe->nb[p];
-        wf_cslot *ns = nb ? slot_of(nb, s->color) : NULL;
-        if (!ns || !ns->rb.cap) {
-            fabric_fail(f, WF_ECOLOR, "PE(%d,%d): cycle %llu: color %d: wavelet sent %s to PE(%d,%d), "
-                        "which has no route for color %d", pe->x, pe->y, (unsigned long long)now,
-                        s->color, wf_port_name(p), pe->x + dx[p], pe->y + dy[p], s->color);
-            return FW_WAIT;
-        }
-        int sp = space_state(&ns->rb, now);
-        if (sp != FW_MOVED) return sp;
-        nslot[p] = ns;
+    int bad, sp = link_targets(pe, s, tx, used, now, nslot, &bad);
+    if (sp < 0) {
+        fabric_fail(f, WF_ECOLOR, "PE(%d,%d): cycle %llu: color %d: wavelet sent %s to PE(%d,%d), "
+                    "which has no route for color %d", pe->x, pe->y, (unsigned long long)now,
+                    s->color, wf_port_name(bad), pe->x + dx[bad], pe->y + dy[bad], s->color);
+        return FW_WAIT;
     }
+    if (sp != FW_MOVED) return sp;
     if (tx & WF_RAMP) {
         if (used & WF_RAMP) return FW_WAIT;
         if (!ctrl) { /* control wavelets go to the task picker, not the queue */
@@ -188,8 +194,7 @@ static WF_HOT_INLINE int forward(wf_fabric *f, wf_pe *pe, wf_cslot *s, uint64_t 
                             "PE has no input queue for it", pe->x, pe->y, (unsigned long long)now, s->color);
                 return FW_WAIT;
             }
-            int sp = space_state(&s->in, now);
-            if (sp != FW_MOVED) return sp;
+            if ((sp = space_state(&s->in, now)) != FW_MOVED) return sp;
         }
     }
     int was_full = src->n == src->cap;
