@@ -110,6 +110,10 @@ wf_status wf_fabric_set_threads(wf_fabric *f, int n, wf_err *err) {
         return WF_FAIL(err, WF_EUSAGE, "fabric: threads %d, expected 1..%d", n, WF_FABRIC_MAX_THREADS);
     if (f->pool && f->pool->nt != n) fabric_pool_free(f);
     f->threads = n;
+    /* before the first PE exists the cut is free to set (nothing to move): PEs
+    ** are then placed in the bands their runs use, and the first run on n
+    ** threads does not visit every PE to move it (bands.c) */
+    if (!f->pes_used) fabric_cut(f, fabric_bands_for(f, n));
     return WF_OK;
 }
 

@@ -326,11 +326,12 @@ __attribute__((noinline))
 static int router_step_two(wf_fabric *f, wf_pe *pe, uint32_t pend) {
     uint64_t now = f->now;
     int a = __builtin_ctz(pend), b = 31 - __builtin_clz(pend), r = (int)f->rot;
-    /* the cycle's rotated order (router_step_all): the smaller (c - rot) mod 24 first */
-    int ka = a < r ? a - r + WF_FABRIC_COLORS : a - r, kb = b < r ? b - r + WF_FABRIC_COLORS : b - r;
+    /* the cycle's rotated order (router_step_all), smaller (c - rot) mod 24
+    ** first: a < b, so a goes first unless only b is at or past rot */
+    int a_first = a >= r || b < r;
     unsigned used = pe->port_at == now + 1 ? pe->port_mask : 0;
-    int s0 = forward_color(f, pe, ka < kb ? a : b, now, &used);
-    int s1 = forward_color(f, pe, ka < kb ? b : a, now, &used);
+    int s0 = forward_color(f, pe, a_first ? a : b, now, &used);
+    int s1 = forward_color(f, pe, a_first ? b : a, now, &used);
     int moved = s0 == FW_MOVED || s1 == FW_MOVED;
     return router_after(f, pe, now, used, moved, s0 != FW_MOVED || s1 != FW_MOVED,
                         moved || s0 == FW_WAIT || s1 == FW_WAIT);
