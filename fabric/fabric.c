@@ -81,8 +81,9 @@ wf_status wf_fabric_new(int w, int h, const wf_cost_model *cm, wf_heap *heap, wf
     f->pes = wf_calloc(heap, (size_t)w * h * sizeof *f->pes, "fabric PE index", err);
     if (!f->pes) goto fail;
     f->threads = 1;
-    /* the cut of the rows into bands: several threads' until a run on one
-    ** thread recuts it (bands.c; results do not depend on it) */
+    /* the cut of the rows into bands: several threads' until
+    ** wf_fabric_set_threads (before any PE exists) or a run on another thread
+    ** count recuts it (bands.c; results do not depend on it) */
     for (int b = 0; b < WF_FABRIC_MAX_BANDS; b++) f->band[b].op_free = NO_OP;
     fabric_cut(f, fabric_bands_for(f, 2));
     f->tw.x1 = w;
