@@ -828,21 +828,52 @@ static void skew_band_end(const wf_fabric *f, int b, skew_cyc *c) {
     if (bd->nheap && bd->heapv[0].time < c->nextev) c->nextev = bd->heapv[0].time;
 }
 
+/* Whether a phase has anything to do (an idle band's phases are skipped in
+** a window: on a mostly idle fabric most of its bands are). A: an event due
+** at t or a list entry (A also snaps the edge router lists phase B steps).
+** B of pair k: edge routers snapped in A; skipped, it still empties the
+** pair's deferred pushes as phase_b does. C: pushes deferred into band b by
+** either pair, or edge ops and picks. */
+static inline int busy_a(const wf_band *bd, uint64_t t) {
+    if (bd->nheap && bd->heapv[0].time <= t) return 1;
+    for (int i = L_RMID; i <= L_PICK; i++)
+        if (bd->l[i].n) return 1;
+    return 0;
+}
+static inline int busy_b(const wf_fabric *f, int k) {
+    return f->band[k].l[L_RBOT].snap || f->band[k + 1].l[L_RTOP].snap;
+}
+static inline int busy_c(const wf_fabric *f, int b) {
+    const wf_band *bd = &f->band[b];
+    return (b > 0 && f->band[b - 1].nd) || (b + 1 < f->nbands && bd->nd) || bd->l[L_OPE_EDGE].n ||
+           bd->l[L_PICK_EDGE].n;
+}
+
 static void skew_unit(wf_fabric *f, int b, uint64_t t, skew_cyc *c) {
     wf_tctx *tc = wf_tc;
     tc->progress = tc->rlive = 0;
-    skew_at(f, t, PH_A, b);
-    phase_a(f, b);
+    if (busy_a(&f->band[b], t)) {
+        skew_at(f, t, PH_A, b);
+        phase_a(f, b);
+    }
     if (b >= 1) {
-        skew_at(f, t, PH_B, b - 1);
-        phase_b(f, b - 1);
-        skew_at(f, t, PH_C, b - 1);
-        phase_c(f, b - 1);
+        if (busy_b(f, b - 1)) {
+            skew_at(f, t, PH_B, b - 1);
+            phase_b(f, b - 1);
+        } else {
+            f->band[b - 1].nd = 0;
+        }
+        if (busy_c(f, b - 1)) {
+            skew_at(f, t, PH_C, b - 1);
+            phase_c(f, b - 1);
+        }
         skew_band_end(f, b - 1, c);
     }
     if (b == f->nbands - 1) {
-        skew_at(f, t, PH_C, b);
-        phase_c(f, b);
+        if (busy_c(f, b)) {
+            skew_at(f, t, PH_C, b);
+            phase_c(f, b);
+        }
         skew_band_end(f, b, c);
     }
     c->prog |= (uint8_t)tc->progress;
