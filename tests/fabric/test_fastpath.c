@@ -250,6 +250,7 @@ static void reduce_chain_under_back_pressure_matches(void) {
     chain_run(1, &cb, lb, pb);
     WF_CHECK_EQ(ca, cb);
     WF_CHECK(memcmp(la, lb, sizeof la) == 0);
+    WF_CHECK(memcmp(pa, pb, sizeof pa) == 0);
     WF_CHECK_EQ(la[5][0], K);
     /* element i reaching the end: sum over x = 0..4 of (x + i) */
     uint32_t want = 0;
