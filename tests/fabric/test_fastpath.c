@@ -6,7 +6,9 @@
 ** bands on one thread, 8-row ones on several), also when a run paused on one
 ** thread count goes on with the other and its state moves between cuts, and
 ** for the router's fast path (forward_fast in fabric/router.c), which a trace
-** turns off: traced and untraced runs must agree. */
+** turns off: traced and untraced runs must agree. The grid and the reduce
+** chain run under six cost tables (cost_variant), since the shortcuts
+** depend on the latencies and queue depths. */
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
@@ -64,10 +66,28 @@ static void count_event(void *ud, const wf_trace_event *ev) {
     ++*(uint64_t *)ud;
 }
 
-/* The program on W x H PEs (reference mode or not, hop latency) on `threads`
-** threads; when pause_at, paused there (a checkpoint) and continued in the
-** same fabric on `then` threads. */
-static void run_cut(int W, int H, int ref, int hop, int threads, uint64_t pause_at, int then, outcome *o) {
+/* Cost tables the fast paths are checked under: their shortcuts depend on
+** the latencies (cut-through lands at now + ramp_latency, an output queue's
+** room depends on op_latency, a stream needs router_depth >= hop_latency + 1
+** for full rate). 0 is the default table. */
+enum { NCOST = 6 };
+static wf_cost_model cost_variant(int v) {
+    wf_cost_model cm = wf_cost_wse2;
+    switch (v) {
+    case 1: cm.hop_latency = 2; break;                       /* streams below full rate */
+    case 2: cm.hop_latency = 2; cm.router_depth = 3; break; /* full rate at 2-cycle hops */
+    case 3: cm.ramp_latency = 2; break;
+    case 4: cm.op_latency = 0; break;                        /* out_room sees this cycle's pops */
+    case 5: cm.op_latency = 2; cm.router_depth = 1; cm.oq_depth[0] = cm.oq_depth[1] = 1; break;
+    default: break;
+    }
+    return cm;
+}
+
+/* The program on W x H PEs (reference mode or not, cost table cv of
+** cost_variant) on `threads` threads; when pause_at, paused there (a
+** checkpoint) and continued in the same fabric on `then` threads. */
+static void run_cut(int W, int H, int ref, int cv, int threads, uint64_t pause_at, int then, outcome *o) {
     wf_layout *l;
     wf_err e = {0};
     WF_CHECK_EQ(wf_layout_new(W, H, &l, &e), WF_OK);
@@ -82,8 +102,7 @@ static void run_cut(int W, int H, int ref, int hop, int threads, uint64_t pause_
     WF_CHECK_EQ(wf_layout_route(l, 0, 0, W, 1, CS, &s0, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_route(l, 0, 1, W, H - 2, CS, &sm, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_route(l, 0, H - 1, W, 1, CS, &sl, &e), WF_OK);
-    wf_cost_model cm = wf_cost_wse2;
-    cm.hop_latency = (uint32_t)hop;
+    wf_cost_model cm = cost_variant(cv);
     wf_host_opts ho = {&cm, NULL, 0, threads, NULL};
     wf_host *h;
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
@@ -122,7 +141,7 @@ static void run_cut(int W, int H, int ref, int hop, int threads, uint64_t pause_
     wf_layout_free(l);
 }
 
-static void run(int W, int H, int ref, int hop, outcome *o) { run_cut(W, H, ref, hop, 1, 0, 1, o); }
+static void run(int W, int H, int ref, int cv, outcome *o) { run_cut(W, H, ref, cv, 1, 0, 1, o); }
 
 static int same(const outcome *a, const outcome *b) {
     int ok = a->cycles == b->cycles && a->fs.hops == b->fs.hops && a->fs.busy == b->fs.busy &&
@@ -134,19 +153,19 @@ static int same(const outcome *a, const outcome *b) {
 static void bands_change_nothing(void) {
     static outcome a, b;
     memset(&a, 0, sizeof a);
-    run_cut(MAXW, MAXH, 0, 1, 1, 0, 1, &a); /* 10 bands of 2 rows */
+    run_cut(MAXW, MAXH, 0, 0, 1, 0, 1, &a); /* 10 bands of 2 rows */
     WF_CHECK(a.cycles > 100 + K * 10 && a.logs[MAXW - 1][MAXH - 1][0] == K);
     WF_CHECK_FEQ(a.dst[3][MAXH - 1][7], (float)(3 * 100 + 7));
     for (int t = 2; t <= 3; t++) { /* 2 bands of 10 rows */
         memset(&b, 0, sizeof b);
-        run_cut(MAXW, MAXH, 0, 1, t, 0, t, &b);
+        run_cut(MAXW, MAXH, 0, 0, t, 0, t, &b);
         WF_CHECK(same(&a, &b));
     }
     /* paused in the launch, the streams and tasks in flight, then the other cut */
     for (uint64_t at = 110; at < a.cycles; at += a.cycles / 5)
         for (int t = 1; t <= 2; t++) {
             memset(&b, 0, sizeof b);
-            run_cut(MAXW, MAXH, 0, 1, t, at, 3 - t, &b);
+            run_cut(MAXW, MAXH, 0, 0, t, at, 3 - t, &b);
             if (!same(&a, &b)) {
                 fprintf(stderr, "paused at %llu on %d thread(s), on %d after: cycles %llu against %llu\n",
                         (unsigned long long)at, t, 3 - t, (unsigned long long)b.cycles,
@@ -158,11 +177,12 @@ static void bands_change_nothing(void) {
 
 static void fast_paths_change_nothing(void) {
     static outcome a, b;
-    for (int hop = 1; hop <= 2; hop++) {
+    for (int cv = 0; cv < NCOST; cv++) {
         memset(&a, 0, sizeof a);
         memset(&b, 0, sizeof b);
-        run(8, 7, 0, hop, &a);
-        run(8, 7, 1, hop, &b);
+        run(8, 7, 0, cv, &a);
+        run(8, 7, 1, cv, &b);
+        if (!same(&a, &b)) fprintf(stderr, "cost table %d: fast and reference modes differ\n", cv);
         WF_CHECK_EQ(a.cycles, b.cycles);
         WF_CHECK_EQ(a.fs.hops, b.fs.hops);
         WF_CHECK_EQ(a.fs.busy, b.fs.busy);
@@ -210,7 +230,7 @@ static const wf_task_decl chain_tasks[] = {{CA, WF_TASK_DATA, chain_end, 0, "end
 static const wf_export_decl chain_ex[] = {{"go", chain_go}};
 static const wf_kernel chain = {"chain", syms, 3, chain_tasks, 3, chain_ex, 1, NULL};
 
-static void chain_run(int ref, uint64_t *cycles, uint32_t logs[6][16], wf_pe_stats ps[6]) {
+static void chain_run(int ref, int cv, uint64_t *cycles, uint32_t logs[6][16], wf_pe_stats ps[6]) {
     int W = 6;
     wf_layout *l;
     wf_err e = {0};
@@ -221,8 +241,10 @@ static void chain_run(int ref, uint64_t *cycles, uint32_t logs[6][16], wf_pe_sta
         if (i + 1 < W) WF_CHECK_EQ(wf_layout_route(l, i, 0, 1, 1, CA + (i & 1), &snd, &e), WF_OK);
         if (i > 0) WF_CHECK_EQ(wf_layout_route(l, i, 0, 1, 1, CA + ((i + 1) & 1), &rcv, &e), WF_OK);
     }
+    wf_cost_model cm = cost_variant(cv);
+    wf_host_opts ho = {&cm, NULL, 0, 1, NULL};
     wf_host *h;
-    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     wf_fabric_set_reference_mode(wf_host_fabric(h), ref);
     if (traced) {
         wf_trace_window all = {0, 0, W, 1, 0, 0};
@@ -246,48 +268,55 @@ static void reduce_chain_under_back_pressure_matches(void) {
     uint64_t ca, cb;
     static uint32_t la[6][16], lb[6][16];
     static wf_pe_stats pa[6], pb[6];
-    chain_run(0, &ca, la, pa);
-    chain_run(1, &cb, lb, pb);
-    WF_CHECK_EQ(ca, cb);
-    WF_CHECK(memcmp(la, lb, sizeof la) == 0);
-    WF_CHECK(memcmp(pa, pb, sizeof pa) == 0);
-    WF_CHECK_EQ(la[5][0], K);
     /* element i reaching the end: sum over x = 0..4 of (x + i) */
     uint32_t want = 0;
     for (int i = 0; i < K; i++) want += wf_f32_bits((float)(10 + 5 * i));
-    WF_CHECK_EQ(la[5][1], want);
-    WF_CHECK(ca > (uint64_t)K * 11); /* paced by the slow end */
+    for (int cv = 0; cv < NCOST; cv++) {
+        chain_run(0, cv, &ca, la, pa);
+        chain_run(1, cv, &cb, lb, pb);
+        if (ca != cb || memcmp(la, lb, sizeof la) || memcmp(pa, pb, sizeof pa))
+            fprintf(stderr, "reduce chain, cost table %d: fast and reference modes differ\n", cv);
+        WF_CHECK_EQ(ca, cb);
+        WF_CHECK(memcmp(la, lb, sizeof la) == 0);
+        WF_CHECK(memcmp(pa, pb, sizeof pa) == 0);
+        WF_CHECK_EQ(la[5][0], K);
+        WF_CHECK_EQ(la[5][1], want);
+        WF_CHECK(ca > (uint64_t)K * 11); /* paced by the slow end */
+    }
 }
 
 /* The router's fast path against its general path: a trace (on every PE,
 ** every cycle) turns the fast path off; everything else must agree, on the
-** uneven grid (both hop latencies, 1 and 2 threads) and on the reduce chain
+** uneven grid (every cost table, 1 and 2 threads) and on the reduce chain
 ** under back-pressure. */
 static void router_fast_path_matches_general(void) {
     static outcome a, b;
-    for (int hop = 1; hop <= 2; hop++)
+    for (int cv = 0; cv < NCOST; cv++)
         for (int t = 1; t <= 2; t++) {
             memset(&a, 0, sizeof a);
             memset(&b, 0, sizeof b);
-            run_cut(8, 7, 0, hop, t, 0, t, &a);
+            run_cut(8, 7, 0, cv, t, 0, t, &a);
             traced = 1;
             trace_events = 0;
-            run_cut(8, 7, 0, hop, t, 0, t, &b);
+            run_cut(8, 7, 0, cv, t, 0, t, &b);
             traced = 0;
             WF_CHECK(trace_events > (uint64_t)a.fs.hops); /* it really traced: a hop event per hop at least */
+            if (!same(&a, &b)) fprintf(stderr, "cost table %d, %d thread(s): traced and untraced differ\n", cv, t);
             WF_CHECK(same(&a, &b));
         }
     uint64_t ca, cb;
     static uint32_t la[6][16], lb[6][16];
     static wf_pe_stats pa[6], pb[6];
-    chain_run(0, &ca, la, pa);
-    traced = 1;
-    chain_run(0, &cb, lb, pb);
-    traced = 0;
-    WF_CHECK_EQ(ca, cb);
-    WF_CHECK(memcmp(la, lb, sizeof la) == 0);
-    WF_CHECK(memcmp(pa, pb, sizeof pa) == 0);
-    WF_CHECK_EQ(la[5][0], K);
+    for (int cv = 0; cv < NCOST; cv++) {
+        chain_run(0, cv, &ca, la, pa);
+        traced = 1;
+        chain_run(0, cv, &cb, lb, pb);
+        traced = 0;
+        WF_CHECK_EQ(ca, cb);
+        WF_CHECK(memcmp(la, lb, sizeof la) == 0);
+        WF_CHECK(memcmp(pa, pb, sizeof pa) == 0);
+        WF_CHECK_EQ(la[5][0], K);
+    }
 }
 
 int main(void) {
