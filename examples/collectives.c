@@ -207,8 +207,9 @@ int main(int argc, char **argv) {
     size_t npe = (size_t)px * py, tot = npe * (size_t)n;
     vin = wf_alloc(NULL, tot * sizeof *vin, "collectives input", &e);
     vout = wf_alloc(NULL, tot * sizeof *vout, "collectives output", &e);
-    ref = wf_alloc(NULL, (size_t)n * sizeof *ref, "collectives reference", &e);
+    ref = wf_alloc(NULL, 2 * (size_t)n * sizeof *ref, "collectives reference", &e);
     if (!vin || !vout || !ref) goto fail;
+    float *rsum = ref + n; /* a row's running sums */
     for (int y = 0; y < py; y++)
         for (int x = 0; x < px; x++)
             for (int i = 0; i < n; i++) vin[((size_t)y * px + x) * n + i] = v_at(x, y, i);
@@ -227,19 +228,19 @@ int main(int argc, char **argv) {
     if (wf_ex_d2h(h, &mo, vout, &io, &e)) goto fail;
     if (wf_ex_diag_end(&o, h, &e)) goto fail;
 
-    /* reference: the same order of additions */
-    for (int i = 0; i < n; i++) {
-        if (op == OP_BCAST) {
-            ref[i] = vin[((size_t)Y * px + X) * n + i];
-            continue;
-        }
-        float tot_i = 0;
+    /* reference: the same order of additions (row sums west to east, then
+    ** the rows north to south), walked in memory order: vin's PE vectors
+    ** one after the other, not one element of every PE at a time */
+    if (op == OP_BCAST) {
+        memcpy(ref, vin + ((size_t)Y * px + X) * n, (size_t)n * sizeof *ref);
+    } else {
         for (int y = 0; y < py; y++) {
-            float row = vin[((size_t)y * px) * n + i];
-            for (int x = 1; x < px; x++) row = row + vin[((size_t)y * px + x) * n + i];
-            tot_i = y == 0 ? row : tot_i + row;
+            const float *v = vin + (size_t)y * px * n;
+            for (int i = 0; i < n; i++) rsum[i] = v[i];
+            for (int x = 1; x < px; x++)
+                for (int i = 0; i < n; i++) rsum[i] = rsum[i] + v[(size_t)x * n + i];
+            for (int i = 0; i < n; i++) ref[i] = y == 0 ? rsum[i] : ref[i] + rsum[i];
         }
-        ref[i] = tot_i;
     }
     uint64_t bad = 0;
     double mxd = 0;
