@@ -62,19 +62,20 @@ static void st_go(wf_pe *pe, uint32_t d) {
     wf_dsd dv = wf_dsd_mem1d(pe, wf_sym(pe, S_V), nz, 1, 4);
     int32_t *st = wf_sym(pe, S_ST);
     st[0] = 0;
-    /* receives first (they wait on the input queues), then sends */
-    if (x > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BW), nz, 1, 4), wf_dsd_fabin(C_E0 + ((x - 1) & 1), nz),
+    /* receives first (they wait on the input queues), then sends; each names
+    ** the way its halo travels, so swapped colors fail at the op */
+    if (x > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BW), nz, 1, 4), wf_dsd_fabin_from(C_E0 + ((x - 1) & 1), nz, WF_DIR_W),
                         wf_async_activate(T_W));
     if (x < nx - 1) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BE), nz, 1, 4),
-                             wf_dsd_fabin(C_W0 + ((x + 1) & 1), nz), wf_async_activate(T_E));
-    if (y > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BN), nz, 1, 4), wf_dsd_fabin(C_S0 + ((y - 1) & 1), nz),
+                             wf_dsd_fabin_from(C_W0 + ((x + 1) & 1), nz, WF_DIR_E), wf_async_activate(T_E));
+    if (y > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BN), nz, 1, 4), wf_dsd_fabin_from(C_S0 + ((y - 1) & 1), nz, WF_DIR_N),
                         wf_async_activate(T_N));
     if (y < ny - 1) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BS), nz, 1, 4),
-                             wf_dsd_fabin(C_N0 + ((y + 1) & 1), nz), wf_async_activate(T_S));
-    if (x < nx - 1) wf_fmovs(pe, wf_dsd_fabout(C_E0 + (x & 1), nz), dv, wf_async_none());
-    if (x > 0) wf_fmovs(pe, wf_dsd_fabout(C_W0 + (x & 1), nz), dv, wf_async_none());
-    if (y < ny - 1) wf_fmovs(pe, wf_dsd_fabout(C_S0 + (y & 1), nz), dv, wf_async_none());
-    if (y > 0) wf_fmovs(pe, wf_dsd_fabout(C_N0 + (y & 1), nz), dv, wf_async_none());
+                             wf_dsd_fabin_from(C_N0 + ((y + 1) & 1), nz, WF_DIR_S), wf_async_activate(T_S));
+    if (x < nx - 1) wf_fmovs(pe, wf_dsd_fabout_to(C_E0 + (x & 1), nz, WF_DIR_E), dv, wf_async_none());
+    if (x > 0) wf_fmovs(pe, wf_dsd_fabout_to(C_W0 + (x & 1), nz, WF_DIR_W), dv, wf_async_none());
+    if (y < ny - 1) wf_fmovs(pe, wf_dsd_fabout_to(C_S0 + (y & 1), nz, WF_DIR_S), dv, wf_async_none());
+    if (y > 0) wf_fmovs(pe, wf_dsd_fabout_to(C_N0 + (y & 1), nz, WF_DIR_N), dv, wf_async_none());
     if (neighbours(pe) == 0) wf_activate(pe, T_COMP);
 }
 

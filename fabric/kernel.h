@@ -135,6 +135,9 @@ typedef struct {
     uint8_t esize;       /* bytes per element: 2 or 4 (mem) */
     uint8_t color;       /* fabric */
     uint8_t ctrl;        /* fabout: send control wavelets */
+    uint8_t dir;         /* fabric: WF_DIR_* mask the wavelets must arrive from (fabin) or leave
+                         ** by (fabout), checked against the PE's route when an op is issued;
+                         ** 0: not checked (wf_dsd_fabin_from / wf_dsd_fabout_to) */
     uint16_t sym;        /* mem: the symbol the base pointer lies in (index into kernel->symbols),
                          ** WF_DSD_NOSYM when none; an op fails when the DSD's elements
                          ** leave this symbol's bytes (per-symbol bounds) */
@@ -157,6 +160,16 @@ wf_dsd wf_dsd_mem(wf_pe *pe, const void *base, int rank, const uint32_t *len, co
                   int esize);
 wf_dsd wf_dsd_fabin(int color, uint32_t n);
 wf_dsd wf_dsd_fabout(int color, uint32_t n);
+/* The same, naming the way the data travels at this op: `from` / `to` are
+** WF_DIR_* masks (a halo from the west neighbour: WF_DIR_W). An op issued
+** with such a DSD fails (the kernel's file:line, PE, color and both
+** directions) unless the PE's route for the color delivers to the core only
+** wavelets from ports in `from`, or sends the core's wavelets only by ports
+** in `to`, and does at least one. It catches swapped halo colors in kernel
+** code, where routes and declared directions are right but the receive that
+** fills the west halo names the east color: nothing else can tell. */
+wf_dsd wf_dsd_fabin_from(int color, uint32_t n, unsigned from);
+wf_dsd wf_dsd_fabout_to(int color, uint32_t n, unsigned to);
 wf_dsd wf_dsd_scalar_f32(float v);
 wf_dsd wf_dsd_scalar_u32(uint32_t v);
 wf_dsd wf_dsd_scalar_u16(uint16_t v);  /* also fp16 bits */

@@ -102,6 +102,61 @@ static wf_dsd dsd_fab(int kind, int color, uint32_t n) {
 }
 wf_dsd wf_dsd_fabin(int color, uint32_t n) { return dsd_fab(WF_DSD_FABIN, color, n); }
 wf_dsd wf_dsd_fabout(int color, uint32_t n) { return dsd_fab(WF_DSD_FABOUT, color, n); }
+/* 0x80 marks a direction that was asked for but names no port (checked at issue) */
+static uint8_t dsd_dir(unsigned m) { return (uint8_t)(m & 15u ? m & 15u : 0x80u); }
+wf_dsd wf_dsd_fabin_from(int color, uint32_t n, unsigned from) {
+    wf_dsd d = dsd_fab(WF_DSD_FABIN, color, n);
+    d.dir = dsd_dir(from);
+    return d;
+}
+wf_dsd wf_dsd_fabout_to(int color, uint32_t n, unsigned to) {
+    wf_dsd d = dsd_fab(WF_DSD_FABOUT, color, n);
+    d.dir = dsd_dir(to);
+    return d;
+}
+
+/* The link ports of a color's route (every switch position) that deliver to
+** the core (in) or take the core's wavelets (out). */
+static unsigned route_ports(const wf_cslot *s, int in) {
+    unsigned m = 0;
+    if (!s->has_route) return 0;
+    for (int p = 0; p < s->route.npos; p++) {
+        const wf_route_pos *q = &s->route.pos[p];
+        if (in ? (q->tx & WF_RAMP) : (q->rx & WF_RAMP)) m |= in ? q->rx : q->tx;
+    }
+    return m & (WF_N | WF_S | WF_E | WF_W);
+}
+static const char *dir_set(unsigned m, char *b, size_t n) {
+    static const char *const nm[4] = {"NORTH", "SOUTH", "EAST", "WEST"};
+    size_t at = 0;
+    at += (size_t)snprintf(b, n, "{");
+    for (int p = 0, k = 0; p < 4; p++)
+        if (m >> p & 1 && at < n) at += (size_t)snprintf(b + at, n - at, "%s%s", k++ ? ", " : "", nm[p]);
+    if (at < n) snprintf(b + at, n - at, "}");
+    return b;
+}
+/* A fabric operand's declared direction against the route (see wf_dsd_fabin_from). */
+static int check_dir(wf_pe *pe, const char *nm, const wf_dsd *d, const wf_cslot *s) {
+    if (!d->dir) return 0;
+    int in = d->kind == WF_DSD_FABIN;
+    if (d->dir == 0x80u) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: color %d: %s names no direction (a mask of WF_DIR_N/S/E/W)", nm, d->color,
+                   in ? "wf_dsd_fabin_from" : "wf_dsd_fabout_to");
+        return 1;
+    }
+    unsigned got = route_ports(s, in);
+    if (got && !(got & ~(unsigned)d->dir)) return 0;
+    char g[48], w[48];
+    if (!got)
+        wf_pe_fail(pe, WF_ECOLOR, "%s: color %d: the DSD expects wavelets %s %s, but the PE's route %s", nm,
+                   d->color, in ? "from" : "to", dir_set(d->dir, w, sizeof w),
+                   in ? "delivers none from a link to the core" : "sends none of the core's to a link");
+    else
+        wf_pe_fail(pe, WF_ECOLOR, "%s: color %d: the PE's route %s %s, the DSD expects %s %s only "
+                   "(swapped halo colors?)", nm, d->color, in ? "delivers wavelets from" : "sends the core's wavelets to",
+                   dir_set(got, g, sizeof g), in ? "from" : "to", dir_set(d->dir, w, sizeof w));
+    return 1;
+}
 
 wf_dsd wf_dsd_scalar_u32(uint32_t v) {
     wf_dsd d;
@@ -466,6 +521,8 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
                        i == 0 ? "route the color to RAMP or declare a data task" : "route the color from RAMP");
             return;
         }
+        const wf_dsd *fd = i == 0 ? (a->kind == WF_DSD_FABIN ? a : b) : dst;
+        if (check_dir(pe, nm, fd, s)) return;
     }
     int fabric = in_color != 255 || out_color != 255;
     wf_operand od, oa, ob;

@@ -500,7 +500,85 @@ static void half_precision_over_the_fabric(void) {
     wf_layout_free(l);
 }
 
+/* Direction-checked fabric DSDs (wf_dsd_fabin_from / wf_dsd_fabout_to): on
+** a row of 3, PE 0 sends color 1 east and PE 2 color 2 west; PE 1 fills its
+** west halo (A) from color 1 and its east halo (B) from color 2. Swapping
+** the colors in PE 1's code passes every route check and would give wrong
+** numbers; naming the direction at the DSD makes it fail at the op. */
+enum { HN = 8, C_EAST = 1, C_WEST = 2 };
+static int halo_mode; /* 0 right, 1 swapped receive, 2 wrong send direction, 3 no direction */
+static int halo_line; /* the line of PE 1's receive that fails when swapped */
+static void halo_send(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *a = wf_sym(pe, S_A);
+    int x = wf_pe_x(pe);
+    for (int i = 0; i < HN; i++) a[i] = (float)(x * 10 + i);
+    unsigned to = x == 0 ? WF_DIR_E : WF_DIR_W;
+    if (halo_mode == 2 && x == 0) to = WF_DIR_W;
+    if (halo_mode == 3 && x == 0) to = 0;
+    wf_fmovs(pe, wf_dsd_fabout_to(x == 0 ? C_EAST : C_WEST, HN, to), wf_dsd_mem1d(pe, a, HN, 1, 4), wf_async_none());
+}
+static void halo_recv(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *a = wf_sym(pe, S_A), *b = wf_sym(pe, S_B);
+    int cw = halo_mode == 1 ? C_WEST : C_EAST, ce = halo_mode == 1 ? C_EAST : C_WEST;
+    halo_line = __LINE__ + 1;
+    wf_fmovs(pe, wf_dsd_mem1d(pe, a, HN, 1, 4), wf_dsd_fabin_from(cw, HN, WF_DIR_W), wf_async_none());
+    wf_fmovs(pe, wf_dsd_mem1d(pe, b, HN, 1, 4), wf_dsd_fabin_from(ce, HN, WF_DIR_E), wf_async_none());
+}
+static const wf_export_decl ds_ex[] = {{"go", halo_send}}, dr_ex[] = {{"go", halo_recv}};
+static const wf_kernel ds_k = {"halo_send", syms, 7, NULL, 0, ds_ex, 1, NULL};
+static const wf_kernel dr_k = {"halo_recv", syms, 7, NULL, 0, dr_ex, 1, NULL};
+static wf_status halo_run(int mode, float *a, float *b, wf_err *e) {
+    halo_mode = mode;
+    wf_layout *l;
+    WF_CHECK_EQ(wf_layout_new(3, 1, &l, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &ds_k, NULL, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &dr_k, NULL, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 2, 0, 1, 1, &ds_k, NULL, e), WF_OK);
+    wf_route se = wf_route_simple(WF_RAMP, WF_E), rw = wf_route_simple(WF_W, WF_RAMP);
+    wf_route sw = wf_route_simple(WF_RAMP, WF_W), re = wf_route_simple(WF_E, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C_EAST, &se, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C_EAST, &rw, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 2, 0, 1, 1, C_WEST, &sw, e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C_WEST, &re, e), WF_OK);
+    wf_host *h;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, e), WF_OK);
+    wf_status st = wf_host_launch(h, "go", e);
+    if (!st) {
+        wf_memcpy ma = {"A", 0, 1, 0, 1, 1, HN, 0, 4, WF_ROW_MAJOR}, mb = {"B", 0, 1, 0, 1, 1, HN, 0, 4, WF_ROW_MAJOR};
+        WF_CHECK_EQ(wf_host_d2h(h, &ma, a, e), WF_OK);
+        WF_CHECK_EQ(wf_host_d2h(h, &mb, b, e), WF_OK);
+    }
+    wf_host_free(h);
+    wf_layout_free(l);
+    return st;
+}
+static void fabric_directions_are_checked(void) {
+    float a[HN], b[HN];
+    wf_err e = {0};
+    WF_CHECK_EQ(halo_run(0, a, b, &e), WF_OK);
+    for (int i = 0; i < HN; i++) { /* west halo from PE 0, east halo from PE 2 */
+        WF_CHECK_FEQ(a[i], (float)i);
+        WF_CHECK_FEQ(b[i], (float)(20 + i));
+    }
+    WF_CHECK_EQ(halo_run(1, a, b, &e), WF_ECOLOR);
+    char want[64];
+    snprintf(want, sizeof want, "tests/fabric/test_ops.c:%d: PE(1,0): cycle ", halo_line);
+    WF_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+    if (strncmp(e.msg, want, strlen(want))) fprintf(stderr, "  got: %s\n  want prefix: %s\n", e.msg, want);
+    WF_CHECK_HAS(e.msg, "fmovs: color 2: the PE's route delivers wavelets from {EAST}, the DSD expects from {WEST} "
+                        "only (swapped halo colors?)");
+    WF_CHECK_EQ(halo_run(2, a, b, &e), WF_ECOLOR);
+    WF_CHECK_HAS(e.msg, "PE(0,0): cycle ");
+    WF_CHECK_HAS(e.msg, "fmovs: color 1: the PE's route sends the core's wavelets to {EAST}, the DSD expects to "
+                        "{WEST} only (swapped halo colors?)");
+    WF_CHECK_EQ(halo_run(3, a, b, &e), WF_EUSAGE);
+    WF_CHECK_HAS(e.msg, "fmovs: color 1: wf_dsd_fabout_to names no direction (a mask of WF_DIR_N/S/E/W)");
+}
+
 int main(void) {
+    fabric_directions_are_checked();
     every_op_matches_reference_and_table();
     fabric_operand_matches_reference();
     op_misuse_fails_with_pe_and_task();
