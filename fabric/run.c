@@ -644,18 +644,22 @@ static uint64_t next_event(const wf_fabric *f) {
 /* What PE pe is doing when the max-cycle guard stops the run, in a few
 ** words ("" when nothing): the task on its core, a ready task (one that keeps
 ** activating itself spins), an async op waiting, wavelets waiting. */
-static void pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
+static int pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
     char lb[64];
     b[0] = 0;
     if (pe->busy_until > f->now && pe->last_task >= 0) {
         if (pe->last_task == TASK_LAUNCH) snprintf(b, n, "launched function running");
         else snprintf(b, n, "task %s running", task_label(pe, pe->last_task, lb, sizeof lb));
-        return;
+        return 1;
     }
     uint64_t rdy = pe->ready & ~pe->blocked;
     if (rdy) {
-        snprintf(b, n, "task %s ready", task_label(pe, __builtin_ctzll(rdy), lb, sizeof lb));
-        return;
+        int t = __builtin_ctzll(rdy);
+        snprintf(b, n, "task %s ready%s", task_label(pe, t, lb, sizeof lb),
+                 t == pe->last_task && !(pe->prog && pe->prog->kind[t] == WF_TASK_DATA)
+                     ? " again after its last run (does it activate itself?)"
+                     : "");
+        return 1;
     }
     for (int si = 0; si < pe->ncolors; si++) {
         const wf_cslot *s = &pe->slots[si];
@@ -663,41 +667,44 @@ static void pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
             const wf_op *o = op_at(f, s->in_ops ? s->in_ops : s->out_ops);
             snprintf(b, n, "color %d: async %s %s %u of %u", s->color, op_name(o->code),
                      s->in_ops ? "receive" : "send", o->i, o->n);
-            return;
+            return 2;
         }
     }
     if (pe->ready & pe->blocked) {
         snprintf(b, n, "task %s activated but blocked", task_label(pe, __builtin_ctzll(pe->ready & pe->blocked), lb,
                                                                    sizeof lb));
-        return;
+        return 2;
     }
     for (int si = 0; si < pe->ncolors; si++) {
         const wf_cslot *s = &pe->slots[si];
         if (s->in.n || s->rb.n || s->out.n) {
             snprintf(b, n, "color %d: %u wavelets waiting", s->color, (unsigned)(s->in.n + s->rb.n + s->out.n));
-            return;
+            return 2;
         }
     }
+    return 0;
 }
 
 /* The max-cycle guard's list: every PE still doing something, one line each
 ** in f->report (up to 32), the first 8 in *sum ("PE(1,0): task 5 'spin'
-** ready; ... (and 3 more)"). Returns how many PEs. */
+** ready; ... (and 3 more)"). PEs running or about to run a task come first:
+** a run that never ends is most often a task that keeps itself going, and
+** the PEs waiting on it (blocked sends, receives) are its consequence.
+** Returns how many PEs. */
 static int guard_report(wf_fabric *f, char *sum, size_t nsum) {
     size_t at = 0, cap = sizeof f->report, sat = 0;
     int count = 0;
     char what[160];
     at = rep(f->report, cap, at, "stopped at the max-cycle guard; PEs still working:\n");
     sum[0] = 0;
-    for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
-        const wf_pe *pe = f->pes[i];
-        if (!pe) continue;
-        pe_doing(f, pe, what, sizeof what);
-        if (!what[0]) continue;
-        if (count < 32) at = rep(f->report, cap, at, "PE(%d,%d): %s\n", pe->x, pe->y, what);
-        if (count < 8) sat = rep(sum, nsum, sat, "%sPE(%d,%d): %s", count ? "; " : "", pe->x, pe->y, what);
-        count++;
-    }
+    for (int pass = 1; pass <= 2; pass++)
+        for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
+            const wf_pe *pe = f->pes[i];
+            if (!pe || pe_doing(f, pe, what, sizeof what) != pass) continue;
+            if (count < 32) at = rep(f->report, cap, at, "PE(%d,%d): %s\n", pe->x, pe->y, what);
+            if (count < 8) sat = rep(sum, nsum, sat, "%sPE(%d,%d): %s", count ? "; " : "", pe->x, pe->y, what);
+            count++;
+        }
     if (count > 32) rep(f->report, cap, at, "... and %d more\n", count - 32);
     if (count > 8) rep(sum, nsum, sat, " (and %d more PEs: see wf_fabric_report)", count - 8);
     return count;

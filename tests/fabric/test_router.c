@@ -352,6 +352,22 @@ static void endless_kernel_hits_the_guard(void) {
     }
     WF_CHECK_HAS(msg[1], "run exceeded the max-cycle guard of 10000 cycles; 40 PEs still working");
     WF_CHECK_STR(msg[1], msg[0]);
+    /* a spinner beside a PE waiting for data: the spinner, the likely cause,
+    ** is named first although it comes later in PE order */
+    int64_t n = 4;
+    wf_code_opts o = {&n, 1, NULL};
+    WF_CHECK_EQ(wf_layout_new(4, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &receiver, &o, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 3, 0, 1, 1, &spinner, NULL, &e), WF_OK);
+    wf_route src = wf_route_simple(WF_RAMP, WF_E), r = wf_route_simple(WF_W, WF_RAMP);
+    WF_CHECK_EQ(wf_layout_route(l, 0, 0, 1, 1, C, &src, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_route(l, 1, 0, 1, 1, C, &r, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
+    WF_CHECK_HAS(e.msg, "2 PEs still working: PE(3,0): task 50 'spin' ");
+    WF_CHECK_HAS(e.msg, "; PE(1,0): color 2: async fmovs receive 0 of 4");
+    wf_host_free(h);
+    wf_layout_free(l);
 }
 
 /* Trace hook: hops and tasks inside the window only. */
