@@ -117,6 +117,10 @@ static int bad_task(wf_pe *pe, int t, const char *what) {
 
 void wf_activate(wf_pe *pe, int t) {
     if (bad_task(pe, t, "activate")) return;
+    if (pe->cur_task >= 0 && pe->prog && !pe->prog->fn[t]) { /* from kernel code: say where */
+        wf_pe_fail(pe, WF_EUSAGE, "activate: task %d: the kernel has no task with that ID", t);
+        return;
+    }
     pe->ready |= 1ull << t;
     wake_pick(pe);
 }

@@ -290,6 +290,8 @@ typedef struct {
     wf_operand a, b, dst;
     wf_dims xa, xb, xdst;
     uint32_t *inj;       /* OP_INJECT: data to deliver, owned */
+    const char *site;    /* the kernel's file:line that issued it (wf_site_file), or NULL; */
+    int site_line;       /* for the deadlock and guard reports (not kept in snapshots) */
 } wf_op;
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(offsetof(wf_op, xa) == 128, "wf_op: an element step reads two cache lines");

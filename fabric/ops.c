@@ -476,6 +476,11 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
         return;
     }
     pe->st.ops++;
+    if (as.async && as.action == WF_DONE_ACTIVATE && pe->prog && as.task < WF_FABRIC_TASKS && !pe->prog->fn[as.task]) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: its completion activates task %d, which the kernel does not have", nm,
+                   as.task);
+        return;
+    }
     uint32_t width;
     int esize, esize_b;
     count_width(f, code, &width, &esize, &esize_b);
@@ -563,6 +568,8 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
         o->code = (uint8_t)code;
         o->action = as.action;
         o->task = as.task;
+        o->site = wf_site_file;
+        o->site_line = wf_site_line;
         o->n = o->i = n;
         o->in_color = o->out_color = 255;
         o->start = pe->tlocal;
@@ -581,6 +588,8 @@ static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const
     o->code = (uint8_t)code;
     o->action = as.action;
     o->task = as.task;
+    o->site = wf_site_file;
+    o->site_line = wf_site_line;
     o->in_color = (uint8_t)in_color;
     o->out_color = (uint8_t)out_color;
     o->ctrl = dst->ctrl;

@@ -187,10 +187,17 @@ static const char *task_label(const wf_pe *pe, int t, char *buf, size_t n) {
 
 /* Writes one line per waiting thing into f->report; returns how many. The
 ** first line is copied into *first. */
+/* " (kernel.c:42)": where an op was issued, when the kernel's site is known. */
+static const char *op_site(const wf_op *o, char *b, size_t n) {
+    if (o->site) snprintf(b, n, " (%s:%d)", o->site, o->site_line);
+    else b[0] = 0;
+    return b;
+}
+
 static int build_report(wf_fabric *f, char *first, size_t nfirst) {
     size_t at = 0, cap = sizeof f->report;
     int count = 0;
-    char line[320], lb[64];
+    char line[400], lb[64], sb[160];
     first[0] = 0;
     for (size_t i = 0; i < (size_t)f->w * f->h; i++) {
         wf_pe *pe = f->pes[i];
@@ -201,13 +208,14 @@ static int build_report(wf_fabric *f, char *first, size_t nfirst) {
                 line[0] = 0;
                 if (part == 0 && s->in_ops) {
                     const wf_op *o = op_at(f, s->in_ops);
-                    snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s receive waits for a wavelet "
+                    snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s receive%s waits for a wavelet "
                              "(%u of %u received, %u in input queue)", pe->x, pe->y, s->color, op_name(o->code),
-                             o->i, o->n, s->in.n);
+                             op_site(o, sb, sizeof sb), o->i, o->n, s->in.n);
                 } else if (part == 0 && s->out_ops) {
                     const wf_op *o = op_at(f, s->out_ops);
-                    snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s send waits for output queue room "
-                             "(%u of %u sent)", pe->x, pe->y, s->color, op_name(o->code), o->i, o->n);
+                    snprintf(line, sizeof line, "PE(%d,%d): color %d: async %s send%s waits for output queue room "
+                             "(%u of %u sent)", pe->x, pe->y, s->color, op_name(o->code), op_site(o, sb, sizeof sb),
+                             o->i, o->n);
                 } else if (part == 0 && s->in.n) {
                     int has = pe->prog && (pe->prog->data_colors >> s->color & 1);
                     if (has)
@@ -645,7 +653,7 @@ static uint64_t next_event(const wf_fabric *f) {
 ** words ("" when nothing): the task on its core, a ready task (one that keeps
 ** activating itself spins), an async op waiting, wavelets waiting. */
 static int pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
-    char lb[64];
+    char lb[64], sb[160];
     b[0] = 0;
     if (pe->busy_until > f->now && pe->last_task >= 0) {
         if (pe->last_task == TASK_LAUNCH) snprintf(b, n, "launched function running");
@@ -665,8 +673,8 @@ static int pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
         const wf_cslot *s = &pe->slots[si];
         if (s->in_ops || s->out_ops) {
             const wf_op *o = op_at(f, s->in_ops ? s->in_ops : s->out_ops);
-            snprintf(b, n, "color %d: async %s %s %u of %u", s->color, op_name(o->code),
-                     s->in_ops ? "receive" : "send", o->i, o->n);
+            snprintf(b, n, "color %d: async %s %s%s %u of %u", s->color, op_name(o->code),
+                     s->in_ops ? "receive" : "send", op_site(o, sb, sizeof sb), o->i, o->n);
             return 2;
         }
     }
@@ -694,7 +702,7 @@ static int pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
 static int guard_report(wf_fabric *f, char *sum, size_t nsum) {
     size_t at = 0, cap = sizeof f->report, sat = 0;
     int count = 0;
-    char what[160];
+    char what[320];
     at = rep(f->report, cap, at, "stopped at the max-cycle guard; PEs still working:\n");
     sum[0] = 0;
     for (int pass = 1; pass <= 2; pass++)

@@ -273,6 +273,8 @@ static void encode_op(const wf_fabric *f, const wf_op *o, wf_op *e) {
     memcpy(e, o, sizeof *e);
     e->pe = (wf_pe *)(uintptr_t)(o->pe ? (uintptr_t)o->pe->idx + 1 : 0);
     e->inj = (uint32_t *)(uintptr_t)(o->inj != NULL);
+    e->site = NULL; /* a pointer into this process's program: not portable */
+    e->site_line = 0;
     const wf_operand *src[3] = {&o->a, &o->b, &o->dst};
     wf_operand *dst[3] = {&e->a, &e->b, &e->dst};
     for (int k = 0; k < 3; k++) {
@@ -615,6 +617,8 @@ static int decode_op(snap_r *r, wf_fabric *f, wf_op *o, const wf_op *e, size_t n
     d.pe = pidx ? f->pes[pidx - 1] : NULL;
     if (pidx && !d.pe) return corrupt(r, "an op names an unused PE");
     d.inj = NULL;
+    d.site = NULL;
+    d.site_line = 0;
     wf_operand *ops[3] = {&d.a, &d.b, &d.dst};
     for (int k = 0; k < 3; k++) {
         if (ops[k]->kind != WF_DSD_MEM) continue;

@@ -154,9 +154,10 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
     ** the deadlock is reported, at launch_at + compute_cycles */
     WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault deadlock"), 1);
     snprintf(want, sizeof want, "gemv: error: fabric: cycle %.0f: deadlock: PE(2,0): color 2: async fadds "
-             "receive waits for a wavelet (0 of 4 received, 0 in input queue)", launch_at + compute);
+             "receive (examples/gemv.c:68) waits for a wavelet (0 of 4 received, 0 in input queue)",
+             launch_at + compute);
     WF_CHECK_HAS(out_buf, want);
-    WF_CHECK_HAS(out_buf, "\nPE(2,1): color 2: async fadds receive waits for a wavelet");
+    WF_CHECK_HAS(out_buf, "\nPE(2,1): color 2: async fadds receive (examples/gemv.c:68) waits for a wavelet");
     WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault route"), 1);
     WF_CHECK_HAS(out_buf, "PE(1,0): color 2: route sends EAST but PE(2,0) has no route for color 2 accepting WEST");
     /* oob on PE(0,0) (rows 4 of m 8, columns 3 of n 9; symbols A 4x3, x 3,

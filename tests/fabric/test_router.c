@@ -13,6 +13,9 @@ enum { C = 2, T_DONE = 40, N = 8 };
 static const wf_symbol_decl syms[] = {{"buf", 128}, {"log", 32}};
 enum { S_BUF, S_LOG };
 
+enum { ops_line_base = __LINE__ }; /* the lines of the two ops below, for the reports' sites */
+#define SEND_OP_LINE (ops_line_base + 7)
+#define RECV_OP_LINE (ops_line_base + 14)
 static void send_go(wf_pe *pe, uint32_t d) {
     (void)d;
     float *x = wf_sym(pe, S_BUF);
@@ -263,7 +266,10 @@ static void receive_without_sender_is_a_deadlock(void) {
     wf_host *h;
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EDEADLOCK);
-    WF_CHECK_HAS(e.msg, "deadlock: PE(1,1): color 2: async fmovs receive waits for a wavelet (0 of 4 received");
+    char want[160];
+    snprintf(want, sizeof want, "deadlock: PE(1,1): color 2: async fmovs receive (tests/fabric/test_router.c:%d) "
+             "waits for a wavelet (0 of 4 received", RECV_OP_LINE);
+    WF_CHECK_HAS(e.msg, want);
     WF_CHECK_HAS(wf_fabric_report(wf_host_fabric(h)), "PE(1,1): color 2");
     wf_host_free(h);
     wf_layout_free(l);
@@ -301,7 +307,10 @@ static void blocked_data_task_is_reported(void) {
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EDEADLOCK);
     const char *rep = wf_fabric_report(wf_host_fabric(h));
-    WF_CHECK_HAS(rep, "PE(0,0): color 2: async fmovs send waits for output queue room (12 of 20 sent)");
+    char want[160];
+    snprintf(want, sizeof want, "PE(0,0): color 2: async fmovs send (tests/fabric/test_router.c:%d) waits for "
+             "output queue room (12 of 20 sent)", SEND_OP_LINE);
+    WF_CHECK_HAS(rep, want);
     WF_CHECK_HAS(rep, "PE(1,0): color 2: 2 wavelets wait at the router for room in EAST: PE(2,0)'s router "
                       "buffer is full");
     WF_CHECK_HAS(rep, "PE(2,0): color 2: 2 wavelets wait at the router for room in its own input queue (6 full)");
@@ -365,7 +374,10 @@ static void endless_kernel_hits_the_guard(void) {
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "2 PEs still working: PE(3,0): task 50 'spin' ");
-    WF_CHECK_HAS(e.msg, "; PE(1,0): color 2: async fmovs receive 0 of 4");
+    char want[160];
+    snprintf(want, sizeof want, "; PE(1,0): color 2: async fmovs receive (tests/fabric/test_router.c:%d) 0 of 4",
+             RECV_OP_LINE);
+    WF_CHECK_HAS(e.msg, want);
     wf_host_free(h);
     wf_layout_free(l);
 }

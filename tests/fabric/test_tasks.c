@@ -190,15 +190,22 @@ static void async_memory_op_activates_at_its_cost(void) {
     wf_layout_free(l);
 }
 
-/* Activating an ID the kernel binds no task to is an error at the pick, for
-** IDs above the 24 colors too (the picker once shifted a 32-bit color mask
-** by the ID: undefined for 32..63, found by fuzz_snapshot). */
+/* Activating an ID the kernel binds no task to is an error where the kernel
+** does it (wf_activate, or an async op whose completion would), with its
+** file:line; for IDs above the 24 colors too (the picker once shifted a
+** 32-bit color mask by the ID: undefined for 32..63, found by fuzz_snapshot). */
+enum { undef_line_base = __LINE__ };
 static void go_undefined(wf_pe *pe, uint32_t d) {
     (void)d;
     wf_activate(pe, (int)wf_pe_param(pe, 0));
 }
-static const wf_export_decl ex_undef[] = {{"go", go_undefined}};
-static const wf_kernel k_undef = {"undefined", syms, 2, tasks, 3, ex_undef, 1, NULL};
+static void go_undefined_async(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd x = wf_dsd_mem1d(pe, wf_sym(pe, S_X), 4, 1, 4);
+    wf_fmovs(pe, x, wf_dsd_scalar_f32(1), wf_async_activate((int)wf_pe_param(pe, 0)));
+}
+static const wf_export_decl ex_undef[] = {{"go", go_undefined}, {"async", go_undefined_async}};
+static const wf_kernel k_undef = {"undefined", syms, 2, tasks, 3, ex_undef, 2, NULL};
 
 static void activating_an_unbound_id_is_an_error(void) {
     static const int ids[] = {5, 29, 33, 40, 63};
@@ -212,8 +219,15 @@ static void activating_an_unbound_id_is_an_error(void) {
         wf_host *h;
         WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
         WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EUSAGE);
-        char want[96];
-        snprintf(want, sizeof want, "task %d was activated but the kernel has no task with that ID", ids[i]);
+        char want[128];
+        snprintf(want, sizeof want, "tests/fabric/test_tasks.c:%d: PE(0,0): cycle ", undef_line_base + 3);
+        WF_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+        snprintf(want, sizeof want, "activate: task %d: the kernel has no task with that ID", ids[i]);
+        WF_CHECK_HAS(e.msg, want);
+        WF_CHECK_EQ(wf_host_launch(h, "async", &e), WF_EUSAGE);
+        snprintf(want, sizeof want, "tests/fabric/test_tasks.c:%d: PE(0,0): cycle ", undef_line_base + 8);
+        WF_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+        snprintf(want, sizeof want, "fmovs: its completion activates task %d, which the kernel does not have", ids[i]);
         WF_CHECK_HAS(e.msg, want);
         wf_host_free(h);
         wf_layout_free(l);
