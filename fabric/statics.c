@@ -17,6 +17,9 @@
 #include "fabric_int.h"
 
 #include <dlfcn.h>
+#if defined(__GLIBC__)
+#include <link.h> /* ElfW */
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +81,29 @@ void statics_before(wf_fabric *f) {
     }
 }
 
+/* " ('counts' + 4)" when the dynamic symbol table has the variable (a
+** program linked with -rdynamic), else " (0x33460 in ./prog: `nm -n`
+** names the variable there)": the address nm prints (a PIE is linked at 0),
+** not the run's. A dynamic symbol that does not cover the address (dladdr
+** returns the nearest one below it) is not named. */
+static void static_name(const uint8_t *a, char *b, size_t n) {
+    Dl_info di;
+    b[0] = 0;
+#if defined(__GLIBC__)
+    const ElfW(Sym) *sym = NULL;
+    if (!dladdr1(a, &di, (void **)&sym, RTLD_DL_SYMENT)) return;
+    if (di.dli_sname && di.dli_saddr && sym && a < (const uint8_t *)di.dli_saddr + sym->st_size) {
+        snprintf(b, n, " ('%s' + %td)", di.dli_sname, a - (const uint8_t *)di.dli_saddr);
+        return;
+    }
+#else
+    if (!dladdr(a, &di)) return;
+#endif
+    if (di.dli_fname && di.dli_fbase)
+        snprintf(b, n, " (0x%tx in %s: `nm -n` names the variable there)", a - (const uint8_t *)di.dli_fbase,
+                 di.dli_fname);
+}
+
 void statics_after(wf_fabric *f, wf_pe *pe) {
     wf_statics *st = &f->statics;
     size_t at = 0;
@@ -86,15 +112,18 @@ void statics_after(wf_fabric *f, wf_pe *pe) {
         at += st->len[i];
         for (size_t k = first_diff(p, c, 0, st->len[i]); k < st->len[i]; k = first_diff(p, c, k + 1, st->len[i])) {
             if (p + k >= st->skip && p + k < st->skip + st->nskip) continue;
-            Dl_info di;
-            char name[160] = "";
-            if (dladdr(p + k, &di) && di.dli_sname && di.dli_saddr)
-                snprintf(name, sizeof name, " ('%s' + %td)", di.dli_sname, (const uint8_t *)(p + k) -
-                         (const uint8_t *)di.dli_saddr);
-            wf_pe_fail(pe, WF_EUSAGE, "wrote program static data at %p%s, offset %zu of the program's .data/.bss: "
-                       "a C static/global in kernel code is one variable shared by every simulated PE; keep "
-                       "per-PE state in a kernel symbol (wf_sym)", (const void *)(p + k), name,
-                       (size_t)(p + k - st->lo[i]));
+            char name[320] = "", where[400] = "", after[240] = "";
+            static_name(p + k, name, sizeof name);
+            snprintf(where, sizeof where, "%p%s", (const void *)(p + k), name);
+            /* the write is found when the task has ended, not where it was:
+            ** the task's last SDK call goes in the text, not as the error's site */
+            if (wf_site_file)
+                snprintf(after, sizeof after, " (its last SDK call: %s:%d)", wf_site_file, wf_site_line);
+            wf_site_file = NULL;
+            wf_pe_fail(pe, WF_EUSAGE, "wrote program static data at %s, offset %zu of the program's .data/.bss, "
+                       "somewhere in the task's kernel code%s: a C static/global in kernel code is one variable "
+                       "shared by every simulated PE; keep per-PE state in a kernel symbol (wf_sym)", where,
+                       (size_t)(p + k - st->lo[i]), after);
             return;
         }
     }

@@ -6,6 +6,8 @@
 #include "../../sdk/sdk.h"
 #include "../check.h"
 
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { S_COUNT };
@@ -22,6 +24,14 @@ static void step_static(wf_pe *pe, uint32_t d) {
         memcpy(wf_sym(pe, S_COUNT), &v, 4);
     }
 }
+/* the same after an SDK call, which the message names */
+enum { after_line_base = __LINE__ };
+static void step_static_after(wf_pe *pe, uint32_t d) {
+    (void)d;
+    float *c = wf_sym(pe, S_COUNT);
+    calls++;
+    c[0] = (float)calls;
+}
 /* the right way: the counter in a kernel symbol, one per PE */
 static void step_sym(wf_pe *pe, uint32_t d) {
     (void)d;
@@ -35,6 +45,8 @@ static const wf_task_decl t_sym[] = {{10, WF_TASK_LOCAL, step_sym, 0, "step"}};
 static const wf_export_decl ex[] = {{"go", go}};
 static const wf_kernel k_static = {"static", syms, 1, t_static, 1, ex, 1, NULL};
 static const wf_kernel k_sym = {"sym", syms, 1, t_sym, 1, ex, 1, NULL};
+static const wf_task_decl t_after[] = {{10, WF_TASK_LOCAL, step_static_after, 0, "step"}};
+static const wf_kernel k_after = {"after", syms, 1, t_after, 1, ex, 1, NULL};
 
 /* Runs kernel k on 4 x 1 PEs; returns the launch status, e.msg, the counts. */
 static wf_status run(const wf_kernel *k, int check, wf_err *e, float *counts) {
@@ -93,6 +105,23 @@ int main(void) {
     WF_CHECK_HAS(e.msg, "PE(0,0): cycle ");
     WF_CHECK_HAS(e.msg, "task 10 'step': wrote program static data at ");
     WF_CHECK_HAS(e.msg, "one variable shared by every simulated PE; keep per-PE state in a kernel symbol");
+    /* the address as nm prints it (this test is not linked with -rdynamic), in the program's file */
+    WF_CHECK_HAS(e.msg, "test_fabric_statics: `nm -n` names the variable there)");
+    {   /* nm's address is where `calls` is: the offset the message gives */
+        const char *at = strstr(e.msg, " (0x");
+        unsigned long long off = at ? strtoull(at + 2, NULL, 16) : 0;
+        Dl_info di;
+        WF_CHECK(dladdr((void *)&calls, &di) != 0);
+        WF_CHECK_EQ(off, (unsigned long long)((const char *)&calls - (const char *)di.dli_fbase));
+    }
+    /* the task's last SDK call is in the text, not the error's site (the
+    ** write is found after the task, wherever it was) */
+    WF_CHECK_EQ(run(&k_after, 1, &e, c), WF_EUSAGE);
+    WF_CHECK(strncmp(e.msg, "tests/", 6) != 0);
+    char want[128];
+    snprintf(want, sizeof want, "somewhere in the task's kernel code (its last SDK call: "
+             "tests/fabric/test_statics.c:%d): a C static", after_line_base + 3);
+    WF_CHECK_HAS(e.msg, want);
     /* per-PE state in a symbol: passes with the check on, every PE counts 3 */
     WF_CHECK_EQ(run(&k_sym, 1, &e, c), WF_OK);
     for (int i = 0; i < 4; i++) WF_CHECK(c[i] == 3.0f);
