@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 /* Status codes. Values reach exit codes and logs: append only (STYLE 13). */
 typedef enum {
     WF_OK = 0,
@@ -153,4 +157,7 @@ wf_status wf_mkdir_p(const char *path, wf_err *err);
 ** (-1 disables). global: fault injector for disk-full tests (STYLE 10). */
 void wf_file_fail_write_at(long n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

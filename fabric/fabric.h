@@ -31,6 +31,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 /* ---- hardware limits (docs/REFERENCE.md, "The Wafer-Scale Engine 2") ------- */
 #define WF_FABRIC_MAX_W 750           /* largest program rectangle (memcpy needs the rest) */
 #define WF_FABRIC_MAX_H 994
@@ -420,4 +424,7 @@ void wf_fabric_set_trace(wf_fabric *f, wf_trace_fn fn, void *ud, const wf_trace_
 ** "inject" for host streaming); "?" when out of range. Static string. */
 const char *wf_op_name(int code);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

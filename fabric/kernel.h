@@ -36,6 +36,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 typedef struct wf_pe wf_pe; /* one PE, opaque; valid only inside a call from the fabric */
 
 /* A task body. data: the wavelet for data tasks (32 bits; 16-bit payloads in
@@ -240,8 +244,13 @@ static inline uint16_t wf_wavelet_value(uint32_t w) { return (uint16_t)w; }
 ** The record is cleared when a task starts. Define WF_KERNEL_NO_SITE before
 ** including this header to call the plain functions (the fabric's sources do).
 ** The wrapped macros evaluate their arguments once, like the functions. */
-extern _Thread_local const char *wf_site_file;
-extern _Thread_local int wf_site_line;
+#if defined(__cplusplus)
+#define WF_THREAD_LOCAL thread_local
+#else
+#define WF_THREAD_LOCAL _Thread_local
+#endif
+extern WF_THREAD_LOCAL const char *wf_site_file;
+extern WF_THREAD_LOCAL int wf_site_line;
 static inline void wf_site_set(const char *file, int line) { wf_site_file = file; wf_site_line = line; }
 #ifndef WF_KERNEL_NO_SITE
 #define WF_SITE_(call) (wf_site_set(__FILE__, __LINE__), call)
@@ -272,4 +281,7 @@ static inline float wf_bits_f32(uint32_t u) { union { float f; uint32_t u; } v; 
 /* An fp32 region parameter (wf_layout_opts.params) for wf_pe_param_f32. */
 static inline int64_t wf_param_f32(float f) { return (int64_t)wf_f32_bits(f); }
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -24,6 +24,10 @@
 
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 typedef struct wf_debug wf_debug;
 
 typedef struct {
@@ -43,4 +47,7 @@ void wf_debug_detach(wf_debug *d);
 /* Stops so far (every "stop:" line). */
 uint64_t wf_debug_stops(const wf_debug *d);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -32,6 +32,10 @@
 
 #include "../fabric/fabric.h"
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 typedef struct wf_defects wf_defects;
 
 /* Reads a defect file (format above); memory from the default heap. */
@@ -85,4 +89,7 @@ wf_status wf_defect_map_apply(const wf_defect_map *m, wf_fabric *f, wf_err *err)
 ** lines ending in '\n'; returns buf. */
 const char *wf_defect_map_draw(const wf_defect_map *m, int max_w, int max_h, char *buf, size_t n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

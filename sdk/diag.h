@@ -19,6 +19,10 @@
 
 #include "../fabric/fabric.h"
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 typedef struct wf_tracer wf_tracer;
 
 /* Opens `path` for writing and installs the trace hook on f for the PEs and
@@ -50,4 +54,7 @@ wf_status wf_heatmap_write(const wf_fabric *f, const char *path, wf_heat_metric 
 /* The same picture from a w x h grid of values (row-major, y = 0 first). */
 wf_status wf_heatmap_write_values(const uint64_t *val, int w, int h, const char *path, int scale, wf_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -29,6 +29,10 @@
 #include "defects.h"
 #include "layout.h"
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 typedef struct wf_host wf_host;
 
 #define WF_HOST_MAX_CYCLES 1000000000ull /* ~1.2 s of wafer time at 850 MHz: a spinning kernel stops */
@@ -86,4 +90,7 @@ const wf_defect_stats *wf_host_defects(const wf_host *h);
 const wf_defect_map *wf_host_defect_map(const wf_host *h);
 uint64_t wf_host_cycles(const wf_host *h);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

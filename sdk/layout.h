@@ -19,6 +19,10 @@
 
 #include "../fabric/fabric.h"
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
 typedef struct wf_layout wf_layout;
 
 /* A w x h program rectangle (the fabric the host will create). */
@@ -58,4 +62,7 @@ wf_status wf_layout_check(const wf_layout *l, const wf_cost_model *cm, wf_err *e
 ** routes, then wf_fabric_load. The layout must outlive f. */
 wf_status wf_layout_apply(const wf_layout *l, wf_fabric *f, wf_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -28,4 +28,11 @@
 #include "host.h"
 #include "layout.h"
 
+#ifdef __cplusplus
+extern "C" { /* C++ callers: the libraries are C */
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 #endif
