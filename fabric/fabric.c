@@ -328,6 +328,38 @@ static void fifo_place(wf_fifo *q, wf_wv **next, unsigned cap) {
     q->lag_at = UINT32_MAX;
 }
 
+/* The colors of pe that need an input (in) or output queue: routes that
+** deliver to the core (take from it) and, for input, data tasks. */
+static uint32_t queue_colors(const wf_pe *pe, int in) {
+    uint32_t m = 0;
+    for (int c = 0; c < WF_FABRIC_COLORS; c++) {
+        int si = pe->cidx[c];
+        if (si < 0) continue;
+        const wf_cslot *s = &pe->slots[si];
+        unsigned rx = 0, tx = 0;
+        if (s->has_route)
+            for (int p = 0; p < s->route.npos; p++) { rx |= s->route.pos[p].rx; tx |= s->route.pos[p].tx; }
+        if (in ? (tx & WF_RAMP) || (pe->prog && (pe->prog->data_colors >> c & 1)) : (rx & WF_RAMP) != 0)
+            m |= 1u << c;
+    }
+    return m;
+}
+/* More colors need a queue of one kind than a PE has: all of them, and the
+** first left without one. */
+static wf_status queues_full(const wf_pe *pe, int in, int first, wf_err *err) {
+    uint32_t m = queue_colors(pe, in);
+    char list[128];
+    size_t at = 0;
+    list[0] = 0;
+    for (uint32_t r = m; r && at < sizeof list; r &= r - 1)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", at ? ", " : "", __builtin_ctz(r));
+    int have = in ? WF_FABRIC_IQ : WF_FABRIC_OQ;
+    return WF_FAIL(err, WF_ECOLOR, "fabric: PE(%d,%d): %d colors need an %s queue (%s: %s), a PE has %d (queues "
+                   "0..%d); color %d is the first without one", pe->x, pe->y, __builtin_popcount(m),
+                   in ? "input" : "output", in ? "routes to RAMP or data tasks" : "routes from RAMP", list, have,
+                   have - 1, first);
+}
+
 /* Decides queues for one PE; fills cp[] per slot and returns the entry count. */
 static wf_status plan_queues(wf_fabric *f, wf_pe *pe, caps *cp, size_t *nent, wf_err *err) {
     int niq = 0, noq = 0;
@@ -343,16 +375,12 @@ static wf_status plan_queues(wf_fabric *f, wf_pe *pe, caps *cp, size_t *nent, wf
         if (s->has_route)
             for (int p = 0; p < s->route.npos; p++) { rx |= s->route.pos[p].rx; tx |= s->route.pos[p].tx; }
         if ((tx & WF_RAMP) || (pe->prog && (pe->prog->data_colors >> c & 1))) {
-            if (niq == WF_FABRIC_IQ)
-                return WF_FAIL(err, WF_ECOLOR, "fabric: PE(%d,%d): color %d uses input queue %d, queues are 0..%d",
-                               pe->x, pe->y, c, niq, WF_FABRIC_IQ - 1);
+            if (niq == WF_FABRIC_IQ) return queues_full(pe, 1, c, err);
             k->iq = (int8_t)niq;
             k->in = f->cm.iq_depth[niq++];
         }
         if (rx & WF_RAMP) {
-            if (noq == WF_FABRIC_OQ)
-                return WF_FAIL(err, WF_ECOLOR, "fabric: PE(%d,%d): color %d uses output queue %d, queues are 0..%d",
-                               pe->x, pe->y, c, noq, WF_FABRIC_OQ - 1);
+            if (noq == WF_FABRIC_OQ) return queues_full(pe, 0, c, err);
             k->oq = (int8_t)noq;
             k->out = f->cm.oq_depth[noq++];
         }

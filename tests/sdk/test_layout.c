@@ -150,8 +150,9 @@ static void too_many_queues_fail_at_load(void) {
     wf_host *h = NULL;
     WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_ECOLOR);
     WF_CHECK(h == NULL);
-    /* PE(0,0) sends 9 colors: the 7th would be output queue 6 of 0..5 */
-    WF_CHECK_HAS(e.msg, "PE(0,0): color 6 uses output queue 6, queues are 0..5");
+    /* PE(0,0) sends 9 colors: all of them named, and the 7th as the first without a queue */
+    WF_CHECK_HAS(e.msg, "fabric: PE(0,0): 9 colors need an output queue (routes from RAMP: 0, 1, 2, 3, 4, 5, 6, 7, 8), "
+                        "a PE has 6 (queues 0..5); color 6 is the first without one");
     wf_layout_free(l);
 }
 
