@@ -28,7 +28,9 @@ typedef struct wf_tracer wf_tracer;
 /* Opens `path` for writing and installs the trace hook on f for the PEs and
 ** cycles in *win (NULL = everything; c1 = 0 means no end). At most
 ** max_events events are written (0 = 4,000,000); later ones are counted and
-** dropped. The tracer must be closed before f is freed. */
+** dropped. The tracer must be closed before f is freed; one still open when
+** the program exits (an error path that skips wf_tracer_close) is finished
+** and committed then, so the trace of a failing run is kept. */
 wf_status wf_tracer_open(wf_fabric *f, const char *path, const wf_trace_window *win, uint64_t max_events,
                          wf_tracer **out, wf_err *err);
 /* Uninstalls the hook, finishes the JSON and commits the file. Frees t in

@@ -5,6 +5,7 @@
 ** cannot fail the run: the first write error is kept and returned at close. */
 #include "diag.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #define TID_DELIVER 50
 
 struct wf_tracer {
+    wf_tracer *next;       /* the open tracers (committed at exit if never closed) */
     wf_fabric *f;
     wf_afile *af;
     wf_trace_window win;
@@ -147,6 +149,53 @@ static void hook(void *ud, const wf_trace_event *ev) {
     }
 }
 
+/* Open tracers. A program that exits on an error without wf_tracer_close
+** would leave only a temporary file, and the trace of the failing run is the
+** one its author wants: at exit, each open tracer's JSON is finished and the
+** file committed (without touching its fabric, which may be gone). */
+/* global: the open tracers, for the exit handler (STYLE 10) */
+static wf_tracer *open_tracers;
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static int exit_hooked;
+
+/* Ends the JSON and commits the file, once (af is NULL after). */
+static wf_status finish(wf_tracer *t, wf_err *err) {
+    if (!t->af) return WF_OK;
+    put(t, "\n],\"metadata\":{\"events\":%llu,\"dropped\":%llu}}\n", (unsigned long long)t->events,
+        (unsigned long long)t->dropped);
+    flush(t);
+    wf_afile *af = t->af;
+    t->af = NULL;
+    if (t->err.code) {
+        if (err) *err = t->err;
+        wf_afile_abort(af);
+        return t->err.code;
+    }
+    return wf_afile_commit(af, err);
+}
+/* The tracers stay listed (and allocated): a later wf_tracer_close, from
+** another exit handler, then finds its file committed and only frees. */
+static void commit_open_tracers(void) {
+    pthread_mutex_lock(&open_mu);
+    for (wf_tracer *t = open_tracers; t; t = t->next) finish(t, NULL);
+    pthread_mutex_unlock(&open_mu);
+}
+static void track(wf_tracer *t, int on) {
+    pthread_mutex_lock(&open_mu);
+    if (on) {
+        if (!exit_hooked) exit_hooked = atexit(commit_open_tracers) == 0;
+        t->next = open_tracers;
+        open_tracers = t;
+    } else {
+        for (wf_tracer **p = &open_tracers; *p; p = &(*p)->next)
+            if (*p == t) {
+                *p = t->next;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&open_mu);
+}
+
 wf_status wf_tracer_open(wf_fabric *f, const char *path, const wf_trace_window *win, uint64_t max_events,
                          wf_tracer **out, wf_err *err) {
     *out = NULL;
@@ -182,24 +231,16 @@ wf_status wf_tracer_open(wf_fabric *f, const char *path, const wf_trace_window *
            "\"window\":\"%d,%d,%d,%d,%llu,%llu\"},\"traceEvents\":[", w.x0, w.y0, w.x1, w.y1,
         (unsigned long long)w.c0, (unsigned long long)w.c1);
     wf_fabric_set_trace(f, hook, t, &w);
+    track(t, 1);
     *out = t;
     return WF_OK;
 }
 
 wf_status wf_tracer_close(wf_tracer *t, wf_err *err) {
     if (!t) return WF_OK;
+    track(t, 0);
     wf_fabric_set_trace(t->f, NULL, NULL, NULL);
-    put(t, "\n],\"metadata\":{\"events\":%llu,\"dropped\":%llu}}\n", (unsigned long long)t->events,
-        (unsigned long long)t->dropped);
-    flush(t);
-    wf_status st = WF_OK;
-    if (t->err.code) {
-        st = t->err.code;
-        if (err) *err = t->err;
-        wf_afile_abort(t->af);
-    } else {
-        st = wf_afile_commit(t->af, err);
-    }
+    wf_status st = finish(t, err);
     wf_free(NULL, t->seen);
     wf_free(NULL, t);
     return st;

@@ -8,9 +8,11 @@
 #include "../check.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { C = 3, T_DONE = 30 };
@@ -142,6 +144,47 @@ static void trace_cap_drops_and_counts(void) {
     remove(p);
 }
 
+/* A program that exits on an error path without wf_tracer_close keeps its
+** trace: the file is committed at exit (valid JSON, no temporary left). */
+static void trace_committed_at_exit(void) {
+    char p[128];
+    path(p, sizeof p, "exit.json");
+    pid_t pid = fork();
+    WF_CHECK(pid >= 0);
+    if (pid == 0) {
+        wf_layout *l;
+        wf_host *h = make(&l);
+        wf_err e = {0};
+        wf_tracer *t = NULL;
+        if (wf_tracer_open(wf_host_fabric(h), p, NULL, 0, &t, &e) || wf_host_launch(h, "go", &e)) _exit(1);
+        wf_host_free(h); /* the error path: everything freed but the tracer */
+        wf_layout_free(l);
+        exit(3);
+    }
+    int status = 0;
+    WF_CHECK(waitpid(pid, &status, 0) == pid);
+    WF_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    char *txt = NULL;
+    size_t len;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_file_read(NULL, p, &txt, &len, &e), WF_OK);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    WF_CHECK(j != NULL);
+    if (j) {
+        const cJSON *evs = cJSON_GetObjectItemCaseSensitive(j, "traceEvents");
+        WF_CHECK(cJSON_GetArraySize(evs) > 10);
+        cJSON_Delete(j);
+    }
+    wf_free(NULL, txt);
+    remove(p);
+    DIR *d = opendir(dir); /* nothing else left behind */
+    int others = 0;
+    for (struct dirent *de; d && (de = readdir(d));)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) others++;
+    if (d) closedir(d);
+    WF_CHECK_EQ(others, 0);
+}
+
 static void heatmap_png_shape_and_colours(void) {
     wf_layout *l;
     wf_host *h = make(&l);
@@ -220,6 +263,7 @@ int main(void) {
     window_parse_names_the_problem();
     trace_has_tasks_ops_hops_in_the_window();
     trace_cap_drops_and_counts();
+    trace_committed_at_exit();
     heatmap_png_shape_and_colours();
     allocation_failures_leak_nothing();
     rmdir(dir);
