@@ -467,10 +467,17 @@ static int mem_direct(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, c
 }
 
 /* nsrc: how many of a, b are real operands (mov: 1). */
+/* The op named `nm` in its errors: the op's own name, or the call that
+** made it (wf_send is a mov32 to the fabric: its errors say "send"). */
+static void issue_as(wf_pe *pe, const char *nm, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b,
+                     int nsrc, uint32_t sbits, wf_async as);
 static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b, int nsrc,
                   uint32_t sbits, wf_async as) {
+    issue_as(pe, op_names[code], code, dst, a, b, nsrc, sbits, as);
+}
+static void issue_as(wf_pe *pe, const char *nm, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b,
+                     int nsrc, uint32_t sbits, wf_async as) {
     wf_fabric *f = pe->f;
-    const char *nm = op_names[code];
     if (pe->cur_task < 0) {
         wf_pe_fail(pe, WF_EUSAGE, "%s: DSD ops may only be issued inside a task", nm);
         return;
@@ -844,12 +851,12 @@ void wf_fmulh(wf_pe *pe, wf_dsd dst, wf_dsd a, wf_dsd b, wf_async as) { issue(pe
 
 void wf_send(wf_pe *pe, int color, uint32_t data) {
     wf_dsd d = wf_dsd_fabout(color, 1), s = wf_dsd_scalar_u32(data);
-    issue(pe, OP_MOV32, &d, &s, &s, 1, 0, wf_async_none());
+    issue_as(pe, "send", OP_MOV32, &d, &s, &s, 1, 0, wf_async_none());
 }
 void wf_send_ctrl(wf_pe *pe, int color, uint32_t data) {
     wf_dsd d = wf_dsd_fabout(color, 1), s = wf_dsd_scalar_u32(data);
     d.ctrl = 1;
-    issue(pe, OP_MOV32, &d, &s, &s, 1, 0, wf_async_none());
+    issue_as(pe, "send_ctrl", OP_MOV32, &d, &s, &s, 1, 0, wf_async_none());
 }
 
 /* ---- host injection ------------------------------------------------------------------------------ */
