@@ -37,7 +37,8 @@ static void usage(const char *prog, const wf_ex_flag *flags, int nflags) {
            "  --trace FILE     Perfetto/Chrome trace JSON of tasks and wavelets\n"
            "  --trace-window x0,y0,x1,y1,c0,c1   PEs [x0,x1)x[y0,y1), cycles [c0,c1) (c1=0: no end)\n"
            "  --heatmap FILE   PNG heatmap of per-PE activity\n"
-           "  --heatmap-metric busy|hops|stalled   what the heatmap shows (default busy cycles)\n"
+           "  --heatmap-metric busy|hops|stalled|bank   what the heatmap shows (default busy cycles; bank:\n"
+           "                   cycles lost to SRAM bank conflicts)\n"
            "  --threads N      simulator threads, 1..16 (default: the online CPUs, %d here; results do not\n"
            "                   depend on it)\n"
            "  --check-statics  fail when kernel code writes a C static/global (shared by all PEs); slow,\n"
@@ -121,7 +122,9 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             if (!strcmp(val, "busy")) o->heat = WF_HEAT_BUSY;
             else if (!strcmp(val, "hops")) o->heat = WF_HEAT_HOPS;
             else if (!strcmp(val, "stalled")) o->heat = WF_HEAT_STALLED;
-            else return WF_FAIL(err, WF_EUSAGE, "%s: --heatmap-metric '%s': expected busy, hops or stalled", prog, val);
+            else if (!strcmp(val, "bank")) o->heat = WF_HEAT_BANK;
+            else return WF_FAIL(err, WF_EUSAGE, "%s: --heatmap-metric '%s': expected busy, hops, stalled or bank", prog,
+                                val);
             continue;
         }
         if (!strcmp(a, "--threads")) {
@@ -403,11 +406,12 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         printf("{\"example\":\"%s\",\"params\":{%s},\"cycles\":%llu,\"compute_cycles\":%llu,\"io_cycles\":%llu,"
                "\"wall_s\":%.6f,\"run_wall_s\":%.6f,\"pes\":%.0f,\"active_pe_cycles\":%llu,"
                "\"pe_cycles_per_s\":%.6g,\"active_pe_cycles_per_s\":%.6g,\"ns_per_active_pe_cycle\":%.4g,"
-               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"sim_steps\":%llu,\"skewed_cycles\":%llu,\"hops\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
+               "\"run_cpu_s\":%.6f,\"ns_per_active_pe_cycle_cpu\":%.4g,\"busy\":%llu,\"sim_steps\":%llu,\"skewed_cycles\":%llu,\"hops\":%llu,\"bank_conflict_cycles\":%llu,\"launch_at\":%llu,\"threads\":%d,\"check\":\"%s\",\"max_abs_diff\":%.9g",
                r->example, r->params, (unsigned long long)r->cycles, (unsigned long long)r->compute_cycles,
                (unsigned long long)r->io_cycles, r->wall_s, s.wall_s, pes, (unsigned long long)active, pe_cyc_s,
                act_s, ns_act, cpu, ns_cpu, (unsigned long long)s.busy, (unsigned long long)s.steps,
-               (unsigned long long)s.skewed, (unsigned long long)s.hops, (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
+               (unsigned long long)s.skewed, (unsigned long long)s.hops, (unsigned long long)s.bank_cycles,
+               (unsigned long long)o->launch_at, o->threads, r->ok ? "ok" : "fail", r->max_abs_diff);
         if (ds) {
             printf(",\"defects\":{\"dead_pes\":%d,\"dead_routers\":%d,\"dead_links\":%d,\"spare_cols\":%d,"
                    "\"spare_rows\":%d,\"spare_cols_used\":%d,\"spare_rows_used\":%d,\"detour_links\":%d,"

@@ -99,14 +99,16 @@ static inline float v_at(int64_t x, int64_t y, int64_t z) {
 int main(int argc, char **argv) {
     const char *prog = "stencil";
     double t0 = wf_now();
-    int64_t nx = 8, ny = 8, nz = 64;
+    int64_t nx = 8, ny = 8, nz = 64, spread = 0;
     wf_ex_flag flags[] = {{"nx", WF_EX_INT, &nx, "grid x = PE columns"},
                           {"ny", WF_EX_INT, &ny, "grid y = PE rows"},
-                          {"nz", WF_EX_INT, &nz, "grid z = elements per PE"}};
+                          {"nz", WF_EX_INT, &nz, "grid z = elements per PE"},
+                          {"spread-banks", WF_EX_INT, &spread,
+                           "1: give y an SRAM bank of its own (no bank conflicts; see bank_conflict_cycles)"}};
     wf_ex_opts o;
     wf_err e = {0};
     int help;
-    if (wf_ex_parse(argc, argv, prog, flags, 3, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
+    if (wf_ex_parse(argc, argv, prog, flags, 4, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
     if (help) return 0;
     if (nx < 1 || ny < 1 || nx > WF_FABRIC_MAX_W || ny > WF_FABRIC_MAX_H || nz < 1 || nz > 4096) {
         WF_FAIL(&e, WF_EUSAGE, "sizes: %lld x %lld x %lld: need 1 <= nx <= 750, 1 <= ny <= 994, 1 <= nz <= 4096",
@@ -116,6 +118,15 @@ int main(int argc, char **argv) {
     int64_t params[P_COUNT] = {nx, ny, nz};
     uint32_t vb = (uint32_t)nz * 4;
     uint32_t sym_bytes[S_COUNT] = {vb, vb, vb, vb, vb, vb, 4};
+    if (spread) {
+        /* every fmacs reads y and one other buffer: with all of them in bank 0
+        ** each pays the bank-conflict rule. Pad v so y starts on a bank
+        ** boundary, and y so the halo buffers start on the next one. */
+        const wf_cost_model *cm = &wf_cost_wse2;
+        uint32_t bb = cm->bank_bytes, v0 = cm->code_reserve;
+        sym_bytes[S_V] = (v0 + vb + bb - 1) / bb * bb - v0;
+        sym_bytes[S_Y] = (vb + bb - 1) / bb * bb;
+    }
     wf_code_opts co = {params, P_COUNT, sym_bytes};
     wf_layout *l = NULL;
     wf_host *h = NULL;
@@ -183,8 +194,8 @@ int main(int argc, char **argv) {
     wf_ex_result res;
     memset(&res, 0, sizeof res);
     res.example = "stencil";
-    snprintf(res.params, sizeof res.params, "\"nx\":%lld,\"ny\":%lld,\"nz\":%lld", (long long)nx, (long long)ny,
-             (long long)nz);
+    snprintf(res.params, sizeof res.params, "\"nx\":%lld,\"ny\":%lld,\"nz\":%lld,\"spread_banks\":%d", (long long)nx,
+             (long long)ny, (long long)nz, spread != 0);
     res.cycles = wf_host_cycles(h);
     res.compute_cycles = compute;
     res.io_cycles = io;

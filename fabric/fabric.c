@@ -556,6 +556,7 @@ void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out) {
         if (!pe) continue;
         out->busy += pe->st.busy;
         out->hops += pe->st.hops;
+        out->bank_cycles += pe->st.bank_cycles;
         out->tasks += pe->st.tasks;
         out->ops += pe->st.ops;
         out->active += pe->st.active + pe->st.busy;

@@ -368,6 +368,8 @@ typedef struct {
     uint64_t tasks;     /* task invocations */
     uint64_t ops;       /* DSD ops issued */
     uint64_t idle;      /* now - busy, for a PE that has an image; else 0 */
+    uint64_t bank_ops;  /* memory ops whose two memory sources start in one SRAM bank */
+    uint64_t bank_cycles; /* the cycles those bank conflicts added (cost model bank_conflict) */
 } wf_pe_stats;
 /* Zeroes when (x,y) was never touched. */
 void wf_fabric_pe_stats(const wf_fabric *f, int x, int y, wf_pe_stats *out);
@@ -387,6 +389,7 @@ typedef struct {
                              ** the rows into bands, one thread or several) */
     uint64_t skewed;         /* cycles run in time-skewed windows (one thread; a matter of
                              ** speed: results do not depend on it) */
+    uint64_t bank_cycles;    /* sum of per-PE bank-conflict cycles (wf_pe_stats.bank_cycles) */
     double wall_s;           /* wall time spent inside wf_fabric_run */
 } wf_fabric_stats;
 void wf_fabric_read_stats(const wf_fabric *f, wf_fabric_stats *out);

@@ -561,8 +561,12 @@ static void issue_as(wf_pe *pe, const char *nm, int code, const wf_dsd *dst, con
         }
         uint64_t cost = (n + width - 1) / width;
         if (f->cm.bank_conflict && nsrc > 1 && a->kind == WF_DSD_MEM && b->kind == WF_DSD_MEM &&
-            a->addr / f->cm.bank_bytes == b->addr / f->cm.bank_bytes)
-            cost += (uint64_t)f->cm.bank_conflict * ((n + width - 1) / width);
+            a->addr / f->cm.bank_bytes == b->addr / f->cm.bank_bytes) {
+            uint64_t extra = (uint64_t)f->cm.bank_conflict * ((n + width - 1) / width);
+            cost += extra;
+            pe->st.bank_ops++;
+            pe->st.bank_cycles += extra;
+        }
         pe->tlocal += f->cm.dsd_setup;
         if (!as.async) {
             pe->tlocal += cost;

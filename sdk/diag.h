@@ -43,7 +43,8 @@ uint64_t wf_tracer_dropped(const wf_tracer *t); /* events over max_events */
 wf_status wf_trace_window_parse(const char *s, wf_trace_window *out, wf_err *err);
 
 /* What a heatmap shows per PE (from wf_fabric_pe_stats). */
-typedef enum { WF_HEAT_BUSY, WF_HEAT_HOPS, WF_HEAT_STALLED, WF_HEAT_COUNT } wf_heat_metric;
+typedef enum { WF_HEAT_BUSY, WF_HEAT_HOPS, WF_HEAT_STALLED, WF_HEAT_BANK, WF_HEAT_COUNT } wf_heat_metric;
+/* WF_HEAT_BANK: cycles lost to SRAM bank conflicts (wf_pe_stats.bank_cycles) */
 
 /* Writes a PNG heatmap of metric m over the whole fabric: one cell of
 ** `scale` x `scale` pixels per PE (scale 0 = chosen so the image is at

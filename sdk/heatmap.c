@@ -28,6 +28,7 @@ static uint64_t metric(const wf_pe_stats *s, wf_heat_metric m) {
     switch (m) {
     case WF_HEAT_HOPS: return s->hops;
     case WF_HEAT_STALLED: return s->stalled;
+    case WF_HEAT_BANK: return s->bank_cycles;
     default: return s->busy;
     }
 }

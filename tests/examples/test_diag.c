@@ -195,6 +195,9 @@ static void heatmap_png_shape_and_colours(void) {
     uint64_t mx = 0;
     WF_CHECK_EQ(wf_heatmap_write(wf_host_fabric(h), p, WF_HEAT_HOPS, 2, &mx, &e), WF_OK);
     WF_CHECK_EQ(mx, 5); /* each router forwards the 5 wavelets once */
+    WF_CHECK_EQ(wf_heatmap_write(wf_host_fabric(h), p, WF_HEAT_BANK, 2, &mx, &e), WF_OK);
+    WF_CHECK_EQ(mx, 0); /* no op here has two memory sources: no bank conflict anywhere */
+    WF_CHECK_EQ(wf_heatmap_write(wf_host_fabric(h), p, WF_HEAT_HOPS, 2, &mx, &e), WF_OK);
     char *txt = NULL;
     size_t len;
     WF_CHECK_EQ(wf_file_read(NULL, p, &txt, &len, &e), WF_OK);

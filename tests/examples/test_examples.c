@@ -76,13 +76,17 @@ static void gemv_one_pe_follows_the_cost_table(void) {
     ** a bank). Symbols: A at code_reserve, then x (N floats), then y. */
     const wf_cost_model *cm = &wf_cost_wse2;
     uint32_t a0 = cm->code_reserve, y0 = a0 + 4u * M * N + 4u * N;
-    uint64_t want = cm->launch_latency + 2ull * cm->task_switch;
+    uint64_t want = cm->launch_latency + 2ull * cm->task_switch, bank = 0;
     for (int c = 0; c < N; c++) {
         uint32_t ac = a0 + 4u * M * c;
         want += cm->dsd_setup + (M + cm->w_f32_fma - 1) / cm->w_f32_fma;
-        if (ac / cm->bank_bytes == y0 / cm->bank_bytes) want += (M + cm->w_f32_fma - 1) / cm->w_f32_fma;
+        if (ac / cm->bank_bytes == y0 / cm->bank_bytes) bank += (M + cm->w_f32_fma - 1) / cm->w_f32_fma;
     }
+    want += bank;
     WF_CHECK_FEQ(num(j, "compute_cycles"), want);
+    /* the bank-conflict counter: exactly those cycles (some columns conflict, some do not) */
+    WF_CHECK(bank > 0 && bank < (uint64_t)N * M);
+    WF_CHECK_FEQ(num(j, "bank_conflict_cycles"), bank);
     /* 3 copy-mode memcpys in + 1 out, each setup + hops + max(w*n, w*h*n/44) */
     uint64_t io = 0;
     const uint64_t n_in[3] = {(uint64_t)M * N, N, M};
@@ -288,6 +292,22 @@ static void stencil_is_bit_identical_with_exact_hops(void) {
     /* every directed neighbour pair moves nz wavelets over 2 routers */
     int pairs = 2 * ((6 - 1) * 5 + 6 * (5 - 1));
     WF_CHECK_FEQ(num(j, "hops"), 2 * 16 * pairs);
+    /* bank conflicts: every fmacs reads y and another buffer, all in bank 0:
+    ** per PE the two z terms (nz - 1 elements each) and one per neighbour
+    ** (nz each), at 1 fp32 fma per cycle */
+    WF_CHECK_FEQ(num(j, "bank_conflict_cycles"), 6 * 5 * 2 * 15 + pairs * 16);
+    /* y in a bank of its own: no conflicts, fewer cycles, the same bits */
+    cJSON *k = run_json("stencil --nx 6 --ny 5 --nz 16 --spread-banks 1");
+    WF_CHECK(k != NULL);
+    if (k) {
+        WF_CHECK_STR(str(k, "check"), "ok");
+        WF_CHECK_FEQ(num(k, "max_abs_diff"), 0);
+        WF_CHECK_FEQ(num(k, "bank_conflict_cycles"), 0);
+        WF_CHECK_FEQ(num(k, "busy"), num(j, "busy") - num(j, "bank_conflict_cycles"));
+        WF_CHECK(num(k, "compute_cycles") < num(j, "compute_cycles"));
+        WF_CHECK_FEQ(num(k, "hops"), num(j, "hops"));
+    }
+    cJSON_Delete(k);
     cJSON_Delete(j);
 }
 
@@ -360,6 +380,15 @@ static void trace_and_heatmap_files(void) {
         WF_CHECK_EQ(h, 2 * 8 + 6); /* + the legend */
     }
     wf_free(NULL, txt);
+    /* the bank-conflict heatmap: a PNG too, and an unknown metric is refused */
+    remove(ppath);
+    snprintf(cmd, sizeof cmd, "gemv --kx 3 --ky 2 --m 12 --n 9 --heatmap %s --heatmap-metric bank", ppath);
+    j = run_json(cmd);
+    WF_CHECK(j != NULL);
+    cJSON_Delete(j);
+    WF_CHECK(wf_path_exists(ppath));
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 12 --n 9 --heatmap-metric banks"), 1);
+    WF_CHECK_HAS(out_buf, "--heatmap-metric 'banks': expected busy, hops, stalled or bank");
     remove(tpath);
     remove(ppath);
     rmdir(dir);

@@ -205,9 +205,13 @@ static void every_op_matches_reference_and_table(void) {
             WF_CHECK_EQ(bad, 0);
             uint32_t w = width(kk, cm);
             uint64_t want = cm->task_switch + cm->dsd_setup + (n + w - 1) / w;
-            if (kk == K_FADDS_CONFLICT) want += (n + w - 1) / w;
+            uint64_t conflict = kk == K_FADDS_CONFLICT ? (n + w - 1) / w : 0;
+            want += conflict;
             if (after.busy - before.busy != want) fprintf(stderr, "op %s n=%u\n", kname[kk], n);
             WF_CHECK_EQ(after.busy - before.busy, want);
+            /* the per-PE bank counter: the conflicting op and exactly its extra cycles, nothing else */
+            WF_CHECK_EQ(after.bank_ops - before.bank_ops, conflict ? 1u : 0u);
+            WF_CHECK_EQ(after.bank_cycles - before.bank_cycles, conflict);
         }
     wf_host_free(h);
     wf_layout_free(l);
