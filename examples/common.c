@@ -233,16 +233,30 @@ wf_status wf_ex_host_new(const wf_ex_opts *o, const wf_layout *l, wf_host **out,
 
 /* --defect-compare: the same command without the defect flags, with --json;
 ** its "cycles", or -1. */
+/* The comparison run is the same program on a perfect wafer, from its start
+** and writing nothing: the flags about defects, outputs, debugging,
+** checkpoints (it must never write or resume the user's snapshot) and
+** progress are left out. */
+static int compare_drops(const char *a, int *has_value) {
+    static const char *const bare[] = {"--defect-compare", "--json", "--debug", "--check-statics"};
+    static const char *const valued[] = {"--defects",    "--defect-rate",   "--defect-seed",   "--spare-cols",
+                                         "--spare-rows", "--trace",         "--trace-window",  "--heatmap",
+                                         "--heatmap-metric", "--debug-script", "--checkpoint", "--checkpoint-every",
+                                         "--checkpoint-at", "--resume",      "--progress"};
+    for (size_t k = 0; k < sizeof bare / sizeof *bare; k++)
+        if (!strcmp(a, bare[k])) return *has_value = 0, 1;
+    for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+        if (!strcmp(a, valued[k])) return *has_value = 1, 1;
+    return 0;
+}
 static double defect_free_cycles(const wf_ex_opts *o) {
     char cmd[4096];
     size_t at = 0;
     for (int i = 0; i < o->argc && at < sizeof cmd; i++) {
         const char *a = o->argv[i];
-        if (i > 0 && (!strcmp(a, "--defect-compare") || !strcmp(a, "--json") || !strcmp(a, "--debug"))) continue;
-        if (i > 0 && (!strcmp(a, "--defects") || !strcmp(a, "--defect-rate") || !strcmp(a, "--defect-seed") ||
-                      !strcmp(a, "--spare-cols") || !strcmp(a, "--spare-rows") || !strcmp(a, "--trace") ||
-                      !strcmp(a, "--heatmap") || !strcmp(a, "--debug-script"))) {
-            i++;
+        int has_value;
+        if (i > 0 && compare_drops(a, &has_value)) {
+            i += has_value;
             continue;
         }
         char self[1024];
@@ -402,6 +416,11 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
     double ns_cpu = active ? cpu * 1e9 / (double)active : 0;
     const wf_defect_stats *ds = wf_host_defects(h);
     double free_cyc = ds && o->defect_compare ? defect_free_cycles(o) : -1;
+    if (ds && o->defect_compare && free_cyc < 0) {
+        fprintf(stderr, "%s: error: --defect-compare: the run without defects failed (run the same command "
+                "without the defect flags to see why)\n", r->example);
+        return 1;
+    }
     if (o->json) {
         printf("{\"example\":\"%s\",\"params\":{%s},\"cycles\":%llu,\"compute_cycles\":%llu,\"io_cycles\":%llu,"
                "\"wall_s\":%.6f,\"run_wall_s\":%.6f,\"pes\":%.0f,\"active_pe_cycles\":%llu,"

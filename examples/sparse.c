@@ -159,6 +159,11 @@ int main(int argc, char **argv) {
     int help;
     if (wf_ex_parse(argc, argv, prog, flags, 4, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
     if (help) return 0;
+    if (o.defect_compare) { /* its two runs print their own summary, without the defect report */
+        WF_FAIL(&e, WF_EUSAGE, "--defect-compare: not supported by sparse (it compares dense and sparse x); run "
+                "it again without the defect flags to compare");
+        return wf_ex_fail(prog, NULL, &e);
+    }
     if (p < 2 || p > WF_FABRIC_MAX_W || m < 1 || n < 1 || n > 65535 || density < 0 || density > 100) {
         WF_FAIL(&e, WF_EUSAGE, "sizes: p %lld, m %lld, n %lld, density %lld: need 2 <= p <= 750, m >= 1, "
                 "1 <= n <= 65535, 0 <= density <= 100", (long long)p, (long long)m, (long long)n, (long long)density);

@@ -1035,6 +1035,34 @@ static void defects_keep_results_and_cost_cycles(void) {
         cJSON_Delete(a);
         cJSON_Delete(b);
     }
+    /* the comparison run starts afresh and writes nothing: a run paused with
+    ** --defect-compare and resumed reports the true defect-free cycles (its
+    ** comparison once inherited --resume and --checkpoint: a refused resume
+    ** read as -1 cycles, and periodic saves overwrote the user's snapshot) */
+    {
+        const char *snap = "test_examples_defects.snap";
+        char cmd[512];
+        remove(snap);
+        cJSON *a = run_json("stencil --nx 6 --ny 5 --nz 16");
+        snprintf(cmd, sizeof cmd, "stencil --nx 6 --ny 5 --nz 16 --defects %s --defect-compare --checkpoint %s "
+                 "--checkpoint-at 500", map, snap);
+        WF_CHECK_EQ(run(cmd), 3);
+        snprintf(cmd, sizeof cmd, "stencil --nx 6 --ny 5 --nz 16 --defects %s --defect-compare --checkpoint %s "
+                 "--checkpoint-at 500 --resume %s", map, snap, snap);
+        cJSON *b = run_json(cmd);
+        WF_CHECK(a != NULL && b != NULL);
+        if (a && b) {
+            WF_CHECK_STR(str(b, "check"), "ok");
+            const cJSON *d = cJSON_GetObjectItemCaseSensitive(b, "defects");
+            WF_CHECK_FEQ(num(d, "cycles_defect_free"), num(a, "cycles"));
+            WF_CHECK(cJSON_GetObjectItemCaseSensitive(b, "resumed") != NULL);
+        }
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        remove(snap);
+        WF_CHECK_EQ(run("sparse --defect-rate 0.01 --defect-compare"), 1);
+        WF_CHECK_HAS(out_buf, "--defect-compare: not supported by sparse");
+    }
     /* a reduce along a row is latency-bound: a dead router on it costs exactly
     ** its detour's extra 3 hops */
     WF_CHECK(write_file(map, "spare-cols 1\nspare-rows 1\nrouter 5 0\n"));
