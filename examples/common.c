@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static double cpu_now(void) {
@@ -71,6 +72,40 @@ static wf_status parse_real(const char *prog, const char *flag, const char *val,
     return WF_OK;
 }
 
+/* An output file's path: not empty, not a folder, in a folder that exists
+** and can be written (the file itself is written through a temporary
+** beside it and renamed). */
+static int out_path_bad(const char *prog, const char *flag, const char *path, wf_err *err) {
+    struct stat st;
+    if (!*path) return WF_FAIL(err, WF_EUSAGE, "%s: %s: empty file name", prog, flag), 1;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return WF_FAIL(err, WF_EUSAGE, "%s: %s %s: is a folder (name a file)", prog, flag, path), 1;
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return WF_FAIL(err, WF_EIO, "%s: %s %s: folder %s does not exist", prog, flag, path, dir), 1;
+    if (access(dir, W_OK) != 0)
+        return WF_FAIL(err, WF_EIO, "%s: %s %s: folder %s is not writable: %s", prog, flag, path, dir,
+                       strerror(errno)), 1;
+    return 0;
+}
+
+/* A flag that takes a value: one of everyone's, or the example's own. */
+static int valued_flag(const char *a, const wf_ex_flag *flags, int nflags) {
+    static const char *const common[] = {"--trace",          "--debug-script", "--heatmap",     "--defects",
+                                         "--checkpoint",     "--resume",       "--heatmap-metric", "--threads",
+                                         "--progress",       "--checkpoint-every", "--checkpoint-at", "--defect-rate",
+                                         "--defect-seed",    "--spare-cols",   "--spare-rows",  "--trace-window"};
+    for (size_t k = 0; k < sizeof common / sizeof *common; k++)
+        if (!strcmp(a, common[k])) return 1;
+    for (int k = 0; k < nflags; k++)
+        if (!strcmp(a + 2, flags[k].name)) return 1;
+    return 0;
+}
+
 wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag *flags, int nflags, wf_ex_opts *o,
                       int *help, wf_err *err) {
     memset(o, 0, sizeof *o);
@@ -83,6 +118,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
     o->argc = argc;
     o->argv = argv;
     *help = 0;
+    int seen_tw = 0, seen_metric = 0, seen_every = 0;
+    const char *seen_defopt = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -107,9 +144,19 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             continue;
         }
         if (strncmp(a, "--", 2) != 0) return WF_FAIL(err, WF_EUSAGE, "%s: unexpected argument '%s'", prog, a);
+        if (!valued_flag(a, flags, nflags)) {
+            if (strchr(a, '='))
+                return WF_FAIL(err, WF_EUSAGE, "%s: unknown flag '%s' (a flag's value is the next argument: '%.*s %s')",
+                               prog, a, (int)(strchr(a, '=') - a), a, strchr(a, '=') + 1);
+            return WF_FAIL(err, WF_EUSAGE, "%s: unknown flag '%s' (see --help)", prog, a);
+        }
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!val) return WF_FAIL(err, WF_EUSAGE, "%s: flag '%s' needs a value", prog, a);
         i++;
+        if (!strcmp(a, "--trace-window")) seen_tw = 1;
+        if (!strcmp(a, "--heatmap-metric")) seen_metric = 1;
+        if (!strcmp(a, "--checkpoint-every")) seen_every = 1;
+        if (!strcmp(a, "--defect-seed") || !strcmp(a, "--spare-cols") || !strcmp(a, "--spare-rows")) seen_defopt = a;
         /* flags that name a file: the value as given */
         const struct { const char *flag; const char **to; } files[] = {
             {"--trace", &o->trace},           {"--debug-script", &o->debug_script}, {"--heatmap", &o->heatmap},
@@ -197,6 +244,22 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
     }
     if (o->checkpoint_at && !o->checkpoint)
         return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-at needs --checkpoint FILE (where to save)", prog);
+    /* files written later (at the first save, at the end): a path that cannot
+    ** be written is refused now, not after hours of simulation */
+    const struct { const char *flag, *path; } outs[] = {
+        {"--checkpoint", o->checkpoint}, {"--trace", o->trace}, {"--heatmap", o->heatmap}};
+    for (size_t k = 0; k < sizeof outs / sizeof *outs; k++)
+        if (outs[k].path && out_path_bad(prog, outs[k].flag, outs[k].path, err)) return err->code;
+    /* a flag that only qualifies another one, given without it, would be ignored */
+    if (seen_every && !o->checkpoint)
+        return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-every needs --checkpoint FILE (where to save)", prog);
+    if (seen_tw && !o->trace) return WF_FAIL(err, WF_EUSAGE, "%s: --trace-window needs --trace FILE", prog);
+    if (seen_metric && !o->heatmap) return WF_FAIL(err, WF_EUSAGE, "%s: --heatmap-metric needs --heatmap FILE", prog);
+    int defects = o->defects || o->defect_rate > 0;
+    if (seen_defopt && !defects)
+        return WF_FAIL(err, WF_EUSAGE, "%s: %s needs --defects FILE or --defect-rate R", prog, seen_defopt);
+    if (o->defect_compare && !defects)
+        return WF_FAIL(err, WF_EUSAGE, "%s: --defect-compare needs --defects FILE or --defect-rate R", prog);
     return WF_OK;
 }
 
@@ -289,10 +352,14 @@ static double defect_free_cycles(const wf_ex_opts *o) {
 /* --debug / --debug-script: the debugger on stdin (a prompt on a terminal)
 ** or on the script (each command echoed), answering on stdout. */
 static wf_status debug_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
-    if (o->debug_script) {
-        o->dbg_in = fopen(o->debug_script, "r");
-        if (!o->dbg_in)
+    if (o->debug_script) { /* a regular file (a folder would read as an empty script) */
+        int fd;
+        if (wf_file_open_read(o->debug_script, &fd, NULL, err)) return wf_err_prefix(err, "--debug-script");
+        o->dbg_in = fdopen(fd, "r");
+        if (!o->dbg_in) {
+            close(fd);
             return WF_FAIL(err, WF_EIO, "--debug-script %s: %s", o->debug_script, strerror(errno));
+        }
     }
     wf_debug_opts dop = {o->dbg_in ? o->dbg_in : stdin, stdout, o->dbg_in != NULL,
                          !o->dbg_in && isatty(STDIN_FILENO), NULL};

@@ -342,6 +342,10 @@ int main(int argc, char **argv) {
         WF_FAIL(&e, WF_EUSAGE, "sizes: n %lld: need a power of two, 4 <= n <= 512", (long long)n);
         return wf_ex_fail(prog, NULL, &e);
     }
+    if ((check != 0 && check != 1) || (inverse != 0 && inverse != 1)) {
+        WF_FAIL(&e, WF_EUSAGE, "--check %lld, --inverse %lld: each is 0 or 1", (long long)check, (long long)inverse);
+        return wf_ex_fail(prog, NULL, &e);
+    }
     int N = (int)n;
     int64_t *params = NULL;
     wf_layout *l = NULL;

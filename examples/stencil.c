@@ -110,9 +110,15 @@ int main(int argc, char **argv) {
     int help;
     if (wf_ex_parse(argc, argv, prog, flags, 4, &o, &help, &e)) return wf_ex_fail(prog, NULL, &e);
     if (help) return 0;
-    if (nx < 1 || ny < 1 || nx > WF_FABRIC_MAX_W || ny > WF_FABRIC_MAX_H || nz < 1 || nz > 4096) {
-        WF_FAIL(&e, WF_EUSAGE, "sizes: %lld x %lld x %lld: need 1 <= nx <= 750, 1 <= ny <= 994, 1 <= nz <= 4096",
-                (long long)nx, (long long)ny, (long long)nz);
+    /* six nz-float symbols and a counter in the SRAM left after the code reserve */
+    const int64_t nz_max = (int64_t)(wf_cost_wse2.sram_bytes - wf_cost_wse2.code_reserve - 4) / 24;
+    if (nx < 1 || ny < 1 || nx > WF_FABRIC_MAX_W || ny > WF_FABRIC_MAX_H || nz < 1 || nz > nz_max) {
+        WF_FAIL(&e, WF_EUSAGE, "sizes: %lld x %lld x %lld: need 1 <= nx <= 750, 1 <= ny <= 994, 1 <= nz <= %lld (six "
+                "nz-float buffers per PE)", (long long)nx, (long long)ny, (long long)nz, (long long)nz_max);
+        return wf_ex_fail(prog, NULL, &e);
+    }
+    if (spread != 0 && spread != 1) {
+        WF_FAIL(&e, WF_EUSAGE, "--spread-banks %lld: 0 or 1", (long long)spread);
         return wf_ex_fail(prog, NULL, &e);
     }
     int64_t params[P_COUNT] = {nx, ny, nz};

@@ -302,7 +302,10 @@ static void quit_stdin_and_bad_script(void) {
     WF_CHECK_EQ(run("wsmm --debug"), 1);
     WF_CHECK_HAS(out, "wsmm: error: --debug: not available here (gemv, collectives, summa, stencil, sparse and fft");
     WF_CHECK_EQ(run("stencil --nx 3 --ny 3 --nz 8 --debug-script /nonexistent/x.wdb"), 1);
-    WF_CHECK_HAS(out, "stencil: error: --debug-script /nonexistent/x.wdb: No such file or directory");
+    WF_CHECK_HAS(out, "stencil: error: --debug-script: /nonexistent/x.wdb: cannot open: No such file or directory");
+    /* a folder would read as an empty script (run to the end): refused */
+    WF_CHECK_EQ(run("stencil --nx 3 --ny 3 --nz 8 --debug-script /tmp"), 1);
+    WF_CHECK_HAS(out, "stencil: error: --debug-script: /tmp: not a regular file (a folder)");
 }
 
 int main(void) {

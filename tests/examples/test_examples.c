@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -137,6 +138,35 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
     WF_CHECK_HAS(out_buf, "flag '--m': '12x' is not an integer");
     WF_CHECK_EQ(run("gemv --trace-window 1,2,3"), 1);
     WF_CHECK_HAS(out_buf, "expected x0,y0,x1,y1,c0,c1");
+    /* an unknown flag last, or written --flag=value, is unknown, not "needs a value" */
+    WF_CHECK_EQ(run("gemv --json --bogus"), 1);
+    WF_CHECK_HAS(out_buf, "gemv: error: unknown flag '--bogus' (see --help)");
+    WF_CHECK_EQ(run("gemv --m=12"), 1);
+    WF_CHECK_HAS(out_buf, "unknown flag '--m=12' (a flag's value is the next argument: '--m 12')");
+    WF_CHECK_EQ(run("gemv --m"), 1);
+    WF_CHECK_HAS(out_buf, "flag '--m' needs a value");
+    /* a qualifying flag without the one it qualifies would be ignored: refused */
+    static const char *const alone[][2] = {
+        {"gemv --trace-window 0,0,1,1,0,0", "--trace-window needs --trace FILE"},
+        {"gemv --heatmap-metric bank", "--heatmap-metric needs --heatmap FILE"},
+        {"gemv --checkpoint-every 5", "--checkpoint-every needs --checkpoint FILE"},
+        {"gemv --defect-seed 5", "--defect-seed needs --defects FILE or --defect-rate R"},
+        {"gemv --spare-cols 2", "--spare-cols needs --defects FILE or --defect-rate R"},
+        {"gemv --defect-compare", "--defect-compare needs --defects FILE or --defect-rate R"}};
+    for (size_t i = 0; i < sizeof alone / sizeof *alone; i++) {
+        WF_CHECK_EQ(run(alone[i][0]), 1);
+        WF_CHECK_HAS(out_buf, alone[i][1]);
+    }
+    /* 0-or-1 switches are not coerced; sizes name the real bound */
+    WF_CHECK_EQ(run("stencil --spread-banks 2"), 1);
+    WF_CHECK_HAS(out_buf, "stencil: error: --spread-banks 2: 0 or 1");
+    WF_CHECK_EQ(run("fft --n 4 --inverse 2"), 1);
+    WF_CHECK_HAS(out_buf, "fft: error: --check 1, --inverse 2: each is 0 or 1");
+    WF_CHECK_EQ(run("stencil --nx 1 --ny 1 --nz 1878"), 1);
+    WF_CHECK_HAS(out_buf, "1 <= nz <= 1877 (six nz-float buffers per PE)");
+    cJSON *big = run_json("stencil --nx 1 --ny 1 --nz 1877");
+    WF_CHECK(big != NULL);
+    cJSON_Delete(big);
     WF_CHECK_EQ(run("collectives --op scatter"), 1);
     WF_CHECK_HAS(out_buf, "--op 'scatter': expected reduce, bcast or allreduce");
     WF_CHECK_EQ(run("summa --p 1"), 1);
@@ -183,7 +213,11 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
              y1 - y0, y1 - y0 + 4u * rows, 4u * rows);
     WF_CHECK_HAS(out_buf, want);
     WF_CHECK_EQ(run("gemv --trace /nonexistent-dir/t.json --kx 2 --ky 2 --m 4 --n 4"), 1);
-    WF_CHECK_HAS(out_buf, "trace: ");
+    WF_CHECK_HAS(out_buf, "gemv: error: --trace /nonexistent-dir/t.json: folder /nonexistent-dir does not exist");
+    WF_CHECK_EQ(run("gemv --trace '' --kx 2 --ky 2 --m 4 --n 4"), 1);
+    WF_CHECK_HAS(out_buf, "gemv: error: --trace: empty file name");
+    WF_CHECK_EQ(run("gemv --heatmap /tmp --kx 2 --ky 2 --m 4 --n 4"), 1);
+    WF_CHECK_HAS(out_buf, "gemv: error: --heatmap /tmp: is a folder (name a file)");
 }
 
 /* ---- reduce / allreduce vs the analytic model -------------------------------------------------
@@ -754,15 +788,25 @@ static void checkpoint_errors_name_the_file(void) {
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "bad.snap: corrupt snapshot: PE fields out of range");
 
-    /* writes that fail: a pause cannot be taken (exit 1); periodic ones are reported and the run goes on */
+    /* a folder that does not exist is refused before the run */
     snprintf(cmd, sizeof cmd, "fft --n 16 --checkpoint %s/no/such/dir.snap --checkpoint-at 1300", dir);
     WF_CHECK_EQ(run(cmd), 1);
-    WF_CHECK_HAS(out_buf, "no/such/dir.snap.tmp: cannot write: No such file or directory");
-    snprintf(cmd, sizeof cmd, "fft --n 16 --threads 1 --json --checkpoint %s/no/such/dir.snap --checkpoint-every 0.000001",
+    WF_CHECK_HAS(out_buf, "no/such/dir.snap: folder ");
+    WF_CHECK_HAS(out_buf, "/no/such does not exist");
+    /* writes that fail at save time (the temporary is a folder): a pause cannot
+    ** be taken (exit 1); periodic ones are reported and the run goes on */
+    char blocked[300];
+    snprintf(blocked, sizeof blocked, "%s/blocked.snap.tmp", dir);
+    WF_CHECK(mkdir(blocked, 0700) == 0);
+    snprintf(cmd, sizeof cmd, "fft --n 16 --checkpoint %s/blocked.snap --checkpoint-at 1300", dir);
+    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_HAS(out_buf, "blocked.snap.tmp: cannot write: Is a directory");
+    snprintf(cmd, sizeof cmd, "fft --n 16 --threads 1 --json --checkpoint %s/blocked.snap --checkpoint-every 0.000001",
              dir);
     WF_CHECK_EQ(run(cmd), 0);
     WF_CHECK_HAS(out_buf, "failed: ");
     WF_CHECK_HAS(out_buf, "\"check\":\"ok\"");
+    rmdir(blocked);
     remove(snap);
     remove(bad);
     rmdir(dir);
