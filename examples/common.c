@@ -430,11 +430,20 @@ wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
     st = wf_fabric_set_threads(wf_host_fabric(h), o->threads, err);
     if (!st && o->check_statics) st = wf_fabric_set_check_statics(wf_host_fabric(h), 1, err);
     if (!st && (o->debug || o->debug_script)) st = debug_begin(o, h, err);
+    o->heat_f = wf_host_fabric(h);
+    o->heat_done = 0;
     if (st || !o->trace) return st;
     return wf_tracer_open(wf_host_fabric(h), o->trace, o->has_tw ? &o->tw : NULL, 0, &o->tracer, err);
 }
 
 void wf_ex_diag_free(wf_ex_opts *o) {
+    if (o->heatmap && o->heat_f && !o->heat_done) { /* a failed run: its heatmap, like its trace */
+        wf_err e = {0};
+        if (wf_heatmap_write(o->heat_f, o->heatmap, o->heat, 0, NULL, &e))
+            fprintf(stderr, "heatmap of the failed run: %s\n", e.msg);
+    }
+    o->heat_f = NULL;
+    o->heat_done = 1;
     if (stop_fabric) { /* the fabric goes away: default signal handling again */
         stop_fabric = NULL;
         signal(SIGINT, SIG_DFL);
@@ -451,6 +460,7 @@ void wf_ex_diag_free(wf_ex_opts *o) {
 wf_status wf_ex_diag_end(wf_ex_opts *o, wf_host *h, wf_err *err) {
     wf_status st = wf_tracer_close(o->tracer, err);
     o->tracer = NULL;
+    o->heat_done = 1;
     wf_ex_diag_free(o);
     if (st) return st;
     if (o->heatmap) return wf_heatmap_write(wf_host_fabric(h), o->heatmap, o->heat, 0, NULL, err);
@@ -545,6 +555,10 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         for (int i = 0; i < r->nextra; i++) printf("  %s = %.9g\n", r->extra_key[i], r->extra_val[i]);
         printf("  check: %s (max |diff| %.3g)\n", r->ok ? "ok" : "FAIL", r->max_abs_diff);
     }
+    if (o->checkpoint_at && !(ri.segments && ri.from_cycle >= (uint64_t)o->checkpoint_at))
+        fprintf(stderr, "%s: note: --checkpoint-at %lld fell in no run of the fabric (the clock is at %llu now; host "
+                "copies advance it with no run to pause); no snapshot written\n", r->example,
+                (long long)o->checkpoint_at, (unsigned long long)wf_fabric_now(f));
     if (fflush(stdout) != 0 || ferror(stdout)) { /* a full disk or closed pipe is not success */
         fprintf(stderr, "%s: writing standard output: %s\n", r->example, errno ? strerror(errno) : "write error");
         return 1;

@@ -56,7 +56,9 @@ typedef struct {
     wf_trace_window tw;      /* default: everything */
     int has_tw;
     const char *heatmap;     /* NULL = no heatmap */
-    wf_heat_metric heat;     /* --heatmap-metric busy|hops|stalled (default busy) */
+    wf_heat_metric heat;     /* --heatmap-metric busy|hops|stalled|bank (default busy) */
+    wf_fabric *heat_f;       /* the fabric the heatmap is of (set by wf_ex_diag_begin) */
+    int heat_done;           /* written (by wf_ex_diag_end, or for a failed run by wf_ex_diag_free) */
     wf_tracer *tracer;       /* open while the example runs */
     uint64_t launch_at;      /* fabric cycle the first launch was issued (trace windows are absolute) */
     int launched;

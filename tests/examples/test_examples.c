@@ -192,6 +192,11 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
              launch_at + compute);
     WF_CHECK_HAS(out_buf, want);
     WF_CHECK_HAS(out_buf, "\nPE(2,1): color 2: async fadds receive (examples/gemv.c:68) waits for a wavelet");
+    /* the failed run's heatmap is written, as its trace is kept */
+    remove("test_examples_failed.png");
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault deadlock --heatmap test_examples_failed.png"), 1);
+    WF_CHECK(wf_path_exists("test_examples_failed.png"));
+    remove("test_examples_failed.png");
     WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --fault route"), 1);
     WF_CHECK_HAS(out_buf, "PE(1,0): color 2: route sends EAST but PE(2,0) has no route for color 2 accepting WEST");
     /* oob on PE(0,0) (rows 4 of m 8, columns 3 of n 9; symbols A 4x3, x 3,
@@ -788,6 +793,10 @@ static void checkpoint_errors_name_the_file(void) {
     WF_CHECK_EQ(run(cmd), 1);
     WF_CHECK_HAS(out_buf, "bad.snap: corrupt snapshot: PE fields out of range");
 
+    /* a pause that no run reaches is said, not silently skipped */
+    snprintf(cmd, sizeof cmd, "fft --n 16 --checkpoint %s/late.snap --checkpoint-at 999999", dir);
+    WF_CHECK_EQ(run(cmd), 0);
+    WF_CHECK_HAS(out_buf, "fft: note: --checkpoint-at 999999 fell in no run of the fabric");
     /* a folder that does not exist is refused before the run */
     snprintf(cmd, sizeof cmd, "fft --n 16 --checkpoint %s/no/such/dir.snap --checkpoint-at 1300", dir);
     WF_CHECK_EQ(run(cmd), 1);
