@@ -57,6 +57,21 @@ static int word(const char **p, const char *end, const char **w, size_t *len) {
 
 static int is_word(const char *w, size_t n, const char *lit) { return strlen(lit) == n && !memcmp(w, lit, n); }
 
+/* A word for a message: its first 16 bytes, control and non-ASCII bytes as
+** \xNN (a binary file or a NUL must not reach the terminal raw), "..." when
+** cut. */
+static const char *shown_word(const char *w, size_t n, char *out, size_t cap) {
+    size_t at = 0;
+    for (size_t i = 0; i < n && i < 16 && at + 5 < cap; i++) {
+        unsigned char c = (unsigned char)w[i];
+        if (c < 0x20 || c >= 0x7f || c == '\'') at += (size_t)snprintf(out + at, cap - at, "\\x%02x", c);
+        else out[at++] = (char)c;
+    }
+    out[at] = 0;
+    if (n > 16 && at + 4 < cap) snprintf(out + at, cap - at, "...");
+    return out;
+}
+
 /* A decimal 0..100000 (no sign, no spaces); -1 when it is not one. */
 static int number(const char *w, size_t n) {
     if (n == 0 || n > 6) return -1;
@@ -87,8 +102,8 @@ wf_status wf_defects_parse(const char *text, size_t n, const char *name, wf_defe
         size_t wl;
         p = le < end ? le + 1 : end;
         if (!word(&q, le, &w, &wl)) continue;
-        char shown[24];
-        snprintf(shown, sizeof shown, "%.*s%s", (int)(wl > 16 ? 16 : wl), w, wl > 16 ? "..." : "");
+        char shown[72], sa[72];
+        shown_word(w, wl, shown, sizeof shown);
         int kind;
         if (is_word(w, wl, "pe")) kind = D_PE;
         else if (is_word(w, wl, "router")) kind = D_ROUTER;
@@ -108,24 +123,24 @@ wf_status wf_defects_parse(const char *text, size_t n, const char *name, wf_defe
             if (a < 2) {
                 v[a] = number(aw, al);
                 if (v[a] < 0)
-                    LINE_FAIL(WF_ECORRUPT, "%s:%d: '%.*s' is not a number 0..100000", d->name, line,
-                              (int)(al > 16 ? 16 : al), aw);
+                    LINE_FAIL(WF_ECORRUPT, "%s:%d: '%s' is not a number 0..100000", d->name, line,
+                              shown_word(aw, al, sa, sizeof sa));
             } else {
                 static const char *const dn[4][2] = {{"N", "NORTH"}, {"S", "SOUTH"}, {"E", "EAST"}, {"W", "WEST"}};
                 int found = -1;
                 for (int k = 0; k < 4 && found < 0; k++)
                     if (is_word(aw, al, dn[k][0]) || is_word(aw, al, dn[k][1])) found = k;
                 if (found < 0)
-                    LINE_FAIL(WF_ECORRUPT, "%s:%d: link direction '%.*s', expected N, S, E or W", d->name, line,
-                              (int)(al > 16 ? 16 : al), aw);
+                    LINE_FAIL(WF_ECORRUPT, "%s:%d: link direction '%s', expected N, S, E or W", d->name, line,
+                              shown_word(aw, al, sa, sizeof sa));
                 dir = (uint8_t)found;
             }
         }
         const char *xw;
         size_t xl;
         if (word(&q, le, &xw, &xl))
-            LINE_FAIL(WF_ECORRUPT, "%s:%d: unexpected '%.*s' after the entry", d->name, line,
-                      (int)(xl > 16 ? 16 : xl), xw);
+            LINE_FAIL(WF_ECORRUPT, "%s:%d: unexpected '%s' after the entry", d->name, line,
+                      shown_word(xw, xl, sa, sizeof sa));
         if (kind == -1) {
             if (w[6] == 'c') d->spare_cols = v[0];
             else d->spare_rows = v[0];

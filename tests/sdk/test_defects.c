@@ -81,6 +81,10 @@ static void parser_rejects_bad_lines_with_file_and_line(void) {
     wf_err e = {0};
     WF_CHECK(wf_defects_parse(junk, sizeof junk, "junk", &d, &e) != WF_OK);
     WF_CHECK(strncmp(e.msg, "junk:1: ", 8) == 0);
+    for (const char *c = e.msg; *c; c++) WF_CHECK(*c >= 0x20 && *c < 0x7f); /* no raw bytes in the message */
+    /* a NUL inside a number: shown, not cut off where the NUL is */
+    WF_CHECK_EQ(wf_defects_parse("pe 1 1\0x\n", 9, "nul", &d, &e), WF_ECORRUPT);
+    WF_CHECK_STR(e.msg, "nul:1: '1\\x00x' is not a number 0..100000");
     memset(junk, 'x', sizeof junk);
     WF_CHECK_EQ(wf_defects_parse(junk, sizeof junk, "junk", &d, &e), WF_ECORRUPT);
     WF_CHECK_EQ(wf_defects_parse("pe 1 1", 3, "cut", &d, &e), WF_ECORRUPT); /* "pe " only */
