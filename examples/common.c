@@ -199,7 +199,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             errno = 0;
             long long v = strtoll(val, &end, 10);
             if (errno || !end || *end || end == val || v < 1)
-                return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-at '%s': expected a cycle >= 1", prog, val);
+                return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-at '%s': %s", prog, val,
+                               errno == ERANGE ? "out of range (at most 9223372036854775807)" : "expected a cycle >= 1");
             o->checkpoint_at = v;
             continue;
         }
@@ -213,7 +214,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             long long v = strtoll(val, &end, 10);
             int seed = a[2] == 'd';
             if (errno || !end || *end || end == val || v < 0 || (!seed && v > 256))
-                return WF_FAIL(err, WF_EUSAGE, "%s: %s '%s': expected %s", prog, a, val, seed ? "an integer >= 0" : "0..256");
+                return WF_FAIL(err, WF_EUSAGE, "%s: %s '%s': expected %s", prog, a, val,
+                               seed ? "an integer 0 .. 9223372036854775807" : "0..256");
             if (seed) o->defect_seed = v;
             else if (a[8] == 'c') o->spare_cols = (int)v;
             else o->spare_rows = (int)v;
@@ -236,7 +238,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
                 errno = 0;
                 long long v = strtoll(val, &end, 10);
                 if (errno || !end || *end || end == val)
-                    return WF_FAIL(err, WF_EUSAGE, "%s: flag '%s': '%s' is not an integer", prog, a, val);
+                    return WF_FAIL(err, WF_EUSAGE, "%s: flag '%s': '%s' is %s", prog, a, val,
+                                   errno == ERANGE ? "out of range" : "not an integer");
                 *(int64_t *)flags[k].dst = v;
             }
         }
