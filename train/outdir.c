@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,12 +208,30 @@ wf_status wf_outdir_commit(wf_outdir *od, long step, const char *tmp, char *dir,
     struct stat sb;
     if (lstat(dir, &sb) == 0) {
         int i = outdir_find(od, name);
-        const char *why = "it was not written by this run (not in checkpoints.txt)";
-        if (i < 0 || remove_ckpt_dir(dir, &why) != 1) {
-            wf_outdir_abort(tmp);
-            return WF_FAIL(err, WF_EIO, "%s: already exists and %s; move it away to save step %ld", dir, why, step);
+        if (i < 0) {
+            /* not on our list: a save killed between its rename and the list's
+            ** update (a resumed run then saves this step again), or someone
+            ** else's folder. Neither is ours to delete: it is kept under
+            ** another name and the save goes on */
+            char aside[WF_TRAIN_PATH + 48];
+            snprintf(aside, sizeof aside, "%s.unlisted-%ld", dir, (long)time(NULL));
+            if (rename(dir, aside) != 0) {
+                wf_status rc = WF_FAIL(err, WF_EIO, "%s: already exists, is not in checkpoints.txt, and cannot be "
+                                       "moved aside to %s: %s; move it away to save step %ld", dir, aside,
+                                       strerror(errno), step);
+                wf_outdir_abort(tmp);
+                return rc;
+            }
+            wf_log(WF_LOG_WARN, "%s was not in checkpoints.txt (a save interrupted before it was listed?): kept as %s",
+                   dir, aside);
+        } else {
+            const char *why = "";
+            if (remove_ckpt_dir(dir, &why) != 1) {
+                wf_outdir_abort(tmp);
+                return WF_FAIL(err, WF_EIO, "%s: already exists and %s; move it away to save step %ld", dir, why, step);
+            }
+            outdir_drop(od, i);
         }
-        outdir_drop(od, i);
     }
     if (rename(tmp, dir) != 0) {
         wf_status rc = WF_FAIL(err, WF_EIO, "%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
