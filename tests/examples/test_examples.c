@@ -145,34 +145,29 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
     WF_CHECK_HAS(out_buf, "unknown flag '--m=12' (a flag's value is the next argument: '--m 12')");
     WF_CHECK_EQ(run("gemv --m"), 1);
     WF_CHECK_HAS(out_buf, "flag '--m' needs a value");
-    /* a qualifying flag without the one it qualifies would be ignored: refused */
-    static const char *const alone[][2] = {
+    /* each refused with exit 1 and this in its message: a qualifying flag
+    ** without the one it qualifies (it would be ignored), 0-or-1 switches
+    ** (not coerced), sizes (the real bound) */
+    static const char *const refused[][2] = {
         {"gemv --trace-window 0,0,1,1,0,0", "--trace-window needs --trace FILE"},
         {"gemv --heatmap-metric bank", "--heatmap-metric needs --heatmap FILE"},
         {"gemv --checkpoint-every 5", "--checkpoint-every needs --checkpoint FILE"},
         {"gemv --defect-seed 5", "--defect-seed needs --defects FILE or --defect-rate R"},
         {"gemv --spare-cols 2", "--spare-cols needs --defects FILE or --defect-rate R"},
-        {"gemv --defect-compare", "--defect-compare needs --defects FILE or --defect-rate R"}};
-    for (size_t i = 0; i < sizeof alone / sizeof *alone; i++) {
-        WF_CHECK_EQ(run(alone[i][0]), 1);
-        WF_CHECK_HAS(out_buf, alone[i][1]);
+        {"gemv --defect-compare", "--defect-compare needs --defects FILE or --defect-rate R"},
+        {"stencil --spread-banks 2", "stencil: error: --spread-banks 2: 0 or 1"},
+        {"fft --n 4 --inverse 2", "fft: error: --check 1, --inverse 2: each is 0 or 1"},
+        {"stencil --nx 1 --ny 1 --nz 1878", "1 <= nz <= 1877 (six nz-float buffers per PE)"},
+        {"collectives --op scatter", "--op 'scatter': expected reduce, bcast or allreduce"},
+        {"summa --p 1", "need 2 <= p <= 750"},
+        {"sparse --m 100 --n 1000", "a PE has 48 KB"}};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        WF_CHECK_EQ(run(refused[i][0]), 1);
+        WF_CHECK_HAS(out_buf, refused[i][1]);
     }
-    /* 0-or-1 switches are not coerced; sizes name the real bound */
-    WF_CHECK_EQ(run("stencil --spread-banks 2"), 1);
-    WF_CHECK_HAS(out_buf, "stencil: error: --spread-banks 2: 0 or 1");
-    WF_CHECK_EQ(run("fft --n 4 --inverse 2"), 1);
-    WF_CHECK_HAS(out_buf, "fft: error: --check 1, --inverse 2: each is 0 or 1");
-    WF_CHECK_EQ(run("stencil --nx 1 --ny 1 --nz 1878"), 1);
-    WF_CHECK_HAS(out_buf, "1 <= nz <= 1877 (six nz-float buffers per PE)");
     cJSON *big = run_json("stencil --nx 1 --ny 1 --nz 1877");
     WF_CHECK(big != NULL);
     cJSON_Delete(big);
-    WF_CHECK_EQ(run("collectives --op scatter"), 1);
-    WF_CHECK_HAS(out_buf, "--op 'scatter': expected reduce, bcast or allreduce");
-    WF_CHECK_EQ(run("summa --p 1"), 1);
-    WF_CHECK_HAS(out_buf, "need 2 <= p <= 750");
-    WF_CHECK_EQ(run("sparse --m 100 --n 1000"), 1);
-    WF_CHECK_HAS(out_buf, "a PE has 48 KB");
     /* broken programs: the fabric's message, naming PE, cycle, task, color.
     ** The cycles come from the healthy run of the same program: launch_at
     ** (after the h2d copies, whose cost test_host.c checks) and its
