@@ -375,7 +375,9 @@ static int exec(wf_debug *d, char *line) {
     }
     if (!strcmp(c, "step") || !strcmp(c, "s")) {
         long long n = 1;
-        if (na > 1 || (na == 1 && !num(a[0], 1, INT64_MAX / 2, &n))) return complain(d, "step: expected a cycle count >= 1");
+        if (na > 1 || (na == 1 && !num(a[0], 1, INT64_MAX / 2, &n)))
+            return complain(d, na > 1 ? "step: expected one cycle count" : "step: expected a cycle count 1 .. %lld",
+                            (long long)(INT64_MAX / 2));
         d->step_at = wf_fabric_now(d->f) + (uint64_t)n;
         return R_RESUME;
     }
@@ -391,14 +393,19 @@ static int exec(wf_debug *d, char *line) {
     if (!strcmp(c, "router")) return cmd_inspect(d, c, WF_INSPECT_ROUTER, a, na);
     if (!strcmp(c, "tasks")) return cmd_inspect(d, c, WF_INSPECT_TASKS, a, na);
     if (!strcmp(c, "where") || !strcmp(c, "w")) {
+        if (na) return complain(d, "where: takes no arguments");
         cmd_where(d);
         return R_STAY;
     }
     if (!strcmp(c, "help") || !strcmp(c, "h")) {
+        if (na) return complain(d, "help: takes no arguments");
         cmd_help(d);
         return R_STAY;
     }
-    if (!strcmp(c, "quit") || !strcmp(c, "q")) return R_QUIT;
+    if (!strcmp(c, "quit") || !strcmp(c, "q")) { /* "quit now" must not end a run by accident of a typo */
+        if (na) return complain(d, "quit: takes no arguments");
+        return R_QUIT;
+    }
     return complain(d, "unknown command '%s' (help lists them)", c);
 }
 

@@ -311,7 +311,8 @@ static void bad_commands_are_one_line(void) {
     wf_debug *d = attach(h, &s,
                          "break\nbreak cycle x\nbreak task 64\nbreak task 3 at 9 0\nbreak pe 3 1 3 1\n"
                          "delete 7\nstep 0\ninfo\nprint/q 0 0 cnt\nprint 4 0 cnt\nprint 0 0 cnt 1\n"
-                         "tasks 0\nrouter 0 0 5\np 0 0 cnt 0 1 2 3 4 5 6 7 8 9\nb 99999999\ncontinue now\n",
+                         "tasks 0\nrouter 0 0 5\np 0 0 cnt 0 1 2 3 4 5 6 7 8 9\nb 99999999\ncontinue now\n"
+                         "quit now\nhelp me\nwhere now\nstep 1 2\n",
                          0);
     wf_err e = {0};
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_OK);
@@ -323,7 +324,7 @@ static void bad_commands_are_one_line(void) {
         "(wdb) break task 3 at 9 0\nerror: break task: PE(9,0) is outside the 5 x 2 fabric\n"
         "(wdb) break pe 3 1 3 1\nerror: break pe: rectangle 3 x 1 at PE(3,1) leaves the 5 x 2 fabric\n"
         "(wdb) delete 7\nerror: delete: no breakpoint 7 (info breakpoints lists them)\n"
-        "(wdb) step 0\nerror: step: expected a cycle count >= 1\n"
+        "(wdb) step 0\nerror: step: expected a cycle count 1 .. 4611686018427387903\n"
         "(wdb) info\nerror: info: expected 'info breakpoints'\n"
         "(wdb) print/q 0 0 cnt\nerror: print: format '/q': expected /f (float), /d (int), /u (unsigned), /x (hex) "
         "or /h (fp16)\n"
@@ -334,6 +335,10 @@ static void bad_commands_are_one_line(void) {
         "(wdb) p 0 0 cnt 0 1 2 3 4 5 6 7 8 9\nerror: too many words in the command\n"
         "(wdb) b 99999999\nbreakpoint 1: cycle 99999999\n" /* gdb's "b N" */
         "(wdb) continue now\nerror: continue: takes no arguments\n"
+        "(wdb) quit now\nerror: quit: takes no arguments\n" /* a typo must not end the run */
+        "(wdb) help me\nerror: help: takes no arguments\n"
+        "(wdb) where now\nerror: where: takes no arguments\n"
+        "(wdb) step 1 2\nerror: step: expected one cycle count\n"
         "end of commands: running to the end\n";
     WF_CHECK_HAS(s.text, want);
     free(s.text);
