@@ -78,8 +78,12 @@ static wf_status parse_real(const char *prog, const char *flag, const char *val,
 static int out_path_bad(const char *prog, const char *flag, const char *path, wf_err *err) {
     struct stat st;
     if (!*path) return WF_FAIL(err, WF_EUSAGE, "%s: %s: empty file name", prog, flag), 1;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return WF_FAIL(err, WF_EUSAGE, "%s: %s %s: is a folder (name a file)", prog, flag, path), 1;
+    if (stat(path, &st) == 0) { /* an existing file, device or FIFO (/dev/stdout) is written as it is */
+        if (S_ISDIR(st.st_mode))
+            return WF_FAIL(err, WF_EUSAGE, "%s: %s %s: is a folder (name a file)", prog, flag, path), 1;
+        return 0;
+    }
+    if (lstat(path, &st) == 0) return 0; /* a link to a file yet to be made: its target's folder decides */
     char dir[1024];
     const char *slash = strrchr(path, '/');
     if (!slash) snprintf(dir, sizeof dir, ".");

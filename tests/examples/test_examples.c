@@ -218,6 +218,8 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
     WF_CHECK_HAS(out_buf, "gemv: error: --trace: empty file name");
     WF_CHECK_EQ(run("gemv --heatmap /tmp --kx 2 --ky 2 --m 4 --n 4"), 1);
     WF_CHECK_HAS(out_buf, "gemv: error: --heatmap /tmp: is a folder (name a file)");
+    /* an existing device is written through, whatever its folder allows */
+    WF_CHECK_EQ(run("gemv --trace /dev/null --kx 2 --ky 2 --m 4 --n 4"), 0);
 }
 
 /* ---- reduce / allreduce vs the analytic model -------------------------------------------------
