@@ -97,15 +97,32 @@ static int out_path_bad(const char *prog, const char *flag, const char *path, wf
     return 0;
 }
 
+/* Every example's own flags besides its sizes: whether each takes a value,
+** and whether the --defect-compare run leaves it out (that run is the same
+** program on a perfect wafer, from its start and writing nothing: no
+** defects, outputs, debugging, checkpoints (it must never write or resume
+** the user's snapshot) or progress). One table, so the parser, the unknown
+** flag check and the comparison run cannot disagree on a flag. */
+static const struct {
+    const char *name;
+    uint8_t value, compare_drops;
+} common_flags[] = {
+    {"--json", 0, 1},         {"--check-statics", 0, 1},   {"--defect-compare", 0, 1}, {"--debug", 0, 1},
+    {"--threads", 1, 0},      {"--trace", 1, 1},           {"--trace-window", 1, 1},   {"--heatmap", 1, 1},
+    {"--heatmap-metric", 1, 1}, {"--debug-script", 1, 1},  {"--defects", 1, 1},        {"--defect-rate", 1, 1},
+    {"--defect-seed", 1, 1},  {"--spare-cols", 1, 1},      {"--spare-rows", 1, 1},     {"--checkpoint", 1, 1},
+    {"--checkpoint-every", 1, 1}, {"--checkpoint-at", 1, 1}, {"--resume", 1, 1},       {"--progress", 1, 1}};
+static int common_flag(const char *a) {
+    for (int k = 0; k < (int)(sizeof common_flags / sizeof *common_flags); k++)
+        if (!strcmp(a, common_flags[k].name)) return k;
+    return -1;
+}
+
 /* A flag that takes a value: one of everyone's, or the example's own. */
 static int valued_flag(const char *a, const wf_ex_flag *flags, int nflags) {
-    static const char *const common[] = {"--trace",          "--debug-script", "--heatmap",     "--defects",
-                                         "--checkpoint",     "--resume",       "--heatmap-metric", "--threads",
-                                         "--progress",       "--checkpoint-every", "--checkpoint-at", "--defect-rate",
-                                         "--defect-seed",    "--spare-cols",   "--spare-rows",  "--trace-window"};
-    for (size_t k = 0; k < sizeof common / sizeof *common; k++)
-        if (!strcmp(a, common[k])) return 1;
-    for (int k = 0; k < nflags; k++)
+    int k = common_flag(a);
+    if (k >= 0) return common_flags[k].value;
+    for (k = 0; k < nflags; k++)
         if (!strcmp(a + 2, flags[k].name)) return 1;
     return 0;
 }
@@ -204,7 +221,8 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
             long long v = strtoll(val, &end, 10);
             if (errno || !end || *end || end == val || v < 1)
                 return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-at '%s': %s", prog, val,
-                               errno == ERANGE ? "out of range (at most 9223372036854775807)" : "expected a cycle >= 1");
+                               errno == ERANGE ? "out of range (at most 9223372036854775807)"
+                                               : "expected a cycle >= 1");
             o->checkpoint_at = v;
             continue;
         }
@@ -301,32 +319,16 @@ wf_status wf_ex_host_new(const wf_ex_opts *o, const wf_layout *l, wf_host **out,
     return st;
 }
 
-/* --defect-compare: the same command without the defect flags, with --json;
-** its "cycles", or -1. */
-/* The comparison run is the same program on a perfect wafer, from its start
-** and writing nothing: the flags about defects, outputs, debugging,
-** checkpoints (it must never write or resume the user's snapshot) and
-** progress are left out. */
-static int compare_drops(const char *a, int *has_value) {
-    static const char *const bare[] = {"--defect-compare", "--json", "--debug", "--check-statics"};
-    static const char *const valued[] = {"--defects",    "--defect-rate",   "--defect-seed",   "--spare-cols",
-                                         "--spare-rows", "--trace",         "--trace-window",  "--heatmap",
-                                         "--heatmap-metric", "--debug-script", "--checkpoint", "--checkpoint-every",
-                                         "--checkpoint-at", "--resume",      "--progress"};
-    for (size_t k = 0; k < sizeof bare / sizeof *bare; k++)
-        if (!strcmp(a, bare[k])) return *has_value = 0, 1;
-    for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
-        if (!strcmp(a, valued[k])) return *has_value = 1, 1;
-    return 0;
-}
+/* --defect-compare: the same command without the flags common_flags marks,
+** with --json; its "cycles", or -1. */
 static double defect_free_cycles(const wf_ex_opts *o) {
     char cmd[4096];
     size_t at = 0;
     for (int i = 0; i < o->argc && at < sizeof cmd; i++) {
         const char *a = o->argv[i];
-        int has_value;
-        if (i > 0 && compare_drops(a, &has_value)) {
-            i += has_value;
+        int k = i > 0 ? common_flag(a) : -1;
+        if (k >= 0 && common_flags[k].compare_drops) {
+            i += common_flags[k].value;
             continue;
         }
         char self[1024];

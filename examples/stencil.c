@@ -64,12 +64,12 @@ static void st_go(wf_pe *pe, uint32_t d) {
     st[0] = 0;
     /* receives first (they wait on the input queues), then sends; each names
     ** the way its halo travels, so swapped colors fail at the op */
-    if (x > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BW), nz, 1, 4), wf_dsd_fabin_from(C_E0 + ((x - 1) & 1), nz, WF_DIR_W),
-                        wf_async_activate(T_W));
+    if (x > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BW), nz, 1, 4),
+                        wf_dsd_fabin_from(C_E0 + ((x - 1) & 1), nz, WF_DIR_W), wf_async_activate(T_W));
     if (x < nx - 1) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BE), nz, 1, 4),
                              wf_dsd_fabin_from(C_W0 + ((x + 1) & 1), nz, WF_DIR_E), wf_async_activate(T_E));
-    if (y > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BN), nz, 1, 4), wf_dsd_fabin_from(C_S0 + ((y - 1) & 1), nz, WF_DIR_N),
-                        wf_async_activate(T_N));
+    if (y > 0) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BN), nz, 1, 4),
+                        wf_dsd_fabin_from(C_S0 + ((y - 1) & 1), nz, WF_DIR_N), wf_async_activate(T_N));
     if (y < ny - 1) wf_fmovs(pe, wf_dsd_mem1d(pe, wf_sym(pe, S_BS), nz, 1, 4),
                              wf_dsd_fabin_from(C_N0 + ((y + 1) & 1), nz, WF_DIR_S), wf_async_activate(T_S));
     if (x < nx - 1) wf_fmovs(pe, wf_dsd_fabout_to(C_E0 + (x & 1), nz, WF_DIR_E), dv, wf_async_none());

@@ -328,19 +328,25 @@ static void fifo_place(wf_fifo *q, wf_wv **next, unsigned cap) {
     q->lag_at = UINT32_MAX;
 }
 
-/* The colors of pe that need an input (in) or output queue: routes that
-** deliver to the core (take from it) and, for input, data tasks. */
+/* Color c's input and output ports over every switch position of its
+** route, and whether it needs an input / output queue: a route that
+** delivers to the core (a data task too) / takes from it. */
+static void slot_ports(const wf_pe *pe, int c, const wf_cslot *s, unsigned *rx, unsigned *tx, int *in, int *out) {
+    *rx = *tx = 0;
+    if (s->has_route)
+        for (int p = 0; p < s->route.npos; p++) { *rx |= s->route.pos[p].rx; *tx |= s->route.pos[p].tx; }
+    *in = (*tx & WF_RAMP) || (pe->prog && (pe->prog->data_colors >> c & 1));
+    *out = (*rx & WF_RAMP) != 0;
+}
+/* The colors of pe that need an input (in) or output queue. */
 static uint32_t queue_colors(const wf_pe *pe, int in) {
     uint32_t m = 0;
     for (int c = 0; c < WF_FABRIC_COLORS; c++) {
-        int si = pe->cidx[c];
-        if (si < 0) continue;
-        const wf_cslot *s = &pe->slots[si];
-        unsigned rx = 0, tx = 0;
-        if (s->has_route)
-            for (int p = 0; p < s->route.npos; p++) { rx |= s->route.pos[p].rx; tx |= s->route.pos[p].tx; }
-        if (in ? (tx & WF_RAMP) || (pe->prog && (pe->prog->data_colors >> c & 1)) : (rx & WF_RAMP) != 0)
-            m |= 1u << c;
+        unsigned rx, tx;
+        int ni, no;
+        if (pe->cidx[c] < 0) continue;
+        slot_ports(pe, c, &pe->slots[pe->cidx[c]], &rx, &tx, &ni, &no);
+        if (in ? ni : no) m |= 1u << c;
     }
     return m;
 }
@@ -371,15 +377,15 @@ static wf_status plan_queues(wf_fabric *f, wf_pe *pe, caps *cp, size_t *nent, wf
         caps *k = &cp[si];
         k->rb = k->in = k->out = 0;
         k->iq = k->oq = -1;
-        unsigned rx = 0, tx = 0;
-        if (s->has_route)
-            for (int p = 0; p < s->route.npos; p++) { rx |= s->route.pos[p].rx; tx |= s->route.pos[p].tx; }
-        if ((tx & WF_RAMP) || (pe->prog && (pe->prog->data_colors >> c & 1))) {
+        unsigned rx, tx;
+        int need_in, need_out;
+        slot_ports(pe, c, s, &rx, &tx, &need_in, &need_out);
+        if (need_in) {
             if (niq == WF_FABRIC_IQ) return queues_full(pe, 1, c, err);
             k->iq = (int8_t)niq;
             k->in = f->cm.iq_depth[niq++];
         }
-        if (rx & WF_RAMP) {
+        if (need_out) {
             if (noq == WF_FABRIC_OQ) return queues_full(pe, 0, c, err);
             k->oq = (int8_t)noq;
             k->out = f->cm.oq_depth[noq++];

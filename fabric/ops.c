@@ -153,8 +153,9 @@ static int check_dir(wf_pe *pe, const char *nm, const wf_dsd *d, const wf_cslot 
                    in ? "delivers none from a link to the core" : "sends none of the core's to a link");
     else
         wf_pe_fail(pe, WF_ECOLOR, "%s: color %d: the PE's route %s %s, the DSD expects %s %s only "
-                   "(swapped halo colors?)", nm, d->color, in ? "delivers wavelets from" : "sends the core's wavelets to",
-                   dir_set(got, g, sizeof g), in ? "from" : "to", dir_set(d->dir, w, sizeof w));
+                   "(swapped halo colors?)", nm, d->color,
+                   in ? "delivers wavelets from" : "sends the core's wavelets to", dir_set(got, g, sizeof g),
+                   in ? "from" : "to", dir_set(d->dir, w, sizeof w));
     return 1;
 }
 
@@ -466,9 +467,9 @@ static int mem_direct(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, c
     return 1;
 }
 
-/* nsrc: how many of a, b are real operands (mov: 1). */
-/* The op named `nm` in its errors: the op's own name, or the call that
-** made it (wf_send is a mov32 to the fabric: its errors say "send"). */
+/* An op issued. nsrc: how many of a, b are real operands (mov: 1). nm names
+** it in errors: the op's own name, or the call that made it (wf_send is a
+** mov32 to the fabric: its errors say "send"). */
 static void issue_as(wf_pe *pe, const char *nm, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b,
                      int nsrc, uint32_t sbits, wf_async as);
 static void issue(wf_pe *pe, int code, const wf_dsd *dst, const wf_dsd *a, const wf_dsd *b, int nsrc,

@@ -185,8 +185,6 @@ static const char *task_label(const wf_pe *pe, int t, char *buf, size_t n) {
     return buf;
 }
 
-/* Writes one line per waiting thing into f->report; returns how many. The
-** first line is copied into *first. */
 /* " (kernel.c:42)": where an op was issued, when the kernel's site is known. */
 static const char *op_site(const wf_op *o, char *b, size_t n) {
     if (o->site) snprintf(b, n, " (%s:%d)", o->site, o->site_line);
@@ -194,6 +192,8 @@ static const char *op_site(const wf_op *o, char *b, size_t n) {
     return b;
 }
 
+/* Writes one line per waiting thing into f->report; returns how many. The
+** first line is copied into *first. */
 static int build_report(wf_fabric *f, char *first, size_t nfirst) {
     size_t at = 0, cap = sizeof f->report;
     int count = 0;
