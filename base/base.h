@@ -36,7 +36,7 @@ typedef struct {
     wf_status code;
     const char *file; /* our source file that raised it */
     int line;         /* our source line */
-    char msg[512];    /* "<object>: <where>: <problem>" */
+    char msg[1024];   /* "<object>: <where>: <problem>" (room for two long paths) */
 } wf_err;
 
 const char *wf_status_name(wf_status s);

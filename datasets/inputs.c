@@ -509,7 +509,7 @@ wf_status wf_doc_reader_next(wf_doc_reader *r, const char **text, size_t *len, i
 
 wf_status wf_inputs_admit(const char *path, int *ok, char *msg, size_t msg_cap, uint64_t *bytes,
                           wf_err *err) {
-    char why[600];
+    char why[sizeof ((wf_err *)0)->msg];
     wf_err ce = {0};
     wf_status cs = wf_inputs_check(path, ok, why, sizeof why, bytes, &ce);
     if (cs == WF_EIO) { /* unreadable: skip it, say so (drop the path prefix of the message) */

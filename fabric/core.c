@@ -176,7 +176,7 @@ uint32_t wf_sym_bytes(const wf_pe *pe, int sym) {
 void wf_pe_fail(wf_pe *pe, wf_status code, const char *fmt, ...) {
     wf_fabric *f = pe->f;
     if (f->failed) return;
-    char msg[400], tb[80];
+    char msg[sizeof ((wf_err *)0)->msg], tb[80]; /* a whole error message fits */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

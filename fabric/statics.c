@@ -120,10 +120,11 @@ void statics_after(wf_fabric *f, wf_pe *pe) {
             if (wf_site_file)
                 snprintf(after, sizeof after, " (its last SDK call: %s:%d)", wf_site_file, wf_site_line);
             wf_site_file = NULL;
-            wf_pe_fail(pe, WF_EUSAGE, "wrote program static data at %s, offset %zu of the program's .data/.bss, "
-                       "somewhere in the task's kernel code%s: a C static/global in kernel code is one variable "
-                       "shared by every simulated PE; keep per-PE state in a kernel symbol (wf_sym)", where,
-                       (size_t)(p + k - st->lo[i]), after);
+            /* the advice before the addresses: a long program path must not cut it off */
+            wf_pe_fail(pe, WF_EUSAGE, "wrote program static data: a C static/global in kernel code is one variable "
+                       "shared by every simulated PE; keep per-PE state in a kernel symbol (wf_sym); the write: "
+                       "at %s, offset %zu of the program's .data/.bss, somewhere in the task's kernel code%s",
+                       where, (size_t)(p + k - st->lo[i]), after);
             return;
         }
     }

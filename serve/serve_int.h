@@ -91,7 +91,7 @@ struct wf_serve_job {
     pthread_cond_t cond;
     int n_done, cancelled;
     int status;         /* 0, or an HTTP error status (504 time limit, 500) */
-    char err[600];
+    char err[sizeof ((wf_err *)0)->msg];
     double t_submit, t_first, deadline;
 };
 

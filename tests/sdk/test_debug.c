@@ -252,7 +252,7 @@ static void break_error_shows_the_state(void) {
     WF_CHECK_HAS(e.msg, "PE(2,1): cycle ");
     WF_CHECK_HAS(e.msg, "task 11 'bad': deliberate failure after 5 ticks");
     finish(d, &s);
-    char want[600];
+    char want[sizeof e.msg + 64];
     snprintf(want, sizeof want, ": breakpoint 1: error: %s\n", e.msg);
     WF_CHECK_HAS(s.text, want);
     WF_CHECK_HAS(s.text, "(wdb) print/d 2 1 cnt\nPE(2,1) cnt[0:1] (1 elements, i32):\n  [0] 5\n");
