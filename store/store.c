@@ -311,6 +311,30 @@ wf_status wf_store_open_packed(const char *dir, const wf_gpt_config *c, const si
         rc = WF_FAIL(err, WF_EIO, "%s: cannot open: %s", s->path, strerror(errno));
         goto fail;
     }
+    /* one run per store: a second run writing the same blocks would damage
+    ** both. A write lock on the whole file, released when the store closes or
+    ** the process ends, however it ends: Linux's open-file-description lock
+    ** (held by this open, not lost when another descriptor of the file
+    ** closes), else the POSIX record lock. */
+#ifdef F_OFD_SETLK
+    const int set_lock = F_OFD_SETLK, get_lock = F_OFD_GETLK;
+#else
+    const int set_lock = F_SETLK, get_lock = F_GETLK;
+#endif
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(s->fd, set_lock, &lk) != 0) {
+        int e = errno;
+        if (e == EACCES || e == EAGAIN) {
+            struct flock who = lk;
+            char by[48] = "";
+            if (fcntl(s->fd, get_lock, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
+                snprintf(by, sizeof by, " (process %d)", (int)who.l_pid);
+            rc = WF_FAIL(err, WF_EUSAGE, "%s: in use by another run%s; give this run its own --store", s->path, by);
+        } else {
+            rc = WF_FAIL(err, WF_EIO, "%s: cannot lock: %s", s->path, strerror(e));
+        }
+        goto fail;
+    }
     unsigned char want[HDR_SIZE], have[HDR_SIZE];
     header_fill(s, want);
     struct stat stt;

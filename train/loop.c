@@ -442,6 +442,16 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                            "--overwrite (removes its checkpoints, latest and log), or choose another --out", o->out, what);
     }
     if ((rc = wf_outdir_open(&r->od, o->out, o->keep, err))) return rc;
+    if (o->overwrite && !o->resume) { /* it would remove the run's own input */
+        const char *in[3][2] = {{"--model", o->model}, {"--tokenizer", o->tokenizer}, {"--data", o->data}};
+        for (int i = 0; i < 3; i++) {
+            const char *ck = wf_outdir_holds(&r->od, in[i][1]);
+            if (ck)
+                return WF_FAIL(err, WF_EUSAGE, "%s %s: --overwrite would remove it (it is %s/%s, a checkpoint of "
+                               "the earlier run); copy it out of --out first, or choose another --out",
+                               in[i][0], in[i][1], o->out, ck);
+        }
+    }
     if ((rc = wf_shards_open(o->data, &r->data, err))) goto done;
     if ((rc = setup_model(r, o->resume ? resume_dir : NULL, err))) goto done;
     if ((rc = setup_sparse(r, o->resume ? resume_dir : NULL, err))) goto done;

@@ -10,8 +10,10 @@
 ** the temp folder of a failed save is removed at once, and one left by a killed
 ** process is removed by the next run in OUT. */
 #include "train/train_int.h"
+#include "sparse/sparse.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -22,11 +24,12 @@
 #include <unistd.h>
 
 /* Files wafer writes into a checkpoint folder (model/checkpoint.c,
-** model/tok_save.c, train/optstate.c), and their atomic-write temp names. */
+** model/tok_save.c, train/optstate.c, a sparse run's mask from train/loop.c),
+** and their atomic-write temp names. */
 static int is_wafer_file(const char *n) {
     static const char *const names[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
                                         "optimizer.bin", "vocab.json", "merges.txt", "tokenizer.json",
-                                        "tokenizer_config.json", "special_tokens_map.json"};
+                                        "tokenizer_config.json", "special_tokens_map.json", WF_SPARSE_MASK_FILE};
     size_t len = strlen(n);
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         size_t k = strlen(names[i]);
@@ -153,6 +156,18 @@ int wf_outdir_is_fresh(const char *out, char *what, size_t cap) {
     closedir(d);
     if (n > 4 && k < cap) snprintf(what + k, cap - k, " and %d more", n - 4);
     return n == 0;
+}
+
+const char *wf_outdir_holds(const wf_outdir *od, const char *path) {
+    char rp[PATH_MAX], rd[PATH_MAX], dir[WF_TRAIN_PATH];
+    if (!path || !realpath(path, rp)) return NULL;
+    for (int i = 0; i < od->n; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", od->out, od->names[i]);
+        if (!realpath(dir, rd)) continue;
+        size_t k = strlen(rd);
+        if (!strncmp(rp, rd, k) && (rp[k] == 0 || rp[k] == '/')) return od->names[i];
+    }
+    return NULL;
 }
 
 void wf_outdir_clear(wf_outdir *od) {

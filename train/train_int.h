@@ -19,6 +19,9 @@ typedef struct {
 wf_status wf_outdir_open(wf_outdir *od, const char *out, int keep, wf_err *err);
 /* 1 when OUT is absent or empty; else 0, with up to four entry names in what. */
 int wf_outdir_is_fresh(const char *out, char *what, size_t cap);
+/* The listed checkpoint that path is or lies inside (links resolved), or NULL:
+** --overwrite must not remove what the run reads. */
+const char *wf_outdir_holds(const wf_outdir *od, const char *path);
 /* --overwrite: removes the listed checkpoints (safely), latest, log.csv, loss.png. */
 void wf_outdir_clear(wf_outdir *od);
 /* Removes OUT/ckpt-N.tmp-PID folders of processes that are gone. */

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model/params.h"
@@ -125,6 +126,24 @@ static void faults(const char *dir) {
     WF_CHECK_HAS(e.msg, "expected 3 layers");
     WF_CHECK(s == NULL);
     WF_CHECK_EQ(wf_store_open(dir, &c, NULL, &s, &e), WF_OK); /* same model reopens */
+    {   /* while it is open, a second run (another process) is refused, naming the holder */
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            wf_store *t = NULL;
+            wf_err te = {0};
+            int ok = wf_store_open(dir, &c, NULL, &t, &te) == WF_EUSAGE && t == NULL &&
+                     strstr(te.msg, "store.bin: in use by another run") &&
+                     strstr(te.msg, "give this run its own --store");
+            if (!ok) fprintf(stderr, "second open: %s\n", te.msg);
+            _exit(ok ? 0 : 1);
+        }
+        int ws = -1;
+        WF_CHECK(pid > 0 && waitpid(pid, &ws, 0) == pid);
+        WF_CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    }
+    wf_store_close(s);
+    WF_CHECK_EQ(wf_store_open(dir, &c, NULL, &s, &e), WF_OK); /* closed: free again */
     wf_store_close(s);
     free(a);
 }

@@ -244,6 +244,30 @@ static void resume_applies_flags_and_names_problems(void) {
     WF_CHECK_HAS(out_buf, "meta.json: not a folder: expected the data folder");
 }
 
+/* A sparse run's checkpoints hold sparse_mask.bin, which wafer writes:
+** retention removes them like any other (it had left every one in place,
+** blaming "files wafer did not write", and dropped them from the list).
+** --overwrite refuses to remove the checkpoint a fine-tune starts from. */
+static void sparse_retention_and_overwrite_of_an_input(void) {
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "sp", "--steps 3 --save-every 1 --keep 1 --sparsity 0.5"), 0);
+    WF_CHECK(!exists("%s/sp/%s", "ckpt-00000001") && !exists("%s/sp/%s", "ckpt-00000002"));
+    WF_CHECK(exists("%s/sp/%s", "ckpt-00000003/sparse_mask.bin"));
+    WF_CHECK(strstr(out_buf, "did not write") == NULL);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "ow", "--steps 2"), 0);
+    char m[700];
+    snprintf(m, sizeof m, "%s/ow/ckpt-00000002", root);
+    WF_CHECK_EQ(run(m, "ow", "--steps 1 --overwrite"), 2);
+    WF_CHECK_HAS(out_buf, "ckpt-00000002: --overwrite would remove it (it is ");
+    WF_CHECK(exists("%s/ow/%s", "ckpt-00000002/model.safetensors"));
+    WF_CHECK(exists("%s/ow/%s", "log.csv")); /* nothing removed */
+    snprintf(m, sizeof m, "%s/ow/ckpt-00000002/", root); /* the same folder spelled otherwise */
+    char x[800];
+    snprintf(x, sizeof x, "--steps 1 --overwrite --tokenizer %s", m);
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "ow", x), 2);
+    WF_CHECK_HAS(out_buf, "--tokenizer ");
+    WF_CHECK_HAS(out_buf, "--overwrite would remove it");
+}
+
 int main(void) {
     WF_CHECK(mkdtemp(root) != NULL);
     snprintf(data, sizeof data, "%s/data", root);
@@ -252,6 +276,7 @@ int main(void) {
     retention_touches_only_this_runs_checkpoints();
     a_diverged_run_saves_nothing_and_keeps_the_last_good();
     resume_applies_flags_and_names_problems();
+    sparse_retention_and_overwrite_of_an_input();
     char a[400];
     snprintf(a, sizeof a, "rm -rf '%s'", root);
     if (system(a) != 0) fprintf(stderr, "cleanup failed\n");
