@@ -390,7 +390,7 @@ static void data_tokenizer(const char *data, char *out, size_t cap) {
     if (wf_file_read(NULL, path, &buf, &n, &e)) return;
     cJSON *j = cJSON_Parse(buf);
     const cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "tokenizer") : NULL;
-    if (cJSON_IsString(t) && wf_path_is_dir(t->valuestring)) snprintf(out, cap, "%s", t->valuestring);
+    if (cJSON_IsString(t) && t->valuestring[0]) snprintf(out, cap, "%s", t->valuestring); /* a folder or a name (gpt2) */
     cJSON_Delete(j);
     wf_free(NULL, buf);
 }
@@ -486,17 +486,32 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             data_tokenizer(o->data, meta_tok, sizeof meta_tok);
             if (meta_tok[0]) td = meta_tok;
         }
-        if (td) {
-            wf_err te;
-            if (wf_tokenizer_open(td, &r->tok, &te)) {
-                if (o->tokenizer) {
-                    *err = te;
-                    rc = te.code;
-                    goto done;
-                }
-                r->tok = NULL;
-            }
+        wf_err te = {0};
+        if (td && !wf_tokenizer_open(td, &r->tok, &te) &&
+            wf_tokenizer_fits(r->tok, r->cfg.vocab_size, td, &te)) {
+            wf_tokenizer_free(r->tok);
+            r->tok = NULL;
         }
+        if (td && !r->tok && o->tokenizer) {
+            *err = te;
+            rc = te.code;
+            goto done;
+        }
+        if (!r->tok && rank == 0) /* said once, at the start: checkpoints without one need --tokenizer later */
+            wf_log(WF_LOG_WARN, "checkpoints will hold no tokenizer files (%s%s); generate and serve will need "
+                   "--tokenizer: give --tokenizer DIR to ship one", td ? "" : "no --tokenizer, and DATA/meta.json "
+                   "names none", td ? te.msg : "");
+        /* the ids HF reads as bos/eos: the tokenizer's <|endoftext|> for a
+        ** preset (50256 is GPT-2's; a --vocab-size model has it elsewhere) or
+        ** when the config's lie outside the vocabulary */
+        int eot = r->tok ? wf_tokenizer_eos(r->tok) : -1, V = r->cfg.vocab_size;
+        int off = r->cfg.bos_token_id >= V || r->cfg.eos_token_id >= V;
+        if (eot >= 0 && eot < V && (off || (!o->resume && !wf_path_is_dir(o->model))))
+            r->cfg.bos_token_id = r->cfg.eos_token_id = eot;
+        else if (off && rank == 0)
+            wf_log(WF_LOG_WARN, "config: bos/eos_token_id %d/%d lie outside the vocabulary of %d ids and no "
+                   "tokenizer says where <|endoftext|> is; give --tokenizer DIR", r->cfg.bos_token_id,
+                   r->cfg.eos_token_id, V);
     }
     if (rank == 0 && (rc = wf_mkdir_p(o->out, err))) goto done;
     if (o->resume) snprintf(r->saved_dir, sizeof r->saved_dir, "%s", resume_dir);

@@ -102,6 +102,35 @@ static void test_end_to_end(void) {
     wf_shards_close(s);
 }
 
+/* Needs the dataset and tokenizer of test_end_to_end. A preset trained on
+** them ships the tokenizer meta.json names, with bos/eos at its
+** <|endoftext|> (263, not GPT-2's 50256, outside a 264-id vocabulary); with
+** the tokenizer gone the run says its checkpoints hold none. */
+static void train_ships_the_datas_tokenizer(void) {
+    char cmd[1024], path[160], *cfg = NULL;
+    size_t n = 0;
+    const char *m = "--model cerebras-gpt-111m --n-layer 1 --n-embd 16 --n-head 2 --n-positions 16 --vocab-size 264 "
+                    "--seq 8 --batch 1 --steps 1 --threads 1";
+    snprintf(cmd, sizeof cmd, "train %s --data %s/data --out %s/run", m, root, root);
+    WF_CHECK_EQ(run(cmd), 0);
+    WF_CHECK(strstr(out, "no tokenizer") == NULL);
+    snprintf(path, sizeof path, "%s/run/ckpt-00000001/config.json", root);
+    WF_CHECK_EQ(wf_file_read(NULL, path, &cfg, &n, NULL), WF_OK);
+    WF_CHECK_HAS(cfg ? cfg : "", "\"bos_token_id\":\t263");
+    WF_CHECK_HAS(cfg ? cfg : "", "\"eos_token_id\":\t263");
+    wf_free(NULL, cfg);
+    snprintf(path, sizeof path, "%s/run/ckpt-00000001/vocab.json", root);
+    WF_CHECK(wf_path_exists(path));
+    snprintf(cmd, sizeof cmd, "mv %s/tok %s/tok.moved", root, root);
+    WF_CHECK_EQ(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "train %s --data %s/data --out %s/run2", m, root, root);
+    WF_CHECK_EQ(run(cmd), 0);
+    WF_CHECK_HAS(out, "warning: checkpoints will hold no tokenizer files (");
+    WF_CHECK_HAS(out, "give --tokenizer DIR to ship one");
+    snprintf(cmd, sizeof cmd, "mv %s/tok.moved %s/tok", root, root);
+    WF_CHECK_EQ(system(cmd), 0);
+}
+
 /* Runs `wafer ARGS >/dev/full`; stderr alone lands in out. Returns the exit code. */
 static int run_full(const char *args) {
     char cmd[2048], path[128];
@@ -192,6 +221,7 @@ int main(void) {
     if (!mkdtemp(root)) return 1;
     test_bad_flags();
     test_end_to_end();
+    train_ships_the_datas_tokenizer();
     every_command_reports_a_full_stdout();
     user_outputs_keep_symlinks();
     fifo_inputs_fail_fast();
