@@ -19,7 +19,7 @@ static const char *usage_text =
     "  simulated against the modelled cycles.\n"
     "  defaults: --systems 1, --mode stream, --sparsity 0, --clock 850e6 (open: the vendor's\n"
     "  scripts use it; its 7.5 PFLOP/s per CS-2 implies 1.1e9), --io-bytes-per-s 150e9,\n"
-    "  --update-params-per-s 1e10 (open), --max-tr 64 tokens per PE column.\n"
+    "  --update-params-per-s 1e10 (open), --max-tr 128 tokens per PE column.\n"
     "  presets:";
 
 static void print_usage(FILE *f) {

@@ -128,7 +128,9 @@ wf_status wf_plan_run(const wf_plan_opts *o, wf_plan_result *r, wf_err *err) {
                            md->name, need / 1e9, have / 1e9);
     }
 
-    /* the micro-batch: whole sequences, at most max_tr tokens per column */
+    /* the micro-batch: the step's tokens on one system split evenly into the
+    ** fewest passes of at most max_tr tokens per PE column (a split need not
+    ** fall between sequences: the multiplies see tokens, not sequences) */
     double step_tokens = (double)md->batch_seqs * S;
     double per_sys = ceil(step_tokens / o->systems);
     int max_tr = o->max_tr > 0 ? o->max_tr : 128;

@@ -40,7 +40,7 @@ typedef struct {
     double weight_bytes;      /* bytes per streamed weight and per gradient: 2 (fp16/bf16) */
     double update_params_per_s; /* MemoryX optimizer throughput; *open*: 1e10 */
     double swarmx_level_s;    /* latency per SwarmX tree level; *open*: 1e-6 */
-    int max_tr;               /* most tokens per PE column in one micro-batch pass: 0 = search to 256 */
+    int max_tr;               /* most tokens per PE column in one micro-batch pass: 0 = 128 */
 } wf_plan_opts;
 
 /* Defaults for everything but model and tokens. */
