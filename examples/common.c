@@ -141,6 +141,7 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
     *help = 0;
     int seen_tw = 0, seen_metric = 0, seen_every = 0;
     const char *seen_defopt = NULL;
+    int seen_rate = 0; /* --defect-rate given, 0 included (a sweep's first point) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -228,6 +229,7 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         }
         if (!strcmp(a, "--defect-rate")) {
             if (parse_real(prog, a, val, 0.5, "0 .. 0.5", &o->defect_rate, err)) return err->code;
+            seen_rate = 1;
             continue;
         }
         if (!strcmp(a, "--defect-seed") || !strcmp(a, "--spare-cols") || !strcmp(a, "--spare-rows")) {
@@ -280,7 +282,7 @@ wf_status wf_ex_parse(int argc, char **argv, const char *prog, const wf_ex_flag 
         return WF_FAIL(err, WF_EUSAGE, "%s: --checkpoint-every needs --checkpoint FILE (where to save)", prog);
     if (seen_tw && !o->trace) return WF_FAIL(err, WF_EUSAGE, "%s: --trace-window needs --trace FILE", prog);
     if (seen_metric && !o->heatmap) return WF_FAIL(err, WF_EUSAGE, "%s: --heatmap-metric needs --heatmap FILE", prog);
-    int defects = o->defects || o->defect_rate > 0;
+    int defects = o->defects || seen_rate;
     if (seen_defopt && !defects)
         return WF_FAIL(err, WF_EUSAGE, "%s: %s needs --defects FILE or --defect-rate R", prog, seen_defopt);
     if (o->defect_compare && !defects)
@@ -432,7 +434,9 @@ static wf_status checkpoint_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
 }
 
 wf_status wf_ex_diag_begin(wf_ex_opts *o, wf_host *h, wf_err *err) {
-    if (o->debug || o->debug_script) o->threads = 1; /* what a debugged run uses */
+    /* what the simulator runs on one thread (fabric/run.c): a debugged, traced
+    ** or statics-checked run; the summary then says 1 */
+    if (o->debug || o->debug_script || o->trace || o->check_statics) o->threads = 1;
     wf_fabric_set_progress(wf_host_fabric(h), o->progress, progress_line, o);
     wf_status st = checkpoint_begin(o, h, err);
     if (st) return st;
@@ -561,7 +565,11 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
                 printf("  defect-free: %.0f cycles (defects cost %+.0f cycles)\n", free_cyc,
                        free_cyc >= 0 ? (double)r->cycles - free_cyc : 0.0);
         }
-        for (int i = 0; i < r->nextra; i++) printf("  %s = %.9g\n", r->extra_key[i], r->extra_val[i]);
+        for (int i = 0; i < r->nextra; i++) { /* integers whole, as in the JSON (a 52-bit hash has 16 digits) */
+            double v = r->extra_val[i];
+            if (v == floor(v) && fabs(v) < 9e15) printf("  %s = %.0f\n", r->extra_key[i], v);
+            else printf("  %s = %.9g\n", r->extra_key[i], v);
+        }
         printf("  check: %s (max |diff| %.3g)\n", r->ok ? "ok" : "FAIL", r->max_abs_diff);
     }
     if (o->checkpoint_at && !(ri.segments && ri.from_cycle >= (uint64_t)o->checkpoint_at))

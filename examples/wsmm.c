@@ -75,6 +75,18 @@ int main(int argc, char **argv) {
     if (!rs) rs = wf_wse_mm_run(&c, X, W, Y, &st, &e);
     wf_defects_free(defects);
     c.defects = NULL;
+    /* --defect-compare: the same multiply on a whole fabric (into R, which
+    ** the reference overwrites after), for its cycles and bits */
+    wf_wse_mm_stats free_st = {0};
+    uint64_t moved = 0; /* values that differ from the run without defects */
+    if (!rs && o.defect_compare) {
+        const char *tr = c.trace, *hm = c.heatmap;
+        c.trace = c.heatmap = NULL; /* the files are the defective run's */
+        rs = wf_wse_mm_run(&c, X, W, R, &free_st, &e);
+        c.trace = tr, c.heatmap = hm;
+        if (rs) wf_err_prefix(&e, "--defect-compare: the run without defects");
+        for (int64_t i = 0; !rs && check && i < T * N; i++) moved += memcmp(&Y[i], &R[i], sizeof *Y) != 0;
+    }
     if (rs) {
         free(X), free(W), free(Y), free(R);
         return wf_ex_fail(prog, NULL, &e);
@@ -88,14 +100,19 @@ int main(int argc, char **argv) {
     wf_wse_mm_predict(&c, NULL, &m);
     double width = fp16 ? wf_cost_wse2.w_f16_fma : wf_cost_wse2.w_f32_fma;
     double util = (double)st.flops / 2.0 / ((double)kx * ky * width * (double)st.cycles);
+    char cmp[200] = ""; /* --defect-compare's members */
+    if (o.defect_compare)
+        snprintf(cmp, sizeof cmp, ",\"cycles_defect_free\":%llu,\"defect_extra_cycles\":%lld,\"values_changed_by_defects\":%llu",
+                 (unsigned long long)free_st.cycles, (long long)st.cycles - (long long)free_st.cycles,
+                 (unsigned long long)moved);
     if (o.json)
         printf("{\"example\":\"wsmm\",\"params\":{\"t\":%lld,\"k\":%lld,\"n\":%lld,\"kx\":%lld,\"ky\":%lld,\"nb\":%lld,"
                "\"fp16\":%lld},\"cycles\":%llu,\"model_cycles\":%.0f,\"io_cycles\":%llu,\"flops\":%llu,"
-               "\"utilisation\":%.4f,\"run_wall_s\":%.3f,\"wall_s\":%.3f,\"check\":\"%s\",\"mismatches\":%llu}\n",
+               "\"utilisation\":%.4f,\"run_wall_s\":%.3f,\"wall_s\":%.3f,\"check\":\"%s\",\"mismatches\":%llu%s}\n",
                (long long)T, (long long)K, (long long)N, (long long)kx, (long long)ky, (long long)nb, (long long)fp16,
                (unsigned long long)st.cycles, m.total, (unsigned long long)st.io_cycles,
                (unsigned long long)st.flops, util, st.wall_s, wf_now() - t0, !check ? "skipped" : bad ? "fail" : "ok",
-               (unsigned long long)bad);
+               (unsigned long long)bad, cmp);
     else
         printf("wsmm %lldx%lldx%lld on %lldx%lld PEs, nb %lld, %s: %llu cycles (model %.0f, %+.2f%%), FMA "
                "utilisation %.1f%%, %.2f s wall; check %s\n",
@@ -103,6 +120,11 @@ int main(int argc, char **argv) {
                fp16 == 2 ? "fp16 products, fp32 sums" : fp16 ? "fp16" : "fp32", (unsigned long long)st.cycles, m.total,
                100 * (m.total - (double)st.cycles) / (double)st.cycles, 100 * util, st.wall_s,
                !check ? "skipped" : bad ? "FAILED" : "ok (bit-identical to the reference)");
+    if (!o.json && o.defect_compare)
+        printf("  without defects: %llu cycles; the defects cost %+lld cycles (%+.2f%%)%s\n",
+               (unsigned long long)free_st.cycles, (long long)st.cycles - (long long)free_st.cycles,
+               100.0 * ((double)st.cycles - (double)free_st.cycles) / (double)(free_st.cycles ? free_st.cycles : 1),
+               !check ? "" : moved ? "; RESULTS DIFFER" : "; results bit-identical");
     free(X), free(W), free(Y), free(R);
     if (bad)
         fprintf(stderr, "wsmm: check failed: %llu of %lld values differ\n", (unsigned long long)bad,

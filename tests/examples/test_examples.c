@@ -165,6 +165,13 @@ static void bad_flags_and_layouts_exit_with_a_message(void) {
         WF_CHECK_EQ(run(refused[i][0]), 1);
         WF_CHECK_HAS(out_buf, refused[i][1]);
     }
+    /* a rate sweep's first point, --defect-rate 0, takes its seed */
+    WF_CHECK_EQ(run("gemv --kx 3 --ky 2 --m 8 --n 9 --defect-rate 0 --defect-seed 3"), 0);
+    WF_CHECK_HAS(out_buf, "check: ok");
+    /* a traced or statics-checked run is simulated on one thread, and says so */
+    cJSON *one = run_json("summa --p 4 --t 4 --threads 2 --check-statics");
+    WF_CHECK(one != NULL && num(one, "threads") == 1);
+    cJSON_Delete(one);
     cJSON *big = run_json("stencil --nx 1 --ny 1 --nz 1877");
     WF_CHECK(big != NULL);
     cJSON_Delete(big);
@@ -471,6 +478,18 @@ static void wsmm_matches_reference_and_model(void) {
     }
     WF_CHECK_EQ(run("wsmm --t 30 --kx 4"), 1);
     WF_CHECK_HAS(out_buf, "T 30 over kx 4 columns");
+    /* --defect-compare: the whole-fabric run beside, the same bits, detours cost cycles */
+    j = run_json("wsmm --t 64 --k 48 --n 64 --kx 4 --ky 3 --nb 16 --defect-rate 0.05 --defect-seed 2 "
+                 "--defect-compare");
+    WF_CHECK(j != NULL);
+    if (j) {
+        WF_CHECK_STR(str(j, "check"), "ok");
+        double cyc = num(j, "cycles"), free_cyc = num(j, "cycles_defect_free");
+        WF_CHECK(free_cyc > 0 && cyc >= free_cyc); /* NaN (a missing member) fails */
+        WF_CHECK(num(j, "defect_extra_cycles") == cyc - free_cyc);
+        WF_CHECK(num(j, "values_changed_by_defects") == 0);
+        cJSON_Delete(j);
+    }
 }
 
 /* ---- gpt: a small model trained on the fabric, checked against the CPU trainer ------------ */
@@ -572,6 +591,15 @@ static void progress_lines_on_request(void) {
     WF_CHECK_HAS(out_buf, "cycles/s; lately ");
     h = strstr(out_buf, "\"result_hash\":");
     WF_CHECK(h != NULL && hash0[0] && !strncmp(h, hash0, strlen(hash0)));
+    /* the text summary prints the hash whole, as the JSON does (it had 9 of its 16 digits) */
+    WF_CHECK_EQ(run("fft --n 16 --threads 1"), 0);
+    {
+        char want[80];
+        unsigned long long hv = hash0[0] ? strtoull(hash0 + 14, NULL, 10) : 0;
+        snprintf(want, sizeof want, "  result_hash = %llu\n", hv);
+        WF_CHECK(hv > 1000000000000ULL); /* the JSON's, and long enough to lose digits under %g */
+        WF_CHECK_HAS(out_buf, want);
+    }
     WF_CHECK_EQ(run("fft --n 16 --progress -1"), 1);
     WF_CHECK_HAS(out_buf, "fft: error: --progress '-1': expected seconds");
     WF_CHECK_EQ(run("fft --n 16 --progress 1e9"), 1);
