@@ -189,7 +189,11 @@ static wf_status parse_entry(const wf_safetensors *s, const cJSON *e, st_tensor 
         !json_uint(of->child->next, &t->end))
         return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': bad data_offsets, expected [begin, end] with "
                        "non-negative integers", s->path, nm);
-    if (t->begin > t->end || t->end > data_size)
+    if (t->begin <= t->end && t->end > data_size) /* the header is whole, the data is not */
+        return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': data_offsets [%llu, %llu] past the end of the data "
+                       "area (%llu bytes): the file is truncated (an interrupted copy or download?)", s->path, nm,
+                       (unsigned long long)t->begin, (unsigned long long)t->end, (unsigned long long)data_size);
+    if (t->begin > t->end)
         return WF_FAIL(err, WF_ECORRUPT, "%s: tensor '%s': data_offsets [%llu, %llu] out of range, expected "
                        "begin <= end <= %llu (data area size)", s->path, nm, (unsigned long long)t->begin,
                        (unsigned long long)t->end, (unsigned long long)data_size);

@@ -393,6 +393,10 @@ static void hostile_headers_are_rejected(void) {
         {"{\"a\":[]}", "tensor 'a': entry is not a JSON object"},
         {"{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "tensor name of 0 bytes"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", "data_offsets [4, 0] out of range"},
+        /* the data area holds 4 bytes: a file cut short, said so */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+         "mem.safetensors: tensor 'a': data_offsets [0, 8] past the end of the data area (4 bytes): the file is "
+         "truncated"},
         {"{}", NULL}, /* no tensors: valid */
         {"{\"__metadata__\":{\"x\":\"y\"},\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
          "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", NULL}, /* empty tensor inside */
@@ -542,7 +546,7 @@ static void bad_safetensors_are_rejected_with_the_problem_named(void) {
         put_file(path, f.file, cuts[i]);
         const char *why = cuts[i] < 8 ? "expected at least 8"
                           : cuts[i] < 8 + f.hlen ? "exceeds file size"
-                                                 : "out of range";
+                                                 : "the file is truncated";
         load_fails(d, WF_ECORRUPT, path, why);
     }
     /* Header length field larger than the file. */
@@ -567,7 +571,7 @@ static void bad_safetensors_are_rejected_with_the_problem_named(void) {
     double b0 = offset_of(t, 0), e0 = offset_of(t, 1);
     set_offsets(t, 1e9, 1e9 + 256);
     st_write(d, &f);
-    load_fails(d, WF_ECORRUPT, "tensor 'transformer.h.0.ln_1.bias': data_offsets [1000000000, 1000000256] out of range",
+    load_fails(d, WF_ECORRUPT, "tensor 'transformer.h.0.ln_1.bias': data_offsets [1000000000, 1000000256] past the end",
                path);
     /* Overlapping another tensor. */
     double ob = offset_of(cJSON_GetObjectItem(f.hdr, other), 0);
