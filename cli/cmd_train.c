@@ -159,9 +159,9 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--batch")) { LONG(1, 65536, o.B);
         } else if (!strcmp(a, "--seq")) { LONG(1, 1 << 20, o.T);
         } else if (!strcmp(a, "--accum")) { LONG(1, 1 << 20, o.accum);
-        } else if (!strcmp(a, "--lr")) { DBL(1e-12, 10.0, o.lr);
-        } else if (!strcmp(a, "--warmup")) { LONG(0, 1000000000LL, o.warmup);
-        } else if (!strcmp(a, "--end-frac")) { DBL(0.0, 1.0, o.end_frac);
+        } else if (!strcmp(a, "--lr")) { DBL(1e-12, 10.0, o.lr); o.optim_given |= WF_OPTIM_GIVEN_LR;
+        } else if (!strcmp(a, "--warmup")) { LONG(0, 1000000000LL, o.warmup); o.optim_given |= WF_OPTIM_GIVEN_WARMUP;
+        } else if (!strcmp(a, "--end-frac")) { DBL(0.0, 1.0, o.end_frac); o.optim_given |= WF_OPTIM_GIVEN_END;
         } else if (!strcmp(a, "--weight-decay")) { DBL(0.0, 10.0, o.optim.weight_decay); o.optim_given |= WF_OPTIM_GIVEN_WD;
         } else if (!strcmp(a, "--beta1")) { DBL(0.0, 0.999999, o.optim.beta1); o.optim_given |= WF_OPTIM_GIVEN_BETA1;
         } else if (!strcmp(a, "--beta2")) { DBL(0.0, 0.999999, o.optim.beta2); o.optim_given |= WF_OPTIM_GIVEN_BETA2;
@@ -222,6 +222,7 @@ int wf_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1;
         } else if (!strcmp(a, "--schedule")) {
             NEED();
+            o.optim_given |= WF_OPTIM_GIVEN_SCHED;
             if (!strcmp(v, "linear")) o.sched = WF_SCHED_LINEAR;
             else if (!strcmp(v, "cosine")) o.sched = WF_SCHED_COSINE;
             else if (!strcmp(v, "constant")) o.sched = WF_SCHED_CONSTANT;

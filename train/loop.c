@@ -46,7 +46,7 @@ typedef struct {
     wf_tokenizer *tok;
     wf_train_state st;
     long total;
-    double peak;
+    double peak, end_frac;
     wf_sched_kind sched;
     long warmup;
     log_row *rows;
@@ -220,6 +220,34 @@ static wf_status diverged(const run *r, const char *cause, wf_err *err) {
 
 /* On resume the stored optimizer settings hold unless the user gave the flag
 ** again: then the user's value applies from this step on, and the log says so. */
+/* A resumed run trains on the stored lr schedule; a flag given again
+** replaces its value from then on, as the optimizer's flags do. A file from
+** before schedules were stored leaves it to the flags, and says so. */
+static void resume_schedule(run *r, const wf_train_opts *o) {
+    const wf_train_state *s = &r->st;
+    static const char *const kinds[] = {"linear", "cosine", "constant"};
+    if (!s->has_sched) {
+        if (!(o->optim_given & WF_OPTIM_GIVEN_LR))
+            wf_log(WF_LOG_WARN, "--resume: this optimizer.bin predates stored lr schedules: the run goes on with "
+                   "lr %g (%s, warm-up %ld); give --lr, --warmup, --schedule and --end-frac as the run began",
+                   r->peak, kinds[r->sched], r->warmup);
+        return;
+    }
+    if (!(o->optim_given & WF_OPTIM_GIVEN_LR)) r->peak = s->lr;
+    else if (r->peak != s->lr) wf_log(WF_LOG_INFO, "--lr %g replaces the stored %g from this step on", r->peak, s->lr);
+    if (!(o->optim_given & WF_OPTIM_GIVEN_WARMUP)) r->warmup = (long)s->warmup;
+    else if ((uint64_t)r->warmup != s->warmup)
+        wf_log(WF_LOG_INFO, "--warmup %ld replaces the stored %llu from this step on", r->warmup,
+               (unsigned long long)s->warmup);
+    if (!(o->optim_given & WF_OPTIM_GIVEN_SCHED)) r->sched = (wf_sched_kind)s->sched;
+    else if ((int)r->sched != s->sched)
+        wf_log(WF_LOG_INFO, "--schedule %s replaces the stored %s from this step on", kinds[r->sched],
+               kinds[s->sched]);
+    if (!(o->optim_given & WF_OPTIM_GIVEN_END)) r->end_frac = s->end_frac;
+    else if (r->end_frac != s->end_frac)
+        wf_log(WF_LOG_INFO, "--end-frac %g replaces the stored %g from this step on", r->end_frac, s->end_frac);
+}
+
 static void apply_given_optim(wf_optim *opt, const wf_train_opts *o) {
     struct { unsigned bit; const char *flag; float *dst; float val; } f[] = {
         {WF_OPTIM_GIVEN_BETA1, "--beta1", &opt->opts.beta1, o->optim.beta1},
@@ -242,6 +270,8 @@ static void apply_given_optim(wf_optim *opt, const wf_train_opts *o) {
 static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err) {
     char tmp[WF_TRAIN_PATH], dir[1100], path[WF_TRAIN_PATH + 32], what[300];
     long step = (long)r->st.step;
+    r->st.has_sched = 1, r->st.sched = (int)r->sched, r->st.warmup = (uint64_t)r->warmup; /* what it trains on */
+    r->st.lr = r->peak, r->st.end_frac = r->end_frac;
     const wf_step_hooks *x = r->o->exec;
     uint64_t shard = r->o->max_shard ? r->o->max_shard : WF_CHECKPOINT_SHARD_BYTES;
     wf_status rc;
@@ -547,6 +577,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     r->peak = o->lr > 0 ? o->lr : (r->cfg.lr > 0 ? r->cfg.lr : 6e-4);
     r->sched = o->sched >= 0 ? (wf_sched_kind)o->sched : (r->cfg.cosine ? WF_SCHED_COSINE : WF_SCHED_LINEAR);
     r->warmup = o->warmup >= 0 ? o->warmup : r->total / 20;
+    r->end_frac = o->end_frac;
     wf_rng rng;
     wf_rng_seed(&rng, o->seed);
     r->st = (wf_train_state){.seed = o->seed, .accum = (uint64_t)K, .B = (uint64_t)B, .T = (uint64_t)T,
@@ -598,6 +629,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             goto done;
         }
         apply_given_optim(r->opt, o);
+        resume_schedule(r, o);
         read_log(r, (long)r->st.step);
         wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
     }
@@ -686,7 +718,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         int stop = o->stop && *o->stop;
         if (dpa && (rc = dp->flag(dp->ud, &stop, err))) goto done;
         long s = (long)r->st.step;
-        float lr = (float)wf_lr_at(r->sched, r->peak, o->end_frac, r->warmup, r->total, s), gn;
+        float lr = (float)wf_lr_at(r->sched, r->peak, r->end_frac, r->warmup, r->total, s), gn;
         gn = 0;
         if (dpa) dp_update(r, dp, lr, &gn);
         else if (!o->exec) {

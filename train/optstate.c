@@ -55,8 +55,14 @@ wf_status wf_optstate_save_fn(const char *path, const wf_gpt_config *c, const wf
     }
     unsigned char blk[512];
     memset(blk, 0, sizeof blk);
+    uint64_t lr_bits = 0, end_bits = 0, sched = 0;
+    if (s->has_sched) {
+        memcpy(&lr_bits, &s->lr, 8);
+        memcpy(&end_bits, &s->end_frac, 8);
+        sched = 1ull << 63 | (uint64_t)s->sched << 48 | (s->warmup & ((1ull << 48) - 1));
+    }
     uint64_t st[16] = {s->step, s->tokens, s->data_pos, s->rng[0], s->rng[1], s->rng[2], s->rng[3],
-                       s->seed, (uint64_t)opts->decay, s->accum, s->B, s->T, s->deal, 0, 0, 0};
+                       s->seed, (uint64_t)opts->decay, s->accum, s->B, s->T, s->deal, lr_bits, sched, end_bits};
     for (int i = 0; i < 16; i++) put_u64(blk + 8 * i, st[i]);
     float hp[8] = {opts->beta1, opts->beta2, opts->eps, opts->weight_decay, opts->clip, 0, 0, 0};
     for (int i = 0; i < 8; i++) {
@@ -211,6 +217,19 @@ wf_status wf_optstate_open(const char *path, const wf_gpt_config *c, wf_optim_op
                      (unsigned long long)st[0], (unsigned long long)st[2], (unsigned long long)st[1]);
         goto done;
     }
+    double lr = 0, end_frac = 0;
+    memcpy(&lr, &st[13], 8);
+    memcpy(&end_frac, &st[15], 8);
+    int has_sched = (int)(st[14] >> 63);
+    uint64_t sched = st[14] >> 48 & 0xff, warmup = st[14] & ((1ull << 48) - 1);
+    if (has_sched ? !(lr > 0 && lr <= 10) || !(end_frac >= 0 && end_frac <= 1) || sched >= WF_SCHED_COUNT ||
+                        warmup > 1000000000ull || (st[14] >> 56 & 0x7f)
+                  : st[13] || st[14] || st[15]) {
+        rc = WF_FAIL(err, WF_ECORRUPT, "%s: section 'state': lr schedule (lr %g, end fraction %g, kind %llu, "
+                     "warm-up %llu) out of range", path, lr, end_frac, (unsigned long long)sched,
+                     (unsigned long long)warmup);
+        goto done;
+    }
     float hp[8];
     for (int i = 0; i < 8; i++) {
         uint32_t u = get_u32(sec1 + 4 * i);
@@ -225,6 +244,7 @@ wf_status wf_optstate_open(const char *path, const wf_gpt_config *c, wf_optim_op
     s->step = st[0], s->tokens = st[1], s->data_pos = st[2];
     for (int i = 0; i < 4; i++) s->rng[i] = st[3 + i];
     s->seed = st[7], s->accum = st[9], s->B = st[10], s->T = st[11], s->deal = st[12];
+    s->has_sched = has_sched, s->sched = (int)sched, s->lr = lr, s->end_frac = end_frac, s->warmup = warmup;
     opts->beta1 = hp[0], opts->beta2 = hp[1], opts->eps = hp[2];
     opts->weight_decay = hp[3], opts->clip = hp[4];
     opts->decay = (wf_decay_mode)st[8];

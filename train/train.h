@@ -156,7 +156,11 @@ void wf_optim_step(wf_optim *o, float *weights, const float *grads, float lr, fl
 **     "state"  16 x u64: [0] step, [1] tokens seen, [2] data position,
 **              [3..6] RNG state s[0..3], [7] seed, [8] decay mode,
 **              [9] micro-steps per step K, [10] B, [11] T, [12] data dealing
-**              (wf_deal: 0 in files written before it existed), [13..15] 0
+**              (wf_deal: 0 in files written before it existed), [13] the peak
+**              lr (the bits of a double), [14] bit 63 set when [13..15] hold
+**              the schedule (0 in files written before), bits 48..55 its
+**              wf_sched_kind, bits 0..47 the warm-up steps, [15] end_frac
+**              (the bits of a double)
 **     "hparams" 8 x f32: beta1, beta2, eps, weight_decay, clip, 0, 0, 0
 **     "m"      numel x f32
 **     "v"      numel x f32
@@ -177,6 +181,11 @@ typedef struct {
     uint64_t seed;
     uint64_t accum, B, T;
     uint64_t deal; /* wf_deal */
+    /* the lr schedule the run trains on, so a resume keeps it (has_sched 0:
+    ** a file written before it was stored; the flags then decide) */
+    int has_sched, sched; /* wf_sched_kind */
+    double lr, end_frac;
+    uint64_t warmup;
 } wf_train_state;
 
 wf_status wf_optstate_save(const char *path, const wf_optim *o, const wf_train_state *s, wf_err *err);
@@ -336,7 +345,8 @@ typedef struct {
 
 enum {
     WF_OPTIM_GIVEN_BETA1 = 1, WF_OPTIM_GIVEN_BETA2 = 2, WF_OPTIM_GIVEN_EPS = 4,
-    WF_OPTIM_GIVEN_WD = 8, WF_OPTIM_GIVEN_CLIP = 16, WF_OPTIM_GIVEN_DECAY = 32
+    WF_OPTIM_GIVEN_WD = 8, WF_OPTIM_GIVEN_CLIP = 16, WF_OPTIM_GIVEN_DECAY = 32,
+    WF_OPTIM_GIVEN_LR = 64, WF_OPTIM_GIVEN_WARMUP = 128, WF_OPTIM_GIVEN_SCHED = 256, WF_OPTIM_GIVEN_END = 512
 };
 
 void wf_train_opts_default(wf_train_opts *o);

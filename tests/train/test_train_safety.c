@@ -268,6 +268,44 @@ static void sparse_retention_and_overwrite_of_an_input(void) {
     WF_CHECK_HAS(out_buf, "--overwrite would remove it");
 }
 
+/* Byte equality of two files (both must exist). */
+static int same_file(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    int ok = !wf_file_read(NULL, a, &x, &nx, NULL) && !wf_file_read(NULL, b, &y, &ny, NULL) && nx == ny && nx > 0 &&
+             !memcmp(x, y, nx);
+    wf_free(NULL, x), wf_free(NULL, y);
+    return ok;
+}
+
+/* A resumed run trains on the lr schedule it began with, flags not given
+** again: bit-identical to the run straight through (it had fallen back to
+** the default lr 6e-4 and 5% warm-up). A flag given again replaces it. */
+static void resume_keeps_the_lr_schedule(void) {
+    const char *base = "train --model tests/fixtures/models/tiny-gelu --batch 2 --seq 16 --threads 1 --steps 4";
+    const char *sched = "--lr 3e-3 --warmup 2 --schedule cosine --end-frac 0.3";
+    char cmd[2048], a[700], b[700];
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/ls1 %s", WAFER_BIN, base, data, root, sched);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 0);
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/ls2 %s --stop-at 2", WAFER_BIN, base, data, root, sched);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 0);
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/ls2 --resume", WAFER_BIN, base, data, root);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 0);
+    WF_CHECK_HAS(out_buf, "lr 0.003 (cosine, warm-up 2)");
+    snprintf(a, sizeof a, "%s/ls1/ckpt-00000004/model.safetensors", root);
+    snprintf(b, sizeof b, "%s/ls2/ckpt-00000004/model.safetensors", root);
+    WF_CHECK(same_file(a, b));
+    /* given again: it replaces the stored value, and says so */
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/ls3 %s --stop-at 2", WAFER_BIN, base, data, root, sched);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 0);
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/ls3 --resume --lr 1e-3 --schedule linear", WAFER_BIN, base,
+             data, root);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 0);
+    WF_CHECK_HAS(out_buf, "--lr 0.001 replaces the stored 0.003 from this step on");
+    WF_CHECK_HAS(out_buf, "--schedule linear replaces the stored cosine from this step on");
+    WF_CHECK_HAS(out_buf, "lr 0.001 (linear, warm-up 2)");
+}
+
 int main(void) {
     WF_CHECK(mkdtemp(root) != NULL);
     snprintf(data, sizeof data, "%s/data", root);
@@ -277,6 +315,7 @@ int main(void) {
     a_diverged_run_saves_nothing_and_keeps_the_last_good();
     resume_applies_flags_and_names_problems();
     sparse_retention_and_overwrite_of_an_input();
+    resume_keeps_the_lr_schedule();
     char a[400];
     snprintf(a, sizeof a, "rm -rf '%s'", root);
     if (system(a) != 0) fprintf(stderr, "cleanup failed\n");
