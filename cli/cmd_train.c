@@ -311,8 +311,15 @@ int wf_cmd_train(int argc, char **argv) {
 #endif
     if (st) return wf_cli_fail("train", &err);
     if (r.interrupted) {
-        fprintf(stderr, "wafer train: interrupted at step %ld; saved %s (continue with --resume)\n", r.step,
-                r.checkpoint[0] ? r.checkpoint : "(no step finished, nothing saved)");
+        if (r.checkpoint[0])
+            fprintf(stderr, "wafer train: interrupted at step %ld; saved %s (continue with --resume)\n", r.step,
+                    r.checkpoint);
+        else if (o.resume) /* the resumed checkpoint is still the latest */
+            fprintf(stderr, "wafer train: interrupted at step %ld before a step finished; nothing new saved "
+                    "(continue with --resume)\n", r.step);
+        else
+            fprintf(stderr, "wafer train: interrupted at step %ld before a step finished; nothing saved (start "
+                    "again without --resume)\n", r.step);
         return 130;
     }
     fprintf(stderr, "wafer train: done: step %ld, loss %.4f, %.0f tokens/s; checkpoint %s\n", r.step, r.last_loss,

@@ -317,6 +317,44 @@ static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err)
 
 /* The model: a checkpoint folder (fine-tune), a resumed checkpoint, or a
 ** preset (with overrides) initialised from the seed. */
+/* The config of preset o->model with the shape flags applied. */
+static wf_status preset_config(const wf_train_opts *o, wf_gpt_config *c, wf_err *err) {
+    int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size || o->n_inner || o->act;
+    wf_status rc = wf_gpt_config_preset(o->model, c, err);
+    if (rc) return rc;
+    if (o->n_layer) c->n_layer = o->n_layer;
+    if (o->n_head) c->n_head = o->n_head;
+    if (o->n_embd) c->n_embd = o->n_embd, c->n_inner = 4 * o->n_embd;
+    if (o->n_positions) c->n_positions = o->n_positions;
+    if (o->vocab_size) c->vocab_size = o->vocab_size;
+    if (o->n_inner) c->n_inner = o->n_inner;
+    if (o->act) c->act = (wf_activation)(o->act - 1);
+    if (overrides) snprintf(c->name, sizeof c->name, "custom");
+    return wf_gpt_config_validate(c, o->model, err);
+}
+
+/* A resumed run keeps the checkpoint's model: a preset and shape flags that
+** describe another one are an error, not silently ignored. */
+static wf_status resume_shape_check(const run *r, const char *resume_dir, wf_err *err) {
+    const wf_train_opts *o = r->o;
+    if (wf_path_is_dir(o->model)) return WF_OK; /* a fine-tune's folder: the checkpoint is its descendant */
+    wf_gpt_config want;
+    wf_err pe = {0};
+    if (preset_config(o, &want, &pe)) return WF_OK; /* not a preset name: nothing to compare */
+    const wf_gpt_config *c = &r->cfg;
+    const struct { const char *field; int want, have; } f[] = {
+        {"n_layer", want.n_layer, c->n_layer}, {"n_embd", want.n_embd, c->n_embd},
+        {"n_head", want.n_head, c->n_head}, {"n_inner", want.n_inner, c->n_inner},
+        {"n_positions", want.n_positions, c->n_positions}, {"vocab_size", want.vocab_size, c->vocab_size},
+        {"activation", (int)want.act, (int)c->act}};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (f[i].want != f[i].have)
+            return WF_FAIL(err, WF_EUSAGE, "--resume: --model %s with these flags has %s %d, but the checkpoint in "
+                           "%s has %d; a resumed run keeps its model (give the flags the run began with, or start a "
+                           "new --out)", o->model, f[i].field, f[i].want, resume_dir, f[i].have);
+    return WF_OK;
+}
+
 static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     const wf_train_opts *o = r->o;
     int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size || o->n_inner || o->act;
@@ -329,18 +367,9 @@ static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
                                   : wf_checkpoint_load_or_init(src, o->seed, NULL, &r->cfg, &r->w, err);
         if (rc) return rc;
     } else {
-        wf_status rc = wf_gpt_config_preset(o->model, &r->cfg, err);
-        if (rc) return rc;
         wf_gpt_config *c = &r->cfg;
-        if (o->n_layer) c->n_layer = o->n_layer;
-        if (o->n_head) c->n_head = o->n_head;
-        if (o->n_embd) c->n_embd = o->n_embd, c->n_inner = 4 * o->n_embd;
-        if (o->n_positions) c->n_positions = o->n_positions;
-        if (o->vocab_size) c->vocab_size = o->vocab_size;
-        if (o->n_inner) c->n_inner = o->n_inner;
-        if (o->act) c->act = (wf_activation)(o->act - 1);
-        if (overrides) snprintf(c->name, sizeof c->name, "custom");
-        if ((rc = wf_gpt_config_validate(c, o->model, err))) return rc;
+        wf_status rc = preset_config(o, c, err);
+        if (rc) return rc;
         if (o->exec) return wf_checkpoint_open_random(c, o->seed, NULL, &r->rd, err);
         r->w = wf_alloc(NULL, wf_gpt_numel(c) * sizeof(float), "weights", err);
         if (!r->w) return WF_ENOMEM;
@@ -484,6 +513,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     }
     if ((rc = wf_shards_open(o->data, &r->data, err))) goto done;
     if ((rc = setup_model(r, o->resume ? resume_dir : NULL, err))) goto done;
+    if (o->resume && (rc = resume_shape_check(r, resume_dir, err))) goto done;
     if ((rc = setup_sparse(r, o->resume ? resume_dir : NULL, err))) goto done;
     if (T == 0) T = r->cfg.n_positions < 1024 ? r->cfg.n_positions : 1024;
     r->T = T;

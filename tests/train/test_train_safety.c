@@ -306,6 +306,26 @@ static void resume_keeps_the_lr_schedule(void) {
     WF_CHECK_HAS(out_buf, "lr 0.001 (linear, warm-up 2)");
 }
 
+/* A resumed run keeps its model: a preset or shape flags describing another
+** are refused (they were ignored, exit 0); the flags the run began with pass. */
+static void resume_refuses_another_shape(void) {
+    const char *base = "train --model cerebras-gpt-111m --n-layer 1 --n-embd 16 --n-head 2 --n-positions 16 "
+                       "--vocab-size 512 --batch 2 --seq 16 --threads 1 --steps 3";
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/sh --stop-at 1", WAFER_BIN, base, data, root);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 0);
+    snprintf(cmd, sizeof cmd, "%s %s --n-layer 2 --data %s --out %s/sh --resume", WAFER_BIN, base, data, root);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 2);
+    WF_CHECK_HAS(out_buf, "--resume: --model cerebras-gpt-111m with these flags has n_layer 2, but the checkpoint in ");
+    WF_CHECK_HAS(out_buf, "has 1; a resumed run keeps its model");
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/sh --stop-at 2 --resume", WAFER_BIN, base, data, root);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 0);
+    snprintf(cmd, sizeof cmd, "%s train --model cerebras-gpt-256m --batch 2 --seq 16 --threads 1 --steps 3 --data %s "
+             "--out %s/sh --resume", WAFER_BIN, data, root);
+    WF_CHECK_EQ(wf_run_cmd(cmd, out_buf, sizeof out_buf), 2);
+    WF_CHECK_HAS(out_buf, "--model cerebras-gpt-256m with these flags has n_layer ");
+}
+
 int main(void) {
     WF_CHECK(mkdtemp(root) != NULL);
     snprintf(data, sizeof data, "%s/data", root);
@@ -316,6 +336,7 @@ int main(void) {
     resume_applies_flags_and_names_problems();
     sparse_retention_and_overwrite_of_an_input();
     resume_keeps_the_lr_schedule();
+    resume_refuses_another_shape();
     char a[400];
     snprintf(a, sizeof a, "rm -rf '%s'", root);
     if (system(a) != 0) fprintf(stderr, "cleanup failed\n");
