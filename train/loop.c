@@ -50,7 +50,7 @@ typedef struct {
     wf_sched_kind sched;
     long warmup;
     log_row *rows;
-    int nrows, caprows;
+    int nrows, caprows, log_warned;
     int32_t *win, *in, *tg;
     long saved_step; /* step of the last checkpoint written, -1 none */
     char saved_dir[1100]; /* that checkpoint's folder (or the resumed one); "" none */
@@ -139,17 +139,42 @@ static wf_status add_row(run *r, log_row row, wf_err *err) {
     return WF_OK;
 }
 
+static const char LOG_HEADER[] = "step,loss,val_loss,lr,tokens_per_s\n";
+
+/* One line of log.csv (at most 96 bytes). */
+static int fmt_row(char *b, size_t cap, const log_row *w) {
+    char val[32] = "";
+    if (w->val >= 0) snprintf(val, sizeof val, "%.6f", w->val);
+    return snprintf(b, cap, "%ld,%.6f,%s,%.6e,%.1f\n", w->step, w->loss, val, w->lr, w->tps);
+}
+
+/* A step's row, appended to log.csv as the run goes (so the file follows
+** the run, and a kill loses no row of a saved step); a checkpoint's save
+** rewrites the whole file atomically, and a resume first cuts it back to
+** the resumed step. A failed append is said once; the next save rewrites. */
+static void append_row(run *r, const log_row *w) {
+    char path[1100], line[128];
+    snprintf(path, sizeof path, "%s/log.csv", r->o->out);
+    FILE *f = fopen(path, "a");
+    int ok = f != NULL;
+    if (f) {
+        if (ftell(f) == 0) ok = fputs(LOG_HEADER, f) >= 0;
+        ok = ok && fputs((fmt_row(line, sizeof line, w), line), f) >= 0;
+        ok = (fclose(f) == 0) && ok;
+    }
+    if (!ok && !r->log_warned) {
+        r->log_warned = 1;
+        wf_log(WF_LOG_WARN, "%s: cannot append the step's row (%s); the next checkpoint rewrites it", path,
+               strerror(errno));
+    }
+}
+
 static wf_status write_log(run *r, wf_err *err) {
     size_t cap = 64 + (size_t)r->nrows * 96, n = 0;
     char *buf = wf_alloc(NULL, cap, "log.csv", err);
     if (!buf) return WF_ENOMEM;
-    n += (size_t)snprintf(buf + n, cap - n, "step,loss,val_loss,lr,tokens_per_s\n");
-    for (int i = 0; i < r->nrows; i++) {
-        const log_row *w = &r->rows[i];
-        char val[32] = "";
-        if (w->val >= 0) snprintf(val, sizeof val, "%.6f", w->val);
-        n += (size_t)snprintf(buf + n, cap - n, "%ld,%.6f,%s,%.6e,%.1f\n", w->step, w->loss, val, w->lr, w->tps);
-    }
+    n += (size_t)snprintf(buf + n, cap - n, "%s", LOG_HEADER);
+    for (int i = 0; i < r->nrows; i++) n += (size_t)fmt_row(buf + n, cap - n, &r->rows[i]);
     char path[1100];
     snprintf(path, sizeof path, "%s/log.csv", r->o->out);
     wf_status rc = wf_file_write_atomic(path, buf, n, err);
@@ -661,6 +686,8 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         apply_given_optim(r->opt, o);
         resume_schedule(r, o);
         read_log(r, (long)r->st.step);
+        /* rows past the checkpoint (a run killed after it) go now, before this run appends its own */
+        if (rank == 0 && (rc = write_log(r, err))) goto done;
         wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
     }
     if (o->exec) {
@@ -806,6 +833,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
             goto done;
         }
         if ((rc = add_row(r, row, err))) goto done;
+        if (rank == 0) append_row(r, &row);
         if (!dpa) stop = o->stop && *o->stop;
         if (dp && !dpa && (rc = dp->flag(dp->ud, &stop, err))) goto done;
         int save = last || (o->save_every > 0 && (long)r->st.step % o->save_every == 0) || stop;

@@ -326,6 +326,42 @@ static void resume_refuses_another_shape(void) {
     WF_CHECK_HAS(out_buf, "--model cerebras-gpt-256m with these flags has n_layer ");
 }
 
+/* log.csv follows the run: rows appear as steps finish, before any
+** checkpoint (a killed run kept no log at all); a resume drops rows past its
+** checkpoint (left by a run killed after it) and logs each step once. */
+static void log_follows_the_run(void) {
+    char cmd[2048], p[700];
+    snprintf(p, sizeof p, "%s/lg/log.csv", root);
+    snprintf(cmd, sizeof cmd, "%s train --model tests/fixtures/models/tiny-gelu --data %s --out %s/lg --batch 2 --seq 16 "
+             "--threads 1 --steps 1000000 >/dev/null 2>&1 & P=$!; i=0; while [ $i -lt 300 ]; do "
+             "[ \"$(cat %s 2>/dev/null | wc -l)\" -ge 4 ] && break; sleep 0.1; i=$((i+1)); done; "
+             "kill -9 $P; wait $P 2>/dev/null; exit 0", WAFER_BIN, data, root, p);
+    WF_CHECK_EQ(system(cmd), 0);
+    char *log = slurp(p);
+    WF_CHECK(log && !strncmp(log, "step,loss,val_loss,lr,tokens_per_s\n1,", 37) && strstr(log, "\n3,"));
+    wf_free(NULL, log);
+    WF_CHECK(!exists("%s/lg/%s", "ckpt-00000001") && !exists("%s/lg/%s", "latest")); /* no save yet */
+    /* a resume cuts phantom rows */
+    WF_CHECK_EQ(run("tests/fixtures/models/tiny-gelu", "lr", "--steps 4 --stop-at 2"), 0);
+    snprintf(p, sizeof p, "%s/lr/log.csv", root);
+    FILE *f = fopen(p, "a");
+    WF_CHECK(f != NULL);
+    if (f) fputs("3,9.0,,1e-3,1.0\n4,9.0,,1e-3,1.0\n", f), fclose(f);
+    /* resumed, killed before its next save: the file as it runs */
+    snprintf(cmd, sizeof cmd, "%s train --model tests/fixtures/models/tiny-gelu --data %s --out %s/lr --batch 2 --seq 16 "
+             "--lr 1e-3 --warmup 1 --threads 1 --steps 1000000 --resume >/dev/null 2>&1 & P=$!; i=0; while [ $i -lt 300 ]; "
+             "do grep -q '^5,' %s && break; sleep 0.1; i=$((i+1)); done; kill -9 $P; wait $P 2>/dev/null; exit 0",
+             WAFER_BIN, data, root, p);
+    WF_CHECK_EQ(system(cmd), 0);
+    log = slurp(p);
+    int rows = 0, in_order = 1;
+    for (const char *q = log ? strchr(log, '\n') : NULL; q && q[1] && rows < 5; q = strchr(q + 1, '\n'))
+        in_order &= atol(q + 1) == ++rows && strncmp(strchr(q + 1, ','), ",9.0,", 5) != 0;
+    WF_CHECK_EQ(rows, 5);
+    WF_CHECK(in_order);
+    wf_free(NULL, log);
+}
+
 int main(void) {
     WF_CHECK(mkdtemp(root) != NULL);
     snprintf(data, sizeof data, "%s/data", root);
@@ -337,6 +373,7 @@ int main(void) {
     sparse_retention_and_overwrite_of_an_input();
     resume_keeps_the_lr_schedule();
     resume_refuses_another_shape();
+    log_follows_the_run();
     char a[400];
     snprintf(a, sizeof a, "rm -rf '%s'", root);
     if (system(a) != 0) fprintf(stderr, "cleanup failed\n");
