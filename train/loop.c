@@ -193,13 +193,19 @@ static wf_status write_log(run *r, wf_err *err) {
     return rc;
 }
 
-/* Reads an earlier log.csv back (resume), keeping rows up to `upto`. */
-static void read_log(run *r, long upto) {
+/* Reads an earlier log.csv back (resume), keeping rows up to `upto`, and
+** cuts the file back to them: rows past it (a run killed after that
+** checkpoint) would otherwise stand before this run's. The rows are in step
+** order, so the cut is a truncation at the first row past `upto`; a file out
+** of order is rewritten whole at the next save (*rewrite set). */
+static void read_log(run *r, long upto, int *rewrite) {
     char path[1100], *buf;
     size_t n;
     wf_err e;
     snprintf(path, sizeof path, "%s/log.csv", r->o->out);
+    *rewrite = 0;
     if (wf_file_read(NULL, path, &buf, &n, &e)) return;
+    long cut = -1; /* offset of the first row past upto */
     char *line = strchr(buf, '\n');
     while (line && line[1]) {
         line++;
@@ -211,10 +217,13 @@ static void read_log(run *r, long upto) {
         else if (*p == ',') p++;
         if (*p == ',') w.lr = strtod(p + 1, &p);
         if (*p == ',') w.tps = strtod(p + 1, &p);
+        if (w.step > upto && cut < 0) cut = (long)(line - buf);
+        else if (w.step <= upto && cut >= 0) *rewrite = 1;
         if (w.step >= 1 && w.step <= upto && add_row(r, w, &e)) break;
         line = strchr(line, '\n');
     }
     wf_free(NULL, buf);
+    if (cut >= 0 && !*rewrite && truncate(path, (off_t)cut) != 0) *rewrite = 1;
 }
 
 /* Names the first tensor of weights, m or v holding NaN/Inf in *what; 0 when all are finite. */
@@ -685,9 +694,9 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         }
         apply_given_optim(r->opt, o);
         resume_schedule(r, o);
-        read_log(r, (long)r->st.step);
-        /* rows past the checkpoint (a run killed after it) go now, before this run appends its own */
-        if (rank == 0 && (rc = write_log(r, err))) goto done;
+        int rewrite = 0;
+        if (rank == 0) read_log(r, (long)r->st.step, &rewrite);
+        if (rewrite && (rc = write_log(r, err))) goto done;
         wf_log(WF_LOG_INFO, "resuming from %s at step %llu", resume_dir, (unsigned long long)r->st.step);
     }
     if (o->exec) {
