@@ -161,6 +161,12 @@ static enum MHD_Result do_completion(wf_serve *s, struct MHD_Connection *c, conn
     snprintf(j->id, sizeof j->id, "%s-%llu", chat ? "chatcmpl" : "cmpl", ++s->n_req);
     pthread_mutex_unlock(&s->mu);
     st = wf_sched_submit(s->sched, j, s->o.timeout_s);
+    if (st == 400) { /* larger than the whole queue: a retry cannot help */
+        snprintf(msg, sizeof msg, "'n' x prompts = %d sequences, more than this server's queue holds (%d, its "
+                 "--max-queue); ask for fewer", j->n_seq, s->o.max_queue);
+        wf_serve_job_free(j);
+        return error(s, c, st, msg, "n");
+    }
     if (st) {
         wf_serve_job_free(j);
         return error(s, c, st,

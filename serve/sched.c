@@ -356,6 +356,7 @@ int wf_sched_submit(wf_sched *s, wf_serve_job *j, double timeout_s) {
         q->slot = -1;
         if (wf_sampler_new(s->m.vocab, &so, j->seed + (uint64_t)q->index, NULL, &q->smp, &err)) return 500;
     }
+    if (j->n_seq > s->max_queue) return 400; /* could never fit, however long it waited */
     pthread_mutex_lock(&s->mu);
     int st = 0;
     if (s->stop) st = 503;

@@ -148,7 +148,8 @@ wf_status wf_sched_new(const wf_serve_model *m, const wf_gpt_config *cfg, const 
 ** submits get 503. wf_sched_free then joins and frees (NULL is a no-op). */
 void wf_sched_shutdown(wf_sched *s);
 void wf_sched_free(wf_sched *s);
-/* Queues j's sequences. Returns 0, or 429 when the queue is full. */
+/* Queues j's sequences. Returns 0, or an HTTP status: 400 (more sequences
+** than the whole queue holds), 429 (the queue is full now), 503 (stopping), 500. */
 int wf_sched_submit(wf_sched *s, wf_serve_job *j, double timeout_s);
 /* Marks j cancelled and waits until the scheduler has let go of it. */
 void wf_sched_cancel(wf_sched *s, wf_serve_job *j);

@@ -88,7 +88,18 @@ static void check_error(const char *path, const char *body, int want, const char
 }
 
 static void test_errors(void) {
-    check_error("/v1/completions", "{\"prompt\":", 400, NULL, "not a JSON object");
+    check_error("/v1/completions", "{\"prompt\":", 400, NULL, "request body: invalid JSON at byte 9");
+    /* a NUL would cut the text after it (cJSON's strings end there): refused,
+    ** as are a lone surrogate and data after the object; "\\u0000" is text */
+    check_error("/v1/completions", "{\"prompt\":\"abc\\u0000def\"}", 400, NULL,
+                "request body: a string holds \\u0000 (NUL) at byte 14");
+    check_error("/tokenize", "{\"prompt\":\"abc\\u0000def\"}", 400, NULL, "(NUL)");
+    check_error("/v1/completions", "{\"prompt\":\"\\ud800\"}", 400, NULL, "request body: invalid JSON at byte");
+    check_error("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":1} junk", 400, NULL,
+                "unexpected data after the JSON value at byte 30");
+    cJSON *lit = post("/tokenize", "{\"prompt\":\"a\\\\u0000b\"}", 200);
+    WF_CHECK(lit != NULL);
+    cJSON_Delete(lit);
     check_error("/v1/completions", "[1,2]", 400, NULL, "not a JSON object");
     check_error("/v1/completions", "{}", 400, "prompt", "'prompt' must be");
     check_error("/v1/completions", "{\"prompt\":[]}", 400, "prompt", NULL);
@@ -134,11 +145,13 @@ static void test_errors(void) {
     WF_CHECK_EQ(http(port, "POST", "/v1/completions", NULL, huge, buf, NULL), 413);
     WF_CHECK_HAS(buf, "exceeds 262144 bytes");
     free(huge);
-    /* 429: more sequences than the queue holds (max_queue 16 here) */
+    /* more sequences than the whole queue holds (max_queue 16 here): 400, a
+    ** retry cannot help (it was 429 "retry later", forever) */
     char hdr[4096];
-    WF_CHECK_EQ(http(port, "POST", "/v1/completions", NULL, "{\"prompt\":\"a\",\"n\":17,\"max_tokens\":1}", buf, hdr), 429);
-    WF_CHECK_HAS(hdr, "Retry-After: 1");
-    WF_CHECK_HAS(buf, "rate_limit_error");
+    WF_CHECK_EQ(http(port, "POST", "/v1/completions", NULL, "{\"prompt\":\"a\",\"n\":17,\"max_tokens\":1}", buf, hdr), 400);
+    WF_CHECK_HAS(buf, "'n' x prompts = 17 sequences, more than this server's queue holds (16, its --max-queue)");
+    WF_CHECK_HAS(buf, "\"param\":\"n\"");
+    WF_CHECK(strstr(hdr, "Retry-After") == NULL);
 }
 
 /* ---- completions -------------------------------------------------------- */
@@ -200,6 +213,17 @@ static void test_completions(void) {
     a = post("/v1/completions", "{\"prompt\":[[1,2],[3]],\"max_tokens\":1,\"temperature\":0}", 200);
     WF_CHECK_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(a, "choices")), 2);
     cJSON_Delete(a);
+    /* no seed: each request samples anew (time(NULL) and an address had
+    ** repeated within a second); five of them are not all the same */
+    int differ = 0;
+    a = post("/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":12,\"temperature\":1}", 200);
+    for (int i = 0; i < 4; i++) {
+        b = post("/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":12,\"temperature\":1}", 200);
+        differ += text_of(a, 0) && text_of(b, 0) && strcmp(text_of(a, 0), text_of(b, 0)) != 0;
+        cJSON_Delete(b);
+    }
+    cJSON_Delete(a);
+    WF_CHECK(differ >= 3);
     /* seed: same seed, same sample */
     a = post("/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":12,\"seed\":7,\"temperature\":1}", 200);
     b = post("/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":12,\"seed\":7,\"temperature\":1}", 200);
