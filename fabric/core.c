@@ -115,21 +115,28 @@ static int bad_task(wf_pe *pe, int t, const char *what) {
     return 1;
 }
 
-void wf_activate(wf_pe *pe, int t) {
-    if (bad_task(pe, t, "activate")) return;
-    if (pe->cur_task >= 0 && pe->prog && !pe->prog->fn[t]) { /* from kernel code: say where */
-        wf_pe_fail(pe, WF_EUSAGE, "activate: task %d: the kernel has no task with that ID", t);
-        return;
+/* An ID out of range, or (from kernel code, to say where) one the kernel
+** binds no task to: an error; 1 when it failed. */
+static int bad_task_id(wf_pe *pe, int t, const char *what) {
+    if (bad_task(pe, t, what)) return 1;
+    if (pe->cur_task >= 0 && pe->prog && !pe->prog->fn[t]) {
+        wf_pe_fail(pe, WF_EUSAGE, "%s: task %d: the kernel has no task with that ID", what, t);
+        return 1;
     }
+    return 0;
+}
+
+void wf_activate(wf_pe *pe, int t) {
+    if (bad_task_id(pe, t, "activate")) return;
     pe->ready |= 1ull << t;
     wake_pick(pe);
 }
 void wf_block(wf_pe *pe, int t) {
-    if (bad_task(pe, t, "block")) return;
+    if (bad_task_id(pe, t, "block")) return;
     pe->blocked |= 1ull << t;
 }
 void wf_unblock(wf_pe *pe, int t) {
-    if (bad_task(pe, t, "unblock")) return;
+    if (bad_task_id(pe, t, "unblock")) return;
     pe->blocked &= ~(1ull << t);
     wake_pick(pe);
 }

@@ -187,12 +187,12 @@ enum { WF_DONE_NONE, WF_DONE_ACTIVATE, WF_DONE_UNBLOCK };
 typedef struct {
     uint8_t async;    /* 1: run on a microthread */
     uint8_t action;   /* WF_DONE_* on completion */
-    uint8_t task;     /* task to activate / unblock */
+    int32_t task;     /* task to activate / unblock: the ID as given, checked at issue (0..63) */
 } wf_async;
 static inline wf_async wf_sync(void) { wf_async a = {0, WF_DONE_NONE, 0}; return a; }
 static inline wf_async wf_async_none(void) { wf_async a = {1, WF_DONE_NONE, 0}; return a; }
-static inline wf_async wf_async_activate(int t) { wf_async a = {1, WF_DONE_ACTIVATE, (uint8_t)t}; return a; }
-static inline wf_async wf_async_unblock(int t) { wf_async a = {1, WF_DONE_UNBLOCK, (uint8_t)t}; return a; }
+static inline wf_async wf_async_activate(int t) { wf_async a = {1, WF_DONE_ACTIVATE, t}; return a; }
+static inline wf_async wf_async_unblock(int t) { wf_async a = {1, WF_DONE_UNBLOCK, t}; return a; }
 #define WF_SYNC wf_sync()
 
 /* ---- DSD ops ----------------------------------------------------------------------

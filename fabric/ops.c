@@ -484,10 +484,18 @@ static void issue_as(wf_pe *pe, const char *nm, int code, const wf_dsd *dst, con
         return;
     }
     pe->st.ops++;
-    if (as.async && as.action == WF_DONE_ACTIVATE && pe->prog && as.task < WF_FABRIC_TASKS && !pe->prog->fn[as.task]) {
-        wf_pe_fail(pe, WF_EUSAGE, "%s: its completion activates task %d, which the kernel does not have", nm,
-                   as.task);
-        return;
+    if (as.async && as.action != WF_DONE_NONE) { /* the task its completion names, checked here, at the op */
+        const char *verb = as.action == WF_DONE_ACTIVATE ? "activates" : "unblocks";
+        if (as.task < 0 || as.task >= WF_FABRIC_TASKS) {
+            wf_pe_fail(pe, WF_EUSAGE, "%s: its completion %s task ID %d, expected 0..%d", nm, verb, (int)as.task,
+                       WF_FABRIC_TASKS - 1);
+            return;
+        }
+        if (pe->prog && !pe->prog->fn[as.task]) {
+            wf_pe_fail(pe, WF_EUSAGE, "%s: its completion %s task %d, which the kernel does not have", nm, verb,
+                       (int)as.task);
+            return;
+        }
     }
     uint32_t width;
     int esize, esize_b;

@@ -204,8 +204,18 @@ static void go_undefined_async(wf_pe *pe, uint32_t d) {
     wf_dsd x = wf_dsd_mem1d(pe, wf_sym(pe, S_X), 4, 1, 4);
     wf_fmovs(pe, x, wf_dsd_scalar_f32(1), wf_async_activate((int)wf_pe_param(pe, 0)));
 }
-static const wf_export_decl ex_undef[] = {{"go", go_undefined}, {"async", go_undefined_async}};
-static const wf_kernel k_undef = {"undefined", syms, 2, tasks, 3, ex_undef, 2, NULL};
+static void go_undefined_unblock(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_dsd x = wf_dsd_mem1d(pe, wf_sym(pe, S_X), 4, 1, 4);
+    wf_fmovs(pe, x, wf_dsd_scalar_f32(1), wf_async_unblock((int)wf_pe_param(pe, 0)));
+}
+static void go_unblock_sync(wf_pe *pe, uint32_t d) {
+    (void)d;
+    wf_unblock(pe, (int)wf_pe_param(pe, 0));
+}
+static const wf_export_decl ex_undef[] = {{"go", go_undefined}, {"async", go_undefined_async},
+                                          {"unblock", go_undefined_unblock}, {"sync_unblock", go_unblock_sync}};
+static const wf_kernel k_undef = {"undefined", syms, 2, tasks, 3, ex_undef, 4, NULL};
 
 static void activating_an_unbound_id_is_an_error(void) {
     static const int ids[] = {5, 29, 33, 40, 63};
@@ -229,6 +239,36 @@ static void activating_an_unbound_id_is_an_error(void) {
         WF_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
         snprintf(want, sizeof want, "fmovs: its completion activates task %d, which the kernel does not have", ids[i]);
         WF_CHECK_HAS(e.msg, want);
+        WF_CHECK_EQ(wf_host_launch(h, "unblock", &e), WF_EUSAGE);
+        snprintf(want, sizeof want, "fmovs: its completion unblocks task %d, which the kernel does not have", ids[i]);
+        WF_CHECK_HAS(e.msg, want);
+        WF_CHECK_EQ(wf_host_launch(h, "sync_unblock", &e), WF_EUSAGE); /* it was ignored */
+        snprintf(want, sizeof want, "unblock: task %d: the kernel has no task with that ID", ids[i]);
+        WF_CHECK_HAS(e.msg, want);
+        wf_host_free(h);
+        wf_layout_free(l);
+    }
+    /* IDs out of range fail at the op too, as given (296 had become task 40:
+    ** the ID was cast to 8 bits) */
+    static const int bad[] = {64, 100, 296, -1};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        wf_layout *l;
+        wf_err e = {0};
+        int64_t params[1] = {bad[i]};
+        wf_code_opts co = {params, 1, NULL};
+        WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &k_undef, &co, &e), WF_OK);
+        wf_host *h;
+        WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+        char want[128];
+        const char *fn[2] = {"async", "unblock"}, *verb[2] = {"activates", "unblocks"};
+        for (int j = 0; j < 2; j++) {
+            WF_CHECK_EQ(wf_host_launch(h, fn[j], &e), WF_EUSAGE);
+            snprintf(want, sizeof want, "tests/fabric/test_tasks.c:%d: PE(0,0): cycle ", undef_line_base + 8 + 5 * j);
+            WF_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+            snprintf(want, sizeof want, "fmovs: its completion %s task ID %d, expected 0..63", verb[j], bad[i]);
+            WF_CHECK_HAS(e.msg, want);
+        }
         wf_host_free(h);
         wf_layout_free(l);
     }
