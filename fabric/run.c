@@ -656,8 +656,11 @@ static int pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
     char lb[64], sb[160];
     b[0] = 0;
     if (pe->busy_until > f->now && pe->last_task >= 0) {
-        if (pe->last_task == TASK_LAUNCH) snprintf(b, n, "launched function running");
-        else snprintf(b, n, "task %s running", task_label(pe, pe->last_task, lb, sizeof lb));
+        if (pe->last_task == TASK_LAUNCH)
+            snprintf(b, n, "launched function running (busy until cycle %llu)", (unsigned long long)pe->busy_until);
+        else
+            snprintf(b, n, "task %s running (busy until cycle %llu: its ops and wf_pe_charge)",
+                     task_label(pe, pe->last_task, lb, sizeof lb), (unsigned long long)pe->busy_until);
         return 1;
     }
     uint64_t rdy = pe->ready & ~pe->blocked;
@@ -701,7 +704,7 @@ static int pe_doing(const wf_fabric *f, const wf_pe *pe, char *b, size_t n) {
 ** Returns how many PEs. */
 static int guard_report(wf_fabric *f, char *sum, size_t nsum) {
     size_t at = 0, cap = sizeof f->report, sat = 0;
-    int count = 0;
+    int count = 0, shown = 0;
     char what[320];
     at = rep(f->report, cap, at, "stopped at the max-cycle guard; PEs still working:\n");
     sum[0] = 0;
@@ -710,11 +713,15 @@ static int guard_report(wf_fabric *f, char *sum, size_t nsum) {
             const wf_pe *pe = f->pes[i];
             if (!pe || pe_doing(f, pe, what, sizeof what) != pass) continue;
             if (count < 32) at = rep(f->report, cap, at, "PE(%d,%d): %s\n", pe->x, pe->y, what);
-            if (count < 8) sat = rep(sum, nsum, sat, "%sPE(%d,%d): %s", count ? "; " : "", pe->x, pe->y, what);
+            if (shown == count && count < 8) { /* whole entries only, leaving room for the tail */
+                char one[400];
+                int k = snprintf(one, sizeof one, "%sPE(%d,%d): %s", count ? "; " : "", pe->x, pe->y, what);
+                if (k > 0 && sat + (size_t)k + 64 < nsum) sat = rep(sum, nsum, sat, "%s", one), shown++;
+            }
             count++;
         }
     if (count > 32) rep(f->report, cap, at, "... and %d more\n", count - 32);
-    if (count > 8) rep(sum, nsum, sat, " (and %d more PEs: see wf_fabric_report)", count - 8);
+    if (count > shown) rep(sum, nsum, sat, " (and %d more PEs: see wf_fabric_report)", count - shown);
     return count;
 }
 
@@ -1045,7 +1052,7 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             f->wall += wf_now() - t0;
             f->cpu += snapshot_cpu_now() - cpu0;
             wf_tc = NULL;
-            char sum[400];
+            char sum[sizeof err->msg - 160]; /* the whole message fits a wf_err */
             int npe = guard_report(f, sum, sizeof sum);
             return WF_FAIL(err, WF_ERANGE, "fabric: cycle %llu: run exceeded the max-cycle guard of %llu "
                            "cycles; %d PEs still working: %s", (unsigned long long)f->now,
@@ -1081,6 +1088,9 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;    /* quiescent */
+            /* not past the guard: it then finds the PE still busy (a task
+            ** that charged more cycles than the guard allows) */
+            if (max_cycles && t > start + max_cycles + 1) t = start + max_cycles + 1;
             f->now = t > f->now ? jump_to(f, t) : f->now + 1; /* an event that fell due in this cycle runs in the next */
             quiet = 0;
             continue;
@@ -1092,6 +1102,7 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;
+            if (max_cycles && t > start + max_cycles + 1) t = start + max_cycles + 1; /* as above */
             f->now = t > f->now ? t : f->now + 1;
             quiet = 0;
             continue;

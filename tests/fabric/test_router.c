@@ -324,6 +324,12 @@ static void spin(wf_pe *pe, uint32_t d) { (void)d; wf_activate(pe, 50); }
 static const wf_task_decl spin_tasks[] = {{50, WF_TASK_LOCAL, spin, 0, "spin"}};
 static const wf_export_decl spin_exp[] = {{"go", spin}};
 static const wf_kernel spinner = {"spin", NULL, 0, spin_tasks, 1, spin_exp, 1, NULL};
+/* ... and one task that charges more cycles than the guard allows */
+static void heavy(wf_pe *pe, uint32_t d) { (void)d; wf_pe_charge(pe, 200000); }
+static const wf_task_decl heavy_tasks[] = {{51, WF_TASK_LOCAL, heavy, 0, "heavy"}};
+static void heavy_go(wf_pe *pe, uint32_t d) { (void)d; wf_activate(pe, 51); }
+static const wf_export_decl heavy_exp[] = {{"go", heavy_go}};
+static const wf_kernel heavier = {"heavy", NULL, 0, heavy_tasks, 1, heavy_exp, 1, NULL};
 static void endless_kernel_hits_the_guard(void) {
     wf_layout *l;
     wf_err e = {0};
@@ -339,6 +345,10 @@ static void endless_kernel_hits_the_guard(void) {
     WF_CHECK_HAS(e.msg, "PE(7,0): task 50 'spin' ");
     WF_CHECK(strstr(e.msg, "PE(8,0)") == NULL);
     WF_CHECK_HAS(e.msg, "(and 4 more PEs: see wf_fabric_report)");
+    {   /* whole: the tail ends it (a 400-byte summary had cut it mid-word) */
+        size_t n = strlen(e.msg), k = strlen("see wf_fabric_report)");
+        WF_CHECK(n > k && !strcmp(e.msg + n - k, "see wf_fabric_report)"));
+    }
     WF_CHECK_HAS(wf_fabric_report(wf_host_fabric(h)), "PE(11,0): task 50 'spin' ");
     wf_host_free(h);
     wf_layout_free(l);
@@ -374,10 +384,22 @@ static void endless_kernel_hits_the_guard(void) {
     WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
     WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "2 PEs still working: PE(3,0): task 50 'spin' ");
+
     char want[160];
     snprintf(want, sizeof want, "; PE(1,0): color 2: async fmovs receive (tests/fabric/test_router.c:%d) 0 of 4",
              RECV_OP_LINE);
     WF_CHECK_HAS(e.msg, want);
+    wf_host_free(h);
+    wf_layout_free(l);
+    /* a task charging 200,000 cycles against a guard of 10,000: the guard
+    ** stops at its limit and names it (it had jumped to the task's end and
+    ** listed no PE) */
+    WF_CHECK_EQ(wf_layout_new(2, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, &heavier, NULL, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_new(l, &ho, &h, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_ERANGE);
+    WF_CHECK_HAS(e.msg, "1 PEs still working: PE(1,0): task 51 'heavy' running (busy until cycle ");
+    WF_CHECK(strncmp(e.msg, "fabric: cycle 1000", 18) == 0); /* at the guard, not at the task's end */
     wf_host_free(h);
     wf_layout_free(l);
 }
