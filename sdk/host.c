@@ -212,6 +212,7 @@ wf_status wf_host_d2h(wf_host *h, const wf_memcpy *m, void *dst, wf_err *err) {
 }
 
 static wf_status schedule_launch(wf_host *h, const char *name, wf_err *err) {
+    if (!name) return WF_FAIL(err, WF_EUSAGE, "launch: no function name (NULL)");
     const wf_cost_model *cm = wf_fabric_cost(h->f);
     uint64_t at = wf_fabric_now(h->f) + cm->launch_latency;
     int found = 0;

@@ -61,11 +61,36 @@ static wf_status check_rect(const wf_layout *l, int x, int y, int w, int h, cons
     return WF_OK;
 }
 
+/* The kernel's declarations as plain data: counts with their arrays, a
+** name on every symbol and export, a function on every export (a NULL
+** there had crashed the layout check or the launch in strcmp). */
+static wf_status kernel_check(const wf_kernel *k, int x, int y, wf_err *err) {
+    const char *kn = k->name ? k->name : "(no name)";
+    if (k->nsymbols < 0 || k->ntasks < 0 || k->nexports < 0 || (k->nsymbols && !k->symbols) ||
+        (k->ntasks && !k->tasks) || (k->nexports && !k->exports))
+        return WF_FAIL(err, WF_EUSAGE, "layout: code: PE(%d,%d): kernel '%s': %d symbols, %d tasks, %d exports "
+                       "declared, and each count > 0 needs its array", x, y, kn, k->nsymbols, k->ntasks,
+                       k->nexports);
+    for (int i = 0; i < k->nsymbols; i++)
+        if (!k->symbols[i].name)
+            return WF_FAIL(err, WF_EUSAGE, "layout: code: PE(%d,%d): kernel '%s': symbol %d has no name", x, y, kn, i);
+    for (int i = 0; i < k->nexports; i++) {
+        if (!k->exports[i].name)
+            return WF_FAIL(err, WF_EUSAGE, "layout: code: PE(%d,%d): kernel '%s': export %d has no name", x, y, kn, i);
+        if (!k->exports[i].fn)
+            return WF_FAIL(err, WF_EUSAGE, "layout: code: PE(%d,%d): kernel '%s': export '%s' has no function", x, y,
+                           kn, k->exports[i].name);
+    }
+    if (!k->name) return WF_FAIL(err, WF_EUSAGE, "layout: code: PE(%d,%d): a kernel without a name", x, y);
+    return WF_OK;
+}
+
 wf_status wf_layout_code(wf_layout *l, int x, int y, int w, int h, const wf_kernel *k, const wf_code_opts *o,
                          wf_err *err) {
     wf_status st = check_rect(l, x, y, w, h, "code", err);
     if (st) return st;
     if (!k) return WF_FAIL(err, WF_EUSAGE, "layout: code: PE(%d,%d): no kernel", x, y);
+    if ((st = kernel_check(k, x, y, err))) return st;
     for (int yy = y; yy < y + h; yy++)
         for (int xx = x; xx < x + w; xx++) {
             int32_t ow = l->owner[(size_t)yy * l->w + xx];
@@ -215,6 +240,9 @@ static wf_status check_regions(const wf_layout *l, const wf_cost_model *cm, wf_e
                 return WF_FAIL(err, WF_EUSAGE, "layout: PE(%d,%d): kernel '%s': task ID %d declared twice", r->x,
                                r->y, k->name, t->id);
             seen |= 1ull << t->id;
+            if (t->kind == WF_TASK_DATA && t->id >= WF_FABRIC_COLORS)
+                return WF_FAIL(err, WF_ECOLOR, "layout: PE(%d,%d): kernel '%s': data task ID %d: a data task's ID is "
+                               "its color, 0..%d", r->x, r->y, k->name, t->id, WF_FABRIC_MEMCPY_COLOR - 1);
             if (t->kind == WF_TASK_DATA && t->id >= WF_FABRIC_MEMCPY_COLOR)
                 return WF_FAIL(err, WF_ECOLOR, "layout: PE(%d,%d): kernel '%s': data task on color %d: color %d "
                                "is reserved for memcpy (colors 21-23)", r->x, r->y, k->name, t->id, t->id);

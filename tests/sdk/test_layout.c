@@ -97,6 +97,46 @@ static const wf_kernel uses22 = {"uses22", NULL, 0, memcpy_task, 1, NULL, 0, NUL
 static const wf_task_decl dup_tasks[] = {{30, WF_TASK_LOCAL, nop, 0, NULL}, {30, WF_TASK_LOCAL, nop, 0, NULL}};
 static const wf_kernel dup = {"dup", NULL, 0, dup_tasks, 2, NULL, 0, NULL};
 
+static const wf_task_decl data30[] = {{30, WF_TASK_DATA, nop, 0, NULL}};
+static const wf_kernel uses30 = {"uses30", NULL, 0, data30, 1, NULL, 0, NULL};
+static const wf_symbol_decl unnamed_sym[] = {{"a", 4}, {NULL, 4}};
+static const wf_export_decl unnamed_exp[] = {{NULL, nop}}, fnless_exp[] = {{"run", NULL}};
+static const wf_kernel k_nullsym = {"ns", unnamed_sym, 2, NULL, 0, NULL, 0, NULL},
+                       k_nosyms = {"nosyms", NULL, 2, NULL, 0, NULL, 0, NULL},
+                       k_nullexp = {"ne", NULL, 0, NULL, 0, unnamed_exp, 1, NULL},
+                       k_fnless = {"nf", NULL, 0, NULL, 0, fnless_exp, 1, NULL};
+
+/* Declarations with NULL where a name, array or function belongs: an error
+** naming the kernel and the entry (they crashed in strcmp). */
+static void null_declarations_are_errors(void) {
+    static const struct { const wf_kernel *k; const char *want; } cases[] = {
+        {&k_nullsym, "kernel 'ns': symbol 1 has no name"},
+        {&k_nosyms, "kernel 'nosyms': 2 symbols, 0 tasks, 0 exports declared, and each count > 0 needs its array"},
+        {&k_nullexp, "kernel 'ne': export 0 has no name"},
+        {&k_fnless, "kernel 'nf': export 'run' has no function"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        wf_layout *l;
+        wf_err e = {0};
+        WF_CHECK_EQ(wf_layout_new(2, 2, &l, &e), WF_OK);
+        WF_CHECK_EQ(wf_layout_code(l, 1, 0, 1, 1, cases[i].k, NULL, &e), WF_EUSAGE);
+        WF_CHECK_HAS(e.msg, "layout: code: PE(1,0): ");
+        WF_CHECK_HAS(e.msg, cases[i].want);
+        wf_layout_free(l);
+    }
+    wf_layout *l;
+    wf_err e = {0};
+    WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &fits, NULL, &e), WF_OK);
+    wf_host *h = NULL;
+    WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+    if (h) {
+        WF_CHECK_EQ(wf_host_launch(h, NULL, &e), WF_EUSAGE);
+        WF_CHECK_HAS(e.msg, "launch: no function name (NULL)");
+        wf_host_free(h);
+    }
+    wf_layout_free(l);
+}
+
 static void memcpy_colors_and_bad_tasks_are_rejected(void) {
     wf_layout *l;
     wf_err e = {0};
@@ -118,6 +158,12 @@ static void memcpy_colors_and_bad_tasks_are_rejected(void) {
     WF_CHECK_EQ(wf_layout_code(l, 0, 1, 1, 1, &dup, NULL, &e), WF_OK);
     WF_CHECK_EQ(wf_layout_check(l, NULL, &e), WF_EUSAGE);
     WF_CHECK_HAS(e.msg, "PE(0,1): kernel 'dup': task ID 30 declared twice");
+    wf_layout_free(l);
+    /* a data task's ID is its color: 30 is no color (it was called memcpy's) */
+    WF_CHECK_EQ(wf_layout_new(4, 4, &l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(l, 0, 1, 1, 1, &uses30, NULL, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_check(l, NULL, &e), WF_ECOLOR);
+    WF_CHECK_STR(e.msg, "layout: PE(0,1): kernel 'uses30': data task ID 30: a data task's ID is its color, 0..20");
     wf_layout_free(l);
 }
 
@@ -222,6 +268,7 @@ static void swapped_halo_colors_are_rejected(void) {
 
 int main(void) {
     swapped_halo_colors_are_rejected();
+    null_declarations_are_errors();
     sram_overflow_names_pe_and_bytes();
     route_conflicts_are_rejected();
     routes_off_the_edge_or_dangling_are_rejected();
