@@ -713,12 +713,19 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         goto done;
     }
     if (dp) { /* the same run on every rank, or a clear error on every rank (never a hang) */
+        /* everything that changes the numbers: a rank with --bf16 alone, or
+        ** another lr, had trained on (the math flags were not compared) */
         char mine[512];
+        const wf_optim_opts *oo = &r->opt->opts;
         snprintf(mine, sizeof mine, "wafer built %s %s; model %.48s %zu params L%d C%d H%d V%d P%d; batch %d seq %d "
-                 "accum %d seed %llu steps %ld; data %llu train tokens; from step %llu", __DATE__, __TIME__,
-                 r->cfg.name, wf_gpt_numel(&r->cfg), r->cfg.n_layer, r->cfg.n_embd, r->cfg.n_head, r->cfg.vocab_size,
-                 r->cfg.n_positions, B, T, Kl, (unsigned long long)o->seed, r->total,
-                 (unsigned long long)wf_shards_count(r->data, WF_SPLIT_TRAIN), (unsigned long long)r->st.step);
+                 "accum %d seed %llu steps %ld; data %llu train tokens; from step %llu; lr %.6g %s warm-up %ld end "
+                 "%.6g; adam %.6g %.6g %.6g wd %.6g decay %d clip %.6g; bf16 %d; sparsity %.6g dense-ft %d; %s",
+                 __DATE__, __TIME__, r->cfg.name, wf_gpt_numel(&r->cfg), r->cfg.n_layer, r->cfg.n_embd, r->cfg.n_head,
+                 r->cfg.vocab_size, r->cfg.n_positions, B, T, Kl, (unsigned long long)o->seed, r->total,
+                 (unsigned long long)wf_shards_count(r->data, WF_SPLIT_TRAIN), (unsigned long long)r->st.step,
+                 r->peak, r->sched == WF_SCHED_COSINE ? "cosine" : r->sched == WF_SCHED_LINEAR ? "linear" : "constant",
+                 r->warmup, r->end_frac, oo->beta1, oo->beta2, oo->eps, oo->weight_decay, (int)oo->decay, oo->clip,
+                 o->bf16, o->sparsity, o->dense_finetune, o->exec ? "streamed" : "resident");
         if ((rc = dp->agree(dp->ud, mine, err))) goto done;
     }
     if (dp && !o->exec && dp->post_chain && !r->mask) {

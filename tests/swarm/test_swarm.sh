@@ -88,6 +88,16 @@ timeout 60 mpirun --oversubscribe -np 1 "$W" $A --steps 4 --out "$T/mm" : -np 1 
 rc=$?
 check "mismatched ranks: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
 check "mismatched ranks: message" grep -q "runs another job than rank 0" "$T/mm.log"
+# a flag that changes the numbers on one rank only (--bf16, another --lr): refused, not trained on
+timeout 60 mpirun --oversubscribe -np 1 "$W" $A --steps 4 --out "$T/mb" : -np 1 "$W" $A --steps 4 --bf16 \
+    --out "$T/mb" > "$T/mb.log" 2>&1
+rc=$?
+check "--bf16 on rank 1 only: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
+check "--bf16 on rank 1 only: message" grep -q "runs another job than rank 0: .*bf16 1" "$T/mb.log"
+timeout 60 mpirun --oversubscribe -np 1 "$W" $A --steps 4 --out "$T/ml" : -np 1 "$W" $A --steps 4 --lr 0.01 \
+    --out "$T/ml" > "$T/ml.log" 2>&1
+rc=$?
+check "--lr on rank 1 only: non-zero, not a timeout (got $rc)" test $rc -ne 0 -a $rc -ne 124
 B="${A/--data $T\/data/--data $T/nodata}"
 timeout 60 mpirun --oversubscribe -np 1 "$W" $A --steps 4 --out "$T/nd" : -np 1 "$W" $B --steps 4 --out "$T/nd" \
     > "$T/nd.log" 2>&1
