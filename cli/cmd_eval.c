@@ -16,7 +16,7 @@
 
 static const char *usage_text =
     "usage: wafer eval --model DIR --data DATA_DIR [--seq T] [--batch B] [--split val|train]\n"
-    "                  [--max-windows N] [--threads N] [--mode resident|stream]\n"
+    "                  [--max-windows N] [--threads N] [--mode resident|stream] [-q]\n"
     "  Scores contiguous windows of T+1 tokens (each token a target once; the tail\n"
     "  shorter than a window is left out) and prints\n"
     "  {\"mean_loss\": nats/token, \"perplexity\": exp(mean_loss), \"tokens\": targets scored}.\n"
@@ -24,7 +24,8 @@ static const char *usage_text =
     "  --mode stream reads the weights a layer at a time from the model folder instead of\n"
     "  loading them (models larger than RAM; same result, every layer read once per batch).\n"
     "  Under mpirun every rank scores every N-th batch and rank 0 prints the result: the\n"
-    "  same bits as one process (--mode resident).\n";
+    "  same bits as one process (--mode resident).\n"
+    "  An evaluation longer than 5 s says how far it is on stderr every 5 s; -q, --quiet: not.\n";
 
 typedef struct {
     const wf_shards *s;
@@ -47,12 +48,16 @@ int wf_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL;
     long long T = 0, B = 4, maxw = 0, threads = 0;
     wf_split split = WF_SPLIT_VAL;
-    int stream = 0;
+    int stream = 0, quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage_text, stdout);
             return 0;
+        }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
         }
         int takes = !strcmp(a, "--model") || !strcmp(a, "--data") || !strcmp(a, "--seq") || !strcmp(a, "--batch") ||
                     !strcmp(a, "--split") || !strcmp(a, "--max-windows") || !strcmp(a, "--threads") ||
@@ -82,7 +87,7 @@ int wf_cmd_eval(int argc, char **argv) {
     if (!model) return wf_cli_usage("eval", "--model is required");
     if (!data) return wf_cli_usage("eval", "--data is required");
     wf_kernels_set_threads((int)threads);
-    wf_cli_log_init(1);
+    wf_cli_log_init(quiet);
     int rank = 0, size = 1;
     double *part = NULL;
 #ifdef WF_HAVE_MPI
