@@ -724,7 +724,8 @@ char *wf_serve_render_stream(const wf_serve_model *m, wf_serve_job *j, int *fini
             char *e = wf_serve_error_json(j->status, j->err, NULL);
             sse(&buf, &len, NULL, e ? e : "{}");
             free(e);
-        } else if (j->include_usage) {
+        }
+        if (j->include_usage) { /* what was used, an ended request too */
             cJSON *o = envelope(m, j, j->chat ? "chat.completion.chunk" : "text_completion");
             cJSON_AddArrayToObject(o, "choices");
             cJSON_AddItemToObject(o, "usage", usage(j));

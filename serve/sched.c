@@ -108,7 +108,7 @@ static void produce(wf_sched *s, wf_serve_seq *q, const float *row) {
     if (n > 0 && wf_serve_seq_append(q, b, (size_t)n, &err)) {
         j->status = 500;
         snprintf(j->err, sizeof j->err, "%s", err.msg);
-        finish_seq(s, q, FINISH_LENGTH);
+        finish_seq(s, q, FINISH_NONE);
         return;
     }
     if (j->n_stop) {
@@ -174,7 +174,7 @@ static void retire(wf_sched *s, double now) {
             snprintf(j->err, sizeof j->err, "request exceeded the time limit of %.0f s",
                      j->deadline - j->t_submit);
         }
-        finish_seq(s, q, FINISH_LENGTH);
+        finish_seq(s, q, FINISH_NONE); /* cut short: its last chunk says null, not "length" */
     }
     int k = 0;
     for (int i = 0; i < s->qlen; i++)
@@ -186,7 +186,7 @@ static void retire(wf_sched *s, double now) {
 static void fail_seq(wf_sched *s, wf_serve_seq *q, const wf_err *err) {
     q->job->status = 500;
     snprintf(q->job->err, sizeof q->job->err, "%s", err->msg);
-    finish_seq(s, q, FINISH_LENGTH);
+    finish_seq(s, q, FINISH_NONE);
 }
 
 static void *run(void *arg) {

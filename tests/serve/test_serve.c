@@ -580,6 +580,15 @@ int main(void) {
         WF_CHECK_EQ(http(port, "POST", "/v1/completions", "Authorization: Bearer sekret\r\n",
                          "{\"prompt\":\"a\",\"max_tokens\":100000,\"ignore_eos\":true}", buf, NULL), 504);
         WF_CHECK_HAS(buf, "time limit");
+        /* streamed: the error event, usage as asked, [DONE]; no chunk claims
+        ** "length" (a client that stops at finish_reason took it as complete) */
+        WF_CHECK_EQ(http(port, "POST", "/v1/completions", "Authorization: Bearer sekret\r\n",
+                         "{\"prompt\":\"a\",\"max_tokens\":100000,\"ignore_eos\":true,\"stream\":true,"
+                         "\"stream_options\":{\"include_usage\":true}}", buf, NULL), 200);
+        WF_CHECK_HAS(buf, "request exceeded the time limit");
+        WF_CHECK(strstr(buf, "\"finish_reason\":\"length\"") == NULL);
+        WF_CHECK_HAS(buf, "\"usage\":{");
+        WF_CHECK_HAS(buf, "data: [DONE]");
         wf_serve_stop(s);
     }
 
