@@ -552,6 +552,17 @@ void wf_debug_detach(wf_debug *d) {
     if (!d) return;
     if (d->hooked) {
         say(d, "end: cycle %llu\n", (unsigned long long)wf_fabric_now(d->f));
+        /* a script's commands after the run: they look at the final state
+        ** (they had been dropped without a word); what would run it says so */
+        char line[1024];
+        while (!d->prompt && fgets(line, sizeof line, d->in)) {
+            size_t n = strlen(line);
+            while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+            if (d->echo) say(d, PROMPT "%s\n", line);
+            int r = exec(d, line);
+            if (r == R_QUIT) break;
+            if (r == R_RESUME) say(d, "the run has ended: '%s' has nothing to run\n", line);
+        }
         fflush(d->out);
         unhook(d);
     }

@@ -284,6 +284,19 @@ static void error_session(void) {
     WF_CHECK_HAS(out, msg);
 }
 
+/* A script's commands after the run look at the final state (they were
+** dropped without a word); one that would run something says it cannot. */
+static void commands_after_the_end(void) {
+    char path[128], cmd[512];
+    script("end.wdb", "continue\nprint 2 0 y\nstep\nsymbols 0 0\n", path, sizeof path);
+    snprintf(cmd, sizeof cmd, "gemv --kx 3 --ky 2 --m 8 --n 9 --debug-script %s", path);
+    WF_CHECK_EQ(run(cmd), 0);
+    WF_CHECK_HAS(out, "(wdb) continue\nend: cycle ");
+    WF_CHECK_HAS(out, "(wdb) print 2 0 y\nPE(2,0) y[0:4] (4 elements, f32):\n");
+    WF_CHECK_HAS(out, "(wdb) step\nthe run has ended: 'step' has nothing to run\n");
+    WF_CHECK_HAS(out, "(wdb) symbols 0 0\nPE(0,0) kernel 'gemv' symbols:\n");
+}
+
 static void quit_stdin_and_bad_script(void) {
     char path[128], cmd[512];
     script("quit.wdb", "step 5\nquit\nwhere\n", path, sizeof path);
@@ -317,6 +330,7 @@ int main(void) {
     stencil_session();
     error_session();
     quit_stdin_and_bad_script();
+    commands_after_the_end();
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", dir);
