@@ -84,7 +84,7 @@ static uint8_t *sym_ptr(wf_host *h, const wf_memcpy *m, int x, int y, const char
     }
     uint64_t need = ((uint64_t)m->offset + m->n) * (uint64_t)m->esize;
     if (need > bytes) {
-        WF_FAIL(err, WF_ERANGE, "%s: PE(%d,%d): symbol '%s' has %u bytes; elements %u..%llu of %d bytes need %llu",
+        WF_FAIL(err, WF_ERANGE, "%s: PE(%d,%d): symbol '%s' has %u bytes; elements [%u,%llu) of %d bytes need %llu",
                 what, x, y, m->symbol, bytes, m->offset, (unsigned long long)m->offset + m->n, m->esize,
                 (unsigned long long)need);
         return NULL;

@@ -139,7 +139,7 @@ static void memcpy_errors_name_the_problem(void) {
     WF_CHECK_HAS(e.msg, "memcpy_h2d: rectangle (2,1) 2x1 is outside the 3x2 program rectangle");
     wf_memcpy m2 = {"A", 0, 0, 0, 2, 2, 5, 0, 4, WF_ROW_MAJOR};
     WF_CHECK_EQ(wf_host_h2d(h, &m2, buf, &e), WF_ERANGE);
-    WF_CHECK_HAS(e.msg, "PE(0,0): symbol 'A' has 16 bytes; elements 0..5 of 4 bytes need 20");
+    WF_CHECK_HAS(e.msg, "PE(0,0): symbol 'A' has 16 bytes; elements [0,5) of 4 bytes need 20");
     wf_memcpy m3 = {"A", 0, 0, 0, 1, 1, 2, 3, 4, WF_ROW_MAJOR};
     WF_CHECK_EQ(wf_host_d2h(h, &m3, buf, &e), WF_ERANGE);
     WF_CHECK_HAS(e.msg, "memcpy_d2h: PE(0,0): symbol 'A' has 16 bytes");
