@@ -13,10 +13,7 @@
 
 static volatile sig_atomic_t stop_flag; /* global: set by the signal handler (STYLE 10) */
 
-static void on_signal(int sig) {
-    (void)sig;
-    stop_flag = 1;
-}
+static void on_signal(int sig) { stop_flag = sig; }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: wafer serve --model DIR [options]\n"
@@ -115,6 +112,12 @@ int wf_cmd_serve(int argc, char **argv) {
         }
         usleep(100 * 1000);
     }
+    if (stop_flag) {
+        int n = wf_serve_open_requests(s);
+        fprintf(stderr, "wafer serve: stopping (%s)%s\n", stop_flag == SIGTERM ? "SIGTERM" : "SIGINT",
+                n ? "; requests in progress end with 503" : "");
+    }
     wf_serve_stop(s);
+    if (stop_flag) fprintf(stderr, "wafer serve: stopped\n");
     return rc;
 }

@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -42,6 +43,7 @@ struct wf_serve {
     wf_serve_model m;
     wf_sched *sched;        /* set once when ready, never changes until stop */
     unsigned long long n_req; /* request ids (under mu) */
+    atomic_int open;        /* requests begun and not yet completed (their answer sent) */
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -360,6 +362,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         r = wf_calloc(NULL, sizeof *r, "serve request", NULL);
         if (!r) return MHD_NO;
         *con_cls = r;
+        atomic_fetch_add(&s->open, 1);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -376,13 +379,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls;
+    wf_serve *s = cls;
     (void)c;
     (void)toe;
     conn_t *r = *con_cls;
     if (r) {
         wf_free(NULL, r->body);
         wf_free(NULL, r);
+        atomic_fetch_sub(&s->open, 1);
     }
     *con_cls = NULL;
 }
@@ -463,7 +467,7 @@ wf_status wf_serve_start(const wf_serve_opts *o, wf_serve **out, wf_err *err) {
         st = WF_FAIL(err, WF_EUSAGE, "serve: '%s:%d' is not an IPv4 address and port", s->o.host, o->port);
         goto fail;
     }
-    s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+    s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC,
                             (uint16_t)o->port, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->o.parallel + s->o.max_queue + 64),
                             /* idle limit; above the request limit so a long wait is never cut */
@@ -498,10 +502,16 @@ int wf_serve_state(wf_serve *s, wf_err *err) {
     return st;
 }
 
+int wf_serve_open_requests(wf_serve *s) { return s ? atomic_load(&s->open) : 0; }
+
 void wf_serve_stop(wf_serve *s) {
     if (!s) return;
     if (s->loader_started) pthread_join(s->loader, NULL);
-    wf_sched_shutdown(s->sched); /* every waiting handler gets its answer */
+    if (s->d) MHD_quiesce_daemon(s->d); /* no new connections */
+    wf_sched_shutdown(s->sched);          /* every running or queued request ends with 503 ... */
+    /* ... and its answer goes out before the connections close (up to 5 s:
+    ** a stream's error event and [DONE]; it had been cut without either) */
+    for (int i = 0; i < 500 && atomic_load(&s->open) > 0; i++) usleep(10 * 1000);
     if (s->d) MHD_stop_daemon(s->d);
     wf_sched_free(s->sched);
     wf_tokenizer_free(s->tok);

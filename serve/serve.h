@@ -41,5 +41,7 @@ int wf_serve_state(wf_serve *s, wf_err *err);
 /* Stops accepting, cancels running requests, joins every thread, frees all.
 ** NULL is a no-op. */
 void wf_serve_stop(wf_serve *s);
+/* Requests begun whose answer has not gone out yet. */
+int wf_serve_open_requests(wf_serve *s);
 
 #endif
