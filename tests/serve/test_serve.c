@@ -546,6 +546,48 @@ static wf_serve *start(wf_serve_opts *o) {
     return s;
 }
 
+/* A request on its own thread, for the shutdown test. */
+typedef struct {
+    const char *body;
+    int status;
+    char *out;
+} bg_req;
+static void *bg_post(void *arg) {
+    bg_req *q = arg;
+    q->status = http(port, "POST", "/v1/completions", NULL, q->body, q->out, NULL);
+    return NULL;
+}
+
+/* Stopping (what SIGINT does) with a request running and a stream queued
+** behind it: each gets its 503 before the connections close (they had been
+** cut: an empty reply, a stream without its error event or [DONE]). */
+static void test_stop_answers_every_request(void) {
+    wf_serve_opts o = {.model = MODEL, .tokenizer = "gpt2", .parallel = 1};
+    wf_serve *s = start(&o);
+    if (!s) return;
+    port = wf_serve_port(s);
+    bg_req a = {"{\"prompt\":\"a\",\"max_tokens\":100000,\"ignore_eos\":true,\"n\":32}", 0, malloc(RESP_CAP)};
+    bg_req b = {"{\"prompt\":\"a\",\"max_tokens\":100000,\"ignore_eos\":true,\"stream\":true}", 0,
+                malloc(RESP_CAP)};
+    pthread_t ta, tb;
+    WF_CHECK(a.out && b.out);
+    if (!a.out || !b.out) return;
+    WF_CHECK_EQ(pthread_create(&ta, NULL, bg_post, &a), 0);
+    usleep(50 * 1000);
+    WF_CHECK_EQ(pthread_create(&tb, NULL, bg_post, &b), 0);
+    usleep(100 * 1000);
+    WF_CHECK(wf_serve_open_requests(s) == 2); /* both still going */
+    wf_serve_stop(s);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    WF_CHECK_EQ(a.status, 503);
+    WF_CHECK_HAS(a.out, "server shutting down");
+    WF_CHECK_EQ(b.status, 200);
+    WF_CHECK_HAS(b.out, "data: {\"error\":{\"message\":\"server shutting down\"");
+    WF_CHECK_HAS(b.out, "data: [DONE]");
+    free(a.out), free(b.out);
+}
+
 int main(void) {
     buf = malloc(RESP_CAP);
     buf2 = malloc(RESP_CAP);
@@ -565,6 +607,7 @@ int main(void) {
     test_robustness();
     wf_serve_stop(s);
     test_chat();
+    test_stop_answers_every_request();
 
     /* API key: Bearer on everything but /health */
     wf_serve_opts k = {.model = MODEL, .tokenizer = "gpt2", .api_key = "sekret", .parallel = 1, .timeout_s = 0.002};
