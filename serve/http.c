@@ -463,8 +463,14 @@ wf_status wf_serve_start(const wf_serve_opts *o, wf_serve **out, wf_err *err) {
     }
     wf_status st;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
-    if (o->port < 0 || o->port > 65535 || inet_pton(AF_INET, s->o.host, &addr.sin_addr) != 1) {
-        st = WF_FAIL(err, WF_EUSAGE, "serve: '%s:%d' is not an IPv4 address and port", s->o.host, o->port);
+    const char *ip = !strcmp(s->o.host, "localhost") ? "127.0.0.1" : s->o.host; /* the name everyone types */
+    if (o->port < 0 || o->port > 65535) {
+        st = WF_FAIL(err, WF_EUSAGE, "serve: --port %d: expected 0..65535", o->port);
+        goto fail;
+    }
+    if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1) {
+        st = WF_FAIL(err, WF_EUSAGE, "serve: --host '%s': not an IPv4 address (such as 127.0.0.1 or 0.0.0.0) or "
+                     "localhost", s->o.host);
         goto fail;
     }
     s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC,

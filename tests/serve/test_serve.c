@@ -608,6 +608,18 @@ int main(void) {
     wf_serve_stop(s);
     test_chat();
     test_stop_answers_every_request();
+    {   /* --host localhost is 127.0.0.1; a name that is no address says which flag */
+        wf_serve_opts lo = {.model = MODEL, .tokenizer = "gpt2", .parallel = 1, .host = "localhost"};
+        wf_serve *ls = NULL;
+        wf_err le = {0};
+        WF_CHECK_EQ(wf_serve_start(&lo, &ls, &le), WF_OK);
+        wf_serve_stop(ls);
+        lo.host = "my-server";
+        ls = NULL;
+        WF_CHECK_EQ(wf_serve_start(&lo, &ls, &le), WF_EUSAGE);
+        WF_CHECK_HAS(le.msg, "serve: --host 'my-server': not an IPv4 address");
+        wf_serve_stop(ls);
+    }
 
     /* API key: Bearer on everything but /health */
     wf_serve_opts k = {.model = MODEL, .tokenizer = "gpt2", .api_key = "sekret", .parallel = 1, .timeout_s = 0.002};
