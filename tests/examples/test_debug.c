@@ -40,6 +40,14 @@ static void script(const char *name, const char *text, char *path, size_t n) {
     fclose(f);
 }
 
+/* Writes script `name` and runs `args --debug-script` on it; the exit code. */
+static int run_script(const char *name, const char *text, const char *args) {
+    char path[128], cmd[512];
+    script(name, text, path, sizeof path);
+    snprintf(cmd, sizeof cmd, "%s --debug-script %s", args, path);
+    return run(cmd);
+}
+
 /* What the session printed after the echo of command `cmd` (its k-th
 ** occurrence, from 0), up to the next echo; "" when absent. */
 static const char *reply(const char *cmd, int k, char *buf, size_t n) {
@@ -287,10 +295,7 @@ static void error_session(void) {
 /* A script's commands after the run look at the final state (they were
 ** dropped without a word); one that would run something says it cannot. */
 static void commands_after_the_end(void) {
-    char path[128], cmd[512];
-    script("end.wdb", "continue\nprint 2 0 y\nstep\nsymbols 0 0\n", path, sizeof path);
-    snprintf(cmd, sizeof cmd, "gemv --kx 3 --ky 2 --m 8 --n 9 --debug-script %s", path);
-    WF_CHECK_EQ(run(cmd), 0);
+    WF_CHECK_EQ(run_script("end.wdb", "continue\nprint 2 0 y\nstep\nsymbols 0 0\n", "gemv --kx 3 --ky 2 --m 8 --n 9"), 0);
     WF_CHECK_HAS(out, "(wdb) continue\nend: cycle ");
     WF_CHECK_HAS(out, "(wdb) print 2 0 y\nPE(2,0) y[0:4] (4 elements, f32):\n");
     WF_CHECK_HAS(out, "(wdb) step\nthe run has ended: 'step' has nothing to run\n");
@@ -299,14 +304,11 @@ static void commands_after_the_end(void) {
 
 static void quit_stdin_and_bad_script(void) {
     char path[128], cmd[512];
-    script("quit.wdb", "step 5\nquit\nwhere\n", path, sizeof path);
-    snprintf(cmd, sizeof cmd, "stencil --nx 3 --ny 3 --nz 8 --debug-script %s", path);
-    WF_CHECK_EQ(run(cmd), 1);
+    WF_CHECK_EQ(run_script("quit.wdb", "step 5\nquit\nwhere\n", "stencil --nx 3 --ny 3 --nz 8"), 1);
     WF_CHECK_HAS(out, "(wdb) step 5\nstop: cycle 132: step\n(wdb) quit\nquit at cycle 132\n");
     WF_CHECK_HAS(out, "stencil: error: debugger: quit at cycle 132\n");
     WF_CHECK(strstr(out, "(wdb) where") == NULL); /* nothing after quit is read */
     /* --debug reads stdin: no prompt and no echo when it is not a terminal */
-    snprintf(cmd, sizeof cmd, "%s/stencil --nx 3 --ny 3 --nz 8 --debug < %s", WF_EX_DIR, path);
     script("where.wdb", "where\n", path, sizeof path);
     snprintf(cmd, sizeof cmd, "%s/stencil --nx 3 --ny 3 --nz 8 --debug < %s", WF_EX_DIR, path);
     WF_CHECK_EQ(wf_run_cmd(cmd, out, sizeof out), 0);

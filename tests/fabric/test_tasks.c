@@ -217,17 +217,23 @@ static const wf_export_decl ex_undef[] = {{"go", go_undefined}, {"async", go_und
                                           {"unblock", go_undefined_unblock}, {"sync_unblock", go_unblock_sync}};
 static const wf_kernel k_undef = {"undefined", syms, 2, tasks, 3, ex_undef, 4, NULL};
 
+/* One PE running k_undef with the task ID `id` as its parameter. */
+static wf_host *undef_host(int64_t id, wf_layout **l) {
+    wf_err e = {0};
+    wf_code_opts co = {&id, 1, NULL};
+    wf_host *h = NULL;
+    WF_CHECK_EQ(wf_layout_new(1, 1, l, &e), WF_OK);
+    WF_CHECK_EQ(wf_layout_code(*l, 0, 0, 1, 1, &k_undef, &co, &e), WF_OK);
+    WF_CHECK_EQ(wf_host_new(*l, NULL, &h, &e), WF_OK);
+    return h;
+}
+
 static void activating_an_unbound_id_is_an_error(void) {
     static const int ids[] = {5, 29, 33, 40, 63};
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
         wf_layout *l;
         wf_err e = {0};
-        int64_t params[1] = {ids[i]};
-        wf_code_opts co = {params, 1, NULL};
-        WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
-        WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &k_undef, &co, &e), WF_OK);
-        wf_host *h;
-        WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+        wf_host *h = undef_host(ids[i], &l);
         WF_CHECK_EQ(wf_host_launch(h, "go", &e), WF_EUSAGE);
         char want[128];
         snprintf(want, sizeof want, "tests/fabric/test_tasks.c:%d: PE(0,0): cycle ", undef_line_base + 3);
@@ -254,12 +260,7 @@ static void activating_an_unbound_id_is_an_error(void) {
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         wf_layout *l;
         wf_err e = {0};
-        int64_t params[1] = {bad[i]};
-        wf_code_opts co = {params, 1, NULL};
-        WF_CHECK_EQ(wf_layout_new(1, 1, &l, &e), WF_OK);
-        WF_CHECK_EQ(wf_layout_code(l, 0, 0, 1, 1, &k_undef, &co, &e), WF_OK);
-        wf_host *h;
-        WF_CHECK_EQ(wf_host_new(l, NULL, &h, &e), WF_OK);
+        wf_host *h = undef_host(bad[i], &l);
         char want[128];
         const char *fn[2] = {"async", "unblock"}, *verb[2] = {"activates", "unblocks"};
         for (int j = 0; j < 2; j++) {
