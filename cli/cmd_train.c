@@ -304,7 +304,7 @@ int wf_cmd_train(int argc, char **argv) {
         }
         int rank = wf_swarm_rank(sw);
         wf_swarm_finalize(sw);
-        if (rank > 0) return r.interrupted ? 130 : 0;
+        if (rank > 0) return 0; /* rank 0 reports, an interrupt included (a non-zero rank 1 made mpirun end the job under it) */
     } else if (sw) {
         wf_swarm_finalize(sw);
     }

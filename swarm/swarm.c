@@ -238,6 +238,9 @@ void wf_swarm_finalize(wf_swarm *s) {
         pthread_cond_destroy(&s->work), pthread_cond_destroy(&s->done_cv);
         pthread_mutex_destroy(&s->mu);
     }
+    /* no rank leaves before the others are done (rank 0's last save): a rank
+    ** that exits early can make mpirun end the job under rank 0 */
+    MPI_Barrier(s->comm);
     wf_free(NULL, s->buf);
     wf_free(NULL, s->tot);
     wf_free(NULL, s);
@@ -361,8 +364,9 @@ static wf_status sw_flag(void *ud, int *v, wf_err *err) {
     wf_swarm *s = ud;
     wf_status st = drain(s, err);
     if (st) return st;
-    int rc = MPI_Bcast(v, 1, MPI_INT, 0, s->comm);
-    return rc == MPI_SUCCESS ? WF_OK : mpi_fail(rc, "step flag from", 0, err);
+    int mine = *v; /* any rank's: a Ctrl-C sent to rank 1 alone stops the job too (it was ignored) */
+    int rc = MPI_Allreduce(&mine, v, 1, MPI_INT, MPI_MAX, s->comm);
+    return rc == MPI_SUCCESS ? WF_OK : mpi_fail(rc, "step flag with", 0, err);
 }
 
 static wf_status sw_agree(void *ud, const char *mine, wf_err *err) {
@@ -377,12 +381,17 @@ static wf_status sw_agree(void *ud, const char *mine, wf_err *err) {
     int bad = strcmp(root, mine) != 0, first = bad ? s->rank : INT_MAX, any = 0;
     if ((rc = MPI_Allreduce(&first, &any, 1, MPI_INT, MPI_MIN, s->comm)) != MPI_SUCCESS)
         return mpi_fail(rc, "comparing settings with", 0, err);
-    if (bad)
-        return WF_FAIL(err, WF_EUSAGE, "rank %d runs another job than rank 0: '%s', rank 0: '%s' (same binary, model, "
-                       "flags and data on every rank)", s->rank, mine, root);
-    if (any != INT_MAX)
-        return WF_FAIL(err, WF_EUSAGE, "rank %d runs another job than rank 0 (see its message); stopping", any);
-    return WF_OK;
+    if (any == INT_MAX) return WF_OK;
+    /* every rank learns the first differing rank's description, so the
+    ** message is whole whichever rank's reaches the terminal first (the
+    ** first to abort ends the others) */
+    char other[512];
+    snprintf(other, sizeof other, "%s", mine);
+    if ((rc = MPI_Bcast(other, (int)sizeof other, MPI_CHAR, any, s->comm)) != MPI_SUCCESS)
+        return mpi_fail(rc, "comparing settings with", any, err);
+    other[sizeof other - 1] = 0;
+    return WF_FAIL(err, WF_EUSAGE, "rank %d runs another job than rank 0: '%s', rank 0: '%s' (same binary, model, "
+                   "flags and data on every rank)", any, other, root);
 }
 
 void wf_swarm_hooks(wf_swarm *s, wf_dp_hooks *h) {

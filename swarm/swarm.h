@@ -43,7 +43,7 @@ int wf_swarm_size(const wf_swarm *s);
 wf_status wf_swarm_sum_to_root(wf_swarm *s, double *x, size_t n, wf_err *err);
 /* Ends the whole job at once with this exit code (every rank). */
 void wf_swarm_abort(wf_swarm *s, int code);
-/* MPI_Finalize and free; NULL is a no-op. */
+/* Waits for every rank, then MPI_Finalize and free; NULL is a no-op. */
 void wf_swarm_finalize(wf_swarm *s);
 
 #endif

@@ -786,7 +786,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
         if (dp && !o->exec && !dpa && (rc = dp->reduce(dp->ud, &r->cfg, r->g, err))) goto done;
         if (dpa && (rc = dp->wait(dp->ud, r->last_t, err))) goto done; /* the chains posted during the backward */
         if (dp && (rc = dp->sum(dp->ud, &tot, err))) goto done;
-        /* rank 0 decides when Ctrl-C reached the ranks at different steps; with
+        /* the ranks agree on the step a Ctrl-C (on any of them) stops at; with
         ** posted broadcasts before the update, so nothing waits for them */
         int stop = o->stop && *o->stop;
         if (dpa && (rc = dp->flag(dp->ud, &stop, err))) goto done;

@@ -276,7 +276,8 @@ typedef struct wf_step_hooks {
 ** rank order ((g_0 + g_1) + g_2) ... (the bits one process gets with
 ** --accum size x accum when accum = 1); others' g are undefined. bcast:
 ** rank 0's n floats to every rank. sum: rank 0 gets the sum of x over the
-** ranks, in rank order. flag: every rank gets rank 0's value. Only rank 0
+** ranks, in rank order. flag: every rank gets the largest of the ranks'
+** values (a stop on any rank stops them all, at the same step). Only rank 0
 ** evaluates, logs and writes checkpoints; comm_s and comm_bytes count the
 ** time and bytes of the calls so far (rank 0's). */
 typedef struct wf_dp_hooks {

@@ -72,6 +72,22 @@ check "a checkpoint before the kill ($last)" test -n "$last"
 check "resume with fewer ranks" grep -q "interrupted\|done: step $((last + 1))\|saved.*ckpt" "$T/resume.log"
 check "resumed checkpoint written" test -d "$T/kill/ckpt-$(printf %08d $((last + 1)))"
 
+# SIGINT to rank 1 alone (not through mpirun): every rank stops at the same step and rank 0 saves it
+# (rank 0's flag alone was broadcast: the signal was ignored)
+$MPI 2 "$W" $A --steps 5000 --out "$T/int" > "$T/int.log" 2>&1 &
+job=$!
+for _ in $(seq 300); do [ -s "$T/int/log.csv" ] && break; sleep 0.1; done
+sent=0
+for p in $(pgrep -f "wafer train.*$T/int"); do
+    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then kill -INT "$p" && sent=1; fi
+done
+check "found rank 1 to interrupt" test $sent -eq 1
+for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+if kill -0 $job 2>/dev/null; then echo "FAILED: the job still runs 30 s after SIGINT to rank 1"; fails=$((fails + 1)); kill -9 $job; fi
+wait $job
+check "SIGINT to rank 1: rank 0 saved" grep -q "interrupted at step [0-9]*; saved" "$T/int.log"
+check "SIGINT to rank 1: latest written" test -e "$T/int/latest"
+
 # resumed under a rank count the step's sequences do not split over: an error from every rank, never a hang
 timeout 60 $MPI 3 "$W" $A --steps 5000 --resume --out "$T/kill" > "$T/np3resume.log" 2>&1
 rc=$?
