@@ -203,9 +203,13 @@ static cJSON *parse_body(const char *body, size_t len, char *msg, size_t cap) {
         }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
+    if (!root) { /* the body is not NUL-terminated: show at most 12 bytes of it, printable ones */
         size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
-        snprintf(msg, cap, "request body: invalid JSON at byte %zu (near '%.12s')", at, body + at);
+        char near[13];
+        size_t k = 0;
+        for (; k < 12 && at + k < len; k++) near[k] = body[at + k] >= 0x20 && body[at + k] < 0x7f ? body[at + k] : '?';
+        near[k] = 0;
+        snprintf(msg, cap, "request body: invalid JSON at byte %zu (near '%s')", at, near);
         return NULL;
     }
     size_t at = (size_t)(end - body);
