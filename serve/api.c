@@ -188,19 +188,80 @@ static uint64_t fresh_seed(void) {
 
 /* ---- parsing ------------------------------------------------------------ */
 
-/* The request body as a JSON object, or NULL with the reason in msg: the
-** byte where the JSON breaks, data after the value, or a \u0000 in a string
-** (cJSON's strings end at a NUL: the text after it would vanish). */
-static cJSON *parse_body(const char *body, size_t len, char *msg, size_t cap) {
-    for (size_t i = 0; i + 1 < len; i++)
-        if (body[i] == '\\') {
-            if (body[i + 1] == 'u' && i + 5 < len && !memcmp(body + i + 2, "0000", 4)) {
-                snprintf(msg, cap, "request body: a string holds \\u0000 (NUL) at byte %zu, which wafer does not "
-                         "accept", i);
-                return NULL;
+static int hex4(const char *p, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10) : 16u;
+        if (d > 15) return -1;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* "prompt: contains U+0000 (NUL) at byte 14, ..." naming the last key seen. */
+static int nul_at(const char *body, size_t key, size_t key_len, int have_key, size_t at, const char *what, char *msg,
+                  size_t cap) {
+    if (have_key)
+        snprintf(msg, cap, "%.*s: contains %s at byte %zu of the body, which wafer does not accept",
+                 (int)(key_len < 64 ? key_len : 64), body + key, what, at);
+    else snprintf(msg, cap, "request body: contains %s at byte %zu, which wafer does not accept", what, at);
+    return 400;
+}
+
+/* What cJSON would take silently and get wrong: a NUL in a string (\u0000 or
+** the raw byte: cJSON's strings end there, so the text after it would vanish)
+** and a lone UTF-16 surrogate (cJSON only says "invalid JSON"). Walks the
+** strings of body[0..len), remembering the last object key, so that the
+** message names the field ("prompt: contains U+0000 ..."). Returns 0 when
+** the strings are fine; then cJSON judges the rest. */
+static int scan_strings(const char *body, size_t len, char *msg, size_t cap) {
+    size_t key = 0, key_len = 0, str = 0; /* the last key, and where the current string starts */
+    int have_key = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == 0) return nul_at(body, key, key_len, have_key, i, "a NUL byte", msg, cap);
+        if (body[i] != '"') continue;
+        str = ++i;
+        for (; i < len && body[i] != '"'; i++) {
+            if (body[i] == 0) return nul_at(body, key, key_len, have_key, i, "a NUL byte", msg, cap);
+            if (body[i] != '\\') continue;
+            if (i + 1 >= len) return 0; /* cJSON reports the cut string */
+            if (body[i + 1] != 'u') {
+                i++;
+                continue;
             }
-            i++; /* the escaped character */
+            unsigned u, lo;
+            if (i + 6 > len || hex4(body + i + 2, &u)) return 0; /* a bad escape: cJSON says where */
+            if (u == 0) return nul_at(body, key, key_len, have_key, i, "U+0000 (NUL)", msg, cap);
+            int high = u >= 0xD800 && u <= 0xDBFF, low = u >= 0xDC00 && u <= 0xDFFF;
+            if (high && i + 12 <= len && body[i + 6] == '\\' && body[i + 7] == 'u' && !hex4(body + i + 8, &lo) &&
+                lo >= 0xDC00 && lo <= 0xDFFF) {
+                i += 11; /* a pair: one character */
+                continue;
+            }
+            if (high || low) {
+                snprintf(msg, cap, "request body: invalid JSON string escape \\u%.4s (lone surrogate) at byte %zu",
+                         body + i + 2, i);
+                return 400;
+            }
+            i += 5;
         }
+        if (i >= len) return 0;
+        size_t k = i + 1; /* a key when a ':' follows */
+        while (k < len && (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' || body[k] == '\r')) k++;
+        if (k < len && body[k] == ':') key = str, key_len = i - str, have_key = 1;
+    }
+    return 0;
+}
+
+/* The request body as a JSON object, or NULL with the reason in msg: the
+** byte where the JSON breaks, data after the value, a NUL in a string or a
+** lone surrogate (scan_strings). */
+static cJSON *parse_body(const char *body, size_t len, char *msg, size_t cap) {
+    if (scan_strings(body, len, msg, cap)) return NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!root) { /* the body is not NUL-terminated: show at most 12 bytes of it, printable ones */

@@ -92,9 +92,34 @@ static void test_errors(void) {
     /* a NUL would cut the text after it (cJSON's strings end there): refused,
     ** as are a lone surrogate and data after the object; "\\u0000" is text */
     check_error("/v1/completions", "{\"prompt\":\"abc\\u0000def\"}", 400, NULL,
-                "request body: a string holds \\u0000 (NUL) at byte 14");
-    check_error("/tokenize", "{\"prompt\":\"abc\\u0000def\"}", 400, NULL, "(NUL)");
-    check_error("/v1/completions", "{\"prompt\":\"\\ud800\"}", 400, NULL, "request body: invalid JSON at byte");
+                "prompt: contains U+0000 (NUL) at byte 14 of the body, which wafer does not accept");
+    check_error("/tokenize", "{\"prompt\":\"abc\\u0000def\"}", 400, NULL, "prompt: contains U+0000 (NUL)");
+    check_error("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}", 400, NULL,
+                "content: contains U+0000 (NUL) at byte 40");
+    check_error("/v1/completions", "{\"prompt\":[\"a\",\"b\\u0000\"]}", 400, NULL, "prompt: contains U+0000");
+    check_error("/v1/completions", "{\"prompt\":\"\\ud800\"}", 400, NULL,
+                "request body: invalid JSON string escape \\ud800 (lone surrogate) at byte 11");
+    check_error("/v1/completions", "{\"prompt\":\"a\\uDC00b\"}", 400, NULL, "\\uDC00 (lone surrogate) at byte 12");
+    check_error("/v1/completions", "{\"prompt\":\"\\ud800x\\udc00\"}", 400, NULL, "\\ud800 (lone surrogate)");
+    cJSON *pair = post("/tokenize", "{\"prompt\":\"\\ud83d\\ude00\"}", 200); /* a pair is one character */
+    WF_CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(pair, "tokens")) > 0);
+    cJSON_Delete(pair);
+    { /* a raw NUL byte in a string (invalid JSON, and cJSON would cut the text there too) */
+        static const char raw[] = "{\"prompt\":\"ab\0cd\",\"max_tokens\":1}";
+        char req[256];
+        int fd = wf_http_dial(port), n = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+                                                  "Connection: close\r\nContent-Length: %zu\r\n\r\n", sizeof raw - 1);
+        WF_CHECK(fd >= 0);
+        wf_http_send_all(fd, req, (size_t)n);
+        wf_http_send_all(fd, raw, sizeof raw - 1);
+        size_t got = 0;
+        ssize_t r;
+        while (got < RESP_CAP - 1 && (r = recv(fd, buf + got, RESP_CAP - 1 - got, 0)) > 0) got += (size_t)r;
+        buf[got] = 0;
+        close(fd);
+        WF_CHECK_HAS(buf, " 400 ");
+        WF_CHECK_HAS(buf, "prompt: contains a NUL byte at byte 13");
+    }
     check_error("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":1} junk", 400, NULL,
                 "unexpected data after the JSON value at byte 30");
     cJSON *lit = post("/tokenize", "{\"prompt\":\"a\\\\u0000b\"}", 200);
