@@ -114,8 +114,10 @@ int wf_cmd_serve(int argc, char **argv) {
     }
     if (stop_flag) {
         int n = wf_serve_open_requests(s);
-        fprintf(stderr, "wafer serve: stopping (%s)%s\n", stop_flag == SIGTERM ? "SIGTERM" : "SIGINT",
-                n ? "; requests in progress end with 503" : "");
+        const char *sig = stop_flag == SIGTERM ? "SIGTERM" : "SIGINT";
+        if (n) fprintf(stderr, "wafer serve: stopping (%s): %d request%s in progress end%s with 503\n", sig, n,
+                       n == 1 ? "" : "s", n == 1 ? "s" : "");
+        else fprintf(stderr, "wafer serve: stopping (%s)\n", sig);
     }
     wf_serve_stop(s);
     if (stop_flag) fprintf(stderr, "wafer serve: stopped\n");

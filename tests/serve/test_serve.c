@@ -11,8 +11,11 @@
 #include "serve/serve.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model/checkpoint.h"
@@ -613,6 +616,60 @@ static void test_stop_answers_every_request(void) {
     free(a.out), free(b.out);
 }
 
+/* The command itself: SIGINT with a request running answers it with 503 and
+** logs how many requests it ended ("stopping (SIGINT): 1 request in progress
+** ends with 503"), then "stopped", and exits 0. */
+static void test_cli_sigint(void) {
+    char log[] = "/tmp/wf_test_serve_logXXXXXX";
+    int lfd = mkstemp(log);
+    WF_CHECK(lfd >= 0);
+    if (lfd < 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(lfd, 2);
+        int nul = open("/dev/null", O_WRONLY);
+        if (nul >= 0) dup2(nul, 1);
+        execl(WAFER_BIN, WAFER_BIN, "serve", "--model", MODEL, "--tokenizer", "gpt2", "--port", "0", "--parallel",
+              "1", (char *)NULL);
+        _exit(127);
+    }
+    close(lfd);
+    WF_CHECK(pid > 0);
+    if (pid <= 0) return;
+    char text[4096] = "";
+    const char *at = NULL;
+    for (int t = 0; t < 1000 && !strstr(text, "wafer serve: ready"); t++) {
+        usleep(10 * 1000);
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        text[n] = 0;
+        if (f) fclose(f);
+    }
+    WF_CHECK_HAS(text, "wafer serve: ready");
+    if ((at = strstr(text, "listening on http://127.0.0.1:"))) port = atoi(at + strlen("listening on http://127.0.0.1:"));
+    bg_req a = {"{\"prompt\":\"a\",\"max_tokens\":100000,\"ignore_eos\":true}", 0, malloc(RESP_CAP)};
+    pthread_t ta;
+    int started = at && a.out && pthread_create(&ta, NULL, bg_post, &a) == 0;
+    WF_CHECK(started);
+    for (int t = 0; started && t < 500 && !(metric("wafer_active_slots") >= 1); t++) usleep(10 * 1000);
+    WF_CHECK(metric("wafer_active_slots") >= 1);
+    kill(pid, SIGINT);
+    int ws = 0;
+    WF_CHECK_EQ(waitpid(pid, &ws, 0), pid);
+    if (started) pthread_join(ta, NULL);
+    WF_CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    WF_CHECK_EQ(a.status, 503);
+    if (a.out) WF_CHECK_HAS(a.out, "server shutting down");
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = 0;
+    if (f) fclose(f);
+    WF_CHECK_HAS(text, "wafer serve: stopping (SIGINT): 1 request in progress ends with 503");
+    WF_CHECK_HAS(text, "wafer serve: stopped");
+    free(a.out);
+    unlink(log);
+}
+
 int main(void) {
     buf = malloc(RESP_CAP);
     buf2 = malloc(RESP_CAP);
@@ -633,6 +690,7 @@ int main(void) {
     wf_serve_stop(s);
     test_chat();
     test_stop_answers_every_request();
+    test_cli_sigint();
     {   /* --host localhost is 127.0.0.1; a name that is no address says which flag */
         wf_serve_opts lo = {.model = MODEL, .tokenizer = "gpt2", .parallel = 1, .host = "localhost"};
         wf_serve *ls = NULL;
