@@ -95,7 +95,7 @@ int wf_cmd_serve(int argc, char **argv) {
     wf_err err = {0};
     wf_serve *s = NULL;
     if (wf_serve_start(&o, &s, &err)) return wf_cli_fail("serve", &err);
-    if (o.host && strcmp(o.host, "127.0.0.1") && (!o.api_key || !*o.api_key))
+    if (o.host && strcmp(o.host, "127.0.0.1") && strcmp(o.host, "localhost") && (!o.api_key || !*o.api_key))
         fprintf(stderr, "wafer serve: warning: listening on %s without --api-key\n", o.host);
     fprintf(stderr, "wafer serve: listening on http://%s:%d (loading %s)\n", o.host ? o.host : "127.0.0.1",
             wf_serve_port(s), o.model);

@@ -616,9 +616,9 @@ static void test_stop_answers_every_request(void) {
     free(a.out), free(b.out);
 }
 
-/* The command itself: SIGINT with a request running answers it with 503 and
-** logs how many requests it ended ("stopping (SIGINT): 1 request in progress
-** ends with 503"), then "stopped", and exits 0. */
+/* The command itself (on --host localhost): SIGINT with a request running
+** answers it with 503 and logs how many requests it ended ("stopping
+** (SIGINT): 1 request in progress ends with 503"), then "stopped", and exits 0. */
 static void test_cli_sigint(void) {
     char log[] = "/tmp/wf_test_serve_logXXXXXX";
     int lfd = mkstemp(log);
@@ -630,7 +630,7 @@ static void test_cli_sigint(void) {
         int nul = open("/dev/null", O_WRONLY);
         if (nul >= 0) dup2(nul, 1);
         execl(WAFER_BIN, WAFER_BIN, "serve", "--model", MODEL, "--tokenizer", "gpt2", "--port", "0", "--parallel",
-              "1", (char *)NULL);
+              "1", "--host", "localhost", (char *)NULL);
         _exit(127);
     }
     close(lfd);
@@ -646,7 +646,9 @@ static void test_cli_sigint(void) {
         if (f) fclose(f);
     }
     WF_CHECK_HAS(text, "wafer serve: ready");
-    if ((at = strstr(text, "listening on http://127.0.0.1:"))) port = atoi(at + strlen("listening on http://127.0.0.1:"));
+    /* --host localhost is loopback: no warning about listening without --api-key */
+    WF_CHECK(strstr(text, "warning") == NULL);
+    if ((at = strstr(text, "listening on http://localhost:"))) port = atoi(at + strlen("listening on http://localhost:"));
     bg_req a = {"{\"prompt\":\"a\",\"max_tokens\":100000,\"ignore_eos\":true}", 0, malloc(RESP_CAP)};
     pthread_t ta;
     int started = at && a.out && pthread_create(&ta, NULL, bg_post, &a) == 0;
