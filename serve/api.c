@@ -205,9 +205,13 @@ static int hex4(const char *p, unsigned *out) {
 /* "prompt: contains U+0000 (NUL) at byte 14, ..." naming the last key seen. */
 static int nul_at(const char *body, size_t key, size_t key_len, int have_key, size_t at, const char *what, char *msg,
                   size_t cap) {
-    if (have_key)
-        snprintf(msg, cap, "%.*s: contains %s at byte %zu of the body, which wafer does not accept",
-                 (int)(key_len < 64 ? key_len : 64), body + key, what, at);
+    if (have_key) { /* the key as written, printable bytes only (the message is one line) */
+        char k[65];
+        size_t n = key_len < 64 ? key_len : 64;
+        for (size_t i = 0; i < n; i++) k[i] = body[key + i] >= 0x20 && body[key + i] < 0x7f ? body[key + i] : '?';
+        k[n] = 0;
+        snprintf(msg, cap, "%s: contains %s at byte %zu of the body, which wafer does not accept", k, what, at);
+    }
     else snprintf(msg, cap, "request body: contains %s at byte %zu, which wafer does not accept", what, at);
     return 400;
 }
