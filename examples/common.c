@@ -480,6 +480,9 @@ wf_status wf_ex_diag_end(wf_ex_opts *o, wf_host *h, wf_err *err) {
     return WF_OK;
 }
 
+/* An extra value printed as an integer: whole and exact in a double. */
+static int whole(double v) { return v == floor(v) && fabs(v) < 9e15; }
+
 void wf_ex_extra(wf_ex_result *r, const char *key, double v) {
     if (r->nextra >= 16) return;
     r->extra_key[r->nextra] = key;
@@ -535,7 +538,7 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
                    ri.segments, (unsigned long long)ri.from_cycle, ri.wall_s, ri.cpu_s);
         for (int i = 0; i < r->nextra; i++) {
             double v = r->extra_val[i];
-            if (v == floor(v) && fabs(v) < 9e15) printf(",\"%s\":%.0f", r->extra_key[i], v);
+            if (whole(v)) printf(",\"%s\":%.0f", r->extra_key[i], v);
             else printf(",\"%s\":%.9g", r->extra_key[i], v);
         }
         printf("}\n");
@@ -567,7 +570,7 @@ int wf_ex_report(const wf_ex_opts *o, wf_host *h, const wf_ex_result *r) {
         }
         for (int i = 0; i < r->nextra; i++) { /* integers whole, as in the JSON (a 52-bit hash has 16 digits) */
             double v = r->extra_val[i];
-            if (v == floor(v) && fabs(v) < 9e15) printf("  %s = %.0f\n", r->extra_key[i], v);
+            if (whole(v)) printf("  %s = %.0f\n", r->extra_key[i], v);
             else printf("  %s = %.9g\n", r->extra_key[i], v);
         }
         printf("  check: %s (max |diff| %.3g)\n", r->ok ? "ok" : "FAIL", r->max_abs_diff);

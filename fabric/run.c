@@ -641,6 +641,13 @@ static void drop_lingering(wf_fabric *f) {
         }
 }
 
+/* A jump of the clock to event time t, not past the max-cycle guard (when
+** set): the guard then finds a task that charged more cycles than it allows
+** still running, instead of nothing at the task's end. */
+static inline uint64_t guard_clamp(uint64_t t, uint64_t start, uint64_t max_cycles) {
+    return max_cycles && t > start + max_cycles + 1 ? start + max_cycles + 1 : t;
+}
+
 /* The earliest pending event, UINT64_MAX when none. */
 static uint64_t next_event(const wf_fabric *f) {
     uint64_t t = UINT64_MAX;
@@ -1088,9 +1095,7 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;    /* quiescent */
-            /* not past the guard: it then finds the PE still busy (a task
-            ** that charged more cycles than the guard allows) */
-            if (max_cycles && t > start + max_cycles + 1) t = start + max_cycles + 1;
+            t = guard_clamp(t, start, max_cycles);
             f->now = t > f->now ? jump_to(f, t) : f->now + 1; /* an event that fell due in this cycle runs in the next */
             quiet = 0;
             continue;
@@ -1102,7 +1107,7 @@ static wf_status run_loop(wf_fabric *f, uint64_t max_cycles, wf_err *err) {
             drop_lingering(f);
             uint64_t t = next_event(f);
             if (t == UINT64_MAX) break;
-            if (max_cycles && t > start + max_cycles + 1) t = start + max_cycles + 1; /* as above */
+            t = guard_clamp(t, start, max_cycles);
             f->now = t > f->now ? t : f->now + 1;
             quiet = 0;
             continue;

@@ -416,6 +416,22 @@ static void unhook(wf_debug *d) {
     wf_fabric_set_debug(d->f, NULL, NULL);
 }
 
+/* The next command line into line (its end of line cut, echoed when
+** asked): 1, 0 for an over-long line (skipped, said), -1 at the end of input. */
+static int next_command(wf_debug *d, char *line, size_t cap) {
+    if (!fgets(line, (int)cap, d->in)) return -1;
+    size_t n = strlen(line);
+    if (n == cap - 1 && line[n - 1] != '\n') { /* an over-long line: skip the rest */
+        int ch;
+        while ((ch = fgetc(d->in)) != EOF && ch != '\n') {}
+        complain(d, "command longer than %zu characters", cap - 2);
+        return 0;
+    }
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    if (d->echo) say(d, PROMPT "%s\n", line);
+    return 1;
+}
+
 /* A stop: the line, then commands until one resumes. 1: quit. */
 static int session(wf_debug *d) {
     d->stops++;
@@ -424,21 +440,14 @@ static int session(wf_debug *d) {
     for (;;) {
         if (d->prompt) say(d, PROMPT);
         fflush(d->out);
-        if (!fgets(line, sizeof line, d->in)) {
+        int got = next_command(d, line, sizeof line);
+        if (got < 0) {
             say(d, "%send of commands: running to the end\n", d->prompt ? "\n" : "");
             fflush(d->out);
             unhook(d);
             return 0;
         }
-        size_t n = strlen(line);
-        if (n == sizeof line - 1 && line[n - 1] != '\n') { /* an over-long line: skip the rest */
-            int ch;
-            while ((ch = fgetc(d->in)) != EOF && ch != '\n') {}
-            complain(d, "command longer than %zu characters", sizeof line - 2);
-            continue;
-        }
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-        if (d->echo) say(d, PROMPT "%s\n", line);
+        if (!got) continue;
         int r = exec(d, line);
         if (r == R_QUIT) {
             say(d, "quit at cycle %llu\n", (unsigned long long)wf_fabric_now(d->f));
@@ -555,10 +564,8 @@ void wf_debug_detach(wf_debug *d) {
         /* a script's commands after the run: they look at the final state
         ** (they had been dropped without a word); what would run it says so */
         char line[1024];
-        while (!d->prompt && fgets(line, sizeof line, d->in)) {
-            size_t n = strlen(line);
-            while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-            if (d->echo) say(d, PROMPT "%s\n", line);
+        for (int got; !d->prompt && (got = next_command(d, line, sizeof line)) >= 0;) {
+            if (!got) continue;
             int r = exec(d, line);
             if (r == R_QUIT) break;
             if (r == R_RESUME) say(d, "the run has ended: '%s' has nothing to run\n", line);

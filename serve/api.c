@@ -188,6 +188,15 @@ static uint64_t fresh_seed(void) {
 
 /* ---- parsing ------------------------------------------------------------ */
 
+/* src[0..n) into dst (n + 1 bytes) with '?' for the bytes that are not
+** printable ASCII: a quote of the body in a one-line message. */
+static void printable(char *dst, const char *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+    dst[n] = 0;
+}
+
+static int json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 static int hex4(const char *p, unsigned *out) {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
@@ -207,9 +216,7 @@ static int nul_at(const char *body, size_t key, size_t key_len, int have_key, si
                   size_t cap) {
     if (have_key) { /* the key as written, printable bytes only (the message is one line) */
         char k[65];
-        size_t n = key_len < 64 ? key_len : 64;
-        for (size_t i = 0; i < n; i++) k[i] = body[key + i] >= 0x20 && body[key + i] < 0x7f ? body[key + i] : '?';
-        k[n] = 0;
+        printable(k, body + key, key_len < 64 ? key_len : 64);
         snprintf(msg, cap, "%s: contains %s at byte %zu of the body, which wafer does not accept", k, what, at);
     }
     else snprintf(msg, cap, "request body: contains %s at byte %zu, which wafer does not accept", what, at);
@@ -255,7 +262,7 @@ static int scan_strings(const char *body, size_t len, char *msg, size_t cap) {
         }
         if (i >= len) return 0;
         size_t k = i + 1; /* a key when a ':' follows */
-        while (k < len && (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' || body[k] == '\r')) k++;
+        while (k < len && json_space(body[k])) k++;
         if (k < len && body[k] == ':') key = str, key_len = i - str, have_key = 1;
     }
     return 0;
@@ -271,14 +278,12 @@ static cJSON *parse_body(const char *body, size_t len, char *msg, size_t cap) {
     if (!root) { /* the body is not NUL-terminated: show at most 12 bytes of it, printable ones */
         size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
         char near[13];
-        size_t k = 0;
-        for (; k < 12 && at + k < len; k++) near[k] = body[at + k] >= 0x20 && body[at + k] < 0x7f ? body[at + k] : '?';
-        near[k] = 0;
+        printable(near, body + at, len - at < 12 ? len - at : 12);
         snprintf(msg, cap, "request body: invalid JSON at byte %zu (near '%s')", at, near);
         return NULL;
     }
     size_t at = (size_t)(end - body);
-    while (at < len && (body[at] == ' ' || body[at] == '\t' || body[at] == '\n' || body[at] == '\r')) at++;
+    while (at < len && json_space(body[at])) at++;
     if (at < len) {
         snprintf(msg, cap, "request body: unexpected data after the JSON value at byte %zu", at);
         cJSON_Delete(root);

@@ -54,9 +54,10 @@ static wf_status eval_core(const wf_gpt_config *c, const float *weights, wf_spar
     }
     double sum = 0, t0 = wf_now(), t_said = t0;
     for (uint64_t w0 = 0, j = 0; w0 < nwin; w0 += (uint64_t)Bmain, j++) {
-        if (rank == 0 && wf_now() - t_said >= 5) { /* long evaluations say how far they are */
-            double el = wf_now() - t0;
-            t_said = wf_now();
+        double now = wf_now();
+        if (rank == 0 && now - t_said >= 5) { /* long evaluations say how far they are */
+            double el = now - t0;
+            t_said = now;
             wf_log(WF_LOG_INFO, "eval: %llu of %llu windows, %.0f s, about %.0f s left", (unsigned long long)w0,
                    (unsigned long long)nwin, el, el * (double)(nwin - w0) / (double)(w0 ? w0 : 1));
         }

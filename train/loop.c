@@ -252,19 +252,22 @@ static wf_status diverged(const run *r, const char *cause, wf_err *err) {
                    r->saved_dir[0] ? r->saved_dir : "none (no checkpoint was saved)");
 }
 
-/* On resume the stored optimizer settings hold unless the user gave the flag
-** again: then the user's value applies from this step on, and the log says so. */
+/* "linear", "cosine" or "constant". */
+static const char *sched_name(int k) {
+    static const char *const names[WF_SCHED_COUNT] = {"linear", "cosine", "constant"};
+    return k >= 0 && k < WF_SCHED_COUNT ? names[k] : "?";
+}
+
 /* A resumed run trains on the stored lr schedule; a flag given again
 ** replaces its value from then on, as the optimizer's flags do. A file from
 ** before schedules were stored leaves it to the flags, and says so. */
 static void resume_schedule(run *r, const wf_train_opts *o) {
     const wf_train_state *s = &r->st;
-    static const char *const kinds[] = {"linear", "cosine", "constant"};
     if (!s->has_sched) {
         if (!(o->optim_given & WF_OPTIM_GIVEN_LR))
             wf_log(WF_LOG_WARN, "--resume: this optimizer.bin predates stored lr schedules: the run goes on with "
                    "lr %g (%s, warm-up %ld); give --lr, --warmup, --schedule and --end-frac as the run began",
-                   r->peak, kinds[r->sched], r->warmup);
+                   r->peak, sched_name(r->sched), r->warmup);
         return;
     }
     if (!(o->optim_given & WF_OPTIM_GIVEN_LR)) r->peak = s->lr;
@@ -275,13 +278,15 @@ static void resume_schedule(run *r, const wf_train_opts *o) {
                (unsigned long long)s->warmup);
     if (!(o->optim_given & WF_OPTIM_GIVEN_SCHED)) r->sched = (wf_sched_kind)s->sched;
     else if ((int)r->sched != s->sched)
-        wf_log(WF_LOG_INFO, "--schedule %s replaces the stored %s from this step on", kinds[r->sched],
-               kinds[s->sched]);
+        wf_log(WF_LOG_INFO, "--schedule %s replaces the stored %s from this step on", sched_name(r->sched),
+               sched_name(s->sched));
     if (!(o->optim_given & WF_OPTIM_GIVEN_END)) r->end_frac = s->end_frac;
     else if (r->end_frac != s->end_frac)
         wf_log(WF_LOG_INFO, "--end-frac %g replaces the stored %g from this step on", r->end_frac, s->end_frac);
 }
 
+/* On resume the stored optimizer settings hold unless the user gave the flag
+** again: then the user's value applies from this step on, and the log says so. */
 static void apply_given_optim(wf_optim *opt, const wf_train_opts *o) {
     struct { unsigned bit; const char *flag; float *dst; float val; } f[] = {
         {WF_OPTIM_GIVEN_BETA1, "--beta1", &opt->opts.beta1, o->optim.beta1},
@@ -349,8 +354,6 @@ static wf_status save_checkpoint(run *r, char *out_dir, size_t cap, wf_err *err)
     return WF_OK;
 }
 
-/* The model: a checkpoint folder (fine-tune), a resumed checkpoint, or a
-** preset (with overrides) initialised from the seed. */
 /* The config of preset o->model with the shape flags applied. */
 static wf_status preset_config(const wf_train_opts *o, wf_gpt_config *c, wf_err *err) {
     int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size || o->n_inner || o->act;
@@ -389,6 +392,8 @@ static wf_status resume_shape_check(const run *r, const char *resume_dir, wf_err
     return WF_OK;
 }
 
+/* The model: a checkpoint folder (fine-tune), a resumed checkpoint, or a
+** preset (with overrides) initialised from the seed. */
 static wf_status setup_model(run *r, const char *resume_dir, wf_err *err) {
     const wf_train_opts *o = r->o;
     int overrides = o->n_layer || o->n_embd || o->n_head || o->n_positions || o->vocab_size || o->n_inner || o->act;
@@ -723,7 +728,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
                  __DATE__, __TIME__, r->cfg.name, wf_gpt_numel(&r->cfg), r->cfg.n_layer, r->cfg.n_embd, r->cfg.n_head,
                  r->cfg.vocab_size, r->cfg.n_positions, B, T, Kl, (unsigned long long)o->seed, r->total,
                  (unsigned long long)wf_shards_count(r->data, WF_SPLIT_TRAIN), (unsigned long long)r->st.step,
-                 r->peak, r->sched == WF_SCHED_COSINE ? "cosine" : r->sched == WF_SCHED_LINEAR ? "linear" : "constant",
+                 r->peak, sched_name(r->sched),
                  r->warmup, r->end_frac, oo->beta1, oo->beta2, oo->eps, oo->weight_decay, (int)oo->decay, oo->clip,
                  o->bf16, o->sparsity, o->dense_finetune, o->exec ? "streamed" : "resident");
         if ((rc = dp->agree(dp->ud, mine, err))) goto done;
@@ -737,7 +742,7 @@ wf_status wf_train_run(const wf_train_opts *o, wf_train_result *res, wf_err *err
     }
     wf_log(WF_LOG_INFO, "training %s: %zu parameters, %ld steps of %d x %d x %d tokens, lr %.3g (%s, warm-up %ld), %d threads",
            r->cfg.name, wf_gpt_numel(&r->cfg), r->total, K, B, T, r->peak,
-           r->sched == WF_SCHED_COSINE ? "cosine" : r->sched == WF_SCHED_LINEAR ? "linear" : "constant",
+           sched_name(r->sched),
            r->warmup, wf_kernels_threads());
     size_t numel = wf_gpt_numel(&r->cfg);
     double t_start = wf_now();
